@@ -1,0 +1,351 @@
+// Package runner is the agent's main loop: scan on an interval and whenever
+// something changed, queue a full snapshot on change and a heartbeat
+// otherwise, and deliver the on-disk queue to the collector with backoff.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/agent/internal/config"
+	"github.com/bonafide-sec/bonafide/agent/internal/hostid"
+	"github.com/bonafide-sec/bonafide/agent/internal/scan"
+	"github.com/bonafide-sec/bonafide/agent/internal/spool"
+	"github.com/bonafide-sec/bonafide/agent/internal/upload"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Defaults when neither the local config nor the collector says otherwise.
+const (
+	defaultScanInterval    = 5 * time.Minute
+	defaultHeartbeat       = 5 * time.Minute
+	defaultCheckIn         = time.Hour
+	watchInterval          = 15 * time.Second
+	maxBackoff             = 5 * time.Minute
+	batchReports           = 50
+	batchBytes             = 2 << 20
+	enrollRetryMaxInterval = 10 * time.Minute
+)
+
+// Runner runs the agent.
+type Runner struct {
+	Cfg     config.Config
+	Root    string
+	Version string
+	Log     *slog.Logger
+
+	state   *upload.State
+	scanner *scan.Scanner
+	spool   *spool.Spool
+	client  *upload.Client
+	remote  *agentv1.AgentConfig
+	started time.Time
+}
+
+// Enroll enrolls with the configured collector and secret.
+func (r *Runner) Enroll(ctx context.Context) (upload.Enrollment, error) {
+	id, err := hostid.Collect(ctx, r.Root)
+	if err != nil {
+		return upload.Enrollment{}, fmt.Errorf("host identity: %w", err)
+	}
+	id.AgentVersion = r.Version
+	st := &upload.State{Dir: r.Cfg.StateDir}
+	return st.Enroll(ctx, upload.EnrollOptions{
+		Collector: r.Cfg.Collector, Secret: r.Cfg.EnrollSecret, SourceAddress: r.Cfg.SourceAddress, Identity: id,
+		Pin: upload.Pin{Fingerprint: r.Cfg.CAFingerprint, CAFile: r.Cfg.CAFile},
+	}, r.Log)
+}
+
+// open prepares state, spool and connection; it enrolls first when the
+// agent has no certificate and the config holds an enrollment secret.
+func (r *Runner) open(ctx context.Context, retry bool) error {
+	r.started = time.Now()
+	r.state = &upload.State{Dir: r.Cfg.StateDir}
+	e, err := r.state.Enrollment()
+	var b backoff
+	for errors.Is(err, upload.ErrNotEnrolled) {
+		if r.Cfg.EnrollSecret == "" {
+			return errors.New("agent is not enrolled and its config has no enroll_secret: run `bonafide-agent enroll`")
+		}
+		if e, err = r.Enroll(ctx); err == nil {
+			r.Log.Info("enrolled", "agent", e.AgentID, "device", e.DeviceID, "collector", e.Collector)
+			break
+		}
+		if !retry {
+			return err
+		}
+		d := b.next(enrollRetryMaxInterval)
+		r.Log.Error("enrollment failed; retrying", "err", err, "in", d)
+		if !sleep(ctx, d) {
+			return ctx.Err()
+		}
+		err = upload.ErrNotEnrolled
+	}
+	if err != nil {
+		return err
+	}
+	collector := r.Cfg.Collector
+	if collector == "" {
+		collector = e.Collector
+	}
+	if r.client, err = r.state.Connect(collector, r.Cfg.SourceAddress); err != nil {
+		return err
+	}
+	if r.spool, err = spool.Open(filepath.Join(r.Cfg.StateDir, "spool.db"), r.Cfg.SpoolMaxBytes); err != nil {
+		r.client.Close()
+		return err
+	}
+	r.scanner = &scan.Scanner{Root: r.Root, Version: r.Version, AgentID: e.AgentID}
+	return nil
+}
+
+func (r *Runner) close() {
+	if r.spool != nil {
+		r.spool.Close()
+	}
+	if r.client != nil {
+		r.client.Close()
+	}
+}
+
+// Once scans, queues a full snapshot and delivers the whole queue. It fails,
+// leaving what was not acknowledged queued, when the collector cannot take it.
+func (r *Runner) Once(ctx context.Context) error {
+	if err := r.open(ctx, false); err != nil {
+		return err
+	}
+	defer r.close()
+	r.checkIn(ctx)
+	sn, err := r.scanner.Scan(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}); err != nil {
+		return err
+	}
+	if err := r.deliver(ctx); err != nil {
+		return fmt.Errorf("deliver: %w (%d reports left queued)", err, r.spool.Len())
+	}
+	return nil
+}
+
+// Run runs until ctx is cancelled.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.open(ctx, true); err != nil {
+		return err
+	}
+	defer r.close()
+
+	var (
+		lastDigest   string
+		lastQueued   time.Time
+		lastScan     time.Time
+		fingerprint  = r.scanner.Fingerprint()
+		retry        backoff
+		retryAt      time.Time
+		nextCheckIn  time.Time
+		watch        = time.NewTicker(watchInterval)
+		wake         = time.NewTimer(0)
+		scanDue      = true
+		deliveryFail = false
+	)
+	defer watch.Stop()
+	defer wake.Stop()
+	for {
+		now := time.Now()
+		if !now.Before(nextCheckIn) {
+			r.checkIn(ctx)
+			nextCheckIn = now.Add(r.interval(r.remote.GetCheckinInterval().AsDuration(), 0, defaultCheckIn))
+		}
+		if scanDue || now.Sub(lastScan) >= r.scanInterval() {
+			scanDue, lastScan = false, now
+			sn, err := r.scanner.Scan(ctx)
+			switch {
+			case err != nil:
+				r.Log.Error("scan failed", "err", err)
+			case scan.Digest(sn) != lastDigest:
+				if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}); err != nil {
+					r.Log.Error("queue snapshot", "err", err)
+					break
+				}
+				lastDigest, lastQueued = scan.Digest(sn), now
+			case now.Sub(lastQueued) >= r.heartbeatInterval():
+				hb := &agentv1.Heartbeat{SnapshotDigest: lastDigest, Identity: sn.GetIdentity()}
+				if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: hb}}); err != nil {
+					r.Log.Error("queue heartbeat", "err", err)
+					break
+				}
+				lastQueued = now
+			}
+		}
+		if r.spool.Len() > 0 && !now.Before(retryAt) {
+			if err := r.deliver(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				d := retry.next(min(maxBackoff, max(time.Second, r.heartbeatInterval())))
+				retryAt = time.Now().Add(d)
+				if !deliveryFail {
+					r.Log.Warn("collector unreachable; reports stay queued", "err", err, "queued", r.spool.Len(), "retry_in", d)
+				}
+				deliveryFail = true
+			} else {
+				if deliveryFail {
+					r.Log.Info("delivery resumed")
+				}
+				retry, retryAt, deliveryFail = backoff{}, time.Time{}, false
+			}
+		}
+
+		// Sleep until the next scan, retry or check-in, or until the cheap
+		// fingerprint says something changed.
+		next := lastScan.Add(min(r.scanInterval(), r.heartbeatInterval()))
+		if r.spool.Len() > 0 && retryAt.Before(next) {
+			next = retryAt
+		}
+		if nextCheckIn.Before(next) {
+			next = nextCheckIn
+		}
+		wake.Reset(time.Until(next))
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-wake.C:
+				break wait
+			case <-watch.C:
+				if fp := r.scanner.Fingerprint(); fp != fingerprint {
+					fingerprint, scanDue = fp, true
+					r.Log.Info("change detected; scanning")
+					break wait
+				}
+			}
+		}
+		if !wake.Stop() {
+			select {
+			case <-wake.C:
+			default:
+			}
+		}
+	}
+}
+
+func (r *Runner) interval(local, remote, def time.Duration) time.Duration {
+	switch {
+	case local > 0:
+		return local
+	case remote > 0:
+		return remote
+	}
+	return def
+}
+
+func (r *Runner) scanInterval() time.Duration {
+	return r.interval(r.Cfg.ScanInterval, r.remote.GetScanInterval().AsDuration(), defaultScanInterval)
+}
+
+func (r *Runner) heartbeatInterval() time.Duration {
+	return r.interval(r.Cfg.HeartbeatInterval, r.remote.GetHeartbeatInterval().AsDuration(), defaultHeartbeat)
+}
+
+func (r *Runner) enqueue(rep *agentv1.Report) error {
+	rep.ReportId = uuid.NewString()
+	rep.CreatedAt = timestamppb.Now()
+	return r.spool.Enqueue(rep)
+}
+
+// checkIn fetches configuration and renews the certificate when due. A
+// failure is logged; the agent keeps its last configuration.
+func (r *Runner) checkIn(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cfg, err := r.client.CheckIn(cctx, &agentv1.CheckInRequest{
+		AgentVersion: r.Version, ConfigVersion: r.remote.GetVersion(), SpooledReports: uint64(r.spool.Len()),
+		DroppedReports: r.spool.Dropped(), StartedAt: timestamppb.New(r.started),
+	})
+	if err != nil {
+		r.Log.Warn("check-in failed", "err", err)
+		return
+	}
+	if cfg != nil {
+		r.remote = cfg
+		r.Log.Info("configuration updated", "version", cfg.GetVersion(), "scan_interval", r.scanInterval(), "heartbeat_interval", r.heartbeatInterval())
+	}
+}
+
+// deliver sends the queue oldest first until it is empty. A batch the
+// collector refuses as malformed is retried one report at a time so that
+// one bad report is dropped (and counted) without holding up the rest.
+func (r *Runner) deliver(ctx context.Context) error {
+	for r.spool.Len() > 0 {
+		batch, err := r.spool.Peek(batchReports, batchBytes)
+		if err != nil {
+			return err
+		}
+		err = r.send(ctx, batch)
+		if status.Code(err) != codes.InvalidArgument {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		for _, rep := range batch {
+			err := r.send(ctx, []*agentv1.Report{rep})
+			if status.Code(err) == codes.InvalidArgument {
+				r.Log.Error("collector rejected a report; dropping it", "report", rep.GetReportId(), "err", err)
+				err = r.spool.Reject([]string{rep.GetReportId()})
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Runner) send(ctx context.Context, batch []*agentv1.Report) error {
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	acked, err := r.client.Report(cctx, batch)
+	if err != nil {
+		return err
+	}
+	if len(acked) == 0 {
+		return errors.New("collector acknowledged nothing")
+	}
+	return r.spool.Ack(acked)
+}
+
+// backoff is exponential backoff with jitter: each wait is drawn from
+// [d/2, d) where d doubles from one second up to the cap.
+type backoff struct{ n int }
+
+func (b *backoff) next(limit time.Duration) time.Duration {
+	d := time.Second << min(b.n, 20)
+	b.n++
+	if d > limit {
+		d = limit
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

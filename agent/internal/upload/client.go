@@ -1,0 +1,259 @@
+package upload
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+)
+
+// MaxMessageBytes is the collector's cap on one gRPC message.
+const MaxMessageBytes = 4 << 20
+
+// Pin says how the agent trusts the collector before enrollment.
+type Pin struct {
+	// Fingerprint is the hex SHA-256 of the collector's CA certificate.
+	Fingerprint string
+	// CAFile is a PEM file with the CA instead.
+	CAFile string
+}
+
+// EnrollOptions are the inputs of Enroll.
+type EnrollOptions struct {
+	Collector     string
+	Secret        string
+	Pin           Pin
+	SourceAddress string
+	Identity      *agentv1.HostIdentity
+}
+
+// Enroll connects to the collector trusting only the pinned CA, sends the
+// secret with a fresh key's CSR and stores the issued certificate, the CA
+// and the enrollment record in the state directory.
+func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (Enrollment, error) {
+	if o.Collector == "" || o.Secret == "" {
+		return Enrollment{}, errors.New("enroll needs the collector address and the enrollment secret")
+	}
+	verify, err := pinVerifier(o.Pin, log)
+	if err != nil {
+		return Enrollment{}, err
+	}
+	var pinned []*x509.Certificate
+	tlsCfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by the pin check below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			ca, err := verify(cs.PeerCertificates)
+			if err == nil {
+				pinned = []*x509.Certificate{ca}
+			}
+			return err
+		},
+	}
+	conn, err := dial(o.Collector, o.SourceAddress, credentials.NewTLS(tlsCfg))
+	if err != nil {
+		return Enrollment{}, err
+	}
+	defer conn.Close()
+	key, csr, err := newKey()
+	if err != nil {
+		return Enrollment{}, err
+	}
+	resp, err := agentv1.NewAgentServiceClient(conn).Enroll(ctx, &agentv1.EnrollRequest{Secret: o.Secret, Identity: o.Identity, Csr: csr})
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("enroll at %s: %w", o.Collector, err)
+	}
+	if len(pinned) == 0 {
+		return Enrollment{}, errors.New("enroll: collector not verified")
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return Enrollment{}, err
+	}
+	if err := writeAtomic(s.path("ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pinned[0].Raw}), 0o644); err != nil {
+		return Enrollment{}, err
+	}
+	if err := s.saveCertificate(key, resp.GetCertificate()); err != nil {
+		return Enrollment{}, err
+	}
+	e := Enrollment{AgentID: resp.GetAgentId(), DeviceID: resp.GetDeviceId(), Collector: o.Collector, EnrolledAt: time.Now().UTC()}
+	b, _ := json.MarshalIndent(e, "", "  ")
+	if err := writeAtomic(s.path("enrollment.json"), b, 0o644); err != nil {
+		return Enrollment{}, err
+	}
+	return e, nil
+}
+
+// pinVerifier returns a function that checks the server's chain against the
+// pin and returns the CA certificate that anchors it. Without any pin the
+// root the server presents is trusted on first use and its fingerprint
+// logged, as ssh does.
+func pinVerifier(p Pin, log *slog.Logger) (func([]*x509.Certificate) (*x509.Certificate, error), error) {
+	var fromFile []*x509.Certificate
+	if p.CAFile != "" {
+		b, err := os.ReadFile(p.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		for blk, rest := pem.Decode(b); blk != nil; blk, rest = pem.Decode(rest) {
+			if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+				fromFile = append(fromFile, c)
+			}
+		}
+		if len(fromFile) == 0 {
+			return nil, fmt.Errorf("CA file %s holds no certificate", p.CAFile)
+		}
+	}
+	want := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(p.Fingerprint), ":", ""))
+	return func(chain []*x509.Certificate) (*x509.Certificate, error) {
+		if len(chain) == 0 {
+			return nil, errors.New("collector sent no certificate")
+		}
+		candidates := fromFile
+		if len(candidates) == 0 {
+			candidates = chain
+		}
+		for _, ca := range candidates {
+			sum := sha256.Sum256(ca.Raw)
+			fp := hex.EncodeToString(sum[:])
+			if want != "" && fp != want {
+				continue
+			}
+			roots := x509.NewCertPool()
+			roots.AddCert(ca)
+			inter := x509.NewCertPool()
+			for _, c := range chain[1:] {
+				inter.AddCert(c)
+			}
+			if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+				continue
+			}
+			if want == "" && len(fromFile) == 0 {
+				log.Warn("no CA fingerprint given: trusting the collector's CA on first use", "sha256", fp)
+			}
+			return ca, nil
+		}
+		if want != "" {
+			return nil, fmt.Errorf("collector's CA does not match the pinned fingerprint %s", want)
+		}
+		return nil, errors.New("collector's certificate is not issued by the given CA")
+	}, nil
+}
+
+func dial(addr, source string, creds credentials.TransportCredentials) (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+	}
+	if source != "" {
+		local, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(source, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("source_address: %w", err)
+		}
+		d := net.Dialer{LocalAddr: local, Timeout: 20 * time.Second}
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", a)
+		}))
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return conn, nil
+}
+
+// Client is an authenticated connection to the collector.
+type Client struct {
+	conn  *grpc.ClientConn
+	svc   agentv1.AgentServiceClient
+	state *State
+}
+
+// Connect opens an mTLS connection using the enrolled certificate. The
+// certificate is read at each handshake, so a renewal takes effect on the
+// next connection.
+func (s *State) Connect(collector, source string) (*Client, error) {
+	if _, err := s.Certificate(); err != nil {
+		return nil, err
+	}
+	pool, err := s.CAPool()
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(collector)
+	if err != nil {
+		return nil, fmt.Errorf("collector address %q: %w", collector, err)
+	}
+	tlsCfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    pool,
+		ServerName: host,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return s.Certificate()
+		},
+	}
+	conn, err := dial(collector, source, credentials.NewTLS(tlsCfg))
+	if err != nil {
+		return nil, err
+	}
+	return &Client{conn: conn, svc: agentv1.NewAgentServiceClient(conn), state: s}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Report delivers reports and returns the ids the collector acknowledged.
+func (c *Client) Report(ctx context.Context, reports []*agentv1.Report) ([]string, error) {
+	resp, err := c.svc.Report(ctx, &agentv1.ReportRequest{Reports: reports})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetAckedReportIds(), nil
+}
+
+// RenewBefore is how long before expiry the agent asks for a new certificate
+// (a third of the collector's 30-day validity).
+const RenewBefore = 10 * 24 * time.Hour
+
+// CheckIn reports the agent's state, renews the certificate when it is due
+// and returns the configuration when it changed (nil otherwise).
+func (c *Client) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*agentv1.AgentConfig, error) {
+	notAfter, err := c.state.NotAfter()
+	if err != nil {
+		return nil, err
+	}
+	var key *ecdsa.PrivateKey
+	if time.Until(notAfter) < RenewBefore {
+		k, csr, err := newKey()
+		if err != nil {
+			return nil, err
+		}
+		key, req.RenewCsr = k, csr
+	}
+	resp, err := c.svc.CheckIn(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if key != nil && len(resp.GetCertificate()) > 0 {
+		if err := c.state.saveCertificate(key, resp.GetCertificate()); err != nil {
+			return nil, fmt.Errorf("store renewed certificate: %w", err)
+		}
+	}
+	return resp.GetConfig(), nil
+}

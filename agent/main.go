@@ -1,0 +1,287 @@
+// Command bonafide-agent reports the documented facts about this machine to
+// a bonafide collector. It never reads keystrokes, screen contents, file
+// contents or browsing history: the report schema in
+// proto/bonafide/agent/v1/agent.proto is the complete list of what it sends.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/agent/internal/config"
+	"github.com/bonafide-sec/bonafide/agent/internal/runner"
+	"github.com/bonafide-sec/bonafide/agent/internal/scan"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"github.com/kardianos/service"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// version is stamped by the Makefile from git.
+var version = "dev"
+
+const usage = `usage: bonafide-agent <command> [flags]
+
+commands:
+  scan [--json] [--root DIR]      scan this machine once and print what would be reported
+  run [--root DIR] [--once]       run the agent (enrolls first when the config has enroll_secret)
+  enroll --collector HOST:PORT --secret S [--ca-fingerprint SHA256 | --ca-file PEM]
+                                  enroll with a collector
+  install | uninstall | start | stop | status
+                                  manage the OS service (systemd, launchd, Windows SCM)
+  version                         print the version
+
+Every command takes --config FILE (default ` + "%s" + `)
+and --state-dir DIR (default from the config, else ` + "%s" + `).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bonafide-agent:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	configPath string
+	stateDir   string
+	root       string
+	json       bool
+	once       bool
+	collector  string
+	secret     string
+	caFP       string
+	caFile     string
+	logFormat  string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(stderr, usage, config.DefaultPath(), config.DefaultStateDir())
+		return flag.ErrHelp
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.configPath, "config", "", "configuration file (default "+config.DefaultPath()+")")
+	fs.StringVar(&o.stateDir, "state-dir", "", "state directory: key, certificates, spool")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	switch cmd {
+	case "scan":
+		fs.BoolVar(&o.json, "json", false, "print the snapshot as JSON (protojson of HostSnapshot)")
+		fs.StringVar(&o.root, "root", "/", "filesystem root to read the machine from")
+	case "run":
+		fs.StringVar(&o.root, "root", "/", "filesystem root to read the machine from")
+		fs.BoolVar(&o.once, "once", false, "scan, deliver, and exit 0 once the collector acknowledged")
+	case "enroll":
+		fs.StringVar(&o.collector, "collector", "", "collector gRPC address HOST:PORT")
+		fs.StringVar(&o.secret, "secret", "", "enrollment secret")
+		fs.StringVar(&o.caFP, "ca-fingerprint", "", "SHA-256 of the collector's CA certificate (bonafide-collector ca fingerprint)")
+		fs.StringVar(&o.caFile, "ca-file", "", "PEM file with the collector's CA, instead of --ca-fingerprint")
+		fs.StringVar(&o.root, "root", "/", "filesystem root to read the machine identity from")
+	case "install", "uninstall", "start", "stop", "status", "version":
+	default:
+		fmt.Fprintf(stderr, usage, config.DefaultPath(), config.DefaultStateDir())
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stdout, version)
+		return nil
+	}
+	cfg, err := loadConfig(o)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, o.logFormat)
+	r := &runner.Runner{Cfg: cfg, Root: o.root, Version: version, Log: log}
+
+	switch cmd {
+	case "scan":
+		return scanCmd(ctx, o, stdout)
+	case "enroll":
+		r.Cfg.Collector, r.Cfg.EnrollSecret = o.collector, o.secret
+		if o.caFP != "" || o.caFile != "" {
+			r.Cfg.CAFingerprint, r.Cfg.CAFile = o.caFP, o.caFile
+		}
+		e, err := r.Enroll(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "enrolled: agent %s, device %s, collector %s\n", e.AgentID, e.DeviceID, e.Collector)
+		return nil
+	case "run":
+		if o.once {
+			return r.Once(ctx)
+		}
+		if service.Interactive() {
+			return r.Run(ctx)
+		}
+		return runService(o, r.Run)
+	}
+	return serviceCmd(cmd, o)
+}
+
+func loadConfig(o options) (config.Config, error) {
+	path, explicit := o.configPath, o.configPath != ""
+	if !explicit {
+		path = config.DefaultPath()
+	}
+	cfg, err := config.Load(path, explicit)
+	if err != nil {
+		return cfg, err
+	}
+	if o.stateDir != "" {
+		cfg.StateDir = o.stateDir
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func scanCmd(ctx context.Context, o options, stdout io.Writer) error {
+	sc := &scan.Scanner{Root: o.root, Version: version}
+	sn, err := sc.Scan(ctx)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		b, err := protojson.MarshalOptions{Multiline: true}.Marshal(sn)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, string(b))
+		return err
+	}
+	return printSnapshot(stdout, sn)
+}
+
+func printSnapshot(w io.Writer, sn *agentv1.HostSnapshot) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	id := sn.GetIdentity()
+	os := id.GetOs()
+	rows := [][2]string{
+		{"hostname", id.GetHostname()},
+		{"hardware uuid", id.GetHardwareUuid()},
+		{"serial number", id.GetSerialNumber()},
+		{"machine id", id.GetMachineId()},
+		{"hardware", strings.TrimSpace(id.GetHardwareVendor() + " " + id.GetHardwareModel())},
+		{"os", strings.TrimSpace(fmt.Sprintf("%s %s %s (%s, kernel %s)", os.GetName(), os.GetVersion(), os.GetBuild(), os.GetArch(), os.GetKernel()))},
+		{"boot time", id.GetBootTime().AsTime().Local().Format(time.RFC3339)},
+		{"agent version", id.GetAgentVersion()},
+	}
+	fmt.Fprintln(tw, "IDENTITY\t")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
+	}
+	fmt.Fprintln(tw, "SIGNALS\t")
+	for _, s := range sn.GetSignals() {
+		fmt.Fprintf(tw, "  %s\t%s %s\n", s.GetName(), strings.TrimPrefix(s.GetState().String(), "STATE_"), s.GetMessage())
+	}
+	return tw.Flush()
+}
+
+// program adapts the runner to kardianos/service.
+type program struct {
+	run    func(context.Context) error
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *program) Start(service.Service) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	go func() {
+		defer close(p.done)
+		if err := p.run(ctx); err != nil {
+			slog.Error("agent stopped", "err", err)
+			os.Exit(1)
+		}
+	}()
+	return nil
+}
+
+func (p *program) Stop(service.Service) error {
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+	}
+	return nil
+}
+
+func newService(o options, run func(context.Context) error) (service.Service, error) {
+	args := []string{"run"}
+	if o.configPath != "" {
+		abs, err := filepath.Abs(o.configPath)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--config", abs)
+	}
+	if o.stateDir != "" {
+		abs, err := filepath.Abs(o.stateDir)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--state-dir", abs)
+	}
+	return service.New(&program{run: run}, &service.Config{
+		Name:        "bonafide-agent",
+		DisplayName: "bonafide agent",
+		Description: "Reports remote-access tools, USB/HID devices, displays, network position, locale, sessions and active hours to the bonafide collector.",
+		Arguments:   args,
+		Option:      service.KeyValue{"Restart": "always", "OnFailure": "restart", "DelayedAutoStart": true},
+	})
+}
+
+func runService(o options, run func(context.Context) error) error {
+	s, err := newService(o, run)
+	if err != nil {
+		return err
+	}
+	return s.Run()
+}
+
+func serviceCmd(cmd string, o options) error {
+	s, err := newService(o, nil)
+	if err != nil {
+		return err
+	}
+	if cmd == "status" {
+		st, err := s.Status()
+		if err != nil {
+			return err
+		}
+		fmt.Println(map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}[st])
+		return nil
+	}
+	return service.Control(s, cmd)
+}

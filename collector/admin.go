@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/ca"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+)
+
+// admin runs the commands that change the collector's data directly in its
+// database (or read its CA).
+func admin(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	name := fs.String("name", "", "a label for the secret or token")
+	role := fs.String("role", "", "token role: admin, analyst or viewer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	arg := func() (string, error) {
+		if fs.NArg() != 1 {
+			return "", fmt.Errorf("%s needs exactly one ID argument", cmd)
+		}
+		return fs.Arg(0), nil
+	}
+	if cmd == "ca fingerprint" {
+		a, err := ca.Load(filepath.Join(c.dataDir, "ca.crt"), filepath.Join(c.dataDir, "ca.key"))
+		if err != nil {
+			return fmt.Errorf("%w (has `serve` run on this data dir?)", err)
+		}
+		fmt.Fprintln(stdout, a.Fingerprint())
+		return nil
+	}
+	st, err := store.Open(ctx, c.dsn(), newLogger(io.Discard, ""))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch cmd {
+	case "secret create":
+		plain, _, err := st.CreateSecret(ctx, *name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, plain)
+	case "secret list":
+		secrets, err := st.ListSecrets(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED\tUSES\tSTATUS")
+		for _, s := range secrets {
+			state := "active"
+			if !s.RevokedAt.IsZero() {
+				state = "revoked " + s.RevokedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.ID, s.Name, s.CreatedAt.Format(time.RFC3339), s.Uses, state)
+		}
+		return tw.Flush()
+	case "secret revoke":
+		id, err := arg()
+		if err != nil {
+			return err
+		}
+		if err := st.RevokeSecret(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "revoked secret", id)
+	case "token create":
+		plain, _, err := st.CreateToken(ctx, *name, *role)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, plain)
+	case "device revoke":
+		id, err := arg()
+		if err != nil {
+			return err
+		}
+		if err := st.RevokeDevice(ctx, id, "cli:"+currentUser()); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "revoked device", id)
+	}
+	return nil
+}
+
+func currentUser() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+// policyCmd type-checks a policy directory or runs its rules' test cases.
+func policyCmd(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%s needs the policy directory", cmd)
+	}
+	eng, err := detect.Load(os.DirFS(args[0]))
+	if err != nil {
+		return err
+	}
+	if cmd == "policy check" {
+		fmt.Fprintf(stdout, "%d rules OK (digest %s)\n", len(eng.Rules()), eng.Digest())
+		return nil
+	}
+	failed := 0
+	results := eng.Test(ctx)
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(stdout, "FAIL %s:%d %s/%s: %v\n", r.File, r.Line, r.RuleID, r.Name, r.Err)
+		}
+	}
+	fmt.Fprintf(stdout, "%d passed, %d failed\n", len(results)-failed, failed)
+	if failed > 0 {
+		return errors.New("policy tests failed")
+	}
+	return nil
+}

@@ -1,0 +1,286 @@
+// Package api is the collector's JSON API under /api/v1, authenticated by
+// bearer tokens from `bonafide-collector token create --role`.
+//
+// Errors are JSON objects {"error": {"code": "...", "message": "..."}} with
+// stable codes: unauthenticated, forbidden, not_found, invalid_argument,
+// internal.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Server serves the API.
+type Server struct {
+	store *store.Store
+	log   *slog.Logger
+	mux   *http.ServeMux
+}
+
+// New builds the API handler.
+func New(st *store.Store, log *slog.Logger) *Server {
+	s := &Server{store: st, log: log, mux: http.NewServeMux()}
+	s.handle("GET /api/v1/alerts", store.RoleViewer, s.listAlerts)
+	s.handle("GET /api/v1/alerts/{id}", store.RoleViewer, s.getAlert)
+	s.handle("PATCH /api/v1/alerts/{id}", store.RoleAnalyst, s.patchAlert)
+	s.handle("GET /api/v1/devices", store.RoleViewer, s.listDevices)
+	s.handle("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func errorf(status int, code, msg string) error { return &apiError{status, code, msg} }
+
+type handlerFunc func(r *http.Request, actor store.Token) (any, error)
+
+var roleRank = map[string]int{store.RoleViewer: 1, store.RoleAnalyst: 2, store.RoleAdmin: 3}
+
+// handle registers a route that needs at least role min.
+func (s *Server) handle(pattern, min string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		tok, err := s.authenticate(r)
+		if err == nil && roleRank[tok.Role] < roleRank[min] {
+			err = errorf(http.StatusForbidden, "forbidden", "this action needs the "+min+" role; the token has "+tok.Role)
+		}
+		var out any
+		if err == nil {
+			out, err = h(r, tok)
+		}
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(out)
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (store.Token, error) {
+	h := r.Header.Get("Authorization")
+	plain, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || plain == "" {
+		return store.Token{}, errorf(http.StatusUnauthorized, "unauthenticated", "bearer token required")
+	}
+	tok, err := s.store.TokenByPlaintext(r.Context(), plain)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Token{}, errorf(http.StatusUnauthorized, "unauthenticated", "token not valid")
+	}
+	return tok, err
+}
+
+// writeErr maps an error to its HTTP status and stable code, in one place.
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNotFound):
+		ae = &apiError{http.StatusNotFound, "not_found", "not found"}
+	case errors.Is(err, store.ErrInvalid):
+		ae = &apiError{http.StatusBadRequest, "invalid_argument", err.Error()}
+	case errors.Is(err, context.Canceled):
+		return
+	default:
+		s.log.Error("api", "path", r.URL.Path, "err", err)
+		ae = &apiError{http.StatusInternalServerError, "internal", "internal error"}
+	}
+	if ae.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bonafide"`)
+	}
+	writeError(w, ae.status, ae.code, ae.message)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func intParam(r *http.Request, name string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, "invalid_argument", name+" must be a non-negative integer")
+	}
+	return n, nil
+}
+
+func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
+	q := r.URL.Query()
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := intParam(r, "cursor")
+	if err != nil {
+		return nil, err
+	}
+	f := store.AlertFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: q.Get("rule_id"),
+		DeviceID: q.Get("device_id"), AfterID: cursor, Limit: int(limit)}
+	if f.Status != "" && !store.ValidStatus(f.Status) {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "unknown status "+strconv.Quote(f.Status))
+	}
+	alerts, err := s.store.ListAlerts(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	resp := map[string]any{"alerts": alerts}
+	if len(alerts) > 0 && len(alerts) == clamp(f.Limit) {
+		resp["next_cursor"] = strconv.FormatInt(alerts[len(alerts)-1].ID, 10)
+	}
+	return resp, nil
+}
+
+func clamp(n int) int {
+	switch {
+	case n <= 0:
+		return 100
+	case n > 1000:
+		return 1000
+	}
+	return n
+}
+
+func alertID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusNotFound, "not_found", "no such alert")
+	}
+	return id, nil
+}
+
+type alertDetail struct {
+	store.Alert
+	Timeline []store.AuditEntry `json:"timeline"`
+}
+
+func (s *Server) alertDetail(ctx context.Context, id int64) (any, error) {
+	a, err := s.store.GetAlert(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := s.store.Audit(ctx, "alert", strconv.FormatInt(id, 10))
+	if err != nil {
+		return nil, err
+	}
+	if tl == nil {
+		tl = []store.AuditEntry{}
+	}
+	return alertDetail{a, tl}, nil
+}
+
+func (s *Server) getAlert(r *http.Request, _ store.Token) (any, error) {
+	id, err := alertID(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.alertDetail(r.Context(), id)
+}
+
+func (s *Server) patchAlert(r *http.Request, actor store.Token) (any, error) {
+	id, err := alertID(r)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Status   *string `json:"status"`
+		Assignee *string `json:"assignee"`
+		Note     *string `json:"note"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "body: "+err.Error())
+	}
+	for _, f := range []*string{body.Assignee, body.Note} {
+		if f != nil && len(*f) > 4096 {
+			return nil, errorf(http.StatusBadRequest, "invalid_argument", "assignee and note are limited to 4096 bytes")
+		}
+	}
+	if _, err := s.store.UpdateAlert(r.Context(), id, store.AlertChange{Status: body.Status, Assignee: body.Assignee, Note: body.Note},
+		"token:"+actor.ID+"("+actor.Name+")"); err != nil {
+		return nil, err
+	}
+	return s.alertDetail(r.Context(), id)
+}
+
+func (s *Server) listDevices(r *http.Request, _ store.Token) (any, error) {
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	f := store.DeviceFilter{AfterID: r.URL.Query().Get("cursor"), Limit: int(limit)}
+	devices, err := s.store.ListDevices(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	resp := map[string]any{"devices": devices}
+	if len(devices) > 0 && len(devices) == clamp(f.Limit) {
+		resp["next_cursor"] = devices[len(devices)-1].ID
+	}
+	return resp, nil
+}
+
+type deviceDetail struct {
+	store.Device
+	Agents      []store.AgentInfo `json:"agents"`
+	ReportCount int64             `json:"report_count"`
+	Snapshot    json.RawMessage   `json:"snapshot"`
+}
+
+func (s *Server) getDevice(r *http.Request, _ store.Token) (any, error) {
+	ctx := r.Context()
+	d, err := s.store.GetDevice(ctx, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	out := deviceDetail{Device: d, Snapshot: json.RawMessage("null")}
+	if out.Agents, err = s.store.DeviceAgents(ctx, d.ID); err != nil {
+		return nil, err
+	}
+	if out.ReportCount, err = s.store.ReportCount(ctx, d.ID); err != nil {
+		return nil, err
+	}
+	sn, err := s.store.LatestSnapshot(ctx, d.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		var m agentv1.HostSnapshot
+		if err := proto.Unmarshal(sn.Data, &m); err != nil {
+			return nil, err
+		}
+		if out.Snapshot, err = protojson.Marshal(&m); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

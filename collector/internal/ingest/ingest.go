@@ -1,0 +1,292 @@
+// Package ingest is the collector's gRPC AgentService: enrollment, check-in
+// and report intake. Every other call than Enroll is authenticated by the
+// per-device client certificate, and every report is validated before
+// anything of it is stored.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/ca"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// Config is what the service tells agents and how it judges them.
+type Config struct {
+	ScanInterval      time.Duration
+	HeartbeatInterval time.Duration
+	CheckInInterval   time.Duration
+	Catalogs          []*agentv1.Catalog
+}
+
+// Server implements agentv1.AgentServiceServer.
+type Server struct {
+	agentv1.UnimplementedAgentServiceServer
+	store   *store.Store
+	ca      *ca.Authority
+	rules   *detect.Engine
+	cfg     *agentv1.AgentConfig
+	log     *slog.Logger
+	limiter *failureLimiter
+	now     func() time.Time
+}
+
+// New makes the service.
+func New(st *store.Store, authority *ca.Authority, rules *detect.Engine, cfg Config, log *slog.Logger) *Server {
+	ac := &agentv1.AgentConfig{
+		ScanInterval:      durationpb.New(cfg.ScanInterval),
+		HeartbeatInterval: durationpb.New(cfg.HeartbeatInterval),
+		CheckinInterval:   durationpb.New(cfg.CheckInInterval),
+		Catalogs:          cfg.Catalogs,
+	}
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(ac)
+	sum := sha256.Sum256(b)
+	ac.Version = hex.EncodeToString(sum[:8])
+	return &Server{store: st, ca: authority, rules: rules, cfg: ac, log: log,
+		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now}
+}
+
+type agentKey struct{}
+
+// Authenticate is a unary interceptor that requires a valid, unrevoked
+// client certificate for every AgentService call but Enroll. Health and
+// reflection services are left open.
+func (s *Server) Authenticate(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	switch info.FullMethod {
+	case agentv1.AgentService_CheckIn_FullMethodName, agentv1.AgentService_Report_FullMethodName:
+	default:
+		return handler(ctx, req)
+	}
+	cert := peerCertificate(ctx)
+	if cert == nil {
+		return nil, status.Error(codes.Unauthenticated, "client certificate required: enroll first")
+	}
+	id, ok := ca.AgentID(cert)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "client certificate has no agent id")
+	}
+	a, err := s.store.AgentByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Error(codes.Unauthenticated, "unknown agent")
+	}
+	if err != nil {
+		return nil, s.internal("load agent", err)
+	}
+	if a.Revoked {
+		return nil, status.Error(codes.PermissionDenied, "device revoked")
+	}
+	return handler(context.WithValue(ctx, agentKey{}, a), req)
+}
+
+func peerCertificate(ctx context.Context) *x509.Certificate {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return ti.State.VerifiedChains[0][0]
+}
+
+func peerIP(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return ""
+	}
+	if ta, ok := p.Addr.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
+}
+
+// internal logs an unexpected failure and hides its detail from the agent.
+func (s *Server) internal(what string, err error) error {
+	s.log.Error(what, "err", err)
+	return status.Error(codes.Unavailable, what+" failed; retry later")
+}
+
+// Enroll checks the secret, records the device and signs the agent's key.
+func (s *Server) Enroll(ctx context.Context, req *agentv1.EnrollRequest) (*agentv1.EnrollResponse, error) {
+	ip := peerIP(ctx)
+	if !s.limiter.allow(ip, s.now()) {
+		return nil, status.Error(codes.ResourceExhausted, "too many failed enrollments from this address; wait and retry")
+	}
+	if err := validate(req.ProtoReflect(), s.now()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	sec, err := s.store.MatchSecret(ctx, req.GetSecret())
+	if errors.Is(err, store.ErrNotFound) {
+		s.limiter.fail(ip, s.now())
+		s.log.Warn("enrollment refused: bad secret", "ip", ip)
+		return nil, status.Error(codes.PermissionDenied, "enrollment secret not valid")
+	}
+	if err != nil {
+		return nil, s.internal("check secret", err)
+	}
+	id := req.GetIdentity()
+	key := store.HardwareKey(id.GetHardwareUuid(), id.GetSerialNumber(), id.GetMachineId())
+	if key == "" {
+		return nil, status.Error(codes.InvalidArgument, "identity: hardware_uuid, serial_number or machine_id required")
+	}
+	agentID := uuid.NewString()
+	cert, err := s.ca.SignAgent(req.GetCsr(), agentID, s.now())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	deviceID, err := s.store.Enroll(ctx, store.Enrollment{
+		AgentID: agentID, SecretID: sec.ID, IP: ip, HardwareKey: key, Identity: deviceIdentity(id),
+		CertSerial: cert.SerialNumber.Text(16), CertNotAfter: cert.NotAfter,
+	})
+	if err != nil {
+		return nil, s.internal("enroll", err)
+	}
+	s.log.Info("agent enrolled", "agent", agentID, "device", deviceID, "ip", ip, "secret", sec.ID)
+	return &agentv1.EnrollResponse{
+		AgentId: agentID, DeviceId: deviceID, Certificate: cert.Raw,
+		CaCertificates: [][]byte{s.ca.Certificate().Raw}, Config: s.cfg,
+	}, nil
+}
+
+func deviceIdentity(id *agentv1.HostIdentity) store.DeviceIdentity {
+	return store.DeviceIdentity{
+		HardwareUUID: id.GetHardwareUuid(), SerialNumber: id.GetSerialNumber(), MachineID: id.GetMachineId(),
+		Hostname: id.GetHostname(), OSFamily: id.GetOs().GetFamily(), OSName: id.GetOs().GetName(),
+		OSVersion: id.GetOs().GetVersion(), HardwareVendor: id.GetHardwareVendor(), HardwareModel: id.GetHardwareModel(),
+		AgentVersion: id.GetAgentVersion(),
+	}
+}
+
+// CheckIn returns changed configuration and renews the certificate on request.
+func (s *Server) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*agentv1.CheckInResponse, error) {
+	a := ctx.Value(agentKey{}).(store.Agent)
+	if err := validate(req.ProtoReflect(), s.now()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	resp := &agentv1.CheckInResponse{}
+	if req.GetConfigVersion() != s.cfg.GetVersion() {
+		resp.Config = s.cfg
+	}
+	if len(req.GetRenewCsr()) > 0 {
+		cert, err := s.ca.SignAgent(req.GetRenewCsr(), a.ID, s.now())
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		if err := s.store.RenewAgentCert(ctx, a.ID, cert.SerialNumber.Text(16), cert.NotAfter); err != nil {
+			return nil, s.internal("renew certificate", err)
+		}
+		resp.Certificate = cert.Raw
+		s.log.Info("agent certificate renewed", "agent", a.ID, "not_after", cert.NotAfter)
+	}
+	return resp, nil
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// Report validates a batch and stores it; the reply lists what is durable.
+func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agentv1.ReportResponse, error) {
+	a := ctx.Value(agentKey{}).(store.Agent)
+	now := s.now()
+	if n := len(req.GetReports()); n == 0 || n > MaxReportsPerCall {
+		return nil, status.Errorf(codes.InvalidArgument, "reports: %d in one call, want 1 to %d", n, MaxReportsPerCall)
+	}
+	if err := validate(req.ProtoReflect(), now); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	batch := store.IngestBatch{Agent: a, IP: peerIP(ctx), ReceivedAt: now, ReportInterval: s.cfg.GetHeartbeatInterval().AsDuration()}
+	for _, r := range req.GetReports() {
+		in, err := prepare(r, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		batch.Reports = append(batch.Reports, in)
+	}
+	acked, err := s.store.Ingest(ctx, batch, s.rules)
+	if err != nil {
+		return nil, s.internal("store reports", err)
+	}
+	return &agentv1.ReportResponse{AckedReportIds: acked}, nil
+}
+
+// prepare checks one report's own rules and computes its digests.
+func prepare(r *agentv1.Report, agentID string) (store.IngestReport, error) {
+	bad := func(format string, args ...any) error {
+		return status.Errorf(codes.InvalidArgument, "report %q: "+format, append([]any{r.GetReportId()}, args...)...)
+	}
+	if !uuidPattern.MatchString(r.GetReportId()) {
+		return store.IngestReport{}, bad("report_id must be a lower-case UUID")
+	}
+	if r.GetSequence() == 0 || r.GetSequence() > 1<<62 {
+		return store.IngestReport{}, bad("sequence out of range")
+	}
+	if r.GetCreatedAt() == nil {
+		return store.IngestReport{}, bad("created_at missing")
+	}
+	in := store.IngestReport{ReportID: r.GetReportId(), Sequence: r.GetSequence(), CreatedAt: r.GetCreatedAt().AsTime(), DroppedReports: r.GetDroppedReports()}
+	var id *agentv1.HostIdentity
+	switch b := r.GetBody().(type) {
+	case *agentv1.Report_Snapshot:
+		id = b.Snapshot.GetIdentity()
+		in.Snapshot = b.Snapshot
+		in.Data, in.Digest, in.Sections = Digest(b.Snapshot)
+	case *agentv1.Report_Heartbeat:
+		id = b.Heartbeat.GetIdentity()
+	default:
+		return store.IngestReport{}, bad("neither snapshot nor heartbeat")
+	}
+	if id == nil {
+		return store.IngestReport{}, bad("identity missing")
+	}
+	if id.GetAgentId() != agentID {
+		return store.IngestReport{}, status.Errorf(codes.PermissionDenied, "report %q names agent %q, but the certificate is agent %q",
+			r.GetReportId(), id.GetAgentId(), agentID)
+	}
+	in.Identity = deviceIdentity(id)
+	return in, nil
+}
+
+// Digest encodes a snapshot deterministically and returns the encoding, the
+// hex SHA-256 of its content (scan times excluded, so an unchanged machine
+// has an unchanged digest) and the digest of each signal family.
+func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[string]string) {
+	opts := proto.MarshalOptions{Deterministic: true}
+	data, _ = opts.Marshal(sn)
+	c := proto.Clone(sn).(*agentv1.HostSnapshot)
+	c.ScanStartedAt, c.ScanFinishedAt = nil, nil
+	b, _ := opts.Marshal(c)
+	sum := sha256.Sum256(b)
+	sections = map[string]string{}
+	c.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() == protoreflect.MessageKind && !fd.IsList() {
+			b, _ := opts.Marshal(v.Message().Interface())
+			s := sha256.Sum256(b)
+			sections[string(fd.Name())] = hex.EncodeToString(s[:8])
+		}
+		return true
+	})
+	return data, hex.EncodeToString(sum[:]), sections
+}

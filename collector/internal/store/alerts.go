@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+)
+
+// Alert statuses.
+const (
+	StatusOpen          = "open"
+	StatusAcknowledged  = "acknowledged"
+	StatusResolved      = "resolved"
+	StatusFalsePositive = "false_positive"
+)
+
+// ValidStatus reports whether st is a known alert status.
+func ValidStatus(st string) bool {
+	switch st {
+	case StatusOpen, StatusAcknowledged, StatusResolved, StatusFalsePositive:
+		return true
+	}
+	return false
+}
+
+// Alert is one rule firing on one device, deduplicated: a rule that keeps
+// firing on the same device updates last_seen and count.
+type Alert struct {
+	ID          int64          `json:"id"`
+	RuleID      string         `json:"rule_id"`
+	Title       string         `json:"title"`
+	Severity    string         `json:"severity"`
+	Description string         `json:"description"`
+	Tags        []string       `json:"tags"`
+	Status      string         `json:"status"`
+	Assignee    string         `json:"assignee"`
+	DeviceID    string         `json:"device_id"`
+	Hostname    string         `json:"hostname"`
+	Person      string         `json:"person"`
+	FirstSeen   time.Time      `json:"first_seen"`
+	LastSeen    time.Time      `json:"last_seen"`
+	Count       int64          `json:"count"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+	Evidence    map[string]any `json:"evidence"`
+}
+
+func (s *Store) upsertAlerts(ctx context.Context, tx *sql.Tx, deviceID string, findings []detect.Finding, at time.Time) error {
+	now := micros(at)
+	for _, f := range findings {
+		ev, err := json.Marshal(f.Evidence)
+		if err != nil {
+			return fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
+		}
+		tags, _ := json.Marshal(f.Tags)
+		if f.Tags == nil {
+			tags = []byte("[]")
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO alerts (rule_id, device_id, title, severity, description, tags, evidence,
+			first_seen, last_seen, count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+			ON CONFLICT (rule_id, device_id) DO UPDATE SET title = excluded.title, severity = excluded.severity,
+			description = excluded.description, tags = excluded.tags, evidence = excluded.evidence,
+			last_seen = excluded.last_seen, count = alerts.count + 1`),
+			f.RuleID, deviceID, f.Title, f.Severity, f.Description, string(tags), string(ev), now, now, now); err != nil {
+			return fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
+		}
+	}
+	return nil
+}
+
+// AlertFilter selects alerts. Empty fields match everything.
+type AlertFilter struct {
+	Status   string
+	Severity string
+	RuleID   string
+	DeviceID string
+	// AfterID continues a listing: only alerts with a smaller id (newest first).
+	AfterID int64
+	Limit   int
+}
+
+const alertColumns = `a.id, a.rule_id, a.title, a.severity, a.description, a.tags, a.status, a.assignee, a.device_id,
+	d.hostname, a.first_seen, a.last_seen, a.count, a.updated_at, a.evidence`
+
+func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
+	var a Alert
+	var tags, ev string
+	var fs, ls, up int64
+	if err := sc.Scan(&a.ID, &a.RuleID, &a.Title, &a.Severity, &a.Description, &tags, &a.Status, &a.Assignee,
+		&a.DeviceID, &a.Hostname, &fs, &ls, &a.Count, &up, &ev); err != nil {
+		return Alert{}, err
+	}
+	a.FirstSeen, a.LastSeen, a.UpdatedAt = fromMicros(fs), fromMicros(ls), fromMicros(up)
+	json.Unmarshal([]byte(tags), &a.Tags)
+	json.Unmarshal([]byte(ev), &a.Evidence)
+	if a.Tags == nil {
+		a.Tags = []string{}
+	}
+	return a, nil
+}
+
+// ListAlerts lists alerts newest first.
+func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"a.status", f.Status}, {"a.severity", f.Severity}, {"a.rule_id", f.RuleID}, {"a.device_id", f.DeviceID}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	if f.AfterID > 0 {
+		where = append(where, "a.id < ?")
+		args = append(args, f.AfterID)
+	}
+	q := `SELECT ` + alertColumns + ` FROM alerts a LEFT JOIN devices d ON d.id = a.device_id`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY a.id DESC LIMIT ?"
+	args = append(args, clampLimit(f.Limit))
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	defer rows.Close()
+	out := []Alert{}
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func clampLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 100
+	case n > 1000:
+		return 1000
+	}
+	return n
+}
+
+// GetAlert loads one alert.
+func (s *Store) GetAlert(ctx context.Context, id int64) (Alert, error) {
+	a, err := scanAlert(s.r.QueryRowContext(ctx, s.q(`SELECT `+alertColumns+` FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Alert{}, ErrNotFound
+	}
+	return a, err
+}
+
+// AlertChange is a triage action; nil fields are left as they are.
+type AlertChange struct {
+	Status   *string
+	Assignee *string
+	Note     *string
+}
+
+// UpdateAlert applies a triage change and records it in the audit log with
+// its actor.
+func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor string) (Alert, error) {
+	if c.Status != nil && !ValidStatus(*c.Status) {
+		return Alert{}, fmt.Errorf("status %q: %w", *c.Status, ErrInvalid)
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var status, assignee string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT status, assignee FROM alerts WHERE id = ?`), id).Scan(&status, &assignee)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		detail := map[string]any{}
+		if c.Status != nil && *c.Status != status {
+			detail["status"] = map[string]string{"from": status, "to": *c.Status}
+			status = *c.Status
+		}
+		if c.Assignee != nil && *c.Assignee != assignee {
+			detail["assignee"] = map[string]string{"from": assignee, "to": *c.Assignee}
+			assignee = *c.Assignee
+		}
+		if c.Note != nil && *c.Note != "" {
+			detail["note"] = *c.Note
+		}
+		if len(detail) == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE alerts SET status = ?, assignee = ?, updated_at = ? WHERE id = ?`),
+			status, assignee, micros(time.Now()), id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, "update", "alert", fmt.Sprint(id), detail)
+	})
+	if err != nil {
+		return Alert{}, err
+	}
+	return s.GetAlert(ctx, id)
+}
+
+// ErrInvalid marks a request the store refuses as malformed.
+var ErrInvalid = errors.New("invalid")

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// AuditEntry is one change recorded in the audit log.
+type AuditEntry struct {
+	ID         int64          `json:"id"`
+	At         time.Time      `json:"at"`
+	Actor      string         `json:"actor"`
+	Action     string         `json:"action"`
+	TargetType string         `json:"target_type"`
+	TargetID   string         `json:"target_id"`
+	Detail     map[string]any `json:"detail,omitempty"`
+}
+
+func (s *Store) audit(ctx context.Context, tx *sql.Tx, actor, action, targetType, targetID string, detail map[string]any) error {
+	d, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	if detail == nil {
+		d = []byte("{}")
+	}
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (at, actor, action, target_type, target_id, detail) VALUES (?, ?, ?, ?, ?, ?)`),
+		micros(time.Now()), actor, action, targetType, targetID, string(d))
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
+}
+
+// Audit lists the audit log of one target, oldest first.
+func (s *Store) Audit(ctx context.Context, targetType, targetID string) ([]AuditEntry, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, at, actor, action, target_type, target_id, detail FROM audit_log
+		WHERE target_type = ? AND target_id = ? ORDER BY id`), targetType, targetID)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var at int64
+		var d string
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.TargetType, &e.TargetID, &d); err != nil {
+			return nil, err
+		}
+		e.At = fromMicros(at)
+		json.Unmarshal([]byte(d), &e.Detail)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+)
+
+// Device is the collector's record of one machine.
+type Device struct {
+	ID             string        `json:"id"`
+	Hostname       string        `json:"hostname"`
+	HardwareUUID   string        `json:"hardware_uuid"`
+	SerialNumber   string        `json:"serial_number"`
+	MachineID      string        `json:"machine_id"`
+	OSFamily       string        `json:"os_family"`
+	OSName         string        `json:"os_name"`
+	OSVersion      string        `json:"os_version"`
+	HardwareVendor string        `json:"hardware_vendor"`
+	HardwareModel  string        `json:"hardware_model"`
+	AgentID        string        `json:"agent_id"`
+	AgentVersion   string        `json:"agent_version"`
+	FirstSeen      time.Time     `json:"first_seen"`
+	LastSeen       time.Time     `json:"last_seen,omitzero"`
+	LastIP         string        `json:"last_ip"`
+	ReportInterval time.Duration `json:"-"`
+	DroppedReports int64         `json:"dropped_reports"`
+	SnapshotAt     time.Time     `json:"snapshot_at,omitzero"`
+	RevokedAt      time.Time     `json:"revoked_at,omitzero"`
+}
+
+const deviceColumns = `id, hostname, hardware_uuid, serial_number, machine_id, os_family, os_name, os_version,
+	hardware_vendor, hardware_model, agent_id, agent_version, first_seen, last_seen, last_ip, report_interval,
+	dropped_reports, snapshot_at, revoked_at`
+
+func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
+	var d Device
+	var fs, ls, iv, sa, ra int64
+	err := sc.Scan(&d.ID, &d.Hostname, &d.HardwareUUID, &d.SerialNumber, &d.MachineID, &d.OSFamily, &d.OSName, &d.OSVersion,
+		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra)
+	d.FirstSeen, d.LastSeen, d.SnapshotAt, d.RevokedAt = fromMicros(fs), fromMicros(ls), fromMicros(sa), fromMicros(ra)
+	d.ReportInterval = time.Duration(iv) * time.Microsecond
+	return d, err
+}
+
+// DeviceFilter selects devices.
+type DeviceFilter struct {
+	// AfterID continues a listing ordered by id.
+	AfterID string
+	Limit   int
+}
+
+// ListDevices lists devices ordered by id.
+func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) ([]Device, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices WHERE id > ? ORDER BY id LIMIT ?`), f.AfterID, clampLimit(f.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	out := []Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// GetDevice loads one device.
+func (s *Store) GetDevice(ctx context.Context, id string) (Device, error) {
+	d, err := scanDevice(s.r.QueryRowContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, ErrNotFound
+	}
+	return d, err
+}
+
+// AgentInfo describes one agent installation of a device.
+type AgentInfo struct {
+	ID           string    `json:"id"`
+	EnrolledAt   time.Time `json:"enrolled_at"`
+	EnrolledIP   string    `json:"enrolled_ip"`
+	LastSeen     time.Time `json:"last_seen,omitzero"`
+	CertNotAfter time.Time `json:"cert_not_after"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+}
+
+// DeviceAgents lists the agents enrolled for a device, newest first.
+func (s *Store) DeviceAgents(ctx context.Context, deviceID string) ([]AgentInfo, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, enrolled_at, enrolled_ip, last_seen, cert_not_after, revoked_at
+		FROM agents WHERE device_id = ? ORDER BY enrolled_at DESC`), deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	defer rows.Close()
+	out := []AgentInfo{}
+	for rows.Next() {
+		var a AgentInfo
+		var en, ls, na, ra int64
+		if err := rows.Scan(&a.ID, &en, &a.EnrolledIP, &ls, &na, &ra); err != nil {
+			return nil, err
+		}
+		a.EnrolledAt, a.LastSeen, a.CertNotAfter, a.RevokedAt = fromMicros(en), fromMicros(ls), fromMicros(na), fromMicros(ra)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Snapshot is the latest full snapshot of a device, protobuf-encoded.
+type Snapshot struct {
+	ReportID   string
+	CreatedAt  time.Time
+	ReceivedAt time.Time
+	Digest     string
+	Data       []byte
+}
+
+// LatestSnapshot loads a device's latest snapshot.
+func (s *Store) LatestSnapshot(ctx context.Context, deviceID string) (Snapshot, error) {
+	var sn Snapshot
+	var c, r int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT report_id, created_at, received_at, digest, data FROM snapshots WHERE device_id = ?`), deviceID).
+		Scan(&sn.ReportID, &c, &r, &sn.Digest, &sn.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Snapshot{}, ErrNotFound
+	}
+	sn.CreatedAt, sn.ReceivedAt = fromMicros(c), fromMicros(r)
+	return sn, err
+}
+
+// ReportCount is the number of reports stored for a device.
+func (s *Store) ReportCount(ctx context.Context, deviceID string) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM reports WHERE device_id = ?`), deviceID).Scan(&n)
+	return n, err
+}
+
+// Sweep evaluates the device-scope rules on every active device that has
+// not reported within its interval (the only devices whose time-based
+// facts can have changed since their last report), raising alerts for what
+// fires. It returns how many devices it evaluated.
+func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id FROM devices WHERE revoked_at = 0 AND last_seen > 0 AND last_seen + report_interval < ?`), micros(now))
+	if err != nil {
+		return 0, fmt.Errorf("sweep: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			facts, err := s.deviceFacts(ctx, tx, id, now)
+			if err != nil {
+				return err
+			}
+			findings, err := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now})
+			if err != nil {
+				s.log.Warn("rule evaluation failed", "device", id, "err", err)
+			}
+			return s.upsertAlerts(ctx, tx, id, findings, now)
+		})
+		if err != nil {
+			return 0, fmt.Errorf("sweep device %s: %w", id, err)
+		}
+	}
+	return len(ids), nil
+}

@@ -1,0 +1,247 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// Evaluator runs detection rules; *detect.Engine implements it.
+type Evaluator interface {
+	Evaluate(ctx context.Context, scope detect.Scope, f detect.Facts) ([]detect.Finding, error)
+}
+
+// IngestReport is one validated report, ready to store.
+type IngestReport struct {
+	ReportID       string
+	Sequence       uint64
+	CreatedAt      time.Time
+	DroppedReports uint64
+	Identity       DeviceIdentity
+	// Snapshot is nil for a heartbeat.
+	Snapshot *agentv1.HostSnapshot
+	// Data is the snapshot's deterministic encoding, Digest its hex SHA-256
+	// (without scan times) and Sections the digest of each signal family.
+	Data     []byte
+	Digest   string
+	Sections map[string]string
+}
+
+// IngestBatch is one Report call of one agent.
+type IngestBatch struct {
+	Agent      Agent
+	IP         string
+	ReceivedAt time.Time
+	// ReportInterval is how often the agent is told to report.
+	ReportInterval time.Duration
+	Reports        []IngestReport
+}
+
+// Ingest stores a batch of reports in one transaction and raises alerts for
+// the findings of the rules. A report already stored (same agent and report
+// id) is skipped. It returns the ids of all reports now durably stored; on
+// error nothing of the batch is stored.
+func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]string, error) {
+	acked := make([]string, 0, len(b.Reports))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		acked = acked[:0]
+		for i := range b.Reports {
+			if err := s.ingestOne(ctx, tx, &b, &b.Reports[i], ev); err != nil {
+				return fmt.Errorf("report %s: %w", b.Reports[i].ReportID, err)
+			}
+			acked = append(acked, b.Reports[i].ReportID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return acked, nil
+}
+
+func (s *Store) ingestOne(ctx context.Context, tx *sql.Tx, b *IngestBatch, r *IngestReport, ev Evaluator) error {
+	now := micros(b.ReceivedAt)
+	kind := "heartbeat"
+	if r.Snapshot != nil {
+		kind = "snapshot"
+	}
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, report_id) DO NOTHING`),
+		b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now)
+	if err != nil {
+		return fmt.Errorf("insert report: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // stored by an earlier attempt
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET last_seen = ? WHERE id = ?`), now, b.Agent.ID); err != nil {
+		return fmt.Errorf("update agent: %w", err)
+	}
+	if r.Snapshot != nil {
+		if err := s.storeSnapshot(ctx, tx, b, r); err != nil {
+			return err
+		}
+	}
+	id := r.Identity
+	skew := b.ReceivedAt.Sub(r.CreatedAt)
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET hostname = ?, os_family = ?, os_name = ?, os_version = ?,
+		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
+		report_interval = ?, dropped_reports = ?, clock_skew = ? WHERE id = ?`),
+		id.Hostname, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
+		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(), b.Agent.DeviceID); err != nil {
+		return fmt.Errorf("update device: %w", err)
+	}
+	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt)
+	if err != nil {
+		return err
+	}
+	findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: b.ReceivedAt})
+	if r.Snapshot != nil {
+		more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: r.Snapshot, Now: b.ReceivedAt})
+		findings = append(findings, more...)
+		evalErr = errors.Join(evalErr, err)
+	}
+	if evalErr != nil {
+		// A broken rule must not lose the report: store it, log the rule.
+		s.log.Warn("rule evaluation failed", "device", b.Agent.DeviceID, "err", evalErr)
+	}
+	return s.upsertAlerts(ctx, tx, b.Agent.DeviceID, findings, b.ReceivedAt)
+}
+
+func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r *IngestReport) error {
+	var prevDigest, prevSections string
+	err := tx.QueryRowContext(ctx, s.q(`SELECT digest, section_digests FROM snapshots WHERE device_id = ?`), b.Agent.DeviceID).
+		Scan(&prevDigest, &prevSections)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("load snapshot: %w", err)
+	}
+	if prevDigest == r.Digest {
+		return nil // same content: nothing changed since the stored snapshot
+	}
+	var prev map[string]string
+	json.Unmarshal([]byte(prevSections), &prev)
+	var changed []string
+	for name, d := range r.Sections {
+		if prev[name] != d {
+			changed = append(changed, name)
+		}
+	}
+	for name := range prev {
+		if _, ok := r.Sections[name]; !ok {
+			changed = append(changed, name)
+		}
+	}
+	sort.Strings(changed)
+	sections, _ := json.Marshal(r.Sections)
+	now := micros(b.ReceivedAt)
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
+		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
+		section_digests = excluded.section_digests, data = excluded.data`),
+		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, string(sections), r.Data); err != nil {
+		return fmt.Errorf("store snapshot: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`), b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest,
+		strings.Join(changed, ","), r.Data); err != nil {
+		return fmt.Errorf("snapshot history: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ? WHERE id = ?`), r.Digest, now, b.Agent.DeviceID)
+	return err
+}
+
+// deviceFacts builds the facts rules see about a device.
+func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, now time.Time) (*detect.DeviceFacts, error) {
+	f := &detect.DeviceFacts{ID: deviceID}
+	var first, last, interval, dropped, skew int64
+	err := tx.QueryRowContext(ctx, s.q(`SELECT hostname, hardware_uuid, serial_number, os_family, agent_id, agent_version,
+		first_seen, last_seen, report_interval, dropped_reports, clock_skew, last_ip FROM devices WHERE id = ?`), deviceID).
+		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
+			&first, &last, &interval, &dropped, &skew, &f.EgressIP)
+	if err != nil {
+		return nil, fmt.Errorf("load device facts: %w", err)
+	}
+	f.FirstSeen, f.LastSeen = fromMicros(first), fromMicros(last)
+	f.ReportInterval = time.Duration(interval) * time.Microsecond
+	f.DroppedReports = dropped
+	f.ClockSkew = time.Duration(skew) * time.Microsecond
+
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, enrolled_at, last_seen FROM agents WHERE device_id = ? AND revoked_at = 0 AND last_seen > 0`), deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("load agents: %w", err)
+	}
+	defer rows.Close()
+	var agents []liveAgent
+	for rows.Next() {
+		var a liveAgent
+		var en, ls int64
+		if err := rows.Scan(&a.id, &en, &ls); err != nil {
+			return nil, err
+		}
+		a.enrolled, a.lastSeen = fromMicros(en), fromMicros(ls)
+		agents = append(agents, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	f.LiveAgentIDs = liveAgents(agents, now, livenessWindow(f.ReportInterval))
+	return f, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+type liveAgent struct {
+	id                 string
+	enrolled, lastSeen time.Time
+}
+
+// livenessWindow is how long after its last report an agent counts as live.
+func livenessWindow(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	return 3 * interval
+}
+
+// liveAgents returns the agents that are live at the same time for one
+// hardware identity, most recent first. An agent is live when it reported
+// within the window and after every other live candidate was enrolled: a
+// reinstalled agent replaces the old one (which never reports after the new
+// enrollment), while a cloned disk or forged identity keeps two agents
+// reporting side by side.
+func liveAgents(agents []liveAgent, now time.Time, window time.Duration) []string {
+	var cand []liveAgent
+	for _, a := range agents {
+		if now.Sub(a.lastSeen) <= window {
+			cand = append(cand, a)
+		}
+	}
+	if len(cand) == 0 {
+		return []string{}
+	}
+	newest := slices.MaxFunc(cand, func(a, b liveAgent) int { return a.enrolled.Compare(b.enrolled) })
+	var out []liveAgent
+	for _, a := range cand {
+		if a.id == newest.id || a.lastSeen.After(newest.enrolled) {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].lastSeen.After(out[j].lastSeen) })
+	ids := make([]string, len(out))
+	for i, a := range out {
+		ids[i] = a.id
+	}
+	return ids
+}

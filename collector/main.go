@@ -1,0 +1,115 @@
+// Command bonafide-collector enrolls agents, stores their reports, evaluates
+// detection policies and serves the API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+)
+
+// version is stamped by the Makefile from git.
+var version = "dev"
+
+const usage = `usage: bonafide-collector <command> [flags]
+
+commands:
+  serve                         run the collector (gRPC for agents, HTTP API)
+  secret create [--name N]      create an enrollment secret (printed alone on stdout)
+  secret list                   list enrollment secrets
+  secret revoke ID              revoke an enrollment secret
+  token create --role R [--name N]
+                                create an API token (admin, analyst or viewer)
+  ca fingerprint                print the CA certificate's SHA-256 (hex)
+  device revoke ID              cut a device off
+  policy check DIR              type-check the rules in DIR
+  policy test DIR               run the rules' own test cases in DIR
+  version                       print the version
+
+Every command takes --data-dir DIR (default ./bonafide-data) and
+--db postgres://... (default: SQLite in the data dir). Run a command with -h
+for its flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bonafide-collector:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, rest := args[0], args[1:]
+	if sub := subcommand(cmd, rest); sub != "" {
+		cmd, rest = cmd+" "+sub, rest[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, stderr)
+	case "secret create", "secret list", "secret revoke", "token create", "ca fingerprint", "device revoke":
+		return admin(ctx, cmd, rest, stdout, stderr)
+	case "policy check", "policy test":
+		return policyCmd(ctx, cmd, rest, stdout)
+	case "version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func subcommand(cmd string, rest []string) string {
+	switch cmd {
+	case "secret", "token", "ca", "device", "policy":
+		if len(rest) > 0 {
+			return rest[0]
+		}
+	}
+	return ""
+}
+
+// common holds the flags every command shares.
+type common struct {
+	dataDir string
+	db      string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", "./bonafide-data", "data directory: SQLite database, CA, first-run credentials")
+	fs.StringVar(&c.db, "db", "", "PostgreSQL URL (postgres://...); default: SQLite in the data dir")
+}
+
+// dsn is the database to open.
+func (c *common) dsn() string {
+	if c.db != "" {
+		return c.db
+	}
+	return filepath.Join(c.dataDir, "bonafide.db")
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/api"
+	"github.com/bonafide-sec/bonafide/collector/internal/ca"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/policies"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+type serveConfig struct {
+	common
+	grpcListen, httpListen string
+	policies               string
+	tlsCert, tlsKey        string
+	serverNames            listFlag
+	logFormat              string
+	ingest                 ingest.Config
+	sweepInterval          time.Duration
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	var c serveConfig
+	c.register(fset)
+	fset.StringVar(&c.grpcListen, "grpc-listen", ":8443", "address for agent gRPC (TLS)")
+	fset.StringVar(&c.httpListen, "http-listen", ":8080", "address for the HTTP API")
+	fset.StringVar(&c.policies, "policies", "", "policy directory (default: the embedded policies)")
+	fset.StringVar(&c.tlsCert, "tls-cert", "", "server certificate (PEM) to use instead of one issued by the collector's CA")
+	fset.StringVar(&c.tlsKey, "tls-key", "", "key of --tls-cert")
+	fset.Var(&c.serverNames, "server-name", "extra DNS name or IP for the generated server certificate (repeatable)")
+	fset.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fset.DurationVar(&c.ingest.ScanInterval, "scan-interval", 5*time.Minute, "how often agents scan in full")
+	fset.DurationVar(&c.ingest.HeartbeatInterval, "heartbeat-interval", 5*time.Minute, "how often agents report when nothing changed")
+	fset.DurationVar(&c.ingest.CheckInInterval, "checkin-interval", time.Hour, "how often agents check in for configuration")
+	fset.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often time-based rules (agent_silent) are evaluated")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr, c.logFormat)
+
+	var policyFS fs.FS = policies.FS()
+	if c.policies != "" {
+		policyFS = os.DirFS(c.policies)
+	}
+	rules, err := detect.Load(policyFS)
+	if err != nil {
+		return fmt.Errorf("policies: %w", err)
+	}
+	log.Info("policies loaded", "rules", len(rules.Rules()), "digest", rules.Digest())
+
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, c.dsn(), log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("database open", "engine", st.Dialect())
+
+	authority, created, err := ca.LoadOrCreate(c.dataDir)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created CA", "cert", filepath.Join(c.dataDir, "ca.crt"))
+	}
+	log.Info("CA fingerprint (agents pin this with --ca-fingerprint)", "sha256", authority.Fingerprint())
+
+	var serverCert tls.Certificate
+	if c.tlsCert != "" {
+		serverCert, err = tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	} else {
+		serverCert, err = authority.ServerCertificate(c.dataDir, c.serverNames)
+	}
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	if err := firstRun(ctx, st, c.dataDir, log); err != nil {
+		return err
+	}
+
+	svc := ingest.New(st, authority, rules, c.ingest, log)
+	tlsCfg := &tls.Config{
+		Certificates: []tls.Certificate{serverCert},
+		ClientAuth:   tls.VerifyClientCertIfGiven, // Enroll has no certificate yet
+		ClientCAs:    authority.Pool(),
+		MinVersion:   tls.VersionTLS12,
+	}
+	gs := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.MaxRecvMsgSize(ingest.MaxMessageBytes),
+		grpc.ChainUnaryInterceptor(svc.Authenticate),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
+		grpc.ConnectionTimeout(20*time.Second),
+	)
+	agentv1.RegisterAgentServiceServer(gs, svc)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api.New(st, log))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+
+	gl, err := net.Listen("tcp", c.grpcListen)
+	if err != nil {
+		return fmt.Errorf("grpc listen: %w", err)
+	}
+	hl, err := net.Listen("tcp", c.httpListen)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("http listen: %w", err)
+	}
+	log.Info("collector ready", "grpc", gl.Addr().String(), "http", "http://"+hl.Addr().String(), "version", version)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return gs.Serve(gl) })
+	g.Go(func() error {
+		if err := hsrv.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error { return sweepLoop(gctx, st, rules, c.sweepInterval, log) })
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		hs.Shutdown()
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(10 * time.Second):
+			gs.Stop()
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hsrv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil // a signal asked us to stop
+	}
+	return err
+}
+
+// sweepLockKey names the fleet-wide sweep job's advisory lock.
+const sweepLockKey = 0x626f6e6166696401
+
+// sweepLoop evaluates time-based device rules periodically, on one replica
+// at a time.
+func sweepLoop(ctx context.Context, st *store.Store, rules *detect.Engine, every time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		ok, unlock, err := st.TryLock(ctx, sweepLockKey)
+		if err != nil || !ok {
+			continue
+		}
+		n, err := st.Sweep(ctx, rules, time.Now())
+		unlock()
+		if err != nil && ctx.Err() == nil {
+			log.Error("sweep", "err", err)
+		} else if n > 0 {
+			log.Debug("sweep", "devices", n)
+		}
+	}
+}
+
+// firstRun creates an admin API token the first time the collector starts on
+// an empty database and writes it to the data dir (mode 0600).
+func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Logger) error {
+	path := filepath.Join(dataDir, "first-run-credentials.txt")
+	if _, err := os.Stat(path); err == nil {
+		log.Info("first-run credentials", "file", path)
+		return nil
+	}
+	has, err := st.HasTokens(ctx)
+	if err != nil || has {
+		return err
+	}
+	plain, _, err := st.CreateToken(ctx, "first-run admin", store.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	content := fmt.Sprintf("# bonafide collector first-run credentials. Keep this file secret.\n"+
+		"# Use as: curl -H \"Authorization: Bearer $TOKEN\" http://HOST:8080/api/v1/alerts\n"+
+		"admin_api_token=%s\n", plain)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("write first-run credentials: %w", err)
+	}
+	log.Info("created first-run admin API token", "file", path)
+	return nil
+}
