@@ -22,14 +22,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/policies"
-	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 )
 
 type listFlag []string
@@ -112,23 +105,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	svc := ingest.New(st, authority, rules, c.ingest, log)
-	tlsCfg := &tls.Config{
-		Certificates: []tls.Certificate{serverCert},
-		ClientAuth:   tls.VerifyClientCertIfGiven, // Enroll has no certificate yet
-		ClientCAs:    authority.Pool(),
-		MinVersion:   tls.VersionTLS12,
-	}
-	gs := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(tlsCfg)),
-		grpc.MaxRecvMsgSize(ingest.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(svc.Authenticate),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
-		grpc.ConnectionTimeout(20*time.Second),
-	)
-	agentv1.RegisterAgentServiceServer(gs, svc)
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	gs, hs := svc.GRPCServer(serverCert)
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(st, log))
