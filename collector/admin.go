@@ -25,14 +25,15 @@ func admin(ctx context.Context, cmd string, args []string, stdout, stderr io.Wri
 	c.register(fs)
 	name := fs.String("name", "", "a label for the secret or token")
 	role := fs.String("role", "", "token role: admin, analyst or viewer")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
 	arg := func() (string, error) {
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return "", fmt.Errorf("%s needs exactly one ID argument", cmd)
 		}
-		return fs.Arg(0), nil
+		return pos[0], nil
 	}
 	if cmd == "ca fingerprint" {
 		a, err := ca.Load(filepath.Join(c.dataDir, "ca.crt"), filepath.Join(c.dataDir, "ca.key"))
@@ -95,6 +96,23 @@ func admin(ctx context.Context, cmd string, args []string, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, "revoked device", id)
 	}
 	return nil
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments (`device revoke ID --data-dir X`) and returns the
+// positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 func currentUser() string {
