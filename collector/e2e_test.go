@@ -292,7 +292,7 @@ func TestQueueSurvivesOutageAndKill(t *testing.T) {
 	}
 
 	// Collector back: kill the agent as soon as delivery has begun.
-	s = startServer(t, collector, dataDir, "", grpcAddr)
+	startServer(t, collector, dataDir, "", grpcAddr)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "bonafide.db")+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
