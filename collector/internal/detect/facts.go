@@ -18,15 +18,15 @@ type Facts struct {
 // store rather than from what the agent claims. In CEL it is the variable
 // `device`, with the snake_case names of the cel tags.
 type DeviceFacts struct {
-	ID            string    `cel:"id"`
-	Hostname      string    `cel:"hostname"`
-	HardwareUUID  string    `cel:"hardware_uuid"`
-	SerialNumber  string    `cel:"serial_number"`
-	OSFamily      string    `cel:"os_family"`
-	AgentID       string    `cel:"agent_id"`
-	AgentVersion  string    `cel:"agent_version"`
-	FirstSeen     time.Time `cel:"first_seen"`
-	LastSeen      time.Time `cel:"last_seen"`
+	ID           string    `cel:"id"`
+	Hostname     string    `cel:"hostname"`
+	HardwareUUID string    `cel:"hardware_uuid"`
+	SerialNumber string    `cel:"serial_number"`
+	OSFamily     string    `cel:"os_family"`
+	AgentID      string    `cel:"agent_id"`
+	AgentVersion string    `cel:"agent_version"`
+	FirstSeen    time.Time `cel:"first_seen"`
+	LastSeen     time.Time `cel:"last_seen"`
 	// ReportInterval is how often the device is expected to report
 	// (its configured heartbeat interval).
 	ReportInterval time.Duration `cel:"report_interval"`

@@ -1,0 +1,140 @@
+package detect
+
+import (
+	"fmt"
+	"reflect"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/ext"
+
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+const (
+	// costLimit bounds the work of one evaluation of one expression, in
+	// CEL cost units (roughly one per operation and per list element
+	// visited). The default rules cost well under 100.
+	//
+	// Rules are not rejected at load on their estimated cost: the facts
+	// hold lists with no static size bound (live_agent_ids, every repeated
+	// field of the snapshot, params), so env.EstimateCost gives an upper
+	// bound of "unbounded" for any comprehension, which would reject
+	// perfectly sane rules. The runtime limit is what stops a runaway rule.
+	costLimit = 1_000_000
+
+	// interruptCheckFrequency is how many comprehension iterations pass
+	// between checks of the evaluation context, so that a cancelled
+	// context stops a long rule.
+	interruptCheckFrequency = 100
+
+	// maxRangeSize bounds lists.range(n).
+	maxRangeSize = 100_000
+
+	// deviceTypeName is the CEL name of DeviceFacts: ext.NativeTypes names
+	// a Go struct after its package and type.
+	deviceTypeName   = "detect.DeviceFacts"
+	snapshotTypeName = "bonafide.agent.v1.HostSnapshot"
+)
+
+// envs holds the CEL environments of the two scopes. The snapshot
+// environment extends the device one, so both share one type adapter.
+type envs struct {
+	device   *cel.Env
+	snapshot *cel.Env
+	adapter  types.Adapter
+}
+
+func newEnvs() (*envs, error) {
+	device, err := cel.NewEnv(
+		// Protobuf types must come before the native types, which compose
+		// over the provider configured before them.
+		cel.Types(&agentv1.HostSnapshot{}),
+		ext.NativeTypes(reflect.TypeFor[DeviceFacts](), ext.ParseStructTags(true)),
+		cel.OptionalTypes(),
+		cel.CrossTypeNumericComparisons(true),
+		cel.DefaultUTCTimeZone(true),
+		ext.Strings(),
+		// lists.range materialises its list; keep it far below what the
+		// cost limit would allow anyway.
+		ext.Lists(ext.ListsMaxRangeSize(maxRangeSize)),
+		ext.Sets(),
+		ext.Math(),
+		ext.Bindings(),
+		ext.TwoVarComprehensions(),
+		ext.Regex(),
+		ext.Network(),
+		cel.Variable("device", cel.ObjectType(deviceTypeName)),
+		cel.Variable("now", cel.TimestampType),
+		cel.Variable("params", cel.MapType(cel.StringType, cel.DynType)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("device CEL environment: %w", err)
+	}
+	snapshot, err := device.Extend(
+		cel.Variable("snapshot", cel.ObjectType(snapshotTypeName)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot CEL environment: %w", err)
+	}
+	return &envs{device: device, snapshot: snapshot, adapter: device.CELTypeAdapter()}, nil
+}
+
+func (v *envs) forScope(s Scope) *cel.Env {
+	if s == ScopeDevice {
+		return v.device
+	}
+	return v.snapshot
+}
+
+// exprIssue is a problem inside one CEL expression, in the expression's own
+// coordinates: line is 1-based (0 when unknown), col 0-based in runes.
+type exprIssue struct {
+	line, col int
+	msg       string
+}
+
+// exprKind says what an expression must produce.
+type exprKind int
+
+const (
+	conditionExpr exprKind = iota
+	evidenceExpr
+)
+
+// compileExpr parses, type-checks and plans one expression.
+func compileExpr(env *cel.Env, src string, kind exprKind) (cel.Program, []exprIssue) {
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		var out []exprIssue
+		for _, e := range iss.Errors() {
+			out = append(out, exprIssue{line: e.Location.Line(), col: e.Location.Column(), msg: e.Message})
+		}
+		return nil, out
+	}
+	t := ast.OutputType()
+	switch kind {
+	case conditionExpr:
+		if t.Kind() != types.BoolKind {
+			return nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a bool expression, got %s", cel.FormatCELType(t))}}
+		}
+	case evidenceExpr:
+		ok := t.Kind() == types.MapKind
+		if ok {
+			k := t.Parameters()[0].Kind()
+			ok = k == types.StringKind || k == types.DynKind
+		}
+		if !ok {
+			return nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a map(string, dyn) expression, got %s", cel.FormatCELType(t))}}
+		}
+	}
+	prg, err := env.Program(ast,
+		cel.EvalOptions(cel.OptOptimize),
+		cel.CostLimit(costLimit),
+		cel.InterruptCheckFrequency(interruptCheckFrequency),
+	)
+	if err != nil {
+		return nil, []exprIssue{{line: 1, msg: err.Error()}}
+	}
+	return prg, nil
+}
