@@ -187,9 +187,18 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("admin output: fingerprint %q secret %q token %q", fp, secret, viewer)
 		}
 
+		// A wrong pin: the agent refuses the collector before sending the secret.
+		state1, state2 := t.TempDir(), t.TempDir()
+		bad := exec.Command(agent, "enroll", "--collector", s.grpc, "--secret", secret, "--ca-fingerprint", strings.Repeat("ab", 32), "--state-dir", state1)
+		if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "does not match the pinned fingerprint") {
+			t.Fatalf("enroll with a wrong pin: %v %s", err, out)
+		}
+		if list := s.admin(t, "secret", "list"); !regexp.MustCompile(`e2e\s+\S+\s+0\s+active`).MatchString(list) {
+			t.Fatalf("the secret was used despite the wrong pin:\n%s", list)
+		}
+
 		// Two agent installations on this one machine: the second looks
 		// like a cloned disk (same hardware identity, both reporting).
-		state1, state2 := t.TempDir(), t.TempDir()
 		out := runAgent(t, agent, "enroll", "--collector", s.grpc, "--secret", secret, "--ca-fingerprint", fp, "--state-dir", state1)
 		if !strings.Contains(out, "enrolled: agent ") {
 			t.Fatalf("enroll output: %s", out)

@@ -164,7 +164,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		now := time.Now()
 		if !now.Before(nextCheckIn) {
 			r.checkIn(ctx)
-			nextCheckIn = now.Add(r.interval(r.remote.GetCheckinInterval().AsDuration(), 0, defaultCheckIn))
+			nextCheckIn = now.Add(interval(r.remote.GetCheckinInterval().AsDuration(), 0, defaultCheckIn))
 		}
 		if scanDue || now.Sub(lastScan) >= r.scanInterval() {
 			scanDue, lastScan = false, now
@@ -240,7 +240,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-func (r *Runner) interval(local, remote, def time.Duration) time.Duration {
+func interval(local, remote, def time.Duration) time.Duration {
 	switch {
 	case local > 0:
 		return local
@@ -251,11 +251,11 @@ func (r *Runner) interval(local, remote, def time.Duration) time.Duration {
 }
 
 func (r *Runner) scanInterval() time.Duration {
-	return r.interval(r.Cfg.ScanInterval, r.remote.GetScanInterval().AsDuration(), defaultScanInterval)
+	return interval(r.Cfg.ScanInterval, r.remote.GetScanInterval().AsDuration(), defaultScanInterval)
 }
 
 func (r *Runner) heartbeatInterval() time.Duration {
-	return r.interval(r.Cfg.HeartbeatInterval, r.remote.GetHeartbeatInterval().AsDuration(), defaultHeartbeat)
+	return interval(r.Cfg.HeartbeatInterval, r.remote.GetHeartbeatInterval().AsDuration(), defaultHeartbeat)
 }
 
 func (r *Runner) enqueue(rep *agentv1.Report) error {
