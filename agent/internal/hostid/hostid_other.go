@@ -1,0 +1,17 @@
+//go:build !linux && !darwin && !windows
+
+package hostid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// collectLive is not implemented on this OS; fixture roots still work.
+func collectLive(context.Context) (*agentv1.HostIdentity, error) {
+	return nil, fmt.Errorf("live system on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}
