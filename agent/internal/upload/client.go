@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,7 +127,9 @@ func pinVerifier(p Pin, log *slog.Logger) (func([]*x509.Certificate) (*x509.Cert
 		}
 		candidates := fromFile
 		if len(candidates) == 0 {
-			candidates = chain
+			// The presented chain, top first, so that first use pins the CA.
+			candidates = slices.Clone(chain)
+			slices.Reverse(candidates)
 		}
 		for _, ca := range candidates {
 			sum := sha256.Sum256(ca.Raw)
