@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -271,22 +272,34 @@ func prepare(r *agentv1.Report, agentID string) (store.IngestReport, error) {
 
 // Digest encodes a snapshot deterministically and returns the encoding, the
 // hex SHA-256 of its content (scan times excluded, so an unchanged machine
-// has an unchanged digest) and the digest of each signal family.
+// has an unchanged digest) and a short digest of each signal family. The
+// content digest is taken over the families' digests, so each family is
+// encoded once.
 func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[string]string) {
 	opts := proto.MarshalOptions{Deterministic: true}
 	data, _ = opts.Marshal(sn)
-	c := proto.Clone(sn).(*agentv1.HostSnapshot)
-	c.ScanStartedAt, c.ScanFinishedAt = nil, nil
-	b, _ := opts.Marshal(c)
-	sum := sha256.Sum256(b)
+	h := sha256.New()
 	sections = map[string]string{}
-	c.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Kind() == protoreflect.MessageKind && !fd.IsList() {
-			b, _ := opts.Marshal(v.Message().Interface())
-			s := sha256.Sum256(b)
-			sections[string(fd.Name())] = hex.EncodeToString(s[:8])
+	sn.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		var b []byte
+		switch {
+		case fd.Name() == "scan_started_at" || fd.Name() == "scan_finished_at":
+			return true
+		case fd.IsList():
+			for i := range v.List().Len() {
+				e, _ := opts.Marshal(v.List().Get(i).Message().Interface())
+				b = protowire.AppendBytes(b, e)
+			}
+		default:
+			b, _ = opts.Marshal(v.Message().Interface())
+		}
+		sum := sha256.Sum256(b)
+		h.Write(protowire.AppendString(nil, string(fd.Name())))
+		h.Write(sum[:])
+		if !fd.IsList() {
+			sections[string(fd.Name())] = hex.EncodeToString(sum[:8])
 		}
 		return true
 	})
-	return data, hex.EncodeToString(sum[:]), sections
+	return data, hex.EncodeToString(h.Sum(nil)), sections
 }

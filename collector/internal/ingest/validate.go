@@ -27,10 +27,35 @@ var minTime = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // validate checks every field of m: strings are valid UTF-8 and bounded,
 // bytes and lists are bounded, timestamps and durations are well formed and
-// timestamps are not far in the future. The error names the field path.
+// timestamps are not far in the future. The error names the field path
+// (built only on the error path: validation runs on every report).
 func validate(m protoreflect.Message, now time.Time) error {
 	v := validator{now: now}
-	return v.message(m, string(m.Descriptor().Name()))
+	return within(string(m.Descriptor().Name()), v.message(m))
+}
+
+// fieldError is a validation failure at a field path.
+type fieldError struct{ path, msg string }
+
+func (e *fieldError) Error() string { return e.path + ": " + e.msg }
+
+func invalid(format string, args ...any) error { return &fieldError{msg: fmt.Sprintf(format, args...)} }
+
+// within prefixes a field error's path with the enclosing field or index.
+func within(name string, err error) error {
+	fe, ok := err.(*fieldError)
+	if !ok {
+		return err
+	}
+	switch {
+	case fe.path == "":
+		fe.path = name
+	case fe.path[0] == '[':
+		fe.path = name + fe.path
+	default:
+		fe.path = name + "." + fe.path
+	}
+	return fe
 }
 
 type validator struct {
@@ -38,78 +63,79 @@ type validator struct {
 	elements int
 }
 
-func (v *validator) message(m protoreflect.Message, path string) error {
+func (v *validator) message(m protoreflect.Message) error {
 	switch m.Descriptor().FullName() {
 	case "google.protobuf.Timestamp":
 		ts := m.Interface().(*timestamppb.Timestamp)
 		if err := ts.CheckValid(); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return invalid("%v", err)
 		}
 		t := ts.AsTime()
 		if t.After(v.now.Add(maxFuture)) {
-			return fmt.Errorf("%s: %s is in the future", path, t.Format(time.RFC3339))
+			return invalid("%s is in the future", t.Format(time.RFC3339))
 		}
 		if t.Before(minTime) {
-			return fmt.Errorf("%s: %s is before 1990", path, t.Format(time.RFC3339))
+			return invalid("%s is before 1990", t.Format(time.RFC3339))
 		}
 		return nil
 	case "google.protobuf.Duration":
 		d := m.Interface().(*durationpb.Duration)
 		if err := d.CheckValid(); err != nil || d.AsDuration() < 0 {
-			return fmt.Errorf("%s: invalid duration", path)
+			return invalid("invalid duration")
 		}
 		return nil
 	}
 	if len(m.GetUnknown()) > 0 {
-		return fmt.Errorf("%s: unknown fields", path)
+		return invalid("unknown fields")
 	}
 	var err error
 	m.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
-		p := path + "." + string(fd.Name())
 		switch {
 		case fd.IsList():
 			l := val.List()
 			v.elements += l.Len()
 			if l.Len() > maxList {
-				err = fmt.Errorf("%s: %d entries, at most %d allowed", p, l.Len(), maxList)
-				return false
-			}
-			if v.elements > maxElements {
-				err = fmt.Errorf("%s: more than %d entries in all", p, maxElements)
-				return false
+				err = invalid("%d entries, at most %d allowed", l.Len(), maxList)
+			} else if v.elements > maxElements {
+				err = invalid("more than %d entries in all", maxElements)
 			}
 			for i := 0; i < l.Len() && err == nil; i++ {
-				err = v.value(fd, l.Get(i), fmt.Sprintf("%s[%d]", p, i))
+				if err = v.value(fd, l.Get(i)); err != nil {
+					err = within(fmt.Sprintf("[%d]", i), err)
+				}
 			}
 		case fd.IsMap():
-			err = fmt.Errorf("%s: maps are not accepted", p)
+			err = invalid("maps are not accepted")
 		default:
-			err = v.value(fd, val, p)
+			err = v.value(fd, val)
+		}
+		if err != nil {
+			err = within(string(fd.Name()), err)
 		}
 		return err == nil
 	})
 	return err
 }
 
-func (v *validator) value(fd protoreflect.FieldDescriptor, val protoreflect.Value, path string) error {
+func (v *validator) value(fd protoreflect.FieldDescriptor, val protoreflect.Value) error {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
 		s := val.String()
 		if len(s) > maxString {
-			return fmt.Errorf("%s: %d bytes, at most %d allowed", path, len(s), maxString)
+			return invalid("%d bytes, at most %d allowed", len(s), maxString)
 		}
 		if !utf8.ValidString(s) {
-			return fmt.Errorf("%s: invalid UTF-8", path)
+			return invalid("invalid UTF-8")
 		}
 	case protoreflect.BytesKind:
 		if n := len(val.Bytes()); n > maxBytesField {
-			return fmt.Errorf("%s: %d bytes, at most %d allowed", path, n, maxBytesField)
+			return invalid("%d bytes, at most %d allowed", n, maxBytesField)
 		}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return v.message(val.Message(), path)
+		return v.message(val.Message())
 	case protoreflect.EnumKind:
 		if fd.Enum().Values().ByNumber(val.Enum()) == nil {
-			return fmt.Errorf("%s: unknown enum value %d", path, val.Enum())
+			return invalid("unknown enum value %d", val.Enum())
 		}
 	}
 	return nil

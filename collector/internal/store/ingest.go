@@ -46,24 +46,130 @@ type IngestBatch struct {
 	Reports        []IngestReport
 }
 
-// Ingest stores a batch of reports in one transaction and raises alerts for
-// the findings of the rules. A report already stored (same agent and report
-// id) is skipped. It returns the ids of all reports now durably stored; on
+// Ingest stores a batch of reports and raises alerts for the findings of
+// the rules. A report already stored (same agent and report id) is skipped.
+// It returns the ids of all reports of the batch now durably stored; on
 // error nothing of the batch is stored.
+//
+// Concurrent calls are committed together (group commit): a writer takes
+// every batch waiting, stores each under its own savepoint, so that a failing
+// batch is rolled back alone, and commits once. Each call returns only after
+// that commit, so an acknowledgement still means durable, while one fsync
+// serves many agents.
 func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]string, error) {
-	acked := make([]string, 0, len(b.Reports))
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		acked = acked[:0]
-		for i := range b.Reports {
-			if err := s.ingestOne(ctx, tx, &b, &b.Reports[i], ev); err != nil {
-				return fmt.Errorf("report %s: %w", b.Reports[i].ReportID, err)
+	req := &ingestReq{ctx: ctx, batch: &b, ev: ev, done: make(chan ingestResult, 1)}
+	select {
+	case s.ingestQ <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.stop:
+		return nil, errClosed
+	}
+	select {
+	case r := <-req.done:
+		return r.acked, r.err
+	case <-ctx.Done():
+		// The group may still commit it; a retry is deduplicated.
+		return nil, ctx.Err()
+	case <-s.stop:
+		return nil, errClosed
+	}
+}
+
+var errClosed = errors.New("store closed")
+
+// maxGroup bounds how many batches one transaction takes.
+const maxGroup = 64
+
+type ingestReq struct {
+	ctx   context.Context
+	batch *IngestBatch
+	ev    Evaluator
+	done  chan ingestResult
+}
+
+type ingestResult struct {
+	acked []string
+	err   error
+}
+
+// startWriters starts n group-commit writers (one on SQLite, which has a
+// single writer connection; several on PostgreSQL).
+func (s *Store) startWriters(n int) {
+	s.ingestQ = make(chan *ingestReq)
+	s.stop = make(chan struct{})
+	for range n {
+		s.writers.Add(1)
+		go s.writer()
+	}
+}
+
+func (s *Store) writer() {
+	defer s.writers.Done()
+	for {
+		var group []*ingestReq
+		select {
+		case r := <-s.ingestQ:
+			group = append(group, r)
+		case <-s.stop:
+			return
+		}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.ingestQ:
+				group = append(group, r)
+			default:
+				break drain
 			}
-			acked = append(acked, b.Reports[i].ReportID)
+		}
+		s.commitGroup(group)
+	}
+}
+
+func (s *Store) commitGroup(group []*ingestReq) {
+	// The transaction is shared, so it must not die with one caller's context.
+	ctx := context.Background()
+	results := make([]ingestResult, len(group))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i, r := range group {
+			if err := r.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT ingest"); err != nil {
+				return err
+			}
+			acked, err := s.ingestBatch(ctx, tx, r.batch, r.ev)
+			if err != nil {
+				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ingest"); rerr != nil {
+					return rerr
+				}
+				results[i].err = err
+			}
+			results[i].acked = acked
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT ingest"); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	for i, r := range group {
+		if err != nil {
+			results[i] = ingestResult{err: err}
+		}
+		r.done <- results[i]
+	}
+}
+
+// ingestBatch stores one Report call inside the group's transaction.
+func (s *Store) ingestBatch(ctx context.Context, tx *sql.Tx, b *IngestBatch, ev Evaluator) ([]string, error) {
+	acked := make([]string, 0, len(b.Reports))
+	for i := range b.Reports {
+		if err := s.ingestOne(ctx, tx, b, &b.Reports[i], ev); err != nil {
+			return nil, fmt.Errorf("report %s: %w", b.Reports[i].ReportID, err)
+		}
+		acked = append(acked, b.Reports[i].ReportID)
 	}
 	return acked, nil
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -43,6 +44,11 @@ type Store struct {
 	w       *sql.DB // writes (a single connection on SQLite)
 	r       *sql.DB // reads
 	log     *slog.Logger
+
+	// Group commit of ingested reports (see Ingest).
+	ingestQ chan *ingestReq
+	stop    chan struct{}
+	writers sync.WaitGroup
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
@@ -90,6 +96,11 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.dialect == Postgres {
+		s.startWriters(4)
+	} else {
+		s.startWriters(1)
+	}
 	return s, nil
 }
 
@@ -121,6 +132,10 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.stop != nil {
+		close(s.stop)
+		s.writers.Wait()
+	}
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
