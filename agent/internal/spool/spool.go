@@ -32,6 +32,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -120,7 +121,7 @@ func open(path string, maxBytes int64, timeout time.Duration) (*Spool, error) {
 		maxBytes = DefaultMaxBytes
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open spool %s: %w", path, ErrLocked)
 	}
 	if err != nil {
@@ -439,7 +440,7 @@ func (s *Spool) Peek(n int, maxBytes int) ([]*agentv1.Report, error) {
 		}
 		return nil
 	})
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return nil, ErrClosed
 	}
 	if err != nil {

@@ -498,7 +498,7 @@ func TestFileMode(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s = mustOpen(t, path, 0)
+	mustOpen(t, path, 0)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
