@@ -344,3 +344,35 @@ func TestQueueSurvivesOutageAndKill(t *testing.T) {
 	}
 	t.Logf("%d reports delivered exactly once", len(seqs))
 }
+
+func TestBrokenPolicyRefusedAndPolicyCommands(t *testing.T) {
+	_, collector := binaries(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
+	os.WriteFile(filepath.Join(dir, "rules", "bad.yaml"), []byte(`rules:
+  - id: typo_rule
+    title: Typo
+    severity: low
+    description: refers to a field that does not exist
+    scope: device
+    condition: device.last_sen > now
+`), 0o644)
+	for _, args := range [][]string{
+		{"serve", "--data-dir", t.TempDir(), "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--policies", dir},
+		{"policy", "check", dir},
+	} {
+		out, err := exec.Command(collector, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "rules/bad.yaml:7:") || !strings.Contains(string(out), "last_sen") {
+			t.Fatalf("%v with a broken rule: err %v\n%s", args, err, out)
+		}
+	}
+	good := "../policies"
+	out, err := exec.Command(collector, "policy", "check", good).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "rules OK") {
+		t.Fatalf("policy check: %v %s", err, out)
+	}
+	out, err = exec.Command(collector, "policy", "test", good).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^\d+ passed, 0 failed$`).Match(out) {
+		t.Fatalf("policy test: %v %s", err, out)
+	}
+}
