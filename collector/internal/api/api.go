@@ -152,20 +152,10 @@ func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
 		return nil, err
 	}
 	resp := map[string]any{"alerts": alerts}
-	if len(alerts) > 0 && len(alerts) == clamp(f.Limit) {
+	if len(alerts) > 0 && len(alerts) == store.PageLimit(f.Limit) {
 		resp["next_cursor"] = strconv.FormatInt(alerts[len(alerts)-1].ID, 10)
 	}
 	return resp, nil
-}
-
-func clamp(n int) int {
-	switch {
-	case n <= 0:
-		return 100
-	case n > 1000:
-		return 1000
-	}
-	return n
 }
 
 func alertID(r *http.Request) (int64, error) {
@@ -242,7 +232,7 @@ func (s *Server) listDevices(r *http.Request, _ store.Token) (any, error) {
 		return nil, err
 	}
 	resp := map[string]any{"devices": devices}
-	if len(devices) > 0 && len(devices) == clamp(f.Limit) {
+	if len(devices) > 0 && len(devices) == store.PageLimit(f.Limit) {
 		resp["next_cursor"] = devices[len(devices)-1].ID
 	}
 	return resp, nil

@@ -123,7 +123,7 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error) 
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY a.id DESC LIMIT ?"
-	args = append(args, clampLimit(f.Limit))
+	args = append(args, PageLimit(f.Limit))
 	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
@@ -140,7 +140,9 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error) 
 	return out, rows.Err()
 }
 
-func clampLimit(n int) int {
+// PageLimit is the page size a listing uses for a requested limit: 100 by
+// default, at most 1000.
+func PageLimit(n int) int {
 	switch {
 	case n <= 0:
 		return 100

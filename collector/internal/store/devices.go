@@ -56,7 +56,7 @@ type DeviceFilter struct {
 
 // ListDevices lists devices ordered by id.
 func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) ([]Device, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices WHERE id > ? ORDER BY id LIMIT ?`), f.AfterID, clampLimit(f.Limit))
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices WHERE id > ? ORDER BY id LIMIT ?`), f.AfterID, PageLimit(f.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
