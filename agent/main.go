@@ -277,11 +277,18 @@ func serviceCmd(cmd string, o options) error {
 	}
 	if cmd == "status" {
 		st, err := s.Status()
-		if err != nil {
-			return err
+		switch {
+		case errors.Is(err, service.ErrNotInstalled):
+			fmt.Println("not installed")
+			return nil
+		case err != nil:
+			return fmt.Errorf("status (%s): %w", s.Platform(), err)
 		}
 		fmt.Println(map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}[st])
 		return nil
 	}
-	return service.Control(s, cmd)
+	if err := service.Control(s, cmd); err != nil {
+		return fmt.Errorf("%s (%s): %w", cmd, s.Platform(), err)
+	}
+	return nil
 }
