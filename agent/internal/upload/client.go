@@ -83,7 +83,7 @@ func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (
 	if len(pinned) == 0 {
 		return Enrollment{}, errors.New("enroll: collector not verified")
 	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+	if err := mkdirPrivate(s.Dir); err != nil {
 		return Enrollment{}, err
 	}
 	if err := writeAtomic(s.path("ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pinned[0].Raw}), 0o644); err != nil {
