@@ -1,0 +1,51 @@
+package ingest
+
+import (
+	"testing"
+	"time"
+
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// FuzzReport feeds arbitrary bytes through everything the collector does to
+// a report before storing it: decoding, validation, the per-report checks
+// and the digests. None of it may panic, and whatever passes validation
+// must have well-formed digests.
+func FuzzReport(f *testing.F) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	seed := &agentv1.ReportRequest{Reports: []*agentv1.Report{{
+		ReportId: uuid.NewString(), Sequence: 1, CreatedAt: timestamppb.New(now),
+		Body: &agentv1.Report_Snapshot{Snapshot: &agentv1.HostSnapshot{
+			Identity: &agentv1.HostIdentity{AgentId: "a", Hostname: "h", Os: &agentv1.OperatingSystem{Family: "linux"}},
+			Usb:      &agentv1.Usb{Devices: []*agentv1.UsbDevice{{VendorId: 0x1d6b, ProductId: 0x0104, Product: "PiKVM"}}},
+			Displays: &agentv1.Displays{Displays: []*agentv1.Display{{Edid: make([]byte, 128)}}},
+		}},
+	}, {
+		ReportId: uuid.NewString(), Sequence: 2, CreatedAt: timestamppb.New(now),
+		Body: &agentv1.Report_Heartbeat{Heartbeat: &agentv1.Heartbeat{Identity: &agentv1.HostIdentity{AgentId: "a"}}},
+	}}}
+	b, _ := proto.Marshal(seed)
+	f.Add(b)
+	f.Add([]byte{0x0a, 0x02, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req agentv1.ReportRequest
+		if proto.Unmarshal(data, &req) != nil {
+			return
+		}
+		if validate(req.ProtoReflect(), now) != nil {
+			return
+		}
+		for _, r := range req.GetReports() {
+			in, err := prepare(r, "a")
+			if err != nil {
+				continue
+			}
+			if in.Snapshot != nil && (len(in.Digest) != 64 || in.Data == nil && proto.Size(in.Snapshot) > 0) {
+				t.Fatalf("digest %q for a valid snapshot", in.Digest)
+			}
+		}
+	})
+}
