@@ -231,12 +231,6 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 			}
 		}
-		if !wake.Stop() {
-			select {
-			case <-wake.C:
-			default:
-			}
-		}
 	}
 }
 
