@@ -99,13 +99,11 @@ func (s *Store) startWriters(n int) {
 	s.ingestQ = make(chan *ingestReq)
 	s.stop = make(chan struct{})
 	for range n {
-		s.writers.Add(1)
-		go s.writer()
+		s.writers.Go(s.writer)
 	}
 }
 
 func (s *Store) writer() {
-	defer s.writers.Done()
 	for {
 		var group []*ingestReq
 		select {
