@@ -1,0 +1,114 @@
+package policies
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// RemoteAccessFile is the remote-access catalog's path in the policies tree.
+const RemoteAccessFile = "catalog/remote_access.yaml"
+
+// Tool categories.
+const (
+	CategoryRemoteDesktop = "remote_desktop"
+	CategoryRMM           = "rmm"
+	CategoryTunnel        = "tunnel"
+	CategoryVPN           = "vpn"
+	CategoryStayAwake     = "stay_awake"
+)
+
+// RemoteAccessCatalog lists remote-control software, tunnels, VPN clients
+// and stay-awake tools with what identifies each on every OS. The agent
+// matches it locally; the collector sends it at CheckIn.
+type RemoteAccessCatalog struct {
+	// Version is the hex SHA-256 of the file (set by the loader).
+	Version string `yaml:"-"`
+	Tools   []Tool `yaml:"tools"`
+}
+
+// Tool is one catalog entry. Names are matched exactly after normalisation
+// (lower case, directory and a trailing ".exe"/".app" removed), never as
+// substrings; globs are allowed only where a field says so.
+type Tool struct {
+	ID       string `yaml:"id"`       // ^[a-z0-9_]+$, unique
+	Name     string `yaml:"name"`     // display name
+	Vendor   string `yaml:"vendor"`   // publisher
+	Category string `yaml:"category"` // one of the Category constants
+	// Sources are the public references for the facts in this entry (URLs).
+	Sources []string `yaml:"sources"`
+	Windows OSMatch  `yaml:"windows"`
+	MacOS   OSMatch  `yaml:"macos"`
+	Linux   OSMatch  `yaml:"linux"`
+	// Ports the tool listens on or connects to by default.
+	Ports []Port `yaml:"ports"`
+	// Domains of the vendor's relay / broker service (may start with "*.").
+	Domains []string `yaml:"domains"`
+	// NotableArgs are command-line flags worth reporting when present
+	// (e.g. "--pin" for Chrome Remote Desktop's headless host); only these
+	// are ever reported, never the rest of a command line.
+	NotableArgs []string `yaml:"notable_args"`
+	// Adapters are network adapter name globs of a VPN or tunnel
+	// (e.g. "astrill*"), for the network signal.
+	Adapters []string `yaml:"adapters"`
+}
+
+// OSMatch is what identifies a tool on one OS.
+type OSMatch struct {
+	// Processes are executable names (exact after normalisation).
+	Processes []string `yaml:"processes"`
+	// SessionProcesses run only while someone is connected.
+	SessionProcesses []string `yaml:"session_processes"`
+	// Services are Windows service names, launchd labels or systemd units.
+	Services []string `yaml:"services"`
+	// BundleIDs are macOS CFBundleIdentifiers.
+	BundleIDs []string `yaml:"bundle_ids"`
+	// Paths are install locations (files or directories). Windows paths
+	// may start with %ProgramFiles%, %ProgramFiles(x86)%, %ProgramData%.
+	Paths []string `yaml:"paths"`
+	// UninstallNames are Windows uninstall DisplayName globs ("AnyDesk*").
+	UninstallNames []string `yaml:"uninstall_names"`
+	// Packages are Linux package names (dpkg / rpm).
+	Packages []string `yaml:"packages"`
+	// DesktopFiles are Linux .desktop file names.
+	DesktopFiles []string `yaml:"desktop_files"`
+}
+
+// Port is a default port of a tool.
+type Port struct {
+	Protocol string `yaml:"protocol"` // tcp or udp
+	Port     uint16 `yaml:"port"`
+	// Listen is true when the tool accepts connections on it (an inbound
+	// remote-desktop port), false when it only connects out.
+	Listen bool `yaml:"listen"`
+}
+
+// ParseRemoteAccess decodes a remote-access catalog strictly (unknown keys
+// are errors) and checks it (see Validate).
+func ParseRemoteAccess(b []byte) (*RemoteAccessCatalog, error) {
+	var c RemoteAccessCatalog
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("remote-access catalog: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	c.Version = hex.EncodeToString(sum[:])
+	return &c, nil
+}
+
+// RemoteAccess loads the remote-access catalog from a policies tree.
+func RemoteAccess(fsys fs.FS) (*RemoteAccessCatalog, error) {
+	b, err := fs.ReadFile(fsys, RemoteAccessFile)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoteAccess(b)
+}
