@@ -8,7 +8,7 @@ import (
 	"io/fs"
 )
 
-//go:embed rules catalog
+//go:embed rules catalog allowlist
 var content embed.FS
 
 // FS returns the default policies tree, rooted so that its paths are

@@ -58,7 +58,9 @@ func (a *activation) Parent() cel.Activation { return nil }
 func (e *Engine) activation(scope Scope, f Facts) *activation {
 	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice}
 	if f.Device != nil {
-		a.device = e.adapter.NativeToValue(f.Device)
+		d := *f.Device // the allowlist adds to what the facts already say
+		d.SanctionedTools = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(d.SanctionedTools), e.sanctioned.For(&d)...))))
+		a.device = e.adapter.NativeToValue(&d)
 	}
 	if scope == ScopeSnapshot {
 		a.snapshot = e.emptySnapshot

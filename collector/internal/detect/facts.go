@@ -40,4 +40,7 @@ type DeviceFacts struct {
 	ClockSkew time.Duration `cel:"clock_skew"`
 	// EgressIP is the address the latest report came from.
 	EgressIP string `cel:"egress_ip"`
+	// SanctionedTools are the remote-access catalog ids the allowlist
+	// (allowlist/sanctioned.yaml) sanctions on this device.
+	SanctionedTools []string `cel:"sanctioned_tools"`
 }

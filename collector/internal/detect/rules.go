@@ -86,6 +86,8 @@ type Engine struct {
 	rules   []*compiledRule           // sorted by id
 	byScope map[Scope][]*compiledRule // enabled rules only, sorted by id
 	digest  string
+	// sanctioned is the allowlist (allowlist/sanctioned.yaml), nil without one.
+	sanctioned *Sanctioned
 
 	adapter       types.Adapter
 	emptyDevice   ref.Val
@@ -156,9 +158,10 @@ func Load(fsys fs.FS) (*Engine, error) {
 		return nil, err
 	}
 	var (
-		errs  []error
-		rules []*compiledRule
-		h     = sha256.New()
+		errs       []error
+		rules      []*compiledRule
+		sanctioned *Sanctioned
+		h          = sha256.New()
 	)
 	walkErr := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -176,7 +179,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 			return nil
 		}
 		if d.IsDir() {
-			if p == "catalog" {
+			if p == "catalog" || p == "allowlist" {
 				return fs.SkipDir
 			}
 			return nil
@@ -200,6 +203,15 @@ func Load(fsys fs.FS) (*Engine, error) {
 	})
 	if walkErr != nil {
 		errs = append(errs, walkErr)
+	}
+	if data, err := fs.ReadFile(fsys, SanctionedFile); err == nil {
+		writeDigest(h, SanctionedFile)
+		writeDigest(h, string(data))
+		if sanctioned, err = parseSanctioned(SanctionedFile, data); err != nil {
+			errs = append(errs, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, &LoadError{File: SanctionedFile, Msg: err.Error()})
 	}
 
 	// Rule ids are unique across files. Rules arrive in walk order, so the
@@ -230,10 +242,11 @@ func Load(fsys fs.FS) (*Engine, error) {
 
 	slices.SortFunc(rules, func(a, b *compiledRule) int { return strings.Compare(a.ID, b.ID) })
 	e := &Engine{
-		rules:   rules,
-		byScope: make(map[Scope][]*compiledRule, 2),
-		digest:  hex.EncodeToString(h.Sum(nil)),
-		adapter: envs.adapter,
+		rules:      rules,
+		byScope:    make(map[Scope][]*compiledRule, 2),
+		digest:     hex.EncodeToString(h.Sum(nil)),
+		sanctioned: sanctioned,
+		adapter:    envs.adapter,
 	}
 	e.emptyDevice = envs.adapter.NativeToValue(&DeviceFacts{})
 	e.emptySnapshot = envs.adapter.NativeToValue(emptySnapshot())
