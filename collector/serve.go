@@ -22,6 +22,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/policies"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -71,6 +72,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("policies: %w", err)
 	}
 	log.Info("policies loaded", "rules", len(rules.Rules()), "digest", rules.Digest())
+	if c.ingest.Catalogs, err = agentCatalogs(policyFS); err != nil {
+		return fmt.Errorf("policies: %w", err)
+	}
 
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return err
@@ -206,4 +210,21 @@ func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Lo
 	}
 	log.Info("created first-run admin API token", "file", path)
 	return nil
+}
+
+// agentCatalogs are the catalogs agents match locally, sent at CheckIn: the
+// policy tree's own, else the embedded ones.
+func agentCatalogs(policyFS fs.FS) ([]*agentv1.Catalog, error) {
+	b, err := fs.ReadFile(policyFS, policies.RemoteAccessFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		b, err = fs.ReadFile(policies.FS(), policies.RemoteAccessFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cat, err := policies.ParseRemoteAccess(b)
+	if err != nil {
+		return nil, err
+	}
+	return []*agentv1.Catalog{{Name: "remote_access", Version: cat.Version, Content: b}}, nil
 }

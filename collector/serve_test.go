@@ -1,0 +1,32 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bonafide-sec/bonafide/policies"
+)
+
+func TestAgentCatalogs(t *testing.T) {
+	cats, err := agentCatalogs(policies.FS())
+	if err != nil || len(cats) != 1 || cats[0].GetName() != "remote_access" || len(cats[0].GetVersion()) != 64 {
+		t.Fatalf("embedded: %v %v", cats, err)
+	}
+	if _, err := policies.ParseRemoteAccess(cats[0].GetContent()); err != nil {
+		t.Fatal(err)
+	}
+	// A policy tree without a catalog falls back to the embedded one.
+	fallback, err := agentCatalogs(os.DirFS(t.TempDir()))
+	if err != nil || fallback[0].GetVersion() != cats[0].GetVersion() {
+		t.Fatalf("fallback: %v %v", fallback, err)
+	}
+	// A broken catalog in the tree is an error, not a silent fallback.
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "catalog"), 0o755)
+	os.WriteFile(filepath.Join(dir, policies.RemoteAccessFile), []byte("tools:\n  - id: X\n"), 0o644)
+	if _, err := agentCatalogs(os.DirFS(dir)); err == nil || !strings.Contains(err.Error(), "id must match") {
+		t.Fatalf("broken catalog: %v", err)
+	}
+}
