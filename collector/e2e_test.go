@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,6 +58,18 @@ func binaries(t *testing.T) (agent, collector string) {
 }
 
 func TestMain(m *testing.M) {
+	// A copy of this binary started under a tool's name listens on an
+	// address and waits: a real process that owns a real listening socket.
+	if addr := os.Getenv("BONAFIDE_TEST_LISTEN"); addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		defer l.Close()
+		time.Sleep(2 * time.Minute)
+		os.Exit(0)
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -80,9 +93,20 @@ var readyLine = regexp.MustCompile(`msg="collector ready" grpc=(\S+) http=http:/
 // 127.0.0.1:0 (the chosen port is read from the log).
 func startServer(t *testing.T, collector, dataDir, db, grpcAddr string) *server {
 	t.Helper()
-	args := []string{"serve", "--data-dir", dataDir, "--grpc-listen", grpcAddr, "--http-listen", "127.0.0.1:0", "--sweep-interval", "1s"}
+	var extra []string
 	if db != "" {
-		args = append(args, "--db", db)
+		extra = []string{"--db", db}
+	}
+	return startServerArgs(t, collector, dataDir, append(extra, "--grpc-listen", grpcAddr)...)
+}
+
+// startServerArgs runs `bonafide-collector serve` on loopback with extra flags.
+func startServerArgs(t *testing.T, collector, dataDir string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"serve", "--data-dir", dataDir, "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--sweep-interval", "1s"}, extra...)
+	db := ""
+	if i := slices.Index(extra, "--db"); i >= 0 {
+		db = extra[i+1]
 	}
 	s := &server{cmd: exec.Command(collector, args...), dataDir: dataDir, db: db, collector: collector, log: &bytes.Buffer{}}
 	stderr, _ := s.cmd.StderrPipe()
