@@ -17,6 +17,7 @@ import (
 	"github.com/bonafide-sec/bonafide/agent/internal/scan"
 	"github.com/bonafide-sec/bonafide/agent/internal/spool"
 	"github.com/bonafide-sec/bonafide/agent/internal/upload"
+	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -104,7 +105,11 @@ func (r *Runner) open(ctx context.Context, retry bool) error {
 		r.client.Close()
 		return err
 	}
-	r.scanner = &scan.Scanner{Root: r.Root, Version: r.Version, AgentID: e.AgentID}
+	cat, err := policies.RemoteAccess(policies.FS())
+	if err != nil {
+		return fmt.Errorf("embedded catalog: %w", err)
+	}
+	r.scanner = &scan.Scanner{Root: r.Root, Version: r.Version, AgentID: e.AgentID, Catalog: cat}
 	return nil
 }
 
@@ -273,7 +278,25 @@ func (r *Runner) checkIn(ctx context.Context) {
 	}
 	if cfg != nil {
 		r.remote = cfg
+		r.useCatalogs(cfg.GetCatalogs())
 		r.Log.Info("configuration updated", "version", cfg.GetVersion(), "scan_interval", r.scanInterval(), "heartbeat_interval", r.heartbeatInterval())
+	}
+}
+
+// useCatalogs switches to the catalogs the collector sent; a catalog that
+// does not parse is logged and the one in use is kept.
+func (r *Runner) useCatalogs(cats []*agentv1.Catalog) {
+	for _, c := range cats {
+		if c.GetName() != "remote_access" || c.GetVersion() == r.scanner.Catalog.Version {
+			continue
+		}
+		cat, err := policies.ParseRemoteAccess(c.GetContent())
+		if err != nil {
+			r.Log.Error("collector sent a catalog that does not parse; keeping the current one", "catalog", c.GetName(), "err", err)
+			continue
+		}
+		r.scanner.Catalog = cat
+		r.Log.Info("catalog updated", "catalog", c.GetName(), "version", cat.Version)
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/agent/internal/hostid"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/remoteaccess"
+	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,6 +32,8 @@ type Scanner struct {
 	Version string
 	// AgentID is set once the agent is enrolled.
 	AgentID string
+	// Catalog is the remote-access catalog; nil means the embedded one.
+	Catalog *policies.RemoteAccessCatalog
 }
 
 // Scan collects one snapshot.
@@ -42,8 +46,37 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	id.AgentId, id.AgentVersion = s.AgentID, s.Version
 	sn.Identity = id
 	sn.Signals = append(sn.Signals, &agentv1.SignalStatus{Name: "identity", State: agentv1.SignalStatus_STATE_OK})
+	var st *agentv1.SignalStatus
+	sn.RemoteAccess, st = s.remoteAccess(ctx)
+	sn.Signals = append(sn.Signals, st)
 	sn.ScanFinishedAt = timestamppb.Now()
 	return sn, nil
+}
+
+// remoteAccess collects the remote-access signal; a failure is recorded in
+// its status, not returned.
+func (s *Scanner) remoteAccess(ctx context.Context) (*agentv1.RemoteAccess, *agentv1.SignalStatus) {
+	cat := s.Catalog
+	if cat == nil {
+		var err error
+		if cat, err = policies.RemoteAccess(policies.FS()); err != nil {
+			return nil, signalStatus("remoteaccess", fmt.Errorf("load catalog: %w", err))
+		}
+	}
+	ra, err := (&remoteaccess.Collector{Root: s.Root, Catalog: cat}).Collect(ctx)
+	return ra, signalStatus("remoteaccess", err)
+}
+
+// signalStatus turns a collection error into a signal family's status.
+func signalStatus(name string, err error) *agentv1.SignalStatus {
+	switch {
+	case err == nil:
+		return &agentv1.SignalStatus{Name: name, State: agentv1.SignalStatus_STATE_OK}
+	case errors.Is(err, errors.ErrUnsupported):
+		return &agentv1.SignalStatus{Name: name, State: agentv1.SignalStatus_STATE_UNSUPPORTED, Message: err.Error()}
+	default:
+		return &agentv1.SignalStatus{Name: name, State: agentv1.SignalStatus_STATE_ERROR, Message: err.Error()}
+	}
 }
 
 // Digest is the hex SHA-256 of a snapshot's content without its scan times,

@@ -2,9 +2,12 @@ package scan
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -33,5 +36,50 @@ func TestFingerprintStable(t *testing.T) {
 	first := s.Fingerprint()
 	if first == "" || s.Fingerprint() != first {
 		t.Fatal("fingerprint not stable on an unchanged machine")
+	}
+}
+
+func TestScanRemoteAccessStatus(t *testing.T) {
+	s := &Scanner{Root: "../hostid/testdata/root-debian"}
+	sn, err := s.Scan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st *agentv1.SignalStatus
+	for _, s := range sn.Signals {
+		if s.Name == "remoteaccess" {
+			st = s
+		}
+	}
+	if st == nil {
+		t.Fatalf("no remoteaccess status in %v", sn.Signals)
+	}
+	switch st.State {
+	case agentv1.SignalStatus_STATE_OK:
+		if sn.RemoteAccess == nil || sn.RemoteAccess.CatalogVersion == "" {
+			t.Fatalf("remote access %v", sn.RemoteAccess)
+		}
+	case agentv1.SignalStatus_STATE_UNSUPPORTED, agentv1.SignalStatus_STATE_ERROR:
+		if st.Message == "" || sn.RemoteAccess != nil {
+			t.Fatalf("status %v with %v", st, sn.RemoteAccess)
+		}
+	default:
+		t.Fatalf("status %v", st)
+	}
+}
+
+func TestSignalStatus(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want agentv1.SignalStatus_State
+	}{
+		{nil, agentv1.SignalStatus_STATE_OK},
+		{fmt.Errorf("x: %w", errors.ErrUnsupported), agentv1.SignalStatus_STATE_UNSUPPORTED},
+		{errors.New("boom"), agentv1.SignalStatus_STATE_ERROR},
+	} {
+		st := signalStatus("remoteaccess", c.err)
+		if st.State != c.want || st.Name != "remoteaccess" || (c.err != nil) != (st.Message != "") {
+			t.Errorf("%v: %v", c.err, st)
+		}
 	}
 }

@@ -1,0 +1,42 @@
+package remoteaccess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/bonafide-sec/bonafide/policies"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// Collector reads the remote-access inventory of the machine whose
+// filesystem root is Root ("" or "/" for the live system) and matches it
+// against Catalog.
+type Collector struct {
+	Root    string
+	Catalog *policies.RemoteAccessCatalog
+}
+
+// Collect reads the inventory with this OS's reader and returns what
+// matched the catalog. On an OS without a reader the error wraps
+// errors.ErrUnsupported.
+func (c *Collector) Collect(ctx context.Context) (*agentv1.RemoteAccess, error) {
+	if c.Catalog == nil {
+		return nil, errors.New("remote access: no catalog")
+	}
+	root := c.Root
+	if root == "" {
+		root = "/"
+	}
+	inv, err := readInventory(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("remote access inventory under %s: %w", root, err)
+	}
+	if runtime.GOOS == "linux" {
+		// The darwin and windows readers find install paths themselves.
+		inv.Installs = append(inv.Installs, probeLinuxPaths(os.DirFS(root), c.Catalog)...)
+	}
+	return Match(c.Catalog, runtime.GOOS, inv), nil
+}
