@@ -157,11 +157,17 @@ func readLinuxProcs(ctx context.Context, fsys fs.FS, inodes map[uint64]int32) ([
 
 func readLinuxProc(fsys fs.FS, pid int32, users map[uint32]string, boot time.Time) (Process, bool) {
 	dir := "proc/" + strconv.Itoa(int(pid))
-	comm, err := readLinuxFile(fsys, dir+"/comm")
+	// stat holds both the name (comm, in parentheses) and the start time:
+	// one read instead of two for every process.
+	stat, err := readLinuxFile(fsys, dir+"/stat")
 	if err != nil {
 		return Process{}, false
 	}
-	p := Process{PID: pid, Name: strings.TrimRight(string(comm), "\n")}
+	comm, ok := parseStatComm(stat)
+	if !ok {
+		return Process{}, false
+	}
+	p := Process{PID: pid, Name: comm}
 	if b, err := readLinuxFile(fsys, dir+"/cmdline"); err == nil {
 		p.Args = parseCmdline(b)
 	}
@@ -181,10 +187,8 @@ func readLinuxProc(fsys fs.FS, pid int32, users map[uint32]string, boot time.Tim
 		}
 	}
 	if !boot.IsZero() {
-		if b, err := readLinuxFile(fsys, dir+"/stat"); err == nil {
-			if ticks, ok := parseStatStartTime(b); ok {
-				p.Started = boot.Add(time.Duration(ticks) * (time.Second / linuxClockTicks))
-			}
+		if ticks, ok := parseStatStartTime(stat); ok {
+			p.Started = boot.Add(time.Duration(ticks) * (time.Second / linuxClockTicks))
 		}
 	}
 	return p, true
@@ -285,6 +289,16 @@ func parseStatusUID(b []byte) (uint32, bool) {
 // parseStatStartTime returns field 22 (starttime, clock ticks after boot)
 // of /proc/<pid>/stat. The comm field (2) may hold spaces and parentheses,
 // so fields are counted after its last ')'.
+// parseStatComm returns the process name of /proc/<pid>/stat: the text
+// between the first "(" and the last ")" (a name may itself hold parentheses).
+func parseStatComm(b []byte) (string, bool) {
+	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if i < 0 || j < i {
+		return "", false
+	}
+	return string(b[i+1 : j]), true
+}
+
 func parseStatStartTime(b []byte) (uint64, bool) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
