@@ -50,7 +50,7 @@ func linuxDesktopDirs() []string {
 // probed separately (probeLinuxPaths).
 // Parts that cannot be read are left out; a tree with none of proc/, etc/
 // and var/ is an error.
-func readLinuxTree(ctx context.Context, fsys fs.FS, order binary.ByteOrder) (*Inventory, error) {
+func readLinuxTree(ctx context.Context, fsys fs.FS, order binary.ByteOrder, want func(Process) bool) (*Inventory, error) {
 	inv := &Inventory{}
 	found := false
 	for _, d := range []string{"proc", "etc", "var", "usr"} {
@@ -78,7 +78,7 @@ func readLinuxTree(ctx context.Context, fsys fs.FS, order binary.ByteOrder) (*In
 		}
 	}
 
-	procs, err := readLinuxProcs(ctx, fsys, inodes)
+	procs, err := readLinuxProcs(ctx, fsys, inodes, want)
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +117,9 @@ func readLinuxFile(fsys fs.FS, name string) ([]byte, error) {
 }
 
 // readLinuxProcs lists proc/<pid>. For every socket inode in inodes it
-// records the pid whose file descriptors hold it.
-func readLinuxProcs(ctx context.Context, fsys fs.FS, inodes map[uint64]int32) ([]Process, error) {
+// records the pid whose file descriptors hold it, for the processes want
+// accepts (all when want is nil).
+func readLinuxProcs(ctx context.Context, fsys fs.FS, inodes map[uint64]int32, want func(Process) bool) ([]Process, error) {
 	ents, err := fs.ReadDir(fsys, "proc")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -143,19 +144,19 @@ func readLinuxProcs(ctx context.Context, fsys fs.FS, inodes map[uint64]int32) ([
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		p, ok := readLinuxProc(fsys, int32(pid), users, boot)
+		p, ok := readLinuxProc(fsys, int32(pid), users, boot, want)
 		if !ok {
 			continue // exited while we looked
 		}
 		procs = append(procs, p)
-		if len(inodes) > 0 {
+		if len(inodes) > 0 && (want == nil || want(p)) {
 			readLinuxFDs(fsys, int32(pid), inodes)
 		}
 	}
 	return procs, nil
 }
 
-func readLinuxProc(fsys fs.FS, pid int32, users map[uint32]string, boot time.Time) (Process, bool) {
+func readLinuxProc(fsys fs.FS, pid int32, users map[uint32]string, boot time.Time, want func(Process) bool) (Process, bool) {
 	dir := "proc/" + strconv.Itoa(int(pid))
 	// stat holds both the name (comm, in parentheses) and the start time:
 	// one read instead of two for every process.
@@ -168,15 +169,27 @@ func readLinuxProc(fsys fs.FS, pid int32, users map[uint32]string, boot time.Tim
 		return Process{}, false
 	}
 	p := Process{PID: pid, Name: comm}
-	if b, err := readLinuxFile(fsys, dir+"/cmdline"); err == nil {
-		p.Args = parseCmdline(b)
-	}
 	if rl, ok := fsys.(fs.ReadLinkFS); ok {
 		if exe, err := rl.ReadLink(dir + "/exe"); err == nil {
 			p.Path = strings.TrimSuffix(exe, " (deleted)")
 		}
 	}
+	readArgs := func() {
+		if b, err := readLinuxFile(fsys, dir+"/cmdline"); err == nil {
+			p.Args = parseCmdline(b)
+		}
+	}
+	if len(comm) == linuxCommLen { // maybe truncated: argv[0] may complete it
+		readArgs()
+	}
 	p.Name = linuxProcessName(p.Name, p.Path, p.Args)
+	if want != nil && !want(p) {
+		p.Args = nil // not a candidate: name and path are all the matcher needs
+		return p, true
+	}
+	if p.Args == nil {
+		readArgs()
+	}
 	if b, err := readLinuxFile(fsys, dir+"/status"); err == nil {
 		if uid, ok := parseStatusUID(b); ok {
 			if u, ok := users[uid]; ok {

@@ -137,7 +137,7 @@ func checkFixtureInventory(t *testing.T, inv *Inventory) {
 }
 
 func TestReadLinuxTreeFixture(t *testing.T) {
-	inv, err := readLinuxTree(context.Background(), fixtureFS(t), binary.LittleEndian)
+	inv, err := readLinuxTree(context.Background(), fixtureFS(t), binary.LittleEndian, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,10 +166,10 @@ func TestProbeLinuxPaths(t *testing.T) {
 }
 
 func TestReadLinuxTreeEmpty(t *testing.T) {
-	if _, err := readLinuxTree(context.Background(), fstest.MapFS{}, binary.LittleEndian); err == nil {
+	if _, err := readLinuxTree(context.Background(), fstest.MapFS{}, binary.LittleEndian, nil); err == nil {
 		t.Fatal("empty tree read without error")
 	}
-	inv, err := readLinuxTree(context.Background(), fstest.MapFS{"etc/hostname": {Data: []byte("x")}}, binary.LittleEndian)
+	inv, err := readLinuxTree(context.Background(), fstest.MapFS{"etc/hostname": {Data: []byte("x")}}, binary.LittleEndian, nil)
 	if err != nil || len(inv.Processes)+len(inv.Sockets)+len(inv.Installs)+len(inv.Services) != 0 {
 		t.Fatalf("%+v, %v", inv, err)
 	}
@@ -178,7 +178,7 @@ func TestReadLinuxTreeEmpty(t *testing.T) {
 func TestReadLinuxTreeCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := readLinuxTree(ctx, fixtureFS(t), binary.LittleEndian); err == nil {
+	if _, err := readLinuxTree(ctx, fixtureFS(t), binary.LittleEndian, nil); err == nil {
 		t.Fatal("cancelled read succeeded")
 	}
 }

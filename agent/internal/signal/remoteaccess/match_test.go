@@ -269,7 +269,7 @@ func TestMatchDeterministicAndPassThrough(t *testing.T) {
 // and inbound session; the look-alikes nowhere.
 func TestMatchFixture(t *testing.T) {
 	fsys := fixtureFS(t)
-	inv, err := readLinuxTree(context.Background(), fsys, binary.LittleEndian)
+	inv, err := readLinuxTree(context.Background(), fsys, binary.LittleEndian, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestShippedCatalogAnyDesk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := readLinuxTree(context.Background(), fixtureFS(t), binary.LittleEndian)
+	inv, err := readLinuxTree(context.Background(), fixtureFS(t), binary.LittleEndian, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func (c *Collector) Collect(ctx context.Context) (*agentv1.RemoteAccess, error) 
 	if root == "" {
 		root = "/"
 	}
-	inv, err := readInventory(ctx, root)
+	inv, err := readInventory(ctx, root, candidates(c.Catalog, runtime.GOOS))
 	if err != nil {
 		return nil, fmt.Errorf("remote access inventory under %s: %w", root, err)
 	}
@@ -39,4 +39,19 @@ func (c *Collector) Collect(ctx context.Context) (*agentv1.RemoteAccess, error) 
 		inv.Installs = append(inv.Installs, probeLinuxPaths(os.DirFS(root), c.Catalog)...)
 	}
 	return Match(c.Catalog, runtime.GOOS, inv), nil
+}
+
+// candidates says whether a process could match a catalog tool on goos (by
+// its name or its executable's base name), so that a reader can skip the
+// details of every other process.
+func candidates(cat *policies.RemoteAccessCatalog, goos string) func(Process) bool {
+	var names []string
+	for i := range cat.Tools {
+		m, _ := osMatchFor(&cat.Tools[i], goos)
+		names = append(append(names, m.Processes...), m.SessionProcesses...)
+	}
+	set := normalizedSet(names)
+	return func(p Process) bool {
+		return set[normalizeName(p.Name)] || p.Path != "" && set[normalizeName(p.Path)]
+	}
 }

@@ -23,7 +23,7 @@ const (
 // live system ("/") it also runs ps, netstat and launchctl for processes,
 // sockets and Screen Sharing. Parts that fail are skipped and their
 // errors joined; the inventory is returned whenever anything was read.
-func readInventory(ctx context.Context, root string) (*Inventory, error) {
+func readInventory(ctx context.Context, root string, _ func(Process) bool) (*Inventory, error) {
 	inv := &Inventory{}
 	var problems []error
 	live := filepath.Clean(root) == "/"

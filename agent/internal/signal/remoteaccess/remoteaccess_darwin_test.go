@@ -12,7 +12,7 @@ func TestReadInventoryLiveDarwin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("live system read")
 	}
-	inv, err := readInventory(context.Background(), "/")
+	inv, err := readInventory(context.Background(), "/", nil)
 	if inv == nil {
 		t.Fatalf("readInventory: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestReadInventoryRootDarwin(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(app, "Info.plist"), readTestdata(t, "mac/Info-AnyDesk.constructed.plist"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inv, err := readInventory(context.Background(), root)
+	inv, err := readInventory(context.Background(), root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

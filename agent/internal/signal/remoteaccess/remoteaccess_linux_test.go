@@ -32,7 +32,7 @@ func TestReadInventoryFixtureRoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	inv, err := readInventory(context.Background(), root)
+	inv, err := readInventory(context.Background(), root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func BenchmarkCollectLinux(b *testing.B) {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 	cpu := time.Duration(after.Utime.Nano()-before.Utime.Nano()) + time.Duration(after.Stime.Nano()-before.Stime.Nano())
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
-	if inv, err := readInventory(ctx, "/"); err == nil {
+	if inv, err := readInventory(ctx, "/", nil); err == nil {
 		procs = len(inv.Processes)
 	}
 	b.ReportMetric(float64(procs), "procs")

@@ -9,7 +9,7 @@ import (
 	"runtime"
 )
 
-// readInventory is not implemented on this OS.
-func readInventory(context.Context, string) (*Inventory, error) {
+// readInventory has no reader for this OS: it returns errors.ErrUnsupported.
+func readInventory(context.Context, string, func(Process) bool) (*Inventory, error) {
 	return nil, fmt.Errorf("remote access on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }

@@ -35,7 +35,7 @@ const (
 // values + the TCP table). For another root only the path scan runs,
 // under root\Program Files, root\Program Files (x86) and root\ProgramData,
 // reported as C:\….
-func readInventory(ctx context.Context, root string) (*Inventory, error) {
+func readInventory(ctx context.Context, root string, _ func(Process) bool) (*Inventory, error) {
 	inv := &Inventory{}
 	if filepath.Clean(root) != "/" && filepath.Clean(root) != `\` {
 		for _, d := range []string{"Program Files", "Program Files (x86)", "ProgramData"} {

@@ -12,7 +12,7 @@ func TestReadInventoryLiveWindows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("live system read")
 	}
-	inv, err := readInventory(context.Background(), "/")
+	inv, err := readInventory(context.Background(), "/", nil)
 	if inv == nil {
 		t.Fatalf("readInventory: %v", err)
 	}
@@ -42,7 +42,7 @@ func TestReadInventoryRootWindows(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "AnyDesk.exe"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inv, err := readInventory(context.Background(), root)
+	inv, err := readInventory(context.Background(), root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
