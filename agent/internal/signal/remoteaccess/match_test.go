@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -322,5 +323,36 @@ func TestShippedCatalogAnyDesk(t *testing.T) {
 				t.Errorf("look-alike pid %d matched as %s", p.Pid, tool.ToolId)
 			}
 		}
+	}
+}
+
+// TeamViewer's service starts TeamViewer_Desktop.exe with --IPCport and
+// --Module for an incoming session (SigmaHQ); with the shipped catalog that
+// is an active session, and only the flag names are reported.
+func TestTeamViewerIncomingSessionWindows(t *testing.T) {
+	cat, err := policies.RemoteAccess(policies.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &Inventory{Processes: []Process{
+		{PID: 100, Name: "TeamViewer_Service.exe", Path: `C:\Program Files\TeamViewer\TeamViewer_Service.exe`},
+		{PID: 200, Name: "TeamViewer_Desktop.exe", Path: `C:\Program Files\TeamViewer\TeamViewer_Desktop.exe`,
+			Args: []string{`C:\Program Files\TeamViewer\TeamViewer_Desktop.exe`, "--IPCport", "5939", "--Module", "1"}},
+	}}
+	ra := Match(cat, "windows", inv)
+	if len(ra.GetTools()) != 1 || ra.GetTools()[0].GetToolId() != "teamviewer" || !ra.GetTools()[0].GetActiveSession() {
+		t.Fatalf("tools %v", ra.GetTools())
+	}
+	var args []string
+	for _, p := range ra.GetTools()[0].GetProcesses() {
+		args = append(args, p.GetNotableArgs()...)
+	}
+	if strings.Join(args, " ") != "--IPCport --Module" {
+		t.Fatalf("notable args %v", args)
+	}
+	// The service alone is no session.
+	ra = Match(cat, "windows", &Inventory{Processes: inv.Processes[:1]})
+	if ra.GetTools()[0].GetActiveSession() {
+		t.Fatal("service alone counted as a session")
 	}
 }
