@@ -273,6 +273,15 @@ func serviceMatches(s Service, names []string) bool {
 		if s.Kind == "systemd" && !strings.Contains(n, ".") && strings.EqualFold(s.Name, n+".service") {
 			return true
 		}
+		// A systemd template unit "name@.service" matches its instances
+		// "name@<instance>.service" (e.g. chrome-remote-desktop@alice.service).
+		if prefix, suffix, ok := strings.Cut(n, "@."); ok && s.Kind == "systemd" {
+			name := strings.ToLower(s.Name)
+			prefix, suffix = strings.ToLower(prefix)+"@", "."+strings.ToLower(suffix)
+			if len(name) > len(prefix)+len(suffix) && strings.HasPrefix(name, prefix) && strings.HasSuffix(name, suffix) {
+				return true
+			}
+		}
 	}
 	return false
 }

@@ -356,3 +356,21 @@ func TestTeamViewerIncomingSessionWindows(t *testing.T) {
 		t.Fatal("service alone counted as a session")
 	}
 }
+
+func TestSystemdTemplateUnitMatchesInstances(t *testing.T) {
+	names := []string{"chrome-remote-desktop@.service"}
+	for name, want := range map[string]bool{
+		"chrome-remote-desktop@alice.service":  true,
+		"chrome-remote-desktop@.service":       true,
+		"chrome-remote-desktop.service":        false,
+		"chrome-remote-desktop@alice.timer":    false,
+		"xchrome-remote-desktop@alice.service": false,
+	} {
+		if got := serviceMatches(Service{Kind: "systemd", Name: name}, names); got != want {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+	if serviceMatches(Service{Kind: "launchd", Name: "chrome-remote-desktop@alice.service"}, names) {
+		t.Error("template matched a launchd job")
+	}
+}
