@@ -31,7 +31,7 @@ func admin(ctx context.Context, cmd string, args []string, stdout, stderr io.Wri
 	}
 	arg := func() (string, error) {
 		if len(pos) != 1 {
-			return "", fmt.Errorf("%s needs exactly one ID argument", cmd)
+			return "", fmt.Errorf("%s needs exactly one argument", cmd)
 		}
 		return pos[0], nil
 	}
@@ -85,6 +85,27 @@ func admin(ctx context.Context, cmd string, args []string, stdout, stderr io.Wri
 			return err
 		}
 		fmt.Fprintln(stdout, plain)
+	case "people import":
+		name, err := arg()
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		n, rowErrs, err := st.ImportPeople(ctx, f, "cli:"+currentUser())
+		for _, re := range rowErrs {
+			fmt.Fprintf(stderr, "%s:%d: %s\n", name, re.Line, re.Err)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "imported %d people, %d rows refused\n", n, len(rowErrs))
+		if len(rowErrs) > 0 {
+			return fmt.Errorf("%d rows refused", len(rowErrs))
+		}
 	case "device revoke":
 		id, err := arg()
 		if err != nil {

@@ -400,3 +400,49 @@ func TestBrokenPolicyRefusedAndPolicyCommands(t *testing.T) {
 		t.Fatalf("policy test: %v %s", err, out)
 	}
 }
+
+// TestPeopleEndToEnd imports the HR export, binds a device to its person by
+// serial, and shows the person on the device and on its alerts.
+func TestPeopleEndToEnd(t *testing.T) {
+	agent, collector := binaries(t)
+	s := startServer(t, collector, t.TempDir(), "", "127.0.0.1:0")
+	csvPath := filepath.Join(t.TempDir(), "hr.csv")
+	os.WriteFile(csvPath, []byte("email,name,username,device_serial,country,region,city,timezone,work_hours\n"+
+		"ana@example.com,Ana Lima,alima,7XK2LM3,US,NY,New York,America/New_York,09:00-17:00\n"+
+		"broken,No Email,x,,US,,,America/New_York,09:00-17:00\n"), 0o644)
+	cmd := exec.Command(collector, "people", "import", csvPath, "--data-dir", s.dataDir)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "hr.csv:3: email") || !strings.Contains(string(out), "imported 1 people, 1 rows refused") {
+		t.Fatalf("people import: %v\n%s", err, out)
+	}
+	admin := s.admin(t, "token", "create", "--role", "admin")
+	viewer := s.admin(t, "token", "create", "--role", "viewer")
+	s.api(t, "POST", "/api/v1/people", viewer, `{"email":"x@example.com"}`, 403)
+	s.api(t, "POST", "/api/v1/people", admin, `{"email":"bo@example.com","timezone":"Europe/Paris","work_hours":"08:00-16:00"}`, 200)
+	s.api(t, "POST", "/api/v1/people", admin, `{"email":"bo@example.com","timezone":"Nowhere/City"}`, 400)
+	if people := s.api(t, "GET", "/api/v1/people", viewer, "", 200)["people"].([]any); len(people) != 2 {
+		t.Fatalf("people %v", people)
+	}
+
+	// The fixture root's DMI serial is 7XK2LM3: two agents for it, so an
+	// alert fires on the device bound to Ana.
+	secret := s.admin(t, "secret", "create")
+	fp := s.admin(t, "ca", "fingerprint")
+	root := "../agent/internal/hostid/testdata/root-debian"
+	st1, st2 := t.TempDir(), t.TempDir()
+	for _, st := range []string{st1, st2} {
+		runAgent(t, agent, "enroll", "--collector", s.grpc, "--secret", secret, "--ca-fingerprint", fp, "--state-dir", st, "--root", root)
+	}
+	for _, st := range []string{st1, st2} {
+		runAgent(t, agent, "run", "--once", "--state-dir", st, "--root", root)
+	}
+	devices := s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any)
+	d := devices[0].(map[string]any)
+	if len(devices) != 1 || d["person"] != "ana@example.com" || d["person_binding"] != "device_serial" {
+		t.Fatalf("devices %v", devices)
+	}
+	alerts := s.api(t, "GET", "/api/v1/alerts?rule_id=duplicate_hardware_identity", viewer, "", 200)["alerts"].([]any)
+	if len(alerts) != 1 || alerts[0].(map[string]any)["person"] != "ana@example.com" {
+		t.Fatalf("alerts %v", alerts)
+	}
+}

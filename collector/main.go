@@ -29,6 +29,7 @@ commands:
                                 create an API token (admin, analyst or viewer)
   ca fingerprint                print the CA certificate's SHA-256 (hex)
   device revoke ID              cut a device off
+  people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
   policy check DIR              type-check the rules in DIR
   policy test DIR               run the rules' own test cases in DIR
   version                       print the version
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, stderr)
-	case "secret create", "secret list", "secret revoke", "token create", "ca fingerprint", "device revoke":
+	case "secret create", "secret list", "secret revoke", "token create", "ca fingerprint", "device revoke", "people import":
 		return admin(ctx, cmd, rest, stdout, stderr)
 	case "policy check", "policy test":
 		return policyCmd(ctx, cmd, rest, stdout)
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func subcommand(cmd string, rest []string) string {
 	switch cmd {
-	case "secret", "token", "ca", "device", "policy":
+	case "secret", "token", "ca", "device", "policy", "people":
 		if len(rest) > 0 {
 			return rest[0]
 		}

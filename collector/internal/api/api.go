@@ -37,6 +37,8 @@ func New(st *store.Store, log *slog.Logger) *Server {
 	s.handle("PATCH /api/v1/alerts/{id}", store.RoleAnalyst, s.patchAlert)
 	s.handle("GET /api/v1/devices", store.RoleViewer, s.listDevices)
 	s.handle("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
+	s.handle("GET /api/v1/people", store.RoleViewer, s.listPeople)
+	s.handle("POST /api/v1/people", store.RoleAdmin, s.postPeople)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -215,11 +217,14 @@ func (s *Server) patchAlert(r *http.Request, actor store.Token) (any, error) {
 		}
 	}
 	if _, err := s.store.UpdateAlert(r.Context(), id, store.AlertChange{Status: body.Status, Assignee: body.Assignee, Note: body.Note},
-		"token:"+actor.ID+"("+actor.Name+")"); err != nil {
+		actorName(actor)); err != nil {
 		return nil, err
 	}
 	return s.alertDetail(r.Context(), id)
 }
+
+// actorName is how the audit log names the holder of a token.
+func actorName(t store.Token) string { return "token:" + t.ID + "(" + t.Name + ")" }
 
 func (s *Server) listDevices(r *http.Request, _ store.Token) (any, error) {
 	limit, err := intParam(r, "limit")
@@ -273,4 +278,44 @@ func (s *Server) getDevice(r *http.Request, _ store.Token) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+func (s *Server) listPeople(r *http.Request, _ store.Token) (any, error) {
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	people, err := s.store.ListPeople(r.Context(), r.URL.Query().Get("cursor"), int(limit))
+	if err != nil {
+		return nil, err
+	}
+	resp := map[string]any{"people": people}
+	if len(people) > 0 && len(people) == store.PageLimit(int(limit)) {
+		resp["next_cursor"] = people[len(people)-1].Email
+	}
+	return resp, nil
+}
+
+// postPeople takes one person as JSON, or the HR export as text/csv
+// (bad rows are reported per line, good rows kept).
+func (s *Server) postPeople(r *http.Request, tok store.Token) (any, error) {
+	actor := actorName(tok)
+	body := io.LimitReader(r.Body, 64<<20)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
+		n, rowErrs, err := s.store.ImportPeople(r.Context(), body, actor)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "invalid_argument", err.Error())
+		}
+		if rowErrs == nil {
+			rowErrs = []store.RowError{}
+		}
+		return map[string]any{"imported": n, "errors": rowErrs}, nil
+	}
+	var p store.Person
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "body: "+err.Error())
+	}
+	return s.store.UpsertPerson(r.Context(), p, actor)
 }

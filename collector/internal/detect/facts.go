@@ -40,6 +40,9 @@ type DeviceFacts struct {
 	ClockSkew time.Duration `cel:"clock_skew"`
 	// EgressIP is the address the latest report came from.
 	EgressIP string `cel:"egress_ip"`
+	// Person is the email of the person the device is bound to (by its
+	// hardware serial in the HR export), empty when unbound.
+	Person string `cel:"person"`
 	// SanctionedTools are the remote-access catalog ids the allowlist
 	// (allowlist/sanctioned.yaml) sanctions on this device.
 	SanctionedTools []string `cel:"sanctioned_tools"`

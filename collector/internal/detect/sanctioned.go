@@ -23,9 +23,11 @@ const SanctionedFile = "allowlist/sanctioned.yaml"
 //	    reason: IT support (ticket SEC-42)     # required
 //	    groups: [it-laptops]                    # optional; with devices, limits where it applies
 //	    devices: ["helpdesk-*"]                 # optional hostname globs or device ids
+//	    people: [sam@example.com]               # optional: devices bound to these people
 //
-// An entry without groups and devices applies to every device. The rules
-// see the result as device.sanctioned_tools.
+// An entry without groups, devices and people applies to every device;
+// otherwise to the devices any of them names. The rules see the result as
+// device.sanctioned_tools.
 type Sanctioned struct {
 	Groups     map[string][]string `yaml:"groups"`
 	Sanctioned []SanctionedTool    `yaml:"sanctioned"`
@@ -37,6 +39,7 @@ type SanctionedTool struct {
 	Reason  string   `yaml:"reason"`
 	Groups  []string `yaml:"groups"`
 	Devices []string `yaml:"devices"`
+	People  []string `yaml:"people"`
 }
 
 func parseSanctioned(file string, b []byte) (*Sanctioned, error) {
@@ -80,7 +83,9 @@ func (s *Sanctioned) For(d *DeviceFacts) []string {
 	var out []string
 	for _, e := range s.Sanctioned {
 		patterns := append(slices.Clone(e.Devices), flatten(s.Groups, e.Groups)...)
-		if len(patterns) == 0 || slices.ContainsFunc(patterns, func(p string) bool { return matchDevice(p, d) }) {
+		everywhere := len(patterns) == 0 && len(e.People) == 0
+		person := d.Person != "" && slices.ContainsFunc(e.People, func(p string) bool { return strings.EqualFold(p, d.Person) })
+		if everywhere || person || slices.ContainsFunc(patterns, func(p string) bool { return matchDevice(p, d) }) {
 			out = append(out, e.Tool)
 		}
 	}

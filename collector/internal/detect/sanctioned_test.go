@@ -28,6 +28,7 @@ func TestSanctionedAllowlist(t *testing.T) {
   it: ["IT-*", "dev_42"]
 sanctioned:
   - {tool: teamviewer, reason: helpdesk, groups: [it]}
+  - {tool: teamviewer, reason: contractor support, people: [Sam@Example.com]}
   - {tool: anydesk, reason: everywhere}
 `)},
 	}
@@ -44,6 +45,8 @@ sanctioned:
 		{DeviceFacts{ID: "dev_1", Hostname: "it-laptop-7"}, false}, // hostname glob, case-insensitive
 		{DeviceFacts{ID: "dev_42", Hostname: "sales-1"}, false},    // device id
 		{DeviceFacts{ID: "dev_2", Hostname: "sales-1"}, true},
+		{DeviceFacts{ID: "dev_3", Hostname: "sales-2", Person: "sam@example.com"}, false}, // bound person
+		{DeviceFacts{ID: "dev_4", Hostname: "sales-3", Person: "kim@example.com"}, true},
 	} {
 		f, err := e.Evaluate(context.Background(), ScopeSnapshot, Facts{Device: &tc.device, Snapshot: sn, Now: now})
 		if err != nil {

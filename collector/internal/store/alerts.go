@@ -85,14 +85,14 @@ type AlertFilter struct {
 }
 
 const alertColumns = `a.id, a.rule_id, a.title, a.severity, a.description, a.tags, a.status, a.assignee, a.device_id,
-	d.hostname, a.first_seen, a.last_seen, a.count, a.updated_at, a.evidence`
+	d.hostname, COALESCE(` + personOfDevice + `, ''), a.first_seen, a.last_seen, a.count, a.updated_at, a.evidence`
 
 func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 	var a Alert
 	var tags, ev string
 	var fs, ls, up int64
 	if err := sc.Scan(&a.ID, &a.RuleID, &a.Title, &a.Severity, &a.Description, &tags, &a.Status, &a.Assignee,
-		&a.DeviceID, &a.Hostname, &fs, &ls, &a.Count, &up, &ev); err != nil {
+		&a.DeviceID, &a.Hostname, &a.Person, &fs, &ls, &a.Count, &up, &ev); err != nil {
 		return Alert{}, err
 	}
 	a.FirstSeen, a.LastSeen, a.UpdatedAt = fromMicros(fs), fromMicros(ls), fromMicros(up)

@@ -31,17 +31,25 @@ type Device struct {
 	DroppedReports int64         `json:"dropped_reports"`
 	SnapshotAt     time.Time     `json:"snapshot_at,omitzero"`
 	RevokedAt      time.Time     `json:"revoked_at,omitzero"`
+	// Person is the email of the person bound to the device, and
+	// PersonBinding how: "device_serial" (the HR export's device_serial is
+	// this device's hardware serial), or empty when unbound.
+	Person        string `json:"person"`
+	PersonBinding string `json:"person_binding"`
 }
 
-const deviceColumns = `id, hostname, hardware_uuid, serial_number, machine_id, os_family, os_name, os_version,
-	hardware_vendor, hardware_model, agent_id, agent_version, first_seen, last_seen, last_ip, report_interval,
-	dropped_reports, snapshot_at, revoked_at`
+const deviceColumns = `d.id, d.hostname, d.hardware_uuid, d.serial_number, d.machine_id, d.os_family, d.os_name, d.os_version,
+	d.hardware_vendor, d.hardware_model, d.agent_id, d.agent_version, d.first_seen, d.last_seen, d.last_ip, d.report_interval,
+	d.dropped_reports, d.snapshot_at, d.revoked_at, COALESCE(` + personOfDevice + `, '')`
 
 func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	var fs, ls, iv, sa, ra int64
 	err := sc.Scan(&d.ID, &d.Hostname, &d.HardwareUUID, &d.SerialNumber, &d.MachineID, &d.OSFamily, &d.OSName, &d.OSVersion,
-		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra)
+		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra, &d.Person)
+	if d.Person != "" {
+		d.PersonBinding = "device_serial"
+	}
 	d.FirstSeen, d.LastSeen, d.SnapshotAt, d.RevokedAt = fromMicros(fs), fromMicros(ls), fromMicros(sa), fromMicros(ra)
 	d.ReportInterval = time.Duration(iv) * time.Microsecond
 	return d, err
@@ -56,7 +64,7 @@ type DeviceFilter struct {
 
 // ListDevices lists devices ordered by id.
 func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) ([]Device, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices WHERE id > ? ORDER BY id LIMIT ?`), f.AfterID, PageLimit(f.Limit))
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices d WHERE d.id > ? ORDER BY d.id LIMIT ?`), f.AfterID, PageLimit(f.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -74,7 +82,7 @@ func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) ([]Device, erro
 
 // GetDevice loads one device.
 func (s *Store) GetDevice(ctx context.Context, id string) (Device, error) {
-	d, err := scanDevice(s.r.QueryRowContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices WHERE id = ?`), id))
+	d, err := scanDevice(s.r.QueryRowContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices d WHERE d.id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Device{}, ErrNotFound
 	}

@@ -267,10 +267,11 @@ func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r
 func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, now time.Time) (*detect.DeviceFacts, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
 	var first, last, interval, dropped, skew int64
-	err := tx.QueryRowContext(ctx, s.q(`SELECT hostname, hardware_uuid, serial_number, os_family, agent_id, agent_version,
-		first_seen, last_seen, report_interval, dropped_reports, clock_skew, last_ip FROM devices WHERE id = ?`), deviceID).
+	err := tx.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
+		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip, COALESCE(`+personOfDevice+`, '')
+		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
-			&first, &last, &interval, &dropped, &skew, &f.EgressIP)
+			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &f.Person)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}

@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Person is someone a device is issued to, from the HR export.
+type Person struct {
+	ID           int64     `json:"id"`
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	Username     string    `json:"username"`
+	DeviceSerial string    `json:"device_serial"`
+	Country      string    `json:"country"`
+	Region       string    `json:"region"`
+	City         string    `json:"city"`
+	Timezone     string    `json:"timezone"`
+	WorkHours    string    `json:"work_hours"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// PeopleColumns are the HR export's columns, in order.
+var PeopleColumns = []string{"email", "name", "username", "device_serial", "country", "region", "city", "timezone", "work_hours"}
+
+var workHours = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$`)
+
+// Validate checks a person's fields; the error names the field.
+func (p *Person) Validate() error {
+	p.Email = strings.ToLower(strings.TrimSpace(p.Email))
+	if a, err := mail.ParseAddress(p.Email); err != nil || a.Address != p.Email {
+		return fmt.Errorf("email %q: not an address", p.Email)
+	}
+	for name, v := range map[string]string{"name": p.Name, "username": p.Username, "device_serial": p.DeviceSerial,
+		"country": p.Country, "region": p.Region, "city": p.City} {
+		if len(v) > 256 {
+			return fmt.Errorf("%s: longer than 256 bytes", name)
+		}
+	}
+	if p.Timezone != "" {
+		if _, err := time.LoadLocation(p.Timezone); err != nil || p.Timezone == "Local" {
+			return fmt.Errorf("timezone %q: not an IANA zone", p.Timezone)
+		}
+	}
+	if p.WorkHours != "" && !workHours.MatchString(p.WorkHours) {
+		return fmt.Errorf("work_hours %q: want HH:MM-HH:MM", p.WorkHours)
+	}
+	return nil
+}
+
+// UpsertPerson stores a person, replacing the one with the same email.
+func (s *Store) UpsertPerson(ctx context.Context, p Person, actor string) (Person, error) {
+	if err := p.Validate(); err != nil {
+		return Person{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		return s.upsertPerson(ctx, tx, &p, actor)
+	})
+	return p, err
+}
+
+func (s *Store) upsertPerson(ctx context.Context, tx *sql.Tx, p *Person, actor string) error {
+	p.UpdatedAt = time.Now().UTC()
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO people (email, name, username, device_serial, country, region, city, timezone, work_hours, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name, username = excluded.username,
+		device_serial = excluded.device_serial, country = excluded.country, region = excluded.region, city = excluded.city,
+		timezone = excluded.timezone, work_hours = excluded.work_hours, updated_at = excluded.updated_at RETURNING id`),
+		p.Email, p.Name, p.Username, p.DeviceSerial, p.Country, p.Region, p.City, p.Timezone, p.WorkHours, micros(p.UpdatedAt)).Scan(&p.ID)
+	if err != nil {
+		return fmt.Errorf("store person: %w", err)
+	}
+	return s.audit(ctx, tx, actor, "upsert", "person", p.Email, nil)
+}
+
+// RowError is one refused row of a people import.
+type RowError struct {
+	Line int    `json:"line"`
+	Err  string `json:"error"`
+}
+
+// ImportPeople reads the HR CSV (a header naming PeopleColumns, in any
+// order; unknown columns are an error) and stores every valid row. Bad rows
+// are reported with their line and keep no data; good rows are kept.
+func (s *Store) ImportPeople(ctx context.Context, r io.Reader, actor string) (imported int, rowErrs []RowError, err error) {
+	cr := csv.NewReader(io.LimitReader(r, 64<<20))
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return 0, nil, fmt.Errorf("people CSV header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if !slices.Contains(PeopleColumns, h) {
+			return 0, nil, fmt.Errorf("people CSV header: unknown column %q (want %s)", h, strings.Join(PeopleColumns, ","))
+		}
+		col[h] = i
+	}
+	if _, ok := col["email"]; !ok {
+		return 0, nil, errors.New("people CSV header: no email column")
+	}
+	var people []Person
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
+			if errors.Is(err, csv.ErrFieldCount) || errors.Is(err, csv.ErrQuote) || errors.Is(err, csv.ErrBareQuote) {
+				continue
+			}
+			return 0, rowErrs, fmt.Errorf("people CSV: %w", err)
+		}
+		get := func(name string) string {
+			if i, ok := col[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		p := Person{Email: get("email"), Name: get("name"), Username: get("username"), DeviceSerial: get("device_serial"),
+			Country: get("country"), Region: get("region"), City: get("city"), Timezone: get("timezone"), WorkHours: get("work_hours")}
+		if err := p.Validate(); err != nil {
+			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
+			continue
+		}
+		people = append(people, p)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		for i := range people {
+			if err := s.upsertPerson(ctx, tx, &people[i], actor); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, rowErrs, err
+	}
+	return len(people), rowErrs, nil
+}
+
+// ListPeople lists people ordered by email.
+func (s *Store) ListPeople(ctx context.Context, afterEmail string, limit int) ([]Person, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, email, name, username, device_serial, country, region, city, timezone, work_hours, updated_at
+		FROM people WHERE email > ? ORDER BY email LIMIT ?`), afterEmail, PageLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list people: %w", err)
+	}
+	defer rows.Close()
+	out := []Person{}
+	for rows.Next() {
+		var p Person
+		var up int64
+		if err := rows.Scan(&p.ID, &p.Email, &p.Name, &p.Username, &p.DeviceSerial, &p.Country, &p.Region, &p.City, &p.Timezone, &p.WorkHours, &up); err != nil {
+			return nil, err
+		}
+		p.UpdatedAt = fromMicros(up)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// personOfDevice is the subquery naming the person bound to device d: the
+// person whose device_serial is the device's hardware serial.
+const personOfDevice = `(SELECT p.email FROM people p WHERE p.device_serial <> '' AND lower(p.device_serial) = lower(d.serial_number) ORDER BY p.id LIMIT 1)`
