@@ -11,7 +11,7 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-// collectLive is not implemented on this OS; fixture roots still work.
+// collectLive has no live reader on this OS (it returns errors.ErrUnsupported); fixture roots still work.
 func collectLive(context.Context) (*agentv1.HostIdentity, error) {
 	return nil, fmt.Errorf("live system on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }
