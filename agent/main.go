@@ -201,6 +201,27 @@ func printSnapshot(w io.Writer, sn *agentv1.HostSnapshot) error {
 	for _, r := range rows {
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
 	}
+	ra := sn.GetRemoteAccess()
+	fmt.Fprintf(tw, "REMOTE ACCESS\t%d tools, %d OS features (catalog %.12s)\n", len(ra.GetTools()), len(ra.GetOsFeatures()), ra.GetCatalogVersion())
+	for _, t := range ra.GetTools() {
+		var ev []string
+		for _, x := range []struct {
+			n    int
+			what string
+		}{{len(t.GetInstalls()), "installed"}, {len(t.GetServices()), "service"}, {len(t.GetProcesses()), "running"},
+			{len(t.GetListening()), "listening"}, {len(t.GetConnections()), "connected"}} {
+			if x.n > 0 {
+				ev = append(ev, x.what)
+			}
+		}
+		if t.GetActiveSession() {
+			ev = append(ev, "ACTIVE SESSION")
+		}
+		fmt.Fprintf(tw, "  %s\t%s (%s): %s\n", t.GetToolId(), t.GetName(), t.GetCategory(), strings.Join(ev, ", "))
+	}
+	for _, f := range ra.GetOsFeatures() {
+		fmt.Fprintf(tw, "  %s\tenabled=%v listening=%v port=%d (%s)\n", f.GetKind(), f.GetEnabled(), f.GetListening(), f.GetPort(), f.GetSource())
+	}
 	fmt.Fprintln(tw, "SIGNALS\t")
 	for _, s := range sn.GetSignals() {
 		fmt.Fprintf(tw, "  %s\t%s %s\n", s.GetName(), strings.TrimPrefix(s.GetState().String(), "STATE_"), s.GetMessage())

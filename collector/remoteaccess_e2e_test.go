@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -117,6 +118,11 @@ func TestRemoteAccessEndToEnd(t *testing.T) {
 		return f.Kind == "vnc" && f.Listening && f.Port == 5900
 	}) {
 		t.Fatalf("no listening VNC server in %+v", sn.RemoteAccess.OsFeatures)
+	}
+
+	table, err := exec.Command(agent, "scan").Output()
+	if err != nil || !regexp.MustCompile(`(?m)^\s+anydesk\s+AnyDesk \(remote_desktop\): running, listening$`).Match(table) {
+		t.Fatalf("scan table: %v\n%s", err, table)
 	}
 
 	// The collector, with RustDesk sanctioned for this host.
