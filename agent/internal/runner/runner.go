@@ -174,15 +174,19 @@ func (r *Runner) Run(ctx context.Context) error {
 		if scanDue || now.Sub(lastScan) >= r.scanInterval() {
 			scanDue, lastScan = false, now
 			sn, err := r.scanner.Scan(ctx)
+			var digest string
+			if err == nil {
+				digest = scan.Digest(sn)
+			}
 			switch {
 			case err != nil:
 				r.Log.Error("scan failed", "err", err)
-			case scan.Digest(sn) != lastDigest:
+			case digest != lastDigest:
 				if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}); err != nil {
 					r.Log.Error("queue snapshot", "err", err)
 					break
 				}
-				lastDigest, lastQueued = scan.Digest(sn), now
+				lastDigest, lastQueued = digest, now
 			case now.Sub(lastQueued) >= r.heartbeatInterval():
 				hb := &agentv1.Heartbeat{SnapshotDigest: lastDigest, Identity: sn.GetIdentity()}
 				if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: hb}}); err != nil {
