@@ -12,10 +12,10 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-type summary struct{ kbd, rel, abs, cc bool }
+type summary struct{ kbd, rel, abs, cc, dig bool }
 
 func flat(s *agentv1.HidSummary) summary {
-	return summary{s.GetKeyboard(), s.GetRelativeMouse(), s.GetAbsolutePointer(), s.GetConsumerControl()}
+	return summary{s.GetKeyboard(), s.GetRelativeMouse(), s.GetAbsolutePointer(), s.GetConsumerControl(), s.GetDigitizer()}
 }
 
 func TestFixtureSummaries(t *testing.T) {
@@ -34,7 +34,7 @@ func TestFixtureSummaries(t *testing.T) {
 			{Page: 1, Usage: UsageKeyboard, ReportIDs: []uint8{1}, Keys: 8 + 102, KeySlots: 6},
 			{Page: 1, Usage: UsageMouse, ReportIDs: []uint8{2}, AbsoluteXY: true, XYLogicalMax: 32767, Buttons: 5},
 		}},
-		{"touchscreen.hex", summary{abs: true}, []Application{
+		{"touchscreen.hex", summary{dig: true}, []Application{
 			{Page: PageDigitizer, Usage: UsageTouchScreen, ReportIDs: []uint8{1}, AbsoluteXY: true, XYLogicalMax: 4095},
 		}},
 		{"consumer_control.hex", summary{cc: true}, []Application{
@@ -99,7 +99,7 @@ func TestSummarizeInterfaces(t *testing.T) {
 		rds = append(rds, rd)
 	}
 	rds = append(rds, nil)
-	if got, want := flat(Summarize(rds...)), (summary{true, true, true, true}); got != want {
+	if got, want := flat(Summarize(rds...)), (summary{true, true, true, true, false}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	if got := flat(Summarize()); got != (summary{}) {
@@ -152,7 +152,7 @@ func TestParseItems(t *testing.T) {
 		{"push pop restores usage page", mouse(
 			0x05, 0x01, 0xa4, 0x05, 0x09, 0xb4, 0x09, 0x30, 0x09, 0x31, 0x81, 0x02), summary{abs: true}, nil},
 		{"pen digitizer", []byte{0x05, 0x0d, 0x09, 0x02, 0xa1, 0x01,
-			0x05, 0x01, 0x95, 0x02, 0x09, 0x30, 0x09, 0x31, 0x81, 0x02, 0xc0}, summary{abs: true}, nil},
+			0x05, 0x01, 0x95, 0x02, 0x09, 0x30, 0x09, 0x31, 0x81, 0x02, 0xc0}, summary{dig: true}, nil},
 		{"pointer application", []byte{0x05, 0x01, 0x09, 0x01, 0xa1, 0x01,
 			0x95, 0x02, 0x09, 0x30, 0x09, 0x31, 0x81, 0x06, 0xc0}, summary{rel: true}, nil},
 		{"joystick is not a pointer", []byte{0x05, 0x01, 0x09, 0x04, 0xa1, 0x01,

@@ -8,10 +8,11 @@ import (
 //
 //   - keyboard: a Generic Desktop Keyboard (0x06) application;
 //   - relative_mouse: a Mouse or Pointer application with relative X/Y;
-//   - absolute_pointer: a Mouse, Pointer or Digitizers-page application
-//     with absolute X/Y (what IP-KVMs emulate; also tablets and touch
-//     screens). Joysticks and gamepads report absolute X/Y too and are
-//     not counted;
+//   - absolute_pointer: a Generic Desktop Mouse or Pointer application
+//     with absolute X/Y (what IP-KVMs emulate). Joysticks and gamepads
+//     report absolute X/Y too and are not counted;
+//   - digitizer: a Digitizers-page application with absolute X/Y (pen
+//     tablets, touch screens);
 //   - consumer_control: a Consumer page Consumer Control (0x01)
 //     application.
 //
@@ -34,7 +35,11 @@ func (r *ReportDescriptor) Summary() *agentv1.HidSummary {
 				s.RelativeMouse = true
 			}
 			if a.AbsoluteXY {
-				s.AbsolutePointer = true
+				if a.Page == PageDigitizer {
+					s.Digitizer = true
+				} else {
+					s.AbsolutePointer = true
+				}
 			}
 		}
 	}
@@ -52,6 +57,7 @@ func Summarize(rds ...*ReportDescriptor) *agentv1.HidSummary {
 		s.RelativeMouse = s.RelativeMouse || t.RelativeMouse
 		s.AbsolutePointer = s.AbsolutePointer || t.AbsolutePointer
 		s.ConsumerControl = s.ConsumerControl || t.ConsumerControl
+		s.Digitizer = s.Digitizer || t.Digitizer
 	}
 	return s
 }

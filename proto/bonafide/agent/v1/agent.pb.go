@@ -240,7 +240,7 @@ func (x NetworkInterface_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NetworkInterface_Kind.Descriptor instead.
 func (NetworkInterface_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{29, 0}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{32, 0}
 }
 
 // How the session was opened.
@@ -306,7 +306,7 @@ func (x LoginSession_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LoginSession_Type.Descriptor instead.
 func (LoginSession_Type) EnumDescriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{36, 0}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{39, 0}
 }
 
 // EnrollRequest is what a new agent sends, without a client certificate, to
@@ -1065,7 +1065,12 @@ type HostSnapshot struct {
 	// Login sessions, open now and from the OS login history.
 	Sessions *Sessions `protobuf:"bytes,15,opt,name=sessions" json:"sessions,omitempty"`
 	// When someone was at the machine, per hour; never what they did.
-	Activity      *Activity `protobuf:"bytes,16,opt,name=activity" json:"activity,omitempty"`
+	Activity *Activity `protobuf:"bytes,16,opt,name=activity" json:"activity,omitempty"`
+	// USB devices and displays that match the KVM catalog or a heuristic
+	// that survives disguise. The agent fills it from the catalog it got at
+	// check-in; the collector derives it again from usb and displays with
+	// its own catalog and replaces what the agent sent.
+	Peripherals   *Peripherals `protobuf:"bytes,17,opt,name=peripherals" json:"peripherals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1173,6 +1178,13 @@ func (x *HostSnapshot) GetSessions() *Sessions {
 func (x *HostSnapshot) GetActivity() *Activity {
 	if x != nil {
 		return x.Activity
+	}
+	return nil
+}
+
+func (x *HostSnapshot) GetPeripherals() *Peripherals {
+	if x != nil {
+		return x.Peripherals
 	}
 	return nil
 }
@@ -2167,8 +2179,12 @@ type UsbDevice struct {
 	// True when the device exposes a USB network function (CDC ECM/NCM,
 	// RNDIS).
 	NetworkFunction bool `protobuf:"varint,15,opt,name=network_function,json=networkFunction" json:"network_function,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Configuration string descriptor (iConfiguration) of the active
+	// configuration (device-controlled); empty when it has none. Gadget
+	// firmwares leave tell-tale defaults here, e.g. "Config 1: ECM network".
+	Configuration string `protobuf:"bytes,16,opt,name=configuration" json:"configuration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UsbDevice) Reset() {
@@ -2306,6 +2322,13 @@ func (x *UsbDevice) GetNetworkFunction() bool {
 	return false
 }
 
+func (x *UsbDevice) GetConfiguration() string {
+	if x != nil {
+		return x.Configuration
+	}
+	return ""
+}
+
 // UsbInterface is one interface descriptor of a device's active
 // configuration: one function, such as a keyboard, a disk or a network
 // adapter.
@@ -2404,13 +2427,17 @@ type HidSummary struct {
 	// A mouse or pointer reporting relative X/Y motion, like an ordinary
 	// mouse.
 	RelativeMouse bool `protobuf:"varint,2,opt,name=relative_mouse,json=relativeMouse" json:"relative_mouse,omitempty"`
-	// A pointer reporting absolute X/Y coordinates (tablets, touch screens,
-	// and the absolute mouse that IP-KVMs emulate).
+	// A Generic Desktop mouse or pointer reporting absolute X/Y coordinates:
+	// the absolute mouse that IP-KVMs emulate (and virtual machines' tablet
+	// devices). Pen tablets and touch screens count as digitizer instead.
 	AbsolutePointer bool `protobuf:"varint,3,opt,name=absolute_pointer,json=absolutePointer" json:"absolute_pointer,omitempty"`
 	// A Consumer Control collection (Consumer page: media and volume keys).
 	ConsumerControl bool `protobuf:"varint,4,opt,name=consumer_control,json=consumerControl" json:"consumer_control,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// A Digitizers-page collection with absolute X/Y: pen tablets and touch
+	// screens. Counted here, not as absolute_pointer.
+	Digitizer     bool `protobuf:"varint,5,opt,name=digitizer" json:"digitizer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HidSummary) Reset() {
@@ -2471,6 +2498,231 @@ func (x *HidSummary) GetConsumerControl() bool {
 	return false
 }
 
+func (x *HidSummary) GetDigitizer() bool {
+	if x != nil {
+		return x.Digitizer
+	}
+	return false
+}
+
+// Peripherals is the result of matching the USB devices and displays
+// against the KVM catalog (policies/catalog/kvm.yaml) and the heuristics
+// that survive identity spoofing.
+type Peripherals struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Version of the KVM catalog matched against.
+	CatalogVersion string `protobuf:"bytes,1,opt,name=catalog_version,json=catalogVersion" json:"catalog_version,omitempty"`
+	// One entry per device and reason.
+	Findings      []*PeripheralFinding `protobuf:"bytes,2,rep,name=findings" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Peripherals) Reset() {
+	*x = Peripherals{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Peripherals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Peripherals) ProtoMessage() {}
+
+func (x *Peripherals) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Peripherals.ProtoReflect.Descriptor instead.
+func (*Peripherals) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Peripherals) GetCatalogVersion() string {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return ""
+}
+
+func (x *Peripherals) GetFindings() []*PeripheralFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+// PeripheralFinding is one reason why one USB device or display looks like
+// an IP-KVM, a HID impostor or a jiggler. Values are copied from the
+// device-controlled descriptors.
+type PeripheralFinding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// usb_identity, edid_identity, composite_hid, gadget_vendor,
+	// vendor_strings, capture_edid or preset_serial.
+	Kind string `protobuf:"bytes,1,opt,name=kind" json:"kind,omitempty"`
+	// Catalog family id, e.g. "pikvm"; empty for heuristics not tied to one
+	// family.
+	Family string `protobuf:"bytes,2,opt,name=family" json:"family,omitempty"`
+	// Catalog family name, or a short description of the heuristic.
+	Name string `protobuf:"bytes,3,opt,name=name" json:"name,omitempty"`
+	// ip_kvm, hid_bridge, enterprise_kvm, bmc, capture or jiggler for
+	// catalog families; empty for heuristics.
+	Category string `protobuf:"bytes,4,opt,name=category" json:"category,omitempty"`
+	// "usb" or "display".
+	Source string `protobuf:"bytes,5,opt,name=source" json:"source,omitempty"`
+	// The USB location (UsbDevice.location) or display connector.
+	Device string `protobuf:"bytes,6,opt,name=device" json:"device,omitempty"`
+	// Exactly the descriptor fields that matched, e.g. vendor_id=0x1d6b.
+	Fields        []*MatchedField `protobuf:"bytes,7,rep,name=fields" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeripheralFinding) Reset() {
+	*x = PeripheralFinding{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeripheralFinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeripheralFinding) ProtoMessage() {}
+
+func (x *PeripheralFinding) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeripheralFinding.ProtoReflect.Descriptor instead.
+func (*PeripheralFinding) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PeripheralFinding) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PeripheralFinding) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *PeripheralFinding) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PeripheralFinding) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *PeripheralFinding) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *PeripheralFinding) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *PeripheralFinding) GetFields() []*MatchedField {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// MatchedField is one descriptor field that matched.
+type MatchedField struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Field name as in UsbDevice, Display or MassStorage (e.g. "vendor_id",
+	// "manufacturer_id", "mass_storage.product").
+	Field string `protobuf:"bytes,1,opt,name=field" json:"field,omitempty"`
+	// The device's value, hex for ids (e.g. "0x1d6b").
+	Value         string `protobuf:"bytes,2,opt,name=value" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchedField) Reset() {
+	*x = MatchedField{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchedField) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchedField) ProtoMessage() {}
+
+func (x *MatchedField) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchedField.ProtoReflect.Descriptor instead.
+func (*MatchedField) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *MatchedField) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *MatchedField) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // MassStorage holds the SCSI INQUIRY identification of a USB mass-storage
 // function. The strings are device-controlled (IP-KVM virtual media reports
 // e.g. vendor "PiKVM", product "Optical Drive"); trailing padding spaces are
@@ -2491,7 +2743,7 @@ type MassStorage struct {
 
 func (x *MassStorage) Reset() {
 	*x = MassStorage{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +2755,7 @@ func (x *MassStorage) String() string {
 func (*MassStorage) ProtoMessage() {}
 
 func (x *MassStorage) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +2768,7 @@ func (x *MassStorage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MassStorage.ProtoReflect.Descriptor instead.
 func (*MassStorage) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MassStorage) GetVendor() string {
@@ -2562,7 +2814,7 @@ type Displays struct {
 
 func (x *Displays) Reset() {
 	*x = Displays{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +2826,7 @@ func (x *Displays) String() string {
 func (*Displays) ProtoMessage() {}
 
 func (x *Displays) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +2839,7 @@ func (x *Displays) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Displays.ProtoReflect.Descriptor instead.
 func (*Displays) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Displays) GetDisplays() []*Display {
@@ -2655,7 +2907,7 @@ type Display struct {
 
 func (x *Display) Reset() {
 	*x = Display{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2667,7 +2919,7 @@ func (x *Display) String() string {
 func (*Display) ProtoMessage() {}
 
 func (x *Display) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2680,7 +2932,7 @@ func (x *Display) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Display.ProtoReflect.Descriptor instead.
 func (*Display) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Display) GetConnector() string {
@@ -2816,7 +3068,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +3080,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +3093,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Network) GetInterfaces() []*NetworkInterface {
@@ -2907,7 +3159,7 @@ type NetworkInterface struct {
 
 func (x *NetworkInterface) Reset() {
 	*x = NetworkInterface{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3171,7 @@ func (x *NetworkInterface) String() string {
 func (*NetworkInterface) ProtoMessage() {}
 
 func (x *NetworkInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3184,7 @@ func (x *NetworkInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkInterface.ProtoReflect.Descriptor instead.
 func (*NetworkInterface) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *NetworkInterface) GetName() string {
@@ -3002,7 +3254,7 @@ type DefaultRoute struct {
 
 func (x *DefaultRoute) Reset() {
 	*x = DefaultRoute{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3014,7 +3266,7 @@ func (x *DefaultRoute) String() string {
 func (*DefaultRoute) ProtoMessage() {}
 
 func (x *DefaultRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3027,7 +3279,7 @@ func (x *DefaultRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefaultRoute.ProtoReflect.Descriptor instead.
 func (*DefaultRoute) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DefaultRoute) GetInterface() string {
@@ -3075,7 +3327,7 @@ type Wifi struct {
 
 func (x *Wifi) Reset() {
 	*x = Wifi{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3339,7 @@ func (x *Wifi) String() string {
 func (*Wifi) ProtoMessage() {}
 
 func (x *Wifi) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3352,7 @@ func (x *Wifi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wifi.ProtoReflect.Descriptor instead.
 func (*Wifi) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Wifi) GetAvailable() bool {
@@ -3156,7 +3408,7 @@ type Proxy struct {
 
 func (x *Proxy) Reset() {
 	*x = Proxy{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3420,7 @@ func (x *Proxy) String() string {
 func (*Proxy) ProtoMessage() {}
 
 func (x *Proxy) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3433,7 @@ func (x *Proxy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proxy.ProtoReflect.Descriptor instead.
 func (*Proxy) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Proxy) GetHttp() string {
@@ -3232,7 +3484,7 @@ type Locale struct {
 
 func (x *Locale) Reset() {
 	*x = Locale{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3496,7 @@ func (x *Locale) String() string {
 func (*Locale) ProtoMessage() {}
 
 func (x *Locale) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3509,7 @@ func (x *Locale) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Locale.ProtoReflect.Descriptor instead.
 func (*Locale) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Locale) GetTimezone() string {
@@ -3306,7 +3558,7 @@ type KeyboardLayout struct {
 
 func (x *KeyboardLayout) Reset() {
 	*x = KeyboardLayout{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3318,7 +3570,7 @@ func (x *KeyboardLayout) String() string {
 func (*KeyboardLayout) ProtoMessage() {}
 
 func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3331,7 +3583,7 @@ func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyboardLayout.ProtoReflect.Descriptor instead.
 func (*KeyboardLayout) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *KeyboardLayout) GetUser() string {
@@ -3379,7 +3631,7 @@ type Sessions struct {
 
 func (x *Sessions) Reset() {
 	*x = Sessions{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3391,7 +3643,7 @@ func (x *Sessions) String() string {
 func (*Sessions) ProtoMessage() {}
 
 func (x *Sessions) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3404,7 +3656,7 @@ func (x *Sessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sessions.ProtoReflect.Descriptor instead.
 func (*Sessions) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Sessions) GetCurrent() []*LoginSession {
@@ -3450,7 +3702,7 @@ type LoginSession struct {
 
 func (x *LoginSession) Reset() {
 	*x = LoginSession{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3462,7 +3714,7 @@ func (x *LoginSession) String() string {
 func (*LoginSession) ProtoMessage() {}
 
 func (x *LoginSession) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3475,7 +3727,7 @@ func (x *LoginSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginSession.ProtoReflect.Descriptor instead.
 func (*LoginSession) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LoginSession) GetUser() string {
@@ -3533,7 +3785,7 @@ type Activity struct {
 
 func (x *Activity) Reset() {
 	*x = Activity{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3545,7 +3797,7 @@ func (x *Activity) String() string {
 func (*Activity) ProtoMessage() {}
 
 func (x *Activity) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3558,7 +3810,7 @@ func (x *Activity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activity.ProtoReflect.Descriptor instead.
 func (*Activity) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Activity) GetIdleThresholdSeconds() uint32 {
@@ -3591,7 +3843,7 @@ type ActivityHour struct {
 
 func (x *ActivityHour) Reset() {
 	*x = ActivityHour{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3603,7 +3855,7 @@ func (x *ActivityHour) String() string {
 func (*ActivityHour) ProtoMessage() {}
 
 func (x *ActivityHour) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3616,7 +3868,7 @@ func (x *ActivityHour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityHour.ProtoReflect.Descriptor instead.
 func (*ActivityHour) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ActivityHour) GetHour() *timestamppb.Timestamp {
@@ -3692,7 +3944,7 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\x04body\"q\n" +
 	"\tHeartbeat\x12'\n" +
 	"\x0fsnapshot_digest\x18\x01 \x01(\tR\x0esnapshotDigest\x12;\n" +
-	"\bidentity\x18\x02 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\"\x94\x05\n" +
+	"\bidentity\x18\x02 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\"\xd6\x05\n" +
 	"\fHostSnapshot\x12;\n" +
 	"\bidentity\x18\x01 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\x12B\n" +
 	"\x0fscan_started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rscanStartedAt\x12D\n" +
@@ -3705,7 +3957,8 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\anetwork\x18\r \x01(\v2\x1a.bonafide.agent.v1.NetworkR\anetwork\x121\n" +
 	"\x06locale\x18\x0e \x01(\v2\x19.bonafide.agent.v1.LocaleR\x06locale\x127\n" +
 	"\bsessions\x18\x0f \x01(\v2\x1b.bonafide.agent.v1.SessionsR\bsessions\x127\n" +
-	"\bactivity\x18\x10 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\"\xcf\x01\n" +
+	"\bactivity\x18\x10 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\x12@\n" +
+	"\vperipherals\x18\x11 \x01(\v2\x1e.bonafide.agent.v1.PeripheralsR\vperipherals\"\xcf\x01\n" +
 	"\fSignalStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
 	"\x05state\x18\x02 \x01(\x0e2%.bonafide.agent.v1.SignalStatus.StateR\x05state\x12\x18\n" +
@@ -3785,7 +4038,7 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\x04port\x18\x04 \x01(\rR\x04port\x12\x16\n" +
 	"\x06source\x18\x05 \x01(\tR\x06source\"=\n" +
 	"\x03Usb\x126\n" +
-	"\adevices\x18\x01 \x03(\v2\x1c.bonafide.agent.v1.UsbDeviceR\adevices\"\xcc\x04\n" +
+	"\adevices\x18\x01 \x03(\v2\x1c.bonafide.agent.v1.UsbDeviceR\adevices\"\xf2\x04\n" +
 	"\tUsbDevice\x12\x1a\n" +
 	"\blocation\x18\x01 \x01(\tR\blocation\x12\x1b\n" +
 	"\tvendor_id\x18\x02 \x01(\rR\bvendorId\x12\x1d\n" +
@@ -3807,19 +4060,35 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"interfaces\x12/\n" +
 	"\x03hid\x18\r \x01(\v2\x1d.bonafide.agent.v1.HidSummaryR\x03hid\x12A\n" +
 	"\fmass_storage\x18\x0e \x01(\v2\x1e.bonafide.agent.v1.MassStorageR\vmassStorage\x12)\n" +
-	"\x10network_function\x18\x0f \x01(\bR\x0fnetworkFunction\"\x8c\x01\n" +
+	"\x10network_function\x18\x0f \x01(\bR\x0fnetworkFunction\x12$\n" +
+	"\rconfiguration\x18\x10 \x01(\tR\rconfiguration\"\x8c\x01\n" +
 	"\fUsbInterface\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\rR\x06number\x12\x14\n" +
 	"\x05class\x18\x02 \x01(\rR\x05class\x12\x1a\n" +
 	"\bsubclass\x18\x03 \x01(\rR\bsubclass\x12\x1a\n" +
 	"\bprotocol\x18\x04 \x01(\rR\bprotocol\x12\x16\n" +
-	"\x06driver\x18\x05 \x01(\tR\x06driver\"\xa5\x01\n" +
+	"\x06driver\x18\x05 \x01(\tR\x06driver\"\xc3\x01\n" +
 	"\n" +
 	"HidSummary\x12\x1a\n" +
 	"\bkeyboard\x18\x01 \x01(\bR\bkeyboard\x12%\n" +
 	"\x0erelative_mouse\x18\x02 \x01(\bR\rrelativeMouse\x12)\n" +
 	"\x10absolute_pointer\x18\x03 \x01(\bR\x0fabsolutePointer\x12)\n" +
-	"\x10consumer_control\x18\x04 \x01(\bR\x0fconsumerControl\"q\n" +
+	"\x10consumer_control\x18\x04 \x01(\bR\x0fconsumerControl\x12\x1c\n" +
+	"\tdigitizer\x18\x05 \x01(\bR\tdigitizer\"x\n" +
+	"\vPeripherals\x12'\n" +
+	"\x0fcatalog_version\x18\x01 \x01(\tR\x0ecatalogVersion\x12@\n" +
+	"\bfindings\x18\x02 \x03(\v2$.bonafide.agent.v1.PeripheralFindingR\bfindings\"\xd8\x01\n" +
+	"\x11PeripheralFinding\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06family\x18\x02 \x01(\tR\x06family\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
+	"\bcategory\x18\x04 \x01(\tR\bcategory\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\x12\x16\n" +
+	"\x06device\x18\x06 \x01(\tR\x06device\x127\n" +
+	"\x06fields\x18\a \x03(\v2\x1f.bonafide.agent.v1.MatchedFieldR\x06fields\":\n" +
+	"\fMatchedField\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"q\n" +
 	"\vMassStorage\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x18\n" +
 	"\aproduct\x18\x02 \x01(\tR\aproduct\x12\x1a\n" +
@@ -3952,7 +4221,7 @@ func file_bonafide_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_bonafide_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_bonafide_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_bonafide_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_bonafide_agent_v1_agent_proto_goTypes = []any{
 	(LidState)(0),                 // 0: bonafide.agent.v1.LidState
 	(SignalStatus_State)(0),       // 1: bonafide.agent.v1.SignalStatus.State
@@ -3983,89 +4252,95 @@ var file_bonafide_agent_v1_agent_proto_goTypes = []any{
 	(*UsbDevice)(nil),             // 26: bonafide.agent.v1.UsbDevice
 	(*UsbInterface)(nil),          // 27: bonafide.agent.v1.UsbInterface
 	(*HidSummary)(nil),            // 28: bonafide.agent.v1.HidSummary
-	(*MassStorage)(nil),           // 29: bonafide.agent.v1.MassStorage
-	(*Displays)(nil),              // 30: bonafide.agent.v1.Displays
-	(*Display)(nil),               // 31: bonafide.agent.v1.Display
-	(*Network)(nil),               // 32: bonafide.agent.v1.Network
-	(*NetworkInterface)(nil),      // 33: bonafide.agent.v1.NetworkInterface
-	(*DefaultRoute)(nil),          // 34: bonafide.agent.v1.DefaultRoute
-	(*Wifi)(nil),                  // 35: bonafide.agent.v1.Wifi
-	(*Proxy)(nil),                 // 36: bonafide.agent.v1.Proxy
-	(*Locale)(nil),                // 37: bonafide.agent.v1.Locale
-	(*KeyboardLayout)(nil),        // 38: bonafide.agent.v1.KeyboardLayout
-	(*Sessions)(nil),              // 39: bonafide.agent.v1.Sessions
-	(*LoginSession)(nil),          // 40: bonafide.agent.v1.LoginSession
-	(*Activity)(nil),              // 41: bonafide.agent.v1.Activity
-	(*ActivityHour)(nil),          // 42: bonafide.agent.v1.ActivityHour
-	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
+	(*Peripherals)(nil),           // 29: bonafide.agent.v1.Peripherals
+	(*PeripheralFinding)(nil),     // 30: bonafide.agent.v1.PeripheralFinding
+	(*MatchedField)(nil),          // 31: bonafide.agent.v1.MatchedField
+	(*MassStorage)(nil),           // 32: bonafide.agent.v1.MassStorage
+	(*Displays)(nil),              // 33: bonafide.agent.v1.Displays
+	(*Display)(nil),               // 34: bonafide.agent.v1.Display
+	(*Network)(nil),               // 35: bonafide.agent.v1.Network
+	(*NetworkInterface)(nil),      // 36: bonafide.agent.v1.NetworkInterface
+	(*DefaultRoute)(nil),          // 37: bonafide.agent.v1.DefaultRoute
+	(*Wifi)(nil),                  // 38: bonafide.agent.v1.Wifi
+	(*Proxy)(nil),                 // 39: bonafide.agent.v1.Proxy
+	(*Locale)(nil),                // 40: bonafide.agent.v1.Locale
+	(*KeyboardLayout)(nil),        // 41: bonafide.agent.v1.KeyboardLayout
+	(*Sessions)(nil),              // 42: bonafide.agent.v1.Sessions
+	(*LoginSession)(nil),          // 43: bonafide.agent.v1.LoginSession
+	(*Activity)(nil),              // 44: bonafide.agent.v1.Activity
+	(*ActivityHour)(nil),          // 45: bonafide.agent.v1.ActivityHour
+	(*timestamppb.Timestamp)(nil), // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 47: google.protobuf.Duration
 }
 var file_bonafide_agent_v1_agent_proto_depIdxs = []int32{
 	16, // 0: bonafide.agent.v1.EnrollRequest.identity:type_name -> bonafide.agent.v1.HostIdentity
 	8,  // 1: bonafide.agent.v1.EnrollResponse.config:type_name -> bonafide.agent.v1.AgentConfig
-	43, // 2: bonafide.agent.v1.CheckInRequest.started_at:type_name -> google.protobuf.Timestamp
+	46, // 2: bonafide.agent.v1.CheckInRequest.started_at:type_name -> google.protobuf.Timestamp
 	8,  // 3: bonafide.agent.v1.CheckInResponse.config:type_name -> bonafide.agent.v1.AgentConfig
-	44, // 4: bonafide.agent.v1.AgentConfig.scan_interval:type_name -> google.protobuf.Duration
-	44, // 5: bonafide.agent.v1.AgentConfig.heartbeat_interval:type_name -> google.protobuf.Duration
-	44, // 6: bonafide.agent.v1.AgentConfig.checkin_interval:type_name -> google.protobuf.Duration
+	47, // 4: bonafide.agent.v1.AgentConfig.scan_interval:type_name -> google.protobuf.Duration
+	47, // 5: bonafide.agent.v1.AgentConfig.heartbeat_interval:type_name -> google.protobuf.Duration
+	47, // 6: bonafide.agent.v1.AgentConfig.checkin_interval:type_name -> google.protobuf.Duration
 	9,  // 7: bonafide.agent.v1.AgentConfig.catalogs:type_name -> bonafide.agent.v1.Catalog
 	12, // 8: bonafide.agent.v1.ReportRequest.reports:type_name -> bonafide.agent.v1.Report
-	43, // 9: bonafide.agent.v1.Report.created_at:type_name -> google.protobuf.Timestamp
+	46, // 9: bonafide.agent.v1.Report.created_at:type_name -> google.protobuf.Timestamp
 	14, // 10: bonafide.agent.v1.Report.snapshot:type_name -> bonafide.agent.v1.HostSnapshot
 	13, // 11: bonafide.agent.v1.Report.heartbeat:type_name -> bonafide.agent.v1.Heartbeat
 	16, // 12: bonafide.agent.v1.Heartbeat.identity:type_name -> bonafide.agent.v1.HostIdentity
 	16, // 13: bonafide.agent.v1.HostSnapshot.identity:type_name -> bonafide.agent.v1.HostIdentity
-	43, // 14: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
-	43, // 15: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
+	46, // 14: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
+	46, // 15: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
 	15, // 16: bonafide.agent.v1.HostSnapshot.signals:type_name -> bonafide.agent.v1.SignalStatus
 	18, // 17: bonafide.agent.v1.HostSnapshot.remote_access:type_name -> bonafide.agent.v1.RemoteAccess
 	25, // 18: bonafide.agent.v1.HostSnapshot.usb:type_name -> bonafide.agent.v1.Usb
-	30, // 19: bonafide.agent.v1.HostSnapshot.displays:type_name -> bonafide.agent.v1.Displays
-	32, // 20: bonafide.agent.v1.HostSnapshot.network:type_name -> bonafide.agent.v1.Network
-	37, // 21: bonafide.agent.v1.HostSnapshot.locale:type_name -> bonafide.agent.v1.Locale
-	39, // 22: bonafide.agent.v1.HostSnapshot.sessions:type_name -> bonafide.agent.v1.Sessions
-	41, // 23: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
-	1,  // 24: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
-	17, // 25: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
-	43, // 26: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
-	19, // 27: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
-	24, // 28: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
-	20, // 29: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
-	21, // 30: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
-	22, // 31: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
-	23, // 32: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
-	23, // 33: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
-	43, // 34: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
-	26, // 35: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
-	27, // 36: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
-	28, // 37: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
-	29, // 38: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
-	31, // 39: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
-	0,  // 40: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
-	33, // 41: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
-	34, // 42: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
-	35, // 43: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
-	36, // 44: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
-	2,  // 45: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
-	38, // 46: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
-	40, // 47: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
-	40, // 48: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
-	3,  // 49: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
-	43, // 50: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
-	43, // 51: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
-	42, // 52: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
-	43, // 53: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
-	4,  // 54: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
-	6,  // 55: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
-	10, // 56: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
-	5,  // 57: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
-	7,  // 58: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
-	11, // 59: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
-	57, // [57:60] is the sub-list for method output_type
-	54, // [54:57] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	33, // 19: bonafide.agent.v1.HostSnapshot.displays:type_name -> bonafide.agent.v1.Displays
+	35, // 20: bonafide.agent.v1.HostSnapshot.network:type_name -> bonafide.agent.v1.Network
+	40, // 21: bonafide.agent.v1.HostSnapshot.locale:type_name -> bonafide.agent.v1.Locale
+	42, // 22: bonafide.agent.v1.HostSnapshot.sessions:type_name -> bonafide.agent.v1.Sessions
+	44, // 23: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
+	29, // 24: bonafide.agent.v1.HostSnapshot.peripherals:type_name -> bonafide.agent.v1.Peripherals
+	1,  // 25: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
+	17, // 26: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
+	46, // 27: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
+	19, // 28: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
+	24, // 29: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
+	20, // 30: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
+	21, // 31: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
+	22, // 32: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
+	23, // 33: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
+	23, // 34: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
+	46, // 35: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
+	26, // 36: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
+	27, // 37: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
+	28, // 38: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
+	32, // 39: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
+	30, // 40: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
+	31, // 41: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
+	34, // 42: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
+	0,  // 43: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
+	36, // 44: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
+	37, // 45: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
+	38, // 46: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
+	39, // 47: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
+	2,  // 48: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
+	41, // 49: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
+	43, // 50: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
+	43, // 51: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
+	3,  // 52: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
+	46, // 53: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
+	46, // 54: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
+	45, // 55: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
+	46, // 56: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
+	4,  // 57: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
+	6,  // 58: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
+	10, // 59: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
+	5,  // 60: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
+	7,  // 61: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
+	11, // 62: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
+	60, // [60:63] is the sub-list for method output_type
+	57, // [57:60] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_bonafide_agent_v1_agent_proto_init() }
@@ -4083,7 +4358,7 @@ func file_bonafide_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bonafide_agent_v1_agent_proto_rawDesc), len(file_bonafide_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
