@@ -1,0 +1,13 @@
+package usb
+
+import (
+	"context"
+	"errors"
+
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// readLive is being written; see the helper's task.
+func readLive(context.Context) (*agentv1.Usb, error) {
+	return nil, errors.ErrUnsupported
+}
