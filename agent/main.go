@@ -222,11 +222,58 @@ func printSnapshot(w io.Writer, sn *agentv1.HostSnapshot) error {
 	for _, f := range ra.GetOsFeatures() {
 		fmt.Fprintf(tw, "  %s\tenabled=%v listening=%v port=%d (%s)\n", f.GetKind(), f.GetEnabled(), f.GetListening(), f.GetPort(), f.GetSource())
 	}
+	printPeripherals(tw, sn)
 	fmt.Fprintln(tw, "SIGNALS\t")
 	for _, s := range sn.GetSignals() {
 		fmt.Fprintf(tw, "  %s\t%s %s\n", s.GetName(), strings.TrimPrefix(s.GetState().String(), "STATE_"), s.GetMessage())
 	}
 	return tw.Flush()
+}
+
+// printPeripherals prints the USB devices, displays and KVM findings.
+// Device-controlled strings are quoted so that they cannot drive the
+// terminal.
+func printPeripherals(tw io.Writer, sn *agentv1.HostSnapshot) {
+	devs := sn.GetUsb().GetDevices()
+	fmt.Fprintf(tw, "USB\t%d devices\n", len(devs))
+	for _, d := range devs {
+		var fn []string
+		h := d.GetHid()
+		for _, x := range []struct {
+			on   bool
+			name string
+		}{{h.GetKeyboard(), "keyboard"}, {h.GetRelativeMouse(), "mouse"}, {h.GetAbsolutePointer(), "absolute pointer"},
+			{h.GetDigitizer(), "digitizer"}, {d.GetMassStorage().GetCdrom(), "cd-rom"},
+			{d.GetMassStorage() != nil && !d.GetMassStorage().GetCdrom(), "disk"}, {d.GetNetworkFunction(), "network"}} {
+			if x.on {
+				fn = append(fn, x.name)
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%04x:%04x %q %q serial %q [%s]\n", d.GetLocation(), d.GetVendorId(), d.GetProductId(),
+			d.GetManufacturer(), d.GetProduct(), d.GetSerial(), strings.Join(fn, ", "))
+	}
+	ds := sn.GetDisplays()
+	fmt.Fprintf(tw, "DISPLAYS\t%d displays, lid %s\n", len(ds.GetDisplays()), strings.ToLower(strings.TrimPrefix(ds.GetLid().String(), "LID_STATE_")))
+	for _, d := range ds.GetDisplays() {
+		var state []string
+		if d.GetInternal() {
+			state = append(state, "internal")
+		}
+		if !d.GetActive() {
+			state = append(state, "inactive")
+		}
+		fmt.Fprintf(tw, "  %q\t%s %04x %q serial %q/%08x %dx%d mm %s\n", d.GetConnector(), d.GetManufacturerId(), d.GetProductCode(),
+			d.GetMonitorName(), d.GetSerialString(), d.GetSerialNumber(), d.GetWidthMm(), d.GetHeightMm(), strings.Join(state, " "))
+	}
+	p := sn.GetPeripherals()
+	fmt.Fprintf(tw, "PERIPHERALS\t%d findings (catalog %.12s)\n", len(p.GetFindings()), p.GetCatalogVersion())
+	for _, f := range p.GetFindings() {
+		var fields []string
+		for _, m := range f.GetFields() {
+			fields = append(fields, fmt.Sprintf("%s=%q", m.GetField(), m.GetValue()))
+		}
+		fmt.Fprintf(tw, "  %s %q\t%s %s: %s\n", f.GetSource(), f.GetDevice(), f.GetKind(), f.GetFamily(), strings.Join(fields, " "))
+	}
 }
 
 // program adapts the runner to kardianos/service.

@@ -212,19 +212,41 @@ func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Lo
 	return nil
 }
 
-// agentCatalogs are the catalogs agents match locally, sent at CheckIn: the
-// policy tree's own, else the embedded ones.
+// agentCatalogs are the catalogs agents match locally, sent at CheckIn:
+// each from the policy tree, else the embedded one.
 func agentCatalogs(policyFS fs.FS) ([]*agentv1.Catalog, error) {
-	b, err := fs.ReadFile(policyFS, policies.RemoteAccessFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		b, err = fs.ReadFile(policies.FS(), policies.RemoteAccessFile)
+	var out []*agentv1.Catalog
+	for _, c := range []struct {
+		name, file string
+		parse      func([]byte) (string, error)
+	}{
+		{"remote_access", policies.RemoteAccessFile, func(b []byte) (string, error) {
+			cat, err := policies.ParseRemoteAccess(b)
+			if err != nil {
+				return "", err
+			}
+			return cat.Version, nil
+		}},
+		{"kvm", policies.KVMFile, func(b []byte) (string, error) {
+			cat, err := policies.ParseKVM(b)
+			if err != nil {
+				return "", err
+			}
+			return cat.Version, nil
+		}},
+	} {
+		b, err := fs.ReadFile(policyFS, c.file)
+		if errors.Is(err, fs.ErrNotExist) {
+			b, err = fs.ReadFile(policies.FS(), c.file)
+		}
+		if err != nil {
+			return nil, err
+		}
+		version, err := c.parse(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &agentv1.Catalog{Name: c.name, Version: version, Content: b})
 	}
-	if err != nil {
-		return nil, err
-	}
-	cat, err := policies.ParseRemoteAccess(b)
-	if err != nil {
-		return nil, err
-	}
-	return []*agentv1.Catalog{{Name: "remote_access", Version: cat.Version, Content: b}}, nil
+	return out, nil
 }

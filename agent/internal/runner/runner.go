@@ -109,7 +109,11 @@ func (r *Runner) open(ctx context.Context, retry bool) error {
 	if err != nil {
 		return fmt.Errorf("embedded catalog: %w", err)
 	}
-	r.scanner = &scan.Scanner{Root: r.Root, Version: r.Version, AgentID: e.AgentID, Catalog: cat}
+	kvm, err := policies.KVM(policies.FS())
+	if err != nil {
+		return fmt.Errorf("embedded catalog: %w", err)
+	}
+	r.scanner = &scan.Scanner{Root: r.Root, Version: r.Version, AgentID: e.AgentID, Catalog: cat, KVM: kvm}
 	return nil
 }
 
@@ -291,16 +295,33 @@ func (r *Runner) checkIn(ctx context.Context) {
 // does not parse is logged and the one in use is kept.
 func (r *Runner) useCatalogs(cats []*agentv1.Catalog) {
 	for _, c := range cats {
-		if c.GetName() != "remote_access" || c.GetVersion() == r.scanner.Catalog.Version {
+		var version string
+		var err error
+		switch c.GetName() {
+		case "remote_access":
+			if c.GetVersion() == r.scanner.Catalog.Version {
+				continue
+			}
+			var cat *policies.RemoteAccessCatalog
+			if cat, err = policies.ParseRemoteAccess(c.GetContent()); err == nil {
+				r.scanner.Catalog, version = cat, cat.Version
+			}
+		case "kvm":
+			if c.GetVersion() == r.scanner.KVM.Version {
+				continue
+			}
+			var cat *policies.KVMCatalog
+			if cat, err = policies.ParseKVM(c.GetContent()); err == nil {
+				r.scanner.KVM, version = cat, cat.Version
+			}
+		default:
 			continue
 		}
-		cat, err := policies.ParseRemoteAccess(c.GetContent())
 		if err != nil {
 			r.Log.Error("collector sent a catalog that does not parse; keeping the current one", "catalog", c.GetName(), "err", err)
 			continue
 		}
-		r.scanner.Catalog = cat
-		r.Log.Info("catalog updated", "catalog", c.GetName(), "version", cat.Version)
+		r.Log.Info("catalog updated", "catalog", c.GetName(), "version", version)
 	}
 }
 

@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/agent/internal/hostid"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/display"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/remoteaccess"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/usb"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/proto"
@@ -34,6 +36,8 @@ type Scanner struct {
 	AgentID string
 	// Catalog is the remote-access catalog; nil means the embedded one.
 	Catalog *policies.RemoteAccessCatalog
+	// KVM is the KVM catalog; nil means the embedded one.
+	KVM *policies.KVMCatalog
 }
 
 // Scan collects one snapshot.
@@ -48,6 +52,12 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	sn.Signals = append(sn.Signals, &agentv1.SignalStatus{Name: "identity", State: agentv1.SignalStatus_STATE_OK})
 	var st *agentv1.SignalStatus
 	sn.RemoteAccess, st = s.remoteAccess(ctx)
+	sn.Signals = append(sn.Signals, st)
+	var err1, err2 error
+	sn.Usb, err1 = usb.Collect(ctx, s.Root)
+	sn.Displays, err2 = display.Collect(ctx, s.Root)
+	sn.Signals = append(sn.Signals, signalStatus("usb", err1), signalStatus("display", err2))
+	sn.Peripherals, st = s.peripherals(sn)
 	sn.Signals = append(sn.Signals, st)
 	sn.ScanFinishedAt = timestamppb.Now()
 	return sn, nil
@@ -65,6 +75,19 @@ func (s *Scanner) remoteAccess(ctx context.Context) (*agentv1.RemoteAccess, *age
 	}
 	ra, err := (&remoteaccess.Collector{Root: s.Root, Catalog: cat}).Collect(ctx)
 	return ra, signalStatus("remoteaccess", err)
+}
+
+// peripherals matches the USB devices and displays against the KVM
+// catalog.
+func (s *Scanner) peripherals(sn *agentv1.HostSnapshot) (*agentv1.Peripherals, *agentv1.SignalStatus) {
+	cat := s.KVM
+	if cat == nil {
+		var err error
+		if cat, err = policies.KVM(policies.FS()); err != nil {
+			return nil, signalStatus("peripherals", fmt.Errorf("load catalog: %w", err))
+		}
+	}
+	return policies.MatchPeripherals(cat, sn.GetUsb(), sn.GetDisplays()), signalStatus("peripherals", nil)
 }
 
 // signalStatus turns a collection error into a signal family's status.

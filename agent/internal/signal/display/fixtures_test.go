@@ -237,6 +237,20 @@ func fixtures() map[string][]byte {
 	// JetKVM "DELL D2721H" preset: DEL 0x2013, serial "3S5GQ23".
 	out["jetkvm_preset_dell.bin"] = kvmBase("DEL", 0x2013, 0, 10, 2021, 60, 34, "DELL D2721H", "3S5GQ23", 0).bytes()
 
+	// MacroSilicon MS2130 USB capture stock EDID (ms21xx-firmware README,
+	// threat-signals.md §2.2): HJW 0x2130 "HDMI TO USB".
+	out["ms2130_capture.bin"] = kvmBase("HJW", 0x2130, 0, 1, 2021, 0, 0, "HDMI TO USB", "", 0).bytes()
+	// PiKVM EDID after kvmd-edidconf --set-mfc-id DEL --set-product-id
+	// --set-monitor-name --set-serial: the bridge's shape stays (2016 wk 35,
+	// 53×30 cm, serial32 0x01010101), only the edited fields change.
+	out["pikvm_edidconf_dell.bin"] = kvmBase("DEL", 0xA0C4, 0x01010101, 35, 2016, 53, 30, "DELL P2419H", "HX4TQ93", 1).bytes()
+	out["pikvm_edidconf_dell.bin"] = append(out["pikvm_edidconf_dell.bin"],
+		ctaBlock([][]byte{ctaVideo, ctaAudio, ctaSpeaker, ctaHDMI}, t1080p)...)
+	// A second office monitor (HP 24-inch).
+	hp := base{mfg: "HWP", product: 0x3397, serial: 0x01010101, week: 40, year: 2022, widthCM: 53, heightCM: 30}
+	hp.descs = [4][]byte{t1080p.bytes(), rangeDesc(48, 75, 30, 86, 170), textDesc(0xFC, "HP E24 G5"), textDesc(0xFF, "CNC2401X7Q")}
+	out["hp_e24.bin"] = hp.bytes()
+
 	// Bad checksum: the Dell EDID with a corrupted checksum byte.
 	bad := dell.bytes()
 	bad[127]++

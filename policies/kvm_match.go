@@ -1,0 +1,281 @@
+package policies
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// Peripheral finding kinds.
+const (
+	FindingUSBIdentity   = "usb_identity"   // a catalog family's USB identity
+	FindingEDIDIdentity  = "edid_identity"  // a catalog family's EDID identity
+	FindingPresetSerial  = "preset_serial"  // a family's hard-coded default serial
+	FindingCompositeHID  = "composite_hid"  // keyboard + absolute pointer on one device
+	FindingGadgetVendor  = "gadget_vendor"  // gadget/hobbyist vendor id with a HID function
+	FindingVendorStrings = "vendor_strings" // a vendor id whose strings are not the vendor's
+	FindingCaptureEDID   = "capture_edid"   // an HDMI-capture bridge's EDID
+)
+
+const usbClassHub, usbClassHID = 0x09, 0x03
+
+// MatchPeripherals matches USB devices and displays against the catalog
+// and the heuristics that survive disguise. Hubs are skipped. Findings are
+// ordered by source, device, kind and family.
+func MatchPeripherals(cat *KVMCatalog, u *agentv1.Usb, ds *agentv1.Displays) *agentv1.Peripherals {
+	out := &agentv1.Peripherals{CatalogVersion: cat.Version}
+	for _, d := range u.GetDevices() {
+		if d.GetDeviceClass() == usbClassHub {
+			continue
+		}
+		out.Findings = append(out.Findings, cat.matchUSB(d)...)
+	}
+	for _, d := range ds.GetDisplays() {
+		out.Findings = append(out.Findings, cat.matchDisplay(d)...)
+	}
+	sort.SliceStable(out.Findings, func(i, j int) bool {
+		a, b := out.Findings[i], out.Findings[j]
+		return cmpStrings(a.Source, b.Source, a.Device, b.Device, a.Kind, b.Kind, a.Family, b.Family) < 0
+	})
+	return out
+}
+
+func cmpStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func hexID(v uint32) string { return fmt.Sprintf("0x%04x", v) }
+
+func field(name, value string) *agentv1.MatchedField {
+	return &agentv1.MatchedField{Field: name, Value: value}
+}
+
+// textMatch compares a device string with a catalog pattern: case-
+// insensitive after trimming; a trailing "*" matches any suffix.
+func textMatch(value, pattern string) bool {
+	v, p := strings.ToLower(strings.TrimSpace(value)), strings.ToLower(strings.TrimSpace(pattern))
+	if prefix, ok := strings.CutSuffix(p, "*"); ok {
+		return strings.HasPrefix(v, prefix)
+	}
+	return v == p
+}
+
+func anyText(value string, patterns []string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool { return textMatch(value, p) })
+}
+
+func (c *KVMCatalog) matchUSB(d *agentv1.UsbDevice) []*agentv1.PeripheralFinding {
+	var out []*agentv1.PeripheralFinding
+	add := func(kind string, f *KVMFamily, name string, fields ...*agentv1.MatchedField) {
+		pf := &agentv1.PeripheralFinding{Kind: kind, Name: name, Source: "usb", Device: d.GetLocation(), Fields: fields}
+		if f != nil {
+			pf.Family, pf.Name, pf.Category = f.ID, f.Name, f.Category
+		}
+		out = append(out, pf)
+	}
+	for i := range c.Families {
+		f := &c.Families[i]
+		var best []*agentv1.MatchedField
+		for _, id := range f.USB {
+			if m, ok := id.match(d); ok && len(m) > len(best) {
+				best = m
+			}
+		}
+		if best != nil {
+			add(FindingUSBIdentity, f, "", best...)
+		}
+		if d.GetSerial() != "" && anyText(d.GetSerial(), f.PresetSerials.USB) {
+			add(FindingPresetSerial, f, "", field("serial", d.GetSerial()))
+		}
+	}
+	if h := d.GetHid(); h.GetKeyboard() && h.GetAbsolutePointer() {
+		fs := []*agentv1.MatchedField{field("hid.keyboard", "true"), field("hid.absolute_pointer", "true")}
+		if h.GetRelativeMouse() {
+			fs = append(fs, field("hid.relative_mouse", "true"))
+		}
+		if ms := d.GetMassStorage(); ms != nil {
+			if ms.GetCdrom() {
+				fs = append(fs, field("mass_storage.cdrom", "true"))
+			}
+			fs = append(fs, field("mass_storage.vendor", ms.GetVendor()), field("mass_storage.product", ms.GetProduct()))
+		}
+		if d.GetNetworkFunction() {
+			fs = append(fs, field("network_function", "true"))
+		}
+		add(FindingCompositeHID, nil, "keyboard and absolute pointer on one device", fs...)
+	}
+	if hasHID(d) {
+		for _, g := range c.GadgetVendors {
+			if d.GetVendorId() == g.VendorID && !slices.Contains(g.ExceptProducts, d.GetProductId()) {
+				add(FindingGadgetVendor, nil, "HID device with the vendor id of "+g.Name,
+					field("vendor_id", hexID(d.GetVendorId())), field("interfaces.class", hexID(usbClassHID)))
+			}
+		}
+	}
+	for _, v := range c.VendorStrings {
+		if d.GetVendorId() == v.VendorID && d.GetManufacturer() != "" && !anyText(d.GetManufacturer(), v.Manufacturers) {
+			add(FindingVendorStrings, nil, v.Name+" vendor id with a manufacturer string "+v.Name+" does not use",
+				field("vendor_id", hexID(d.GetVendorId())), field("manufacturer", d.GetManufacturer()))
+		}
+	}
+	return out
+}
+
+func hasHID(d *agentv1.UsbDevice) bool {
+	h := d.GetHid()
+	if h.GetKeyboard() || h.GetRelativeMouse() || h.GetAbsolutePointer() || h.GetDigitizer() || h.GetConsumerControl() {
+		return true
+	}
+	return slices.ContainsFunc(d.GetInterfaces(), func(i *agentv1.UsbInterface) bool { return i.GetClass() == usbClassHID })
+}
+
+// match reports whether every field the identity sets matches, and which.
+func (id USBIdentity) match(d *agentv1.UsbDevice) ([]*agentv1.MatchedField, bool) {
+	var m []*agentv1.MatchedField
+	num := func(name string, want *uint32, got uint32) bool {
+		if want == nil {
+			return true
+		}
+		m = append(m, field(name, hexID(got)))
+		return *want == got
+	}
+	str := func(name, want, got string) bool {
+		if want == "" {
+			return true
+		}
+		m = append(m, field(name, got))
+		return textMatch(got, want)
+	}
+	ms := d.GetMassStorage()
+	ok := num("vendor_id", id.VendorID, d.GetVendorId()) &&
+		num("product_id", id.ProductID, d.GetProductId()) &&
+		str("manufacturer", id.Manufacturer, d.GetManufacturer()) &&
+		str("product", id.Product, d.GetProduct()) &&
+		str("configuration", id.Configuration, d.GetConfiguration()) &&
+		(id.StorageVendor == "" || ms != nil) && str("mass_storage.vendor", id.StorageVendor, ms.GetVendor()) &&
+		(id.StorageProduct == "" || ms != nil) && str("mass_storage.product", id.StorageProduct, ms.GetProduct())
+	return m, ok
+}
+
+func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFinding {
+	var out []*agentv1.PeripheralFinding
+	add := func(kind string, f *KVMFamily, name string, fields ...*agentv1.MatchedField) {
+		pf := &agentv1.PeripheralFinding{Kind: kind, Name: name, Source: "display", Device: d.GetConnector(), Fields: fields}
+		if f != nil {
+			pf.Family, pf.Name, pf.Category = f.ID, f.Name, f.Category
+		}
+		out = append(out, pf)
+	}
+	for i := range c.Families {
+		f := &c.Families[i]
+		var best []*agentv1.MatchedField
+		for _, id := range f.EDID {
+			if m, ok := id.match(d); ok && len(m) > len(best) {
+				best = m
+			}
+		}
+		if best != nil {
+			add(FindingEDIDIdentity, f, "", best...)
+		}
+		var serial []*agentv1.MatchedField
+		if d.GetSerialString() != "" && anyText(d.GetSerialString(), f.PresetSerials.EDID) {
+			serial = append(serial, field("serial_string", d.GetSerialString()))
+		}
+		if slices.Contains(f.PresetSerials.EDIDNumbers, d.GetSerialNumber()) {
+			serial = append(serial, field("serial_number", fmt.Sprintf("0x%08x", d.GetSerialNumber())))
+		}
+		if serial != nil {
+			add(FindingPresetSerial, f, "", serial...)
+		}
+	}
+	var capture []*agentv1.MatchedField
+	if d.GetManufacturerId() != "" && slices.Contains(c.CaptureEDID.ManufacturerIDs, d.GetManufacturerId()) {
+		capture = append(capture, field("manufacturer_id", d.GetManufacturerId()))
+		if d.GetWidthMm() == 0 && d.GetHeightMm() == 0 {
+			capture = append(capture, field("width_mm", "0"), field("height_mm", "0"))
+		}
+	}
+	if d.GetMonitorName() != "" && anyText(d.GetMonitorName(), c.CaptureEDID.MonitorNames) {
+		capture = append(capture, field("monitor_name", d.GetMonitorName()))
+	}
+	if capture != nil {
+		add(FindingCaptureEDID, nil, "HDMI-capture bridge EDID", capture...)
+	}
+	return out
+}
+
+func (id EDIDIdentity) match(d *agentv1.Display) ([]*agentv1.MatchedField, bool) {
+	var m []*agentv1.MatchedField
+	str := func(name, want, got string) bool {
+		if want == "" {
+			return true
+		}
+		m = append(m, field(name, got))
+		return textMatch(got, want)
+	}
+	ok := str("manufacturer_id", id.ManufacturerID, d.GetManufacturerId())
+	if ok && id.ProductCode != nil {
+		m = append(m, field("product_code", hexID(d.GetProductCode())))
+		ok = *id.ProductCode == d.GetProductCode()
+	}
+	ok = ok && str("monitor_name", id.MonitorName, d.GetMonitorName()) &&
+		str("serial_string", id.SerialString, d.GetSerialString())
+	return m, ok
+}
+
+// PeripheralSerial is a serial number that identifies one physical
+// peripheral across the fleet.
+type PeripheralSerial struct {
+	// Key identifies the peripheral: source, ids and serial, e.g.
+	// "usb 0x046d:0xc52b 1A2B3C4D" or "display DEL 0x2013 3S5GQ23".
+	Key string
+	// Device is the USB location or display connector on this machine.
+	Device string
+}
+
+// PeripheralSerials returns the serials worth correlating across the
+// fleet: those of USB devices with a HID function and of external
+// displays, except empty serials and the catalog's common ones. (Internal
+// webcams, card readers and panels of one laptop model may share a serial
+// across a whole fleet; a keyboard, mouse, KVM or monitor may not.)
+func PeripheralSerials(cat *KVMCatalog, u *agentv1.Usb, ds *agentv1.Displays) []PeripheralSerial {
+	var out []PeripheralSerial
+	common := func(s string) bool { return strings.TrimSpace(s) == "" || anyText(s, cat.CommonSerials) }
+	for _, d := range u.GetDevices() {
+		if d.GetDeviceClass() == usbClassHub || !hasHID(d) || common(d.GetSerial()) {
+			continue
+		}
+		out = append(out, PeripheralSerial{
+			Key:    fmt.Sprintf("usb %s:%s %s", hexID(d.GetVendorId()), hexID(d.GetProductId()), strings.TrimSpace(d.GetSerial())),
+			Device: d.GetLocation(),
+		})
+	}
+	for _, d := range ds.GetDisplays() {
+		if d.GetInternal() || d.GetManufacturerId() == "" {
+			continue
+		}
+		serial := strings.TrimSpace(d.GetSerialString())
+		if common(serial) {
+			serial = ""
+			if n := d.GetSerialNumber(); n != 0 && !common(fmt.Sprintf("0x%08x", n)) {
+				serial = fmt.Sprintf("0x%08x", n)
+			}
+		}
+		if serial == "" {
+			continue
+		}
+		out = append(out, PeripheralSerial{
+			Key:    fmt.Sprintf("display %s %s %s", d.GetManufacturerId(), hexID(d.GetProductCode()), serial),
+			Device: d.GetConnector(),
+		})
+	}
+	return out
+}
