@@ -72,7 +72,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("policies: %w", err)
 	}
 	log.Info("policies loaded", "rules", len(rules.Rules()), "digest", rules.Digest())
-	if c.ingest.Catalogs, err = agentCatalogs(policyFS); err != nil {
+	if c.ingest.Catalogs, c.ingest.KVM, err = agentCatalogs(policyFS); err != nil {
 		return fmt.Errorf("policies: %w", err)
 	}
 
@@ -108,7 +108,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	svc := ingest.New(st, authority, rules, c.ingest, log)
+	svc, err := ingest.New(st, authority, rules, c.ingest, log)
+	if err != nil {
+		return err
+	}
 	gs, hs := svc.GRPCServer(serverCert)
 
 	mux := http.NewServeMux()
@@ -213,40 +216,34 @@ func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Lo
 }
 
 // agentCatalogs are the catalogs agents match locally, sent at CheckIn:
-// each from the policy tree, else the embedded one.
-func agentCatalogs(policyFS fs.FS) ([]*agentv1.Catalog, error) {
-	var out []*agentv1.Catalog
-	for _, c := range []struct {
-		name, file string
-		parse      func([]byte) (string, error)
-	}{
-		{"remote_access", policies.RemoteAccessFile, func(b []byte) (string, error) {
-			cat, err := policies.ParseRemoteAccess(b)
-			if err != nil {
-				return "", err
-			}
-			return cat.Version, nil
-		}},
-		{"kvm", policies.KVMFile, func(b []byte) (string, error) {
-			cat, err := policies.ParseKVM(b)
-			if err != nil {
-				return "", err
-			}
-			return cat.Version, nil
-		}},
-	} {
-		b, err := fs.ReadFile(policyFS, c.file)
+// each from the policy tree, else the embedded one. It also returns the
+// parsed KVM catalog, which the collector matches against itself.
+func agentCatalogs(policyFS fs.FS) ([]*agentv1.Catalog, *policies.KVMCatalog, error) {
+	read := func(name string) ([]byte, error) {
+		b, err := fs.ReadFile(policyFS, name)
 		if errors.Is(err, fs.ErrNotExist) {
-			b, err = fs.ReadFile(policies.FS(), c.file)
+			b, err = fs.ReadFile(policies.FS(), name)
 		}
-		if err != nil {
-			return nil, err
-		}
-		version, err := c.parse(b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, &agentv1.Catalog{Name: c.name, Version: version, Content: b})
+		return b, err
 	}
-	return out, nil
+	ra, err := read(policies.RemoteAccessFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	raCat, err := policies.ParseRemoteAccess(ra)
+	if err != nil {
+		return nil, nil, err
+	}
+	kvm, err := read(policies.KVMFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	kvmCat, err := policies.ParseKVM(kvm)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []*agentv1.Catalog{
+		{Name: "remote_access", Version: raCat.Version, Content: ra},
+		{Name: "kvm", Version: kvmCat.Version, Content: kvm},
+	}, kvmCat, nil
 }

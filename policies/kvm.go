@@ -171,6 +171,12 @@ func (c *KVMCatalog) Validate() error {
 			bad("%s: %#x is not a 16-bit id", where, *v)
 		}
 	}
+	// A set string must say something: not blank, not a bare "*".
+	checkPattern := func(where, p string) {
+		if p != "" && strings.TrimSuffix(strings.TrimSpace(p), "*") == "" {
+			bad("%s: pattern %q matches everything", where, p)
+		}
+	}
 	if len(c.Families) == 0 {
 		bad("no families")
 	}
@@ -200,7 +206,10 @@ func (c *KVMCatalog) Validate() error {
 			w := fmt.Sprintf("%s usb[%d]", where, j)
 			u16(w+" vendor_id", u.VendorID)
 			u16(w+" product_id", u.ProductID)
-			strs := u.Manufacturer + u.Product + u.Configuration + u.StorageVendor + u.StorageProduct
+			for _, p := range []string{u.Manufacturer, u.Product, u.Configuration, u.StorageVendor, u.StorageProduct} {
+				checkPattern(w, p)
+			}
+			strs := strings.TrimSpace(u.Manufacturer + u.Product + u.Configuration + u.StorageVendor + u.StorageProduct)
 			switch {
 			case u.VendorID == nil && strs == "":
 				bad("%s: needs a vendor_id or a string", w)
@@ -211,6 +220,8 @@ func (c *KVMCatalog) Validate() error {
 		for j, e := range f.EDID {
 			w := fmt.Sprintf("%s edid[%d]", where, j)
 			u16(w+" product_code", e.ProductCode)
+			checkPattern(w, e.MonitorName)
+			checkPattern(w, e.SerialString)
 			if e.ManufacturerID != "" && !pnpRE.MatchString(e.ManufacturerID) {
 				bad("%s: manufacturer_id %q is not three upper-case letters", w, e.ManufacturerID)
 			}
@@ -233,6 +244,12 @@ func (c *KVMCatalog) Validate() error {
 	for i, v := range c.VendorStrings {
 		if v.VendorID == 0 || v.VendorID > 0xffff || len(v.Manufacturers) == 0 {
 			bad("vendor_strings[%d]: needs a 16-bit vendor_id and manufacturers", i)
+		}
+	}
+	for _, p := range append(append([]string{}, c.CaptureEDID.MonitorNames...), c.CommonSerials...) {
+		checkPattern("capture_edid/common_serials", p)
+		if p == "" {
+			bad("capture_edid/common_serials: empty string")
 		}
 	}
 	for _, m := range c.CaptureEDID.ManufacturerIDs {

@@ -46,4 +46,23 @@ type DeviceFacts struct {
 	// SanctionedTools are the remote-access catalog ids the allowlist
 	// (allowlist/sanctioned.yaml) sanctions on this device.
 	SanctionedTools []string `cel:"sanctioned_tools"`
+	// SharedPeripherals are this device's peripherals (USB HID devices,
+	// external displays, by ids and serial) that other devices reported in
+	// their latest snapshot within the last 7 days.
+	SharedPeripherals []SharedPeripheral `cel:"shared_peripherals"`
+	// InternalDisplayLastActive is when a snapshot last showed the built-in
+	// panel in use; zero (0001-01-01) when never.
+	InternalDisplayLastActive time.Time `cel:"internal_display_last_active"`
+}
+
+// SharedPeripheral is one peripheral serial seen on several devices.
+type SharedPeripheral struct {
+	// Key names the peripheral, e.g. "usb 0x413c:0x2113 CN0F4G7M" or
+	// "display DEL 0xa0c4 HX4TQ93".
+	Key string `cel:"key"`
+	// Location is the USB location or display connector on this device.
+	Location string `cel:"location"`
+	// Devices are the other devices' ids, Hostnames their host names.
+	Devices   []string `cel:"devices"`
+	Hostnames []string `cel:"hostnames"`
 }

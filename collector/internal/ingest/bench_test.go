@@ -82,8 +82,11 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := New(st, nil, rules, Config{ScanInterval: 15 * time.Minute, HeartbeatInterval: time.Minute, CheckInInterval: time.Hour},
+	svc, err := New(st, nil, rules, Config{ScanInterval: 15 * time.Minute, HeartbeatInterval: time.Minute, CheckInInterval: time.Hour},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
 	_, sec, err := st.CreateSecret(ctx, "bench")
 	if err != nil {
 		b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -16,6 +17,10 @@ import (
 // must have well-formed digests.
 func FuzzReport(f *testing.F) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	kvm, err := policies.KVM(policies.FS())
+	if err != nil {
+		f.Fatal(err)
+	}
 	seed := &agentv1.ReportRequest{Reports: []*agentv1.Report{{
 		ReportId: uuid.NewString(), Sequence: 1, CreatedAt: timestamppb.New(now),
 		Body: &agentv1.Report_Snapshot{Snapshot: &agentv1.HostSnapshot{
@@ -39,7 +44,7 @@ func FuzzReport(f *testing.F) {
 			return
 		}
 		for _, r := range req.GetReports() {
-			in, err := prepare(r, "a")
+			in, err := prepare(r, "a", kvm)
 			if err != nil {
 				continue
 			}

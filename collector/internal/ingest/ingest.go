@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/ca"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
@@ -37,6 +39,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	CheckInInterval   time.Duration
 	Catalogs          []*agentv1.Catalog
+	// KVM is the catalog the collector matches USB devices and displays
+	// against itself; nil means the embedded one.
+	KVM *policies.KVMCatalog
 }
 
 // Server implements agentv1.AgentServiceServer.
@@ -49,10 +54,18 @@ type Server struct {
 	log     *slog.Logger
 	limiter *failureLimiter
 	now     func() time.Time
+	kvm     *policies.KVMCatalog
 }
 
 // New makes the service.
-func New(st *store.Store, authority *ca.Authority, rules *detect.Engine, cfg Config, log *slog.Logger) *Server {
+func New(st *store.Store, authority *ca.Authority, rules *detect.Engine, cfg Config, log *slog.Logger) (*Server, error) {
+	kvm := cfg.KVM
+	if kvm == nil {
+		var err error
+		if kvm, err = policies.KVM(policies.FS()); err != nil {
+			return nil, fmt.Errorf("embedded KVM catalog: %w", err)
+		}
+	}
 	ac := &agentv1.AgentConfig{
 		ScanInterval:      durationpb.New(cfg.ScanInterval),
 		HeartbeatInterval: durationpb.New(cfg.HeartbeatInterval),
@@ -63,7 +76,7 @@ func New(st *store.Store, authority *ca.Authority, rules *detect.Engine, cfg Con
 	sum := sha256.Sum256(b)
 	ac.Version = hex.EncodeToString(sum[:8])
 	return &Server{store: st, ca: authority, rules: rules, cfg: ac, log: log,
-		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now}
+		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now, kvm: kvm}, nil
 }
 
 type agentKey struct{}
@@ -220,7 +233,7 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	}
 	batch := store.IngestBatch{Agent: a, IP: peerIP(ctx), ReceivedAt: now, ReportInterval: s.cfg.GetHeartbeatInterval().AsDuration()}
 	for _, r := range req.GetReports() {
-		in, err := prepare(r, a.ID)
+		in, err := prepare(r, a.ID, s.kvm)
 		if err != nil {
 			return nil, err
 		}
@@ -233,8 +246,10 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	return &agentv1.ReportResponse{AckedReportIds: acked}, nil
 }
 
-// prepare checks one report's own rules and computes its digests.
-func prepare(r *agentv1.Report, agentID string) (store.IngestReport, error) {
+// prepare checks one report's own rules, matches a snapshot's peripherals
+// against the collector's KVM catalog (replacing what the agent claimed)
+// and computes its digests.
+func prepare(r *agentv1.Report, agentID string, kvm *policies.KVMCatalog) (store.IngestReport, error) {
 	bad := func(format string, args ...any) error {
 		return status.Errorf(codes.InvalidArgument, "report %q: "+format, append([]any{r.GetReportId()}, args...)...)
 	}
@@ -252,7 +267,10 @@ func prepare(r *agentv1.Report, agentID string) (store.IngestReport, error) {
 	switch b := r.GetBody().(type) {
 	case *agentv1.Report_Snapshot:
 		id = b.Snapshot.GetIdentity()
-		in.Snapshot = b.Snapshot
+		sn := b.Snapshot
+		sn.Peripherals = policies.MatchPeripherals(kvm, sn.GetUsb(), sn.GetDisplays())
+		in.PeripheralSerials = policies.PeripheralSerials(kvm, sn.GetUsb(), sn.GetDisplays())
+		in.Snapshot = sn
 		in.Data, in.Digest, in.Sections = Digest(b.Snapshot)
 	case *agentv1.Report_Heartbeat:
 		id = b.Heartbeat.GetIdentity()

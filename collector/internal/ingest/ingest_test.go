@@ -59,7 +59,10 @@ func startCollector(t *testing.T) *collector {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := ingest.New(st, authority, rules, ingest.Config{HeartbeatInterval: time.Minute}, log)
+	svc, err := ingest.New(st, authority, rules, ingest.Config{HeartbeatInterval: time.Minute}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gs, _ := svc.GRPCServer(cert)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -34,6 +35,9 @@ type IngestReport struct {
 	Data     []byte
 	Digest   string
 	Sections map[string]string
+	// PeripheralSerials are the snapshot's peripherals worth correlating
+	// across the fleet.
+	PeripheralSerials []policies.PeripheralSerial
 }
 
 // IngestBatch is one Report call of one agent.
@@ -259,23 +263,84 @@ func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r
 		strings.Join(changed, ","), r.Data); err != nil {
 		return fmt.Errorf("snapshot history: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ? WHERE id = ?`), r.Digest, now, b.Agent.DeviceID)
-	return err
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ? WHERE id = ?`), r.Digest, now, b.Agent.DeviceID); err != nil {
+		return fmt.Errorf("update device: %w", err)
+	}
+	if slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() }) {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET internal_display_active_at = ? WHERE id = ?`), now, b.Agent.DeviceID); err != nil {
+			return fmt.Errorf("update device: %w", err)
+		}
+	}
+	return s.storePeripheralSerials(ctx, tx, b.Agent.DeviceID, r.PeripheralSerials)
+}
+
+// storePeripheralSerials replaces a device's peripheral serials.
+func (s *Store) storePeripheralSerials(ctx context.Context, tx *sql.Tx, deviceID string, serials []policies.PeripheralSerial) error {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_serials WHERE device_id = ?`), deviceID); err != nil {
+		return fmt.Errorf("peripheral serials: %w", err)
+	}
+	for _, p := range serials {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO peripheral_serials (device_id, key, location) VALUES (?, ?, ?)
+			ON CONFLICT (device_id, key) DO NOTHING`), deviceID, p.Key, p.Device); err != nil {
+			return fmt.Errorf("peripheral serials: %w", err)
+		}
+	}
+	return nil
+}
+
+// sharedPeripheralWindow is how recently another device must have reported
+// for its peripherals to count as shared.
+const sharedPeripheralWindow = 7 * 24 * time.Hour
+
+// sharedPeripherals lists the device's peripheral serials that other
+// devices reported within the window.
+func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID string, now time.Time) ([]detect.SharedPeripheral, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT p.key, p.location, o.device_id, d.hostname
+		FROM peripheral_serials p
+		JOIN peripheral_serials o ON o.key = p.key AND o.device_id <> p.device_id
+		JOIN devices d ON d.id = o.device_id
+		WHERE p.device_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
+		ORDER BY p.key, o.device_id`), deviceID, micros(now.Add(-sharedPeripheralWindow)))
+	if err != nil {
+		return nil, fmt.Errorf("shared peripherals: %w", err)
+	}
+	defer rows.Close()
+	var out []detect.SharedPeripheral
+	for rows.Next() {
+		var key, loc, other, host string
+		if err := rows.Scan(&key, &loc, &other, &host); err != nil {
+			return nil, err
+		}
+		if n := len(out); n == 0 || out[n-1].Key != key {
+			out = append(out, detect.SharedPeripheral{Key: key, Location: loc})
+		}
+		sp := &out[len(out)-1]
+		sp.Devices = append(sp.Devices, other)
+		sp.Hostnames = append(sp.Hostnames, host)
+	}
+	return out, rows.Err()
 }
 
 // deviceFacts builds the facts rules see about a device.
 func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, now time.Time) (*detect.DeviceFacts, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
-	var first, last, interval, dropped, skew int64
+	var first, last, interval, dropped, skew, panel int64
 	err := tx.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
-		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip, COALESCE(`+personOfDevice+`, '')
+		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip, COALESCE(`+personOfDevice+`, ''),
+		d.internal_display_active_at
 		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
-			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &f.Person)
+			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &f.Person, &panel)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}
 	f.FirstSeen, f.LastSeen = fromMicros(first), fromMicros(last)
+	if panel > 0 {
+		f.InternalDisplayLastActive = fromMicros(panel)
+	}
+	if f.SharedPeripherals, err = s.sharedPeripherals(ctx, tx, deviceID, now); err != nil {
+		return nil, err
+	}
 	f.ReportInterval = time.Duration(interval) * time.Microsecond
 	f.DroppedReports = dropped
 	f.ClockSkew = time.Duration(skew) * time.Microsecond
