@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -327,29 +328,9 @@ func (p *fileParser) facts(n *yaml.Node, scope Scope) Facts {
 // deviceFacts decodes DeviceFacts by the snake_case names of its cel tags,
 // the names rules use.
 func (p *fileParser) deviceFacts(n *yaml.Node) *DeviceFacts {
-	n = p.resolve(n)
 	d := &DeviceFacts{}
-	if isNull(n) {
-		return d
-	}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "facts.device: expected a mapping")
-		return d
-	}
-	rv := reflect.ValueOf(d).Elem()
-	fields := celFieldNames(rv.Type())
-	for _, kv := range p.mapping(n, 0) {
-		i, ok := fields[kv.key]
-		if !ok {
-			names := make([]string, 0, len(fields))
-			for name := range fields {
-				names = append(names, name)
-			}
-			slices.Sort(names)
-			p.unknownKey(kv, "facts.device", names)
-			continue
-		}
-		p.setField(rv.Field(i), kv.v, "facts.device."+kv.key)
+	if !isNull(p.resolve(n)) {
+		p.setStruct(reflect.ValueOf(d).Elem(), n, "facts.device")
 	}
 	return d
 }
@@ -442,9 +423,42 @@ func (p *fileParser) setField(f reflect.Value, n *yaml.Node, field string) {
 			}
 		}
 		f.Set(s)
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
+		if isNull(n) {
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			p.errorf(n, "%s: expected a list", field)
+			return
+		}
+		s := reflect.MakeSlice(f.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			p.setStruct(s.Index(i), item, fmt.Sprintf("%s[%d]", field, i))
+		}
+		f.Set(s)
 	default:
 		// A DeviceFacts field of a type this decoder does not know yet.
 		p.errorf(n, "%s: fields of Go type %s cannot be set in tests", field, f.Type())
+	}
+}
+
+// setStruct decodes a mapping into a struct by the CEL names of its
+// fields.
+func (p *fileParser) setStruct(v reflect.Value, n *yaml.Node, field string) {
+	n = p.resolve(n)
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s: expected a mapping", field)
+		return
+	}
+	fields := celFieldNames(v.Type())
+	for _, kv := range p.mapping(n, 0) {
+		i, ok := fields[kv.key]
+		if !ok {
+			names := slices.Sorted(maps.Keys(fields))
+			p.unknownKey(kv, field, names)
+			continue
+		}
+		p.setField(v.Field(i), kv.v, field+"."+kv.key)
 	}
 }
 
