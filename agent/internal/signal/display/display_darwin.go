@@ -3,11 +3,38 @@ package display
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
 
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-// readLive is being written; see the helper's task.
-func readLive(context.Context) (*agentv1.Displays, error) {
-	return nil, errors.ErrUnsupported
+const macIoreg = "/usr/sbin/ioreg"
+
+// readLive lists the displays from the I/O Registry: AppleCLCD2 entries on
+// Apple silicon, IODisplayConnect entries on Intel Macs (the class that
+// does not exist on a machine matches nothing), and the lid state from
+// IOPMrootDomain.
+func readLive(ctx context.Context) (*agentv1.Displays, error) {
+	var displays []*agentv1.Display
+	var errs []error
+	for _, class := range []string{"AppleCLCD2", "IODisplayConnect"} {
+		out, err := exec.CommandContext(ctx, macIoreg, "-a", "-l", "-r", "-c", class).Output()
+		if err == nil {
+			var ds []*agentv1.Display
+			ds, err = macParseFramebuffers(out, class)
+			displays = append(displays, ds...)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("display: ioreg -c %s: %w", class, err))
+		}
+	}
+	if len(errs) == 2 {
+		return nil, errors.Join(errs...)
+	}
+	lid := agentv1.LidState_LID_STATE_UNSPECIFIED
+	if out, err := exec.CommandContext(ctx, macIoreg, "-a", "-r", "-k", "AppleClamshellState", "-d", "1").Output(); err == nil {
+		lid, _ = macParseClamshell(out)
+	}
+	return macAssemble(displays, lid), nil
 }

@@ -2,12 +2,19 @@ package usb
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"os/exec"
 
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-// readLive is being written; see the helper's task.
-func readLive(context.Context) (*agentv1.Usb, error) {
-	return nil, errors.ErrUnsupported
+// readLive lists the USB devices from the I/O Registry: every
+// IOUSBHostDevice entry with its subtree (interfaces, HID report
+// descriptors, SCSI inquiry strings), as an XML property list.
+func readLive(ctx context.Context) (*agentv1.Usb, error) {
+	out, err := exec.CommandContext(ctx, "/usr/sbin/ioreg", "-a", "-l", "-r", "-c", "IOUSBHostDevice").Output()
+	if err != nil {
+		return nil, fmt.Errorf("usb: ioreg: %w", err)
+	}
+	return macParseUSB(out)
 }
