@@ -88,14 +88,16 @@ func panel(on bool) connector { return connector{"card0-eDP-1", "laptop_boe_edp.
 
 // KVM gadgets: keyboard, absolute mouse and optional extras per §2.2.
 var (
-	kbd    = iface{class: 3, sub: 1, proto: 1, driver: "usbhid", report: "boot_keyboard.hex"}
-	absPi  = iface{class: 3, driver: "usbhid", report: "pikvm_like_abs_mouse.hex"}
-	absTP  = iface{class: 3, driver: "usbhid", report: "tinypilot_like_abs_mouse.hex"}
-	absNK  = iface{class: 3, sub: 0, proto: 2, driver: "usbhid", report: "nanokvm_like_abs_touchpad.hex"}
-	relM   = iface{class: 3, sub: 1, proto: 2, driver: "usbhid", report: "mouse_3button_wheel.hex"}
-	cc     = iface{class: 3, driver: "usbhid", report: "consumer_control.hex"}
-	combo  = iface{class: 3, driver: "usbhid", report: "kvm_composite_kbd_absmouse.hex"}
-	cdrom  = func(v, m, r string) iface { return iface{class: 8, sub: 6, proto: 0x50, driver: "usb-storage", scsi: []string{v, m, r, "5"}} }
+	kbd   = iface{class: 3, sub: 1, proto: 1, driver: "usbhid", report: "boot_keyboard.hex"}
+	absPi = iface{class: 3, driver: "usbhid", report: "pikvm_like_abs_mouse.hex"}
+	absTP = iface{class: 3, driver: "usbhid", report: "tinypilot_like_abs_mouse.hex"}
+	absNK = iface{class: 3, sub: 0, proto: 2, driver: "usbhid", report: "nanokvm_like_abs_touchpad.hex"}
+	relM  = iface{class: 3, sub: 1, proto: 2, driver: "usbhid", report: "mouse_3button_wheel.hex"}
+	cc    = iface{class: 3, driver: "usbhid", report: "consumer_control.hex"}
+	combo = iface{class: 3, driver: "usbhid", report: "kvm_composite_kbd_absmouse.hex"}
+	cdrom = func(v, m, r string) iface {
+		return iface{class: 8, sub: 6, proto: 0x50, driver: "usb-storage", scsi: []string{v, m, r, "5"}}
+	}
 	noDesc = func(i iface) iface { i.report = ""; return i }
 )
 
@@ -158,14 +160,14 @@ func roots() []root {
 		{name: "ch9329-box", machine: lat("lat-ch9329", "9XK2LM3", "4C4C4544-0039-5810-804B-B9C04F4C4D33"), lid: "closed",
 			// The CH9329's report descriptors are not readable in this root;
 			// the HID functions come from /proc/bus/input/devices.
-			usb: []usbDev{{port: "1-1", vid: 0x1a86, pid: 0xe129, bcd: 0x0110, speed: "12", ifaces: []iface{noDesc(kbd), noDesc(absPi)}}},
+			usb:      []usbDev{{port: "1-1", vid: 0x1a86, pid: 0xe129, bcd: 0x0110, speed: "12", ifaces: []iface{noDesc(kbd), noDesc(absPi)}}},
 			displays: kvmDisplays("ms2130_capture.bin"),
 			inputs: []string{
 				inputBlock("1a86", "e129", "1-1", 0, "sysrq kbd event5 leds", "120013", "1000000000007 ff9f207ac14057ff febeffdfffefffff fffffffffffffffe", "", ""),
 				inputBlock("1a86", "e129", "1-1", 1, "mouse1 event6", "1b", "1f0000 0 0 0 0", "", "3"),
 			}},
 		{name: "aten-dongle", machine: lat("lat-aten", "1YK2LM3", "4C4C4544-0031-5910-804B-B1C04F4C4D33"), lid: "open",
-			usb: []usbDev{{port: "1-2", vid: 0x0557, pid: 0x2419, bcd: 0x0100, speed: "12", ifaces: []iface{kbd, relM}}},
+			usb:      []usbDev{{port: "1-2", vid: 0x0557, pid: 0x2419, bcd: 0x0100, speed: "12", ifaces: []iface{kbd, relM}}},
 			displays: []connector{panel(true), {"card0-DP-1", "hp_e24.bin", true}}},
 		{name: "digispark-jiggler", machine: lat("lat-jiggle", "2YK2LM3", "4C4C4544-0032-5910-804B-B2C04F4C4D33"), lid: "open",
 			usb: []usbDev{{port: "1-3", vid: 0x16c0, pid: 0x27da, bcd: 0x0100, mfr: "digistump.com", product: "DigiMouse",

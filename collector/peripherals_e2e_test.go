@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+)
+
+// TestPeripheralsEndToEnd delivers every fixture root of
+// agent/internal/scan/testdata/roots (laptops with IP-KVMs, HID impostors
+// and ordinary peripherals) with `run --once --root` and checks that the
+// collector raises exactly the expected alerts on each laptop: every KVM
+// caught, no ordinary peripheral flagged, and the same disguised KVM on two
+// laptops caught fleet-wide.
+func TestPeripheralsEndToEnd(t *testing.T) {
+	agent, collector := binaries(t)
+	const roots = "../agent/internal/scan/testdata/roots"
+	ip := []string{"kvm_usb_identity", "kvm_edid", "composite_hid_gadget", "preset_peripheral_serial", "hid_identity_mismatch"}
+	want := map[string][]string{
+		"lat-pikvm":     ip,
+		"lat-tinypilot": ip,
+		"lat-jetkvm":    ip,
+		"tp-jetkvm":     ip,
+		"lat-nanokvm":   ip,
+		"lat-blikvm":    ip,
+		"tp-comet":      {"kvm_usb_identity", "composite_hid_gadget", "preset_peripheral_serial", "hid_identity_mismatch"},
+		"tp-pico":       {"kvm_usb_identity", "kvm_edid", "composite_hid_gadget", "hid_identity_mismatch"},
+		"lat-ch9329":    {"kvm_usb_identity", "kvm_edid", "composite_hid_gadget"},
+		"lat-aten":      {"kvm_usb_identity"},
+		"lat-jiggle":    {"jiggler_hardware", "hid_identity_mismatch"},
+		"tp-farm-07":    {"composite_hid_gadget", "peripheral_shared_across_devices"},
+		"tp-farm-08":    {"composite_hid_gadget", "peripheral_shared_across_devices"},
+		"lat-office":    nil,
+		"tp-home":       nil,
+	}
+	ents, err := os.ReadDir(roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != len(want) {
+		t.Fatalf("%d fixture roots, %d expectations", len(ents), len(want))
+	}
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		db := ""
+		if strings.HasPrefix(dsn, "postgres") {
+			db = dsn
+		}
+		s := startServer(t, collector, t.TempDir(), db, "127.0.0.1:0")
+		secret := s.admin(t, "secret", "create")
+		fp := s.admin(t, "ca", "fingerprint")
+		viewer := s.admin(t, "token", "create", "--role", "viewer")
+		states := map[string]string{}
+		for _, e := range ents {
+			root, st := filepath.Join(roots, e.Name()), t.TempDir()
+			states[e.Name()] = st
+			runAgent(t, agent, "enroll", "--collector", s.grpc, "--secret", secret, "--ca-fingerprint", fp, "--state-dir", st, "--root", root)
+			runAgent(t, agent, "run", "--once", "--state-dir", st, "--root", root)
+		}
+		// The first of the two farm laptops reported before the second one
+		// existed; its next report sees the shared KVM.
+		runAgent(t, agent, "run", "--once", "--state-dir", states["pikvm-disguised-a"], "--root", filepath.Join(roots, "pikvm-disguised-a"))
+
+		got, byID := map[string][]string{}, map[string]string{}
+		for _, d := range s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any) {
+			m := d.(map[string]any)
+			byID[m["id"].(string)] = m["hostname"].(string)
+			got[m["hostname"].(string)] = nil
+		}
+		var shared []any
+		for _, a := range s.api(t, "GET", "/api/v1/alerts?limit=500", viewer, "", 200)["alerts"].([]any) {
+			m := a.(map[string]any)
+			host := byID[m["device_id"].(string)]
+			got[host] = append(got[host], m["rule_id"].(string))
+			if m["rule_id"] == "peripheral_shared_across_devices" {
+				shared = append(shared, m["evidence"])
+			}
+		}
+		for host, rules := range want {
+			slices.Sort(rules)
+			g := got[host]
+			slices.Sort(g)
+			if _, ok := got[host]; !ok || !slices.Equal(g, rules) {
+				t.Errorf("%s: alerts %v, want %v", host, g, rules)
+			}
+		}
+		// The fleet-wide alert names the shared keyboard and monitor and
+		// the other laptop.
+		for _, ev := range shared {
+			b, _ := json.Marshal(ev)
+			s := strings.Join(strings.Fields(strings.ReplaceAll(string(b), `"`, "")), "")
+			for _, w := range []string{"usb0x413c:0x2113CN0F4G7M", "displayDEL0xa0c4HX4TQ93", "also_on:[tp-farm-0"} {
+				if !strings.Contains(s, w) {
+					t.Errorf("shared-peripheral evidence lacks %q: %s", w, s)
+				}
+			}
+		}
+	})
+}
