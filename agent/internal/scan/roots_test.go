@@ -391,3 +391,23 @@ func TestFixtureRoots(t *testing.T) {
 		}
 	}
 }
+
+// TestRootsFindings: every KVM root has peripheral findings, the ordinary
+// ones none (the exact findings are in the agent's scan goldens and the
+// collector's end-to-end test).
+func TestRootsFindings(t *testing.T) {
+	ordinary := map[string]bool{"office-dock": true, "home-desk": true}
+	for _, r := range roots() {
+		sn, err := (&Scanner{Root: filepath.Join(rootsDir, r.name)}).Scan(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(sn.GetPeripherals().GetFindings())
+		if ordinary[r.name] != (n == 0) {
+			t.Errorf("%s: %d findings: %v", r.name, n, sn.GetPeripherals().GetFindings())
+		}
+		if len(sn.GetUsb().GetDevices()) < len(r.usb) || len(sn.GetDisplays().GetDisplays()) != len(r.displays) {
+			t.Errorf("%s: read %d USB devices and %d displays", r.name, len(sn.GetUsb().GetDevices()), len(sn.GetDisplays().GetDisplays()))
+		}
+	}
+}

@@ -114,7 +114,8 @@ func Digest(sn *agentv1.HostSnapshot) string {
 
 // Fingerprint is a cheap summary of what usually changes when someone
 // plugs in a device, changes network or time zone: the host name, network
-// interfaces and addresses, the USB device list and /etc/localtime. The
+// interfaces and addresses, the USB device list, the display connectors'
+// state and /etc/localtime. The
 // agent polls it between full scans and scans at once when it changes.
 func (s *Scanner) Fingerprint() string {
 	var parts []string
@@ -134,6 +135,16 @@ func (s *Scanner) Fingerprint() string {
 	if ents, err := os.ReadDir(filepath.Join(root, "sys/bus/usb/devices")); err == nil {
 		for _, e := range ents {
 			parts = append(parts, e.Name())
+		}
+	}
+	// Display connectors' status and whether they are lit (a monitor or an
+	// IP-KVM's HDMI plugged in, the lid closed).
+	conns, _ := filepath.Glob(filepath.Join(root, "sys/class/drm/card*-*"))
+	for _, c := range conns {
+		for _, attr := range []string{"status", "enabled"} {
+			if b, err := os.ReadFile(filepath.Join(c, attr)); err == nil {
+				parts = append(parts, filepath.Base(c)+" "+attr+" "+strings.TrimSpace(string(b)))
+			}
 		}
 	}
 	if l, err := os.Readlink(filepath.Join(root, "etc/localtime")); err == nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -81,5 +83,31 @@ func TestSignalStatus(t *testing.T) {
 		if st.State != c.want || st.Name != "remoteaccess" || (c.err != nil) != (st.Message != "") {
 			t.Errorf("%v: %v", c.err, st)
 		}
+	}
+}
+
+// TestFingerprintSeesPeripherals: plugging a USB device or a display (an
+// IP-KVM's two halves) changes the fingerprint, so the agent scans at once.
+func TestFingerprintSeesPeripherals(t *testing.T) {
+	dir := t.TempDir()
+	if err := write(dir, roots()[len(roots())-1].files(t)); err != nil {
+		t.Fatal(err)
+	}
+	s := &Scanner{Root: dir}
+	before := s.Fingerprint()
+	if err := os.MkdirAll(filepath.Join(dir, "sys/bus/usb/devices/1-9"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	afterUSB := s.Fingerprint()
+	if afterUSB == before {
+		t.Fatal("a new USB device does not change the fingerprint")
+	}
+	hdmi := filepath.Join(dir, "sys/class/drm/card0-HDMI-A-1")
+	os.MkdirAll(hdmi, 0o755)
+	if err := os.WriteFile(filepath.Join(hdmi, "status"), []byte("connected\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s.Fingerprint() == afterUSB {
+		t.Fatal("a new display does not change the fingerprint")
 	}
 }
