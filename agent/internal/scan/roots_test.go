@@ -94,7 +94,6 @@ var (
 	absNK = iface{class: 3, sub: 0, proto: 2, driver: "usbhid", report: "nanokvm_like_abs_touchpad.hex"}
 	relM  = iface{class: 3, sub: 1, proto: 2, driver: "usbhid", report: "mouse_3button_wheel.hex"}
 	cc    = iface{class: 3, driver: "usbhid", report: "consumer_control.hex"}
-	combo = iface{class: 3, driver: "usbhid", report: "kvm_composite_kbd_absmouse.hex"}
 	cdrom = func(v, m, r string) iface {
 		return iface{class: 8, sub: 6, proto: 0x50, driver: "usb-storage", scsi: []string{v, m, r, "5"}}
 	}

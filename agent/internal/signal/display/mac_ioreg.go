@@ -32,7 +32,7 @@ const macMaxIoregSize = 64 << 20
 // macMaxDepth bounds the walk of IORegistryEntryChildren.
 const macMaxDepth = 64
 
-var macErrNotArray = errors.New("ioreg: property list is not an array of registry entries")
+var errMacNotArray = errors.New("ioreg: property list is not an array of registry entries")
 
 // macNode is one registry entry as ioreg -a prints it: its properties, the
 // keys ioreg adds (IOObjectClass, IORegistryEntryID…) and its subtree under
@@ -68,7 +68,7 @@ func macDecodeIoreg(data []byte) (nodes []macNode, err error) {
 	case map[string]any:
 		return []macNode{macNode(v)}, nil
 	}
-	return nil, macErrNotArray
+	return nil, errMacNotArray
 }
 
 func (n macNode) children() []macNode {

@@ -33,8 +33,8 @@ const macMaxIoregSize = 64 << 20
 // subtrees are a dozen levels deep at most.
 const macMaxDepth = 64
 
-// macErrNotArray is returned when the plist is not an array of entries.
-var macErrNotArray = errors.New("ioreg: property list is not an array of registry entries")
+// errMacNotArray is returned when the plist is not an array of entries.
+var errMacNotArray = errors.New("ioreg: property list is not an array of registry entries")
 
 // macNode is one registry entry as ioreg -a prints it.
 type macNode map[string]any
@@ -68,7 +68,7 @@ func macDecodeIoreg(data []byte) (nodes []macNode, err error) {
 	case map[string]any:
 		return []macNode{macNode(v)}, nil
 	}
-	return nil, macErrNotArray
+	return nil, errMacNotArray
 }
 
 // children returns the entry's child entries, skipping malformed ones.

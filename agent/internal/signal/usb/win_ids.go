@@ -39,8 +39,8 @@ import (
 const winMaxIDLen = 1024
 
 var (
-	winErrSyntax = errors.New("windows pnp id: malformed")
-	winErrLong   = errors.New("windows pnp id: too long")
+	errWinSyntax = errors.New("windows pnp id: malformed")
+	errWinLong   = errors.New("windows pnp id: too long")
 )
 
 // winInstanceID is a parsed device instance id or hardware id.
@@ -78,16 +78,16 @@ type winClassTriple struct{ Class, SubClass, Protocol uint8 }
 func winParseID(s string) (winInstanceID, error) {
 	var id winInstanceID
 	if len(s) > winMaxIDLen {
-		return id, winErrLong
+		return id, errWinLong
 	}
 	enum, rest, ok := strings.Cut(s, `\`)
 	if !ok || enum == "" || rest == "" {
-		return id, fmt.Errorf("%w: %q", winErrSyntax, s)
+		return id, fmt.Errorf("%w: %q", errWinSyntax, s)
 	}
 	id.Enumerator = strings.ToUpper(enum)
 	dev, inst, _ := strings.Cut(rest, `\`)
 	if dev == "" || strings.Contains(inst, `\`) {
-		return id, fmt.Errorf("%w: %q", winErrSyntax, s)
+		return id, fmt.Errorf("%w: %q", errWinSyntax, s)
 	}
 	id.DeviceID, id.Instance = dev, inst
 	if strings.EqualFold(dev, "COMPOSITE") {
@@ -143,11 +143,11 @@ func winParseID(s string) (winInstanceID, error) {
 			id.UnknownParts++
 		}
 		if err != nil {
-			return winInstanceID{}, fmt.Errorf("%w: %q: %v", winErrSyntax, s, err)
+			return winInstanceID{}, fmt.Errorf("%w: %q: %v", errWinSyntax, s, err)
 		}
 	}
 	if hasVID != hasPID {
-		return winInstanceID{}, fmt.Errorf("%w: %q: VID without PID", winErrSyntax, s)
+		return winInstanceID{}, fmt.Errorf("%w: %q: VID without PID", errWinSyntax, s)
 	}
 	id.HasVIDPID = hasVID
 	return id, nil
@@ -234,19 +234,19 @@ type winStorage struct {
 func winParseStorageID(s string) (winStorage, error) {
 	var st winStorage
 	if len(s) > winMaxIDLen {
-		return st, winErrLong
+		return st, errWinLong
 	}
 	enum, rest, ok := strings.Cut(s, `\`)
 	if !ok || (!strings.EqualFold(enum, "USBSTOR") && !strings.EqualFold(enum, "SCSI")) {
-		return st, fmt.Errorf("%w: not a storage id: %q", winErrSyntax, s)
+		return st, fmt.Errorf("%w: not a storage id: %q", errWinSyntax, s)
 	}
 	dev, inst, _ := strings.Cut(rest, `\`)
 	if strings.Contains(inst, `\`) {
-		return st, fmt.Errorf("%w: %q", winErrSyntax, s)
+		return st, fmt.Errorf("%w: %q", errWinSyntax, s)
 	}
 	parts := strings.Split(dev, "&")
 	if len(parts) < 2 || parts[0] == "" || strings.Contains(parts[0], "_") {
-		return st, fmt.Errorf("%w: no device type: %q", winErrSyntax, s)
+		return st, fmt.Errorf("%w: no device type: %q", errWinSyntax, s)
 	}
 	st.Type = parts[0]
 	ms := &agentv1.MassStorage{Cdrom: strings.EqualFold(st.Type, "CdRom")}
@@ -267,7 +267,7 @@ func winParseStorageID(s string) (winStorage, error) {
 		}
 	}
 	if !found {
-		return st, fmt.Errorf("%w: no Ven_/Prod_/Rev_: %q", winErrSyntax, s)
+		return st, fmt.Errorf("%w: no Ven_/Prod_/Rev_: %q", errWinSyntax, s)
 	}
 	st.MS = ms
 	if i := strings.LastIndexByte(inst, '&'); i > 0 {

@@ -64,7 +64,7 @@ func TestWinParseIDErrors(t *testing.T) {
 	} {
 		if id, err := winParseID(in); err == nil {
 			t.Errorf("%q: no error, got %+v", in, id)
-		} else if !errors.Is(err, winErrSyntax) && !errors.Is(err, winErrLong) {
+		} else if !errors.Is(err, errWinSyntax) && !errors.Is(err, errWinLong) {
 			t.Errorf("%q: unexpected error %v", in, err)
 		}
 	}
@@ -141,7 +141,7 @@ func FuzzWinParseID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := winParseID(s)
 		if err != nil {
-			if id != (winInstanceID{}) && !errors.Is(err, winErrSyntax) {
+			if id != (winInstanceID{}) && !errors.Is(err, errWinSyntax) {
 				t.Fatalf("%q: partial result with error %v", s, err)
 			}
 			return
