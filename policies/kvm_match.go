@@ -61,11 +61,11 @@ func field(name, value string) *agentv1.MatchedField {
 // textMatch compares a device string with a catalog pattern: case-
 // insensitive after trimming; a trailing "*" matches any suffix.
 func textMatch(value, pattern string) bool {
-	v, p := strings.ToLower(strings.TrimSpace(value)), strings.ToLower(strings.TrimSpace(pattern))
+	v, p := strings.TrimSpace(value), strings.TrimSpace(pattern)
 	if prefix, ok := strings.CutSuffix(p, "*"); ok {
-		return strings.HasPrefix(v, prefix)
+		return len(v) >= len(prefix) && strings.EqualFold(v[:len(prefix)], prefix)
 	}
-	return v == p
+	return strings.EqualFold(v, p)
 }
 
 func anyText(value string, patterns []string) bool {
@@ -137,32 +137,36 @@ func hasHID(d *agentv1.UsbDevice) bool {
 	return slices.ContainsFunc(d.GetInterfaces(), func(i *agentv1.UsbInterface) bool { return i.GetClass() == usbClassHID })
 }
 
-// match reports whether every field the identity sets matches, and which.
+// match reports whether every field the identity sets matches, and which
+// (built only on a match: most identities fail on the first field).
 func (id USBIdentity) match(d *agentv1.UsbDevice) ([]*agentv1.MatchedField, bool) {
-	var m []*agentv1.MatchedField
-	num := func(name string, want *uint32, got uint32) bool {
-		if want == nil {
-			return true
-		}
-		m = append(m, field(name, hexID(got)))
-		return *want == got
-	}
-	str := func(name, want, got string) bool {
-		if want == "" {
-			return true
-		}
-		m = append(m, field(name, got))
-		return textMatch(got, want)
-	}
 	ms := d.GetMassStorage()
-	ok := num("vendor_id", id.VendorID, d.GetVendorId()) &&
-		num("product_id", id.ProductID, d.GetProductId()) &&
-		str("manufacturer", id.Manufacturer, d.GetManufacturer()) &&
-		str("product", id.Product, d.GetProduct()) &&
-		str("configuration", id.Configuration, d.GetConfiguration()) &&
-		(id.StorageVendor == "" || ms != nil) && str("mass_storage.vendor", id.StorageVendor, ms.GetVendor()) &&
-		(id.StorageProduct == "" || ms != nil) && str("mass_storage.product", id.StorageProduct, ms.GetProduct())
-	return m, ok
+	num := func(want *uint32, got uint32) bool { return want == nil || *want == got }
+	str := func(want, got string) bool { return want == "" || textMatch(got, want) }
+	if !num(id.VendorID, d.GetVendorId()) || !num(id.ProductID, d.GetProductId()) ||
+		!str(id.Manufacturer, d.GetManufacturer()) || !str(id.Product, d.GetProduct()) ||
+		!str(id.Configuration, d.GetConfiguration()) ||
+		(id.StorageVendor != "" || id.StorageProduct != "") && ms == nil ||
+		!str(id.StorageVendor, ms.GetVendor()) || !str(id.StorageProduct, ms.GetProduct()) {
+		return nil, false
+	}
+	var m []*agentv1.MatchedField
+	if id.VendorID != nil {
+		m = append(m, field("vendor_id", hexID(d.GetVendorId())))
+	}
+	if id.ProductID != nil {
+		m = append(m, field("product_id", hexID(d.GetProductId())))
+	}
+	for _, f := range []struct{ name, want, got string }{
+		{"manufacturer", id.Manufacturer, d.GetManufacturer()}, {"product", id.Product, d.GetProduct()},
+		{"configuration", id.Configuration, d.GetConfiguration()},
+		{"mass_storage.vendor", id.StorageVendor, ms.GetVendor()}, {"mass_storage.product", id.StorageProduct, ms.GetProduct()},
+	} {
+		if f.want != "" {
+			m = append(m, field(f.name, f.got))
+		}
+	}
+	return m, true
 }
 
 func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFinding {
@@ -213,22 +217,25 @@ func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFindi
 }
 
 func (id EDIDIdentity) match(d *agentv1.Display) ([]*agentv1.MatchedField, bool) {
+	str := func(want, got string) bool { return want == "" || textMatch(got, want) }
+	if !str(id.ManufacturerID, d.GetManufacturerId()) || id.ProductCode != nil && *id.ProductCode != d.GetProductCode() ||
+		!str(id.MonitorName, d.GetMonitorName()) || !str(id.SerialString, d.GetSerialString()) {
+		return nil, false
+	}
 	var m []*agentv1.MatchedField
-	str := func(name, want, got string) bool {
-		if want == "" {
-			return true
-		}
-		m = append(m, field(name, got))
-		return textMatch(got, want)
+	if id.ManufacturerID != "" {
+		m = append(m, field("manufacturer_id", d.GetManufacturerId()))
 	}
-	ok := str("manufacturer_id", id.ManufacturerID, d.GetManufacturerId())
-	if ok && id.ProductCode != nil {
+	if id.ProductCode != nil {
 		m = append(m, field("product_code", hexID(d.GetProductCode())))
-		ok = *id.ProductCode == d.GetProductCode()
 	}
-	ok = ok && str("monitor_name", id.MonitorName, d.GetMonitorName()) &&
-		str("serial_string", id.SerialString, d.GetSerialString())
-	return m, ok
+	if id.MonitorName != "" {
+		m = append(m, field("monitor_name", d.GetMonitorName()))
+	}
+	if id.SerialString != "" {
+		m = append(m, field("serial_string", d.GetSerialString()))
+	}
+	return m, true
 }
 
 // PeripheralSerial is a serial number that identifies one physical

@@ -274,14 +274,40 @@ func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r
 	return s.storePeripheralSerials(ctx, tx, b.Agent.DeviceID, r.PeripheralSerials)
 }
 
-// storePeripheralSerials replaces a device's peripheral serials.
+// storePeripheralSerials replaces a device's peripheral serials, writing
+// only what changed (usually nothing: a changed snapshot rarely means a
+// changed set of peripherals).
 func (s *Store) storePeripheralSerials(ctx context.Context, tx *sql.Tx, deviceID string, serials []policies.PeripheralSerial) error {
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_serials WHERE device_id = ?`), deviceID); err != nil {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT key, location FROM peripheral_serials WHERE device_id = ?`), deviceID)
+	if err != nil {
 		return fmt.Errorf("peripheral serials: %w", err)
 	}
+	stored := map[string]string{}
+	for rows.Next() {
+		var k, l string
+		if err := rows.Scan(&k, &l); err != nil {
+			rows.Close()
+			return err
+		}
+		stored[k] = l
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	for _, p := range serials {
+		if l, ok := stored[p.Key]; ok && l == p.Device {
+			delete(stored, p.Key)
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO peripheral_serials (device_id, key, location) VALUES (?, ?, ?)
-			ON CONFLICT (device_id, key) DO NOTHING`), deviceID, p.Key, p.Device); err != nil {
+			ON CONFLICT (device_id, key) DO UPDATE SET location = excluded.location`), deviceID, p.Key, p.Device); err != nil {
+			return fmt.Errorf("peripheral serials: %w", err)
+		}
+		delete(stored, p.Key)
+	}
+	for k := range stored {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_serials WHERE device_id = ? AND key = ?`), deviceID, k); err != nil {
 			return fmt.Errorf("peripheral serials: %w", err)
 		}
 	}
