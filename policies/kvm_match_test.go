@@ -1,0 +1,106 @@
+package policies
+
+import (
+	"strings"
+	"testing"
+
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+func TestTextMatch(t *testing.T) {
+	for _, c := range []struct {
+		value, pattern string
+		want           bool
+	}{
+		{"PiKVM", "pikvm", true},
+		{" PiKVM  ", "PiKVM", true},
+		{"PiKVM V4 Mini", "PiKVM*", true},
+		{"PiKV", "PiKVM*", false},
+		{"XPiKVM", "PiKVM*", false},
+		{"Logitech (x64)", "Logitech", false},
+		{"", "Logitech", false},
+	} {
+		if got := textMatch(c.value, c.pattern); got != c.want {
+			t.Errorf("textMatch(%q, %q) = %v", c.value, c.pattern, got)
+		}
+	}
+}
+
+// summary renders findings as "source device kind family field=value …".
+func summary(p *agentv1.Peripherals) []string {
+	var out []string
+	for _, f := range p.GetFindings() {
+		s := f.GetSource() + " " + f.GetDevice() + " " + f.GetKind() + " " + f.GetFamily()
+		for _, m := range f.GetFields() {
+			s += " " + m.GetField() + "=" + m.GetValue()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestMatchPeripherals(t *testing.T) {
+	cat, err := KVM(FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &agentv1.Usb{Devices: []*agentv1.UsbDevice{
+		// A hub with the Linux Foundation's id is skipped.
+		{Location: "usb1", VendorId: 0x1d6b, ProductId: 0x0002, DeviceClass: 0x09},
+		// PiKVM's defaults.
+		{Location: "1-2", VendorId: 0x1d6b, ProductId: 0x0104, Manufacturer: "PiKVM", Product: "PiKVM Composite Device",
+			Serial: "CAFEBABE", Hid: &agentv1.HidSummary{Keyboard: true, AbsolutePointer: true},
+			MassStorage: &agentv1.MassStorage{Vendor: "PiKVM", Product: "Optical Drive", Cdrom: true},
+			Interfaces:  []*agentv1.UsbInterface{{Class: 3}, {Class: 3}, {Class: 8}}},
+		// A pen tablet: digitizer plus express keys is not a composite KVM.
+		{Location: "1-3", VendorId: 0x056a, ProductId: 0x0374, Manufacturer: "Wacom Co.,Ltd.", Product: "Intuos S",
+			Hid: &agentv1.HidSummary{Keyboard: true, Digitizer: true}, Interfaces: []*agentv1.UsbInterface{{Class: 3}}},
+		// A real Logitech receiver.
+		{Location: "1-4", VendorId: 0x046d, ProductId: 0xc52b, Manufacturer: "Logitech", Product: "USB Receiver",
+			Hid: &agentv1.HidSummary{Keyboard: true, RelativeMouse: true}, Interfaces: []*agentv1.UsbInterface{{Class: 3}}},
+	}}
+	ds := &agentv1.Displays{Displays: []*agentv1.Display{
+		{Connector: "eDP-1", ManufacturerId: "BOE", ProductCode: 0x0a81, Internal: true, Active: true},
+		{Connector: "HDMI-A-1", ManufacturerId: "TSB", ProductCode: 0x9876, SerialNumber: 0x88888800, MonitorName: "TinyPilot"},
+	}}
+	got := strings.Join(summary(MatchPeripherals(cat, u, ds)), "\n")
+	want := strings.Join([]string{
+		"display HDMI-A-1 capture_edid  manufacturer_id=TSB width_mm=0 height_mm=0 monitor_name=TinyPilot",
+		"display HDMI-A-1 edid_identity tinypilot manufacturer_id=TSB product_code=0x9876",
+		"display HDMI-A-1 preset_serial toshiba_hdmi_bridge serial_number=0x88888800",
+		"usb 1-2 composite_hid  hid.keyboard=true hid.absolute_pointer=true mass_storage.cdrom=true mass_storage.vendor=PiKVM mass_storage.product=Optical Drive",
+		"usb 1-2 gadget_vendor  vendor_id=0x1d6b interfaces.class=0x0003",
+		"usb 1-2 preset_serial glkvm_comet serial=CAFEBABE",
+		"usb 1-2 preset_serial pikvm serial=CAFEBABE",
+		"usb 1-2 usb_identity linux_usb_gadget vendor_id=0x1d6b product_id=0x0104",
+		"usb 1-2 usb_identity pikvm vendor_id=0x1d6b product_id=0x0104 manufacturer=PiKVM",
+	}, "\n")
+	if got != want {
+		t.Errorf("findings:\n%s\nwant:\n%s", got, want)
+	}
+
+	// Fleet keys: HID devices and external displays with a serial.
+	var keys []string
+	for _, p := range PeripheralSerials(cat, u, ds) {
+		keys = append(keys, p.Key+" @"+p.Device)
+	}
+	if w := "usb 0x1d6b:0x0104 CAFEBABE @1-2|display TSB 0x9876 0x88888800 @HDMI-A-1"; strings.Join(keys, "|") != w {
+		t.Errorf("serials %q, want %q", keys, w)
+	}
+}
+
+func BenchmarkMatchPeripherals(b *testing.B) {
+	cat, err := KVM(FS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := &agentv1.Usb{}
+	for i := range 10 {
+		u.Devices = append(u.Devices, &agentv1.UsbDevice{Location: "1-" + string(rune('0'+i)), VendorId: 0x046d, ProductId: uint32(0xc52b + i),
+			Manufacturer: "Logitech", Product: "USB Receiver", Hid: &agentv1.HidSummary{Keyboard: true, RelativeMouse: true}})
+	}
+	ds := &agentv1.Displays{Displays: []*agentv1.Display{{Connector: "DP-1", ManufacturerId: "DEL", ProductCode: 0xa0c4, SerialString: "7DTRZ83"}}}
+	for b.Loop() {
+		MatchPeripherals(cat, u, ds)
+	}
+}
