@@ -263,51 +263,39 @@ func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r
 		strings.Join(changed, ","), r.Data); err != nil {
 		return fmt.Errorf("snapshot history: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ? WHERE id = ?`), r.Digest, now, b.Agent.DeviceID); err != nil {
+	panelActive := slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?,
+		internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
+		r.Digest, now, panelActive, now, b.Agent.DeviceID); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
-	if slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() }) {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET internal_display_active_at = ? WHERE id = ?`), now, b.Agent.DeviceID); err != nil {
-			return fmt.Errorf("update device: %w", err)
-		}
+	// The serials derive from these sections (the peripherals section
+	// carries the catalog version): unchanged sections, unchanged serials.
+	if slices.ContainsFunc([]string{"usb", "displays", "peripherals"}, func(name string) bool { return prev[name] != r.Sections[name] }) {
+		return s.storePeripheralSerials(ctx, tx, b.Agent.DeviceID, r.PeripheralSerials)
 	}
-	return s.storePeripheralSerials(ctx, tx, b.Agent.DeviceID, r.PeripheralSerials)
+	return nil
 }
 
-// storePeripheralSerials replaces a device's peripheral serials, writing
-// only what changed (usually nothing: a changed snapshot rarely means a
-// changed set of peripherals).
+// storePeripheralSerials replaces a device's peripheral serials: one
+// delete and one multi-row insert per 500 serials.
 func (s *Store) storePeripheralSerials(ctx context.Context, tx *sql.Tx, deviceID string, serials []policies.PeripheralSerial) error {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT key, location FROM peripheral_serials WHERE device_id = ?`), deviceID)
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_serials WHERE device_id = ?`), deviceID); err != nil {
 		return fmt.Errorf("peripheral serials: %w", err)
 	}
-	stored := map[string]string{}
-	for rows.Next() {
-		var k, l string
-		if err := rows.Scan(&k, &l); err != nil {
-			rows.Close()
-			return err
+	for chunk := range slices.Chunk(serials, 500) {
+		var sb strings.Builder
+		args := make([]any, 0, 3*len(chunk))
+		sb.WriteString(`INSERT INTO peripheral_serials (device_id, key, location) VALUES `)
+		for i, p := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?)")
+			args = append(args, deviceID, p.Key, p.Device)
 		}
-		stored[k] = l
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, p := range serials {
-		if l, ok := stored[p.Key]; ok && l == p.Device {
-			delete(stored, p.Key)
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO peripheral_serials (device_id, key, location) VALUES (?, ?, ?)
-			ON CONFLICT (device_id, key) DO UPDATE SET location = excluded.location`), deviceID, p.Key, p.Device); err != nil {
-			return fmt.Errorf("peripheral serials: %w", err)
-		}
-		delete(stored, p.Key)
-	}
-	for k := range stored {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_serials WHERE device_id = ? AND key = ?`), deviceID, k); err != nil {
+		sb.WriteString(` ON CONFLICT (device_id, key) DO NOTHING`)
+		if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
 			return fmt.Errorf("peripheral serials: %w", err)
 		}
 	}
