@@ -48,6 +48,9 @@ func admin(ctx context.Context, cmd string, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer st.Close()
+	if err := withPlaces(st); err != nil {
+		return err
+	}
 	switch cmd {
 	case "secret create":
 		plain, _, err := st.CreateSecret(ctx, *name)

@@ -19,7 +19,9 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/api"
 	"github.com/bonafide-sec/bonafide/collector/internal/ca"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
+	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -40,6 +42,8 @@ type serveConfig struct {
 	logFormat              string
 	ingest                 ingest.Config
 	sweepInterval          time.Duration
+	geoip                  listFlag
+	proxyProtocol          bool
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -58,6 +62,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.DurationVar(&c.ingest.HeartbeatInterval, "heartbeat-interval", 5*time.Minute, "how often agents report when nothing changed")
 	fset.DurationVar(&c.ingest.CheckInInterval, "checkin-interval", time.Hour, "how often agents check in for configuration")
 	fset.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often time-based rules (agent_silent) are evaluated")
+	fset.Var(&c.geoip, "geoip", "MaxMind-format GeoIP database (City, Country or ASN schema; DB-IP and ip-location-db files work too); repeatable")
+	fset.Var(&c.ingest.TrustedProxies, "trusted-proxy", "address or CIDR of a proxy or load balancer whose PROXY-protocol header or x-forwarded-for / forwarded metadata is believed; repeatable")
+	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +91,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	if err := withPlaces(st); err != nil {
+		return err
+	}
+	if c.ingest.Locator, err = locator(policyFS, c.geoip, log); err != nil {
+		return err
+	}
+	if c.ingest.Locator.GeoIP != nil {
+		defer c.ingest.Locator.GeoIP.Close()
+	}
 	log.Info("database open", "engine", st.Dialect())
 
 	authority, created, err := ca.LoadOrCreate(c.dataDir)
@@ -122,6 +138,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	gl, err := net.Listen("tcp", c.grpcListen)
 	if err != nil {
 		return fmt.Errorf("grpc listen: %w", err)
+	}
+	if c.proxyProtocol {
+		if len(c.ingest.TrustedProxies) == 0 {
+			gl.Close()
+			return errors.New("--proxy-protocol needs --trusted-proxy")
+		}
+		gl = proxyproto.NewListener(gl, c.ingest.TrustedProxies, 10*time.Second)
 	}
 	hl, err := net.Listen("tcp", c.httpListen)
 	if err != nil {
@@ -213,6 +236,46 @@ func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Lo
 	}
 	log.Info("created first-run admin API token", "file", path)
 	return nil
+}
+
+// locator opens the GeoIP databases and the networks catalog (with the
+// declared offices of allowlist/offices.yaml merged in).
+func locator(policyFS fs.FS, geoip []string, log *slog.Logger) (*ingest.Locator, error) {
+	l := &ingest.Locator{}
+	read := func(name string) ([]byte, error) {
+		b, err := fs.ReadFile(policyFS, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			b, err = fs.ReadFile(policies.FS(), name)
+		}
+		return b, err
+	}
+	b, err := read(policies.NetworksFile)
+	if err != nil {
+		return nil, err
+	}
+	if l.Networks, err = policies.ParseNetworks(b); err != nil {
+		return nil, err
+	}
+	if b, err := fs.ReadFile(policyFS, policies.OfficesFile); err == nil {
+		offices, err := policies.ParseNetworks(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", policies.OfficesFile, err)
+		}
+		l.Networks.Merge(offices)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if len(geoip) == 0 {
+		log.Warn("no GeoIP database (--geoip): egress locations are unknown and location rules say so; `make geoip` installs free databases")
+		return l, nil
+	}
+	if l.GeoIP, err = geo.Open(geoip...); err != nil {
+		return nil, fmt.Errorf("geoip: %w", err)
+	}
+	for _, i := range l.GeoIP.Info() {
+		log.Info("GeoIP database loaded", "file", i.Path, "type", i.DatabaseType, "built", i.BuildTime)
+	}
+	return l, nil
 }
 
 // agentCatalogs are the catalogs agents match locally, sent at CheckIn:

@@ -53,6 +53,67 @@ type DeviceFacts struct {
 	// InternalDisplayLastActive is when a snapshot last showed the built-in
 	// panel in use; zero (0001-01-01) when never.
 	InternalDisplayLastActive time.Time `cel:"internal_display_last_active"`
+	// Egress is where the latest report came from; PreviousEgress the
+	// egress before the address last changed (ip empty when none).
+	Egress         Egress `cel:"egress"`
+	PreviousEgress Egress `cel:"previous_egress"`
+	// Declared is where the bound person says they are (empty when the
+	// device is not bound to a person).
+	Declared Declared `cel:"declared"`
+	// EgressDistanceKm is the distance between the egress location and the
+	// declared city; -1 when either is unknown.
+	EgressDistanceKm float64 `cel:"egress_distance_km"`
+	// TravelKmh is the speed needed to get from the previous egress
+	// location to the current one in the time between them; -1 when
+	// unknown or there was no move.
+	TravelKmh float64 `cel:"travel_kmh"`
+}
+
+// Egress is the collector's view of where a device's reports come from:
+// the public address it sees (after trusted proxies) and what the GeoIP
+// databases and the networks catalog say about it.
+type Egress struct {
+	IP string `cel:"ip" json:"ip,omitempty"`
+	// Status is "ok" when a GeoIP database knows the address, otherwise
+	// why the location is unknown ("no GeoIP database loaded", "address
+	// not in the GeoIP databases", "private address").
+	Status      string  `cel:"status" json:"status,omitempty"`
+	Country     string  `cel:"country" json:"country,omitempty"` // ISO 3166-1 alpha-2
+	Region      string  `cel:"region" json:"region,omitempty"`
+	City        string  `cel:"city" json:"city,omitempty"`
+	HasLocation bool    `cel:"has_location" json:"has_location,omitempty"` // coordinates known
+	Latitude    float64 `cel:"latitude" json:"latitude,omitempty"`
+	Longitude   float64 `cel:"longitude" json:"longitude,omitempty"`
+	ASN         int64   `cel:"asn" json:"asn,omitempty"`
+	Org         string  `cel:"org" json:"org,omitempty"`
+	// NetworkClass is hosting, vpn, mobile, residential, office, private
+	// or unknown (policies/catalog/networks.yaml and declared offices);
+	// NetworkName names the matching entry.
+	NetworkClass string `cel:"network_class" json:"network_class,omitempty"`
+	NetworkName  string `cel:"network_name" json:"network_name,omitempty"`
+	// Since is, for the current egress, the first report from it; for the
+	// previous one, the last report from it.
+	Since time.Time `cel:"since" json:"since,omitempty"`
+}
+
+// Declared is a person's declared location from the HR export.
+type Declared struct {
+	Email    string `cel:"email"`
+	Country  string `cel:"country"`
+	Region   string `cel:"region"`
+	City     string `cel:"city"`
+	Timezone string `cel:"timezone"`
+	// Located is true when the city was found in the gazetteer; then
+	// Latitude and Longitude are its coordinates.
+	Located   bool    `cel:"located"`
+	Latitude  float64 `cel:"latitude"`
+	Longitude float64 `cel:"longitude"`
+	// UTCOffsetSeconds is the declared time zone's offset at evaluation
+	// time (0 when no time zone was declared; check timezone).
+	UTCOffsetSeconds int64 `cel:"utc_offset_seconds"`
+	// Binding is how the device is bound to the person: device_serial or
+	// username.
+	Binding string `cel:"binding"`
 }
 
 // SharedPeripheral is one peripheral serial seen on several devices.

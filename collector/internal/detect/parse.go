@@ -423,6 +423,8 @@ func (p *fileParser) setField(f reflect.Value, n *yaml.Node, field string) {
 			}
 		}
 		f.Set(s)
+	case f.Kind() == reflect.Struct:
+		p.setStruct(f, n, field)
 	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
 		if isNull(n) {
 			return

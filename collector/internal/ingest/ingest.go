@@ -12,12 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"regexp"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/ca"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -42,6 +42,11 @@ type Config struct {
 	// KVM is the catalog the collector matches USB devices and displays
 	// against itself; nil means the embedded one.
 	KVM *policies.KVMCatalog
+	// TrustedProxies may forward the agent's address (x-forwarded-for or
+	// forwarded metadata); the listener handles PROXY-protocol headers.
+	TrustedProxies proxyproto.Trusted
+	// Locator says where egress addresses are; nil: unknown everywhere.
+	Locator *Locator
 }
 
 // Server implements agentv1.AgentServiceServer.
@@ -55,6 +60,8 @@ type Server struct {
 	limiter *failureLimiter
 	now     func() time.Time
 	kvm     *policies.KVMCatalog
+	trusted proxyproto.Trusted
+	locator *Locator
 }
 
 // New makes the service.
@@ -76,7 +83,8 @@ func New(st *store.Store, authority *ca.Authority, rules *detect.Engine, cfg Con
 	sum := sha256.Sum256(b)
 	ac.Version = hex.EncodeToString(sum[:8])
 	return &Server{store: st, ca: authority, rules: rules, cfg: ac, log: log,
-		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now, kvm: kvm}, nil
+		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now, kvm: kvm,
+		trusted: cfg.TrustedProxies, locator: cfg.Locator}, nil
 }
 
 type agentKey struct{}
@@ -123,21 +131,6 @@ func peerCertificate(ctx context.Context) *x509.Certificate {
 	return ti.State.VerifiedChains[0][0]
 }
 
-func peerIP(ctx context.Context) string {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return ""
-	}
-	if ta, ok := p.Addr.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	host, _, err := net.SplitHostPort(p.Addr.String())
-	if err != nil {
-		return p.Addr.String()
-	}
-	return host
-}
-
 // internal logs an unexpected failure and hides its detail from the agent.
 func (s *Server) internal(what string, err error) error {
 	s.log.Error(what, "err", err)
@@ -146,7 +139,7 @@ func (s *Server) internal(what string, err error) error {
 
 // Enroll checks the secret, records the device and signs the agent's key.
 func (s *Server) Enroll(ctx context.Context, req *agentv1.EnrollRequest) (*agentv1.EnrollResponse, error) {
-	ip := peerIP(ctx)
+	ip := addrString(clientIP(ctx, s.trusted))
 	if !s.limiter.allow(ip, s.now()) {
 		return nil, status.Error(codes.ResourceExhausted, "too many failed enrollments from this address; wait and retry")
 	}
@@ -231,7 +224,8 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	if err := validate(req.ProtoReflect(), now); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	batch := store.IngestBatch{Agent: a, IP: peerIP(ctx), ReceivedAt: now, ReportInterval: s.cfg.GetHeartbeatInterval().AsDuration()}
+	ip := clientIP(ctx, s.trusted)
+	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: s.locator.Egress(ip), ReceivedAt: now, ReportInterval: s.cfg.GetHeartbeatInterval().AsDuration()}
 	for _, r := range req.GetReports() {
 		in, err := prepare(r, a.ID, s.kvm)
 		if err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -33,23 +34,29 @@ type Device struct {
 	RevokedAt      time.Time     `json:"revoked_at,omitzero"`
 	// Person is the email of the person bound to the device, and
 	// PersonBinding how: "device_serial" (the HR export's device_serial is
-	// this device's hardware serial), or empty when unbound.
+	// this device's hardware serial), "username" (the person's user name
+	// was seen on the device), or empty when unbound.
 	Person        string `json:"person"`
 	PersonBinding string `json:"person_binding"`
+	// Egress is where the latest report came from: address, GeoIP answer
+	// (status says why when unknown) and network class.
+	Egress detect.Egress `json:"egress"`
 }
 
 const deviceColumns = `d.id, d.hostname, d.hardware_uuid, d.serial_number, d.machine_id, d.os_family, d.os_name, d.os_version,
 	d.hardware_vendor, d.hardware_model, d.agent_id, d.agent_version, d.first_seen, d.last_seen, d.last_ip, d.report_interval,
-	d.dropped_reports, d.snapshot_at, d.revoked_at, COALESCE(` + personOfDevice + `, '')`
+	d.dropped_reports, d.snapshot_at, d.revoked_at, COALESCE(` + personOfDevice + `, ''), ` + personBinding + `,
+	d.egress, d.egress_since`
 
 func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var d Device
-	var fs, ls, iv, sa, ra int64
+	var fs, ls, iv, sa, ra, es int64
+	var egress string
 	err := sc.Scan(&d.ID, &d.Hostname, &d.HardwareUUID, &d.SerialNumber, &d.MachineID, &d.OSFamily, &d.OSName, &d.OSVersion,
-		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra, &d.Person)
-	if d.Person != "" {
-		d.PersonBinding = "device_serial"
-	}
+		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra, &d.Person,
+		&d.PersonBinding, &egress, &es)
+	json.Unmarshal([]byte(egress), &d.Egress)
+	d.Egress.Since = fromMicros(es)
 	d.FirstSeen, d.LastSeen, d.SnapshotAt, d.RevokedAt = fromMicros(fs), fromMicros(ls), fromMicros(sa), fromMicros(ra)
 	d.ReportInterval = time.Duration(iv) * time.Microsecond
 	return d, err

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
@@ -42,8 +45,10 @@ type IngestReport struct {
 
 // IngestBatch is one Report call of one agent.
 type IngestBatch struct {
-	Agent      Agent
-	IP         string
+	Agent Agent
+	IP    string
+	// Egress is what the collector knows of IP (its Since is ignored).
+	Egress     detect.Egress
 	ReceivedAt time.Time
 	// ReportInterval is how often the agent is told to report.
 	ReportInterval time.Duration
@@ -201,11 +206,20 @@ func (s *Store) ingestOne(ctx context.Context, tx *sql.Tx, b *IngestBatch, r *In
 	}
 	id := r.Identity
 	skew := b.ReceivedAt.Sub(r.CreatedAt)
+	egress, _ := json.Marshal(b.Egress)
+	// A new egress address moves the current egress to the previous one,
+	// with the last time a report came from it (SET reads the old row).
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET hostname = ?, os_family = ?, os_name = ?, os_version = ?,
 		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
-		report_interval = ?, dropped_reports = ?, clock_skew = ? WHERE id = ?`),
+		report_interval = ?, dropped_reports = ?, clock_skew = ?,
+		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
+		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
+		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
+		egress = ?
+		WHERE id = ?`),
 		id.Hostname, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
-		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(), b.Agent.DeviceID); err != nil {
+		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
+		b.IP, b.IP, b.IP, now, string(egress), b.Agent.DeviceID); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
 	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt)
@@ -269,6 +283,11 @@ func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r
 		r.Digest, now, panelActive, now, b.Agent.DeviceID); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
+	if prev["locale"] != r.Sections["locale"] || prev["sessions"] != r.Sections["sessions"] {
+		if err := s.storeDeviceUsers(ctx, tx, b.Agent.DeviceID, r.Snapshot); err != nil {
+			return err
+		}
+	}
 	// The serials derive from these sections (the peripherals section
 	// carries the catalog version): unchanged sections, unchanged serials.
 	if slices.ContainsFunc([]string{"usb", "displays", "peripherals"}, func(name string) bool { return prev[name] != r.Sections[name] }) {
@@ -297,6 +316,28 @@ func (s *Store) storePeripheralSerials(ctx context.Context, tx *sql.Tx, deviceID
 		sb.WriteString(` ON CONFLICT (device_id, key) DO NOTHING`)
 		if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
 			return fmt.Errorf("peripheral serials: %w", err)
+		}
+	}
+	return nil
+}
+
+// storeDeviceUsers replaces the user names seen on a device: those with
+// keyboard layouts and those logged in (as UsernameKey).
+func (s *Store) storeDeviceUsers(ctx context.Context, tx *sql.Tx, deviceID string, sn *agentv1.HostSnapshot) error {
+	users := map[string]bool{}
+	for _, k := range sn.GetLocale().GetKeyboardLayouts() {
+		users[UsernameKey(k.GetUser())] = true
+	}
+	for _, l := range sn.GetSessions().GetCurrent() {
+		users[UsernameKey(l.GetUser())] = true
+	}
+	delete(users, "")
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM device_users WHERE device_id = ?`), deviceID); err != nil {
+		return fmt.Errorf("device users: %w", err)
+	}
+	for _, u := range slices.Sorted(maps.Keys(users)) {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_users (device_id, username) VALUES (?, ?)`), deviceID, u); err != nil {
+			return fmt.Errorf("device users: %w", err)
 		}
 	}
 	return nil
@@ -338,15 +379,47 @@ func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID stri
 // deviceFacts builds the facts rules see about a device.
 func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, now time.Time) (*detect.DeviceFacts, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
-	var first, last, interval, dropped, skew, panel int64
+	var first, last, interval, dropped, skew, panel, since, prevAt int64
+	var egress, prevEgress string
 	err := tx.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
 		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip, COALESCE(`+personOfDevice+`, ''),
-		d.internal_display_active_at
+		`+personBinding+`, d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at
 		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
-			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &f.Person, &panel)
+			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &f.Person, &f.Declared.Binding, &panel,
+			&egress, &since, &prevEgress, &prevAt)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
+	}
+	json.Unmarshal([]byte(egress), &f.Egress)
+	json.Unmarshal([]byte(prevEgress), &f.PreviousEgress)
+	f.Egress.Since, f.PreviousEgress.Since = fromMicros(since), fromMicros(prevAt)
+	if f.Person != "" {
+		var located string
+		d := &f.Declared
+		d.Email = f.Person
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT country, region, city, timezone, location, latitude, longitude FROM people WHERE email = ?`), f.Person).
+			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &located, &d.Latitude, &d.Longitude); err != nil {
+			return nil, fmt.Errorf("load person: %w", err)
+		}
+		d.Located = located == "ok"
+		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Timezone != "" {
+			_, off := now.In(loc).Zone()
+			d.UTCOffsetSeconds = int64(off)
+		}
+	}
+	f.EgressDistanceKm, f.TravelKmh = -1, -1
+	if f.Egress.HasLocation && f.Declared.Located {
+		f.EgressDistanceKm = math.Round(geo.DistanceKm(f.Egress.Latitude, f.Egress.Longitude, f.Declared.Latitude, f.Declared.Longitude))
+	}
+	if e, p := f.Egress, f.PreviousEgress; e.HasLocation && p.HasLocation && p.IP != "" {
+		km := geo.DistanceKm(p.Latitude, p.Longitude, e.Latitude, e.Longitude)
+		// Reports are minutes apart; a move within the same hour counts
+		// as taking an hour, so that GeoIP noise is not "travel".
+		hours := max(e.Since.Sub(p.Since).Hours(), 1)
+		if km > 0 {
+			f.TravelKmh = math.Round(km / hours)
+		}
 	}
 	f.FirstSeen, f.LastSeen = fromMicros(first), fromMicros(last)
 	if panel > 0 {

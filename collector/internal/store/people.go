@@ -27,6 +27,45 @@ type Person struct {
 	Timezone     string    `json:"timezone"`
 	WorkHours    string    `json:"work_hours"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// Location is "ok" when the declared city was found in the gazetteer
+	// (then Latitude and Longitude are set), "country only" when no city
+	// was declared, or "" when nothing was declared.
+	Location  string  `json:"location"`
+	Latitude  float64 `json:"latitude,omitempty"`
+	Longitude float64 `json:"longitude,omitempty"`
+}
+
+// Places locates declared cities (an offline gazetteer).
+type Places interface {
+	// Locate returns the ISO 3166-1 alpha-2 code of country (a code or an
+	// English name) and, when city is not empty, the city's coordinates;
+	// an unknown country or city is an error saying so.
+	Locate(country, region, city string) (code string, lat, lon float64, err error)
+}
+
+// SetPlaces sets the gazetteer people's declared cities are located with.
+func (s *Store) SetPlaces(p Places) { s.places = p }
+
+// locate normalises the declared country and locates the declared city.
+func (s *Store) locate(p *Person) error {
+	p.Location, p.Latitude, p.Longitude = "", 0, 0
+	if p.Country == "" && p.City == "" || s.places == nil {
+		return nil
+	}
+	if p.Country == "" {
+		return fmt.Errorf("city %q: needs a country", p.City)
+	}
+	code, lat, lon, err := s.places.Locate(p.Country, p.Region, p.City)
+	if err != nil {
+		return err
+	}
+	p.Country = code
+	if p.City == "" {
+		p.Location = "country only"
+		return nil
+	}
+	p.Location, p.Latitude, p.Longitude = "ok", lat, lon
+	return nil
 }
 
 // PeopleColumns are the HR export's columns, in order.
@@ -62,6 +101,9 @@ func (s *Store) UpsertPerson(ctx context.Context, p Person, actor string) (Perso
 	if err := p.Validate(); err != nil {
 		return Person{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if err := s.locate(&p); err != nil {
+		return Person{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		return s.upsertPerson(ctx, tx, &p, actor)
 	})
@@ -70,11 +112,15 @@ func (s *Store) UpsertPerson(ctx context.Context, p Person, actor string) (Perso
 
 func (s *Store) upsertPerson(ctx context.Context, tx *sql.Tx, p *Person, actor string) error {
 	p.UpdatedAt = time.Now().UTC()
-	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO people (email, name, username, device_serial, country, region, city, timezone, work_hours, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name, username = excluded.username,
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO people (email, name, username, username_key, device_serial, country, region, city,
+		timezone, work_hours, latitude, longitude, location, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name,
+		username = excluded.username, username_key = excluded.username_key,
 		device_serial = excluded.device_serial, country = excluded.country, region = excluded.region, city = excluded.city,
-		timezone = excluded.timezone, work_hours = excluded.work_hours, updated_at = excluded.updated_at RETURNING id`),
-		p.Email, p.Name, p.Username, p.DeviceSerial, p.Country, p.Region, p.City, p.Timezone, p.WorkHours, micros(p.UpdatedAt)).Scan(&p.ID)
+		timezone = excluded.timezone, work_hours = excluded.work_hours, latitude = excluded.latitude, longitude = excluded.longitude,
+		location = excluded.location, updated_at = excluded.updated_at RETURNING id`),
+		p.Email, p.Name, p.Username, UsernameKey(p.Username), p.DeviceSerial, p.Country, p.Region, p.City, p.Timezone, p.WorkHours,
+		p.Latitude, p.Longitude, p.Location, micros(p.UpdatedAt)).Scan(&p.ID)
 	if err != nil {
 		return fmt.Errorf("store person: %w", err)
 	}
@@ -134,6 +180,10 @@ func (s *Store) ImportPeople(ctx context.Context, r io.Reader, actor string) (im
 			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
 			continue
 		}
+		if err := s.locate(&p); err != nil {
+			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
+			continue
+		}
 		people = append(people, p)
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
@@ -152,7 +202,8 @@ func (s *Store) ImportPeople(ctx context.Context, r io.Reader, actor string) (im
 
 // ListPeople lists people ordered by email.
 func (s *Store) ListPeople(ctx context.Context, afterEmail string, limit int) ([]Person, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, email, name, username, device_serial, country, region, city, timezone, work_hours, updated_at
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, email, name, username, device_serial, country, region, city, timezone, work_hours, updated_at,
+		location, latitude, longitude
 		FROM people WHERE email > ? ORDER BY email LIMIT ?`), afterEmail, PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list people: %w", err)
@@ -162,7 +213,8 @@ func (s *Store) ListPeople(ctx context.Context, afterEmail string, limit int) ([
 	for rows.Next() {
 		var p Person
 		var up int64
-		if err := rows.Scan(&p.ID, &p.Email, &p.Name, &p.Username, &p.DeviceSerial, &p.Country, &p.Region, &p.City, &p.Timezone, &p.WorkHours, &up); err != nil {
+		if err := rows.Scan(&p.ID, &p.Email, &p.Name, &p.Username, &p.DeviceSerial, &p.Country, &p.Region, &p.City, &p.Timezone, &p.WorkHours, &up,
+			&p.Location, &p.Latitude, &p.Longitude); err != nil {
 			return nil, err
 		}
 		p.UpdatedAt = fromMicros(up)
@@ -171,6 +223,28 @@ func (s *Store) ListPeople(ctx context.Context, afterEmail string, limit int) ([
 	return out, rows.Err()
 }
 
-// personOfDevice is the subquery naming the person bound to device d: the
-// person whose device_serial is the device's hardware serial.
-const personOfDevice = `(SELECT p.email FROM people p WHERE p.device_serial <> '' AND lower(p.device_serial) = lower(d.serial_number) ORDER BY p.id LIMIT 1)`
+// personBySerial is the subquery naming the person whose device_serial is
+// device d's hardware serial; personByUser the one whose user name was seen
+// on d; personOfDevice the first of the two.
+const (
+	personBySerial = `(SELECT p.email FROM people p WHERE p.device_serial <> '' AND lower(p.device_serial) = lower(d.serial_number) ORDER BY p.id LIMIT 1)`
+	personByUser   = `(SELECT p.email FROM people p JOIN device_users u ON u.device_id = d.id AND u.username = p.username_key
+		WHERE p.username_key <> '' ORDER BY p.id LIMIT 1)`
+	personOfDevice = `COALESCE(` + personBySerial + `, ` + personByUser + `)`
+	// personBinding says how d is bound: device_serial, username or ''.
+	personBinding = `CASE WHEN ` + personBySerial + ` IS NOT NULL THEN 'device_serial' WHEN ` + personByUser + ` IS NOT NULL THEN 'username' ELSE '' END`
+)
+
+// UsernameKey is how user names are compared between the HR export and
+// devices: lower case, without a Windows domain ("CORP\\ana") or a UPN
+// suffix ("ana@corp.example").
+func UsernameKey(u string) string {
+	u = strings.ToLower(strings.TrimSpace(u))
+	if i := strings.LastIndexByte(u, '\\'); i >= 0 {
+		u = u[i+1:]
+	}
+	if i := strings.IndexByte(u, '@'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}

@@ -44,6 +44,7 @@ type Store struct {
 	w       *sql.DB // writes (a single connection on SQLite)
 	r       *sql.DB // reads
 	log     *slog.Logger
+	places  Places // locates people's declared cities; nil: not located
 
 	// Group commit of ingested reports (see Ingest).
 	ingestQ chan *ingestReq
