@@ -87,6 +87,14 @@ type Port struct {
 	Listen bool `yaml:"listen"`
 }
 
+// GetTools returns the catalog's tools; nil-safe.
+func (c *RemoteAccessCatalog) GetTools() []Tool {
+	if c == nil {
+		return nil
+	}
+	return c.Tools
+}
+
 // ParseRemoteAccess decodes a remote-access catalog strictly (unknown keys
 // are errors) and checks it (see Validate).
 func ParseRemoteAccess(b []byte) (*RemoteAccessCatalog, error) {

@@ -65,6 +65,9 @@ type root struct {
 	usb      []usbDev
 	displays []connector
 	inputs   []string // /proc/bus/input/devices blocks
+	// extra are more files (path → content; "->target" makes a symlink):
+	// time zone, locale, keyboard, users.
+	extra map[string]string
 }
 
 // Ordinary parts of every laptop: root hubs, webcam, Bluetooth.
@@ -172,6 +175,28 @@ func roots() []root {
 			usb: []usbDev{{port: "1-3", vid: 0x16c0, pid: 0x27da, bcd: 0x0100, mfr: "digistump.com", product: "DigiMouse",
 				speed: "1.5", ifaces: []iface{relM}}},
 			displays: []connector{panel(true)}},
+
+		// Where the laptop is: time zone, locale, keyboard layouts and input
+		// methods per user (the location end-to-end test delivers these).
+		{name: "remote-ny", machine: lat("lat-ny", "5ZK2LM3", "4C4C4544-0035-5A10-804B-B5C04F4C4D35"), lid: "open",
+			displays: []connector{panel(true)},
+			extra: map[string]string{
+				"etc/localtime":        "->/usr/share/zoneinfo/America/New_York",
+				"etc/default/locale":   "LANG=en_US.UTF-8\n",
+				"etc/default/keyboard": "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"us\"\n",
+				"etc/passwd":           "root:x:0:0:root:/root:/bin/bash\nana:x:1000:1000:Ana Lima:/home/ana:/bin/bash\n",
+				"home/ana/.bashrc":     "",
+			}},
+		{name: "seoul-clock", machine: tp("tp-seoul", "PF5E0U1C", "9F0A1B2C-3D4E-11EE-8E5F-0242AC120010"), lid: "open",
+			displays: []connector{panel(true)},
+			extra: map[string]string{
+				"etc/localtime":        "->/usr/share/zoneinfo/Asia/Seoul",
+				"etc/default/locale":   "LANG=en_US.UTF-8\n",
+				"etc/default/keyboard": "XKBLAYOUT=\"us\"\n",
+				"etc/passwd":           "root:x:0:0:root:/root:/bin/bash\nmkim:x:1000:1000::/home/mkim:/bin/bash\n",
+				"home/mkim/.config/fcitx5/profile": "[Groups/0]\nName=Default\nDefault Layout=us\nDefaultIM=hangul\n\n" +
+					"[Groups/0/Items/0]\nName=keyboard-us\nLayout=\n\n[Groups/0/Items/1]\nName=hangul\nLayout=\n\n[GroupOrder]\n0=Default\n",
+			}},
 
 		// Ordinary peripherals: none of these may be flagged.
 		{name: "office-dock", machine: lat("lat-office", "3YK2LM3", "4C4C4544-0033-5910-804B-B3C04F4C4D33"), lid: "open",
@@ -300,6 +325,9 @@ func (r root) files(t testing.TB) map[string][]byte {
 		f[dir+"edid"] = edid
 	}
 	f["proc/bus/input/devices"] = []byte(strings.Join(r.inputs, "\n"))
+	for p, c := range r.extra {
+		f[p] = []byte(c)
+	}
 	return f
 }
 
@@ -395,7 +423,7 @@ func TestFixtureRoots(t *testing.T) {
 // ones none (the exact findings are in the agent's scan goldens and the
 // collector's end-to-end test).
 func TestRootsFindings(t *testing.T) {
-	ordinary := map[string]bool{"office-dock": true, "home-desk": true}
+	ordinary := map[string]bool{"office-dock": true, "home-desk": true, "remote-ny": true, "seoul-clock": true}
 	for _, r := range roots() {
 		sn, err := (&Scanner{Root: filepath.Join(rootsDir, r.name)}).Scan(t.Context())
 		if err != nil {

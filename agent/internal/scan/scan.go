@@ -20,6 +20,8 @@ import (
 
 	"github.com/bonafide-sec/bonafide/agent/internal/hostid"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/display"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/locale"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/network"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/remoteaccess"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/usb"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -59,6 +61,9 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	sn.Signals = append(sn.Signals, signalStatus("usb", err1), signalStatus("display", err2))
 	sn.Peripherals, st = s.peripherals(sn)
 	sn.Signals = append(sn.Signals, st)
+	sn.Network, err1 = network.Collect(ctx, s.Root, s.adapters())
+	sn.Locale, err2 = locale.Collect(ctx, s.Root, time.Now())
+	sn.Signals = append(sn.Signals, signalStatus("network", err1), signalStatus("locale", err2))
 	sn.ScanFinishedAt = timestamppb.Now()
 	return sn, nil
 }
@@ -88,6 +93,22 @@ func (s *Scanner) peripherals(sn *agentv1.HostSnapshot) (*agentv1.Peripherals, *
 		}
 	}
 	return policies.MatchPeripherals(cat, sn.GetUsb(), sn.GetDisplays()), signalStatus("peripherals", nil)
+}
+
+// adapters maps the catalog's VPN and tunnel tools to their adapter-name
+// globs, for the network signal.
+func (s *Scanner) adapters() map[string][]string {
+	cat := s.Catalog
+	if cat == nil {
+		cat, _ = policies.RemoteAccess(policies.FS())
+	}
+	out := map[string][]string{}
+	for _, t := range cat.GetTools() {
+		if len(t.Adapters) > 0 {
+			out[t.ID] = t.Adapters
+		}
+	}
+	return out
 }
 
 // signalStatus turns a collection error into a signal family's status.
