@@ -19,6 +19,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/ca"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
+	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -27,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -42,8 +44,12 @@ type collector struct {
 	secret string
 }
 
-func startCollector(t *testing.T) *collector {
+func startCollector(t *testing.T, opts ...func(*ingest.Config)) *collector {
 	t.Helper()
+	cfg := ingest.Config{HeartbeatInterval: time.Minute}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	dir := t.TempDir()
 	st := storetest.Open(t, filepath.Join(dir, "bonafide.db"))
 	authority, _, err := ca.LoadOrCreate(dir)
@@ -59,7 +65,7 @@ func startCollector(t *testing.T) *collector {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := ingest.New(st, authority, rules, ingest.Config{HeartbeatInterval: time.Minute}, log)
+	svc, err := ingest.New(st, authority, rules, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,12 +86,23 @@ func startCollector(t *testing.T) *collector {
 // conn dials the collector, with a client certificate when cert is non-nil.
 func (c *collector) conn(t *testing.T, cert *tls.Certificate) agentv1.AgentServiceClient {
 	t.Helper()
+	return c.connFrom(t, cert, "")
+}
+
+// connFrom dials from a local address ("" for any).
+func (c *collector) connFrom(t *testing.T, cert *tls.Certificate, source string) agentv1.AgentServiceClient {
+	t.Helper()
+	var d net.Dialer
+	if source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
+	}
 	cfg := &tls.Config{RootCAs: c.ca.Pool(), ServerName: "127.0.0.1"}
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
 	cc, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(16<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(16<<20)),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,5 +453,33 @@ func TestReflectionListsAgentService(t *testing.T) {
 	}
 	if !slices.Contains(names, "bonafide.agent.v1.AgentService") || !slices.Contains(names, "grpc.health.v1.Health") {
 		t.Fatalf("services %v", names)
+	}
+}
+
+// TestForwardedAddressFromTrustedProxyOnly: x-forwarded-for from an
+// untrusted peer is ignored (the peer's own address is the egress); from a
+// trusted proxy it is the egress.
+func TestForwardedAddressFromTrustedProxyOnly(t *testing.T) {
+	trusted, err := proxyproto.ParseTrusted("127.0.0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCollector(t, func(cfg *ingest.Config) { cfg.TrustedProxies = trusted })
+	a := c.enroll(t, "SN7")
+	for i, tc := range []struct{ source, want string }{
+		{"127.0.0.8", "127.0.0.8"},   // untrusted: header ignored
+		{"127.0.0.9", "203.0.113.5"}, // trusted proxy: header used
+	} {
+		rpc := c.connFrom(t, &a.cert, tc.source)
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "x-forwarded-for", "203.0.113.5")
+		rep := a.snapshot("SN7")
+		rep.Sequence = uint64(i + 1)
+		if _, err := rpc.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{rep}}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.store.GetDevice(context.Background(), a.deviceID)
+		if err != nil || d.LastIP != tc.want || d.Egress.IP != tc.want || d.Egress.Status != ingest.EgressNoDatabase {
+			t.Fatalf("from %s: last_ip %q egress %+v (%v), want %s", tc.source, d.LastIP, d.Egress, err, tc.want)
+		}
 	}
 }
