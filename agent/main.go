@@ -223,6 +223,7 @@ func printSnapshot(w io.Writer, sn *agentv1.HostSnapshot) error {
 		fmt.Fprintf(tw, "  %s\tenabled=%v listening=%v port=%d (%s)\n", f.GetKind(), f.GetEnabled(), f.GetListening(), f.GetPort(), f.GetSource())
 	}
 	printPeripherals(tw, sn)
+	printPosition(tw, sn)
 	fmt.Fprintln(tw, "SIGNALS\t")
 	for _, s := range sn.GetSignals() {
 		fmt.Fprintf(tw, "  %s\t%s %s\n", s.GetName(), strings.TrimPrefix(s.GetState().String(), "STATE_"), s.GetMessage())
@@ -273,6 +274,42 @@ func printPeripherals(tw io.Writer, sn *agentv1.HostSnapshot) {
 			fields = append(fields, fmt.Sprintf("%s=%q", m.GetField(), m.GetValue()))
 		}
 		fmt.Fprintf(tw, "  %s %q\t%s %s: %s\n", f.GetSource(), f.GetDevice(), f.GetKind(), f.GetFamily(), strings.Join(fields, " "))
+	}
+}
+
+// printPosition prints the network position and the locale.
+func printPosition(tw io.Writer, sn *agentv1.HostSnapshot) {
+	n := sn.GetNetwork()
+	fmt.Fprintf(tw, "NETWORK\t%d interfaces\n", len(n.GetInterfaces()))
+	for _, i := range n.GetInterfaces() {
+		state := "down"
+		if i.GetUp() {
+			state = "up"
+		}
+		vpn := ""
+		if i.GetVpnToolId() != "" {
+			vpn = " VPN " + i.GetVpnToolId()
+		}
+		fmt.Fprintf(tw, "  %q\t%s %s %s %s%s\n", i.GetName(), strings.ToLower(strings.TrimPrefix(i.GetKind().String(), "KIND_")),
+			state, i.GetMac(), strings.Join(i.GetAddresses(), " "), vpn)
+	}
+	if r := n.GetDefaultRoute(); r != nil {
+		fmt.Fprintf(tw, "  default route\tvia %s (%s) on %q\n", r.GetGateway(), r.GetGatewayMac(), r.GetInterface())
+	}
+	if w := n.GetWifi(); w.GetAvailable() {
+		fmt.Fprintf(tw, "  wi-fi\t%q %s on %q\n", w.GetSsid(), w.GetBssid(), w.GetInterface())
+	} else {
+		fmt.Fprintf(tw, "  wi-fi\tunavailable: %s\n", w.GetReason())
+	}
+	fmt.Fprintf(tw, "  dns\t%s\n", strings.Join(n.GetDnsServers(), " "))
+	l := sn.GetLocale()
+	fmt.Fprintf(tw, "LOCALE\t%s (UTC%+.1fh), %s\n", l.GetTimezone(), float64(l.GetUtcOffsetSeconds())/3600, l.GetSystemLocale())
+	for _, k := range l.GetKeyboardLayouts() {
+		kind := "layout"
+		if k.GetInputMethod() {
+			kind = "input method"
+		}
+		fmt.Fprintf(tw, "  %q\t%s %q (%s)\n", k.GetUser(), kind, k.GetLayout(), k.GetSource())
 	}
 }
 

@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,7 +72,11 @@ func TestLocationEndToEnd(t *testing.T) {
 			args = append(args, "--db", dsn)
 		}
 		s := startServerArgs(t, collector, t.TempDir(), args...)
-		out, err := exec.Command(collector, "people", "import", csv, "--data-dir", s.dataDir).CombinedOutput()
+		imp := []string{"people", "import", csv, "--data-dir", s.dataDir}
+		if s.db != "" {
+			imp = append(imp, "--db", s.db)
+		}
+		out, err := exec.Command(collector, imp...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), `hr.csv:8: city "Springfeld" not found in US; did you mean Springfield?`) ||
 			!strings.Contains(string(out), "imported 6 people, 1 rows refused") {
 			t.Fatalf("people import: %v\n%s", err, out)
@@ -91,7 +95,7 @@ func TestLocationEndToEnd(t *testing.T) {
 		}
 		for _, a := range []struct{ root, source string }{
 			{"remote-ny", "127.0.1.2"},         // Ana: New York, as declared
-			{"seoul-clock", "127.0.1.3"},       // Min (bound by user name): New York egress, Seoul clock, Hangul
+			{"seoul-clock", "127.0.1.3"},       // Min (bound by user name): New York egress, Seoul clock, Hangul, Astrill
 			{"office-dock", "127.0.4.2"},       // Bo: Dallas
 			{"home-desk", "127.0.3.2"},         // Cy: AWS Ashburn
 			{"aten-dongle", "127.0.1.4"},       // Di: New York first …
@@ -106,7 +110,7 @@ func TestLocationEndToEnd(t *testing.T) {
 
 		want := map[string][]string{
 			"lat-ny":     nil,
-			"tp-seoul":   {"input_method_watchlist", "timezone_offset_mismatch"},
+			"tp-seoul":   {"input_method_watchlist", "timezone_offset_mismatch", "vpn_adapter_up"},
 			"lat-office": {"egress_far_from_declared_city"},
 			"tp-home":    {"egress_hosting_or_vpn_network"},
 			"lat-aten":   {"egress_country_changed", "egress_country_mismatch", "egress_far_from_declared_city", "impossible_travel"},

@@ -196,6 +196,29 @@ func roots() []root {
 				"etc/passwd":           "root:x:0:0:root:/root:/bin/bash\nmkim:x:1000:1000::/home/mkim:/bin/bash\n",
 				"home/mkim/.config/fcitx5/profile": "[Groups/0]\nName=Default\nDefault Layout=us\nDefaultIM=hangul\n\n" +
 					"[Groups/0/Items/0]\nName=keyboard-us\nLayout=\n\n[Groups/0/Items/1]\nName=hangul\nLayout=\n\n[GroupOrder]\n0=Default\n",
+				// Wi-Fi and an Astrill VPN tunnel (a tun device named by the
+				// client), default route over Wi-Fi.
+				"sys/class/net/wlan0/type":          "1\n",
+				"sys/class/net/wlan0/address":       "3c:22:fb:10:20:30\n",
+				"sys/class/net/wlan0/operstate":     "up\n",
+				"sys/class/net/wlan0/flags":         "0x1003\n",
+				"sys/class/net/wlan0/uevent":        "DEVTYPE=wlan\nINTERFACE=wlan0\nIFINDEX=3\n",
+				"sys/class/net/wlan0/phy80211/name": "phy0\n",
+				"sys/class/net/astrill0/type":       "65534\n",
+				"sys/class/net/astrill0/operstate":  "unknown\n",
+				"sys/class/net/astrill0/flags":      "0x1091\n",
+				"sys/class/net/astrill0/tun_flags":  "0x1001\n",
+				"sys/class/net/astrill0/uevent":     "INTERFACE=astrill0\nIFINDEX=6\n",
+				"sys/class/net/lo/type":             "772\n",
+				"sys/class/net/lo/operstate":        "unknown\n",
+				"sys/class/net/lo/flags":            "0x9\n",
+				"proc/net/route": "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+					"wlan0\t00000000\t0100A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n" +
+					"wlan0\t0000A8C0\t00000000\t0001\t0\t0\t600\t00FFFFFF\t0\t0\t0\n" +
+					"astrill0\t000008C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
+				"proc/net/arp": "IP address       HW type     Flags       HW address            Mask     Device\n" +
+					"192.168.0.1      0x1         0x2         f4:92:bf:01:02:03     *        wlan0\n",
+				"etc/resolv.conf": "nameserver 192.168.0.1\n",
 			}},
 
 		// Ordinary peripherals: none of these may be flagged.
