@@ -53,19 +53,19 @@ func TestParseInputLog(t *testing.T) {
 	}
 	want := []struct {
 		usb string
-		sum agentv1.HidSummary
+		sum *agentv1.HidSummary
 	}{
-		{"1-2", agentv1.HidSummary{Keyboard: true}},
-		{"1-2", agentv1.HidSummary{AbsolutePointer: true}},
-		{"1-7", agentv1.HidSummary{Digitizer: true}},
-		{"", agentv1.HidSummary{Digitizer: true}}, // I2C, not USB
+		{"1-2", &agentv1.HidSummary{Keyboard: true}},
+		{"1-2", &agentv1.HidSummary{AbsolutePointer: true}},
+		{"1-7", &agentv1.HidSummary{Digitizer: true}},
+		{"", &agentv1.HidSummary{Digitizer: true}}, // I2C, not USB
 	}
 	for i, w := range want {
 		s := &agentv1.HidSummary{}
 		devs[i].addTo(s)
 		if devs[i].usbDevice() != w.usb || s.Keyboard != w.sum.Keyboard || s.RelativeMouse != w.sum.RelativeMouse ||
 			s.AbsolutePointer != w.sum.AbsolutePointer || s.Digitizer != w.sum.Digitizer {
-			t.Errorf("device %d: usb %q summary %v, want %q %v", i, devs[i].usbDevice(), s, w.usb, &w.sum)
+			t.Errorf("device %d: usb %q summary %v, want %q %v", i, devs[i].usbDevice(), s, w.usb, w.sum)
 		}
 	}
 }
