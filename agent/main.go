@@ -296,7 +296,9 @@ func printPosition(tw io.Writer, sn *agentv1.HostSnapshot) {
 	if r := n.GetDefaultRoute(); r != nil {
 		fmt.Fprintf(tw, "  default route\tvia %s (%s) on %q\n", r.GetGateway(), r.GetGatewayMac(), r.GetInterface())
 	}
-	if w := n.GetWifi(); w.GetAvailable() {
+	if w := n.GetWifi(); w.GetAvailable() && w.GetSsid() == "" && w.GetBssid() == "" {
+		fmt.Fprintln(tw, "  wi-fi\tnot connected")
+	} else if w.GetAvailable() {
 		fmt.Fprintf(tw, "  wi-fi\t%q %s on %q\n", w.GetSsid(), w.GetBssid(), w.GetInterface())
 	} else {
 		fmt.Fprintf(tw, "  wi-fi\tunavailable: %s\n", w.GetReason())
