@@ -50,7 +50,7 @@ type Alert struct {
 	Evidence    map[string]any `json:"evidence"`
 }
 
-func (s *Store) upsertAlerts(ctx context.Context, tx *sql.Tx, deviceID string, findings []detect.Finding, at time.Time) error {
+func (s *Store) upsertAlerts(ctx context.Context, tx wtx, deviceID string, findings []detect.Finding, at time.Time) error {
 	now := micros(at)
 	for _, f := range findings {
 		ev, err := json.Marshal(f.Evidence)

@@ -45,16 +45,22 @@ type Device struct {
 
 const deviceColumns = `d.id, d.hostname, d.hardware_uuid, d.serial_number, d.machine_id, d.os_family, d.os_name, d.os_version,
 	d.hardware_vendor, d.hardware_model, d.agent_id, d.agent_version, d.first_seen, d.last_seen, d.last_ip, d.report_interval,
-	d.dropped_reports, d.snapshot_at, d.revoked_at, COALESCE(` + personOfDevice + `, ''), ` + personBinding + `,
+	d.dropped_reports, d.snapshot_at, d.revoked_at, COALESCE(` + personBySerial + `, ''), COALESCE(` + personByUser + `, ''),
 	d.egress, d.egress_since`
 
 func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	var fs, ls, iv, sa, ra, es int64
-	var egress string
+	var egress, bySerial, byUser string
 	err := sc.Scan(&d.ID, &d.Hostname, &d.HardwareUUID, &d.SerialNumber, &d.MachineID, &d.OSFamily, &d.OSName, &d.OSVersion,
-		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra, &d.Person,
-		&d.PersonBinding, &egress, &es)
+		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra,
+		&bySerial, &byUser, &egress, &es)
+	switch {
+	case bySerial != "":
+		d.Person, d.PersonBinding = bySerial, "device_serial"
+	case byUser != "":
+		d.Person, d.PersonBinding = byUser, "username"
+	}
 	json.Unmarshal([]byte(egress), &d.Egress)
 	d.Egress.Since = fromMicros(es)
 	d.FirstSeen, d.LastSeen, d.SnapshotAt, d.RevokedAt = fromMicros(fs), fromMicros(ls), fromMicros(sa), fromMicros(ra)
@@ -190,7 +196,7 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 			if err != nil {
 				s.log.Warn("rule evaluation failed", "device", id, "err", err)
 			}
-			return s.upsertAlerts(ctx, tx, id, findings, now)
+			return s.upsertAlerts(ctx, wtx{tx, s}, id, findings, now)
 		})
 		if err != nil {
 			return 0, fmt.Errorf("sweep device %s: %w", id, err)

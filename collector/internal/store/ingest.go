@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,7 +149,7 @@ func (s *Store) commitGroup(group []*ingestReq) {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT ingest"); err != nil {
 				return err
 			}
-			acked, err := s.ingestBatch(ctx, tx, r.batch, r.ev)
+			acked, err := s.ingestBatch(ctx, wtx{tx, s}, r.batch, r.ev)
 			if err != nil {
 				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ingest"); rerr != nil {
 					return rerr
@@ -167,10 +169,11 @@ func (s *Store) commitGroup(group []*ingestReq) {
 		}
 		r.done <- results[i]
 	}
+	s.preparePending(ctx)
 }
 
 // ingestBatch stores one Report call inside the group's transaction.
-func (s *Store) ingestBatch(ctx context.Context, tx *sql.Tx, b *IngestBatch, ev Evaluator) ([]string, error) {
+func (s *Store) ingestBatch(ctx context.Context, tx wtx, b *IngestBatch, ev Evaluator) ([]string, error) {
 	acked := make([]string, 0, len(b.Reports))
 	for i := range b.Reports {
 		if err := s.ingestOne(ctx, tx, b, &b.Reports[i], ev); err != nil {
@@ -181,7 +184,7 @@ func (s *Store) ingestBatch(ctx context.Context, tx *sql.Tx, b *IngestBatch, ev 
 	return acked, nil
 }
 
-func (s *Store) ingestOne(ctx context.Context, tx *sql.Tx, b *IngestBatch, r *IngestReport, ev Evaluator) error {
+func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, ev Evaluator) error {
 	now := micros(b.ReceivedAt)
 	kind := "heartbeat"
 	if r.Snapshot != nil {
@@ -239,7 +242,7 @@ func (s *Store) ingestOne(ctx context.Context, tx *sql.Tx, b *IngestBatch, r *In
 	return s.upsertAlerts(ctx, tx, b.Agent.DeviceID, findings, b.ReceivedAt)
 }
 
-func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r *IngestReport) error {
+func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
 	var prevDigest, prevSections string
 	err := tx.QueryRowContext(ctx, s.q(`SELECT digest, section_digests FROM snapshots WHERE device_id = ?`), b.Agent.DeviceID).
 		Scan(&prevDigest, &prevSections)
@@ -258,11 +261,14 @@ func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r
 		}
 	}
 	for name := range prev {
-		if _, ok := r.Sections[name]; !ok {
+		if _, ok := r.Sections[name]; !ok && name != "users" {
 			changed = append(changed, name)
 		}
 	}
 	sort.Strings(changed)
+	// The set of user names is kept as a pseudo-section, so that the users
+	// table is written only when it changes.
+	_, r.Sections["users"] = deviceUsers(r.Snapshot)
 	sections, _ := json.Marshal(r.Sections)
 	now := micros(b.ReceivedAt)
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
@@ -283,8 +289,8 @@ func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r
 		r.Digest, now, panelActive, now, b.Agent.DeviceID); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
-	if prev["locale"] != r.Sections["locale"] || prev["sessions"] != r.Sections["sessions"] {
-		if err := s.storeDeviceUsers(ctx, tx, b.Agent.DeviceID, r.Snapshot); err != nil {
+	if users, key := deviceUsers(r.Snapshot); prev["users"] != key {
+		if err := s.storeDeviceUsers(ctx, tx, b.Agent.DeviceID, users); err != nil {
 			return err
 		}
 	}
@@ -298,7 +304,7 @@ func (s *Store) storeSnapshot(ctx context.Context, tx *sql.Tx, b *IngestBatch, r
 
 // storePeripheralSerials replaces a device's peripheral serials: one
 // delete and one multi-row insert per 500 serials.
-func (s *Store) storePeripheralSerials(ctx context.Context, tx *sql.Tx, deviceID string, serials []policies.PeripheralSerial) error {
+func (s *Store) storePeripheralSerials(ctx context.Context, tx wtx, deviceID string, serials []policies.PeripheralSerial) error {
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_serials WHERE device_id = ?`), deviceID); err != nil {
 		return fmt.Errorf("peripheral serials: %w", err)
 	}
@@ -314,28 +320,47 @@ func (s *Store) storePeripheralSerials(ctx context.Context, tx *sql.Tx, deviceID
 			args = append(args, deviceID, p.Key, p.Device)
 		}
 		sb.WriteString(` ON CONFLICT (device_id, key) DO NOTHING`)
-		if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
+		if _, err := tx.Tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
 			return fmt.Errorf("peripheral serials: %w", err)
 		}
+	}
+	// Re-pair this device with every other device holding one of its
+	// serials, in both directions.
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_shares WHERE device_id = ? OR other_id = ?`), deviceID, deviceID); err != nil {
+		return fmt.Errorf("peripheral shares: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO peripheral_shares (device_id, key, other_id)
+		SELECT p.device_id, p.key, o.device_id FROM peripheral_serials p
+		JOIN peripheral_serials o ON o.key = p.key AND o.device_id <> p.device_id WHERE p.device_id = ?
+		UNION SELECT o.device_id, o.key, p.device_id FROM peripheral_serials p
+		JOIN peripheral_serials o ON o.key = p.key AND o.device_id <> p.device_id WHERE p.device_id = ?`), deviceID, deviceID); err != nil {
+		return fmt.Errorf("peripheral shares: %w", err)
 	}
 	return nil
 }
 
-// storeDeviceUsers replaces the user names seen on a device: those with
-// keyboard layouts and those logged in (as UsernameKey).
-func (s *Store) storeDeviceUsers(ctx context.Context, tx *sql.Tx, deviceID string, sn *agentv1.HostSnapshot) error {
-	users := map[string]bool{}
+// deviceUsers returns the user names seen in a snapshot (with keyboard
+// layouts or logged in, as UsernameKey), sorted, and a key of the set.
+func deviceUsers(sn *agentv1.HostSnapshot) ([]string, string) {
+	set := map[string]bool{}
 	for _, k := range sn.GetLocale().GetKeyboardLayouts() {
-		users[UsernameKey(k.GetUser())] = true
+		set[UsernameKey(k.GetUser())] = true
 	}
 	for _, l := range sn.GetSessions().GetCurrent() {
-		users[UsernameKey(l.GetUser())] = true
+		set[UsernameKey(l.GetUser())] = true
 	}
-	delete(users, "")
+	delete(set, "")
+	users := slices.Sorted(maps.Keys(set))
+	sum := sha256.Sum256([]byte(strings.Join(users, "\n")))
+	return users, hex.EncodeToString(sum[:8])
+}
+
+// storeDeviceUsers replaces the user names seen on a device.
+func (s *Store) storeDeviceUsers(ctx context.Context, tx wtx, deviceID string, users []string) error {
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM device_users WHERE device_id = ?`), deviceID); err != nil {
 		return fmt.Errorf("device users: %w", err)
 	}
-	for _, u := range slices.Sorted(maps.Keys(users)) {
+	for _, u := range users {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_users (device_id, username) VALUES (?, ?)`), deviceID, u); err != nil {
 			return fmt.Errorf("device users: %w", err)
 		}
@@ -350,12 +375,12 @@ const sharedPeripheralWindow = 7 * 24 * time.Hour
 // sharedPeripherals lists the device's peripheral serials that other
 // devices reported within the window.
 func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID string, now time.Time) ([]detect.SharedPeripheral, error) {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT p.key, p.location, o.device_id, d.hostname
-		FROM peripheral_serials p
-		JOIN peripheral_serials o ON o.key = p.key AND o.device_id <> p.device_id
-		JOIN devices d ON d.id = o.device_id
-		WHERE p.device_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
-		ORDER BY p.key, o.device_id`), deviceID, micros(now.Add(-sharedPeripheralWindow)))
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT sh.key, p.location, sh.other_id, d.hostname
+		FROM peripheral_shares sh
+		JOIN peripheral_serials p ON p.device_id = sh.device_id AND p.key = sh.key
+		JOIN devices d ON d.id = sh.other_id
+		WHERE sh.device_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
+		ORDER BY sh.key, sh.other_id`), deviceID, micros(now.Add(-sharedPeripheralWindow)))
 	if err != nil {
 		return nil, fmt.Errorf("shared peripherals: %w", err)
 	}
@@ -380,16 +405,25 @@ func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID stri
 func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, now time.Time) (*detect.DeviceFacts, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
 	var first, last, interval, dropped, skew, panel, since, prevAt int64
-	var egress, prevEgress string
+	var egress, prevEgress, bySerial, byUser string
+	var shares bool
 	err := tx.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
-		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip, COALESCE(`+personOfDevice+`, ''),
-		`+personBinding+`, d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at
+		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
+		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
+		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
+		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id)
 		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
-			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &f.Person, &f.Declared.Binding, &panel,
-			&egress, &since, &prevEgress, &prevAt)
+			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
+			&egress, &since, &prevEgress, &prevAt, &shares)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
+	}
+	switch {
+	case bySerial != "":
+		f.Person, f.Declared.Binding = bySerial, "device_serial"
+	case byUser != "":
+		f.Person, f.Declared.Binding = byUser, "username"
 	}
 	json.Unmarshal([]byte(egress), &f.Egress)
 	json.Unmarshal([]byte(prevEgress), &f.PreviousEgress)
@@ -425,8 +459,10 @@ func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, no
 	if panel > 0 {
 		f.InternalDisplayLastActive = fromMicros(panel)
 	}
-	if f.SharedPeripherals, err = s.sharedPeripherals(ctx, tx, deviceID, now); err != nil {
-		return nil, err
+	if shares {
+		if f.SharedPeripherals, err = s.sharedPeripherals(ctx, tx, deviceID, now); err != nil {
+			return nil, err
+		}
 	}
 	f.ReportInterval = time.Duration(interval) * time.Microsecond
 	f.DroppedReports = dropped

@@ -231,8 +231,6 @@ const (
 	personByUser   = `(SELECT p.email FROM people p JOIN device_users u ON u.device_id = d.id AND u.username = p.username_key
 		WHERE p.username_key <> '' ORDER BY p.id LIMIT 1)`
 	personOfDevice = `COALESCE(` + personBySerial + `, ` + personByUser + `)`
-	// personBinding says how d is bound: device_serial, username or ''.
-	personBinding = `CASE WHEN ` + personBySerial + ` IS NOT NULL THEN 'device_serial' WHEN ` + personByUser + ` IS NOT NULL THEN 'username' ELSE '' END`
 )
 
 // UsernameKey is how user names are compared between the HR export and

@@ -45,6 +45,7 @@ type Store struct {
 	r       *sql.DB // reads
 	log     *slog.Logger
 	places  Places // locates people's declared cities; nil: not located
+	stmts   stmtCache
 
 	// Group commit of ingested reports (see Ingest).
 	ingestQ chan *ingestReq
@@ -137,6 +138,7 @@ func (s *Store) Close() error {
 		close(s.stop)
 		s.writers.Wait()
 	}
+	s.closeStmts()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
