@@ -123,11 +123,11 @@ func signalStatus(name string, err error) *agentv1.SignalStatus {
 	}
 }
 
-// Digest is the hex SHA-256 of a snapshot's content without its scan times,
-// so an unchanged machine has an unchanged digest.
+// Digest is the hex SHA-256 of a snapshot's content without its scan times
+// and activity counts, so an unchanged machine has an unchanged digest.
 func Digest(sn *agentv1.HostSnapshot) string {
 	c := proto.Clone(sn).(*agentv1.HostSnapshot)
-	c.ScanStartedAt, c.ScanFinishedAt = nil, nil
+	c.ScanStartedAt, c.ScanFinishedAt, c.Activity = nil, nil, nil
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

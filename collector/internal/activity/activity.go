@@ -127,28 +127,28 @@ func (w WorkHours) contains(m int) bool {
 // Stats is what the rules see about a histogram.
 type Stats struct {
 	// ActiveMinutes and ActiveHours (hours with any activity) in the window.
-	ActiveMinutes int `json:"active_minutes"`
-	ActiveHours   int `json:"active_hours"`
+	ActiveMinutes int `cel:"active_minutes" json:"active_minutes"`
+	ActiveHours   int `cel:"active_hours" json:"active_hours"`
 	// OutsideHoursShare is the share of active minutes outside the declared
 	// work hours in the declared zone (DST-aware); -1 without a declared
 	// zone or activity.
-	OutsideHoursShare float64 `json:"outside_hours_share"`
+	OutsideHoursShare float64 `cel:"outside_hours_share" json:"outside_hours_share"`
 	// InferredOffsetSeconds is the fixed UTC offset that puts the most
 	// activity inside the declared working day (09:00–17:00 when none is
 	// declared); OffsetConfidence the share of activity it explains, 0 when
 	// there is too little data (fewer than MinActiveHours active hours).
-	InferredOffsetSeconds int     `json:"inferred_offset_seconds"`
-	OffsetConfidence      float64 `json:"offset_confidence"`
+	InferredOffsetSeconds int     `cel:"inferred_offset_seconds" json:"inferred_offset_seconds"`
+	OffsetConfidence      float64 `cel:"offset_confidence" json:"offset_confidence"`
 	// LongestStretchHours is the longest run of consecutive active hours.
-	LongestStretchHours int `json:"longest_stretch_hours"`
+	LongestStretchHours int `cel:"longest_stretch_hours" json:"longest_stretch_hours"`
 	// MaxDayActiveHours is the most active hours in one UTC day;
 	// WeekHoursOfDay how many of the 24 hours of the day (UTC) saw activity
 	// over the last 7 days.
-	MaxDayActiveHours int `json:"max_day_active_hours"`
-	WeekHoursOfDay    int `json:"week_hours_of_day"`
+	MaxDayActiveHours int `cel:"max_day_active_hours" json:"max_day_active_hours"`
+	WeekHoursOfDay    int `cel:"week_hours_of_day" json:"week_hours_of_day"`
 	// WeekendShare is the share of active minutes on Saturday and Sunday
 	// in the declared zone (UTC without one); -1 without activity.
-	WeekendShare float64 `json:"weekend_share"`
+	WeekendShare float64 `cel:"weekend_share" json:"weekend_share"`
 }
 
 // Compute derives the statistics; work.Zone may be nil (nothing declared).

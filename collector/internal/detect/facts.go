@@ -3,6 +3,7 @@ package detect
 import (
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -63,6 +64,9 @@ type DeviceFacts struct {
 	// EgressDistanceKm is the distance between the egress location and the
 	// declared city; -1 when either is unknown.
 	EgressDistanceKm float64 `cel:"egress_distance_km"`
+	// Activity summarises the device's 14-day activity histogram against
+	// the declared work hours and zone (see collector/internal/activity).
+	Activity activity.Stats `cel:"activity"`
 	// TravelKmh is the speed needed to get from the previous egress
 	// location to the current one in the time between them; -1 when
 	// unknown or there was no move.

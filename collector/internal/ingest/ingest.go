@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/ca"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
@@ -265,9 +266,11 @@ func prepare(r *agentv1.Report, agentID string, kvm *policies.KVMCatalog) (store
 		sn.Peripherals = policies.MatchPeripherals(kvm, sn.GetUsb(), sn.GetDisplays())
 		in.PeripheralSerials = policies.PeripheralSerials(kvm, sn.GetUsb(), sn.GetDisplays())
 		in.Snapshot = sn
+		in.Activity = activityHours(sn.GetActivity())
 		in.Data, in.Digest, in.Sections = Digest(b.Snapshot)
 	case *agentv1.Report_Heartbeat:
 		id = b.Heartbeat.GetIdentity()
+		in.Activity = activityHours(b.Heartbeat.GetActivity())
 	default:
 		return store.IngestReport{}, bad("neither snapshot nor heartbeat")
 	}
@@ -282,9 +285,18 @@ func prepare(r *agentv1.Report, agentID string, kvm *policies.KVMCatalog) (store
 	return in, nil
 }
 
+// activityHours converts reported activity hours (already validated).
+func activityHours(a *agentv1.Activity) []activity.Hour {
+	var out []activity.Hour
+	for _, h := range a.GetHours() {
+		out = append(out, activity.Hour{Start: h.GetHour().AsTime(), Active: h.GetActiveMinutes(), Sampled: h.GetSampledMinutes()})
+	}
+	return out
+}
+
 // Digest encodes a snapshot deterministically and returns the encoding, the
-// hex SHA-256 of its content (scan times excluded, so an unchanged machine
-// has an unchanged digest) and a short digest of each signal family. The
+// hex SHA-256 of its content (scan times and activity counts excluded, so
+// an unchanged machine has an unchanged digest) and a short digest of each signal family. The
 // content digest is taken over the families' digests, so each family is
 // encoded once.
 func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[string]string) {
@@ -295,7 +307,7 @@ func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[
 	sn.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		var b []byte
 		switch {
-		case fd.Name() == "scan_started_at" || fd.Name() == "scan_finished_at":
+		case fd.Name() == "scan_started_at" || fd.Name() == "scan_finished_at" || fd.Name() == "activity":
 			return true
 		case fd.IsList():
 			for i := range v.List().Len() {

@@ -188,7 +188,7 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 	}
 	for _, id := range ids {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			facts, err := s.deviceFacts(ctx, tx, id, now)
+			facts, err := s.deviceFacts(ctx, wtx{tx, s}, id, now, nil)
 			if err != nil {
 				return err
 			}

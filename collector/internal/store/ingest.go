@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -43,6 +44,8 @@ type IngestReport struct {
 	// PeripheralSerials are the snapshot's peripherals worth correlating
 	// across the fleet.
 	PeripheralSerials []policies.PeripheralSerial
+	// Activity are the reported activity hours (snapshot or heartbeat).
+	Activity []activity.Hour
 }
 
 // IngestBatch is one Report call of one agent.
@@ -225,7 +228,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		b.IP, b.IP, b.IP, now, string(egress), b.Agent.DeviceID); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
-	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt)
+	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity)
 	if err != nil {
 		return err
 	}
@@ -368,6 +371,31 @@ func (s *Store) storeDeviceUsers(ctx context.Context, tx wtx, deviceID string, u
 	return nil
 }
 
+// updateActivity adds reported hours to the device's histogram (stored
+// back when there were any) and summarises it against the declared work
+// hours and zone. A stored histogram that does not decode starts afresh.
+func (s *Store) updateActivity(ctx context.Context, tx execQuerier, f *detect.DeviceFacts, deviceID string, now time.Time,
+	blob []byte, hours []activity.Hour, workHours string) error {
+	var h activity.Histogram
+	if blob != nil && h.UnmarshalBinary(blob) != nil {
+		h = activity.Histogram{}
+	}
+	h.Update(now, hours)
+	if len(hours) > 0 {
+		b, _ := h.MarshalBinary()
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_activity (device_id, histogram) VALUES (?, ?)
+			ON CONFLICT (device_id) DO UPDATE SET histogram = excluded.histogram`), deviceID, b); err != nil {
+			return fmt.Errorf("activity: %w", err)
+		}
+	}
+	var work activity.WorkHours
+	if loc, err := time.LoadLocation(f.Declared.Timezone); err == nil && f.Declared.Timezone != "" {
+		work, _ = activity.ParseWorkHours(loc, workHours)
+	}
+	f.Activity = h.Compute(work)
+	return nil
+}
+
 // sharedPeripheralWindow is how recently another device must have reported
 // for its peripherals to count as shared.
 const sharedPeripheralWindow = 7 * 24 * time.Hour
@@ -401,21 +429,24 @@ func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID stri
 	return out, rows.Err()
 }
 
-// deviceFacts builds the facts rules see about a device.
-func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, now time.Time) (*detect.DeviceFacts, error) {
+// deviceFacts builds the facts rules see about a device. Reported
+// activity hours (nil from the sweep) are added to its histogram first.
+func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string, now time.Time, hours []activity.Hour) (*detect.DeviceFacts, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
 	var first, last, interval, dropped, skew, panel, since, prevAt int64
-	var egress, prevEgress, bySerial, byUser string
+	var egress, prevEgress, bySerial, byUser, workHours string
 	var shares bool
+	var histBlob []byte
 	err := tx.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
 		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
 		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
 		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
-		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id)
+		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
+		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id)
 		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
 			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
-			&egress, &since, &prevEgress, &prevAt, &shares)
+			&egress, &since, &prevEgress, &prevAt, &shares, &histBlob)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}
@@ -432,8 +463,9 @@ func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, no
 		var located string
 		d := &f.Declared
 		d.Email = f.Person
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT country, region, city, timezone, location, latitude, longitude FROM people WHERE email = ?`), f.Person).
-			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &located, &d.Latitude, &d.Longitude); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT country, region, city, timezone, work_hours, location, latitude, longitude
+			FROM people WHERE email = ?`), f.Person).
+			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &workHours, &located, &d.Latitude, &d.Longitude); err != nil {
 			return nil, fmt.Errorf("load person: %w", err)
 		}
 		d.Located = located == "ok"
@@ -441,6 +473,9 @@ func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, no
 			_, off := now.In(loc).Zone()
 			d.UTCOffsetSeconds = int64(off)
 		}
+	}
+	if err := s.updateActivity(ctx, tx, f, deviceID, now, histBlob, hours, workHours); err != nil {
+		return nil, err
 	}
 	f.EgressDistanceKm, f.TravelKmh = -1, -1
 	if f.Egress.HasLocation && f.Declared.Located {
@@ -488,6 +523,12 @@ func (s *Store) deviceFacts(ctx context.Context, tx querier, deviceID string, no
 	}
 	f.LiveAgentIDs = liveAgents(agents, now, livenessWindow(f.ReportInterval))
 	return f, nil
+}
+
+// execQuerier is a transaction, or a plain one seen through wtx.
+type execQuerier interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 type querier interface {

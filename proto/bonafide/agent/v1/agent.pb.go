@@ -984,12 +984,15 @@ func (*Report_Heartbeat) isReport_Body() {}
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// SHA-256 of the last full snapshot the agent queued, 64 hex digits, lower
-	// case (deterministic protobuf encoding, without scan_started_at and
-	// scan_finished_at, which change every scan).
+	// case (deterministic protobuf encoding, without scan_started_at,
+	// scan_finished_at and activity, which change every scan).
 	SnapshotDigest string `protobuf:"bytes,1,opt,name=snapshot_digest,json=snapshotDigest" json:"snapshot_digest,omitempty"`
 	// The identity, so that hostname or boot-time changes are seen even
 	// without a full snapshot.
-	Identity      *HostIdentity `protobuf:"bytes,2,opt,name=identity" json:"identity,omitempty"`
+	Identity *HostIdentity `protobuf:"bytes,2,opt,name=identity" json:"identity,omitempty"`
+	// Activity of the most recent hours (a snapshot carries all the hours
+	// the agent keeps); activity alone does not make the machine "changed".
+	Activity      *Activity `protobuf:"bytes,3,opt,name=activity" json:"activity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1034,6 +1037,13 @@ func (x *Heartbeat) GetSnapshotDigest() string {
 func (x *Heartbeat) GetIdentity() *HostIdentity {
 	if x != nil {
 		return x.Identity
+	}
+	return nil
+}
+
+func (x *Heartbeat) GetActivity() *Activity {
+	if x != nil {
+		return x.Activity
 	}
 	return nil
 }
@@ -3941,10 +3951,11 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\bsnapshot\x18\n" +
 	" \x01(\v2\x1f.bonafide.agent.v1.HostSnapshotH\x00R\bsnapshot\x12<\n" +
 	"\theartbeat\x18\v \x01(\v2\x1c.bonafide.agent.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
-	"\x04body\"q\n" +
+	"\x04body\"\xaa\x01\n" +
 	"\tHeartbeat\x12'\n" +
 	"\x0fsnapshot_digest\x18\x01 \x01(\tR\x0esnapshotDigest\x12;\n" +
-	"\bidentity\x18\x02 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\"\xd6\x05\n" +
+	"\bidentity\x18\x02 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\x127\n" +
+	"\bactivity\x18\x03 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\"\xd6\x05\n" +
 	"\fHostSnapshot\x12;\n" +
 	"\bidentity\x18\x01 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\x12B\n" +
 	"\x0fscan_started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rscanStartedAt\x12D\n" +
@@ -4286,61 +4297,62 @@ var file_bonafide_agent_v1_agent_proto_depIdxs = []int32{
 	14, // 10: bonafide.agent.v1.Report.snapshot:type_name -> bonafide.agent.v1.HostSnapshot
 	13, // 11: bonafide.agent.v1.Report.heartbeat:type_name -> bonafide.agent.v1.Heartbeat
 	16, // 12: bonafide.agent.v1.Heartbeat.identity:type_name -> bonafide.agent.v1.HostIdentity
-	16, // 13: bonafide.agent.v1.HostSnapshot.identity:type_name -> bonafide.agent.v1.HostIdentity
-	46, // 14: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
-	46, // 15: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
-	15, // 16: bonafide.agent.v1.HostSnapshot.signals:type_name -> bonafide.agent.v1.SignalStatus
-	18, // 17: bonafide.agent.v1.HostSnapshot.remote_access:type_name -> bonafide.agent.v1.RemoteAccess
-	25, // 18: bonafide.agent.v1.HostSnapshot.usb:type_name -> bonafide.agent.v1.Usb
-	33, // 19: bonafide.agent.v1.HostSnapshot.displays:type_name -> bonafide.agent.v1.Displays
-	35, // 20: bonafide.agent.v1.HostSnapshot.network:type_name -> bonafide.agent.v1.Network
-	40, // 21: bonafide.agent.v1.HostSnapshot.locale:type_name -> bonafide.agent.v1.Locale
-	42, // 22: bonafide.agent.v1.HostSnapshot.sessions:type_name -> bonafide.agent.v1.Sessions
-	44, // 23: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
-	29, // 24: bonafide.agent.v1.HostSnapshot.peripherals:type_name -> bonafide.agent.v1.Peripherals
-	1,  // 25: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
-	17, // 26: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
-	46, // 27: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
-	19, // 28: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
-	24, // 29: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
-	20, // 30: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
-	21, // 31: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
-	22, // 32: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
-	23, // 33: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
-	23, // 34: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
-	46, // 35: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
-	26, // 36: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
-	27, // 37: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
-	28, // 38: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
-	32, // 39: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
-	30, // 40: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
-	31, // 41: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
-	34, // 42: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
-	0,  // 43: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
-	36, // 44: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
-	37, // 45: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
-	38, // 46: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
-	39, // 47: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
-	2,  // 48: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
-	41, // 49: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
-	43, // 50: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
-	43, // 51: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
-	3,  // 52: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
-	46, // 53: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
-	46, // 54: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
-	45, // 55: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
-	46, // 56: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
-	4,  // 57: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
-	6,  // 58: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
-	10, // 59: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
-	5,  // 60: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
-	7,  // 61: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
-	11, // 62: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
-	60, // [60:63] is the sub-list for method output_type
-	57, // [57:60] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	44, // 13: bonafide.agent.v1.Heartbeat.activity:type_name -> bonafide.agent.v1.Activity
+	16, // 14: bonafide.agent.v1.HostSnapshot.identity:type_name -> bonafide.agent.v1.HostIdentity
+	46, // 15: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
+	46, // 16: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
+	15, // 17: bonafide.agent.v1.HostSnapshot.signals:type_name -> bonafide.agent.v1.SignalStatus
+	18, // 18: bonafide.agent.v1.HostSnapshot.remote_access:type_name -> bonafide.agent.v1.RemoteAccess
+	25, // 19: bonafide.agent.v1.HostSnapshot.usb:type_name -> bonafide.agent.v1.Usb
+	33, // 20: bonafide.agent.v1.HostSnapshot.displays:type_name -> bonafide.agent.v1.Displays
+	35, // 21: bonafide.agent.v1.HostSnapshot.network:type_name -> bonafide.agent.v1.Network
+	40, // 22: bonafide.agent.v1.HostSnapshot.locale:type_name -> bonafide.agent.v1.Locale
+	42, // 23: bonafide.agent.v1.HostSnapshot.sessions:type_name -> bonafide.agent.v1.Sessions
+	44, // 24: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
+	29, // 25: bonafide.agent.v1.HostSnapshot.peripherals:type_name -> bonafide.agent.v1.Peripherals
+	1,  // 26: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
+	17, // 27: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
+	46, // 28: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
+	19, // 29: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
+	24, // 30: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
+	20, // 31: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
+	21, // 32: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
+	22, // 33: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
+	23, // 34: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
+	23, // 35: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
+	46, // 36: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
+	26, // 37: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
+	27, // 38: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
+	28, // 39: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
+	32, // 40: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
+	30, // 41: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
+	31, // 42: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
+	34, // 43: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
+	0,  // 44: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
+	36, // 45: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
+	37, // 46: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
+	38, // 47: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
+	39, // 48: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
+	2,  // 49: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
+	41, // 50: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
+	43, // 51: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
+	43, // 52: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
+	3,  // 53: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
+	46, // 54: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
+	46, // 55: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
+	45, // 56: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
+	46, // 57: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
+	4,  // 58: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
+	6,  // 59: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
+	10, // 60: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
+	5,  // 61: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
+	7,  // 62: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
+	11, // 63: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
+	61, // [61:64] is the sub-list for method output_type
+	58, // [58:61] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_bonafide_agent_v1_agent_proto_init() }

@@ -1,0 +1,64 @@
+package activity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+)
+
+// cmdTimeout bounds one loginctl call.
+const cmdTimeout = 5 * time.Second
+
+// maxOutput caps the loginctl output parsed.
+const maxOutput = 1 << 20
+
+// LiveIdle is this OS's idle reader: the least idle active local user
+// session known to systemd-logind (see loginctl.go). ok=false, with no
+// error, when loginctl is absent or no local session can tell.
+func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
+	bin, err := exec.LookPath("loginctl")
+	if err != nil {
+		return 0, false, nil
+	}
+	out, err := runCapped(ctx, bin, "list-sessions", "--no-legend", "--no-pager")
+	if err != nil {
+		return 0, false, fmt.Errorf("activity: loginctl list-sessions: %w", err)
+	}
+	var sessions []loginSession
+	var errs []error
+	for _, id := range parseSessionList(out) {
+		out, err := runCapped(ctx, bin, "show-session", "--no-pager", id,
+			"-p", "IdleHint", "-p", "IdleSinceHint", "-p", "Active",
+			"-p", "Remote", "-p", "Type", "-p", "Class")
+		if err != nil {
+			// A session can end between the two calls.
+			errs = append(errs, fmt.Errorf("activity: loginctl show-session %s: %w", id, err))
+			continue
+		}
+		sessions = append(sessions, parseShowSession(out))
+	}
+	if d, ok := leastIdle(sessions, time.Now()); ok {
+		return d, true, nil
+	}
+	if len(sessions) == 0 && len(errs) > 0 {
+		return 0, false, errors.Join(errs...)
+	}
+	return 0, false, nil
+}
+
+// runCapped runs a command with a timeout in the C locale and returns at
+// most maxOutput bytes of its standard output.
+func runCapped(ctx context.Context, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0")
+	out, err := cmd.Output()
+	if len(out) > maxOutput {
+		out = out[:maxOutput]
+	}
+	return out, err
+}
