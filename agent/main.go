@@ -304,6 +304,16 @@ func printPosition(tw io.Writer, sn *agentv1.HostSnapshot) {
 		fmt.Fprintf(tw, "  wi-fi\tunavailable: %s\n", w.GetReason())
 	}
 	fmt.Fprintf(tw, "  dns\t%s\n", strings.Join(n.GetDnsServers(), " "))
+	ss := sn.GetSessions()
+	fmt.Fprintf(tw, "SESSIONS\t%d current, %d in history\n", len(ss.GetCurrent()), len(ss.GetHistory()))
+	for _, x := range append(ss.GetCurrent(), ss.GetHistory()...) {
+		end := "open"
+		if x.GetEndedAt() != nil {
+			end = x.GetEndedAt().AsTime().UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "  %q\t%s %q from %q, %s – %s\n", x.GetUser(), strings.ToLower(strings.TrimPrefix(x.GetType().String(), "TYPE_")),
+			x.GetTerminal(), x.GetSourceAddress(), x.GetStartedAt().AsTime().UTC().Format(time.RFC3339), end)
+	}
 	l := sn.GetLocale()
 	fmt.Fprintf(tw, "LOCALE\t%s (UTC%+.1fh), %s\n", l.GetTimezone(), float64(l.GetUtcOffsetSeconds())/3600, l.GetSystemLocale())
 	for _, k := range l.GetKeyboardLayouts() {

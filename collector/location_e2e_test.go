@@ -8,16 +8,38 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/geo/geotest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/bonafide-sec/bonafide/policies"
 )
 
-// locationRules are the rules of policies/rules/location.yaml.
+// locationRules are the rules of policies/rules/location.yaml and
+// activity.yaml.
 var locationRules = []string{"egress_location_unknown", "egress_country_mismatch", "egress_far_from_declared_city",
 	"egress_hosting_or_vpn_network", "vpn_adapter_up", "timezone_offset_mismatch", "input_method_watchlist",
-	"impossible_travel", "egress_country_changed"}
+	"impossible_travel", "egress_country_changed",
+	"activity_outside_declared_hours", "activity_offset_mismatch", "activity_around_the_clock", "remote_logon_from_outside"}
+
+// seoulWorkdays writes an agent activity state file (the recorder's
+// format) with 45 active minutes in each hour of 09:00–17:00 Korea time on
+// the ten days before now.
+func seoulWorkdays(t *testing.T, path string, now time.Time) {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hours []string
+	for d := 10; d >= 1; d-- {
+		day := now.In(seoul).AddDate(0, 0, -d)
+		for h := 9; h < 17; h++ {
+			start := time.Date(day.Year(), day.Month(), day.Day(), h, 0, 0, 0, seoul)
+			hours = append(hours, fmt.Sprintf(`{"hour":%d,"sampled":%d,"active":%d}`, start.Unix(), uint64(1)<<60-1, uint64(1)<<45-1))
+		}
+	}
+	os.WriteFile(path, []byte(`{"version":1,"threshold_seconds":300,"hours":[`+strings.Join(hours, ",")+`]}`), 0o600)
+}
 
 // TestLocationEndToEnd: agents dial the collector from distinct loopback
 // addresses (source_address), which a GeoIP database generated here places
@@ -102,15 +124,22 @@ func TestLocationEndToEnd(t *testing.T) {
 			{"digispark-jiggler", "127.0.0.1"}, // Ed: an address no database knows
 		} {
 			state := t.TempDir()
+			if a.root == "seoul-clock" {
+				seoulWorkdays(t, filepath.Join(state, "activity.json"), time.Now())
+			}
 			run(a.root, a.source, state)
+			if a.root == "seoul-clock" {
+				run(a.root, a.source, state) // the login history goes once
+			}
 			if a.root == "aten-dongle" {
 				run(a.root, "127.0.2.2", state) // … then Seoul a moment later
 			}
 		}
 
 		want := map[string][]string{
-			"lat-ny":     nil,
-			"tp-seoul":   {"input_method_watchlist", "timezone_offset_mismatch", "vpn_adapter_up"},
+			"lat-ny": nil,
+			"tp-seoul": {"activity_offset_mismatch", "activity_outside_declared_hours", "input_method_watchlist",
+				"remote_logon_from_outside", "timezone_offset_mismatch", "vpn_adapter_up"},
 			"lat-office": {"egress_far_from_declared_city"},
 			"tp-home":    {"egress_hosting_or_vpn_network"},
 			"lat-aten":   {"egress_country_changed", "egress_country_mismatch", "egress_far_from_declared_city", "impossible_travel"},
@@ -127,6 +156,12 @@ func TestLocationEndToEnd(t *testing.T) {
 			case "tp-seoul":
 				if m["person"] != "min@example.com" || m["person_binding"] != "username" {
 					t.Errorf("tp-seoul bound to %v by %v", m["person"], m["person_binding"])
+				}
+				// The second snapshot carries no login history: it was sent.
+				d := s.api(t, "GET", "/api/v1/devices/"+m["id"].(string), viewer, "", 200)
+				sn := d["snapshot"].(map[string]any)
+				if ss, _ := sn["sessions"].(map[string]any); ss == nil || ss["history"] != nil || ss["historyCursor"] == "" {
+					t.Errorf("tp-seoul sessions in the latest snapshot: %v", ss)
 				}
 			case "lat-ny":
 				if m["person_binding"] != "device_serial" || eg["country"] != "US" || eg["city"] != "New York" || eg["asn"] != 7922.0 {

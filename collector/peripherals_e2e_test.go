@@ -38,7 +38,7 @@ func TestPeripheralsEndToEnd(t *testing.T) {
 		"lat-office":    nil,
 		"tp-home":       nil,
 		"lat-ny":        nil,
-		"tp-seoul":      {"vpn_adapter_up"}, // its Astrill tunnel; the location rules have their own test
+		"tp-seoul":      {"remote_logon_from_outside", "vpn_adapter_up"}, // SSH from abroad, Astrill; see also the location test
 	}
 	ents, err := os.ReadDir(roots)
 	if err != nil {

@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/agent/internal/config"
 	"github.com/bonafide-sec/bonafide/agent/internal/hostid"
 	"github.com/bonafide-sec/bonafide/agent/internal/scan"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/activity"
 	"github.com/bonafide-sec/bonafide/agent/internal/spool"
 	"github.com/bonafide-sec/bonafide/agent/internal/upload"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -50,6 +53,8 @@ type Runner struct {
 	client  *upload.Client
 	remote  *agentv1.AgentConfig
 	started time.Time
+	// activity samples input idleness once a minute (live system only).
+	activity *activity.Recorder
 }
 
 // Enroll enrolls with the configured collector and secret.
@@ -114,7 +119,45 @@ func (r *Runner) open(ctx context.Context, retry bool) error {
 		return fmt.Errorf("embedded catalog: %w", err)
 	}
 	r.scanner = &scan.Scanner{Root: r.Root, Version: r.Version, AgentID: e.AgentID, Catalog: cat, KVM: kvm}
+	if b, err := os.ReadFile(filepath.Join(r.Cfg.StateDir, cursorFile)); err == nil {
+		r.scanner.SessionsCursor = strings.TrimSpace(string(b))
+	}
+	if r.activity, err = activity.Open(filepath.Join(r.Cfg.StateDir, "activity.json"), activity.DefaultThreshold); err != nil {
+		return err
+	}
+	r.scanner.Activity = r.activity.Snapshot
 	return nil
+}
+
+// cursorFile keeps the login-history position already queued.
+const cursorFile = "sessions.cursor"
+
+// queueSnapshot queues a snapshot and then remembers its login-history
+// position, so that history is sent once (and is not lost if the agent
+// stops between the two: it is sent again).
+func (r *Runner) queueSnapshot(sn *agentv1.HostSnapshot) error {
+	if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}); err != nil {
+		return err
+	}
+	cur := sn.GetSessions().GetHistoryCursor()
+	if cur == r.scanner.SessionsCursor {
+		return nil
+	}
+	r.scanner.SessionsCursor = cur
+	path := filepath.Join(r.Cfg.StateDir, cursorFile)
+	if err := os.WriteFile(path+".tmp", []byte(cur+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// recentActivity is the activity of the last three hours, for heartbeats.
+func (r *Runner) recentActivity() *agentv1.Activity {
+	a := r.activity.Snapshot()
+	if n := len(a.GetHours()); n > 3 {
+		a.Hours = a.Hours[n-3:]
+	}
+	return a
 }
 
 func (r *Runner) close() {
@@ -138,7 +181,7 @@ func (r *Runner) Once(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}); err != nil {
+	if err := r.queueSnapshot(sn); err != nil {
 		return err
 	}
 	if err := r.deliver(ctx); err != nil {
@@ -153,6 +196,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	defer r.close()
+	if r.Root == "" || r.Root == "/" {
+		// Input idleness is only known on the live system.
+		go r.activity.Run(ctx, activity.LiveIdle, r.Log)
+	}
 
 	var (
 		lastDigest   string
@@ -186,13 +233,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			case err != nil:
 				r.Log.Error("scan failed", "err", err)
 			case digest != lastDigest:
-				if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}); err != nil {
+				if err := r.queueSnapshot(sn); err != nil {
 					r.Log.Error("queue snapshot", "err", err)
 					break
 				}
 				lastDigest, lastQueued = digest, now
 			case now.Sub(lastQueued) >= r.heartbeatInterval():
-				hb := &agentv1.Heartbeat{SnapshotDigest: lastDigest, Identity: sn.GetIdentity()}
+				hb := &agentv1.Heartbeat{SnapshotDigest: lastDigest, Identity: sn.GetIdentity(), Activity: r.recentActivity()}
 				if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: hb}}); err != nil {
 					r.Log.Error("queue heartbeat", "err", err)
 					break

@@ -2,14 +2,17 @@ package scan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/roots from the builders below")
@@ -219,6 +222,12 @@ func roots() []root {
 				"proc/net/arp": "IP address       HW type     Flags       HW address            Mask     Device\n" +
 					"192.168.0.1      0x1         0x2         f4:92:bf:01:02:03     *        wlan0\n",
 				"etc/resolv.conf": "nameserver 192.168.0.1\n",
+				// An SSH login from abroad, ended, and a console login still open.
+				"var/log/wtmp": string(slices.Concat(
+					utmpRecord(2, 0, "~", "~~", "reboot", "6.1.0-28-amd64", time.Date(2025, 11, 20, 1, 0, 0, 0, time.UTC)),
+					utmpRecord(7, 1201, "tty2", "tty2", "mkim", "", time.Date(2025, 11, 20, 1, 5, 0, 0, time.UTC)),
+					utmpRecord(7, 2211, "pts/1", "ts/1", "mkim", "175.45.176.7", time.Date(2025, 11, 20, 2, 0, 0, 0, time.UTC)),
+					utmpRecord(8, 2211, "pts/1", "ts/1", "", "", time.Date(2025, 11, 20, 9, 30, 0, 0, time.UTC)))),
 			}},
 
 		// Ordinary peripherals: none of these may be flagged.
@@ -265,6 +274,21 @@ func inputBlock(vid, pid, port string, ifnum int, handlers, ev, key, rel, abs st
 		fmt.Fprintf(&b, "B: ABS=%s\n", abs)
 	}
 	return b.String()
+}
+
+// utmpRecord is one Linux struct utmp (384 bytes, little-endian; see
+// utmp(5)): type, pid, line[32], id[4], user[32], host[256], exit, session,
+// tv_sec, tv_usec, addr_v6[4], unused[20].
+func utmpRecord(typ, pid int32, line, id, user, host string, t time.Time) []byte {
+	b := make([]byte, 384)
+	binary.LittleEndian.PutUint32(b[0:], uint32(typ))
+	binary.LittleEndian.PutUint32(b[4:], uint32(pid))
+	copy(b[8:40], line)
+	copy(b[40:44], id)
+	copy(b[44:76], user)
+	copy(b[76:332], host)
+	binary.LittleEndian.PutUint32(b[340:], uint32(t.Unix()))
+	return b
 }
 
 // files renders a root as path → content.

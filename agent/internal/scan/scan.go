@@ -23,6 +23,7 @@ import (
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/locale"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/network"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/remoteaccess"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/usb"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -40,6 +41,12 @@ type Scanner struct {
 	Catalog *policies.RemoteAccessCatalog
 	// KVM is the KVM catalog; nil means the embedded one.
 	KVM *policies.KVMCatalog
+	// SessionsCursor is the login-history position already reported; ""
+	// sends the history from the start (capped).
+	SessionsCursor string
+	// Activity, when set, gives the activity counts to report (the
+	// running agent's recorder; `scan` has none).
+	Activity func() *agentv1.Activity
 }
 
 // Scan collects one snapshot.
@@ -64,6 +71,11 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	sn.Network, err1 = network.Collect(ctx, s.Root, s.adapters())
 	sn.Locale, err2 = locale.Collect(ctx, s.Root, time.Now())
 	sn.Signals = append(sn.Signals, signalStatus("network", err1), signalStatus("locale", err2))
+	sn.Sessions, err1 = sessions.Collect(ctx, s.Root, s.SessionsCursor)
+	sn.Signals = append(sn.Signals, signalStatus("sessions", err1))
+	if s.Activity != nil {
+		sn.Activity = s.Activity()
+	}
 	sn.ScanFinishedAt = timestamppb.Now()
 	return sn, nil
 }

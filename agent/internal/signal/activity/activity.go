@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/bits"
 	"os"
@@ -97,6 +98,11 @@ type Recorder struct {
 // empty recorder and no error, Recovered reports why, and Run logs it as
 // a warning. Other read errors (permission) are returned.
 func Open(path string, threshold time.Duration) (*Recorder, error) {
+	return openClock(path, threshold, time.Now)
+}
+
+// openClock is Open with a clock for pruning.
+func openClock(path string, threshold time.Duration, now func() time.Time) (*Recorder, error) {
 	if path == "" {
 		return nil, errors.New("activity: empty state file path")
 	}
@@ -110,7 +116,7 @@ func Open(path string, threshold time.Duration) (*Recorder, error) {
 	r := &Recorder{
 		path:      path,
 		threshold: threshold,
-		now:       time.Now,
+		now:       now,
 		hours:     make(map[int64]*hourState),
 	}
 	data, err := readCapped(path)
@@ -135,20 +141,12 @@ func readCapped(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	buf := make([]byte, maxFileSize+1)
-	n := 0
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil {
-			break
-		}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
 	}
-	if n > maxFileSize {
-		// Decoding a truncated file fails, which discards it.
-		return buf[:maxFileSize], nil
-	}
-	return buf[:n], nil
+	// A larger file is cut, which makes it fail to decode and be discarded.
+	return data[:min(len(data), maxFileSize)], nil
 }
 
 // load decodes the state file into r.hours. Entries that are not the

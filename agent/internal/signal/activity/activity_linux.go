@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,11 @@ const maxOutput = 1 << 20
 func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
 	bin, err := exec.LookPath("loginctl")
 	if err != nil {
+		return 0, false, nil
+	}
+	// sd_booted(3): without systemd as init there is no logind to ask
+	// (containers, other init systems).
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
 		return 0, false, nil
 	}
 	out, err := runCapped(ctx, bin, "list-sessions", "--no-legend", "--no-pager")
@@ -59,6 +65,12 @@ func runCapped(ctx context.Context, name string, args ...string) ([]byte, error)
 	out, err := cmd.Output()
 	if len(out) > maxOutput {
 		out = out[:maxOutput]
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if msg, _, _ := strings.Cut(strings.TrimSpace(string(ee.Stderr)), "\n"); msg != "" {
+			err = fmt.Errorf("%w: %.200s", err, msg)
+		}
 	}
 	return out, err
 }

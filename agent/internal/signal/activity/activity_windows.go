@@ -15,6 +15,9 @@ var (
 	procWTSQuerySessionInformationW = wtsapi32.NewProc("WTSQuerySessionInformationW")
 )
 
+// wtsSessionInfo is WTSSessionInfo in WTS_INFO_CLASS (wtsapi32.h).
+const wtsSessionInfo = 24
+
 // noConsoleSession is what WTSGetActiveConsoleSessionId returns while no
 // session is attached to the physical console (e.g. during a switch).
 const noConsoleSession = 0xFFFFFFFF

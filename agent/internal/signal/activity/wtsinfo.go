@@ -25,9 +25,6 @@ import (
 	"time"
 )
 
-// wtsSessionInfo is WTSSessionInfo in WTS_INFO_CLASS (wtsapi32.h).
-const wtsSessionInfo = 24
-
 // wtsInfoSize is the size of WTSINFOW: 8 DWORDs (32 bytes), 70 WCHARs
 // (140 bytes: WinStationName[32], Domain[17], UserName[21]), 4 bytes of
 // padding to align the LARGE_INTEGERs on 8, then 5 LARGE_INTEGERs (40

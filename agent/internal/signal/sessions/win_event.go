@@ -124,8 +124,6 @@ type winXMLEvent struct {
 	} `xml:"EventData"`
 }
 
-var errWinNoEvent = errors.New("sessions: no <Event> element")
-
 // winParseEvent parses one event rendered as XML. The document may be a
 // bare <Event> or an <Events> wrapper (wevtutil /e:Events); the first
 // <Event> is read.
@@ -143,7 +141,7 @@ func winParseEvent(data []byte) (ev winEvent, err error) {
 	for depth := 0; ; {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			return winEvent{}, errWinNoEvent
+			return winEvent{}, errors.New("sessions: no <Event> element")
 		}
 		if err != nil {
 			return winEvent{}, fmt.Errorf("sessions: event XML: %w", err)
@@ -155,7 +153,7 @@ func winParseEvent(data []byte) (ev winEvent, err error) {
 			}
 			depth++
 			if depth > 2 {
-				return winEvent{}, errWinNoEvent
+				return winEvent{}, errors.New("sessions: no <Event> element")
 			}
 		}
 	}
