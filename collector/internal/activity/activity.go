@@ -56,6 +56,22 @@ func (h *Histogram) Update(now time.Time, hours []Hour) {
 	}
 }
 
+// Merge records hours reported by one of several devices of a person: a
+// count only grows, so the person's hour is as active as their most active
+// device in it.
+func (h *Histogram) Merge(now time.Time, hours []Hour) {
+	h.slide(unixHour(now) + 1)
+	for _, r := range hours {
+		i := unixHour(r.Start) - (h.End - Window)
+		if i < 0 || i >= Window {
+			continue
+		}
+		s := min(r.Sampled, 60)
+		h.Sampled[i] = max(h.Sampled[i], uint8(s))
+		h.Active[i] = max(h.Active[i], uint8(min(r.Active, s)))
+	}
+}
+
 // slide moves the window so that it ends at end, dropping older hours.
 func (h *Histogram) slide(end int64) {
 	shift := end - h.End

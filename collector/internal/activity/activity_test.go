@@ -139,6 +139,18 @@ func TestUpdateWindowAndEncoding(t *testing.T) {
 	}
 }
 
+func TestMergeKeepsTheMostActiveDevice(t *testing.T) {
+	now := time.Date(2026, 2, 14, 12, 30, 0, 0, time.UTC)
+	hour := now.Truncate(time.Hour)
+	var h Histogram
+	h.Merge(now, []Hour{{Start: hour, Active: 20, Sampled: 60}})
+	h.Merge(now, []Hour{{Start: hour, Active: 45, Sampled: 50}}) // another device
+	h.Merge(now, []Hour{{Start: hour, Active: 10, Sampled: 60}})
+	if h.Active[Window-1] != 45 || h.Sampled[Window-1] != 60 {
+		t.Fatalf("merged %d/%d", h.Active[Window-1], h.Sampled[Window-1])
+	}
+}
+
 func TestParseWorkHours(t *testing.T) {
 	for _, s := range []string{"9-5", "25:00-10:00", "09:60-17:00", "x"} {
 		if _, err := ParseWorkHours(time.UTC, s); err == nil {

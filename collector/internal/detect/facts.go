@@ -67,6 +67,9 @@ type DeviceFacts struct {
 	// Activity summarises the device's 14-day activity histogram against
 	// the declared work hours and zone (see collector/internal/activity).
 	Activity activity.Stats `cel:"activity"`
+	// PersonActivity is the same over all devices of the bound person
+	// (zero when unbound).
+	PersonActivity activity.Stats `cel:"person_activity"`
 	// TravelKmh is the speed needed to get from the previous egress
 	// location to the current one in the time between them; -1 when
 	// unknown or there was no move.

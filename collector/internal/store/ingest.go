@@ -393,6 +393,27 @@ func (s *Store) updateActivity(ctx context.Context, tx execQuerier, f *detect.De
 		work, _ = activity.ParseWorkHours(loc, workHours)
 	}
 	f.Activity = h.Compute(work)
+	if f.Person == "" {
+		return nil
+	}
+	var p activity.Histogram
+	var pblob []byte
+	err := tx.QueryRowContext(ctx, s.q(`SELECT histogram FROM person_activity WHERE email = ?`), f.Person).Scan(&pblob)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("person activity: %w", err)
+	}
+	if pblob != nil && p.UnmarshalBinary(pblob) != nil {
+		p = activity.Histogram{}
+	}
+	p.Merge(now, hours)
+	if len(hours) > 0 {
+		b, _ := p.MarshalBinary()
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO person_activity (email, histogram) VALUES (?, ?)
+			ON CONFLICT (email) DO UPDATE SET histogram = excluded.histogram`), f.Person, b); err != nil {
+			return fmt.Errorf("person activity: %w", err)
+		}
+	}
+	f.PersonActivity = p.Compute(work)
 	return nil
 }
 
