@@ -16,129 +16,17 @@ package display
 //   - Lid: ioreg -a -r -k AppleClamshellState -d 1 (IOPMrootDomain).
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
 
-	"howett.net/plist"
+	"github.com/bonafide-sec/bonafide/agent/internal/ioreg"
 
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-// macMaxIoregSize caps the ioreg output the parser accepts.
-const macMaxIoregSize = 64 << 20
-
-// macMaxDepth bounds the walk of IORegistryEntryChildren.
-const macMaxDepth = 64
-
-var errMacNotArray = errors.New("ioreg: property list is not an array of registry entries")
-
-// macNode is one registry entry as ioreg -a prints it: its properties, the
-// keys ioreg adds (IOObjectClass, IORegistryEntryID…) and its subtree under
-// IORegistryEntryChildren.
-type macNode map[string]any
-
-// macDecodeIoreg decodes ioreg -a output into its top-level entries.
-// Empty output (nothing matched) yields no entries and no error.
-func macDecodeIoreg(data []byte) (nodes []macNode, err error) {
-	if len(data) > macMaxIoregSize {
-		return nil, fmt.Errorf("ioreg: output too large (%d bytes)", len(data))
-	}
-	if len(strings.TrimSpace(string(data))) == 0 {
-		return nil, nil
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			nodes, err = nil, fmt.Errorf("ioreg: decoding property list: %v", r)
-		}
-	}()
-	var v any
-	if _, err := plist.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("ioreg: decoding property list: %w", err)
-	}
-	switch v := v.(type) {
-	case []any:
-		for _, e := range v {
-			if m, ok := e.(map[string]any); ok {
-				nodes = append(nodes, macNode(m))
-			}
-		}
-		return nodes, nil
-	case map[string]any:
-		return []macNode{macNode(v)}, nil
-	}
-	return nil, errMacNotArray
-}
-
-func (n macNode) children() []macNode {
-	a, _ := n["IORegistryEntryChildren"].([]any)
-	out := make([]macNode, 0, len(a))
-	for _, e := range a {
-		if m, ok := e.(map[string]any); ok {
-			out = append(out, macNode(m))
-		}
-	}
-	return out
-}
-
-func (n macNode) str(key string) string {
-	s, _ := n[key].(string)
-	return s
-}
-
-func (n macNode) dict(key string) macNode {
-	m, _ := n[key].(map[string]any)
-	return macNode(m)
-}
-
-// uint reads a non-negative integer property no larger than max.
-func (n macNode) uint(key string, max uint64) (uint64, bool) {
-	var u uint64
-	switch v := n[key].(type) {
-	case uint64:
-		u = v
-	case int64:
-		if v < 0 {
-			return 0, false
-		}
-		u = uint64(v)
-	case int:
-		if v < 0 {
-			return 0, false
-		}
-		u = uint64(v)
-	default:
-		return 0, false
-	}
-	if u > max {
-		return 0, false
-	}
-	return u, true
-}
-
-func (n macNode) u32(key string, max uint64) uint32 {
-	v, _ := n.uint(key, max)
-	return uint32(v)
-}
-
-// walk calls f on n and its descendants, depth first, until f returns
-// false.
-func (n macNode) walk(f func(macNode) bool) {
-	var rec func(c macNode, depth int) bool
-	rec = func(c macNode, depth int) bool {
-		if depth > macMaxDepth || !f(c) {
-			return false
-		}
-		for _, g := range c.children() {
-			if !rec(g, depth+1) {
-				return false
-			}
-		}
-		return true
-	}
-	rec(n, 0)
-}
+// macNode is one registry entry as ioreg -a prints it.
+type macNode = ioreg.Node
 
 // macEDIDKeys are the properties that hold a raw EDID, by preference.
 var macEDIDKeys = []string{"IODisplayEDID", "EDID", "IODisplayEDIDOriginal"}
@@ -146,7 +34,7 @@ var macEDIDKeys = []string{"IODisplayEDID", "EDID", "IODisplayEDIDOriginal"}
 // macRawEDID returns the first raw EDID in the entry's subtree.
 func macRawEDID(n macNode) []byte {
 	var out []byte
-	n.walk(func(c macNode) bool {
+	n.Walk(func(c macNode) bool {
 		for _, k := range macEDIDKeys {
 			if b, ok := c[k].([]byte); ok && len(b) > 0 {
 				out = b
@@ -164,7 +52,7 @@ func macRawEDID(n macNode) []byte {
 // among all entries of the output (registry order), so that a display
 // keeps its name whatever else is connected.
 func macParseFramebuffers(data []byte, prefix string) ([]*agentv1.Display, error) {
-	top, err := macDecodeIoreg(data)
+	top, err := ioreg.Decode(data)
 	if err != nil {
 		return nil, err
 	}
@@ -180,16 +68,16 @@ func macParseFramebuffers(data []byte, prefix string) ([]*agentv1.Display, error
 // macDisplay builds the Display of one framebuffer entry; nil when no
 // display is attached to it.
 func macDisplay(n macNode, connector string) *agentv1.Display {
-	attrs := n.dict("DisplayAttributes")
-	product := attrs.dict("ProductAttributes")
+	attrs := n.Dict("DisplayAttributes")
+	product := attrs.Dict("ProductAttributes")
 	var intel macNode // the AppleDisplay / AppleBacklightDisplay entry
 	internal := false
 	if ext, ok := n["external"].(bool); ok {
 		internal = !ext
 	}
-	n.walk(func(c macNode) bool {
-		cls := c.str("IOObjectClass")
-		if cls == "AppleBacklightDisplay" || strings.Contains(c.str("IODisplayPrefsKey"), "AppleBacklightDisplay") {
+	n.Walk(func(c macNode) bool {
+		cls := c.Str("IOObjectClass")
+		if cls == "AppleBacklightDisplay" || strings.Contains(c.Str("IODisplayPrefsKey"), "AppleBacklightDisplay") {
 			internal = true
 		}
 		if intel == nil && (cls == "AppleDisplay" || cls == "AppleBacklightDisplay" || c["DisplayVendorID"] != nil) {
@@ -224,22 +112,22 @@ func macDisplay(n macNode, connector string) *agentv1.Display {
 // macFromProductAttributes fills a Display from the Apple silicon
 // DisplayAttributes/ProductAttributes dictionaries.
 func macFromProductAttributes(d *agentv1.Display, attrs, p macNode) {
-	d.ManufacturerId = macPNP(p.str("ManufacturerID"))
+	d.ManufacturerId = macPNP(p.Str("ManufacturerID"))
 	if d.ManufacturerId == "" {
-		if v, ok := p.uint("LegacyManufacturerID", 0xffff); ok {
+		if v, ok := p.Uint("LegacyManufacturerID", 0xffff); ok {
 			d.ManufacturerId = pnpID(uint16(v))
 		}
 	}
-	d.ProductCode = p.u32("ProductID", 0xffff)
-	d.SerialNumber = p.u32("SerialNumber", math.MaxUint32)
-	d.SerialString = p.str("AlphanumericSerialNumber")
-	d.MonitorName = p.str("ProductName")
-	d.ManufactureWeek = p.u32("WeekOfManufacture", 0xff)
-	d.ManufactureYear = p.u32("YearOfManufacture", 0xffff)
+	d.ProductCode = p.U32("ProductID", 0xffff)
+	d.SerialNumber = p.U32("SerialNumber", math.MaxUint32)
+	d.SerialString = p.Str("AlphanumericSerialNumber")
+	d.MonitorName = p.Str("ProductName")
+	d.ManufactureWeek = p.U32("WeekOfManufacture", 0xff)
+	d.ManufactureYear = p.U32("YearOfManufacture", 0xffff)
 	// The EDID base block gives the image size in centimetres, as do
 	// these keys.
-	w := attrs.u32("MaxHorizontalImageSize", 0xff)
-	h := attrs.u32("MaxVerticalImageSize", 0xff)
+	w := attrs.U32("MaxHorizontalImageSize", 0xff)
+	h := attrs.U32("MaxVerticalImageSize", 0xff)
 	if w != 0 && h != 0 {
 		d.WidthMm, d.HeightMm = w*10, h*10
 	}
@@ -249,11 +137,11 @@ func macFromProductAttributes(d *agentv1.Display, attrs, p macNode) {
 // DisplayVendorID (the EDID manufacturer id as a number, e.g. 0x610 for
 // APP), DisplayProductID and DisplaySerialNumber.
 func macFromDisplayKeys(d *agentv1.Display, n macNode) {
-	if v, ok := n.uint("DisplayVendorID", 0xffff); ok {
+	if v, ok := n.Uint("DisplayVendorID", 0xffff); ok {
 		d.ManufacturerId = pnpID(uint16(v))
 	}
-	d.ProductCode = n.u32("DisplayProductID", 0xffff)
-	d.SerialNumber = n.u32("DisplaySerialNumber", math.MaxUint32)
+	d.ProductCode = n.U32("DisplayProductID", 0xffff)
+	d.SerialNumber = n.U32("DisplaySerialNumber", math.MaxUint32)
 }
 
 // macPNP returns s when it is a three-letter PNP id, else "". Apple
@@ -276,13 +164,13 @@ func macPNP(s string) string {
 // Output without the key (machines without a lid do not publish it, but
 // neither does a failed read) gives LID_STATE_UNSPECIFIED.
 func macParseClamshell(data []byte) (agentv1.LidState, error) {
-	top, err := macDecodeIoreg(data)
+	top, err := ioreg.Decode(data)
 	if err != nil {
 		return agentv1.LidState_LID_STATE_UNSPECIFIED, err
 	}
 	lid := agentv1.LidState_LID_STATE_UNSPECIFIED
 	for _, n := range top {
-		n.walk(func(c macNode) bool {
+		n.Walk(func(c macNode) bool {
 			if v, ok := c["AppleClamshellState"].(bool); ok {
 				lid = agentv1.LidState_LID_STATE_OPEN
 				if v {

@@ -2,6 +2,7 @@ package display
 
 import (
 	"encoding/base64"
+	"github.com/bonafide-sec/bonafide/agent/internal/ioreg"
 	"os"
 	"path/filepath"
 	"testing"
@@ -189,7 +190,7 @@ func TestMacParseFramebuffersErrors(t *testing.T) {
 			t.Errorf("%q: no error", in)
 		}
 	}
-	if _, err := macParseFramebuffers(make([]byte, macMaxIoregSize+1), "X"); err == nil {
+	if _, err := macParseFramebuffers(make([]byte, ioreg.MaxSize+1), "X"); err == nil {
 		t.Error("oversized: no error")
 	}
 	ds, err := macParseFramebuffers(nil, "X")
@@ -230,7 +231,8 @@ func TestMacParseFramebuffersWrongTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &agentv1.Displays{Displays: []*agentv1.Display{
-		{Connector: "X-0", SerialString: "ABC", Active: true},
+		// A whole-number <real> is read as the number (ioreg.Node.Uint).
+		{Connector: "X-0", SerialString: "ABC", ManufactureYear: 2020, Active: true},
 		// A raw EDID that does not decode is kept raw.
 		{Connector: "X-2", Edid: []byte{0, 1, 2, 3}, Active: true},
 	}}

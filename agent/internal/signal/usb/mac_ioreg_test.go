@@ -1,6 +1,7 @@
 package usb
 
 import (
+	"github.com/bonafide-sec/bonafide/agent/internal/ioreg"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,7 +201,7 @@ func TestMacParseUSBErrors(t *testing.T) {
 			t.Errorf("%q: no error", in)
 		}
 	}
-	if _, err := macParseUSB(make([]byte, macMaxIoregSize+1)); err == nil {
+	if _, err := macParseUSB(make([]byte, ioreg.MaxSize+1)); err == nil {
 		t.Error("oversized input: no error")
 	}
 }
@@ -262,7 +263,7 @@ func TestMacParseUSBWrongTypes(t *testing.T) {
 	macAssertUSB(t, got, want)
 }
 
-// Entries nested deeper than macMaxDepth are ignored rather than walked.
+// Entries nested deeper than ioreg.MaxDepth are ignored rather than walked.
 func TestMacParseUSBDeepNesting(t *testing.T) {
 	var sb strings.Builder
 	sb.WriteString(macPlistHead + "<array>")
@@ -278,8 +279,8 @@ func TestMacParseUSBDeepNesting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Devices) != macMaxDepth+1 {
-		t.Errorf("%d devices, want %d", len(got.Devices), macMaxDepth+1)
+	if len(got.Devices) != ioreg.MaxDepth+1 {
+		t.Errorf("%d devices, want %d", len(got.Devices), ioreg.MaxDepth+1)
 	}
 }
 
