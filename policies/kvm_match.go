@@ -72,14 +72,20 @@ func anyText(value string, patterns []string) bool {
 	return slices.ContainsFunc(patterns, func(p string) bool { return textMatch(value, p) })
 }
 
+// finding is one finding about a device; a catalog family, when given,
+// names it.
+func finding(source, device, kind string, f *KVMFamily, name string, fields []*agentv1.MatchedField) *agentv1.PeripheralFinding {
+	pf := &agentv1.PeripheralFinding{Kind: kind, Name: name, Source: source, Device: device, Fields: fields}
+	if f != nil {
+		pf.Family, pf.Name, pf.Category = f.ID, f.Name, f.Category
+	}
+	return pf
+}
+
 func (c *KVMCatalog) matchUSB(d *agentv1.UsbDevice) []*agentv1.PeripheralFinding {
 	var out []*agentv1.PeripheralFinding
 	add := func(kind string, f *KVMFamily, name string, fields ...*agentv1.MatchedField) {
-		pf := &agentv1.PeripheralFinding{Kind: kind, Name: name, Source: "usb", Device: d.GetLocation(), Fields: fields}
-		if f != nil {
-			pf.Family, pf.Name, pf.Category = f.ID, f.Name, f.Category
-		}
-		out = append(out, pf)
+		out = append(out, finding("usb", d.GetLocation(), kind, f, name, fields))
 	}
 	for i := range c.Families {
 		f := &c.Families[i]
@@ -172,11 +178,7 @@ func (id USBIdentity) match(d *agentv1.UsbDevice) ([]*agentv1.MatchedField, bool
 func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFinding {
 	var out []*agentv1.PeripheralFinding
 	add := func(kind string, f *KVMFamily, name string, fields ...*agentv1.MatchedField) {
-		pf := &agentv1.PeripheralFinding{Kind: kind, Name: name, Source: "display", Device: d.GetConnector(), Fields: fields}
-		if f != nil {
-			pf.Family, pf.Name, pf.Category = f.ID, f.Name, f.Category
-		}
-		out = append(out, pf)
+		out = append(out, finding("display", d.GetConnector(), kind, f, name, fields))
 	}
 	for i := range c.Families {
 		f := &c.Families[i]
