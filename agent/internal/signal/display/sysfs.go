@@ -2,12 +2,12 @@ package display
 
 import (
 	"errors"
-	"io"
 	"io/fs"
 	"path"
 	"regexp"
 	"strings"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/fsx"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -45,7 +45,7 @@ func readSysfs(fsys fs.FS) (*agentv1.Displays, error) {
 			continue
 		}
 		dir := path.Join(sysDRM, e.Name())
-		raw, _ := readCapped(fsys, path.Join(dir, "edid"), MaxSize)
+		raw, _ := fsx.ReadCapped(fsys, path.Join(dir, "edid"), MaxSize)
 		if text(fsys, dir, "status") != "connected" && len(raw) == 0 {
 			continue
 		}
@@ -76,25 +76,9 @@ func readLid(fsys fs.FS) agentv1.LidState {
 }
 
 func text(fsys fs.FS, dir, name string) string {
-	b, err := readCapped(fsys, path.Join(dir, name), maxAttr)
+	b, err := fsx.ReadCapped(fsys, path.Join(dir, name), maxAttr)
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
-}
-
-func readCapped(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, errors.New(name + ": too large")
-	}
-	return b, nil
 }

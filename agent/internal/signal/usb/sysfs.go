@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/fsx"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -156,7 +156,7 @@ func sysfsReports(fsys fs.FS, dir string) []*ReportDescriptor {
 		if !hidName.MatchString(e.Name()) {
 			continue
 		}
-		b, err := readCapped(fsys, path.Join(dir, e.Name(), "report_descriptor"), maxReport)
+		b, err := fsx.ReadCapped(fsys, path.Join(dir, e.Name(), "report_descriptor"), maxReport)
 		if err != nil || len(b) == 0 {
 			continue
 		}
@@ -204,7 +204,7 @@ func hasEntries(fsys fs.FS, dir string) bool {
 // padding spaces (SCSI inquiry strings are space-padded), with invalid
 // UTF-8 and control characters replaced.
 func attr(fsys fs.FS, dir, name string) string {
-	b, err := readCapped(fsys, path.Join(dir, name), maxAttr)
+	b, err := fsx.ReadCapped(fsys, path.Join(dir, name), maxAttr)
 	if err != nil {
 		return ""
 	}
@@ -230,22 +230,6 @@ func hexAttr(fsys fs.FS, dir, name string) (uint32, error) {
 		return 0, fmt.Errorf("%s/%s: %q is not a 16-bit hex value", dir, name, s)
 	}
 	return uint32(v), nil
-}
-
-func readCapped(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, limit)
-	}
-	return b, nil
 }
 
 // inputDevice is one block of /proc/bus/input/devices.
@@ -275,7 +259,7 @@ const (
 // parseInputDevices reads /proc/bus/input/devices; a missing or
 // unreadable file yields nothing.
 func parseInputDevices(fsys fs.FS) []inputDevice {
-	b, err := readCapped(fsys, procInput, maxInputLog)
+	b, err := fsx.ReadCapped(fsys, procInput, maxInputLog)
 	if err != nil {
 		return nil
 	}
