@@ -98,6 +98,11 @@ type Egress struct {
 	// NetworkName names the matching entry.
 	NetworkClass string `cel:"network_class" json:"network_class,omitempty"`
 	NetworkName  string `cel:"network_name" json:"network_name,omitempty"`
+	// TimeZone is the IANA zone of the egress location (from the GeoIP
+	// database) and UTCOffsetSeconds its offset at evaluation time; ""
+	// and 0 when unknown.
+	TimeZone         string `cel:"timezone" json:"timezone,omitempty"`
+	UTCOffsetSeconds int64  `cel:"utc_offset_seconds" json:"-"`
 	// Since is, for the current egress, the first report from it; for the
 	// previous one, the last report from it.
 	Since time.Time `cel:"since" json:"since,omitempty"`

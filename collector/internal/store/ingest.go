@@ -480,6 +480,12 @@ func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string
 	json.Unmarshal([]byte(egress), &f.Egress)
 	json.Unmarshal([]byte(prevEgress), &f.PreviousEgress)
 	f.Egress.Since, f.PreviousEgress.Since = fromMicros(since), fromMicros(prevAt)
+	for _, e := range []*detect.Egress{&f.Egress, &f.PreviousEgress} {
+		if loc, err := time.LoadLocation(e.TimeZone); err == nil && e.TimeZone != "" {
+			_, off := now.In(loc).Zone()
+			e.UTCOffsetSeconds = int64(off)
+		}
+	}
 	if f.Person != "" {
 		var located string
 		d := &f.Declared
