@@ -44,6 +44,7 @@ type serveConfig struct {
 	sweepInterval          time.Duration
 	geoip                  listFlag
 	proxyProtocol          bool
+	reloadInterval         time.Duration
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -64,6 +65,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often time-based rules (agent_silent) are evaluated")
 	fset.Var(&c.geoip, "geoip", "MaxMind-format GeoIP database (City, Country or ASN schema; DB-IP and ip-location-db files work too); repeatable")
 	fset.Var(&c.ingest.TrustedProxies, "trusted-proxy", "address or CIDR of a proxy or load balancer whose PROXY-protocol header or x-forwarded-for / forwarded metadata is believed; repeatable")
+	fset.DurationVar(&c.reloadInterval, "policy-reload-interval", 2*time.Second, "how often the --policies directory is checked for edits (0: never)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -124,14 +126,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	svc, err := ingest.New(st, authority, rules, c.ingest, log)
+	live := detect.NewLive(rules, time.Now())
+	if err := st.RecordPolicyVersion(ctx, rules.Digest(), ruleIDs(rules), time.Now()); err != nil {
+		return err
+	}
+	svc, err := ingest.New(st, authority, live, c.ingest, log)
 	if err != nil {
 		return err
 	}
 	gs, hs := svc.GRPCServer(serverCert)
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api.New(st, log))
+	mux.Handle("/api/", api.New(st, log, live))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
 
@@ -161,7 +167,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return sweepLoop(gctx, st, rules, c.sweepInterval, log) })
+	g.Go(func() error { return sweepLoop(gctx, st, live, c.sweepInterval, log) })
+	if c.policies != "" && c.reloadInterval > 0 {
+		g.Go(func() error { return policyWatch(gctx, live, st, c.policies, c.reloadInterval, log) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
@@ -189,7 +198,7 @@ const sweepLockKey = 0x626f6e6166696401
 
 // sweepLoop evaluates time-based device rules periodically, on one replica
 // at a time.
-func sweepLoop(ctx context.Context, st *store.Store, rules *detect.Engine, every time.Duration, log *slog.Logger) error {
+func sweepLoop(ctx context.Context, st *store.Store, rules store.Evaluator, every time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -210,6 +219,47 @@ func sweepLoop(ctx context.Context, st *store.Store, rules *detect.Engine, every
 			log.Debug("sweep", "devices", n)
 		}
 	}
+}
+
+// policyWatch reloads the rules when files under dir change. A broken edit
+// is refused: the last good set stays active and the error is logged and
+// shown by GET /api/v1/policies. Every newly active set is recorded.
+func policyWatch(ctx context.Context, live *detect.Live, st *store.Store, dir string, every time.Duration, log *slog.Logger) error {
+	fsys := os.DirFS(dir)
+	last, _ := detect.Fingerprint(fsys)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		fp, err := detect.Fingerprint(fsys)
+		if err != nil || fp == last {
+			continue
+		}
+		last = fp
+		changed, err := live.Reload(fsys, time.Now())
+		switch {
+		case err != nil:
+			log.Error("policy edit refused; the last good rule set stays active", "dir", dir, "err", err)
+		case changed:
+			e := live.Engine()
+			log.Info("policies reloaded", "rules", len(e.Rules()), "digest", e.Digest())
+			if err := st.RecordPolicyVersion(ctx, e.Digest(), ruleIDs(e), time.Now()); err != nil {
+				log.Error("record policy version", "err", err)
+			}
+		}
+	}
+}
+
+func ruleIDs(e *detect.Engine) []string {
+	var ids []string
+	for _, r := range e.Rules() {
+		ids = append(ids, r.ID)
+	}
+	return ids
 }
 
 // firstRun creates an admin API token the first time the collector starts on

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -24,14 +25,15 @@ import (
 
 // Server serves the API.
 type Server struct {
-	store *store.Store
-	log   *slog.Logger
-	mux   *http.ServeMux
+	store    *store.Store
+	log      *slog.Logger
+	mux      *http.ServeMux
+	policies *detect.Live
 }
 
 // New builds the API handler.
-func New(st *store.Store, log *slog.Logger) *Server {
-	s := &Server{store: st, log: log, mux: http.NewServeMux()}
+func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
+	s := &Server{store: st, log: log, mux: http.NewServeMux(), policies: policies}
 	s.handle("GET /api/v1/alerts", store.RoleViewer, s.listAlerts)
 	s.handle("GET /api/v1/alerts/{id}", store.RoleViewer, s.getAlert)
 	s.handle("PATCH /api/v1/alerts/{id}", store.RoleAnalyst, s.patchAlert)
@@ -39,6 +41,7 @@ func New(st *store.Store, log *slog.Logger) *Server {
 	s.handle("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
 	s.handle("GET /api/v1/people", store.RoleViewer, s.listPeople)
 	s.handle("POST /api/v1/people", store.RoleAdmin, s.postPeople)
+	s.handle("GET /api/v1/policies", store.RoleViewer, s.getPolicies)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -318,4 +321,31 @@ func (s *Server) postPeople(r *http.Request, tok store.Token) (any, error) {
 		return nil, errorf(http.StatusBadRequest, "invalid_argument", "body: "+err.Error())
 	}
 	return s.store.UpsertPerson(r.Context(), p, actor)
+}
+
+// ruleInfo is one active rule as the API shows it.
+type ruleInfo struct {
+	ID       string   `json:"id"`
+	Title    string   `json:"title"`
+	Severity string   `json:"severity"`
+	Scope    string   `json:"scope"`
+	Enabled  bool     `json:"enabled"`
+	Tags     []string `json:"tags"`
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+}
+
+// getPolicies shows the active rule set, the last refused edit and the
+// recorded versions.
+func (s *Server) getPolicies(r *http.Request, _ store.Token) (any, error) {
+	versions, err := s.store.PolicyVersions(r.Context(), 50)
+	if err != nil {
+		return nil, err
+	}
+	rules := []ruleInfo{}
+	for _, x := range s.policies.Engine().Rules() {
+		rules = append(rules, ruleInfo{ID: x.ID, Title: x.Title, Severity: x.Severity, Scope: string(x.Scope),
+			Enabled: x.Enabled, Tags: x.Tags, File: x.File, Line: x.Line})
+	}
+	return map[string]any{"active": s.policies.Status(), "rules": rules, "versions": versions}, nil
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/ca"
-	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -55,7 +54,7 @@ type Server struct {
 	agentv1.UnimplementedAgentServiceServer
 	store   *store.Store
 	ca      *ca.Authority
-	rules   *detect.Engine
+	rules   store.Evaluator
 	cfg     *agentv1.AgentConfig
 	log     *slog.Logger
 	limiter *failureLimiter
@@ -66,7 +65,7 @@ type Server struct {
 }
 
 // New makes the service.
-func New(st *store.Store, authority *ca.Authority, rules *detect.Engine, cfg Config, log *slog.Logger) (*Server, error) {
+func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Config, log *slog.Logger) (*Server, error) {
 	kvm := cfg.KVM
 	if kvm == nil {
 		var err error
