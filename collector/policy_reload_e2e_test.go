@@ -81,6 +81,29 @@ func TestPolicyHotReload(t *testing.T) {
 	if alerts := s.api(t, "GET", "/api/v1/alerts?rule_id=lab_host", viewer, "", 200)["alerts"].([]any); len(alerts) != 1 {
 		t.Fatalf("lab_host alerts %v", alerts)
 	}
+
+	// A dry run evaluates a draft against the fleet and creates no alert.
+	analyst := s.admin(t, "token", "create", "--role", "analyst")
+	draft := strings.ReplaceAll(rule(`device.hostname == "deb-laptop-042"`), "lab_host", "draft_rule")
+	out := s.api(t, "POST", "/api/v1/policies/dry-run", analyst, draft, 200)
+	hits := out["would_fire"].([]any)
+	if out["devices_evaluated"] != 1.0 || len(hits) != 1 || hits[0].(map[string]any)["rule_id"] != "draft_rule" ||
+		hits[0].(map[string]any)["hostname"] != "deb-laptop-042" {
+		t.Fatalf("dry run %v", out)
+	}
+	if alerts := s.api(t, "GET", "/api/v1/alerts?rule_id=draft_rule", viewer, "", 200)["alerts"].([]any); len(alerts) != 0 {
+		t.Fatalf("a dry run created alerts: %v", alerts)
+	}
+	// A draft that does not load, or whose own tests fail, is refused with where.
+	bad := s.api(t, "POST", "/api/v1/policies/dry-run", analyst, strings.Replace(draft, "device.hostname", "device.hostnme", 1), 400)
+	if msg := bad["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "rules/draft.yaml:7") {
+		t.Fatalf("broken draft: %v", bad)
+	}
+	failing := s.api(t, "POST", "/api/v1/policies/dry-run", analyst, strings.Replace(draft, `"deb-laptop-042"`, `"nope"`, 1), 400)
+	if msg := failing["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "draft_rule/fires") {
+		t.Fatalf("draft with a failing test: %v", failing)
+	}
+	s.api(t, "POST", "/api/v1/policies/dry-run", viewer, draft, 403)
 }
 
 func toStrings(v []any) []string {

@@ -10,11 +10,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
@@ -42,6 +44,7 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("GET /api/v1/people", store.RoleViewer, s.listPeople)
 	s.handle("POST /api/v1/people", store.RoleAdmin, s.postPeople)
 	s.handle("GET /api/v1/policies", store.RoleViewer, s.getPolicies)
+	s.handle("POST /api/v1/policies/dry-run", store.RoleAnalyst, s.dryRun)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -348,4 +351,33 @@ func (s *Server) getPolicies(r *http.Request, _ store.Token) (any, error) {
 			Enabled: x.Enabled, Tags: x.Tags, File: x.File, Line: x.Line})
 	}
 	return map[string]any{"active": s.policies.Status(), "rules": rules, "versions": versions}, nil
+}
+
+// dryRun evaluates a draft rule file (YAML body, as under policies/rules/)
+// against the current fleet and returns what would fire, creating no
+// alerts. A draft that does not load is a 400 naming file:line:column; its
+// own test cases must pass, as for any rule file.
+func (s *Server) dryRun(r *http.Request, _ store.Token) (any, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > 1<<20 {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "invalid_argument", "draft larger than 1 MiB")
+	}
+	draft, err := detect.LoadDraft(body)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", err.Error())
+	}
+	for _, res := range draft.Test(r.Context()) {
+		if res.Err != nil {
+			return nil, errorf(http.StatusBadRequest, "invalid_argument",
+				fmt.Sprintf("%s:%d %s/%s: %v", res.File, res.Line, res.RuleID, res.Name, res.Err))
+		}
+	}
+	hits, devices, err := s.store.DryRun(r.Context(), draft, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"devices_evaluated": devices, "would_fire": hits}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"sync"
 	"sync/atomic"
+	"testing/fstest"
 	"time"
 )
 
@@ -74,6 +75,12 @@ func (l *Live) Reload(fsys fs.FS, now time.Time) (changed bool, err error) {
 	l.cur.Store(e)
 	l.status.Digest, l.status.Rules, l.status.ActiveSince = e.Digest(), len(e.rules), now
 	return true, nil
+}
+
+// LoadDraft loads one rule file held in memory (a draft under review) as
+// rules/draft.yaml.
+func LoadDraft(data []byte) (*Engine, error) {
+	return Load(fstest.MapFS{"rules/draft.yaml": {Data: data}})
 }
 
 // Fingerprint summarises a policy tree's file names, sizes and

@@ -2,9 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // PolicyVersion is one rule set that became active.
@@ -54,4 +59,56 @@ func (s *Store) PolicyVersions(ctx context.Context, limit int) ([]PolicyVersion,
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// DryRunHit is one finding a draft rule set would raise.
+type DryRunHit struct {
+	DeviceID string         `json:"device_id"`
+	Hostname string         `json:"hostname"`
+	RuleID   string         `json:"rule_id"`
+	Severity string         `json:"severity"`
+	Evidence map[string]any `json:"evidence"`
+}
+
+// DryRun evaluates ev (a draft rule set) against every device's current
+// facts and latest snapshot, as ingest would, and returns what would fire.
+// Nothing is written: no alert, no activity update.
+func (s *Store) DryRun(ctx context.Context, ev Evaluator, now time.Time) ([]DryRunHit, int, error) {
+	hits := []DryRunHit{}
+	devices := 0
+	after := ""
+	for {
+		page, err := s.ListDevices(ctx, DeviceFilter{AfterID: after, Limit: 1000})
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, d := range page {
+			if !d.RevokedAt.IsZero() {
+				continue
+			}
+			devices++
+			facts, err := s.deviceFacts(ctx, s.r, d.ID, now, nil)
+			if err != nil {
+				return nil, 0, err
+			}
+			findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now})
+			if sn, err := s.LatestSnapshot(ctx, d.ID); err == nil {
+				var snap agentv1.HostSnapshot
+				if proto.Unmarshal(sn.Data, &snap) == nil {
+					more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: &snap, Now: now})
+					findings, evalErr = append(findings, more...), errors.Join(evalErr, err)
+				}
+			}
+			if evalErr != nil {
+				return nil, 0, evalErr
+			}
+			for _, f := range findings {
+				hits = append(hits, DryRunHit{DeviceID: d.ID, Hostname: d.Hostname, RuleID: f.RuleID, Severity: f.Severity, Evidence: f.Evidence})
+			}
+		}
+		if len(page) < 1000 {
+			return hits, devices, nil
+		}
+		after = page[len(page)-1].ID
+	}
 }
