@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,8 +84,24 @@ func TestPolicyHotReload(t *testing.T) {
 		t.Fatalf("lab_host alerts %v", alerts)
 	}
 
-	// A dry run evaluates a draft against the fleet and creates no alert.
+	// Resolved, then the rule fires again: the alert re-opens, and its
+	// timeline says the system did it.
+	alert := s.api(t, "GET", "/api/v1/alerts?rule_id=lab_host", viewer, "", 200)["alerts"].([]any)[0].(map[string]any)
+	id := fmt.Sprint(int64(alert["id"].(float64)))
 	analyst := s.admin(t, "token", "create", "--role", "analyst")
+	s.api(t, "PATCH", "/api/v1/alerts", analyst, `{"ids": [`+id+`], "status": "resolved", "note": "lab machine"}`, 200)
+	runAgent(t, agent, "run", "--once", "--state-dir", st2, "--root", root)
+	got := s.api(t, "GET", "/api/v1/alerts/"+id, viewer, "", 200)
+	timeline, _ := json.Marshal(got["timeline"])
+	if got["status"] != "open" || !strings.Contains(string(timeline), `"actor":"system"`) || !strings.Contains(string(timeline), "fired again") {
+		t.Fatalf("re-open: %v", got)
+	}
+	s.api(t, "PATCH", "/api/v1/alerts", analyst, `{"ids": [`+id+`, 999999], "status": "acknowledged"}`, 404)
+	if a := s.api(t, "GET", "/api/v1/alerts/"+id, viewer, "", 200); a["status"] != "open" {
+		t.Fatalf("a bulk change with an unknown id changed %v", a["status"])
+	}
+
+	// A dry run evaluates a draft against the fleet and creates no alert.
 	draft := strings.ReplaceAll(rule(`device.hostname == "deb-laptop-042"`), "lab_host", "draft_rule")
 	out := s.api(t, "POST", "/api/v1/policies/dry-run", analyst, draft, 200)
 	hits := out["would_fire"].([]any)

@@ -39,6 +39,7 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("GET /api/v1/alerts", store.RoleViewer, s.listAlerts)
 	s.handle("GET /api/v1/alerts/{id}", store.RoleViewer, s.getAlert)
 	s.handle("PATCH /api/v1/alerts/{id}", store.RoleAnalyst, s.patchAlert)
+	s.handle("PATCH /api/v1/alerts", store.RoleAnalyst, s.patchAlerts)
 	s.handle("GET /api/v1/devices", store.RoleViewer, s.listDevices)
 	s.handle("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
 	s.handle("GET /api/v1/people", store.RoleViewer, s.listPeople)
@@ -227,6 +228,47 @@ func (s *Server) patchAlert(r *http.Request, actor store.Token) (any, error) {
 		return nil, err
 	}
 	return s.alertDetail(r.Context(), id)
+}
+
+// patchAlerts applies one triage change to several alerts:
+// {"ids": [1, 2], "status": …, "assignee": …, "note": …}. Each alert's
+// change is recorded in its own timeline; an unknown id fails the request
+// before anything changes.
+func (s *Server) patchAlerts(r *http.Request, actor store.Token) (any, error) {
+	var body struct {
+		IDs      []int64 `json:"ids"`
+		Status   *string `json:"status"`
+		Assignee *string `json:"assignee"`
+		Note     *string `json:"note"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "body: "+err.Error())
+	}
+	if len(body.IDs) == 0 || len(body.IDs) > 1000 {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "ids: 1 to 1000 alert ids")
+	}
+	for _, f := range []*string{body.Assignee, body.Note} {
+		if f != nil && len(*f) > 4096 {
+			return nil, errorf(http.StatusBadRequest, "invalid_argument", "assignee and note are limited to 4096 bytes")
+		}
+	}
+	for _, id := range body.IDs {
+		if _, err := s.store.GetAlert(r.Context(), id); err != nil {
+			return nil, err
+		}
+	}
+	updated := []store.Alert{}
+	for _, id := range body.IDs {
+		a, err := s.store.UpdateAlert(r.Context(), id, store.AlertChange{Status: body.Status, Assignee: body.Assignee, Note: body.Note},
+			actorName(actor))
+		if err != nil {
+			return nil, err
+		}
+		updated = append(updated, a)
+	}
+	return map[string]any{"alerts": updated}, nil
 }
 
 // actorName is how the audit log names the holder of a token.

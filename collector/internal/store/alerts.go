@@ -61,13 +61,25 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, deviceID string, findi
 		if f.Tags == nil {
 			tags = []byte("[]")
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO alerts (rule_id, device_id, title, severity, description, tags, evidence,
+		// A resolved alert whose rule fires again re-opens (a false
+		// positive stays one).
+		var id, reopened int64
+		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO alerts (rule_id, device_id, title, severity, description, tags, evidence,
 			first_seen, last_seen, count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 			ON CONFLICT (rule_id, device_id) DO UPDATE SET title = excluded.title, severity = excluded.severity,
 			description = excluded.description, tags = excluded.tags, evidence = excluded.evidence,
-			last_seen = excluded.last_seen, count = alerts.count + 1`),
-			f.RuleID, deviceID, f.Title, f.Severity, f.Description, string(tags), string(ev), now, now, now); err != nil {
+			last_seen = excluded.last_seen, count = alerts.count + 1,
+			status = CASE WHEN alerts.status = 'resolved' THEN 'open' ELSE alerts.status END,
+			reopened_at = CASE WHEN alerts.status = 'resolved' THEN excluded.updated_at ELSE alerts.reopened_at END
+			RETURNING id, reopened_at`),
+			f.RuleID, deviceID, f.Title, f.Severity, f.Description, string(tags), string(ev), now, now, now).Scan(&id, &reopened); err != nil {
 			return fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
+		}
+		if reopened == now {
+			if err := s.audit(ctx, tx.Tx, "system", "reopen", "alert", fmt.Sprint(id), map[string]any{
+				"status": map[string]string{"from": StatusResolved, "to": StatusOpen}, "note": "the rule fired again"}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -8,6 +8,9 @@ CREATE TABLE policy_versions (
     rules         INTEGER NOT NULL,
     rule_ids      TEXT NOT NULL
 );
+-- When a resolved alert last re-opened because its rule fired again.
+ALTER TABLE alerts ADD COLUMN reopened_at BIGINT NOT NULL DEFAULT 0;
 
 -- +goose Down
+ALTER TABLE alerts DROP COLUMN reopened_at;
 DROP TABLE policy_versions;
