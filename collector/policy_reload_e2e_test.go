@@ -101,6 +101,33 @@ func TestPolicyHotReload(t *testing.T) {
 		t.Fatalf("a bulk change with an unknown id changed %v", a["status"])
 	}
 
+	// Suppressed (for this device and rule, with a reason and an expiry),
+	// a resolved alert stays resolved when the rule fires again; once the
+	// suppression is deleted, it re-opens.
+	devID := alert["device_id"].(string)
+	expires := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	s.api(t, "POST", "/api/v1/suppressions", analyst, `{"rule_id": "lab_host", "reason": "x"}`, 400)       // no expiry
+	s.api(t, "POST", "/api/v1/suppressions", analyst, `{"reason": "x", "expires_at": "`+expires+`"}`, 400) // no matcher
+	s.api(t, "POST", "/api/v1/suppressions", analyst, `{"network": "not-a-cidr", "reason": "x", "expires_at": "`+expires+`"}`, 400)
+	s.api(t, "POST", "/api/v1/suppressions", viewer, `{"rule_id": "lab_host", "reason": "x", "expires_at": "`+expires+`"}`, 403)
+	sup := s.api(t, "POST", "/api/v1/suppressions", analyst,
+		`{"rule_id": "lab_host", "device_id": "`+devID+`", "reason": "the lab's test laptop", "expires_at": "`+expires+`"}`, 200)
+	supID := fmt.Sprint(int64(sup["id"].(float64)))
+	if list := s.api(t, "GET", "/api/v1/suppressions", viewer, "", 200)["suppressions"].([]any); len(list) != 1 {
+		t.Fatalf("suppressions %v", list)
+	}
+	s.api(t, "PATCH", "/api/v1/alerts", analyst, `{"ids": [`+id+`], "status": "resolved"}`, 200)
+	runAgent(t, agent, "run", "--once", "--state-dir", st2, "--root", root)
+	if a := s.api(t, "GET", "/api/v1/alerts/"+id, viewer, "", 200); a["status"] != "resolved" {
+		t.Fatalf("a suppressed finding re-opened the alert: %v", a["status"])
+	}
+	s.api(t, "DELETE", "/api/v1/suppressions/"+supID, analyst, "", 200)
+	s.api(t, "DELETE", "/api/v1/suppressions/"+supID, analyst, "", 404)
+	runAgent(t, agent, "run", "--once", "--state-dir", st2, "--root", root)
+	if a := s.api(t, "GET", "/api/v1/alerts/"+id, viewer, "", 200); a["status"] != "open" {
+		t.Fatalf("after the suppression was deleted: %v", a["status"])
+	}
+
 	// A dry run evaluates a draft against the fleet and creates no alert.
 	draft := strings.ReplaceAll(rule(`device.hostname == "deb-laptop-042"`), "lab_host", "draft_rule")
 	out := s.api(t, "POST", "/api/v1/policies/dry-run", analyst, draft, 200)

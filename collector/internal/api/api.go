@@ -40,6 +40,9 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("GET /api/v1/alerts/{id}", store.RoleViewer, s.getAlert)
 	s.handle("PATCH /api/v1/alerts/{id}", store.RoleAnalyst, s.patchAlert)
 	s.handle("PATCH /api/v1/alerts", store.RoleAnalyst, s.patchAlerts)
+	s.handle("GET /api/v1/suppressions", store.RoleViewer, s.listSuppressions)
+	s.handle("POST /api/v1/suppressions", store.RoleAnalyst, s.createSuppression)
+	s.handle("DELETE /api/v1/suppressions/{id}", store.RoleAnalyst, s.deleteSuppression)
 	s.handle("GET /api/v1/devices", store.RoleViewer, s.listDevices)
 	s.handle("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
 	s.handle("GET /api/v1/people", store.RoleViewer, s.listPeople)
@@ -422,4 +425,39 @@ func (s *Server) dryRun(r *http.Request, _ store.Token) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"devices_evaluated": devices, "would_fire": hits}, nil
+}
+
+func (s *Server) listSuppressions(r *http.Request, _ store.Token) (any, error) {
+	list, err := s.store.ListSuppressions(r.Context(), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"suppressions": list}, nil
+}
+
+// createSuppression takes {"rule_id", "device_id", "person", "network",
+// "reason", "expires_at"}; at least one matcher, a reason and an expiry
+// within a year are required.
+func (s *Server) createSuppression(r *http.Request, tok store.Token) (any, error) {
+	var x store.Suppression
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&x); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "body: "+err.Error())
+	}
+	if x.ID != 0 || x.CreatedBy != "" || !x.CreatedAt.IsZero() {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "id, created_by and created_at are set by the collector")
+	}
+	return s.store.CreateSuppression(r.Context(), x, actorName(tok))
+}
+
+func (s *Server) deleteSuppression(r *http.Request, tok store.Token) (any, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "suppression id must be a positive integer")
+	}
+	if err := s.store.DeleteSuppression(r.Context(), id, actorName(tok)); err != nil {
+		return nil, err
+	}
+	return map[string]any{"deleted": id}, nil
 }

@@ -50,9 +50,20 @@ type Alert struct {
 	Evidence    map[string]any `json:"evidence"`
 }
 
-func (s *Store) upsertAlerts(ctx context.Context, tx wtx, deviceID string, findings []detect.Finding, at time.Time) error {
+func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, at time.Time) error {
+	if len(findings) == 0 {
+		return nil
+	}
+	deviceID := facts.ID
+	sup, err := s.activeSuppressions(ctx, tx, at)
+	if err != nil {
+		return err
+	}
 	now := micros(at)
 	for _, f := range findings {
+		if suppressed(sup, f.RuleID, facts) {
+			continue
+		}
 		ev, err := json.Marshal(f.Evidence)
 		if err != nil {
 			return fmt.Errorf("rule %s evidence: %w", f.RuleID, err)

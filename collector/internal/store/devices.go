@@ -196,7 +196,7 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 			if err != nil {
 				s.log.Warn("rule evaluation failed", "device", id, "err", err)
 			}
-			return s.upsertAlerts(ctx, wtx{tx, s}, id, findings, now)
+			return s.upsertAlerts(ctx, wtx{tx, s}, facts, findings, now)
 		})
 		if err != nil {
 			return 0, fmt.Errorf("sweep device %s: %w", id, err)

@@ -242,7 +242,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		// A broken rule must not lose the report: store it, log the rule.
 		s.log.Warn("rule evaluation failed", "device", b.Agent.DeviceID, "err", evalErr)
 	}
-	return s.upsertAlerts(ctx, tx, b.Agent.DeviceID, findings, b.ReceivedAt)
+	return s.upsertAlerts(ctx, tx, facts, findings, b.ReceivedAt)
 }
 
 func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
