@@ -65,9 +65,9 @@ func TestPolicyHotReload(t *testing.T) {
 	}
 
 	os.WriteFile(file, []byte(rule(`device.hostname == "deb-laptop-042"`)), 0o644)
-	st = until("good edit active", func(m map[string]any) bool {
+	st = until("good edit active and versioned", func(m map[string]any) bool {
 		a := m["active"].(map[string]any)
-		return a["digest"] != first && a["last_error"] == nil
+		return a["digest"] != first && a["last_error"] == nil && len(m["versions"].([]any)) == 2
 	})
 	if v := st["versions"].([]any); len(v) != 2 || !strings.Contains(strings.Join(toStrings(v[0].(map[string]any)["rule_ids"].([]any)), ","), "lab_host") {
 		t.Fatalf("versions %v", v)
