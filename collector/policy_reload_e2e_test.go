@@ -128,6 +128,28 @@ func TestPolicyHotReload(t *testing.T) {
 		t.Fatalf("after the suppression was deleted: %v", a["status"])
 	}
 
+	// With auto_resolve, the alert resolves itself once a report shows the
+	// condition cleared.
+	os.WriteFile(file, []byte(`rules:
+  - id: lab_host
+    title: The lab's Debian laptop reported
+    severity: low
+    description: Now only another host.
+    scope: device
+    auto_resolve: true
+    condition: device.hostname == "lab-never"
+    tests:
+      - {name: fires, facts: {now: 2026-01-01T00:00:00Z, device: {hostname: lab-never}}, fires: true}
+      - {name: quiet, facts: {now: 2026-01-01T00:00:00Z, device: {hostname: deb-laptop-042}}, fires: false}
+`), 0o644)
+	until("auto-resolving rule active", func(m map[string]any) bool { return len(m["versions"].([]any)) == 3 })
+	runAgent(t, agent, "run", "--once", "--state-dir", st2, "--root", root)
+	got = s.api(t, "GET", "/api/v1/alerts/"+id, viewer, "", 200)
+	timeline, _ = json.Marshal(got["timeline"])
+	if got["status"] != "resolved" || !strings.Contains(string(timeline), "the condition cleared") {
+		t.Fatalf("auto-resolve: %v", got)
+	}
+
 	// A dry run evaluates a draft against the fleet and creates no alert.
 	draft := strings.ReplaceAll(rule(`device.hostname == "deb-laptop-042"`), "lab_host", "draft_rule")
 	out := s.api(t, "POST", "/api/v1/policies/dry-run", analyst, draft, 200)

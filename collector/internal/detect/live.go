@@ -50,6 +50,9 @@ func (l *Live) Evaluate(ctx context.Context, scope Scope, f Facts) ([]Finding, e
 	return l.Engine().Evaluate(ctx, scope, f)
 }
 
+// AutoResolve is the active set's AutoResolve.
+func (l *Live) AutoResolve(scope Scope) []string { return l.Engine().AutoResolve(scope) }
+
 // Status returns the active set's digest and the last reload error.
 func (l *Live) Status() LiveStatus {
 	l.mu.Lock()

@@ -43,7 +43,7 @@ var (
 )
 
 var (
-	ruleKeys  = []string{"id", "title", "severity", "description", "tags", "enabled", "scope", "params", "condition", "evidence", "tests"}
+	ruleKeys  = []string{"id", "title", "severity", "description", "tags", "enabled", "auto_resolve", "scope", "params", "condition", "evidence", "tests"}
 	testKeys  = []string{"name", "facts", "fires", "evidence"}
 	factsKeys = []string{"now", "device", "snapshot"}
 )
@@ -173,6 +173,8 @@ func (p *fileParser) rule(n *yaml.Node) *compiledRule {
 			r.Tags = p.tags(kv.v)
 		case "enabled":
 			r.Enabled, _ = p.boolean(kv.v, "enabled")
+		case "auto_resolve":
+			r.AutoResolve, _ = p.boolean(kv.v, "auto_resolve")
 		case "scope":
 			v, ok := p.str(kv.v, "scope")
 			if ok && v != string(ScopeDevice) && v != string(ScopeSnapshot) {

@@ -54,6 +54,9 @@ type Rule struct {
 	Description string
 	Tags        []string
 	Enabled     bool
+	// AutoResolve resolves the rule's open alert on a device when a report
+	// is evaluated and the rule no longer fires there.
+	AutoResolve bool
 	Scope       Scope
 	// File and Line locate the rule: the path inside the policies FS and
 	// the line of its `id` key.
@@ -275,6 +278,18 @@ func (e *Engine) Rules() []Rule {
 		out[i].Params = cloneValue(r.Params).(map[string]any)
 	}
 	return out
+}
+
+// AutoResolve lists the enabled rules of scope that resolve their alerts
+// when the condition clears.
+func (e *Engine) AutoResolve(scope Scope) []string {
+	var ids []string
+	for _, r := range e.rules {
+		if r.Enabled && r.AutoResolve && r.Scope == scope {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
 }
 
 // Digest is the hex SHA-256 of the loaded rule files (paths and contents,

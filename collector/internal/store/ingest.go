@@ -25,6 +25,9 @@ import (
 // Evaluator runs detection rules; *detect.Engine implements it.
 type Evaluator interface {
 	Evaluate(ctx context.Context, scope detect.Scope, f detect.Facts) ([]detect.Finding, error)
+	// AutoResolve lists the rules of scope whose alerts resolve when the
+	// condition clears.
+	AutoResolve(scope detect.Scope) []string
 }
 
 // IngestReport is one validated report, ready to store.
@@ -242,7 +245,61 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		// A broken rule must not lose the report: store it, log the rule.
 		s.log.Warn("rule evaluation failed", "device", b.Agent.DeviceID, "err", evalErr)
 	}
-	return s.upsertAlerts(ctx, tx, facts, findings, b.ReceivedAt)
+	if err := s.upsertAlerts(ctx, tx, facts, findings, b.ReceivedAt); err != nil {
+		return err
+	}
+	if evalErr != nil {
+		return nil // a rule that failed must not resolve anything
+	}
+	cleared := ev.AutoResolve(detect.ScopeDevice)
+	if r.Snapshot != nil {
+		cleared = append(cleared, ev.AutoResolve(detect.ScopeSnapshot)...)
+	}
+	cleared = slices.DeleteFunc(cleared, func(id string) bool {
+		return slices.ContainsFunc(findings, func(f detect.Finding) bool { return f.RuleID == id })
+	})
+	return s.resolveCleared(ctx, tx, b.Agent.DeviceID, cleared, b.ReceivedAt)
+}
+
+// resolveCleared resolves the device's open or acknowledged alerts of
+// rules that were evaluated and no longer fire (rules with auto_resolve),
+// each with a timeline entry by the system.
+func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rules []string, at time.Time) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	args := []any{micros(at), deviceID}
+	marks := make([]string, len(rules))
+	for i, r := range rules {
+		marks[i] = "?"
+		args = append(args, r)
+	}
+	// The rule list varies with the rule set: not for the statement cache.
+	rows, err := tx.Tx.QueryContext(ctx, s.q(`UPDATE alerts SET status = 'resolved', updated_at = ?
+		WHERE device_id = ? AND status IN ('open', 'acknowledged') AND rule_id IN (`+strings.Join(marks, ", ")+`) RETURNING id`), args...)
+	if err != nil {
+		return fmt.Errorf("auto-resolve: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := s.audit(ctx, tx.Tx, "system", "resolve", "alert", fmt.Sprint(id), map[string]any{
+			"status": map[string]string{"to": StatusResolved}, "note": "the condition cleared"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {

@@ -210,6 +210,9 @@ func (fn evaluator) Evaluate(_ context.Context, scope detect.Scope, f detect.Fac
 	return fn(scope, f)
 }
 
+// AutoResolve: test evaluators have no auto-resolving rules.
+func (evaluator) AutoResolve(detect.Scope) []string { return nil }
+
 var noRules = evaluator(func(detect.Scope, detect.Facts) ([]detect.Finding, error) { return nil, nil })
 
 // deviceFindings fires the given findings on every device-scope evaluation.
@@ -234,6 +237,8 @@ type recorder struct {
 	mu    sync.Mutex
 	live  [][]string
 }
+
+func (*recorder) AutoResolve(detect.Scope) []string { return nil }
 
 func (r *recorder) Evaluate(ctx context.Context, scope detect.Scope, f detect.Facts) ([]detect.Finding, error) {
 	if scope == detect.ScopeDevice {
