@@ -274,8 +274,9 @@ func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rul
 		marks[i] = "?"
 		args = append(args, r)
 	}
-	// The rule list varies with the rule set: not for the statement cache.
-	rows, err := tx.Tx.QueryContext(ctx, s.q(`UPDATE alerts SET status = 'resolved', updated_at = ?
+	// The rule list changes only with the rule set, so the statement
+	// caches well.
+	rows, err := tx.QueryContext(ctx, s.q(`UPDATE alerts SET status = 'resolved', updated_at = ?
 		WHERE device_id = ? AND status IN ('open', 'acknowledged') AND rule_id IN (`+strings.Join(marks, ", ")+`) RETURNING id`), args...)
 	if err != nil {
 		return fmt.Errorf("auto-resolve: %w", err)
