@@ -288,18 +288,20 @@ func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Lo
 	return nil
 }
 
+// policyFile reads a file of the policy tree, else the embedded one.
+func policyFile(policyFS fs.FS, name string) ([]byte, error) {
+	b, err := fs.ReadFile(policyFS, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		b, err = fs.ReadFile(policies.FS(), name)
+	}
+	return b, err
+}
+
 // locator opens the GeoIP databases and the networks catalog (with the
 // declared offices of allowlist/offices.yaml merged in).
 func locator(policyFS fs.FS, geoip []string, log *slog.Logger) (*ingest.Locator, error) {
 	l := &ingest.Locator{}
-	read := func(name string) ([]byte, error) {
-		b, err := fs.ReadFile(policyFS, name)
-		if errors.Is(err, fs.ErrNotExist) {
-			b, err = fs.ReadFile(policies.FS(), name)
-		}
-		return b, err
-	}
-	b, err := read(policies.NetworksFile)
+	b, err := policyFile(policyFS, policies.NetworksFile)
 	if err != nil {
 		return nil, err
 	}
@@ -332,14 +334,7 @@ func locator(policyFS fs.FS, geoip []string, log *slog.Logger) (*ingest.Locator,
 // each from the policy tree, else the embedded one. It also returns the
 // parsed KVM catalog, which the collector matches against itself.
 func agentCatalogs(policyFS fs.FS) ([]*agentv1.Catalog, *policies.KVMCatalog, error) {
-	read := func(name string) ([]byte, error) {
-		b, err := fs.ReadFile(policyFS, name)
-		if errors.Is(err, fs.ErrNotExist) {
-			b, err = fs.ReadFile(policies.FS(), name)
-		}
-		return b, err
-	}
-	ra, err := read(policies.RemoteAccessFile)
+	ra, err := policyFile(policyFS, policies.RemoteAccessFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -347,7 +342,7 @@ func agentCatalogs(policyFS fs.FS) ([]*agentv1.Catalog, *policies.KVMCatalog, er
 	if err != nil {
 		return nil, nil, err
 	}
-	kvm, err := read(policies.KVMFile)
+	kvm, err := policyFile(policyFS, policies.KVMFile)
 	if err != nil {
 		return nil, nil, err
 	}
