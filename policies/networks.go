@@ -30,11 +30,12 @@ const (
 	NetClassMobile      = "mobile"      // mobile carriers (CGNAT, coarse geolocation)
 	NetClassResidential = "residential" // listed consumer broadband ISPs
 	NetClassOffice      = "office"      // the organisation's own networks
+	NetClassCoworking   = "coworking"   // declared shared workspaces (many employers, one network)
 	NetClassPrivate     = "private"     // non-routable address space
 	NetClassUnknown     = "unknown"     // nothing matched (Classify only)
 )
 
-var netClasses = []string{NetClassHosting, NetClassVPN, NetClassMobile, NetClassResidential, NetClassOffice, NetClassPrivate}
+var netClasses = []string{NetClassHosting, NetClassVPN, NetClassMobile, NetClassResidential, NetClassOffice, NetClassCoworking, NetClassPrivate}
 
 // Confidence levels of a catalog entry.
 const (
@@ -89,11 +90,21 @@ type NetworkRange struct {
 }
 
 // OfficeNetwork is an admin-declared office: its egress CIDRs classify as
-// office.
+// office, or as coworking when Kind is "coworking" (a shared workspace,
+// whose network many people of other employers use too).
 type OfficeNetwork struct {
 	Name  string   `yaml:"name"`
+	Kind  string   `yaml:"kind"` // office (default) or coworking
 	CIDRs []string `yaml:"cidrs"`
 	Notes string   `yaml:"notes"`
+}
+
+// class is the network class the office's CIDRs get.
+func (o OfficeNetwork) class() string {
+	if o.Kind == NetClassCoworking {
+		return NetClassCoworking
+	}
+	return NetClassOffice
 }
 
 // ParseNetworks decodes a networks catalog strictly (unknown keys are
@@ -228,6 +239,9 @@ func (c *NetworksCatalog) Validate() error {
 		if len(o.CIDRs) == 0 {
 			bad("%s: no cidrs", where)
 		}
+		if o.Kind != "" && o.Kind != NetClassOffice && o.Kind != NetClassCoworking {
+			bad("%s: kind %q is not office or coworking", where, o.Kind)
+		}
 		for _, s := range o.CIDRs {
 			addCIDR(where, s)
 		}
@@ -256,7 +270,7 @@ func (c *NetworksCatalog) index() *networkIndex {
 	for _, o := range c.Offices {
 		for _, s := range o.CIDRs {
 			if p, err := netip.ParsePrefix(s); err == nil {
-				idx.ranges = append(idx.ranges, indexedRange{p.Masked(), NetClassOffice, o.Name, ConfidenceHigh, true})
+				idx.ranges = append(idx.ranges, indexedRange{p.Masked(), o.class(), o.Name, ConfidenceHigh, true})
 			}
 		}
 	}

@@ -106,6 +106,9 @@ ranges:
 offices:
   - name: HQ
     cidrs: [198.51.100.192/28, "2001:db8:1::/48"]
+  - name: Hub
+    kind: coworking
+    cidrs: [198.51.100.240/29]
 `
 
 func TestClassifyPrecedence(t *testing.T) {
@@ -124,6 +127,7 @@ func TestClassifyPrecedence(t *testing.T) {
 		{"198.51.100.130", 64500, "", NetClassVPN, "Example VPN Range"},
 		{"198.51.100.200", 64500, "", NetClassOffice, "HQ"},
 		{"2001:db8:1::9", 64500, "", NetClassOffice, "HQ"},
+		{"198.51.100.241", 64500, "", NetClassCoworking, "Hub"},
 		{"2001:db8:2::9", 0, "", NetClassHosting, "Example v6"},
 		// ASNs beat patterns.
 		{"192.0.2.1", 64501, "Some Cloud Mobile", NetClassMobile, "Example Mobile"},
@@ -222,6 +226,7 @@ func TestNetworksValidate(t *testing.T) {
 		"unknown key":       {"asns: [{asn: 5, name: a, class: vpn, colour: red}]", []string{"colour"}},
 		"unknown top key":   {"networks: []", []string{"networks"}},
 		"duplicate cidr":    {"ranges: [{cidr: 10.0.0.0/8, class: private}]\noffices: [{name: o, cidrs: [10.0.0.0/8]}]", []string{"already listed"}},
+		"bad office kind":   {"offices: [{name: o, kind: home, cidrs: [10.0.0.0/8]}]", []string{`kind "home" is not office or coworking`}},
 		"short pattern":     {"org_patterns: [{pattern: ab, class: vpn}]", []string{"shorter than 3"}},
 		"duplicate pattern": {"org_patterns: [{pattern: VPN, class: vpn}, {pattern: vpn, class: vpn}]", []string{"duplicate pattern"}},
 		"bad confidence":    {"org_patterns: [{pattern: vpns, class: vpn, confidence: sure}]", []string{"confidence"}},
