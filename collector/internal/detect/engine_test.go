@@ -83,7 +83,7 @@ func TestEvaluateIsolatesRuntimeErrors(t *testing.T) {
 	})
 	want := []detect.Finding{{
 		RuleID: "c_hostname", Title: "Hostname", Severity: "high", Description: "D",
-		Tags: []string{"T1036", "farm"}, Evidence: map[string]any{"hostname": "laptop-1"},
+		Tags: []string{"T1036", "farm"}, Category: "r", Evidence: map[string]any{"hostname": "laptop-1"},
 	}}
 	if !reflect.DeepEqual(findings, want) {
 		t.Errorf("findings = %+v, want %+v", findings, want)

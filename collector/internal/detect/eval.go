@@ -134,6 +134,7 @@ func (r *compiledRule) eval(ctx context.Context, act *activation) (Finding, bool
 		Severity:    r.Severity,
 		Description: r.Description,
 		Tags:        slices.Clone(r.Tags),
+		Category:    r.Category(),
 		Evidence:    map[string]any{},
 	}
 	if r.evid == nil {

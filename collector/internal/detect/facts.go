@@ -74,6 +74,45 @@ type DeviceFacts struct {
 	// location to the current one in the time between them; -1 when
 	// unknown or there was no move.
 	TravelKmh float64 `cel:"travel_kmh"`
+	// Cluster is the cluster of devices this one is linked with (by
+	// egress address, gateway MAC, BSSID, peripheral serials or
+	// remote-tool ids; see collector/internal/fleet); id empty when none.
+	Cluster Cluster `cel:"cluster"`
+}
+
+// Cluster is what a rule sees of the device's cluster.
+type Cluster struct {
+	ID string `cel:"id"`
+	// Devices is the number of live devices in the cluster, this one
+	// included; Hostnames their host names.
+	Devices   int64    `cel:"devices"`
+	Hostnames []string `cel:"hostnames"`
+	// People is the number of distinct people the devices belong to:
+	// distinct bound people plus each unbound device (whose owner is
+	// unknown); Unbound the number of unbound devices.
+	People  int64 `cel:"people"`
+	Unbound int64 `cel:"unbound_devices"`
+	// Links are the kinds of key that link the devices (egress_ip,
+	// gateway_mac, bssid, peripheral, remote_tool); Evidence the kinds
+	// shared by two or more devices, linking or not (lan too).
+	Links    []string `cel:"links"`
+	Evidence []string `cel:"evidence"`
+	// SharedNetwork is true when devices share a network (egress address,
+	// gateway MAC or BSSID), not only hardware or a tool id.
+	SharedNetwork bool `cel:"shared_network"`
+	// NetworkClass is the egress network class most devices report from.
+	NetworkClass string `cel:"network_class"`
+	// CoSignals are the categories (rule files: remote_access,
+	// peripherals, location, activity, agent) of the members' open
+	// alerts of medium severity or more, fleet rules excluded;
+	// CoSignalDevices how many members have one.
+	CoSignals       []string `cel:"co_signals"`
+	CoSignalDevices int64    `cel:"co_signal_devices"`
+	// Flagged are the other members with an open high or critical alert
+	// (fleet rules excluded), by host name.
+	Flagged []string `cel:"flagged"`
+	// Score is the farm score (fleet.FarmScore), 0–100.
+	Score int64 `cel:"score"`
 }
 
 // Egress is the collector's view of where a device's reports come from:

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing/fstest"
@@ -23,12 +24,15 @@ type Live struct {
 	status LiveStatus
 }
 
-// LiveStatus says which rule set is active and whether the last reload
-// failed.
+// LiveStatus says which rule set (and catalogs) are active and whether the
+// last reload failed.
 type LiveStatus struct {
 	Digest      string    `json:"digest"`
 	Rules       int       `json:"rules"`
 	ActiveSince time.Time `json:"active_since"`
+	// Catalogs are the versions of the active catalogs by file (see
+	// SetCatalogs); nil when the collector recorded none.
+	Catalogs map[string]string `json:"catalogs,omitempty"`
 	// LastError is why the latest edit was refused ("" when it loaded).
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
@@ -57,7 +61,30 @@ func (l *Live) AutoResolve(scope Scope) []string { return l.Engine().AutoResolve
 func (l *Live) Status() LiveStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.status
+	st := l.status
+	st.Catalogs = maps.Clone(st.Catalogs)
+	return st
+}
+
+// SetCatalogs records the versions of the catalogs the collector uses
+// besides the rules (file name to version), for Status.
+func (l *Live) SetCatalogs(versions map[string]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.status.Catalogs = maps.Clone(versions)
+}
+
+// SetError records why the latest edit of the policy tree was refused, as
+// Reload does for the rules; a nil err clears it. A caller that reloads
+// more than the rules calls it after Reload with everything that failed.
+func (l *Live) SetError(err error, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		l.status.LastError, l.status.LastErrorAt = "", time.Time{}
+		return
+	}
+	l.status.LastError, l.status.LastErrorAt = err.Error(), now
 }
 
 // Reload loads fsys and, when it loads and its digest differs, makes it

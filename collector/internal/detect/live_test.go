@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,36 @@ func TestLiveReloadKeepsLastGoodSet(t *testing.T) {
 	st := l.Status()
 	if st.Digest == e.Digest() || st.LastError != "" || l.Engine().Rules()[0].Severity != "high" || !st.ActiveSince.Equal(now.Add(2*time.Minute)) {
 		t.Fatalf("status after a good edit: %+v", st)
+	}
+}
+
+func TestLiveSetErrorAndCatalogs(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
+	os.WriteFile(filepath.Join(dir, "rules", "a.yaml"), []byte(liveRule), 0o644)
+	e, err := Load(os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := NewLive(e, now)
+	vs := map[string]string{"kvm": "k1"}
+	l.SetCatalogs(vs)
+	vs["kvm"] = "changed by the caller"
+	l.SetError(errors.New("allowlist/offices.yaml: bad"), now)
+	st := l.Status()
+	if st.Catalogs["kvm"] != "k1" || st.LastError != "allowlist/offices.yaml: bad" || !st.LastErrorAt.Equal(now) {
+		t.Fatalf("status %+v", st)
+	}
+	st.Catalogs["kvm"] = "changed by a reader"
+	// A rule reload that loads clears the error; so does SetError(nil).
+	l.SetError(errors.New("x"), now)
+	if changed, err := l.Reload(os.DirFS(dir), now); changed || err != nil || l.Status().LastError != "" {
+		t.Fatalf("reload: %v %v %+v", changed, err, l.Status())
+	}
+	l.SetError(errors.New("x"), now)
+	l.SetError(nil, now)
+	if st := l.Status(); st.LastError != "" || !st.LastErrorAt.IsZero() || st.Catalogs["kvm"] != "k1" {
+		t.Fatalf("after SetError(nil): %+v", st)
 	}
 }

@@ -71,6 +71,14 @@ type Rule struct {
 	Params map[string]any
 }
 
+// Category is the rule's file name without directory and extension
+// ("remote_access" for rules/remote_access.yaml): rules are grouped by
+// file, and the fleet correlation counts alerts of different categories
+// as independent co-signals.
+func (r *Rule) Category() string {
+	return strings.TrimSuffix(path.Base(r.File), path.Ext(r.File))
+}
+
 // Finding is one rule that fired.
 type Finding struct {
 	RuleID      string
@@ -78,6 +86,8 @@ type Finding struct {
 	Severity    string
 	Description string
 	Tags        []string
+	// Category is the rule's category (Rule.Category).
+	Category string
 	// Evidence holds JSON-marshalable values only; see exportValue for how
 	// CEL values are converted.
 	Evidence map[string]any

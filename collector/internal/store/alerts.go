@@ -50,15 +50,19 @@ type Alert struct {
 	Evidence    map[string]any `json:"evidence"`
 }
 
-func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, at time.Time) error {
+// upsertAlerts raises an alert for each finding (not suppressed), or
+// updates the rule's alert on the device. It reports whether an alert was
+// raised or re-opened.
+func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, at time.Time) (bool, error) {
 	if len(findings) == 0 {
-		return nil
+		return false, nil
 	}
 	deviceID := facts.ID
 	sup, err := s.activeSuppressions(ctx, tx, at)
 	if err != nil {
-		return err
+		return false, err
 	}
+	changed := false
 	now := micros(at)
 	for _, f := range findings {
 		if suppressed(sup, f.RuleID, facts) {
@@ -66,7 +70,7 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 		}
 		ev, err := json.Marshal(f.Evidence)
 		if err != nil {
-			return fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
+			return false, fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
 		}
 		tags, _ := json.Marshal(f.Tags)
 		if f.Tags == nil {
@@ -74,26 +78,27 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 		}
 		// A resolved alert whose rule fires again re-opens (a false
 		// positive stays one).
-		var id, reopened int64
-		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO alerts (rule_id, device_id, title, severity, description, tags, evidence,
-			first_seen, last_seen, count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+		var id, reopened, count int64
+		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO alerts (rule_id, device_id, title, severity, description, tags, category, evidence,
+			first_seen, last_seen, count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 			ON CONFLICT (rule_id, device_id) DO UPDATE SET title = excluded.title, severity = excluded.severity,
-			description = excluded.description, tags = excluded.tags, evidence = excluded.evidence,
+			description = excluded.description, tags = excluded.tags, category = excluded.category, evidence = excluded.evidence,
 			last_seen = excluded.last_seen, count = alerts.count + 1,
 			status = CASE WHEN alerts.status = 'resolved' THEN 'open' ELSE alerts.status END,
 			reopened_at = CASE WHEN alerts.status = 'resolved' THEN excluded.updated_at ELSE alerts.reopened_at END
-			RETURNING id, reopened_at`),
-			f.RuleID, deviceID, f.Title, f.Severity, f.Description, string(tags), string(ev), now, now, now).Scan(&id, &reopened); err != nil {
-			return fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
+			RETURNING id, reopened_at, count`),
+			f.RuleID, deviceID, f.Title, f.Severity, f.Description, string(tags), f.Category, string(ev), now, now, now).Scan(&id, &reopened, &count); err != nil {
+			return false, fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
 		}
+		changed = changed || count == 1 || reopened == now
 		if reopened == now {
 			if err := s.audit(ctx, tx.Tx, "system", "reopen", "alert", fmt.Sprint(id), map[string]any{
 				"status": map[string]string{"from": StatusResolved, "to": StatusOpen}, "note": "the rule fired again"}); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // AlertFilter selects alerts. Empty fields match everything.
@@ -198,8 +203,8 @@ func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor 
 		return Alert{}, fmt.Errorf("status %q: %w", *c.Status, ErrInvalid)
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var status, assignee string
-		err := tx.QueryRowContext(ctx, s.q(`SELECT status, assignee FROM alerts WHERE id = ?`), id).Scan(&status, &assignee)
+		var status, assignee, deviceID string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT status, assignee, device_id FROM alerts WHERE id = ?`), id).Scan(&status, &assignee, &deviceID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -207,7 +212,8 @@ func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor 
 			return err
 		}
 		detail := map[string]any{}
-		if c.Status != nil && *c.Status != status {
+		statusChanged := c.Status != nil && *c.Status != status
+		if statusChanged {
 			detail["status"] = map[string]string{"from": status, "to": *c.Status}
 			status = *c.Status
 		}
@@ -221,9 +227,16 @@ func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor 
 		if len(detail) == 0 {
 			return nil
 		}
+		now := time.Now()
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE alerts SET status = ?, assignee = ?, updated_at = ? WHERE id = ?`),
-			status, assignee, micros(time.Now()), id); err != nil {
+			status, assignee, micros(now), id); err != nil {
 			return err
+		}
+		if statusChanged {
+			// A resolved alert or a false positive no longer counts.
+			if err := s.refreshRisk(ctx, wtx{tx, s}, deviceID, now); err != nil {
+				return err
+			}
 		}
 		return s.audit(ctx, tx, actor, "update", "alert", fmt.Sprint(id), detail)
 	})

@@ -41,20 +41,25 @@ type Device struct {
 	// Egress is where the latest report came from: address, GeoIP answer
 	// (status says why when unknown) and network class.
 	Egress detect.Egress `json:"egress"`
+	// ClusterID is the cluster of linked devices this one is in ("" when
+	// none; GET /api/v1/farms/{id}); Risk its risk score.
+	ClusterID string `json:"cluster_id"`
+	Risk      Risk   `json:"risk"`
 }
 
 const deviceColumns = `d.id, d.hostname, d.hardware_uuid, d.serial_number, d.machine_id, d.os_family, d.os_name, d.os_version,
 	d.hardware_vendor, d.hardware_model, d.agent_id, d.agent_version, d.first_seen, d.last_seen, d.last_ip, d.report_interval,
 	d.dropped_reports, d.snapshot_at, d.revoked_at, COALESCE(` + personBySerial + `, ''), COALESCE(` + personByUser + `, ''),
-	d.egress, d.egress_since`
+	d.egress, d.egress_since, d.cluster_id, d.risk_score, d.risk_contributors`
 
 func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	var fs, ls, iv, sa, ra, es int64
-	var egress, bySerial, byUser string
+	var egress, bySerial, byUser, risk string
 	err := sc.Scan(&d.ID, &d.Hostname, &d.HardwareUUID, &d.SerialNumber, &d.MachineID, &d.OSFamily, &d.OSName, &d.OSVersion,
 		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra,
-		&bySerial, &byUser, &egress, &es)
+		&bySerial, &byUser, &egress, &es, &d.ClusterID, &d.Risk.Score, &risk)
+	json.Unmarshal([]byte(risk), &d.Risk.Contributors)
 	switch {
 	case bySerial != "":
 		d.Person, d.PersonBinding = bySerial, "device_serial"
@@ -73,11 +78,18 @@ type DeviceFilter struct {
 	// AfterID continues a listing ordered by id.
 	AfterID string
 	Limit   int
+	// ByRisk lists the highest risk scores first (one page, no cursor).
+	ByRisk bool
 }
 
-// ListDevices lists devices ordered by id.
+// ListDevices lists devices ordered by id, or by risk score.
 func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) ([]Device, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices d WHERE d.id > ? ORDER BY d.id LIMIT ?`), f.AfterID, PageLimit(f.Limit))
+	q := `SELECT ` + deviceColumns + ` FROM devices d WHERE d.id > ? ORDER BY d.id LIMIT ?`
+	if f.ByRisk {
+		q = `SELECT ` + deviceColumns + ` FROM devices d WHERE d.id > ? ORDER BY d.risk_score DESC, d.id LIMIT ?`
+		f.AfterID = ""
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(q), f.AfterID, PageLimit(f.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -192,11 +204,8 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 			if err != nil {
 				return err
 			}
-			findings, err := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now})
-			if err != nil {
-				s.log.Warn("rule evaluation failed", "device", id, "err", err)
-			}
-			return s.upsertAlerts(ctx, wtx{tx, s}, facts, findings, now)
+			_, err = s.evaluate(ctx, wtx{tx, s}, facts, nil, now, ev)
+			return err
 		})
 		if err != nil {
 			return 0, fmt.Errorf("sweep device %s: %w", id, err)

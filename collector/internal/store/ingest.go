@@ -17,6 +17,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
 	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -231,42 +232,69 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		b.IP, b.IP, b.IP, now, string(egress), b.Agent.DeviceID); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
+	moved, err := s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt)
+	if err != nil {
+		return err
+	}
 	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity)
 	if err != nil {
 		return err
 	}
-	findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: b.ReceivedAt})
-	if r.Snapshot != nil {
-		more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: r.Snapshot, Now: b.ReceivedAt})
+	changed, err := s.evaluate(ctx, tx, facts, r.Snapshot, b.ReceivedAt, ev)
+	if err != nil {
+		return err
+	}
+	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
+		moved = append(moved, facts.Cluster.ID) // its co-signals changed
+	}
+	return s.reevaluateClusters(ctx, tx, moved, b.Agent.DeviceID, b.ReceivedAt, ev)
+}
+
+// evaluate runs the rules on a device (and, with a snapshot, the snapshot
+// rules), raises or re-opens alerts, resolves the cleared ones of
+// auto-resolving rules and refreshes the risk scores. It reports whether
+// any alert was raised, re-opened or resolved.
+func (s *Store) evaluate(ctx context.Context, tx wtx, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, now time.Time, ev Evaluator) (bool, error) {
+	findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now})
+	if sn != nil {
+		more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: sn, Now: now})
 		findings = append(findings, more...)
 		evalErr = errors.Join(evalErr, err)
 	}
 	if evalErr != nil {
 		// A broken rule must not lose the report: store it, log the rule.
-		s.log.Warn("rule evaluation failed", "device", b.Agent.DeviceID, "err", evalErr)
+		s.log.Warn("rule evaluation failed", "device", facts.ID, "err", evalErr)
 	}
-	if err := s.upsertAlerts(ctx, tx, facts, findings, b.ReceivedAt); err != nil {
-		return err
+	changed, err := s.upsertAlerts(ctx, tx, facts, findings, now)
+	if err != nil {
+		return false, err
 	}
-	if evalErr != nil {
-		return nil // a rule that failed must not resolve anything
+	if evalErr == nil { // a rule that failed must not resolve anything
+		cleared := ev.AutoResolve(detect.ScopeDevice)
+		if sn != nil {
+			cleared = append(cleared, ev.AutoResolve(detect.ScopeSnapshot)...)
+		}
+		cleared = slices.DeleteFunc(cleared, func(id string) bool {
+			return slices.ContainsFunc(findings, func(f detect.Finding) bool { return f.RuleID == id })
+		})
+		resolved, err := s.resolveCleared(ctx, tx, facts.ID, cleared, now)
+		if err != nil {
+			return false, err
+		}
+		changed = changed || resolved
 	}
-	cleared := ev.AutoResolve(detect.ScopeDevice)
-	if r.Snapshot != nil {
-		cleared = append(cleared, ev.AutoResolve(detect.ScopeSnapshot)...)
+	if changed {
+		return true, s.refreshRisk(ctx, tx, facts.ID, now)
 	}
-	cleared = slices.DeleteFunc(cleared, func(id string) bool {
-		return slices.ContainsFunc(findings, func(f detect.Finding) bool { return f.RuleID == id })
-	})
-	return s.resolveCleared(ctx, tx, b.Agent.DeviceID, cleared, b.ReceivedAt)
+	return false, nil
 }
 
 // resolveCleared resolves the device's open or acknowledged alerts of
 // rules that were evaluated and no longer fire (rules with auto_resolve),
 // each with a timeline entry by the system.
-func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rules []string, at time.Time) error {
+func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rules []string, at time.Time) (bool, error) {
 	if len(rules) == 0 {
-		return nil
+		return false, nil
 	}
 	args := []any{micros(at), deviceID}
 	marks := make([]string, len(rules))
@@ -279,28 +307,28 @@ func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rul
 	rows, err := tx.QueryContext(ctx, s.q(`UPDATE alerts SET status = 'resolved', updated_at = ?
 		WHERE device_id = ? AND status IN ('open', 'acknowledged') AND rule_id IN (`+strings.Join(marks, ", ")+`) RETURNING id`), args...)
 	if err != nil {
-		return fmt.Errorf("auto-resolve: %w", err)
+		return false, fmt.Errorf("auto-resolve: %w", err)
 	}
 	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		ids = append(ids, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return false, err
 	}
 	for _, id := range ids {
 		if err := s.audit(ctx, tx.Tx, "system", "resolve", "alert", fmt.Sprint(id), map[string]any{
 			"status": map[string]string{"to": StatusResolved}, "note": "the condition cleared"}); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return len(ids) > 0, nil
 }
 
 func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
@@ -345,9 +373,10 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		return fmt.Errorf("snapshot history: %w", err)
 	}
 	panelActive := slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?,
+	keys, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
 		internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
-		r.Digest, now, panelActive, now, b.Agent.DeviceID); err != nil {
+		r.Digest, now, string(keys), panelActive, now, b.Agent.DeviceID); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
 	if users, key := deviceUsers(r.Snapshot); prev["users"] != key {
@@ -513,7 +542,7 @@ func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID stri
 func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string, now time.Time, hours []activity.Hour) (*detect.DeviceFacts, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
 	var first, last, interval, dropped, skew, panel, since, prevAt int64
-	var egress, prevEgress, bySerial, byUser, workHours string
+	var egress, prevEgress, bySerial, byUser, workHours, person, clusterID string
 	var shares bool
 	var histBlob []byte
 	err := tx.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
@@ -521,11 +550,11 @@ func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string
 		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
 		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
 		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
-		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id)
+		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id
 		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
 			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
-			&egress, &since, &prevEgress, &prevAt, &shares, &histBlob)
+			&egress, &since, &prevEgress, &prevAt, &shares, &histBlob, &person, &clusterID)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}
@@ -534,6 +563,19 @@ func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string
 		f.Person, f.Declared.Binding = bySerial, "device_serial"
 	case byUser != "":
 		f.Person, f.Declared.Binding = byUser, "username"
+	}
+	if f.Person != person {
+		// Kept on the device for clusters and person scores.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET person = ? WHERE id = ?`), f.Person, deviceID); err != nil {
+			return nil, fmt.Errorf("device person: %w", err)
+		}
+	}
+	if clusterID != "" {
+		c, err := s.clusterView(ctx, tx, clusterID, now)
+		if err != nil {
+			return nil, err
+		}
+		f.Cluster = clusterFacts(c, deviceID)
 	}
 	json.Unmarshal([]byte(egress), &f.Egress)
 	json.Unmarshal([]byte(prevEgress), &f.PreviousEgress)

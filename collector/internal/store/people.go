@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,8 @@ type Person struct {
 	Location  string  `json:"location"`
 	Latitude  float64 `json:"latitude,omitempty"`
 	Longitude float64 `json:"longitude,omitempty"`
+	// Risk is the person's risk score over all their devices.
+	Risk Risk `json:"risk"`
 }
 
 // Places locates declared cities (an offline gazetteer).
@@ -202,25 +205,45 @@ func (s *Store) ImportPeople(ctx context.Context, r io.Reader, actor string) (im
 
 // ListPeople lists people ordered by email.
 func (s *Store) ListPeople(ctx context.Context, afterEmail string, limit int) ([]Person, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, email, name, username, device_serial, country, region, city, timezone, work_hours, updated_at,
-		location, latitude, longitude
-		FROM people WHERE email > ? ORDER BY email LIMIT ?`), afterEmail, PageLimit(limit))
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+personColumns+` FROM people WHERE email > ? ORDER BY email LIMIT ?`), afterEmail, PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list people: %w", err)
 	}
 	defer rows.Close()
 	out := []Person{}
 	for rows.Next() {
-		var p Person
-		var up int64
-		if err := rows.Scan(&p.ID, &p.Email, &p.Name, &p.Username, &p.DeviceSerial, &p.Country, &p.Region, &p.City, &p.Timezone, &p.WorkHours, &up,
-			&p.Location, &p.Latitude, &p.Longitude); err != nil {
+		p, err := scanPerson(rows)
+		if err != nil {
 			return nil, err
 		}
-		p.UpdatedAt = fromMicros(up)
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+const personColumns = `id, email, name, username, device_serial, country, region, city, timezone, work_hours, updated_at,
+	location, latitude, longitude, risk_score, risk_contributors`
+
+func scanPerson(sc interface{ Scan(...any) error }) (Person, error) {
+	var p Person
+	var up int64
+	var risk string
+	if err := sc.Scan(&p.ID, &p.Email, &p.Name, &p.Username, &p.DeviceSerial, &p.Country, &p.Region, &p.City, &p.Timezone, &p.WorkHours, &up,
+		&p.Location, &p.Latitude, &p.Longitude, &p.Risk.Score, &risk); err != nil {
+		return Person{}, err
+	}
+	p.UpdatedAt = fromMicros(up)
+	json.Unmarshal([]byte(risk), &p.Risk.Contributors)
+	return p, nil
+}
+
+// GetPerson loads one person by email.
+func (s *Store) GetPerson(ctx context.Context, email string) (Person, error) {
+	p, err := scanPerson(s.r.QueryRowContext(ctx, s.q(`SELECT `+personColumns+` FROM people WHERE email = ?`), email))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Person{}, ErrNotFound
+	}
+	return p, err
 }
 
 // personBySerial is the subquery naming the person whose device_serial is

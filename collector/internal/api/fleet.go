@@ -1,0 +1,57 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+)
+
+// listFarms lists the active clusters of linked devices, highest farm
+// score first; ?suspected=true keeps those a fleet rule flagged.
+func (s *Server) listFarms(r *http.Request, _ store.Token) (any, error) {
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	clusters, err := s.store.ListClusters(r.Context(), int(limit))
+	if err != nil {
+		return nil, err
+	}
+	switch r.URL.Query().Get("suspected") {
+	case "", "false":
+	case "true":
+		kept := clusters[:0]
+		for _, c := range clusters {
+			if c.Suspected {
+				kept = append(kept, c)
+			}
+		}
+		clusters = kept
+	default:
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "suspected must be true or false")
+	}
+	return map[string]any{"farms": clusters}, nil
+}
+
+// getFarm shows one cluster with its timeline.
+func (s *Server) getFarm(r *http.Request, _ store.Token) (any, error) {
+	return s.store.GetCluster(r.Context(), r.PathValue("id"))
+}
+
+// getPerson shows one person with their devices' risk and the score's
+// history.
+func (s *Server) getPerson(r *http.Request, _ store.Token) (any, error) {
+	ctx := r.Context()
+	p, err := s.store.GetPerson(ctx, r.PathValue("email"))
+	if err != nil {
+		return nil, err
+	}
+	hist, err := s.store.RiskHistory(ctx, "person", p.Email)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		store.Person
+		RiskHistory []store.RiskPoint `json:"risk_history"`
+	}{p, hist}, nil
+}

@@ -1,0 +1,896 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
+)
+
+// clusterWindow is how recently a device must have reported to count in
+// a cluster.
+const clusterWindow = 7 * 24 * time.Hour
+
+// fleetCategory is the category of the fleet rules (rules/fleet.yaml):
+// their alerts are not co-signals of a cluster.
+const fleetCategory = "fleet"
+
+// Cluster is a group of linked devices, as GET /api/v1/farms shows it.
+type Cluster struct {
+	ID        string    `json:"id"`
+	Status    string    `json:"status"` // active or dissolved
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Score is the farm score (fleet.FarmScore). Suspected is true when a
+	// fleet rule (rules/fleet.yaml) has an open alert on a member.
+	Score     int  `json:"score"`
+	Suspected bool `json:"suspected"`
+	Devices   int  `json:"devices"`
+	// People counts distinct bound people plus each unbound device.
+	People        int      `json:"people"`
+	Unbound       int      `json:"unbound_devices"`
+	Emails        []string `json:"people_emails"`
+	SharedNetwork bool     `json:"shared_network"`
+	NetworkClass  string   `json:"network_class"`
+	// Links are the kinds of key linking the devices.
+	Links []string `json:"links"`
+	// Evidence are the keys two or more members share.
+	Evidence []SharedKey `json:"evidence"`
+	// CoSignals are the categories of members' open alerts (medium or
+	// more, fleet rules excluded).
+	CoSignals       []string        `json:"co_signals"`
+	CoSignalDevices int             `json:"co_signal_devices"`
+	Members         []ClusterMember `json:"members"`
+	// Timeline is the cluster's history (GetCluster only).
+	Timeline []ClusterEvent `json:"timeline,omitempty"`
+
+	// flagged are the members with an open high or critical alert of a
+	// rule that is not a fleet rule.
+	flagged map[string]bool
+}
+
+// SharedKey is a key several members hold.
+type SharedKey struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
+	// Link says whether it links devices (fleet.Linking).
+	Link    bool     `json:"link"`
+	Devices []string `json:"devices"`
+}
+
+// ClusterMember is one device of a cluster.
+type ClusterMember struct {
+	DeviceID     string `json:"device_id"`
+	Hostname     string `json:"hostname"`
+	Person       string `json:"person"`
+	EgressIP     string `json:"egress_ip"`
+	NetworkClass string `json:"network_class"`
+	RiskScore    int    `json:"risk_score"`
+	// Alerts are the rule ids of the member's open or acknowledged alerts.
+	Alerts []string `json:"alerts"`
+}
+
+// ClusterEvent is one entry of a cluster's timeline.
+type ClusterEvent struct {
+	At     time.Time      `json:"at"`
+	Kind   string         `json:"kind"` // formed, joined, left, dissolved
+	Detail map[string]any `json:"detail"`
+}
+
+// summary is what the clusters row keeps of the view: all but the
+// timeline and the row's own columns.
+func (c *Cluster) summary() string {
+	b, _ := json.Marshal(struct {
+		*Cluster
+		Timeline  []ClusterEvent `json:"timeline,omitempty"`
+		CreatedAt time.Time      `json:"created_at,omitzero"`
+		UpdatedAt time.Time      `json:"updated_at,omitzero"`
+		Status    string         `json:"status,omitempty"`
+	}{Cluster: c})
+	return string(b)
+}
+
+// updateKeys recomputes a device's key set from its snapshot keys and
+// current egress. When the set changed it replaces the device's keys and
+// re-clusters the device and the members of its former cluster. It
+// returns the ids of the clusters whose membership changed.
+func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time) ([]string, error) {
+	var snapKeys, digest, clusterID string
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id FROM devices WHERE id = ?`), deviceID).
+		Scan(&snapKeys, &digest, &clusterID); err != nil {
+		return nil, fmt.Errorf("device keys: %w", err)
+	}
+	var snap []fleet.Key
+	json.Unmarshal([]byte(snapKeys), &snap)
+	keys := fleet.Keys(snap, egress.IP, egress.NetworkClass)
+	if d := fleet.Digest(keys); d == digest {
+		return nil, nil
+	} else if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET keys_digest = ? WHERE id = ?`), d, deviceID); err != nil {
+		return nil, fmt.Errorf("device keys: %w", err)
+	}
+	if err := s.replaceKeys(ctx, tx, deviceID, keys); err != nil {
+		return nil, err
+	}
+	seeds := []string{deviceID}
+	if clusterID != "" {
+		members, err := s.clusterMemberIDs(ctx, tx, clusterID)
+		if err != nil {
+			return nil, err
+		}
+		seeds = append(seeds, members...)
+	}
+	return s.recluster(ctx, tx, seeds, now)
+}
+
+// replaceKeys replaces a device's keys and keeps link_keys' holder counts.
+func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey) error {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT key FROM device_keys WHERE device_id = ? AND link = 1`), deviceID)
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	old, err := scanStrings(rows)
+	if err != nil {
+		return err
+	}
+	for _, k := range old {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE link_keys SET holders = holders - 1 WHERE key = ?`), k); err != nil {
+			return fmt.Errorf("link keys: %w", err)
+		}
+	}
+	if len(old) > 0 {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM link_keys WHERE holders <= 0`)); err != nil {
+			return fmt.Errorf("link keys: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM device_keys WHERE device_id = ?`), deviceID); err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	for _, k := range keys {
+		link := 0
+		if k.Link {
+			link = 1
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES (?, ?, ?)`), deviceID, string(k.Key), link); err != nil {
+			return fmt.Errorf("device keys: %w", err)
+		}
+		if k.Link {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) VALUES (?, 1)
+				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), string(k.Key)); err != nil {
+				return fmt.Errorf("link keys: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) clusterMemberIDs(ctx context.Context, tx querier, clusterID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM devices WHERE cluster_id = ? ORDER BY id`), clusterID)
+	if err != nil {
+		return nil, fmt.Errorf("cluster members: %w", err)
+	}
+	return scanStrings(rows)
+}
+
+// marks returns n comma-separated placeholders.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// component finds the devices linked with seed, breadth first over the
+// linking keys held by at most fleet.MaxHolders devices, among devices
+// that reported within the cluster window. Statements with IN lists vary
+// in length, so they bypass the statement cache.
+func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time) ([]string, error) {
+	seen := map[string]bool{seed: true}
+	frontier := []string{seed}
+	for len(frontier) > 0 && len(seen) <= fleet.MaxHolders {
+		var next []string
+		for chunk := range slices.Chunk(frontier, 200) {
+			args := append([]any{fleet.MaxHolders, micros(now.Add(-clusterWindow))}, anys(chunk)...)
+			rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id FROM device_keys k
+				JOIN link_keys l ON l.key = k.key AND l.holders <= ?
+				JOIN device_keys o ON o.key = k.key AND o.link = 1
+				JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
+				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)`), args...)
+			if err != nil {
+				return nil, fmt.Errorf("cluster: %w", err)
+			}
+			ids, err := scanStrings(rows)
+			if err != nil {
+				return nil, err
+			}
+			for _, id := range ids {
+				if !seen[id] {
+					seen[id] = true
+					next = append(next, id)
+				}
+			}
+		}
+		frontier = next
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// recluster finds the clusters of the seed devices again and records
+// every change of membership. It returns the ids of the clusters that
+// changed (dissolved ones included).
+func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.Time) ([]string, error) {
+	done := map[string]bool{}
+	var groups [][]string
+	for _, seed := range seeds {
+		if done[seed] {
+			continue
+		}
+		comp, err := s.component(ctx, tx, seed, now)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range comp {
+			done[id] = true
+		}
+		groups = append(groups, comp)
+	}
+	// Every device involved, with its current cluster.
+	all := slices.Sorted(maps.Keys(done))
+	current := map[string]string{}
+	for chunk := range slices.Chunk(all, 200) {
+		rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT id, cluster_id FROM devices WHERE id IN (`+marks(len(chunk))+`)`), anys(chunk)...)
+		if err != nil {
+			return nil, fmt.Errorf("recluster: %w", err)
+		}
+		for rows.Next() {
+			var id, c string
+			if err := rows.Scan(&id, &c); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			current[id] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	changed, _, err := s.applyClusters(ctx, tx, groups, current, now)
+	return changed, err
+}
+
+// applyClusters gives each group of two or more devices a cluster id
+// (keeping the one most members had), moves devices whose cluster changed
+// with timeline entries, dissolves clusters left with fewer than two
+// devices, and refreshes the changed clusters' rows. current holds every
+// involved device's cluster id before the change.
+func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time) (changedIDs []string, moved int, err error) {
+	slices.SortFunc(groups, func(a, b []string) int { return cmp.Or(len(b)-len(a), strings.Compare(a[0], b[0])) })
+	var multi [][]int
+	var ids []string
+	old := []string{}
+	for _, g := range groups {
+		if len(g) < 2 {
+			continue
+		}
+		idx := make([]int, len(g))
+		for i, d := range g {
+			idx[i] = len(ids)
+			ids = append(ids, d)
+			old = append(old, current[d])
+		}
+		multi = append(multi, idx)
+	}
+	names := fleet.AssignIDs(multi, old, newClusterID)
+	next := map[string]string{} // device → new cluster ("" when none)
+	for d := range current {
+		next[d] = ""
+	}
+	for gi, g := range multi {
+		for _, i := range g {
+			next[ids[i]] = names[gi]
+		}
+	}
+	changed := map[string]bool{}
+	for _, d := range slices.Sorted(maps.Keys(next)) {
+		from, to := current[d], next[d]
+		if from == to {
+			continue
+		}
+		moved++
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ? WHERE id = ?`), to, d); err != nil {
+			return nil, 0, fmt.Errorf("recluster: %w", err)
+		}
+		if from != "" {
+			changed[from] = true
+			if err := s.clusterEvent(ctx, tx, from, now, "left", map[string]any{"device_id": d, "to": to}); err != nil {
+				return nil, 0, err
+			}
+		}
+		if to != "" {
+			changed[to] = true
+			if err := s.clusterEvent(ctx, tx, to, now, "joined", map[string]any{"device_id": d, "from": from}); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	out := slices.Sorted(maps.Keys(changed))
+	for _, id := range out {
+		if _, err := s.refreshCluster(ctx, tx, id, now); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, moved, nil
+}
+
+func newClusterID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "c-" + hex.EncodeToString(b[:])
+}
+
+func (s *Store) clusterEvent(ctx context.Context, tx wtx, clusterID string, at time.Time, kind string, detail map[string]any) error {
+	b, _ := json.Marshal(detail)
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO cluster_events (cluster_id, at, kind, detail) VALUES (?, ?, ?, ?)`),
+		clusterID, micros(at), kind, string(b)); err != nil {
+		return fmt.Errorf("cluster event: %w", err)
+	}
+	return nil
+}
+
+// refreshCluster recomputes a cluster's view from its members, keys and
+// alerts and stores it when it changed: created when new, dissolved when
+// fewer than two members remain.
+func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.Time) (*Cluster, error) {
+	c, err := s.clusterView(ctx, tx, id, now)
+	if err != nil {
+		return nil, err
+	}
+	var status, summary string
+	err = tx.QueryRowContext(ctx, s.q(`SELECT status, summary FROM clusters WHERE id = ?`), id).Scan(&status, &summary)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	c.Status = "active"
+	if len(c.Members) < 2 {
+		c.Status = "dissolved"
+	}
+	sum := c.summary()
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if c.Status == "dissolved" {
+			return c, nil
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, summary)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, sum); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		return c, s.clusterEvent(ctx, tx, id, now, "formed", map[string]any{"devices": c.Devices, "people": c.People, "links": c.Links})
+	case status == c.Status && summary == sum:
+		return c, nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, summary = ? WHERE id = ?`),
+		c.Status, micros(now), c.Devices, c.People, c.Score, sum, id); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if status != c.Status && c.Status == "dissolved" {
+		return c, s.clusterEvent(ctx, tx, id, now, "dissolved", map[string]any{})
+	}
+	return c, nil
+}
+
+// clusterView computes a cluster from its current members (devices with
+// the cluster id that reported within the window).
+func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time.Time) (*Cluster, error) {
+	c := &Cluster{ID: id, Links: []string{}, Evidence: []SharedKey{}, CoSignals: []string{}, Members: []ClusterMember{}, Emails: []string{}, flagged: map[string]bool{}}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, hostname, person, egress, risk_score FROM devices
+		WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ? ORDER BY hostname, id`), id, micros(now.Add(-clusterWindow)))
+	if err != nil {
+		return nil, fmt.Errorf("cluster members: %w", err)
+	}
+	classes := map[string]int{}
+	people := map[string]bool{}
+	index := map[string]int{}
+	for rows.Next() {
+		var m ClusterMember
+		var egress string
+		if err := rows.Scan(&m.DeviceID, &m.Hostname, &m.Person, &egress, &m.RiskScore); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var e detect.Egress
+		json.Unmarshal([]byte(egress), &e)
+		m.EgressIP, m.NetworkClass, m.Alerts = e.IP, e.NetworkClass, []string{}
+		classes[m.NetworkClass]++
+		if m.Person == "" {
+			c.Unbound++
+		} else {
+			people[m.Person] = true
+		}
+		index[m.DeviceID] = len(c.Members)
+		c.Members = append(c.Members, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	c.Devices = len(c.Members)
+	c.Emails = slices.Sorted(maps.Keys(people))
+	c.People = len(people) + c.Unbound
+	for class, n := range classes {
+		if c.NetworkClass == "" || n > classes[c.NetworkClass] || (n == classes[c.NetworkClass] && class < c.NetworkClass) {
+			c.NetworkClass = class
+		}
+	}
+	if c.Devices == 0 {
+		return c, nil
+	}
+	// Shared keys.
+	rows, err = tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key, k.link FROM device_keys k JOIN devices d ON d.id = k.device_id
+		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ? ORDER BY k.key, k.device_id`), id, micros(now.Add(-clusterWindow)))
+	if err != nil {
+		return nil, fmt.Errorf("cluster keys: %w", err)
+	}
+	links := map[string]bool{}
+	for rows.Next() {
+		var dev, key string
+		var link int
+		if err := rows.Scan(&dev, &key, &link); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		k := fleet.Key(key)
+		if n := len(c.Evidence); n > 0 && c.Evidence[n-1].Kind == k.Kind() && c.Evidence[n-1].Value == k.Value() {
+			c.Evidence[n-1].Devices = append(c.Evidence[n-1].Devices, dev)
+			c.Evidence[n-1].Link = c.Evidence[n-1].Link || link == 1
+		} else {
+			c.Evidence = append(c.Evidence, SharedKey{Kind: k.Kind(), Value: k.Value(), Link: link == 1, Devices: []string{dev}})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	c.Evidence = slices.DeleteFunc(c.Evidence, func(k SharedKey) bool { return len(k.Devices) < 2 })
+	for _, k := range c.Evidence {
+		if k.Link {
+			links[k.Kind] = true
+			if slices.Contains(fleet.NetworkKinds, k.Kind) {
+				c.SharedNetwork = true
+			}
+		}
+	}
+	c.Links = slices.Sorted(maps.Keys(links))
+	// Members' open alerts: co-signals and suspicion.
+	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category FROM alerts a JOIN devices d ON d.id = a.device_id
+		WHERE d.cluster_id = ? AND a.status IN ('open', 'acknowledged') ORDER BY a.rule_id`), id)
+	if err != nil {
+		return nil, fmt.Errorf("cluster alerts: %w", err)
+	}
+	signals := map[string]bool{}
+	signalled := map[string]bool{}
+	for rows.Next() {
+		var dev, rule, sev, cat string
+		if err := rows.Scan(&dev, &rule, &sev, &cat); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		i, ok := index[dev]
+		if !ok {
+			continue
+		}
+		c.Members[i].Alerts = append(c.Members[i].Alerts, rule)
+		switch {
+		case cat == fleetCategory:
+			c.Suspected = true
+		case sev != "low":
+			signals[cat] = true
+			signalled[dev] = true
+			if sev == "high" || sev == "critical" {
+				c.flagged[dev] = true
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	c.CoSignals = slices.Sorted(maps.Keys(signals))
+	c.CoSignalDevices = len(signalled)
+	c.Score = fleet.FarmScore(c.People, c.SharedNetwork, len(c.CoSignals))
+	return c, nil
+}
+
+// maxReevaluate bounds how many members of a changed cluster are
+// evaluated again at once; the others see the change at their next report.
+const maxReevaluate = 100
+
+// reevaluateClusters evaluates the device rules again on the members of
+// clusters whose membership or co-signals changed (except the reporting
+// device), so that a farm is flagged on all its laptops when the last
+// one joins, not at their next reports.
+func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, clusters []string, except string, now time.Time, ev Evaluator) error {
+	done := map[string]bool{except: true}
+	var affected []string
+	for _, c := range clusters {
+		members, err := s.clusterMemberIDs(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		affected = append(affected, members...)
+	}
+	// Devices that just left a cluster are evaluated too: their cluster
+	// alerts may clear.
+	for _, id := range affected {
+		if done[id] || len(done) > maxReevaluate {
+			continue
+		}
+		done[id] = true
+		facts, err := s.deviceFacts(ctx, tx, id, now, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := s.evaluate(ctx, tx, facts, nil, now, ev); err != nil {
+			return err
+		}
+	}
+	// The members' alerts may have changed the clusters' co-signals.
+	for _, c := range clusters {
+		if _, err := s.refreshCluster(ctx, tx, c, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clusterFacts is what rules see of the device's cluster.
+func clusterFacts(c *Cluster, deviceID string) detect.Cluster {
+	f := detect.Cluster{ID: c.ID, Devices: int64(c.Devices), People: int64(c.People), Unbound: int64(c.Unbound),
+		Links: c.Links, SharedNetwork: c.SharedNetwork, NetworkClass: c.NetworkClass, CoSignals: c.CoSignals,
+		CoSignalDevices: int64(c.CoSignalDevices), Score: int64(c.Score), Hostnames: []string{}, Flagged: []string{}, Evidence: []string{}}
+	kinds := map[string]bool{}
+	for _, k := range c.Evidence {
+		kinds[k.Kind] = true
+	}
+	f.Evidence = slices.Sorted(maps.Keys(kinds))
+	for _, m := range c.Members {
+		f.Hostnames = append(f.Hostnames, m.Hostname)
+		if m.DeviceID != deviceID && c.flagged[m.DeviceID] {
+			f.Flagged = append(f.Flagged, m.Hostname)
+		}
+	}
+	return f
+}
+
+// ListClusters lists the active clusters, highest farm score first, at
+// most limit (PageLimit).
+func (s *Store) ListClusters(ctx context.Context, limit int) ([]Cluster, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, status, created_at, updated_at, summary FROM clusters
+		WHERE status = 'active' ORDER BY score DESC, id LIMIT ?`), PageLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list clusters: %w", err)
+	}
+	defer rows.Close()
+	out := []Cluster{}
+	for rows.Next() {
+		c, err := scanCluster(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func scanCluster(sc interface{ Scan(...any) error }) (Cluster, error) {
+	var c Cluster
+	var created, updated int64
+	var summary string
+	if err := sc.Scan(&c.ID, &c.Status, &created, &updated, &summary); err != nil {
+		return Cluster{}, err
+	}
+	json.Unmarshal([]byte(summary), &c)
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return c, nil
+}
+
+// GetCluster loads a cluster (active or dissolved) with its timeline.
+func (s *Store) GetCluster(ctx context.Context, id string) (Cluster, error) {
+	c, err := scanCluster(s.r.QueryRowContext(ctx, s.q(`SELECT id, status, created_at, updated_at, summary FROM clusters WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Cluster{}, ErrNotFound
+	}
+	if err != nil {
+		return Cluster{}, err
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT at, kind, detail FROM cluster_events WHERE cluster_id = ? ORDER BY id`), id)
+	if err != nil {
+		return Cluster{}, fmt.Errorf("cluster timeline: %w", err)
+	}
+	defer rows.Close()
+	c.Timeline = []ClusterEvent{}
+	for rows.Next() {
+		var e ClusterEvent
+		var at int64
+		var detail string
+		if err := rows.Scan(&at, &e.Kind, &detail); err != nil {
+			return Cluster{}, err
+		}
+		e.At = fromMicros(at)
+		json.Unmarshal([]byte(detail), &e.Detail)
+		c.Timeline = append(c.Timeline, e)
+	}
+	return c, rows.Err()
+}
+
+// FleetStats says what a full recompute found and changed.
+type FleetStats struct {
+	Devices  int `json:"devices"`  // live devices
+	Clusters int `json:"clusters"` // clusters of two or more
+	Moved    int `json:"moved"`    // devices whose cluster changed
+	Scores   int `json:"scores"`   // device and person scores that changed
+}
+
+// RecomputeFleet finds every cluster again from the stored keys and
+// recomputes every risk score. Reports update clusters and scores
+// incrementally; this full pass catches what they cannot see: devices
+// that stopped reporting and fell out of the window, people re-bound by
+// an HR import, edited rule severities, keys that became too common.
+func (s *Store) RecomputeFleet(ctx context.Context, now time.Time) (FleetStats, error) {
+	var st FleetStats
+	err := s.tx(ctx, func(sqlTx *sql.Tx) error {
+		tx := wtx{sqlTx, s}
+		st = FleetStats{}
+		// Devices, with their person binding recomputed.
+		type dev struct {
+			cluster, person, oldPerson, risk string
+			score                            int
+			live                             bool
+		}
+		devs := map[string]*dev{}
+		rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT d.id, d.cluster_id, d.person, COALESCE(`+personOfDevice+`, ''),
+			d.risk_score, d.risk_contributors, d.revoked_at = 0 AND d.last_seen > ? FROM devices d`), micros(now.Add(-clusterWindow)))
+		if err != nil {
+			return fmt.Errorf("recompute: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			d := &dev{}
+			if err := rows.Scan(&id, &d.cluster, &d.oldPerson, &d.person, &d.score, &d.risk, &d.live); err != nil {
+				rows.Close()
+				return err
+			}
+			devs[id] = d
+			ids = append(ids, id)
+			if d.live {
+				st.Devices++
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		slices.Sort(ids)
+		index := make(map[string]int, len(ids))
+		for i, id := range ids {
+			index[id] = i
+		}
+		// Clusters.
+		keys := make([][]fleet.Key, len(ids))
+		holders := map[fleet.Key]int{}
+		rows, err = tx.Tx.QueryContext(ctx, s.q(`SELECT device_id, key FROM device_keys WHERE link = 1`))
+		if err != nil {
+			return fmt.Errorf("recompute: %w", err)
+		}
+		for rows.Next() {
+			var id, key string
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return err
+			}
+			k := fleet.Key(key)
+			holders[k]++
+			if d, ok := devs[id]; ok && d.live {
+				keys[index[id]] = append(keys[index[id]], k)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := s.syncLinkKeys(ctx, tx, holders); err != nil {
+			return err
+		}
+		comps := fleet.Components(keys, holders)
+		st.Clusters = len(comps)
+		groups := make([][]string, len(comps))
+		current := map[string]string{}
+		for i, c := range comps {
+			for _, j := range c {
+				groups[i] = append(groups[i], ids[j])
+				current[ids[j]] = devs[ids[j]].cluster
+			}
+		}
+		active := map[string]bool{}
+		for id, d := range devs {
+			if d.cluster != "" {
+				current[id] = d.cluster
+				active[d.cluster] = true
+			}
+			if d.person != d.oldPerson {
+				if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET person = ? WHERE id = ?`), d.person, id); err != nil {
+					return fmt.Errorf("recompute: %w", err)
+				}
+			}
+		}
+		changed, moved, err := s.applyClusters(ctx, tx, groups, current, now)
+		if err != nil {
+			return err
+		}
+		st.Moved = moved
+		// Clusters whose membership did not change may still have new
+		// co-signals or scores.
+		for _, id := range slices.Sorted(maps.Keys(active)) {
+			if !slices.Contains(changed, id) {
+				if _, err := s.refreshCluster(ctx, tx, id, now); err != nil {
+					return err
+				}
+			}
+		}
+		// Risk scores.
+		n, err := s.recomputeRisk(ctx, tx, ids, func(id string) (string, int, string) {
+			d := devs[id]
+			return d.person, d.score, d.risk
+		}, now)
+		st.Scores = n
+		return err
+	})
+	return st, err
+}
+
+// syncLinkKeys makes link_keys hold the given holder counts, writing only
+// the differences.
+func (s *Store) syncLinkKeys(ctx context.Context, tx wtx, holders map[fleet.Key]int) error {
+	rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT key, holders FROM link_keys`))
+	if err != nil {
+		return fmt.Errorf("link keys: %w", err)
+	}
+	stored := map[fleet.Key]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		stored[fleet.Key(k)] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for k, n := range stored {
+		if _, ok := holders[k]; !ok {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM link_keys WHERE key = ?`), string(k)); err != nil {
+				return fmt.Errorf("link keys: %w", err)
+			}
+		} else if holders[k] != n {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE link_keys SET holders = ? WHERE key = ?`), holders[k], string(k)); err != nil {
+				return fmt.Errorf("link keys: %w", err)
+			}
+		}
+	}
+	for k, n := range holders {
+		if _, ok := stored[k]; !ok {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) VALUES (?, ?)`), string(k), n); err != nil {
+				return fmt.Errorf("link keys: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// recomputeRisk scores every device from its open and acknowledged
+// alerts and every person over their devices, storing what changed; it
+// returns how many scores changed. stored gives a device's person and
+// stored score and contributors.
+func (s *Store) recomputeRisk(ctx context.Context, tx wtx, ids []string, stored func(id string) (person string, score int, contributors string), now time.Time) (int, error) {
+	rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT device_id, rule_id, severity, category FROM alerts WHERE status IN ('open', 'acknowledged')`))
+	if err != nil {
+		return 0, fmt.Errorf("recompute risk: %w", err)
+	}
+	alerts := map[string][]fleet.Contribution{}
+	for rows.Next() {
+		var id string
+		var c fleet.Contribution
+		if err := rows.Scan(&id, &c.RuleID, &c.Severity, &c.Category); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		alerts[id] = append(alerts[id], c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	byPerson := map[string][]fleet.Contribution{}
+	for _, id := range ids {
+		person, oldScore, oldContrib := stored(id)
+		score, contrib := fleet.Risk(alerts[id])
+		if person != "" {
+			for _, c := range contrib {
+				c.Device = id
+				byPerson[person] = append(byPerson[person], c)
+			}
+		}
+		js, _ := json.Marshal(contrib)
+		if score == oldScore && string(js) == oldContrib {
+			continue
+		}
+		if _, err := s.storeRisk(ctx, tx, "device", id, score, contrib, now); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	rows, err = tx.Tx.QueryContext(ctx, s.q(`SELECT email, risk_score, risk_contributors FROM people`))
+	if err != nil {
+		return 0, fmt.Errorf("recompute risk: %w", err)
+	}
+	type personRisk struct {
+		email, contrib string
+		score          int
+	}
+	var people []personRisk
+	for rows.Next() {
+		var p personRisk
+		if err := rows.Scan(&p.email, &p.score, &p.contrib); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		people = append(people, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, p := range people {
+		score, contrib := fleet.Risk(byPerson[p.email])
+		js, _ := json.Marshal(contrib)
+		if score == p.score && string(js) == p.contrib {
+			continue
+		}
+		if _, err := s.storeRisk(ctx, tx, "person", p.email, score, contrib, now); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}

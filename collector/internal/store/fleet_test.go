@@ -1,0 +1,135 @@
+package store_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/policies"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// TestFleet: devices behind one residential router form a cluster with
+// the fleet rules' alerts, devices in a declared office do not; a device
+// that moves away leaves the cluster, which dissolves, and the alerts
+// resolve; risk scores follow the alerts; a full recompute agrees with
+// the incremental updates and drops devices that fell silent.
+func TestFleet(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		rules, err := detect.Load(policies.FS())
+		if err != nil {
+			t.Fatal(err)
+		}
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		office := detect.Egress{IP: "203.0.113.5", Status: "ok", NetworkClass: policies.NetClassOffice}
+		elsewhere := detect.Egress{IP: "192.0.2.77", Status: "ok", NetworkClass: policies.NetClassUnknown}
+		ids := map[string]string{}
+		report := func(host string, at time.Time, eg detect.Egress, gatewayMAC string) {
+			t.Helper()
+			if ids[host] == "" {
+				ids[host] = e.enroll("agent-"+host, "hw-"+host, host)
+			}
+			r := e.snapshot(host+at.String(), host, at, map[string]string{"network": eg.IP + gatewayMAC})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gatewayMAC},
+				Interfaces: []*agentv1.NetworkInterface{{Name: "wlan0", Addresses: []string{"192.168.1.20/24"}}}}
+			b := e.batch("agent-"+host, at, r)
+			b.IP, b.Egress = eg.IP, eg
+			if _, err := e.st.Ingest(e.ctx, b, rules); err != nil {
+				t.Fatal(err)
+			}
+		}
+		openRules := func(host string) []string {
+			var out []string
+			for _, a := range e.alerts(store.AlertFilter{DeviceID: ids[host]}) {
+				if a.Status == store.StatusOpen {
+					out = append(out, a.RuleID)
+				}
+			}
+			slices.Sort(out)
+			return out
+		}
+		for i, h := range []string{"farm-1", "farm-2", "farm-3"} {
+			report(h, t0.Add(time.Duration(i)*time.Minute), home, "f4:92:bf:01:02:03")
+		}
+		for i, h := range []string{"office-1", "office-2", "office-3", "office-4"} {
+			report(h, t0.Add(time.Duration(i)*time.Minute), office, "00:1a:2b:3c:4d:5e")
+		}
+		farm := []string{"laptop_farm_suspected"}
+		for _, h := range []string{"farm-1", "farm-2", "farm-3"} {
+			if got := openRules(h); !slices.Equal(got, farm) {
+				t.Errorf("%s: open alerts %v, want %v", h, got, farm)
+			}
+			if d := e.device(ids[h]); d.ClusterID == "" || d.Risk.Score != 35 || len(d.Risk.Contributors) != 1 {
+				t.Errorf("%s: cluster %q risk %+v", h, d.ClusterID, d.Risk)
+			}
+		}
+		for _, h := range []string{"office-1", "office-4"} {
+			if got := openRules(h); len(got) != 0 || e.device(ids[h]).ClusterID != "" {
+				t.Errorf("%s: alerts %v cluster %q", h, got, e.device(ids[h]).ClusterID)
+			}
+		}
+		clusters, err := e.st.ListClusters(e.ctx, 0)
+		if err != nil || len(clusters) != 1 {
+			t.Fatalf("clusters %+v %v", clusters, err)
+		}
+		c := clusters[0]
+		if c.Devices != 3 || c.People != 3 || c.Unbound != 3 || !c.SharedNetwork || !c.Suspected ||
+			!slices.Equal(c.Links, []string{"egress_ip", "gateway_mac"}) || c.NetworkClass != "residential" || c.Score != 52 {
+			t.Errorf("cluster %+v", c)
+		}
+		var kinds []string
+		for _, k := range c.Evidence {
+			kinds = append(kinds, k.Kind)
+		}
+		if !slices.Equal(kinds, []string{"egress_ip", "gateway_mac", "lan"}) {
+			t.Errorf("evidence %+v", c.Evidence)
+		}
+
+		// farm-3 leaves: two remain, below min_people; the alerts resolve.
+		report("farm-3", t0.Add(4*time.Minute), elsewhere, "aa:bb:cc:00:11:22")
+		for _, h := range []string{"farm-1", "farm-2", "farm-3"} {
+			if got := openRules(h); len(got) != 0 {
+				t.Errorf("%s after the move: open alerts %v", h, got)
+			}
+			if d := e.device(ids[h]); d.Risk.Score != 0 {
+				t.Errorf("%s after the move: risk %+v", h, d.Risk)
+			}
+		}
+		if d := e.device(ids["farm-3"]); d.ClusterID != "" {
+			t.Errorf("farm-3 still in cluster %s", d.ClusterID)
+		}
+		got, err := e.st.GetCluster(e.ctx, c.ID)
+		if err != nil || got.Devices != 2 || got.Status != "active" {
+			t.Fatalf("cluster after the move %+v %v", got, err)
+		}
+		var events []string
+		for _, ev := range got.Timeline {
+			events = append(events, ev.Kind)
+		}
+		if !slices.Equal(events, []string{"joined", "joined", "formed", "joined", "left"}) {
+			t.Errorf("timeline %v", events)
+		}
+		hist, err := e.st.RiskHistory(e.ctx, "device", ids["farm-1"])
+		if err != nil || len(hist) != 2 || hist[0].Score != 0 || hist[1].Score != 35 {
+			t.Errorf("risk history %+v %v", hist, err)
+		}
+
+		// A full recompute agrees with the incremental state …
+		st, err := e.st.RecomputeFleet(e.ctx, t0.Add(2*time.Hour))
+		if err != nil || st.Clusters != 1 || st.Moved != 0 || st.Scores != 0 || st.Devices != 7 {
+			t.Errorf("recompute = %+v, %v", st, err)
+		}
+		// … and, eight days later, finds everyone silent.
+		st, err = e.st.RecomputeFleet(e.ctx, t0.Add(8*24*time.Hour))
+		if err != nil || st.Clusters != 0 || st.Moved != 2 || st.Devices != 0 {
+			t.Errorf("recompute later = %+v, %v", st, err)
+		}
+		if got, _ := e.st.GetCluster(e.ctx, c.ID); got.Status != "dissolved" {
+			t.Errorf("cluster status %q", got.Status)
+		}
+	})
+}
