@@ -217,6 +217,9 @@ func printSnapshot(w io.Writer, sn *agentv1.HostSnapshot) error {
 		if t.GetActiveSession() {
 			ev = append(ev, "ACTIVE SESSION")
 		}
+		if id := t.GetClientId(); id != "" {
+			ev = append(ev, "id "+id)
+		}
 		fmt.Fprintf(tw, "  %s\t%s (%s): %s\n", t.GetToolId(), t.GetName(), t.GetCategory(), strings.Join(ev, ", "))
 	}
 	for _, f := range ra.GetOsFeatures() {

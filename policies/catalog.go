@@ -76,6 +76,48 @@ type OSMatch struct {
 	Packages []string `yaml:"packages"`
 	// DesktopFiles are Linux .desktop file names.
 	DesktopFiles []string `yaml:"desktop_files"`
+	// ClientID says where the tool keeps its own client ID (the address
+	// shown in its UI) on this OS, tried in order; the agent reports the
+	// first valid ID it finds, for a tool found by the lists above. It is
+	// not itself evidence that the tool is installed.
+	ClientID []ClientIDSpec `yaml:"client_id"`
+}
+
+// Client ID file formats. Only the named key is read; every other line of
+// the file (passwords, keys, settings) is skipped unparsed.
+const (
+	// ClientIDKeyValue is a "key=value" line file (AnyDesk system.conf).
+	ClientIDKeyValue = "key_value"
+	// ClientIDTeamViewerConf is TeamViewer's "[type] Key = value" line
+	// file (global.conf on Linux).
+	ClientIDTeamViewerConf = "teamviewer_conf"
+	// ClientIDTOML is a top-level "key = 'value'" line of a TOML file, before
+	// any [table] header (RustDesk.toml).
+	ClientIDTOML = "toml"
+	// ClientIDPlist is a top-level string or integer key of an XML or
+	// binary property list (macOS preferences).
+	ClientIDPlist = "plist"
+)
+
+// ClientIDFormats are the formats a ClientIDSpec may name.
+var ClientIDFormats = []string{ClientIDKeyValue, ClientIDTeamViewerConf, ClientIDTOML, ClientIDPlist}
+
+// ClientIDSpec is one place a tool stores its client ID: a file (File,
+// Format, Key) or, on Windows, a registry value (Registry, Value).
+type ClientIDSpec struct {
+	// File is an absolute path on linux and macos, read under the scanned
+	// root; a "*" may stand for one whole path element ("/home/*/…"). On
+	// windows it starts with %ProgramData%, %SystemRoot% or %SystemDrive%
+	// and may use "*" the same way.
+	File   string `yaml:"file"`
+	Format string `yaml:"format"` // one of ClientIDFormats
+	Key    string `yaml:"key"`    // the key holding the ID in File
+	// Registry is an HKLM key ("HKLM\SOFTWARE\TeamViewer"), read in the
+	// 64-bit view; Value is its REG_DWORD, REG_QWORD or REG_SZ value.
+	Registry string `yaml:"registry"`
+	Value    string `yaml:"value"`
+	// Source is the public reference for this location and format (URL).
+	Source string `yaml:"source"`
 }
 
 // Port is a default port of a tool.

@@ -131,6 +131,84 @@ func TestValidateRejects(t *testing.T) {
 		{"zero port", func() []Tool { a := good("aa"); a.Ports = []Port{{Protocol: "tcp"}}; return []Tool{a} }, "bad port"},
 		{"empty adapter", func() []Tool { a := good("aa"); a.Adapters = []string{""}; return []Tool{a} }, "empty string"},
 		{"empty notable arg", func() []Tool { a := good("aa"); a.NotableArgs = []string{""}; return []Tool{a} }, "empty string"},
+		{"client_id file and registry", func() []Tool {
+			a := good("aa")
+			a.Windows.ClientID = []ClientIDSpec{cidReg(`HKLM\SOFTWARE\X`, "ID")}
+			a.Windows.ClientID[0].File = `%ProgramData%\x`
+			return []Tool{a}
+		}, "both file and registry"},
+		{"client_id empty", func() []Tool { a := good("aa"); a.Linux.ClientID = []ClientIDSpec{{Source: srcURL}}; return []Tool{a} }, "neither file nor registry"},
+		{"client_id unknown format", func() []Tool {
+			a := good("aa")
+			a.Linux.ClientID = []ClientIDSpec{cidFile("/etc/x.conf", "ini", "id")}
+			return []Tool{a}
+		}, "format"},
+		{"client_id bad key", func() []Tool {
+			a := good("aa")
+			a.Linux.ClientID = []ClientIDSpec{cidFile("/etc/x.conf", ClientIDKeyValue, "a key")}
+			return []Tool{a}
+		}, "key"},
+		{"client_id relative", func() []Tool {
+			a := good("aa")
+			a.Linux.ClientID = []ClientIDSpec{cidFile("etc/x.conf", ClientIDKeyValue, "id")}
+			return []Tool{a}
+		}, "clean absolute path"},
+		{"client_id dotdot", func() []Tool {
+			a := good("aa")
+			a.MacOS.ClientID = []ClientIDSpec{cidFile("/etc/../x.conf", ClientIDKeyValue, "id")}
+			return []Tool{a}
+		}, "clean absolute path"},
+		{"client_id partial glob", func() []Tool {
+			a := good("aa")
+			a.Linux.ClientID = []ClientIDSpec{cidFile("/home/a*/x.conf", ClientIDKeyValue, "id")}
+			return []Tool{a}
+		}, "whole"},
+		{"client_id windows prefix", func() []Tool {
+			a := good("aa")
+			a.Windows.ClientID = []ClientIDSpec{cidFile(`C:\ProgramData\x.conf`, ClientIDKeyValue, "id")}
+			return []Tool{a}
+		}, "must start with"},
+		{"client_id windows dotdot", func() []Tool {
+			a := good("aa")
+			a.Windows.ClientID = []ClientIDSpec{cidFile(`%ProgramData%\..\x.conf`, ClientIDKeyValue, "id")}
+			return []Tool{a}
+		}, ".. element"},
+		{"client_id windows slash", func() []Tool {
+			a := good("aa")
+			a.Windows.ClientID = []ClientIDSpec{cidFile(`%ProgramData%\a/b.conf`, ClientIDKeyValue, "id")}
+			return []Tool{a}
+		}, "separator"},
+		{"client_id plist on windows", func() []Tool {
+			a := good("aa")
+			a.Windows.ClientID = []ClientIDSpec{cidFile(`%ProgramData%\x.plist`, ClientIDPlist, "id")}
+			return []Tool{a}
+		}, "macOS format"},
+		{"client_id registry on linux", func() []Tool {
+			a := good("aa")
+			a.Linux.ClientID = []ClientIDSpec{cidReg(`HKLM\SOFTWARE\X`, "ID")}
+			return []Tool{a}
+		}, "windows only"},
+		{"client_id registry hive", func() []Tool {
+			a := good("aa")
+			a.Windows.ClientID = []ClientIDSpec{cidReg(`HKCU\SOFTWARE\X`, "ID")}
+			return []Tool{a}
+		}, "key under HKLM"},
+		{"client_id registry value", func() []Tool {
+			a := good("aa")
+			a.Windows.ClientID = []ClientIDSpec{cidReg(`HKLM\SOFTWARE\X`, "")}
+			return []Tool{a}
+		}, "value"},
+		{"client_id no source", func() []Tool {
+			a := good("aa")
+			a.Linux.ClientID = []ClientIDSpec{cidFile("/etc/x.conf", ClientIDKeyValue, "id")}
+			a.Linux.ClientID[0].Source = ""
+			return []Tool{a}
+		}, "not an http(s) URL"},
+		{"client_id only", func() []Tool {
+			a := good("aa")
+			a.Windows = OSMatch{ClientID: []ClientIDSpec{cidReg(`HKLM\SOFTWARE\X`, "ID")}}
+			return []Tool{a}
+		}, "nothing to match"},
 		{"first vpn not astrill", func() []Tool {
 			n := good("nordvpn")
 			n.Category = CategoryVPN
@@ -225,4 +303,28 @@ func FuzzParseRemoteAccess(f *testing.F) {
 			t.Fatal("parsed catalog does not validate")
 		}
 	})
+}
+
+const srcURL = "https://example.com/source"
+
+func cidFile(file, format, key string) ClientIDSpec {
+	return ClientIDSpec{File: file, Format: format, Key: key, Source: srcURL}
+}
+
+func cidReg(key, value string) ClientIDSpec {
+	return ClientIDSpec{Registry: key, Value: value, Source: srcURL}
+}
+
+func TestValidateAcceptsClientIDs(t *testing.T) {
+	a := good("aa")
+	a.Windows.ClientID = []ClientIDSpec{
+		cidReg(`HKLM\SOFTWARE\WOW6432Node\X`, "ClientID"),
+		cidFile(`%ProgramData%\X\*\system.conf`, ClientIDKeyValue, "ad.anynet.id"),
+		cidFile(`%SystemDrive%\Users\*\AppData\Roaming\X\config\X.toml`, ClientIDTOML, "id"),
+	}
+	a.MacOS.ClientID = []ClientIDSpec{cidFile("/Library/Preferences/x.plist", ClientIDPlist, "ClientID")}
+	a.Linux.ClientID = []ClientIDSpec{cidFile("/home/*/.config/x/X.toml", ClientIDTOML, "id"), cidFile("/opt/x/global.conf", ClientIDTeamViewerConf, "ClientID")}
+	if err := (&RemoteAccessCatalog{Tools: []Tool{a}}).Validate(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -238,6 +238,96 @@ func (m OSMatch) check(osName string) []error {
 			}
 		}
 	}
+	for i, c := range m.ClientID {
+		for _, e := range c.check(osName) {
+			errs = append(errs, fmt.Errorf("%s: client_id[%d]: %w", osName, i, e))
+		}
+	}
+	return errs
+}
+
+// clientIDWinPrefixes are the folders a windows client_id file may start
+// with; the agent expands them itself.
+var clientIDWinPrefixes = []string{`%ProgramData%\`, `%SystemRoot%\`, `%SystemDrive%\`}
+
+// clientIDKey is what a client_id key or registry value may look like.
+var clientIDKey = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// check returns the problems of one client_id spec: a file (absolute
+// path, "*" only as a whole element, no "..", a known format and a plain
+// key) or, on windows only, an HKLM registry key and value name, and an
+// http(s) source.
+func (c ClientIDSpec) check(osName string) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch {
+	case c.File != "" && c.Registry != "":
+		bad("both file and registry")
+	case c.File == "" && c.Registry == "":
+		bad("neither file nor registry")
+	case c.File != "":
+		if !slices.Contains(ClientIDFormats, c.Format) {
+			bad("format %q not one of %v", c.Format, ClientIDFormats)
+		}
+		if !clientIDKey.MatchString(c.Key) {
+			bad("key %q must match %s", c.Key, clientIDKey)
+		}
+		if c.Value != "" {
+			bad("value is for registry entries")
+		}
+		if osName == "windows" && c.Format == ClientIDPlist {
+			bad("plist is a macOS format")
+		}
+		p, sep := c.File, "/"
+		if osName == "windows" {
+			sep = `\`
+			rest, ok := "", false
+			for _, pre := range clientIDWinPrefixes {
+				if r, found := strings.CutPrefix(p, pre); found {
+					rest, ok = r, true
+				}
+			}
+			if !ok {
+				bad("file %q must start with one of %v", p, clientIDWinPrefixes)
+			}
+			p = rest
+			if strings.Contains(p, "/") {
+				bad("file %q: use \\ as the separator", c.File)
+			}
+		} else {
+			if !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+				bad("file %q must be a clean absolute path", p)
+			}
+			p = strings.TrimPrefix(p, "/")
+		}
+		for _, el := range strings.Split(p, sep) {
+			switch {
+			case el == "" || el == "." || el == "..":
+				bad("file %q: empty, . or .. element", c.File)
+			case el != "*" && strings.ContainsAny(el, globChars):
+				bad("file %q: a glob is only allowed as a whole \"*\" element", c.File)
+			case el != strings.TrimSpace(el):
+				bad("file %q: element with leading or trailing white space", c.File)
+			}
+		}
+	default: // registry
+		if osName != "windows" {
+			bad("registry is for windows only")
+		}
+		if rest, ok := strings.CutPrefix(c.Registry, `HKLM\`); !ok || rest == "" || strings.ContainsAny(rest, "/*?[") ||
+			strings.Contains(rest, `\\`) || strings.HasSuffix(rest, `\`) {
+			bad("registry %q must be a key under HKLM\\", c.Registry)
+		}
+		if !clientIDKey.MatchString(c.Value) {
+			bad("value %q must match %s", c.Value, clientIDKey)
+		}
+		if c.Format != "" || c.Key != "" {
+			bad("format and key are for files")
+		}
+	}
+	if u, err := url.Parse(c.Source); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.TrimSpace(c.Source) != c.Source {
+		bad("source %q is not an http(s) URL", c.Source)
+	}
 	return errs
 }
 

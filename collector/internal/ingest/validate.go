@@ -21,7 +21,14 @@ const (
 	maxList           = 10000    // entries in any repeated field
 	maxElements       = 200000   // entries over all repeated fields of one message
 	maxFuture         = 24 * time.Hour
+	maxClientID       = 64 // bytes in RemoteTool.client_id (the agent sends at most 64 of [A-Za-z0-9_-])
 )
+
+// fieldMaxString are tighter caps than maxString for single fields, by
+// full field name.
+var fieldMaxString = map[protoreflect.FullName]int{
+	"bonafide.agent.v1.RemoteTool.client_id": maxClientID,
+}
 
 var minTime = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -121,8 +128,12 @@ func (v *validator) value(fd protoreflect.FieldDescriptor, val protoreflect.Valu
 	switch fd.Kind() {
 	case protoreflect.StringKind:
 		s := val.String()
-		if len(s) > maxString {
-			return invalid("%d bytes, at most %d allowed", len(s), maxString)
+		limit := maxString
+		if l, ok := fieldMaxString[fd.FullName()]; ok {
+			limit = l
+		}
+		if len(s) > limit {
+			return invalid("%d bytes, at most %d allowed", len(s), limit)
 		}
 		if !utf8.ValidString(s) {
 			return invalid("invalid UTF-8")

@@ -43,3 +43,27 @@ func TestDigestIgnoresScanTimesOnly(t *testing.T) {
 		t.Fatal("a list field did not change the digest")
 	}
 }
+
+func TestValidateClientIDCap(t *testing.T) {
+	now := time.Now()
+	snap := func(id string) *agentv1.HostSnapshot {
+		return &agentv1.HostSnapshot{RemoteAccess: &agentv1.RemoteAccess{Tools: []*agentv1.RemoteTool{
+			{ToolId: "teamviewer"}, {ToolId: "anydesk", Name: strings.Repeat("n", 100), ClientId: id},
+		}}}
+	}
+	for _, id := range []string{"", "123456789", strings.Repeat("9", maxClientID)} {
+		if err := validate(snap(id).ProtoReflect(), now); err != nil {
+			t.Errorf("%d-byte client_id: %v", len(id), err)
+		}
+	}
+	err := validate(snap(strings.Repeat("9", maxClientID+1)).ProtoReflect(), now)
+	if err == nil || err.Error() != "HostSnapshot.remote_access.tools[1].client_id: 65 bytes, at most 64 allowed" {
+		t.Fatalf("got %v", err)
+	}
+	// Other strings keep the general cap.
+	sn := snap("1")
+	sn.RemoteAccess.Tools[1].Name = strings.Repeat("n", maxString)
+	if err := validate(sn.ProtoReflect(), now); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -67,3 +67,33 @@ func FuzzParseLaunchdPlist(f *testing.F) {
 		}
 	})
 }
+
+func FuzzClientID(f *testing.F) {
+	for _, name := range []string{
+		"clientid/anydesk-system.constructed.conf",
+		"clientid/teamviewer-global.constructed.conf",
+		"clientid/rustdesk.constructed.toml",
+		"clientid/teamviewer-preferences.constructed.plist",
+	} {
+		f.Add(readTestdata(f, name))
+	}
+	f.Add([]byte("id = '1' # x\n[t]\nid = '2'\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, c := range []struct{ format, key string }{
+			{"key_value", "ad.anynet.id"}, {"teamviewer_conf", "ClientID"}, {"toml", "id"}, {"plist", "ClientID"},
+		} {
+			id := parseClientID(b, c.format, c.key)
+			if id == "" {
+				continue
+			}
+			if !validClientID(id) {
+				t.Fatalf("%s: invalid id %q", c.format, id)
+			}
+			// A text format only ever returns bytes of the file itself.
+			if c.format != "plist" && !strings.Contains(string(b), id) {
+				t.Fatalf("%s: id %q is not in the input", c.format, id)
+			}
+		}
+	})
+}

@@ -20,7 +20,8 @@ type Collector struct {
 }
 
 // Collect reads the inventory with this OS's reader and returns what
-// matched the catalog. On an OS without a reader the error wraps
+// matched the catalog, with the client ID of each tool found where the
+// catalog says where the tool keeps one (see setClientIDs). On an OS without a reader the error wraps
 // errors.ErrUnsupported.
 func (c *Collector) Collect(ctx context.Context) (*agentv1.RemoteAccess, error) {
 	if c.Catalog == nil {
@@ -38,7 +39,14 @@ func (c *Collector) Collect(ctx context.Context) (*agentv1.RemoteAccess, error) 
 		// The darwin and windows readers find install paths themselves.
 		inv.Installs = append(inv.Installs, probeLinuxPaths(os.DirFS(root), c.Catalog)...)
 	}
-	return Match(c.Catalog, runtime.GOOS, inv), nil
+	ra := Match(c.Catalog, runtime.GOOS, inv)
+	r := clientIDReader{goos: runtime.GOOS, root: root, live: liveRoot(root), getenv: os.Getenv}
+	if r.live {
+		// The registry is the live system's: not read for another root.
+		r.registry = clientIDRegistry
+	}
+	setClientIDs(ra, c.Catalog, r)
+	return ra, nil
 }
 
 // candidates says whether a process could match a catalog tool on goos (by

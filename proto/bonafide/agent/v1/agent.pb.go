@@ -1589,6 +1589,19 @@ type RemoteTool struct {
 	// True when a session process or established connection shows someone is
 	// connected right now.
 	ActiveSession bool `protobuf:"varint,9,opt,name=active_session,json=activeSession" json:"active_session,omitempty"`
+	// The tool's own client ID: the address other people connect to, as the
+	// tool shows it in its UI (AnyDesk ID, TeamViewer ID, RustDesk ID). The
+	// agent reads it where the tool stores it on disk or in the registry
+	// (AnyDesk: ad.anynet.id in system.conf; TeamViewer: ClientID in the
+	// registry, global.conf or its preferences plist; RustDesk: id in
+	// RustDesk.toml) at the locations the catalog names, and reads nothing else
+	// from those files: passwords and keys next to the ID are never reported.
+	// Only an ID of at most 64 characters of [A-Za-z0-9_-] is sent; empty when
+	// the tool keeps none the agent can read (e.g. RustDesk versions that store
+	// only an encrypted ID). The same ID on two devices suggests a cloned disk
+	// image or a copied configuration. User-controllable: whoever controls the
+	// laptop can edit or copy it.
+	ClientId      string `protobuf:"bytes,10,opt,name=client_id,json=clientId" json:"client_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1684,6 +1697,13 @@ func (x *RemoteTool) GetActiveSession() bool {
 		return x.ActiveSession
 	}
 	return false
+}
+
+func (x *RemoteTool) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
 }
 
 // InstallEvidence is one trace on disk or in the registry that a tool is
@@ -4003,7 +4023,7 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fcatalog_version\x18\x01 \x01(\tR\x0ecatalogVersion\x123\n" +
 	"\x05tools\x18\x02 \x03(\v2\x1d.bonafide.agent.v1.RemoteToolR\x05tools\x12B\n" +
 	"\vos_features\x18\x03 \x03(\v2!.bonafide.agent.v1.OsRemoteAccessR\n" +
-	"osFeatures\"\xc4\x03\n" +
+	"osFeatures\"\xe1\x03\n" +
 	"\n" +
 	"RemoteTool\x12\x17\n" +
 	"\atool_id\x18\x01 \x01(\tR\x06toolId\x12\x12\n" +
@@ -4014,7 +4034,9 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\tprocesses\x18\x06 \x03(\v2\".bonafide.agent.v1.ProcessEvidenceR\tprocesses\x12?\n" +
 	"\tlistening\x18\a \x03(\v2!.bonafide.agent.v1.SocketEvidenceR\tlistening\x12C\n" +
 	"\vconnections\x18\b \x03(\v2!.bonafide.agent.v1.SocketEvidenceR\vconnections\x12%\n" +
-	"\x0eactive_session\x18\t \x01(\bR\ractiveSession\"[\n" +
+	"\x0eactive_session\x18\t \x01(\bR\ractiveSession\x12\x1b\n" +
+	"\tclient_id\x18\n" +
+	" \x01(\tR\bclientId\"[\n" +
 	"\x0fInstallEvidence\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\blocation\x18\x02 \x01(\tR\blocation\x12\x18\n" +
