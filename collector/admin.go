@@ -146,18 +146,30 @@ func currentUser() string {
 	return "unknown"
 }
 
-// policyCmd type-checks a policy directory or runs its rules' test cases.
+// policyCmd type-checks a policy directory (its rules, and the catalogs and
+// declared offices the collector would load with them) or runs its rules'
+// test cases.
 func policyCmd(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return fmt.Errorf("%s needs the policy directory", cmd)
 	}
-	eng, err := detect.Load(os.DirFS(args[0]))
+	fsys := os.DirFS(args[0])
+	eng, err := detect.Load(fsys)
+	if cmd == "policy check" {
+		cats, cerr := loadCatalogs(fsys)
+		if err := errors.Join(err, cerr); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d rules OK (digest %s)\n", len(eng.Rules()), eng.Digest())
+		offices := 0
+		if cats.Networks != nil {
+			offices = len(cats.Networks.Offices)
+		}
+		fmt.Fprintf(stdout, "catalogs OK (%d KVM families, %d declared offices)\n", len(cats.KVM.Families), offices)
+		return nil
+	}
 	if err != nil {
 		return err
-	}
-	if cmd == "policy check" {
-		fmt.Fprintf(stdout, "%d rules OK (digest %s)\n", len(eng.Rules()), eng.Digest())
-		return nil
 	}
 	failed := 0
 	results := eng.Test(ctx)

@@ -30,7 +30,7 @@ commands:
   ca fingerprint                print the CA certificate's SHA-256 (hex)
   device revoke ID              cut a device off
   people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
-  policy check DIR              type-check the rules in DIR
+  policy check DIR              type-check the rules, catalogs and offices in DIR
   policy test DIR               run the rules' own test cases in DIR
   version                       print the version
 

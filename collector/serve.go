@@ -9,10 +9,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,9 +83,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("policies: %w", err)
 	}
 	log.Info("policies loaded", "rules", len(rules.Rules()), "digest", rules.Digest())
-	if c.ingest.Catalogs, c.ingest.KVM, err = agentCatalogs(policyFS); err != nil {
+	cats, err := loadCatalogs(policyFS)
+	if err != nil {
 		return fmt.Errorf("policies: %w", err)
 	}
+	log.Info("catalogs loaded", catalogLogAttrs(cats)...)
+	c.ingest.Catalogs, c.ingest.KVM = cats.Agent, cats.KVM
 
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return err
@@ -96,7 +101,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := withPlaces(st); err != nil {
 		return err
 	}
-	if c.ingest.Locator, err = locator(policyFS, c.geoip, log); err != nil {
+	if c.ingest.Locator, err = locator(cats.Networks, c.geoip, log); err != nil {
 		return err
 	}
 	if c.ingest.Locator.GeoIP != nil {
@@ -127,6 +132,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	live := detect.NewLive(rules, time.Now())
+	live.SetCatalogs(catalogVersions(cats))
 	if err := st.RecordPolicyVersion(ctx, rules.Digest(), ruleIDs(rules), time.Now()); err != nil {
 		return err
 	}
@@ -169,7 +175,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 	g.Go(func() error { return sweepLoop(gctx, st, live, c.sweepInterval, log) })
 	if c.policies != "" && c.reloadInterval > 0 {
-		g.Go(func() error { return policyWatch(gctx, live, st, c.policies, c.reloadInterval, log) })
+		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -221,10 +227,9 @@ func sweepLoop(ctx context.Context, st *store.Store, rules store.Evaluator, ever
 	}
 }
 
-// policyWatch reloads the rules when files under dir change. A broken edit
-// is refused: the last good set stays active and the error is logged and
-// shown by GET /api/v1/policies. Every newly active set is recorded.
-func policyWatch(ctx context.Context, live *detect.Live, st *store.Store, dir string, every time.Duration, log *slog.Logger) error {
+// policyWatch reloads the rules and the catalogs (see reloadPolicies) when
+// files under dir change.
+func policyWatch(ctx context.Context, live *detect.Live, svc *ingest.Server, st *store.Store, dir string, every time.Duration, log *slog.Logger) error {
 	fsys := os.DirFS(dir)
 	last, _ := detect.Fingerprint(fsys)
 	t := time.NewTicker(every)
@@ -240,18 +245,37 @@ func policyWatch(ctx context.Context, live *detect.Live, st *store.Store, dir st
 			continue
 		}
 		last = fp
-		changed, err := live.Reload(fsys, time.Now())
-		switch {
-		case err != nil:
-			log.Error("policy edit refused; the last good rule set stays active", "dir", dir, "err", err)
-		case changed:
-			e := live.Engine()
-			log.Info("policies reloaded", "rules", len(e.Rules()), "digest", e.Digest())
-			if err := st.RecordPolicyVersion(ctx, e.Digest(), ruleIDs(e), time.Now()); err != nil {
-				log.Error("record policy version", "err", err)
-			}
+		reloadPolicies(ctx, fsys, live, svc, st, time.Now(), log.With("dir", dir))
+	}
+}
+
+// reloadPolicies loads the rules and the catalogs (agent catalogs, the KVM
+// catalog, the networks catalog with the declared offices) of an edited
+// policy tree. Rules and catalogs are taken independently; a part that
+// does not load is refused: its last good version stays active and the
+// error is logged and shown by GET /api/v1/policies until an edit loads.
+// Every newly active rule set is recorded in the policy versions.
+func reloadPolicies(ctx context.Context, fsys fs.FS, live *detect.Live, svc *ingest.Server, st *store.Store, now time.Time, log *slog.Logger) {
+	changed, rerr := live.Reload(fsys, now)
+	switch {
+	case rerr != nil:
+		log.Error("policy edit refused; the last good rule set stays active", "err", rerr)
+	case changed:
+		e := live.Engine()
+		log.Info("policies reloaded", "rules", len(e.Rules()), "digest", e.Digest())
+		if err := st.RecordPolicyVersion(ctx, e.Digest(), ruleIDs(e), now); err != nil {
+			log.Error("record policy version", "err", err)
 		}
 	}
+	cats, cerr := loadCatalogs(fsys)
+	if cerr != nil {
+		log.Error("policy edit refused; the last good catalogs stay active", "err", cerr)
+	} else if vs := catalogVersions(cats); !maps.Equal(vs, live.Status().Catalogs) {
+		svc.SetCatalogs(cats)
+		live.SetCatalogs(vs)
+		log.Info("catalogs reloaded", catalogLogAttrs(cats)...)
+	}
+	live.SetError(errors.Join(rerr, cerr), now)
 }
 
 func ruleIDs(e *detect.Engine) []string {
@@ -297,26 +321,11 @@ func policyFile(policyFS fs.FS, name string) ([]byte, error) {
 	return b, err
 }
 
-// locator opens the GeoIP databases and the networks catalog (with the
-// declared offices of allowlist/offices.yaml merged in).
-func locator(policyFS fs.FS, geoip []string, log *slog.Logger) (*ingest.Locator, error) {
-	l := &ingest.Locator{}
-	b, err := policyFile(policyFS, policies.NetworksFile)
-	if err != nil {
-		return nil, err
-	}
-	if l.Networks, err = policies.ParseNetworks(b); err != nil {
-		return nil, err
-	}
-	if b, err := fs.ReadFile(policyFS, policies.OfficesFile); err == nil {
-		offices, err := policies.ParseNetworks(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", policies.OfficesFile, err)
-		}
-		l.Networks.Merge(offices)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
+// locator opens the GeoIP databases; networks is the networks catalog
+// (see networksCatalog).
+func locator(networks *policies.NetworksCatalog, geoip []string, log *slog.Logger) (*ingest.Locator, error) {
+	l := &ingest.Locator{Networks: networks}
+	var err error
 	if len(geoip) == 0 {
 		log.Warn("no GeoIP database (--geoip): egress locations are unknown and location rules say so; `make geoip` installs free databases")
 		return l, nil
@@ -330,24 +339,99 @@ func locator(policyFS fs.FS, geoip []string, log *slog.Logger) (*ingest.Locator,
 	return l, nil
 }
 
+// networksCatalog is the networks catalog of the policy tree (else the
+// embedded one) with the declared offices of allowlist/offices.yaml, when
+// the tree has one, merged in.
+func networksCatalog(policyFS fs.FS) (*policies.NetworksCatalog, error) {
+	b, err := policyFile(policyFS, policies.NetworksFile)
+	if err != nil {
+		return nil, err
+	}
+	networks, err := policies.ParseNetworks(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", policies.NetworksFile, err)
+	}
+	b, err = fs.ReadFile(policyFS, policies.OfficesFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return networks, nil
+	case err != nil:
+		return nil, err
+	}
+	offices, err := policies.ParseNetworks(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", policies.OfficesFile, err)
+	}
+	networks.Merge(offices)
+	return networks, nil
+}
+
+// loadCatalogs loads everything of a policy tree the collector uses
+// besides the rules: the agent catalogs, the KVM catalog and the networks
+// catalog with the declared offices. Errors name their file; all are
+// reported together.
+func loadCatalogs(policyFS fs.FS) (ingest.Catalogs, error) {
+	agent, kvm, aerr := agentCatalogs(policyFS)
+	networks, nerr := networksCatalog(policyFS)
+	if err := errors.Join(aerr, nerr); err != nil {
+		return ingest.Catalogs{}, err
+	}
+	return ingest.Catalogs{Agent: agent, KVM: kvm, Networks: networks}, nil
+}
+
+// catalogVersions names the versions of c's catalogs, as shown by
+// GET /api/v1/policies; "networks" includes the declared offices.
+func catalogVersions(c ingest.Catalogs) map[string]string {
+	vs := map[string]string{}
+	for _, a := range c.Agent {
+		vs[a.GetName()] = a.GetVersion()
+	}
+	if c.KVM != nil {
+		vs["kvm"] = c.KVM.Version
+	}
+	if c.Networks != nil {
+		vs["networks"] = c.Networks.Version
+	}
+	return vs
+}
+
+// catalogLogAttrs are c's catalog versions (abbreviated) for a log line.
+func catalogLogAttrs(c ingest.Catalogs) []any {
+	vs := catalogVersions(c)
+	var attrs []any
+	for _, k := range slices.Sorted(maps.Keys(vs)) {
+		v := vs[k]
+		attrs = append(attrs, k, v[:min(len(v), 12)])
+	}
+	if c.Networks != nil {
+		attrs = append(attrs, "offices", len(c.Networks.Offices))
+	}
+	return attrs
+}
+
 // agentCatalogs are the catalogs agents match locally, sent at CheckIn:
 // each from the policy tree, else the embedded one. It also returns the
-// parsed KVM catalog, which the collector matches against itself.
+// parsed KVM catalog, which the collector matches against itself. Errors
+// name their file; both catalogs are checked.
 func agentCatalogs(policyFS fs.FS) ([]*agentv1.Catalog, *policies.KVMCatalog, error) {
+	var errs []error
 	ra, err := policyFile(policyFS, policies.RemoteAccessFile)
-	if err != nil {
-		return nil, nil, err
+	var raCat *policies.RemoteAccessCatalog
+	if err == nil {
+		if raCat, err = policies.ParseRemoteAccess(ra); err != nil {
+			err = fmt.Errorf("%s: %w", policies.RemoteAccessFile, err)
+		}
 	}
-	raCat, err := policies.ParseRemoteAccess(ra)
-	if err != nil {
-		return nil, nil, err
-	}
+	errs = append(errs, err)
 	kvm, err := policyFile(policyFS, policies.KVMFile)
-	if err != nil {
-		return nil, nil, err
+	var kvmCat *policies.KVMCatalog
+	if err == nil {
+		if kvmCat, err = policies.ParseKVM(kvm); err != nil {
+			err = fmt.Errorf("%s: %w", policies.KVMFile, err)
+		}
 	}
-	kvmCat, err := policies.ParseKVM(kvm)
-	if err != nil {
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
 	return []*agentv1.Catalog{

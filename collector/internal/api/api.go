@@ -46,6 +46,9 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("GET /api/v1/devices", store.RoleViewer, s.listDevices)
 	s.handle("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
 	s.handle("GET /api/v1/people", store.RoleViewer, s.listPeople)
+	s.handle("GET /api/v1/people/{email}", store.RoleViewer, s.getPerson)
+	s.handle("GET /api/v1/farms", store.RoleViewer, s.listFarms)
+	s.handle("GET /api/v1/farms/{id}", store.RoleViewer, s.getFarm)
 	s.handle("POST /api/v1/people", store.RoleAdmin, s.postPeople)
 	s.handle("GET /api/v1/policies", store.RoleViewer, s.getPolicies)
 	s.handle("POST /api/v1/policies/dry-run", store.RoleAnalyst, s.dryRun)
@@ -283,12 +286,19 @@ func (s *Server) listDevices(r *http.Request, _ store.Token) (any, error) {
 		return nil, err
 	}
 	f := store.DeviceFilter{AfterID: r.URL.Query().Get("cursor"), Limit: int(limit)}
+	switch r.URL.Query().Get("sort") {
+	case "", "id":
+	case "risk":
+		f.ByRisk = true
+	default:
+		return nil, errorf(http.StatusBadRequest, "invalid_argument", "sort must be id or risk")
+	}
 	devices, err := s.store.ListDevices(r.Context(), f)
 	if err != nil {
 		return nil, err
 	}
 	resp := map[string]any{"devices": devices}
-	if len(devices) > 0 && len(devices) == store.PageLimit(f.Limit) {
+	if len(devices) > 0 && len(devices) == store.PageLimit(f.Limit) && !f.ByRisk {
 		resp["next_cursor"] = devices[len(devices)-1].ID
 	}
 	return resp, nil
@@ -296,6 +306,7 @@ func (s *Server) listDevices(r *http.Request, _ store.Token) (any, error) {
 
 type deviceDetail struct {
 	store.Device
+	RiskHistory []store.RiskPoint `json:"risk_history"`
 	Agents      []store.AgentInfo `json:"agents"`
 	ReportCount int64             `json:"report_count"`
 	Snapshot    json.RawMessage   `json:"snapshot"`
@@ -312,6 +323,9 @@ func (s *Server) getDevice(r *http.Request, _ store.Token) (any, error) {
 		return nil, err
 	}
 	if out.ReportCount, err = s.store.ReportCount(ctx, d.ID); err != nil {
+		return nil, err
+	}
+	if out.RiskHistory, err = s.store.RiskHistory(ctx, "device", d.ID); err != nil {
 		return nil, err
 	}
 	sn, err := s.store.LatestSnapshot(ctx, d.ID)

@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/ca"
+	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -38,7 +40,9 @@ type Config struct {
 	ScanInterval      time.Duration
 	HeartbeatInterval time.Duration
 	CheckInInterval   time.Duration
-	Catalogs          []*agentv1.Catalog
+	// Catalogs, KVM and Locator.Networks are the initial catalogs;
+	// SetCatalogs replaces them while the service runs.
+	Catalogs []*agentv1.Catalog
 	// KVM is the catalog the collector matches USB devices and displays
 	// against itself; nil means the embedded one.
 	KVM *policies.KVMCatalog
@@ -49,42 +53,90 @@ type Config struct {
 	Locator *Locator
 }
 
+// Catalogs are the parts of the policy tree the service uses besides the
+// rules, which an admin may edit while it runs (see SetCatalogs).
+type Catalogs struct {
+	// Agent are the catalogs agents match locally, sent at enrollment and
+	// CheckIn.
+	Agent []*agentv1.Catalog
+	// KVM is the catalog every snapshot's USB devices and displays are
+	// matched against; nil means the embedded one.
+	KVM *policies.KVMCatalog
+	// Networks classifies egress addresses (with the declared offices
+	// merged in); nil classifies nothing.
+	Networks *policies.NetworksCatalog
+}
+
+// catalogState is an immutable set of active catalogs and the agent
+// configuration that carries them.
+type catalogState struct {
+	cfg      *agentv1.AgentConfig
+	agent    []*agentv1.Catalog
+	kvm      *policies.KVMCatalog
+	networks *policies.NetworksCatalog
+}
+
 // Server implements agentv1.AgentServiceServer.
 type Server struct {
 	agentv1.UnimplementedAgentServiceServer
 	store   *store.Store
 	ca      *ca.Authority
 	rules   store.Evaluator
-	cfg     *agentv1.AgentConfig
 	log     *slog.Logger
 	limiter *failureLimiter
 	now     func() time.Time
-	kvm     *policies.KVMCatalog
 	trusted proxyproto.Trusted
-	locator *Locator
+	geoip   *geo.DB
+
+	intervals   *agentv1.AgentConfig // the configuration without catalogs or version
+	embeddedKVM *policies.KVMCatalog
+	cur         atomic.Pointer[catalogState]
 }
 
 // New makes the service.
 func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Config, log *slog.Logger) (*Server, error) {
-	kvm := cfg.KVM
-	if kvm == nil {
-		var err error
-		if kvm, err = policies.KVM(policies.FS()); err != nil {
-			return nil, fmt.Errorf("embedded KVM catalog: %w", err)
-		}
+	kvm, err := policies.KVM(policies.FS())
+	if err != nil {
+		return nil, fmt.Errorf("embedded KVM catalog: %w", err)
 	}
-	ac := &agentv1.AgentConfig{
-		ScanInterval:      durationpb.New(cfg.ScanInterval),
-		HeartbeatInterval: durationpb.New(cfg.HeartbeatInterval),
-		CheckinInterval:   durationpb.New(cfg.CheckInInterval),
-		Catalogs:          cfg.Catalogs,
+	s := &Server{store: st, ca: authority, rules: rules, log: log,
+		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now,
+		trusted: cfg.TrustedProxies, embeddedKVM: kvm,
+		intervals: &agentv1.AgentConfig{
+			ScanInterval:      durationpb.New(cfg.ScanInterval),
+			HeartbeatInterval: durationpb.New(cfg.HeartbeatInterval),
+			CheckinInterval:   durationpb.New(cfg.CheckInInterval),
+		}}
+	c := Catalogs{Agent: cfg.Catalogs, KVM: cfg.KVM}
+	if cfg.Locator != nil {
+		s.geoip, c.Networks = cfg.Locator.GeoIP, cfg.Locator.Networks
 	}
+	s.SetCatalogs(c)
+	return s, nil
+}
+
+// SetCatalogs makes c the active catalogs: the next report is matched and
+// classified with them, and agents receive the new agent catalogs at their
+// next CheckIn (the configuration version changes when they do). Reports
+// being processed finish with the catalogs they started with.
+func (s *Server) SetCatalogs(c Catalogs) {
+	ac := proto.CloneOf(s.intervals)
+	ac.Catalogs = c.Agent
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(ac)
 	sum := sha256.Sum256(b)
 	ac.Version = hex.EncodeToString(sum[:8])
-	return &Server{store: st, ca: authority, rules: rules, cfg: ac, log: log,
-		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now, kvm: kvm,
-		trusted: cfg.TrustedProxies, locator: cfg.Locator}, nil
+	kvm := c.KVM
+	if kvm == nil {
+		kvm = s.embeddedKVM
+	}
+	s.cur.Store(&catalogState{cfg: ac, agent: c.Agent, kvm: kvm, networks: c.Networks})
+}
+
+// Catalogs returns the active catalogs (the embedded KVM catalog when none
+// was given) and the version of the configuration agents receive.
+func (s *Server) Catalogs() (c Catalogs, configVersion string) {
+	st := s.cur.Load()
+	return Catalogs{Agent: st.agent, KVM: st.kvm, Networks: st.networks}, st.cfg.GetVersion()
 }
 
 type agentKey struct{}
@@ -175,7 +227,7 @@ func (s *Server) Enroll(ctx context.Context, req *agentv1.EnrollRequest) (*agent
 	s.log.Info("agent enrolled", "agent", agentID, "device", deviceID, "ip", ip, "secret", sec.ID)
 	return &agentv1.EnrollResponse{
 		AgentId: agentID, DeviceId: deviceID, Certificate: cert.Raw,
-		CaCertificates: [][]byte{s.ca.Certificate().Raw}, Config: s.cfg,
+		CaCertificates: [][]byte{s.ca.Certificate().Raw}, Config: s.cur.Load().cfg,
 	}, nil
 }
 
@@ -195,8 +247,8 @@ func (s *Server) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*age
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	resp := &agentv1.CheckInResponse{}
-	if req.GetConfigVersion() != s.cfg.GetVersion() {
-		resp.Config = s.cfg
+	if cfg := s.cur.Load().cfg; req.GetConfigVersion() != cfg.GetVersion() {
+		resp.Config = cfg
 	}
 	if len(req.GetRenewCsr()) > 0 {
 		cert, err := s.ca.SignAgent(req.GetRenewCsr(), a.ID, s.now())
@@ -225,9 +277,11 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	ip := clientIP(ctx, s.trusted)
-	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: s.locator.Egress(ip), ReceivedAt: now, ReportInterval: s.cfg.GetHeartbeatInterval().AsDuration()}
+	cats := s.cur.Load() // one set of catalogs for the whole batch
+	loc := &Locator{GeoIP: s.geoip, Networks: cats.networks}
+	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: loc.Egress(ip), ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration()}
 	for _, r := range req.GetReports() {
-		in, err := prepare(r, a.ID, s.kvm)
+		in, err := prepare(r, a.ID, cats.kvm)
 		if err != nil {
 			return nil, err
 		}
