@@ -14,9 +14,10 @@ DEMO_HTTP ?= 127.0.0.1:8080
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-build: ## build bin/bonafide-agent and bin/bonafide-collector
+build: ## build bin/bonafide-agent, bin/bonafide-collector and bin/bonafide-fleetsim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/bonafide-agent ./agent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/bonafide-collector ./collector
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/bonafide-fleetsim ./agent/fleetsim
 
 test: ## run every test (BONAFIDE_TEST_POSTGRES=DSN adds PostgreSQL; BONAFIDE_REQUIRE_ALL=1 fails on missing components)
 	$(GO) vet ./...
@@ -27,25 +28,30 @@ test: ## run every test (BONAFIDE_TEST_POSTGRES=DSN adds PostgreSQL; BONAFIDE_RE
 	elif [ "$$BONAFIDE_REQUIRE_ALL" = 1 ]; then echo "the race detector needs a C compiler (cgo)"; exit 1; \
 	else echo "skipping the race detector: no C compiler for cgo"; fi
 
-demo: build ## run a collector on this machine, enroll this machine's agent, print the API address and credentials
+demo: build ## a collector on this machine with this machine's agent and a simulated fleet (with a laptop farm); prints the API address and credentials
 	@set -e; rm -rf $(DEMO_DIR); mkdir -p $(DEMO_DIR)/agent; \
+	bin/bonafide-fleetsim world --out $(DEMO_DIR)/world >/dev/null; \
 	bin/bonafide-collector serve --data-dir $(DEMO_DIR)/collector --grpc-listen $(DEMO_GRPC) --http-listen $(DEMO_HTTP) \
+		--policies $(DEMO_DIR)/world/policies --geoip $(DEMO_DIR)/world/city.mmdb --geoip $(DEMO_DIR)/world/asn.mmdb \
 		--heartbeat-interval 1m >$(DEMO_DIR)/collector.log 2>&1 & cpid=$$!; \
 	trap 'kill $$cpid $$apid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
 	for i in $$(seq 100); do curl -fs http://$(DEMO_HTTP)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	bin/bonafide-collector people import $(DEMO_DIR)/world/people.csv --data-dir $(DEMO_DIR)/collector >/dev/null; \
 	secret=$$(bin/bonafide-collector secret create --data-dir $(DEMO_DIR)/collector --name demo); \
 	fp=$$(bin/bonafide-collector ca fingerprint --data-dir $(DEMO_DIR)/collector); \
 	printf 'collector: %s\nenroll_secret: %s\nca_fingerprint: %s\nstate_dir: %s\n' $(DEMO_GRPC) $$secret $$fp $(DEMO_DIR)/agent > $(DEMO_DIR)/agent.yaml; \
 	bin/bonafide-agent run --once --config $(DEMO_DIR)/agent.yaml; \
 	bin/bonafide-agent run --config $(DEMO_DIR)/agent.yaml >$(DEMO_DIR)/agent.log 2>&1 & apid=$$!; \
+	bin/bonafide-fleetsim run --collector $(DEMO_GRPC) --secret $$secret --ca-fingerprint $$fp --state $(DEMO_DIR)/fleet; \
 	token=$$(sed -n 's/^admin_api_token=//p' $(DEMO_DIR)/collector/first-run-credentials.txt); \
-	echo; echo "bonafide is running (logs in $(DEMO_DIR)/)"; \
+	echo; echo "bonafide is running with this machine's agent and a simulated fleet (logs in $(DEMO_DIR)/)"; \
 	echo "  API:            http://$(DEMO_HTTP)/api/v1/"; \
 	echo "  agent gRPC:     $(DEMO_GRPC)  (CA fingerprint $$fp)"; \
 	echo "  admin token:    $$token  (from $(DEMO_DIR)/collector/first-run-credentials.txt)"; \
-	echo "  try:            curl -H 'Authorization: Bearer $$token' http://$(DEMO_HTTP)/api/v1/devices"; \
+	echo "  the farm:       curl -H 'Authorization: Bearer $$token' 'http://$(DEMO_HTTP)/api/v1/farms?suspected=true'"; \
+	echo "  riskiest:       curl -H 'Authorization: Bearer $$token' 'http://$(DEMO_HTTP)/api/v1/devices?sort=risk&limit=10'"; \
 	echo; echo "Press Ctrl-C to stop."; \
-	if [ -n "$(DEMO_ONESHOT)" ]; then curl -fsS -H "Authorization: Bearer $$token" http://$(DEMO_HTTP)/api/v1/devices; exit 0; fi; \
+	if [ -n "$(DEMO_ONESHOT)" ]; then curl -fsS -H "Authorization: Bearer $$token" 'http://$(DEMO_HTTP)/api/v1/farms?suspected=true'; exit 0; fi; \
 	wait $$cpid
 
 cross: ## build and vet every OS/architecture with CGO_ENABLED=0

@@ -44,6 +44,7 @@ type serveConfig struct {
 	logFormat              string
 	ingest                 ingest.Config
 	sweepInterval          time.Duration
+	fleetInterval          time.Duration
 	geoip                  listFlag
 	proxyProtocol          bool
 	reloadInterval         time.Duration
@@ -67,6 +68,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often time-based rules (agent_silent) are evaluated")
 	fset.Var(&c.geoip, "geoip", "MaxMind-format GeoIP database (City, Country or ASN schema; DB-IP and ip-location-db files work too); repeatable")
 	fset.Var(&c.ingest.TrustedProxies, "trusted-proxy", "address or CIDR of a proxy or load balancer whose PROXY-protocol header or x-forwarded-for / forwarded metadata is believed; repeatable")
+	fset.DurationVar(&c.fleetInterval, "fleet-recompute-interval", time.Hour, "how often clusters and risk scores are recomputed over the whole fleet (also at start; 0: only at start)")
 	fset.DurationVar(&c.reloadInterval, "policy-reload-interval", 2*time.Second, "how often the --policies directory is checked for edits (0: never)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
@@ -174,6 +176,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	})
 	g.Go(func() error { return sweepLoop(gctx, st, live, c.sweepInterval, log) })
+	g.Go(func() error { return fleetLoop(gctx, st, c.fleetInterval, log) })
 	if c.policies != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}
@@ -223,6 +226,39 @@ func sweepLoop(ctx context.Context, st *store.Store, rules store.Evaluator, ever
 			log.Error("sweep", "err", err)
 		} else if n > 0 {
 			log.Debug("sweep", "devices", n)
+		}
+	}
+}
+
+// fleetLockKey names the full fleet recompute's advisory lock.
+const fleetLockKey = 0x626f6e6166696402
+
+// fleetLoop recomputes clusters and risk scores over the whole fleet at
+// start and then every interval, on one replica at a time. Reports keep
+// them current in between; this pass catches what reports cannot see.
+func fleetLoop(ctx context.Context, st *store.Store, every time.Duration, log *slog.Logger) error {
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		if ok, unlock, err := st.TryLock(ctx, fleetLockKey); err == nil && ok {
+			start := time.Now()
+			stats, err := st.RecomputeFleet(ctx, start)
+			unlock()
+			if err != nil && ctx.Err() == nil {
+				log.Error("fleet recompute", "err", err)
+			} else if err == nil {
+				log.Info("fleet recomputed", "devices", stats.Devices, "clusters", stats.Clusters, "moved", stats.Moved,
+					"scores_changed", stats.Scores, "took", time.Since(start).Round(time.Millisecond))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick:
 		}
 	}
 }

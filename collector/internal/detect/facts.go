@@ -113,6 +113,9 @@ type Cluster struct {
 	Flagged []string `cel:"flagged"`
 	// Score is the farm score (fleet.FarmScore), 0–100.
 	Score int64 `cel:"score"`
+	// AgeHours is how long the cluster has existed: colleagues who meet
+	// in a hotel part again within days, a farm's laptops stay.
+	AgeHours float64 `cel:"age_hours"`
 }
 
 // Egress is the collector's view of where a device's reports come from:

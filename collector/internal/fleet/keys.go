@@ -68,7 +68,11 @@ func SnapshotKeys(sn *agentv1.HostSnapshot, serials []policies.PeripheralSerial)
 	for _, p := range serials {
 		keys = append(keys, NewKey(KindPeripheral, p.Key))
 	}
-	// REMOTE-TOOL-IDS
+	for _, t := range sn.GetRemoteAccess().GetTools() {
+		if id := strings.TrimSpace(t.GetClientId()); id != "" {
+			keys = append(keys, NewKey(KindRemoteTool, t.GetToolId()+" "+id))
+		}
+	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
 }

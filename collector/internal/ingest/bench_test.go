@@ -54,12 +54,26 @@ func BenchmarkIngestHeartbeat(b *testing.B) {
 	benchEngines(b, benchHeartbeat)
 }
 
+// BenchmarkIngestCluster is BenchmarkIngestQuiet where every snapshot
+// moves its device into or out of a farm: the devices are in groups of
+// eight, and each snapshot switches between the device's own Wi-Fi access
+// point and its group's. Every report therefore changes the device's keys
+// and updates the clusters incrementally: the keys are replaced, the
+// device's cluster and its former one are found again, the membership
+// changes are recorded, and the other members are evaluated again (the
+// fleet rules fire and resolve as the farm forms and breaks up). It is
+// the worst case of the incremental update per report.
+func BenchmarkIngestCluster(b *testing.B) {
+	benchEngines(b, benchCluster)
+}
+
 type benchMode int
 
 const (
 	benchFarm benchMode = iota
 	benchQuiet
 	benchHeartbeat
+	benchCluster
 )
 
 func benchEngines(b *testing.B, mode benchMode) {
@@ -69,9 +83,10 @@ func benchEngines(b *testing.B, mode benchMode) {
 
 // benchAgent is one enrolled device and what it reports.
 type benchAgent struct {
-	ctx  context.Context // carries the authenticated agent and its peer address
-	snap *agentv1.HostSnapshot
-	seq  uint64
+	ctx   context.Context // carries the authenticated agent and its peer address
+	snap  *agentv1.HostSnapshot
+	seq   uint64
+	group int // the device's farm (BenchmarkIngestCluster)
 }
 
 func benchReport(b *testing.B, dsn string, mode benchMode) {
@@ -95,7 +110,7 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 	for i := range agents {
 		agentID := uuid.NewString()
 		sn := benchSnapshot(i, agentID)
-		if mode == benchQuiet {
+		if mode == benchQuiet || mode == benchCluster {
 			sn.RemoteAccess = nil
 			for _, i := range sn.GetNetwork().GetInterfaces() {
 				i.VpnToolId = "" // no rule fires
@@ -118,7 +133,7 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 			b.Fatal(err)
 		}
 		p := &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(203, 0, 113, byte(i)), Port: 40000 + i}}
-		agents[i] = &benchAgent{ctx: context.WithValue(peer.NewContext(ctx, p), agentKey{}, a), snap: sn}
+		agents[i] = &benchAgent{ctx: context.WithValue(peer.NewContext(ctx, p), agentKey{}, a), snap: sn, group: i / 8}
 	}
 
 	// Each goroutine owns some devices, so that one device's reports come
@@ -144,6 +159,9 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 			rep := &agentv1.Report{ReportId: uuid.NewString(), Sequence: a.seq, CreatedAt: timestamppb.Now()}
 			if snapshots {
 				a.change()
+				if mode == benchCluster {
+					a.move()
+				}
 				rep.Body = &agentv1.Report_Snapshot{Snapshot: a.snap}
 			} else {
 				rep.Body = &agentv1.Report_Heartbeat{Heartbeat: &agentv1.Heartbeat{
@@ -186,6 +204,16 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 		unit = "snapshots/s"
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+// move switches the device between its own access point and its group's.
+func (a *benchAgent) move() {
+	w := a.snap.GetNetwork().GetWifi()
+	if a.seq%2 == 0 {
+		w.Bssid = "a4:2b:b0:11:22:" + w.Bssid[len(w.Bssid)-2:]
+	} else {
+		w.Bssid = fmt.Sprintf("a4:2b:b0:ff:00:%02x", a.group)
+	}
 }
 
 // change makes the next snapshot differ from the last: new scan times, the
@@ -285,7 +313,7 @@ func benchSnapshot(i int, agentID string) *agentv1.HostSnapshot {
 			{Name: "Loopback Pseudo-Interface 1", Kind: agentv1.NetworkInterface_KIND_LOOPBACK, Up: true, Addresses: []string{"127.0.0.1/8", "::1/128"}},
 		},
 		DefaultRoute: &agentv1.DefaultRoute{Interface: "Astrill", Gateway: "10.8.0.1"},
-		Wifi:         &agentv1.Wifi{Available: true, Interface: "Wi-Fi", Ssid: "HomeNet-5G", Bssid: "a4:2b:b0:11:22:33"},
+		Wifi:         &agentv1.Wifi{Available: true, Interface: "Wi-Fi", Ssid: "HomeNet-5G", Bssid: fmt.Sprintf("a4:2b:b0:11:22:%02x", i)},
 		DnsServers:   []string{"10.8.0.1", "192.168.1.1"},
 		Proxy:        &agentv1.Proxy{},
 	}

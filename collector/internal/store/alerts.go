@@ -233,9 +233,19 @@ func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor 
 			return err
 		}
 		if statusChanged {
-			// A resolved alert or a false positive no longer counts.
+			// A resolved alert or a false positive no longer counts, in
+			// the scores and in the device's cluster.
 			if err := s.refreshRisk(ctx, wtx{tx, s}, deviceID, now); err != nil {
 				return err
+			}
+			var cluster string
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT cluster_id FROM devices WHERE id = ?`), deviceID).Scan(&cluster); err != nil {
+				return err
+			}
+			if cluster != "" {
+				if _, err := s.refreshCluster(ctx, wtx{tx, s}, cluster, now); err != nil {
+					return err
+				}
 			}
 		}
 		return s.audit(ctx, tx, actor, "update", "alert", fmt.Sprint(id), detail)

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -52,4 +54,66 @@ func (s *Store) SnapshotHistory(ctx context.Context, deviceID string) ([]History
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// SeedFleet inserts n devices that reported at now with their keys (as
+// the incremental path would have stored them) and alerts, without
+// clusters: a third alone at home, offices without linking keys,
+// households of two, farms of eight behind one address and BSSID with two
+// high alerts each. For BenchmarkRecomputeFleet.
+func (s *Store) SeedFleet(ctx context.Context, n int, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		const chunk = 500
+		for start := 0; start < n; start += chunk {
+			var dev, keys, alerts strings.Builder
+			var dargs, kargs, aargs []any
+			for i := start; i < min(n, start+chunk); i++ {
+				id := fmt.Sprintf("dev_%08d", i)
+				if dev.Len() > 0 {
+					dev.WriteString(", ")
+				}
+				dev.WriteString("(?, ?, ?, ?, ?)")
+				dargs = append(dargs, id, "hw-"+id, "host-"+id, micros(now), micros(now))
+				ks := []string{fmt.Sprintf("peripheral usb 0x046d:0xc52b K%07d", i)}
+				switch i % 10 {
+				case 0, 1, 2:
+					ks = append(ks, fmt.Sprintf("egress_ip e%d", i), fmt.Sprintf("gateway_mac g%d", i))
+				case 3, 4:
+					ks = append(ks, fmt.Sprintf("egress_ip h%d", i/10), fmt.Sprintf("gateway_mac hg%d", i/10))
+				case 5:
+					ks = append(ks, fmt.Sprintf("egress_ip f%d", i/80), fmt.Sprintf("bssid fb%d", i/80))
+					for _, r := range []string{"remote_session_active", "laptop_farm_suspected"} {
+						if alerts.Len() > 0 {
+							alerts.WriteString(", ")
+						}
+						alerts.WriteString("(?, ?, 'title', 'high', 'remote_access', ?, ?, ?)")
+						aargs = append(aargs, r, id, micros(now), micros(now), micros(now))
+					}
+				}
+				for _, k := range ks {
+					if keys.Len() > 0 {
+						keys.WriteString(", ")
+					}
+					keys.WriteString("(?, ?, 1)")
+					kargs = append(kargs, id, k)
+				}
+			}
+			for _, q := range []struct {
+				sql  string
+				args []any
+			}{
+				{`INSERT INTO devices (id, hardware_key, hostname, first_seen, last_seen) VALUES ` + dev.String(), dargs},
+				{`INSERT INTO device_keys (device_id, key, link) VALUES ` + keys.String(), kargs},
+				{`INSERT INTO alerts (rule_id, device_id, title, severity, category, first_seen, last_seen, updated_at) VALUES ` + alerts.String(), aargs},
+			} {
+				if len(q.args) == 0 {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, s.q(q.sql), q.args...); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }

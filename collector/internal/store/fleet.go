@@ -452,8 +452,11 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 		return c, nil
 	}
 	// Shared keys.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key, k.link FROM device_keys k JOIN devices d ON d.id = k.device_id
-		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ? ORDER BY k.key, k.device_id`), id, micros(now.Add(-clusterWindow)))
+	// IN (subquery) makes both engines walk the members through the
+	// cluster index and their keys and alerts through the device indexes.
+	rows, err = tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key, k.link FROM device_keys k
+		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
+		ORDER BY k.key, k.device_id`), id, micros(now.Add(-clusterWindow)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster keys: %w", err)
 	}
@@ -488,8 +491,8 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 	}
 	c.Links = slices.Sorted(maps.Keys(links))
 	// Members' open alerts: co-signals and suspicion.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category FROM alerts a JOIN devices d ON d.id = a.device_id
-		WHERE d.cluster_id = ? AND a.status IN ('open', 'acknowledged') ORDER BY a.rule_id`), id)
+	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category FROM alerts a
+		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?) AND a.status IN ('open', 'acknowledged') ORDER BY a.rule_id`), id)
 	if err != nil {
 		return nil, fmt.Errorf("cluster alerts: %w", err)
 	}

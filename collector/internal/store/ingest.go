@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	mathrand "math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Evaluator runs detection rules; *detect.Engine implements it.
@@ -146,6 +148,41 @@ func (s *Store) writer() {
 func (s *Store) commitGroup(group []*ingestReq) {
 	// The transaction is shared, so it must not die with one caller's context.
 	ctx := context.Background()
+	var results []ingestResult
+	var err error
+	for attempt := 0; ; attempt++ {
+		results, err = s.tryGroup(ctx, group)
+		if !retryable(err) || attempt == maxGroupRetries {
+			break
+		}
+		// Another writer won a deadlock over rows both touched (devices
+		// of one cluster): start again; stored reports are skipped.
+		time.Sleep(time.Duration(1+mathrand.IntN(10*(attempt+1))) * time.Millisecond)
+	}
+	for i, r := range group {
+		if err != nil {
+			results[i] = ingestResult{err: err}
+		}
+		r.done <- results[i]
+	}
+	s.preparePending(ctx)
+}
+
+// maxGroupRetries bounds how often a group is tried again after a
+// deadlock or serialization failure (PostgreSQL).
+const maxGroupRetries = 5
+
+// retryable reports whether err is a PostgreSQL deadlock or serialization
+// failure, after which the whole transaction can be run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// tryGroup stores a group in one transaction, each batch under its own
+// savepoint. A batch that fails for a retryable reason fails the whole
+// transaction, which the caller runs again.
+func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for i, r := range group {
@@ -157,6 +194,9 @@ func (s *Store) commitGroup(group []*ingestReq) {
 				return err
 			}
 			acked, err := s.ingestBatch(ctx, wtx{tx, s}, r.batch, r.ev)
+			if retryable(err) {
+				return err
+			}
 			if err != nil {
 				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ingest"); rerr != nil {
 					return rerr
@@ -170,13 +210,7 @@ func (s *Store) commitGroup(group []*ingestReq) {
 		}
 		return nil
 	})
-	for i, r := range group {
-		if err != nil {
-			results[i] = ingestResult{err: err}
-		}
-		r.done <- results[i]
-	}
-	s.preparePending(ctx)
+	return results, err
 }
 
 // ingestBatch stores one Report call inside the group's transaction.
@@ -244,6 +278,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	if err != nil {
 		return err
 	}
+
 	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
 		moved = append(moved, facts.Cluster.ID) // its co-signals changed
 	}
@@ -576,6 +611,14 @@ func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string
 			return nil, err
 		}
 		f.Cluster = clusterFacts(c, deviceID)
+		var created int64
+		err = tx.QueryRowContext(ctx, s.q(`SELECT created_at FROM clusters WHERE id = ?`), clusterID).Scan(&created)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		if created > 0 {
+			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(created)).Hours()*10) / 10
+		}
 	}
 	json.Unmarshal([]byte(egress), &f.Egress)
 	json.Unmarshal([]byte(prevEgress), &f.PreviousEgress)
