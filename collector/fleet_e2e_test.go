@@ -250,9 +250,29 @@ func assertOnlyFarmFlagged(t *testing.T, s *server, token string, manifest map[s
 		!strings.Contains(signals, "remote_access") || !strings.Contains(signals, "peripherals") || f["score"].(float64) < 90 {
 		t.Errorf("suspected farm: members %v, people %v, links %v, co-signals %v, score %v", members, f["people"], links, signals, f["score"])
 	}
+	// The timeline: formed by the first two laptops, then six joined.
 	detail := s.api(t, "GET", "/api/v1/farms/"+f["id"].(string), token, "", 200)
-	if tl, _ := detail["timeline"].([]any); len(tl) < 8 {
-		t.Errorf("farm timeline has %d entries: %v", len(tl), tl)
+	tl, _ := detail["timeline"].([]any)
+	arrived := 0
+	for i, e := range tl {
+		e := e.(map[string]any)
+		d, _ := e["detail"].(map[string]any)
+		switch {
+		case i == 0 && e["kind"] == "formed":
+			founders, _ := d["devices"].([]any)
+			arrived += len(founders)
+		case e["kind"] == "joined":
+			arrived++
+		}
+	}
+	if arrived != 8 {
+		t.Errorf("farm timeline shows %d arrivals: %v", arrived, tl)
+	}
+	// A farm laptop's person carries the risk, with its history.
+	email := f["members"].([]any)[0].(map[string]any)["person"].(string)
+	p := s.api(t, "GET", "/api/v1/people/"+url.PathEscape(email), token, "", 200)
+	if r := p["risk"].(map[string]any); r["score"].(float64) < 90 || len(r["contributors"].([]any)) < 3 || len(p["risk_history"].([]any)) == 0 {
+		t.Errorf("person %s: risk %v, history %v", email, p["risk"], p["risk_history"])
 	}
 
 	// Every cluster that is not the farm is one of the household or the

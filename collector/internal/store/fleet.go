@@ -83,8 +83,11 @@ type ClusterMember struct {
 
 // ClusterEvent is one entry of a cluster's timeline.
 type ClusterEvent struct {
-	At     time.Time      `json:"at"`
-	Kind   string         `json:"kind"` // formed, joined, left, dissolved
+	At time.Time `json:"at"`
+	// Kind is formed (detail: the founding devices), joined or left
+	// (detail: device_id and the cluster it came from or went to, "" for
+	// none), or dissolved.
+	Kind   string         `json:"kind"`
 	Detail map[string]any `json:"detail"`
 }
 
@@ -307,17 +310,30 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 		}
 		multi = append(multi, idx)
 	}
-	names := fleet.AssignIDs(multi, old, newClusterID)
+	formed := map[string]bool{}
+	names := fleet.AssignIDs(multi, old, func() string {
+		id := newClusterID()
+		formed[id] = true
+		return id
+	})
 	next := map[string]string{} // device → new cluster ("" when none)
 	for d := range current {
 		next[d] = ""
 	}
+	changed := map[string]bool{}
 	for gi, g := range multi {
+		var founders []string
 		for _, i := range g {
 			next[ids[i]] = names[gi]
+			founders = append(founders, ids[i])
+		}
+		if formed[names[gi]] {
+			changed[names[gi]] = true
+			if err := s.clusterEvent(ctx, tx, names[gi], now, "formed", map[string]any{"devices": founders}); err != nil {
+				return nil, 0, err
+			}
 		}
 	}
-	changed := map[string]bool{}
 	for _, d := range slices.Sorted(maps.Keys(next)) {
 		from, to := current[d], next[d]
 		if from == to {
@@ -333,7 +349,7 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 				return nil, 0, err
 			}
 		}
-		if to != "" {
+		if to != "" && !formed[to] {
 			changed[to] = true
 			if err := s.clusterEvent(ctx, tx, to, now, "joined", map[string]any{"device_id": d, "from": from}); err != nil {
 				return nil, 0, err
@@ -391,7 +407,7 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, sum); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
-		return c, s.clusterEvent(ctx, tx, id, now, "formed", map[string]any{"devices": c.Devices, "people": c.People, "links": c.Links})
+		return c, nil
 	case status == c.Status && summary == sum:
 		return c, nil
 	}
@@ -657,7 +673,7 @@ type FleetStats struct {
 	Devices  int `json:"devices"`  // live devices
 	Clusters int `json:"clusters"` // clusters of two or more
 	Moved    int `json:"moved"`    // devices whose cluster changed
-	Scores   int `json:"scores"`   // device and person scores that changed
+	Scores   int `json:"scores"`   // device scores that changed
 }
 
 // RecomputeFleet finds every cluster again from the stored keys and
@@ -741,13 +757,16 @@ func (s *Store) RecomputeFleet(ctx context.Context, now time.Time) (FleetStats, 
 				current[ids[j]] = devs[ids[j]].cluster
 			}
 		}
-		active := map[string]bool{}
+		// Clusters to refresh besides those whose membership changes:
+		// those of devices re-bound to another person or whose score
+		// changed (alert changes refresh clusters as they happen).
+		dirty := map[string]bool{}
 		for id, d := range devs {
 			if d.cluster != "" {
 				current[id] = d.cluster
-				active[d.cluster] = true
 			}
 			if d.person != d.oldPerson {
+				dirty[d.cluster] = true
 				if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET person = ? WHERE id = ?`), d.person, id); err != nil {
 					return fmt.Errorf("recompute: %w", err)
 				}
@@ -758,22 +777,28 @@ func (s *Store) RecomputeFleet(ctx context.Context, now time.Time) (FleetStats, 
 			return err
 		}
 		st.Moved = moved
-		// Clusters whose membership did not change may still have new
-		// co-signals or scores.
-		for _, id := range slices.Sorted(maps.Keys(active)) {
+		rescored, err := s.recomputeRisk(ctx, tx, ids, func(id string) (string, int, string) {
+			d := devs[id]
+			return d.person, d.score, d.risk
+		}, now)
+		if err != nil {
+			return err
+		}
+		st.Scores = len(rescored)
+		for _, id := range rescored {
+			if d, ok := devs[id]; ok {
+				dirty[d.cluster] = true
+			}
+		}
+		delete(dirty, "")
+		for _, id := range slices.Sorted(maps.Keys(dirty)) {
 			if !slices.Contains(changed, id) {
 				if _, err := s.refreshCluster(ctx, tx, id, now); err != nil {
 					return err
 				}
 			}
 		}
-		// Risk scores.
-		n, err := s.recomputeRisk(ctx, tx, ids, func(id string) (string, int, string) {
-			d := devs[id]
-			return d.person, d.score, d.risk
-		}, now)
-		st.Scores = n
-		return err
+		return nil
 	})
 	return st, err
 }
@@ -822,12 +847,12 @@ func (s *Store) syncLinkKeys(ctx context.Context, tx wtx, holders map[fleet.Key]
 
 // recomputeRisk scores every device from its open and acknowledged
 // alerts and every person over their devices, storing what changed; it
-// returns how many scores changed. stored gives a device's person and
+// returns the devices whose score changed. stored gives a device's person and
 // stored score and contributors.
-func (s *Store) recomputeRisk(ctx context.Context, tx wtx, ids []string, stored func(id string) (person string, score int, contributors string), now time.Time) (int, error) {
+func (s *Store) recomputeRisk(ctx context.Context, tx wtx, ids []string, stored func(id string) (person string, score int, contributors string), now time.Time) ([]string, error) {
 	rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT device_id, rule_id, severity, category FROM alerts WHERE status IN ('open', 'acknowledged')`))
 	if err != nil {
-		return 0, fmt.Errorf("recompute risk: %w", err)
+		return nil, fmt.Errorf("recompute risk: %w", err)
 	}
 	alerts := map[string][]fleet.Contribution{}
 	for rows.Next() {
@@ -835,15 +860,15 @@ func (s *Store) recomputeRisk(ctx context.Context, tx wtx, ids []string, stored 
 		var c fleet.Contribution
 		if err := rows.Scan(&id, &c.RuleID, &c.Severity, &c.Category); err != nil {
 			rows.Close()
-			return 0, err
+			return nil, err
 		}
 		alerts[id] = append(alerts[id], c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var rescored []string
 	byPerson := map[string][]fleet.Contribution{}
 	for _, id := range ids {
 		person, oldScore, oldContrib := stored(id)
@@ -859,13 +884,13 @@ func (s *Store) recomputeRisk(ctx context.Context, tx wtx, ids []string, stored 
 			continue
 		}
 		if _, err := s.storeRisk(ctx, tx, "device", id, score, contrib, now); err != nil {
-			return 0, err
+			return nil, err
 		}
-		n++
+		rescored = append(rescored, id)
 	}
 	rows, err = tx.Tx.QueryContext(ctx, s.q(`SELECT email, risk_score, risk_contributors FROM people`))
 	if err != nil {
-		return 0, fmt.Errorf("recompute risk: %w", err)
+		return nil, fmt.Errorf("recompute risk: %w", err)
 	}
 	type personRisk struct {
 		email, contrib string
@@ -876,13 +901,13 @@ func (s *Store) recomputeRisk(ctx context.Context, tx wtx, ids []string, stored 
 		var p personRisk
 		if err := rows.Scan(&p.email, &p.score, &p.contrib); err != nil {
 			rows.Close()
-			return 0, err
+			return nil, err
 		}
 		people = append(people, p)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	for _, p := range people {
 		score, contrib := fleet.Risk(byPerson[p.email])
@@ -891,9 +916,8 @@ func (s *Store) recomputeRisk(ctx context.Context, tx wtx, ids []string, stored 
 			continue
 		}
 		if _, err := s.storeRisk(ctx, tx, "person", p.email, score, contrib, now); err != nil {
-			return 0, err
+			return nil, err
 		}
-		n++
 	}
-	return n, nil
+	return rescored, nil
 }
