@@ -150,9 +150,7 @@ func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys [
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE link_keys SET holders = holders - 1 WHERE key = ?`), k); err != nil {
 			return fmt.Errorf("link keys: %w", err)
 		}
-	}
-	if len(old) > 0 {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM link_keys WHERE holders <= 0`)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM link_keys WHERE key = ? AND holders <= 0`), k); err != nil {
 			return fmt.Errorf("link keys: %w", err)
 		}
 	}
