@@ -206,7 +206,8 @@ func TestFleetSimulator(t *testing.T) {
 // fire on the eight farm laptops and nowhere else (offices, coworking
 // space, household, travellers sharing a mobile address, a VPN exit or a
 // hotel); GET /api/v1/farms lists exactly one suspected farm, holding the
-// eight laptops of eight people linked by the egress address and router,
+// eight laptops of eight people linked by the egress address, the router
+// and two laptops' cloned AnyDesk id,
 // with remote access and KVM co-signals; the household is a cluster that
 // is not suspected; and the farm's laptops are the riskiest devices.
 func assertOnlyFarmFlagged(t *testing.T, s *server, token string, manifest map[string]*fleetSimDevice, alerts map[string][]string, fleetRules []string) {
@@ -246,7 +247,7 @@ func assertOnlyFarmFlagged(t *testing.T, s *server, token string, manifest map[s
 	links := fmt.Sprint(f["links"])
 	signals := fmt.Sprint(f["co_signals"])
 	if !slices.Equal(members, farm) || f["people"] != 8.0 || f["shared_network"] != true || f["network_class"] != "residential" ||
-		!strings.Contains(links, "egress_ip") || !strings.Contains(links, "gateway_mac") ||
+		!strings.Contains(links, "egress_ip") || !strings.Contains(links, "gateway_mac") || !strings.Contains(links, "remote_tool") ||
 		!strings.Contains(signals, "remote_access") || !strings.Contains(signals, "peripherals") || f["score"].(float64) < 90 {
 		t.Errorf("suspected farm: members %v, people %v, links %v, co-signals %v, score %v", members, f["people"], links, signals, f["score"])
 	}

@@ -234,6 +234,7 @@ func (d *Device) remoteAccess(cat *policies.RemoteAccessCatalog, now time.Time) 
 	pid := int32(1000 + d.Index*13%8000)
 	if d.Farm {
 		t := toolOf(d.Tool)
+		t.ClientId = d.ToolClientID
 		ev := farmToolEvidence[d.Tool][d.HW.OS]
 		t.Installs = []*agentv1.InstallEvidence{{Kind: ev.installKind, Location: ev.install, Version: ev.version}}
 		if ev.service != "" {

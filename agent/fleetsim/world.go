@@ -41,7 +41,11 @@ type Device struct {
 	// Farm laptops: a remote-desktop tool in session, optionally a PiKVM.
 	Farm      bool
 	Tool      string // catalog id of the remote-desktop tool
-	KVM       bool
+	// ToolClientID is the tool's own id (AnyDesk ID, TeamViewer ID); the
+	// first two AnyDesk laptops share one, as when a farm clones one
+	// configured disk image.
+	ToolClientID string
+	KVM          bool
 	KoreanIME bool
 	// Monitor is an external display's serial (0: none).
 	Monitor uint32
@@ -192,6 +196,12 @@ func NewWorld(seed uint64, total int) *World {
 			if g.Scenario == scFarm {
 				d.Farm = true
 				d.Tool = []string{"anydesk", "anydesk", "teamviewer", "anydesk", "rustdesk", "anydesk", "teamviewer", "anydesk"}[i%8]
+				if d.Tool != "rustdesk" { // current RustDesk keeps its id encrypted
+					d.ToolClientID = fmt.Sprint(300_000_000 + rng.IntN(600_000_000))
+				}
+				if i%8 == 1 {
+					d.ToolClientID = w.Devices[len(w.Devices)-1].ToolClientID
+				}
 				d.KVM = i < farmKVMs
 				d.Monitor = 0
 				switch i % 4 { // careful operators keep the declared zone; not all of them
