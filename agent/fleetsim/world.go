@@ -39,14 +39,14 @@ type Device struct {
 	// some farm laptops).
 	OSTimeZone string
 	// Farm laptops: a remote-desktop tool in session, optionally a PiKVM.
-	Farm      bool
-	Tool      string // catalog id of the remote-desktop tool
+	Farm bool
+	Tool string // catalog id of the remote-desktop tool
 	// ToolClientID is the tool's own id (AnyDesk ID, TeamViewer ID); the
 	// first two AnyDesk laptops share one, as when a farm clones one
 	// configured disk image.
 	ToolClientID string
 	KVM          bool
-	KoreanIME bool
+	KoreanIME    bool
 	// Monitor is an external display's serial (0: none).
 	Monitor uint32
 }
