@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,14 +19,17 @@ import (
 )
 
 // admin runs the commands that change the collector's data directly in its
-// database (or read its CA).
-func admin(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+// database (or read its CA). stdin is read by `user create` without
+// --password.
+func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c common
 	c.register(fs)
 	name := fs.String("name", "", "a label for the secret or token")
-	role := fs.String("role", "", "token role: admin, analyst or viewer")
+	role := fs.String("role", "", "token or user role: admin, analyst or viewer")
+	username := fs.String("username", "", "user create: the user's name (1-64 of a-z, 0-9, '.', '_', '@', '-')")
+	password := fs.String("password", "", "user create: the password (12 characters to 72 bytes); default: one line read from standard input")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -88,6 +93,34 @@ func admin(ctx context.Context, cmd string, args []string, stdout, stderr io.Wri
 			return err
 		}
 		fmt.Fprintln(stdout, plain)
+	case "user create":
+		pw := *password
+		if !flagSet(fs, "password") {
+			if f, ok := stdin.(*os.File); ok {
+				if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+					fmt.Fprint(stderr, "password (it will be echoed): ")
+				}
+			}
+			if pw, err = readLine(stdin); err != nil {
+				return fmt.Errorf("read the password from standard input: %w", err)
+			}
+		}
+		if pw == "" {
+			return errors.New("user create: empty password (give --password or one line on standard input)")
+		}
+		u, err := st.CreateUser(ctx, *username, *role, pw, "cli:"+currentUser())
+		if err != nil {
+			return fmt.Errorf("user create: %w", err)
+		}
+		fmt.Fprintf(stdout, "created user %s (role %s)\n", u.Username, u.Role)
+	case "user list":
+		users, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			fmt.Fprintf(stdout, "%s\t%s\t%s\n", u.Username, u.Role, u.CreatedAt.Format(time.RFC3339))
+		}
 	case "people import":
 		name, err := arg()
 		if err != nil {
@@ -137,6 +170,23 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// readLine reads one line from r without its line ending; a last line
+// without a newline counts.
+func readLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"), nil
 }
 
 func currentUser() string {

@@ -27,6 +27,10 @@ commands:
   secret revoke ID              revoke an enrollment secret
   token create --role R [--name N]
                                 create an API token (admin, analyst or viewer)
+  user create --username U --role R [--password P]
+                                create a web UI user (admin, analyst or viewer); without
+                                --password, the password is read as one line from stdin
+  user list                     list web UI users (username, role, created; tab-separated)
   ca fingerprint                print the CA certificate's SHA-256 (hex)
   device revoke ID              cut a device off
   people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
@@ -64,8 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, stderr)
-	case "secret create", "secret list", "secret revoke", "token create", "ca fingerprint", "device revoke", "people import":
-		return admin(ctx, cmd, rest, stdout, stderr)
+	case "secret create", "secret list", "secret revoke", "token create", "ca fingerprint", "device revoke", "people import",
+		"user create", "user list":
+		return admin(ctx, cmd, rest, os.Stdin, stdout, stderr)
 	case "policy check", "policy test":
 		return policyCmd(ctx, cmd, rest, stdout)
 	case "version":
@@ -81,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func subcommand(cmd string, rest []string) string {
 	switch cmd {
-	case "secret", "token", "ca", "device", "policy", "people":
+	case "secret", "token", "ca", "device", "policy", "people", "user":
 		if len(rest) > 0 {
 			return rest[0]
 		}

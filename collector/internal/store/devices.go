@@ -213,3 +213,22 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 	}
 	return len(ids), nil
 }
+
+// DevicesByHostname lists the devices with a host name (exact, at most
+// 10), ordered by id.
+func (s *Store) DevicesByHostname(ctx context.Context, hostname string) ([]Device, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices d WHERE d.hostname = ? ORDER BY d.id LIMIT 10`), hostname)
+	if err != nil {
+		return nil, fmt.Errorf("devices by hostname: %w", err)
+	}
+	defer rows.Close()
+	var out []Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

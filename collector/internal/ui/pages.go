@@ -1,0 +1,257 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+)
+
+// pageSize is how many alerts the queue shows at once.
+const pageSize = 50
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+	o, err := s.store.Overview(r.Context(), time.Now())
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "overview", "Overview", o)
+}
+
+// queue is the alert queue page's data.
+type queue struct {
+	Filter     url.Values
+	Alerts     []store.Alert
+	Next       url.Values // the next page's query; nil on the last page
+	Statuses   []string
+	Severities []string
+	Message    string
+}
+
+var (
+	statuses   = []string{store.StatusOpen, store.StatusAcknowledged, store.StatusResolved, store.StatusFalsePositive}
+	severities = []string{"critical", "high", "medium", "low"}
+)
+
+// alerts is the queue: newest first, filtered by status (open by
+// default; "all" for every status), severity, rule and host name, a page
+// at a time (cursor: the last alert id shown).
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+	q := r.URL.Query()
+	f := store.AlertFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: strings.TrimSpace(q.Get("rule")), Limit: pageSize}
+	switch {
+	case f.Status == "":
+		f.Status = store.StatusOpen
+	case f.Status == "all":
+		f.Status = ""
+	case !store.ValidStatus(f.Status):
+		return fmt.Errorf("status %q: %w", f.Status, store.ErrInvalid)
+	}
+	if f.Severity != "" && !slices.Contains(severities, f.Severity) {
+		return fmt.Errorf("severity %q: %w", f.Severity, store.ErrInvalid)
+	}
+	if c := q.Get("cursor"); c != "" {
+		id, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("cursor %q: %w", c, store.ErrInvalid)
+		}
+		f.AfterID = id
+	}
+	data := queue{Filter: url.Values{"status": {cmpOr(q.Get("status"), store.StatusOpen)}, "severity": {f.Severity},
+		"rule": {f.RuleID}, "host": {strings.TrimSpace(q.Get("host"))}}, Statuses: statuses, Severities: severities}
+	if host := data.Filter.Get("host"); host != "" {
+		devices, err := s.store.DevicesByHostname(r.Context(), host)
+		if err != nil {
+			return err
+		}
+		if len(devices) == 0 {
+			data.Message = "No device is called " + host + "."
+			return s.render(w, r, http.StatusOK, "alerts", "Alerts", data)
+		}
+		f.DeviceID = devices[0].ID
+		if len(devices) > 1 {
+			data.Message = fmt.Sprintf("%d devices are called %s; showing the first (%s).", len(devices), host, devices[0].ID)
+		}
+	}
+	list, err := s.store.ListAlerts(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	data.Alerts = list
+	if len(list) == pageSize {
+		data.Next = url.Values{}
+		for k, v := range data.Filter {
+			data.Next[k] = v
+		}
+		data.Next.Set("cursor", strconv.FormatInt(list[len(list)-1].ID, 10))
+	}
+	return s.render(w, r, http.StatusOK, "alerts", "Alerts", data)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// bulk applies one action to the alerts ticked in the queue.
+func (s *Server) bulk(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+	var ids []int64
+	for _, v := range r.PostForm["id"] {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("alert id %q: %w", v, store.ErrInvalid)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 || len(ids) > 1000 {
+		return fmt.Errorf("tick between 1 and 1000 alerts: %w", store.ErrInvalid)
+	}
+	c, err := change(r.PostFormValue("action"), r.PostFormValue("assignee"), r.PostFormValue("note"))
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := s.store.UpdateAlert(r.Context(), id, c, actor(sess)); err != nil {
+			return fmt.Errorf("alert %d: %w", id, err)
+		}
+	}
+	back := safeNext(r.PostFormValue("back"))
+	sep := "?"
+	if strings.Contains(back, "?") {
+		sep = "&"
+	}
+	http.Redirect(w, r, back+sep+"done="+url.QueryEscape(fmt.Sprintf("%d alerts updated", len(ids))), http.StatusSeeOther)
+	return nil
+}
+
+// change is a triage action: a status (acknowledge, resolve,
+// false_positive, reopen) or assign, with an optional note.
+func change(action, assignee, note string) (store.AlertChange, error) {
+	var c store.AlertChange
+	status := map[string]string{"acknowledge": store.StatusAcknowledged, "resolve": store.StatusResolved,
+		"false_positive": store.StatusFalsePositive, "reopen": store.StatusOpen}
+	switch st, ok := status[action]; {
+	case ok:
+		c.Status = &st
+	case action == "assign":
+		assignee = strings.TrimSpace(assignee)
+		c.Assignee = &assignee
+	case action == "note":
+	default:
+		return c, fmt.Errorf("unknown action %q: %w", action, store.ErrInvalid)
+	}
+	if note = strings.TrimSpace(note); note != "" {
+		if len(note) > 4000 {
+			return c, fmt.Errorf("a note is at most 4000 bytes: %w", store.ErrInvalid)
+		}
+		c.Note = &note
+	} else if action == "note" {
+		return c, fmt.Errorf("write a note: %w", store.ErrInvalid)
+	}
+	return c, nil
+}
+
+// alertPage is the alert detail page's data.
+type alertPage struct {
+	Alert    store.Alert
+	Device   store.Device
+	Evidence []evidenceRow
+	Timeline []store.AuditEntry
+	Statuses []string
+}
+
+type evidenceRow struct {
+	Key   string
+	Value string
+}
+
+func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return store.ErrNotFound
+	}
+	a, err := s.store.GetAlert(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	p := alertPage{Alert: a, Statuses: statuses}
+	if p.Device, err = s.store.GetDevice(r.Context(), a.DeviceID); err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(a.Evidence) {
+		p.Evidence = append(p.Evidence, evidenceRow{Key: strings.ReplaceAll(k, "_", " "), Value: prettyJSON(a.Evidence[k])})
+	}
+	if p.Timeline, err = s.store.Audit(r.Context(), "alert", strconv.FormatInt(a.ID, 10)); err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "alert", a.Title, p)
+}
+
+func (s *Server) triage(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return store.ErrNotFound
+	}
+	c, err := change(r.PostFormValue("action"), r.PostFormValue("assignee"), r.PostFormValue("note"))
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.UpdateAlert(r.Context(), id, c, actor(sess)); err != nil {
+		return err
+	}
+	http.Redirect(w, r, fmt.Sprintf("/ui/alerts/%d?done=%s", id, url.QueryEscape("Saved.")), http.StatusSeeOther)
+	return nil
+}
+
+// suppress stops the alert's rule from alerting on its device for a
+// number of days, with a reason.
+func (s *Server) suppress(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return store.ErrNotFound
+	}
+	a, err := s.store.GetAlert(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	days, err := strconv.Atoi(r.PostFormValue("days"))
+	if err != nil || days < 1 || days > 365 {
+		return fmt.Errorf("suppress for 1 to 365 days: %w", store.ErrInvalid)
+	}
+	if _, err := s.store.CreateSuppression(r.Context(), store.Suppression{RuleID: a.RuleID, DeviceID: a.DeviceID,
+		Reason: strings.TrimSpace(r.PostFormValue("reason")), ExpiresAt: time.Now().AddDate(0, 0, days)}, actor(sess)); err != nil {
+		return err
+	}
+	http.Redirect(w, r, fmt.Sprintf("/ui/alerts/%d?done=%s", id, url.QueryEscape(fmt.Sprintf("Suppressed for %d days.", days))), http.StatusSeeOther)
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// prettyJSON shows an evidence value: strings as they are, anything else
+// as indented JSON. The template escapes the result.
+func prettyJSON(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}

@@ -1,0 +1,260 @@
+// Package ui is the collector's web UI for SOC analysts: server-rendered
+// pages (html/template, which escapes every value for its context, so
+// strings that came from agents render as text) with a vendored htmx, on
+// the collector's HTTP port under /ui/.
+//
+// Sign-in is with local users (`bonafide-collector user create`); the
+// session lives server-side, its token in an HttpOnly, SameSite=Strict
+// cookie. Every form carries the session's CSRF token, and every action
+// checks the user's role on the server. Read-only pages work without
+// JavaScript.
+package ui
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+const (
+	cookieName = "bonafide_session"
+	sessionTTL = 12 * time.Hour
+)
+
+// Server serves the UI.
+type Server struct {
+	store *store.Store
+	log   *slog.Logger
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+	// secure marks the cookie Secure (set when the collector is reached
+	// over TLS, e.g. behind a TLS-terminating proxy).
+	secure bool
+}
+
+// New builds the UI handler. secureCookie sets the Secure attribute on
+// the session cookie.
+func New(st *store.Store, log *slog.Logger, secureCookie bool) (*Server, error) {
+	s := &Server{store: st, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, secure: secureCookie}
+	funcs := template.FuncMap{
+		"since":    since,
+		"json":     prettyJSON,
+		"sevclass": func(sev string) string { return "sev-" + sev },
+		"query":    func(v url.Values) template.URL { return template.URL(v.Encode()) },
+		"list":     func(s ...string) []string { return s },
+		"join":     strings.Join,
+	}
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", n, err)
+		}
+		s.pages[name] = t
+	}
+	static, _ := fs.Sub(staticFS, "static")
+	s.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /ui/login", s.loginPage)
+	s.mux.HandleFunc("POST /ui/login", s.login)
+	s.handle("POST /ui/logout", store.RoleViewer, s.logout)
+	s.handle("GET /ui/{$}", store.RoleViewer, s.overview)
+	s.handle("GET /ui/alerts", store.RoleViewer, s.alerts)
+	s.handle("POST /ui/alerts", store.RoleAnalyst, s.bulk)
+	s.handle("GET /ui/alerts/{id}", store.RoleViewer, s.alert)
+	s.handle("POST /ui/alerts/{id}", store.RoleAnalyst, s.triage)
+	s.handle("POST /ui/alerts/{id}/suppress", store.RoleAnalyst, s.suppress)
+	return s, nil
+}
+
+// ServeHTTP adds the security headers to every response.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+	s.mux.ServeHTTP(w, r)
+}
+
+var roleRank = map[string]int{store.RoleViewer: 1, store.RoleAnalyst: 2, store.RoleAdmin: 3}
+
+type pageFunc func(w http.ResponseWriter, r *http.Request, sess store.Session) error
+
+type sessionKey struct{}
+
+// handle registers a page or action that needs a signed-in user with at
+// least role min; a POST also needs the session's CSRF token.
+func (s *Server) handle(pattern, min string, h pageFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sess, err := s.session(r)
+		if err != nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			} else {
+				s.fail(w, r, http.StatusUnauthorized, "Sign in first.")
+			}
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			if err := r.ParseForm(); err != nil {
+				s.fail(w, r, http.StatusBadRequest, "The form could not be read.")
+				return
+			}
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
+				s.fail(w, r, http.StatusForbidden, "The form expired or did not come from this site; reload the page and try again.")
+				return
+			}
+		}
+		if roleRank[sess.User.Role] < roleRank[min] {
+			s.fail(w, r, http.StatusForbidden, "This needs the "+min+" role; you are "+sess.User.Role+".")
+			return
+		}
+		if err := h(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess)), sess); err != nil {
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				s.fail(w, r, http.StatusNotFound, "Not found.")
+			case errors.Is(err, store.ErrInvalid):
+				s.fail(w, r, http.StatusBadRequest, err.Error())
+			case errors.Is(err, context.Canceled):
+			default:
+				s.log.Error("ui", "path", r.URL.Path, "err", err)
+				s.fail(w, r, http.StatusInternalServerError, "Something went wrong; the error is in the collector's log.")
+			}
+		}
+	})
+}
+
+func (s *Server) session(r *http.Request) (store.Session, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil || c.Value == "" {
+		return store.Session{}, store.ErrNotFound
+	}
+	return s.store.SessionByToken(r.Context(), c.Value)
+}
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	User    *store.User
+	CSRF    string
+	Flash   string
+	Error   string
+	CanEdit bool // analyst or admin
+	Data    any
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
+	p := page{Title: title, Data: data, Flash: r.URL.Query().Get("done")}
+	if sess, ok := r.Context().Value(sessionKey{}).(store.Session); ok {
+		p.User, p.CSRF = &sess.User, sess.CSRF
+		p.CanEdit = roleRank[sess.User.Role] >= roleRank[store.RoleAnalyst]
+	}
+	var b strings.Builder
+	if err := s.pages[name].ExecuteTemplate(&b, "layout.html", p); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, err := w.Write([]byte(b.String()))
+	return err
+}
+
+// fail shows an error page with the status.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if err := s.render(w, r, status, "error", http.StatusText(status), msg); err != nil {
+		http.Error(w, msg, status)
+	}
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "login", "Sign in", map[string]string{"Next": safeNext(r.URL.Query().Get("next"))})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	next := safeNext(r.PostFormValue("next"))
+	u, err := s.store.Authenticate(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
+	if err != nil {
+		if !errors.Is(err, store.ErrUnauthenticated) {
+			s.log.Error("ui sign-in", "err", err)
+		}
+		s.render(w, r, http.StatusUnauthorized, "login", "Sign in", map[string]string{"Next": next, "Error": "Wrong user name or password."})
+		return
+	}
+	token, _, err := s.store.CreateSession(r.Context(), u.ID, sessionTTL)
+	if err != nil {
+		s.log.Error("ui session", "err", err)
+		http.Error(w, "could not sign in", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/ui/", HttpOnly: true, Secure: s.secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
+	s.log.Info("ui sign-in", "user", u.Username, "role", u.Role)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// safeNext keeps a post-sign-in redirect on this site's UI.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/ui/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/ui/"
+	}
+	return next
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+	if c, err := r.Cookie(cookieName); err == nil {
+		if err := s.store.DeleteSession(r.Context(), c.Value); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", HttpOnly: true, Secure: s.secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+	return nil
+}
+
+func actor(sess store.Session) string { return "user:" + sess.User.Username }
+
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+}
