@@ -174,9 +174,9 @@ type evidenceRow struct {
 }
 
 func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) error {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	id, err := alertID(r)
 	if err != nil {
-		return store.ErrNotFound
+		return err
 	}
 	a, err := s.store.GetAlert(r.Context(), id)
 	if err != nil {
@@ -196,9 +196,9 @@ func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) 
 }
 
 func (s *Server) triage(w http.ResponseWriter, r *http.Request, sess store.Session) error {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	id, err := alertID(r)
 	if err != nil {
-		return store.ErrNotFound
+		return err
 	}
 	c, err := change(r.PostFormValue("action"), r.PostFormValue("assignee"), r.PostFormValue("note"))
 	if err != nil {
@@ -214,9 +214,9 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, sess store.Sessi
 // suppress stops the alert's rule from alerting on its device for a
 // number of days, with a reason.
 func (s *Server) suppress(w http.ResponseWriter, r *http.Request, sess store.Session) error {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	id, err := alertID(r)
 	if err != nil {
-		return store.ErrNotFound
+		return err
 	}
 	a, err := s.store.GetAlert(r.Context(), id)
 	if err != nil {
@@ -232,6 +232,15 @@ func (s *Server) suppress(w http.ResponseWriter, r *http.Request, sess store.Ses
 	}
 	http.Redirect(w, r, fmt.Sprintf("/ui/alerts/%d?done=%s", id, url.QueryEscape(fmt.Sprintf("Suppressed for %d days.", days))), http.StatusSeeOther)
 	return nil
+}
+
+// alertID is the alert id in the path.
+func alertID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return 0, store.ErrNotFound
+	}
+	return id, nil
 }
 
 func sortedKeys(m map[string]any) []string {
