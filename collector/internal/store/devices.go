@@ -185,17 +185,8 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("sweep: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := scanColumn[string](rows)
+	if err != nil {
 		return 0, err
 	}
 	for _, id := range ids {

@@ -142,7 +142,7 @@ func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys [
 	if err != nil {
 		return fmt.Errorf("device keys: %w", err)
 	}
-	old, err := scanStrings(rows)
+	old, err := scanColumn[string](rows)
 	if err != nil {
 		return err
 	}
@@ -175,11 +175,12 @@ func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys [
 	return nil
 }
 
-func scanStrings(rows *sql.Rows) ([]string, error) {
+// scanColumn reads a one-column result and closes it.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
 	defer rows.Close()
-	var out []string
+	var out []T
 	for rows.Next() {
-		var v string
+		var v T
 		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
@@ -193,7 +194,7 @@ func (s *Store) clusterMemberIDs(ctx context.Context, tx querier, clusterID stri
 	if err != nil {
 		return nil, fmt.Errorf("cluster members: %w", err)
 	}
-	return scanStrings(rows)
+	return scanColumn[string](rows)
 }
 
 // marks returns n comma-separated placeholders.
@@ -226,7 +227,7 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 			if err != nil {
 				return nil, fmt.Errorf("cluster: %w", err)
 			}
-			ids, err := scanStrings(rows)
+			ids, err := scanColumn[string](rows)
 			if err != nil {
 				return nil, err
 			}

@@ -331,30 +331,16 @@ func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rul
 	if len(rules) == 0 {
 		return false, nil
 	}
-	args := []any{micros(at), deviceID}
-	marks := make([]string, len(rules))
-	for i, r := range rules {
-		marks[i] = "?"
-		args = append(args, r)
-	}
 	// The rule list changes only with the rule set, so the statement
 	// caches well.
 	rows, err := tx.QueryContext(ctx, s.q(`UPDATE alerts SET status = 'resolved', updated_at = ?
-		WHERE device_id = ? AND status IN ('open', 'acknowledged') AND rule_id IN (`+strings.Join(marks, ", ")+`) RETURNING id`), args...)
+		WHERE device_id = ? AND status IN ('open', 'acknowledged') AND rule_id IN (`+marks(len(rules))+`) RETURNING id`),
+		append([]any{micros(at), deviceID}, anys(rules)...)...)
 	if err != nil {
 		return false, fmt.Errorf("auto-resolve: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return false, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := scanColumn[int64](rows)
+	if err != nil {
 		return false, err
 	}
 	for _, id := range ids {
