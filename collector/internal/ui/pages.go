@@ -1,8 +1,10 @@
 package ui
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -63,7 +65,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ store.Session)
 		}
 		f.AfterID = id
 	}
-	data := queue{Filter: url.Values{"status": {cmpOr(q.Get("status"), store.StatusOpen)}, "severity": {f.Severity},
+	data := queue{Filter: url.Values{"status": {cmp.Or(q.Get("status"), store.StatusOpen)}, "severity": {f.Severity},
 		"rule": {f.RuleID}, "host": {strings.TrimSpace(q.Get("host"))}}, Statuses: statuses, Severities: severities}
 	if host := data.Filter.Get("host"); host != "" {
 		devices, err := s.store.DevicesByHostname(r.Context(), host)
@@ -92,13 +94,6 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ store.Session)
 		data.Next.Set("cursor", strconv.FormatInt(list[len(list)-1].ID, 10))
 	}
 	return s.render(w, r, http.StatusOK, "alerts", "Alerts", data)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // bulk applies one action to the alerts ticked in the queue.
@@ -186,7 +181,7 @@ func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) 
 	if p.Device, err = s.store.GetDevice(r.Context(), a.DeviceID); err != nil {
 		return err
 	}
-	for _, k := range sortedKeys(a.Evidence) {
+	for _, k := range slices.Sorted(maps.Keys(a.Evidence)) {
 		p.Evidence = append(p.Evidence, evidenceRow{Key: strings.ReplaceAll(k, "_", " "), Value: prettyJSON(a.Evidence[k])})
 	}
 	if p.Timeline, err = s.store.Audit(r.Context(), "alert", strconv.FormatInt(a.ID, 10)); err != nil {
@@ -241,15 +236,6 @@ func alertID(r *http.Request) (int64, error) {
 		return 0, store.ErrNotFound
 	}
 	return id, nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // prettyJSON shows an evidence value: strings as they are, anything else
