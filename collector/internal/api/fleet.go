@@ -13,22 +13,17 @@ func (s *Server) listFarms(r *http.Request, _ store.Token) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	clusters, err := s.store.ListClusters(r.Context(), int(limit))
-	if err != nil {
-		return nil, err
-	}
+	var suspected bool
 	switch r.URL.Query().Get("suspected") {
 	case "", "false":
 	case "true":
-		kept := clusters[:0]
-		for _, c := range clusters {
-			if c.Suspected {
-				kept = append(kept, c)
-			}
-		}
-		clusters = kept
+		suspected = true
 	default:
 		return nil, errorf(http.StatusBadRequest, "invalid_argument", "suspected must be true or false")
+	}
+	clusters, err := s.store.ListClusters(r.Context(), suspected, int(limit))
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{"farms": clusters}, nil
 }

@@ -364,6 +364,13 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 	return out, moved, nil
 }
 
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func newClusterID() string {
 	var b [6]byte
 	rand.Read(b[:])
@@ -402,16 +409,16 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 		if c.Status == "dissolved" {
 			return c, nil
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, summary)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, sum); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, suspected, summary)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 		return c, nil
 	case status == c.Status && summary == sum:
 		return c, nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, summary = ? WHERE id = ?`),
-		c.Status, micros(now), c.Devices, c.People, c.Score, sum, id); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, suspected = ?, summary = ? WHERE id = ?`),
+		c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, id); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if status != c.Status && c.Status == "dissolved" {
@@ -606,11 +613,15 @@ func clusterFacts(c *Cluster, deviceID string) detect.Cluster {
 	return f
 }
 
-// ListClusters lists the active clusters, highest farm score first, at
-// most limit (PageLimit).
-func (s *Store) ListClusters(ctx context.Context, limit int) ([]Cluster, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, status, created_at, updated_at, summary FROM clusters
-		WHERE status = 'active' ORDER BY score DESC, id LIMIT ?`), PageLimit(limit))
+// ListClusters lists the active clusters (only the suspected ones when
+// suspectedOnly), highest farm score first, at most limit (PageLimit).
+func (s *Store) ListClusters(ctx context.Context, suspectedOnly bool, limit int) ([]Cluster, error) {
+	q := `SELECT id, status, created_at, updated_at, summary FROM clusters WHERE status = 'active' ORDER BY score DESC, id LIMIT ?`
+	if suspectedOnly {
+		q = `SELECT id, status, created_at, updated_at, summary FROM clusters WHERE status = 'active' AND suspected = 1
+			ORDER BY score DESC, id LIMIT ?`
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(q), PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list clusters: %w", err)
 	}

@@ -91,9 +91,12 @@ rules:
 				t.Errorf("%s: alerts %v cluster %q", h, got, e.device(ids[h]).ClusterID)
 			}
 		}
-		clusters, err := e.st.ListClusters(e.ctx, 0)
+		clusters, err := e.st.ListClusters(e.ctx, false, 0)
 		if err != nil || len(clusters) != 1 {
 			t.Fatalf("clusters %+v %v", clusters, err)
+		}
+		if suspected, err := e.st.ListClusters(e.ctx, true, 0); err != nil || len(suspected) != 1 || suspected[0].ID != clusters[0].ID {
+			t.Errorf("suspected clusters %+v %v", suspected, err)
 		}
 		c := clusters[0]
 		// Three people (0.8²), a shared network (0.75), one co-signal (0.8):
@@ -127,8 +130,11 @@ rules:
 			t.Errorf("farm-3 still in cluster %s", d.ClusterID)
 		}
 		got, err := e.st.GetCluster(e.ctx, c.ID)
-		if err != nil || got.Devices != 2 || got.Status != "active" {
+		if err != nil || got.Devices != 2 || got.Status != "active" || got.Suspected {
 			t.Fatalf("cluster after the move %+v %v", got, err)
+		}
+		if suspected, err := e.st.ListClusters(e.ctx, true, 0); err != nil || len(suspected) != 0 {
+			t.Errorf("suspected clusters after the move %+v %v", suspected, err)
 		}
 		var events []string
 		for _, ev := range got.Timeline {

@@ -73,14 +73,6 @@ func (s *Store) Overview(ctx context.Context, now time.Time) (Overview, error) {
 			return o, err
 		}
 	}
-	farms, err := s.ListClusters(ctx, 200)
-	if err != nil {
-		return o, err
-	}
-	for _, c := range farms {
-		if c.Suspected && len(o.SuspectedFarms) < 10 {
-			o.SuspectedFarms = append(o.SuspectedFarms, c)
-		}
-	}
-	return o, nil
+	o.SuspectedFarms, err = s.ListClusters(ctx, true, 10)
+	return o, err
 }

@@ -30,8 +30,9 @@ CREATE INDEX devices_person ON devices (person);
 ALTER TABLE people ADD COLUMN risk_score BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE people ADD COLUMN risk_contributors TEXT NOT NULL DEFAULT '[]';
 -- Clusters of linked devices. status: active, or dissolved when fewer than
--- two devices remain linked. summary is the JSON the API shows (members,
--- people, shared evidence, co-signals).
+-- two devices remain linked; suspected is 1 while a fleet rule has an open
+-- alert on a member. summary is the JSON the API shows (members, people,
+-- shared evidence, co-signals).
 CREATE TABLE clusters (
     id          TEXT PRIMARY KEY,
     status      TEXT NOT NULL,
@@ -40,9 +41,11 @@ CREATE TABLE clusters (
     devices     BIGINT NOT NULL,
     people      BIGINT NOT NULL,
     score       BIGINT NOT NULL,
+    suspected   BIGINT NOT NULL DEFAULT 0,
     summary     TEXT NOT NULL
 );
 CREATE INDEX clusters_status ON clusters (status, score);
+CREATE INDEX clusters_suspected ON clusters (status, suspected, score);
 CREATE TABLE cluster_events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     cluster_id  TEXT NOT NULL,
