@@ -562,7 +562,7 @@ func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID stri
 // activity hours (nil from the sweep) are added to its histogram first.
 func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string, now time.Time, hours []activity.Hour) (*detect.DeviceFacts, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
-	var first, last, interval, dropped, skew, panel, since, prevAt int64
+	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
 	var egress, prevEgress, bySerial, byUser, workHours, person, clusterID string
 	var shares bool
 	var histBlob []byte
@@ -571,11 +571,12 @@ func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string
 		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
 		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
 		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
-		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id
+		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
+		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0)
 		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
 			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
-			&egress, &since, &prevEgress, &prevAt, &shares, &histBlob, &person, &clusterID)
+			&egress, &since, &prevEgress, &prevAt, &shares, &histBlob, &person, &clusterID, &clusterCreated)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}
@@ -597,13 +598,8 @@ func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string
 			return nil, err
 		}
 		f.Cluster = clusterFacts(c, deviceID)
-		var created int64
-		err = tx.QueryRowContext(ctx, s.q(`SELECT created_at FROM clusters WHERE id = ?`), clusterID).Scan(&created)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
-		if created > 0 {
-			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(created)).Hours()*10) / 10
+		if clusterCreated > 0 {
+			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(clusterCreated)).Hours()*10) / 10
 		}
 	}
 	json.Unmarshal([]byte(egress), &f.Egress)
