@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -50,6 +51,27 @@ type serveConfig struct {
 	geoip                  listFlag
 	proxyProtocol          bool
 	reloadInterval         time.Duration
+	publicAddress          string
+}
+
+// advertise is the gRPC address agents are told to dial in install
+// commands: --public-address, else the first --server-name (or this
+// host's name) with the --grpc-listen port.
+func (c *serveConfig) advertise() string {
+	if c.publicAddress != "" {
+		return c.publicAddress
+	}
+	_, port, err := net.SplitHostPort(c.grpcListen)
+	if err != nil || port == "" {
+		port = "8443"
+	}
+	host := ""
+	if len(c.serverNames) > 0 {
+		host = c.serverNames[0]
+	} else if h, err := os.Hostname(); err == nil {
+		host = h
+	}
+	return net.JoinHostPort(cmp.Or(host, "localhost"), port)
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -73,6 +95,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.BoolVar(&c.secureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure (set it when users reach the collector through TLS, e.g. a TLS-terminating proxy)")
 	fset.DurationVar(&c.fleetInterval, "fleet-recompute-interval", time.Hour, "how often clusters and risk scores are recomputed over the whole fleet (also at start; 0: only at start)")
 	fset.DurationVar(&c.reloadInterval, "policy-reload-interval", 2*time.Second, "how often the --policies directory is checked for edits (0: never)")
+	fset.StringVar(&c.publicAddress, "public-address", "", "host:port agents dial for gRPC, shown in the UI's install commands (default: the first --server-name, else this host's name, with the --grpc-listen port)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -149,7 +172,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(st, log, live))
-	web, err := ui.New(st, log, c.secureCookies)
+	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint()})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
 
@@ -38,21 +39,33 @@ const (
 	sessionTTL = 12 * time.Hour
 )
 
+// Options are what the UI needs besides the store.
+type Options struct {
+	// SecureCookies marks the session cookie Secure (set when users reach
+	// the collector over TLS, e.g. behind a TLS-terminating proxy).
+	SecureCookies bool
+	// Live is the active rule set, for the policies page (nil: the page
+	// says the rules are unknown).
+	Live *detect.Live
+	// Collector is the gRPC address agents dial (host:port) and
+	// CAFingerprint the CA certificate's SHA-256 in hex, for the install
+	// commands on the enrollment page.
+	Collector     string
+	CAFingerprint string
+}
+
 // Server serves the UI.
 type Server struct {
 	store *store.Store
 	log   *slog.Logger
 	mux   *http.ServeMux
 	pages map[string]*template.Template
-	// secure marks the cookie Secure (set when the collector is reached
-	// over TLS, e.g. behind a TLS-terminating proxy).
-	secure bool
+	opts  Options
 }
 
-// New builds the UI handler. secureCookie sets the Secure attribute on
-// the session cookie.
-func New(st *store.Store, log *slog.Logger, secureCookie bool) (*Server, error) {
-	s := &Server{store: st, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, secure: secureCookie}
+// New builds the UI handler.
+func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
+	s := &Server{store: st, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, opts: opts}
 	funcs := template.FuncMap{
 		"since":    since,
 		"json":     prettyJSON,
@@ -215,7 +228,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not sign in", http.StatusInternalServerError)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/ui/", HttpOnly: true, Secure: s.secure,
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/ui/", HttpOnly: true, Secure: s.opts.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
 	s.log.Info("ui sign-in", "user", u.Username, "role", u.Role)
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -235,7 +248,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ store.Session)
 			return err
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", HttpOnly: true, Secure: s.secure,
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", HttpOnly: true, Secure: s.opts.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 	return nil

@@ -64,7 +64,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil || len(alerts) != 1 {
 		t.Fatalf("alerts %v %v", alerts, err)
 	}
-	h, err := ui.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
+	h, err := ui.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), ui.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
