@@ -161,6 +161,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	live := detect.NewLive(rules, time.Now())
 	live.SetCatalogs(catalogVersions(cats))
+	if _, err := st.SyncRuleOverrides(ctx, live); err != nil {
+		return err
+	}
 	if err := st.RecordPolicyVersion(ctx, rules.Digest(), ruleIDs(rules), time.Now()); err != nil {
 		return err
 	}
@@ -172,7 +175,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(st, log, live))
-	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint()})
+	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version})
 	if err != nil {
 		return err
 	}
@@ -238,8 +241,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 const sweepLockKey = 0x626f6e6166696401
 
 // sweepLoop evaluates time-based device rules periodically, on one replica
-// at a time.
-func sweepLoop(ctx context.Context, st *store.Store, rules store.Evaluator, every time.Duration, log *slog.Logger) error {
+// at a time. Every replica first takes the rules administrators disabled
+// in the UI, so that an edit made on one reaches all.
+func sweepLoop(ctx context.Context, st *store.Store, rules *detect.Live, every time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -247,6 +251,11 @@ func sweepLoop(ctx context.Context, st *store.Store, rules store.Evaluator, ever
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if changed, err := st.SyncRuleOverrides(ctx, rules); err != nil && ctx.Err() == nil {
+			log.Error("rule overrides", "err", err)
+		} else if changed {
+			log.Info("rule overrides changed", "disabled", rules.Disabled())
 		}
 		ok, unlock, err := st.TryLock(ctx, sweepLockKey)
 		if err != nil || !ok {

@@ -7,6 +7,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -153,12 +154,8 @@ func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	cursor, err := intParam(r, "cursor")
-	if err != nil {
-		return nil, err
-	}
 	f := store.AlertFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: q.Get("rule_id"),
-		DeviceID: q.Get("device_id"), AfterID: cursor, Limit: int(limit)}
+		DeviceID: q.Get("device_id"), Sort: cmp.Or(q.Get("sort"), store.SortNewest), Cursor: q.Get("cursor"), Limit: int(limit)}
 	if f.Status != "" && !store.ValidStatus(f.Status) {
 		return nil, errorf(http.StatusBadRequest, "invalid_argument", "unknown status "+strconv.Quote(f.Status))
 	}
@@ -168,7 +165,7 @@ func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
 	}
 	resp := map[string]any{"alerts": alerts}
 	if len(alerts) > 0 && len(alerts) == store.PageLimit(f.Limit) {
-		resp["next_cursor"] = strconv.FormatInt(alerts[len(alerts)-1].ID, 10)
+		resp["next_cursor"] = store.AlertCursor(f.Sort, alerts[len(alerts)-1])
 	}
 	return resp, nil
 }
@@ -391,7 +388,7 @@ type ruleInfo struct {
 	Title    string   `json:"title"`
 	Severity string   `json:"severity"`
 	Scope    string   `json:"scope"`
-	Enabled  bool     `json:"enabled"`
+	Enabled  bool     `json:"enabled"` // in its file and not disabled in the UI
 	Tags     []string `json:"tags"`
 	File     string   `json:"file"`
 	Line     int      `json:"line"`
@@ -407,7 +404,7 @@ func (s *Server) getPolicies(r *http.Request, _ store.Token) (any, error) {
 	rules := []ruleInfo{}
 	for _, x := range s.policies.Engine().Rules() {
 		rules = append(rules, ruleInfo{ID: x.ID, Title: x.Title, Severity: x.Severity, Scope: string(x.Scope),
-			Enabled: x.Enabled, Tags: x.Tags, File: x.File, Line: x.Line})
+			Enabled: x.Enabled && !s.policies.IsDisabled(x.ID), Tags: x.Tags, File: x.File, Line: x.Line})
 	}
 	return map[string]any{"active": s.policies.Status(), "rules": rules, "versions": versions}, nil
 }

@@ -79,10 +79,20 @@ func emptySnapshot() *agentv1.HostSnapshot { return &agentv1.HostSnapshot{} }
 // returns the findings of the rest together with an error joining one
 // error per failed rule, each naming the rule id. Evaluate only reads f.
 func (e *Engine) Evaluate(ctx context.Context, scope Scope, f Facts) ([]Finding, error) {
+	return e.evaluate(ctx, scope, f, nil)
+}
+
+// evaluate is Evaluate without the rules whose ids are in off (the rules
+// an administrator disabled, see Live.SetDisabled): they are not run, so
+// they neither fire nor fail.
+func (e *Engine) evaluate(ctx context.Context, scope Scope, f Facts, off map[string]bool) ([]Finding, error) {
 	if scope != ScopeDevice && scope != ScopeSnapshot {
 		return nil, fmt.Errorf("%w %q", ErrUnknownScope, scope)
 	}
 	rules := e.byScope[scope]
+	if len(off) > 0 {
+		rules = slices.DeleteFunc(slices.Clone(rules), func(r *compiledRule) bool { return off[r.ID] })
+	}
 	if f.Now.IsZero() {
 		return nil, ErrNoTime
 	}

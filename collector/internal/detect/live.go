@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing/fstest"
@@ -19,6 +20,10 @@ import (
 // and the API.
 type Live struct {
 	cur atomic.Pointer[Engine]
+	// off holds the ids of the rules an administrator disabled (see
+	// SetDisabled). A stored set is never modified: SetDisabled swaps in
+	// a new one, so evaluations read it without a lock.
+	off atomic.Pointer[map[string]bool]
 
 	mu     sync.Mutex
 	status LiveStatus
@@ -49,13 +54,50 @@ func NewLive(e *Engine, now time.Time) *Live {
 // Engine is the active set.
 func (l *Live) Engine() *Engine { return l.cur.Load() }
 
-// Evaluate runs the active set (see Engine.Evaluate).
+// Evaluate runs the active set (see Engine.Evaluate) without the disabled
+// rules (SetDisabled).
 func (l *Live) Evaluate(ctx context.Context, scope Scope, f Facts) ([]Finding, error) {
-	return l.Engine().Evaluate(ctx, scope, f)
+	return l.Engine().evaluate(ctx, scope, f, l.disabled())
 }
 
-// AutoResolve is the active set's AutoResolve.
-func (l *Live) AutoResolve(scope Scope) []string { return l.Engine().AutoResolve(scope) }
+// AutoResolve is the active set's AutoResolve without the disabled rules:
+// a disabled rule is not evaluated, so its open alerts stay as they are.
+func (l *Live) AutoResolve(scope Scope) []string {
+	off := l.disabled()
+	return slices.DeleteFunc(l.Engine().AutoResolve(scope), func(id string) bool { return off[id] })
+}
+
+// SetDisabled makes ids the rules an administrator disabled on top of the
+// policy files (the collector keeps them in its database, so that every
+// replica follows an edit made on another). A disabled rule is not
+// evaluated. Ids of rules the active set does not have are kept: they
+// apply if such a rule appears. It reports whether the set changed.
+func (l *Live) SetDisabled(ids []string) bool {
+	off := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		off[id] = true
+	}
+	if maps.Equal(off, l.disabled()) {
+		return false
+	}
+	l.off.Store(&off)
+	return true
+}
+
+// Disabled lists the rules disabled by SetDisabled, sorted.
+func (l *Live) Disabled() []string { return slices.Sorted(maps.Keys(l.disabled())) }
+
+// IsDisabled reports whether SetDisabled disabled the rule id.
+func (l *Live) IsDisabled(id string) bool { return l.disabled()[id] }
+
+// disabled is the set SetDisabled stored; nil (no rule) before the first
+// call.
+func (l *Live) disabled() map[string]bool {
+	if p := l.off.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Status returns the active set's digest and the last reload error.
 func (l *Live) Status() LiveStatus {

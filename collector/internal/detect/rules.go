@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -101,6 +102,8 @@ type Engine struct {
 	digest  string
 	// sanctioned is the allowlist (allowlist/sanctioned.yaml), nil without one.
 	sanctioned *Sanctioned
+	// sources are the loaded files' contents by path (see Source).
+	sources map[string][]byte
 
 	adapter       types.Adapter
 	emptyDevice   ref.Val
@@ -174,6 +177,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 		errs       []error
 		rules      []*compiledRule
 		sanctioned *Sanctioned
+		sources    = map[string][]byte{}
 		h          = sha256.New()
 	)
 	walkErr := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -209,6 +213,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 		// the digest changes when a file is renamed, edited or removed.
 		writeDigest(h, p)
 		writeDigest(h, string(data))
+		sources[p] = data
 		fileRules, fileErrs := parseFile(p, data, envs)
 		rules = append(rules, fileRules...)
 		errs = append(errs, fileErrs...)
@@ -220,6 +225,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 	if data, err := fs.ReadFile(fsys, SanctionedFile); err == nil {
 		writeDigest(h, SanctionedFile)
 		writeDigest(h, string(data))
+		sources[SanctionedFile] = data
 		if sanctioned, err = parseSanctioned(SanctionedFile, data); err != nil {
 			errs = append(errs, err)
 		}
@@ -259,6 +265,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 		byScope:    make(map[Scope][]*compiledRule, 2),
 		digest:     hex.EncodeToString(h.Sum(nil)),
 		sanctioned: sanctioned,
+		sources:    sources,
 		adapter:    envs.adapter,
 	}
 	e.emptyDevice = envs.adapter.NativeToValue(&DeviceFacts{})
@@ -306,6 +313,17 @@ func (e *Engine) AutoResolve(scope Scope) []string {
 // in load order). It identifies the active rule set: equal sources give
 // equal digests.
 func (e *Engine) Digest() string { return e.digest }
+
+// Source returns the content of a file the set was loaded from (a rule
+// file, or the allowlist), by its path in the policies FS; false for any
+// other path. The caller must not modify it.
+func (e *Engine) Source(file string) ([]byte, bool) {
+	b, ok := e.sources[file]
+	return b, ok
+}
+
+// Files lists the paths of the files the set was loaded from, sorted.
+func (e *Engine) Files() []string { return slices.Sorted(maps.Keys(e.sources)) }
 
 // cloneValue deep-copies a value made of maps, slices and scalars.
 func cloneValue(v any) any {

@@ -251,6 +251,9 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	id := r.Identity
 	skew := b.ReceivedAt.Sub(r.CreatedAt)
 	egress, _ := json.Marshal(b.Egress)
+	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt); err != nil {
+		return err
+	}
 	// A new egress address moves the current egress to the previous one,
 	// with the last time a report came from it (SET reads the old row).
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET hostname = ?, os_family = ?, os_name = ?, os_version = ?,

@@ -90,35 +90,3 @@ func TestAlertQueue(t *testing.T) {
 		}
 	})
 }
-
-// TestMatchDevices finds devices by id, serial, host-name prefix and
-// person-email prefix, and nothing for a term that only shares a range.
-func TestMatchDevices(t *testing.T) {
-	storetest.Engines(t, func(t *testing.T, dsn string) {
-		e := newEnv(t, dsn)
-		a := e.enroll("a1", "k1", "lab-alpha")
-		b := e.enroll("a2", "k2", "lab-beta")
-		c := e.enroll("a3", "k3", "office-1")
-		for _, tc := range []struct {
-			q    string
-			want []string
-		}{
-			{"lab-", []string{a, b}},
-			{"lab-b", []string{b}},
-			{"SN-office-1", []string{c}},
-			{c, []string{c}},
-			{"labz", nil},
-			{"  ", nil},
-		} {
-			got, err := e.st.MatchDevices(t.Context(), tc.q, 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			slices.Sort(got)
-			slices.Sort(tc.want)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("MatchDevices(%q) = %v, want %v", tc.q, got, tc.want)
-			}
-		}
-	})
-}

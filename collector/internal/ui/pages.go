@@ -2,7 +2,6 @@ package ui
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -33,20 +32,25 @@ type queue struct {
 	Next       url.Values // the next page's query; nil on the last page
 	Statuses   []string
 	Severities []string
+	Sorts      [][2]string // value, label
 	Message    string
 }
 
 var (
-	statuses   = []string{store.StatusOpen, store.StatusAcknowledged, store.StatusResolved, store.StatusFalsePositive}
-	severities = []string{"critical", "high", "medium", "low"}
+	statuses = []string{store.StatusOpen, store.StatusAcknowledged, store.StatusResolved, store.StatusFalsePositive}
+	sorts    = [][2]string{{store.SortNewest, "newest first"}, {store.SortSeverity, "most severe first"}, {store.SortLastSeen, "last fired first"}}
 )
 
-// alerts is the queue: newest first, filtered by status (open by
-// default; "all" for every status), severity, rule and host name, a page
-// at a time (cursor: the last alert id shown).
+// matchLimit caps how many devices and rules a search matches.
+const matchLimit = 200
+
+// alerts is the queue: filtered by status (open by default; "all" for
+// every status), severity, rule and host name, searched (q), sorted, a
+// page at a time.
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ store.Session) error {
 	q := r.URL.Query()
-	f := store.AlertFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: strings.TrimSpace(q.Get("rule")), Limit: pageSize}
+	f := store.AlertFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: strings.TrimSpace(q.Get("rule")),
+		Sort: cmp.Or(q.Get("sort"), store.SortNewest), Cursor: q.Get("cursor"), Limit: pageSize}
 	switch {
 	case f.Status == "":
 		f.Status = store.StatusOpen
@@ -55,18 +59,15 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ store.Session)
 	case !store.ValidStatus(f.Status):
 		return fmt.Errorf("status %q: %w", f.Status, store.ErrInvalid)
 	}
-	if f.Severity != "" && !slices.Contains(severities, f.Severity) {
+	if f.Severity != "" && !slices.Contains(store.Severities, f.Severity) {
 		return fmt.Errorf("severity %q: %w", f.Severity, store.ErrInvalid)
 	}
-	if c := q.Get("cursor"); c != "" {
-		id, err := strconv.ParseInt(c, 10, 64)
-		if err != nil || id <= 0 {
-			return fmt.Errorf("cursor %q: %w", c, store.ErrInvalid)
-		}
-		f.AfterID = id
+	if !slices.ContainsFunc(sorts, func(o [2]string) bool { return o[0] == f.Sort }) {
+		return fmt.Errorf("sort %q: %w", f.Sort, store.ErrInvalid)
 	}
 	data := queue{Filter: url.Values{"status": {cmp.Or(q.Get("status"), store.StatusOpen)}, "severity": {f.Severity},
-		"rule": {f.RuleID}, "host": {strings.TrimSpace(q.Get("host"))}}, Statuses: statuses, Severities: severities}
+		"rule": {f.RuleID}, "host": {strings.TrimSpace(q.Get("host"))}, "q": {strings.TrimSpace(q.Get("q"))}, "sort": {f.Sort}},
+		Statuses: statuses, Severities: store.Severities, Sorts: sorts}
 	if host := data.Filter.Get("host"); host != "" {
 		devices, err := s.store.DevicesByHostname(r.Context(), host)
 		if err != nil {
@@ -81,19 +82,54 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ store.Session)
 			data.Message = fmt.Sprintf("%d devices are called %s; showing the first (%s).", len(devices), host, devices[0].ID)
 		}
 	}
+	if term := data.Filter.Get("q"); term != "" {
+		if id, err := strconv.ParseInt(strings.TrimPrefix(term, "#"), 10, 64); err == nil && id > 0 {
+			if _, err := s.store.GetAlert(r.Context(), id); err == nil {
+				http.Redirect(w, r, fmt.Sprintf("/ui/alerts/%d", id), http.StatusSeeOther)
+				return nil
+			}
+		}
+		m, err := s.search(r, term)
+		if err != nil {
+			return err
+		}
+		f.Match = m
+	}
 	list, err := s.store.ListAlerts(r.Context(), f)
 	if err != nil {
 		return err
 	}
 	data.Alerts = list
 	if len(list) == pageSize {
-		data.Next = url.Values{}
-		for k, v := range data.Filter {
-			data.Next[k] = v
-		}
-		data.Next.Set("cursor", strconv.FormatInt(list[len(list)-1].ID, 10))
+		data.Next = maps.Clone(data.Filter)
+		data.Next.Set("cursor", store.AlertCursor(f.Sort, list[len(list)-1]))
 	}
 	return s.render(w, r, http.StatusOK, "alerts", "Alerts", data)
+}
+
+// search is what the queue's search box matches: devices whose host
+// name, serial or person's email starts with the term, and rules whose id
+// or title contains it (case-insensitive).
+func (s *Server) search(r *http.Request, term string) (*store.AlertMatch, error) {
+	devices, err := s.store.SearchDevices(r.Context(), store.DeviceQuery{Search: term, Limit: matchLimit})
+	if err != nil {
+		return nil, err
+	}
+	m := &store.AlertMatch{}
+	for _, d := range devices.Devices {
+		m.DeviceIDs = append(m.DeviceIDs, d.ID)
+	}
+	if s.opts.Live == nil {
+		m.RuleIDs = []string{term}
+		return m, nil
+	}
+	lt := strings.ToLower(term)
+	for _, rule := range s.opts.Live.Engine().Rules() {
+		if len(m.RuleIDs) < matchLimit && (strings.Contains(strings.ToLower(rule.ID), lt) || strings.Contains(strings.ToLower(rule.Title), lt)) {
+			m.RuleIDs = append(m.RuleIDs, rule.ID)
+		}
+	}
+	return m, nil
 }
 
 // bulk applies one action to the alerts ticked in the queue.
@@ -158,14 +194,9 @@ func change(action, assignee, note string) (store.AlertChange, error) {
 type alertPage struct {
 	Alert    store.Alert
 	Device   store.Device
-	Evidence []evidenceRow
+	Evidence evidence
 	Timeline []store.AuditEntry
 	Statuses []string
-}
-
-type evidenceRow struct {
-	Key   string
-	Value string
 }
 
 func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) error {
@@ -181,9 +212,7 @@ func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) 
 	if p.Device, err = s.store.GetDevice(r.Context(), a.DeviceID); err != nil {
 		return err
 	}
-	for _, k := range slices.Sorted(maps.Keys(a.Evidence)) {
-		p.Evidence = append(p.Evidence, evidenceRow{Key: strings.ReplaceAll(k, "_", " "), Value: prettyJSON(a.Evidence[k])})
-	}
+	p.Evidence = layoutEvidence(map[string]any(a.Evidence))
 	if p.Timeline, err = s.store.Audit(r.Context(), "alert", strconv.FormatInt(a.ID, 10)); err != nil {
 		return err
 	}
@@ -236,17 +265,4 @@ func alertID(r *http.Request) (int64, error) {
 		return 0, store.ErrNotFound
 	}
 	return id, nil
-}
-
-// prettyJSON shows an evidence value: strings as they are, anything else
-// as indented JSON. The template escapes the result.
-func prettyJSON(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }

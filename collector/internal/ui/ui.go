@@ -52,6 +52,9 @@ type Options struct {
 	// commands on the enrollment page.
 	Collector     string
 	CAFingerprint string
+	// Version is the collector's version, which names the agent packages
+	// in the install commands (packaging.FileName).
+	Version string
 }
 
 // Server serves the UI.
@@ -68,7 +71,6 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 	s := &Server{store: st, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, opts: opts}
 	funcs := template.FuncMap{
 		"since":    since,
-		"json":     prettyJSON,
 		"sevclass": func(sev string) string { return "sev-" + sev },
 		"query":    func(v url.Values) template.URL { return template.URL(v.Encode()) },
 		"list":     func(s ...string) []string { return s },
@@ -101,6 +103,19 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 	s.handle("GET /ui/alerts/{id}", store.RoleViewer, s.alert)
 	s.handle("POST /ui/alerts/{id}", store.RoleAnalyst, s.triage)
 	s.handle("POST /ui/alerts/{id}/suppress", store.RoleAnalyst, s.suppress)
+	s.handle("GET /ui/farms", store.RoleViewer, s.farms)
+	s.handle("GET /ui/farms/{id}", store.RoleViewer, s.farm)
+	s.handle("GET /ui/policies", store.RoleViewer, s.policies)
+	s.handle("GET /ui/policies/source", store.RoleViewer, s.policySource)
+	s.handle("POST /ui/policies/rules/{id}", store.RoleAdmin, s.setRule)
+	s.handle("POST /ui/policies/dry-run", store.RoleAnalyst, s.policyDryRun)
+	s.handle("GET /ui/enrollment", store.RoleViewer, s.enrollment)
+	s.handle("POST /ui/enrollment", store.RoleAdmin, s.createSecret)
+	s.handle("POST /ui/enrollment/{id}/revoke", store.RoleAdmin, s.revokeSecret)
+	s.handle("GET /ui/devices", store.RoleViewer, s.devices)
+	s.handle("GET /ui/devices/{id}", store.RoleViewer, s.device)
+	s.handle("GET /ui/people", store.RoleViewer, s.people)
+	s.handle("GET /ui/people/{email}", store.RoleViewer, s.person)
 	return s, nil
 }
 

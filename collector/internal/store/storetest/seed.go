@@ -53,6 +53,10 @@ func SeedQueue(tb testing.TB, dsn string, devices, perDevice int, now time.Time)
 			tb.Fatalf("seed: %v", err)
 		}
 	}
+	// Statistics, as autovacuum would gather them after such a load.
+	if _, err := conn.Exec("ANALYZE"); err != nil {
+		tb.Fatalf("seed: analyze: %v", err)
+	}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -6,11 +6,8 @@ CREATE INDEX alerts_status_severity ON alerts (status, severity, id);
 CREATE INDEX alerts_severity ON alerts (severity, id);
 CREATE INDEX alerts_status_last_seen ON alerts (status, last_seen, id);
 CREATE INDEX alerts_last_seen ON alerts (last_seen, id);
--- The queue's search finds devices by serial too.
-CREATE INDEX devices_serial ON devices (serial_number);
 
 -- +goose Down
-DROP INDEX devices_serial;
 DROP INDEX alerts_last_seen;
 DROP INDEX alerts_status_last_seen;
 DROP INDEX alerts_severity;

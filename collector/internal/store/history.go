@@ -1,0 +1,427 @@
+package store
+
+// What the web UI's device and person pages read: device and people
+// listings searched by prefix and paged by cursor, a device's snapshot and
+// egress history, activity histograms, and the alerts of a person's
+// devices. Every query is bounded (LIMIT) and served by an index.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+)
+
+// maxRune ends a prefix range: every string starting with the prefix
+// sorts (bytewise) at or after the prefix and before prefix+maxRune.
+const maxRune = "\U0010FFFF"
+
+// keepEgress is how many egress changes are kept per device.
+const keepEgress = 500
+
+// collateC is the collation prefix searches and text keysets compare in:
+// bytes, so that a prefix is a range (SQLite's default; PostgreSQL's
+// depends on the database's locale unless told).
+func (s *Store) collateC(expr string) string {
+	if s.dialect == Postgres {
+		return expr + ` COLLATE "C"`
+	}
+	return expr
+}
+
+// DeviceQuery selects a page of devices for the UI's device list.
+type DeviceQuery struct {
+	// Search is a prefix (case-insensitive) of the host name, the serial
+	// number or the bound person's email, as Field says: "host", "serial",
+	// "person", or "" for any of the three.
+	Search string
+	Field  string
+	// Sort is "risk" (highest first, the default) or "last_seen" (most
+	// recent first).
+	Sort string
+	// Cursor continues a listing (DevicePage.Next of the previous page).
+	Cursor string
+	Limit  int
+}
+
+// DevicePage is one page of devices; Next is the cursor of the next page,
+// "" on the last.
+type DevicePage struct {
+	Devices []Device
+	Next    string
+}
+
+// SearchDevices lists a page of devices. A malformed cursor or an unknown
+// field or sort is ErrInvalid.
+func (s *Store) SearchDevices(ctx context.Context, q DeviceQuery) (DevicePage, error) {
+	var where []string
+	var args []any
+	if q.Search = strings.TrimSpace(q.Search); q.Search != "" {
+		prefix := func(col string) string {
+			c := s.collateC(col)
+			args = append(args, q.Search, q.Search, maxRune)
+			return "(" + c + " >= lower(CAST(? AS TEXT)) AND " + c + " < lower(CAST(? AS TEXT)) || CAST(? AS TEXT))"
+		}
+		var or []string
+		switch q.Field {
+		case "host":
+			or = append(or, prefix("lower(d.hostname)"))
+		case "serial":
+			or = append(or, prefix("lower(d.serial_number)"))
+		case "person":
+			or = append(or, prefix("d.person"))
+		case "":
+			or = append(or, prefix("lower(d.hostname)"), prefix("lower(d.serial_number)"), prefix("d.person"))
+		default:
+			return DevicePage{}, fmt.Errorf("search field %q: %w", q.Field, ErrInvalid)
+		}
+		where = append(where, "("+strings.Join(or, " OR ")+")")
+	}
+	col := "d.risk_score"
+	switch q.Sort {
+	case "", "risk":
+	case "last_seen":
+		col = "d.last_seen"
+	default:
+		return DevicePage{}, fmt.Errorf("sort %q: %w", q.Sort, ErrInvalid)
+	}
+	if q.Cursor != "" {
+		key, id, err := parseCursor(q.Cursor)
+		if err != nil {
+			return DevicePage{}, err
+		}
+		// Row values: both engines seek the (col, id) index to the cursor.
+		where = append(where, "("+col+", d.id) < (?, ?)")
+		args = append(args, key, id)
+	}
+	// The page's ids first, then their rows: sorting ids is cheap, sorting
+	// whole rows would look up the person of every match.
+	ids := `SELECT d.id FROM devices d`
+	if len(where) > 0 {
+		ids += " WHERE " + strings.Join(where, " AND ")
+	}
+	order := " ORDER BY " + col + " DESC, d.id DESC"
+	query := `SELECT ` + deviceColumns + ` FROM devices d WHERE d.id IN (` + ids + order + ` LIMIT ?)` + order
+	limit := PageLimit(q.Limit)
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return DevicePage{}, fmt.Errorf("search devices: %w", err)
+	}
+	defer rows.Close()
+	p := DevicePage{Devices: []Device{}}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return DevicePage{}, err
+		}
+		p.Devices = append(p.Devices, d)
+	}
+	if err := rows.Err(); err != nil {
+		return DevicePage{}, err
+	}
+	if len(p.Devices) > limit {
+		p.Devices = p.Devices[:limit]
+		last := p.Devices[limit-1]
+		key := int64(last.Risk.Score)
+		if col == "d.last_seen" {
+			key = micros(last.LastSeen)
+		}
+		p.Next = strconv.FormatInt(key, 10) + "," + last.ID
+	}
+	return p, nil
+}
+
+// parseCursor splits a "number,text" cursor.
+func parseCursor(c string) (int64, string, error) {
+	n, rest, ok := strings.Cut(c, ",")
+	key, err := strconv.ParseInt(n, 10, 64)
+	if !ok || err != nil || rest == "" {
+		return 0, "", fmt.Errorf("cursor %q: %w", c, ErrInvalid)
+	}
+	return key, rest, nil
+}
+
+// PeopleQuery selects a page of people for the UI's people list.
+type PeopleQuery struct {
+	// Search is a prefix (case-insensitive) of the email or the name, or
+	// the user name (as UsernameKey).
+	Search string
+	// Sort is "email" (the default) or "risk" (highest first).
+	Sort   string
+	Cursor string
+	Limit  int
+}
+
+// PeoplePage is one page of people; Next is the cursor of the next page,
+// "" on the last.
+type PeoplePage struct {
+	People []Person
+	Next   string
+}
+
+// SearchPeople lists a page of people.
+func (s *Store) SearchPeople(ctx context.Context, q PeopleQuery) (PeoplePage, error) {
+	var where []string
+	var args []any
+	email := s.collateC("email")
+	if q.Search = strings.TrimSpace(q.Search); q.Search != "" {
+		name := s.collateC("lower(name)")
+		lo, hi := "lower(CAST(? AS TEXT))", "lower(CAST(? AS TEXT)) || CAST(? AS TEXT)"
+		where = append(where, "(("+email+" >= "+lo+" AND "+email+" < "+hi+") OR ("+
+			name+" >= "+lo+" AND "+name+" < "+hi+") OR username_key = ?)")
+		args = append(args, q.Search, q.Search, maxRune, q.Search, q.Search, maxRune, UsernameKey(q.Search))
+	}
+	order := email
+	switch q.Sort {
+	case "", "email":
+		if q.Cursor != "" {
+			where = append(where, email+" > ?")
+			args = append(args, q.Cursor)
+		}
+	case "risk":
+		order = "risk_score DESC, " + email
+		if q.Cursor != "" {
+			score, after, err := parseCursor(q.Cursor)
+			if err != nil {
+				return PeoplePage{}, err
+			}
+			// Score descending, email ascending: not one row value; the
+			// first term lets the index seek.
+			where = append(where, "risk_score <= ? AND (risk_score < ? OR "+email+" > ?)")
+			args = append(args, score, score, after)
+		}
+	default:
+		return PeoplePage{}, fmt.Errorf("sort %q: %w", q.Sort, ErrInvalid)
+	}
+	query := `SELECT ` + personColumns + ` FROM people`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := PageLimit(q.Limit)
+	query += " ORDER BY " + order + " LIMIT ?"
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return PeoplePage{}, fmt.Errorf("search people: %w", err)
+	}
+	defer rows.Close()
+	p := PeoplePage{People: []Person{}}
+	for rows.Next() {
+		pe, err := scanPerson(rows)
+		if err != nil {
+			return PeoplePage{}, err
+		}
+		p.People = append(p.People, pe)
+	}
+	if err := rows.Err(); err != nil {
+		return PeoplePage{}, err
+	}
+	if len(p.People) > limit {
+		p.People = p.People[:limit]
+		last := p.People[limit-1]
+		p.Next = last.Email
+		if q.Sort == "risk" {
+			p.Next = strconv.Itoa(last.Risk.Score) + "," + last.Email
+		}
+	}
+	return p, nil
+}
+
+// HistorySnapshot is one stored snapshot of a device (snapshot_history):
+// a row is written only when the content changed, Changed naming the
+// signal families that differ from the previous one.
+type HistorySnapshot struct {
+	ID         int64
+	ReportID   string
+	CreatedAt  time.Time
+	ReceivedAt time.Time
+	Changed    []string
+	// Data is the snapshot, protobuf-encoded (agentv1.HostSnapshot).
+	Data []byte
+}
+
+// DeviceSnapshots lists a device's stored snapshots newest first, at most
+// limit (at most 200), older than the row beforeID when it is not 0.
+func (s *Store) DeviceSnapshots(ctx context.Context, deviceID string, beforeID int64, limit int) ([]HistorySnapshot, error) {
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, report_id, created_at, received_at, changed, data FROM snapshot_history
+		WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?`), deviceID, beforeID, min(PageLimit(limit), 200))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot history: %w", err)
+	}
+	defer rows.Close()
+	var out []HistorySnapshot
+	for rows.Next() {
+		var h HistorySnapshot
+		var c, r int64
+		var changed string
+		if err := rows.Scan(&h.ID, &h.ReportID, &c, &r, &changed, &h.Data); err != nil {
+			return nil, err
+		}
+		h.CreatedAt, h.ReceivedAt = fromMicros(c), fromMicros(r)
+		if changed != "" {
+			h.Changed = strings.Split(changed, ",")
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// EgressChange is one entry of a device's egress history: from At on, its
+// reports came from IP, which GeoIP and the network catalog described so.
+type EgressChange struct {
+	At           time.Time
+	IP           string
+	Status       string
+	Country      string
+	Region       string
+	City         string
+	ASN          int64
+	Org          string
+	NetworkClass string
+	NetworkName  string
+	TimeZone     string
+}
+
+// recordEgress adds an egress history entry when the report comes from an
+// address other than the device's last one (so before the device row is
+// updated), and keeps the newest keepEgress entries.
+func (s *Store) recordEgress(ctx context.Context, tx wtx, deviceID, ip string, e detect.Egress, at time.Time) error {
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO egress_history (device_id, at, ip, status, country, region, city, asn, org,
+		network_class, network_name, timezone) SELECT id, CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),
+		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT)
+		FROM devices WHERE id = ? AND last_ip <> ?`),
+		micros(at), ip, e.Status, e.Country, e.Region, e.City, e.ASN, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone, deviceID, ip)
+	if err != nil {
+		return fmt.Errorf("egress history: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	// No row at that offset (fewer entries): id <= NULL deletes nothing.
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM egress_history WHERE device_id = ? AND id <=
+		(SELECT id FROM egress_history WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`), deviceID, deviceID, keepEgress); err != nil {
+		return fmt.Errorf("egress history: %w", err)
+	}
+	return nil
+}
+
+// EgressHistory lists a device's egress changes newest first, at most
+// limit, those before a time when it is not zero.
+func (s *Store) EgressHistory(ctx context.Context, deviceID string, before time.Time, limit int) ([]EgressChange, error) {
+	until := int64(1<<63 - 1)
+	if !before.IsZero() {
+		until = micros(before)
+	}
+	// The index walks the device's entries newest first; there are at most
+	// keepEgress of them.
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT at, ip, status, country, region, city, asn, org, network_class, network_name, timezone
+		FROM egress_history WHERE device_id = ? AND at < ? ORDER BY id DESC LIMIT ?`), deviceID, until, PageLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("egress history: %w", err)
+	}
+	defer rows.Close()
+	out := []EgressChange{}
+	for rows.Next() {
+		var e EgressChange
+		var at int64
+		if err := rows.Scan(&at, &e.IP, &e.Status, &e.Country, &e.Region, &e.City, &e.ASN, &e.Org, &e.NetworkClass,
+			&e.NetworkName, &e.TimeZone); err != nil {
+			return nil, err
+		}
+		e.At = fromMicros(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// DeviceActivity loads a device's activity histogram; nil when it has
+// none (or the stored one does not decode).
+func (s *Store) DeviceActivity(ctx context.Context, deviceID string) (*activity.Histogram, error) {
+	return s.histogram(ctx, `SELECT histogram FROM device_activity WHERE device_id = ?`, deviceID)
+}
+
+// PersonActivity loads a person's activity histogram (over all their
+// devices); nil when there is none.
+func (s *Store) PersonActivity(ctx context.Context, email string) (*activity.Histogram, error) {
+	return s.histogram(ctx, `SELECT histogram FROM person_activity WHERE email = ?`, email)
+}
+
+func (s *Store) histogram(ctx context.Context, query, key string) (*activity.Histogram, error) {
+	var blob []byte
+	err := s.r.QueryRowContext(ctx, s.q(query), key).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("activity: %w", err)
+	}
+	var h activity.Histogram
+	if h.UnmarshalBinary(blob) != nil {
+		return nil, nil
+	}
+	return &h, nil
+}
+
+// maxPersonDevices bounds the devices listed for one person.
+const maxPersonDevices = 200
+
+// PersonDevices lists the devices bound to a person (as Device.Person
+// says: by the HR export's serial, else by a user name seen on the
+// device), ordered by id, at most 200.
+func (s *Store) PersonDevices(ctx context.Context, p Person) ([]Device, error) {
+	// Candidates by each binding (all indexed); a device bound to someone
+	// else first (serial before user name) is dropped below.
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices d WHERE d.person = ?
+		OR (CAST(? AS TEXT) <> '' AND lower(d.serial_number) = lower(CAST(? AS TEXT)))
+		OR d.id IN (SELECT u.device_id FROM device_users u WHERE CAST(? AS TEXT) <> '' AND u.username = ?)
+		ORDER BY d.id LIMIT ?`), p.Email, p.DeviceSerial, p.DeviceSerial, UsernameKey(p.Username), UsernameKey(p.Username), maxPersonDevices)
+	if err != nil {
+		return nil, fmt.Errorf("person devices: %w", err)
+	}
+	defer rows.Close()
+	out := []Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		if d.Person == p.Email {
+			out = append(out, d)
+		}
+	}
+	return out, rows.Err()
+}
+
+// OpenAlertsOf lists the open and acknowledged alerts of some devices,
+// newest first, at most limit.
+func (s *Store) OpenAlertsOf(ctx context.Context, deviceIDs []string, limit int) ([]Alert, error) {
+	if len(deviceIDs) == 0 {
+		return []Alert{}, nil
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+alertColumns+` FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
+		WHERE a.device_id IN (`+marks(len(deviceIDs))+`) AND a.status IN ('open', 'acknowledged') ORDER BY a.id DESC LIMIT ?`),
+		append(anys(deviceIDs), PageLimit(limit))...)
+	if err != nil {
+		return nil, fmt.Errorf("open alerts: %w", err)
+	}
+	defer rows.Close()
+	out := []Alert{}
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,891 @@
+package ui
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// The device list and the device page. Everything shown here that came
+// from an agent (host names, user names, paths, USB and EDID strings) is a
+// plain string that html/template escapes; nothing is marked safe.
+
+const (
+	// timelineSnapshots is how many stored snapshots one page of a
+	// device's timeline diffs (each against the one before it).
+	timelineSnapshots = 50
+	// egressRows is how many egress changes the device page shows.
+	egressRows = 50
+	// deviceAlerts is how many of its alerts the device page shows.
+	deviceAlerts = 20
+	// riskPoints is how many risk history entries a page shows.
+	riskPoints = 10
+)
+
+var (
+	deviceFields = [][2]string{{"", "host, serial or person"}, {"host", "host name"}, {"serial", "serial number"}, {"person", "person (email)"}}
+	deviceSorts  = [][2]string{{"risk", "highest risk first"}, {"last_seen", "last seen first"}}
+)
+
+// deviceList is the device list page's data.
+type deviceList struct {
+	Filter  url.Values // q, field, sort
+	Fields  [][2]string
+	Sorts   [][2]string
+	Devices []deviceRow
+	Next    url.Values // the next page's query; nil on the last page
+}
+
+type deviceRow struct {
+	store.Device
+	PersonURL string
+}
+
+// devices lists devices: searched by a prefix of host name, serial or
+// person, sorted by risk or last report, 50 a page.
+func (s *Server) devices(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+	q := r.URL.Query()
+	dq := store.DeviceQuery{Search: strings.TrimSpace(q.Get("q")), Field: q.Get("field"), Sort: cmp.Or(q.Get("sort"), "risk"),
+		Cursor: q.Get("cursor"), Limit: pageSize}
+	page, err := s.store.SearchDevices(r.Context(), dq)
+	if err != nil {
+		return err
+	}
+	data := deviceList{Filter: url.Values{"q": {dq.Search}, "field": {dq.Field}, "sort": {dq.Sort}}, Fields: deviceFields, Sorts: deviceSorts}
+	for _, d := range page.Devices {
+		data.Devices = append(data.Devices, deviceRow{Device: d, PersonURL: personURL(d.Person)})
+	}
+	if page.Next != "" {
+		data.Next = url.Values{"q": {dq.Search}, "field": {dq.Field}, "sort": {dq.Sort}, "cursor": {page.Next}}
+	}
+	return s.render(w, r, http.StatusOK, "devices", "Devices", data)
+}
+
+// personURL is the person page of an email ("" for none).
+func personURL(email string) string {
+	if email == "" {
+		return ""
+	}
+	return "/ui/people/" + url.PathEscape(email)
+}
+
+// devicePage is the device page's data.
+type devicePage struct {
+	Device      store.Device
+	Binding     string // how the person is bound, in words
+	PersonURL   string
+	PersonName  string
+	Agents      []store.AgentInfo
+	RiskHistory []store.RiskPoint
+	Alerts      []store.Alert
+	Facts       *snapshotView // nil before the first snapshot
+	Timeline    []timelineEvent
+	// OlderTimeline continues the timeline ("" when it is complete).
+	OlderTimeline string
+	Egress        []egressRow
+	Activity      *heatmap
+}
+
+// bindingText says in words how a device is bound to its person.
+var bindingText = map[string]string{
+	"device_serial": "the HR export names this device's serial number",
+	"username":      "the person's user name is used on this device",
+}
+
+func (s *Server) device(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+	ctx := r.Context()
+	d, err := s.store.GetDevice(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	before := int64(0)
+	if b := r.URL.Query().Get("before"); b != "" {
+		if before, err = strconv.ParseInt(b, 10, 64); err != nil || before <= 0 {
+			return fmt.Errorf("before %q: %w", b, store.ErrInvalid)
+		}
+	}
+	p := devicePage{Device: d, Binding: bindingText[d.PersonBinding], PersonURL: personURL(d.Person)}
+	zone, zoneName := time.UTC, ""
+	if d.Person != "" {
+		person, err := s.store.GetPerson(ctx, d.Person)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		p.PersonName = person.Name
+		if loc, err := time.LoadLocation(person.Timezone); err == nil && person.Timezone != "" {
+			zone, zoneName = loc, person.Timezone
+		}
+	}
+	if p.Agents, err = s.store.DeviceAgents(ctx, d.ID); err != nil {
+		return err
+	}
+	if p.RiskHistory, err = s.store.RiskHistory(ctx, "device", d.ID); err != nil {
+		return err
+	}
+	p.RiskHistory = p.RiskHistory[:min(len(p.RiskHistory), riskPoints)]
+	if p.Alerts, err = s.store.ListAlerts(ctx, store.AlertFilter{DeviceID: d.ID, Limit: deviceAlerts}); err != nil {
+		return err
+	}
+	if sn, err := s.store.LatestSnapshot(ctx, d.ID); err == nil {
+		var hs agentv1.HostSnapshot
+		if err := proto.Unmarshal(sn.Data, &hs); err != nil {
+			return fmt.Errorf("device %s snapshot: %w", d.ID, err)
+		}
+		p.Facts = snapshotFacts(&hs)
+		p.Facts.At = sn.ReceivedAt
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	// One more than shown: whether the oldest shown is the first.
+	egress, err := s.store.EgressHistory(ctx, d.ID, time.Time{}, egressRows+1)
+	if err != nil {
+		return err
+	}
+	for i, e := range egress[:min(len(egress), egressRows)] {
+		p.Egress = append(p.Egress, egressRow{EgressChange: e, Where: egressWhere(e), Network: egressNetwork(e), First: i == len(egress)-1})
+	}
+	if err := s.timeline(r, &p, before, egress); err != nil {
+		return err
+	}
+	h, err := s.store.DeviceActivity(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	p.Activity = newHeatmap(h, zone, zoneName)
+	switch {
+	case d.Person == "":
+		p.Activity.Note = "The device is bound to no person, so no declared time zone applies."
+	case zoneName == "":
+		p.Activity.Note = "The person declared no time zone."
+	}
+	return s.render(w, r, http.StatusOK, "device", cmp.Or(d.Hostname, d.ID), p)
+}
+
+// timeline fills the device's changes: each stored snapshot diffed
+// against the one before it, a page of timelineSnapshots at a time (older
+// pages by ?before=, the id of the newer page's oldest snapshot), with the
+// egress changes of the same period. egress is the device's newest egress
+// changes (egressRows+1 of them when there are more).
+func (s *Server) timeline(r *http.Request, p *devicePage, before int64, egress []store.EgressChange) error {
+	ctx := r.Context()
+	var until time.Time // the end of the page's period; zero on the first page
+	if before > 0 {
+		newer, err := s.store.DeviceSnapshots(ctx, p.Device.ID, before+1, 1)
+		if err != nil {
+			return err
+		}
+		if len(newer) == 0 || newer[0].ID != before {
+			return fmt.Errorf("before %d: no such snapshot of the device: %w", before, store.ErrInvalid)
+		}
+		until = newer[0].ReceivedAt
+		if egress, err = s.store.EgressHistory(ctx, p.Device.ID, until, egressRows+1); err != nil {
+			return err
+		}
+	}
+	// One more than shown: the predecessor of the oldest shown.
+	hist, err := s.store.DeviceSnapshots(ctx, p.Device.ID, before, timelineSnapshots+1)
+	if err != nil {
+		return err
+	}
+	snaps := make([]*agentv1.HostSnapshot, len(hist))
+	for i, h := range hist {
+		snaps[i] = &agentv1.HostSnapshot{}
+		if err := proto.Unmarshal(h.Data, snaps[i]); err != nil {
+			return fmt.Errorf("device %s snapshot %d: %w", p.Device.ID, h.ID, err)
+		}
+	}
+	shown := min(len(hist), timelineSnapshots)
+	for i := range shown {
+		var cs []timelineEvent
+		if i+1 < len(hist) {
+			cs = diffSnapshots(snaps[i+1], snaps[i])
+		} else {
+			cs = []timelineEvent{{Family: "snapshot", Text: "first snapshot: " + snapshotSummary(snaps[i])}}
+		}
+		for _, c := range cs {
+			c.At = hist[i].ReceivedAt
+			p.Timeline = append(p.Timeline, c)
+		}
+	}
+	// The page covers the time from its oldest snapshot on (from the
+	// start when that is the first snapshot).
+	var since time.Time
+	if len(hist) > timelineSnapshots {
+		since = hist[shown-1].ReceivedAt
+		p.OlderTimeline = fmt.Sprintf("/ui/devices/%s?before=%d#timeline", url.PathEscape(p.Device.ID), hist[shown-1].ID)
+	}
+	for i, e := range egress[:min(len(egress), egressRows)] {
+		if e.At.Before(since) {
+			break
+		}
+		c := timelineEvent{At: e.At, Family: "network"}
+		if i+1 < len(egress) {
+			c.Text = fmt.Sprintf("egress network changed: %s → %s (%s; %s)", egress[i+1].IP, e.IP, egressNetwork(e), egressWhere(e))
+		} else {
+			c.Text = fmt.Sprintf("first report from %s (%s; %s)", e.IP, egressNetwork(e), egressWhere(e))
+		}
+		p.Timeline = append(p.Timeline, c)
+	}
+	// Newest first; within one snapshot, the diff's order.
+	slices.SortStableFunc(p.Timeline, func(a, b timelineEvent) int { return b.At.Compare(a.At) })
+	return nil
+}
+
+// egressRow is one row of the network history.
+type egressRow struct {
+	store.EgressChange
+	Where   string
+	Network string
+	First   bool // the first address the device reported from
+}
+
+// where says where an egress address is, or why that is unknown.
+func egressWhere(e store.EgressChange) string {
+	var parts []string
+	for _, p := range []string{e.City, e.Region, e.Country} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) > 0 {
+		return strings.Join(parts, ", ")
+	}
+	return joinNonEmpty(" ", "location unknown", parens(e.Status))
+}
+
+// network names an egress address's network: its class, catalog entry and
+// autonomous system.
+func egressNetwork(e store.EgressChange) string {
+	s := cmp.Or(e.NetworkClass, "unknown") + " network"
+	if e.NetworkName != "" {
+		s += " " + e.NetworkName
+	}
+	if e.ASN != 0 {
+		s += fmt.Sprintf(", AS%d", e.ASN)
+		if e.Org != "" {
+			s += " " + e.Org
+		}
+	}
+	return s
+}
+
+// snapshotView is the latest snapshot in human terms, by signal family.
+type snapshotView struct {
+	At          time.Time
+	OS          string
+	BootTime    time.Time
+	Problems    []string // signal families not collected, and why
+	Tools       []toolRow
+	OSRemote    []string
+	USB         []usbRow
+	Peripherals []string
+	Displays    []displayRow
+	Lid         string
+	Interfaces  []ifaceRow
+	Route       string
+	Wifi        string
+	DNS         string
+	Proxy       string
+	TimeZone    string
+	Locale      string
+	Layouts     []string
+	Sessions    []sessionRow
+}
+
+type toolRow struct {
+	Name, Category, State, ClientID string
+	Processes                       []string
+	Installs                        []string
+	Services                        []string
+	Sockets                         []string
+}
+
+type usbRow struct {
+	ID, Manufacturer, Product, Serial, Kind, Location string
+}
+
+type displayRow struct {
+	Connector, Maker, Model, Serial, Size, Made, State string
+}
+
+type ifaceRow struct {
+	Name, Kind, MAC, Addresses, State, VPN string
+}
+
+type sessionRow struct {
+	User, Type, From, Terminal string
+	Since                      time.Time
+}
+
+// snapshotFacts describes a snapshot.
+func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
+	f := &snapshotView{OS: osName(sn)}
+	if bt := sn.GetIdentity().GetBootTime(); bt != nil {
+		f.BootTime = bt.AsTime()
+	}
+	for _, st := range sn.GetSignals() {
+		if st.GetState() != agentv1.SignalStatus_STATE_OK {
+			f.Problems = append(f.Problems, joinNonEmpty(": ", st.GetName()+" "+signalStates[st.GetState()], st.GetMessage()))
+		}
+	}
+	ra := sn.GetRemoteAccess()
+	for _, t := range ra.GetTools() {
+		row := toolRow{Name: cmp.Or(t.GetName(), t.GetToolId()), Category: strings.ReplaceAll(t.GetCategory(), "_", " "),
+			State: toolState(t), ClientID: t.GetClientId()}
+		for _, p := range t.GetProcesses() {
+			pid := ""
+			if p.GetPid() > 0 {
+				pid = "(pid " + strconv.Itoa(int(p.GetPid())) + ")"
+			}
+			row.Processes = append(row.Processes, joinNonEmpty(" ", p.GetName(), p.GetPath(), pid, parens(p.GetUser())))
+		}
+		for _, i := range t.GetInstalls() {
+			row.Installs = append(row.Installs, joinNonEmpty(" ", joinNonEmpty(": ", i.GetKind(), i.GetLocation()), parens(i.GetVersion())))
+		}
+		for _, sv := range t.GetServices() {
+			row.Services = append(row.Services, joinNonEmpty(" ", joinNonEmpty(": ", sv.GetKind(), sv.GetName()), parens(joinNonEmpty(", ", sv.GetState(), sv.GetStartMode()))))
+		}
+		for _, so := range t.GetListening() {
+			row.Sockets = append(row.Sockets, fmt.Sprintf("listening %s %s:%d", so.GetProtocol(), so.GetLocalAddress(), so.GetLocalPort()))
+		}
+		for _, so := range t.GetConnections() {
+			row.Sockets = append(row.Sockets, fmt.Sprintf("connected %s to %s:%d", so.GetProtocol(), so.GetRemoteAddress(), so.GetRemotePort()))
+		}
+		f.Tools = append(f.Tools, row)
+	}
+	for _, o := range ra.GetOsFeatures() {
+		f.OSRemote = append(f.OSRemote, osFeatureLabel(o))
+	}
+	for _, u := range sn.GetUsb().GetDevices() {
+		f.USB = append(f.USB, usbRow{ID: usbID(u), Manufacturer: u.GetManufacturer(), Product: u.GetProduct(), Serial: u.GetSerial(),
+			Kind: usbKind(u), Location: u.GetLocation()})
+	}
+	for _, p := range sn.GetPeripherals().GetFindings() {
+		f.Peripherals = append(f.Peripherals, peripheralLabel(p))
+	}
+	for _, d := range sn.GetDisplays().GetDisplays() {
+		row := displayRow{Connector: d.GetConnector(), Maker: d.GetManufacturerId(), Model: displayModel(d), Serial: displaySerial(d)}
+		if d.GetWidthMm() > 0 {
+			row.Size = fmt.Sprintf("%d × %d mm", d.GetWidthMm(), d.GetHeightMm())
+		}
+		if d.GetManufactureYear() > 0 {
+			row.Made = strconv.Itoa(int(d.GetManufactureYear()))
+		}
+		row.State = joinNonEmpty(", ", onlyIf(d.GetInternal(), "built-in"), onlyIf(d.GetActive(), "in use"), onlyIf(!d.GetEdidChecksumOk(), "EDID checksum wrong"))
+		f.Displays = append(f.Displays, row)
+	}
+	f.Lid = lidStates[sn.GetDisplays().GetLid()]
+	n := sn.GetNetwork()
+	for _, i := range n.GetInterfaces() {
+		f.Interfaces = append(f.Interfaces, ifaceRow{Name: i.GetName(), Kind: ifaceKinds[i.GetKind()], MAC: i.GetMac(),
+			Addresses: strings.Join(i.GetAddresses(), ", "), State: onlyIf(i.GetUp(), "up") + onlyIf(!i.GetUp(), "down"),
+			VPN: joinNonEmpty(" ", i.GetVpnToolId(), parens(i.GetDescription()))})
+	}
+	if rt := n.GetDefaultRoute(); rt != nil {
+		f.Route = joinNonEmpty(" ", "via "+cmp.Or(rt.GetGateway(), "no gateway"), "on "+rt.GetInterface(), parens(onlyIf(rt.GetGatewayMac() != "", "router MAC "+rt.GetGatewayMac())))
+	}
+	if wf := n.GetWifi(); wf != nil {
+		switch {
+		case !wf.GetAvailable():
+			f.Wifi = "not readable: " + wf.GetReason()
+		case wf.GetSsid() == "" && wf.GetBssid() == "":
+			f.Wifi = "not connected"
+		default:
+			f.Wifi = joinNonEmpty(" ", wf.GetSsid(), parens(onlyIf(wf.GetBssid() != "", "access point "+wf.GetBssid())), "on "+wf.GetInterface())
+		}
+	}
+	f.DNS = strings.Join(n.GetDnsServers(), ", ")
+	f.Proxy = proxyLabel(n.GetProxy())
+	lo := sn.GetLocale()
+	if lo != nil {
+		f.TimeZone = joinNonEmpty(" ", cmp.Or(lo.GetTimezone(), "unknown"), parens(utcOffset(lo.GetUtcOffsetSeconds())))
+		f.Locale = lo.GetSystemLocale()
+	}
+	for _, k := range lo.GetKeyboardLayouts() {
+		f.Layouts = append(f.Layouts, layoutLabel(k))
+	}
+	for _, l := range sn.GetSessions().GetCurrent() {
+		row := sessionRow{User: l.GetUser(), Type: sessionTypes[l.GetType()], From: l.GetSourceAddress(), Terminal: l.GetTerminal()}
+		if l.GetStartedAt() != nil {
+			row.Since = l.GetStartedAt().AsTime()
+		}
+		f.Sessions = append(f.Sessions, row)
+	}
+	return f
+}
+
+var (
+	signalStates = map[agentv1.SignalStatus_State]string{agentv1.SignalStatus_STATE_UNSPECIFIED: "unknown",
+		agentv1.SignalStatus_STATE_OK: "collected", agentv1.SignalStatus_STATE_UNSUPPORTED: "not supported here",
+		agentv1.SignalStatus_STATE_ERROR: "failed"}
+	lidStates = map[agentv1.LidState]string{agentv1.LidState_LID_STATE_UNSPECIFIED: "", agentv1.LidState_LID_STATE_OPEN: "open",
+		agentv1.LidState_LID_STATE_CLOSED: "closed", agentv1.LidState_LID_STATE_NONE: "no lid"}
+	ifaceKinds = map[agentv1.NetworkInterface_Kind]string{agentv1.NetworkInterface_KIND_UNSPECIFIED: "other",
+		agentv1.NetworkInterface_KIND_ETHERNET: "Ethernet", agentv1.NetworkInterface_KIND_WIFI: "Wi-Fi",
+		agentv1.NetworkInterface_KIND_TUN: "tunnel (tun)", agentv1.NetworkInterface_KIND_TAP: "tunnel (tap)",
+		agentv1.NetworkInterface_KIND_WIREGUARD: "WireGuard", agentv1.NetworkInterface_KIND_UTUN: "utun",
+		agentv1.NetworkInterface_KIND_PPP: "point-to-point", agentv1.NetworkInterface_KIND_VIRTUAL: "virtual",
+		agentv1.NetworkInterface_KIND_LOOPBACK: "loopback", agentv1.NetworkInterface_KIND_CELLULAR: "cellular"}
+	sessionTypes = map[agentv1.LoginSession_Type]string{agentv1.LoginSession_TYPE_UNSPECIFIED: "unknown",
+		agentv1.LoginSession_TYPE_CONSOLE: "console", agentv1.LoginSession_TYPE_REMOTE_DESKTOP: "remote desktop",
+		agentv1.LoginSession_TYPE_SSH: "SSH", agentv1.LoginSession_TYPE_SCREEN_SHARING: "screen sharing",
+		agentv1.LoginSession_TYPE_OTHER: "other"}
+)
+
+func onlyIf(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
+}
+
+func parens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "(" + s + ")"
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	return strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), sep)
+}
+
+func utcOffset(sec int32) string {
+	sign := "+"
+	if sec < 0 {
+		sign, sec = "−", -sec
+	}
+	return fmt.Sprintf("UTC%s%02d:%02d", sign, sec/3600, sec%3600/60)
+}
+
+func osName(sn *agentv1.HostSnapshot) string {
+	o := sn.GetIdentity().GetOs()
+	return joinNonEmpty(" ", o.GetName(), o.GetVersion(), parens(joinNonEmpty(", ", onlyIf(o.GetBuild() != "", "build "+o.GetBuild()),
+		onlyIf(o.GetKernel() != "", "kernel "+o.GetKernel()), o.GetArch())))
+}
+
+func toolState(t *agentv1.RemoteTool) string {
+	return joinNonEmpty(", ", onlyIf(t.GetActiveSession(), "session active now"), onlyIf(len(t.GetProcesses()) > 0, "running"),
+		onlyIf(len(t.GetInstalls()) > 0, "installed"), onlyIf(len(t.GetServices()) > 0, "service registered"),
+		onlyIf(len(t.GetListening()) > 0, "listening"))
+}
+
+func osFeatureLabel(o *agentv1.OsRemoteAccess) string {
+	s := o.GetKind() + ": " + onlyIf(o.GetEnabled(), "enabled") + onlyIf(!o.GetEnabled(), "disabled")
+	if o.GetListening() {
+		s += fmt.Sprintf(", listening on port %d", o.GetPort())
+	}
+	return s
+}
+
+func usbID(u *agentv1.UsbDevice) string {
+	return fmt.Sprintf("%04x:%04x", u.GetVendorId(), u.GetProductId())
+}
+
+// usbLabel names a USB device: ids, manufacturer, product and serial.
+func usbLabel(u *agentv1.UsbDevice) string {
+	return joinNonEmpty(" ", usbID(u), u.GetManufacturer(), u.GetProduct(), onlyIf(u.GetSerial() != "", "serial "+u.GetSerial()))
+}
+
+func usbKind(u *agentv1.UsbDevice) string {
+	h := u.GetHid()
+	var kinds []string
+	for _, k := range []struct {
+		on   bool
+		name string
+	}{{h.GetKeyboard(), "keyboard"}, {h.GetRelativeMouse(), "mouse"}, {h.GetAbsolutePointer(), "absolute pointer"},
+		{h.GetConsumerControl(), "media keys"}, {h.GetDigitizer(), "digitizer"}, {u.GetMassStorage() != nil, "storage"},
+		{u.GetNetworkFunction(), "network adapter"}} {
+		if k.on {
+			kinds = append(kinds, k.name)
+		}
+	}
+	return strings.Join(kinds, ", ")
+}
+
+func peripheralLabel(p *agentv1.PeripheralFinding) string {
+	return joinNonEmpty(" ", cmp.Or(p.GetName(), p.GetFamily()), parens(joinNonEmpty(", ", p.GetKind(), p.GetCategory())),
+		onlyIf(p.GetDevice() != "", "on "+p.GetDevice()))
+}
+
+func displayModel(d *agentv1.Display) string {
+	if d.GetMonitorName() != "" {
+		return d.GetMonitorName()
+	}
+	if d.GetProductCode() != 0 {
+		return fmt.Sprintf("product %04x", d.GetProductCode())
+	}
+	return ""
+}
+
+func displaySerial(d *agentv1.Display) string {
+	if d.GetSerialString() != "" {
+		return d.GetSerialString()
+	}
+	if d.GetSerialNumber() != 0 {
+		return strconv.FormatUint(uint64(d.GetSerialNumber()), 10)
+	}
+	return ""
+}
+
+// displayLabel names a display: maker, model and serial.
+func displayLabel(d *agentv1.Display) string {
+	return joinNonEmpty(" ", d.GetManufacturerId(), displayModel(d), onlyIf(displaySerial(d) != "", "serial "+displaySerial(d)),
+		onlyIf(d.GetInternal(), "(built-in)"))
+}
+
+func proxyLabel(p *agentv1.Proxy) string {
+	return joinNonEmpty("; ", onlyIf(p.GetHttp() != "", "HTTP "+p.GetHttp()), onlyIf(p.GetHttps() != "", "HTTPS "+p.GetHttps()),
+		onlyIf(p.GetPacUrl() != "", "PAC "+p.GetPacUrl()))
+}
+
+func layoutLabel(k *agentv1.KeyboardLayout) string {
+	return joinNonEmpty(" ", k.GetLayout(), onlyIf(k.GetInputMethod(), "(input method)"), onlyIf(k.GetUser() != "", "for "+k.GetUser()))
+}
+
+func sessionLabel(l *agentv1.LoginSession) string {
+	return joinNonEmpty(" ", l.GetUser(), parens(joinNonEmpty(" ", sessionTypes[l.GetType()],
+		onlyIf(l.GetSourceAddress() != "", "from "+l.GetSourceAddress()), onlyIf(l.GetTerminal() != "", "on "+l.GetTerminal()))))
+}
+
+// isVPN reports whether an interface is a VPN or tunnel: recognised by the
+// catalog, or a tunnel kind (macOS utun devices only when recognised: the
+// system keeps several for its own services).
+func isVPN(i *agentv1.NetworkInterface) bool {
+	switch i.GetKind() {
+	case agentv1.NetworkInterface_KIND_TUN, agentv1.NetworkInterface_KIND_TAP, agentv1.NetworkInterface_KIND_WIREGUARD,
+		agentv1.NetworkInterface_KIND_PPP:
+		return true
+	}
+	return i.GetVpnToolId() != ""
+}
+
+// summary describes a first snapshot in a few counts.
+func snapshotSummary(sn *agentv1.HostSnapshot) string {
+	return fmt.Sprintf("%d remote-access tools, %d USB devices, %d displays, %d network interfaces, %d sessions",
+		len(sn.GetRemoteAccess().GetTools()), len(sn.GetUsb().GetDevices()), len(sn.GetDisplays().GetDisplays()),
+		len(sn.GetNetwork().GetInterfaces()), len(sn.GetSessions().GetCurrent()))
+}
+
+// timelineEvent is one event of a device's timeline.
+type timelineEvent struct {
+	At     time.Time
+	Family string
+	Text   string
+}
+
+// diffSnapshots lists what changed from one snapshot of a device to the
+// next, in human terms, family by family: identity, collection, remote
+// access, USB, peripherals, displays, network, locale, sessions. Scan
+// times and activity counts are not changes. It is pure: the caller sets
+// the changes' time.
+func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
+	var out []timelineEvent
+	add := func(family, format string, args ...any) {
+		out = append(out, timelineEvent{Family: family, Text: fmt.Sprintf(format, args...)})
+	}
+	changed := func(family, what, a, b string) {
+		if a != b {
+			add(family, "%s changed: %s → %s", what, cmp.Or(a, "none"), cmp.Or(b, "none"))
+		}
+	}
+
+	pi, ci := prev.GetIdentity(), cur.GetIdentity()
+	changed("identity", "host name", pi.GetHostname(), ci.GetHostname())
+	changed("identity", "operating system", osName(prev), osName(cur))
+	changed("identity", "agent version", pi.GetAgentVersion(), ci.GetAgentVersion())
+	changed("identity", "hardware serial", pi.GetSerialNumber(), ci.GetSerialNumber())
+	changed("identity", "hardware", joinNonEmpty(" ", pi.GetHardwareVendor(), pi.GetHardwareModel()), joinNonEmpty(" ", ci.GetHardwareVendor(), ci.GetHardwareModel()))
+
+	pstate := map[string]agentv1.SignalStatus_State{}
+	for _, st := range prev.GetSignals() {
+		pstate[st.GetName()] = st.GetState()
+	}
+	for _, st := range cur.GetSignals() {
+		was, ok := pstate[st.GetName()]
+		switch now := st.GetState(); {
+		case !ok || was == now:
+		case now == agentv1.SignalStatus_STATE_OK:
+			add("collection", "%s is collected again", st.GetName())
+		default:
+			add("collection", "%s", joinNonEmpty(": ", st.GetName()+" "+signalStates[now], st.GetMessage()))
+		}
+	}
+
+	ptools := map[string]*agentv1.RemoteTool{}
+	for _, t := range prev.GetRemoteAccess().GetTools() {
+		ptools[t.GetToolId()] = t
+	}
+	ctools := map[string]bool{}
+	for _, t := range cur.GetRemoteAccess().GetTools() {
+		ctools[t.GetToolId()] = true
+		name := cmp.Or(t.GetName(), t.GetToolId())
+		running := len(t.GetProcesses()) > 0
+		p, ok := ptools[t.GetToolId()]
+		switch {
+		case !ok && len(t.GetInstalls()) > 0:
+			add("remote access", "remote tool installed: %s%s", name, onlyIf(running, " (running)"))
+		case !ok && running:
+			add("remote access", "remote tool running without an install: %s from %s", name, t.GetProcesses()[0].GetPath())
+		case !ok:
+			add("remote access", "remote tool found: %s (%s)", name, toolState(t))
+		case running && len(p.GetProcesses()) == 0:
+			add("remote access", "remote tool started: %s (%s)", name, t.GetProcesses()[0].GetPath())
+		case !running && len(p.GetProcesses()) > 0:
+			add("remote access", "remote tool stopped: %s", name)
+		}
+		if ok && len(p.GetInstalls()) == 0 && len(t.GetInstalls()) > 0 {
+			add("remote access", "remote tool installed: %s", name)
+		}
+		if t.GetActiveSession() != p.GetActiveSession() {
+			add("remote access", "remote session %s: %s", onlyIf(t.GetActiveSession(), "started")+onlyIf(!t.GetActiveSession(), "ended"), name)
+		}
+		if ok {
+			changed("remote access", name+" ID", p.GetClientId(), t.GetClientId())
+		}
+	}
+	for _, t := range prev.GetRemoteAccess().GetTools() {
+		if !ctools[t.GetToolId()] {
+			add("remote access", "remote tool removed: %s", cmp.Or(t.GetName(), t.GetToolId()))
+		}
+	}
+	pfeat := map[string]bool{}
+	for _, o := range prev.GetRemoteAccess().GetOsFeatures() {
+		pfeat[o.GetKind()] = o.GetEnabled()
+	}
+	cfeat := map[string]bool{}
+	for _, o := range cur.GetRemoteAccess().GetOsFeatures() {
+		cfeat[o.GetKind()] = o.GetEnabled()
+		if o.GetEnabled() != pfeat[o.GetKind()] {
+			add("remote access", "OS remote access %s: %s", onlyIf(o.GetEnabled(), "enabled")+onlyIf(!o.GetEnabled(), "disabled"), o.GetKind())
+		}
+	}
+	for _, o := range prev.GetRemoteAccess().GetOsFeatures() {
+		if _, ok := cfeat[o.GetKind()]; !ok && o.GetEnabled() {
+			add("remote access", "OS remote access disabled: %s", o.GetKind())
+		}
+	}
+
+	appeared, gone := multisetDiff(prev.GetUsb().GetDevices(), cur.GetUsb().GetDevices(), usbLabel)
+	for _, l := range appeared {
+		add("USB", "USB device appeared: %s", l)
+	}
+	for _, l := range gone {
+		add("USB", "USB device removed: %s", l)
+	}
+	appeared, gone = multisetDiff(prev.GetPeripherals().GetFindings(), cur.GetPeripherals().GetFindings(), peripheralLabel)
+	for _, l := range appeared {
+		add("peripherals", "peripheral matched: %s", l)
+	}
+	for _, l := range gone {
+		add("peripherals", "peripheral no longer present: %s", l)
+	}
+
+	appeared, gone = multisetDiff(prev.GetDisplays().GetDisplays(), cur.GetDisplays().GetDisplays(), displayLabel)
+	for _, l := range appeared {
+		add("displays", "display connected: %s", l)
+	}
+	for _, l := range gone {
+		add("displays", "display disconnected: %s", l)
+	}
+	if a, b := internalActive(prev), internalActive(cur); a != nil && b != nil && *a != *b {
+		add("displays", "built-in display %s", onlyIf(*b, "turned on")+onlyIf(!*b, "turned off"))
+	}
+	if a, b := prev.GetDisplays().GetLid(), cur.GetDisplays().GetLid(); a != b && a != agentv1.LidState_LID_STATE_UNSPECIFIED && b != agentv1.LidState_LID_STATE_UNSPECIFIED {
+		add("displays", "lid %s", lidStates[b])
+	}
+
+	pn, cn := prev.GetNetwork(), cur.GetNetwork()
+	changed("network", "default gateway", pn.GetDefaultRoute().GetGateway(), cn.GetDefaultRoute().GetGateway())
+	if a, b := pn.GetDefaultRoute().GetGatewayMac(), cn.GetDefaultRoute().GetGatewayMac(); a != "" && b != "" {
+		changed("network", "gateway router (MAC)", a, b)
+	}
+	if a, b := pn.GetWifi(), cn.GetWifi(); a.GetSsid() != b.GetSsid() {
+		changed("network", "Wi-Fi network", a.GetSsid(), b.GetSsid())
+	} else if a.GetBssid() != "" && b.GetBssid() != "" {
+		changed("network", "Wi-Fi access point", a.GetBssid(), b.GetBssid())
+	}
+	vpnLabel := func(i *agentv1.NetworkInterface) string {
+		return joinNonEmpty(" ", i.GetName(), parens(joinNonEmpty(", ", ifaceKinds[i.GetKind()], i.GetVpnToolId())))
+	}
+	upVPN := func(n *agentv1.Network) []*agentv1.NetworkInterface {
+		return slices.DeleteFunc(slices.Clone(n.GetInterfaces()), func(i *agentv1.NetworkInterface) bool { return !i.GetUp() || !isVPN(i) })
+	}
+	appeared, gone = multisetDiff(upVPN(pn), upVPN(cn), vpnLabel)
+	for _, l := range appeared {
+		add("network", "VPN or tunnel interface up: %s", l)
+	}
+	for _, l := range gone {
+		add("network", "VPN or tunnel interface down: %s", l)
+	}
+	changed("network", "DNS servers", strings.Join(pn.GetDnsServers(), ", "), strings.Join(cn.GetDnsServers(), ", "))
+	changed("network", "system proxy", proxyLabel(pn.GetProxy()), proxyLabel(cn.GetProxy()))
+
+	pl, cl := prev.GetLocale(), cur.GetLocale()
+	changed("locale", "time zone", pl.GetTimezone(), cl.GetTimezone())
+	changed("locale", "system locale", pl.GetSystemLocale(), cl.GetSystemLocale())
+	appeared, gone = multisetDiff(pl.GetKeyboardLayouts(), cl.GetKeyboardLayouts(), layoutLabel)
+	for _, l := range appeared {
+		add("locale", "keyboard layout added: %s", l)
+	}
+	for _, l := range gone {
+		add("locale", "keyboard layout removed: %s", l)
+	}
+
+	appeared, gone = multisetDiff(prev.GetSessions().GetCurrent(), cur.GetSessions().GetCurrent(), sessionLabel)
+	for _, l := range appeared {
+		add("sessions", "session opened: %s", l)
+	}
+	for _, l := range gone {
+		add("sessions", "session ended: %s", l)
+	}
+	for _, l := range cur.GetSessions().GetHistory() {
+		if t := l.GetType(); t != agentv1.LoginSession_TYPE_CONSOLE && t != agentv1.LoginSession_TYPE_UNSPECIFIED {
+			add("sessions", "remote login recorded: %s", sessionLabel(l))
+		}
+	}
+	return out
+}
+
+// internalActive is whether the built-in panel is in use (nil without one).
+func internalActive(sn *agentv1.HostSnapshot) *bool {
+	for _, d := range sn.GetDisplays().GetDisplays() {
+		if d.GetInternal() {
+			a := d.GetActive()
+			return &a
+		}
+	}
+	return nil
+}
+
+// multisetDiff compares two lists by label: the labels cur has more of
+// than prev (appeared), and those it has fewer of (gone), each in list
+// order.
+func multisetDiff[T any](prev, cur []T, label func(T) string) (appeared, gone []string) {
+	count := map[string]int{}
+	for _, p := range prev {
+		count[label(p)]++
+	}
+	for _, c := range cur {
+		l := label(c)
+		if count[l] > 0 {
+			count[l]--
+			continue
+		}
+		appeared = append(appeared, l)
+	}
+	for _, p := range prev {
+		if l := label(p); count[l] > 0 {
+			count[l]--
+			gone = append(gone, l)
+		}
+	}
+	return appeared, gone
+}
+
+// heatmap is an activity histogram laid out by day of the week and hour
+// of the day in a zone.
+type heatmap struct {
+	// Zone names the zone; Declared is false when it is UTC for want of
+	// a declared one.
+	Zone     string
+	Declared bool
+	Note     string // why the zone is UTC, when it is for want of one
+	From, To time.Time
+	Hours    []string
+	Rows     []heatRow
+	Empty    bool // no observed minute in the window
+}
+
+type heatRow struct {
+	Day   string
+	Cells []heatCell
+}
+
+type heatCell struct {
+	Class string // heat-0 … heat-4, or heat-none when not observed
+	Label string // day, hour and minutes, for the tooltip
+	Short string // the minutes alone, for screen readers (the headers say the day and hour)
+	Value int
+}
+
+var weekdayNames = []string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+
+// bucketActivity adds up a histogram's active and sampled minutes by day
+// of the week (Monday first) and hour of the day in loc. Each UTC hour
+// counts in the local hour its middle falls in, so daylight saving time
+// is right (time.Location knows the transitions: a spring-forward night
+// has no 02:00 hour, a fall-back night has two), and in zones offset by a
+// half or three quarters of an hour the whole UTC hour goes to one local
+// hour.
+func bucketActivity(h *activity.Histogram, loc *time.Location) (active, sampled [7][24]int) {
+	start := h.End - activity.Window
+	for i := range activity.Window {
+		if h.Sampled[i] == 0 {
+			continue
+		}
+		t := time.Unix((start+int64(i))*3600+1800, 0).In(loc)
+		d := (int(t.Weekday()) + 6) % 7
+		active[d][t.Hour()] += int(h.Active[i])
+		sampled[d][t.Hour()] += int(h.Sampled[i])
+	}
+	return active, sampled
+}
+
+// heatLevel is a cell's intensity, 0 (no activity) to 4, relative to the
+// busiest cell.
+func heatLevel(v, busiest int) int {
+	if v <= 0 || busiest <= 0 {
+		return 0
+	}
+	return (4*v + busiest - 1) / busiest // ceil(4v/busiest): any activity shows
+}
+
+// newHeatmap lays out a histogram (nil: none yet) in loc; zoneName is the
+// declared zone ("" when there is none and loc is UTC).
+func newHeatmap(h *activity.Histogram, loc *time.Location, zoneName string) *heatmap {
+	m := &heatmap{Zone: cmp.Or(zoneName, "UTC"), Declared: zoneName != "", Empty: true}
+	for hr := range 24 {
+		m.Hours = append(m.Hours, fmt.Sprintf("%02d", hr))
+	}
+	var active, sampled [7][24]int
+	if h != nil {
+		active, sampled = bucketActivity(h, loc)
+		m.From, m.To = time.Unix((h.End-activity.Window)*3600, 0).UTC(), time.Unix(h.End*3600, 0).UTC()
+	}
+	busiest := 0
+	for d := range 7 {
+		for hr := range 24 {
+			busiest = max(busiest, active[d][hr])
+			if sampled[d][hr] > 0 {
+				m.Empty = false
+			}
+		}
+	}
+	for d, day := range weekdayNames {
+		row := heatRow{Day: day}
+		for hr := range 24 {
+			c := heatCell{Value: active[d][hr], Class: "heat-" + strconv.Itoa(heatLevel(active[d][hr], busiest))}
+			c.Short = fmt.Sprintf("%d active minutes of %d observed", active[d][hr], sampled[d][hr])
+			if sampled[d][hr] == 0 {
+				c.Class, c.Short = "heat-none", "not observed"
+			}
+			c.Label = fmt.Sprintf("%s %02d:00–%02d:00: %s", day, hr, (hr+1)%24, c.Short)
+			row.Cells = append(row.Cells, c)
+		}
+		m.Rows = append(m.Rows, row)
+	}
+	return m
+}

@@ -1,0 +1,113 @@
+package ui
+
+import (
+	"cmp"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+)
+
+// The people list and the person page: what the HR export says of a
+// person, their devices, their risk over all of them, their combined
+// activity and the open alerts on their devices.
+
+// personAlerts is how many open alerts the person page shows.
+const personAlerts = 50
+
+var peopleSorts = [][2]string{{"email", "by email"}, {"risk", "highest risk first"}}
+
+// peopleList is the people list page's data.
+type peopleList struct {
+	Filter url.Values // q, sort
+	Sorts  [][2]string
+	People []personRow
+	Next   url.Values // the next page's query; nil on the last page
+}
+
+type personRow struct {
+	store.Person
+	URL string
+}
+
+// people lists people: searched by a prefix of the email or name, or a
+// user name, by email or by risk, 50 a page.
+func (s *Server) people(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+	q := r.URL.Query()
+	pq := store.PeopleQuery{Search: strings.TrimSpace(q.Get("q")), Sort: cmp.Or(q.Get("sort"), "email"), Cursor: q.Get("cursor"), Limit: pageSize}
+	page, err := s.store.SearchPeople(r.Context(), pq)
+	if err != nil {
+		return err
+	}
+	data := peopleList{Filter: url.Values{"q": {pq.Search}, "sort": {pq.Sort}}, Sorts: peopleSorts}
+	for _, p := range page.People {
+		data.People = append(data.People, personRow{Person: p, URL: personURL(p.Email)})
+	}
+	if page.Next != "" {
+		data.Next = url.Values{"q": {pq.Search}, "sort": {pq.Sort}, "cursor": {page.Next}}
+	}
+	return s.render(w, r, http.StatusOK, "people", "People", data)
+}
+
+// personPage is the person page's data.
+type personPage struct {
+	Person      store.Person
+	Declared    string // the declared location in words
+	Devices     []store.Device
+	Alerts      []store.Alert
+	RiskHistory []store.RiskPoint
+	Activity    *heatmap
+}
+
+func (s *Server) person(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+	ctx := r.Context()
+	p, err := s.store.GetPerson(ctx, strings.ToLower(r.PathValue("email")))
+	if err != nil {
+		return err
+	}
+	data := personPage{Person: p, Declared: declaredPlace(p)}
+	if data.Devices, err = s.store.PersonDevices(ctx, p); err != nil {
+		return err
+	}
+	ids := make([]string, len(data.Devices))
+	for i, d := range data.Devices {
+		ids[i] = d.ID
+	}
+	if data.Alerts, err = s.store.OpenAlertsOf(ctx, ids, personAlerts); err != nil {
+		return err
+	}
+	if data.RiskHistory, err = s.store.RiskHistory(ctx, "person", p.Email); err != nil {
+		return err
+	}
+	data.RiskHistory = data.RiskHistory[:min(len(data.RiskHistory), riskPoints)]
+	h, err := s.store.PersonActivity(ctx, p.Email)
+	if err != nil {
+		return err
+	}
+	zone, zoneName := time.UTC, ""
+	if loc, err := time.LoadLocation(p.Timezone); err == nil && p.Timezone != "" {
+		zone, zoneName = loc, p.Timezone
+	}
+	data.Activity = newHeatmap(h, zone, zoneName)
+	if zoneName == "" {
+		data.Activity.Note = "No time zone is declared for this person."
+	}
+	return s.render(w, r, http.StatusOK, "person", cmp.Or(p.Name, p.Email), data)
+}
+
+// declaredPlace says where a person declared to work, and whether the
+// gazetteer found it.
+func declaredPlace(p store.Person) string {
+	place := joinNonEmpty(", ", p.City, p.Region, p.Country)
+	switch {
+	case place == "":
+		return "not declared"
+	case p.Location == "ok":
+		return place
+	case p.Location == "country only":
+		return place + " (no city declared)"
+	}
+	return place + " (not located)"
+}
