@@ -1,4 +1,4 @@
-package ui_test
+package ui
 
 import (
 	"context"
@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
-	"github.com/chromedp/cdproto/page"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -75,14 +77,14 @@ func TestBrowser(t *testing.T) {
 	var dialogs []string
 	watch := func(ctx context.Context) {
 		go func() {
-			for ev, err := range chromedp.Events(ctx, page.JavascriptDialogOpening) {
+			for ev, err := range chromedp.Events(ctx, cdppage.JavascriptDialogOpening) {
 				if err != nil {
 					return
 				}
 				mu.Lock()
 				dialogs = append(dialogs, ev.Message)
 				mu.Unlock()
-				chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+				chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
 			}
 		}()
 	}
@@ -124,7 +126,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil || host != xssHost {
 		t.Errorf("host cell %q (%v), want the literal %q", host, err, xssHost)
 	}
-	if n, err := chromedp.Run(ana, chromedp.Evaluate[int](`document.querySelectorAll("td.host img, td.host *").length`)); err != nil || n != 0 {
+	if n, err := chromedp.Run(ana, chromedp.Evaluate[int](`document.querySelectorAll("td.host img, td.host a *").length`)); err != nil || n != 0 {
 		t.Errorf("the host cell holds %d elements (%v)", n, err)
 	}
 
@@ -193,4 +195,160 @@ func contains(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestBrowserTour visits every page of the UI in Chromium as an admin,
+// over a fleet with a farm of laptops with hostile host names: each page
+// renders, its form fields have labels, nothing from the data runs as
+// script, and each is saved as a screenshot. The read-only pages are
+// visited again with JavaScript disabled and show the same content.
+func TestBrowserTour(t *testing.T) {
+	newBrowser := browser(t)
+	e := newPageEnv(t, Options{Collector: "collector.example.com:8443", Version: "1.2.3",
+		CAFingerprint: "5f0e3c1b9a7d2e4f6a8b0c1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f"})
+	farmID, ids := seedFarm(t, e)
+	device := ids[hostileHosts[0]]
+	e.report(t, hostileHosts[0], "198.51.100.9", "f4:92:bf:01:02:03", "KBD-1", fires{detect.Finding{RuleID: "kvm_usb_identity",
+		Title: "IP-KVM by its USB identity", Severity: "high", Description: "A PiKVM is plugged in.",
+		Evidence: map[string]any{"device": map[string]any{"vendor_id": "1d6b", "product_id": "0104", "product": `<img src=x onerror=alert("usb")>`},
+			"logons": []any{map[string]any{"user": "ana", "from": "175.45.176.7", "type": "remote_desktop"}}}}})
+	alerts, err := e.st.ListAlerts(t.Context(), store.AlertFilter{})
+	if err != nil || len(alerts) == 0 {
+		t.Fatalf("the farm raised no alerts: %v", err)
+	}
+	dir := artifacts(t)
+
+	var mu sync.Mutex
+	var dialogs []string
+	ctx := newBrowser()
+	go func() {
+		for ev, err := range chromedp.Events(ctx, cdppage.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			dialogs = append(dialogs, ev.Message)
+			mu.Unlock()
+			chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.srv.URL+"/ui/login"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SetValue(chromedp.ID("username"), "root"),
+		chromedp.SetValue(chromedp.ID("password"), pagePassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.CSS("ul.tiles")),
+	); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	// unlabelled lists the visible form fields no label names.
+	const unlabelled = `Array.from(document.querySelectorAll("input, select, textarea"))
+		.filter(el => el.type !== "hidden" && el.type !== "submit" && el.labels.length === 0 && !el.getAttribute("aria-label"))
+		.map(el => el.name || el.id)`
+	visit := func(name, path, want string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main h1"))); err != nil {
+			t.Fatalf("%s (%s): %v", name, path, err)
+		}
+		check(t, ctx, dir, name, path, want, unlabelled)
+	}
+	pages := []struct{ name, path, want string }{
+		{"overview", "/ui/", "Overview"},
+		{"alerts", "/ui/alerts", alerts[0].Title},
+		{"alerts-by-severity", "/ui/alerts?status=all&sort=severity", alerts[0].Title},
+		{"alert", "/ui/alerts/" + itoa(alerts[0].ID), "Evidence"},
+		{"devices", "/ui/devices", hostileHosts[1]},
+		{"device", "/ui/devices/" + device, hostileHosts[0]},
+		{"people", "/ui/people", "O'Brien"},
+		{"person", "/ui/people/o'brien+farm@example.com", "O'Brien"},
+		{"farms", "/ui/farms", farmID},
+		{"farm", "/ui/farms/" + farmID, hostileHosts[1]},
+		{"policies", "/ui/policies", "laptop_farm_suspected"},
+		{"policy-source", "/ui/policies/source?file=rules%2Ffleet.yaml", "laptop_farm_suspected"},
+		{"enrollment", "/ui/enrollment", "collector.example.com:8443"},
+	}
+	for _, p := range pages {
+		visit(p.name, p.path, p.want)
+	}
+	// The farm graph holds the hostile names as text only.
+	visit("farm", "/ui/farms/"+farmID, "")
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("svg text").length`)); err != nil || n < 3 {
+		t.Errorf("the farm graph has %d labels (%v)", n, err)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main svg svg, main img").length`)); err != nil || n != 0 {
+		t.Errorf("the farm page holds %d elements made of data (%v)", n, err)
+	}
+
+	// Forms: a dry-run of a draft rule, and a new enrollment secret.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.srv.URL+"/ui/policies"),
+		chromedp.WaitVisible(chromedp.ID("draft")),
+		chromedp.SetValue(chromedp.ID("draft"), "rules:\n  - id: farm_hosts\n    title: Farm hosts\n    severity: low\n    description: Hosts named like the farm.\n    scope: device\n    condition: device.hostname.startsWith(\"farm-\")\n"+
+			"    tests:\n      - name: a farm host\n        facts: {now: 2026-01-01T00:00:00Z, device: {id: d1, hostname: farm-9}}\n        fires: true\n"+
+			"      - name: a desk\n        facts: {now: 2026-01-01T00:00:00Z, device: {id: d2, hostname: desk-1}}\n        fires: false\n"),
+		chromedp.Submit(chromedp.ID("draft")),
+		chromedp.WaitVisible(chromedp.ID("dry-run-result")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	check(t, ctx, dir, "policies-dry-run", "/ui/policies/dry-run", "farm-3", unlabelled)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.srv.URL+"/ui/enrollment"),
+		chromedp.WaitVisible(chromedp.ID("secret-name")),
+		chromedp.SetValue(chromedp.ID("secret-name"), "new hires <b>2026</b>"),
+		chromedp.Submit(chromedp.ID("secret-name")),
+		chromedp.WaitVisible(chromedp.ID("secret-plain")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	body := check(t, ctx, dir, "enrollment-new-secret", "/ui/enrollment", "msiexec /i bonafide-agent-1.2.3-x64.msi", unlabelled)
+	if !contains(body, "new hires <b>2026</b>", "sudo apt-get install ./bonafide-agent_1.2.3_amd64.deb") {
+		t.Errorf("the new secret's page lacks its name or the deb command:\n%s", body)
+	}
+
+	// Without JavaScript the read-only pages show the same content.
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+p.path), chromedp.WaitVisible(chromedp.CSS("main h1"))); err != nil {
+			t.Fatalf("%s without JavaScript: %v", p.name, err)
+		}
+		if txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main"))); err != nil || !strings.Contains(txt, p.want) {
+			t.Errorf("%s without JavaScript lacks %q (%v)", p.name, p.want, err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+"/ui/devices/"+device), chromedp.WaitVisible(chromedp.CSS("main h1"))); err != nil {
+		t.Fatal(err)
+	}
+	check(t, ctx, dir, "device-no-javascript", "/ui/devices/"+device, hostileHosts[0], unlabelled)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialogs) > 0 {
+		t.Errorf("script from the data ran: dialogs %q", dialogs)
+	}
+}
+
+// check asserts that the page in ctx shows want in its main part and has
+// no unlabelled field, saves its screenshot as name, and returns the
+// main part's text.
+func check(t *testing.T, ctx context.Context, dir, name, path, want, unlabelled string) string {
+	t.Helper()
+	txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || !strings.Contains(txt, want) {
+		t.Errorf("%s (%s) lacks %q (%v):\n%s", name, path, want, err, txt[max(0, len(txt)-1500):])
+	}
+	if fields, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](unlabelled)); err != nil || len(fields) > 0 {
+		t.Errorf("%s: fields without a label: %q (%v)", name, fields, err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return txt
 }

@@ -1,4 +1,4 @@
-package ui_test
+package ui
 
 import (
 	"context"
@@ -20,7 +20,6 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
-	"github.com/bonafide-sec/bonafide/collector/internal/ui"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -157,7 +156,7 @@ func newPages(t *testing.T) *pages {
 	for i := range 52 {
 		enroll(fmt.Sprintf("agent-b%02d", i), fmt.Sprintf("B%02d", i), fmt.Sprintf("bulk-%02d", i))
 	}
-	h, err := ui.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), ui.Options{})
+	h, err := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package ui_test
+package ui
 
 import (
 	"io"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
-	"github.com/bonafide-sec/bonafide/collector/internal/ui"
 )
 
 // BenchmarkAlertQueue renders queue pages over 100,000 devices with a
@@ -75,7 +74,7 @@ func signedIn(b *testing.B, st *store.Store) (http.Handler, *http.Cookie) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := ui.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), ui.Options{})
+	h, err := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

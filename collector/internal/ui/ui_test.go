@@ -1,4 +1,4 @@
-package ui_test
+package ui
 
 import (
 	"context"
@@ -18,7 +18,6 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
-	"github.com/bonafide-sec/bonafide/collector/internal/ui"
 )
 
 // xssHost is a host name an attacker chose for the laptop.
@@ -64,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil || len(alerts) != 1 {
 		t.Fatalf("alerts %v %v", alerts, err)
 	}
-	h, err := ui.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), ui.Options{})
+	h, err := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
