@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -111,11 +112,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, version)
 		return nil
 	}
+	log := newLogger(stderr, o.logFormat)
+	if cmd == "run" {
+		// Settings an installer left outside the config file (the MSI's
+		// properties in the Windows registry) move into it first.
+		if err := config.ApplyInstallerSettings(cmp.Or(o.configPath, config.DefaultPath()), log); err != nil {
+			return err
+		}
+	}
 	cfg, err := loadConfig(o)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, o.logFormat)
 	r := &runner.Runner{Cfg: cfg, Root: o.root, Version: version, Log: log}
 
 	switch cmd {
