@@ -9,7 +9,7 @@ DEMO_DIR  ?= .demo
 DEMO_GRPC ?= 127.0.0.1:8443
 DEMO_HTTP ?= 127.0.0.1:8080
 
-.PHONY: help build test demo cross generate check-generate lint bench clean geoip
+.PHONY: help build test demo cross generate check-generate lint bench clean geoip installers
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -60,6 +60,21 @@ cross: ## build and vet every OS/architecture with CGO_ENABLED=0
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) vet ./...; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -o /dev/null ./agent; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -o /dev/null ./collector; \
+	done
+
+installers: build ## agent installers (MSI x64/arm64, universal pkg, deb/rpm amd64/arm64) and the collector's deb/rpm in dist/; SIGN_CERT/SIGN_KEY sign the MSIs
+	@set -e; rm -rf dist; mkdir -p dist/agents; \
+	for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/agents/bonafide-agent-$$os-$$arch$$ext ./agent; \
+	done; \
+	cd dist; pkg="../bin/bonafide-collector package --agent-dir agents --version $(VERSION)"; \
+	$$pkg --type pkg; \
+	for arch in amd64 arm64; do \
+		$$pkg --type msi --arch $$arch; $$pkg --type deb --arch $$arch; $$pkg --type rpm --arch $$arch; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o collector-linux-$$arch ../collector; \
+		$$pkg --type deb --arch $$arch --collector-binary collector-linux-$$arch; \
+		$$pkg --type rpm --arch $$arch --collector-binary collector-linux-$$arch; \
+		rm collector-linux-$$arch; \
 	done
 
 generate: ## regenerate the protobuf code (buf, protoc-gen-go, protoc-gen-go-grpc)

@@ -36,6 +36,9 @@ commands:
   people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
   policy check DIR              type-check the rules, catalogs and offices in DIR
   policy test DIR               run the rules' own test cases in DIR
+  package --type msi|pkg|deb|rpm [--collector H:P --secret S] [--arch A]
+                                build an agent installer, pre-configured when given a
+                                collector and secret (path printed on stdout)
   version                       print the version
 
 Every command takes --data-dir DIR (default ./bonafide-data) and
@@ -71,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "secret create", "secret list", "secret revoke", "token create", "ca fingerprint", "device revoke", "people import",
 		"user create", "user list":
 		return admin(ctx, cmd, rest, os.Stdin, stdout, stderr)
+	case "package":
+		return packageCmd(ctx, rest, stdout, stderr)
 	case "policy check", "policy test":
 		return policyCmd(ctx, cmd, rest, stdout)
 	case "version":

@@ -52,6 +52,7 @@ type serveConfig struct {
 	proxyProtocol          bool
 	reloadInterval         time.Duration
 	publicAddress          string
+	agentDir               string
 }
 
 // advertise is the gRPC address agents are told to dial in install
@@ -96,6 +97,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.DurationVar(&c.fleetInterval, "fleet-recompute-interval", time.Hour, "how often clusters and risk scores are recomputed over the whole fleet (also at start; 0: only at start)")
 	fset.DurationVar(&c.reloadInterval, "policy-reload-interval", 2*time.Second, "how often the --policies directory is checked for edits (0: never)")
 	fset.StringVar(&c.publicAddress, "public-address", "", "host:port agents dial for gRPC, shown in the UI's install commands (default: the first --server-name, else this host's name, with the --grpc-listen port)")
+	fset.StringVar(&c.agentDir, "agent-dir", "", "directory of agent binaries the UI builds pre-configured packages from (default $BONAFIDE_AGENT_DIR, "+defaultAgentDir+" or dist/agents)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -175,7 +177,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(st, log, live))
-	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version})
+	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version, AgentDir: agentDir(c.agentDir)})
 	if err != nil {
 		return err
 	}

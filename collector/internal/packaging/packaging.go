@@ -7,8 +7,11 @@
 package packaging
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 )
 
 // Types are the package types Build makes.
@@ -42,6 +45,53 @@ type Options struct {
 
 // ErrUnsupported is returned for a type or architecture Build cannot make.
 var ErrUnsupported = errors.New("unsupported package")
+
+// Build makes the package o describes at the path out.
+func Build(ctx context.Context, o Options, out string) error {
+	switch o.Type {
+	case "msi":
+		return buildMSI(ctx, o, out)
+	case "pkg":
+		return buildPkg(o, out)
+	case "deb", "rpm":
+		return buildNFPM(o, out)
+	}
+	return fmt.Errorf("%w type %q (want msi, pkg, deb or rpm)", ErrUnsupported, o.Type)
+}
+
+// AgentBinary is where an agent directory keeps the agent for goos and
+// goarch: bonafide-agent-<goos>-<goarch>, with .exe for Windows (the
+// names `make installers` gives them).
+func AgentBinary(dir, goos, goarch string) string {
+	name := "bonafide-agent-" + goos + "-" + goarch
+	if goos == "windows" {
+		name += ".exe"
+	}
+	return filepath.Join(dir, name)
+}
+
+// WithAgents fills o.Agent (and o.AgentARM64 for a universal pkg) from an
+// agent directory laid out as AgentBinary says, checking they exist.
+func WithAgents(o Options, dir string) (Options, error) {
+	goos := map[string]string{"msi": "windows", "pkg": "darwin", "deb": "linux", "rpm": "linux"}[o.Type]
+	if goos == "" {
+		return o, fmt.Errorf("%w type %q (want msi, pkg, deb or rpm)", ErrUnsupported, o.Type)
+	}
+	if o.Arch == "universal" {
+		o.Agent, o.AgentARM64 = AgentBinary(dir, goos, "amd64"), AgentBinary(dir, goos, "arm64")
+	} else {
+		o.Agent = AgentBinary(dir, goos, o.Arch)
+	}
+	for _, p := range []string{o.Agent, o.AgentARM64} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			return o, fmt.Errorf("agent binary for %s: %w (build them with `make installers`, or point --agent-dir at a directory holding them)", o.Type, err)
+		}
+	}
+	return o, nil
+}
 
 // FileName is the conventional name of the package Build makes for o,
 // e.g. bonafide-agent_1.2.3_amd64.deb.

@@ -1,9 +1,15 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -29,10 +35,11 @@ type newSecret struct {
 
 // installCommand is how to install a pre-configured agent on one OS.
 type installCommand struct {
-	ID      string // for the copy button
-	OS      string
-	File    string // the package's file name
-	Command string
+	ID         string // for the copy button
+	OS         string
+	Type, Arch string // the package, which the page offers to download
+	File       string // the package's file name
+	Command    string
 }
 
 // enrollment lists the enrollment secrets (every role: names and use
@@ -89,6 +96,47 @@ func (s *Server) revokeSecret(w http.ResponseWriter, r *http.Request, sess store
 	return nil
 }
 
+// downloadPackage builds an agent package pre-configured with the
+// collector's address, CA fingerprint and an active enrollment secret
+// (the one just created: the form carries it back) from the agent
+// binaries in Options.AgentDir, and sends it as a download.
+func (s *Server) downloadPackage(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+	secret := r.PostFormValue("secret")
+	sec, err := s.store.MatchSecret(r.Context(), secret)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("that secret is not an active enrollment secret: %w", store.ErrInvalid)
+	} else if err != nil {
+		return err
+	}
+	o := packaging.Options{Type: r.PostFormValue("type"), Arch: r.PostFormValue("arch"), Version: s.opts.Version,
+		Config: packaging.Config{Collector: s.opts.Collector, EnrollSecret: secret, CAFingerprint: s.opts.CAFingerprint}}
+	if !slices.Contains(packaging.Types, o.Type) || !slices.Contains([]string{"amd64", "arm64", "universal"}, o.Arch) {
+		return fmt.Errorf("no such package: %w", store.ErrInvalid)
+	}
+	if o, err = packaging.WithAgents(o, s.opts.AgentDir); err != nil {
+		return fmt.Errorf("%v: %w", err, store.ErrInvalid)
+	}
+	dir, err := os.MkdirTemp("", "bonafide-package-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, packaging.FileName(o))
+	if err := packaging.Build(r.Context(), o, out); err != nil {
+		return fmt.Errorf("build the %s: %v: %w", o.Type, err, store.ErrInvalid)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	s.log.Info("ui agent package", "type", o.Type, "arch", o.Arch, "secret", sec.ID, "user", sess.User.Username)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filepath.Base(out)}))
+	_, err = io.Copy(w, f)
+	return err
+}
+
 // installCommands are the copy-paste commands that install the agent
 // pre-configured with the collector's address, an enrollment secret and
 // the CA fingerprint: the contract shared with the installers (MSI
@@ -109,14 +157,14 @@ func installCommands(collector, secret, caFingerprint, version string) []install
 	}
 	msi, pkg, deb, rpm := file("msi", "amd64"), file("pkg", "universal"), file("deb", "amd64"), file("rpm", "amd64")
 	return []installCommand{
-		{ID: "cmd-msi", OS: "Windows (MSI, run as administrator)", File: msi,
+		{ID: "cmd-msi", OS: "Windows (MSI, run as administrator)", Type: "msi", Arch: "amd64", File: msi,
 			Command: "msiexec /i " + msiWord(msi) + " COLLECTOR=" + msiQuote(collector) + " ENROLL_SECRET=" + msiQuote(secret) +
 				" CA_FINGERPRINT=" + msiQuote(caFingerprint) + " /qn"},
-		{ID: "cmd-pkg", OS: "macOS (pkg)", File: pkg,
+		{ID: "cmd-pkg", OS: "macOS (pkg)", Type: "pkg", Arch: "universal", File: pkg,
 			Command: agentYAML("/Library/Application Support/Bonafide") + " && sudo installer -pkg " + shellWord(pkg) + " -target /"},
-		{ID: "cmd-deb", OS: "Debian, Ubuntu (deb)", File: deb,
+		{ID: "cmd-deb", OS: "Debian, Ubuntu (deb)", Type: "deb", Arch: "amd64", File: deb,
 			Command: agentYAML("/etc/bonafide") + " && sudo apt-get install ./" + shellWord(deb)},
-		{ID: "cmd-rpm", OS: "Fedora, RHEL (rpm)", File: rpm,
+		{ID: "cmd-rpm", OS: "Fedora, RHEL (rpm)", Type: "rpm", Arch: "amd64", File: rpm,
 			Command: agentYAML("/etc/bonafide") + " && sudo dnf install ./" + shellWord(rpm)},
 	}
 }

@@ -3,14 +3,20 @@ package ui
 import (
 	"errors"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/packaging"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
 
 const (
@@ -175,5 +181,76 @@ func TestEnrollmentPage(t *testing.T) {
 	}
 	if code, _ := root.get("/ui/static/copy.js"); code != 200 {
 		t.Errorf("copy.js: %d", code)
+	}
+}
+
+// TestEnrollmentDownload builds a pre-configured deb on the enrollment
+// page from the collector's agent binaries (here the test binary stands
+// in for the agent: the deb only needs a Linux ELF of the right
+// architecture) and reads its agent.yaml back with dpkg-deb.
+func TestEnrollmentDownload(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		storetest.Missing(t, "dpkg-deb (apt package dpkg)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := t.TempDir()
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(packaging.AgentBinary(agents, "linux", runtime.GOARCH), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newPageEnv(t, Options{Collector: testCollector, CAFingerprint: testCAFP, Version: "1.2.3", AgentDir: agents})
+	root := e.signIn(t, "root")
+	_, body, _ := root.post("/ui/enrollment", url.Values{"name": {"laptops"}})
+	m := plainSecret.FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, `action="/ui/enrollment/package"`) {
+		t.Fatalf("no secret or download form on the new secret's page:\n%s", body)
+	}
+	secret := m[0]
+	form := url.Values{"secret": {secret}, "type": {"deb"}, "arch": {runtime.GOARCH}, "csrf": {root.csrf}}
+	resp, err := root.c.PostForm(e.srv.URL+"/ui/enrollment/package", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := "attachment; filename=bonafide-agent_1.2.3_" + runtime.GOARCH + ".deb"
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Disposition") != want {
+		t.Fatalf("download: %s, %q (want %q)\n%.500s", resp.Status, resp.Header.Get("Content-Disposition"), want, deb)
+	}
+	path := filepath.Join(t.TempDir(), "agent.deb")
+	if err := os.WriteFile(path, deb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root2 := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-x", path, root2).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+	}
+	yaml, err := os.ReadFile(filepath.Join(root2, "etc/bonafide/agent.yaml"))
+	if err != nil || !strings.Contains(string(yaml), secret) || !strings.Contains(string(yaml), testCollector) || !strings.Contains(string(yaml), testCAFP) {
+		t.Fatalf("the package's agent.yaml (%v):\n%s", err, yaml)
+	}
+
+	// A made-up or revoked secret, a missing agent binary, a non-admin.
+	for _, tc := range []struct {
+		name string
+		form url.Values
+	}{
+		{"forged secret", url.Values{"secret": {"bfe_made_up"}, "type": {"deb"}, "arch": {runtime.GOARCH}}},
+		{"no such type", url.Values{"secret": {secret}, "type": {"exe"}, "arch": {runtime.GOARCH}}},
+		{"no binary", url.Values{"secret": {secret}, "type": {"msi"}, "arch": {"arm64"}}},
+	} {
+		if code, body, _ := root.post("/ui/enrollment/package", tc.form); code != http.StatusBadRequest {
+			t.Errorf("%s: %d\n%.300s", tc.name, code, body)
+		}
+	}
+	ana := e.signIn(t, "ana")
+	if code, _, _ := ana.post("/ui/enrollment/package", url.Values{"secret": {secret}, "type": {"deb"}, "arch": {runtime.GOARCH}}); code != http.StatusForbidden {
+		t.Errorf("an analyst downloading a package: %d", code)
 	}
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// commands on the enrollment page.
 	Collector     string
 	CAFingerprint string
+	// AgentDir holds the agent binaries the enrollment page builds
+	// pre-configured packages from (see packaging.AgentBinary).
+	AgentDir string
 	// Version is the collector's version, which names the agent packages
 	// in the install commands (packaging.FileName).
 	Version string
@@ -112,6 +115,7 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 	s.handle("GET /ui/enrollment", store.RoleViewer, s.enrollment)
 	s.handle("POST /ui/enrollment", store.RoleAdmin, s.createSecret)
 	s.handle("POST /ui/enrollment/{id}/revoke", store.RoleAdmin, s.revokeSecret)
+	s.handle("POST /ui/enrollment/package", store.RoleAdmin, s.downloadPackage)
 	s.handle("GET /ui/devices", store.RoleViewer, s.devices)
 	s.handle("GET /ui/devices/{id}", store.RoleViewer, s.device)
 	s.handle("GET /ui/people", store.RoleViewer, s.people)
