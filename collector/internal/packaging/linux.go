@@ -8,27 +8,20 @@ package packaging
 // `bonafide-collector package` needs no source tree.
 
 import (
-	"bytes"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/bonafide-sec/bonafide/installers"
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/deb"
 	"github.com/goreleaser/nfpm/v2/files"
 	"github.com/goreleaser/nfpm/v2/rpm"
-	"go.yaml.in/yaml/v3"
 )
 
 // Package metadata shared by the agent's and the collector's packages.
@@ -43,11 +36,10 @@ const (
 
 // Paths on the target system.
 const (
-	agentConfigPath     = "/etc/bonafide/agent.yaml"
-	collectorEnvPath    = "/etc/bonafide/collector.env"
-	debSystemdUnitDir   = "/lib/systemd/system"
-	rpmSystemdUnitDir   = "/usr/lib/systemd/system"
-	maxLinuxConfigValue = 1024
+	agentConfigPath   = "/etc/bonafide/agent.yaml"
+	collectorEnvPath  = "/etc/bonafide/collector.env"
+	debSystemdUnitDir = "/lib/systemd/system"
+	rpmSystemdUnitDir = "/usr/lib/systemd/system"
 )
 
 const agentDescription = `bonafide agent: reports signs of a laptop farm to the bonafide collector
@@ -79,7 +71,10 @@ func buildNFPM(o Options, out string) error {
 	if err != nil {
 		return err
 	}
-	conf, err := linuxAgentYAML(o.Config)
+	conf, err := agentYAML(o.Config, "# bonafide agent configuration, written by a pre-configured bonafide-agent\n"+
+		"# package. /etc/bonafide/agent.yaml is a configuration file: an upgrade keeps\n"+
+		"# local edits. Other keys: state_dir, scan_interval, heartbeat_interval,\n"+
+		"# source_address, spool_max_bytes, ca_file (see installers/linux/README.md).\n\n")
 	if err != nil {
 		return err
 	}
@@ -310,7 +305,6 @@ var (
 	// linuxUnsafeVersionChars are replaced by dots: deb and rpm versions allow
 	// only letters, digits and . + ~ (rpm: no '-').
 	linuxUnsafeVersionChars = regexp.MustCompile(`[^A-Za-z0-9.]+`)
-	linuxSHA256Hex          = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 // linuxVersion turns the agent's version into one that deb and rpm accept
@@ -351,100 +345,4 @@ func linuxVersion(v string) (string, error) {
 		return base, nil
 	}
 	return base + "~" + s, nil
-}
-
-// linuxAgentYAML renders a pre-configured package's agent.yaml; nil when c is
-// empty (the package then ships no configuration). Values are validated and
-// written double-quoted by the YAML encoder, so no value can add a key.
-func linuxAgentYAML(c Config) ([]byte, error) {
-	if c == (Config{}) {
-		return nil, nil
-	}
-	if err := checkLinuxConfig(c); err != nil {
-		return nil, err
-	}
-	c.CAFingerprint = linuxFingerprint(c.CAFingerprint)
-	doc := &yaml.Node{Kind: yaml.MappingNode}
-	add := func(key, value, comment string) {
-		if value == "" {
-			return
-		}
-		doc.Content = append(doc.Content,
-			&yaml.Node{Kind: yaml.ScalarNode, Value: key, HeadComment: comment},
-			&yaml.Node{Kind: yaml.ScalarNode, Value: value, Style: yaml.DoubleQuotedStyle})
-	}
-	add("collector", c.Collector, "The collector's gRPC address, HOST:PORT.")
-	add("enroll_secret", c.EnrollSecret, "The agent enrolls with this secret the first time it runs.")
-	add("ca_fingerprint", c.CAFingerprint, "SHA-256 of the collector's CA certificate: the agent trusts no other.")
-
-	var b bytes.Buffer
-	b.WriteString("# bonafide agent configuration, written by a pre-configured bonafide-agent\n" +
-		"# package. /etc/bonafide/agent.yaml is a configuration file: an upgrade keeps\n" +
-		"# local edits. Other keys: state_dir, scan_interval, heartbeat_interval,\n" +
-		"# source_address, spool_max_bytes, ca_file (see installers/linux/README.md).\n\n")
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return nil, fmt.Errorf("agent.yaml: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("agent.yaml: %w", err)
-	}
-	return b.Bytes(), nil
-}
-
-// checkLinuxConfig refuses values that cannot be right: control characters or
-// line breaks (which could smuggle keys into the file or a terminal), a
-// collector that is not HOST:PORT, a fingerprint that is not a SHA-256, and
-// a secret without a collector to present it to.
-func checkLinuxConfig(c Config) error {
-	for _, f := range []struct{ name, value string }{
-		{"collector", c.Collector}, {"enroll secret", c.EnrollSecret}, {"CA fingerprint", c.CAFingerprint},
-	} {
-		if err := checkLinuxConfigValue(f.value); err != nil {
-			return fmt.Errorf("package config: %s: %w", f.name, err)
-		}
-	}
-	if c.Collector != "" {
-		host, port, err := net.SplitHostPort(c.Collector)
-		if err != nil || host == "" || strings.ContainsAny(host, " \t/") {
-			return fmt.Errorf("package config: collector %q is not HOST:PORT", c.Collector)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("package config: collector %q: bad port", c.Collector)
-		}
-	}
-	if c.EnrollSecret != "" && c.Collector == "" {
-		return errors.New("package config: an enroll secret needs the collector's address")
-	}
-	if c.CAFingerprint != "" {
-		if fp := linuxFingerprint(c.CAFingerprint); !linuxSHA256Hex.MatchString(fp) {
-			return fmt.Errorf("package config: CA fingerprint %q is not a hex SHA-256", c.CAFingerprint)
-		}
-	}
-	return nil
-}
-
-func checkLinuxConfigValue(s string) error {
-	if len(s) > maxLinuxConfigValue {
-		return fmt.Errorf("longer than %d bytes", maxLinuxConfigValue)
-	}
-	if !utf8.ValidString(s) {
-		return errors.New("not valid UTF-8")
-	}
-	if strings.TrimSpace(s) != s {
-		return errors.New("leading or trailing white space")
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) || r == '\uFEFF' {
-			return fmt.Errorf("control character %U", r)
-		}
-	}
-	return nil
-}
-
-// linuxFingerprint accepts the forms people paste (upper case, colons)
-// and writes the one `bonafide-collector ca fingerprint` prints.
-func linuxFingerprint(s string) string {
-	return strings.ToLower(strings.ReplaceAll(s, ":", ""))
 }

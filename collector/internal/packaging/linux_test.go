@@ -21,23 +21,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// linuxNeedTool returns the path of name, skipping the test when it is
-// missing (failing under BONAFIDE_REQUIRE_ALL=1) with the apt package that
-// provides it.
-func linuxNeedTool(t *testing.T, name, aptPkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := name + " not found (apt-get install " + aptPkg + ")"
-	if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
-		t.Fatal(msg + " and BONAFIDE_REQUIRE_ALL=1")
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // linuxRun runs a command and returns its standard output; it fails the
 // test with the standard error when the command fails.
 func linuxRun(t *testing.T, env []string, name string, args ...string) string {
@@ -126,7 +109,7 @@ func TestLinuxAgentYAML(t *testing.T) {
 		{Collector: "10.0.0.1:443"},
 		{Collector: "c:1", EnrollSecret: "ünïcödé ✓"},
 	} {
-		b, err := linuxAgentYAML(c)
+		b, err := agentYAML(c, "")
 		if err != nil {
 			t.Fatalf("%+v: %v", c, err)
 		}
@@ -136,7 +119,7 @@ func TestLinuxAgentYAML(t *testing.T) {
 		if err := dec.Decode(&got); err != nil {
 			t.Fatalf("%+v: decode:\n%s\n%v", c, b, err)
 		}
-		want := agentFile{c.Collector, c.EnrollSecret, linuxFingerprint(c.CAFingerprint)}
+		want := agentFile{c.Collector, c.EnrollSecret, strings.ToLower(strings.ReplaceAll(c.CAFingerprint, ":", ""))}
 		if got != want {
 			t.Errorf("round trip: got %+v, want %+v\n%s", got, want, b)
 		}
@@ -144,7 +127,7 @@ func TestLinuxAgentYAML(t *testing.T) {
 			t.Errorf("fingerprint %q written as %q, want %q", c.CAFingerprint, got.CAFingerprint, fp)
 		}
 	}
-	if b, err := linuxAgentYAML(Config{}); b != nil || err != nil {
+	if b, err := agentYAML(Config{}, ""); b != nil || err != nil {
 		t.Errorf("empty config: %q, %v; want no file", b, err)
 	}
 
@@ -165,7 +148,7 @@ func TestLinuxAgentYAML(t *testing.T) {
 		"fingerprint not hex":    {Collector: "c:1", CAFingerprint: strings.Repeat("zz", 32)},
 		"too long":               {Collector: "c:1", EnrollSecret: strings.Repeat("s", 2000)},
 	} {
-		if b, err := linuxAgentYAML(c); err == nil {
+		if b, err := agentYAML(c, ""); err == nil {
 			t.Errorf("%s: accepted:\n%s", name, b)
 		}
 	}
@@ -300,8 +283,8 @@ func TestLinuxPackages(t *testing.T) {
 	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
 		t.Skip("needs linux on amd64 or arm64 to run what it packages")
 	}
-	linuxNeedTool(t, "dpkg-deb", "dpkg")
-	linuxNeedTool(t, "rpm", "rpm")
+	needTool(t, "dpkg-deb", "dpkg")
+	needTool(t, "rpm", "rpm")
 	if testing.Short() {
 		t.Skip("builds the agent and the collector: not in -short")
 	}
@@ -558,7 +541,7 @@ func testCollectorPackages(t *testing.T, p linuxPkgs) {
 // testUnits checks the units as packaged with systemd-analyze: verify (no
 // warning at all) and the offline security exposure.
 func testUnits(t *testing.T, p linuxPkgs) {
-	sa := linuxNeedTool(t, "systemd-analyze", "systemd")
+	sa := needTool(t, "systemd-analyze", "systemd")
 	for _, u := range []struct {
 		deb, unit, bin string
 		threshold      string // systemd-analyze security exposure ×10
@@ -654,7 +637,7 @@ func testExtractedScan(t *testing.T, p linuxPkgs) {
 		t.Log("not root: skipping the scan within the unit's capability bounding set")
 		return
 	}
-	setpriv := linuxNeedTool(t, "setpriv", "util-linux")
+	setpriv := needTool(t, "setpriv", "util-linux")
 	bset := "-all"
 	for _, c := range strings.Fields(string(m[1])) {
 		bset += ",+" + strings.ToLower(strings.TrimPrefix(c, "CAP_"))
@@ -920,7 +903,7 @@ func sameCalls(t *testing.T, what string, calls, want []string, out string) {
 // with DPKG_ROOT set, and systemctl, chown and the shadow tools are the
 // logging fakes.
 func testDpkgLifecycle(t *testing.T, p linuxPkgs) {
-	dpkg := linuxNeedTool(t, "dpkg", "dpkg")
+	dpkg := needTool(t, "dpkg", "dpkg")
 	if os.Geteuid() != 0 {
 		t.Skip("dpkg --root needs root")
 	}

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,9 +44,6 @@ const (
 	msiRegistrySDDL = "D:P(A;CI;KA;;;SY)(A;CI;KA;;;BA)"
 	// msiSignName is the program name in the Authenticode signatures.
 	msiSignName = "Bonafide agent"
-	// maxMSIConfigValue bounds a configuration value (the Property table's
-	// values are unbounded, but no address, secret or fingerprint is long).
-	maxMSIConfigValue = 1024
 )
 
 // msiConfigProperty ties a configuration property to the component that
@@ -476,7 +472,6 @@ var (
 	msiReleaseVersion = regexp.MustCompile(`^v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?(?:\.([0-9]+))?(?:[-+~](.*))?$`)
 	// msiGitDistance is git describe's "commits since the tag" suffix.
 	msiGitDistance = regexp.MustCompile(`^([0-9]+)-g[0-9a-f]+(-dirty)?$`)
-	msiSHA256Hex   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 // msiVersion turns the agent's version into an MSI ProductVersion,
@@ -520,39 +515,18 @@ func msiVersion(v string) (string, error) {
 	return strings.Join(fields, "."), nil
 }
 
-// checkMSIConfig refuses configuration values that cannot be right or could
-// change the meaning of the .wxs or of a Windows Installer formatted string,
-// and returns the values as the agent reads them (fingerprint in lower-case
-// hex). Values are printable ASCII without spaces or quotes; a collector is
-// HOST:PORT; a fingerprint is a SHA-256 in hex (colons allowed). A partial
-// configuration is allowed: msiexec's command line can complete it.
+// checkMSIConfig is checkConfig, stricter: values also have to be
+// printable ASCII without spaces or quotes, so that none can change the
+// meaning of the .wxs or of a Windows Installer formatted string. A
+// partial configuration is allowed: msiexec's command line can complete
+// it.
 func checkMSIConfig(c Config) (Config, error) {
-	for _, f := range []struct{ name, value string }{
-		{"collector", c.Collector}, {"enroll secret", c.EnrollSecret}, {"CA fingerprint", c.CAFingerprint},
-	} {
-		if len(f.value) > maxMSIConfigValue {
-			return c, fmt.Errorf("msi config: %s: longer than %d bytes", f.name, maxMSIConfigValue)
-		}
-		for _, r := range f.value {
+	for _, v := range []string{c.Collector, c.EnrollSecret, c.CAFingerprint} {
+		for _, r := range v {
 			if r <= ' ' || r >= 0x7f || r == '"' || r == '\'' {
-				return c, fmt.Errorf("msi config: %s: character %q not allowed (printable ASCII without spaces or quotes)", f.name, r)
+				return c, fmt.Errorf("msi config: character %q not allowed (printable ASCII without spaces or quotes)", r)
 			}
 		}
 	}
-	if c.Collector != "" {
-		host, port, err := net.SplitHostPort(c.Collector)
-		if err != nil || host == "" || strings.ContainsAny(host, "/\\[]") {
-			return c, fmt.Errorf("msi config: collector %q is not HOST:PORT", c.Collector)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return c, fmt.Errorf("msi config: collector %q: bad port", c.Collector)
-		}
-	}
-	if c.CAFingerprint != "" {
-		c.CAFingerprint = strings.ToLower(strings.ReplaceAll(c.CAFingerprint, ":", ""))
-		if !msiSHA256Hex.MatchString(c.CAFingerprint) {
-			return c, fmt.Errorf("msi config: CA fingerprint %q is not a hex SHA-256", c.CAFingerprint)
-		}
-	}
-	return c, nil
+	return checkConfig(c)
 }

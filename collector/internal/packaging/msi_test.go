@@ -18,22 +18,31 @@ import (
 	"time"
 )
 
-// needMSITools skips (or, with BONAFIDE_REQUIRE_ALL=1, fails) when a tool is
-// missing; tools are name=apt-package pairs.
+// needMSITools is needTool for name=apt-package pairs.
 func needMSITools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tp := range tools {
 		name, pkg, _ := strings.Cut(tp, "=")
-		if _, err := exec.LookPath(name); err != nil {
-			skipMissing(t, name+" not found: install the apt package "+pkg)
-		}
+		needTool(t, name, pkg)
 	}
+}
+
+// needTool returns the path of name, skipping the test when it is
+// missing (failing under BONAFIDE_REQUIRE_ALL=1) with the apt package that
+// provides it.
+func needTool(t *testing.T, name, aptPkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		skipMissing(t, name+" not found (apt-get install "+aptPkg+")")
+	}
+	return p
 }
 
 func skipMissing(t *testing.T, msg string) {
 	t.Helper()
 	if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
-		t.Fatal(msg)
+		t.Fatal(msg + " and BONAFIDE_REQUIRE_ALL=1")
 	}
 	t.Skip(msg)
 }

@@ -17,18 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/packaging/macpkg"
 	"github.com/bonafide-sec/bonafide/installers"
-	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -37,12 +31,10 @@ const (
 	pkgIdentifier = "com.bonafide.agent"
 	// pkgMinOS is the oldest macOS the Go toolchain supports (Go 1.25+:
 	// macOS 12 Monterey).
-	pkgMinOS          = "12.0"
-	maxPkgConfigValue = 1024
+	pkgMinOS = "12.0"
 )
 
 var (
-	pkgSHA256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	// pkgVersionChars are what a version may hold: it is shown by pkgutil
 	// and compared by Installer.
 	pkgVersionChars = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
@@ -87,7 +79,10 @@ func buildPkg(o Options, out string) error {
 			{Path: "postinstall", Mode: 0o755, Data: files["postinstall"]},
 		},
 	}
-	conf, err := pkgAgentYAML(o.Config)
+	conf, err := agentYAML(o.Config, "# bonafide agent configuration, from a pre-configured bonafide-agent package.\n"+
+		"# The package installs it only where no agent.yaml exists yet. Other keys:\n"+
+		"# state_dir, scan_interval, heartbeat_interval, source_address, spool_max_bytes,\n"+
+		"# ca_file (see installers/darwin/README.md).\n")
 	if err != nil {
 		return err
 	}
@@ -177,94 +172,6 @@ func pkgVersion(v string) (string, error) {
 		return "", fmt.Errorf("pkg: version %.40q: letters, digits and . _ + ~ - only, at most 128", v)
 	}
 	return v, nil
-}
-
-// pkgAgentYAML renders a pre-configured package's agent.yaml; nil when c
-// is empty (the package then ships no configuration). Values are validated
-// and written double-quoted by the YAML encoder, so no value can add a key.
-func pkgAgentYAML(c Config) ([]byte, error) {
-	if c == (Config{}) {
-		return nil, nil
-	}
-	if err := checkPkgConfig(c); err != nil {
-		return nil, err
-	}
-	c.CAFingerprint = strings.ToLower(strings.ReplaceAll(c.CAFingerprint, ":", ""))
-	doc := &yaml.Node{Kind: yaml.MappingNode}
-	for _, kv := range [][2]string{
-		{"collector", c.Collector}, {"enroll_secret", c.EnrollSecret}, {"ca_fingerprint", c.CAFingerprint},
-	} {
-		if kv[1] == "" {
-			continue
-		}
-		doc.Content = append(doc.Content,
-			&yaml.Node{Kind: yaml.ScalarNode, Value: kv[0]},
-			&yaml.Node{Kind: yaml.ScalarNode, Value: kv[1], Style: yaml.DoubleQuotedStyle})
-	}
-	var b bytes.Buffer
-	b.WriteString("# bonafide agent configuration, from a pre-configured bonafide-agent package.\n" +
-		"# The package installs it only where no agent.yaml exists yet. Other keys:\n" +
-		"# state_dir, scan_interval, heartbeat_interval, source_address, spool_max_bytes,\n" +
-		"# ca_file (see installers/darwin/README.md).\n")
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return nil, fmt.Errorf("pkg: agent.yaml: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("pkg: agent.yaml: %w", err)
-	}
-	return b.Bytes(), nil
-}
-
-// checkPkgConfig refuses values that cannot be right: control characters
-// or line breaks (which could smuggle keys into the file), invalid UTF-8,
-// a collector that is not HOST:PORT, a fingerprint that is not a SHA-256,
-// and a secret without a collector to present it to.
-func checkPkgConfig(c Config) error {
-	for _, f := range []struct{ name, value string }{
-		{"collector", c.Collector}, {"enroll secret", c.EnrollSecret}, {"CA fingerprint", c.CAFingerprint},
-	} {
-		if err := checkPkgConfigValue(f.value); err != nil {
-			return fmt.Errorf("pkg config: %s: %w", f.name, err)
-		}
-	}
-	if c.Collector != "" {
-		host, port, err := net.SplitHostPort(c.Collector)
-		if err != nil || host == "" || strings.ContainsAny(host, " /\\") {
-			return fmt.Errorf("pkg config: collector %q is not HOST:PORT", c.Collector)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("pkg config: collector %q: bad port", c.Collector)
-		}
-	}
-	if c.EnrollSecret != "" && c.Collector == "" {
-		return errors.New("pkg config: an enroll secret needs the collector's address")
-	}
-	if c.CAFingerprint != "" {
-		if fp := strings.ToLower(strings.ReplaceAll(c.CAFingerprint, ":", "")); !pkgSHA256Hex.MatchString(fp) {
-			return fmt.Errorf("pkg config: CA fingerprint %q is not a hex SHA-256", c.CAFingerprint)
-		}
-	}
-	return nil
-}
-
-func checkPkgConfigValue(s string) error {
-	if len(s) > maxPkgConfigValue {
-		return fmt.Errorf("longer than %d bytes", maxPkgConfigValue)
-	}
-	if !utf8.ValidString(s) {
-		return errors.New("not valid UTF-8")
-	}
-	if strings.TrimSpace(s) != s {
-		return errors.New("leading or trailing white space")
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) || r == '\uFEFF' {
-			return fmt.Errorf("control character %U", r)
-		}
-	}
-	return nil
 }
 
 // writePkgFile writes the package next to out and renames it into place,

@@ -28,23 +28,6 @@ const (
 	macConfPath        = "/Library/Application Support/Bonafide/agent.yaml"
 )
 
-// macNeedTool returns the path of name, skipping the test when it is
-// missing (failing under BONAFIDE_REQUIRE_ALL=1) with the apt package that
-// provides it.
-func macNeedTool(t *testing.T, name, aptPkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := name + " not found (apt-get install " + aptPkg + ")"
-	if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
-		t.Fatal(msg + " and BONAFIDE_REQUIRE_ALL=1")
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // macRun runs a command in dir and returns its standard output.
 func macRun(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
@@ -157,7 +140,7 @@ func macXarCheck(t *testing.T, b []byte) string {
 // and the scripts in scripts/.
 func macExtract(t *testing.T, pkgFile string) string {
 	t.Helper()
-	bsdtar := macNeedTool(t, "bsdtar", "libarchive-tools")
+	bsdtar := needTool(t, "bsdtar", "libarchive-tools")
 	b, err := os.ReadFile(pkgFile)
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +187,7 @@ func macListing(t *testing.T, archive string) map[string]string {
 // TestPkgAgent builds the real agent for darwin/arm64 and a pre-configured
 // package of it, and checks the package with bsdtar.
 func TestPkgAgent(t *testing.T) {
-	macNeedTool(t, "bsdtar", "libarchive-tools")
+	needTool(t, "bsdtar", "libarchive-tools")
 	agent := macBuild(t, "./agent", "arm64")
 	out := filepath.Join(t.TempDir(), "x.pkg")
 	o := Options{Type: "pkg", Arch: "arm64", Version: "v1.2.3", Agent: agent, Config: Config{
@@ -364,7 +347,7 @@ func macXML(t *testing.T, file string, v any) {
 // TestPkgUniversal packages tiny amd64 and arm64 programs as a universal
 // binary, unconfigured.
 func TestPkgUniversal(t *testing.T) {
-	macNeedTool(t, "bsdtar", "libarchive-tools")
+	needTool(t, "bsdtar", "libarchive-tools")
 	amd, arm := macBuild(t, "", "amd64"), macBuild(t, "", "arm64")
 	out := filepath.Join(t.TempDir(), "u.pkg")
 	if err := buildPkg(Options{Type: "pkg", Arch: "universal", Version: "2.0.0", Agent: amd, AgentARM64: arm}, out); err != nil {
@@ -486,7 +469,7 @@ func TestDarwinFiles(t *testing.T) {
 		}
 	}
 
-	shells := [][]string{{macNeedTool(t, "sh", "dash"), "-n"}}
+	shells := [][]string{{needTool(t, "sh", "dash"), "-n"}}
 	if bash, err := exec.LookPath("bash"); err == nil {
 		shells = append(shells, []string{bash, "--posix", "-n"})
 	}
@@ -599,7 +582,7 @@ func (b macScriptBox) conf(t *testing.T) (map[string]string, os.FileMode, bool) 
 // control characters, keeping an existing agent.yaml, and no launchctl
 // for a volume other than "/".
 func TestPkgScripts(t *testing.T) {
-	shells := map[string][]string{"sh": {macNeedTool(t, "sh", "dash")}}
+	shells := map[string][]string{"sh": {needTool(t, "sh", "dash")}}
 	if bash, err := exec.LookPath("bash"); err == nil {
 		shells["bash"] = []string{bash, "--posix"}
 	}
@@ -655,7 +638,7 @@ func TestPkgScripts(t *testing.T) {
 			// The pre-configured package's agent.yaml wins over the profile.
 			b = newMacScriptBox(t)
 			b.setPref(t, "Collector", "profile.example.com:1")
-			conf, err := pkgAgentYAML(Config{Collector: "shipped.example.com:8443", EnrollSecret: secret})
+			conf, err := agentYAML(Config{Collector: "shipped.example.com:8443", EnrollSecret: secret}, "")
 			if err != nil {
 				t.Fatal(err)
 			}
