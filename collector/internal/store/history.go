@@ -408,20 +408,6 @@ func (s *Store) OpenAlertsOf(ctx context.Context, deviceIDs []string, limit int)
 	if len(deviceIDs) == 0 {
 		return []Alert{}, nil
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+alertColumns+` FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
-		WHERE a.device_id IN (`+marks(len(deviceIDs))+`) AND a.status IN ('open', 'acknowledged') ORDER BY a.id DESC LIMIT ?`),
-		append(anys(deviceIDs), PageLimit(limit))...)
-	if err != nil {
-		return nil, fmt.Errorf("open alerts: %w", err)
-	}
-	defer rows.Close()
-	out := []Alert{}
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return s.queryAlerts(ctx, []string{"a.device_id IN (" + marks(len(deviceIDs)) + ")", "a.status IN ('open', 'acknowledged')"},
+		anys(deviceIDs), "a.id DESC", PageLimit(limit))
 }
