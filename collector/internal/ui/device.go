@@ -596,6 +596,16 @@ func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
 	add := func(family, format string, args ...any) {
 		out = append(out, timelineEvent{Family: family, Text: fmt.Sprintf(format, args...)})
 	}
+	// listed adds an event per item that appeared (on) and per item
+	// that is gone (off).
+	listed := func(family, on, off string, appeared, gone []string) {
+		for _, l := range appeared {
+			add(family, "%s: %s", on, l)
+		}
+		for _, l := range gone {
+			add(family, "%s: %s", off, l)
+		}
+	}
 	changed := func(family, what, a, b string) {
 		if a != b {
 			add(family, "%s changed: %s → %s", what, cmp.Or(a, "none"), cmp.Or(b, "none"))
@@ -679,27 +689,12 @@ func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
 	}
 
 	appeared, gone := multisetDiff(prev.GetUsb().GetDevices(), cur.GetUsb().GetDevices(), usbLabel)
-	for _, l := range appeared {
-		add("USB", "USB device appeared: %s", l)
-	}
-	for _, l := range gone {
-		add("USB", "USB device removed: %s", l)
-	}
+	listed("USB", "USB device appeared", "USB device removed", appeared, gone)
 	appeared, gone = multisetDiff(prev.GetPeripherals().GetFindings(), cur.GetPeripherals().GetFindings(), peripheralLabel)
-	for _, l := range appeared {
-		add("peripherals", "peripheral matched: %s", l)
-	}
-	for _, l := range gone {
-		add("peripherals", "peripheral no longer present: %s", l)
-	}
+	listed("peripherals", "peripheral matched", "peripheral no longer present", appeared, gone)
 
 	appeared, gone = multisetDiff(prev.GetDisplays().GetDisplays(), cur.GetDisplays().GetDisplays(), displayLabel)
-	for _, l := range appeared {
-		add("displays", "display connected: %s", l)
-	}
-	for _, l := range gone {
-		add("displays", "display disconnected: %s", l)
-	}
+	listed("displays", "display connected", "display disconnected", appeared, gone)
 	if a, b := internalActive(prev), internalActive(cur); a != nil && b != nil && *a != *b {
 		add("displays", "built-in display %s", onlyIf(*b, "turned on")+onlyIf(!*b, "turned off"))
 	}
@@ -724,12 +719,7 @@ func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
 		return slices.DeleteFunc(slices.Clone(n.GetInterfaces()), func(i *agentv1.NetworkInterface) bool { return !i.GetUp() || !isVPN(i) })
 	}
 	appeared, gone = multisetDiff(upVPN(pn), upVPN(cn), vpnLabel)
-	for _, l := range appeared {
-		add("network", "VPN or tunnel interface up: %s", l)
-	}
-	for _, l := range gone {
-		add("network", "VPN or tunnel interface down: %s", l)
-	}
+	listed("network", "VPN or tunnel interface up", "VPN or tunnel interface down", appeared, gone)
 	changed("network", "DNS servers", strings.Join(pn.GetDnsServers(), ", "), strings.Join(cn.GetDnsServers(), ", "))
 	changed("network", "system proxy", proxyLabel(pn.GetProxy()), proxyLabel(cn.GetProxy()))
 
@@ -737,20 +727,10 @@ func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
 	changed("locale", "time zone", pl.GetTimezone(), cl.GetTimezone())
 	changed("locale", "system locale", pl.GetSystemLocale(), cl.GetSystemLocale())
 	appeared, gone = multisetDiff(pl.GetKeyboardLayouts(), cl.GetKeyboardLayouts(), layoutLabel)
-	for _, l := range appeared {
-		add("locale", "keyboard layout added: %s", l)
-	}
-	for _, l := range gone {
-		add("locale", "keyboard layout removed: %s", l)
-	}
+	listed("locale", "keyboard layout added", "keyboard layout removed", appeared, gone)
 
 	appeared, gone = multisetDiff(prev.GetSessions().GetCurrent(), cur.GetSessions().GetCurrent(), sessionLabel)
-	for _, l := range appeared {
-		add("sessions", "session opened: %s", l)
-	}
-	for _, l := range gone {
-		add("sessions", "session ended: %s", l)
-	}
+	listed("sessions", "session opened", "session ended", appeared, gone)
 	for _, l := range cur.GetSessions().GetHistory() {
 		if t := l.GetType(); t != agentv1.LoginSession_TYPE_CONSOLE && t != agentv1.LoginSession_TYPE_UNSPECIFIED {
 			add("sessions", "remote login recorded: %s", sessionLabel(l))
