@@ -1,6 +1,7 @@
 // Package runner is the agent's main loop: scan on an interval and whenever
-// something changed, queue a full snapshot on change and a heartbeat
-// otherwise, and deliver the on-disk queue to the collector with backoff.
+// something changed, queue a full snapshot when a scan finds a change and a
+// heartbeat when nothing was queued for a heartbeat interval, and deliver
+// the on-disk queue to the collector with backoff.
 package runner
 
 import (
@@ -203,6 +204,7 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	var (
 		lastDigest   string
+		lastIdentity *agentv1.HostIdentity // of the last scan, for heartbeats
 		lastQueued   time.Time
 		lastScan     time.Time
 		fingerprint  = r.scanner.Fingerprint()
@@ -224,28 +226,27 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if scanDue || now.Sub(lastScan) >= r.scanInterval() {
 			scanDue, lastScan = false, now
-			sn, err := r.scanner.Scan(ctx)
-			var digest string
-			if err == nil {
-				digest = scan.Digest(sn)
-			}
-			switch {
-			case err != nil:
+			if sn, err := r.scanner.Scan(ctx); err != nil {
 				r.Log.Error("scan failed", "err", err)
-			case digest != lastDigest:
-				if err := r.queueSnapshot(sn); err != nil {
-					r.Log.Error("queue snapshot", "err", err)
-					break
+			} else {
+				lastIdentity = sn.GetIdentity()
+				if digest := scan.Digest(sn); digest != lastDigest {
+					if err := r.queueSnapshot(sn); err != nil {
+						r.Log.Error("queue snapshot", "err", err)
+					} else {
+						lastDigest, lastQueued = digest, now
+					}
 				}
-				lastDigest, lastQueued = digest, now
-			case now.Sub(lastQueued) >= r.heartbeatInterval():
-				hb := &agentv1.Heartbeat{SnapshotDigest: lastDigest, Identity: sn.GetIdentity(), Activity: r.recentActivity()}
-				if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: hb}}); err != nil {
-					r.Log.Error("queue heartbeat", "err", err)
-					break
-				}
-				lastQueued = now
 			}
+		}
+		// A heartbeat is due when nothing was queued for a heartbeat
+		// interval, whatever the scan interval: the collector counts on it.
+		if lastDigest != "" && now.Sub(lastQueued) >= r.heartbeatInterval() {
+			hb := &agentv1.Heartbeat{SnapshotDigest: lastDigest, Identity: lastIdentity, Activity: r.recentActivity()}
+			if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: hb}}); err != nil {
+				r.Log.Error("queue heartbeat", "err", err)
+			}
+			lastQueued = now // a failed heartbeat is tried again an interval later
 		}
 		if r.spool.Len() > 0 && !now.Before(retryAt) {
 			if err := r.deliver(ctx); err != nil {
@@ -266,9 +267,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 
-		// Sleep until the next scan, retry or check-in, or until the cheap
-		// fingerprint says something changed.
-		next := lastScan.Add(min(r.scanInterval(), r.heartbeatInterval()))
+		// Sleep until the next scan, heartbeat, retry or check-in, or until
+		// the cheap fingerprint says something changed.
+		next := lastScan.Add(r.scanInterval())
+		if beat := lastQueued.Add(r.heartbeatInterval()); lastDigest != "" && beat.Before(next) {
+			next = beat
+		}
 		if r.spool.Len() > 0 && retryAt.Before(next) {
 			next = retryAt
 		}
