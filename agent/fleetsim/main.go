@@ -24,11 +24,13 @@ const usage = `usage:
   bonafide-fleetsim world --out DIR [--seed N] [--devices N]
   bonafide-fleetsim run --collector HOST:PORT --secret S --ca-fingerprint HEX --state DIR
                         [--seed N] [--devices N] [--rounds N] [--concurrency N]
+                        [--interval D [--duration D]]
 
 world writes DIR/city.mmdb, DIR/asn.mmdb, DIR/policies/ and DIR/people.csv;
 serve the collector with --geoip DIR/city.mmdb --geoip DIR/asn.mmdb
 --policies DIR/policies and import DIR/people.csv. run enrolls and reports
-the same fleet (use the same --seed and --devices for both).
+the same fleet (use the same --seed and --devices for both): once, or with
+--interval until interrupted (SIGINT, SIGTERM) or for --duration.
 `
 
 func main() {
@@ -77,7 +79,9 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fp := fs.String("ca-fingerprint", "", "the collector CA's SHA-256 (bonafide-collector ca fingerprint)")
 		state := fs.String("state", "", "state directory: one subdirectory per simulated device, reused by the next run")
 		rounds := fs.Int("rounds", 1, "heartbeats per device after its snapshot")
-		conc := fs.Int("concurrency", 16, "devices enrolling and reporting at once")
+		conc := fs.Int("concurrency", 16, "devices enrolling and reporting at once (with --interval: enrolling at once)")
+		interval := fs.Duration("interval", 0, "keep reporting until interrupted: each device sends a snapshot every interval and, when the collector's heartbeat interval is shorter, heartbeats at that interval in between (0: report once)")
+		duration := fs.Duration("duration", 0, "with --interval: stop after this long (0: at SIGINT or SIGTERM)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -85,11 +89,19 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fs.Usage()
 			return errors.New("run needs --collector, --secret, --ca-fingerprint and --state")
 		}
+		if *interval < 0 || *duration < 0 || *duration > 0 && *interval == 0 {
+			return errors.New("--duration needs --interval, and neither may be negative")
+		}
+		if *duration > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *duration)
+			defer cancel()
+		}
 		w := NewWorld(*seed, *devices)
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		start := time.Now()
 		results, err := w.Run(ctx, RunOptions{Collector: *collector, Secret: *secret, Fingerprint: *fp, StateDir: *state,
-			Rounds: *rounds, Concurrency: *conc, Log: log})
+			Rounds: *rounds, Concurrency: *conc, Interval: *interval, Log: log})
 		if err != nil {
 			return err
 		}

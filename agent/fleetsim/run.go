@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -36,7 +38,10 @@ type RunOptions struct {
 	StateDir    string
 	Rounds      int
 	Concurrency int
-	Log         *slog.Logger
+	// Interval, when set, keeps the fleet reporting until the context
+	// ends (paced mode, see pace); zero reports once.
+	Interval time.Duration
+	Log      *slog.Logger
 }
 
 // Result is one device's outcome.
@@ -48,7 +53,10 @@ type Result struct {
 	// Retries counts calls tried again after a transient failure, as a
 	// real agent retries with backoff (the collector should need none).
 	Retries int
-	Err     error
+	// Latencies are the acknowledged reports' delivery times, retries
+	// included.
+	Latencies []time.Duration
+	Err       error // the first failure
 }
 
 // attempts is how often a call is tried before the device gives up.
@@ -84,6 +92,8 @@ func retry(ctx context.Context, retries *int, fn func(context.Context) error) er
 
 // Run enrolls every device that has no state yet and delivers a snapshot
 // and o.Rounds heartbeats for each, at most o.Concurrency devices at once.
+// With o.Interval it keeps every device reporting until ctx ends instead
+// (see pace); o.Concurrency then bounds enrollment only.
 func (w *World) Run(ctx context.Context, o RunOptions) ([]Result, error) {
 	cat, err := loadCatalogs()
 	if err != nil {
@@ -99,17 +109,22 @@ func (w *World) Run(ctx context.Context, o RunOptions) ([]Result, error) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			results[i] = o.device(ctx, d, cat)
+			defer wg.Done()
+			results[i] = o.device(ctx, d, cat, sync.OnceFunc(func() { <-sem }))
 		}()
 	}
 	wg.Wait()
+	if o.Interval > 0 {
+		return results, nil // the end of ctx is the end of the run
+	}
 	return results, ctx.Err()
 }
 
 // device runs one simulated agent: enroll (unless its state directory
-// already holds an enrollment with this collector), then report.
-func (o RunOptions) device(ctx context.Context, d *Device, cat catalogs) Result {
+// already holds an enrollment with this collector), then report. It calls
+// release once the part bounded by RunOptions.Concurrency is done.
+func (o RunOptions) device(ctx context.Context, d *Device, cat catalogs, release func()) Result {
+	defer release()
 	res := Result{Device: d}
 	st := &upload.State{Dir: filepath.Join(o.StateDir, d.Hostname)}
 	e, err := st.Enrollment()
@@ -133,50 +148,180 @@ func (o RunOptions) device(ctx context.Context, d *Device, cat catalogs) Result 
 		return res
 	}
 	defer c.Close()
-
 	seq, err := readSequence(st.Dir)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	now := time.Now()
-	sn := d.Snapshot(cat, e.AgentID, agentVersion, now)
-	digest := scan.Digest(sn)
-	reports := []*agentv1.Report{{Body: &agentv1.Report_Snapshot{Snapshot: sn}}}
-	for range max(0, o.Rounds) {
-		act := d.Activity(now, 3)
-		reports = append(reports, &agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: &agentv1.Heartbeat{
-			SnapshotDigest: digest, Identity: sn.GetIdentity(), Activity: act}}})
+	// What the device's scans find is fixed at its enrollment (boot time,
+	// sessions, tools' start times), so every snapshot of every run has
+	// the same content and raises nothing new.
+	since := e.EnrolledAt
+	if since.IsZero() {
+		since = time.Now()
 	}
-	for i, r := range reports {
-		r.ReportId, r.Sequence = uuid.NewString(), seq+uint64(i)+1
-	}
-	// Remember the sequence first, so a rerun never reuses a number.
-	if err := writeSequence(st.Dir, seq+uint64(len(reports))); err != nil {
-		res.Err = err
+	a := &simAgent{d: d, c: c, dir: st.Dir, seq: seq, res: &res, started: time.Now(),
+		scan: d.Snapshot(cat, e.AgentID, agentVersion, since)}
+	if o.Interval > 0 {
+		a.checkIn(ctx)
+		release()
+		a.pace(ctx, o.Interval)
 		return res
 	}
 	// The snapshot, then each heartbeat in its own call, as an agent that
 	// scans between them would.
-	for _, r := range reports {
-		r.CreatedAt = timestamppb.Now()
-		res.Sent++
-		var acked []string
-		err := retry(ctx, &res.Retries, func(ctx context.Context) (err error) {
-			acked, err = c.Report(ctx, []*agentv1.Report{r})
-			return err
-		})
-		if err != nil {
-			res.Err = fmt.Errorf("report %s: %w", r.GetReportId(), err)
-			return res
-		}
-		for _, id := range acked {
-			if id == r.GetReportId() {
-				res.Acked++
+	if a.snapshot(ctx) {
+		for range max(0, o.Rounds) {
+			if !a.heartbeat(ctx) {
+				break
 			}
 		}
 	}
 	return res
+}
+
+// reporter is the agent's side of the collector (*upload.Client).
+type reporter interface {
+	Report(ctx context.Context, reports []*agentv1.Report) ([]string, error)
+	CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*agentv1.AgentConfig, error)
+}
+
+// simAgent is one simulated agent's delivery state.
+type simAgent struct {
+	d       *Device
+	c       reporter
+	dir     string // state directory: the sequence file
+	seq     uint64 // the last sequence number used
+	res     *Result
+	started time.Time
+	// scan is what the device's scans find; each snapshot is a copy with
+	// the time of sending (scan times, clock offset, activity).
+	scan *agentv1.HostSnapshot
+	// digest is the last snapshot's, which heartbeats carry.
+	digest string
+	// cfg is the configuration from the last check-in (nil: none yet).
+	cfg *agentv1.AgentConfig
+}
+
+// snapshot sends a full snapshot and says whether it was acknowledged.
+func (a *simAgent) snapshot(ctx context.Context) bool {
+	now := time.Now()
+	sn := proto.CloneOf(a.scan)
+	sn.ScanStartedAt, sn.ScanFinishedAt = timestamppb.New(now.Add(-2*time.Second)), timestamppb.New(now)
+	sn.Locale = a.d.locale(now)
+	sn.Activity = a.d.Activity(now, activityDays*24)
+	a.digest = scan.Digest(sn)
+	return a.send(ctx, &agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}})
+}
+
+// heartbeat sends a heartbeat with the last hours' activity.
+func (a *simAgent) heartbeat(ctx context.Context) bool {
+	return a.send(ctx, &agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: &agentv1.Heartbeat{
+		SnapshotDigest: a.digest, Identity: a.scan.GetIdentity(), Activity: a.d.Activity(time.Now(), 3)}}})
+}
+
+// send delivers one report with retries and counts it. A report cut off
+// by the end of ctx is not counted: the run is over, nothing failed.
+func (a *simAgent) send(ctx context.Context, r *agentv1.Report) bool {
+	// Remember the sequence first, so a rerun never reuses a number.
+	if err := writeSequence(a.dir, a.seq+1); err != nil {
+		a.fail(err)
+		return false
+	}
+	a.seq++
+	r.ReportId, r.Sequence, r.CreatedAt = uuid.NewString(), a.seq, timestamppb.Now()
+	start := time.Now()
+	var acked []string
+	err := retry(ctx, &a.res.Retries, func(ctx context.Context) (err error) {
+		acked, err = a.c.Report(ctx, []*agentv1.Report{r})
+		return err
+	})
+	if err != nil && ctx.Err() != nil {
+		return false
+	}
+	a.res.Sent++
+	if err != nil {
+		a.fail(fmt.Errorf("report %s: %w", r.GetReportId(), err))
+		return false
+	}
+	if slices.Contains(acked, r.GetReportId()) {
+		a.res.Acked++
+		a.res.Latencies = append(a.res.Latencies, time.Since(start))
+	}
+	return true
+}
+
+func (a *simAgent) fail(err error) {
+	if a.res.Err == nil {
+		a.res.Err = err
+	}
+}
+
+// checkIn reads the collector's configuration, as an agent does at start
+// and every check-in interval. A failure keeps the last configuration.
+func (a *simAgent) checkIn(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cfg, err := a.c.CheckIn(cctx, &agentv1.CheckInRequest{AgentVersion: agentVersion, ConfigVersion: a.cfg.GetVersion(),
+		StartedAt: timestamppb.New(a.started)})
+	if err == nil && cfg != nil {
+		a.cfg = cfg
+	}
+}
+
+// period is how often the agent reports when it snapshots every interval:
+// the collector's heartbeat interval when that is shorter (or the
+// collector would call it silent), else the interval.
+func (a *simAgent) period(interval time.Duration) time.Duration {
+	if hb := a.cfg.GetHeartbeatInterval().AsDuration(); hb > 0 && hb < interval {
+		return hb
+	}
+	return interval
+}
+
+// pace keeps the device reporting until ctx ends, like an agent that
+// scans every interval and finds the same machine each time: a full
+// snapshot every interval (the same content; only its scan times and
+// activity move on) and, when the collector's heartbeat interval is
+// shorter, a heartbeat at that interval in between. The first snapshot
+// comes at a random point of the first period, so a fleet's reports
+// spread over it; the connection stays open and idle in between. The
+// configuration is read again every check-in interval (hourly by
+// default), and at each report until a check-in succeeded.
+func (a *simAgent) pace(ctx context.Context, interval time.Duration) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	checkInInterval := func() time.Duration { return cmp.Or(a.cfg.GetCheckinInterval().AsDuration(), time.Hour) }
+	var lastSnapshot time.Time
+	nextCheckIn := a.started.Add(checkInInterval()) // the caller checked in
+	next := time.Now().Add(rand.N(a.period(interval)))
+	for {
+		timer.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		if a.cfg == nil || !now.Before(nextCheckIn) {
+			a.checkIn(ctx)
+			nextCheckIn = now.Add(checkInInterval())
+		}
+		p := a.period(interval)
+		// Half a period of slack: a heartbeat's timer firing a little
+		// early must not push the snapshot a whole period later.
+		if lastSnapshot.IsZero() || now.Sub(lastSnapshot) >= interval-p/2 {
+			if a.snapshot(ctx) {
+				lastSnapshot = now
+			}
+		} else {
+			a.heartbeat(ctx)
+		}
+		// On schedule, or a period from now when delivery fell behind.
+		if next = next.Add(p); next.Before(time.Now()) {
+			next = time.Now().Add(p)
+		}
+	}
 }
 
 const sequenceFile = "fleetsim.sequence"
@@ -210,7 +355,9 @@ func Summarize(out io.Writer, w *World, results []Result, took time.Duration) bo
 	rows := map[string]*row{}
 	var total row
 	var errs []string
+	var lat []time.Duration
 	for _, r := range results {
+		lat = append(lat, r.Latencies...)
 		s := rows[r.Device.Scenario]
 		if s == nil {
 			s = &row{egress: map[string]bool{}, class: map[string]bool{}}
@@ -243,6 +390,11 @@ func Summarize(out io.Writer, w *World, results []Result, took time.Duration) bo
 	}
 	fmt.Fprintf(out, "%-18s %7d %8d %6d %6d %7d %6d\n", "total", len(results), total.enrolled, total.sent, total.acked, total.retries, total.errs)
 	fmt.Fprintf(out, "took %s\n", took.Round(time.Millisecond))
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		pct := func(p int) time.Duration { return lat[(len(lat)-1)*p/100].Round(100 * time.Microsecond) }
+		fmt.Fprintf(out, "report latency (retries included): p50 %s, p99 %s, max %s\n", pct(50), pct(99), pct(100))
+	}
 	if len(errs) > 0 {
 		fmt.Fprintf(out, "\nerrors (%d devices):\n", len(errs))
 		for i, e := range errs {
