@@ -506,3 +506,36 @@ func TestEvaluateConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// On a device that never reported only before_first_report rules run:
+// the others would judge facts nobody reported (an unknown egress, an
+// empty activity histogram).
+func TestEvaluateNeverReported(t *testing.T) {
+	e := mustLoad(t, map[string]string{"rules/r.yaml": `rules:
+  - id: silent
+    title: Silent
+    severity: medium
+    description: D
+    scope: device
+    before_first_report: true
+    condition: "true"
+  - id: needs_a_report
+    title: Needs a report
+    severity: low
+    description: D
+    scope: device
+    condition: device.egress.status != "ok"
+`})
+	dev := &detect.DeviceFacts{ID: "d1"}
+	got, err := e.Evaluate(context.Background(), detect.ScopeDevice, detect.Facts{Device: dev, Now: t0, NeverReported: true})
+	if err != nil || !slices.Equal(findingIDs(got), []string{"silent"}) {
+		t.Fatalf("never reported: %v %v, want [silent]", findingIDs(got), err)
+	}
+	got, err = e.Evaluate(context.Background(), detect.ScopeDevice, detect.Facts{Device: dev, Now: t0})
+	if err != nil || !slices.Equal(findingIDs(got), []string{"needs_a_report", "silent"}) {
+		t.Fatalf("reported: %v %v, want both", findingIDs(got), err)
+	}
+	if r := e.Rules(); !r[1].BeforeFirstReport || r[0].BeforeFirstReport {
+		t.Fatalf("rules %+v", r)
+	}
+}

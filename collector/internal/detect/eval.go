@@ -90,8 +90,10 @@ func (e *Engine) evaluate(ctx context.Context, scope Scope, f Facts, off map[str
 		return nil, fmt.Errorf("%w %q", ErrUnknownScope, scope)
 	}
 	rules := e.byScope[scope]
-	if len(off) > 0 {
-		rules = slices.DeleteFunc(slices.Clone(rules), func(r *compiledRule) bool { return off[r.ID] })
+	if len(off) > 0 || f.NeverReported {
+		rules = slices.DeleteFunc(slices.Clone(rules), func(r *compiledRule) bool {
+			return off[r.ID] || (f.NeverReported && !r.BeforeFirstReport)
+		})
 	}
 	if f.Now.IsZero() {
 		return nil, ErrNoTime

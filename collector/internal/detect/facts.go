@@ -13,6 +13,9 @@ type Facts struct {
 	Device   *DeviceFacts
 	Snapshot *agentv1.HostSnapshot
 	Now      time.Time
+	// NeverReported says the device enrolled and never reported: only the
+	// rules with before_first_report run on it (Rule.BeforeFirstReport).
+	NeverReported bool
 }
 
 // DeviceFacts is the collector's own view of a device, derived from the

@@ -56,7 +56,7 @@ func TestLoadErrors(t *testing.T) {
     condition: "true"
     conditon: "false"
 `},
-			want: []string{`rules/a.yaml:7:5: unknown key "conditon" in a rule (known keys: id, title, severity, description, tags, enabled, auto_resolve, scope, params, condition, evidence, tests)`},
+			want: []string{`rules/a.yaml:7:5: unknown key "conditon" in a rule (known keys: id, title, severity, description, tags, enabled, auto_resolve, before_first_report, scope, params, condition, evidence, tests)`},
 		},
 		{
 			name: "unknown top-level key",

@@ -43,7 +43,7 @@ var (
 )
 
 var (
-	ruleKeys  = []string{"id", "title", "severity", "description", "tags", "enabled", "auto_resolve", "scope", "params", "condition", "evidence", "tests"}
+	ruleKeys  = []string{"id", "title", "severity", "description", "tags", "enabled", "auto_resolve", "before_first_report", "scope", "params", "condition", "evidence", "tests"}
 	testKeys  = []string{"name", "facts", "fires", "evidence"}
 	factsKeys = []string{"now", "device", "snapshot"}
 )
@@ -175,6 +175,8 @@ func (p *fileParser) rule(n *yaml.Node) *compiledRule {
 			r.Enabled, _ = p.boolean(kv.v, "enabled")
 		case "auto_resolve":
 			r.AutoResolve, _ = p.boolean(kv.v, "auto_resolve")
+		case "before_first_report":
+			r.BeforeFirstReport, _ = p.boolean(kv.v, "before_first_report")
 		case "scope":
 			v, ok := p.str(kv.v, "scope")
 			if ok && v != string(ScopeDevice) && v != string(ScopeSnapshot) {

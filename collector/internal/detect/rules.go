@@ -58,7 +58,12 @@ type Rule struct {
 	// AutoResolve resolves the rule's open alert on a device when a report
 	// is evaluated and the rule no longer fires there.
 	AutoResolve bool
-	Scope       Scope
+	// BeforeFirstReport rules are also evaluated on a device that enrolled
+	// and never reported (Facts.NeverReported), where the collector knows
+	// nothing but the enrollment: rules about the agent's silence. Every
+	// other rule needs a report and is skipped there.
+	BeforeFirstReport bool
+	Scope             Scope
 	// File and Line locate the rule: the path inside the policies FS and
 	// the line of its `id` key.
 	File string

@@ -177,9 +177,11 @@ func (s *Store) ReportCount(ctx context.Context, deviceID string) (int64, error)
 // Sweep evaluates the device-scope rules on every active device that has
 // not reported within its interval (the only devices whose time-based
 // facts can have changed since their last report), raising alerts for what
-// fires. A device that enrolled and never reported (last_seen 0) is always
-// evaluated: agent_silent counts its silence from the enrollment. It
-// returns how many devices it evaluated.
+// fires, and refreshing their clusters when their alerts changed. A device
+// that enrolled and never reported (last_seen 0) is always evaluated, with
+// only the rules that need no report (before_first_report: agent_silent
+// counts its silence from the enrollment). It returns how many devices it
+// evaluated.
 func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id FROM devices WHERE revoked_at = 0 AND last_seen + report_interval < ?`), micros(now))
 	if err != nil {
@@ -195,8 +197,7 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 			if err != nil {
 				return err
 			}
-			_, err = s.evaluate(ctx, wtx{tx, s}, facts, nil, now, ev)
-			return err
+			return s.judge(ctx, wtx{tx, s}, facts, nil, nil, now, ev)
 		})
 		if err != nil {
 			return 0, fmt.Errorf("sweep device %s: %w", id, err)

@@ -23,8 +23,16 @@ import (
 const clusterWindow = 7 * 24 * time.Hour
 
 // fleetCategory is the category of the fleet rules (rules/fleet.yaml):
-// their alerts are not co-signals of a cluster.
+// their alerts make a cluster suspected and are not its co-signals, so
+// that they cannot feed each other.
 const fleetCategory = "fleet"
+
+// agentCategory is the category of the rules about the agent itself
+// (rules/agent.yaml). They are not co-signals either: every laptop that is
+// switched off, asleep in a bag or on hotel Wi-Fi goes silent, and three
+// colleagues travelling together must not become a farm because their
+// laptops slept. A co-signal says how or from where a laptop is operated.
+const agentCategory = "agent"
 
 // Cluster is a group of linked devices, as GET /api/v1/farms shows it.
 type Cluster struct {
@@ -531,15 +539,16 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 			continue
 		}
 		c.Members[i].Alerts = append(c.Members[i].Alerts, rule)
-		switch {
-		case cat == fleetCategory:
+		if cat == fleetCategory {
 			c.Suspected = true
-		case sev != "low":
+			continue
+		}
+		if sev != "low" && cat != agentCategory {
 			signals[cat] = true
 			signalled[dev] = true
-			if sev == "high" || sev == "critical" {
-				c.flagged[dev] = true
-			}
+		}
+		if sev == "high" || sev == "critical" {
+			c.flagged[dev] = true
 		}
 	}
 	rows.Close()

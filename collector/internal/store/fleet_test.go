@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -197,4 +198,98 @@ func BenchmarkRecomputeFleet(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestSweepKeepsClustersTrue: three colleagues travelling together share
+// a hotel's network, each with a location finding, and their laptops go
+// silent. Silence is no co-signal, so no farm is escalated. When a sweep
+// does raise a co-signal (here a stand-in time-based activity rule), the
+// cluster's stored view follows, so that the farm view and the fleet
+// rules agree.
+func TestSweepKeepsClustersTrue(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		files := fstest.MapFS{"rules/location.yaml": {Data: []byte(`
+rules:
+  - id: far_from_home
+    title: Far from home
+    severity: medium
+    scope: device
+    description: D
+    condition: device.egress.ip == "198.51.100.9"
+`)}, "rules/activity.yaml": {Data: []byte(`
+rules:
+  - id: up_all_night
+    title: Up all night
+    severity: medium
+    scope: device
+    description: D
+    condition: device.hostname == "late" && (now - device.last_seen) > duration("2h")
+`)}}
+		for _, f := range []string{"rules/fleet.yaml", "rules/agent.yaml"} {
+			b, err := fs.ReadFile(policies.FS(), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[f] = &fstest.MapFile{Data: b}
+		}
+		rules, err := detect.Load(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hotel := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		ids := map[string]string{}
+		for i, h := range []string{"ana", "ben", "late"} {
+			ids[h] = e.enroll("agent-"+h, "hw-"+h, h)
+			at := t0.Add(time.Duration(i) * time.Minute)
+			b := e.batch("agent-"+h, at, e.heartbeat(h, h, at))
+			b.IP, b.Egress = hotel.IP, hotel
+			if _, err := e.st.Ingest(e.ctx, b, rules); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The view the farm pages show agrees with the fleet rules' alerts.
+		agree := func(when string, wantSignals []string, wantFleet bool) {
+			t.Helper()
+			clusters, err := e.st.ListClusters(e.ctx, false, 0)
+			if err != nil || len(clusters) != 1 {
+				t.Fatalf("%s: clusters %+v %v", when, clusters, err)
+			}
+			c := clusters[0]
+			fleetAlerts := 0
+			for _, id := range ids {
+				for _, a := range e.alerts(store.AlertFilter{DeviceID: id, Status: store.StatusOpen}) {
+					if strings.HasPrefix(a.RuleID, "laptop_farm_") || a.RuleID == "linked_to_flagged_device" {
+						fleetAlerts++
+					}
+				}
+			}
+			if !slices.Equal(c.CoSignals, wantSignals) || c.Suspected != (fleetAlerts > 0) || (fleetAlerts > 0) != wantFleet {
+				t.Errorf("%s: cluster co-signals %v suspected %v with %d open fleet alerts; want %v, fleet alerts %v",
+					when, c.CoSignals, c.Suspected, fleetAlerts, wantSignals, wantFleet)
+			}
+		}
+		agree("together", []string{"location"}, false)
+
+		// An hour later every laptop is silent; "late" is not yet up all night.
+		if _, err := e.st.Sweep(e.ctx, rules, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		for h, id := range ids {
+			if a := e.alerts(store.AlertFilter{DeviceID: id, RuleID: "agent_silent"}); len(a) != 1 {
+				t.Errorf("%s: agent_silent %+v", h, a)
+			}
+			if a := e.alerts(store.AlertFilter{DeviceID: id, RuleID: "laptop_farm_escalated"}); len(a) != 0 {
+				t.Errorf("%s: travellers escalated to a farm: %+v", h, a[0].Evidence)
+			}
+		}
+		agree("silent", []string{"location"}, false)
+
+		// Three hours later the sweep raises a real co-signal: the
+		// cluster's view follows at once, and the escalation with it.
+		if _, err := e.st.Sweep(e.ctx, rules, t0.Add(3*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		agree("a second co-signal", []string{"activity", "location"}, true)
+	})
 }

@@ -277,15 +277,23 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	if err != nil {
 		return err
 	}
-	changed, err := s.evaluate(ctx, tx, facts, r.Snapshot, b.ReceivedAt, ev)
+	return s.judge(ctx, tx, facts, r.Snapshot, moved, b.ReceivedAt, ev)
+}
+
+// judge evaluates the rules on a device (see evaluate) and then on the
+// other members of the clusters in moved and, when the device's alerts
+// changed, of its own cluster, whose co-signals changed with them. Every
+// path that raises or resolves alerts goes through here, so a cluster's
+// stored view (suspected, co-signals) always follows its members' alerts.
+func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, moved []string, now time.Time, ev Evaluator) error {
+	changed, err := s.evaluate(ctx, tx, facts, sn, now, ev)
 	if err != nil {
 		return err
 	}
-
 	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
-		moved = append(moved, facts.Cluster.ID) // its co-signals changed
+		moved = append(moved, facts.Cluster.ID)
 	}
-	return s.reevaluateClusters(ctx, tx, moved, b.Agent.DeviceID, b.ReceivedAt, ev)
+	return s.reevaluateClusters(ctx, tx, moved, facts.ID, now, ev)
 }
 
 // evaluate runs the rules on a device (and, with a snapshot, the snapshot
@@ -293,7 +301,9 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 // auto-resolving rules and refreshes the risk scores. It reports whether
 // any alert was raised, re-opened or resolved.
 func (s *Store) evaluate(ctx context.Context, tx wtx, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, now time.Time, ev Evaluator) (bool, error) {
-	findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now})
+	// A device that never reported has only its enrollment to judge.
+	never := facts.LastSeen.IsZero()
+	findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now, NeverReported: never})
 	if sn != nil {
 		more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: sn, Now: now})
 		findings = append(findings, more...)
@@ -307,7 +317,9 @@ func (s *Store) evaluate(ctx context.Context, tx wtx, facts *detect.DeviceFacts,
 	if err != nil {
 		return false, err
 	}
-	if evalErr == nil { // a rule that failed must not resolve anything
+	// A rule that failed must not resolve anything, nor may the rules
+	// that did not run on a device that never reported.
+	if evalErr == nil && !never {
 		cleared := ev.AutoResolve(detect.ScopeDevice)
 		if sn != nil {
 			cleared = append(cleared, ev.AutoResolve(detect.ScopeSnapshot)...)

@@ -1161,6 +1161,32 @@ func testSweepNeverReported(e *env) {
 	if len(alerts) != 1 || alerts[0].Evidence["never_reported"] != true {
 		e.Fatalf("agent_silent alerts %+v, want one with never_reported", alerts)
 	}
+	// The device's person is known, but nothing about the laptop is: the
+	// rules that need a report (egress_location_unknown would fire on the
+	// empty egress) do not run, on this sweep or the next.
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "nia@example.com", DeviceSerial: "SN-never"}, "test"); err != nil {
+		e.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := e.st.Sweep(e.ctx, rules, now.Add(time.Duration(i)*time.Minute)); err != nil {
+			e.Fatal(err)
+		}
+	}
+	all := e.alerts(store.AlertFilter{DeviceID: dev})
+	if len(all) != 1 || all[0].RuleID != "agent_silent" {
+		e.Fatalf("alerts on a device that never reported: %+v, want agent_silent only", all)
+	}
+	// Its first report resolves agent_silent, with a system entry on the
+	// alert's timeline.
+	e.ingest("n1", now.Add(5*time.Minute), rules, e.heartbeat("first", "never", now.Add(5*time.Minute)))
+	if a := e.alerts(store.AlertFilter{RuleID: "agent_silent", DeviceID: dev, Status: store.StatusOpen}); len(a) != 0 {
+		e.Fatalf("agent_silent still open after a report: %+v", a)
+	}
+	entries := e.audit("alert", fmt.Sprint(all[0].ID))
+	if n := len(entries); n == 0 || entries[n-1].Actor != "system" || entries[n-1].Action != "resolve" {
+		e.Fatalf("timeline %+v, want a system resolve last", entries)
+	}
+
 	// Shortly after enrollment it is not silent yet.
 	dev2 := e.enroll("n2", "hw:u/2", "new")
 	if _, err := e.st.Sweep(e.ctx, rules, e.enrolledAt(dev2, "n2").Add(time.Minute)); err != nil {
