@@ -8,8 +8,12 @@ PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 win
 DEMO_DIR  ?= .demo
 DEMO_GRPC ?= 127.0.0.1:8443
 DEMO_HTTP ?= 127.0.0.1:8080
+RACE_PKGS := ./agent/... ./collector/internal/ingest/ ./collector/internal/ca/
+STRESS_CPU   ?= 4
+STRESS_COUNT ?= 20
+STRESS_RUN   ?= EndToEnd
 
-.PHONY: help build test demo cross generate check-generate lint bench clean geoip installers
+.PHONY: help build test test-stress demo cross generate check-generate lint bench clean geoip installers
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -19,14 +23,23 @@ build: ## build bin/bonafide-agent, bin/bonafide-collector and bin/bonafide-flee
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/bonafide-collector ./collector
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/bonafide-fleetsim ./agent/fleetsim
 
-test: ## run every test (BONAFIDE_TEST_POSTGRES=DSN adds PostgreSQL; BONAFIDE_REQUIRE_ALL=1 fails on missing components)
+test: ## run every test (BONAFIDE_TEST_POSTGRES=DSN adds PostgreSQL; BONAFIDE_REQUIRE_ALL=1 fails on missing components); the race detector runs even when a test failed
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
-	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1; then \
-		echo "$(GO) test -race ./agent/... ./collector/internal/ingest/ ./collector/internal/ca/"; \
-		$(GO) test -count=1 -race -timeout 20m ./agent/... ./collector/internal/ingest/ ./collector/internal/ca/; \
-	elif [ "$$BONAFIDE_REQUIRE_ALL" = 1 ]; then echo "the race detector needs a C compiler (cgo)"; exit 1; \
-	else echo "skipping the race detector: no C compiler for cgo"; fi
+	@tests=0; race=0; \
+	$(GO) test -count=1 -timeout 20m ./... || tests=$$?; \
+	if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1; then \
+		echo "$(GO) test -race $(RACE_PKGS)"; \
+		$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS) || race=$$?; \
+	elif [ "$$BONAFIDE_REQUIRE_ALL" = 1 ]; then echo "the race detector needs a C compiler (cgo)"; race=1; \
+	else echo "skipping the race detector: no C compiler for cgo"; fi; \
+	echo "tests: $$([ $$tests = 0 ] && echo passed || echo FAILED); race detector: $$([ $$race = 0 ] && echo passed || echo FAILED)"; \
+	[ $$tests = 0 ] && [ $$race = 0 ]
+
+test-stress: ## run the end-to-end tests STRESS_COUNT (20) times in a row beside stress-ng --cpu STRESS_CPU (4); STRESS_RUN picks the tests
+	@command -v stress-ng >/dev/null || { echo "test-stress needs stress-ng (apt-get install stress-ng)"; exit 1; }
+	@stress-ng --cpu $(STRESS_CPU) --timeout 2h --quiet & spid=$$!; \
+	trap 'kill $$spid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
+	$(GO) test -count=$(STRESS_COUNT) -failfast -timeout 90m -run '$(STRESS_RUN)' ./collector/
 
 demo: build ## a collector on this machine with this machine's agent and a simulated fleet (with a laptop farm); prints the API address and credentials
 	@set -e; rm -rf $(DEMO_DIR); mkdir -p $(DEMO_DIR)/agent; \
