@@ -14,7 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,6 +139,28 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
+// query is the request's query string, refused when it names a parameter
+// the endpoint does not know (a misspelt filter would otherwise match
+// everything) or gives one twice, or when a parameter of choices has
+// another value. choices maps such a parameter to its values; the empty
+// value (the parameter's default) is always accepted.
+func query(r *http.Request, known []string, choices map[string][]string) (url.Values, error) {
+	q := r.URL.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		switch v := q[name]; {
+		case !slices.Contains(known, name):
+			return nil, errorf(http.StatusBadRequest, "invalid_argument",
+				fmt.Sprintf("unknown query parameter %q (this endpoint takes %s)", name, cmp.Or(strings.Join(known, ", "), "none")))
+		case len(v) > 1:
+			return nil, errorf(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("query parameter %q given %d times", name, len(v)))
+		case v[0] != "" && choices[name] != nil && !slices.Contains(choices[name], v[0]):
+			return nil, errorf(http.StatusBadRequest, "invalid_argument",
+				fmt.Sprintf("unknown %s %q (one of %s)", name, v[0], strings.Join(choices[name], ", ")))
+		}
+	}
+	return q, nil
+}
+
 func intParam(r *http.Request, name string) (int64, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
@@ -148,16 +173,28 @@ func intParam(r *http.Request, name string) (int64, error) {
 	return n, nil
 }
 
+// alertChoices are the values of GET /api/v1/alerts's enumerated filters;
+// status=all (what the web UI's queue sends) is every status, like no
+// status at all.
+var alertChoices = map[string][]string{
+	"status":   {"all", store.StatusOpen, store.StatusAcknowledged, store.StatusResolved, store.StatusFalsePositive},
+	"severity": store.Severities,
+	"sort":     {store.SortNewest, store.SortSeverity, store.SortLastSeen},
+}
+
 func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
-	q := r.URL.Query()
+	q, err := query(r, []string{"status", "severity", "rule_id", "device_id", "sort", "cursor", "limit"}, alertChoices)
+	if err != nil {
+		return nil, err
+	}
 	limit, err := intParam(r, "limit")
 	if err != nil {
 		return nil, err
 	}
 	f := store.AlertFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: q.Get("rule_id"),
 		DeviceID: q.Get("device_id"), Sort: cmp.Or(q.Get("sort"), store.SortNewest), Cursor: q.Get("cursor"), Limit: int(limit)}
-	if f.Status != "" && !store.ValidStatus(f.Status) {
-		return nil, errorf(http.StatusBadRequest, "invalid_argument", "unknown status "+strconv.Quote(f.Status))
+	if f.Status == "all" {
+		f.Status = ""
 	}
 	alerts, err := s.store.ListAlerts(r.Context(), f)
 	if err != nil {
@@ -188,12 +225,9 @@ func (s *Server) alertDetail(ctx context.Context, id int64) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	tl, err := s.store.Audit(ctx, "alert", strconv.FormatInt(id, 10))
+	tl, err := s.store.AlertTimeline(ctx, a)
 	if err != nil {
 		return nil, err
-	}
-	if tl == nil {
-		tl = []store.AuditEntry{}
 	}
 	return alertDetail{a, tl}, nil
 }
@@ -278,18 +312,15 @@ func (s *Server) patchAlerts(r *http.Request, actor store.Token) (any, error) {
 func actorName(t store.Token) string { return "token:" + t.ID + "(" + t.Name + ")" }
 
 func (s *Server) listDevices(r *http.Request, _ store.Token) (any, error) {
+	q, err := query(r, []string{"sort", "cursor", "limit"}, map[string][]string{"sort": {"id", "risk"}})
+	if err != nil {
+		return nil, err
+	}
 	limit, err := intParam(r, "limit")
 	if err != nil {
 		return nil, err
 	}
-	f := store.DeviceFilter{AfterID: r.URL.Query().Get("cursor"), Limit: int(limit)}
-	switch r.URL.Query().Get("sort") {
-	case "", "id":
-	case "risk":
-		f.ByRisk = true
-	default:
-		return nil, errorf(http.StatusBadRequest, "invalid_argument", "sort must be id or risk")
-	}
+	f := store.DeviceFilter{AfterID: q.Get("cursor"), Limit: int(limit), ByRisk: q.Get("sort") == "risk"}
 	devices, err := s.store.ListDevices(r.Context(), f)
 	if err != nil {
 		return nil, err
@@ -343,6 +374,9 @@ func (s *Server) getDevice(r *http.Request, _ store.Token) (any, error) {
 }
 
 func (s *Server) listPeople(r *http.Request, _ store.Token) (any, error) {
+	if _, err := query(r, []string{"cursor", "limit"}, nil); err != nil {
+		return nil, err
+	}
 	limit, err := intParam(r, "limit")
 	if err != nil {
 		return nil, err
@@ -439,6 +473,9 @@ func (s *Server) dryRun(r *http.Request, _ store.Token) (any, error) {
 }
 
 func (s *Server) listSuppressions(r *http.Request, _ store.Token) (any, error) {
+	if _, err := query(r, nil, nil); err != nil {
+		return nil, err
+	}
 	list, err := s.store.ListSuppressions(r.Context(), time.Now())
 	if err != nil {
 		return nil, err

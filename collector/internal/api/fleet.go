@@ -9,19 +9,15 @@ import (
 // listFarms lists the active clusters of linked devices, highest farm
 // score first; ?suspected=true keeps those a fleet rule flagged.
 func (s *Server) listFarms(r *http.Request, _ store.Token) (any, error) {
+	q, err := query(r, []string{"suspected", "limit"}, map[string][]string{"suspected": {"true", "false"}})
+	if err != nil {
+		return nil, err
+	}
 	limit, err := intParam(r, "limit")
 	if err != nil {
 		return nil, err
 	}
-	var suspected bool
-	switch r.URL.Query().Get("suspected") {
-	case "", "false":
-	case "true":
-		suspected = true
-	default:
-		return nil, errorf(http.StatusBadRequest, "invalid_argument", "suspected must be true or false")
-	}
-	clusters, err := s.store.ListClusters(r.Context(), suspected, int(limit))
+	clusters, err := s.store.ListClusters(r.Context(), q.Get("suspected") == "true", int(limit))
 	if err != nil {
 		return nil, err
 	}
