@@ -268,7 +268,9 @@ func TestEndToEnd(t *testing.T) {
 		s.api(t, "GET", "/api/v1/alerts", "bft_nonsense", "", 401)
 		s.api(t, "PATCH", path, analyst, `{"status":"bogus"}`, 400)
 		got := s.api(t, "PATCH", path, analyst, `{"status":"acknowledged","assignee":"sam","note":"looking"}`, 200)
-		if got["status"] != "acknowledged" || got["assignee"] != "sam" || len(got["timeline"].([]any)) != 1 {
+		// The timeline: the rule opened the alert, then the analyst's change.
+		if tl := got["timeline"].([]any); got["status"] != "acknowledged" || got["assignee"] != "sam" || len(tl) != 2 ||
+			tl[0].(map[string]any)["action"] != "opened" || tl[1].(map[string]any)["action"] != "update" {
 			t.Fatalf("patched alert %v", got)
 		}
 		if open := s.api(t, "GET", "/api/v1/alerts?status=open&rule_id=duplicate_hardware_identity", viewer, "", 200)["alerts"].([]any); len(open) != 0 {

@@ -51,6 +51,9 @@ type Alert struct {
 	Count       int64          `json:"count"`
 	UpdatedAt   time.Time      `json:"updated_at"`
 	Evidence    map[string]any `json:"evidence"`
+	// FarmID is the cluster of linked devices (GET /api/v1/farms/{id}) a
+	// fleet rule's alert is about: the "cluster" its evidence names.
+	FarmID string `json:"farm_id,omitempty"`
 }
 
 // upsertAlerts raises an alert for each finding (not suppressed), or
@@ -94,6 +97,11 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 			return false, fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
 		}
 		changed = changed || count == 1 || reopened == now
+		if count == 1 {
+			if err := s.audit(ctx, tx.Tx, "system", ActionOpened, "alert", fmt.Sprint(id), map[string]any{"note": "the rule fired"}); err != nil {
+				return false, err
+			}
+		}
 		if reopened == now {
 			if err := s.audit(ctx, tx.Tx, "system", "reopen", "alert", fmt.Sprint(id), map[string]any{
 				"status": map[string]string{"from": StatusResolved, "to": StatusOpen}, "note": "the rule fired again"}); err != nil {
@@ -138,6 +146,7 @@ func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 	a.FirstSeen, a.LastSeen, a.UpdatedAt = fromMicros(fs), fromMicros(ls), fromMicros(up)
 	json.Unmarshal([]byte(tags), &a.Tags)
 	json.Unmarshal([]byte(ev), &a.Evidence)
+	a.FarmID, _ = a.Evidence["cluster"].(string)
 	if a.Tags == nil {
 		a.Tags = []string{}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -56,4 +57,22 @@ func (s *Store) Audit(ctx context.Context, targetType, targetID string) ([]Audit
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// ActionOpened is the action of an alert's first timeline entry.
+const ActionOpened = "opened"
+
+// AlertTimeline is the audit log of alert a, oldest first, starting with
+// its "opened" entry. Alerts raised before the collector recorded that
+// entry get it from their first_seen.
+func (s *Store) AlertTimeline(ctx context.Context, a Alert) ([]AuditEntry, error) {
+	id := strconv.FormatInt(a.ID, 10)
+	tl, err := s.Audit(ctx, "alert", id)
+	if err != nil {
+		return nil, err
+	}
+	if len(tl) == 0 || tl[0].Action != ActionOpened {
+		tl = append([]AuditEntry{{At: a.FirstSeen, Actor: "system", Action: ActionOpened, TargetType: "alert", TargetID: id}}, tl...)
+	}
+	return tl, nil
 }

@@ -981,16 +981,17 @@ func testUpdateAlert(e *env) {
 	if got.ID != a.ID || got.Status != ack || got.Assignee != "bob" || got.Count != 1 || got.RuleID != "rule_a" {
 		e.Fatalf("UpdateAlert = %+v", got)
 	}
+	// The rule opened the alert; the analyst changed it.
 	log := e.audit("alert", id)
-	if len(log) != 1 {
-		e.Fatalf("audit %+v, want one entry", log)
+	if len(log) != 2 || log[0].Actor != "system" || log[0].Action != store.ActionOpened {
+		e.Fatalf("audit %+v, want the opened entry and one change", log)
 	}
 	want := map[string]any{
 		"status":   map[string]any{"from": "open", "to": "acknowledged"},
 		"assignee": map[string]any{"from": "", "to": "bob"},
 		"note":     "asked the user",
 	}
-	if l := log[0]; l.Actor != "analyst:alice" || l.Action != "update" || l.TargetType != "alert" || !reflect.DeepEqual(l.Detail, want) {
+	if l := log[1]; l.Actor != "analyst:alice" || l.Action != "update" || l.TargetType != "alert" || !reflect.DeepEqual(l.Detail, want) {
 		e.Fatalf("audit entry %+v, want detail %v", l, want)
 	}
 
@@ -998,7 +999,7 @@ func testUpdateAlert(e *env) {
 	if got, err := e.st.UpdateAlert(e.ctx, a.ID, store.AlertChange{Status: &ack, Assignee: &bob}, "analyst:alice"); err != nil || got.Status != ack {
 		e.Fatalf("no-op update = %+v, %v", got, err)
 	}
-	if log := e.audit("alert", id); len(log) != 1 {
+	if log := e.audit("alert", id); len(log) != 2 {
 		e.Fatalf("a no-op update was audited: %+v", log)
 	}
 
@@ -1008,8 +1009,8 @@ func testUpdateAlert(e *env) {
 		e.Fatal(err)
 	}
 	log = e.audit("alert", id)
-	if len(log) != 2 || log[1].Actor != "analyst:carol" ||
-		!reflect.DeepEqual(log[1].Detail, map[string]any{"status": map[string]any{"from": "acknowledged", "to": "resolved"}}) {
+	if len(log) != 3 || log[2].Actor != "analyst:carol" ||
+		!reflect.DeepEqual(log[2].Detail, map[string]any{"status": map[string]any{"from": "acknowledged", "to": "resolved"}}) {
 		e.Fatalf("audit %+v", log)
 	}
 	if g, _ := e.st.GetAlert(e.ctx, a.ID); g.Status != resolved || g.Assignee != "bob" {
@@ -1021,7 +1022,7 @@ func testUpdateAlert(e *env) {
 	wantErr(e.T, err, store.ErrInvalid, "status closed")
 	_, err = e.st.UpdateAlert(e.ctx, a.ID+1000, store.AlertChange{Status: &ack}, "analyst:alice")
 	wantErr(e.T, err, store.ErrNotFound, "unknown alert")
-	if log := e.audit("alert", id); len(log) != 2 {
+	if log := e.audit("alert", id); len(log) != 3 {
 		e.Fatalf("refused updates were audited: %+v", log)
 	}
 	if g, _ := e.st.GetAlert(e.ctx, a.ID); g.Status != resolved {

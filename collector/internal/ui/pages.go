@@ -213,7 +213,7 @@ func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) 
 		return err
 	}
 	p.Evidence = layoutEvidence(map[string]any(a.Evidence))
-	if p.Timeline, err = s.store.Audit(r.Context(), "alert", strconv.FormatInt(a.ID, 10)); err != nil {
+	if p.Timeline, err = s.store.AlertTimeline(r.Context(), a); err != nil {
 		return err
 	}
 	return s.render(w, r, http.StatusOK, "alert", a.Title, p)
