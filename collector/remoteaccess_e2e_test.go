@@ -70,8 +70,8 @@ func waitListeningIn(t *testing.T, pid, port int) {
 
 // netnsWrap returns the commands that start a process in a new network
 // namespace and in that of a running process (util-linux unshare and
-// nsenter; without root, inside a user namespace too). The test is skipped
-// where namespaces cannot be made.
+// nsenter; without root, inside a user namespace too). Where namespaces
+// cannot be made the test is skipped, or fails under BONAFIDE_REQUIRE_ALL=1.
 func netnsWrap(t *testing.T) (create []string, join func(pid int) []string) {
 	t.Helper()
 	create, enter := []string{"unshare", "--net", "--"}, []string{"--net"}
@@ -79,7 +79,11 @@ func netnsWrap(t *testing.T) (create []string, join func(pid int) []string) {
 		create, enter = []string{"unshare", "--user", "--map-root-user", "--net", "--"}, []string{"--user", "--net", "--preserve-credentials"}
 	}
 	if out, err := exec.Command(create[0], append(create[1:], "true")...).CombinedOutput(); err != nil {
-		t.Skipf("cannot create a network namespace (util-linux unshare): %v %s", err, out)
+		msg := fmt.Sprintf("cannot create a network namespace (util-linux unshare): %v %s", err, out)
+		if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	return create, func(pid int) []string {
 		return append(append([]string{"nsenter", "--target", strconv.Itoa(pid)}, enter...), "--")
