@@ -216,6 +216,7 @@ func (p *fileParser) rule(n *yaml.Node) *compiledRule {
 	if r.Params == nil {
 		r.Params = map[string]any{}
 	}
+	r.Description = p.describe(seen["description"], r.Description, r.Params)
 	r.params = p.envs.adapter.NativeToValue(r.Params)
 
 	env := p.envs.forScope(r.Scope)

@@ -155,7 +155,7 @@ func (e *LoadError) Error() string {
 //	  - id: agent_silent              # required, ^[a-z][a-z0-9_]{1,63}$, unique
 //	    title: Agent stopped reporting  # required
 //	    severity: medium              # required: low|medium|high|critical
-//	    description: ...              # required
+//	    description: ...              # required; {{params.NAME}} shows a param's value
 //	    tags: [T1562.001]             # ATT&CK ids or lowercase tags
 //	    enabled: true                 # default true
 //	    scope: device                 # device|snapshot, default snapshot
