@@ -234,13 +234,42 @@ func TestLogicalMaxUnsignedQuirk(t *testing.T) {
 	}
 }
 
-// Linux exposes each hidraw device's report descriptor verbatim; parsing
-// this machine's must not fail or panic.
+// Linux exposes each hidraw device's report descriptor verbatim. Those of
+// testdata/sysfs, real devices' (see its SOURCES.md), are parsed on every
+// machine, with the capabilities each device has; this machine's /sys
+// too when it has hidraw devices. None may fail or panic.
 func TestParseSysfsHidraw(t *testing.T) {
-	paths, _ := filepath.Glob("/sys/class/hidraw/*/device/report_descriptor")
-	if len(paths) == 0 {
-		t.Skip("no /sys/class/hidraw/*/device/report_descriptor on this machine")
+	want := map[string]summary{
+		"hidraw0": {kbd: true},            // USB receiver 045E:0745, keyboard interface
+		"hidraw1": {rel: true, cc: true},  // the same receiver's mouse interface
+		"hidraw2": {cc: true},             // and its consumer and vendor controls
+		"hidraw3": {kbd: true},            // USB keyboard 045E:00DB
+		"hidraw4": {cc: true},             // its extra keys, in a consumer control application
+		"hidraw5": {rel: true, dig: true}, // I2C touchpad 04F3:304B: a mouse and a touch pad
+		// USB pen tablet 056A:5048: a pen, and a mouse with absolute X/Y
+		// 0..32767, the same as an IP-KVM's.
+		"hidraw6": {abs: true, dig: true},
 	}
+	fixture := parseHidraw(t, filepath.Join("testdata", "sysfs"))
+	if len(fixture) != len(want) {
+		t.Fatalf("%d fixture descriptors, want %d", len(fixture), len(want))
+	}
+	for dev, got := range fixture {
+		if got != want[dev] {
+			t.Errorf("%s: %+v, want %+v", dev, got, want[dev])
+		}
+	}
+	if live := parseHidraw(t, "/sys"); len(live) == 0 {
+		t.Log("no /sys/class/hidraw/*/device/report_descriptor on this machine: fixture only")
+	}
+}
+
+// parseHidraw parses the report descriptor of every hidraw device of the
+// sysfs tree sys and returns each device's summary.
+func parseHidraw(t *testing.T, sys string) map[string]summary {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(sys, "class", "hidraw", "*", "device", "report_descriptor"))
+	out := map[string]summary{}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -252,8 +281,11 @@ func TestParseSysfsHidraw(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 			continue
 		}
-		t.Logf("%s: %d applications, summary %+v", p, len(rd.Applications), flat(rd.Summary()))
+		dev := filepath.Base(filepath.Dir(filepath.Dir(p)))
+		out[dev] = flat(rd.Summary())
+		t.Logf("%s: %d applications, summary %+v", p, len(rd.Applications), out[dev])
 	}
+	return out
 }
 
 func FuzzParseReportDescriptor(f *testing.F) {
