@@ -40,7 +40,8 @@ commands:
                                   enroll with a collector
   install | uninstall | start | stop | status
                                   manage the OS service (systemd, launchd, Windows SCM)
-  version                         print the version
+  version                         print the version (also --version)
+  help                            this help
 
 Every command takes --config FILE (default ` + "%s" + `)
 and --state-dir DIR (default from the config, else ` + "%s" + `).
@@ -73,11 +74,18 @@ type options struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, config.DefaultPath(), config.DefaultStateDir())
 		return flag.ErrHelp
 	}
 	cmd := args[0]
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprintf(stdout, usage, config.DefaultPath(), config.DefaultStateDir())
+		return nil
+	case "--version", "-version":
+		cmd = "version"
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options

@@ -20,7 +20,17 @@ import (
 	"time"
 )
 
-const usage = `usage:
+// version is stamped by the Makefile from git.
+var version = "dev"
+
+const usage = `usage: bonafide-fleetsim <command> [flags]
+
+commands:
+  world    write the simulated world: GeoIP databases, policies with its offices, HR export
+  run      enroll the simulated laptops with a collector and report over gRPC, as agents do
+  version  print the version (also --version)
+  help     this help
+
   bonafide-fleetsim world --out DIR [--seed N] [--devices N]
   bonafide-fleetsim run --collector HOST:PORT --secret S --ca-fingerprint HEX --state DIR
                         [--seed N] [--devices N] [--rounds N] [--concurrency N]
@@ -108,6 +118,9 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !Summarize(stdout, w, results, time.Since(start)) {
 			return errFailed
 		}
+		return nil
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, version)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -67,7 +68,7 @@ func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (
 			return err
 		},
 	}
-	conn, err := dial(o.Collector, o.SourceAddress, credentials.NewTLS(tlsCfg))
+	conn, hint, err := dial(o.Collector, o.SourceAddress, tlsCfg)
 	if err != nil {
 		return Enrollment{}, err
 	}
@@ -77,6 +78,9 @@ func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (
 		return Enrollment{}, err
 	}
 	resp, err := agentv1.NewAgentServiceClient(conn).Enroll(ctx, &agentv1.EnrollRequest{Secret: o.Secret, Identity: o.Identity, Csr: csr})
+	if err != nil && hint.plain.Load() {
+		return Enrollment{}, fmt.Errorf("enroll: %w", hint.explain(err))
+	}
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("enroll at %s: %w", o.Collector, err)
 	}
@@ -158,16 +162,53 @@ func pinVerifier(p Pin, log *slog.Logger) (func([]*x509.Certificate) (*x509.Cert
 	}, nil
 }
 
-func dial(addr, source string, creds credentials.TransportCredentials) (*grpc.ClientConn, error) {
+// ErrPlainHTTP: the collector address answered the TLS handshake in plain
+// HTTP, as the collector's HTTP port (web UI and API) does.
+var ErrPlainHTTP = errors.New("answered plain HTTP: is this the collector's HTTP port? agents use its gRPC port (serve --grpc-listen, default 8443)")
+
+// httpHint wraps the TLS credentials of a connection to the collector and
+// remembers whether the last handshake was answered in plain HTTP, which
+// gRPC reports only as a failed handshake.
+type httpHint struct {
+	credentials.TransportCredentials
+	addr  string
+	plain *atomic.Bool
+}
+
+func (h httpHint) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := h.TransportCredentials.ClientHandshake(ctx, authority, raw)
+	var rec tls.RecordHeaderError
+	h.plain.Store(errors.As(err, &rec) && string(rec.RecordHeader[:]) == "HTTP/")
+	if h.plain.Load() {
+		err = fmt.Errorf("%s %w", h.addr, ErrPlainHTTP)
+	}
+	return conn, info, err
+}
+
+func (h httpHint) Clone() credentials.TransportCredentials {
+	return httpHint{h.TransportCredentials.Clone(), h.addr, h.plain}
+}
+
+// explain is err from a call on the connection, or, when the collector
+// answered in plain HTTP, that alone.
+func (h httpHint) explain(err error) error {
+	if err != nil && h.plain.Load() {
+		return fmt.Errorf("%s %w", h.addr, ErrPlainHTTP)
+	}
+	return err
+}
+
+func dial(addr, source string, tlsCfg *tls.Config) (*grpc.ClientConn, httpHint, error) {
+	hint := httpHint{credentials.NewTLS(tlsCfg), addr, new(atomic.Bool)}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
+		grpc.WithTransportCredentials(hint),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 	}
 	if source != "" {
 		local, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(source, "0"))
 		if err != nil {
-			return nil, fmt.Errorf("source_address: %w", err)
+			return nil, hint, fmt.Errorf("source_address: %w", err)
 		}
 		d := net.Dialer{LocalAddr: local, Timeout: 20 * time.Second}
 		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
@@ -176,14 +217,15 @@ func dial(addr, source string, creds credentials.TransportCredentials) (*grpc.Cl
 	}
 	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
+		return nil, hint, fmt.Errorf("connect %s: %w", addr, err)
 	}
-	return conn, nil
+	return conn, hint, nil
 }
 
 // Client is an authenticated connection to the collector.
 type Client struct {
 	conn  *grpc.ClientConn
+	hint  httpHint
 	svc   agentv1.AgentServiceClient
 	state *State
 }
@@ -211,11 +253,11 @@ func (s *State) Connect(collector, source string) (*Client, error) {
 			return s.Certificate()
 		},
 	}
-	conn, err := dial(collector, source, credentials.NewTLS(tlsCfg))
+	conn, hint, err := dial(collector, source, tlsCfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, svc: agentv1.NewAgentServiceClient(conn), state: s}, nil
+	return &Client{conn: conn, hint: hint, svc: agentv1.NewAgentServiceClient(conn), state: s}, nil
 }
 
 // Close closes the connection.
@@ -225,7 +267,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 func (c *Client) Report(ctx context.Context, reports []*agentv1.Report) ([]string, error) {
 	resp, err := c.svc.Report(ctx, &agentv1.ReportRequest{Reports: reports})
 	if err != nil {
-		return nil, err
+		return nil, c.hint.explain(err)
 	}
 	return resp.GetAckedReportIds(), nil
 }
@@ -251,7 +293,7 @@ func (c *Client) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*age
 	}
 	resp, err := c.svc.CheckIn(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, c.hint.explain(err)
 	}
 	if key != nil && len(resp.GetCertificate()) > 0 {
 		if err := c.state.saveCertificate(key, resp.GetCertificate()); err != nil {
