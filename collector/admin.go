@@ -22,8 +22,7 @@ import (
 // database (or read its CA). stdin is read by `user create` without
 // --password.
 func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet(cmd, stderr)
 	var c common
 	c.register(fs)
 	name := fs.String("name", "", "a label for the secret or token")
@@ -47,6 +46,15 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		}
 		fmt.Fprintln(stdout, a.Fingerprint())
 		return nil
+	}
+	// Opening a SQLite database that is not there creates it, data dir
+	// and all: only the commands that add something may start one.
+	switch cmd {
+	case "secret create", "token create", "user create", "people import":
+	default:
+		if _, err := os.Stat(c.dsn()); c.db == "" && errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no collector database: %s does not exist (give the --data-dir or --db that `serve` uses)", c.dsn())
+		}
 	}
 	st, err := store.Open(ctx, c.dsn(), newLogger(io.Discard, ""))
 	if err != nil {
@@ -199,11 +207,18 @@ func currentUser() string {
 // policyCmd type-checks a policy directory (its rules, and the catalogs and
 // declared offices the collector would load with them) or runs its rules'
 // test cases.
-func policyCmd(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
-	if len(args) != 1 {
+func policyCmd(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet(cmd, stderr)
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if flags.NArg() != 1 {
 		return fmt.Errorf("%s needs the policy directory", cmd)
 	}
-	fsys := os.DirFS(args[0])
+	fsys, err := policyDir(flags.Arg(0))
+	if err != nil {
+		return err
+	}
 	eng, err := detect.Load(fsys)
 	if cmd == "policy check" {
 		cats, cerr := loadCatalogs(fsys)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -39,7 +40,8 @@ commands:
   package --type msi|pkg|deb|rpm [--collector H:P --secret S] [--arch A]
                                 build an agent installer, pre-configured when given a
                                 collector and secret (path printed on stdout)
-  version                       print the version
+  version                       print the version (also --version)
+  help [COMMAND]                this help, or a command's flags
 
 Every command takes --data-dir DIR (default ./bonafide-data) and
 --db postgres://... (default: SQLite in the data dir). Run a command with -h
@@ -77,11 +79,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "package":
 		return packageCmd(ctx, rest, stdout, stderr)
 	case "policy check", "policy test":
-		return policyCmd(ctx, cmd, rest, stdout)
-	case "version":
+		return policyCmd(ctx, cmd, rest, stdout, stderr)
+	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version)
 		return nil
 	case "help", "-h", "--help":
+		if len(rest) > 0 { // help COMMAND: the command's -h, on stdout
+			if err := run(ctx, append(rest, "-h"), stdout, stdout); !errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return nil
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -116,6 +124,43 @@ func (c *common) dsn() string {
 		return c.db
 	}
 	return filepath.Join(c.dataDir, "bonafide.db")
+}
+
+// newFlagSet is the flag set of command cmd. Its -h says what the command
+// does (its entry in usage) before listing the flags.
+func newFlagSet(cmd string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		synopsis, what := commandHelp(cmd)
+		fmt.Fprintf(stderr, "usage: bonafide-collector %s\n\n%s\n", synopsis, what)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(stderr, "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// commandHelp is the synopsis and the description of cmd in usage.
+func commandHelp(cmd string) (synopsis, what string) {
+	lines := strings.Split(usage, "\n")
+	for i, l := range lines {
+		if l != "  "+cmd && !strings.HasPrefix(l, "  "+cmd+" ") {
+			continue
+		}
+		synopsis, what, _ = strings.Cut(strings.TrimSpace(l), "  ")
+		for _, more := range lines[i+1:] {
+			if !strings.HasPrefix(more, "    ") {
+				break
+			}
+			what += " " + strings.TrimSpace(more)
+		}
+		return synopsis, strings.TrimSpace(what)
+	}
+	return cmd, ""
 }
 
 func newLogger(w io.Writer, format string) *slog.Logger {

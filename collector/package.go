@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,8 +32,7 @@ func agentDir(flagValue string) string {
 // packageCmd builds an agent installer, pre-configured like `fleetctl
 // package` when given a collector and a secret, and prints its path.
 func packageCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("package", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("package", stderr)
 	var c common
 	c.register(fs)
 	var o packaging.Options

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -76,8 +75,7 @@ func (c *serveConfig) advertise() string {
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fset.SetOutput(stderr)
+	fset := newFlagSet("serve", stderr)
 	var c serveConfig
 	c.register(fset)
 	fset.StringVar(&c.grpcListen, "grpc-listen", ":8443", "address for agent gRPC (TLS)")
@@ -106,7 +104,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	var policyFS fs.FS = policies.FS()
 	if c.policies != "" {
-		policyFS = os.DirFS(c.policies)
+		var err error
+		if policyFS, err = policyDir(c.policies); err != nil {
+			return err
+		}
 	}
 	rules, err := detect.Load(policyFS)
 	if err != nil {
@@ -389,6 +390,21 @@ func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Lo
 	}
 	log.Info("created first-run admin API token", "file", path)
 	return nil
+}
+
+// policyDir is the policy directory dir, which must exist: a mistyped
+// path is an error, not an empty rule set.
+func policyDir(dir string) (fs.FS, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("policy directory %s does not exist", dir)
+	case err != nil:
+		return nil, fmt.Errorf("policy directory: %w", err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("policy directory %s is not a directory", dir)
+	}
+	return os.DirFS(dir), nil
 }
 
 // policyFile reads a file of the policy tree, else the embedded one.
