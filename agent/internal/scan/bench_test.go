@@ -33,3 +33,15 @@ func BenchmarkPeripherals(b *testing.B) {
 		policies.MatchPeripherals(cat, u, d)
 	}
 }
+
+// BenchmarkScanOneShot is what `bonafide-agent scan` does over a fixture
+// root: one scan with no catalog given, so each catalog is parsed (once)
+// inside it.
+func BenchmarkScanOneShot(b *testing.B) {
+	s := &Scanner{Root: filepath.Join(rootsDir, "office-dock")}
+	for b.Loop() {
+		if _, err := s.Scan(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

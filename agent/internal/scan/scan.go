@@ -59,8 +59,15 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	id.AgentId, id.AgentVersion = s.AgentID, s.Version
 	sn.Identity = id
 	sn.Signals = append(sn.Signals, &agentv1.SignalStatus{Name: "identity", State: agentv1.SignalStatus_STATE_OK})
+	// The catalog is parsed once per scan, when none was given.
+	cat, catErr := s.Catalog, error(nil)
+	if cat == nil {
+		if cat, catErr = policies.RemoteAccess(policies.FS()); catErr != nil {
+			catErr = fmt.Errorf("load catalog: %w", catErr)
+		}
+	}
 	var st *agentv1.SignalStatus
-	sn.RemoteAccess, st = s.remoteAccess(ctx)
+	sn.RemoteAccess, st = s.remoteAccess(ctx, cat, catErr)
 	sn.Signals = append(sn.Signals, st)
 	var err1, err2 error
 	sn.Usb, err1 = usb.Collect(ctx, s.Root)
@@ -68,7 +75,7 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	sn.Signals = append(sn.Signals, signalStatus("usb", err1), signalStatus("display", err2))
 	sn.Peripherals, st = s.peripherals(sn)
 	sn.Signals = append(sn.Signals, st)
-	sn.Network, err1 = network.Collect(ctx, s.Root, s.adapters())
+	sn.Network, err1 = network.Collect(ctx, s.Root, adapters(cat))
 	sn.Locale, err2 = locale.Collect(ctx, s.Root, time.Now())
 	sn.Signals = append(sn.Signals, signalStatus("network", err1), signalStatus("locale", err2))
 	sn.Sessions, err1 = sessions.Collect(ctx, s.Root, s.SessionsCursor)
@@ -80,15 +87,11 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	return sn, nil
 }
 
-// remoteAccess collects the remote-access signal; a failure is recorded in
-// its status, not returned.
-func (s *Scanner) remoteAccess(ctx context.Context) (*agentv1.RemoteAccess, *agentv1.SignalStatus) {
-	cat := s.Catalog
-	if cat == nil {
-		var err error
-		if cat, err = policies.RemoteAccess(policies.FS()); err != nil {
-			return nil, signalStatus("remoteaccess", fmt.Errorf("load catalog: %w", err))
-		}
+// remoteAccess collects the remote-access signal with cat (catErr: it
+// could not be loaded); a failure is recorded in its status, not returned.
+func (s *Scanner) remoteAccess(ctx context.Context, cat *policies.RemoteAccessCatalog, catErr error) (*agentv1.RemoteAccess, *agentv1.SignalStatus) {
+	if catErr != nil {
+		return nil, signalStatus("remoteaccess", catErr)
 	}
 	ra, err := (&remoteaccess.Collector{Root: s.Root, Catalog: cat}).Collect(ctx)
 	return ra, signalStatus("remoteaccess", err)
@@ -108,12 +111,8 @@ func (s *Scanner) peripherals(sn *agentv1.HostSnapshot) (*agentv1.Peripherals, *
 }
 
 // adapters maps the catalog's VPN and tunnel tools to their adapter-name
-// globs, for the network signal.
-func (s *Scanner) adapters() map[string][]string {
-	cat := s.Catalog
-	if cat == nil {
-		cat, _ = policies.RemoteAccess(policies.FS())
-	}
+// globs, for the network signal (none without a catalog).
+func adapters(cat *policies.RemoteAccessCatalog) map[string][]string {
 	out := map[string][]string{}
 	for _, t := range cat.GetTools() {
 		if len(t.Adapters) > 0 {
