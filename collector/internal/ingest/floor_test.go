@@ -1,0 +1,217 @@
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"github.com/google/uuid"
+)
+
+// BenchmarkIngestFloor is the floor of the ingest benchmarks: the rows a
+// report writes, inserted by a plain group commit (one writer on SQLite,
+// four on PostgreSQL, up to 64 reports a transaction, acknowledged after
+// the commit) on the same engine, with the same devices and goroutines, and
+// nothing else: no validation, facts, rules or reads. snapshot writes what
+// a changed snapshot writes (the report, the agent's and the device's
+// last_seen, the latest snapshot and its history entry); farm adds the
+// five alert upserts of BenchmarkIngest; heartbeat writes the report and
+// the last_seen updates. An ingest figure divided by its floor says how
+// much of the engine's write capacity ingest leaves unused.
+func BenchmarkIngestFloor(b *testing.B) {
+	for _, mode := range []string{"snapshot", "farm", "heartbeat"} {
+		b.Run(mode, func(b *testing.B) {
+			b.Run("sqlite", func(b *testing.B) { benchFloor(b, filepath.Join(b.TempDir(), "bonafide.db"), mode) })
+			b.Run("postgres", func(b *testing.B) { benchFloor(b, storetest.PostgresDSN(b), mode) })
+		})
+	}
+}
+
+type floorDevice struct {
+	agentID, deviceID string
+	snap              *agentv1.HostSnapshot
+	seq               uint64
+}
+
+type floorReq struct {
+	d    *floorDevice
+	data []byte
+	done chan error
+}
+
+func benchFloor(b *testing.B, dsn, mode string) {
+	ctx := context.Background()
+	st := storetest.Open(b, dsn) // the schema, and the enrolled devices
+	_, sec, err := st.CreateSecret(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	devices := make([]*floorDevice, benchDevices)
+	for i := range devices {
+		agentID := uuid.NewString()
+		sn := benchSnapshot(i, agentID)
+		id := sn.GetIdentity()
+		dev, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: sec.ID, IP: "198.51.100.1",
+			HardwareKey: store.HardwareKey(id.GetHardwareUuid(), id.GetSerialNumber(), id.GetMachineId()),
+			Identity:    deviceIdentity(id), CertSerial: fmt.Sprint(i), CertNotAfter: time.Now().AddDate(1, 0, 0)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		devices[i] = &floorDevice{agentID: agentID, deviceID: dev, snap: sn}
+	}
+	driver, conn, writers, rebind := "sqlite", "file:"+dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate", 1, func(q string) string { return q }
+	if store.IsPostgres(dsn) {
+		driver, conn, writers, rebind = "pgx", dsn, 4, dollars
+	}
+	db, err := sql.Open(driver, conn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(writers)
+
+	write := func(tx *sql.Tx, r *floorReq) error {
+		d, now := r.d, time.Now().UnixMicro()
+		kind := "heartbeat"
+		if mode != "heartbeat" {
+			kind = "snapshot"
+		}
+		stmts := []struct {
+			q    string
+			args []any
+		}{
+			{`INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (agent_id, report_id) DO NOTHING`, []any{d.agentID, uuid.NewString(), d.deviceID, int64(d.seq), kind, now, now}},
+			{`UPDATE agents SET last_seen = ? WHERE id = ?`, []any{now, d.agentID}},
+			{`UPDATE devices SET last_seen = ?, last_ip = ? WHERE id = ?`, []any{now, "203.0.113.9", d.deviceID}},
+		}
+		if mode != "heartbeat" {
+			stmts = append(stmts, []struct {
+				q    string
+				args []any
+			}{
+				{`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
+					VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
+					created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
+					section_digests = excluded.section_digests, data = excluded.data`,
+					[]any{d.deviceID, uuid.NewString(), now, now, fmt.Sprint(d.seq), "{}", r.data}},
+				{`INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+					[]any{d.deviceID, uuid.NewString(), now, now, fmt.Sprint(d.seq), "sessions", r.data}},
+			}...)
+		}
+		if mode == "farm" {
+			for i := range 5 {
+				stmts = append(stmts, struct {
+					q    string
+					args []any
+				}{`INSERT INTO alerts (rule_id, device_id, title, severity, evidence, first_seen, last_seen, count, updated_at)
+					VALUES (?, ?, ?, 'high', '{}', ?, ?, 1, ?) ON CONFLICT (rule_id, device_id) DO UPDATE SET
+					last_seen = excluded.last_seen, count = alerts.count + 1`, []any{fmt.Sprintf("rule_%d", i), d.deviceID, "floor", now, now, now}})
+			}
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(rebind(s.q), s.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	queue := make(chan *floorReq)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for r := range queue {
+				group := []*floorReq{r}
+			drain:
+				for len(group) < 64 {
+					select {
+					case r, ok := <-queue:
+						if !ok {
+							break drain
+						}
+						group = append(group, r)
+					default:
+						break drain
+					}
+				}
+				tx, err := db.Begin()
+				for _, r := range group {
+					if err == nil {
+						err = write(tx, r)
+					}
+				}
+				if err == nil {
+					err = tx.Commit()
+				} else if tx != nil {
+					tx.Rollback()
+				}
+				for _, r := range group {
+					r.done <- err
+				}
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(queue)
+
+	par := max(1, min(8, benchDevices/runtime.GOMAXPROCS(0)))
+	workers := par * runtime.GOMAXPROCS(0)
+	var nextWorker atomic.Int64
+	b.SetParallelism(par)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := int(nextWorker.Add(1) - 1)
+		var mine []*floorDevice
+		for i := w; i < benchDevices; i += workers {
+			mine = append(mine, devices[i])
+		}
+		if len(mine) == 0 {
+			mine = devices[w%benchDevices : w%benchDevices+1]
+		}
+		done := make(chan error, 1)
+		for n := 0; pb.Next(); n++ {
+			d := mine[n%len(mine)]
+			d.seq++
+			r := &floorReq{d: d, done: done}
+			if mode != "heartbeat" {
+				r.data, _, _ = Digest(d.snap) // the same bytes ingest stores
+			}
+			queue <- r
+			if err := <-done; err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	unit := "heartbeats/s"
+	if mode != "heartbeat" {
+		unit = "snapshots/s"
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+// dollars rewrites ? placeholders to PostgreSQL's $n.
+func dollars(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
