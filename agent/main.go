@@ -47,6 +47,19 @@ Every command takes --config FILE (default ` + "%s" + `)
 and --state-dir DIR (default from the config, else ` + "%s" + `).
 `
 
+// commandHelp says what each command does, for its -h.
+var commandHelp = map[string]string{
+	"scan":      "Scan this machine once and print what would be reported; nothing is sent.",
+	"run":       "Run the agent: scan, report and heartbeat on the collector's intervals, enrolling first\nwhen the config has enroll_secret.",
+	"enroll":    "Enroll this machine with a collector and keep the certificate in the state directory.",
+	"install":   "Install the agent as an OS service (systemd, launchd or the Windows service manager).",
+	"uninstall": "Remove the agent's OS service.",
+	"start":     "Start the agent's OS service.",
+	"stop":      "Stop the agent's OS service.",
+	"status":    "Print the state of the agent's OS service.",
+	"version":   "Print the agent's version.",
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -88,6 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: bonafide-agent %s [flags]\n\n%s\n\nflags:\n", cmd, commandHelp[cmd])
+		fs.PrintDefaults()
+	}
 	var o options
 	fs.StringVar(&o.configPath, "config", "", "configuration file (default "+config.DefaultPath()+")")
 	fs.StringVar(&o.stateDir, "state-dir", "", "state directory: key, certificates, spool")

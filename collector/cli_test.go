@@ -73,6 +73,10 @@ func TestCLIVersionAndHelp(t *testing.T) {
 	if h.ok || !strings.HasPrefix(h.stderr, "usage: bonafide-collector serve\n\nrun the collector") || !strings.Contains(h.stderr, "-policies") {
 		t.Errorf("serve -h: %+v", h)
 	}
+	h = runCLI(t, agent, "scan", "-h")
+	if h.ok || !strings.HasPrefix(h.stderr, "usage: bonafide-agent scan [flags]\n\nScan this machine once") || !strings.Contains(h.stderr, "-json") {
+		t.Errorf("agent scan -h: %+v", h)
+	}
 	h = runCLI(t, collector, "token", "create", "-h")
 	if !strings.Contains(h.stderr, "usage: bonafide-collector token create --role R [--name N]\n\ncreate an API token (admin, analyst or viewer)\n") {
 		t.Errorf("token create -h: %+v", h)
