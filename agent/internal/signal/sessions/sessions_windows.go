@@ -106,7 +106,10 @@ func readLive(ctx context.Context, cursor string) (*agentv1.Sessions, error) {
 	}
 	history, newCursor, err := winReadHistory(ctx, cursor)
 	if err != nil {
-		return nil, err
+		// A scan that cannot read the Security log (not an administrator)
+		// still reports the current sessions; the history is read from
+		// the same cursor next time.
+		return &agentv1.Sessions{Current: current, HistoryCursor: cursor}, err
 	}
 	return &agentv1.Sessions{Current: current, History: history, HistoryCursor: newCursor}, nil
 }
@@ -233,7 +236,7 @@ func winEvtEach(ctx context.Context, query string, flags uint32, limit int, fn f
 	}
 	h, _, callErr := winProcEvtQuery.Call(0, uintptr(unsafe.Pointer(channel)), uintptr(unsafe.Pointer(q)), uintptr(flags))
 	if h == 0 {
-		return fmt.Errorf("sessions: EvtQuery(Security): %w", callErr)
+		return winCallError("EvtQuery(Security)", callErr)
 	}
 	defer winProcEvtClose.Call(h)
 
@@ -251,7 +254,7 @@ func winEvtEach(ctx context.Context, query string, flags uint32, limit int, fn f
 			if errors.Is(callErr, windows.ERROR_NO_MORE_ITEMS) {
 				return nil
 			}
-			return fmt.Errorf("sessions: EvtNext: %w", callErr)
+			return winCallError("EvtNext", callErr)
 		}
 		returned = min(returned, uint32(want))
 		for _, ev := range handles[:returned] {
@@ -268,6 +271,15 @@ func winEvtEach(ctx context.Context, query string, flags uint32, limit int, fn f
 		}
 	}
 	return nil
+}
+
+// winCallError is the error of a failed call. Some failures leave the
+// last error at 0 (Wine's EvtQuery does), which would read "Success.".
+func winCallError(call string, errno error) error {
+	if errno == nil || errno == windows.ERROR_SUCCESS {
+		return fmt.Errorf("sessions: %s failed without an error code", call)
+	}
+	return fmt.Errorf("sessions: %s: %w", call, errno)
 }
 
 // winEvtRenderXML renders one event handle as XML and returns it as UTF-8;
