@@ -13,7 +13,7 @@ STRESS_CPU   ?= 4
 STRESS_COUNT ?= 20
 STRESS_RUN   ?= EndToEnd
 
-.PHONY: help build test test-stress demo cross generate check-generate lint bench clean geoip installers
+.PHONY: help build test test-stress test-windows demo cross generate check-generate lint bench clean geoip installers
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test-stress: ## run the end-to-end tests STRESS_COUNT (20) times in a row beside
 	@stress-ng --cpu $(STRESS_CPU) --timeout 2h --quiet & spid=$$!; \
 	trap 'kill $$spid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
 	$(GO) test -count=$(STRESS_COUNT) -failfast -timeout 90m -run '$(STRESS_RUN)' ./collector/
+
+test-windows: ## the agent's Windows tests and scan under Wine (scripts/wine-test.sh; known Wine gaps in scripts/wine-known-gaps.txt)
+	bash scripts/wine-test.sh
 
 demo: build ## a collector on this machine with this machine's agent and a simulated fleet (with a laptop farm); prints the API address and credentials
 	@set -e; rm -rf $(DEMO_DIR); mkdir -p $(DEMO_DIR)/agent; \

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# scripts/wine-test.sh (make test-windows) proves the Windows agent under Wine:
+#
+#  1. every agent package's Windows test binary (go test -c, windows/amd64)
+#     runs under Wine in its package directory; a failing test fails this
+#     script unless scripts/wine-known-gaps.txt lists it as a Wine gap;
+#  2. scan --json, with a Windows program named RustDesk.exe running in the
+#     same prefix, reports the tool rustdesk.
+#
+# It uses scripts/wine-agent.sh's prefix ($WINEPREFIX, or build/wine/prefix)
+# and stops the Wine processes it started.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=$root/build/wine
+wa=$root/scripts/wine-agent.sh
+gaps=$root/scripts/wine-known-gaps.txt
+user_prefix=${WINEPREFIX:-}
+export WINEPREFIX="${WINEPREFIX:-$build/prefix}"
+export WINEDEBUG="${WINEDEBUG:--all}"
+export GOOS=windows GOARCH=amd64 CGO_ENABLED=0
+mod=$(go list -m)
+
+bg=
+cleanup() {
+	[ -z "$bg" ] || kill "$bg" 2>/dev/null
+	# Our own prefix: stop its wineserver and every program it still runs.
+	[ -n "$user_prefix" ] || wineserver -k 2>/dev/null
+}
+trap cleanup EXIT
+
+echo "== the agent under Wine ($WINEPREFIX)"
+version=$("$wa" version) || { echo "FAIL: the Windows agent does not start under Wine"; exit 1; }
+echo "bonafide-agent.exe version $version"
+
+echo "== the agent's Windows test binaries"
+tests=$build/tests
+rm -rf "$tests" && mkdir -p "$tests"
+# -o DIR/ writes one PKG.test.exe per package that has tests.
+go test -c -o "$tests/" ./agent/... >/dev/null || { echo "FAIL: go test -c"; exit 1; }
+
+total=0 passed=0 skipped=0 known=0 failed=0 broken=0
+while read -r pkg dir; do
+	rel=${pkg#"$mod"/}
+	name=${pkg##*/}
+	exe=$tests/$name.test.exe
+	[ -f "$exe" ] || continue
+	log=$tests/$name.log
+	(cd "$dir" && timeout 600 "$wa" --run "$exe" -test.v -test.count=1 -test.timeout=5m </dev/null >"$log" 2>&1)
+	rc=$?
+	# Counts top-level tests and judges failures against the known gaps:
+	# prints "FAIL test" and its first output lines ("OUT …") per failure,
+	# "GAP call: tests" per Win32 call missing in Wine, then
+	# "COUNTS ran passed skipped known failed".
+	summary=$(awk -v pkg="$rel" -v gaps="$gaps" '
+		BEGIN {
+			while ((getline l < gaps) > 0) {
+				if (l !~ /#/ || l ~ /^[ \t]*#/) continue
+				w = l; sub(/^[^#]*#[ \t]*/, "", w)
+				sub(/[ \t]*#.*/, "", l); sub(/^[ \t]+/, "", l)
+				if (l ~ /^output[ \t]/) { sub(/^output[ \t]+/, "", l); nre++; re[nre] = l; rewhy[nre] = w }
+				else { split(l, f, /[ \t]+/); if (f[1] == pkg) named[f[2]] = w }
+			}
+		}
+		/^=== (RUN|CONT|NAME|PAUSE) / { cur = $3; sub(/\/.*/, "", cur); next }
+		/^--- PASS: / { ran++; pass++; if ($3 in named) print "NOTE " $3 " is listed as a known Wine gap but passed"; next }
+		/^--- SKIP: / { ran++; skip++; next }
+		/^--- FAIL: / { ran++; fail[$3] = 1; next }
+		/^ +--- (PASS|FAIL|SKIP): / { next }
+		/^    / && cur != "" {
+			if (++lines[cur] <= 20) out[cur] = out[cur] "\nOUT " $0
+			for (i = 1; i <= nre; i++) if ($0 ~ re[i]) { matched[cur]++; why[cur] = rewhy[i]; next }
+		}
+		END {
+			for (t in fail) {
+				w = ""
+				if (t in named) w = named[t]
+				else if (lines[t] > 0 && matched[t] == lines[t]) w = why[t]
+				if (w == "") { failed++; print "FAIL " t out[t]; continue }
+				known++; sub(/:.*/, "", w); bywhy[w] = bywhy[w] " " t
+			}
+			for (w in bywhy) print "GAP " w ":" bywhy[w]
+			printf "COUNTS %d %d %d %d %d\n", ran, pass, skip, known, failed
+		}' "$log")
+	read -r _ r p s k f <<<"$(grep '^COUNTS' <<<"$summary" || echo COUNTS 0 0 0 0 1)"
+	total=$((total + r)) passed=$((passed + p)) skipped=$((skipped + s)) known=$((known + k)) failed=$((failed + f))
+	status=ok
+	# A binary that failed without a failing test (crash, panic, timeout)
+	# or whose failures are not all known gaps fails the run.
+	if [ "$f" -gt 0 ] || { [ "$rc" -ne 0 ] && ! { [ "$k" -gt 0 ] && [ "$(tail -n 1 "$log")" = FAIL ]; }; }; then
+		status=FAIL broken=$((broken + 1))
+	fi
+	printf '%-4s %-40s %3d ran: %3d passed, %2d skipped, %2d known Wine gaps, %d failed\n' "$status" "$rel" "$r" "$p" "$s" "$k" "$f"
+	grep '^NOTE ' <<<"$summary" | sed 's/^NOTE /     note: /'
+	grep '^GAP ' <<<"$summary" | sed 's/^GAP /     known Wine gap, /' 
+	if [ "$status" = FAIL ]; then
+		grep -E '^(FAIL|OUT) ' <<<"$summary" | sed 's/^FAIL /     FAILED: /; s/^OUT /     | /'
+		echo "     (exit status $rc; the whole output is in ${log#"$root"/})"
+		[ "$f" -gt 0 ] || tail -n 25 "$log" | sed 's/^/     | /'
+	fi
+done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./agent/...)
+echo "Windows tests under Wine: $total ran, $passed passed, $skipped skipped, $known known Wine gaps (scripts/wine-known-gaps.txt), $failed failed"
+
+echo "== scan --json finds RustDesk.exe running under the same prefix"
+rd=$build/_rustdesk
+mkdir -p "$rd"
+printf 'package main\n\nimport "time"\n\nfunc main() { time.Sleep(time.Hour) }\n' >"$rd/main.go"
+found=
+if go build -o "$rd/RustDesk.exe" "$rd/main.go"; then
+	"$wa" --run "$rd/RustDesk.exe" </dev/null >/dev/null 2>&1 &
+	bg=$!
+	# The scan sees the process once Wine has started it.
+	for _ in $(seq 30); do
+		if "$wa" scan --json >"$rd/scan.json" 2>"$rd/scan.err" && grep -q '"toolId": *"rustdesk"' "$rd/scan.json"; then
+			found=1
+			break
+		fi
+		sleep 1
+	done
+	kill "$bg" 2>/dev/null
+	wait "$bg" 2>/dev/null
+	bg=
+fi
+if [ -n "$found" ]; then
+	echo "ok   scan --json reports rustdesk ($(grep -o '"path": *"[^"]*RustDesk.exe"' "$rd/scan.json" | head -n 1))"
+else
+	echo "FAIL scan --json did not report rustdesk (build/wine/_rustdesk/scan.json, scan.err)"
+	broken=$((broken + 1))
+fi
+
+if [ "$broken" -gt 0 ]; then
+	echo "FAIL: $broken check(s) failed under Wine"
+	exit 1
+fi
+echo "PASS"
