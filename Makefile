@@ -44,30 +44,42 @@ test-stress: ## run the end-to-end tests STRESS_COUNT (20) times in a row beside
 test-windows: ## the agent's Windows tests and scan under Wine (scripts/wine-test.sh; known Wine gaps in scripts/wine-known-gaps.txt)
 	bash scripts/wine-test.sh
 
-demo: build ## a collector on this machine with this machine's agent and a simulated fleet (with a laptop farm); prints the API address and credentials
+demo: build ## a collector with this machine's agent and a simulated fleet (with a laptop farm) that keeps reporting; prints the web UI's and the API's addresses and credentials
 	@set -e; rm -rf $(DEMO_DIR); mkdir -p $(DEMO_DIR)/agent; \
 	bin/bonafide-fleetsim world --out $(DEMO_DIR)/world >/dev/null; \
 	bin/bonafide-collector serve --data-dir $(DEMO_DIR)/collector --grpc-listen $(DEMO_GRPC) --http-listen $(DEMO_HTTP) \
 		--policies $(DEMO_DIR)/world/policies --geoip $(DEMO_DIR)/world/city.mmdb --geoip $(DEMO_DIR)/world/asn.mmdb \
 		--heartbeat-interval 1m >$(DEMO_DIR)/collector.log 2>&1 & cpid=$$!; \
-	trap 'kill $$cpid $$apid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
-	for i in $$(seq 100); do curl -fs http://$(DEMO_HTTP)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	trap 'kill $$cpid $$apid $$fpid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq 600); do grep -q 'msg="collector ready"' $(DEMO_DIR)/collector.log && break; \
+		if ! kill -0 $$cpid 2>/dev/null; then \
+			if grep -q 'grpc listen:.*in use' $(DEMO_DIR)/collector.log; then echo "$(DEMO_GRPC) is in use: set DEMO_GRPC=HOST:PORT (make demo DEMO_GRPC=127.0.0.1:9443)"; \
+			elif grep -q 'http listen:.*in use' $(DEMO_DIR)/collector.log; then echo "$(DEMO_HTTP) is in use: set DEMO_HTTP=HOST:PORT (make demo DEMO_HTTP=127.0.0.1:9080)"; \
+			else echo "the collector exited:"; cat $(DEMO_DIR)/collector.log; fi; exit 1; \
+		fi; \
+		[ $$i -lt 600 ] || { echo "the collector is not ready after a minute; see $(DEMO_DIR)/collector.log"; exit 1; }; sleep 0.1; \
+	done; \
 	bin/bonafide-collector people import $(DEMO_DIR)/world/people.csv --data-dir $(DEMO_DIR)/collector >/dev/null; \
 	secret=$$(bin/bonafide-collector secret create --data-dir $(DEMO_DIR)/collector --name demo); \
 	fp=$$(bin/bonafide-collector ca fingerprint --data-dir $(DEMO_DIR)/collector); \
+	password=$$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n'); \
+	printf '%s\n' "$$password" | bin/bonafide-collector user create --data-dir $(DEMO_DIR)/collector --username admin --role admin >/dev/null; \
 	printf 'collector: %s\nenroll_secret: %s\nca_fingerprint: %s\nstate_dir: %s\n' $(DEMO_GRPC) $$secret $$fp $(DEMO_DIR)/agent > $(DEMO_DIR)/agent.yaml; \
 	bin/bonafide-agent run --once --config $(DEMO_DIR)/agent.yaml; \
 	bin/bonafide-agent run --config $(DEMO_DIR)/agent.yaml >$(DEMO_DIR)/agent.log 2>&1 & apid=$$!; \
-	bin/bonafide-fleetsim run --collector $(DEMO_GRPC) --secret $$secret --ca-fingerprint $$fp --state $(DEMO_DIR)/fleet; \
+	fleet="--collector $(DEMO_GRPC) --secret $$secret --ca-fingerprint $$fp --state $(DEMO_DIR)/fleet"; \
+	bin/bonafide-fleetsim run $$fleet; \
+	bin/bonafide-fleetsim run $$fleet --interval 5m >$(DEMO_DIR)/fleet.log 2>&1 & fpid=$$!; \
 	token=$$(sed -n 's/^admin_api_token=//p' $(DEMO_DIR)/collector/first-run-credentials.txt); \
-	echo; echo "bonafide is running with this machine's agent and a simulated fleet (logs in $(DEMO_DIR)/)"; \
+	echo; echo "bonafide is running with this machine's agent and a simulated fleet that keeps reporting (logs in $(DEMO_DIR)/)"; \
 	echo "  API:            http://$(DEMO_HTTP)/api/v1/"; \
 	echo "  agent gRPC:     $(DEMO_GRPC)  (CA fingerprint $$fp)"; \
 	echo "  admin token:    $$token  (from $(DEMO_DIR)/collector/first-run-credentials.txt)"; \
 	echo "  the farm:       curl -H 'Authorization: Bearer $$token' 'http://$(DEMO_HTTP)/api/v1/farms?suspected=true'"; \
 	echo "  riskiest:       curl -H 'Authorization: Bearer $$token' 'http://$(DEMO_HTTP)/api/v1/devices?sort=risk&limit=10'"; \
+	echo "  web UI:         http://$(DEMO_HTTP)/ui/  user admin, password $$password"; \
+	if [ -n "$(DEMO_ONESHOT)" ]; then curl -fsS -H "Authorization: Bearer $$token" 'http://$(DEMO_HTTP)/api/v1/farms?suspected=true'; echo; exit 0; fi; \
 	echo; echo "Press Ctrl-C to stop."; \
-	if [ -n "$(DEMO_ONESHOT)" ]; then curl -fsS -H "Authorization: Bearer $$token" 'http://$(DEMO_HTTP)/api/v1/farms?suspected=true'; exit 0; fi; \
 	wait $$cpid
 
 cross: ## build and vet every OS/architecture with CGO_ENABLED=0
