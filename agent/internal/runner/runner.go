@@ -234,7 +234,7 @@ func (r *Runner) Run(ctx context.Context) error {
 					if err := r.queueSnapshot(sn); err != nil {
 						r.Log.Error("queue snapshot", "err", err)
 					} else {
-						lastDigest, lastQueued = digest, now
+						lastDigest, lastQueued = digest, time.Now()
 					}
 				}
 			}
@@ -246,7 +246,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: hb}}); err != nil {
 				r.Log.Error("queue heartbeat", "err", err)
 			}
-			lastQueued = now // a failed heartbeat is tried again an interval later
+			lastQueued = time.Now() // a failed heartbeat is tried again an interval later
 		}
 		if r.spool.Len() > 0 && !now.Before(retryAt) {
 			if err := r.deliver(ctx); err != nil {
