@@ -340,6 +340,9 @@ func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor 
 		return Alert{}, fmt.Errorf("status %q: %w", *c.Status, ErrInvalid)
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockClusters(ctx, tx); err != nil { // refreshCluster touches the members
+			return err
+		}
 		var status, assignee, deviceID string
 		err := tx.QueryRowContext(ctx, s.q(`SELECT status, assignee, device_id FROM alerts WHERE id = ?`), id).Scan(&status, &assignee, &deviceID)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -193,11 +193,14 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 	}
 	for _, id := range ids {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if err := s.lockClusters(ctx, tx); err != nil {
+				return err
+			}
 			facts, err := s.deviceFacts(ctx, wtx{tx, s}, id, now, nil)
 			if err != nil {
 				return err
 			}
-			return s.judge(ctx, wtx{tx, s}, facts, nil, nil, now, ev)
+			return s.judge(ctx, wtx{tx, s}, facts, s.decide(ctx, ev, facts, nil, now), nil, now, ev)
 		})
 		if err != nil {
 			return 0, fmt.Errorf("sweep device %s: %w", id, err)

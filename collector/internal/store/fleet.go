@@ -347,7 +347,7 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 			continue
 		}
 		moved++
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ? WHERE id = ?`), to, d); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ?`), to, d); err != nil {
 			return nil, 0, fmt.Errorf("recluster: %w", err)
 		}
 		if from != "" {
@@ -427,6 +427,11 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, suspected = ?, summary = ? WHERE id = ?`),
 		c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, id); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	// What the members' rules see of their cluster changed: a verdict
+	// reached on the old view must not be stored (see prejudge).
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), id); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if status != c.Status && c.Status == "dissolved" {
@@ -786,7 +791,7 @@ func (s *Store) RecomputeFleet(ctx context.Context, now time.Time) (FleetStats, 
 			}
 			if d.person != d.oldPerson {
 				dirty[d.cluster] = true
-				if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET person = ? WHERE id = ?`), d.person, id); err != nil {
+				if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET person = ?, version = version + 1 WHERE id = ?`), d.person, id); err != nil {
 					return fmt.Errorf("recompute: %w", err)
 				}
 			}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	mathrand "math/rand/v2"
 	"slices"
 	"sort"
@@ -19,7 +18,6 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
-	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -78,6 +76,9 @@ type IngestBatch struct {
 // serves many agents.
 func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]string, error) {
 	req := &ingestReq{ctx: ctx, batch: &b, ev: ev, done: make(chan ingestResult, 1)}
+	if len(b.Reports) > 0 {
+		req.pre = s.prejudge(ctx, &b, ev)
+	}
 	select {
 	case s.ingestQ <- req:
 	case <-ctx.Done():
@@ -105,7 +106,17 @@ type ingestReq struct {
 	ctx   context.Context
 	batch *IngestBatch
 	ev    Evaluator
-	done  chan ingestResult
+	// pre is the verdict on the batch's first report reached before the
+	// writer took it, nil when the writer must decide.
+	pre  *prejudged
+	done chan ingestResult
+}
+
+// clusters says whether storing the batch may touch other devices'
+// rows: its device is in a cluster, or the writer decides (the report may
+// move the device between clusters).
+func (r *ingestReq) clusters() bool {
+	return r.pre == nil || r.pre.facts.facts.Cluster.ID != ""
 }
 
 type ingestResult struct {
@@ -185,6 +196,11 @@ func retryable(err error) bool {
 func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if slices.ContainsFunc(group, (*ingestReq).clusters) {
+			if err := s.lockClusters(ctx, tx); err != nil {
+				return err
+			}
+		}
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
 				results[i].err = err
@@ -193,7 +209,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT ingest"); err != nil {
 				return err
 			}
-			acked, err := s.ingestBatch(ctx, wtx{tx, s}, r.batch, r.ev)
+			acked, err := s.ingestBatch(ctx, wtx{tx, s}, r)
 			if retryable(err) {
 				return err
 			}
@@ -214,10 +230,15 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 }
 
 // ingestBatch stores one Report call inside the group's transaction.
-func (s *Store) ingestBatch(ctx context.Context, tx wtx, b *IngestBatch, ev Evaluator) ([]string, error) {
+func (s *Store) ingestBatch(ctx context.Context, tx wtx, req *ingestReq) ([]string, error) {
+	b := req.batch
 	acked := make([]string, 0, len(b.Reports))
 	for i := range b.Reports {
-		if err := s.ingestOne(ctx, tx, b, &b.Reports[i], ev); err != nil {
+		pre := req.pre
+		if i > 0 {
+			pre = nil // read before the first report changed the device
+		}
+		if err := s.ingestOne(ctx, tx, b, &b.Reports[i], req.ev, pre); err != nil {
 			return nil, fmt.Errorf("report %s: %w", b.Reports[i].ReportID, err)
 		}
 		acked = append(acked, b.Reports[i].ReportID)
@@ -225,7 +246,10 @@ func (s *Store) ingestBatch(ctx context.Context, tx wtx, b *IngestBatch, ev Eval
 	return acked, nil
 }
 
-func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, ev Evaluator) error {
+// ingestOne stores one report and judges the device: with the verdict
+// reached before (pre) when the device's version shows that nothing the
+// verdict was built on changed since, else on facts read here.
+func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, ev Evaluator, pre *prejudged) error {
 	now := micros(b.ReceivedAt)
 	kind := "heartbeat"
 	if r.Snapshot != nil {
@@ -256,115 +280,41 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	}
 	// A new egress address moves the current egress to the previous one,
 	// with the last time a report came from it (SET reads the old row).
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET hostname = ?, os_family = ?, os_name = ?, os_version = ?,
+	// readFacts' overlay does the same to the row as read.
+	var version int64
+	if err := tx.QueryRowContext(ctx, s.q(`UPDATE devices SET hostname = ?, os_family = ?, os_name = ?, os_version = ?,
 		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
 		report_interval = ?, dropped_reports = ?, clock_skew = ?,
 		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
-		egress = ?
-		WHERE id = ?`),
+		egress = ?, version = version + 1
+		WHERE id = ? RETURNING version`),
 		id.Hostname, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
 		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
-		b.IP, b.IP, b.IP, now, string(egress), b.Agent.DeviceID); err != nil {
+		b.IP, b.IP, b.IP, now, string(egress), b.Agent.DeviceID).Scan(&version); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
 	moved, err := s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt)
 	if err != nil {
 		return err
 	}
+	// Only this report's write may have changed the device since the
+	// verdict was reached (RETURNING reads the row under its lock).
+	if pre != nil && version == pre.version+1 && moved == nil {
+		ok, err := s.keepFacts(ctx, tx, b.Agent.DeviceID, pre.facts)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return s.judge(ctx, tx, pre.facts.facts, pre.verdict, nil, b.ReceivedAt, ev)
+		}
+	}
 	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity)
 	if err != nil {
 		return err
 	}
-	return s.judge(ctx, tx, facts, r.Snapshot, moved, b.ReceivedAt, ev)
-}
-
-// judge evaluates the rules on a device (see evaluate) and then on the
-// other members of the clusters in moved and, when the device's alerts
-// changed, of its own cluster, whose co-signals changed with them. Every
-// path that raises or resolves alerts goes through here, so a cluster's
-// stored view (suspected, co-signals) always follows its members' alerts.
-func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, moved []string, now time.Time, ev Evaluator) error {
-	changed, err := s.evaluate(ctx, tx, facts, sn, now, ev)
-	if err != nil {
-		return err
-	}
-	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
-		moved = append(moved, facts.Cluster.ID)
-	}
-	return s.reevaluateClusters(ctx, tx, moved, facts.ID, now, ev)
-}
-
-// evaluate runs the rules on a device (and, with a snapshot, the snapshot
-// rules), raises or re-opens alerts, resolves the cleared ones of
-// auto-resolving rules and refreshes the risk scores. It reports whether
-// any alert was raised, re-opened or resolved.
-func (s *Store) evaluate(ctx context.Context, tx wtx, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, now time.Time, ev Evaluator) (bool, error) {
-	// A device that never reported has only its enrollment to judge.
-	never := facts.LastSeen.IsZero()
-	findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now, NeverReported: never})
-	if sn != nil {
-		more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: sn, Now: now})
-		findings = append(findings, more...)
-		evalErr = errors.Join(evalErr, err)
-	}
-	if evalErr != nil {
-		// A broken rule must not lose the report: store it, log the rule.
-		s.log.Warn("rule evaluation failed", "device", facts.ID, "err", evalErr)
-	}
-	changed, err := s.upsertAlerts(ctx, tx, facts, findings, now)
-	if err != nil {
-		return false, err
-	}
-	// A rule that failed must not resolve anything, nor may the rules
-	// that did not run on a device that never reported.
-	if evalErr == nil && !never {
-		cleared := ev.AutoResolve(detect.ScopeDevice)
-		if sn != nil {
-			cleared = append(cleared, ev.AutoResolve(detect.ScopeSnapshot)...)
-		}
-		cleared = slices.DeleteFunc(cleared, func(id string) bool {
-			return slices.ContainsFunc(findings, func(f detect.Finding) bool { return f.RuleID == id })
-		})
-		resolved, err := s.resolveCleared(ctx, tx, facts.ID, cleared, now)
-		if err != nil {
-			return false, err
-		}
-		changed = changed || resolved
-	}
-	if changed {
-		return true, s.refreshRisk(ctx, tx, facts.ID, now)
-	}
-	return false, nil
-}
-
-// resolveCleared resolves the device's open or acknowledged alerts of
-// rules that were evaluated and no longer fire (rules with auto_resolve),
-// each with a timeline entry by the system.
-func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rules []string, at time.Time) (bool, error) {
-	if len(rules) == 0 {
-		return false, nil
-	}
-	// The rule list changes only with the rule set, so the statement
-	// caches well.
-	rows, err := tx.QueryContext(ctx, s.q(`UPDATE alerts SET status = 'resolved', updated_at = ?
-		WHERE device_id = ? AND status IN ('open', 'acknowledged') AND rule_id IN (`+marks(len(rules))+`) RETURNING id`),
-		append([]any{micros(at), deviceID}, anys(rules)...)...)
-	if err != nil {
-		return false, fmt.Errorf("auto-resolve: %w", err)
-	}
-	ids, err := scanColumn[int64](rows)
-	if err != nil {
-		return false, err
-	}
-	for _, id := range ids {
-		if err := s.audit(ctx, tx.Tx, "system", "resolve", "alert", fmt.Sprint(id), map[string]any{
-			"status": map[string]string{"to": StatusResolved}, "note": "the condition cleared"}); err != nil {
-			return false, err
-		}
-	}
-	return len(ids) > 0, nil
+	return s.judge(ctx, tx, facts, s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt), moved, b.ReceivedAt, ev)
 }
 
 func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
@@ -492,257 +442,4 @@ func (s *Store) storeDeviceUsers(ctx context.Context, tx wtx, deviceID string, u
 		}
 	}
 	return nil
-}
-
-// updateActivity adds reported hours to the device's histogram (stored
-// back when there were any) and summarises it against the declared work
-// hours and zone. A stored histogram that does not decode starts afresh.
-func (s *Store) updateActivity(ctx context.Context, tx execQuerier, f *detect.DeviceFacts, deviceID string, now time.Time,
-	blob []byte, hours []activity.Hour, workHours string) error {
-	var h activity.Histogram
-	if blob != nil && h.UnmarshalBinary(blob) != nil {
-		h = activity.Histogram{}
-	}
-	h.Update(now, hours)
-	if len(hours) > 0 {
-		b, _ := h.MarshalBinary()
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_activity (device_id, histogram) VALUES (?, ?)
-			ON CONFLICT (device_id) DO UPDATE SET histogram = excluded.histogram`), deviceID, b); err != nil {
-			return fmt.Errorf("activity: %w", err)
-		}
-	}
-	var work activity.WorkHours
-	if loc, err := time.LoadLocation(f.Declared.Timezone); err == nil && f.Declared.Timezone != "" {
-		work, _ = activity.ParseWorkHours(loc, workHours)
-	}
-	f.Activity = h.Compute(work)
-	if f.Person == "" {
-		return nil
-	}
-	var p activity.Histogram
-	var pblob []byte
-	err := tx.QueryRowContext(ctx, s.q(`SELECT histogram FROM person_activity WHERE email = ?`), f.Person).Scan(&pblob)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("person activity: %w", err)
-	}
-	if pblob != nil && p.UnmarshalBinary(pblob) != nil {
-		p = activity.Histogram{}
-	}
-	p.Merge(now, hours)
-	if len(hours) > 0 {
-		b, _ := p.MarshalBinary()
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO person_activity (email, histogram) VALUES (?, ?)
-			ON CONFLICT (email) DO UPDATE SET histogram = excluded.histogram`), f.Person, b); err != nil {
-			return fmt.Errorf("person activity: %w", err)
-		}
-	}
-	f.PersonActivity = p.Compute(work)
-	return nil
-}
-
-// sharedPeripheralWindow is how recently another device must have reported
-// for its peripherals to count as shared.
-const sharedPeripheralWindow = 7 * 24 * time.Hour
-
-// sharedPeripherals lists the device's peripheral serials that other
-// devices reported within the window.
-func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID string, now time.Time) ([]detect.SharedPeripheral, error) {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT sh.key, p.location, sh.other_id, d.hostname
-		FROM peripheral_shares sh
-		JOIN peripheral_serials p ON p.device_id = sh.device_id AND p.key = sh.key
-		JOIN devices d ON d.id = sh.other_id
-		WHERE sh.device_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
-		ORDER BY sh.key, sh.other_id`), deviceID, micros(now.Add(-sharedPeripheralWindow)))
-	if err != nil {
-		return nil, fmt.Errorf("shared peripherals: %w", err)
-	}
-	defer rows.Close()
-	var out []detect.SharedPeripheral
-	for rows.Next() {
-		var key, loc, other, host string
-		if err := rows.Scan(&key, &loc, &other, &host); err != nil {
-			return nil, err
-		}
-		if n := len(out); n == 0 || out[n-1].Key != key {
-			out = append(out, detect.SharedPeripheral{Key: key, Location: loc})
-		}
-		sp := &out[len(out)-1]
-		sp.Devices = append(sp.Devices, other)
-		sp.Hostnames = append(sp.Hostnames, host)
-	}
-	return out, rows.Err()
-}
-
-// deviceFacts builds the facts rules see about a device. Reported
-// activity hours (nil from the sweep) are added to its histogram first.
-func (s *Store) deviceFacts(ctx context.Context, tx execQuerier, deviceID string, now time.Time, hours []activity.Hour) (*detect.DeviceFacts, error) {
-	f := &detect.DeviceFacts{ID: deviceID}
-	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
-	var egress, prevEgress, bySerial, byUser, workHours, person, clusterID string
-	var shares bool
-	var histBlob []byte
-	err := tx.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
-		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
-		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
-		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
-		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
-		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
-		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0)
-		FROM devices d WHERE d.id = ?`), deviceID).
-		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
-			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
-			&egress, &since, &prevEgress, &prevAt, &shares, &histBlob, &person, &clusterID, &clusterCreated)
-	if err != nil {
-		return nil, fmt.Errorf("load device facts: %w", err)
-	}
-	switch {
-	case bySerial != "":
-		f.Person, f.Declared.Binding = bySerial, "device_serial"
-	case byUser != "":
-		f.Person, f.Declared.Binding = byUser, "username"
-	}
-	if f.Person != person {
-		// Kept on the device for clusters and person scores.
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET person = ? WHERE id = ?`), f.Person, deviceID); err != nil {
-			return nil, fmt.Errorf("device person: %w", err)
-		}
-	}
-	if clusterID != "" {
-		c, err := s.clusterView(ctx, tx, clusterID, now)
-		if err != nil {
-			return nil, err
-		}
-		f.Cluster = clusterFacts(c, deviceID)
-		if clusterCreated > 0 {
-			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(clusterCreated)).Hours()*10) / 10
-		}
-	}
-	json.Unmarshal([]byte(egress), &f.Egress)
-	json.Unmarshal([]byte(prevEgress), &f.PreviousEgress)
-	f.Egress.Since, f.PreviousEgress.Since = fromMicros(since), fromMicros(prevAt)
-	for _, e := range []*detect.Egress{&f.Egress, &f.PreviousEgress} {
-		if loc, err := time.LoadLocation(e.TimeZone); err == nil && e.TimeZone != "" {
-			_, off := now.In(loc).Zone()
-			e.UTCOffsetSeconds = int64(off)
-		}
-	}
-	if f.Person != "" {
-		var located string
-		d := &f.Declared
-		d.Email = f.Person
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT country, region, city, timezone, work_hours, location, latitude, longitude
-			FROM people WHERE email = ?`), f.Person).
-			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &workHours, &located, &d.Latitude, &d.Longitude); err != nil {
-			return nil, fmt.Errorf("load person: %w", err)
-		}
-		d.Located = located == "ok"
-		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Timezone != "" {
-			_, off := now.In(loc).Zone()
-			d.UTCOffsetSeconds = int64(off)
-		}
-	}
-	if err := s.updateActivity(ctx, tx, f, deviceID, now, histBlob, hours, workHours); err != nil {
-		return nil, err
-	}
-	f.EgressDistanceKm, f.TravelKmh = -1, -1
-	if f.Egress.HasLocation && f.Declared.Located {
-		f.EgressDistanceKm = math.Round(geo.DistanceKm(f.Egress.Latitude, f.Egress.Longitude, f.Declared.Latitude, f.Declared.Longitude))
-	}
-	if e, p := f.Egress, f.PreviousEgress; e.HasLocation && p.HasLocation && p.IP != "" {
-		km := geo.DistanceKm(p.Latitude, p.Longitude, e.Latitude, e.Longitude)
-		// Reports are minutes apart; a move within the same hour counts
-		// as taking an hour, so that GeoIP noise is not "travel".
-		hours := max(e.Since.Sub(p.Since).Hours(), 1)
-		if km > 0 {
-			f.TravelKmh = math.Round(km / hours)
-		}
-	}
-	f.FirstSeen, f.LastSeen = fromMicros(first), fromMicros(last)
-	if panel > 0 {
-		f.InternalDisplayLastActive = fromMicros(panel)
-	}
-	if shares {
-		if f.SharedPeripherals, err = s.sharedPeripherals(ctx, tx, deviceID, now); err != nil {
-			return nil, err
-		}
-	}
-	f.ReportInterval = time.Duration(interval) * time.Microsecond
-	f.DroppedReports = dropped
-	f.ClockSkew = time.Duration(skew) * time.Microsecond
-
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, enrolled_at, last_seen FROM agents WHERE device_id = ? AND revoked_at = 0 AND last_seen > 0`), deviceID)
-	if err != nil {
-		return nil, fmt.Errorf("load agents: %w", err)
-	}
-	defer rows.Close()
-	var agents []liveAgent
-	for rows.Next() {
-		var a liveAgent
-		var en, ls int64
-		if err := rows.Scan(&a.id, &en, &ls); err != nil {
-			return nil, err
-		}
-		a.enrolled, a.lastSeen = fromMicros(en), fromMicros(ls)
-		agents = append(agents, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	f.LiveAgentIDs = liveAgents(agents, now, livenessWindow(f.ReportInterval))
-	return f, nil
-}
-
-// execQuerier is a transaction, or a plain one seen through wtx.
-type execQuerier interface {
-	querier
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-type liveAgent struct {
-	id                 string
-	enrolled, lastSeen time.Time
-}
-
-// livenessWindow is how long after its last report an agent counts as live.
-func livenessWindow(interval time.Duration) time.Duration {
-	if interval <= 0 {
-		interval = 5 * time.Minute
-	}
-	return 3 * interval
-}
-
-// liveAgents returns the agents that are live at the same time for one
-// hardware identity, most recent first. An agent is live when it reported
-// within the window and after every other live candidate was enrolled: a
-// reinstalled agent replaces the old one (which never reports after the new
-// enrollment), while a cloned disk or forged identity keeps two agents
-// reporting side by side.
-func liveAgents(agents []liveAgent, now time.Time, window time.Duration) []string {
-	var cand []liveAgent
-	for _, a := range agents {
-		if now.Sub(a.lastSeen) <= window {
-			cand = append(cand, a)
-		}
-	}
-	if len(cand) == 0 {
-		return []string{}
-	}
-	newest := slices.MaxFunc(cand, func(a, b liveAgent) int { return a.enrolled.Compare(b.enrolled) })
-	var out []liveAgent
-	for _, a := range cand {
-		if a.id == newest.id || a.lastSeen.After(newest.enrolled) {
-			out = append(out, a)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].lastSeen.After(out[j].lastSeen) })
-	ids := make([]string, len(out))
-	for i, a := range out {
-		ids[i] = a.id
-	}
-	return ids
 }

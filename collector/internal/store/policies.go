@@ -87,10 +87,11 @@ func (s *Store) DryRun(ctx context.Context, ev Evaluator, now time.Time) ([]DryR
 				continue
 			}
 			devices++
-			facts, err := s.deviceFacts(ctx, s.r, d.ID, now, nil)
+			r, err := s.readFacts(ctx, s.r, d.ID, now, nil, nil)
 			if err != nil {
 				return nil, 0, err
 			}
+			facts := r.facts
 			findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now})
 			if sn, err := s.LatestSnapshot(ctx, d.ID); err == nil {
 				var snap agentv1.HostSnapshot

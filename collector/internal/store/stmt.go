@@ -66,12 +66,14 @@ func (s *Store) preparePending(ctx context.Context) {
 }
 
 func (s *Store) closeStmts() {
-	s.stmts.mu.Lock()
-	defer s.stmts.mu.Unlock()
-	for _, st := range s.stmts.stmts {
-		st.Close()
+	for _, c := range []*stmtCache{&s.stmts, &s.rstmts} {
+		c.mu.Lock()
+		for _, st := range c.stmts {
+			st.Close()
+		}
+		c.stmts = nil
+		c.mu.Unlock()
 	}
-	s.stmts.stmts = nil
 }
 
 // wtx is a write transaction whose Exec/Query/QueryRow go through the
@@ -110,4 +112,61 @@ func (t wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 		return st.QueryRowContext(ctx, args...)
 	}
 	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// reader is what reads outside the writer go through: on SQLite the read
+// pool with each query prepared once (database/sql prepares it again on
+// each connection the first time it runs there); pgx caches statements
+// itself.
+func (s *Store) reader() querier {
+	if s.dialect == Postgres {
+		return s.r
+	}
+	return readStmts{s}
+}
+
+type readStmts struct{ s *Store }
+
+// prepared returns the read pool's statement for query, or nil (the
+// cache is full, or preparing failed: the query then runs unprepared and
+// meets the error itself). The caller holds no connection, so preparing
+// here cannot wait for itself.
+func (r readStmts) prepared(ctx context.Context, query string) *sql.Stmt {
+	c := &r.s.rstmts
+	c.mu.Lock()
+	st, ok := c.stmts[query]
+	full := len(c.stmts) >= maxCachedStmts
+	c.mu.Unlock()
+	if ok || full {
+		return st
+	}
+	st, err := r.s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.stmts[query]; ok {
+		st.Close()
+		return old
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	c.stmts[query] = st
+	return st
+}
+
+func (r readStmts) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := r.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return r.s.r.QueryContext(ctx, query, args...)
+}
+
+func (r readStmts) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := r.prepared(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return r.s.r.QueryRowContext(ctx, query, args...)
 }

@@ -44,8 +44,9 @@ type Store struct {
 	w       *sql.DB // writes (a single connection on SQLite)
 	r       *sql.DB // reads
 	log     *slog.Logger
-	places  Places // locates people's declared cities; nil: not located
-	stmts   stmtCache
+	places  Places    // locates people's declared cities; nil: not located
+	stmts   stmtCache // the writer's (SQLite)
+	rstmts  stmtCache // the read pool's (SQLite), see reader
 
 	// Group commit of ingested reports (see Ingest).
 	ingestQ chan *ingestReq

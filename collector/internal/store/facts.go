@@ -1,0 +1,332 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/geo"
+)
+
+// activityFacts adds reported hours to the device's histogram and to its
+// person's, and summarises both against the declared work hours and zone.
+// A stored histogram that does not decode starts afresh. It reads and
+// writes nothing: the histograms to store are kept in r.
+func activityFacts(r *factsRead, now time.Time, hours []activity.Hour, workHours string) {
+	f := r.facts
+	var h activity.Histogram
+	if r.deviceHist != nil && h.UnmarshalBinary(r.deviceHist) != nil {
+		h = activity.Histogram{}
+	}
+	h.Update(now, hours)
+	r.hours = len(hours) > 0
+	if r.hours {
+		r.deviceHist, _ = h.MarshalBinary()
+	}
+	var work activity.WorkHours
+	if loc, err := time.LoadLocation(f.Declared.Timezone); err == nil && f.Declared.Timezone != "" {
+		work, _ = activity.ParseWorkHours(loc, workHours)
+	}
+	f.Activity = h.Compute(work)
+	if f.Person == "" {
+		return
+	}
+	var p activity.Histogram
+	if r.personHistRead != nil && p.UnmarshalBinary(r.personHistRead) != nil {
+		p = activity.Histogram{}
+	}
+	p.Merge(now, hours)
+	if r.hours {
+		r.personHist, _ = p.MarshalBinary()
+	}
+	f.PersonActivity = p.Compute(work)
+}
+
+// sharedPeripheralWindow is how recently another device must have reported
+// for its peripherals to count as shared.
+const sharedPeripheralWindow = 7 * 24 * time.Hour
+
+// sharedPeripherals lists the device's peripheral serials that other
+// devices reported within the window.
+func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID string, now time.Time) ([]detect.SharedPeripheral, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT sh.key, p.location, sh.other_id, d.hostname
+		FROM peripheral_shares sh
+		JOIN peripheral_serials p ON p.device_id = sh.device_id AND p.key = sh.key
+		JOIN devices d ON d.id = sh.other_id
+		WHERE sh.device_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
+		ORDER BY sh.key, sh.other_id`), deviceID, micros(now.Add(-sharedPeripheralWindow)))
+	if err != nil {
+		return nil, fmt.Errorf("shared peripherals: %w", err)
+	}
+	defer rows.Close()
+	var out []detect.SharedPeripheral
+	for rows.Next() {
+		var key, loc, other, host string
+		if err := rows.Scan(&key, &loc, &other, &host); err != nil {
+			return nil, err
+		}
+		if n := len(out); n == 0 || out[n-1].Key != key {
+			out = append(out, detect.SharedPeripheral{Key: key, Location: loc})
+		}
+		sp := &out[len(out)-1]
+		sp.Devices = append(sp.Devices, other)
+		sp.Hostnames = append(sp.Hostnames, host)
+	}
+	return out, rows.Err()
+}
+
+// factsRead is a device's facts as read, with what building them changed:
+// the device's person binding and the activity histograms.
+type factsRead struct {
+	facts *detect.DeviceFacts
+	// storedPerson is the person kept on the device row.
+	storedPerson string
+	// hours says whether activity was reported: then deviceHist and
+	// personHist are the histograms to store. personHistRead is the
+	// person's histogram as read (nil when none).
+	hours                                  bool
+	deviceHist, personHist, personHistRead []byte
+}
+
+// overlay is a report's write of the device row (see ingestOne), applied
+// to the row as read, so that the facts of a report can be built before
+// the writer stores it.
+type overlay struct {
+	agentID                 string
+	identity                DeviceIdentity
+	ip                      string
+	egress                  string // JSON
+	interval, dropped, skew int64
+	// panelActive: the report stores a snapshot with the internal
+	// display active.
+	panelActive bool
+}
+
+// deviceFacts builds the facts rules see about a device inside the write
+// transaction, adding reported activity hours (nil from the sweep) to its
+// histograms, and stores what that changed.
+func (s *Store) deviceFacts(ctx context.Context, tx wtx, deviceID string, now time.Time, hours []activity.Hour) (*detect.DeviceFacts, error) {
+	r, err := s.readFacts(ctx, tx, deviceID, now, hours, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.facts, s.writeFacts(ctx, tx, deviceID, r)
+}
+
+// writeFacts stores what building a device's facts changed: the person
+// bound to it (kept on the device for clusters and person scores) and the
+// activity histograms.
+func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *factsRead) error {
+	if r.facts.Person != r.storedPerson {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET person = ?, version = version + 1 WHERE id = ?`), r.facts.Person, deviceID); err != nil {
+			return fmt.Errorf("device person: %w", err)
+		}
+	}
+	if !r.hours {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_activity (device_id, histogram) VALUES (?, ?)
+		ON CONFLICT (device_id) DO UPDATE SET histogram = excluded.histogram`), deviceID, r.deviceHist); err != nil {
+		return fmt.Errorf("activity: %w", err)
+	}
+	if r.facts.Person == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO person_activity (email, histogram) VALUES (?, ?)
+		ON CONFLICT (email) DO UPDATE SET histogram = excluded.histogram`), r.facts.Person, r.personHist); err != nil {
+		return fmt.Errorf("person activity: %w", err)
+	}
+	return nil
+}
+
+// readFacts builds the facts rules see about a device from what q reads,
+// with the reported activity hours added (see activityFacts). With an
+// overlay, the device row is read as the report will leave it. It writes
+// nothing.
+func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now time.Time, hours []activity.Hour, o *overlay) (*factsRead, error) {
+	f := &detect.DeviceFacts{ID: deviceID}
+	r := &factsRead{facts: f}
+	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
+	var egress, prevEgress, bySerial, byUser, workHours, clusterID string
+	var shares bool
+	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
+		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
+		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
+		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
+		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
+		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
+		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0)
+		FROM devices d WHERE d.id = ?`), deviceID).
+		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
+			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
+			&egress, &since, &prevEgress, &prevAt, &shares, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated)
+	if err != nil {
+		return nil, fmt.Errorf("load device facts: %w", err)
+	}
+	if o != nil {
+		// As ingestOne's UPDATE devices: a new egress address moves the
+		// current egress to the previous one.
+		f.Hostname, f.OSFamily, f.AgentID, f.AgentVersion = o.identity.Hostname, o.identity.OSFamily, o.agentID, o.identity.AgentVersion
+		if f.EgressIP != o.ip && f.EgressIP != "" {
+			prevEgress, prevAt = egress, last
+		}
+		if f.EgressIP != o.ip {
+			since = micros(now)
+		}
+		f.EgressIP, egress, last = o.ip, o.egress, micros(now)
+		interval, dropped, skew = o.interval, o.dropped, o.skew
+		if o.panelActive {
+			panel = micros(now)
+		}
+	}
+	switch {
+	case bySerial != "":
+		f.Person, f.Declared.Binding = bySerial, "device_serial"
+	case byUser != "":
+		f.Person, f.Declared.Binding = byUser, "username"
+	}
+	if clusterID != "" {
+		c, err := s.clusterView(ctx, q, clusterID, now)
+		if err != nil {
+			return nil, err
+		}
+		f.Cluster = clusterFacts(c, deviceID)
+		if clusterCreated > 0 {
+			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(clusterCreated)).Hours()*10) / 10
+		}
+	}
+	json.Unmarshal([]byte(egress), &f.Egress)
+	json.Unmarshal([]byte(prevEgress), &f.PreviousEgress)
+	f.Egress.Since, f.PreviousEgress.Since = fromMicros(since), fromMicros(prevAt)
+	for _, e := range []*detect.Egress{&f.Egress, &f.PreviousEgress} {
+		if loc, err := time.LoadLocation(e.TimeZone); err == nil && e.TimeZone != "" {
+			_, off := now.In(loc).Zone()
+			e.UTCOffsetSeconds = int64(off)
+		}
+	}
+	if f.Person != "" {
+		var located string
+		d := &f.Declared
+		d.Email = f.Person
+		if err := q.QueryRowContext(ctx, s.q(`SELECT p.country, p.region, p.city, p.timezone, p.work_hours, p.location, p.latitude, p.longitude,
+			(SELECT a.histogram FROM person_activity a WHERE a.email = p.email)
+			FROM people p WHERE p.email = ?`), f.Person).
+			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &workHours, &located, &d.Latitude, &d.Longitude, &r.personHistRead); err != nil {
+			return nil, fmt.Errorf("load person: %w", err)
+		}
+		d.Located = located == "ok"
+		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Timezone != "" {
+			_, off := now.In(loc).Zone()
+			d.UTCOffsetSeconds = int64(off)
+		}
+	}
+	activityFacts(r, now, hours, workHours)
+	f.EgressDistanceKm, f.TravelKmh = -1, -1
+	if f.Egress.HasLocation && f.Declared.Located {
+		f.EgressDistanceKm = math.Round(geo.DistanceKm(f.Egress.Latitude, f.Egress.Longitude, f.Declared.Latitude, f.Declared.Longitude))
+	}
+	if e, p := f.Egress, f.PreviousEgress; e.HasLocation && p.HasLocation && p.IP != "" {
+		km := geo.DistanceKm(p.Latitude, p.Longitude, e.Latitude, e.Longitude)
+		// Reports are minutes apart; a move within the same hour counts
+		// as taking an hour, so that GeoIP noise is not "travel".
+		hours := max(e.Since.Sub(p.Since).Hours(), 1)
+		if km > 0 {
+			f.TravelKmh = math.Round(km / hours)
+		}
+	}
+	f.FirstSeen, f.LastSeen = fromMicros(first), fromMicros(last)
+	if panel > 0 {
+		f.InternalDisplayLastActive = fromMicros(panel)
+	}
+	if shares {
+		if f.SharedPeripherals, err = s.sharedPeripherals(ctx, q, deviceID, now); err != nil {
+			return nil, err
+		}
+	}
+	f.ReportInterval = time.Duration(interval) * time.Microsecond
+	f.DroppedReports = dropped
+	f.ClockSkew = time.Duration(skew) * time.Microsecond
+
+	rows, err := q.QueryContext(ctx, s.q(`SELECT id, enrolled_at, last_seen FROM agents WHERE device_id = ? AND revoked_at = 0`), deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("load agents: %w", err)
+	}
+	defer rows.Close()
+	var agents []liveAgent
+	for rows.Next() {
+		var a liveAgent
+		var en, ls int64
+		if err := rows.Scan(&a.id, &en, &ls); err != nil {
+			return nil, err
+		}
+		if o != nil && a.id == o.agentID {
+			ls = micros(now) // the report's agent, as the writer will record it
+		}
+		if ls == 0 {
+			continue // never reported
+		}
+		a.enrolled, a.lastSeen = fromMicros(en), fromMicros(ls)
+		agents = append(agents, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	f.LiveAgentIDs = liveAgents(agents, now, livenessWindow(f.ReportInterval))
+	return r, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+type liveAgent struct {
+	id                 string
+	enrolled, lastSeen time.Time
+}
+
+// livenessWindow is how long after its last report an agent counts as live.
+func livenessWindow(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	return 3 * interval
+}
+
+// liveAgents returns the agents that are live at the same time for one
+// hardware identity, most recent first. An agent is live when it reported
+// within the window and after every other live candidate was enrolled: a
+// reinstalled agent replaces the old one (which never reports after the new
+// enrollment), while a cloned disk or forged identity keeps two agents
+// reporting side by side.
+func liveAgents(agents []liveAgent, now time.Time, window time.Duration) []string {
+	var cand []liveAgent
+	for _, a := range agents {
+		if now.Sub(a.lastSeen) <= window {
+			cand = append(cand, a)
+		}
+	}
+	if len(cand) == 0 {
+		return []string{}
+	}
+	newest := slices.MaxFunc(cand, func(a, b liveAgent) int { return a.enrolled.Compare(b.enrolled) })
+	var out []liveAgent
+	for _, a := range cand {
+		if a.id == newest.id || a.lastSeen.After(newest.enrolled) {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].lastSeen.After(out[j].lastSeen) })
+	ids := make([]string, len(out))
+	for i, a := range out {
+		ids[i] = a.id
+	}
+	return ids
+}

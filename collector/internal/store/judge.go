@@ -1,0 +1,231 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// verdict is what the rules found about a device: the findings, and the
+// auto-resolving rules that were evaluated and did not fire. Reaching it
+// reads nothing and writes nothing, so it can be reached outside the
+// writer (see prejudge).
+type verdict struct {
+	findings []detect.Finding
+	// cleared is nil when a rule failed (it must not resolve anything)
+	// or the device never reported (the other rules did not run).
+	cleared []string
+}
+
+// decide runs the device rules on facts (and, with a snapshot, the
+// snapshot rules).
+func (s *Store) decide(ctx context.Context, ev Evaluator, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, now time.Time) verdict {
+	// A device that never reported has only its enrollment to judge.
+	never := facts.LastSeen.IsZero()
+	findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now, NeverReported: never})
+	if sn != nil {
+		more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: sn, Now: now})
+		findings = append(findings, more...)
+		evalErr = errors.Join(evalErr, err)
+	}
+	if evalErr != nil {
+		// A broken rule must not lose the report: store it, log the rule.
+		s.log.Warn("rule evaluation failed", "device", facts.ID, "err", evalErr)
+	}
+	v := verdict{findings: findings}
+	if evalErr == nil && !never {
+		cleared := ev.AutoResolve(detect.ScopeDevice)
+		if sn != nil {
+			cleared = append(cleared, ev.AutoResolve(detect.ScopeSnapshot)...)
+		}
+		v.cleared = slices.DeleteFunc(cleared, func(id string) bool {
+			return slices.ContainsFunc(findings, func(f detect.Finding) bool { return f.RuleID == id })
+		})
+	}
+	return v
+}
+
+// judge records a verdict on a device (see record) and then evaluates the
+// rules on the other members of the clusters in moved and, when the
+// device's alerts changed, of its own cluster, whose co-signals changed
+// with them. Every path that raises or resolves alerts goes through here,
+// so a cluster's stored view (suspected, co-signals) always follows its
+// members' alerts.
+func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, moved []string, now time.Time, ev Evaluator) error {
+	changed, err := s.record(ctx, tx, facts, v, now)
+	if err != nil {
+		return err
+	}
+	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
+		moved = append(moved, facts.Cluster.ID)
+	}
+	return s.reevaluateClusters(ctx, tx, moved, facts.ID, now, ev)
+}
+
+// evaluate decides on a device and records the verdict (without the
+// clusters: see judge).
+func (s *Store) evaluate(ctx context.Context, tx wtx, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, now time.Time, ev Evaluator) (bool, error) {
+	return s.record(ctx, tx, facts, s.decide(ctx, ev, facts, sn, now), now)
+}
+
+// record raises or re-opens the alerts of a verdict's findings, resolves
+// the alerts of its cleared rules and refreshes the risk scores. It
+// reports whether any alert was raised, re-opened or resolved.
+func (s *Store) record(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, now time.Time) (bool, error) {
+	changed, err := s.upsertAlerts(ctx, tx, facts, v.findings, now)
+	if err != nil {
+		return false, err
+	}
+	resolved, err := s.resolveCleared(ctx, tx, facts.ID, v.cleared, now)
+	if err != nil {
+		return false, err
+	}
+	if changed || resolved {
+		return true, s.refreshRisk(ctx, tx, facts.ID, now)
+	}
+	return false, nil
+}
+
+// resolveCleared resolves the device's open or acknowledged alerts of
+// rules that were evaluated and no longer fire (rules with auto_resolve),
+// each with a timeline entry by the system.
+func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rules []string, at time.Time) (bool, error) {
+	if len(rules) == 0 {
+		return false, nil
+	}
+	// The rule list changes only with the rule set, so the statement
+	// caches well.
+	rows, err := tx.QueryContext(ctx, s.q(`UPDATE alerts SET status = 'resolved', updated_at = ?
+		WHERE device_id = ? AND status IN ('open', 'acknowledged') AND rule_id IN (`+marks(len(rules))+`) RETURNING id`),
+		append([]any{micros(at), deviceID}, anys(rules)...)...)
+	if err != nil {
+		return false, fmt.Errorf("auto-resolve: %w", err)
+	}
+	ids, err := scanColumn[int64](rows)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		if err := s.audit(ctx, tx.Tx, "system", "resolve", "alert", fmt.Sprint(id), map[string]any{
+			"status": map[string]string{"to": StatusResolved}, "note": "the condition cleared"}); err != nil {
+			return false, err
+		}
+	}
+	return len(ids) > 0, nil
+}
+
+// prejudged is a verdict on a report reached outside the writer, on the
+// device as read at version.
+type prejudged struct {
+	version int64
+	facts   *factsRead
+	verdict verdict
+}
+
+// prejudge reads the facts of a batch's first report on the read pool, as
+// the report will leave the device (see overlay), and decides on them,
+// outside the single writer and concurrently with other batches. The
+// writer keeps the verdict only if the device's version is still the one
+// read here (ingestOne). It returns nil, leaving the writer to decide, when
+// the report changes what the facts are built from in ways only the writer
+// sees: the device's keys (and so its cluster), its user names (and so its
+// person binding) or its peripherals (and so the shared ones), or when
+// reading failed (the writer then meets the error).
+func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *prejudged {
+	r := &b.Reports[0]
+	q := s.reader()
+	// The version is read first: whatever changes the facts read after it
+	// changes the version too.
+	var version int64
+	var snapKeys, keysDigest, digest, sections string
+	if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, COALESCE(sn.digest, ''), COALESCE(sn.section_digests, '')
+		FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
+		Scan(&version, &snapKeys, &keysDigest, &digest, &sections); err != nil {
+		return nil
+	}
+	panel := false
+	if r.Snapshot != nil && r.Digest != digest { // storeSnapshot will store it
+		var prev map[string]string
+		json.Unmarshal([]byte(sections), &prev)
+		if _, users := deviceUsers(r.Snapshot); prev["users"] != users {
+			return nil
+		}
+		for _, name := range []string{"usb", "displays", "peripherals"} {
+			if prev[name] != r.Sections[name] {
+				return nil
+			}
+		}
+		k, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
+		snapKeys = string(k)
+		panel = slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
+	}
+	var snap []fleet.Key
+	json.Unmarshal([]byte(snapKeys), &snap)
+	if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass)) != keysDigest {
+		return nil // updateKeys will re-cluster
+	}
+	egress, _ := json.Marshal(b.Egress)
+	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: string(egress),
+		interval: b.ReportInterval.Microseconds(), dropped: int64(r.DroppedReports),
+		skew: b.ReceivedAt.Sub(r.CreatedAt).Microseconds(), panelActive: panel}
+	fr, err := s.readFacts(ctx, q, b.Agent.DeviceID, b.ReceivedAt, r.Activity, o)
+	if err != nil {
+		return nil
+	}
+	return &prejudged{version: version, facts: fr, verdict: s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt)}
+}
+
+// keepFacts stores what building prejudged facts changed (writeFacts),
+// unless the person's activity histogram changed since it was read
+// (another device of the person reported): the facts are stale then, and
+// it reports false.
+func (s *Store) keepFacts(ctx context.Context, tx wtx, deviceID string, r *factsRead) (bool, error) {
+	if p := r.facts.Person; p != "" {
+		var cur []byte
+		err := tx.QueryRowContext(ctx, s.q(`SELECT histogram FROM person_activity WHERE email = ?`+s.forUpdate()), p).Scan(&cur)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("person activity: %w", err)
+		}
+		if !bytes.Equal(cur, r.personHistRead) {
+			return false, nil
+		}
+	}
+	return true, s.writeFacts(ctx, tx, deviceID, r)
+}
+
+// forUpdate locks the rows a PostgreSQL query reads until the transaction
+// ends (SQLite's single writer needs no lock).
+func (s *Store) forUpdate() string {
+	if s.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// clusterLockKey names the transaction lock of cluster work (PostgreSQL).
+const clusterLockKey = 0x626f6e6166696403
+
+// lockClusters makes a PostgreSQL transaction that may touch the rows of
+// several devices (re-clustering, re-evaluating a cluster's members) wait
+// for any other doing the same, before it locks any row: such
+// transactions then lock rows one after another instead of in opposite
+// orders, which deadlocked. Transactions that touch only their own
+// device's rows do not take it. SQLite has a single writer.
+func (s *Store) lockClusters(ctx context.Context, tx *sql.Tx) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(clusterLockKey)); err != nil {
+		return fmt.Errorf("cluster lock: %w", err)
+	}
+	return nil
+}
