@@ -23,6 +23,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
+	"github.com/bonafide-sec/bonafide/collector/internal/metrics"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui"
@@ -52,6 +53,7 @@ type serveConfig struct {
 	reloadInterval         time.Duration
 	publicAddress          string
 	agentDir               string
+	metricsListen          string
 }
 
 // advertise is the gRPC address agents are told to dial in install
@@ -96,6 +98,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.DurationVar(&c.reloadInterval, "policy-reload-interval", 2*time.Second, "how often the --policies directory is checked for edits (0: never)")
 	fset.StringVar(&c.publicAddress, "public-address", "", "host:port agents dial for gRPC, shown in the UI's install commands (default: the first --server-name, else this host's name, with the --grpc-listen port)")
 	fset.StringVar(&c.agentDir, "agent-dir", "", "directory of agent binaries the UI builds pre-configured packages from (default $BONAFIDE_AGENT_DIR, "+defaultAgentDir+" or dist/agents)")
+	fset.StringVar(&c.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (default: none)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -174,7 +177,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gs, hs := svc.GRPCServer(serverCert)
+	var m *metrics.Metrics
+	if c.metricsListen != "" {
+		m = metrics.New(st, log)
+	}
+	gs, hs := svc.GRPCServer(serverCert, m.UnaryInterceptor)
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(st, log, live))
@@ -203,6 +210,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		gl.Close()
 		return fmt.Errorf("http listen: %w", err)
 	}
+	msrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+	var ml net.Listener
+	if m != nil {
+		if ml, err = net.Listen("tcp", c.metricsListen); err != nil {
+			gl.Close()
+			hl.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", m.Handler())
+		msrv.Handler = mmux
+		log.Info("metrics listening", "url", "http://"+ml.Addr().String()+"/metrics")
+	}
 	log.Info("collector ready", "grpc", gl.Addr().String(), "http", "http://"+hl.Addr().String(), "version", version)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -213,8 +233,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return nil
 	})
+	if ml != nil {
+		g.Go(func() error {
+			if err := msrv.Serve(ml); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	g.Go(func() error { return sweepLoop(gctx, st, live, c.sweepInterval, log) })
-	g.Go(func() error { return fleetLoop(gctx, st, c.fleetInterval, log) })
+	g.Go(func() error { return fleetLoop(gctx, st, c.fleetInterval, m, log) })
 	if c.policies != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}
@@ -231,6 +259,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		msrv.Shutdown(sctx)
 		return hsrv.Shutdown(sctx)
 	})
 	err = g.Wait()
@@ -280,7 +309,7 @@ const fleetLockKey = 0x626f6e6166696402
 // fleetLoop recomputes clusters and risk scores over the whole fleet at
 // start and then every interval, on one replica at a time. Reports keep
 // them current in between; this pass catches what reports cannot see.
-func fleetLoop(ctx context.Context, st *store.Store, every time.Duration, log *slog.Logger) error {
+func fleetLoop(ctx context.Context, st *store.Store, every time.Duration, m *metrics.Metrics, log *slog.Logger) error {
 	var tick <-chan time.Time
 	if every > 0 {
 		t := time.NewTicker(every)
@@ -295,6 +324,7 @@ func fleetLoop(ctx context.Context, st *store.Store, every time.Duration, log *s
 			if err != nil && ctx.Err() == nil {
 				log.Error("fleet recompute", "err", err)
 			} else if err == nil {
+				m.FleetRecomputed(time.Since(start))
 				log.Info("fleet recomputed", "devices", stats.Devices, "clusters", stats.Clusters, "moved", stats.Moved,
 					"scores_changed", stats.Scores, "took", time.Since(start).Round(time.Millisecond))
 			}

@@ -17,8 +17,9 @@ import (
 // certificates (Enroll has none yet; every other AgentService call requires
 // one), the message size cap, the AgentService, health and reflection (so
 // grpcurl works against it). The health server is returned so that
-// shutdown can mark it NOT_SERVING.
-func (s *Server) GRPCServer(cert tls.Certificate) (*grpc.Server, *health.Server) {
+// shutdown can mark it NOT_SERVING. The interceptors given (metrics) run
+// before authentication.
+func (s *Server) GRPCServer(cert tls.Certificate, interceptors ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server) {
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
@@ -28,7 +29,7 @@ func (s *Server) GRPCServer(cert tls.Certificate) (*grpc.Server, *health.Server)
 	gs := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(s.Authenticate),
+		grpc.ChainUnaryInterceptor(append(interceptors, s.Authenticate)...),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
 		grpc.ConnectionTimeout(20*time.Second),
 	)
