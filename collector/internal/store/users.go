@@ -258,3 +258,55 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 	}
 	return out, rows.Err()
 }
+
+// OIDCPrefix starts the usernames of users signed in by OpenID Connect,
+// which local usernames (no ':') cannot collide with; the username is
+// also the user's actor in the audit log.
+const OIDCPrefix = "oidc:"
+
+// SignInOIDC records a sign-in by OpenID Connect of the user the
+// provider names name (an e-mail address or subject) with role, the role
+// the provider's claims map to now: it creates the user "oidc:NAME" on
+// first sign-in (with no password, so it cannot sign in locally) and
+// updates the role on later ones, and writes a sign-in entry with detail
+// to the audit log. A disabled user gives ErrNotFound.
+func (s *Store) SignInOIDC(ctx context.Context, name, role string, detail map[string]any) (User, error) {
+	if !ValidRole(role) {
+		return User{}, fmt.Errorf("%w: unknown role %q", ErrInvalid, role)
+	}
+	u := User{Username: OIDCPrefix + name, Role: role}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var created, disabled int64
+		var was string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT id, role, created_at, disabled_at FROM users WHERE username = ?`), u.Username).
+			Scan(&u.ID, &was, &created, &disabled)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			u.CreatedAt = fromMicros(micros(time.Now()))
+			if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, '', ?) RETURNING id`),
+				u.Username, role, micros(u.CreatedAt)).Scan(&u.ID); err != nil {
+				return fmt.Errorf("create user: %w", err)
+			}
+		case err != nil:
+			return fmt.Errorf("sign in: %w", err)
+		case disabled != 0:
+			return ErrNotFound
+		default:
+			u.CreatedAt = fromMicros(created)
+			if was != role {
+				if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET role = ? WHERE id = ?`), role, u.ID); err != nil {
+					return fmt.Errorf("sign in: %w", err)
+				}
+			}
+		}
+		d := map[string]any{"role": role}
+		for k, v := range detail {
+			d[k] = v
+		}
+		return s.audit(ctx, tx, u.Username, "sign-in", "user", fmt.Sprint(u.ID), d)
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
+}

@@ -58,6 +58,8 @@ type Options struct {
 	// Version is the collector's version, which names the agent packages
 	// in the install commands (packaging.FileName).
 	Version string
+	// OIDC, when set, offers single sign-on besides the local users.
+	OIDC *OIDC
 }
 
 // Server serves the UI.
@@ -67,6 +69,7 @@ type Server struct {
 	mux   *http.ServeMux
 	pages map[string]*template.Template
 	opts  Options
+	sso   *sso // nil without OIDC
 }
 
 // New builds the UI handler.
@@ -99,6 +102,11 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 	s.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /ui/login", s.loginPage)
 	s.mux.HandleFunc("POST /ui/login", s.login)
+	if opts.OIDC != nil {
+		s.sso = newSSO(*opts.OIDC)
+		s.mux.HandleFunc("GET /ui/oidc/login", s.oidcLogin)
+		s.mux.HandleFunc("GET /ui/oidc/callback", s.oidcCallback)
+	}
 	s.handle("POST /ui/logout", store.RoleViewer, s.logout)
 	s.handle("GET /ui/{$}", store.RoleViewer, s.overview)
 	s.handle("GET /ui/alerts", store.RoleViewer, s.alerts)
@@ -226,8 +234,22 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg st
 	}
 }
 
+// loginData is the sign-in page's.
+type loginData struct {
+	Next, Error string
+	SSO         string // the provider's name; empty without OIDC
+}
+
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "login", "Sign in", map[string]string{"Next": safeNext(r.URL.Query().Get("next"))})
+	s.render(w, r, http.StatusOK, "login", "Sign in", s.loginData(safeNext(r.URL.Query().Get("next")), ""))
+}
+
+func (s *Server) loginData(next, errMsg string) loginData {
+	d := loginData{Next: next, Error: errMsg}
+	if s.sso != nil {
+		d.SSO = s.sso.cfg.Name
+	}
+	return d
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -238,19 +260,27 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, store.ErrUnauthenticated) {
 			s.log.Error("ui sign-in", "err", err)
 		}
-		s.render(w, r, http.StatusUnauthorized, "login", "Sign in", map[string]string{"Next": next, "Error": "Wrong user name or password."})
+		s.render(w, r, http.StatusUnauthorized, "login", "Sign in", s.loginData(next, "Wrong user name or password."))
 		return
 	}
+	if s.startSession(w, r, u) {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	}
+}
+
+// startSession opens a session for u and sets its cookie. On failure it
+// answers the request itself and returns false.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User) bool {
 	token, _, err := s.store.CreateSession(r.Context(), u.ID, sessionTTL)
 	if err != nil {
 		s.log.Error("ui session", "err", err)
 		http.Error(w, "could not sign in", http.StatusInternalServerError)
-		return
+		return false
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/ui/", HttpOnly: true, Secure: s.opts.SecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
 	s.log.Info("ui sign-in", "user", u.Username, "role", u.Role)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	return true
 }
 
 // safeNext keeps a post-sign-in redirect on this site's UI.
@@ -273,7 +303,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ store.Session)
 	return nil
 }
 
-func actor(sess store.Session) string { return "user:" + sess.User.Username }
+// actor names the signed-in user in the audit log: user:NAME for local
+// users, oidc:NAME (their username) for those signed in by OIDC.
+func actor(sess store.Session) string {
+	if strings.HasPrefix(sess.User.Username, store.OIDCPrefix) {
+		return sess.User.Username
+	}
+	return "user:" + sess.User.Username
+}
 
 func since(t time.Time) string {
 	if t.IsZero() {
