@@ -267,11 +267,6 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET last_seen = ? WHERE id = ?`), now, b.Agent.ID); err != nil {
 		return fmt.Errorf("update agent: %w", err)
 	}
-	if r.Snapshot != nil {
-		if err := s.storeSnapshot(ctx, tx, b, r); err != nil {
-			return err
-		}
-	}
 	id := r.Identity
 	skew := b.ReceivedAt.Sub(r.CreatedAt)
 	egress, _ := json.Marshal(b.Egress)
@@ -295,13 +290,24 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		b.IP, b.IP, b.IP, now, string(egress), b.Agent.DeviceID).Scan(&version); err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
-	moved, err := s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt)
-	if err != nil {
-		return err
+	// The verdict reached before holds when only this write changed the
+	// device since it was read (RETURNING reads the row under its lock).
+	// The snapshot and keys stored are then the ones prejudge read, and the
+	// keys stay the same (prejudge checked).
+	if pre != nil && version != pre.version+1 {
+		pre = nil
 	}
-	// Only this report's write may have changed the device since the
-	// verdict was reached (RETURNING reads the row under its lock).
-	if pre != nil && version == pre.version+1 && moved == nil {
+	if r.Snapshot != nil {
+		var stored *storedDigests
+		if pre != nil {
+			stored = &pre.snapshot
+		}
+		if err := s.storeSnapshot(ctx, tx, b, r, stored); err != nil {
+			return err
+		}
+	}
+	var moved []string
+	if pre != nil {
 		ok, err := s.keepFacts(ctx, tx, b.Agent.DeviceID, pre.facts)
 		if err != nil {
 			return err
@@ -309,6 +315,8 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		if ok {
 			return s.judge(ctx, tx, pre.facts.facts, pre.verdict, nil, b.ReceivedAt, ev)
 		}
+	} else if moved, err = s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt); err != nil {
+		return err
 	}
 	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity)
 	if err != nil {
@@ -317,13 +325,25 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	return s.judge(ctx, tx, facts, s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt), moved, b.ReceivedAt, ev)
 }
 
-func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
-	var prevDigest, prevSections string
-	err := tx.QueryRowContext(ctx, s.q(`SELECT digest, section_digests FROM snapshots WHERE device_id = ?`), b.Agent.DeviceID).
-		Scan(&prevDigest, &prevSections)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("load snapshot: %w", err)
+// storedDigests are the digests of a device's stored snapshot ("" when
+// none).
+type storedDigests struct {
+	digest, sections string
+}
+
+// storeSnapshot stores a snapshot unless its content is the stored one,
+// with its history entry, and what derives from it. stored are the stored
+// snapshot's digests when the caller knows them (nil: read them).
+func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, stored *storedDigests) error {
+	if stored == nil {
+		stored = &storedDigests{}
+		err := tx.QueryRowContext(ctx, s.q(`SELECT digest, section_digests FROM snapshots WHERE device_id = ?`), b.Agent.DeviceID).
+			Scan(&stored.digest, &stored.sections)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("load snapshot: %w", err)
+		}
 	}
+	prevDigest, prevSections := stored.digest, stored.sections
 	if prevDigest == r.Digest {
 		return nil // same content: nothing changed since the stored snapshot
 	}

@@ -126,9 +126,10 @@ func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rul
 // prejudged is a verdict on a report reached outside the writer, on the
 // device as read at version.
 type prejudged struct {
-	version int64
-	facts   *factsRead
-	verdict verdict
+	version  int64
+	snapshot storedDigests
+	facts    *factsRead
+	verdict  verdict
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -146,16 +147,17 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	// The version is read first: whatever changes the facts read after it
 	// changes the version too.
 	var version int64
-	var snapKeys, keysDigest, digest, sections string
+	var snapKeys, keysDigest string
+	var stored storedDigests
 	if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, COALESCE(sn.digest, ''), COALESCE(sn.section_digests, '')
 		FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
-		Scan(&version, &snapKeys, &keysDigest, &digest, &sections); err != nil {
+		Scan(&version, &snapKeys, &keysDigest, &stored.digest, &stored.sections); err != nil {
 		return nil
 	}
 	panel := false
-	if r.Snapshot != nil && r.Digest != digest { // storeSnapshot will store it
+	if r.Snapshot != nil && r.Digest != stored.digest { // storeSnapshot will store it
 		var prev map[string]string
-		json.Unmarshal([]byte(sections), &prev)
+		json.Unmarshal([]byte(stored.sections), &prev)
 		if _, users := deviceUsers(r.Snapshot); prev["users"] != users {
 			return nil
 		}
@@ -181,7 +183,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	if err != nil {
 		return nil
 	}
-	return &prejudged{version: version, facts: fr, verdict: s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt)}
+	return &prejudged{version: version, snapshot: stored, facts: fr, verdict: s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt)}
 }
 
 // keepFacts stores what building prejudged facts changed (writeFacts),
