@@ -20,6 +20,8 @@ type AuditEntry struct {
 	Detail     map[string]any `json:"detail,omitempty"`
 }
 
+// audit records a change in the audit log and in the outbox (see outbox),
+// in tx, the transaction that makes it.
 func (s *Store) audit(ctx context.Context, tx *sql.Tx, actor, action, targetType, targetID string, detail map[string]any) error {
 	d, err := json.Marshal(detail)
 	if err != nil {
@@ -28,12 +30,13 @@ func (s *Store) audit(ctx context.Context, tx *sql.Tx, actor, action, targetType
 	if detail == nil {
 		d = []byte("{}")
 	}
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (at, actor, action, target_type, target_id, detail) VALUES (?, ?, ?, ?, ?, ?)`),
-		micros(time.Now()), actor, action, targetType, targetID, string(d))
+	e := AuditEntry{At: time.Now().UTC().Truncate(time.Microsecond), Actor: actor, Action: action, TargetType: targetType, TargetID: targetID, Detail: detail}
+	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO audit_log (at, actor, action, target_type, target_id, detail) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+		micros(e.At), actor, action, targetType, targetID, string(d)).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
-	return nil
+	return s.outbox(ctx, tx, e)
 }
 
 // Audit lists the audit log of one target, oldest first.
