@@ -51,6 +51,12 @@ type Config struct {
 	TrustedProxies proxyproto.Trusted
 	// Locator says where egress addresses are; nil: unknown everywhere.
 	Locator *Locator
+	// MaxEnrollments bounds the enrollments in progress and
+	// MaxInFlightReports the Report calls in progress; a call beyond the
+	// bound is refused at once with ResourceExhausted and a retry-after
+	// hint (see Admit). Zero: unbounded.
+	MaxEnrollments     int
+	MaxInFlightReports int
 }
 
 // Catalogs are the parts of the policy tree the service uses besides the
@@ -88,6 +94,8 @@ type Server struct {
 	trusted proxyproto.Trusted
 	geoip   *geo.DB
 
+	enrollGate, reportGate *gate
+
 	intervals   *agentv1.AgentConfig // the configuration without catalogs or version
 	embeddedKVM *policies.KVMCatalog
 	cur         atomic.Pointer[catalogState]
@@ -102,6 +110,8 @@ func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Co
 	s := &Server{store: st, ca: authority, rules: rules, log: log,
 		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now,
 		trusted: cfg.TrustedProxies, embeddedKVM: kvm,
+		enrollGate: newGate(cfg.MaxEnrollments, "enrollments", enrollRetryAfter),
+		reportGate: newGate(cfg.MaxInFlightReports, "reports", reportRetryAfter),
 		intervals: &agentv1.AgentConfig{
 			ScanInterval:      durationpb.New(cfg.ScanInterval),
 			HeartbeatInterval: durationpb.New(cfg.HeartbeatInterval),
@@ -217,16 +227,30 @@ func (s *Server) Enroll(ctx context.Context, req *agentv1.EnrollRequest) (*agent
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	deviceID, err := s.store.Enroll(ctx, store.Enrollment{
+	// The key makes enrollment idempotent: a retry with the same key gets
+	// the agent (and certificate) the first attempt created.
+	keySum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	e, err := s.store.EnrollAgent(ctx, store.Enrollment{
 		AgentID: agentID, SecretID: sec.ID, IP: ip, HardwareKey: key, Identity: deviceIdentity(id),
+		Key: hex.EncodeToString(keySum[:]), Certificate: cert.Raw,
 		CertSerial: cert.SerialNumber.Text(16), CertNotAfter: cert.NotAfter,
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrKeyEnrolled):
+		return nil, status.Error(codes.AlreadyExists, "this key is enrolled for another device: enroll with a new key")
+	case err != nil && ctx.Err() != nil:
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case err != nil:
 		return nil, s.internal("enroll", err)
+	case e.Revoked:
+		return nil, status.Error(codes.PermissionDenied, "device revoked")
+	case e.Created:
+		s.log.Info("agent enrolled", "agent", e.AgentID, "device", e.DeviceID, "ip", ip, "secret", sec.ID)
+	default:
+		s.log.Info("agent enrollment retried", "agent", e.AgentID, "device", e.DeviceID, "ip", ip)
 	}
-	s.log.Info("agent enrolled", "agent", agentID, "device", deviceID, "ip", ip, "secret", sec.ID)
 	return &agentv1.EnrollResponse{
-		AgentId: agentID, DeviceId: deviceID, Certificate: cert.Raw,
+		AgentId: e.AgentID, DeviceId: e.DeviceID, Certificate: e.Certificate,
 		CaCertificates: [][]byte{s.ca.Certificate().Raw}, Config: s.cur.Load().cfg,
 	}, nil
 }

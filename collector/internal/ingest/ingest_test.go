@@ -46,12 +46,19 @@ type collector struct {
 
 func startCollector(t *testing.T, opts ...func(*ingest.Config)) *collector {
 	t.Helper()
+	return startCollectorOn(t, filepath.Join(t.TempDir(), "bonafide.db"), opts...)
+}
+
+// startCollectorOn is startCollector with its database at dsn (a SQLite
+// file or a PostgreSQL URL).
+func startCollectorOn(t *testing.T, dsn string, opts ...func(*ingest.Config)) *collector {
+	t.Helper()
 	cfg := ingest.Config{HeartbeatInterval: time.Minute}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	dir := t.TempDir()
-	st := storetest.Open(t, filepath.Join(dir, "bonafide.db"))
+	st := storetest.Open(t, dsn)
 	authority, _, err := ca.LoadOrCreate(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"strings"
 	"time"
 )
@@ -121,11 +122,15 @@ func HardwareKey(hardwareUUID, serial, machineID string) string {
 
 // Enrollment is one successful Enroll call.
 type Enrollment struct {
-	AgentID      string
-	SecretID     string
-	IP           string
-	HardwareKey  string
-	Identity     DeviceIdentity
+	AgentID     string
+	SecretID    string
+	IP          string
+	HardwareKey string
+	Identity    DeviceIdentity
+	// Key identifies the key the certificate is issued for (see
+	// EnrollAgent); "" enrolls without idempotency.
+	Key          string
+	Certificate  []byte // DER, returned again to a retry
 	CertSerial   string
 	CertNotAfter time.Time
 }
@@ -144,37 +149,206 @@ type DeviceIdentity struct {
 	AgentVersion   string
 }
 
-// Enroll records a new agent. The device is found by hardware key, so
-// re-enrolling the same hardware keeps its history; a new device record is
-// made otherwise. It returns the device id.
+// Enrolled is the agent an enrollment stands for.
+type Enrolled struct {
+	AgentID     string
+	DeviceID    string
+	Certificate []byte
+	// Created is false when an earlier enrollment with the same key
+	// created the agent (a retry).
+	Created bool
+	Revoked bool // the agent or its device is revoked
+}
+
+// ErrKeyEnrolled: the enrollment key belongs to an agent of another device.
+var ErrKeyEnrolled = errors.New("key already enrolled for another device")
+
+// Enroll records a new agent (see EnrollAgent) and returns its device id.
 func (s *Store) Enroll(ctx context.Context, e Enrollment) (string, error) {
+	r, err := s.EnrollAgent(ctx, e)
+	return r.DeviceID, err
+}
+
+// EnrollAgent records a new agent. The device is found by hardware key, so
+// re-enrolling the same hardware keeps its history; a new device record is
+// made otherwise.
+//
+// Enrollment is idempotent by e.Key: when an agent was already enrolled
+// with that key (a retry whose first answer was lost, even one that
+// committed after its caller gave up), that agent is returned with the
+// certificate issued to it, and nothing is written; an agent of another
+// device is ErrKeyEnrolled. So a retry never leaves a second agent behind.
+//
+// Concurrent enrollments are committed together, like reports (see Ingest):
+// one transaction, each enrollment under its own savepoint.
+func (s *Store) EnrollAgent(ctx context.Context, e Enrollment) (Enrolled, error) {
+	if e.Key != "" {
+		// A retry is answered from the database without the writer.
+		r, err := s.enrolledByKey(ctx, s.r, e)
+		if !errors.Is(err, ErrNotFound) {
+			return r, err
+		}
+	}
+	req := &enrollReq{ctx: ctx, e: &e, done: make(chan enrollResult, 1)}
+	select {
+	case s.enrollQ <- req:
+	case <-ctx.Done():
+		return Enrolled{}, ctx.Err()
+	case <-s.stop:
+		return Enrolled{}, errClosed
+	}
+	select {
+	case r := <-req.done:
+		return r.enrolled, r.err
+	case <-ctx.Done():
+		// The group may still commit it; a retry with the same key gets it.
+		return Enrolled{}, ctx.Err()
+	case <-s.stop:
+		return Enrolled{}, errClosed
+	}
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type enrollReq struct {
+	ctx  context.Context
+	e    *Enrollment
+	done chan enrollResult
+}
+
+type enrollResult struct {
+	enrolled Enrolled
+	err      error
+}
+
+// enrolledByKey finds the agent enrolled with e.Key (ErrNotFound: none).
+func (s *Store) enrolledByKey(ctx context.Context, q rowQuerier, e Enrollment) (Enrolled, error) {
+	r := Enrolled{}
+	var hwKey string
+	var ar, dr int64
+	err := q.QueryRowContext(ctx, s.q(`SELECT a.id, a.device_id, a.enroll_cert, a.revoked_at, d.revoked_at, d.hardware_key
+		FROM agents a JOIN devices d ON d.id = a.device_id WHERE a.enroll_key = ?`), e.Key).
+		Scan(&r.AgentID, &r.DeviceID, &r.Certificate, &ar, &dr, &hwKey)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Enrolled{}, ErrNotFound
+	}
+	if err != nil {
+		return Enrolled{}, fmt.Errorf("find enrollment: %w", err)
+	}
+	if hwKey != e.HardwareKey {
+		return Enrolled{}, ErrKeyEnrolled
+	}
+	r.Revoked = ar != 0 || dr != 0
+	return r, nil
+}
+
+// enrollWriter commits the enrollments waiting, up to maxGroup at a time,
+// in one transaction.
+func (s *Store) enrollWriter() {
+	for {
+		var group []*enrollReq
+		select {
+		case r := <-s.enrollQ:
+			group = append(group, r)
+		case <-s.stop:
+			return
+		}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.enrollQ:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		results := make([]enrollResult, len(group))
+		var err error
+		for attempt := 0; ; attempt++ {
+			if err = s.enrollGroup(group, results); !retryable(err) || attempt == maxGroupRetries {
+				break
+			}
+			time.Sleep(time.Duration(1+mathrand.IntN(10*(attempt+1))) * time.Millisecond)
+		}
+		for i, r := range group {
+			if err != nil {
+				results[i] = enrollResult{err: err}
+			}
+			r.done <- results[i]
+		}
+	}
+}
+
+// enrollGroup stores a group of enrollments in one transaction, each under
+// its own savepoint so that a failing one is rolled back alone.
+func (s *Store) enrollGroup(group []*enrollReq, results []enrollResult) error {
+	// The transaction is shared, so it must not die with one caller's context.
+	ctx := context.Background()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for i, r := range group {
+			results[i] = enrollResult{}
+			if err := r.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT enroll"); err != nil {
+				return err
+			}
+			enrolled, err := s.enrollOne(ctx, tx, r.e)
+			if retryable(err) {
+				return err
+			}
+			if err != nil {
+				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT enroll"); rerr != nil {
+					return rerr
+				}
+			}
+			results[i] = enrollResult{enrolled, err}
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT enroll"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// enrollOne stores one enrollment inside the group's transaction.
+func (s *Store) enrollOne(ctx context.Context, tx *sql.Tx, e *Enrollment) (Enrolled, error) {
+	if e.Key != "" {
+		// Another enrollment with this key may have been committed (or be
+		// in this group) since the caller looked.
+		r, err := s.enrolledByKey(ctx, tx, *e)
+		if !errors.Is(err, ErrNotFound) {
+			return r, err
+		}
+	}
 	now := micros(time.Now())
 	var deviceID string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM devices WHERE hardware_key = ?`), e.HardwareKey).Scan(&deviceID)
-		if errors.Is(err, sql.ErrNoRows) {
-			deviceID = randomToken("dev_", 8)
-			id := e.Identity
-			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hardware_uuid, serial_number, machine_id,
-				hostname, os_family, os_name, os_version, hardware_vendor, hardware_model, agent_id, agent_version, first_seen)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				deviceID, e.HardwareKey, id.HardwareUUID, id.SerialNumber, id.MachineID, id.Hostname, id.OSFamily,
-				id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, e.AgentID, id.AgentVersion, now)
-		}
-		if err != nil {
-			return fmt.Errorf("find device: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO agents (id, device_id, secret_id, enrolled_at, enrolled_ip, cert_serial, cert_not_after)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`), e.AgentID, deviceID, e.SecretID, now, e.IP, e.CertSerial, micros(e.CertNotAfter)); err != nil {
-			return fmt.Errorf("insert agent: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE enroll_secrets SET uses = uses + 1 WHERE id = ?`), e.SecretID); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, "agent:"+e.AgentID, "enroll", "device", deviceID,
-			map[string]any{"agent_id": e.AgentID, "secret_id": e.SecretID, "ip": e.IP, "hostname": e.Identity.Hostname})
-	})
-	return deviceID, err
+	err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM devices WHERE hardware_key = ?`), e.HardwareKey).Scan(&deviceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		deviceID = randomToken("dev_", 8)
+		id := e.Identity
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hardware_uuid, serial_number, machine_id,
+			hostname, os_family, os_name, os_version, hardware_vendor, hardware_model, agent_id, agent_version, first_seen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			deviceID, e.HardwareKey, id.HardwareUUID, id.SerialNumber, id.MachineID, id.Hostname, id.OSFamily,
+			id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, e.AgentID, id.AgentVersion, now)
+	}
+	if err != nil {
+		return Enrolled{}, fmt.Errorf("find device: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO agents (id, device_id, secret_id, enrolled_at, enrolled_ip, cert_serial, cert_not_after, enroll_key, enroll_cert)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), e.AgentID, deviceID, e.SecretID, now, e.IP, e.CertSerial, micros(e.CertNotAfter), e.Key, e.Certificate); err != nil {
+		return Enrolled{}, fmt.Errorf("insert agent: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE enroll_secrets SET uses = uses + 1 WHERE id = ?`), e.SecretID); err != nil {
+		return Enrolled{}, err
+	}
+	err = s.audit(ctx, tx, "agent:"+e.AgentID, "enroll", "device", deviceID,
+		map[string]any{"agent_id": e.AgentID, "secret_id": e.SecretID, "ip": e.IP, "hostname": e.Identity.Hostname})
+	return Enrolled{AgentID: e.AgentID, DeviceID: deviceID, Certificate: e.Certificate, Created: true}, err
 }
 
 // Agent is an enrolled agent installation.

@@ -52,6 +52,8 @@ type Store struct {
 	ingestQ chan *ingestReq
 	stop    chan struct{}
 	writers sync.WaitGroup
+	// Group commit of enrollments (see EnrollAgent).
+	enrollQ chan *enrollReq
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
@@ -104,6 +106,8 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	} else {
 		s.startWriters(1)
 	}
+	s.enrollQ = make(chan *enrollReq)
+	s.writers.Go(s.enrollWriter)
 	return s, nil
 }
 
