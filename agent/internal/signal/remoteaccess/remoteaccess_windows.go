@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
-	"golang.org/x/sys/windows/svc/mgr"
 )
 
 const (
@@ -245,16 +244,40 @@ func winServices() ([]Service, error) {
 		name := windows.UTF16PtrToString(e.ServiceName)
 		s := Service{Kind: "windows_service", Name: name, State: winServiceState(e.ServiceStatusProcess.CurrentState), StartMode: "unknown"}
 		if h, err := windows.OpenService(scm, e.ServiceName, windows.SERVICE_QUERY_CONFIG); err == nil {
-			ms := &mgr.Service{Name: name, Handle: h}
-			if c, err := ms.Config(); err == nil {
-				s.StartMode = winStartMode(c.StartType, c.DelayedAutoStart)
-			}
-			ms.Close()
+			s.StartMode = winServiceStartMode(h)
+			windows.CloseServiceHandle(h)
 		}
 		svcs = append(svcs, s)
 	}
 	runtime.KeepAlive(buf)
 	return svcs, nil
+}
+
+// winServiceStartMode reads a service's start type with QueryServiceConfig
+// and, for an automatic start, whether it is delayed with
+// QueryServiceConfig2 (not delayed when that cannot be read). mgr's Config
+// is not used: it fails as a whole when any of the four queries it makes
+// fails (Wine 8 refuses some QueryServiceConfig2 levels).
+func winServiceStartMode(h windows.Handle) string {
+	size := uint32(1024)
+	for range 3 {
+		buf := make([]byte, size)
+		cfg := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&buf[0]))
+		err := windows.QueryServiceConfig(h, cfg, size, &size)
+		if err == nil {
+			var d windows.SERVICE_DELAYED_AUTO_START_INFO
+			var n uint32
+			delayed := cfg.StartType == windows.SERVICE_AUTO_START &&
+				windows.QueryServiceConfig2(h, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
+					(*byte)(unsafe.Pointer(&d)), uint32(unsafe.Sizeof(d)), &n) == nil &&
+				d.IsDelayedAutoStartUp != 0
+			return winStartMode(cfg.StartType, delayed)
+		}
+		if !errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) || size > 64<<10 {
+			break
+		}
+	}
+	return "unknown"
 }
 
 // winUninstallEntries reads the Uninstall keys of HKLM (64-bit and

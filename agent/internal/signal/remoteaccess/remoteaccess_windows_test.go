@@ -50,3 +50,20 @@ func TestReadInventoryRootWindows(t *testing.T) {
 		t.Errorf("got %+v", inv.Installs)
 	}
 }
+
+// TestWinServicesStartMode: the services' start modes are read (Wine's and
+// Windows' own services include automatic and manual ones), not lost to
+// "unknown" when another part of a service's configuration cannot be read.
+func TestWinServicesStartMode(t *testing.T) {
+	svcs, err := winServices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]int{}
+	for _, s := range svcs {
+		modes[s.StartMode]++
+	}
+	if modes["auto"]+modes["auto_delayed"] == 0 || modes["manual"] == 0 {
+		t.Errorf("start modes of %d services: %v", len(svcs), modes)
+	}
+}
