@@ -90,6 +90,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.DurationVar(&c.ingest.ScanInterval, "scan-interval", 5*time.Minute, "how often agents scan in full")
 	fset.DurationVar(&c.ingest.HeartbeatInterval, "heartbeat-interval", 5*time.Minute, "how often agents report when nothing changed")
 	fset.DurationVar(&c.ingest.CheckInInterval, "checkin-interval", time.Hour, "how often agents check in for configuration")
+	fset.IntVar(&c.ingest.MaxEnrollments, "max-enrollments", 128, "enrollments in progress at once; more are refused at once with ResourceExhausted and a retry-after hint, which agents honour (0: unbounded)")
+	fset.IntVar(&c.ingest.MaxInFlightReports, "max-inflight-reports", 512, "agent report calls in progress at once; more are refused like enrollments (0: unbounded)")
 	fset.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often time-based rules (agent_silent) are evaluated")
 	fset.Var(&c.geoip, "geoip", "MaxMind-format GeoIP database (City, Country or ASN schema; DB-IP and ip-location-db files work too); repeatable")
 	fset.Var(&c.ingest.TrustedProxies, "trusted-proxy", "address or CIDR of a proxy or load balancer whose PROXY-protocol header or x-forwarded-for / forwarded metadata is believed; repeatable")
