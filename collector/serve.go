@@ -54,6 +54,8 @@ type serveConfig struct {
 	publicAddress          string
 	agentDir               string
 	metricsListen          string
+	publicURL              string
+	oidc                   oidcFlags
 }
 
 // advertise is the gRPC address agents are told to dial in install
@@ -98,6 +100,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.BoolVar(&c.secureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure (set it when users reach the collector through TLS, e.g. a TLS-terminating proxy)")
 	fset.DurationVar(&c.fleetInterval, "fleet-recompute-interval", time.Hour, "how often clusters and risk scores are recomputed over the whole fleet (also at start; 0: only at start)")
 	fset.DurationVar(&c.reloadInterval, "policy-reload-interval", 2*time.Second, "how often the --policies directory is checked for edits (0: never)")
+	fset.StringVar(&c.publicURL, "public-url", "", "the web UI's base URL as users reach it (https://bonafide.example.com); single sign-on redirects to it")
+	c.oidc.register(fset)
 	fset.StringVar(&c.publicAddress, "public-address", "", "host:port agents dial for gRPC, shown in the UI's install commands (default: the first --server-name, else this host's name, with the --grpc-listen port)")
 	fset.StringVar(&c.agentDir, "agent-dir", "", "directory of agent binaries the UI builds pre-configured packages from (default $BONAFIDE_AGENT_DIR, "+defaultAgentDir+" or dist/agents)")
 	fset.StringVar(&c.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (default: none)")
@@ -106,6 +110,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, c.logFormat)
+	sso, err := c.oidc.config(c.publicURL, os.Getenv)
+	if err != nil {
+		return err
+	}
 
 	var policyFS fs.FS = policies.FS()
 	if c.policies != "" {
@@ -187,7 +195,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(st, log, live))
-	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version, AgentDir: agentDir(c.agentDir)})
+	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version, AgentDir: agentDir(c.agentDir), OIDC: sso})
 	if err != nil {
 		return err
 	}
