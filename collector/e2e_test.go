@@ -308,7 +308,7 @@ func TestQueueSurvivesOutageAndKill(t *testing.T) {
 	secret := s.admin(t, "secret", "create")
 	fp := s.admin(t, "ca", "fingerprint")
 	cfg := filepath.Join(t.TempDir(), "agent.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "collector: %s\nenroll_secret: %s\nca_fingerprint: %s\nstate_dir: %s\nscan_interval: 10ms\nheartbeat_interval: 10ms\n",
+	os.WriteFile(cfg, fmt.Appendf(nil, "collector: %s\nenroll_secret: %s\nca_fingerprint: %s\nstate_dir: %s\nscan_interval: 10ms\nheartbeat_interval: 10ms\nstart_delay: 0s\n",
 		grpcAddr, secret, fp, state), 0o600)
 	runAgent(t, agent, "run", "--once", "--config", cfg) // enrolls and delivers report 1
 	s.stop()

@@ -46,9 +46,10 @@ func TestHeartbeatsFollowCollectorIntervals(t *testing.T) {
 		}
 	}
 	rename(0)
-	// No intervals in the agent's config: the collector's apply.
+	// No intervals in the agent's config: the collector's apply (and no
+	// random start delay).
 	cfg := filepath.Join(t.TempDir(), "agent.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "collector: %s\nenroll_secret: %s\nca_fingerprint: %s\nstate_dir: %s\n", s.grpc, secret, fp, t.TempDir()), 0o600)
+	os.WriteFile(cfg, fmt.Appendf(nil, "collector: %s\nenroll_secret: %s\nca_fingerprint: %s\nstate_dir: %s\nstart_delay: 0s\n", s.grpc, secret, fp, t.TempDir()), 0o600)
 
 	a := exec.Command(agent, "run", "--config", cfg, "--root", root)
 	var alog bytes.Buffer

@@ -33,6 +33,10 @@ type Config struct {
 	SourceAddress string `yaml:"source_address"`
 	// SpoolMaxBytes bounds the on-disk queue (default 50 MB).
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// StartDelay bounds the random delay before `run` first contacts the
+	// collector (nil: 30s; 0s: none), so that a fleet started together
+	// does not arrive together.
+	StartDelay *time.Duration `yaml:"start_delay"`
 }
 
 // Load reads the configuration at path. A missing file at the default path
@@ -55,7 +59,7 @@ func Load(path string, explicit bool) (Config, error) {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir()
 	}
-	if c.ScanInterval < 0 || c.HeartbeatInterval < 0 || c.SpoolMaxBytes < 0 {
+	if c.ScanInterval < 0 || c.HeartbeatInterval < 0 || c.SpoolMaxBytes < 0 || c.StartDelay != nil && *c.StartDelay < 0 {
 		return c, fmt.Errorf("config %s: intervals and sizes must not be negative", path)
 	}
 	return c, nil

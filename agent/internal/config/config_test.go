@@ -47,3 +47,21 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("default missing file: %+v %v", c, err)
 	}
 }
+
+func TestStartDelay(t *testing.T) {
+	c, err := Load(write(t, "collector: c:1\n"), true)
+	if err != nil || c.StartDelay != nil {
+		t.Fatalf("unset start_delay: %v, %v", c.StartDelay, err)
+	}
+	c, err = Load(write(t, "start_delay: 0s\n"), true)
+	if err != nil || c.StartDelay == nil || *c.StartDelay != 0 {
+		t.Fatalf("start_delay 0s: %v, %v", c.StartDelay, err)
+	}
+	c, err = Load(write(t, "start_delay: 2m\n"), true)
+	if err != nil || c.StartDelay == nil || *c.StartDelay != 2*time.Minute {
+		t.Fatalf("start_delay 2m: %v, %v", c.StartDelay, err)
+	}
+	if _, err := Load(write(t, "start_delay: -1s\n"), true); err == nil {
+		t.Fatal("negative start_delay accepted")
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +38,7 @@ const (
 	batchReports           = 50
 	batchBytes             = 2 << 20
 	enrollRetryMaxInterval = 10 * time.Minute
+	defaultStartDelay      = 30 * time.Second
 )
 
 // Runner runs the agent.
@@ -78,7 +78,7 @@ func (r *Runner) open(ctx context.Context, retry bool) error {
 	r.started = time.Now()
 	r.state = &upload.State{Dir: r.Cfg.StateDir}
 	e, err := r.state.Enrollment()
-	var b backoff
+	b := upload.Backoff{Base: time.Second, Max: enrollRetryMaxInterval}
 	for errors.Is(err, upload.ErrNotEnrolled) {
 		if r.Cfg.EnrollSecret == "" {
 			return errors.New("agent is not enrolled and its config has no enroll_secret: run `bonafide-agent enroll`")
@@ -90,7 +90,7 @@ func (r *Runner) open(ctx context.Context, retry bool) error {
 		if !retry {
 			return err
 		}
-		d := b.next(enrollRetryMaxInterval)
+		d := b.Next(err)
 		r.Log.Error("enrollment failed; retrying", "err", err, "in", d)
 		if !sleep(ctx, d) {
 			return ctx.Err()
@@ -193,6 +193,15 @@ func (r *Runner) Once(ctx context.Context) error {
 
 // Run runs until ctx is cancelled.
 func (r *Runner) Run(ctx context.Context) error {
+	// A random delay before the first contact with the collector, so that
+	// agents started together (a rollout, a Monday-morning boot) reach it
+	// spread out.
+	if d := upload.StartDelay(r.startDelay(), nil); d > 0 {
+		r.Log.Info("contacting the collector after a random start delay", "in", d)
+		if !sleep(ctx, d) {
+			return nil
+		}
+	}
 	if err := r.open(ctx, true); err != nil {
 		return err
 	}
@@ -208,7 +217,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		lastQueued   time.Time
 		lastScan     time.Time
 		fingerprint  = r.scanner.Fingerprint()
-		retry        backoff
+		retry        = upload.Backoff{Base: time.Second}
 		retryAt      time.Time
 		nextCheckIn  time.Time
 		watch        = time.NewTicker(watchInterval)
@@ -253,7 +262,8 @@ func (r *Runner) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				d := retry.next(min(maxBackoff, max(time.Second, r.heartbeatInterval())))
+				retry.Max = min(maxBackoff, max(time.Second, r.heartbeatInterval()))
+				d := retry.Next(err)
 				retryAt = time.Now().Add(d)
 				if !deliveryFail {
 					r.Log.Warn("collector unreachable; reports stay queued", "err", err, "queued", r.spool.Len(), "retry_in", d)
@@ -263,7 +273,8 @@ func (r *Runner) Run(ctx context.Context) error {
 				if deliveryFail {
 					r.Log.Info("delivery resumed")
 				}
-				retry, retryAt, deliveryFail = backoff{}, time.Time{}, false
+				retryAt, deliveryFail = time.Time{}, false
+				retry.Reset()
 			}
 		}
 
@@ -310,6 +321,14 @@ func interval(local, remote, def time.Duration) time.Duration {
 
 func (r *Runner) scanInterval() time.Duration {
 	return interval(r.Cfg.ScanInterval, r.remote.GetScanInterval().AsDuration(), defaultScanInterval)
+}
+
+// startDelay bounds the random delay before the first contact.
+func (r *Runner) startDelay() time.Duration {
+	if r.Cfg.StartDelay != nil {
+		return *r.Cfg.StartDelay
+	}
+	return defaultStartDelay
 }
 
 func (r *Runner) heartbeatInterval() time.Duration {
@@ -417,19 +436,6 @@ func (r *Runner) send(ctx context.Context, batch []*agentv1.Report) error {
 		return errors.New("collector acknowledged nothing")
 	}
 	return r.spool.Ack(acked)
-}
-
-// backoff is exponential backoff with jitter: each wait is drawn from
-// [d/2, d) where d doubles from one second up to the cap.
-type backoff struct{ n int }
-
-func (b *backoff) next(limit time.Duration) time.Duration {
-	d := time.Second << min(b.n, 20)
-	b.n++
-	if d > limit {
-		d = limit
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -11,18 +11,6 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-func TestBackoffGrowsWithJitterUpToLimit(t *testing.T) {
-	var b backoff
-	limit := 30 * time.Second
-	for i := range 12 {
-		d := b.next(limit)
-		ceil := min(time.Second<<i, limit)
-		if d < ceil/2 || d > ceil {
-			t.Fatalf("attempt %d: %v outside [%v, %v]", i, d, ceil/2, ceil)
-		}
-	}
-}
-
 func TestIntervalPrecedence(t *testing.T) {
 	if got := interval(time.Second, time.Minute, time.Hour); got != time.Second {
 		t.Errorf("local override: %v", got)

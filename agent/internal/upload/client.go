@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -46,7 +47,7 @@ type EnrollOptions struct {
 }
 
 // Enroll connects to the collector trusting only the pinned CA, sends the
-// secret with a fresh key's CSR and stores the issued certificate, the CA
+// secret with a CSR for the enrollment key (see enrollKey) and stores the issued certificate, the CA
 // and the enrollment record in the state directory.
 func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (Enrollment, error) {
 	if o.Collector == "" || o.Secret == "" {
@@ -73,7 +74,7 @@ func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (
 		return Enrollment{}, err
 	}
 	defer conn.Close()
-	key, csr, err := newKey()
+	key, csr, err := s.enrollKey()
 	if err != nil {
 		return Enrollment{}, err
 	}
@@ -99,6 +100,9 @@ func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (
 	e := Enrollment{AgentID: resp.GetAgentId(), DeviceID: resp.GetDeviceId(), Collector: o.Collector, EnrolledAt: time.Now().UTC()}
 	b, _ := json.MarshalIndent(e, "", "  ")
 	if err := writeAtomic(s.path("enrollment.json"), b, 0o644); err != nil {
+		return Enrollment{}, err
+	}
+	if err := os.Remove(s.path(enrollKeyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Enrollment{}, err
 	}
 	return e, nil

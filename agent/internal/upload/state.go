@@ -24,7 +24,8 @@ import (
 var ErrNotEnrolled = errors.New("agent is not enrolled")
 
 // State is the agent's enrollment state in its state directory:
-// agent.key (0600), agent.crt, ca.crt and enrollment.json.
+// agent.key (0600), agent.crt, ca.crt and enrollment.json; enroll.key
+// (0600) while an enrollment is not finished.
 type State struct {
 	Dir string
 
@@ -108,8 +109,55 @@ func newKey() (*ecdsa.PrivateKey, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "bonafide-agent"}}, key)
+	csr, err := newCSR(key)
 	return key, csr, err
+}
+
+func newCSR(key *ecdsa.PrivateKey) ([]byte, error) {
+	return x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "bonafide-agent"}}, key)
+}
+
+// enrollKeyFile holds the key of an enrollment not finished yet.
+const enrollKeyFile = "enroll.key"
+
+// enrollKey returns the key enrollment asks a certificate for, and a CSR
+// for it: the key an earlier attempt left in enroll.key, else a new one,
+// written there before it is used. So every attempt, even after a restart,
+// presents the same key, and the collector, which enrolls a key once,
+// answers a retry whose first answer was lost with the agent it already
+// created instead of making a second one. Enroll removes the file once the
+// certificate is stored.
+func (s *State) enrollKey() (*ecdsa.PrivateKey, []byte, error) {
+	b, err := os.ReadFile(s.path(enrollKeyFile))
+	if err == nil {
+		if blk, _ := pem.Decode(b); blk != nil {
+			if k, err := x509.ParsePKCS8PrivateKey(blk.Bytes); err == nil {
+				if key, ok := k.(*ecdsa.PrivateKey); ok {
+					csr, err := newCSR(key)
+					return key, csr, err
+				}
+			}
+		}
+		// Unreadable (a torn write cannot happen, see writeAtomic): start
+		// with a new key.
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("enrollment key: %w", err)
+	}
+	key, csr, err := newKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := mkdirPrivate(s.Dir); err != nil {
+		return nil, nil, err
+	}
+	if err := writeAtomic(s.path(enrollKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return nil, nil, err
+	}
+	return key, csr, nil
 }
 
 // saveCertificate stores a key and its certificate, replacing the old pair
