@@ -3,9 +3,9 @@
 // strings that came from agents render as text) with a vendored htmx, on
 // the collector's HTTP port under /ui/.
 //
-// Sign-in is with local users (`bonafide-collector user create`); the
-// session lives server-side, its token in an HttpOnly, SameSite=Strict
-// cookie. Every form carries the session's CSRF token, and every action
+// Sign-in is with local users (`bonafide-collector user create`) or by
+// OpenID Connect single sign-on (oidc.go); either way the session lives
+// server-side, its token in an HttpOnly, SameSite=Strict cookie. Every form carries the session's CSRF token, and every action
 // checks the user's role on the server. Read-only pages work without
 // JavaScript.
 package ui
