@@ -63,30 +63,34 @@ type Result struct {
 const attempts = 5
 
 // retry calls fn until it succeeds, fails permanently (the collector
-// refused the request itself) or was tried attempts times, backing off in
-// between, and counts the retries.
+// refused the request itself) or failed attempts times, waiting as an agent
+// does in between (upload.Backoff: full jitter, never sooner than the
+// collector's retry-after hint), and counts the retries. A refusal with a
+// retry-after hint (the collector is busy) is not a failed attempt.
 func retry(ctx context.Context, retries *int, fn func(context.Context) error) error {
-	delay := 100 * time.Millisecond
-	for i := 1; ; i++ {
+	b := upload.Backoff{Base: 100 * time.Millisecond, Max: 30 * time.Second}
+	for failed := 0; ; {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := fn(cctx)
 		cancel()
 		switch status.Code(err) {
 		case codes.OK:
 			return nil
-		case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted, codes.Canceled:
+		case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.Canceled:
 			return err
 		}
-		if i == attempts || ctx.Err() != nil {
+		if upload.RetryAfter(err) == 0 {
+			failed++
+		}
+		if failed == attempts || ctx.Err() != nil {
 			return err
 		}
 		*retries++
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(delay + time.Duration(rand.Int64N(int64(delay)))):
+		case <-time.After(b.Next(err)):
 		}
-		delay *= 2
 	}
 }
 
