@@ -237,8 +237,9 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	// navigation that started at the provider, another site: a redirect
 	// would carry on that navigation without the cookie. A page of ours
 	// that moves on by itself starts a same-site one.
-	w.Header().Set("Refresh", "0; url="+f.Next)
-	s.render(w, r, http.StatusOK, "oidc_done", "Signed in", f.Next)
+	next := safeNext(f.Next)
+	w.Header().Set("Refresh", "0; url="+next)
+	s.render(w, r, http.StatusOK, "oidc_done", "Signed in", next)
 }
 
 // oidcIdentity names the user: the e-mail address unless the provider
@@ -305,7 +306,7 @@ func capString(s string, n int) string {
 		return r
 	}, s)
 	if len(s) > n {
-		s = s[:n] + "…"
+		s = strings.ToValidUTF8(s[:n], "") + "…"
 	}
 	return s
 }

@@ -5,9 +5,9 @@
 //
 // Sign-in is with local users (`bonafide-collector user create`) or by
 // OpenID Connect single sign-on (oidc.go); either way the session lives
-// server-side, its token in an HttpOnly, SameSite=Strict cookie. Every form carries the session's CSRF token, and every action
-// checks the user's role on the server. Read-only pages work without
-// JavaScript.
+// server-side, its token in an HttpOnly, SameSite=Strict cookie. Every
+// form carries the session's CSRF token, and every action checks the
+// user's role on the server. Read-only pages work without JavaScript.
 package ui
 
 import (
