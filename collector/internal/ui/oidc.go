@@ -208,8 +208,8 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	values := claimValues(claims[s.sso.cfg.Claim])
 	role := ""
 	for _, v := range values {
-		if r := s.sso.cfg.Roles[v]; roleRank[r] > roleRank[role] {
-			role = r
+		if mapped := s.sso.cfg.Roles[v]; roleRank[mapped] > roleRank[role] {
+			role = mapped
 		}
 	}
 	actor := store.OIDCPrefix + identity

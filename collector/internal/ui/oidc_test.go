@@ -59,9 +59,9 @@ func newOIDCEnv(t *testing.T) *oidcEnv {
 	return &oidcEnv{fixture: f, ui: srv, op: op}
 }
 
-// client is a browser-like HTTP client (its own cookies) that follows
-// redirects through follow.
-func (e *oidcEnv) client(t *testing.T) *http.Client {
+// jarClient is a browser-like HTTP client (its own cookies) that follows
+// redirects only through follow.
+func jarClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
@@ -127,7 +127,7 @@ func (e *oidcEnv) signedIn(t *testing.T, c *http.Client) bool {
 // offers both single sign-on and local accounts.
 func TestOIDCSignIn(t *testing.T) {
 	e := newOIDCEnv(t)
-	c := e.client(t)
+	c := jarClient()
 	var authorize url.Values
 	resp, body := e.signIn(t, c, "ana", func(u *url.URL) {
 		if u.Path == "/authorize" {
@@ -181,7 +181,7 @@ func TestOIDCSignIn(t *testing.T) {
 
 	// Several mapped groups: the highest role. No e-mail: the subject.
 	for _, u := range []struct{ sub, username, role string }{{"ada", "oidc:ada@example.com", store.RoleAdmin}, {"svc-7f3a", "oidc:svc-7f3a", store.RoleViewer}} {
-		c := e.client(t)
+		c := jarClient()
 		if resp, body := e.signIn(t, c, u.sub, nil); resp.StatusCode != http.StatusOK || !e.signedIn(t, c) {
 			t.Fatalf("%s: %s\n%s", u.sub, resp.Status, body)
 		}
@@ -192,7 +192,7 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 
 	// No mapped group: refused, saying why and what to do.
-	c = e.client(t)
+	c = jarClient()
 	resp, body = e.signIn(t, c, "nob", nil)
 	for _, want := range []string{"nobody@example.com", "<code>groups</code>", "An administrator must add you",
 		"<code>&lt;script&gt;alert(1)&lt;/script&gt;</code>", "<code>everyone</code>"} {
@@ -204,7 +204,7 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Errorf("the user in no mapped group: %s, signed in %v", resp.Status, e.signedIn(t, c))
 	}
 
-	resp, body = follow(t, e.client(t), mustGet(t, e.ui.URL+"/ui/login"), nil)
+	resp, body = follow(t, jarClient(), mustGet(t, e.ui.URL+"/ui/login"), nil)
 	if !strings.Contains(body, `href="/ui/oidc/login?next=%2fui%2f">Sign in with Test IdP</a>`) || !strings.Contains(body, `id="password"`) {
 		t.Errorf("sign-in page lacks single sign-on or the local form:\n%s", body)
 	}
@@ -233,22 +233,22 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 		}
 	}
 
-	c := e.client(t)
+	c := jarClient()
 	resp, body := e.signIn(t, c, "ana", setQuery("/ui/oidc/callback", "state", "forged"))
 	check("bad state", c, resp, body, http.StatusBadRequest, "state does not match")
 
-	c = e.client(t)
+	c = jarClient()
 	resp, body = e.signIn(t, c, "ana", setQuery("/authorize", "nonce", "someone-elses-nonce-0123456789"))
 	check("bad nonce", c, resp, body, http.StatusUnauthorized, "nonce does not match")
 
 	e.op.SetAudience([]string{"another-app"})
-	c = e.client(t)
+	c = jarClient()
 	resp, body = e.signIn(t, c, "ana", nil)
 	check("wrong audience", c, resp, body, http.StatusUnauthorized, "could not be verified")
 	e.op.SetAudience(nil)
 
 	// A callback URL used twice: the flow's cookie went with the first.
-	c = e.client(t)
+	c = jarClient()
 	var callback string
 	resp, body = e.signIn(t, c, "ana", func(u *url.URL) {
 		if u.Path == "/ui/oidc/callback" {
@@ -258,7 +258,7 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !e.signedIn(t, c) {
 		t.Fatalf("sign-in: %s\n%s", resp.Status, body)
 	}
-	c2 := e.client(t)
+	c2 := jarClient()
 	resp, body = follow(t, c2, mustGet(t, callback), nil)
 	check("replay in another browser", c2, resp, body, http.StatusBadRequest, "not started here")
 	resp, body = follow(t, c, mustGet(t, callback), nil)
@@ -266,7 +266,7 @@ func TestOIDCCallbackRefusals(t *testing.T) {
 		t.Errorf("replay in the same browser: %s\n%s", resp.Status, body)
 	}
 
-	c = e.client(t)
+	c = jarClient()
 	follow(t, c, mustGet(t, e.ui.URL+"/ui/oidc/login"), nil)
 	var flowState string
 	u, _ := url.Parse(e.ui.URL + "/ui/oidc/callback")
@@ -392,4 +392,36 @@ func mustGet(t *testing.T, u string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// TestOIDCProviderDown: with the provider unreachable the sign-in page
+// still offers both ways, single sign-on answers with a 502 page pointing
+// to local accounts, and a local user (break-glass) signs in.
+func TestOIDCProviderDown(t *testing.T) {
+	f := newFixture(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing listens there any more
+	h, err := New(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{OIDC: &OIDC{
+		Issuer: dead.URL, ClientID: "bonafide", ClientSecret: "s", RedirectURL: "http://127.0.0.1/ui/oidc/callback",
+		Roles: map[string]string{"soc": store.RoleAnalyst},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := jarClient()
+	if _, body := follow(t, c, mustGet(t, srv.URL+"/ui/login"), nil); !strings.Contains(body, `id="sso"`) || !strings.Contains(body, `id="password"`) {
+		t.Fatalf("sign-in page:\n%s", body)
+	}
+	if resp, body := follow(t, c, mustGet(t, srv.URL+"/ui/oidc/login"), nil); resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "sign in with a local account") {
+		t.Errorf("single sign-on with the provider down: %s\n%s", resp.Status, body)
+	}
+	resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"username": {"ana"}, "password": {"correct horse battery"}, "next": {"/ui/alerts"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("local sign-in: %v %v", resp, err)
+	}
+	if resp, _ := follow(t, c, mustGet(t, srv.URL+"/ui/alerts"), nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("local user after sign-in: %s", resp.Status)
+	}
 }
