@@ -204,7 +204,7 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Errorf("the user in no mapped group: %s, signed in %v", resp.Status, e.signedIn(t, c))
 	}
 
-	resp, body = follow(t, jarClient(), mustGet(t, e.ui.URL+"/ui/login"), nil)
+	_, body = follow(t, jarClient(), mustGet(t, e.ui.URL+"/ui/login"), nil)
 	if !strings.Contains(body, `href="/ui/oidc/login?next=%2fui%2f">Sign in with Test IdP</a>`) || !strings.Contains(body, `id="password"`) {
 		t.Errorf("sign-in page lacks single sign-on or the local form:\n%s", body)
 	}

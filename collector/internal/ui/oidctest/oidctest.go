@@ -135,7 +135,7 @@ func (s *storage) rewriteAudience(next http.Handler) http.Handler {
 }
 
 func (s *storage) resign(raw string, aud []string) string {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return ""
 	}
