@@ -375,7 +375,7 @@ func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor 
 		if statusChanged {
 			// A resolved alert or a false positive no longer counts, in
 			// the scores and in the device's cluster.
-			if err := s.refreshRisk(ctx, wtx{tx, s}, deviceID, now); err != nil {
+			if _, err := s.refreshRisk(ctx, wtx{tx, s}, deviceID, now); err != nil {
 				return err
 			}
 			var cluster string

@@ -148,3 +148,9 @@ func (s *Store) DisableUser(ctx context.Context, username string) error {
 	_, err := s.exec(ctx, `UPDATE users SET disabled_at = ? WHERE username = ?`, micros(time.Now()), username)
 	return err
 }
+
+// RecomputeFleetInSlices runs a full recompute in slices of size,
+// calling afterSlice after each committed slice.
+func (s *Store) RecomputeFleetInSlices(ctx context.Context, now time.Time, size int, afterSlice func()) (FleetStats, error) {
+	return s.recomputeFleet(ctx, now, size, afterSlice)
+}

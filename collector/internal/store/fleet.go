@@ -301,6 +301,34 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.
 // devices, and refreshes the changed clusters' rows. current holds every
 // involved device's cluster id before the change.
 func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time) (changedIDs []string, moved int, err error) {
+	p := planClusters(groups, current)
+	changed := map[string]bool{}
+	moved, err = s.moveDevices(ctx, tx, p, p.movers(), now, changed)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := slices.Sorted(maps.Keys(changed))
+	for _, id := range out {
+		if _, err := s.refreshCluster(ctx, tx, id, now); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, moved, nil
+}
+
+// clusterPlan is where re-clustering puts devices.
+type clusterPlan struct {
+	current, next map[string]string // device → cluster ("" for none), before and after
+	// formed are the new clusters with their founding devices; announced
+	// those whose "formed" entry is written.
+	formed    map[string][]string
+	announced map[string]bool
+}
+
+// planClusters gives each group of two or more devices a cluster id
+// (keeping the one most members had); the other devices of current leave
+// their cluster.
+func planClusters(groups [][]string, current map[string]string) *clusterPlan {
 	slices.SortFunc(groups, func(a, b []string) int { return cmp.Or(len(b)-len(a), strings.Compare(a[0], b[0])) })
 	var multi [][]int
 	var ids []string
@@ -317,59 +345,78 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 		}
 		multi = append(multi, idx)
 	}
-	formed := map[string]bool{}
+	p := &clusterPlan{current: current, next: map[string]string{}, formed: map[string][]string{}, announced: map[string]bool{}}
+	fresh := map[string]bool{}
 	names := fleet.AssignIDs(multi, old, func() string {
 		id := newClusterID()
-		formed[id] = true
+		fresh[id] = true
 		return id
 	})
-	next := map[string]string{} // device → new cluster ("" when none)
 	for d := range current {
-		next[d] = ""
+		p.next[d] = ""
 	}
-	changed := map[string]bool{}
 	for gi, g := range multi {
-		var founders []string
 		for _, i := range g {
-			next[ids[i]] = names[gi]
-			founders = append(founders, ids[i])
-		}
-		if formed[names[gi]] {
-			changed[names[gi]] = true
-			if err := s.clusterEvent(ctx, tx, names[gi], now, "formed", map[string]any{"devices": founders}); err != nil {
-				return nil, 0, err
+			p.next[ids[i]] = names[gi]
+			if fresh[names[gi]] {
+				p.formed[names[gi]] = append(p.formed[names[gi]], ids[i])
 			}
 		}
 	}
-	for _, d := range slices.Sorted(maps.Keys(next)) {
-		from, to := current[d], next[d]
-		if from == to {
+	return p
+}
+
+// movers lists the devices whose cluster changes, sorted.
+func (p *clusterPlan) movers() []string {
+	var out []string
+	for d, to := range p.next {
+		if p.current[d] != to {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// moveDevices moves the devices ids to their planned clusters with
+// timeline entries ("formed" with the first device moved into a new
+// cluster), adding the clusters changed to changed. A device no longer in
+// the cluster the plan started from (a report moved it since) is left
+// where it is. It returns how many devices moved.
+func (s *Store) moveDevices(ctx context.Context, tx wtx, p *clusterPlan, ids []string, now time.Time, changed map[string]bool) (int, error) {
+	moved := 0
+	for _, d := range ids {
+		from, to := p.current[d], p.next[d]
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ? AND cluster_id = ?`), to, d, from)
+		if err != nil {
+			return 0, fmt.Errorf("recluster: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
 			continue
 		}
 		moved++
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ?`), to, d); err != nil {
-			return nil, 0, fmt.Errorf("recluster: %w", err)
-		}
 		if from != "" {
 			changed[from] = true
 			if err := s.clusterEvent(ctx, tx, from, now, "left", map[string]any{"device_id": d, "to": to}); err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 		}
-		if to != "" && !formed[to] {
-			changed[to] = true
-			if err := s.clusterEvent(ctx, tx, to, now, "joined", map[string]any{"device_id": d, "from": from}); err != nil {
-				return nil, 0, err
+		if to == "" {
+			continue
+		}
+		changed[to] = true
+		if founders, ok := p.formed[to]; ok {
+			if !p.announced[to] {
+				p.announced[to] = true
+				if err := s.clusterEvent(ctx, tx, to, now, "formed", map[string]any{"devices": founders}); err != nil {
+					return 0, err
+				}
 			}
+		} else if err := s.clusterEvent(ctx, tx, to, now, "joined", map[string]any{"device_id": d, "from": from}); err != nil {
+			return 0, err
 		}
 	}
-	out := slices.Sorted(maps.Keys(changed))
-	for _, id := range out {
-		if _, err := s.refreshCluster(ctx, tx, id, now); err != nil {
-			return nil, 0, err
-		}
-	}
-	return out, moved, nil
+	return moved, nil
 }
 
 func boolInt(b bool) int {
@@ -690,258 +737,4 @@ func (s *Store) GetCluster(ctx context.Context, id string) (Cluster, error) {
 		c.Timeline = append(c.Timeline, e)
 	}
 	return c, rows.Err()
-}
-
-// FleetStats says what a full recompute found and changed.
-type FleetStats struct {
-	Devices  int `json:"devices"`  // live devices
-	Clusters int `json:"clusters"` // clusters of two or more
-	Moved    int `json:"moved"`    // devices whose cluster changed
-	Scores   int `json:"scores"`   // device scores that changed
-}
-
-// RecomputeFleet finds every cluster again from the stored keys and
-// recomputes every risk score. Reports update clusters and scores
-// incrementally; this full pass catches what they cannot see: devices
-// that stopped reporting and fell out of the window, people re-bound by
-// an HR import, edited rule severities, keys that became too common.
-func (s *Store) RecomputeFleet(ctx context.Context, now time.Time) (FleetStats, error) {
-	var st FleetStats
-	err := s.tx(ctx, func(sqlTx *sql.Tx) error {
-		tx := wtx{sqlTx, s}
-		st = FleetStats{}
-		// Devices, with their person binding recomputed.
-		type dev struct {
-			cluster, person, oldPerson, risk string
-			score                            int
-			live                             bool
-		}
-		devs := map[string]*dev{}
-		rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT d.id, d.cluster_id, d.person, COALESCE(`+personOfDevice+`, ''),
-			d.risk_score, d.risk_contributors, d.revoked_at = 0 AND d.last_seen > ? FROM devices d`), micros(now.Add(-clusterWindow)))
-		if err != nil {
-			return fmt.Errorf("recompute: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			d := &dev{}
-			if err := rows.Scan(&id, &d.cluster, &d.oldPerson, &d.person, &d.score, &d.risk, &d.live); err != nil {
-				rows.Close()
-				return err
-			}
-			devs[id] = d
-			ids = append(ids, id)
-			if d.live {
-				st.Devices++
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		slices.Sort(ids)
-		index := make(map[string]int, len(ids))
-		for i, id := range ids {
-			index[id] = i
-		}
-		// Clusters.
-		keys := make([][]fleet.Key, len(ids))
-		holders := map[fleet.Key]int{}
-		rows, err = tx.Tx.QueryContext(ctx, s.q(`SELECT device_id, key FROM device_keys WHERE link = 1`))
-		if err != nil {
-			return fmt.Errorf("recompute: %w", err)
-		}
-		for rows.Next() {
-			var id, key string
-			if err := rows.Scan(&id, &key); err != nil {
-				rows.Close()
-				return err
-			}
-			k := fleet.Key(key)
-			holders[k]++
-			if d, ok := devs[id]; ok && d.live {
-				keys[index[id]] = append(keys[index[id]], k)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if err := s.syncLinkKeys(ctx, tx, holders); err != nil {
-			return err
-		}
-		comps := fleet.Components(keys, holders)
-		st.Clusters = len(comps)
-		groups := make([][]string, len(comps))
-		current := map[string]string{}
-		for i, c := range comps {
-			for _, j := range c {
-				groups[i] = append(groups[i], ids[j])
-				current[ids[j]] = devs[ids[j]].cluster
-			}
-		}
-		// Clusters to refresh besides those whose membership changes:
-		// those of devices re-bound to another person or whose score
-		// changed (alert changes refresh clusters as they happen).
-		dirty := map[string]bool{}
-		for id, d := range devs {
-			if d.cluster != "" {
-				current[id] = d.cluster
-			}
-			if d.person != d.oldPerson {
-				dirty[d.cluster] = true
-				if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET person = ?, version = version + 1 WHERE id = ?`), d.person, id); err != nil {
-					return fmt.Errorf("recompute: %w", err)
-				}
-			}
-		}
-		changed, moved, err := s.applyClusters(ctx, tx, groups, current, now)
-		if err != nil {
-			return err
-		}
-		st.Moved = moved
-		rescored, err := s.recomputeRisk(ctx, tx, ids, func(id string) (string, int, string) {
-			d := devs[id]
-			return d.person, d.score, d.risk
-		}, now)
-		if err != nil {
-			return err
-		}
-		st.Scores = len(rescored)
-		for _, id := range rescored {
-			if d, ok := devs[id]; ok {
-				dirty[d.cluster] = true
-			}
-		}
-		delete(dirty, "")
-		for _, id := range slices.Sorted(maps.Keys(dirty)) {
-			if !slices.Contains(changed, id) {
-				if _, err := s.refreshCluster(ctx, tx, id, now); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	return st, err
-}
-
-// syncLinkKeys makes link_keys hold the given holder counts, writing only
-// the differences.
-func (s *Store) syncLinkKeys(ctx context.Context, tx wtx, holders map[fleet.Key]int) error {
-	rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT key, holders FROM link_keys`))
-	if err != nil {
-		return fmt.Errorf("link keys: %w", err)
-	}
-	stored := map[fleet.Key]int{}
-	for rows.Next() {
-		var k string
-		var n int
-		if err := rows.Scan(&k, &n); err != nil {
-			rows.Close()
-			return err
-		}
-		stored[fleet.Key(k)] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for k, n := range stored {
-		if _, ok := holders[k]; !ok {
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM link_keys WHERE key = ?`), string(k)); err != nil {
-				return fmt.Errorf("link keys: %w", err)
-			}
-		} else if holders[k] != n {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE link_keys SET holders = ? WHERE key = ?`), holders[k], string(k)); err != nil {
-				return fmt.Errorf("link keys: %w", err)
-			}
-		}
-	}
-	for k, n := range holders {
-		if _, ok := stored[k]; !ok {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) VALUES (?, ?)`), string(k), n); err != nil {
-				return fmt.Errorf("link keys: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-// recomputeRisk scores every device from its open and acknowledged
-// alerts and every person over their devices, storing what changed; it
-// returns the devices whose score changed. stored gives a device's person and
-// stored score and contributors.
-func (s *Store) recomputeRisk(ctx context.Context, tx wtx, ids []string, stored func(id string) (person string, score int, contributors string), now time.Time) ([]string, error) {
-	rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT device_id, rule_id, severity, category FROM alerts WHERE status IN ('open', 'acknowledged')`))
-	if err != nil {
-		return nil, fmt.Errorf("recompute risk: %w", err)
-	}
-	alerts := map[string][]fleet.Contribution{}
-	for rows.Next() {
-		var id string
-		var c fleet.Contribution
-		if err := rows.Scan(&id, &c.RuleID, &c.Severity, &c.Category); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		alerts[id] = append(alerts[id], c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var rescored []string
-	byPerson := map[string][]fleet.Contribution{}
-	for _, id := range ids {
-		person, oldScore, oldContrib := stored(id)
-		score, contrib := fleet.Risk(alerts[id])
-		if person != "" {
-			for _, c := range contrib {
-				c.Device = id
-				byPerson[person] = append(byPerson[person], c)
-			}
-		}
-		js, _ := json.Marshal(contrib)
-		if score == oldScore && string(js) == oldContrib {
-			continue
-		}
-		if _, err := s.storeRisk(ctx, tx, "device", id, score, contrib, now); err != nil {
-			return nil, err
-		}
-		rescored = append(rescored, id)
-	}
-	rows, err = tx.Tx.QueryContext(ctx, s.q(`SELECT email, risk_score, risk_contributors FROM people`))
-	if err != nil {
-		return nil, fmt.Errorf("recompute risk: %w", err)
-	}
-	type personRisk struct {
-		email, contrib string
-		score          int
-	}
-	var people []personRisk
-	for rows.Next() {
-		var p personRisk
-		if err := rows.Scan(&p.email, &p.score, &p.contrib); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		people = append(people, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, p := range people {
-		score, contrib := fleet.Risk(byPerson[p.email])
-		js, _ := json.Marshal(contrib)
-		if score == p.score && string(js) == p.contrib {
-			continue
-		}
-		if _, err := s.storeRisk(ctx, tx, "person", p.email, score, contrib, now); err != nil {
-			return nil, err
-		}
-	}
-	return rescored, nil
 }

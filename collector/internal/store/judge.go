@@ -90,7 +90,8 @@ func (s *Store) record(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v
 		return false, err
 	}
 	if changed || resolved {
-		return true, s.refreshRisk(ctx, tx, facts.ID, now)
+		_, err := s.refreshRisk(ctx, tx, facts.ID, now)
+		return true, err
 	}
 	return false, nil
 }

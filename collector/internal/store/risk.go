@@ -26,36 +26,37 @@ type RiskPoint struct {
 
 // refreshRisk recomputes the risk of a device from its open and
 // acknowledged alerts, and that of its person over all their devices,
-// storing each score (and a history entry) when it changed.
-func (s *Store) refreshRisk(ctx context.Context, tx wtx, deviceID string, at time.Time) error {
+// storing each score (and a history entry) when it changed. It reports
+// whether the device's score changed.
+func (s *Store) refreshRisk(ctx context.Context, tx wtx, deviceID string, at time.Time) (bool, error) {
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT rule_id, severity, category FROM alerts
 		WHERE device_id = ? AND status IN ('open', 'acknowledged')`), deviceID)
 	if err != nil {
-		return fmt.Errorf("risk: %w", err)
+		return false, fmt.Errorf("risk: %w", err)
 	}
 	var in []fleet.Contribution
 	for rows.Next() {
 		var c fleet.Contribution
 		if err := rows.Scan(&c.RuleID, &c.Severity, &c.Category); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		in = append(in, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return false, err
 	}
 	score, contrib := fleet.Risk(in)
 	changed, err := s.storeRisk(ctx, tx, "device", deviceID, score, contrib, at)
 	if err != nil || !changed {
-		return err
+		return false, err
 	}
 	var person string
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT person FROM devices WHERE id = ?`), deviceID).Scan(&person); err != nil {
-		return fmt.Errorf("risk: %w", err)
+		return false, fmt.Errorf("risk: %w", err)
 	}
-	return s.refreshPersonRisk(ctx, tx, person, at)
+	return true, s.refreshPersonRisk(ctx, tx, person, at)
 }
 
 // refreshPersonRisk combines the contributions of a person's devices.
