@@ -301,6 +301,10 @@ func TestOIDCClaims(t *testing.T) {
 	if got := claimValues(nil); len(got) != 0 {
 		t.Errorf("missing claim: %q", got)
 	}
+	overage := map[string]json.RawMessage{"_claim_names": raw(`{"groups": "src1"}`), "_claim_sources": raw(`{"src1": {"endpoint": "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"}}`)}
+	if !hasOverage(overage, "groups") || hasOverage(overage, "roles") || hasOverage(nil, "groups") {
+		t.Error("Entra ID's groups overage is not recognised")
+	}
 	for _, c := range []struct {
 		sub, claims, want string
 		ok                bool
