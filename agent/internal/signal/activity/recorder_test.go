@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,7 +198,11 @@ func TestPersistence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o600 {
+	// Windows has no POSIX modes (Go reports 0666 for any writable file):
+	// there the file inherits the ACL of the state dir, under
+	// %ProgramData%\Bonafide, which the agent gives to SYSTEM and
+	// Administrators only (config.securePrivateDir).
+	if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
 	}
 	// No temporary files left behind.

@@ -139,7 +139,7 @@ func TestClientIDLocate(t *testing.T) {
 		{live, `%SystemDrive%\Users\*\a.toml`, `D:\`, "Users/*/a.toml", true},
 		{clientIDReader{goos: "windows", live: true}, `%SystemDrive%\Users\a`, `C:\`, "Users/a", true},
 		{image, `%ProgramData%\AnyDesk\system.conf`, filepath.Join("/mnt/img", "ProgramData"), "AnyDesk/system.conf", true},
-		{image, `%SystemDrive%\Users\a`, "/mnt/img", "Users/a", true},
+		{image, `%SystemDrive%\Users\a`, filepath.FromSlash("/mnt/img"), "Users/a", true},
 		{live, `C:\AnyDesk\system.conf`, "", "", false},
 		{live, `%ProgramData%\..\x`, "", "", false},
 		{live, `%ProgramData%\`, "", "", false},
