@@ -47,6 +47,7 @@ type serveConfig struct {
 	ingest                 ingest.Config
 	sweepInterval          time.Duration
 	fleetInterval          time.Duration
+	retention              retentionFlags
 	secureCookies          bool
 	geoip                  listFlag
 	proxyProtocol          bool
@@ -99,6 +100,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.Var(&c.ingest.TrustedProxies, "trusted-proxy", "address or CIDR of a proxy or load balancer whose PROXY-protocol header or x-forwarded-for / forwarded metadata is believed; repeatable")
 	fset.BoolVar(&c.secureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure (set it when users reach the collector through TLS, e.g. a TLS-terminating proxy)")
 	fset.DurationVar(&c.fleetInterval, "fleet-recompute-interval", time.Hour, "how often clusters and risk scores are recomputed over the whole fleet (also at start; 0: only at start)")
+	c.retention.register(fset)
 	fset.DurationVar(&c.reloadInterval, "policy-reload-interval", 2*time.Second, "how often the --policies directory is checked for edits (0: never)")
 	fset.StringVar(&c.publicURL, "public-url", "", "the web UI's base URL as users reach it (https://bonafide.example.com); single sign-on redirects to it")
 	c.oidc.register(fset)
@@ -253,6 +255,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	g.Go(func() error { return sweepLoop(gctx, st, live, c.sweepInterval, log) })
 	g.Go(func() error { return fleetLoop(gctx, st, c.fleetInterval, m, log) })
+	g.Go(func() error { return pruneLoop(gctx, st, c.retention, log) })
 	if c.policies != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}

@@ -154,3 +154,29 @@ func (s *Store) DisableUser(ctx context.Context, username string) error {
 func (s *Store) RecomputeFleetInSlices(ctx context.Context, now time.Time, size int, afterSlice func()) (FleetStats, error) {
 	return s.recomputeFleet(ctx, now, size, afterSlice)
 }
+
+// PruneInBatches runs Prune with batches of batch rows.
+func (s *Store) PruneInBatches(ctx context.Context, now time.Time, r Retention, batch int) (PruneStats, error) {
+	return s.prune(ctx, now, r, batch)
+}
+
+// AddClusterEvent appends an entry to a cluster's timeline.
+func (s *Store) AddClusterEvent(ctx context.Context, clusterID string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return s.clusterEvent(ctx, wtx{tx, s}, clusterID, at, "joined", map[string]any{"device_id": "d"})
+	})
+}
+
+// TimesIn lists the times in column of table's rows, oldest first.
+func (s *Store) TimesIn(ctx context.Context, table, column string) ([]time.Time, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+column+` FROM `+table+` ORDER BY `+column)
+	if err != nil {
+		return nil, err
+	}
+	ats, err := scanColumn[int64](rows)
+	out := make([]time.Time, len(ats))
+	for i, at := range ats {
+		out[i] = fromMicros(at)
+	}
+	return out, err
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+)
+
+// retentionFlags are serve's history retention flags.
+type retentionFlags struct {
+	store.Retention
+	interval time.Duration
+}
+
+const day = 24 * time.Hour
+
+func (r *retentionFlags) register(fset *flag.FlagSet) {
+	fset.DurationVar(&r.Reports, "retain-reports", 30*day, "how long each report's record is kept (and a retried report recognised); older reports are kept as daily counts per device (0: for ever)")
+	fset.DurationVar(&r.Snapshots, "retain-snapshots", 90*day, "how long snapshot history is kept; each device's latest snapshot is always kept (0: for ever)")
+	fset.DurationVar(&r.Risk, "retain-risk", 365*day, "how long risk score history is kept (0: for ever)")
+	fset.DurationVar(&r.ClusterEvents, "retain-cluster-events", 365*day, "how long cluster timelines are kept (0: for ever)")
+	fset.DurationVar(&r.Egress, "retain-egress", 90*day, "how long egress history is kept (0: for ever)")
+	fset.DurationVar(&r.Audit, "retain-audit", 0, "how long the audit log is kept (0: for ever)")
+	fset.DurationVar(&r.interval, "prune-interval", time.Hour, "how often history past its retention is pruned (0: never)")
+}
+
+// pruneLockKey names the pruning job's advisory lock.
+const pruneLockKey = 0x626f6e6166696405
+
+// pruneLoop prunes history past its retention every interval, on one
+// replica at a time, in small batches that ingest interleaves with.
+func pruneLoop(ctx context.Context, st *store.Store, r retentionFlags, log *slog.Logger) error {
+	if r.interval <= 0 {
+		return nil
+	}
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		ok, unlock, err := st.TryLock(ctx, pruneLockKey)
+		if err != nil || !ok {
+			continue
+		}
+		start := time.Now()
+		stats, err := st.Prune(ctx, start, r.Retention)
+		unlock()
+		if err != nil && ctx.Err() == nil {
+			log.Error("prune", "err", err)
+		} else if err == nil && stats != (store.PruneStats{}) {
+			log.Info("pruned", "reports_rolled_up", stats.Reports, "snapshots", stats.Snapshots, "risk", stats.Risk,
+				"cluster_events", stats.ClusterEvents, "egress", stats.Egress, "audit", stats.Audit,
+				"took", time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
