@@ -24,6 +24,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/metrics"
+	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui"
@@ -56,6 +57,7 @@ type serveConfig struct {
 	agentDir               string
 	metricsListen          string
 	publicURL              string
+	outputs                string
 	oidc                   oidcFlags
 }
 
@@ -107,6 +109,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&c.publicAddress, "public-address", "", "host:port agents dial for gRPC, shown in the UI's install commands (default: the first --server-name, else this host's name, with the --grpc-listen port)")
 	fset.StringVar(&c.agentDir, "agent-dir", "", "directory of agent binaries the UI builds pre-configured packages from (default $BONAFIDE_AGENT_DIR, "+defaultAgentDir+" or dist/agents)")
 	fset.StringVar(&c.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (default: none)")
+	fset.StringVar(&c.outputs, "outputs", "", "YAML file of alert outputs (webhook, slack, teams, syslog, ocsf), reloaded when edited like --policies (links to alerts need --public-url)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -196,7 +199,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	gs, hs := svc.GRPCServer(serverCert, m.UnaryInterceptor)
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api.New(st, log, live))
+	oopts := outputs.Options{Collector: c.publicURL, Version: version}
+	if m != nil {
+		oopts.Metrics = m
+	}
+	outs := outputs.New(st, log, oopts)
+	if c.outputs != "" {
+		if _, err := outs.Reload(c.outputs, time.Now()); err != nil {
+			return fmt.Errorf("outputs: %w", err)
+		}
+		log.Info("outputs loaded", "file", c.outputs)
+	}
+	apiSrv := api.New(st, log, live)
+	apiSrv.SetOutputs(outs)
+	mux.Handle("/api/", apiSrv)
 	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version, AgentDir: agentDir(c.agentDir), OIDC: sso})
 	if err != nil {
 		return err
@@ -258,6 +274,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	g.Go(func() error { return pruneLoop(gctx, st, c.retention, log) })
 	if c.policies != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
+	}
+	g.Go(func() error { return outs.Run(gctx) })
+	if c.outputs != "" && c.reloadInterval > 0 {
+		g.Go(func() error { return outs.Watch(gctx, c.outputs, c.reloadInterval) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -35,6 +36,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	policies *detect.Live
+	outputs  *outputs.Manager // nil: no outputs (see SetOutputs)
 }
 
 // New builds the API handler.
@@ -56,6 +58,9 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("POST /api/v1/people", store.RoleAdmin, s.postPeople)
 	s.handle("GET /api/v1/policies", store.RoleViewer, s.getPolicies)
 	s.handle("POST /api/v1/policies/dry-run", store.RoleAnalyst, s.dryRun)
+	s.handle("GET /api/v1/outputs", store.RoleViewer, s.listOutputs)
+	s.handle("POST /api/v1/outputs/{name}/test", store.RoleAdmin, s.testOutput)
+	s.handle("GET /api/v1/audit", store.RoleAdmin, s.listAudit)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
