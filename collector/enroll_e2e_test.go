@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -75,6 +76,23 @@ func TestEnrollmentLostAnswerClaimed(t *testing.T) {
 			t.Fatalf("enroll.key left after the enrollment: %v", err)
 		}
 		runAgent(t, agent, "run", "--once", "--state-dir", state, "--root", root)
+
+		// A state directory cloned mid-enrollment onto another machine: its
+		// key is the first device's, which the collector refuses; the agent
+		// drops it and enrolls with a new one at its next attempt.
+		clone := t.TempDir()
+		if err := os.WriteFile(filepath.Join(clone, "enroll.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		other := "../agent/internal/scan/testdata/roots/home-desk"
+		refused, err := exec.Command(agent, "enroll", "--collector", s.grpc, "--secret", secret, "--ca-fingerprint", fp, "--state-dir", clone, "--root", other).CombinedOutput()
+		if err == nil || !strings.Contains(string(refused), "enrolled for another device") {
+			t.Fatalf("enroll with another device's key: %v %s", err, refused)
+		}
+		out = runAgent(t, agent, "enroll", "--collector", s.grpc, "--secret", secret, "--ca-fingerprint", fp, "--state-dir", clone, "--root", other)
+		if m := regexp.MustCompile(`enrolled: agent (\S+), device (\S+),`).FindStringSubmatch(out); m == nil || m[1] == lost.GetAgentId() || m[2] == lost.GetDeviceId() {
+			t.Fatalf("enroll of the clone after the refusal: %s", out)
+		}
 		dev := s.api(t, "GET", "/api/v1/devices/"+lost.GetDeviceId(), viewer, "", 200)
 		agents, _ := dev["agents"].([]any)
 		if len(agents) != 1 || agents[0].(map[string]any)["id"] != lost.GetAgentId() || agents[0].(map[string]any)["last_seen"] == nil {

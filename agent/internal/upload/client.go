@@ -22,8 +22,10 @@ import (
 
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 )
 
 // MaxMessageBytes is the collector's cap on one gRPC message.
@@ -81,6 +83,13 @@ func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (
 	resp, err := agentv1.NewAgentServiceClient(conn).Enroll(ctx, &agentv1.EnrollRequest{Secret: o.Secret, Identity: o.Identity, Csr: csr})
 	if err != nil && hint.plain.Load() {
 		return Enrollment{}, fmt.Errorf("enroll: %w", hint.explain(err))
+	}
+	if status.Code(err) == codes.AlreadyExists {
+		// The key is another device's (a state directory cloned
+		// mid-enrollment): the next attempt starts with a new one.
+		if rerr := os.Remove(s.path(enrollKeyFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return Enrollment{}, rerr
+		}
 	}
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("enroll at %s: %w", o.Collector, err)
