@@ -213,7 +213,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	apiSrv := api.New(st, log, live)
 	apiSrv.SetOutputs(outs)
 	mux.Handle("/api/", apiSrv)
-	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version, AgentDir: agentDir(c.agentDir), OIDC: sso})
+	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version, AgentDir: agentDir(c.agentDir), OIDC: sso, Outputs: outs})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
 
@@ -60,6 +61,8 @@ type Options struct {
 	Version string
 	// OIDC, when set, offers single sign-on besides the local users.
 	OIDC *OIDC
+	// Outputs are the alert outputs, for the outputs page (nil: none).
+	Outputs *outputs.Manager
 }
 
 // Server serves the UI.
@@ -120,6 +123,8 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 	s.handle("GET /ui/policies/source", store.RoleViewer, s.policySource)
 	s.handle("POST /ui/policies/rules/{id}", store.RoleAdmin, s.setRule)
 	s.handle("POST /ui/policies/dry-run", store.RoleAnalyst, s.policyDryRun)
+	s.handle("GET /ui/outputs", store.RoleViewer, s.outputsView)
+	s.handle("POST /ui/outputs/{name}/test", store.RoleAdmin, s.testOutput)
 	s.handle("GET /ui/enrollment", store.RoleViewer, s.enrollment)
 	s.handle("POST /ui/enrollment", store.RoleAdmin, s.createSecret)
 	s.handle("POST /ui/enrollment/{id}/revoke", store.RoleAdmin, s.revokeSecret)
