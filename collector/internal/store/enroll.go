@@ -224,12 +224,14 @@ type enrollResult struct {
 }
 
 // enrolledByKey finds the agent enrolled with e.Key (ErrNotFound: none).
+// The condition enroll_key <> '' lets both engines use the partial index
+// agents_enroll_key; without it every lookup scanned all agents.
 func (s *Store) enrolledByKey(ctx context.Context, q rowQuerier, e Enrollment) (Enrolled, error) {
 	r := Enrolled{}
 	var hwKey string
 	var ar, dr int64
 	err := q.QueryRowContext(ctx, s.q(`SELECT a.id, a.device_id, a.enroll_cert, a.revoked_at, d.revoked_at, d.hardware_key
-		FROM agents a JOIN devices d ON d.id = a.device_id WHERE a.enroll_key = ?`), e.Key).
+		FROM agents a JOIN devices d ON d.id = a.device_id WHERE a.enroll_key = ? AND a.enroll_key <> ''`), e.Key).
 		Scan(&r.AgentID, &r.DeviceID, &r.Certificate, &ar, &dr, &hwKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Enrolled{}, ErrNotFound
