@@ -77,7 +77,13 @@ type IngestBatch struct {
 func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]string, error) {
 	req := &ingestReq{ctx: ctx, batch: &b, ev: ev, done: make(chan ingestResult, 1)}
 	if len(b.Reports) > 0 {
-		req.pre = s.prejudge(ctx, &b, ev)
+		select {
+		case s.judging <- struct{}{}:
+			req.pre = s.prejudge(ctx, &b, ev)
+			<-s.judging
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	select {
 	case s.ingestQ <- req:
@@ -101,6 +107,11 @@ var errClosed = errors.New("store closed")
 
 // maxGroup bounds how many batches one transaction takes.
 const maxGroup = 64
+
+// maxJudging bounds how many reports are judged outside the writer at
+// once (prejudge): enough to keep the cores busy, few enough that the
+// reads do not crowd the writers out of the database's connections.
+const maxJudging = 4
 
 type ingestReq struct {
 	ctx   context.Context
@@ -127,6 +138,7 @@ type ingestResult struct {
 // startWriters starts n group-commit writers (one on SQLite, which has a
 // single writer connection; several on PostgreSQL).
 func (s *Store) startWriters(n int) {
+	s.judging = make(chan struct{}, maxJudging)
 	s.ingestQ = make(chan *ingestReq)
 	s.stop = make(chan struct{})
 	for range n {

@@ -48,7 +48,9 @@ type Store struct {
 	stmts   stmtCache // the writer's (SQLite)
 	rstmts  stmtCache // the read pool's (SQLite), see reader
 
-	// Group commit of ingested reports (see Ingest).
+	// Group commit of ingested reports (see Ingest), and the reports
+	// judged before it (see prejudge).
+	judging chan struct{}
 	ingestQ chan *ingestReq
 	stop    chan struct{}
 	writers sync.WaitGroup
