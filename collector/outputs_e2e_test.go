@@ -66,6 +66,9 @@ func (h *hookReceiver) got() []hookRequest {
 // returns the port's address and the file.
 func startRsyslog(t *testing.T) (addr, file string) {
 	rsyslogd, err := exec.LookPath("rsyslogd")
+	if err != nil { // not on the PATH of a user without /usr/sbin
+		rsyslogd, err = exec.LookPath("/usr/sbin/rsyslogd")
+	}
 	if err != nil {
 		storetest.Missing(t, "rsyslogd (apt-get install -y rsyslog)")
 	}

@@ -23,7 +23,10 @@ type httpSink struct {
 }
 
 func newHTTP(o *Output, body func(Event) ([]byte, error)) *httpSink {
-	return &httpSink{o: o, body: body, client: &http.Client{Timeout: o.Timeout}}
+	// A redirect is not followed (it would turn the POST into a GET): it
+	// is an answer other than 2xx, so an error to fix in the URL.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &httpSink{o: o, body: body, client: &http.Client{Timeout: o.Timeout, CheckRedirect: noRedirect}}
 }
 
 // Signature is the X-Bonafide-Signature of body: "sha256=" and the hex

@@ -3,10 +3,18 @@ package outputs
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
 
@@ -238,4 +247,137 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestOutboxReplicas: two collectors on one PostgreSQL run the outputs;
+// one at a time delivers, so every event arrives once, in order.
+func TestOutboxReplicas(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := t.Context()
+	rec := &receiver{t: t, secret: "s"}
+	hook := httptest.NewServer(rec)
+	defer hook.Close()
+	file := filepath.Join(t.TempDir(), "outputs.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf("outputs:\n  - {name: hook, type: webhook, url: %q, secret: s, events: [audit]}\n", hook.URL)), 0o600)
+	var stores []*store.Store
+	for range 2 {
+		st := storetest.Open(t, dsn)
+		stores = append(stores, st)
+		m := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Poll: 10 * time.Millisecond})
+		if _, err := m.Reload(file, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.StartOutput(ctx, "hook"); err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { m.Run(runCtx); close(done) }()
+		defer func() { stop(); <-done }()
+	}
+	const n = 20
+	for i := range n {
+		if _, err := stores[i%2].SetRuleEnabled(ctx, fmt.Sprintf("rule_%02d", i), false, "", "user:ana"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "all deliveries", func() bool { return len(rec.accepted()) >= n })
+	time.Sleep(time.Second) // a second sender would deliver again now
+	got := rec.accepted()
+	if len(got) != n {
+		t.Fatalf("%d deliveries of %d events", len(got), n)
+	}
+	for i, b := range got {
+		if want := fmt.Sprintf("rule_%02d", i); b["target_id"] != want {
+			t.Fatalf("delivery %d is %v, want %s", i, b["target_id"], want)
+		}
+	}
+}
+
+// TestSyslogTLSAndUDP: over TLS (the receiver's CA from ca_file) each
+// message is octet-counted; over UDP each is one datagram.
+func TestSyslogTLSAndUDP(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "syslog test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	msgs := make(chan string, 10)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			n, err := br.ReadString(' ')
+			if err != nil {
+				return
+			}
+			size, _ := strconv.Atoi(strings.TrimSpace(n))
+			b := make([]byte, size)
+			if _, err := io.ReadFull(br, b); err != nil {
+				return
+			}
+			msgs <- string(b)
+		}
+	}()
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	file := filepath.Join(dir, "outputs.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf(`outputs:
+  - {name: tls, type: syslog, address: %q, protocol: tls, ca_file: ca.pem}
+  - {name: udp, type: syslog, address: %q, protocol: udp, format: json}
+`, l.Addr(), u.LocalAddr())), 0o600)
+	c, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range c.Outputs {
+		sk, err := newSink(&o, testEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sk.Close()
+		for _, rule := range []string{"rule_a", "rule_b"} {
+			ev := alertEvent(store.EventNew)
+			ev.Alert.RuleID = rule
+			if err := sk.Send(t.Context(), ev); err != nil {
+				t.Fatalf("%s: %v", o.Name, err)
+			}
+		}
+	}
+	for _, rule := range []string{"rule_a", "rule_b"} {
+		select {
+		case m := <-msgs:
+			if !strings.HasPrefix(m, "<35>1 ") || !strings.Contains(m, "|"+rule+"|") {
+				t.Errorf("tls message %q", m)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no message over TLS")
+		}
+		b := make([]byte, maxUDP)
+		u.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := u.ReadFrom(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := string(b[:n]); !strings.HasPrefix(m, "<35>1 ") || !strings.Contains(m, `"rule_id":"`+rule+`"`) {
+			t.Errorf("udp message %q", m)
+		}
+	}
 }
