@@ -300,6 +300,29 @@ func TestOutputsEndToEnd(t *testing.T) {
 			t.Fatalf("test event body %v", got[len(got)-1].body)
 		}
 		s.api(t, "POST", "/api/v1/outputs/nope/test", admin, "", 404)
+
+		// A broken edit of the outputs file is refused and shown; the
+		// outputs keep running; a good edit clears the error.
+		good, _ := os.ReadFile(outputsFile)
+		os.WriteFile(outputsFile, []byte(strings.Replace(string(good), "type: syslog", "type: syslogd", 1)), 0o600)
+		var refused map[string]any
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if refused = s.api(t, "GET", "/api/v1/outputs", viewer, "", 200); strings.Contains(fmt.Sprint(refused["last_error"]), `type "syslogd"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("broken edit not shown: %v", refused)
+			}
+		}
+		if len(refused["outputs"].([]any)) != 3 {
+			t.Fatalf("a broken edit changed the outputs: %v", refused)
+		}
+		os.WriteFile(outputsFile, good, 0o600)
+		for deadline := time.Now().Add(30 * time.Second); s.api(t, "GET", "/api/v1/outputs", viewer, "", 200)["last_error"] != nil; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the error of a broken edit stayed after a good one")
+			}
+		}
 	})
 }
 
