@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -146,7 +147,7 @@ func TestOutputsEndToEnd(t *testing.T) {
 `, hookAddr, sysAddr, ocsfFile)), 0o600)
 
 		args := []string{"--grpc-listen", freePort(t), "--http-listen", freePort(t), "--policies", pol,
-			"--policy-reload-interval", "100ms", "--outputs", outputsFile, "--public-url", "https://bonafide.test"}
+			"--policy-reload-interval", "100ms", "--outputs", outputsFile, "--public-url", "https://bonafide.test", "--metrics-listen", "127.0.0.1:0"}
 		if strings.HasPrefix(dsn, "postgres") {
 			args = append(args, "--db", dsn)
 		}
@@ -227,6 +228,27 @@ func TestOutputsEndToEnd(t *testing.T) {
 		hook := st["outputs"].([]any)[0].(map[string]any)
 		if hook["name"] != "hook" || hook["backlog"].(float64) < 3 || !strings.Contains(fmt.Sprint(hook["last_error"]), "connection refused") {
 			t.Errorf("webhook state while down: %v", hook)
+		}
+		// The metrics count the failed attempts and the backlog.
+		mu := metricsLine.FindStringSubmatch(s.log.String())
+		if mu == nil {
+			t.Fatalf("no metrics address in the log:\n%s", s.log)
+		}
+		for _, re := range []string{`(?m)^bonafide_output_delivery_failures_total\{output="hook"\} [1-9]`, `(?m)^bonafide_output_backlog\{output="hook"\} [1-9]`} {
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				resp, err := http.Get(mu[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if regexp.MustCompile(re).Match(b) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("metrics lack %s:\n%s", re, b)
+				}
+			}
 		}
 
 		// The receiver comes back on its address.
