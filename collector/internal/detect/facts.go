@@ -133,7 +133,7 @@ type Egress struct {
 	Country     string  `cel:"country" json:"country,omitempty"` // ISO 3166-1 alpha-2
 	Region      string  `cel:"region" json:"region,omitempty"`
 	City        string  `cel:"city" json:"city,omitempty"`
-	HasLocation bool    `cel:"has_location" json:"has_location,omitempty"` // coordinates known
+	HasLocation bool    `cel:"has_location" json:"has_location,omitempty"` // a city's coordinates known (not a country's centroid)
 	Latitude    float64 `cel:"latitude" json:"latitude,omitempty"`
 	Longitude   float64 `cel:"longitude" json:"longitude,omitempty"`
 	ASN         int64   `cel:"asn" json:"asn,omitempty"`

@@ -46,7 +46,13 @@ func (l *Locator) Egress(ip netip.Addr) detect.Egress {
 	}
 	if found {
 		e.Country, e.Region, e.City = loc.CountryCode, loc.Region, loc.City
-		e.HasLocation, e.Latitude, e.Longitude = loc.HasCoordinates, loc.Latitude, loc.Longitude
+		// Only a city's coordinates place a laptop: a country-only record
+		// (a mobile carrier's, say) holds the country's centroid with an
+		// accuracy of about 1,000 km, and distances or travel speeds
+		// measured from it are noise.
+		if loc.HasCoordinates && loc.City != "" {
+			e.HasLocation, e.Latitude, e.Longitude = true, loc.Latitude, loc.Longitude
+		}
 		e.ASN, e.Org, e.TimeZone = int64(loc.ASN), loc.ASOrg, loc.TimeZone
 	}
 	if l != nil && l.Networks != nil {
