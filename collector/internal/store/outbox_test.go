@@ -1,11 +1,14 @@
 package store_test
 
 import (
+	"context"
 	"database/sql"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
@@ -188,4 +191,53 @@ func waitOutbox(t *testing.T, st *store.Store, c store.OutboxCursor, n int) []st
 		t.Fatalf("%d outbox events after %+v, want %d", len(evs), c, n)
 	}
 	return evs
+}
+
+// clearing fires r1 on devices while fire is set; r1 auto-resolves.
+type clearing struct{ fire bool }
+
+func (c *clearing) Evaluate(_ context.Context, scope detect.Scope, _ detect.Facts) ([]detect.Finding, error) {
+	if scope == detect.ScopeDevice && c.fire {
+		return []detect.Finding{finding("r1", "medium")}, nil
+	}
+	return nil, nil
+}
+
+func (c *clearing) AutoResolve(scope detect.Scope) []string {
+	if scope == detect.ScopeDevice {
+		return []string{"r1"}
+	}
+	return nil
+}
+
+// TestOutboxAutoResolve: an alert the system resolves because its
+// condition cleared is a status event in the same transaction.
+func TestOutboxAutoResolve(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		e.enroll("a1", "hw:1", "laptop-1")
+		waitOutbox(t, e.st, store.OutboxCursor{}, 1)
+		st, err := e.st.StartOutput(e.ctx, "o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, now := &clearing{fire: true}, time.Now()
+		e.ingest("a1", now, ev, e.heartbeat("rep-1", "laptop-1", now))
+		ev.fire = false
+		e.ingest("a1", now.Add(time.Minute), ev, e.heartbeat("rep-2", "laptop-1", now.Add(time.Minute)))
+		var got []string
+		for _, x := range waitOutbox(t, e.st, st.Cursor, 4) { // opened and resolved, each with its audit entry
+			if x.Event == store.EventAudit {
+				continue
+			}
+			a, err := x.Alert()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, x.Event+":"+a.Status)
+		}
+		if strings.Join(got, ",") != "new:open,status:resolved" {
+			t.Fatalf("alert events %v", got)
+		}
+	})
 }
