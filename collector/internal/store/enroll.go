@@ -224,7 +224,7 @@ type enrollResult struct {
 }
 
 // enrolledByKey finds the agent enrolled with e.Key (ErrNotFound: none).
-// The condition enroll_key <> '' lets both engines use the partial index
+// Saying that the key is not empty lets both engines use the partial index
 // agents_enroll_key; without it every lookup scanned all agents.
 func (s *Store) enrolledByKey(ctx context.Context, q rowQuerier, e Enrollment) (Enrolled, error) {
 	r := Enrolled{}
