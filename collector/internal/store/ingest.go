@@ -127,7 +127,7 @@ type ingestReq struct {
 // rows: its device is in a cluster, or the writer decides (the report may
 // move the device between clusters).
 func (r *ingestReq) clusters() bool {
-	return r.pre == nil || r.pre.facts.facts.Cluster.ID != ""
+	return r.pre == nil || r.pre.cluster != ""
 }
 
 type ingestResult struct {
@@ -319,7 +319,11 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		}
 	}
 	var moved []string
-	if pre != nil {
+	if pre == nil {
+		if moved, err = s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt); err != nil {
+			return err
+		}
+	} else if pre.facts != nil {
 		ok, err := s.keepFacts(ctx, tx, b.Agent.DeviceID, pre.facts)
 		if err != nil {
 			return err
@@ -327,8 +331,6 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		if ok {
 			return s.judge(ctx, tx, pre.facts.facts, pre.verdict, nil, b.ReceivedAt, ev)
 		}
-	} else if moved, err = s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt); err != nil {
-		return err
 	}
 	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity)
 	if err != nil {
