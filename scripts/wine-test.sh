@@ -3,9 +3,15 @@
 #
 #  1. every agent package's Windows test binary (go test -c, windows/amd64)
 #     runs under Wine in its package directory; a failing test fails this
-#     script unless scripts/wine-known-gaps.txt lists it as a Wine gap;
+#     script unless scripts/wine-known-gaps.txt lists it as a Wine gap (the
+#     agent's TestScanFindsFakeToolsUnderWine installs a fake AnyDesk and
+#     TeamViewer in the prefix: programs, folders, Uninstall keys, services,
+#     ports, client ids, and checks that scan --json finds them);
 #  2. scan --json, with a Windows program named RustDesk.exe running in the
-#     same prefix, reports the tool rustdesk.
+#     same prefix, reports the tool rustdesk;
+#  3. run --once enrolls with a collector on loopback and delivers: the
+#     device is os_family windows with the remote_tool_running alert (the
+#     collector's TestWindowsAgentUnderWine, built for this machine).
 #
 # It uses scripts/wine-agent.sh's prefix ($WINEPREFIX, or build/wine/prefix)
 # and stops the Wine processes it started.
@@ -126,6 +132,18 @@ if [ -n "$found" ]; then
 	echo "ok   scan --json reports rustdesk ($(grep -o '"path": *"[^"]*RustDesk.exe"' "$rd/scan.json" | head -n 1))"
 else
 	echo "FAIL scan --json did not report rustdesk (build/wine/_rustdesk/scan.json, scan.err)"
+	broken=$((broken + 1))
+fi
+
+echo "== run --once under Wine enrolls with a collector on loopback"
+clog=$build/collector-wine.log
+if env -u GOOS -u GOARCH -u CGO_ENABLED BONAFIDE_WINE_AGENT="$wa" \
+	go test -count=1 -v -run '^TestWindowsAgentUnderWine$' ./collector >"$clog" 2>&1 &&
+	grep -q '^--- PASS: TestWindowsAgentUnderWine' "$clog"; then
+	echo "ok   $(grep -o 'device .*' "$clog" | head -n 1)"
+else
+	echo "FAIL run --once under Wine (collector TestWindowsAgentUnderWine; the whole output is in ${clog#"$root"/})"
+	tail -n 25 "$clog" | sed 's/^/     | /'
 	broken=$((broken + 1))
 fi
 
