@@ -122,8 +122,13 @@ type VendorStrings struct {
 // CaptureEDID describes HDMI-capture-bridge EDIDs.
 type CaptureEDID struct {
 	// ManufacturerIDs are PNP ids of capture-bridge reference EDIDs
-	// (e.g. TSB, Toshiba's TC358743/TC358749 defaults).
+	// (e.g. TSB, Toshiba's TC358743/TC358749 defaults). Ordinary TVs and
+	// monitors share them, so one counts only together with a 0×0 cm size
+	// and one of SerialNumbers.
 	ManufacturerIDs []string `yaml:"manufacturer_ids"`
+	// SerialNumbers are the 32-bit EDID serials of the bridges' reference
+	// EDIDs.
+	SerialNumbers []uint32 `yaml:"serial_numbers"`
 	// MonitorNames are KVM and capture-bridge monitor names ("*" suffix
 	// allowed).
 	MonitorNames []string `yaml:"monitor_names"`

@@ -202,12 +202,13 @@ func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFindi
 			add(FindingPresetSerial, f, "", serial...)
 		}
 	}
+	// A bridge's manufacturer id is also a TV maker's: it counts only with
+	// the reference EDID's 0×0 cm size and serial.
 	var capture []*agentv1.MatchedField
-	if d.GetManufacturerId() != "" && slices.Contains(c.CaptureEDID.ManufacturerIDs, d.GetManufacturerId()) {
-		capture = append(capture, field("manufacturer_id", d.GetManufacturerId()))
-		if d.GetWidthMm() == 0 && d.GetHeightMm() == 0 {
-			capture = append(capture, field("width_mm", "0"), field("height_mm", "0"))
-		}
+	if ce := c.CaptureEDID; slices.Contains(ce.ManufacturerIDs, d.GetManufacturerId()) &&
+		d.GetWidthMm() == 0 && d.GetHeightMm() == 0 && slices.Contains(ce.SerialNumbers, d.GetSerialNumber()) {
+		capture = append(capture, field("manufacturer_id", d.GetManufacturerId()), field("width_mm", "0"), field("height_mm", "0"),
+			field("serial_number", fmt.Sprintf("0x%08x", d.GetSerialNumber())))
 	}
 	if d.GetMonitorName() != "" && anyText(d.GetMonitorName(), c.CaptureEDID.MonitorNames) {
 		capture = append(capture, field("monitor_name", d.GetMonitorName()))

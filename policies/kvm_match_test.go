@@ -65,9 +65,8 @@ func TestMatchPeripherals(t *testing.T) {
 	}}
 	got := strings.Join(summary(MatchPeripherals(cat, u, ds)), "\n")
 	want := strings.Join([]string{
-		"display HDMI-A-1 capture_edid  manufacturer_id=TSB width_mm=0 height_mm=0 monitor_name=TinyPilot",
+		"display HDMI-A-1 capture_edid  manufacturer_id=TSB width_mm=0 height_mm=0 serial_number=0x88888800 monitor_name=TinyPilot",
 		"display HDMI-A-1 edid_identity tinypilot manufacturer_id=TSB product_code=0x9876",
-		"display HDMI-A-1 preset_serial toshiba_hdmi_bridge serial_number=0x88888800",
 		"usb 1-2 composite_hid  hid.keyboard=true hid.absolute_pointer=true mass_storage.cdrom=true mass_storage.vendor=PiKVM mass_storage.product=Optical Drive",
 		"usb 1-2 gadget_vendor  vendor_id=0x1d6b interfaces.class=0x0003",
 		"usb 1-2 preset_serial glkvm_comet serial=CAFEBABE",
