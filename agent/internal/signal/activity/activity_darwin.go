@@ -5,22 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os/exec"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/agent/internal/cmdx"
 )
 
 const macIoreg = "/usr/sbin/ioreg"
 
-// cmdTimeout bounds one ioreg call.
-const cmdTimeout = 10 * time.Second
+// cmdTimeout bounds one ioreg call, maxOutput its output (IOHIDSystem
+// four levels deep is a few kilobytes).
+const (
+	cmdTimeout = 10 * time.Second
+	maxOutput  = 4 << 20
+)
 
 // LiveIdle is this OS's idle reader: HIDIdleTime of IOHIDSystem (see
 // machid.go), system-wide, so it sees the console user from a
 // LaunchDaemon. ok=false, with no error, when the property is absent.
 func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, macIoreg, "-c", "IOHIDSystem", "-d", "4", "-r", "-a").Output()
+	out, err := cmdx.Run(ctx, cmdTimeout, maxOutput, macIoreg, "-c", "IOHIDSystem", "-d", "4", "-r", "-a")
 	if err != nil {
 		return 0, false, fmt.Errorf("activity: ioreg -c IOHIDSystem: %w", err)
 	}

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/agent/internal/cmdx"
 )
 
 // cmdTimeout bounds one loginctl call.
@@ -55,22 +56,7 @@ func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
 	return 0, false, nil
 }
 
-// runCapped runs a command with a timeout in the C locale and returns at
-// most maxOutput bytes of its standard output.
+// runCapped runs a loginctl command under cmdTimeout and maxOutput.
 func runCapped(ctx context.Context, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0")
-	out, err := cmd.Output()
-	if len(out) > maxOutput {
-		out = out[:maxOutput]
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if msg, _, _ := strings.Cut(strings.TrimSpace(string(ee.Stderr)), "\n"); msg != "" {
-			err = fmt.Errorf("%w: %.200s", err, msg)
-		}
-	}
-	return out, err
+	return cmdx.RunEnv(ctx, []string{"SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, cmdTimeout, maxOutput, name, args...)
 }

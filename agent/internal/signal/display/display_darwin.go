@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
+	"time"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/cmdx"
+	"github.com/bonafide-sec/bonafide/agent/internal/ioreg"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-const macIoreg = "/usr/sbin/ioreg"
+const (
+	macIoreg = "/usr/sbin/ioreg"
+	// macIoregTimeout bounds one ioreg run.
+	macIoregTimeout = 15 * time.Second
+)
 
 // readLive lists the displays from the I/O Registry: AppleCLCD2 entries on
 // Apple silicon, IODisplayConnect entries on Intel Macs (the class that
@@ -19,7 +25,7 @@ func readLive(ctx context.Context) (*agentv1.Displays, error) {
 	var displays []*agentv1.Display
 	var errs []error
 	for _, class := range []string{"AppleCLCD2", "IODisplayConnect"} {
-		out, err := exec.CommandContext(ctx, macIoreg, "-a", "-l", "-r", "-c", class).Output()
+		out, err := cmdx.Run(ctx, macIoregTimeout, ioreg.MaxSize, macIoreg, "-a", "-l", "-r", "-c", class)
 		if err == nil {
 			var ds []*agentv1.Display
 			ds, err = macParseFramebuffers(out, class)
@@ -33,7 +39,7 @@ func readLive(ctx context.Context) (*agentv1.Displays, error) {
 		return nil, errors.Join(errs...)
 	}
 	lid := agentv1.LidState_LID_STATE_UNSPECIFIED
-	if out, err := exec.CommandContext(ctx, macIoreg, "-a", "-r", "-k", "AppleClamshellState", "-d", "1").Output(); err == nil {
+	if out, err := cmdx.Run(ctx, macIoregTimeout, ioreg.MaxSize, macIoreg, "-a", "-r", "-k", "AppleClamshellState", "-d", "1"); err == nil {
 		lid, _ = macParseClamshell(out)
 	}
 	return macAssemble(displays, lid), nil

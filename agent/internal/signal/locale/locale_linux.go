@@ -3,9 +3,9 @@ package locale
 import (
 	"context"
 	"os"
-	"os/exec"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/cmdx"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -31,10 +31,8 @@ func readLive(ctx context.Context, now time.Time) (*agentv1.Locale, error) {
 	if out.SystemLocale != "" && hasSystem {
 		return out, nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	b, err := exec.CommandContext(cctx, "localectl", "status").Output()
-	if err != nil || len(b) > maxText {
+	b, err := cmdx.Run(ctx, 5*time.Second, maxText, "localectl", "status")
+	if err != nil {
 		return out, nil
 	}
 	st := parseLocalectl(b)

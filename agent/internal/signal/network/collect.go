@@ -7,18 +7,17 @@
 package network
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"io/fs"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/cmdx"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -181,35 +180,10 @@ func lines(b []byte) []string {
 	return strings.Split(s, "\n")
 }
 
-// cappedBuffer keeps the first max bytes written to it and drops the rest.
-type cappedBuffer struct {
-	bytes.Buffer
-	max int
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.Len(); room > 0 {
-		if len(p) > room {
-			c.Buffer.Write(p[:room])
-		} else {
-			c.Buffer.Write(p)
-		}
-	}
-	return len(p), nil
-}
-
-// run runs an absolute-path command with a timeout and returns at most
-// maxOutput bytes of its standard output. The C locale keeps the output
-// in the documented (English) form.
+// run runs an absolute-path command under cmdTimeout and maxOutput. The
+// C locale keeps the output in the documented (English) form.
 func run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
-	out := &cappedBuffer{max: maxOutput}
-	cmd.Stdout = out
-	err := cmd.Run()
-	return out.Bytes(), err
+	return cmdx.Run(ctx, cmdTimeout, maxOutput, name, args...)
 }
 
 // addAddr appends the CIDR of ip/bits to list unless already there or the

@@ -3,18 +3,22 @@ package remoteaccess
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/agent/internal/cmdx"
 )
 
 const (
 	macPSPath        = "/bin/ps"
 	macNetstatPath   = "/usr/sbin/netstat"
 	macLaunchctlPath = "/bin/launchctl"
+	// macCmdTimeout and macMaxOutput bound one run of ps, netstat or
+	// launchctl (ps -axww args= lists every process's whole command line).
+	macCmdTimeout = 20 * time.Second
+	macMaxOutput  = 16 << 20
 )
 
 // readInventory reads macOS. Under root it reads launchd job plists,
@@ -97,15 +101,10 @@ func readInventory(ctx context.Context, root string, _ func(Process) bool) (*Inv
 	return inv, errors.Join(problems...)
 }
 
-// macRun runs a tool in the C locale and returns its standard output.
+// macRun runs a tool in the C locale, under macCmdTimeout and
+// macMaxOutput, and returns its standard output.
 func macRun(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", name, err)
-	}
-	return out, nil
+	return cmdx.RunEnv(ctx, []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin"}, macCmdTimeout, macMaxOutput, name, args...)
 }
 
 // macResolveUsers replaces the uids parseMacPS leaves in User with user

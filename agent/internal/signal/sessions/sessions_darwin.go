@@ -3,13 +3,12 @@
 package sessions
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/cmdx"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -32,38 +31,16 @@ func readLive(ctx context.Context, cursor string) (*agentv1.Sessions, error) {
 			out.Current = append(out.Current, s.proto())
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, macLastWait)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, macLastPath)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
-	var buf bytes.Buffer
-	cmd.Stdout = &macLimitedWriter{w: &buf, n: maxLastOutput}
-	if err := cmd.Run(); err != nil && buf.Len() == 0 {
+	// last prints the newest logins first: output cut at the cap still
+	// holds the recent history, and is used.
+	b, err := cmdx.Run(ctx, macLastWait, maxLastOutput, macLastPath)
+	if err != nil && len(b) == 0 {
 		return out, nil // no history this time; keep the cursor
 	}
-	hist, next := macHistory(macParseLast(buf.Bytes(), time.Now(), time.Local), cursor)
+	hist, next := macHistory(macParseLast(b, time.Now(), time.Local), cursor)
 	for _, s := range hist {
 		out.History = append(out.History, s.proto())
 	}
 	out.HistoryCursor = next
 	return out, nil
-}
-
-// macLimitedWriter keeps the first n bytes written and discards the rest
-// without failing the writer (so a chatty child process is not killed by
-// EPIPE).
-type macLimitedWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (l *macLimitedWriter) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(int64(len(p)), l.n)
-		if _, err := l.w.Write(p[:k]); err != nil {
-			return 0, err
-		}
-		l.n -= k
-	}
-	return len(p), nil
 }

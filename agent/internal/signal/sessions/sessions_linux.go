@@ -3,7 +3,6 @@
 package sessions
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/cmdx"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -48,27 +48,9 @@ func runWtmpdb(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %s exists but the wtmpdb tool is not installed: %w", wtmpdbDB, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, wtmpdbArgs...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &limitedBuffer{&stdout, maxWtmpdbOutput}, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("sessions: wtmpdb last: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	out, err := cmdx.RunEnv(ctx, []string{"TZ=UTC"}, 20*time.Second, maxWtmpdbOutput, path, wtmpdbArgs...)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: wtmpdb last: %w", err)
 	}
-	return stdout.Bytes(), nil
-}
-
-// limitedBuffer fails writes past its limit, so a runaway command is cut.
-type limitedBuffer struct {
-	b     *bytes.Buffer
-	limit int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if l.b.Len()+len(p) > l.limit {
-		return 0, errors.New("output too large")
-	}
-	return l.b.Write(p)
+	return out, nil
 }
