@@ -21,14 +21,15 @@ const KVMFile = "catalog/kvm.yaml"
 const (
 	KVMCategoryIPKVM      = "ip_kvm"         // network KVM that drives the laptop over USB + HDMI
 	KVMCategoryHIDBridge  = "hid_bridge"     // serial/network → USB HID bridge chip or firmware
-	KVMCategoryEnterprise = "enterprise_kvm" // KVM switch / extender dongle (CIM)
+	KVMCategoryEnterprise = "enterprise_kvm" // remote-console KVM dongle (CIM), KVM-over-IP or extender
+	KVMCategorySwitch     = "kvm_switch"     // desk KVM switch: local, not remote, operation
 	KVMCategoryBMC        = "bmc"            // server management controller's virtual devices
 	KVMCategoryCapture    = "capture"        // HDMI capture bridge whose EDID the laptop sees
 	KVMCategoryJiggler    = "jiggler"        // mouse-jiggler or HID-injection hobby hardware
 )
 
 var kvmCategories = []string{KVMCategoryIPKVM, KVMCategoryHIDBridge, KVMCategoryEnterprise,
-	KVMCategoryBMC, KVMCategoryCapture, KVMCategoryJiggler}
+	KVMCategorySwitch, KVMCategoryBMC, KVMCategoryCapture, KVMCategoryJiggler}
 
 // KVMCatalog lists IP-KVMs, HID bridges, KVM dongles, BMC virtual devices
 // and jiggler hardware with their USB and EDID identities and preset
@@ -85,6 +86,10 @@ type USBIdentity struct {
 	Configuration  string  `yaml:"configuration"`
 	StorageVendor  string  `yaml:"storage_vendor"`
 	StorageProduct string  `yaml:"storage_product"`
+	// USBIDs is the name usb.ids gives vendor_id:product_id when the
+	// identity comes from usb.ids (checked by TestKVMCatalogUSBIDs); it
+	// takes no part in matching.
+	USBIDs string `yaml:"usb_ids"`
 }
 
 // EDIDIdentity is one EDID identity; strings as in USBIdentity.

@@ -23,14 +23,13 @@ const (
 const usbClassHub, usbClassHID = 0x09, 0x03
 
 // MatchPeripherals matches USB devices and displays against the catalog
-// and the heuristics that survive disguise. Hubs are skipped. Findings are
-// ordered by source, device, kind and family.
+// and the heuristics that survive disguise. Hubs are matched against the
+// catalog's identities only (KVM dongles and BMCs present virtual hubs),
+// never the heuristics. Findings are ordered by source, device, kind and
+// family.
 func MatchPeripherals(cat *KVMCatalog, u *agentv1.Usb, ds *agentv1.Displays) *agentv1.Peripherals {
 	out := &agentv1.Peripherals{CatalogVersion: cat.Version}
 	for _, d := range u.GetDevices() {
-		if d.GetDeviceClass() == usbClassHub {
-			continue
-		}
 		out.Findings = append(out.Findings, cat.matchUSB(d)...)
 	}
 	for _, d := range ds.GetDisplays() {
@@ -87,6 +86,7 @@ func (c *KVMCatalog) matchUSB(d *agentv1.UsbDevice) []*agentv1.PeripheralFinding
 	add := func(kind string, f *KVMFamily, name string, fields ...*agentv1.MatchedField) {
 		out = append(out, finding("usb", d.GetLocation(), kind, f, name, fields))
 	}
+	hub := d.GetDeviceClass() == usbClassHub
 	for i := range c.Families {
 		f := &c.Families[i]
 		var best []*agentv1.MatchedField
@@ -98,9 +98,12 @@ func (c *KVMCatalog) matchUSB(d *agentv1.UsbDevice) []*agentv1.PeripheralFinding
 		if best != nil {
 			add(FindingUSBIdentity, f, "", best...)
 		}
-		if d.GetSerial() != "" && anyText(d.GetSerial(), f.PresetSerials.USB) {
+		if !hub && d.GetSerial() != "" && anyText(d.GetSerial(), f.PresetSerials.USB) {
 			add(FindingPresetSerial, f, "", field("serial", d.GetSerial()))
 		}
+	}
+	if hub {
+		return out
 	}
 	if h := d.GetHid(); h.GetKeyboard() && h.GetAbsolutePointer() {
 		fs := []*agentv1.MatchedField{field("hid.keyboard", "true"), field("hid.absolute_pointer", "true")}

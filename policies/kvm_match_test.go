@@ -88,6 +88,34 @@ func TestMatchPeripherals(t *testing.T) {
 	}
 }
 
+// TestMatchPeripheralsHubs: virtual hubs of KVM dongles and BMCs match the
+// catalog; ordinary hubs, even with a gadget vendor id and a KVM preset
+// serial, raise nothing.
+func TestMatchPeripheralsHubs(t *testing.T) {
+	cat, err := KVM(FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &agentv1.Usb{Devices: []*agentv1.UsbDevice{
+		{Location: "1-1", VendorId: 0x0624, ProductId: 0x0248, DeviceClass: 0x09, Product: "Virtual Hub"},
+		{Location: "1-2", VendorId: 0x03f0, ProductId: 0x1327, DeviceClass: 0x09},
+		{Location: "1-3", VendorId: 0x2245, ProductId: 0x1500, DeviceClass: 0x09},
+		{Location: "usb1", VendorId: 0x1d6b, ProductId: 0x0002, DeviceClass: 0x09, Serial: "0000:00:14.0"},
+		{Location: "1-4", VendorId: 0x05e3, ProductId: 0x0610, DeviceClass: 0x09, Manufacturer: "GenesysLogic", Product: "USB2.1 Hub"},
+		{Location: "1-5", VendorId: 0x1209, ProductId: 0x0001, DeviceClass: 0x09, Serial: "CAFEBABE",
+			Interfaces: []*agentv1.UsbInterface{{Class: 9}, {Class: 3}}},
+	}}
+	got := strings.Join(summary(MatchPeripherals(cat, u, nil)), "\n")
+	want := strings.Join([]string{
+		"usb 1-1 usb_identity avocent_kvm vendor_id=0x0624 product_id=0x0248",
+		"usb 1-2 usb_identity hpe_ilo vendor_id=0x03f0 product_id=0x1327",
+		"usb 1-3 usb_identity aspeed_pc_over_lan vendor_id=0x2245 product_id=0x1500",
+	}, "\n")
+	if got != want {
+		t.Errorf("findings:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func BenchmarkMatchPeripherals(b *testing.B) {
 	cat, err := KVM(FS())
 	if err != nil {

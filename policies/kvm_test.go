@@ -1,9 +1,13 @@
 package policies
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -66,9 +70,9 @@ func TestKVMCatalog(t *testing.T) {
 	for _, id := range []string{
 		"pikvm", "pikvm_pico_hid", "tinypilot", "jetkvm", "nanokvm", "glkvm_comet", "blikvm",
 		"linux_usb_gadget", "toshiba_hdmi_bridge", "ms21xx_capture", "ch9329", "hobby_hid_boards",
-		"aten_kvm", "raritan_kvm", "avocent_kvm", "belkin_kvm", "uniclass_kvm", "asix_kvm_soc",
-		"aspeed_pc_over_lan", "epiphan_kvm2usb",
-		"ami_bmc", "hpe_ilo", "dell_drac", "lenovo_bmc", "cisco_bmc", "vmware_virtual_hid",
+		"aten_kvm", "raritan_kvm", "avocent_kvm", "fujitsu_remote_kvm", "aspeed_pc_over_lan", "epiphan_kvm2usb",
+		"aten_kvm_switch", "belkin_kvm", "desk_kvm_switch",
+		"ami_bmc", "hpe_ilo", "dell_drac", "lenovo_bmc", "emulex_pilot_bmc", "cisco_bmc", "vmware_virtual_hid",
 	} {
 		kvmFamily(t, c, id)
 	}
@@ -340,4 +344,80 @@ func FuzzParseKVM(f *testing.F) {
 			}
 		}
 	})
+}
+
+// usbIDsNames reads usb.ids (vendor lines "vvvv  name", device lines
+// "\tpppp  name") into "vvvv:pppp" -> device name.
+func usbIDsNames(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names, vendor := map[string]string{}, ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "C ") {
+			break // device classes follow the vendors
+		}
+		id, name, ok := strings.Cut(strings.TrimPrefix(line, "\t"), "  ")
+		if !ok || len(id) != 4 || strings.HasPrefix(line, "\t\t") {
+			continue
+		}
+		if _, err := strconv.ParseUint(id, 16, 16); err != nil {
+			continue
+		}
+		if line[0] != '\t' {
+			vendor = id
+		} else {
+			names[vendor+":"+id] = name
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestKVMCatalogUSBIDs checks that every enterprise KVM, KVM switch and BMC
+// identity cites its usb.ids name, and, where usb.ids is installed (Debian:
+// apt-get install usb.ids or hwdata; or $USB_IDS), that usb.ids lists the
+// vendor and product id under exactly that name.
+func TestKVMCatalogUSBIDs(t *testing.T) {
+	c := loadKVM(t)
+	path := os.Getenv("USB_IDS")
+	for _, p := range []string{"/usr/share/hwdata/usb.ids", "/usr/share/misc/usb.ids", "/var/lib/usbutils/usb.ids"} {
+		if _, err := os.Stat(p); path == "" && err == nil {
+			path = p
+		}
+	}
+	var names map[string]string
+	if path != "" {
+		names = usbIDsNames(t, path)
+	}
+	cited := 0
+	for _, f := range c.Families {
+		for _, u := range f.USB {
+			if u.VendorID == nil || u.ProductID == nil {
+				continue
+			}
+			id := fmt.Sprintf("%04x:%04x", *u.VendorID, *u.ProductID)
+			if u.USBIDs == "" {
+				if slices.Contains([]string{KVMCategoryEnterprise, KVMCategorySwitch, KVMCategoryBMC}, f.Category) {
+					t.Errorf("%s %s: no usb_ids name", f.ID, id)
+				}
+				continue
+			}
+			cited++
+			if got, ok := names[id]; names != nil && got != u.USBIDs {
+				t.Errorf("%s %s: usb_ids %q, usb.ids says %q (listed: %v)", f.ID, id, u.USBIDs, got, ok)
+			}
+		}
+	}
+	if names == nil {
+		t.Skipf("%d usb_ids names cited; no usb.ids installed to check them against", cited)
+	}
+	t.Logf("%d usb_ids names match %s", cited, path)
 }
