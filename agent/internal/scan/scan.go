@@ -1,7 +1,8 @@
 // Package scan runs one look at the machine and assembles the HostSnapshot
 // the agent reports. Each signal family is collected by its own package; a
 // family that fails is recorded in the snapshot's signal statuses and does
-// not stop the others.
+// not stop the others. A scan has a deadline: a family that has not
+// finished by then is reported with an error, and the scan returns.
 package scan
 
 import (
@@ -31,6 +32,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+// DefaultTimeout bounds a whole scan when Scanner.Timeout is zero. A scan
+// takes seconds; each command it runs has its own, shorter deadline.
+const DefaultTimeout = time.Minute
+
 // Scanner collects snapshots of the machine whose filesystem root is Root.
 type Scanner struct {
 	Root    string
@@ -47,12 +52,25 @@ type Scanner struct {
 	// Activity, when set, gives the activity counts to report (the
 	// running agent's recorder; `scan` has none).
 	Activity func() *agentv1.Activity
+	// Timeout bounds one scan; 0 means DefaultTimeout.
+	Timeout time.Duration
 }
 
-// Scan collects one snapshot.
+// Scan collects one snapshot within the scan's deadline. It fails only
+// when the host identity cannot be read; every other family reports its
+// own status, an error when the deadline cut it off.
 func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
+	d := s.Timeout
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, d, fmt.Errorf("cut off by the scan deadline (%v): %w", d, context.DeadlineExceeded))
+	defer cancel()
+	// The collectors get copies of the fields they read: one left running
+	// past the deadline must not race with the runner's next changes.
+	root, cursor := s.Root, s.SessionsCursor
 	sn := &agentv1.HostSnapshot{ScanStartedAt: timestamppb.Now()}
-	id, err := hostid.Collect(ctx, s.Root)
+	id, err := within(ctx, func(ctx context.Context) (*agentv1.HostIdentity, error) { return hostid.Collect(ctx, root) })
 	if err != nil {
 		return nil, fmt.Errorf("host identity: %w", err)
 	}
@@ -66,20 +84,27 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 			catErr = fmt.Errorf("load catalog: %w", catErr)
 		}
 	}
+	sn.RemoteAccess, err = within(ctx, func(ctx context.Context) (*agentv1.RemoteAccess, error) {
+		if catErr != nil {
+			return nil, catErr
+		}
+		return (&remoteaccess.Collector{Root: root, Catalog: cat}).Collect(ctx)
+	})
+	sn.Signals = append(sn.Signals, signalStatus("remoteaccess", err))
+	sn.Usb, err = within(ctx, func(ctx context.Context) (*agentv1.Usb, error) { return usb.Collect(ctx, root) })
+	sn.Signals = append(sn.Signals, signalStatus("usb", err))
+	sn.Displays, err = within(ctx, func(ctx context.Context) (*agentv1.Displays, error) { return display.Collect(ctx, root) })
+	sn.Signals = append(sn.Signals, signalStatus("display", err))
 	var st *agentv1.SignalStatus
-	sn.RemoteAccess, st = s.remoteAccess(ctx, cat, catErr)
-	sn.Signals = append(sn.Signals, st)
-	var err1, err2 error
-	sn.Usb, err1 = usb.Collect(ctx, s.Root)
-	sn.Displays, err2 = display.Collect(ctx, s.Root)
-	sn.Signals = append(sn.Signals, signalStatus("usb", err1), signalStatus("display", err2))
 	sn.Peripherals, st = s.peripherals(sn)
 	sn.Signals = append(sn.Signals, st)
-	sn.Network, err1 = network.Collect(ctx, s.Root, adapters(cat))
-	sn.Locale, err2 = locale.Collect(ctx, s.Root, time.Now())
-	sn.Signals = append(sn.Signals, signalStatus("network", err1), signalStatus("locale", err2))
-	sn.Sessions, err1 = sessions.Collect(ctx, s.Root, s.SessionsCursor)
-	sn.Signals = append(sn.Signals, signalStatus("sessions", err1))
+	ads := adapters(cat)
+	sn.Network, err = within(ctx, func(ctx context.Context) (*agentv1.Network, error) { return network.Collect(ctx, root, ads) })
+	sn.Signals = append(sn.Signals, signalStatus("network", err))
+	sn.Locale, err = within(ctx, func(ctx context.Context) (*agentv1.Locale, error) { return locale.Collect(ctx, root, time.Now()) })
+	sn.Signals = append(sn.Signals, signalStatus("locale", err))
+	sn.Sessions, err = within(ctx, func(ctx context.Context) (*agentv1.Sessions, error) { return sessions.Collect(ctx, root, cursor) })
+	sn.Signals = append(sn.Signals, signalStatus("sessions", err))
 	if s.Activity != nil {
 		sn.Activity = s.Activity()
 	}
@@ -87,14 +112,35 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	return sn, nil
 }
 
-// remoteAccess collects the remote-access signal with cat (catErr: it
-// could not be loaded); a failure is recorded in its status, not returned.
-func (s *Scanner) remoteAccess(ctx context.Context, cat *policies.RemoteAccessCatalog, catErr error) (*agentv1.RemoteAccess, *agentv1.SignalStatus) {
-	if catErr != nil {
-		return nil, signalStatus("remoteaccess", catErr)
+// within runs collect with ctx and returns its result, or ctx's cause as
+// soon as ctx ends: a collector stuck where cancellation cannot reach it
+// (a read from a hung file system) is left to finish on its own, and the
+// scan goes on without it. A collector that returns after ctx ended (its
+// commands killed at the deadline) may have read only part of the
+// machine, so it gets an error too.
+func within[T any](ctx context.Context, collect func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if ctx.Err() != nil {
+		return zero, context.Cause(ctx)
 	}
-	ra, err := (&remoteaccess.Collector{Root: s.Root, Catalog: cat}).Collect(ctx)
-	return ra, signalStatus("remoteaccess", err)
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := collect(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil && ctx.Err() != nil {
+			r.err = context.Cause(ctx)
+		}
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, context.Cause(ctx)
+	}
 }
 
 // peripherals matches the USB devices and displays against the KVM
