@@ -140,8 +140,10 @@ func (r *Runner) queueSnapshot(sn *agentv1.HostSnapshot) error {
 	if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}); err != nil {
 		return err
 	}
+	// A sessions signal that failed (or was cut off by the scan deadline)
+	// read no history: the position stays where it was.
 	cur := sn.GetSessions().GetHistoryCursor()
-	if cur == r.scanner.SessionsCursor {
+	if sn.GetSessions() == nil || cur == r.scanner.SessionsCursor {
 		return nil
 	}
 	r.scanner.SessionsCursor = cur
