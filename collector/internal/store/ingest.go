@@ -123,11 +123,12 @@ type ingestReq struct {
 	done chan ingestResult
 }
 
-// clusters says whether storing the batch may touch other devices'
-// rows: its device is in a cluster, or the writer decides (the report may
-// move the device between clusters).
+// clusters says whether storing the batch may well touch other devices'
+// rows: the report may move the device between clusters (prejudge could
+// not rule it out). A device already in a cluster touches its members
+// only when its alerts change; judge takes the lock then.
 func (r *ingestReq) clusters() bool {
-	return r.pre == nil || r.pre.cluster != ""
+	return r.pre == nil
 }
 
 type ingestResult struct {

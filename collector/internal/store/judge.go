@@ -68,6 +68,13 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
 		moved = append(moved, facts.Cluster.ID)
 	}
+	if len(moved) > 0 {
+		// Taken late (a rare deadlock is retried) so that the reports of
+		// a steady cluster's members are stored in parallel.
+		if err := s.lockClusters(ctx, tx.Tx); err != nil {
+			return err
+		}
+	}
 	return s.reevaluateClusters(ctx, tx, moved, facts.ID, now, ev)
 }
 
