@@ -87,15 +87,20 @@ func TestMacParsers(t *testing.T) {
 			t.Errorf("macKind(%s, %q) = %v, want %v", dev, ports[dev], got, want)
 		}
 	}
-	checkProto(t, "route", macParseRouteGet(fixture(t, "mac/route-get-default.CONSTRUCTED.txt")),
-		&agentv1.DefaultRoute{Interface: "en0", Gateway: "192.168.1.1"})
+	checkProto(t, "route", macParseRouteGet(fixture(t, "mac/route-n-get-default-macos10.12.6-getmac.txt")),
+		&agentv1.DefaultRoute{Interface: "en0", Gateway: "10.0.2.2"})
 	checkProto(t, "route utun", macParseRouteGet(fixture(t, "mac/route-get-default-utun.CONSTRUCTED.txt")),
 		&agentv1.DefaultRoute{Interface: "utun4"})
 	if r := macParseRouteGet([]byte("route: writing to routing socket: not in table\n")); r != nil {
 		t.Errorf("no route: got %v", r)
 	}
-	if got := macParseARP(fixture(t, "mac/arp-n.CONSTRUCTED.txt"), "192.168.1.1"); got != "00:1b:2c:03:4d:5e" {
-		t.Errorf("arp: %q", got)
+	for file, want := range map[string]string{
+		"mac/arp-198.51.100.1-macos15.7.9-getmac.txt": "12:34:56:00:a0:20", // one-digit octet
+		"mac/arp-198.51.100.1-macos26.6.2-getmac.txt": "12:34:56:26:a0:20",
+	} {
+		if got := macParseARP(fixture(t, file), "198.51.100.1"); got != want {
+			t.Errorf("arp %s: %q", file, got)
+		}
 	}
 	if got := macParseARP(fixture(t, "mac/arp-n-incomplete.CONSTRUCTED.txt"), "192.168.1.1"); got != "" {
 		t.Errorf("arp incomplete: %q", got)
@@ -225,7 +230,7 @@ func FuzzTextParsers(f *testing.F) {
 		"linux/nmcli-terse-dev-wifi-list-node-wifi.txt", "linux/iw-dev-link-connected.CONSTRUCTED.txt",
 		"mac/wdutil-info-macadmins.txt", "mac/airport-I-osx-10.14.6-jc.txt", "mac/scutil-dns.CONSTRUCTED.txt",
 		"mac/scutil-proxy.CONSTRUCTED.txt", "mac/networksetup-listallhardwareports-laptop.CONSTRUCTED.txt",
-		"mac/route-get-default.CONSTRUCTED.txt", "mac/arp-n.CONSTRUCTED.txt", "win/arp-a-win10-getmac.txt",
+		"mac/route-n-get-default-macos10.12.6-getmac.txt", "mac/arp-198.51.100.1-macos15.7.9-getmac.txt", "win/arp-a-win10-getmac.txt",
 		"win/netsh-winhttp-show-proxy.CONSTRUCTED.txt",
 	} {
 		f.Add(fixture(f, name))
