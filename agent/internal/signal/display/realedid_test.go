@@ -29,9 +29,9 @@ var realKVMEDIDs = map[string]string{
 	"Digital/Lanix/LNX8888/881AC2D4A7C4":   "pikvm",
 	"Digital/Lanix/LNX8888/A75F0D06C09F":   "pikvm",
 	"Digital/Lanix/LNX8888/C005342953B5":   "pikvm",
-	"Digital/Toshiba/TSB8888/01F70CF3EB4B": "toshiba_hdmi_bridge", // "PI-KVM Video"
-	"Digital/Toshiba/TSB8888/09B30A15E7C7": "toshiba_hdmi_bridge",
-	"Digital/Toshiba/TSB8888/69830468DF15": "toshiba_hdmi_bridge",
+	"Digital/Toshiba/TSB8888/01F70CF3EB4B": "pikvm", // "PI-KVM Video", PiKVM's first EDID name
+	"Digital/Toshiba/TSB8888/09B30A15E7C7": "pikvm",
+	"Digital/Toshiba/TSB8888/69830468DF15": "pikvm",
 	"Digital/Toshiba/TSB8888/2D3288012DDC": "toshiba_hdmi_bridge", // "Toshiba-H2C"
 	"Digital/Toshiba/TSB8888/6E31E25E20B4": "toshiba_hdmi_bridge",
 	"Digital/Toshiba/TSB8888/9564EC327041": "toshiba_hdmi_bridge",
