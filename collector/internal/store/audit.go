@@ -46,8 +46,14 @@ func (s *Store) Audit(ctx context.Context, targetType, targetID string) ([]Audit
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
+	return scanAudit(rows)
+}
+
+// scanAudit reads audit entries (id, at, actor, action, target_type,
+// target_id, detail) and closes rows; no rows is an empty list.
+func scanAudit(rows *sql.Rows) ([]AuditEntry, error) {
 	defer rows.Close()
-	var out []AuditEntry
+	out := []AuditEntry{}
 	for rows.Next() {
 		var e AuditEntry
 		var at int64

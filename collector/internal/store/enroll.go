@@ -250,21 +250,9 @@ func (s *Store) enrolledByKey(ctx context.Context, q rowQuerier, e Enrollment) (
 // in one transaction.
 func (s *Store) enrollWriter() {
 	for {
-		var group []*enrollReq
-		select {
-		case r := <-s.enrollQ:
-			group = append(group, r)
-		case <-s.stop:
+		group, ok := nextGroup(s.enrollQ, s.stop)
+		if !ok {
 			return
-		}
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case r := <-s.enrollQ:
-				group = append(group, r)
-			default:
-				break drain
-			}
 		}
 		results := make([]enrollResult, len(group))
 		var err error

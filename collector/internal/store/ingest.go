@@ -149,24 +149,34 @@ func (s *Store) startWriters(n int) {
 
 func (s *Store) writer() {
 	for {
-		var group []*ingestReq
-		select {
-		case r := <-s.ingestQ:
-			group = append(group, r)
-		case <-s.stop:
+		group, ok := nextGroup(s.ingestQ, s.stop)
+		if !ok {
 			return
-		}
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case r := <-s.ingestQ:
-				group = append(group, r)
-			default:
-				break drain
-			}
 		}
 		s.commitGroup(group)
 	}
+}
+
+// nextGroup waits for a request on q, then takes those already waiting
+// behind it, up to maxGroup in all: what one transaction commits. It
+// returns false when stop is closed.
+func nextGroup[T any](q <-chan T, stop <-chan struct{}) ([]T, bool) {
+	var group []T
+	select {
+	case r := <-q:
+		group = append(group, r)
+	case <-stop:
+		return nil, false
+	}
+	for len(group) < maxGroup {
+		select {
+		case r := <-q:
+			group = append(group, r)
+		default:
+			return group, true
+		}
+	}
+	return group, true
 }
 
 func (s *Store) commitGroup(group []*ingestReq) {

@@ -287,18 +287,5 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	defer rows.Close()
-	out := []AuditEntry{}
-	for rows.Next() {
-		var e AuditEntry
-		var at int64
-		var d string
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.TargetType, &e.TargetID, &d); err != nil {
-			return nil, err
-		}
-		e.At = fromMicros(at)
-		json.Unmarshal([]byte(d), &e.Detail)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAudit(rows)
 }
