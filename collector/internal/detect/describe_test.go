@@ -67,7 +67,7 @@ func TestShippedDescriptionsShowValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leftover := regexp.MustCompile("params\\.|\\{\\{|\\}\\}")
+	leftover := regexp.MustCompile(`params\.|\{\{|\}\}`)
 	for _, r := range e.Rules() {
 		if m := leftover.FindString(r.Description); m != "" {
 			t.Errorf("%s:%d: rule %s: description shows %q: write {{params.NAME}} for a param's value\n%s", r.File, r.Line, r.ID, m, r.Description)
