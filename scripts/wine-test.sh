@@ -53,7 +53,10 @@ while read -r pkg dir; do
 	exe=$tests/$name.test.exe
 	[ -f "$exe" ] || continue
 	log=$tests/$name.log
-	(cd "$dir" && timeout 600 "$wa" --run "$exe" -test.v -test.count=1 -test.timeout=5m </dev/null >"$log" 2>&1)
+	# BONAFIDE_REQUIRE_ALL asks for the Linux tools the Linux suite compares
+	# with (edid-decode, utmpdump, last); a Windows process under Wine cannot
+	# run them, so those comparisons skip here as they would on Windows.
+	(cd "$dir" && env -u BONAFIDE_REQUIRE_ALL timeout 600 "$wa" --run "$exe" -test.v -test.count=1 -test.timeout=5m </dev/null >"$log" 2>&1)
 	rc=$?
 	# Counts top-level tests and judges failures against the known gaps:
 	# prints "FAIL test" and its first output lines ("OUT …") per failure,
