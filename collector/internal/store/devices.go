@@ -180,7 +180,8 @@ func (s *Store) ReportCount(ctx context.Context, deviceID string) (int64, error)
 // fires, and refreshing their clusters when their alerts changed. A device
 // that enrolled and never reported (last_seen 0) is always evaluated, with
 // only the rules that need no report (before_first_report: agent_silent
-// counts its silence from the enrollment). It returns how many devices it
+// counts its silence from the enrollment). A device with a report waiting
+// in Ingest is left to that report. It returns how many devices it
 // evaluated.
 func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id FROM devices WHERE revoked_at = 0 AND last_seen + report_interval < ?`), micros(now))
@@ -191,7 +192,15 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 	if err != nil {
 		return 0, err
 	}
+	n := 0
 	for _, id := range ids {
+		if s.waiting(id) {
+			// The collector heard from it and has not stored that yet (a
+			// busy writer): silence is not the agent's, and the report
+			// is judged when it is stored.
+			continue
+		}
+		n++
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			if err := s.lockClusters(ctx, tx); err != nil {
 				return err
@@ -206,7 +215,7 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 			return 0, fmt.Errorf("sweep device %s: %w", id, err)
 		}
 	}
-	return len(ids), nil
+	return n, nil
 }
 
 // DevicesByHostname lists the devices with a host name (exact, at most

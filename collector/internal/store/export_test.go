@@ -12,6 +12,10 @@ import (
 // which cannot be package store because it imports storetest (which
 // imports store).
 
+// HoldForTest counts a report of the device as waiting in Ingest (+1) or
+// stored (-1).
+func (s *Store) HoldForTest(deviceID string, n int) { s.hold(deviceID, n) }
+
 // LiveAgentForTest is a liveAgent with exported fields.
 type LiveAgentForTest struct {
 	ID                 string

@@ -76,6 +76,8 @@ type IngestBatch struct {
 // serves many agents.
 func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]string, error) {
 	req := &ingestReq{ctx: ctx, batch: &b, ev: ev, done: make(chan ingestResult, 1)}
+	s.hold(b.Agent.DeviceID, 1)
+	defer s.hold(b.Agent.DeviceID, -1)
 	if len(b.Reports) > 0 {
 		select {
 		case s.judging <- struct{}{}:
@@ -104,6 +106,25 @@ func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]stri
 }
 
 var errClosed = errors.New("store closed")
+
+// hold counts a device's reports waiting to be stored up (+1) or down (-1).
+func (s *Store) hold(deviceID string, n int) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]int{}
+	}
+	if s.pending[deviceID] += n; s.pending[deviceID] <= 0 {
+		delete(s.pending, deviceID)
+	}
+}
+
+// waiting reports whether a report of the device is waiting to be stored.
+func (s *Store) waiting(deviceID string) bool {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	return s.pending[deviceID] > 0
+}
 
 // maxGroup bounds how many batches one transaction takes.
 const maxGroup = 64

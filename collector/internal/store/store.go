@@ -56,6 +56,10 @@ type Store struct {
 	writers sync.WaitGroup
 	// Group commit of enrollments (see EnrollAgent).
 	enrollQ chan *enrollReq
+	// Reports received and not yet stored, by device: the sweep leaves
+	// those devices to the report's own judgement (see Sweep).
+	pendingMu sync.Mutex
+	pending   map[string]int
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database.

@@ -58,6 +58,7 @@ func TestStore(t *testing.T) {
 			{"re-enrolled agent replaces predecessor", testReEnrolled},
 			{"sweep", testSweep},
 			{"sweep never reported", testSweepNeverReported},
+			{"sweep leaves a waiting report", testSweepWaitingReport},
 		} {
 			t.Run(c.name, func(t *testing.T) { c.fn(newEnv(t, freshDSN(t, dsn))) })
 		}
@@ -1146,6 +1147,29 @@ func testSweep(e *env) {
 		if a.DeviceID == revoked {
 			e.Fatalf("a revoked device was swept: %+v", a)
 		}
+	}
+}
+
+// testSweepWaitingReport: a report the collector received and has not
+// stored yet (a busy writer) is the agent's voice; the sweep does not
+// call that device silent meanwhile, and does once nothing is waiting.
+func testSweepWaitingReport(e *env) {
+	rules := defaultRules(e.T)
+	dev := e.enroll("w1", "hw:u/w1", "waiting")
+	now := e.enrolledAt(dev, "w1").Add(time.Hour)
+	e.st.HoldForTest(dev, 1)
+	if n, err := e.st.Sweep(e.ctx, rules, now); err != nil || n != 0 {
+		e.Fatalf("sweep with a report waiting: %d devices, %v; want 0", n, err)
+	}
+	if a := e.alerts(store.AlertFilter{DeviceID: dev}); len(a) != 0 {
+		e.Fatalf("alerts while a report waits: %+v", a)
+	}
+	e.st.HoldForTest(dev, -1)
+	if n, err := e.st.Sweep(e.ctx, rules, now); err != nil || n != 1 {
+		e.Fatalf("sweep after it was stored: %d devices, %v; want 1", n, err)
+	}
+	if a := e.alerts(store.AlertFilter{RuleID: "agent_silent", DeviceID: dev}); len(a) != 1 {
+		e.Fatalf("agent_silent alerts %+v, want one", a)
 	}
 }
 
