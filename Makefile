@@ -26,10 +26,10 @@ build: ## build bin/bonafide-agent, bin/bonafide-collector and bin/bonafide-flee
 test: ## run every test (BONAFIDE_TEST_POSTGRES=DSN adds PostgreSQL; BONAFIDE_REQUIRE_ALL=1 fails on missing components); the race detector runs even when a test failed
 	$(GO) vet ./...
 	@tests=0; race=0; \
-	$(GO) test -count=1 -timeout 20m ./... || tests=$$?; \
+	$(GO) test -count=1 -timeout 45m ./... || tests=$$?; \
 	if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1; then \
 		echo "$(GO) test -race $(RACE_PKGS)"; \
-		$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS) || race=$$?; \
+		$(GO) test -count=1 -race -timeout 45m $(RACE_PKGS) || race=$$?; \
 	elif [ "$$BONAFIDE_REQUIRE_ALL" = 1 ]; then echo "the race detector needs a C compiler (cgo)"; race=1; \
 	else echo "skipping the race detector: no C compiler for cgo"; fi; \
 	echo "tests: $$([ $$tests = 0 ] && echo passed || echo FAILED); race detector: $$([ $$race = 0 ] && echo passed || echo FAILED)"; \

@@ -362,7 +362,9 @@ func TestQueueSurvivesOutageAndKill(t *testing.T) {
 		rows.Scan(&q)
 		seqs = append(seqs, q)
 	}
-	if len(seqs) < 10 || len(seqs) <= killedAt {
+	// One report before the outage and at least two queued during it: on
+	// a loaded machine an agent queued only eight in five seconds.
+	if len(seqs) < 3 || len(seqs) <= killedAt {
 		t.Fatalf("only %d reports stored (%d when killed)", len(seqs), killedAt)
 	}
 	for i, q := range seqs { // every sequence number exactly once: nothing lost, nothing twice

@@ -36,7 +36,8 @@ func browser(t *testing.T) func() context.Context {
 			chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.WindowSize(1280, 900))
 		actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
 		ctx, cancel := chromedp.NewContext(actx)
-		ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+		// A whole test's browsing; generous, for a 2-core machine under load.
+		ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
 		t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 		// Start the browser before anyone listens to its events.
 		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
