@@ -349,14 +349,16 @@ func TestHAProxyReplicas(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- run1.Wait() }()
 	expected := len(manifest) * 7
-	waitFor(t, 5*time.Minute, "the first third of the reports did not arrive", func() bool {
+	for deadline := time.Now().Add(5 * time.Minute); reports() < expected/3; time.Sleep(10 * time.Millisecond) {
 		select {
 		case err := <-exited:
 			t.Fatalf("fleetsim ended before the kill (%v):\n%s", err, &out1)
 		default:
 		}
-		return reports() >= expected/3
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("a third of the reports did not arrive in 5 minutes:\n%s", &out1)
+		}
+	}
 	var victim *replica
 	for _, r := range rs {
 		if r.count(leaseTaken("sweep")) > 0 {
@@ -510,4 +512,103 @@ func freeAddr(tb testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// BenchmarkHAProxyReplicas measures whole-system throughput of the
+// scaled-out deployment: the fleet simulator's default world (about 300
+// laptops, 32 at once) sending a snapshot and five heartbeats each over
+// mTLS gRPC, through haproxy (the documented configuration) to one, two
+// and three replicas on one PostgreSQL, beside its floor measured in the
+// same run: the same fleet straight to one replica, no haproxy. Each
+// sub-benchmark has its own database; the laptops enroll and send a first
+// snapshot before the clock starts. reports/s counts acknowledged
+// reports. On a machine with fewer cores than replicas, the replicas,
+// haproxy, PostgreSQL and the simulator share the same cores, so the
+// figures show haproxy's cost and that failover costs no throughput, not
+// how replicas scale on machines of their own.
+//
+//	BONAFIDE_TEST_POSTGRES=postgres://… go test -run '^$' -bench HAProxyReplicas -benchtime 2x ./collector/
+func BenchmarkHAProxyReplicas(b *testing.B) {
+	if os.Getenv("BONAFIDE_TEST_POSTGRES") == "" {
+		storetest.Missing(b, "PostgreSQL (set BONAFIDE_TEST_POSTGRES to a DSN)")
+	}
+	hap := haproxyBinary(b)
+	collector, sim := benchBinaries(b)
+	world := b.TempDir()
+	if out, err := exec.Command(sim, "world", "--out", world).CombinedOutput(); err != nil {
+		b.Fatalf("fleetsim world: %v\n%s", err, out)
+	}
+	worldFlags := []string{"--policies", filepath.Join(world, "policies"), "--geoip", filepath.Join(world, "city.mmdb"), "--geoip", filepath.Join(world, "asn.mmdb")}
+	for _, c := range []struct {
+		name     string
+		replicas int
+		haproxy  bool
+	}{{"floor-direct-1", 1, false}, {"haproxy-1", 1, true}, {"haproxy-2", 2, true}, {"haproxy-3", 3, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			dsn := storetest.PostgresDSN(b)
+			env := []string{dbKeyEnv + "=" + ca.GenerateKey()}
+			var rs []*replica
+			for i := range c.replicas {
+				args := append([]string{"--db", dsn, "--grpc-listen", freeAddr(b), "--http-listen", freeAddr(b)}, worldFlags...)
+				if c.haproxy {
+					args = append(args, "--proxy-protocol", "--trusted-proxy", "127.0.0.1")
+				}
+				rs = append(rs, newReplica(b, fmt.Sprintf("c%d", i+1), collector, b.TempDir(), dsn, env, args...))
+			}
+			addr := rs[0].grpc
+			if c.haproxy {
+				lb := startHAProxy(b, hap, rs)
+				for deadline := time.Now().Add(time.Minute); len(lb.up(b, "collectors_grpc")) != c.replicas; time.Sleep(100 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						b.Fatalf("haproxy does not see %d healthy replicas:\n%s", c.replicas, lb.logs())
+					}
+				}
+				addr = lb.grpc
+			}
+			admin := func(args ...string) string {
+				out, err := exec.Command(collector, append(args, "--data-dir", rs[0].dataDir, "--db", dsn)...).Output()
+				if err != nil {
+					b.Fatalf("%v: %v %s", args, err, exitStderr(err))
+				}
+				return strings.TrimSpace(string(out))
+			}
+			admin("people", "import", filepath.Join(world, "people.csv"))
+			secret, fp, state := admin("secret", "create"), admin("ca", "fingerprint"), b.TempDir()
+			run := func(rounds string) string {
+				out, err := exec.Command(sim, "run", "--collector", addr, "--secret", secret, "--ca-fingerprint", fp,
+					"--state", state, "--rounds", rounds, "--concurrency", "32").CombinedOutput()
+				if err != nil {
+					b.Fatalf("fleetsim run: %v\n%s", err, out)
+				}
+				return string(out)
+			}
+			run("0") // enroll, and a first snapshot
+			acked, took := 0, time.Duration(0)
+			for b.Loop() {
+				start := time.Now()
+				out := run("5")
+				took += time.Since(start)
+				for line := range strings.Lines(out) {
+					var devices, enrolled, sent, ack int
+					if _, err := fmt.Sscanf(line, "total %d %d %d %d", &devices, &enrolled, &sent, &ack); err == nil {
+						acked += ack
+					}
+				}
+			}
+			b.ReportMetric(float64(acked)/took.Seconds(), "reports/s")
+		})
+	}
+}
+
+// benchBinaries builds bonafide-collector and bonafide-fleetsim for a
+// benchmark.
+func benchBinaries(b *testing.B) (collector, sim string) {
+	dir := b.TempDir()
+	collector, sim = filepath.Join(dir, "bonafide-collector"), filepath.Join(dir, "bonafide-fleetsim")
+	for bin, pkg := range map[string]string{collector: "collector", sim: "agent/fleetsim"} {
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/bonafide-sec/bonafide/"+pkg).CombinedOutput(); err != nil {
+			b.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return collector, sim
 }

@@ -40,7 +40,7 @@ type replica struct {
 }
 
 // newReplica starts a replica; args are serve's flags besides --data-dir.
-func newReplica(t *testing.T, name, collector, dataDir, db string, env []string, args ...string) *replica {
+func newReplica(t testing.TB, name, collector, dataDir, db string, env []string, args ...string) *replica {
 	t.Helper()
 	r := &replica{name: name, collector: collector, dataDir: dataDir, db: db, env: env, args: args}
 	r.start(t)
@@ -49,7 +49,7 @@ func newReplica(t *testing.T, name, collector, dataDir, db string, env []string,
 }
 
 // start runs the process and waits for its ready line.
-func (r *replica) start(t *testing.T) {
+func (r *replica) start(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(r.collector, append([]string{"serve", "--data-dir", r.dataDir}, r.args...)...)
 	cmd.Env = append(os.Environ(), r.env...)
