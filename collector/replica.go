@@ -215,7 +215,7 @@ func caFingerprint(ctx context.Context, c common) (string, error) {
 	}
 	a, err := ca.Load(filepath.Join(c.dataDir, "ca.crt"), filepath.Join(c.dataDir, "ca.key"))
 	if err != nil {
-		return "", fmt.Errorf("%w (has `serve` run on this data dir or database?)", err)
+		return "", fmt.Errorf("%w (has `serve` run on this data dir?)", err)
 	}
 	return a.Fingerprint(), nil
 }
