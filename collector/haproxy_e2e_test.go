@@ -45,8 +45,7 @@ const grpcHealthCheck = "505249202a20485454502f322e300d0a0d0a534d0d0a0d0a" + // 
 
 // grpcServing is what the check expects in the answer: the response
 // message, HealthCheckResponse{status: SERVING} (field 1 = 1) in its
-// five-byte gRPC frame. A replica shutting down answers NOT_SERVING (08 02)
-// and leaves the pool before it stops.
+// five-byte gRPC frame; NOT_SERVING (08 02) fails the check.
 const grpcServing = "00000000020801"
 
 // haproxyConfig is the configuration of docs/scaling.md with this test's
