@@ -1,18 +1,22 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/ca"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
 
@@ -252,3 +256,83 @@ func (j *job) mine(ctx context.Context) bool {
 
 // release gives the lease up (at shutdown).
 func (j *job) release() { j.lease.Release() }
+
+// replicaSettings are this replica's settings that must agree with the
+// other replicas': what agents are told, the jobs' intervals and
+// retention, and the active rules and catalogs (the --policies files,
+// which each replica reads from its own copy).
+func replicaSettings(c *serveConfig, live *detect.Live) map[string]string {
+	m := map[string]string{
+		"heartbeat_interval":       c.ingest.HeartbeatInterval.String(),
+		"scan_interval":            c.ingest.ScanInterval.String(),
+		"checkin_interval":         c.ingest.CheckInInterval.String(),
+		"sweep_interval":           c.sweepInterval.String(),
+		"fleet_recompute_interval": c.fleetInterval.String(),
+		"prune_interval":           c.retention.interval.String(),
+		"retain_reports":           c.retention.Reports.String(),
+		"retain_snapshots":         c.retention.Snapshots.String(),
+		"retain_risk":              c.retention.Risk.String(),
+		"retain_cluster_events":    c.retention.ClusterEvents.String(),
+		"retain_egress":            c.retention.Egress.String(),
+		"retain_audit":             c.retention.Audit.String(),
+		"rules":                    live.Engine().Digest(),
+	}
+	for k, v := range live.Status().Catalogs {
+		m["catalog_"+k] = v
+	}
+	return m
+}
+
+// replicaLoop records this replica in the database every interval, with
+// its settings, and warns when a replica seen lately (within three
+// intervals, at least five minutes) has other ones: agents would get
+// other configurations depending on the replica they reach, and the jobs
+// would follow the settings of whichever replica holds them. It logs the
+// differences again only when they change.
+func replicaLoop(ctx context.Context, st *store.Store, name string, every time.Duration, settings func() map[string]string, log *slog.Logger) error {
+	started := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	live := max(3*every, 5*time.Minute)
+	warned := ""
+	for {
+		now, mine := time.Now(), settings()
+		err := st.SeeReplica(ctx, store.Replica{Name: name, Settings: mine, StartedAt: started, SeenAt: now})
+		var others []store.Replica
+		if err == nil {
+			others, err = st.Replicas(ctx, now.Add(-live))
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("replica registry", "err", err)
+		} else if diff := settingsDiff(name, mine, others); diff != warned {
+			if diff != "" {
+				log.Warn("replicas disagree on settings that must agree; give every replica the same flags and --policies files", "differences", diff)
+			} else {
+				log.Info("replicas agree on their settings again")
+			}
+			warned = diff
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// settingsDiff names each setting in which another replica differs from
+// mine, sorted: "replica: key=theirs (here mine)"; empty when all agree.
+func settingsDiff(name string, mine map[string]string, replicas []store.Replica) string {
+	var diffs []string
+	for _, r := range replicas {
+		if r.Name == name {
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(mine)) {
+			if theirs, ok := r.Settings[k]; !ok || theirs != mine[k] {
+				diffs = append(diffs, fmt.Sprintf("%s: %s=%s (here %s)", r.Name, k, cmp.Or(theirs, "unset"), mine[k]))
+			}
+		}
+	}
+	return strings.Join(diffs, "; ")
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -159,7 +160,8 @@ func holders(job string, rs ...*replica) string {
 // one works on the other, its CSRF token included, and a rule disabled
 // there is disabled on the first within seconds. A revocation is refused
 // by both at once. The periodic jobs run on the first replica only, and
-// when it is killed (SIGKILL) the second takes each over.
+// when it is killed (SIGKILL) the second takes each over. Replicas whose
+// settings differ (here the heartbeat interval) warn about it.
 func TestReplicasShareCA(t *testing.T) {
 	agent, collector := binaries(t)
 	dsn := storetest.PostgresDSN(t)
@@ -189,7 +191,12 @@ func TestReplicasShareCA(t *testing.T) {
 			t.Fatalf("second replica with %q: %v, want a refusal naming %q:\n%s", env, err, want, out)
 		}
 	}
-	b := newReplica(t, "B", collector, emptyDir, dsn, []string{dbKeyEnv + "=" + strings.TrimSpace(string(key))}, flags...)
+	// It is started with another heartbeat interval, which both notice.
+	b := newReplica(t, "B", collector, emptyDir, dsn, []string{dbKeyEnv + "=" + strings.TrimSpace(string(key))},
+		slices.Concat(flags, []string{"--heartbeat-interval", "4m"})...)
+	waitFor(t, 30*time.Second, "the replicas did not warn that their heartbeat intervals differ", func() bool {
+		return strings.Contains(a.logs(), "heartbeat_interval=4m0s (here 5m0s)") && strings.Contains(b.logs(), "heartbeat_interval=5m0s (here 4m0s)")
+	})
 	if entries, _ := os.ReadDir(b.dataDir); len(entries) > 1 { // first-run-credentials.txt at most
 		var names []string
 		for _, e := range entries {

@@ -286,6 +286,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	g.Go(func() error { return sweepLoop(gctx, st, live, c.sweepInterval, log) })
 	g.Go(func() error { return fleetLoop(gctx, st, c.fleetInterval, m, log) })
 	g.Go(func() error { return pruneLoop(gctx, st, c.retention, log) })
+	if st.Dialect() == store.Postgres {
+		host, _ := os.Hostname()
+		name := cmp.Or(host, "collector") + " " + gl.Addr().String()
+		g.Go(func() error {
+			return replicaLoop(gctx, st, name, c.sweepInterval, func() map[string]string { return replicaSettings(&c, live) }, log)
+		})
+	}
 	if c.policies != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
@@ -126,3 +128,33 @@ func TestLease(t *testing.T) {
 }
 
 func storeIsPostgres(dsn string) bool { return store.IsPostgres(dsn) }
+
+// TestReplicas: a replica's row is added, then refreshed; listing keeps
+// the replicas seen since a time.
+func TestReplicas(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		st := storetest.Open(t, dsn)
+		t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+		see := func(name string, at time.Time, hb string) {
+			t.Helper()
+			if err := st.SeeReplica(ctx, store.Replica{Name: name, Settings: map[string]string{"heartbeat_interval": hb}, StartedAt: t0, SeenAt: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		see("a 127.0.0.1:1", t0, "5m0s")
+		see("b 127.0.0.1:2", t0, "5m0s")
+		see("a 127.0.0.1:1", t0.Add(time.Minute), "4m0s")
+		got, err := st.Replicas(ctx, t0.Add(30*time.Second))
+		if err != nil || len(got) != 1 || got[0].Name != "a 127.0.0.1:1" || got[0].Settings["heartbeat_interval"] != "4m0s" ||
+			!got[0].SeenAt.Equal(t0.Add(time.Minute)) || !got[0].StartedAt.Equal(t0) {
+			t.Fatalf("replicas seen lately: %+v %v", got, err)
+		}
+		if all, err := st.Replicas(ctx, t0); err != nil || len(all) != 2 {
+			t.Fatalf("all replicas: %+v %v", all, err)
+		}
+		if err := st.SeeReplica(ctx, store.Replica{Name: strings.Repeat("x", 600), SeenAt: t0}); err == nil {
+			t.Error("stored a 600-byte replica name")
+		}
+	})
+}
