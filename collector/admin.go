@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/bonafide-sec/bonafide/collector/internal/ca"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
@@ -40,11 +38,11 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		return pos[0], nil
 	}
 	if cmd == "ca fingerprint" {
-		a, err := ca.Load(filepath.Join(c.dataDir, "ca.crt"), filepath.Join(c.dataDir, "ca.key"))
+		fp, err := caFingerprint(ctx, c)
 		if err != nil {
-			return fmt.Errorf("%w (has `serve` run on this data dir?)", err)
+			return err
 		}
-		fmt.Fprintln(stdout, a.Fingerprint())
+		fmt.Fprintln(stdout, fp)
 		return nil
 	}
 	// Opening a SQLite database that is not there creates it, data dir

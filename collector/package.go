@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bonafide-sec/bonafide/collector/internal/ca"
 	"github.com/bonafide-sec/bonafide/collector/internal/packaging"
 )
 
@@ -56,8 +55,8 @@ func packageCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	o.Arch = cmp.Or(o.Arch, map[bool]string{true: "universal", false: "amd64"}[o.Type == "pkg"])
 	if o.Config.Collector != "" && o.Config.CAFingerprint == "" {
-		if a, err := ca.Load(filepath.Join(c.dataDir, "ca.crt"), filepath.Join(c.dataDir, "ca.key")); err == nil {
-			o.Config.CAFingerprint = a.Fingerprint()
+		if fp, err := caFingerprint(ctx, c); err == nil {
+			o.Config.CAFingerprint = fp
 		}
 	}
 	if self != "" {

@@ -30,27 +30,27 @@ func (r *retentionFlags) register(fset *flag.FlagSet) {
 // pruneLockKey names the pruning job's advisory lock.
 const pruneLockKey = 0x626f6e6166696405
 
-// pruneLoop prunes history past its retention every interval, on one
-// replica at a time, in small batches that ingest interleaves with.
+// pruneLoop prunes history past its retention every interval, on the one
+// replica holding the job's lease, in small batches that ingest interleaves with.
 func pruneLoop(ctx context.Context, st *store.Store, r retentionFlags, log *slog.Logger) error {
 	if r.interval <= 0 {
 		return nil
 	}
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	j := newJob(st, "prune", pruneLockKey, log)
+	defer j.release()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		ok, unlock, err := st.TryLock(ctx, pruneLockKey)
-		if err != nil || !ok {
+		if !j.mine(ctx) {
 			continue
 		}
 		start := time.Now()
 		stats, err := st.Prune(ctx, start, r.Retention)
-		unlock()
 		if err != nil && ctx.Err() == nil {
 			log.Error("prune", "err", err)
 		} else if err == nil && stats != (store.PruneStats{}) {

@@ -59,6 +59,7 @@ type serveConfig struct {
 	publicURL              string
 	outputs                string
 	oidc                   oidcFlags
+	dbKeyFile              string
 }
 
 // advertise is the gRPC address agents are told to dial in install
@@ -110,6 +111,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&c.agentDir, "agent-dir", "", "directory of agent binaries the UI builds pre-configured packages from (default $BONAFIDE_AGENT_DIR, "+defaultAgentDir+" or dist/agents)")
 	fset.StringVar(&c.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (default: none)")
 	fset.StringVar(&c.outputs, "outputs", "", "YAML file of alert outputs (webhook, slack, teams, syslog, ocsf), reloaded when edited like --policies (links to alerts need --public-url)")
+	fset.StringVar(&c.dbKeyFile, "db-key-file", "", "with --db postgres://…: file of the database key (32 bytes, base64 or hex) that seals the CA and server keys kept in the database; $"+dbKeyEnv+" takes precedence (default: <data-dir>/db.key, created by the first collector of a deployment)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -158,19 +160,31 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("database open", "engine", st.Dialect())
 
-	authority, created, err := ca.LoadOrCreate(c.dataDir)
-	if err != nil {
-		return err
-	}
-	if created {
-		log.Info("created CA", "cert", filepath.Join(c.dataDir, "ca.crt"))
+	var authority *ca.Authority
+	var sealer *ca.Sealer
+	if st.Dialect() == store.Postgres {
+		// Replicas share the CA through the database (replica.go).
+		if authority, sealer, err = sharedAuthority(ctx, st, c.dbKeyFile, c.dataDir, log); err != nil {
+			return err
+		}
+	} else {
+		var created bool
+		if authority, created, err = ca.LoadOrCreate(c.dataDir); err != nil {
+			return err
+		}
+		if created {
+			log.Info("created CA", "cert", filepath.Join(c.dataDir, "ca.crt"))
+		}
 	}
 	log.Info("CA fingerprint (agents pin this with --ca-fingerprint)", "sha256", authority.Fingerprint())
 
 	var serverCert tls.Certificate
-	if c.tlsCert != "" {
+	switch {
+	case c.tlsCert != "":
 		serverCert, err = tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
-	} else {
+	case sealer != nil:
+		serverCert, err = sharedServerCertificate(ctx, st, authority, sealer, c.serverNames, log)
+	default:
 		serverCert, err = authority.ServerCertificate(c.dataDir, c.serverNames)
 	}
 	if err != nil {
@@ -272,6 +286,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	g.Go(func() error { return sweepLoop(gctx, st, live, c.sweepInterval, log) })
 	g.Go(func() error { return fleetLoop(gctx, st, c.fleetInterval, m, log) })
 	g.Go(func() error { return pruneLoop(gctx, st, c.retention, log) })
+	if st.Dialect() == store.Postgres {
+		host, _ := os.Hostname()
+		name := cmp.Or(host, "collector") + " " + gl.Addr().String()
+		g.Go(func() error {
+			return replicaLoop(gctx, st, name, c.sweepInterval, func() map[string]string { return replicaSettings(&c, live) }, log)
+		})
+	}
 	if c.policies != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}
@@ -305,12 +326,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // sweepLockKey names the fleet-wide sweep job's advisory lock.
 const sweepLockKey = 0x626f6e6166696401
 
-// sweepLoop evaluates time-based device rules periodically, on one replica
-// at a time. Every replica first takes the rules administrators disabled
+// sweepLoop evaluates time-based device rules periodically, on the one
+// replica holding the sweep's lease. Every replica first takes the rules administrators disabled
 // in the UI, so that an edit made on one reaches all.
 func sweepLoop(ctx context.Context, st *store.Store, rules *detect.Live, every time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	j := newJob(st, "sweep", sweepLockKey, log)
+	defer j.release()
 	for {
 		select {
 		case <-ctx.Done():
@@ -322,12 +345,10 @@ func sweepLoop(ctx context.Context, st *store.Store, rules *detect.Live, every t
 		} else if changed {
 			log.Info("rule overrides changed", "disabled", rules.Disabled())
 		}
-		ok, unlock, err := st.TryLock(ctx, sweepLockKey)
-		if err != nil || !ok {
+		if !j.mine(ctx) {
 			continue
 		}
 		n, err := st.Sweep(ctx, rules, time.Now())
-		unlock()
 		if err != nil && ctx.Err() == nil {
 			log.Error("sweep", "err", err)
 		} else if n > 0 {
@@ -340,7 +361,8 @@ func sweepLoop(ctx context.Context, st *store.Store, rules *detect.Live, every t
 const fleetLockKey = 0x626f6e6166696402
 
 // fleetLoop recomputes clusters and risk scores over the whole fleet at
-// start and then every interval, on one replica at a time. Reports keep
+// start and then every interval, on the one replica holding the job's
+// lease (another takes it over within an interval when it dies). Reports keep
 // them current in between; this pass catches what reports cannot see.
 func fleetLoop(ctx context.Context, st *store.Store, every time.Duration, m *metrics.Metrics, log *slog.Logger) error {
 	var tick <-chan time.Time
@@ -349,11 +371,12 @@ func fleetLoop(ctx context.Context, st *store.Store, every time.Duration, m *met
 		defer t.Stop()
 		tick = t.C
 	}
+	j := newJob(st, "fleet recompute", fleetLockKey, log)
+	defer j.release()
 	for {
-		if ok, unlock, err := st.TryLock(ctx, fleetLockKey); err == nil && ok {
+		if j.mine(ctx) {
 			start := time.Now()
 			stats, err := st.RecomputeFleet(ctx, start)
-			unlock()
 			if err != nil && ctx.Err() == nil {
 				log.Error("fleet recompute", "err", err)
 			} else if err == nil {

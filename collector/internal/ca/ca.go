@@ -50,11 +50,24 @@ func LoadOrCreate(dir string) (a *Authority, created bool, err error) {
 		a, err := Load(certPath, keyPath)
 		return a, false, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	if a, err = New(time.Now()); err != nil {
 		return nil, false, err
 	}
-	now := time.Now()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, err
+	}
+	if err := writeKeyPair(certPath, keyPath, [][]byte{a.cert.Raw}, a.key); err != nil {
+		return nil, false, err
+	}
+	return a, true, nil
+}
+
+// New makes a new CA (ECDSA P-256, valid for 20 years).
+func New(now time.Time) (*Authority, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
 		Subject:               pkix.Name{CommonName: "bonafide collector CA", Organization: []string{"bonafide"}},
@@ -67,16 +80,33 @@ func LoadOrCreate(dir string) (a *Authority, created bool, err error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, false, fmt.Errorf("create CA: %w", err)
+		return nil, fmt.Errorf("create CA: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, false, err
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
 	}
-	if err := writeKeyPair(certPath, keyPath, [][]byte{der}, key); err != nil {
-		return nil, false, err
+	return &Authority{cert: cert, key: key}, nil
+}
+
+// Parse makes an Authority of PEM data: the CA certificate and its
+// private key (PKCS#8, SEC 1 or PKCS#1).
+func Parse(certPEM, keyPEM []byte) (*Authority, error) {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("load CA: %w", err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	return &Authority{cert: cert, key: key}, true, nil
+	return fromPair(pair)
+}
+
+// CertificatePEM parses a CA certificate alone (PEM), for commands that
+// only show or pin it.
+func CertificatePEM(certPEM []byte) (*x509.Certificate, error) {
+	b, _ := pem.Decode(certPEM)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM certificate")
+	}
+	return x509.ParseCertificate(b.Bytes)
 }
 
 // Load reads an existing CA certificate and key (PEM).
@@ -85,12 +115,20 @@ func Load(certPath, keyPath string) (*Authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
+	a, err := fromPair(pair)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", certPath, err)
+	}
+	return a, nil
+}
+
+func fromPair(pair tls.Certificate) (*Authority, error) {
 	cert, err := x509.ParseCertificate(pair.Certificate[0])
 	if err != nil {
 		return nil, fmt.Errorf("parse CA certificate: %w", err)
 	}
 	if !cert.IsCA {
-		return nil, fmt.Errorf("%s is not a CA certificate", certPath)
+		return nil, errors.New("not a CA certificate")
 	}
 	signer, ok := pair.PrivateKey.(crypto.Signer)
 	if !ok {
@@ -128,22 +166,70 @@ func (a *Authority) Pool() *x509.CertPool {
 // names are DNS names or IP addresses; localhost and the loopback addresses
 // are always included.
 func (a *Authority) ServerCertificate(dir string, names []string) (tls.Certificate, error) {
-	names = append([]string{"localhost", "127.0.0.1", "::1"}, names...)
+	names = ServerNames(names)
+	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	if pair, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && a.ServerUsable(pair, names, time.Now()) {
+		return pair, nil
+	}
+	pair, err := a.IssueServer(names, time.Now())
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := writeKeyPair(certPath, keyPath, pair.Certificate, pair.PrivateKey.(*ecdsa.PrivateKey)); err != nil {
+		return tls.Certificate{}, err
+	}
+	return pair, nil
+}
+
+// ServerNames are the names a server certificate covers: localhost, the
+// loopback addresses and this host's name, then extra.
+func ServerNames(extra []string) []string {
+	names := []string{"localhost", "127.0.0.1", "::1"}
 	if h, err := os.Hostname(); err == nil {
 		names = append(names, h)
 	}
-	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	if pair, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
-		leaf, err := x509.ParseCertificate(pair.Certificate[0])
-		if err == nil && time.Until(leaf.NotAfter) > 30*24*time.Hour && covers(leaf, names) && leaf.CheckSignatureFrom(a.cert) == nil {
-			return pair, nil
+	for _, n := range extra {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
 		}
 	}
+	return names
+}
+
+// ServerUsable reports whether pair is a server certificate of this CA
+// that covers names and is valid for more than 30 days after now.
+func (a *Authority) ServerUsable(pair tls.Certificate, names []string, now time.Time) bool {
+	if len(pair.Certificate) == 0 {
+		return false
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	return err == nil && leaf.NotAfter.Sub(now) > 30*24*time.Hour && covers(leaf, names) && leaf.CheckSignatureFrom(a.cert) == nil
+}
+
+// CoveredNames are the DNS names and IP addresses pair's leaf covers.
+func CoveredNames(pair tls.Certificate) []string {
+	if len(pair.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	names := slices.Clone(leaf.DNSNames)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
+}
+
+// IssueServer issues a server certificate (valid two years) for names with
+// a new key. Its chain includes the CA so that agents can pin it by
+// fingerprint.
+func (a *Authority) IssueServer(names []string, now time.Time) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: randomSerial(),
 		Subject:      pkix.Name{CommonName: "bonafide collector", Organization: []string{"bonafide"}},
@@ -163,11 +249,28 @@ func (a *Authority) ServerCertificate(dir string, names []string) (tls.Certifica
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue server certificate: %w", err)
 	}
-	// The chain includes the CA so that agents can pin it by fingerprint.
-	if err := writeKeyPair(certPath, keyPath, [][]byte{der, a.cert.Raw}, key); err != nil {
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.LoadX509KeyPair(certPath, keyPath)
+	return tls.Certificate{Certificate: [][]byte{der, a.cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// EncodePair is pair's certificate chain and private key (PKCS#8) in PEM.
+func EncodePair(pair tls.Certificate) (chainPEM, keyPEM []byte, err error) {
+	kb, err := x509.MarshalPKCS8PrivateKey(pair.PrivateKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, der := range pair.Certificate {
+		chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	return chainPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), nil
+}
+
+// EncodeCA is the CA's certificate and private key (PKCS#8) in PEM.
+func (a *Authority) EncodeCA() (certPEM, keyPEM []byte, err error) {
+	return EncodePair(tls.Certificate{Certificate: [][]byte{a.cert.Raw}, PrivateKey: a.key})
 }
 
 func covers(leaf *x509.Certificate, names []string) bool {
@@ -236,17 +339,13 @@ func randomSerial() *big.Int {
 	return n
 }
 
-func writeKeyPair(certPath, keyPath string, chain [][]byte, key *ecdsa.PrivateKey) error {
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
+func writeKeyPair(certPath, keyPath string, chain [][]byte, key crypto.Signer) error {
+	certPEM, keyPEM, err := EncodePair(tls.Certificate{Certificate: chain, PrivateKey: key})
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", keyPath, err)
-	}
-	var certPEM []byte
-	for _, der := range chain {
-		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
 	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", certPath, err)
