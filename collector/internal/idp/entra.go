@@ -70,7 +70,7 @@ func ParseEntra(data []byte) (Parsed, error) {
 	for i, raw := range recs {
 		var ev entraSignin
 		if err := json.Unmarshal(raw, &ev); err != nil {
-			p.Errors = append(p.Errors, RecordError{Index: i, Err: "not a signIn: " + err.Error()})
+			p.Errors = append(p.Errors, RecordError{Index: i, Err: "not a signIn: " + jsonError(err)})
 			continue
 		}
 		si, err := ev.signin()

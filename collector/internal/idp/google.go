@@ -52,7 +52,7 @@ func ParseGoogle(data []byte) (Parsed, error) {
 	for i, raw := range recs {
 		var a googleActivity
 		if err := json.Unmarshal(raw, &a); err != nil {
-			p.Errors = append(p.Errors, RecordError{Index: i, Err: "not an activity: " + err.Error()})
+			p.Errors = append(p.Errors, RecordError{Index: i, Err: "not an activity: " + jsonError(err)})
 			continue
 		}
 		if a.ID == nil {

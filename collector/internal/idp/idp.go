@@ -129,6 +129,15 @@ func (p *Parsed) keep(i int, si store.Signin, err error) {
 	p.Signins = append(p.Signins, si)
 }
 
+// jsonError says briefly why a record did not decode.
+func jsonError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s: a JSON %s where a %s belongs", te.Field, te.Value, te.Type.Kind())
+	}
+	return err.Error()
+}
+
 func clip(s string, n int) string {
 	if len(s) > n {
 		return strings.ToValidUTF8(s[:n], "")

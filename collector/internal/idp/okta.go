@@ -74,7 +74,7 @@ func ParseOkta(data []byte) (Parsed, error) {
 	for i, raw := range recs {
 		var ev oktaEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
-			p.Errors = append(p.Errors, RecordError{Index: i, Err: "not a LogEvent: " + err.Error()})
+			p.Errors = append(p.Errors, RecordError{Index: i, Err: "not a LogEvent: " + jsonError(err)})
 			continue
 		}
 		if !oktaSigninEvents[ev.EventType] {
