@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/gazetteer"
+	"github.com/bonafide-sec/bonafide/collector/internal/geo"
 	"github.com/bonafide-sec/bonafide/collector/internal/idp"
+	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/policies"
 )
@@ -73,7 +76,7 @@ func idpImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("gazetteer: %w", err)
 	}
-	(&idp.Enricher{Locator: loc, CountryCode: g.CountryCode}).Enrich(parsed.Signins)
+	(&idp.Enricher{Locator: func() *ingest.Locator { return loc }, CountryCode: g.CountryCode}).Enrich(parsed.Signins)
 
 	st, err := store.Open(ctx, c.dsn(), log)
 	if err != nil {
@@ -95,4 +98,35 @@ func idpImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%d records refused", len(parsed.Errors))
 	}
 	return nil
+}
+
+// idpPullers builds the connectors of serve --idp (none without a file).
+// Their sign-in addresses are located like laptop egress: the same GeoIP
+// databases, and the networks catalog the ingest server holds now.
+func idpPullers(ctx context.Context, file string, st *store.Store, svc *ingest.Server, geoDB *geo.DB, live *detect.Live, log *slog.Logger) ([]*idp.Puller, error) {
+	if file == "" {
+		return nil, nil
+	}
+	conns, err := idp.LoadConfig(file, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("idp: %w", err)
+	}
+	g, err := gazetteer.Default()
+	if err != nil {
+		return nil, fmt.Errorf("gazetteer: %w", err)
+	}
+	enr := &idp.Enricher{CountryCode: g.CountryCode, Locator: func() *ingest.Locator {
+		cats, _ := svc.Catalogs()
+		return &ingest.Locator{GeoIP: geoDB, Networks: cats.Networks}
+	}}
+	var out []*idp.Puller
+	for _, c := range conns {
+		p, err := idp.NewPuller(ctx, c, st, enr, live, log)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+		log.Info("idp connector", "name", c.Name, "provider", c.Provider, "every", c.PollInterval)
+	}
+	return out, nil
 }

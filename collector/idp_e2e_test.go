@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,6 +180,62 @@ func TestIdPEndToEnd(t *testing.T) {
 		farm := s.api(t, "GET", "/api/v1/farms/"+cy.(string), viewer, "", 200)
 		if links, _ := farm["links"].([]any); !slices.Contains(links, any("signin_ip")) {
 			t.Errorf("cluster links %v, want signin_ip", farm["links"])
+		}
+	})
+}
+
+// TestIdPServeConnector: `serve --idp` polls a loopback server speaking
+// Okta's System Log API (serving the documented example LogEvents) with
+// the token from the environment, and GET /api/v1/idp shows the
+// connector's state.
+func TestIdPServeConnector(t *testing.T) {
+	_, collector := binaries(t)
+	doc, err := os.ReadFile("internal/idp/testdata/okta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int64
+	okta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "SSWS tok-123" {
+			http.Error(w, "{}", http.StatusUnauthorized)
+			return
+		}
+		hits.Add(1)
+		w.Header().Set("Link", `<http://`+r.Host+`/api/v1/logs?after=end>; rel="next"`)
+		if r.URL.Query().Get("after") == "end" {
+			io.WriteString(w, "[]")
+			return
+		}
+		w.Write(doc)
+	}))
+	defer okta.Close()
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "idp.yaml")
+		os.WriteFile(cfg, []byte("connectors:\n  - {name: okta-main, provider: okta, base_url: "+okta.URL+", token_env: BONAFIDE_TEST_OKTA_TOKEN, poll_interval: 10s}\n"), 0o600)
+		t.Setenv("BONAFIDE_TEST_OKTA_TOKEN", "tok-123")
+		args := []string{"--idp", cfg}
+		if strings.HasPrefix(dsn, "postgres") {
+			args = append(args, "--db", dsn)
+		}
+		s := startServerArgs(t, collector, t.TempDir(), args...)
+		viewer := s.admin(t, "token", "create", "--role", "viewer")
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			cs := s.api(t, "GET", "/api/v1/idp", viewer, "", 200)["connectors"].([]any)
+			if len(cs) == 1 {
+				c := cs[0].(map[string]any)
+				if c["events"].(float64) == 3 && c["name"] == "okta-main" && strings.Contains(c["cursor"].(string), "after=end") {
+					if c["last_error"] != nil || c["lag_seconds"].(float64) < 0 {
+						t.Errorf("connector state %v", c)
+					}
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("connector state %v\n%s", cs, s.log)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 }

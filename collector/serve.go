@@ -110,6 +110,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&c.agentDir, "agent-dir", "", "directory of agent binaries the UI builds pre-configured packages from (default $BONAFIDE_AGENT_DIR, "+defaultAgentDir+" or dist/agents)")
 	fset.StringVar(&c.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (default: none)")
 	fset.StringVar(&c.outputs, "outputs", "", "YAML file of alert outputs (webhook, slack, teams, syslog, ocsf), reloaded when edited like --policies (links to alerts need --public-url)")
+	idpFile := fset.String("idp", "", "YAML file of identity-provider connectors (okta, entra, google) whose sign-ins are pulled, stored and joined to the fleet")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -197,6 +198,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		m = metrics.New(st, log)
 	}
 	gs, hs := svc.GRPCServer(serverCert, m.UnaryInterceptor)
+	pullers, err := idpPullers(ctx, *idpFile, st, svc, c.ingest.Locator.GeoIP, live, log)
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	oopts := outputs.Options{Collector: c.publicURL, Version: version}
@@ -276,6 +281,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}
 	g.Go(func() error { return outs.Run(gctx) })
+	for _, p := range pullers {
+		g.Go(func() error { return p.Run(gctx) })
+	}
 	if c.outputs != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return outs.Watch(gctx, c.outputs, c.reloadInterval) })
 	}

@@ -146,11 +146,12 @@ func clip(s string, n int) string {
 }
 
 // Enricher locates and classifies sign-in addresses with the collector's
-// own databases: Locator is the one laptop egress goes through
-// (ingest.Locator); CountryCode turns a provider's country name into an
-// ISO code (nil: only two-letter codes are kept).
+// own databases: Locator returns the locator laptop egress goes through
+// now (the networks catalog is reloaded with the policies; nil: nothing
+// is known); CountryCode turns a provider's country name into an ISO code
+// (nil: only two-letter codes are kept).
 type Enricher struct {
-	Locator     *ingest.Locator
+	Locator     func() *ingest.Locator
 	CountryCode func(string) (string, bool)
 }
 
@@ -159,13 +160,17 @@ type Enricher struct {
 // nothing, the provider's country, city and coordinates are used (with
 // the collector's network class still).
 func (e *Enricher) Enrich(signins []store.Signin) {
+	var loc *ingest.Locator
+	if e.Locator != nil {
+		loc = e.Locator()
+	}
 	for i := range signins {
 		si := &signins[i]
 		ip, err := netip.ParseAddr(si.IP)
 		if err != nil {
 			si.Egress = detect.Egress{Status: ingest.EgressNotFound, NetworkClass: "unknown"}
 		} else {
-			si.Egress = e.Locator.Egress(ip)
+			si.Egress = loc.Egress(ip)
 		}
 		if si.Egress.Status == "ok" {
 			continue
