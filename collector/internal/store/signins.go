@@ -365,9 +365,20 @@ const sharedFactorWindow = 30 * 24 * time.Hour
 // reporting from cur at now (the report being judged may not be stored
 // yet).
 func (s *Store) personFacts(ctx context.Context, q querier, email, deviceID string, cur detect.Egress, now time.Time) (*detect.PersonFacts, error) {
+	return s.personSpan(ctx, q, email, deviceID, cur, now, detect.SigninFactsWindow, detect.MaxSigninFacts)
+}
+
+// PersonSigninView is what the person page shows: the person's sign-ins
+// of the span before now (at most limit), each beside the laptops'
+// reports nearest to it, and the laptops' egress over the same time.
+func (s *Store) PersonSigninView(ctx context.Context, email string, now time.Time, span time.Duration, limit int) (*detect.PersonFacts, error) {
+	return s.personSpan(ctx, s.r, strings.ToLower(email), "", detect.Egress{}, now, span, min(PageLimit(limit), 200))
+}
+
+func (s *Store) personSpan(ctx context.Context, q querier, email, deviceID string, cur detect.Egress, now time.Time, span time.Duration, limit int) (*detect.PersonFacts, error) {
 	p := &detect.PersonFacts{Email: email}
 	stored, err := s.querySignins(ctx, q, `email = ? AND at >= ? AND at <= ?`,
-		[]any{email, micros(now.Add(-detect.SigninFactsWindow)), micros(now.Add(time.Hour))}, detect.MaxSigninFacts)
+		[]any{email, micros(now.Add(-span)), micros(now.Add(time.Hour))}, limit)
 	if err != nil || len(stored) == 0 {
 		return p, err
 	}
@@ -400,12 +411,8 @@ func (s *Store) personFacts(ctx context.Context, q querier, email, deviceID stri
 	if err := s.sharedFactors(ctx, q, email, p.Signins, now); err != nil {
 		return nil, err
 	}
-	for _, l := range laptops {
-		for _, e := range l.egress {
-			if !e.At.After(to) && (e.At.After(from) || len(p.EgressHistory) == 0) {
-				p.EgressHistory = append(p.EgressHistory, e)
-			}
-		}
+	for _, l := range laptops { // each from the entry in force at from
+		p.EgressHistory = append(p.EgressHistory, l.egress...)
 	}
 	slices.SortStableFunc(p.EgressHistory, func(a, b detect.LaptopEgress) int { return b.At.Compare(a.At) })
 	if len(p.EgressHistory) > 200 {

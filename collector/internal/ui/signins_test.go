@@ -1,0 +1,76 @@
+package ui
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/geo"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+)
+
+// TestPersonPageSignins: the person page puts an identity-provider
+// sign-in beside the laptop's egress on one timeline, with the distance
+// between the sign-in and the laptop's report nearest to it.
+func TestPersonPageSignins(t *testing.T) {
+	p := newPages(t)
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Second)
+	a, err := p.st.AgentByID(ctx, "agent-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	berlin := detect.Egress{IP: "198.51.100.1", Status: "ok", Country: "DE", City: "Berlin", HasLocation: true, Latitude: 52.52, Longitude: 13.405,
+		ASN: 3320, Org: "Deutsche Telekom AG", NetworkClass: "residential"}
+	if _, err := p.st.Ingest(ctx, store.IngestBatch{Agent: a, IP: berlin.IP, Egress: berlin, ReceivedAt: now.Add(-10 * time.Minute),
+		ReportInterval: 5 * time.Minute, Reports: []store.IngestReport{{ReportID: "r-now", Sequence: 9, CreatedAt: now.Add(-10 * time.Minute),
+			Identity: store.DeviceIdentity{SerialNumber: "SN-KVM-1", Hostname: evilHost, OSFamily: "linux", AgentVersion: "1.2.0"}}}}, alwaysFires{}); err != nil {
+		t.Fatal(err)
+	}
+	si := store.Signin{Provider: "okta", EventID: "ev-1", At: now.Add(-5 * time.Minute), Email: "Ana@Corp.Example", Result: "success",
+		IP: "203.0.113.50", UserAgent: evilProduct, Egress: detect.Egress{IP: "203.0.113.50", Status: "ok", Country: "KP", City: "Pyongyang",
+			HasLocation: true, Latitude: 39.0392, Longitude: 125.7625, NetworkClass: "unknown"}}
+	if err := si.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.st.AddSignins(ctx, []store.Signin{si}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	km := geo.DistanceKm(52.52, 13.405, 39.0392, 125.7625)
+	c := p.browse(t, "vic")
+	code, body, _ := p.get(t, c, "/ui/people/ana@corp.example")
+	if code != http.StatusOK {
+		t.Fatalf("person page: %d\n%s", code, body)
+	}
+	inert(t, "person page", body)
+	wantIn(t, "person page", body, "Sign-ins and laptop positions", "sign-in (okta, success)",
+		`<td class="host">203.0.113.50</td><td>Pyongyang, KP</td>`,
+		fmt.Sprintf("<strong>%.0f km</strong>", km), "&lt;img src=x onerror=alert(1)&gt; at 198.51.100.1, Berlin, DE (5 min apart)",
+		`laptop <span class="host">&lt;img src=x onerror=alert(1)&gt;</span> egress`)
+	// The sign-in (5 minutes ago) above the laptop's egress change (10).
+	if i, j := strings.Index(body, "sign-in (okta"), strings.Index(body, "egress</td>"); i < 0 || j < i {
+		t.Errorf("timeline order: sign-in at %d, laptop egress at %d", i, j)
+	}
+}
+
+// The identity-provider rules' evidence puts the sign-in and the laptop
+// side by side.
+func TestEvidenceSigninBesideLaptop(t *testing.T) {
+	e := layoutEvidence(map[string]any{"distance_km": 8100.0, "signin_ip": "203.0.113.50", "signin_city": "Pyongyang",
+		"laptop_ip": "198.51.100.1", "laptop_city": "Berlin", "laptop_network": "residential"})
+	if len(e.Fields) != 2 || e.Fields[0].Label != "sign-in and laptop" || e.Fields[1].Label != "distance km" {
+		t.Fatalf("fields %+v", e.Fields)
+	}
+	tab := e.Fields[0].Value.Table
+	want := [][]string{{"city", "Pyongyang", "Berlin"}, {"ip", "203.0.113.50", "198.51.100.1"}, {"network", "", "residential"}}
+	if tab == nil || fmt.Sprint(tab.Columns) != "[ sign-in laptop]" || fmt.Sprint(tab.Rows) != fmt.Sprint(want) {
+		t.Errorf("table %+v", tab)
+	}
+	// Without both halves nothing changes.
+	if e := layoutEvidence(map[string]any{"signin_ip": "x"}); len(e.Fields) != 1 || e.Fields[0].Label != "signin ip" {
+		t.Errorf("one half: %+v", e.Fields)
+	}
+}
