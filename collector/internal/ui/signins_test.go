@@ -74,3 +74,25 @@ func TestEvidenceSigninBesideLaptop(t *testing.T) {
 		t.Errorf("one half: %+v", e.Fields)
 	}
 }
+
+// TestIdPPage: the identity-provider page shows each connector's state;
+// a provider's error text is shown escaped.
+func TestIdPPage(t *testing.T) {
+	p := newPages(t)
+	ctx := t.Context()
+	now := time.Now()
+	si := store.Signin{Provider: "entra", EventID: "e1", At: now.Add(-time.Minute), Email: "x@corp.example", Result: "success"}
+	if _, err := p.st.CommitIdPPage(ctx, "entra-main", "entra", "2026-01-01T00:00:00Z", []store.Signin{si}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.st.IdPError(ctx, "okta-main", "okta", `GET https://o.example/api/v1/logs: 500: <img src=x onerror=alert(1)>`, now); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := p.get(t, p.browse(t, "vic"), "/ui/idp")
+	if code != http.StatusOK {
+		t.Fatalf("idp page: %d\n%s", code, body)
+	}
+	inert(t, "idp page", body)
+	wantIn(t, "idp page", body, "<td>entra-main</td>", "<td>entra</td>", "<td>1</td>", "60 s",
+		"<td>okta-main</td>", "500: &lt;img src=x onerror=alert(1)&gt;", "never", `<a href="/ui/idp">Identity providers</a>`)
+}
