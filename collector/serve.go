@@ -360,6 +360,9 @@ func fleetLoop(ctx context.Context, st *store.Store, every time.Duration, m *met
 	for {
 		if ok, unlock, err := st.TryLock(ctx, fleetLockKey); err == nil && ok {
 			start := time.Now()
+			if _, err := st.RefreshSigninKeys(ctx, start); err != nil && ctx.Err() == nil {
+				log.Error("sign-in keys", "err", err)
+			}
 			stats, err := st.RecomputeFleet(ctx, start)
 			unlock()
 			if err != nil && ctx.Err() == nil {

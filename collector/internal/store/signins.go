@@ -280,7 +280,10 @@ func (s *Store) refreshSigninKeys(ctx context.Context, tx wtx, deviceID, email s
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	keys, _ := json.Marshal(fleet.SigninKeys(addrs))
+	keys := []byte{}
+	if k := fleet.SigninKeys(addrs); len(k) > 0 {
+		keys, _ = json.Marshal(k)
+	}
 	var stored string
 	var egress string
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT signin_keys, egress FROM devices WHERE id = ?`), deviceID).Scan(&stored, &egress); err != nil {
@@ -295,6 +298,45 @@ func (s *Store) refreshSigninKeys(ctx context.Context, tx wtx, deviceID, email s
 	var e detect.Egress
 	json.Unmarshal([]byte(egress), &e)
 	return s.updateKeys(ctx, tx, deviceID, e, now)
+}
+
+// RefreshSigninKeys recomputes the sign-in keys of every device that
+// holds some or whose person signed in within the key window: keys age
+// out, and devices bound to a person after their sign-ins arrived (or
+// bound to someone else since) get theirs. Run it before a full fleet
+// recompute, on one replica at a time. It returns how many devices it
+// looked at.
+func (s *Store) RefreshSigninKeys(ctx context.Context, now time.Time) (int, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, person FROM devices WHERE revoked_at = 0 AND (signin_keys <> ''
+		OR person IN (SELECT email FROM signins WHERE at >= ? AND result = 'success')) ORDER BY id`), micros(now.Add(-signinKeyWindow)))
+	if err != nil {
+		return 0, fmt.Errorf("sign-in keys: %w", err)
+	}
+	var ids, people []string
+	for rows.Next() {
+		var id, person string
+		if err := rows.Scan(&id, &person); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids, people = append(ids, id), append(people, person)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := s.tx(ctx, func(tx *sql.Tx) error {
+			if err := s.lockClusters(ctx, tx); err != nil {
+				return err
+			}
+			_, err := s.refreshSigninKeys(ctx, wtx{tx, s}, id, people[i], now)
+			return err
+		}); err != nil {
+			return i, fmt.Errorf("sign-in keys of %s: %w", id, err)
+		}
+	}
+	return len(ids), nil
 }
 
 // signinKeys decodes a device's stored sign-in keys.
