@@ -96,3 +96,38 @@ func TestIdPPage(t *testing.T) {
 	wantIn(t, "idp page", body, "<td>entra-main</td>", "<td>entra</td>", "<td>1</td>", "60 s",
 		"<td>okta-main</td>", "500: &lt;img src=x onerror=alert(1)&gt;", "never", `<a href="/ui/idp">Identity providers</a>`)
 }
+
+// TestFarmSigninLink: two people whose laptops sit in different places
+// but who sign in from one residential address form a farm, and the farm
+// view names the link.
+func TestFarmSigninLink(t *testing.T) {
+	e := newPageEnv(t, Options{})
+	ctx := t.Context()
+	for _, p := range []store.Person{{Email: "cy@example.com", DeviceSerial: "SN-lap-cy"}, {Email: "di@example.com", DeviceSerial: "SN-lap-di"}} {
+		if _, err := e.st.UpsertPerson(ctx, p, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.report(t, "lap-cy", "198.51.100.21", "f4:92:bf:00:00:21", "", e.live)
+	e.report(t, "lap-di", "198.51.100.22", "f4:92:bf:00:00:22", "", e.live)
+	var batch []store.Signin
+	for _, email := range []string{"cy@example.com", "di@example.com"} {
+		si := store.Signin{Provider: "entra", EventID: "si-" + email, At: time.Now().Add(-time.Minute), Email: email, Result: "success",
+			IP: "192.0.2.44", Egress: detect.Egress{IP: "192.0.2.44", Status: "ok", Country: "US", NetworkClass: "residential"}}
+		if err := si.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, si)
+	}
+	if _, err := e.st.AddSignins(ctx, batch, e.live, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	farms, err := e.st.ListClusters(ctx, false, 10)
+	if err != nil || len(farms) != 1 {
+		t.Fatalf("clusters: %+v %v", farms, err)
+	}
+	code, page := e.signIn(t, "vic").get("/ui/farms/" + farms[0].ID)
+	if code != http.StatusOK || !strings.Contains(page, "sign-in address") || !strings.Contains(page, "192.0.2.44") {
+		t.Errorf("farm view: %d, want the sign-in address link\n%s", code, page)
+	}
+}
