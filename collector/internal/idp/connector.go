@@ -31,8 +31,14 @@ const GoogleScope = "https://www.googleapis.com/auth/admin.reports.audit.readonl
 // events read twice are stored once (by their id).
 const overlap = 15 * time.Minute
 
-// maxPagesPerPoll bounds one poll; the next poll goes on from the cursor.
-const maxPagesPerPoll = 200
+// maxPagesPerPoll bounds one Okta poll; the next poll goes on from the
+// cursor stored with the last page. A Graph or Reports poll must reach
+// the last page before its watermark advances (both list newest first),
+// so it is bounded only against a server whose links never end.
+const (
+	maxPagesPerPoll   = 200
+	maxWatermarkPages = 100_000
+)
 
 // Puller runs one connector: it polls the provider's API from the cursor
 // kept in the database, stores each page of sign-ins with the cursor that
@@ -169,6 +175,12 @@ func (p *Puller) commit(ctx context.Context, cursor string, parsed Parsed) error
 // (Okta keeps returning it for polling), so it is stored with every page.
 func (p *Puller) pollOkta(ctx context.Context, cursor string) error {
 	next := cursor
+	if next != "" {
+		if _, err := p.sameHost(next); err != nil { // base_url changed since
+			p.log.Warn("idp cursor is for another host; starting again from the lookback", "err", err)
+			next = ""
+		}
+	}
 	if next == "" {
 		q := url.Values{"since": {p.now().Add(-p.conn.Lookback).UTC().Format(time.RFC3339)}, "sortOrder": {"ASCENDING"}, "limit": {"1000"}}
 		next = p.conn.base.String() + "/api/v1/logs?" + q.Encode()
@@ -249,10 +261,13 @@ func (p *Puller) pollWatermark(ctx context.Context, cursor string, page pageFunc
 	}
 	newest := mark
 	next := ""
-	for range maxPagesPerPoll {
+	for range maxWatermarkPages {
 		parsed, link, err := page(ctx, since, next)
 		if err != nil {
 			return err
+		}
+		if link != "" && link == next {
+			return fmt.Errorf("the provider returned the same next page again (%s)", clip(redact(link), 200))
 		}
 		for _, si := range parsed.Signins {
 			if si.At.After(newest) {
@@ -272,7 +287,7 @@ func (p *Puller) pollWatermark(ctx context.Context, cursor string, page pageFunc
 		}
 		next = link
 	}
-	return nil
+	return fmt.Errorf("more than %d pages in one poll", maxWatermarkPages)
 }
 
 // entraPage reads one page of GET /v1.0/auditLogs/signIns.
