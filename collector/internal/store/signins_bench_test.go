@@ -31,7 +31,7 @@ func BenchmarkPersonFacts(b *testing.B) {
 			b.Fatal(err)
 		}
 		id, err := st.Enroll(ctx, store.Enrollment{AgentID: "agent-" + host, SecretID: sec.ID, IP: home.IP, HardwareKey: "hw-" + host,
-			Identity: store.DeviceIdentity{SerialNumber: "SN-" + host, Hostname: host, OSFamily: "linux", AgentVersion: "1.0.0"},
+			Identity:   store.DeviceIdentity{SerialNumber: "SN-" + host, Hostname: host, OSFamily: "linux", AgentVersion: "1.0.0"},
 			CertSerial: "c-" + host, CertNotAfter: now.AddDate(1, 0, 0)})
 		if err != nil {
 			b.Fatal(err)
