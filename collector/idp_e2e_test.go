@@ -239,3 +239,37 @@ func TestIdPServeConnector(t *testing.T) {
 		}
 	})
 }
+
+// TestIdPImportFormats: `idp import` of each provider's example document
+// (internal/idp/testdata) reports every bad record with its position,
+// keeps the good ones, exits non-zero, and a second import stores nothing
+// twice.
+func TestIdPImportFormats(t *testing.T) {
+	_, collector := binaries(t)
+	for _, tc := range []struct {
+		format        string
+		good, refused int
+		bad           string
+	}{
+		{"okta", 3, 3, "record 4 (f3333333-598c-11ef-8478-2b7584bf8d5a): published"},
+		{"entra", 3, 4, "record 5 (f0f0f0f0-6301-4ee5-be62-ff5a759b0105): no status.errorCode"},
+		{"google", 2, 2, "record 3 (18/login_success): id.time"},
+	} {
+		dir := t.TempDir()
+		file := filepath.Join("internal/idp/testdata", tc.format+".json")
+		for i, want := range []string{
+			fmt.Sprintf("imported %d sign-ins (0 already stored", tc.good),
+			fmt.Sprintf("imported 0 sign-ins (%d already stored", tc.good),
+		} {
+			out, err := exec.Command(collector, "idp", "import", "--format", tc.format, file, "--data-dir", dir).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), tc.bad) ||
+				!strings.Contains(string(out), fmt.Sprintf("%d records refused", tc.refused)) {
+				t.Errorf("%s import %d: %v\n%s", tc.format, i+1, err, out)
+			}
+		}
+	}
+	out, err := exec.Command(collector, "idp", "import", "--format", "ldap", "internal/idp/testdata/okta.json", "--data-dir", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `format "ldap"`) {
+		t.Errorf("unknown format: %v\n%s", err, out)
+	}
+}
