@@ -35,6 +35,10 @@ commands:
   ca fingerprint                print the CA certificate's SHA-256 (hex)
   device revoke ID              cut a device off
   people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
+  idp import --format okta|entra|google FILE
+                                import identity-provider sign-ins from the provider's own API
+                                response (bad records are reported, good ones kept, repeats
+                                recognised by event id)
   policy check DIR              type-check the rules, catalogs and offices in DIR
   policy test DIR               run the rules' own test cases in DIR
   package --type msi|pkg|deb|rpm [--collector H:P --secret S] [--arch A]
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return admin(ctx, cmd, rest, os.Stdin, stdout, stderr)
 	case "package":
 		return packageCmd(ctx, rest, stdout, stderr)
+	case "idp import":
+		return idpImport(ctx, rest, stdout, stderr)
 	case "policy check", "policy test":
 		return policyCmd(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version", "-version":
@@ -99,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func subcommand(cmd string, rest []string) string {
 	switch cmd {
-	case "secret", "token", "ca", "device", "policy", "people", "user":
+	case "secret", "token", "ca", "device", "policy", "people", "user", "idp":
 		if len(rest) > 0 {
 			return rest[0]
 		}

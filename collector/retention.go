@@ -24,6 +24,7 @@ func (r *retentionFlags) register(fset *flag.FlagSet) {
 	fset.DurationVar(&r.ClusterEvents, "retain-cluster-events", 365*day, "how long cluster timelines are kept (0: for ever)")
 	fset.DurationVar(&r.Egress, "retain-egress", 90*day, "how long egress history is kept (0: for ever)")
 	fset.DurationVar(&r.Audit, "retain-audit", 0, "how long the audit log is kept (0: for ever)")
+	fset.DurationVar(&r.Signins, "retain-signins", 90*day, "how long identity-provider sign-ins are kept, by their time (0: for ever)")
 	fset.DurationVar(&r.interval, "prune-interval", time.Hour, "how often history past its retention is pruned (0: never)")
 }
 
@@ -55,7 +56,7 @@ func pruneLoop(ctx context.Context, st *store.Store, r retentionFlags, log *slog
 			log.Error("prune", "err", err)
 		} else if err == nil && stats != (store.PruneStats{}) {
 			log.Info("pruned", "reports_rolled_up", stats.Reports, "snapshots", stats.Snapshots, "risk", stats.Risk,
-				"cluster_events", stats.ClusterEvents, "egress", stats.Egress, "audit", stats.Audit,
+				"cluster_events", stats.ClusterEvents, "egress", stats.Egress, "audit", stats.Audit, "signins", stats.Signins,
 				"took", time.Since(start).Round(time.Millisecond))
 		}
 	}

@@ -112,6 +112,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&c.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (default: none)")
 	fset.StringVar(&c.outputs, "outputs", "", "YAML file of alert outputs (webhook, slack, teams, syslog, ocsf), reloaded when edited like --policies (links to alerts need --public-url)")
 	fset.StringVar(&c.dbKeyFile, "db-key-file", "", "with --db postgres://…: file of the database key (32 bytes, base64 or hex) that seals the CA and server keys kept in the database; $"+dbKeyEnv+" takes precedence (default: <data-dir>/db.key, created by the first collector of a deployment)")
+	idpFile := fset.String("idp", "", "YAML file of identity-provider connectors (okta, entra, google) whose sign-ins are pulled, stored and joined to the fleet")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -211,6 +212,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		m = metrics.New(st, log)
 	}
 	gs, hs := svc.GRPCServer(serverCert, m.UnaryInterceptor)
+	pullers, err := idpPullers(ctx, *idpFile, st, svc, c.ingest.Locator.GeoIP, live, log)
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	oopts := outputs.Options{Collector: c.publicURL, Version: version}
@@ -297,6 +302,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}
 	g.Go(func() error { return outs.Run(gctx) })
+	for _, p := range pullers {
+		g.Go(func() error { return p.Run(gctx) })
+	}
 	if c.outputs != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return outs.Watch(gctx, c.outputs, c.reloadInterval) })
 	}
@@ -376,6 +384,9 @@ func fleetLoop(ctx context.Context, st *store.Store, every time.Duration, m *met
 	for {
 		if j.mine(ctx) {
 			start := time.Now()
+			if _, err := st.RefreshSigninKeys(ctx, start); err != nil && ctx.Err() == nil {
+				log.Error("sign-in keys", "err", err)
+			}
 			stats, err := st.RecomputeFleet(ctx, start)
 			if err != nil && ctx.Err() == nil {
 				log.Error("fleet recompute", "err", err)

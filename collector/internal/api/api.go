@@ -59,6 +59,8 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("GET /api/v1/policies", store.RoleViewer, s.getPolicies)
 	s.handle("POST /api/v1/policies/dry-run", store.RoleAnalyst, s.dryRun)
 	s.handle("GET /api/v1/outputs", store.RoleViewer, s.listOutputs)
+	s.handle("GET /api/v1/idp", store.RoleViewer, s.listIdP)
+	s.handle("GET /api/v1/people/{email}/signins", store.RoleViewer, s.personSignins)
 	s.handle("POST /api/v1/outputs/{name}/test", store.RoleAdmin, s.testOutput)
 	s.handle("GET /api/v1/audit", store.RoleAdmin, s.listAudit)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

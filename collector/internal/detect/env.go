@@ -34,6 +34,7 @@ const (
 	// deviceTypeName is the CEL name of DeviceFacts: ext.NativeTypes names
 	// a Go struct after its package and type.
 	deviceTypeName   = "detect.DeviceFacts"
+	personTypeName   = "detect.PersonFacts"
 	snapshotTypeName = "bonafide.agent.v1.HostSnapshot"
 )
 
@@ -50,7 +51,7 @@ func newEnvs() (*envs, error) {
 		// Protobuf types must come before the native types, which compose
 		// over the provider configured before them.
 		cel.Types(&agentv1.HostSnapshot{}),
-		ext.NativeTypes(reflect.TypeFor[DeviceFacts](), ext.ParseStructTags(true)),
+		ext.NativeTypes(reflect.TypeFor[DeviceFacts](), reflect.TypeFor[PersonFacts](), ext.ParseStructTags(true)),
 		cel.OptionalTypes(),
 		cel.CrossTypeNumericComparisons(true),
 		cel.DefaultUTCTimeZone(true),
@@ -65,6 +66,7 @@ func newEnvs() (*envs, error) {
 		ext.Regex(),
 		ext.Network(),
 		cel.Variable("device", cel.ObjectType(deviceTypeName)),
+		cel.Variable("person", cel.ObjectType(personTypeName)),
 		cel.Variable("now", cel.TimestampType),
 		cel.Variable("params", cel.MapType(cel.StringType, cel.DynType)),
 	)

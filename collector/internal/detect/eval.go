@@ -34,13 +34,15 @@ var ErrNoTime = errors.New("facts have no time (Now is zero)")
 // adapted to CEL once per call; params changes per rule, so an activation
 // serves one rule at a time.
 type activation struct {
-	device, now, snapshot, params ref.Val
+	device, person, now, snapshot, params ref.Val
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "device":
 		return a.device, true
+	case "person":
+		return a.person, true
 	case "now":
 		return a.now, true
 	case "params":
@@ -56,7 +58,13 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) Parent() cel.Activation { return nil }
 
 func (e *Engine) activation(scope Scope, f Facts) *activation {
-	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice}
+	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice, person: e.emptyPerson}
+	switch {
+	case f.Person != nil:
+		a.person = e.adapter.NativeToValue(f.Person)
+	case f.Device != nil && f.Device.PersonFacts != nil:
+		a.person = e.adapter.NativeToValue(f.Device.PersonFacts)
+	}
 	if f.Device != nil {
 		d := *f.Device // the allowlist adds to what the facts already say
 		d.SanctionedTools = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(d.SanctionedTools), e.sanctioned.For(&d)...))))

@@ -12,7 +12,10 @@ import (
 type Facts struct {
 	Device   *DeviceFacts
 	Snapshot *agentv1.HostSnapshot
-	Now      time.Time
+	// Person is what the identity providers say about the device's
+	// person (nil reads as an empty person).
+	Person *PersonFacts
+	Now    time.Time
 	// NeverReported says the device enrolled and never reported: only the
 	// rules with before_first_report run on it (Rule.BeforeFirstReport).
 	NeverReported bool
@@ -81,6 +84,10 @@ type DeviceFacts struct {
 	// egress address, gateway MAC, BSSID, peripheral serials or
 	// remote-tool ids; see collector/internal/fleet); id empty when none.
 	Cluster Cluster `cel:"cluster"`
+	// PersonFacts are the bound person's identity-provider facts; rules
+	// see them as the variable `person`, not as a device field. Facts.Person,
+	// when set, wins.
+	PersonFacts *PersonFacts `cel:"-" json:"-"`
 }
 
 // Cluster is what a rule sees of the device's cluster.

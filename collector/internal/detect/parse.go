@@ -45,7 +45,7 @@ var (
 var (
 	ruleKeys  = []string{"id", "title", "severity", "description", "tags", "enabled", "auto_resolve", "before_first_report", "scope", "params", "condition", "evidence", "tests"}
 	testKeys  = []string{"name", "facts", "fires", "evidence"}
-	factsKeys = []string{"now", "device", "snapshot"}
+	factsKeys = []string{"now", "device", "person", "snapshot"}
 )
 
 // testCase is one entry of a rule's tests.
@@ -314,6 +314,11 @@ func (p *fileParser) facts(n *yaml.Node, scope Scope) Facts {
 			f.Now, _ = p.timestamp(kv.v, "facts.now")
 		case "device":
 			f.Device = p.deviceFacts(kv.v)
+		case "person":
+			f.Person = &PersonFacts{}
+			if !isNull(p.resolve(kv.v)) {
+				p.setStruct(reflect.ValueOf(f.Person).Elem(), kv.v, "facts.person")
+			}
 		case "snapshot":
 			if scope != ScopeSnapshot {
 				p.errorf(kv.k, "facts.snapshot: only rules of scope snapshot see a snapshot")

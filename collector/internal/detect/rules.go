@@ -11,7 +11,9 @@
 // A zero time.Time reads as timestamp(0), the Unix epoch, like an unset
 // protobuf Timestamp: test whether a time is set with int(t) > 0.
 // `snapshot` is the bonafide.agent.v1.HostSnapshot message with its proto
-// field names, `now` the evaluation time and `params` the rule's params.
+// field names, `person` a PersonFacts (the bound person's identity-provider
+// sign-ins and laptop positions), `now` the evaluation time and `params`
+// the rule's params.
 package detect
 
 import (
@@ -112,6 +114,7 @@ type Engine struct {
 
 	adapter       types.Adapter
 	emptyDevice   ref.Val
+	emptyPerson   ref.Val
 	emptySnapshot ref.Val
 }
 
@@ -164,7 +167,7 @@ func (e *LoadError) Error() string {
 //	    evidence: <CEL map>           # optional, default {}
 //	    tests:                        # facts in, finding expected
 //	      - name: silent for an hour
-//	        facts: {now: ..., device: {...}, snapshot: {...}}
+//	        facts: {now: ..., device: {...}, person: {...}, snapshot: {...}}
 //	        fires: true               # required
 //	        evidence: {...}           # optional expected subset
 //
@@ -274,6 +277,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 		adapter:    envs.adapter,
 	}
 	e.emptyDevice = envs.adapter.NativeToValue(&DeviceFacts{})
+	e.emptyPerson = envs.adapter.NativeToValue(&PersonFacts{})
 	e.emptySnapshot = envs.adapter.NativeToValue(emptySnapshot())
 	for _, r := range rules {
 		if r.Enabled {

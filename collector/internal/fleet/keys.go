@@ -30,6 +30,11 @@ const (
 	KindLAN        = "lan"         // subnet and gateway address of the default route
 	KindPeripheral = "peripheral"  // a HID device's or external display's serial
 	KindRemoteTool = "remote_tool" // a remote-access tool's own id
+	// KindSignin is an address the device's person signed in to the
+	// identity provider from (collector/internal/idp): operators who
+	// sign in from one house link their people's laptops even when the
+	// laptops sit in different places.
+	KindSignin = "signin_ip"
 )
 
 // NetworkKinds are the kinds that say devices share a network.
@@ -161,7 +166,7 @@ type DeviceKey struct {
 // remote-tool ids link everywhere.
 func Linking(kind, egressClass string) bool {
 	switch kind {
-	case KindEgress:
+	case KindEgress, KindSignin:
 		return egressClass == policies.NetClassResidential || egressClass == policies.NetClassUnknown
 	case KindGatewayMAC, KindBSSID:
 		return egressClass != policies.NetClassOffice && egressClass != policies.NetClassCoworking
@@ -172,17 +177,51 @@ func Linking(kind, egressClass string) bool {
 }
 
 // Keys is a device's key set: its snapshot keys plus its egress address,
-// each marked linking or not for the egress network class; sorted.
-func Keys(snapshot []Key, egressIP, egressClass string) []DeviceKey {
-	out := make([]DeviceKey, 0, len(snapshot)+1)
+// each marked linking or not for the egress network class, and the
+// sign-in keys of its person (SigninKeys) as they are; sorted.
+func Keys(snapshot []Key, egressIP, egressClass string, signins ...DeviceKey) []DeviceKey {
+	out := make([]DeviceKey, 0, len(snapshot)+1+len(signins))
 	for _, k := range snapshot {
 		out = append(out, DeviceKey{k, Linking(k.Kind(), egressClass)})
 	}
 	if egressIP != "" {
 		out = append(out, DeviceKey{NewKey(KindEgress, egressIP), Linking(KindEgress, egressClass)})
 	}
+	out = append(out, signins...)
 	slices.SortFunc(out, func(a, b DeviceKey) int { return strings.Compare(string(a.Key), string(b.Key)) })
 	return slices.CompactFunc(out, func(a, b DeviceKey) bool { return a.Key == b.Key })
+}
+
+// SigninAddr is an address a person signed in from, with the network
+// class the collector gave it.
+type SigninAddr struct {
+	IP, NetworkClass string
+}
+
+// SigninKeys are the keys of a person's sign-in addresses, linking under
+// the same network-class rules as the egress address (Linking); sorted,
+// without duplicates.
+func SigninKeys(addrs []SigninAddr) []DeviceKey {
+	out := make([]DeviceKey, 0, len(addrs))
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a.IP)
+		if err != nil {
+			continue
+		}
+		out = append(out, DeviceKey{NewKey(KindSignin, ip.Unmap().String()), Linking(KindSignin, a.NetworkClass)})
+	}
+	slices.SortFunc(out, func(a, b DeviceKey) int { return strings.Compare(string(a.Key), string(b.Key)) })
+	// One address seen under two classes (the catalog changed): it links
+	// only if every sighting links.
+	var uniq []DeviceKey
+	for _, k := range out {
+		if n := len(uniq); n > 0 && uniq[n-1].Key == k.Key {
+			uniq[n-1].Link = uniq[n-1].Link && k.Link
+			continue
+		}
+		uniq = append(uniq, k)
+	}
+	return uniq
 }
 
 // Digest summarises a key set, to see cheaply whether it changed.

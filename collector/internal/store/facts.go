@@ -227,6 +227,11 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 			d.UTCOffsetSeconds = int64(off)
 		}
 	}
+	if f.Person != "" {
+		if f.PersonFacts, err = s.personFacts(ctx, q, f.Person, deviceID, f.Egress, now); err != nil {
+			return nil, err
+		}
+	}
 	activityFacts(r, now, hours, workHours)
 	f.EgressDistanceKm, f.TravelKmh = -1, -1
 	if f.Egress.HasLocation && f.Declared.Located {

@@ -117,14 +117,14 @@ func (c *Cluster) summary() string {
 // re-clusters the device and the members of its former cluster. It
 // returns the ids of the clusters whose membership changed.
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time) ([]string, error) {
-	var snapKeys, digest, clusterID string
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id FROM devices WHERE id = ?`), deviceID).
-		Scan(&snapKeys, &digest, &clusterID); err != nil {
+	var snapKeys, digest, clusterID, signins string
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id, signin_keys FROM devices WHERE id = ?`), deviceID).
+		Scan(&snapKeys, &digest, &clusterID, &signins); err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
 	var snap []fleet.Key
 	json.Unmarshal([]byte(snapKeys), &snap)
-	keys := fleet.Keys(snap, egress.IP, egress.NetworkClass)
+	keys := fleet.Keys(snap, egress.IP, egress.NetworkClass, signinKeys(signins)...)
 	if d := fleet.Digest(keys); d == digest {
 		return nil, nil
 	} else if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET keys_digest = ? WHERE id = ?`), d, deviceID); err != nil {

@@ -297,10 +297,12 @@ type EgressChange struct {
 // updated), and keeps the newest keepEgress entries.
 func (s *Store) recordEgress(ctx context.Context, tx wtx, deviceID, ip string, e detect.Egress, at time.Time) error {
 	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO egress_history (device_id, at, ip, status, country, region, city, asn, org,
-		network_class, network_name, timezone) SELECT id, CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),
-		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT)
+		network_class, network_name, timezone, has_location, latitude, longitude) SELECT id, CAST(? AS BIGINT), CAST(? AS TEXT),
+		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),
+		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION)
 		FROM devices WHERE id = ? AND last_ip <> ?`),
-		micros(at), ip, e.Status, e.Country, e.Region, e.City, e.ASN, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone, deviceID, ip)
+		micros(at), ip, e.Status, e.Country, e.Region, e.City, e.ASN, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone,
+		boolInt(e.HasLocation), e.Latitude, e.Longitude, deviceID, ip)
 	if err != nil {
 		return fmt.Errorf("egress history: %w", err)
 	}

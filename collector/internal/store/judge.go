@@ -157,11 +157,11 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	// The version is read first: whatever changes the facts read after it
 	// changes the version too.
 	var version int64
-	var snapKeys, keysDigest, cluster string
+	var snapKeys, keysDigest, cluster, signins string
 	var stored storedDigests
-	if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, COALESCE(sn.digest, ''),
+	if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, COALESCE(sn.digest, ''),
 		COALESCE(sn.section_digests, '') FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
-		Scan(&version, &snapKeys, &keysDigest, &cluster, &stored.digest, &stored.sections); err != nil {
+		Scan(&version, &snapKeys, &keysDigest, &cluster, &signins, &stored.digest, &stored.sections); err != nil {
 		return nil
 	}
 	panel := false
@@ -182,7 +182,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	}
 	var snap []fleet.Key
 	json.Unmarshal([]byte(snapKeys), &snap)
-	if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass)) != keysDigest {
+	if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
 		return nil // updateKeys will re-cluster
 	}
 	p := &prejudged{version: version, snapshot: stored, cluster: cluster}

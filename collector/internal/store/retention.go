@@ -23,6 +23,7 @@ type Retention struct {
 	ClusterEvents time.Duration // cluster timelines
 	Egress        time.Duration // egress history
 	Audit         time.Duration // the audit log
+	Signins       time.Duration // identity-provider sign-ins (by their time)
 }
 
 // PruneStats counts what a prune removed.
@@ -33,6 +34,7 @@ type PruneStats struct {
 	ClusterEvents int `json:"cluster_events"`
 	Egress        int `json:"egress"`
 	Audit         int `json:"audit"`
+	Signins       int `json:"signins"`
 }
 
 // pruneBatch bounds the rows one pruning transaction removes.
@@ -72,6 +74,13 @@ func (s *Store) prune(ctx context.Context, now time.Time, r Retention, batch int
 		}
 		n, err := s.pruneOldest(ctx, t.table, t.column, now.Add(-t.keep), batch)
 		*t.n = n
+		if err != nil {
+			return st, err
+		}
+	}
+	if r.Signins > 0 {
+		n, err := s.pruneSignins(ctx, now.Add(-r.Signins), batch)
+		st.Signins = n
 		if err != nil {
 			return st, err
 		}

@@ -268,6 +268,7 @@ func TestBrowserTour(t *testing.T) {
 		{"policies", "/ui/policies", "laptop_farm_suspected"},
 		{"policy-source", "/ui/policies/source?file=rules%2Ffleet.yaml", "laptop_farm_suspected"},
 		{"enrollment", "/ui/enrollment", "collector.example.com:8443"},
+		{"idp", "/ui/idp", "Identity providers"},
 	}
 	for _, p := range pages {
 		visit(p.name, p.path, p.want)

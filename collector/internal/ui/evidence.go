@@ -37,7 +37,14 @@ func layoutEvidence(v any) evidence {
 	switch v := v.(type) {
 	case map[string]any:
 		var e evidence
+		side := sideBySide(v)
+		if side != nil {
+			e.Fields = append(e.Fields, evidenceField{Label: "sign-in and laptop", Value: evidence{Table: side}})
+		}
 		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if side != nil && (strings.HasPrefix(k, signinPrefix) || strings.HasPrefix(k, laptopPrefix)) {
+				continue
+			}
 			e.Fields = append(e.Fields, evidenceField{Label: label(k), Value: layoutEvidence(v[k])})
 		}
 		if len(e.Fields) == 0 {
@@ -61,6 +68,47 @@ func layoutEvidence(v any) evidence {
 		return e
 	}
 	return evidence{Text: scalar(v)}
+}
+
+// Evidence keys of the identity-provider rules that describe a sign-in
+// and the laptop's position at that time (policies/rules/idp.yaml).
+const (
+	signinPrefix = "signin_"
+	laptopPrefix = "laptop_"
+)
+
+// sideBySide lays out the signin_* and laptop_* keys of an evidence map as
+// one table, the sign-in and the laptop in two columns, row by row (nil
+// unless the map has both).
+func sideBySide(v map[string]any) *evidenceTable {
+	var attrs []string
+	signin, laptop := false, false
+	for k := range v {
+		switch {
+		case strings.HasPrefix(k, signinPrefix):
+			signin = true
+			attrs = append(attrs, strings.TrimPrefix(k, signinPrefix))
+		case strings.HasPrefix(k, laptopPrefix):
+			laptop = true
+			attrs = append(attrs, strings.TrimPrefix(k, laptopPrefix))
+		}
+	}
+	if !signin || !laptop {
+		return nil
+	}
+	slices.Sort(attrs)
+	t := &evidenceTable{Columns: []string{"", "sign-in", "laptop"}}
+	for _, a := range slices.Compact(attrs) {
+		row := []string{label(a), "", ""}
+		if x, ok := v[signinPrefix+a]; ok {
+			row[1] = scalar(x)
+		}
+		if x, ok := v[laptopPrefix+a]; ok {
+			row[2] = scalar(x)
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return t
 }
 
 // recordTable lays out a list of maps as a table (nil when some element

@@ -112,6 +112,7 @@ var sharedKeyKinds = map[string]string{
 	fleet.KindLAN:        "LAN",
 	fleet.KindPeripheral: "peripheral serial",
 	fleet.KindRemoteTool: "remote-access tool id",
+	fleet.KindSignin:     "sign-in address",
 }
 
 func sharedKeyKind(kind string) string { return cmp.Or(sharedKeyKinds[kind], kind) }

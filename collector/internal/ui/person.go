@@ -2,11 +2,14 @@ package ui
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
 
@@ -59,6 +62,72 @@ type personPage struct {
 	Alerts      []store.Alert
 	RiskHistory []store.RiskPoint
 	Activity    *heatmap
+	// Timeline is the person's identity-provider sign-ins and their
+	// laptops' egress changes of the last signinSpan, newest first.
+	Timeline []timelineRow
+}
+
+// signinSpan is how far back the person page's sign-in timeline reaches.
+const signinSpan = 30 * 24 * time.Hour
+
+// timelineRow is one sign-in, or one change of a laptop's egress, on the
+// person page's timeline.
+type timelineRow struct {
+	At      time.Time
+	Signin  bool   // a sign-in; else a laptop's egress change
+	Source  string // the provider, or the laptop's host name
+	Result  string
+	IP      string
+	Place   string
+	Network string
+	// For a sign-in: the laptop nearest in time (host, place, gap) and
+	// the distance to it ("" when unknown).
+	Laptop   string
+	Distance string
+	Far      bool // more than farKm away
+}
+
+// farKm marks a sign-in far from the laptop (the default max_km of
+// idp_signin_far_from_laptop).
+const farKm = 500
+
+// signinTimeline merges sign-ins and laptop egress changes, newest first.
+func signinTimeline(pf *detect.PersonFacts) []timelineRow {
+	var rows []timelineRow
+	for _, si := range pf.Signins {
+		r := timelineRow{At: si.At, Signin: true, Source: si.Provider, Result: si.Result, IP: si.IP,
+			Place: joinNonEmpty(", ", si.Egress.City, si.Egress.Country), Network: si.Egress.NetworkClass}
+		if si.LocationSource == "provider" {
+			r.Place += " (provider's)"
+		}
+		if si.ProviderProxy {
+			r.Network = joinNonEmpty(", ", r.Network, "provider: proxy")
+		}
+		best := -1
+		for i, l := range si.Laptops {
+			if best < 0 || l.GapMinutes < si.Laptops[best].GapMinutes {
+				best = i
+			}
+		}
+		if best >= 0 {
+			l := si.Laptops[best]
+			r.Laptop = fmt.Sprintf("%s at %s, %s (%.0f min apart)", l.Hostname, l.IP, joinNonEmpty(", ", l.City, l.Country), l.GapMinutes)
+			if l.DistanceKm >= 0 {
+				r.Distance = fmt.Sprintf("%.0f km", l.DistanceKm)
+				r.Far = l.DistanceKm > farKm && !l.SameIP
+			}
+			if l.SameIP {
+				r.Distance = "same address"
+			}
+		}
+		rows = append(rows, r)
+	}
+	for _, e := range pf.EgressHistory {
+		rows = append(rows, timelineRow{At: e.At, Source: e.Hostname, IP: e.IP, Place: joinNonEmpty(", ", e.City, e.Country),
+			Network: e.NetworkClass})
+	}
+	slices.SortStableFunc(rows, func(a, b timelineRow) int { return b.At.Compare(a.At) })
+	return rows
 }
 
 func (s *Server) person(w http.ResponseWriter, r *http.Request, _ store.Session) error {
@@ -91,6 +160,11 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request, _ store.Session)
 		zone, zoneName = loc, p.Timezone
 	}
 	data.Activity = newHeatmap(h, zone, zoneName)
+	pf, err := s.store.PersonSigninView(ctx, p.Email, time.Now(), signinSpan, 100)
+	if err != nil {
+		return err
+	}
+	data.Timeline = signinTimeline(pf)
 	if zoneName == "" {
 		data.Activity.Note = "No time zone is declared for this person."
 	}

@@ -124,6 +124,7 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 	s.handle("POST /ui/policies/rules/{id}", store.RoleAdmin, s.setRule)
 	s.handle("POST /ui/policies/dry-run", store.RoleAnalyst, s.policyDryRun)
 	s.handle("GET /ui/outputs", store.RoleViewer, s.outputsView)
+	s.handle("GET /ui/idp", store.RoleViewer, s.idpView)
 	s.handle("POST /ui/outputs/{name}/test", store.RoleAdmin, s.testOutput)
 	s.handle("GET /ui/enrollment", store.RoleViewer, s.enrollment)
 	s.handle("POST /ui/enrollment", store.RoleAdmin, s.createSecret)
