@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/scan"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
@@ -44,8 +45,9 @@ const (
 // Wine's registry where SetupAPI keeps them (Enum\USB, Enum\USBSTOR,
 // Enum\DISPLAY\…\Device Parameters\EDID), scan --json reports the USB
 // gadget (VID/PID, serial, product, keyboard interface, CD-ROM) and the
-// monitor (LNX 0x7773 "PiKVM V4 Plus", serial CAFEBABE), and the KVM
-// catalog names both pikvm. Wine's SetupAPI lists registry-only device
+// monitor (LNX 0x7773 "PiKVM V4 Plus", serial CAFEBABE), the KVM
+// catalog names both pikvm, and the change fingerprint the runner polls
+// changed when they appeared. Wine's SetupAPI lists registry-only device
 // nodes as present, which real Windows does not, so it runs only under
 // Wine (make test-windows gives it a prefix of its own) and removes the
 // keys when it ends.
@@ -57,6 +59,9 @@ func TestScanFindsPiKVMUnderWine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The change fingerprint the runner polls every 15 s.
+	sc := &scan.Scanner{Root: "/"}
+	before := sc.Fingerprint()
 	node := func(id string, multi map[string][]string, strs map[string]string) registry.Key {
 		t.Helper()
 		k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, enumKey+id, registry.ALL_ACCESS|registry.WOW64_64KEY)
@@ -96,6 +101,11 @@ func TestScanFindsPiKVMUnderWine(t *testing.T) {
 		t.Fatal(err)
 	}
 	params.Close()
+
+	// Plugging the KVM in changes it, so the agent scans at once.
+	if sc.Fingerprint() == before {
+		t.Errorf("the change fingerprint did not change with the PiKVM's USB and monitor nodes")
+	}
 
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"scan", "--json"}, &out, &errOut); err != nil {
