@@ -6,7 +6,9 @@
 #     script unless scripts/wine-known-gaps.txt lists it as a Wine gap (the
 #     agent's TestScanFindsFakeToolsUnderWine installs a fake AnyDesk and
 #     TeamViewer in the prefix: programs, folders, Uninstall keys, services,
-#     ports, client ids, and checks that scan --json finds them);
+#     ports, client ids, and checks that scan --json finds them;
+#     TestScanFindsPiKVMUnderWine writes a PiKVM's USB and monitor device
+#     nodes, EDID included, into the registry where SetupAPI keeps them);
 #  2. scan --json, with a Windows program named RustDesk.exe running in the
 #     same prefix, reports the tool rustdesk;
 #  3. run --once enrolls with a collector on loopback and delivers: the
