@@ -35,7 +35,9 @@ const usage = `usage: bonafide-agent <command> [flags]
 
 commands:
   scan [--json] [--root DIR]      scan this machine once and print what would be reported
-  run [--root DIR] [--once]       run the agent (enrolls first when the config has enroll_secret)
+  run [--root DIR] [--once | --service]
+                                  run the agent (enrolls first when the config has enroll_secret);
+                                  --service: under the OS service manager (the service's command line)
   enroll --collector HOST:PORT --secret S [--ca-fingerprint SHA256 | --ca-file PEM]
                                   enroll with a collector
   install | uninstall | start | stop | status
@@ -79,6 +81,7 @@ type options struct {
 	root       string
 	json       bool
 	once       bool
+	service    bool
 	collector  string
 	secret     string
 	caFP       string
@@ -116,6 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "run":
 		fs.StringVar(&o.root, "root", "/", "filesystem root to read the machine from")
 		fs.BoolVar(&o.once, "once", false, "scan, deliver, and exit 0 once the collector acknowledged")
+		fs.BoolVar(&o.service, "service", false, "run as the OS service (systemd, launchd, the Windows service manager): the service's command line has it")
 	case "enroll":
 		fs.StringVar(&o.collector, "collector", "", "collector gRPC address HOST:PORT")
 		fs.StringVar(&o.secret, "secret", "", "enrollment secret")
@@ -132,6 +136,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))
+	}
+	if o.once && o.service {
+		return errors.New("run: --once and --service exclude each other")
 	}
 	if cmd == "version" {
 		fmt.Fprintln(stdout, version)
@@ -166,12 +173,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "enrolled: agent %s, device %s, collector %s\n", e.AgentID, e.DeviceID, e.Collector)
 		return nil
 	case "run":
-		if o.once {
+		switch {
+		case o.once:
 			return r.Once(ctx)
-		}
-		if service.Interactive() {
+		case o.service:
+			return runAsService(o, r.Run)
+		case service.Interactive():
 			return r.Run(ctx)
 		}
+		// A service installed before --service existed (its command line
+		// is plain "run"), as kardianos/service judges it.
 		return runService(o, r.Run)
 	}
 	return serviceCmd(cmd, o)
@@ -361,6 +372,10 @@ func printPosition(tw io.Writer, sn *agentv1.HostSnapshot) {
 	}
 }
 
+// serviceName is the agent's service name: `install`'s (kardianos/service)
+// and the MSI's Windows service.
+const serviceName = "bonafide-agent"
+
 // program adapts the runner to kardianos/service.
 type program struct {
 	run    func(context.Context) error
@@ -391,7 +406,7 @@ func (p *program) Stop(service.Service) error {
 }
 
 func newService(o options, run func(context.Context) error) (service.Service, error) {
-	args := []string{"run"}
+	args := []string{"run", "--service"}
 	if o.configPath != "" {
 		abs, err := filepath.Abs(o.configPath)
 		if err != nil {
@@ -407,7 +422,7 @@ func newService(o options, run func(context.Context) error) (service.Service, er
 		args = append(args, "--state-dir", abs)
 	}
 	return service.New(&program{run: run}, &service.Config{
-		Name:        "bonafide-agent",
+		Name:        serviceName,
 		DisplayName: "bonafide agent",
 		Description: "Reports remote-access tools, USB/HID devices, displays, network position, locale, sessions and active hours to the bonafide collector.",
 		Arguments:   args,

@@ -43,7 +43,7 @@ func TestScanTable(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"bogus"}, {"scan", "extra"}, {"run", "--config", "/nonexistent/agent.yaml", "--once"}} {
+	for _, args := range [][]string{{"bogus"}, {"scan", "extra"}, {"run", "--config", "/nonexistent/agent.yaml", "--once"}, {"run", "--once", "--service"}} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, &out, &errOut); err == nil {
 			t.Errorf("%v: no error", args)

@@ -127,7 +127,7 @@ func TestScanFindsFakeToolsUnderWine(t *testing.T) {
 	for _, ft := range tools {
 		i := slices.IndexFunc(sn.GetRemoteAccess().GetTools(), func(rt *agentv1.RemoteTool) bool { return rt.GetToolId() == ft.id })
 		if i < 0 {
-			t.Errorf("%s not found: %s", ft.id, protojson.Format(sn.GetRemoteAccess()))
+			t.Errorf("%s not found: %s\nsignals: %v", ft.id, protojson.Format(sn.GetRemoteAccess()), sn.GetSignals())
 			continue
 		}
 		rt := sn.GetRemoteAccess().GetTools()[i]

@@ -10,7 +10,12 @@
 #   scripts/wine-agent.sh --run PROGRAM.exe ARGS…
 #
 # runs another Windows program in the same prepared prefix instead (make
-# test-windows runs the agent's test binaries this way).
+# test-windows runs the agent's test binaries this way), and
+#
+#   scripts/wine-agent.sh --prepare
+#
+# only prepares the prefix (the MSI test installs the agent into one of its
+# own this way).
 #
 # Go's runtime loads ProcessPrng from bcryptprimitives.dll, which Wine only
 # has from 9.0 on (Debian 12's Wine 8 has no bcryptprimitives.dll at all).
@@ -77,6 +82,9 @@ if ! grep -qa ProcessPrng "$sys32/bcryptprimitives.dll" 2>/dev/null; then
 	cp "$shim/bcryptprimitives.dll" "$sys32/bcryptprimitives.dll"
 fi
 
+if [ "${1:-}" = --prepare ]; then
+	exit 0
+fi
 if [ "${1:-}" = --run ]; then
 	shift
 	[ $# -gt 0 ] || { echo "usage: wine-agent.sh --run PROGRAM.exe [ARGS…]" >&2; exit 2; }

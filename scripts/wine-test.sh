@@ -6,12 +6,18 @@
 #     script unless scripts/wine-known-gaps.txt lists it as a Wine gap (the
 #     agent's TestScanFindsFakeToolsUnderWine installs a fake AnyDesk and
 #     TeamViewer in the prefix: programs, folders, Uninstall keys, services,
-#     ports, client ids, and checks that scan --json finds them);
+#     ports, client ids, and checks that scan --json finds them;
+#     TestScanFindsPiKVMUnderWine writes a PiKVM's USB and monitor device
+#     nodes, EDID included, into the registry where SetupAPI keeps them);
 #  2. scan --json, with a Windows program named RustDesk.exe running in the
 #     same prefix, reports the tool rustdesk;
 #  3. run --once enrolls with a collector on loopback and delivers: the
 #     device is os_family windows with the remote_tool_running alert (the
-#     collector's TestWindowsAgentUnderWine, built for this machine).
+#     collector's TestWindowsAgentUnderWine, built for this machine);
+#  4. the MSI built by `bonafide-collector package` installs the real agent
+#     as a service in a prefix of its own, which starts, enrolls and
+#     delivers; a higher version upgrades it and msiexec /x removes it
+#     (the collector's TestMSIServiceUnderWine).
 #
 # It uses scripts/wine-agent.sh's prefix ($WINEPREFIX, or build/wine/prefix)
 # and stops the Wine processes it started.
@@ -138,17 +144,21 @@ else
 	broken=$((broken + 1))
 fi
 
-echo "== run --once under Wine enrolls with a collector on loopback"
+echo "== run --once under Wine enrolls with a collector on loopback; the MSI installs the agent as a service"
 clog=$build/collector-wine.log
-if env -u GOOS -u GOARCH -u CGO_ENABLED BONAFIDE_WINE_AGENT="$wa" \
-	go test -count=1 -v -run '^TestWindowsAgentUnderWine$' ./collector >"$clog" 2>&1 &&
-	grep -q '^--- PASS: TestWindowsAgentUnderWine' "$clog"; then
-	echo "ok   $(grep -o 'device .*' "$clog" | head -n 1)"
-else
-	echo "FAIL run --once under Wine (collector TestWindowsAgentUnderWine; the whole output is in ${clog#"$root"/})"
-	tail -n 25 "$clog" | sed 's/^/     | /'
-	broken=$((broken + 1))
-fi
+env -u GOOS -u GOARCH -u CGO_ENABLED BONAFIDE_WINE_AGENT="$wa" \
+	go test -count=1 -v -timeout 30m -run '^(TestWindowsAgentUnderWine|TestMSIServiceUnderWine)$' ./collector >"$clog" 2>&1
+for t in TestWindowsAgentUnderWine TestMSIServiceUnderWine; do
+	if grep -q "^--- PASS: $t" "$clog"; then
+		echo "ok   $t"
+		# The test's own summary lines (t.Logf).
+		awk -v t="$t" '/^(=== RUN|--- )/ { cur = $3 } cur == t && /^ +[a-z0-9_]+_test\.go:[0-9]+: / { sub(/^ +[a-z0-9_]+_test\.go:[0-9]+: /, ""); print "     " $0 }' "$clog"
+	else
+		echo "FAIL $t (collector; the whole output is in ${clog#"$root"/})"
+		tail -n 25 "$clog" | sed 's/^/     | /'
+		broken=$((broken + 1))
+	fi
+done
 
 if [ "$broken" -gt 0 ]; then
 	echo "FAIL: $broken check(s) failed under Wine"

@@ -143,9 +143,14 @@ func writePrivateFile(path string, data []byte) error {
 }
 
 // securePrivateDir creates dir with the private DACL, or gives an existing
-// dir that DACL. An existing dir must be owned by SYSTEM or Administrators:
-// an ordinary user can create %ProgramData%\Bonafide before the agent is
-// installed, and as its owner could always change its DACL back.
+// dir that DACL. An existing dir must be owned by SYSTEM, Administrators or
+// the account the agent runs as (the service's: SYSTEM): an ordinary user
+// can create %ProgramData%\Bonafide before the agent is installed, and as
+// its owner could always change its DACL back. The agent's own account
+// matters where a directory the agent created is not owned by SYSTEM or
+// Administrators: under Wine, whose services run as the Unix user's account
+// (S-1-5-21-0-0-0-1000) and so own what they create, the service would
+// otherwise refuse, at its second start, the directory it made at its first.
 func securePrivateDir(dir string) error {
 	sd, err := windows.SecurityDescriptorFromString(privateDirSDDL)
 	if err != nil {
@@ -175,7 +180,7 @@ func securePrivateDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("owner of %s: %w", dir, err)
 	}
-	if owner == nil || !owner.IsWellKnown(windows.WinLocalSystemSid) && !owner.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
+	if owner == nil || !owner.IsWellKnown(windows.WinLocalSystemSid) && !owner.IsWellKnown(windows.WinBuiltinAdministratorsSid) && !ownAccount(owner) {
 		return fmt.Errorf("%s is owned by %v, not by SYSTEM or Administrators: not writing the configuration there (delete the directory and restart the service)", dir, owner)
 	}
 	dacl, _, err := sd.DACL()
@@ -187,4 +192,10 @@ func securePrivateDir(dir string) error {
 		return fmt.Errorf("restrict %s: %w", dir, err)
 	}
 	return nil
+}
+
+// ownAccount reports whether sid is the user of this process's token.
+func ownAccount(sid *windows.SID) bool {
+	u, err := windows.GetCurrentProcessToken().GetTokenUser()
+	return err == nil && u.User.Sid.Equals(sid)
 }

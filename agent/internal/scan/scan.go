@@ -193,7 +193,8 @@ func Digest(sn *agentv1.HostSnapshot) string {
 // Fingerprint is a cheap summary of what usually changes when someone
 // plugs in a device, changes network or time zone: the host name, network
 // interfaces and addresses, the USB device list, the display connectors'
-// state and /etc/localtime. The
+// state (on Windows, of the live system: the present USB and monitor device
+// nodes) and /etc/localtime. The
 // agent polls it between full scans and scans at once when it changes.
 func (s *Scanner) Fingerprint() string {
 	var parts []string
@@ -224,6 +225,11 @@ func (s *Scanner) Fingerprint() string {
 				parts = append(parts, filepath.Base(c)+" "+attr+" "+strings.TrimSpace(string(b)))
 			}
 		}
+	}
+	if root == "/" {
+		// Windows: the present USB and monitor device nodes (nil elsewhere).
+		parts = append(parts, usb.PresentDeviceIDs()...)
+		parts = append(parts, display.PresentMonitorIDs()...)
 	}
 	if l, err := os.Readlink(filepath.Join(root, "etc/localtime")); err == nil {
 		parts = append(parts, l)

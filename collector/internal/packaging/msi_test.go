@@ -152,7 +152,7 @@ func TestMSI(t *testing.T) {
 		wantFields(t, "ServiceInstall", svc, map[string]string{
 			"Name": msiServiceName, "DisplayName": "bonafide agent", "ServiceType": "16", "StartType": "2",
 			"ErrorControl": "1", "StartName": "LocalSystem", "Password": "", "Component_": "AgentExe",
-			"Arguments": "run",
+			"Arguments": "run --service",
 		})
 		// 1 start on install | 2 stop on install | 32 stop on uninstall | 128 delete on uninstall.
 		wantFields(t, "ServiceControl", msiRow(t, msiExport(t, msi, "ServiceControl"), "ServiceControl", "AgentService"), map[string]string{

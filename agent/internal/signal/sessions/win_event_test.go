@@ -44,6 +44,32 @@ func TestWinParseEventFixtures(t *testing.T) {
 			User: "SYSTEM", Domain: "NT AUTHORITY",
 			LogonID: 0x3e7, LogonType: 5,
 		}},
+		// A logon session of omerbenamram/evtx's samples/security.evtx:
+		// fsir logs on at the console, logs off (4647), the session ends
+		// (4634); and an anonymous network logon just before.
+		{"4624-type2-evtx.xml", winEvent{
+			RecordID: 2249, EventID: 4624,
+			Time: winMustTime(t, "2017-04-14T01:19:50.1880056Z"),
+			User: "fsir", Domain: "WIN-03DLIIOFRRA",
+			LogonID: 0x38112, LogonType: 2,
+			Address: "127.0.0.1", Workstation: "WIN-03DLIIOFRRA",
+		}},
+		{"4624-type3-evtx.xml", winEvent{
+			RecordID: 2241, EventID: 4624,
+			Time: winMustTime(t, "2017-04-14T01:19:46.4740280Z"),
+			User: "ANONYMOUS LOGON", Domain: "NT AUTHORITY",
+			LogonID: 0x24bf4, LogonType: 3,
+		}},
+		{"4647-evtx.xml", winEvent{
+			RecordID: 2253, EventID: 4647,
+			Time: winMustTime(t, "2017-04-14T01:20:20.1230577Z"),
+			User: "fsir", Domain: "WIN-03DLIIOFRRA", LogonID: 0x38112,
+		}},
+		{"4634-evtx.xml", winEvent{
+			RecordID: 2254, EventID: 4634,
+			Time: winMustTime(t, "2017-04-14T01:20:24.5534654Z"),
+			User: "fsir", Domain: "WIN-03DLIIOFRRA", LogonID: 0x38112, LogonType: 2,
+		}},
 		{"4778-msdocs.DERIVED.xml", winEvent{
 			RecordID: 237651, EventID: 4778,
 			Time: winMustTime(t, "2015-09-10T23:05:29.7438672Z"),

@@ -1,6 +1,7 @@
 package usb
 
 import (
+	"cmp"
 	"sort"
 	"strings"
 
@@ -124,7 +125,8 @@ type winDev struct {
 //     (HID) or serial (storage) when the parent is unknown and the match
 //     is unique.
 //
-// Records that cannot be parsed or attached are skipped. The devices are
+// A device without a location is named by its instance id. Records that
+// cannot be parsed or attached are skipped. The devices are
 // Finish()ed and sorted by location.
 func winBuild(recs []winPnPRecord, hids []winHIDCollection) []*agentv1.UsbDevice {
 	byKey := map[string]*winDev{}
@@ -139,7 +141,10 @@ func winBuild(recs []winPnPRecord, hids []winHIDCollection) []*agentv1.UsbDevice
 			continue
 		}
 		d := &agentv1.UsbDevice{
-			Location:  r.Location,
+			// A device without a location path or location
+			// information (a virtual or registry-only device node)
+			// is named by its instance id, which is unique.
+			Location:  cmp.Or(r.Location, r.InstanceID),
 			VendorId:  uint32(id.VID),
 			ProductId: uint32(id.PID),
 			Product:   r.BusDesc,

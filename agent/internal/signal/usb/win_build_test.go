@@ -143,6 +143,29 @@ func TestWinBuildAmbiguous(t *testing.T) {
 	}
 }
 
+// A device node with neither location paths nor location information
+// (SetupAPI answers ERROR_INVALID_DATA for both, as for a virtual device)
+// is named by its instance id, so that two such devices stay apart and
+// neither is reported with an empty location.
+func TestWinBuildNoLocation(t *testing.T) {
+	recs := []winPnPRecord{
+		{InstanceID: `USB\VID_1D6B&PID_0104\CAFEBABE`, BusDesc: "PiKVM Composite Device",
+			CompatibleIDs: []string{`USB\DevClass_00&SubClass_00&Prot_00`, `USB\COMPOSITE`}},
+		{InstanceID: `USB\VID_046D&PID_C52B\5&2F3B1C&0&2`, Location: "Port_#0002.Hub_#0001"},
+		{InstanceID: `USB\VID_046D&PID_C52B\5&2F3B1C&0&3`},
+	}
+	got := &agentv1.Usb{Devices: winBuild(recs, nil)}
+	want := &agentv1.Usb{Devices: []*agentv1.UsbDevice{
+		{Location: "Port_#0002.Hub_#0001", VendorId: 0x046d, ProductId: 0xc52b, Hid: &agentv1.HidSummary{}},
+		{Location: `USB\VID_046D&PID_C52B\5&2F3B1C&0&3`, VendorId: 0x046d, ProductId: 0xc52b, Hid: &agentv1.HidSummary{}},
+		{Location: `USB\VID_1D6B&PID_0104\CAFEBABE`, VendorId: 0x1d6b, ProductId: 0x0104, Serial: "CAFEBABE",
+			Product: "PiKVM Composite Device", Hid: &agentv1.HidSummary{}},
+	}}
+	if !proto.Equal(got, want) {
+		t.Errorf("got:\n%s\nwant:\n%s", prototext.Format(got), prototext.Format(want))
+	}
+}
+
 func TestWinHIDSummary(t *testing.T) {
 	abs := func(page, lo, hi uint16) winHIDValueCap {
 		return winHIDValueCap{UsagePage: page, UsageMin: lo, UsageMax: hi, Absolute: true}
