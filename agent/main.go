@@ -259,12 +259,26 @@ func printSnapshot(w io.Writer, sn *agentv1.HostSnapshot) error {
 		fmt.Fprintf(tw, "  %s\tenabled=%v listening=%v port=%d (%s)\n", f.GetKind(), f.GetEnabled(), f.GetListening(), f.GetPort(), f.GetSource())
 	}
 	printPeripherals(tw, sn)
+	printMedia(tw, sn)
 	printPosition(tw, sn)
 	fmt.Fprintln(tw, "SIGNALS\t")
 	for _, s := range sn.GetSignals() {
 		fmt.Fprintf(tw, "  %s\t%s %s\n", s.GetName(), strings.TrimPrefix(s.GetState().String(), "STATE_"), s.GetMessage())
 	}
 	return tw.Flush()
+}
+
+// printMedia prints the capture devices by name and the media-catalog
+// findings, names quoted like the other device strings.
+func printMedia(tw io.Writer, sn *agentv1.HostSnapshot) {
+	m := sn.GetMedia()
+	fmt.Fprintf(tw, "MEDIA\t%d devices\n", len(m.GetDevices()))
+	for _, d := range m.GetDevices() {
+		fmt.Fprintf(tw, "  %s %s\t%q\n", d.GetKind(), d.GetSource(), d.GetName())
+	}
+	for _, f := range m.GetFindings() {
+		fmt.Fprintf(tw, "  %s\t%s (%s): %q\n", f.GetToolId(), f.GetName(), f.GetCategory(), f.GetDevice())
+	}
 }
 
 // printPeripherals prints the USB devices, displays and KVM findings.

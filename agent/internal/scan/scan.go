@@ -22,6 +22,7 @@ import (
 	"github.com/bonafide-sec/bonafide/agent/internal/hostid"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/display"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/locale"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/media"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/network"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/remoteaccess"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions"
@@ -105,6 +106,15 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	sn.Signals = append(sn.Signals, signalStatus("locale", err))
 	sn.Sessions, err = within(ctx, func(ctx context.Context) (*agentv1.Sessions, error) { return sessions.Collect(ctx, root, cursor) })
 	sn.Signals = append(sn.Signals, signalStatus("sessions", err))
+	sn.Media, err = within(ctx, func(ctx context.Context) (*agentv1.Media, error) { return media.Collect(ctx, root) })
+	sn.Signals = append(sn.Signals, signalStatus("media", err))
+	if err == nil {
+		// Matched here for `scan`; the collector matches again with its own
+		// catalog and replaces the findings.
+		if cat, err := policies.Media(policies.FS()); err == nil {
+			sn.Media = policies.MatchMedia(cat, sn.Media)
+		}
+	}
 	if s.Activity != nil {
 		sn.Activity = s.Activity()
 	}
