@@ -106,8 +106,9 @@ type Cluster struct {
 	// NetworkClass is the egress network class most devices report from.
 	NetworkClass string `cel:"network_class"`
 	// CoSignals are the categories (rule files: remote_access,
-	// peripherals, location, activity, agent) of the members' open
-	// alerts of medium severity or more, fleet rules excluded;
+	// peripherals, location, activity, media, network) of the members'
+	// open alerts of medium severity or more, or of any severity when the
+	// rule is tagged "co-signal"; fleet and agent rules excluded;
 	// CoSignalDevices how many members have one.
 	CoSignals       []string `cel:"co_signals"`
 	CoSignalDevices int64    `cel:"co_signal_devices"`
