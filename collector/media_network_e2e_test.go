@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
@@ -25,6 +26,12 @@ import (
 // travel_router_gateway (medium); the farm must count both as co-signals
 // (media despite its low severity, through its co-signal tag) and be
 // escalated on every laptop; the ordinary laptop raises none of these.
+//
+// The HR export also gives hire dates: the first hire started 10 days ago
+// and has TeamViewer installed (its Debian package), the second started 10
+// days ago with nothing installed, the ordinary laptop's person two years
+// ago. Only the first raises new_hire_remote_access (high) next to
+// remote_tool_installed (medium).
 func TestVirtualCameraTravelRouterEndToEnd(t *testing.T) {
 	agent, collector := binaries(t)
 	const fixture = "../agent/internal/signal/media/testdata/root-laptop-vcam"
@@ -49,12 +56,26 @@ func TestVirtualCameraTravelRouterEndToEnd(t *testing.T) {
 		}
 		farm = append(farm, l)
 	}
-	people := filepath.Join(base, "people.csv")
-	csv := "email,name,username,device_serial,country,region,city,timezone,work_hours\n"
-	for i, l := range farm {
-		csv += fmt.Sprintf("hire%d@example.com,Hire %d,,%s,US,TX,Austin,America/Chicago,09:00-17:00\n", i+1, i+1, l.serial)
+	// TeamViewer's Debian package, as dpkg records it.
+	dpkg := filepath.Join(farm[0].root, "var/lib/dpkg")
+	if err := os.MkdirAll(dpkg, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	csv += "ana@example.com,Ana,,7XK2LM3,US,NY,New York,America/New_York,09:00-17:00\n"
+	if err := os.WriteFile(filepath.Join(dpkg, "status"), []byte("Package: teamviewer\nStatus: install ok installed\nArchitecture: amd64\nVersion: 15.50.5\n\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recent := time.Now().UTC().AddDate(0, 0, -10).Format(time.DateOnly)
+	old := time.Now().UTC().AddDate(-2, 0, 0).Format(time.DateOnly)
+	people := filepath.Join(base, "people.csv")
+	csv := "email,name,username,device_serial,country,region,city,timezone,work_hours,hire_date\n"
+	for i, l := range farm {
+		hired := recent
+		if i == 2 {
+			hired = "" // the export may leave it out
+		}
+		csv += fmt.Sprintf("hire%d@example.com,Hire %d,,%s,US,TX,Austin,America/Chicago,09:00-17:00,%s\n", i+1, i+1, l.serial, hired)
+	}
+	csv += "ana@example.com,Ana,,7XK2LM3,US,NY,New York,America/New_York,09:00-17:00," + old + "\n"
 	if err := os.WriteFile(people, []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +131,14 @@ func TestVirtualCameraTravelRouterEndToEnd(t *testing.T) {
 		}
 		if sev["virtual_camera_or_voice_tool"] != "low" || sev["travel_router_gateway"] != "medium" || sev["laptop_farm_escalated"] != "critical" {
 			t.Errorf("severities %v", sev)
+		}
+		for i, l := range farm {
+			if has := slices.Contains(got[l.host], "new_hire_remote_access"); has != (i == 0) {
+				t.Errorf("%s: alerts %v: new_hire_remote_access %v, want %v", l.host, got[l.host], has, i == 0)
+			}
+		}
+		if !slices.Contains(got[farm[0].host], "remote_tool_installed") || sev["new_hire_remote_access"] != "high" {
+			t.Errorf("%s: alerts %v, severities %v: want remote_tool_installed and new_hire_remote_access (high)", farm[0].host, got[farm[0].host], sev)
 		}
 		for _, r := range got[ordinary.host] {
 			if slices.Contains([]string{"virtual_camera_or_voice_tool", "travel_router_gateway", "laptop_farm_suspected", "laptop_farm_escalated"}, r) {

@@ -172,6 +172,12 @@ type Declared struct {
 	// Binding is how the device is bound to the person: device_serial or
 	// username.
 	Binding string `cel:"binding"`
+	// HireDate is the person's hire date from the HR export (midnight UTC;
+	// zero, timestamp(0) in CEL, when not given) and DaysSinceHire the
+	// whole days from it to the evaluation time (0 on the day of hire and
+	// before it; -1 when the hire date is unknown).
+	HireDate      time.Time `cel:"hire_date"`
+	DaysSinceHire int64     `cel:"days_since_hire"`
 }
 
 // SharedPeripheral is one peripheral serial seen on several devices.
