@@ -24,6 +24,7 @@ import (
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/locale"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/media"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/network"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/posture"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/remoteaccess"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/usb"
@@ -115,6 +116,9 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 			sn.Media = policies.MatchMedia(cat, sn.Media)
 		}
 	}
+	pkgs := toolPackages(cat)
+	sn.Posture, err = within(ctx, func(ctx context.Context) (*agentv1.Posture, error) { return posture.Collect(ctx, root, pkgs) })
+	sn.Signals = append(sn.Signals, signalStatus("posture", err))
 	if s.Activity != nil {
 		sn.Activity = s.Activity()
 	}
@@ -173,6 +177,18 @@ func adapters(cat *policies.RemoteAccessCatalog) map[string][]string {
 	for _, t := range cat.GetTools() {
 		if len(t.Adapters) > 0 {
 			out[t.ID] = t.Adapters
+		}
+	}
+	return out
+}
+
+// toolPackages maps the catalog tools' Linux package names to their ids,
+// for the posture signal (none without a catalog).
+func toolPackages(cat *policies.RemoteAccessCatalog) map[string]string {
+	out := map[string]string{}
+	for _, t := range cat.GetTools() {
+		for _, p := range t.Linux.Packages {
+			out[p] = t.ID
 		}
 	}
 	return out

@@ -1084,7 +1084,11 @@ type HostSnapshot struct {
 	// Video and audio capture devices by name (virtual cameras and
 	// microphones show up here), and what of them matches the media catalog.
 	// Names only: never frames or audio.
-	Media         *Media `protobuf:"bytes,40,opt,name=media" json:"media,omitempty"`
+	Media *Media `protobuf:"bytes,40,opt,name=media" json:"media,omitempty"`
+	// Who may administer the machine and who has an account on it: the FBI
+	// asks employers to remove local admin rights from remote hires, and
+	// several people's accounts on one company laptop mean it is shared.
+	Posture       *Posture `protobuf:"bytes,41,opt,name=posture" json:"posture,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1206,6 +1210,13 @@ func (x *HostSnapshot) GetPeripherals() *Peripherals {
 func (x *HostSnapshot) GetMedia() *Media {
 	if x != nil {
 		return x.Media
+	}
+	return nil
+}
+
+func (x *HostSnapshot) GetPosture() *Posture {
+	if x != nil {
+		return x.Posture
 	}
 	return nil
 }
@@ -4244,6 +4255,169 @@ func (x *MediaFinding) GetSource() string {
 	return ""
 }
 
+// Posture is the local account set-up: administrators, accounts people
+// sign in with, and who installed the catalog's remote tools where the OS
+// records it. Account names only.
+type Posture struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Local accounts with administrator rights (Linux: members of the sudo,
+	// wheel and admin groups; macOS: the admin group), sorted.
+	LocalAdmins []string `protobuf:"bytes,1,rep,name=local_admins,json=localAdmins" json:"local_admins,omitempty"`
+	// True when local_admins could be read (false where the OS reader does
+	// not read them).
+	AdminsRead bool `protobuf:"varint,2,opt,name=admins_read,json=adminsRead" json:"admins_read,omitempty"`
+	// Local accounts people sign in with, sorted (Linux: accounts with a
+	// login shell, UID 1000 to 59999 and a home directory; macOS: /Users
+	// homes; Windows: the user profiles, created at an account's first
+	// interactive sign-in).
+	InteractiveAccounts []string `protobuf:"bytes,3,rep,name=interactive_accounts,json=interactiveAccounts" json:"interactive_accounts,omitempty"`
+	// Installs of the catalog's remote tools with the account that
+	// requested them, where the OS records it (Linux: apt's history log).
+	ToolInstalls  []*ToolInstall `protobuf:"bytes,4,rep,name=tool_installs,json=toolInstalls" json:"tool_installs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Posture) Reset() {
+	*x = Posture{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Posture) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Posture) ProtoMessage() {}
+
+func (x *Posture) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Posture.ProtoReflect.Descriptor instead.
+func (*Posture) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *Posture) GetLocalAdmins() []string {
+	if x != nil {
+		return x.LocalAdmins
+	}
+	return nil
+}
+
+func (x *Posture) GetAdminsRead() bool {
+	if x != nil {
+		return x.AdminsRead
+	}
+	return false
+}
+
+func (x *Posture) GetInteractiveAccounts() []string {
+	if x != nil {
+		return x.InteractiveAccounts
+	}
+	return nil
+}
+
+func (x *Posture) GetToolInstalls() []*ToolInstall {
+	if x != nil {
+		return x.ToolInstalls
+	}
+	return nil
+}
+
+// ToolInstall is one recorded install of a package a catalog tool ships in.
+type ToolInstall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Catalog id of the tool.
+	ToolId string `protobuf:"bytes,1,opt,name=tool_id,json=toolId" json:"tool_id,omitempty"`
+	// The package installed.
+	Package string `protobuf:"bytes,2,opt,name=package" json:"package,omitempty"`
+	// The account that requested the install.
+	User string `protobuf:"bytes,3,opt,name=user" json:"user,omitempty"`
+	// When the install started, as the log records it.
+	At *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at" json:"at,omitempty"`
+	// Where it was read, e.g. "/var/log/apt/history.log".
+	Source        string `protobuf:"bytes,5,opt,name=source" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolInstall) Reset() {
+	*x = ToolInstall{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolInstall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolInstall) ProtoMessage() {}
+
+func (x *ToolInstall) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolInstall.ProtoReflect.Descriptor instead.
+func (*ToolInstall) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ToolInstall) GetToolId() string {
+	if x != nil {
+		return x.ToolId
+	}
+	return ""
+}
+
+func (x *ToolInstall) GetPackage() string {
+	if x != nil {
+		return x.Package
+	}
+	return ""
+}
+
+func (x *ToolInstall) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ToolInstall) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ToolInstall) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
 var File_bonafide_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
@@ -4297,7 +4471,7 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\tHeartbeat\x12'\n" +
 	"\x0fsnapshot_digest\x18\x01 \x01(\tR\x0esnapshotDigest\x12;\n" +
 	"\bidentity\x18\x02 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\x127\n" +
-	"\bactivity\x18\x03 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\"\x86\x06\n" +
+	"\bactivity\x18\x03 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\"\xbc\x06\n" +
 	"\fHostSnapshot\x12;\n" +
 	"\bidentity\x18\x01 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\x12B\n" +
 	"\x0fscan_started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rscanStartedAt\x12D\n" +
@@ -4312,7 +4486,8 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\bsessions\x18\x0f \x01(\v2\x1b.bonafide.agent.v1.SessionsR\bsessions\x127\n" +
 	"\bactivity\x18\x10 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\x12@\n" +
 	"\vperipherals\x18\x11 \x01(\v2\x1e.bonafide.agent.v1.PeripheralsR\vperipherals\x12.\n" +
-	"\x05media\x18( \x01(\v2\x18.bonafide.agent.v1.MediaR\x05media\"\xcf\x01\n" +
+	"\x05media\x18( \x01(\v2\x18.bonafide.agent.v1.MediaR\x05media\x124\n" +
+	"\aposture\x18) \x01(\v2\x1a.bonafide.agent.v1.PostureR\aposture\"\xcf\x01\n" +
 	"\fSignalStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
 	"\x05state\x18\x02 \x01(\x0e2%.bonafide.agent.v1.SignalStatus.StateR\x05state\x12\x18\n" +
@@ -4574,6 +4749,18 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
 	"\bcategory\x18\x03 \x01(\tR\bcategory\x12\x16\n" +
 	"\x06device\x18\x04 \x01(\tR\x06device\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\"\xc5\x01\n" +
+	"\aPosture\x12!\n" +
+	"\flocal_admins\x18\x01 \x03(\tR\vlocalAdmins\x12\x1f\n" +
+	"\vadmins_read\x18\x02 \x01(\bR\n" +
+	"adminsRead\x121\n" +
+	"\x14interactive_accounts\x18\x03 \x03(\tR\x13interactiveAccounts\x12C\n" +
+	"\rtool_installs\x18\x04 \x03(\v2\x1e.bonafide.agent.v1.ToolInstallR\ftoolInstalls\"\x98\x01\n" +
+	"\vToolInstall\x12\x17\n" +
+	"\atool_id\x18\x01 \x01(\tR\x06toolId\x12\x18\n" +
+	"\apackage\x18\x02 \x01(\tR\apackage\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
 	"\x06source\x18\x05 \x01(\tR\x06source*c\n" +
 	"\bLidState\x12\x19\n" +
 	"\x15LID_STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
@@ -4598,7 +4785,7 @@ func file_bonafide_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_bonafide_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_bonafide_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_bonafide_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_bonafide_agent_v1_agent_proto_goTypes = []any{
 	(LidState)(0),                 // 0: bonafide.agent.v1.LidState
 	(SignalStatus_State)(0),       // 1: bonafide.agent.v1.SignalStatus.State
@@ -4650,27 +4837,29 @@ var file_bonafide_agent_v1_agent_proto_goTypes = []any{
 	(*Media)(nil),                 // 47: bonafide.agent.v1.Media
 	(*MediaDevice)(nil),           // 48: bonafide.agent.v1.MediaDevice
 	(*MediaFinding)(nil),          // 49: bonafide.agent.v1.MediaFinding
-	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 51: google.protobuf.Duration
+	(*Posture)(nil),               // 50: bonafide.agent.v1.Posture
+	(*ToolInstall)(nil),           // 51: bonafide.agent.v1.ToolInstall
+	(*timestamppb.Timestamp)(nil), // 52: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 53: google.protobuf.Duration
 }
 var file_bonafide_agent_v1_agent_proto_depIdxs = []int32{
 	16, // 0: bonafide.agent.v1.EnrollRequest.identity:type_name -> bonafide.agent.v1.HostIdentity
 	8,  // 1: bonafide.agent.v1.EnrollResponse.config:type_name -> bonafide.agent.v1.AgentConfig
-	50, // 2: bonafide.agent.v1.CheckInRequest.started_at:type_name -> google.protobuf.Timestamp
+	52, // 2: bonafide.agent.v1.CheckInRequest.started_at:type_name -> google.protobuf.Timestamp
 	8,  // 3: bonafide.agent.v1.CheckInResponse.config:type_name -> bonafide.agent.v1.AgentConfig
-	51, // 4: bonafide.agent.v1.AgentConfig.scan_interval:type_name -> google.protobuf.Duration
-	51, // 5: bonafide.agent.v1.AgentConfig.heartbeat_interval:type_name -> google.protobuf.Duration
-	51, // 6: bonafide.agent.v1.AgentConfig.checkin_interval:type_name -> google.protobuf.Duration
+	53, // 4: bonafide.agent.v1.AgentConfig.scan_interval:type_name -> google.protobuf.Duration
+	53, // 5: bonafide.agent.v1.AgentConfig.heartbeat_interval:type_name -> google.protobuf.Duration
+	53, // 6: bonafide.agent.v1.AgentConfig.checkin_interval:type_name -> google.protobuf.Duration
 	9,  // 7: bonafide.agent.v1.AgentConfig.catalogs:type_name -> bonafide.agent.v1.Catalog
 	12, // 8: bonafide.agent.v1.ReportRequest.reports:type_name -> bonafide.agent.v1.Report
-	50, // 9: bonafide.agent.v1.Report.created_at:type_name -> google.protobuf.Timestamp
+	52, // 9: bonafide.agent.v1.Report.created_at:type_name -> google.protobuf.Timestamp
 	14, // 10: bonafide.agent.v1.Report.snapshot:type_name -> bonafide.agent.v1.HostSnapshot
 	13, // 11: bonafide.agent.v1.Report.heartbeat:type_name -> bonafide.agent.v1.Heartbeat
 	16, // 12: bonafide.agent.v1.Heartbeat.identity:type_name -> bonafide.agent.v1.HostIdentity
 	45, // 13: bonafide.agent.v1.Heartbeat.activity:type_name -> bonafide.agent.v1.Activity
 	16, // 14: bonafide.agent.v1.HostSnapshot.identity:type_name -> bonafide.agent.v1.HostIdentity
-	50, // 15: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
-	50, // 16: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
+	52, // 15: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
+	52, // 16: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
 	15, // 17: bonafide.agent.v1.HostSnapshot.signals:type_name -> bonafide.agent.v1.SignalStatus
 	18, // 18: bonafide.agent.v1.HostSnapshot.remote_access:type_name -> bonafide.agent.v1.RemoteAccess
 	25, // 19: bonafide.agent.v1.HostSnapshot.usb:type_name -> bonafide.agent.v1.Usb
@@ -4681,52 +4870,55 @@ var file_bonafide_agent_v1_agent_proto_depIdxs = []int32{
 	45, // 24: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
 	29, // 25: bonafide.agent.v1.HostSnapshot.peripherals:type_name -> bonafide.agent.v1.Peripherals
 	47, // 26: bonafide.agent.v1.HostSnapshot.media:type_name -> bonafide.agent.v1.Media
-	1,  // 27: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
-	17, // 28: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
-	50, // 29: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
-	19, // 30: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
-	24, // 31: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
-	20, // 32: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
-	21, // 33: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
-	22, // 34: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
-	23, // 35: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
-	23, // 36: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
-	50, // 37: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
-	26, // 38: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
-	27, // 39: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
-	28, // 40: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
-	32, // 41: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
-	30, // 42: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
-	31, // 43: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
-	34, // 44: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
-	0,  // 45: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
-	36, // 46: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
-	37, // 47: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
-	39, // 48: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
-	40, // 49: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
-	2,  // 50: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
-	38, // 51: bonafide.agent.v1.DefaultRoute.gateway_maker:type_name -> bonafide.agent.v1.GatewayMaker
-	42, // 52: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
-	44, // 53: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
-	44, // 54: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
-	3,  // 55: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
-	50, // 56: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
-	50, // 57: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
-	46, // 58: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
-	50, // 59: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
-	48, // 60: bonafide.agent.v1.Media.devices:type_name -> bonafide.agent.v1.MediaDevice
-	49, // 61: bonafide.agent.v1.Media.findings:type_name -> bonafide.agent.v1.MediaFinding
-	4,  // 62: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
-	6,  // 63: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
-	10, // 64: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
-	5,  // 65: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
-	7,  // 66: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
-	11, // 67: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
-	65, // [65:68] is the sub-list for method output_type
-	62, // [62:65] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	50, // 27: bonafide.agent.v1.HostSnapshot.posture:type_name -> bonafide.agent.v1.Posture
+	1,  // 28: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
+	17, // 29: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
+	52, // 30: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
+	19, // 31: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
+	24, // 32: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
+	20, // 33: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
+	21, // 34: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
+	22, // 35: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
+	23, // 36: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
+	23, // 37: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
+	52, // 38: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
+	26, // 39: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
+	27, // 40: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
+	28, // 41: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
+	32, // 42: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
+	30, // 43: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
+	31, // 44: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
+	34, // 45: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
+	0,  // 46: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
+	36, // 47: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
+	37, // 48: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
+	39, // 49: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
+	40, // 50: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
+	2,  // 51: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
+	38, // 52: bonafide.agent.v1.DefaultRoute.gateway_maker:type_name -> bonafide.agent.v1.GatewayMaker
+	42, // 53: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
+	44, // 54: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
+	44, // 55: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
+	3,  // 56: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
+	52, // 57: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
+	52, // 58: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
+	46, // 59: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
+	52, // 60: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
+	48, // 61: bonafide.agent.v1.Media.devices:type_name -> bonafide.agent.v1.MediaDevice
+	49, // 62: bonafide.agent.v1.Media.findings:type_name -> bonafide.agent.v1.MediaFinding
+	51, // 63: bonafide.agent.v1.Posture.tool_installs:type_name -> bonafide.agent.v1.ToolInstall
+	52, // 64: bonafide.agent.v1.ToolInstall.at:type_name -> google.protobuf.Timestamp
+	4,  // 65: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
+	6,  // 66: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
+	10, // 67: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
+	5,  // 68: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
+	7,  // 69: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
+	11, // 70: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
+	68, // [68:71] is the sub-list for method output_type
+	65, // [65:68] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_bonafide_agent_v1_agent_proto_init() }
@@ -4744,7 +4936,7 @@ func file_bonafide_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bonafide_agent_v1_agent_proto_rawDesc), len(file_bonafide_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   46,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
