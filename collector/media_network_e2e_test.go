@@ -31,7 +31,10 @@ import (
 // and has TeamViewer installed (its Debian package), the second started 10
 // days ago with nothing installed, the ordinary laptop's person two years
 // ago. Only the first raises new_hire_remote_access (high) next to
-// remote_tool_installed (medium).
+// remote_tool_installed (medium). The second also carries three people's
+// accounts and an AnyDesk install by one of them (the posture fixture):
+// only it raises remote_tool_installed_by_local_admin and
+// several_accounts_on_laptop.
 func TestVirtualCameraTravelRouterEndToEnd(t *testing.T) {
 	agent, collector := binaries(t)
 	const fixture = "../agent/internal/signal/media/testdata/root-laptop-vcam"
@@ -63,6 +66,11 @@ func TestVirtualCameraTravelRouterEndToEnd(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(dpkg, "status"), []byte("Package: teamviewer\nStatus: install ok installed\nArchitecture: amd64\nVersion: 15.50.5\n\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// The second hire's laptop also carries the posture fixture: three
+	// people's accounts, AnyDesk installed by one of them through sudo.
+	if out, err := exec.Command("cp", "-r", "../agent/internal/signal/posture/testdata/root-linux/.", farm[1].root).CombinedOutput(); err != nil {
+		t.Fatalf("copy posture fixture: %v %s", err, out)
 	}
 	recent := time.Now().UTC().AddDate(0, 0, -10).Format(time.DateOnly)
 	old := time.Now().UTC().AddDate(-2, 0, 0).Format(time.DateOnly)
@@ -139,6 +147,13 @@ func TestVirtualCameraTravelRouterEndToEnd(t *testing.T) {
 		}
 		if !slices.Contains(got[farm[0].host], "remote_tool_installed") || sev["new_hire_remote_access"] != "high" {
 			t.Errorf("%s: alerts %v, severities %v: want remote_tool_installed and new_hire_remote_access (high)", farm[0].host, got[farm[0].host], sev)
+		}
+		for i, l := range farm {
+			for _, r := range []string{"remote_tool_installed_by_local_admin", "several_accounts_on_laptop"} {
+				if has := slices.Contains(got[l.host], r); has != (i == 1) {
+					t.Errorf("%s: alerts %v: %s %v, want %v", l.host, got[l.host], r, has, i == 1)
+				}
+			}
 		}
 		for _, r := range got[ordinary.host] {
 			if slices.Contains([]string{"virtual_camera_or_voice_tool", "travel_router_gateway", "laptop_farm_suspected", "laptop_farm_escalated"}, r) {
