@@ -3973,8 +3973,20 @@ type ActivityHour struct {
 	ActiveMinutes uint32 `protobuf:"varint,2,opt,name=active_minutes,json=activeMinutes" json:"active_minutes,omitempty"`
 	// Minutes of the hour the agent sampled, 0–60; at least active_minutes.
 	SampledMinutes uint32 `protobuf:"varint,3,opt,name=sampled_minutes,json=sampledMinutes" json:"sampled_minutes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Jiggler rhythm, where the agent reads idle time every few seconds
+	// (Windows): how often input resumed after at least 10 s of idleness,
+	// and the mean and coefficient of variation (standard deviation / mean)
+	// of those idle gaps. Hardware and firmware jigglers resume at a fixed
+	// period (PiKVM's every 60 s ±25 %); people do not. Only idle time is
+	// read, never which input or where. 0 when not measured.
+	Resumptions uint32 `protobuf:"varint,10,opt,name=resumptions" json:"resumptions,omitempty"`
+	// Mean idle gap before those resumptions, in seconds.
+	ResumeGapMeanSeconds float64 `protobuf:"fixed64,11,opt,name=resume_gap_mean_seconds,json=resumeGapMeanSeconds" json:"resume_gap_mean_seconds,omitempty"`
+	// Coefficient of variation of those gaps (0 = perfectly periodic); set
+	// from two resumptions on.
+	ResumeGapCv   float64 `protobuf:"fixed64,12,opt,name=resume_gap_cv,json=resumeGapCv" json:"resume_gap_cv,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ActivityHour) Reset() {
@@ -4024,6 +4036,27 @@ func (x *ActivityHour) GetActiveMinutes() uint32 {
 func (x *ActivityHour) GetSampledMinutes() uint32 {
 	if x != nil {
 		return x.SampledMinutes
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetResumptions() uint32 {
+	if x != nil {
+		return x.Resumptions
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetResumeGapMeanSeconds() float64 {
+	if x != nil {
+		return x.ResumeGapMeanSeconds
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetResumeGapCv() float64 {
+	if x != nil {
+		return x.ResumeGapCv
 	}
 	return 0
 }
@@ -4730,11 +4763,15 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"TYPE_OTHER\x10\x05\"w\n" +
 	"\bActivity\x124\n" +
 	"\x16idle_threshold_seconds\x18\x01 \x01(\rR\x14idleThresholdSeconds\x125\n" +
-	"\x05hours\x18\x02 \x03(\v2\x1f.bonafide.agent.v1.ActivityHourR\x05hours\"\x8e\x01\n" +
+	"\x05hours\x18\x02 \x03(\v2\x1f.bonafide.agent.v1.ActivityHourR\x05hours\"\x8b\x02\n" +
 	"\fActivityHour\x12.\n" +
 	"\x04hour\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04hour\x12%\n" +
 	"\x0eactive_minutes\x18\x02 \x01(\rR\ractiveMinutes\x12'\n" +
-	"\x0fsampled_minutes\x18\x03 \x01(\rR\x0esampledMinutes\"\xa7\x01\n" +
+	"\x0fsampled_minutes\x18\x03 \x01(\rR\x0esampledMinutes\x12 \n" +
+	"\vresumptions\x18\n" +
+	" \x01(\rR\vresumptions\x125\n" +
+	"\x17resume_gap_mean_seconds\x18\v \x01(\x01R\x14resumeGapMeanSeconds\x12\"\n" +
+	"\rresume_gap_cv\x18\f \x01(\x01R\vresumeGapCv\"\xa7\x01\n" +
 	"\x05Media\x128\n" +
 	"\adevices\x18\x01 \x03(\v2\x1e.bonafide.agent.v1.MediaDeviceR\adevices\x12;\n" +
 	"\bfindings\x18\x02 \x03(\v2\x1f.bonafide.agent.v1.MediaFindingR\bfindings\x12'\n" +
