@@ -58,3 +58,14 @@ func walkKey(ctx context.Context, rel string, depth int, keys *[]RegKey) {
 		walkKey(ctx, rel+`\`+s, depth-1, keys)
 	}
 }
+
+// winRoots are the keys the live reader walks, with how deep.
+var winRoots = []struct {
+	Key   string
+	Depth int
+}{
+	{WinDirectShowVideoKey, 1}, {WinDirectShowVideoKey32, 1}, {WinVirtualCameraKey, 1}, {WinAudioCaptureKey, 2},
+}
+
+// winValueNames are the values the live reader reads (names only ever).
+var winValueNames = []string{"FriendlyName", "DeviceDesc", "DeviceState", winPKeyFriendlyName, winPKeyDeviceDesc, winPKeyAdapterName, winPKeyInterfaceFriendlyName}

@@ -184,14 +184,3 @@ func dwordIs(s string, v uint64) bool {
 	}
 	return err == nil && n == v
 }
-
-// winRoots are the keys the live reader walks, with how deep.
-var winRoots = []struct {
-	Key   string
-	Depth int
-}{
-	{WinDirectShowVideoKey, 1}, {WinDirectShowVideoKey32, 1}, {WinVirtualCameraKey, 1}, {WinAudioCaptureKey, 2},
-}
-
-// winValueNames are the values the live reader reads (names only ever).
-var winValueNames = []string{"FriendlyName", "DeviceDesc", "DeviceState", winPKeyFriendlyName, winPKeyDeviceDesc, winPKeyAdapterName, winPKeyInterfaceFriendlyName}
