@@ -270,12 +270,42 @@ func printSnapshot(w io.Writer, sn *agentv1.HostSnapshot) error {
 		fmt.Fprintf(tw, "  %s\tenabled=%v listening=%v port=%d (%s)\n", f.GetKind(), f.GetEnabled(), f.GetListening(), f.GetPort(), f.GetSource())
 	}
 	printPeripherals(tw, sn)
+	printMedia(tw, sn)
+	printPosture(tw, sn)
 	printPosition(tw, sn)
 	fmt.Fprintln(tw, "SIGNALS\t")
 	for _, s := range sn.GetSignals() {
 		fmt.Fprintf(tw, "  %s\t%s %s\n", s.GetName(), strings.TrimPrefix(s.GetState().String(), "STATE_"), s.GetMessage())
 	}
 	return tw.Flush()
+}
+
+// printPosture prints the local admins, the accounts and the recorded
+// remote-tool installs.
+func printPosture(tw io.Writer, sn *agentv1.HostSnapshot) {
+	p := sn.GetPosture()
+	admins := "not read"
+	if p.GetAdminsRead() {
+		admins = fmt.Sprintf("%q", p.GetLocalAdmins())
+	}
+	fmt.Fprintf(tw, "POSTURE\tlocal admins %s, accounts %q\n", admins, p.GetInteractiveAccounts())
+	for _, in := range p.GetToolInstalls() {
+		fmt.Fprintf(tw, "  %s\tpackage %q installed by %q at %s (%s)\n", in.GetToolId(), in.GetPackage(), in.GetUser(),
+			in.GetAt().AsTime().Format(time.RFC3339), in.GetSource())
+	}
+}
+
+// printMedia prints the capture devices by name and the media-catalog
+// findings, names quoted like the other device strings.
+func printMedia(tw io.Writer, sn *agentv1.HostSnapshot) {
+	m := sn.GetMedia()
+	fmt.Fprintf(tw, "MEDIA\t%d devices\n", len(m.GetDevices()))
+	for _, d := range m.GetDevices() {
+		fmt.Fprintf(tw, "  %s %s\t%q\n", d.GetKind(), d.GetSource(), d.GetName())
+	}
+	for _, f := range m.GetFindings() {
+		fmt.Fprintf(tw, "  %s\t%s (%s): %q\n", f.GetToolId(), f.GetName(), f.GetCategory(), f.GetDevice())
+	}
 }
 
 // printPeripherals prints the USB devices, displays and KVM findings.

@@ -140,7 +140,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("policies: %w", err)
 	}
 	log.Info("catalogs loaded", catalogLogAttrs(cats)...)
-	c.ingest.Catalogs, c.ingest.KVM = cats.Agent, cats.KVM
+	c.ingest.Catalogs, c.ingest.KVM, c.ingest.Media, c.ingest.Routers = cats.Agent, cats.KVM, cats.Media, cats.Routers
 
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return err
@@ -565,10 +565,28 @@ func networksCatalog(policyFS fs.FS) (*policies.NetworksCatalog, error) {
 func loadCatalogs(policyFS fs.FS) (ingest.Catalogs, error) {
 	agent, kvm, aerr := agentCatalogs(policyFS)
 	networks, nerr := networksCatalog(policyFS)
-	if err := errors.Join(aerr, nerr); err != nil {
+	media, merr := collectorCatalog(policyFS, policies.MediaFile, policies.ParseMedia)
+	routers, rerr := collectorCatalog(policyFS, policies.RoutersFile, policies.ParseRouters)
+	if err := errors.Join(aerr, nerr, merr, rerr); err != nil {
 		return ingest.Catalogs{}, err
 	}
-	return ingest.Catalogs{Agent: agent, KVM: kvm, Networks: networks}, nil
+	return ingest.Catalogs{Agent: agent, KVM: kvm, Networks: networks, Media: media, Routers: routers}, nil
+}
+
+// collectorCatalog loads a catalog only the collector matches against
+// (media, routers) from the policy tree, else the embedded one; errors
+// name the file.
+func collectorCatalog[T any](policyFS fs.FS, name string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	b, err := policyFile(policyFS, name)
+	if err != nil {
+		return zero, err
+	}
+	c, err := parse(b)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
 }
 
 // catalogVersions names the versions of c's catalogs, as shown by
@@ -583,6 +601,12 @@ func catalogVersions(c ingest.Catalogs) map[string]string {
 	}
 	if c.Networks != nil {
 		vs["networks"] = c.Networks.Version
+	}
+	if c.Media != nil {
+		vs["media"] = c.Media.Version
+	}
+	if c.Routers != nil {
+		vs["routers"] = c.Routers.Version
 	}
 	return vs
 }

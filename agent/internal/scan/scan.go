@@ -22,7 +22,9 @@ import (
 	"github.com/bonafide-sec/bonafide/agent/internal/hostid"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/display"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/locale"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/media"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/network"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/posture"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/remoteaccess"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/usb"
@@ -105,6 +107,18 @@ func (s *Scanner) Scan(ctx context.Context) (*agentv1.HostSnapshot, error) {
 	sn.Signals = append(sn.Signals, signalStatus("locale", err))
 	sn.Sessions, err = within(ctx, func(ctx context.Context) (*agentv1.Sessions, error) { return sessions.Collect(ctx, root, cursor) })
 	sn.Signals = append(sn.Signals, signalStatus("sessions", err))
+	sn.Media, err = within(ctx, func(ctx context.Context) (*agentv1.Media, error) { return media.Collect(ctx, root) })
+	sn.Signals = append(sn.Signals, signalStatus("media", err))
+	if err == nil {
+		// Matched here for `scan`; the collector matches again with its own
+		// catalog and replaces the findings.
+		if cat, err := policies.Media(policies.FS()); err == nil {
+			sn.Media = policies.MatchMedia(cat, sn.Media)
+		}
+	}
+	pkgs := toolPackages(cat)
+	sn.Posture, err = within(ctx, func(ctx context.Context) (*agentv1.Posture, error) { return posture.Collect(ctx, root, pkgs) })
+	sn.Signals = append(sn.Signals, signalStatus("posture", err))
 	if s.Activity != nil {
 		sn.Activity = s.Activity()
 	}
@@ -163,6 +177,18 @@ func adapters(cat *policies.RemoteAccessCatalog) map[string][]string {
 	for _, t := range cat.GetTools() {
 		if len(t.Adapters) > 0 {
 			out[t.ID] = t.Adapters
+		}
+	}
+	return out
+}
+
+// toolPackages maps the catalog tools' Linux package names to their ids,
+// for the posture signal (none without a catalog).
+func toolPackages(cat *policies.RemoteAccessCatalog) map[string]string {
+	out := map[string]string{}
+	for _, t := range cat.GetTools() {
+		for _, p := range t.Linux.Packages {
+			out[p] = t.ID
 		}
 	}
 	return out

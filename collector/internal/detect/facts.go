@@ -113,8 +113,9 @@ type Cluster struct {
 	// NetworkClass is the egress network class most devices report from.
 	NetworkClass string `cel:"network_class"`
 	// CoSignals are the categories (rule files: remote_access,
-	// peripherals, location, activity, agent) of the members' open
-	// alerts of medium severity or more, fleet rules excluded;
+	// peripherals, location, activity, media, network) of the members'
+	// open alerts of medium severity or more, or of any severity when the
+	// rule is tagged "co-signal"; fleet and agent rules excluded;
 	// CoSignalDevices how many members have one.
 	CoSignals       []string `cel:"co_signals"`
 	CoSignalDevices int64    `cel:"co_signal_devices"`
@@ -178,6 +179,12 @@ type Declared struct {
 	// Binding is how the device is bound to the person: device_serial or
 	// username.
 	Binding string `cel:"binding"`
+	// HireDate is the person's hire date from the HR export (midnight UTC;
+	// zero, timestamp(0) in CEL, when not given) and DaysSinceHire the
+	// whole days from it to the evaluation time (0 on the day of hire and
+	// before it; -1 when the hire date is unknown).
+	HireDate      time.Time `cel:"hire_date"`
+	DaysSinceHire int64     `cel:"days_since_hire"`
 }
 
 // SharedPeripheral is one peripheral serial seen on several devices.

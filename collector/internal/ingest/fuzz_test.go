@@ -21,12 +21,23 @@ func FuzzReport(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	media, err := policies.Media(policies.FS())
+	if err != nil {
+		f.Fatal(err)
+	}
+	routers, err := policies.Routers(policies.FS())
+	cats := &catalogState{kvm: kvm, media: media, routers: routers}
+	if err != nil {
+		f.Fatal(err)
+	}
 	seed := &agentv1.ReportRequest{Reports: []*agentv1.Report{{
 		ReportId: uuid.NewString(), Sequence: 1, CreatedAt: timestamppb.New(now),
 		Body: &agentv1.Report_Snapshot{Snapshot: &agentv1.HostSnapshot{
 			Identity: &agentv1.HostIdentity{AgentId: "a", Hostname: "h", Os: &agentv1.OperatingSystem{Family: "linux"}},
 			Usb:      &agentv1.Usb{Devices: []*agentv1.UsbDevice{{VendorId: 0x1d6b, ProductId: 0x0104, Product: "PiKVM"}}},
 			Displays: &agentv1.Displays{Displays: []*agentv1.Display{{Edid: make([]byte, 128)}}},
+			Media:    &agentv1.Media{Devices: []*agentv1.MediaDevice{{Kind: "video", Name: "OBS Virtual Camera", Source: "v4l2"}}},
+			Network:  &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Gateway: "192.168.8.1", GatewayMac: "94:83:c4:a4:78:82"}},
 		}},
 	}, {
 		ReportId: uuid.NewString(), Sequence: 2, CreatedAt: timestamppb.New(now),
@@ -44,7 +55,7 @@ func FuzzReport(f *testing.F) {
 			return
 		}
 		for _, r := range req.GetReports() {
-			in, err := prepare(r, "a", kvm)
+			in, err := prepare(r, "a", cats)
 			if err != nil {
 				continue
 			}

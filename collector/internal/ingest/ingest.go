@@ -46,6 +46,10 @@ type Config struct {
 	// KVM is the catalog the collector matches USB devices and displays
 	// against itself; nil means the embedded one.
 	KVM *policies.KVMCatalog
+	// Media and Routers are the catalogs media devices and gateway MACs
+	// are matched against; nil means the embedded ones.
+	Media   *policies.MediaCatalog
+	Routers *policies.RoutersCatalog
 	// TrustedProxies may forward the agent's address (x-forwarded-for or
 	// forwarded metadata); the listener handles PROXY-protocol headers.
 	TrustedProxies proxyproto.Trusted
@@ -68,6 +72,10 @@ type Catalogs struct {
 	// KVM is the catalog every snapshot's USB devices and displays are
 	// matched against; nil means the embedded one.
 	KVM *policies.KVMCatalog
+	// Media and Routers are the catalogs every snapshot's media devices
+	// and default gateway are matched against; nil means the embedded ones.
+	Media   *policies.MediaCatalog
+	Routers *policies.RoutersCatalog
 	// Networks classifies egress addresses (with the declared offices
 	// merged in); nil classifies nothing.
 	Networks *policies.NetworksCatalog
@@ -79,6 +87,8 @@ type catalogState struct {
 	cfg      *agentv1.AgentConfig
 	agent    []*agentv1.Catalog
 	kvm      *policies.KVMCatalog
+	media    *policies.MediaCatalog
+	routers  *policies.RoutersCatalog
 	networks *policies.NetworksCatalog
 }
 
@@ -96,9 +106,11 @@ type Server struct {
 
 	enrollGate, reportGate *gate
 
-	intervals   *agentv1.AgentConfig // the configuration without catalogs or version
-	embeddedKVM *policies.KVMCatalog
-	cur         atomic.Pointer[catalogState]
+	intervals       *agentv1.AgentConfig // the configuration without catalogs or version
+	embeddedKVM     *policies.KVMCatalog
+	embeddedMedia   *policies.MediaCatalog
+	embeddedRouters *policies.RoutersCatalog
+	cur             atomic.Pointer[catalogState]
 }
 
 // New makes the service.
@@ -107,9 +119,17 @@ func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Co
 	if err != nil {
 		return nil, fmt.Errorf("embedded KVM catalog: %w", err)
 	}
+	media, err := policies.Media(policies.FS())
+	if err != nil {
+		return nil, fmt.Errorf("embedded media catalog: %w", err)
+	}
+	routers, err := policies.Routers(policies.FS())
+	if err != nil {
+		return nil, fmt.Errorf("embedded routers catalog: %w", err)
+	}
 	s := &Server{store: st, ca: authority, rules: rules, log: log,
 		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now,
-		trusted: cfg.TrustedProxies, embeddedKVM: kvm,
+		trusted: cfg.TrustedProxies, embeddedKVM: kvm, embeddedMedia: media, embeddedRouters: routers,
 		enrollGate: newGate(cfg.MaxEnrollments, "enrollments", enrollRetryAfter),
 		reportGate: newGate(cfg.MaxInFlightReports, "reports", reportRetryAfter),
 		intervals: &agentv1.AgentConfig{
@@ -117,7 +137,7 @@ func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Co
 			HeartbeatInterval: durationpb.New(cfg.HeartbeatInterval),
 			CheckinInterval:   durationpb.New(cfg.CheckInInterval),
 		}}
-	c := Catalogs{Agent: cfg.Catalogs, KVM: cfg.KVM}
+	c := Catalogs{Agent: cfg.Catalogs, KVM: cfg.KVM, Media: cfg.Media, Routers: cfg.Routers}
 	if cfg.Locator != nil {
 		s.geoip, c.Networks = cfg.Locator.GeoIP, cfg.Locator.Networks
 	}
@@ -139,14 +159,21 @@ func (s *Server) SetCatalogs(c Catalogs) {
 	if kvm == nil {
 		kvm = s.embeddedKVM
 	}
-	s.cur.Store(&catalogState{cfg: ac, agent: c.Agent, kvm: kvm, networks: c.Networks})
+	media, routers := c.Media, c.Routers
+	if media == nil {
+		media = s.embeddedMedia
+	}
+	if routers == nil {
+		routers = s.embeddedRouters
+	}
+	s.cur.Store(&catalogState{cfg: ac, agent: c.Agent, kvm: kvm, media: media, routers: routers, networks: c.Networks})
 }
 
 // Catalogs returns the active catalogs (the embedded KVM catalog when none
 // was given) and the version of the configuration agents receive.
 func (s *Server) Catalogs() (c Catalogs, configVersion string) {
 	st := s.cur.Load()
-	return Catalogs{Agent: st.agent, KVM: st.kvm, Networks: st.networks}, st.cfg.GetVersion()
+	return Catalogs{Agent: st.agent, KVM: st.kvm, Media: st.media, Routers: st.routers, Networks: st.networks}, st.cfg.GetVersion()
 }
 
 type agentKey struct{}
@@ -305,7 +332,7 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	loc := &Locator{GeoIP: s.geoip, Networks: cats.networks}
 	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: loc.Egress(ip), ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration()}
 	for _, r := range req.GetReports() {
-		in, err := prepare(r, a.ID, cats.kvm)
+		in, err := prepare(r, a.ID, cats)
 		if err != nil {
 			return nil, err
 		}
@@ -318,10 +345,11 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	return &agentv1.ReportResponse{AckedReportIds: acked}, nil
 }
 
-// prepare checks one report's own rules, matches a snapshot's peripherals
-// against the collector's KVM catalog (replacing what the agent claimed)
-// and computes its digests.
-func prepare(r *agentv1.Report, agentID string, kvm *policies.KVMCatalog) (store.IngestReport, error) {
+// prepare checks one report's own rules, matches a snapshot's peripherals,
+// media devices and default gateway against the collector's catalogs
+// (replacing what the agent claimed) and computes its digests.
+func prepare(r *agentv1.Report, agentID string, cats *catalogState) (store.IngestReport, error) {
+	kvm := cats.kvm
 	bad := func(format string, args ...any) error {
 		return status.Errorf(codes.InvalidArgument, "report %q: "+format, append([]any{r.GetReportId()}, args...)...)
 	}
@@ -341,6 +369,10 @@ func prepare(r *agentv1.Report, agentID string, kvm *policies.KVMCatalog) (store
 		id = b.Snapshot.GetIdentity()
 		sn := b.Snapshot
 		sn.Peripherals = policies.MatchPeripherals(kvm, sn.GetUsb(), sn.GetDisplays())
+		sn.Media = policies.MatchMedia(cats.media, sn.GetMedia())
+		if r := sn.GetNetwork().GetDefaultRoute(); r != nil {
+			r.GatewayMaker = policies.MatchGateway(cats.routers, r.GetGatewayMac())
+		}
 		in.PeripheralSerials = policies.PeripheralSerials(kvm, sn.GetUsb(), sn.GetDisplays())
 		in.Snapshot = sn
 		in.Activity = activityHours(sn.GetActivity())

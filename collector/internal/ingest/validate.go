@@ -28,6 +28,9 @@ const (
 // full field name.
 var fieldMaxString = map[protoreflect.FullName]int{
 	"bonafide.agent.v1.RemoteTool.client_id": maxClientID,
+	"bonafide.agent.v1.MediaDevice.name":     256,
+	"bonafide.agent.v1.MediaDevice.kind":     16,
+	"bonafide.agent.v1.MediaDevice.source":   32,
 }
 
 var minTime = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)

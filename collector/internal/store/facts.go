@@ -152,9 +152,10 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 // nothing.
 func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now time.Time, hours []activity.Hour, o *overlay) (*factsRead, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
+	f.Declared.DaysSinceHire = -1
 	r := &factsRead{facts: f}
 	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
-	var egress, prevEgress, bySerial, byUser, workHours, clusterID string
+	var egress, prevEgress, bySerial, byUser, workHours, hireDate, clusterID string
 	var shares bool
 	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
 		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
@@ -215,11 +216,14 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 		var located string
 		d := &f.Declared
 		d.Email = f.Person
-		if err := q.QueryRowContext(ctx, s.q(`SELECT p.country, p.region, p.city, p.timezone, p.work_hours, p.location, p.latitude, p.longitude,
+		if err := q.QueryRowContext(ctx, s.q(`SELECT p.country, p.region, p.city, p.timezone, p.work_hours, p.hire_date, p.location, p.latitude, p.longitude,
 			(SELECT a.histogram FROM person_activity a WHERE a.email = p.email)
 			FROM people p WHERE p.email = ?`), f.Person).
-			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &workHours, &located, &d.Latitude, &d.Longitude, &r.personHistRead); err != nil {
+			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &workHours, &hireDate, &located, &d.Latitude, &d.Longitude, &r.personHistRead); err != nil {
 			return nil, fmt.Errorf("load person: %w", err)
+		}
+		if t, err := ParseHireDate(hireDate); err == nil {
+			d.HireDate, d.DaysSinceHire = t, max(0, int64(now.Sub(t)/(24*time.Hour)))
 		}
 		d.Located = located == "ok"
 		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Timezone != "" {

@@ -34,6 +34,12 @@ const fleetCategory = "fleet"
 // laptops slept. A co-signal says how or from where a laptop is operated.
 const agentCategory = "agent"
 
+// coSignalTag on a rule makes its alerts co-signals of a cluster even at
+// low severity: findings too common to raise more than a low alert alone
+// (a virtual camera, rules/media.yaml) that still say how a laptop is
+// operated when they sit in a shared house.
+const coSignalTag = "co-signal"
+
 // Cluster is a group of linked devices, as GET /api/v1/farms shows it.
 type Cluster struct {
 	ID        string    `json:"id"`
@@ -573,7 +579,7 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 	}
 	c.Links = slices.Sorted(maps.Keys(links))
 	// Members' open alerts: co-signals and suspicion.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category FROM alerts a
+	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category, a.tags FROM alerts a
 		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?) AND a.status IN ('open', 'acknowledged') ORDER BY a.rule_id`), id)
 	if err != nil {
 		return nil, fmt.Errorf("cluster alerts: %w", err)
@@ -581,8 +587,8 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 	signals := map[string]bool{}
 	signalled := map[string]bool{}
 	for rows.Next() {
-		var dev, rule, sev, cat string
-		if err := rows.Scan(&dev, &rule, &sev, &cat); err != nil {
+		var dev, rule, sev, cat, tagsJSON string
+		if err := rows.Scan(&dev, &rule, &sev, &cat, &tagsJSON); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -595,7 +601,7 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 			c.Suspected = true
 			continue
 		}
-		if sev != "low" && cat != agentCategory {
+		if (sev != "low" || hasTag(tagsJSON, coSignalTag)) && cat != agentCategory {
 			signals[cat] = true
 			signalled[dev] = true
 		}
@@ -737,4 +743,14 @@ func (s *Store) GetCluster(ctx context.Context, id string) (Cluster, error) {
 		c.Timeline = append(c.Timeline, e)
 	}
 	return c, rows.Err()
+}
+
+// hasTag reports whether an alert's tags (a JSON array of strings, as
+// upsertAlerts stores them) hold tag; unreadable tags hold nothing.
+func hasTag(tagsJSON, tag string) bool {
+	if !strings.Contains(tagsJSON, tag) {
+		return false
+	}
+	var tags []string
+	return json.Unmarshal([]byte(tagsJSON), &tags) == nil && slices.Contains(tags, tag)
 }

@@ -17,17 +17,20 @@ import (
 
 // Person is someone a device is issued to, from the HR export.
 type Person struct {
-	ID           int64     `json:"id"`
-	Email        string    `json:"email"`
-	Name         string    `json:"name"`
-	Username     string    `json:"username"`
-	DeviceSerial string    `json:"device_serial"`
-	Country      string    `json:"country"`
-	Region       string    `json:"region"`
-	City         string    `json:"city"`
-	Timezone     string    `json:"timezone"`
-	WorkHours    string    `json:"work_hours"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           int64  `json:"id"`
+	Email        string `json:"email"`
+	Name         string `json:"name"`
+	Username     string `json:"username"`
+	DeviceSerial string `json:"device_serial"`
+	Country      string `json:"country"`
+	Region       string `json:"region"`
+	City         string `json:"city"`
+	Timezone     string `json:"timezone"`
+	WorkHours    string `json:"work_hours"`
+	// HireDate is the ISO date (2006-01-02) the person was hired, "" when
+	// the export does not say.
+	HireDate  string    `json:"hire_date"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// Location is "ok" when the declared city was found in the gazetteer
 	// (then Latitude and Longitude are set), "country only" when no city
 	// was declared, or "" when nothing was declared.
@@ -72,7 +75,7 @@ func (s *Store) locate(p *Person) error {
 }
 
 // PeopleColumns are the HR export's columns, in order.
-var PeopleColumns = []string{"email", "name", "username", "device_serial", "country", "region", "city", "timezone", "work_hours"}
+var PeopleColumns = []string{"email", "name", "username", "device_serial", "country", "region", "city", "timezone", "work_hours", "hire_date"}
 
 var workHours = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$`)
 
@@ -96,7 +99,22 @@ func (p *Person) Validate() error {
 	if p.WorkHours != "" && !workHours.MatchString(p.WorkHours) {
 		return fmt.Errorf("work_hours %q: want HH:MM-HH:MM", p.WorkHours)
 	}
+	if p.HireDate != "" {
+		if _, err := ParseHireDate(p.HireDate); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// ParseHireDate parses an ISO hire date (2006-01-02) between 1950 and
+// 2100, as midnight UTC.
+func ParseHireDate(s string) (time.Time, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil || t.Year() < 1950 || t.Year() > 2100 {
+		return time.Time{}, fmt.Errorf("hire_date %q: want an ISO date (YYYY-MM-DD) between 1950 and 2100", s)
+	}
+	return t, nil
 }
 
 // UpsertPerson stores a person, replacing the one with the same email.
@@ -116,13 +134,13 @@ func (s *Store) UpsertPerson(ctx context.Context, p Person, actor string) (Perso
 func (s *Store) upsertPerson(ctx context.Context, tx *sql.Tx, p *Person, actor string) error {
 	p.UpdatedAt = time.Now().UTC()
 	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO people (email, name, username, username_key, device_serial, country, region, city,
-		timezone, work_hours, latitude, longitude, location, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name,
+		timezone, work_hours, hire_date, latitude, longitude, location, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name,
 		username = excluded.username, username_key = excluded.username_key,
 		device_serial = excluded.device_serial, country = excluded.country, region = excluded.region, city = excluded.city,
-		timezone = excluded.timezone, work_hours = excluded.work_hours, latitude = excluded.latitude, longitude = excluded.longitude,
+		timezone = excluded.timezone, work_hours = excluded.work_hours, hire_date = excluded.hire_date, latitude = excluded.latitude, longitude = excluded.longitude,
 		location = excluded.location, updated_at = excluded.updated_at RETURNING id`),
-		p.Email, p.Name, p.Username, UsernameKey(p.Username), p.DeviceSerial, p.Country, p.Region, p.City, p.Timezone, p.WorkHours,
+		p.Email, p.Name, p.Username, UsernameKey(p.Username), p.DeviceSerial, p.Country, p.Region, p.City, p.Timezone, p.WorkHours, p.HireDate,
 		p.Latitude, p.Longitude, p.Location, micros(p.UpdatedAt)).Scan(&p.ID)
 	if err != nil {
 		return fmt.Errorf("store person: %w", err)
@@ -178,7 +196,8 @@ func (s *Store) ImportPeople(ctx context.Context, r io.Reader, actor string) (im
 			return ""
 		}
 		p := Person{Email: get("email"), Name: get("name"), Username: get("username"), DeviceSerial: get("device_serial"),
-			Country: get("country"), Region: get("region"), City: get("city"), Timezone: get("timezone"), WorkHours: get("work_hours")}
+			Country: get("country"), Region: get("region"), City: get("city"), Timezone: get("timezone"), WorkHours: get("work_hours"),
+			HireDate: get("hire_date")}
 		if err := p.Validate(); err != nil {
 			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
 			continue
@@ -221,14 +240,14 @@ func (s *Store) ListPeople(ctx context.Context, afterEmail string, limit int) ([
 	return out, rows.Err()
 }
 
-const personColumns = `id, email, name, username, device_serial, country, region, city, timezone, work_hours, updated_at,
+const personColumns = `id, email, name, username, device_serial, country, region, city, timezone, work_hours, hire_date, updated_at,
 	location, latitude, longitude, risk_score, risk_contributors`
 
 func scanPerson(sc interface{ Scan(...any) error }) (Person, error) {
 	var p Person
 	var up int64
 	var risk string
-	if err := sc.Scan(&p.ID, &p.Email, &p.Name, &p.Username, &p.DeviceSerial, &p.Country, &p.Region, &p.City, &p.Timezone, &p.WorkHours, &up,
+	if err := sc.Scan(&p.ID, &p.Email, &p.Name, &p.Username, &p.DeviceSerial, &p.Country, &p.Region, &p.City, &p.Timezone, &p.WorkHours, &p.HireDate, &up,
 		&p.Location, &p.Latitude, &p.Longitude, &p.Risk.Score, &risk); err != nil {
 		return Person{}, err
 	}

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -69,7 +70,25 @@ type hourState struct {
 	Hour    int64  `json:"hour"` // Unix seconds of the start of the UTC hour.
 	Sampled uint64 `json:"sampled"`
 	Active  uint64 `json:"active"`
+	// Resumes counts input resuming after at least MinResumeGap of
+	// idleness (see Observe); GapSum and GapSumSq are the sums of those
+	// idle gaps and of their squares, in seconds.
+	Resumes  uint32  `json:"resumes,omitempty"`
+	GapSum   float64 `json:"gap_sum,omitempty"`
+	GapSumSq float64 `json:"gap_sum_sq,omitempty"`
 }
+
+// RhythmInterval is how often Run reads idle time for the jiggler rhythm
+// where reading it is cheap and exact (preciseIdle).
+const RhythmInterval = 5 * time.Second
+
+// MinResumeGap is the idleness after which resumed input counts as a
+// resumption: shorter pauses are typing and reading.
+const MinResumeGap = 10 * time.Second
+
+// maxResumesPerHour bounds the counted resumptions (a reading every
+// RhythmInterval cannot see more).
+const maxResumesPerHour = 3600
 
 // fileState is the JSON state file.
 type fileState struct {
@@ -90,6 +109,10 @@ type Recorder struct {
 	mu        sync.Mutex
 	hours     map[int64]*hourState // keyed by Unix seconds of the hour start
 	recovered error                // why the state file was discarded at Open
+	// The previous Observe reading (not persisted).
+	lastOK   bool
+	lastIdle time.Duration
+	lastAt   time.Time
 }
 
 // Open loads the recorder's state from path, which need not exist. A
@@ -177,7 +200,11 @@ func (r *Recorder) load(data []byte) error {
 			old.Active |= a
 			continue
 		}
-		r.hours[h.Hour] = &hourState{Hour: h.Hour, Sampled: s, Active: a}
+		hs := &hourState{Hour: h.Hour, Sampled: s, Active: a}
+		if h.Resumes <= maxResumesPerHour && h.GapSum >= 0 && h.GapSumSq >= 0 && !math.IsInf(h.GapSumSq, 0) && !math.IsNaN(h.GapSum+h.GapSumSq) {
+			hs.Resumes, hs.GapSum, hs.GapSumSq = h.Resumes, h.GapSum, h.GapSumSq
+		}
+		r.hours[h.Hour] = hs
 	}
 	return nil
 }
@@ -226,6 +253,48 @@ func (r *Recorder) Sample(now time.Time, idle time.Duration, ok bool) error {
 	}
 	r.prune(now)
 	return r.saveLocked()
+}
+
+// Observe takes one idle reading for the jiggler rhythm. Input resumed
+// between the previous reading and this one when idle did not grow by the
+// time that passed; the idle gap it ended is then prev idle + elapsed −
+// idle. Gaps of MinResumeGap or more count in now's UTC hour. A reading
+// with ok=false, or more than 5 RhythmIntervals after the previous one
+// (a suspend), only restarts the comparison. Observe does not write the
+// state file: the next minute's Sample does.
+func (r *Recorder) Observe(now time.Time, idle time.Duration, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prevOK, prevIdle, prevAt := r.lastOK, r.lastIdle, r.lastAt
+	r.lastOK, r.lastIdle, r.lastAt = ok && idle >= 0, idle, now
+	if !ok || idle < 0 || !prevOK {
+		return
+	}
+	elapsed := now.Sub(prevAt)
+	if elapsed <= 0 || elapsed > 5*RhythmInterval {
+		return
+	}
+	// Idle readings are whole milliseconds or coarser: a second of slack.
+	if idle >= prevIdle+elapsed-time.Second {
+		return
+	}
+	gap := prevIdle + elapsed - idle
+	if gap < MinResumeGap {
+		return
+	}
+	hour := now.UTC().Truncate(time.Hour).Unix()
+	h := r.hours[hour]
+	if h == nil {
+		h = &hourState{Hour: hour}
+		r.hours[hour] = h
+	}
+	if h.Resumes >= maxResumesPerHour {
+		return
+	}
+	s := gap.Seconds()
+	h.Resumes++
+	h.GapSum += s
+	h.GapSumSq += s * s
 }
 
 // prune drops hours outside the retention window around now: older than
@@ -310,11 +379,24 @@ func (r *Recorder) Snapshot() *agentv1.Activity {
 	}
 	for _, k := range r.sortedKeys() {
 		h := r.hours[k]
-		a.Hours = append(a.Hours, &agentv1.ActivityHour{
+		if h.Sampled == 0 {
+			continue // resumptions seen, no minute sampled yet
+		}
+		ah := &agentv1.ActivityHour{
 			Hour:           timestamppb.New(time.Unix(k, 0).UTC()),
 			ActiveMinutes:  uint32(bits.OnesCount64(h.Active & h.Sampled & minuteMask)),
 			SampledMinutes: uint32(bits.OnesCount64(h.Sampled & minuteMask)),
-		})
+		}
+		if h.Resumes > 0 {
+			n := float64(h.Resumes)
+			mean := h.GapSum / n
+			ah.Resumptions, ah.ResumeGapMeanSeconds = h.Resumes, math.Round(mean*10)/10
+			if h.Resumes >= 2 && mean > 0 {
+				cv := math.Sqrt(max(0, h.GapSumSq/n-mean*mean)) / mean
+				ah.ResumeGapCv = math.Round(cv*1000) / 1000
+			}
+		}
+		a.Hours = append(a.Hours, ah)
 	}
 	return a
 }
@@ -362,6 +444,21 @@ func (r *Recorder) Run(ctx context.Context, idle IdleFunc, log *slog.Logger) {
 			lastSaveErr = msg
 		}
 	}
+	// The rhythm readings: only where reading idle time is cheap and exact.
+	var tick <-chan time.Time
+	if preciseIdle {
+		t := time.NewTicker(RhythmInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	observe := func() {
+		ictx, cancel := context.WithTimeout(ctx, idleTimeout)
+		d, ok, err := idle(ictx)
+		cancel()
+		if ctx.Err() == nil {
+			r.Observe(time.Now(), d, ok && err == nil)
+		}
+	}
 	sample()
 	timer := time.NewTimer(untilNextMinute(time.Now()))
 	defer timer.Stop()
@@ -369,6 +466,8 @@ func (r *Recorder) Run(ctx context.Context, idle IdleFunc, log *slog.Logger) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick:
+			observe()
 		case <-timer.C:
 			sample()
 			// Recomputed each time: no drift, and a suspend or clock

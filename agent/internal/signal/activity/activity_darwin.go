@@ -39,3 +39,7 @@ func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
 	}
 	return time.Duration(ns), true, nil
 }
+
+// preciseIdle says whether reading idle time is cheap enough for the
+// jiggler rhythm: not here yet, each reading runs ioreg.
+const preciseIdle = false

@@ -60,3 +60,9 @@ func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
 func runCapped(ctx context.Context, name string, args ...string) ([]byte, error) {
 	return cmdx.RunEnv(ctx, []string{"SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, cmdTimeout, maxOutput, name, args...)
 }
+
+// preciseIdle says whether reading idle time is cheap and exact enough
+// for the jiggler rhythm: not here, logind's idle hint changes when the
+// desktop declares the session idle, not at each input, and each reading
+// runs loginctl.
+const preciseIdle = false

@@ -11,3 +11,6 @@ import (
 func LiveIdle(context.Context) (time.Duration, bool, error) {
 	return 0, false, nil
 }
+
+// preciseIdle: no idle reader here.
+const preciseIdle = false

@@ -62,3 +62,8 @@ func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
 	}
 	return d, ok, nil
 }
+
+// preciseIdle says whether reading idle time is cheap and exact enough
+// for the jiggler rhythm (RhythmInterval readings): yes, one
+// WTSQuerySessionInformation call giving the last input time.
+const preciseIdle = true

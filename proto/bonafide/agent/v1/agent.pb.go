@@ -306,7 +306,7 @@ func (x LoginSession_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LoginSession_Type.Descriptor instead.
 func (LoginSession_Type) EnumDescriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{39, 0}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{40, 0}
 }
 
 // EnrollRequest is what a new agent sends, without a client certificate, to
@@ -1080,7 +1080,15 @@ type HostSnapshot struct {
 	// that survives disguise. The agent fills it from the catalog it got at
 	// check-in; the collector derives it again from usb and displays with
 	// its own catalog and replaces what the agent sent.
-	Peripherals   *Peripherals `protobuf:"bytes,17,opt,name=peripherals" json:"peripherals,omitempty"`
+	Peripherals *Peripherals `protobuf:"bytes,17,opt,name=peripherals" json:"peripherals,omitempty"`
+	// Video and audio capture devices by name (virtual cameras and
+	// microphones show up here), and what of them matches the media catalog.
+	// Names only: never frames or audio.
+	Media *Media `protobuf:"bytes,40,opt,name=media" json:"media,omitempty"`
+	// Who may administer the machine and who has an account on it: the FBI
+	// asks employers to remove local admin rights from remote hires, and
+	// several people's accounts on one company laptop mean it is shared.
+	Posture       *Posture `protobuf:"bytes,41,opt,name=posture" json:"posture,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1195,6 +1203,20 @@ func (x *HostSnapshot) GetActivity() *Activity {
 func (x *HostSnapshot) GetPeripherals() *Peripherals {
 	if x != nil {
 		return x.Peripherals
+	}
+	return nil
+}
+
+func (x *HostSnapshot) GetMedia() *Media {
+	if x != nil {
+		return x.Media
+	}
+	return nil
+}
+
+func (x *HostSnapshot) GetPosture() *Posture {
+	if x != nil {
+		return x.Posture
 	}
 	return nil
 }
@@ -3277,7 +3299,11 @@ type DefaultRoute struct {
 	Gateway string `protobuf:"bytes,2,opt,name=gateway" json:"gateway,omitempty"`
 	// The gateway's MAC from the neighbour table, hex, lower case,
 	// colon-separated; empty when not in the table.
-	GatewayMac    string `protobuf:"bytes,3,opt,name=gateway_mac,json=gatewayMac" json:"gateway_mac,omitempty"`
+	GatewayMac string `protobuf:"bytes,3,opt,name=gateway_mac,json=gatewayMac" json:"gateway_mac,omitempty"`
+	// The maker of the gateway when its MAC prefix (IEEE OUI) is in the
+	// routers catalog (travel routers, router VPNs). The collector fills it
+	// from its own catalog and replaces what the agent sent.
+	GatewayMaker  *GatewayMaker `protobuf:"bytes,20,opt,name=gateway_maker,json=gatewayMaker" json:"gateway_maker,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3333,6 +3359,86 @@ func (x *DefaultRoute) GetGatewayMac() string {
 	return ""
 }
 
+func (x *DefaultRoute) GetGatewayMaker() *GatewayMaker {
+	if x != nil {
+		return x.GatewayMaker
+	}
+	return nil
+}
+
+// GatewayMaker is a routers-catalog entry that matched the gateway MAC.
+type GatewayMaker struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Catalog id, e.g. "glinet".
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
+	// Display name of the maker.
+	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	// Catalog category: travel_router or router_vpn.
+	Category string `protobuf:"bytes,3,opt,name=category" json:"category,omitempty"`
+	// The matching prefix, lower case, colon-separated ("94:83:c4").
+	Prefix        string `protobuf:"bytes,4,opt,name=prefix" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayMaker) Reset() {
+	*x = GatewayMaker{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayMaker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayMaker) ProtoMessage() {}
+
+func (x *GatewayMaker) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayMaker.ProtoReflect.Descriptor instead.
+func (*GatewayMaker) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GatewayMaker) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GatewayMaker) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayMaker) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *GatewayMaker) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
 // Wifi is the Wi-Fi connection at scan time. SSID and BSSID make the
 // location geolocatable.
 type Wifi struct {
@@ -3357,7 +3463,7 @@ type Wifi struct {
 
 func (x *Wifi) Reset() {
 	*x = Wifi{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3475,7 @@ func (x *Wifi) String() string {
 func (*Wifi) ProtoMessage() {}
 
 func (x *Wifi) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3488,7 @@ func (x *Wifi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wifi.ProtoReflect.Descriptor instead.
 func (*Wifi) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Wifi) GetAvailable() bool {
@@ -3438,7 +3544,7 @@ type Proxy struct {
 
 func (x *Proxy) Reset() {
 	*x = Proxy{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3450,7 +3556,7 @@ func (x *Proxy) String() string {
 func (*Proxy) ProtoMessage() {}
 
 func (x *Proxy) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3463,7 +3569,7 @@ func (x *Proxy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proxy.ProtoReflect.Descriptor instead.
 func (*Proxy) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Proxy) GetHttp() string {
@@ -3514,7 +3620,7 @@ type Locale struct {
 
 func (x *Locale) Reset() {
 	*x = Locale{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3526,7 +3632,7 @@ func (x *Locale) String() string {
 func (*Locale) ProtoMessage() {}
 
 func (x *Locale) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3539,7 +3645,7 @@ func (x *Locale) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Locale.ProtoReflect.Descriptor instead.
 func (*Locale) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Locale) GetTimezone() string {
@@ -3588,7 +3694,7 @@ type KeyboardLayout struct {
 
 func (x *KeyboardLayout) Reset() {
 	*x = KeyboardLayout{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3600,7 +3706,7 @@ func (x *KeyboardLayout) String() string {
 func (*KeyboardLayout) ProtoMessage() {}
 
 func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3613,7 +3719,7 @@ func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyboardLayout.ProtoReflect.Descriptor instead.
 func (*KeyboardLayout) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *KeyboardLayout) GetUser() string {
@@ -3661,7 +3767,7 @@ type Sessions struct {
 
 func (x *Sessions) Reset() {
 	*x = Sessions{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3673,7 +3779,7 @@ func (x *Sessions) String() string {
 func (*Sessions) ProtoMessage() {}
 
 func (x *Sessions) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3686,7 +3792,7 @@ func (x *Sessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sessions.ProtoReflect.Descriptor instead.
 func (*Sessions) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Sessions) GetCurrent() []*LoginSession {
@@ -3732,7 +3838,7 @@ type LoginSession struct {
 
 func (x *LoginSession) Reset() {
 	*x = LoginSession{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +3850,7 @@ func (x *LoginSession) String() string {
 func (*LoginSession) ProtoMessage() {}
 
 func (x *LoginSession) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +3863,7 @@ func (x *LoginSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginSession.ProtoReflect.Descriptor instead.
 func (*LoginSession) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LoginSession) GetUser() string {
@@ -3815,7 +3921,7 @@ type Activity struct {
 
 func (x *Activity) Reset() {
 	*x = Activity{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3827,7 +3933,7 @@ func (x *Activity) String() string {
 func (*Activity) ProtoMessage() {}
 
 func (x *Activity) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3840,7 +3946,7 @@ func (x *Activity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activity.ProtoReflect.Descriptor instead.
 func (*Activity) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Activity) GetIdleThresholdSeconds() uint32 {
@@ -3867,13 +3973,25 @@ type ActivityHour struct {
 	ActiveMinutes uint32 `protobuf:"varint,2,opt,name=active_minutes,json=activeMinutes" json:"active_minutes,omitempty"`
 	// Minutes of the hour the agent sampled, 0–60; at least active_minutes.
 	SampledMinutes uint32 `protobuf:"varint,3,opt,name=sampled_minutes,json=sampledMinutes" json:"sampled_minutes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Jiggler rhythm, where the agent reads idle time every few seconds
+	// (Windows): how often input resumed after at least 10 s of idleness,
+	// and the mean and coefficient of variation (standard deviation / mean)
+	// of those idle gaps. Hardware and firmware jigglers resume at a fixed
+	// period (PiKVM's every 60 s ±25 %); people do not. Only idle time is
+	// read, never which input or where. 0 when not measured.
+	Resumptions uint32 `protobuf:"varint,10,opt,name=resumptions" json:"resumptions,omitempty"`
+	// Mean idle gap before those resumptions, in seconds.
+	ResumeGapMeanSeconds float64 `protobuf:"fixed64,11,opt,name=resume_gap_mean_seconds,json=resumeGapMeanSeconds" json:"resume_gap_mean_seconds,omitempty"`
+	// Coefficient of variation of those gaps (0 = perfectly periodic); set
+	// from two resumptions on.
+	ResumeGapCv   float64 `protobuf:"fixed64,12,opt,name=resume_gap_cv,json=resumeGapCv" json:"resume_gap_cv,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ActivityHour) Reset() {
 	*x = ActivityHour{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3885,7 +4003,7 @@ func (x *ActivityHour) String() string {
 func (*ActivityHour) ProtoMessage() {}
 
 func (x *ActivityHour) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3898,7 +4016,7 @@ func (x *ActivityHour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityHour.ProtoReflect.Descriptor instead.
 func (*ActivityHour) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ActivityHour) GetHour() *timestamppb.Timestamp {
@@ -3920,6 +4038,417 @@ func (x *ActivityHour) GetSampledMinutes() uint32 {
 		return x.SampledMinutes
 	}
 	return 0
+}
+
+func (x *ActivityHour) GetResumptions() uint32 {
+	if x != nil {
+		return x.Resumptions
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetResumeGapMeanSeconds() float64 {
+	if x != nil {
+		return x.ResumeGapMeanSeconds
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetResumeGapCv() float64 {
+	if x != nil {
+		return x.ResumeGapCv
+	}
+	return 0
+}
+
+// Media lists the machine's video and audio capture devices by name, and
+// the kernel modules, drivers and plug-ins that provide them. AI face-swap
+// and voice-changing tools reach video calls through virtual cameras and
+// microphones, so their names are the evidence. Names only: the agent
+// never opens a device, never reads a frame or a sample.
+type Media struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Devices, modules, filters and plug-ins the OS lists.
+	Devices []*MediaDevice `protobuf:"bytes,1,rep,name=devices" json:"devices,omitempty"`
+	// Devices that match the media catalog. The collector derives them from
+	// devices with its own catalog and replaces what the agent sent.
+	Findings []*MediaFinding `protobuf:"bytes,2,rep,name=findings" json:"findings,omitempty"`
+	// Version of the catalog the findings come from.
+	CatalogVersion string `protobuf:"bytes,3,opt,name=catalog_version,json=catalogVersion" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Media) Reset() {
+	*x = Media{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Media) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Media) ProtoMessage() {}
+
+func (x *Media) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Media.ProtoReflect.Descriptor instead.
+func (*Media) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *Media) GetDevices() []*MediaDevice {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *Media) GetFindings() []*MediaFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *Media) GetCatalogVersion() string {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return ""
+}
+
+// MediaDevice is one capture device, or what provides one.
+type MediaDevice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "video" or "audio".
+	Kind string `protobuf:"bytes,1,opt,name=kind" json:"kind,omitempty"`
+	// The name the OS shows (a V4L2 card name, a DirectShow filter's
+	// FriendlyName, a CoreMediaIO plug-in or extension bundle name).
+	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	// Where the name comes from: v4l2, kernel_module, alsa, directshow,
+	// mf_virtual_camera, audio_endpoint, dal_plugin, camera_extension or
+	// hal_plugin.
+	Source string `protobuf:"bytes,3,opt,name=source" json:"source,omitempty"`
+	// Where it was read: a sysfs path, a registry key, a bundle path.
+	Location      string `protobuf:"bytes,4,opt,name=location" json:"location,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaDevice) Reset() {
+	*x = MediaDevice{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaDevice) ProtoMessage() {}
+
+func (x *MediaDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaDevice.ProtoReflect.Descriptor instead.
+func (*MediaDevice) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *MediaDevice) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *MediaDevice) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MediaDevice) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *MediaDevice) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+// MediaFinding is one device that matched a media-catalog entry.
+type MediaFinding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Catalog id of the tool, e.g. "obs_virtual_camera".
+	ToolId string `protobuf:"bytes,1,opt,name=tool_id,json=toolId" json:"tool_id,omitempty"`
+	// Display name of the tool.
+	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	// virtual_camera, virtual_audio, face_swap or voice_changer.
+	Category string `protobuf:"bytes,3,opt,name=category" json:"category,omitempty"`
+	// The device name that matched.
+	Device string `protobuf:"bytes,4,opt,name=device" json:"device,omitempty"`
+	// The device's source (MediaDevice.source).
+	Source        string `protobuf:"bytes,5,opt,name=source" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaFinding) Reset() {
+	*x = MediaFinding{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaFinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaFinding) ProtoMessage() {}
+
+func (x *MediaFinding) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaFinding.ProtoReflect.Descriptor instead.
+func (*MediaFinding) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *MediaFinding) GetToolId() string {
+	if x != nil {
+		return x.ToolId
+	}
+	return ""
+}
+
+func (x *MediaFinding) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MediaFinding) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *MediaFinding) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *MediaFinding) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// Posture is the local account set-up: administrators, accounts people
+// sign in with, and who installed the catalog's remote tools where the OS
+// records it. Account names only.
+type Posture struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Local accounts with administrator rights (Linux: members of the sudo,
+	// wheel and admin groups; macOS: the admin group), sorted.
+	LocalAdmins []string `protobuf:"bytes,1,rep,name=local_admins,json=localAdmins" json:"local_admins,omitempty"`
+	// True when local_admins could be read (false where the OS reader does
+	// not read them).
+	AdminsRead bool `protobuf:"varint,2,opt,name=admins_read,json=adminsRead" json:"admins_read,omitempty"`
+	// Local accounts people sign in with, sorted (Linux: accounts with a
+	// login shell, UID 1000 to 59999 and a home directory; macOS: /Users
+	// homes; Windows: the user profiles, created at an account's first
+	// interactive sign-in).
+	InteractiveAccounts []string `protobuf:"bytes,3,rep,name=interactive_accounts,json=interactiveAccounts" json:"interactive_accounts,omitempty"`
+	// Installs of the catalog's remote tools with the account that
+	// requested them, where the OS records it (Linux: apt's history log).
+	ToolInstalls  []*ToolInstall `protobuf:"bytes,4,rep,name=tool_installs,json=toolInstalls" json:"tool_installs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Posture) Reset() {
+	*x = Posture{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Posture) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Posture) ProtoMessage() {}
+
+func (x *Posture) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Posture.ProtoReflect.Descriptor instead.
+func (*Posture) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *Posture) GetLocalAdmins() []string {
+	if x != nil {
+		return x.LocalAdmins
+	}
+	return nil
+}
+
+func (x *Posture) GetAdminsRead() bool {
+	if x != nil {
+		return x.AdminsRead
+	}
+	return false
+}
+
+func (x *Posture) GetInteractiveAccounts() []string {
+	if x != nil {
+		return x.InteractiveAccounts
+	}
+	return nil
+}
+
+func (x *Posture) GetToolInstalls() []*ToolInstall {
+	if x != nil {
+		return x.ToolInstalls
+	}
+	return nil
+}
+
+// ToolInstall is one recorded install of a package a catalog tool ships in.
+type ToolInstall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Catalog id of the tool.
+	ToolId string `protobuf:"bytes,1,opt,name=tool_id,json=toolId" json:"tool_id,omitempty"`
+	// The package installed.
+	Package string `protobuf:"bytes,2,opt,name=package" json:"package,omitempty"`
+	// The account that requested the install.
+	User string `protobuf:"bytes,3,opt,name=user" json:"user,omitempty"`
+	// When the install started, as the log records it.
+	At *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at" json:"at,omitempty"`
+	// Where it was read, e.g. "/var/log/apt/history.log".
+	Source        string `protobuf:"bytes,5,opt,name=source" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolInstall) Reset() {
+	*x = ToolInstall{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolInstall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolInstall) ProtoMessage() {}
+
+func (x *ToolInstall) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolInstall.ProtoReflect.Descriptor instead.
+func (*ToolInstall) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ToolInstall) GetToolId() string {
+	if x != nil {
+		return x.ToolId
+	}
+	return ""
+}
+
+func (x *ToolInstall) GetPackage() string {
+	if x != nil {
+		return x.Package
+	}
+	return ""
+}
+
+func (x *ToolInstall) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ToolInstall) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ToolInstall) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
 }
 
 var File_bonafide_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -3975,7 +4504,7 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\tHeartbeat\x12'\n" +
 	"\x0fsnapshot_digest\x18\x01 \x01(\tR\x0esnapshotDigest\x12;\n" +
 	"\bidentity\x18\x02 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\x127\n" +
-	"\bactivity\x18\x03 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\"\xd6\x05\n" +
+	"\bactivity\x18\x03 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\"\xbc\x06\n" +
 	"\fHostSnapshot\x12;\n" +
 	"\bidentity\x18\x01 \x01(\v2\x1f.bonafide.agent.v1.HostIdentityR\bidentity\x12B\n" +
 	"\x0fscan_started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rscanStartedAt\x12D\n" +
@@ -3989,7 +4518,9 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\x06locale\x18\x0e \x01(\v2\x19.bonafide.agent.v1.LocaleR\x06locale\x127\n" +
 	"\bsessions\x18\x0f \x01(\v2\x1b.bonafide.agent.v1.SessionsR\bsessions\x127\n" +
 	"\bactivity\x18\x10 \x01(\v2\x1b.bonafide.agent.v1.ActivityR\bactivity\x12@\n" +
-	"\vperipherals\x18\x11 \x01(\v2\x1e.bonafide.agent.v1.PeripheralsR\vperipherals\"\xcf\x01\n" +
+	"\vperipherals\x18\x11 \x01(\v2\x1e.bonafide.agent.v1.PeripheralsR\vperipherals\x12.\n" +
+	"\x05media\x18( \x01(\v2\x18.bonafide.agent.v1.MediaR\x05media\x124\n" +
+	"\aposture\x18) \x01(\v2\x1a.bonafide.agent.v1.PostureR\aposture\"\xcf\x01\n" +
 	"\fSignalStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
 	"\x05state\x18\x02 \x01(\x0e2%.bonafide.agent.v1.SignalStatus.StateR\x05state\x12\x18\n" +
@@ -4177,12 +4708,18 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\fKIND_VIRTUAL\x10\b\x12\x11\n" +
 	"\rKIND_LOOPBACK\x10\t\x12\x11\n" +
 	"\rKIND_CELLULAR\x10\n" +
-	"\"g\n" +
+	"\"\xad\x01\n" +
 	"\fDefaultRoute\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x1f\n" +
 	"\vgateway_mac\x18\x03 \x01(\tR\n" +
-	"gatewayMac\"\x84\x01\n" +
+	"gatewayMac\x12D\n" +
+	"\rgateway_maker\x18\x14 \x01(\v2\x1f.bonafide.agent.v1.GatewayMakerR\fgatewayMaker\"f\n" +
+	"\fGatewayMaker\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory\x12\x16\n" +
+	"\x06prefix\x18\x04 \x01(\tR\x06prefix\"\x84\x01\n" +
 	"\x04Wifi\x12\x1c\n" +
 	"\tavailable\x18\x01 \x01(\bR\tavailable\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1c\n" +
@@ -4226,11 +4763,42 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"TYPE_OTHER\x10\x05\"w\n" +
 	"\bActivity\x124\n" +
 	"\x16idle_threshold_seconds\x18\x01 \x01(\rR\x14idleThresholdSeconds\x125\n" +
-	"\x05hours\x18\x02 \x03(\v2\x1f.bonafide.agent.v1.ActivityHourR\x05hours\"\x8e\x01\n" +
+	"\x05hours\x18\x02 \x03(\v2\x1f.bonafide.agent.v1.ActivityHourR\x05hours\"\x8b\x02\n" +
 	"\fActivityHour\x12.\n" +
 	"\x04hour\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04hour\x12%\n" +
 	"\x0eactive_minutes\x18\x02 \x01(\rR\ractiveMinutes\x12'\n" +
-	"\x0fsampled_minutes\x18\x03 \x01(\rR\x0esampledMinutes*c\n" +
+	"\x0fsampled_minutes\x18\x03 \x01(\rR\x0esampledMinutes\x12 \n" +
+	"\vresumptions\x18\n" +
+	" \x01(\rR\vresumptions\x125\n" +
+	"\x17resume_gap_mean_seconds\x18\v \x01(\x01R\x14resumeGapMeanSeconds\x12\"\n" +
+	"\rresume_gap_cv\x18\f \x01(\x01R\vresumeGapCv\"\xa7\x01\n" +
+	"\x05Media\x128\n" +
+	"\adevices\x18\x01 \x03(\v2\x1e.bonafide.agent.v1.MediaDeviceR\adevices\x12;\n" +
+	"\bfindings\x18\x02 \x03(\v2\x1f.bonafide.agent.v1.MediaFindingR\bfindings\x12'\n" +
+	"\x0fcatalog_version\x18\x03 \x01(\tR\x0ecatalogVersion\"i\n" +
+	"\vMediaDevice\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x1a\n" +
+	"\blocation\x18\x04 \x01(\tR\blocation\"\x87\x01\n" +
+	"\fMediaFinding\x12\x17\n" +
+	"\atool_id\x18\x01 \x01(\tR\x06toolId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory\x12\x16\n" +
+	"\x06device\x18\x04 \x01(\tR\x06device\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\"\xc5\x01\n" +
+	"\aPosture\x12!\n" +
+	"\flocal_admins\x18\x01 \x03(\tR\vlocalAdmins\x12\x1f\n" +
+	"\vadmins_read\x18\x02 \x01(\bR\n" +
+	"adminsRead\x121\n" +
+	"\x14interactive_accounts\x18\x03 \x03(\tR\x13interactiveAccounts\x12C\n" +
+	"\rtool_installs\x18\x04 \x03(\v2\x1e.bonafide.agent.v1.ToolInstallR\ftoolInstalls\"\x98\x01\n" +
+	"\vToolInstall\x12\x17\n" +
+	"\atool_id\x18\x01 \x01(\tR\x06toolId\x12\x18\n" +
+	"\apackage\x18\x02 \x01(\tR\apackage\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source*c\n" +
 	"\bLidState\x12\x19\n" +
 	"\x15LID_STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eLID_STATE_OPEN\x10\x01\x12\x14\n" +
@@ -4254,7 +4822,7 @@ func file_bonafide_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_bonafide_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_bonafide_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_bonafide_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_bonafide_agent_v1_agent_proto_goTypes = []any{
 	(LidState)(0),                 // 0: bonafide.agent.v1.LidState
 	(SignalStatus_State)(0),       // 1: bonafide.agent.v1.SignalStatus.State
@@ -4294,87 +4862,100 @@ var file_bonafide_agent_v1_agent_proto_goTypes = []any{
 	(*Network)(nil),               // 35: bonafide.agent.v1.Network
 	(*NetworkInterface)(nil),      // 36: bonafide.agent.v1.NetworkInterface
 	(*DefaultRoute)(nil),          // 37: bonafide.agent.v1.DefaultRoute
-	(*Wifi)(nil),                  // 38: bonafide.agent.v1.Wifi
-	(*Proxy)(nil),                 // 39: bonafide.agent.v1.Proxy
-	(*Locale)(nil),                // 40: bonafide.agent.v1.Locale
-	(*KeyboardLayout)(nil),        // 41: bonafide.agent.v1.KeyboardLayout
-	(*Sessions)(nil),              // 42: bonafide.agent.v1.Sessions
-	(*LoginSession)(nil),          // 43: bonafide.agent.v1.LoginSession
-	(*Activity)(nil),              // 44: bonafide.agent.v1.Activity
-	(*ActivityHour)(nil),          // 45: bonafide.agent.v1.ActivityHour
-	(*timestamppb.Timestamp)(nil), // 46: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 47: google.protobuf.Duration
+	(*GatewayMaker)(nil),          // 38: bonafide.agent.v1.GatewayMaker
+	(*Wifi)(nil),                  // 39: bonafide.agent.v1.Wifi
+	(*Proxy)(nil),                 // 40: bonafide.agent.v1.Proxy
+	(*Locale)(nil),                // 41: bonafide.agent.v1.Locale
+	(*KeyboardLayout)(nil),        // 42: bonafide.agent.v1.KeyboardLayout
+	(*Sessions)(nil),              // 43: bonafide.agent.v1.Sessions
+	(*LoginSession)(nil),          // 44: bonafide.agent.v1.LoginSession
+	(*Activity)(nil),              // 45: bonafide.agent.v1.Activity
+	(*ActivityHour)(nil),          // 46: bonafide.agent.v1.ActivityHour
+	(*Media)(nil),                 // 47: bonafide.agent.v1.Media
+	(*MediaDevice)(nil),           // 48: bonafide.agent.v1.MediaDevice
+	(*MediaFinding)(nil),          // 49: bonafide.agent.v1.MediaFinding
+	(*Posture)(nil),               // 50: bonafide.agent.v1.Posture
+	(*ToolInstall)(nil),           // 51: bonafide.agent.v1.ToolInstall
+	(*timestamppb.Timestamp)(nil), // 52: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 53: google.protobuf.Duration
 }
 var file_bonafide_agent_v1_agent_proto_depIdxs = []int32{
 	16, // 0: bonafide.agent.v1.EnrollRequest.identity:type_name -> bonafide.agent.v1.HostIdentity
 	8,  // 1: bonafide.agent.v1.EnrollResponse.config:type_name -> bonafide.agent.v1.AgentConfig
-	46, // 2: bonafide.agent.v1.CheckInRequest.started_at:type_name -> google.protobuf.Timestamp
+	52, // 2: bonafide.agent.v1.CheckInRequest.started_at:type_name -> google.protobuf.Timestamp
 	8,  // 3: bonafide.agent.v1.CheckInResponse.config:type_name -> bonafide.agent.v1.AgentConfig
-	47, // 4: bonafide.agent.v1.AgentConfig.scan_interval:type_name -> google.protobuf.Duration
-	47, // 5: bonafide.agent.v1.AgentConfig.heartbeat_interval:type_name -> google.protobuf.Duration
-	47, // 6: bonafide.agent.v1.AgentConfig.checkin_interval:type_name -> google.protobuf.Duration
+	53, // 4: bonafide.agent.v1.AgentConfig.scan_interval:type_name -> google.protobuf.Duration
+	53, // 5: bonafide.agent.v1.AgentConfig.heartbeat_interval:type_name -> google.protobuf.Duration
+	53, // 6: bonafide.agent.v1.AgentConfig.checkin_interval:type_name -> google.protobuf.Duration
 	9,  // 7: bonafide.agent.v1.AgentConfig.catalogs:type_name -> bonafide.agent.v1.Catalog
 	12, // 8: bonafide.agent.v1.ReportRequest.reports:type_name -> bonafide.agent.v1.Report
-	46, // 9: bonafide.agent.v1.Report.created_at:type_name -> google.protobuf.Timestamp
+	52, // 9: bonafide.agent.v1.Report.created_at:type_name -> google.protobuf.Timestamp
 	14, // 10: bonafide.agent.v1.Report.snapshot:type_name -> bonafide.agent.v1.HostSnapshot
 	13, // 11: bonafide.agent.v1.Report.heartbeat:type_name -> bonafide.agent.v1.Heartbeat
 	16, // 12: bonafide.agent.v1.Heartbeat.identity:type_name -> bonafide.agent.v1.HostIdentity
-	44, // 13: bonafide.agent.v1.Heartbeat.activity:type_name -> bonafide.agent.v1.Activity
+	45, // 13: bonafide.agent.v1.Heartbeat.activity:type_name -> bonafide.agent.v1.Activity
 	16, // 14: bonafide.agent.v1.HostSnapshot.identity:type_name -> bonafide.agent.v1.HostIdentity
-	46, // 15: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
-	46, // 16: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
+	52, // 15: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
+	52, // 16: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
 	15, // 17: bonafide.agent.v1.HostSnapshot.signals:type_name -> bonafide.agent.v1.SignalStatus
 	18, // 18: bonafide.agent.v1.HostSnapshot.remote_access:type_name -> bonafide.agent.v1.RemoteAccess
 	25, // 19: bonafide.agent.v1.HostSnapshot.usb:type_name -> bonafide.agent.v1.Usb
 	33, // 20: bonafide.agent.v1.HostSnapshot.displays:type_name -> bonafide.agent.v1.Displays
 	35, // 21: bonafide.agent.v1.HostSnapshot.network:type_name -> bonafide.agent.v1.Network
-	40, // 22: bonafide.agent.v1.HostSnapshot.locale:type_name -> bonafide.agent.v1.Locale
-	42, // 23: bonafide.agent.v1.HostSnapshot.sessions:type_name -> bonafide.agent.v1.Sessions
-	44, // 24: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
+	41, // 22: bonafide.agent.v1.HostSnapshot.locale:type_name -> bonafide.agent.v1.Locale
+	43, // 23: bonafide.agent.v1.HostSnapshot.sessions:type_name -> bonafide.agent.v1.Sessions
+	45, // 24: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
 	29, // 25: bonafide.agent.v1.HostSnapshot.peripherals:type_name -> bonafide.agent.v1.Peripherals
-	1,  // 26: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
-	17, // 27: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
-	46, // 28: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
-	19, // 29: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
-	24, // 30: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
-	20, // 31: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
-	21, // 32: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
-	22, // 33: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
-	23, // 34: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
-	23, // 35: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
-	46, // 36: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
-	26, // 37: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
-	27, // 38: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
-	28, // 39: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
-	32, // 40: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
-	30, // 41: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
-	31, // 42: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
-	34, // 43: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
-	0,  // 44: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
-	36, // 45: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
-	37, // 46: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
-	38, // 47: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
-	39, // 48: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
-	2,  // 49: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
-	41, // 50: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
-	43, // 51: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
-	43, // 52: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
-	3,  // 53: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
-	46, // 54: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
-	46, // 55: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
-	45, // 56: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
-	46, // 57: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
-	4,  // 58: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
-	6,  // 59: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
-	10, // 60: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
-	5,  // 61: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
-	7,  // 62: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
-	11, // 63: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
-	61, // [61:64] is the sub-list for method output_type
-	58, // [58:61] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	47, // 26: bonafide.agent.v1.HostSnapshot.media:type_name -> bonafide.agent.v1.Media
+	50, // 27: bonafide.agent.v1.HostSnapshot.posture:type_name -> bonafide.agent.v1.Posture
+	1,  // 28: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
+	17, // 29: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
+	52, // 30: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
+	19, // 31: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
+	24, // 32: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
+	20, // 33: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
+	21, // 34: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
+	22, // 35: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
+	23, // 36: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
+	23, // 37: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
+	52, // 38: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
+	26, // 39: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
+	27, // 40: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
+	28, // 41: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
+	32, // 42: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
+	30, // 43: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
+	31, // 44: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
+	34, // 45: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
+	0,  // 46: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
+	36, // 47: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
+	37, // 48: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
+	39, // 49: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
+	40, // 50: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
+	2,  // 51: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
+	38, // 52: bonafide.agent.v1.DefaultRoute.gateway_maker:type_name -> bonafide.agent.v1.GatewayMaker
+	42, // 53: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
+	44, // 54: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
+	44, // 55: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
+	3,  // 56: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
+	52, // 57: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
+	52, // 58: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
+	46, // 59: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
+	52, // 60: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
+	48, // 61: bonafide.agent.v1.Media.devices:type_name -> bonafide.agent.v1.MediaDevice
+	49, // 62: bonafide.agent.v1.Media.findings:type_name -> bonafide.agent.v1.MediaFinding
+	51, // 63: bonafide.agent.v1.Posture.tool_installs:type_name -> bonafide.agent.v1.ToolInstall
+	52, // 64: bonafide.agent.v1.ToolInstall.at:type_name -> google.protobuf.Timestamp
+	4,  // 65: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
+	6,  // 66: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
+	10, // 67: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
+	5,  // 68: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
+	7,  // 69: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
+	11, // 70: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
+	68, // [68:71] is the sub-list for method output_type
+	65, // [65:68] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_bonafide_agent_v1_agent_proto_init() }
@@ -4392,7 +4973,7 @@ func file_bonafide_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bonafide_agent_v1_agent_proto_rawDesc), len(file_bonafide_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   42,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
