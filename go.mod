@@ -30,6 +30,8 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
+require github.com/go-webauthn/webauthn v0.18.2 // indirect
+
 require (
 	cel.dev/expr v0.25.3 // indirect
 	dario.cat/mergo v1.0.2 // indirect
