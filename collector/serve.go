@@ -25,6 +25,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/metrics"
 	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
+	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui"
@@ -59,6 +60,7 @@ type serveConfig struct {
 	publicURL              string
 	outputs                string
 	oidc                   oidcFlags
+	presence               presence.Config
 }
 
 // advertise is the gRPC address agents are told to dial in install
@@ -110,6 +112,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&c.agentDir, "agent-dir", "", "directory of agent binaries the UI builds pre-configured packages from (default $BONAFIDE_AGENT_DIR, "+defaultAgentDir+" or dist/agents)")
 	fset.StringVar(&c.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (default: none)")
 	fset.StringVar(&c.outputs, "outputs", "", "YAML file of alert outputs (webhook, slack, teams, syslog, ocsf), reloaded when edited like --policies (links to alerts need --public-url)")
+	fset.DurationVar(&c.presence.Expiry, "presence-expiry", presence.DefaultExpiry, "how long a person has to answer a presence check (and then the agent to report); checks need --public-url")
+	fset.IntVar(&c.presence.DailyCap, "presence-daily-cap", presence.DefaultDailyCap, "presence checks per person in 24 hours (0: no cap)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -188,6 +192,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := st.RecordPolicyVersion(ctx, rules.Digest(), ruleIDs(rules), time.Now()); err != nil {
 		return err
 	}
+	c.presence.PublicURL, c.presence.TrustedProxies = c.publicURL, c.ingest.TrustedProxies
+	pres, err := presence.New(st, live, c.presence, log)
+	if err != nil {
+		return err
+	}
+	c.ingest.Presence = pres
 	svc, err := ingest.New(st, authority, live, c.ingest, log)
 	if err != nil {
 		return err
@@ -212,7 +222,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	apiSrv := api.New(st, log, live)
 	apiSrv.SetOutputs(outs)
+	apiSrv.SetPresence(pres)
 	mux.Handle("/api/", apiSrv)
+	mux.Handle("/presence/", pres.Handler())
 	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version, AgentDir: agentDir(c.agentDir), OIDC: sso, Outputs: outs})
 	if err != nil {
 		return err
@@ -276,6 +288,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		g.Go(func() error { return policyWatch(gctx, live, svc, st, c.policies, c.reloadInterval, log) })
 	}
 	g.Go(func() error { return outs.Run(gctx) })
+	g.Go(func() error { return pres.Run(gctx, 10*time.Second) })
 	if c.outputs != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return outs.Watch(gctx, c.outputs, c.reloadInterval) })
 	}
