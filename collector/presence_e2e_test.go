@@ -313,6 +313,29 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	if !slices.Equal(outcomes, want) {
 		t.Fatalf("checks %v, want %v", outcomes, want)
 	}
+
+	// The person page shows the enrolment and the checks.
+	s.admin(t, "user", "create", "--username", "ana", "--role", "analyst", "--password", "correct horse battery")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(public+"/ui/people/alice@example.com"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SetValue(chromedp.ID("username"), "ana"),
+		chromedp.SetValue(chromedp.ID("password"), "correct horse battery"),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.CSS("table.presence-checks")),
+	); err != nil {
+		t.Fatalf("person page: %v", err)
+	}
+	section, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`section[aria-labelledby="presence"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"Enrolled", "remote_session_active", "egress_mismatch", "verification_failed", "expired", "passed", "127.0.0.2"} {
+		if !strings.Contains(section, w) {
+			t.Errorf("person page's presence section lacks %q:\n%s", w, section)
+		}
+	}
+	shot("person-page")
 }
 
 // postJSON posts body to url and returns the status and the answer.
