@@ -180,12 +180,12 @@ type Enrolment struct {
 // to the person and the device. The link is shown once, to whoever
 // supervises the onboarding; only its hash is stored.
 func (s *Service) CreateEnrolment(ctx context.Context, email, deviceID, actor string) (Enrolment, error) {
-	if !s.Enabled() {
-		return Enrolment{}, ErrDisabled
-	}
 	p, err := s.st.GetPerson(ctx, email)
 	if err != nil {
 		return Enrolment{}, err
+	}
+	if !s.Enabled() {
+		return Enrolment{}, ErrDisabled
 	}
 	dev, err := s.device(ctx, p, deviceID)
 	if err != nil {
@@ -212,15 +212,15 @@ type Check struct {
 // an enrolled credential, under the daily cap. The person is notified
 // through the outputs (the audit entry carries the link).
 func (s *Service) Request(ctx context.Context, email, deviceID, note, actor string) (Check, error) {
-	if !s.Enabled() {
-		return Check{}, ErrDisabled
-	}
 	if len(note) > maxNote {
 		return Check{}, fmt.Errorf("note: at most %d bytes: %w", maxNote, store.ErrInvalid)
 	}
 	p, err := s.st.GetPerson(ctx, email)
 	if err != nil {
 		return Check{}, err
+	}
+	if !s.Enabled() {
+		return Check{}, ErrDisabled
 	}
 	creds, err := s.st.PresenceCredentials(ctx, p.Email)
 	if err != nil {
