@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,8 +112,21 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	httpAddr := freePort(t)
 	_, port, _ := strings.Cut(httpAddr, ":")
 	public := "http://localhost:" + port
+	// The person is notified through the outputs: a webhook here (the
+	// receiver would e-mail them).
+	var hookMu sync.Mutex
+	var hooks []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hookMu.Lock()
+		hooks = append(hooks, string(b))
+		hookMu.Unlock()
+	}))
+	defer hook.Close()
+	outputsFile := filepath.Join(t.TempDir(), "outputs.yaml")
+	os.WriteFile(outputsFile, fmt.Appendf(nil, "outputs:\n  - name: notify\n    type: webhook\n    url: %s\n    secret: s3cret-s3cret\n    events: [audit]\n", hook.URL), 0o600)
 	dataDir := t.TempDir()
-	args := []string{"--http-listen", httpAddr, "--public-url", public, "--presence-daily-cap", "10"}
+	args := []string{"--http-listen", httpAddr, "--public-url", public, "--presence-daily-cap", "10", "--outputs", outputsFile}
 	s := startServerArgs(t, collector, dataDir, append(args, "--presence-expiry", "5m")...)
 	analyst := s.admin(t, "token", "create", "--role", "analyst")
 	secret := s.admin(t, "secret", "create")
@@ -221,6 +235,18 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	if c["outcome"] != "passed" || len(reasons(c)) != 0 || c["browser_ip"] != "127.0.0.1" || c["agent_ip"] != "127.0.0.1" || c["agent_report"] == "" {
 		t.Fatalf("passing check: %v", c)
 	}
+	deadline := time.Now().Add(time.Minute)
+	for notified := false; !notified; {
+		hookMu.Lock()
+		for _, h := range hooks {
+			notified = notified || strings.Contains(h, `"presence_check_requested"`) && strings.Contains(h, passLink) && strings.Contains(h, "alice@example.com")
+		}
+		hookMu.Unlock()
+		if !notified && time.Now().After(deadline) {
+			t.Fatalf("no notification with the check's link reached the webhook: %q", hooks)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	mu.Lock()
 	if len(posted) != 1 || len(posted[0]) == 0 {
 		t.Fatalf("recorded %d posts to finish", len(posted))
@@ -280,7 +306,7 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	s.stop()
 	s = startServerArgs(t, collector, dataDir, append(args, "--presence-expiry", "2s")...)
 	req = s.api(t, "POST", "/api/v1/people/alice@example.com/presence-checks", analyst, "", 200)
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline = time.Now().Add(2 * time.Minute)
 	for {
 		c = s.api(t, "GET", "/api/v1/presence-checks/"+req["id"].(string), analyst, "", 200)
 		if c["outcome"] == "failed" {
