@@ -81,11 +81,12 @@ func (s *Server) getPersonPresence(r *http.Request, _ store.Token) (any, error) 
 func (s *Server) createPresenceEnrolment(r *http.Request, tok store.Token) (any, error) {
 	var body struct {
 		DeviceID string `json:"device_id"`
+		Roaming  bool   `json:"roaming"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		return nil, err
 	}
-	e, err := s.presence.CreateEnrolment(r.Context(), r.PathValue("email"), body.DeviceID, actorName(tok))
+	e, err := s.presence.CreateEnrolment(r.Context(), r.PathValue("email"), body.DeviceID, body.Roaming, actorName(tok))
 	if err != nil {
 		return nil, presenceErr(err)
 	}

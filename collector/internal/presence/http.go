@@ -180,8 +180,17 @@ func (s *Service) enrolBegin(w http.ResponseWriter, r *http.Request) {
 	for _, c := range u.creds {
 		exclude = append(exclude, c.Descriptor())
 	}
-	opts, sd, err := s.wa.BeginRegistration(u, webauthn.WithExclusions(exclude),
-		webauthn.WithPublicKeyCredentialHints([]protocol.PublicKeyCredentialHints{protocol.PublicKeyCredentialHintClientDevice}))
+	ropts := []webauthn.RegistrationOption{webauthn.WithExclusions(exclude)}
+	if e.Roaming {
+		// The laptop's own authenticator or a FIDO2 key where it has
+		// none, with user verification (the key's PIN) all the same. No
+		// hint: a hint would imply an attachment.
+		ropts = append(ropts, webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			ResidentKey: protocol.ResidentKeyRequirementPreferred, UserVerification: protocol.VerificationRequired}))
+	} else {
+		ropts = append(ropts, webauthn.WithPublicKeyCredentialHints([]protocol.PublicKeyCredentialHints{protocol.PublicKeyCredentialHintClientDevice}))
+	}
+	opts, sd, err := s.wa.BeginRegistration(u, ropts...)
 	if err == nil {
 		err = s.saveSession(r.Context(), "enrol:"+hash, sd)
 	}
@@ -220,6 +229,10 @@ func (s *Service) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Warn("presence enrolment refused", "person", e.Person, "err", err)
 		jsonError(w, http.StatusBadRequest, "the registration did not verify; user verification (fingerprint, face or PIN) is required")
+		return
+	}
+	if !e.Roaming && cred.Authenticator.Attachment != protocol.Platform {
+		jsonError(w, http.StatusBadRequest, "this laptop's own authenticator (Windows Hello, Touch ID) is required; ask IT for a link that accepts a security key")
 		return
 	}
 	record, err := json.Marshal(cred)

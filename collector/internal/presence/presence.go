@@ -174,12 +174,15 @@ type Enrolment struct {
 	Person    string    `json:"person"`
 	DeviceID  string    `json:"device_id"`
 	ExpiresAt time.Time `json:"expires_at"`
+	Roaming   bool      `json:"roaming"`
 }
 
 // CreateEnrolment makes a one-time enrolment link that binds a credential
 // to the person and the device. The link is shown once, to whoever
-// supervises the onboarding; only its hash is stored.
-func (s *Service) CreateEnrolment(ctx context.Context, email, deviceID, actor string) (Enrolment, error) {
+// supervises the onboarding; only its hash is stored. roaming accepts a
+// roaming authenticator (a FIDO2 key) for a laptop without a platform
+// one.
+func (s *Service) CreateEnrolment(ctx context.Context, email, deviceID string, roaming bool, actor string) (Enrolment, error) {
 	p, err := s.st.GetPerson(ctx, email)
 	if err != nil {
 		return Enrolment{}, err
@@ -193,11 +196,11 @@ func (s *Service) CreateEnrolment(ctx context.Context, email, deviceID, actor st
 	}
 	token, hash := newToken()
 	now := s.now().UTC().Truncate(time.Microsecond)
-	e := store.PresenceEnrolment{Person: p.Email, DeviceID: dev, CreatedBy: actor, CreatedAt: now, ExpiresAt: now.Add(s.cfg.EnrolExpiry)}
+	e := store.PresenceEnrolment{Person: p.Email, DeviceID: dev, CreatedBy: actor, CreatedAt: now, ExpiresAt: now.Add(s.cfg.EnrolExpiry), Roaming: roaming}
 	if err := s.st.CreatePresenceEnrolment(ctx, hash, e); err != nil {
 		return Enrolment{}, err
 	}
-	return Enrolment{Link: s.cfg.PublicURL + "/presence/enrol/" + token, Person: p.Email, DeviceID: dev, ExpiresAt: e.ExpiresAt}, nil
+	return Enrolment{Link: s.cfg.PublicURL + "/presence/enrol/" + token, Person: p.Email, DeviceID: dev, ExpiresAt: e.ExpiresAt, Roaming: roaming}, nil
 }
 
 // Check is a check as the API returns it when it is created: with its

@@ -80,7 +80,7 @@ func newFixture(t *testing.T, dsn string, cfg Config) *fixture {
 // browser test's).
 func (f *fixture) enrol(t *testing.T) {
 	t.Helper()
-	e, err := f.svc.CreateEnrolment(t.Context(), "alice@example.com", "", "token:test")
+	e, err := f.svc.CreateEnrolment(t.Context(), "alice@example.com", "", false, "token:test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,6 +378,46 @@ func TestWithinWorkHours(t *testing.T) {
 	} {
 		if got := WithinWorkHours(store.Person{Timezone: c.zone, WorkHours: c.hours}, at); got != c.want {
 			t.Errorf("%s %s: %v, want %v", c.zone, c.hours, got, c.want)
+		}
+	}
+}
+
+// TestEnrolmentOptions: registration asks for the laptop's platform
+// authenticator with user verification and direct attestation; a roaming
+// link accepts a FIDO2 key instead, still with user verification.
+func TestEnrolmentOptions(t *testing.T) {
+	f := newFixture(t, filepath.Join(t.TempDir(), "bonafide.db"), Config{})
+	srv := httptest.NewServer(f.svc.Handler())
+	defer srv.Close()
+	for _, roaming := range []bool{false, true} {
+		e, err := f.svc.CreateEnrolment(t.Context(), "alice@example.com", "", roaming, "token:test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post(srv.URL+strings.TrimPrefix(e.Link, "https://bonafide.example.com")+"/begin", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var opts struct {
+			PublicKey struct {
+				RP                     struct{ ID string }
+				Attestation            string
+				AuthenticatorSelection struct {
+					AuthenticatorAttachment string
+					UserVerification        string
+				}
+			}
+		}
+		json.NewDecoder(resp.Body).Decode(&opts)
+		resp.Body.Close()
+		sel := opts.PublicKey.AuthenticatorSelection
+		wantAttachment := "platform"
+		if roaming {
+			wantAttachment = ""
+		}
+		if resp.StatusCode != 200 || opts.PublicKey.RP.ID != "bonafide.example.com" || opts.PublicKey.Attestation != "direct" ||
+			sel.UserVerification != "required" || sel.AuthenticatorAttachment != wantAttachment {
+			t.Errorf("roaming %v: %d %+v", roaming, resp.StatusCode, opts)
 		}
 	}
 }

@@ -81,26 +81,30 @@ type PresenceEnrolment struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time
+	// Roaming accepts a roaming authenticator (a FIDO2 key) where the
+	// laptop has no platform one.
+	Roaming bool
 }
 
 // CreatePresenceEnrolment records an enrolment link (by its token's hash).
 func (s *Store) CreatePresenceEnrolment(ctx context.Context, tokenHash string, e PresenceEnrolment) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO presence_enrolments (token_hash, person, device_id, created_by, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?)`), tokenHash, e.Person, e.DeviceID, e.CreatedBy, micros(e.CreatedAt), micros(e.ExpiresAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO presence_enrolments (token_hash, person, device_id, created_by, created_at, expires_at, roaming)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`), tokenHash, e.Person, e.DeviceID, e.CreatedBy, micros(e.CreatedAt), micros(e.ExpiresAt), boolInt(e.Roaming)); err != nil {
 			return fmt.Errorf("presence enrolment: %w", err)
 		}
 		return s.audit(ctx, tx, e.CreatedBy, "presence_enrolment_created", "person", e.Person, map[string]any{
-			"device_id": e.DeviceID, "expires_at": e.ExpiresAt})
+			"device_id": e.DeviceID, "expires_at": e.ExpiresAt, "roaming": e.Roaming})
 	})
 }
 
 // GetPresenceEnrolment reads an enrolment link by its token's hash.
 func (s *Store) GetPresenceEnrolment(ctx context.Context, tokenHash string) (PresenceEnrolment, error) {
 	var e PresenceEnrolment
-	var created, expires, used int64
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT person, device_id, created_by, created_at, expires_at, used_at FROM presence_enrolments WHERE token_hash = ?`),
-		tokenHash).Scan(&e.Person, &e.DeviceID, &e.CreatedBy, &created, &expires, &used)
+	var created, expires, used, roaming int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT person, device_id, created_by, created_at, expires_at, used_at, roaming FROM presence_enrolments WHERE token_hash = ?`),
+		tokenHash).Scan(&e.Person, &e.DeviceID, &e.CreatedBy, &created, &expires, &used, &roaming)
+	e.Roaming = roaming != 0
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, ErrNotFound
 	}

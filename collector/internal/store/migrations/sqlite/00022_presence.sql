@@ -3,7 +3,8 @@
 -- Times are Unix microseconds (UTC) in BIGINT columns, like everywhere.
 
 -- Enrolment links: one-time, bound to a person and a device; only the
--- SHA-256 of the link's token is kept.
+-- SHA-256 of the link's token is kept. roaming = 1 accepts a roaming
+-- authenticator (a FIDO2 key) where the laptop has no platform one.
 CREATE TABLE presence_enrolments (
     token_hash  TEXT PRIMARY KEY,
     person      TEXT NOT NULL,
@@ -11,7 +12,8 @@ CREATE TABLE presence_enrolments (
     created_by  TEXT NOT NULL,
     created_at  BIGINT NOT NULL,
     expires_at  BIGINT NOT NULL,
-    used_at     BIGINT NOT NULL DEFAULT 0
+    used_at     BIGINT NOT NULL DEFAULT 0,
+    roaming     BIGINT NOT NULL DEFAULT 0
 );
 
 -- WebAuthn credentials, each bound to the person and the device it was
