@@ -114,6 +114,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&c.outputs, "outputs", "", "YAML file of alert outputs (webhook, slack, teams, syslog, ocsf), reloaded when edited like --policies (links to alerts need --public-url)")
 	fset.DurationVar(&c.presence.Expiry, "presence-expiry", presence.DefaultExpiry, "how long a person has to answer a presence check (and then the agent to report); checks need --public-url")
 	fset.IntVar(&c.presence.DailyCap, "presence-daily-cap", presence.DefaultDailyCap, "presence checks per person in 24 hours (0: no cap)")
+	fset.Var((*listFlag)(&c.presence.AutoRules), "presence-auto-rule", "rule id or pattern (remote_*) whose alert, when it opens, asks the laptop's person for a presence check automatically (repeatable)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err

@@ -25,6 +25,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,6 +77,9 @@ type Config struct {
 	EnrolExpiry time.Duration
 	// TrustedProxies may forward the browser's address.
 	TrustedProxies proxyproto.Trusted
+	// AutoRules are rule ids or path.Match patterns whose alerts ask for
+	// a check automatically when they open or re-open (see AutoRequest).
+	AutoRules []string
 }
 
 // Service runs presence checks.
@@ -95,6 +100,11 @@ func New(st *store.Store, rules store.Evaluator, cfg Config, log *slog.Logger) (
 	}
 	if cfg.EnrolExpiry <= 0 {
 		cfg.EnrolExpiry = DefaultEnrolExpiry
+	}
+	for _, r := range cfg.AutoRules {
+		if _, err := path.Match(r, ""); err != nil || r == "" || len(r) > 200 {
+			return nil, fmt.Errorf("presence: automatic rule %q: not a rule id or pattern", r)
+		}
 	}
 	s := &Service{st: st, rules: rules, log: log, cfg: cfg, now: time.Now}
 	if cfg.PublicURL == "" {
@@ -215,6 +225,12 @@ type Check struct {
 // an enrolled credential, under the daily cap. The person is notified
 // through the outputs (the audit entry carries the link).
 func (s *Service) Request(ctx context.Context, email, deviceID, note, actor string) (Check, error) {
+	return s.request(ctx, email, deviceID, note, actor, "")
+}
+
+// request is Request; trigger names the alert opening of an automatic
+// check ("" for an analyst's).
+func (s *Service) request(ctx context.Context, email, deviceID, note, actor, trigger string) (Check, error) {
 	if len(note) > maxNote {
 		return Check{}, fmt.Errorf("note: at most %d bytes: %w", maxNote, store.ErrInvalid)
 	}
@@ -243,7 +259,7 @@ func (s *Service) Request(ctx context.Context, email, deviceID, note, actor stri
 	}
 	token, hash := newToken()
 	c := store.PresenceCheck{ID: uuid.NewString(), Person: p.Email, DeviceID: deviceID, RequestedBy: actor, Note: note,
-		State: store.PresencePending, Reasons: []string{}, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry)}
+		State: store.PresencePending, Reasons: []string{}, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry), Trigger: trigger}
 	link := s.cfg.PublicURL + "/presence/check/" + token
 	detail := map[string]any{"person": p.Email, "name": p.Name, "device_id": deviceID, "expires_at": c.ExpiresAt, "link": link,
 		"message": "Please open the link on your work laptop within " + s.cfg.Expiry.String() + " and confirm with your laptop's screen lock (fingerprint, face or PIN)."}
@@ -361,8 +377,47 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Run expires unanswered checks every interval until ctx ends. Every
-// replica may run it: finishing a check is guarded by its state.
+// autoWindow is how far back AutoRequest looks for alert openings: an
+// opening refused for the moment (outside work hours, the daily cap) is
+// tried again until it is this old.
+const autoWindow = time.Hour
+
+// AutoRequest asks for a check of the person bound to a laptop on which
+// an alert of one of Config.AutoRules opened or re-opened in the last
+// hour: one check per opening, refused like an analyst's when the person
+// is not enrolled on that laptop, outside their work hours or at the
+// daily cap. It returns how many checks it asked for.
+func (s *Service) AutoRequest(ctx context.Context) (int, error) {
+	if !s.Enabled() || len(s.cfg.AutoRules) == 0 {
+		return 0, nil
+	}
+	ops, err := s.st.AlertOpenings(ctx, s.now().Add(-autoWindow))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, o := range ops {
+		if o.RuleID == RuleID || !slices.ContainsFunc(s.cfg.AutoRules, func(p string) bool { ok, _ := path.Match(p, o.RuleID); return ok }) {
+			continue
+		}
+		c, err := s.request(ctx, o.Person, o.DeviceID, fmt.Sprintf("automatic: alert %d (%s)", o.AlertID, o.RuleID), "rule:"+o.RuleID, o.Key())
+		switch {
+		case err == nil:
+			n++
+			s.log.Info("presence check asked automatically", "check", c.ID, "person", o.Person, "alert", o.AlertID, "rule", o.RuleID)
+		case errors.Is(err, store.ErrPresenceDone), errors.Is(err, ErrNotEnrolled), errors.Is(err, ErrOutsideWorkHours),
+			errors.Is(err, store.ErrPresenceCap), errors.Is(err, store.ErrNotFound):
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Run expires unanswered checks and asks for automatic ones every
+// interval until ctx ends. Every replica may run it: finishing a check is
+// guarded by its state, and an automatic check is asked once per alert
+// opening.
 func (s *Service) Run(ctx context.Context, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -376,6 +431,9 @@ func (s *Service) Run(ctx context.Context, every time.Duration) error {
 			s.log.Error("presence check expiry", "err", err)
 		} else if n > 0 {
 			s.log.Info("presence checks expired", "checks", n)
+		}
+		if _, err := s.AutoRequest(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("automatic presence checks", "err", err)
 		}
 	}
 }

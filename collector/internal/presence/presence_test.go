@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -420,4 +421,44 @@ func TestEnrolmentOptions(t *testing.T) {
 			t.Errorf("roaming %v: %d %+v", roaming, resp.StatusCode, opts)
 		}
 	}
+}
+
+// TestAutoRequest: an alert of a configured rule opening on an enrolled
+// person's laptop asks for one check, once; other rules and the presence
+// rule itself ask for none.
+func TestAutoRequest(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		f := newFixture(t, dsn, Config{AutoRules: []string{"remote_tool_*"}})
+		f.enrol(t)
+		if n, err := f.svc.AutoRequest(ctx); err != nil || n != 0 {
+			t.Fatalf("nothing opened: %d %v", n, err)
+		}
+		sn := &agentv1.HostSnapshot{
+			Identity: &agentv1.HostIdentity{AgentId: "agent-a", SerialNumber: "SN-A", Hostname: "lat-alice"},
+			RemoteAccess: &agentv1.RemoteAccess{Tools: []*agentv1.RemoteTool{{ToolId: "anydesk", Name: "AnyDesk", Category: "remote_desktop",
+				Processes: []*agentv1.ProcessEvidence{{Name: "AnyDesk", Pid: 4242}}}}},
+		}
+		data, digest, sections := ingest.Digest(sn)
+		id := store.DeviceIdentity{SerialNumber: "SN-A", Hostname: "lat-alice", OSFamily: "linux", AgentVersion: "1.0.0"}
+		f.clock = f.clock.Add(time.Minute)
+		if _, err := f.st.Ingest(ctx, store.IngestBatch{Agent: f.agent, IP: "198.51.100.1", ReceivedAt: f.clock, ReportInterval: time.Hour,
+			Reports: []store.IngestReport{{ReportID: "00000000-0000-4000-8000-000000000002", Sequence: 2, CreatedAt: f.clock, Identity: id,
+				Snapshot: sn, Data: data, Digest: digest, Sections: sections}}}, f.rules); err != nil {
+			t.Fatal(err)
+		}
+		if alerts, _ := f.st.ListAlerts(ctx, store.AlertFilter{RuleID: "remote_tool_running"}); len(alerts) != 1 {
+			t.Fatalf("remote_tool_running alerts: %+v", alerts)
+		}
+		if n, err := f.svc.AutoRequest(ctx); err != nil || n != 1 {
+			t.Fatalf("automatic check: %d %v", n, err)
+		}
+		if n, err := f.svc.AutoRequest(ctx); err != nil || n != 0 {
+			t.Fatalf("asked twice for one opening: %d %v", n, err)
+		}
+		checks, err := f.st.ListPresenceChecks(ctx, "alice@example.com", 10)
+		if err != nil || len(checks) != 1 || checks[0].RequestedBy != "rule:remote_tool_running" || !strings.HasPrefix(checks[0].Trigger, "alert:") {
+			t.Fatalf("checks %+v %v", checks, err)
+		}
+	})
 }

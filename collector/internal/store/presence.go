@@ -54,6 +54,9 @@ type PresenceCheck struct {
 	AgentReport string `json:"agent_report"`
 	// Observation is what the agent saw at the moment of the check.
 	Observation json.RawMessage `json:"observation"`
+	// Trigger names the alert opening that asked for the check
+	// automatically ("alert:ID:OPENED_US"); empty when an analyst asked.
+	Trigger string `json:"trigger,omitempty"`
 }
 
 // PresenceCredential is a WebAuthn credential bound to a person and the
@@ -195,8 +198,10 @@ func (s *Store) TakePresenceChallenge(ctx context.Context, subject string, now t
 }
 
 // CreatePresenceCheck records a new check unless the person already had
-// dailyCap checks in the last 24 hours (ErrPresenceCap). detail goes into
-// the audit entry, and so to the outputs: the notification.
+// dailyCap checks in the last 24 hours (ErrPresenceCap) or, for an
+// automatic check, its trigger already asked for one (ErrPresenceDone).
+// detail goes into the audit entry, and so to the outputs: the
+// notification.
 func (s *Store) CreatePresenceCheck(ctx context.Context, c PresenceCheck, tokenHash string, dailyCap int, detail map[string]any) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// Serialise the checks of one person (PostgreSQL), so the cap holds.
@@ -210,12 +215,21 @@ func (s *Store) CreatePresenceCheck(ctx context.Context, c PresenceCheck, tokenH
 			c.Person, micros(c.CreatedAt.Add(-24*time.Hour))).Scan(&n); err != nil {
 			return fmt.Errorf("count presence checks: %w", err)
 		}
+		if c.Trigger != "" {
+			var done int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM presence_checks WHERE trigger_key = ?`), c.Trigger).Scan(&done); err != nil {
+				return fmt.Errorf("presence check trigger: %w", err)
+			}
+			if done > 0 {
+				return ErrPresenceDone
+			}
+		}
 		if dailyCap > 0 && n >= dailyCap {
 			return ErrPresenceCap
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO presence_checks (id, token_hash, person, device_id, requested_by, note, state, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), c.ID, tokenHash, c.Person, c.DeviceID, c.RequestedBy, c.Note, PresencePending,
-			micros(c.CreatedAt), micros(c.ExpiresAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO presence_checks (id, token_hash, person, device_id, requested_by, note, state, created_at, expires_at, trigger_key)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), c.ID, tokenHash, c.Person, c.DeviceID, c.RequestedBy, c.Note, PresencePending,
+			micros(c.CreatedAt), micros(c.ExpiresAt), c.Trigger); err != nil {
 			return fmt.Errorf("presence check: %w", err)
 		}
 		return s.audit(ctx, tx, c.RequestedBy, "presence_check_requested", "presence_check", c.ID, detail)
@@ -223,14 +237,14 @@ func (s *Store) CreatePresenceCheck(ctx context.Context, c PresenceCheck, tokenH
 }
 
 const presenceColumns = `c.id, c.person, c.device_id, COALESCE(d.hostname, ''), c.requested_by, c.note, c.state, c.reasons,
-	c.created_at, c.expires_at, c.asserted_at, c.completed_at, c.credential_id, c.browser_ip, c.agent_ip, c.agent_report, c.observation`
+	c.created_at, c.expires_at, c.asserted_at, c.completed_at, c.credential_id, c.browser_ip, c.agent_ip, c.agent_report, c.observation, c.trigger_key`
 
 func scanPresence(sc interface{ Scan(...any) error }) (PresenceCheck, error) {
 	var c PresenceCheck
 	var reasons, obs string
 	var created, expires, asserted, completed int64
 	if err := sc.Scan(&c.ID, &c.Person, &c.DeviceID, &c.Hostname, &c.RequestedBy, &c.Note, &c.State, &reasons,
-		&created, &expires, &asserted, &completed, &c.CredentialID, &c.BrowserIP, &c.AgentIP, &c.AgentReport, &obs); err != nil {
+		&created, &expires, &asserted, &completed, &c.CredentialID, &c.BrowserIP, &c.AgentIP, &c.AgentReport, &obs, &c.Trigger); err != nil {
 		return c, err
 	}
 	c.Reasons = []string{}
@@ -390,4 +404,39 @@ func (s *Store) FinishPresenceCheck(ctx context.Context, id string, from []strin
 		return err
 	})
 	return out, err
+}
+
+// AlertOpening is an alert's opening or re-opening, which may ask for an
+// automatic presence check.
+type AlertOpening struct {
+	AlertID  int64
+	RuleID   string
+	DeviceID string
+	Person   string // the device's bound person ("" when none)
+	OpenedAt time.Time
+}
+
+// Key names the opening for CreatePresenceCheck's trigger.
+func (o AlertOpening) Key() string { return fmt.Sprintf("alert:%d:%d", o.AlertID, micros(o.OpenedAt)) }
+
+// AlertOpenings lists the open alerts opened or re-opened after since on
+// devices bound to a person, oldest first, at most 500.
+func (s *Store) AlertOpenings(ctx context.Context, since time.Time) ([]AlertOpening, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT a.id, a.rule_id, a.device_id, d.person, a.first_seen, a.reopened_at FROM alerts a JOIN devices d ON d.id = a.device_id
+		WHERE a.status = 'open' AND d.person <> '' AND (a.first_seen > ? OR a.reopened_at > ?) ORDER BY a.id LIMIT 500`), micros(since), micros(since))
+	if err != nil {
+		return nil, fmt.Errorf("alert openings: %w", err)
+	}
+	defer rows.Close()
+	var out []AlertOpening
+	for rows.Next() {
+		var o AlertOpening
+		var first, reopened int64
+		if err := rows.Scan(&o.AlertID, &o.RuleID, &o.DeviceID, &o.Person, &first, &reopened); err != nil {
+			return nil, err
+		}
+		o.OpenedAt = fromMicros(max(first, reopened))
+		out = append(out, o)
+	}
+	return out, rows.Err()
 }

@@ -34,7 +34,9 @@ CREATE TABLE presence_credentials (
 CREATE INDEX presence_credentials_person ON presence_credentials (person);
 
 -- Checks: pending (link sent) → verifying (assertion verified, waiting
--- for the agent) → passed or failed (reasons, JSON list).
+-- for the agent) → passed or failed (reasons, JSON list). trigger_key
+-- names the alert opening that asked for an automatic check ('' when an
+-- analyst asked): one check per opening.
 CREATE TABLE presence_checks (
     id             TEXT PRIMARY KEY,
     token_hash     TEXT NOT NULL UNIQUE,
@@ -52,8 +54,10 @@ CREATE TABLE presence_checks (
     browser_ip     TEXT NOT NULL DEFAULT '',
     agent_ip       TEXT NOT NULL DEFAULT '',
     agent_report   TEXT NOT NULL DEFAULT '',
-    observation    TEXT NOT NULL DEFAULT '{}'
+    observation    TEXT NOT NULL DEFAULT '{}',
+    trigger_key    TEXT NOT NULL DEFAULT ''
 );
+CREATE UNIQUE INDEX presence_checks_trigger ON presence_checks (trigger_key) WHERE trigger_key <> '';
 CREATE INDEX presence_checks_person ON presence_checks (person, created_at);
 CREATE INDEX presence_checks_device ON presence_checks (device_id, state);
 CREATE INDEX presence_checks_state ON presence_checks (state, expires_at);
@@ -68,6 +72,7 @@ CREATE TABLE presence_challenges (
 
 -- +goose Down
 DROP TABLE presence_challenges;
+DROP INDEX presence_checks_trigger;
 DROP INDEX presence_checks_state;
 DROP INDEX presence_checks_device;
 DROP INDEX presence_checks_person;
