@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,7 +127,7 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	outputsFile := filepath.Join(t.TempDir(), "outputs.yaml")
 	os.WriteFile(outputsFile, fmt.Appendf(nil, "outputs:\n  - name: notify\n    type: webhook\n    url: %s\n    secret: s3cret-s3cret\n    events: [audit]\n", hook.URL), 0o600)
 	dataDir := t.TempDir()
-	args := []string{"--http-listen", httpAddr, "--public-url", public, "--presence-daily-cap", "10", "--outputs", outputsFile}
+	args := []string{"--http-listen", httpAddr, "--public-url", public, "--presence-daily-cap", "10", "--outputs", outputsFile, "--checkin-interval", "2s"}
 	s := startServerArgs(t, collector, dataDir, append(args, "--presence-expiry", "5m")...)
 	analyst := s.admin(t, "token", "create", "--role", "analyst")
 	secret := s.admin(t, "secret", "create")
@@ -199,7 +200,8 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	}()
 
 	// check asks for a check, answers it in the browser, lets the agent
-	// report (args: how it runs) and returns the check as it ended.
+	// report (args: how it runs; none: the running agent reports by
+	// itself) and returns the check as it ended.
 	check := func(name string, agentArgs ...string) (id, link string, c map[string]any) {
 		t.Helper()
 		req := s.api(t, "POST", "/api/v1/people/alice@example.com/presence-checks", analyst, `{"note":"`+name+`"}`, 200)
@@ -214,7 +216,9 @@ func TestPresenceCheckBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("go")), chromedp.WaitVisible(chromedp.CSS(`body[data-state="verifying"]`))); err != nil {
 			t.Fatalf("%s: answer: %v\n%s", name, err, s.log)
 		}
-		runAgent(t, agent, append([]string{"run", "--once", "--root", root}, agentArgs...)...)
+		if agentArgs != nil {
+			runAgent(t, agent, append([]string{"run", "--once", "--root", root}, agentArgs...)...)
+		}
 		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`body[data-state="passed"], body[data-state="failed"]`))); err != nil {
 			t.Fatalf("%s: outcome: %v\n%s", name, err, s.log)
 		}
@@ -229,9 +233,23 @@ func TestPresenceCheckBrowser(t *testing.T) {
 		return out
 	}
 
-	// A passing check: the agent reports from the browser's address and
-	// sees no remote session and no KVM.
-	passID, passLink, c := check("check-pass", "--state-dir", state)
+	// A passing check: the agent, running as a service, learns of the
+	// check at its next check-in, scans at once and reports from the
+	// browser's address with no remote session and no KVM.
+	daemonCfg := filepath.Join(t.TempDir(), "daemon.yaml")
+	os.WriteFile(daemonCfg, fmt.Appendf(nil, "state_dir: %s\nstart_delay: 0s\n", state), 0o600)
+	daemon := exec.Command(agent, "run", "--config", daemonCfg, "--root", root)
+	var daemonLog strings.Builder
+	daemon.Stdout, daemon.Stderr = &daemonLog, &daemonLog
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	passID, passLink, c := check("check-pass")
+	daemon.Process.Signal(syscall.SIGTERM)
+	daemon.Wait()
+	if !strings.Contains(daemonLog.String(), "presence check: scanning at once") {
+		t.Errorf("the running agent did not answer the check itself:\n%s", daemonLog.String())
+	}
 	if c["outcome"] != "passed" || len(reasons(c)) != 0 || c["browser_ip"] != "127.0.0.1" || c["agent_ip"] != "127.0.0.1" || c["agent_report"] == "" {
 		t.Fatalf("passing check: %v", c)
 	}
