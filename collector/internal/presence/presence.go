@@ -357,8 +357,12 @@ func (s *Service) finish(ctx context.Context, c store.PresenceCheck, from, reaso
 }
 
 // Expire fails the open checks past their deadline (reason expired) and
-// returns how many it failed.
+// returns how many it failed; it also forgets ceremonies begun and never
+// answered.
 func (s *Service) Expire(ctx context.Context) (int, error) {
+	if err := s.st.DeleteExpiredPresenceChallenges(ctx, s.now()); err != nil {
+		return 0, err
+	}
 	cs, err := s.st.ExpiredPresenceChecks(ctx, s.now())
 	if err != nil {
 		return 0, err

@@ -197,6 +197,13 @@ func (s *Store) TakePresenceChallenge(ctx context.Context, subject string, now t
 	return []byte(session), nil
 }
 
+// DeleteExpiredPresenceChallenges removes the state of ceremonies begun
+// and never answered.
+func (s *Store) DeleteExpiredPresenceChallenges(ctx context.Context, now time.Time) error {
+	_, err := s.exec(ctx, `DELETE FROM presence_challenges WHERE expires_at <= ?`, micros(now))
+	return err
+}
+
 // CreatePresenceCheck records a new check unless the person already had
 // dailyCap checks in the last 24 hours (ErrPresenceCap) or, for an
 // automatic check, its trigger already asked for one (ErrPresenceDone).
