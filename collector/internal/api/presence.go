@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
@@ -51,7 +52,7 @@ func (s *Server) requestPresenceCheck(r *http.Request, tok store.Token) (any, er
 	if err := decodeBody(r, &body); err != nil {
 		return nil, err
 	}
-	c, err := s.presence.Request(r.Context(), r.PathValue("email"), body.DeviceID, body.Note, actorName(tok))
+	c, err := s.presence.Request(r.Context(), email(r), body.DeviceID, body.Note, actorName(tok))
 	if err != nil {
 		return nil, presenceErr(err)
 	}
@@ -63,7 +64,7 @@ func (s *Server) getPresenceCheck(r *http.Request, _ store.Token) (any, error) {
 }
 
 func (s *Server) getPersonPresence(r *http.Request, _ store.Token) (any, error) {
-	p, err := s.store.GetPerson(r.Context(), r.PathValue("email"))
+	p, err := s.store.GetPerson(r.Context(), email(r))
 	if err != nil {
 		return nil, err
 	}
@@ -86,9 +87,12 @@ func (s *Server) createPresenceEnrolment(r *http.Request, tok store.Token) (any,
 	if err := decodeBody(r, &body); err != nil {
 		return nil, err
 	}
-	e, err := s.presence.CreateEnrolment(r.Context(), r.PathValue("email"), body.DeviceID, body.Roaming, actorName(tok))
+	e, err := s.presence.CreateEnrolment(r.Context(), email(r), body.DeviceID, body.Roaming, actorName(tok))
 	if err != nil {
 		return nil, presenceErr(err)
 	}
 	return e, nil
 }
+
+// email is the path's person; stored emails are lower case.
+func email(r *http.Request) string { return strings.ToLower(r.PathValue("email")) }

@@ -556,7 +556,7 @@ func (x *CheckInRequest) GetStartedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// CheckInResponse carries what changed for the agent; both fields are empty
+// CheckInResponse carries what changed for the agent; its fields are empty
 // when nothing did.
 type CheckInResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
