@@ -92,6 +92,13 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	agent, collector := binaries(t)
 	ctx := presenceBrowser(t)
 	shots := presenceArtifacts(t)
+	// browse runs browser steps, each batch with a generous deadline so
+	// that a page that never gets there fails the test instead of hanging.
+	browse := func(steps ...chromedp.Action[chromedp.Void]) error {
+		c, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		return chromedp.Do(c, steps...)
+	}
 	shot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -157,11 +164,11 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	if !strings.HasPrefix(link, public+"/presence/enrol/") {
 		t.Fatalf("enrolment link %q", link)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("go"))); err != nil {
+	if err := browse(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("go"))); err != nil {
 		t.Fatal(err)
 	}
 	shot("enrol-page")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("go")), chromedp.WaitVisible(chromedp.CSS(`body[data-state="enrolled"]`))); err != nil {
+	if err := browse(chromedp.Click(chromedp.ID("go")), chromedp.WaitVisible(chromedp.CSS(`body[data-state="enrolled"]`))); err != nil {
 		t.Fatalf("enrolment: %v\n%s", err, s.log)
 	}
 	shot("enrol-done")
@@ -171,7 +178,7 @@ func TestPresenceCheckBrowser(t *testing.T) {
 		t.Fatalf("presence after enrolment: %v", pres)
 	}
 	// The link was for one credential.
-	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(".problem"))); err != nil {
+	if err := browse(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(".problem"))); err != nil {
 		t.Fatalf("used enrolment link: %v", err)
 	}
 
@@ -209,17 +216,17 @@ func TestPresenceCheckBrowser(t *testing.T) {
 		if req["state"] != "pending" || !strings.HasPrefix(link, public+"/presence/check/") {
 			t.Fatalf("new check: %v", req)
 		}
-		if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("go"))); err != nil {
+		if err := browse(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("go"))); err != nil {
 			t.Fatal(err)
 		}
 		shot(name + "-page")
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("go")), chromedp.WaitVisible(chromedp.CSS(`body[data-state="verifying"]`))); err != nil {
+		if err := browse(chromedp.Click(chromedp.ID("go")), chromedp.WaitVisible(chromedp.CSS(`body[data-state="verifying"]`))); err != nil {
 			t.Fatalf("%s: answer: %v\n%s", name, err, s.log)
 		}
 		if agentArgs != nil {
 			runAgent(t, agent, append([]string{"run", "--once", "--root", root}, agentArgs...)...)
 		}
-		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`body[data-state="passed"], body[data-state="failed"]`))); err != nil {
+		if err := browse(chromedp.WaitVisible(chromedp.CSS(`body[data-state="passed"], body[data-state="failed"]`))); err != nil {
 			t.Fatalf("%s: outcome: %v\n%s", name, err, s.log)
 		}
 		shot(name + "-outcome")
@@ -338,7 +345,7 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	if !slices.Equal(reasons(c), []string{"expired"}) {
 		t.Fatalf("expired check: %v", c)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(req["link"].(string)), chromedp.WaitVisible(chromedp.CSS(`body[data-state="failed"]`))); err != nil {
+	if err := browse(chromedp.Navigate(req["link"].(string)), chromedp.WaitVisible(chromedp.CSS(`body[data-state="failed"]`))); err != nil {
 		t.Fatal(err)
 	}
 	shot("check-expired")
@@ -360,7 +367,7 @@ func TestPresenceCheckBrowser(t *testing.T) {
 
 	// The person page shows the enrolment and the checks.
 	s.admin(t, "user", "create", "--username", "ana", "--role", "analyst", "--password", "correct horse battery")
-	if err := chromedp.Do(ctx,
+	if err := browse(
 		chromedp.Navigate(public+"/ui/people/alice@example.com"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SetValue(chromedp.ID("username"), "ana"),
