@@ -25,6 +25,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/metrics"
 	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
+	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui"
@@ -60,6 +61,7 @@ type serveConfig struct {
 	outputs                string
 	oidc                   oidcFlags
 	dbKeyFile              string
+	presence               presence.Config
 }
 
 // advertise is the gRPC address agents are told to dial in install
@@ -113,6 +115,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&c.outputs, "outputs", "", "YAML file of alert outputs (webhook, slack, teams, syslog, ocsf), reloaded when edited like --policies (links to alerts need --public-url)")
 	fset.StringVar(&c.dbKeyFile, "db-key-file", "", "with --db postgres://…: file of the database key (32 bytes, base64 or hex) that seals the CA and server keys kept in the database; $"+dbKeyEnv+" takes precedence (default: <data-dir>/db.key, created by the first collector of a deployment)")
 	idpFile := fset.String("idp", "", "YAML file of identity-provider connectors (okta, entra, google) whose sign-ins are pulled, stored and joined to the fleet")
+	fset.DurationVar(&c.presence.Expiry, "presence-expiry", presence.DefaultExpiry, "how long a person has to answer a presence check (and then the agent to report); checks need --public-url")
+	fset.IntVar(&c.presence.DailyCap, "presence-daily-cap", presence.DefaultDailyCap, "presence checks per person in 24 hours (0: no cap)")
+	fset.Var((*listFlag)(&c.presence.AutoRules), "presence-auto-rule", "rule id or pattern (remote_*) whose alert, when it opens, asks the laptop's person for a presence check automatically (repeatable)")
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -203,6 +208,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := st.RecordPolicyVersion(ctx, rules.Digest(), ruleIDs(rules), time.Now()); err != nil {
 		return err
 	}
+	c.presence.PublicURL, c.presence.TrustedProxies = c.publicURL, c.ingest.TrustedProxies
+	pres, err := presence.New(st, live, c.presence, log)
+	if err != nil {
+		return err
+	}
+	c.ingest.Presence = pres
 	svc, err := ingest.New(st, authority, live, c.ingest, log)
 	if err != nil {
 		return err
@@ -231,7 +242,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	apiSrv := api.New(st, log, live)
 	apiSrv.SetOutputs(outs)
+	apiSrv.SetPresence(pres)
 	mux.Handle("/api/", apiSrv)
+	mux.Handle("/presence/", pres.Handler())
 	web, err := ui.New(st, log, ui.Options{SecureCookies: c.secureCookies, Live: live, Collector: c.advertise(), CAFingerprint: authority.Fingerprint(), Version: version, AgentDir: agentDir(c.agentDir), OIDC: sso, Outputs: outs})
 	if err != nil {
 		return err
@@ -305,6 +318,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	for _, p := range pullers {
 		g.Go(func() error { return p.Run(gctx) })
 	}
+	g.Go(func() error { return pres.Run(gctx, 10*time.Second) })
 	if c.outputs != "" && c.reloadInterval > 0 {
 		g.Go(func() error { return outs.Watch(gctx, c.outputs, c.reloadInterval) })
 	}

@@ -187,7 +187,7 @@ func (o RunOptions) device(ctx context.Context, d *Device, cat catalogs, release
 // reporter is the agent's side of the collector (*upload.Client).
 type reporter interface {
 	Report(ctx context.Context, reports []*agentv1.Report) ([]string, error)
-	CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*agentv1.AgentConfig, error)
+	CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*agentv1.CheckInResponse, error)
 }
 
 // simAgent is one simulated agent's delivery state.
@@ -266,10 +266,10 @@ func (a *simAgent) fail(err error) {
 func (a *simAgent) checkIn(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cfg, err := a.c.CheckIn(cctx, &agentv1.CheckInRequest{AgentVersion: agentVersion, ConfigVersion: a.cfg.GetVersion(),
+	resp, err := a.c.CheckIn(cctx, &agentv1.CheckInRequest{AgentVersion: agentVersion, ConfigVersion: a.cfg.GetVersion(),
 		StartedAt: timestamppb.New(a.started)})
-	if err == nil && cfg != nil {
-		a.cfg = cfg
+	if err == nil && resp.GetConfig() != nil {
+		a.cfg = resp.GetConfig()
 	}
 }
 

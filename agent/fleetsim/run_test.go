@@ -34,14 +34,14 @@ func (f *fakeCollector) Report(_ context.Context, rs []*agentv1.Report) ([]strin
 	return ids, nil
 }
 
-func (f *fakeCollector) CheckIn(context.Context, *agentv1.CheckInRequest) (*agentv1.AgentConfig, error) {
+func (f *fakeCollector) CheckIn(context.Context, *agentv1.CheckInRequest) (*agentv1.CheckInResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.checkIns++
 	if f.heartbeat == 0 {
 		return nil, errors.New("unavailable")
 	}
-	return &agentv1.AgentConfig{Version: "v1", HeartbeatInterval: durationpb.New(f.heartbeat)}, nil
+	return &agentv1.CheckInResponse{Config: &agentv1.AgentConfig{Version: "v1", HeartbeatInterval: durationpb.New(f.heartbeat)}}, nil
 }
 
 // paceFor runs one device's paced loop against f for d.

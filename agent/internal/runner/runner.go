@@ -136,8 +136,9 @@ const cursorFile = "sessions.cursor"
 // queueSnapshot queues a snapshot and then remembers its login-history
 // position, so that history is sent once (and is not lost if the agent
 // stops between the two: it is sent again).
-func (r *Runner) queueSnapshot(sn *agentv1.HostSnapshot) error {
-	if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}); err != nil {
+// presenceCheck is the presence check the snapshot answers ("" for none).
+func (r *Runner) queueSnapshot(sn *agentv1.HostSnapshot, presenceCheck string) error {
+	if err := r.enqueue(&agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}, PresenceCheckId: presenceCheck}); err != nil {
 		return err
 	}
 	// A sessions signal that failed (or was cut off by the scan deadline)
@@ -179,12 +180,12 @@ func (r *Runner) Once(ctx context.Context) error {
 		return err
 	}
 	defer r.close()
-	r.checkIn(ctx)
+	presence := r.checkIn(ctx)
 	sn, err := r.scanner.Scan(ctx)
 	if err != nil {
 		return err
 	}
-	if err := r.queueSnapshot(sn); err != nil {
+	if err := r.queueSnapshot(sn, presence); err != nil {
 		return err
 	}
 	if err := r.deliver(ctx); err != nil {
@@ -226,13 +227,17 @@ func (r *Runner) Run(ctx context.Context) error {
 		wake         = time.NewTimer(0)
 		scanDue      = true
 		deliveryFail = false
+		presence     string // a presence check to answer with the next scan
 	)
 	defer watch.Stop()
 	defer wake.Stop()
 	for {
 		now := time.Now()
 		if !now.Before(nextCheckIn) {
-			r.checkIn(ctx)
+			if id := r.checkIn(ctx); id != "" {
+				presence, scanDue = id, true
+				r.Log.Info("presence check: scanning at once", "check", id)
+			}
 			nextCheckIn = now.Add(interval(r.remote.GetCheckinInterval().AsDuration(), 0, defaultCheckIn))
 		}
 		if scanDue || now.Sub(lastScan) >= r.scanInterval() {
@@ -241,11 +246,13 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.Log.Error("scan failed", "err", err)
 			} else {
 				lastIdentity = sn.GetIdentity()
-				if digest := scan.Digest(sn); digest != lastDigest {
-					if err := r.queueSnapshot(sn); err != nil {
+				// A presence check is answered with a full snapshot,
+				// changed or not.
+				if digest := scan.Digest(sn); digest != lastDigest || presence != "" {
+					if err := r.queueSnapshot(sn, presence); err != nil {
 						r.Log.Error("queue snapshot", "err", err)
 					} else {
-						lastDigest, lastQueued = digest, time.Now()
+						lastDigest, lastQueued, presence = digest, time.Now(), ""
 					}
 				}
 			}
@@ -344,23 +351,26 @@ func (r *Runner) enqueue(rep *agentv1.Report) error {
 }
 
 // checkIn fetches configuration and renews the certificate when due. A
-// failure is logged; the agent keeps its last configuration.
-func (r *Runner) checkIn(ctx context.Context) {
+// failure is logged; the agent keeps its last configuration. It returns
+// the id of a presence check the collector asks the agent to answer now
+// ("" when there is none).
+func (r *Runner) checkIn(ctx context.Context) string {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cfg, err := r.client.CheckIn(cctx, &agentv1.CheckInRequest{
+	resp, err := r.client.CheckIn(cctx, &agentv1.CheckInRequest{
 		AgentVersion: r.Version, ConfigVersion: r.remote.GetVersion(), SpooledReports: uint64(r.spool.Len()),
 		DroppedReports: r.spool.Dropped(), StartedAt: timestamppb.New(r.started),
 	})
 	if err != nil {
 		r.Log.Warn("check-in failed", "err", err)
-		return
+		return ""
 	}
-	if cfg != nil {
+	if cfg := resp.GetConfig(); cfg != nil {
 		r.remote = cfg
 		r.useCatalogs(cfg.GetCatalogs())
 		r.Log.Info("configuration updated", "version", cfg.GetVersion(), "scan_interval", r.scanInterval(), "heartbeat_interval", r.heartbeatInterval())
 	}
+	return resp.GetPresenceCheck().GetCheckId()
 }
 
 // useCatalogs switches to the catalogs the collector sent; a catalog that

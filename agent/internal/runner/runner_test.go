@@ -55,13 +55,13 @@ func TestQueueSnapshotKeepsCursorWithoutSessions(t *testing.T) {
 	}
 	defer sp.Close()
 	r := &Runner{Cfg: config.Config{StateDir: dir}, spool: sp, scanner: &scan.Scanner{SessionsCursor: "c1"}}
-	if err := r.queueSnapshot(&agentv1.HostSnapshot{}); err != nil {
+	if err := r.queueSnapshot(&agentv1.HostSnapshot{}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if r.scanner.SessionsCursor != "c1" {
 		t.Fatalf("cursor %q after a snapshot without sessions", r.scanner.SessionsCursor)
 	}
-	if err := r.queueSnapshot(&agentv1.HostSnapshot{Sessions: &agentv1.Sessions{HistoryCursor: "c2"}}); err != nil {
+	if err := r.queueSnapshot(&agentv1.HostSnapshot{Sessions: &agentv1.Sessions{HistoryCursor: "c2"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, cursorFile)); r.scanner.SessionsCursor != "c2" || string(b) != "c2\n" {

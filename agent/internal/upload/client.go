@@ -291,7 +291,7 @@ const RenewBefore = 10 * 24 * time.Hour
 
 // CheckIn reports the agent's state, renews the certificate when it is due
 // and returns the configuration when it changed (nil otherwise).
-func (c *Client) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*agentv1.AgentConfig, error) {
+func (c *Client) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*agentv1.CheckInResponse, error) {
 	notAfter, err := c.state.NotAfter()
 	if err != nil {
 		return nil, err
@@ -313,5 +313,5 @@ func (c *Client) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*age
 			return nil, fmt.Errorf("store renewed certificate: %w", err)
 		}
 	}
-	return resp.GetConfig(), nil
+	return resp, nil
 }

@@ -132,6 +132,15 @@ func ParseWorkHours(zone *time.Location, s string) (WorkHours, error) {
 	return w, nil
 }
 
+// Contains reports whether t falls in the working day in its zone (UTC
+// when the zone is nil).
+func (w WorkHours) Contains(t time.Time) bool {
+	if w.Zone != nil {
+		t = t.In(w.Zone)
+	}
+	return w.contains(t.Hour()*60 + t.Minute())
+}
+
 // contains reports whether minute-of-day m falls in the working day.
 func (w WorkHours) contains(m int) bool {
 	if w.Start <= w.End {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
+	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -36,7 +37,8 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	policies *detect.Live
-	outputs  *outputs.Manager // nil: no outputs (see SetOutputs)
+	outputs  *outputs.Manager  // nil: no outputs (see SetOutputs)
+	presence *presence.Service // nil: no presence checks (see SetPresence)
 }
 
 // New builds the API handler.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"regexp"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,19 @@ type Config struct {
 	// hint (see Admit). Zero: unbounded.
 	MaxEnrollments     int
 	MaxInFlightReports int
+	// Presence is the presence-check flow; nil: no presence checks.
+	Presence Presence
+}
+
+// Presence is the presence-check flow as the service needs it (package
+// presence implements it).
+type Presence interface {
+	// AwaitingAgent names a check of the device that waits for the
+	// agent's report ("" when none does).
+	AwaitingAgent(ctx context.Context, deviceID string) (string, error)
+	// Corroborate judges a check with the snapshot the device's agent
+	// reported for it, received from egress address ip.
+	Corroborate(ctx context.Context, deviceID, checkID, reportID string, ip netip.Addr, sn *agentv1.HostSnapshot) error
 }
 
 // Catalogs are the parts of the policy tree the service uses besides the
@@ -95,14 +109,15 @@ type catalogState struct {
 // Server implements agentv1.AgentServiceServer.
 type Server struct {
 	agentv1.UnimplementedAgentServiceServer
-	store   *store.Store
-	ca      *ca.Authority
-	rules   store.Evaluator
-	log     *slog.Logger
-	limiter *failureLimiter
-	now     func() time.Time
-	trusted proxyproto.Trusted
-	geoip   *geo.DB
+	store    *store.Store
+	ca       *ca.Authority
+	rules    store.Evaluator
+	log      *slog.Logger
+	limiter  *failureLimiter
+	now      func() time.Time
+	trusted  proxyproto.Trusted
+	geoip    *geo.DB
+	presence Presence
 
 	enrollGate, reportGate *gate
 
@@ -129,7 +144,7 @@ func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Co
 	}
 	s := &Server{store: st, ca: authority, rules: rules, log: log,
 		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now,
-		trusted: cfg.TrustedProxies, embeddedKVM: kvm, embeddedMedia: media, embeddedRouters: routers,
+		trusted: cfg.TrustedProxies, embeddedKVM: kvm, embeddedMedia: media, embeddedRouters: routers, presence: cfg.Presence,
 		enrollGate: newGate(cfg.MaxEnrollments, "enrollments", enrollRetryAfter),
 		reportGate: newGate(cfg.MaxInFlightReports, "reports", reportRetryAfter),
 		intervals: &agentv1.AgentConfig{
@@ -312,6 +327,15 @@ func (s *Server) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*age
 		resp.Certificate = cert.Raw
 		s.log.Info("agent certificate renewed", "agent", a.ID, "not_after", cert.NotAfter)
 	}
+	if s.presence != nil {
+		id, err := s.presence.AwaitingAgent(ctx, a.DeviceID)
+		if err != nil {
+			return nil, s.internal("presence checks", err)
+		}
+		if id != "" {
+			resp.PresenceCheck = &agentv1.PresenceCheckRequest{CheckId: id}
+		}
+	}
 	return resp, nil
 }
 
@@ -342,6 +366,15 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	if err != nil {
 		return nil, s.internal("store reports", err)
 	}
+	// Presence checks are judged once the report answering them is
+	// durable; a retried report finds its check already judged.
+	for _, r := range req.GetReports() {
+		if id := r.GetPresenceCheckId(); id != "" && s.presence != nil && r.GetSnapshot() != nil {
+			if err := s.presence.Corroborate(ctx, a.DeviceID, id, r.GetReportId(), ip, r.GetSnapshot()); err != nil {
+				s.log.Error("presence check corroboration", "check", id, "device", a.DeviceID, "err", err)
+			}
+		}
+	}
 	return &agentv1.ReportResponse{AckedReportIds: acked}, nil
 }
 
@@ -361,6 +394,9 @@ func prepare(r *agentv1.Report, agentID string, cats *catalogState) (store.Inges
 	}
 	if r.GetCreatedAt() == nil {
 		return store.IngestReport{}, bad("created_at missing")
+	}
+	if id := r.GetPresenceCheckId(); id != "" && (!uuidPattern.MatchString(id) || r.GetSnapshot() == nil) {
+		return store.IngestReport{}, bad("presence_check_id must be a lower-case UUID on a snapshot")
 	}
 	in := store.IngestReport{ReportID: r.GetReportId(), Sequence: r.GetSequence(), CreatedAt: r.GetCreatedAt().AsTime(), DroppedReports: r.GetDroppedReports()}
 	var id *agentv1.HostIdentity

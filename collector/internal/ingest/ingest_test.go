@@ -351,6 +351,15 @@ func TestBadInputRefusedNothingStored(t *testing.T) {
 			r.ReportId = "../../etc/passwd"
 			return []*agentv1.Report{r}
 		}, codes.InvalidArgument, "UUID"},
+		{"bad presence check id", func(r *agentv1.Report) []*agentv1.Report {
+			r.PresenceCheckId = "'; DROP TABLE presence_checks; --"
+			return []*agentv1.Report{r}
+		}, codes.InvalidArgument, "presence_check_id"},
+		{"presence check id on a heartbeat", func(r *agentv1.Report) []*agentv1.Report {
+			r.Body = &agentv1.Report_Heartbeat{Heartbeat: &agentv1.Heartbeat{Identity: r.GetSnapshot().GetIdentity()}}
+			r.PresenceCheckId = "00000000-0000-4000-8000-000000000001"
+			return []*agentv1.Report{r}
+		}, codes.InvalidArgument, "presence_check_id"},
 		{"too many reports", func(r *agentv1.Report) []*agentv1.Report {
 			var rs []*agentv1.Report
 			for range ingest.MaxReportsPerCall + 1 {

@@ -98,7 +98,14 @@ func jsonBody(ev Event, e env) ([]byte, error) {
 
 // summary is a one-line description of an audit entry.
 func auditSummary(a *store.AuditEntry) string {
-	return fmt.Sprintf("%s: %s %s %s", a.Actor, a.Action, a.TargetType, a.TargetID)
+	s := fmt.Sprintf("%s: %s %s %s", a.Actor, a.Action, a.TargetType, a.TargetID)
+	// A presence check's request is the person's notification: it names
+	// them and carries the one-time link.
+	if link, ok := a.Detail["link"].(string); ok && a.Action == "presence_check_requested" {
+		person, _ := a.Detail["person"].(string)
+		s += fmt.Sprintf(" for %s: please open %s on your work laptop", person, link)
+	}
+	return s
 }
 
 // marshal is JSON without HTML escaping: receivers read <, > and & as

@@ -257,3 +257,16 @@ func TestChatMessages(t *testing.T) {
 		t.Fatalf("teams card: %s", b)
 	}
 }
+
+// TestPresenceNotification: a presence check's request reaches chat with
+// the person and the one-time link (it is their notification).
+func TestPresenceNotification(t *testing.T) {
+	ev := Event{UID: "u1", Event: store.EventAudit, At: at, Audit: &store.AuditEntry{Actor: "token:ana", Action: "presence_check_requested",
+		TargetType: "presence_check", TargetID: "c1", Detail: map[string]any{"person": "alice@example.com", "link": "https://b.example.com/presence/check/T"}}}
+	for name, format := range map[string]func(Event, env) ([]byte, error){"slack": slackBody, "teams": teamsBody} {
+		b, err := format(ev, env{})
+		if err != nil || !strings.Contains(string(b), "alice@example.com: please open https://b.example.com/presence/check/T on your work laptop") {
+			t.Errorf("%s: %s %v", name, b, err)
+		}
+	}
+}

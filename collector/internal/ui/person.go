@@ -17,8 +17,12 @@ import (
 // person, their devices, their risk over all of them, their combined
 // activity and the open alerts on their devices.
 
-// personAlerts is how many open alerts the person page shows.
-const personAlerts = 50
+// personAlerts is how many open alerts the person page shows, and
+// presenceChecks how many presence checks.
+const (
+	personAlerts   = 50
+	presenceChecks = 20
+)
 
 var peopleSorts = [][2]string{{"email", "by email"}, {"risk", "highest risk first"}}
 
@@ -62,6 +66,9 @@ type personPage struct {
 	Alerts      []store.Alert
 	RiskHistory []store.RiskPoint
 	Activity    *heatmap
+	// Presence credentials (enrolment) and checks, newest first.
+	Credentials    []store.PresenceCredential
+	PresenceChecks []store.PresenceCheck
 	// Timeline is the person's identity-provider sign-ins and their
 	// laptops' egress changes of the last signinSpan, newest first.
 	Timeline []timelineRow
@@ -151,6 +158,12 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request, _ store.Session)
 		return err
 	}
 	data.RiskHistory = data.RiskHistory[:min(len(data.RiskHistory), riskPoints)]
+	if data.Credentials, err = s.store.PresenceCredentials(ctx, p.Email); err != nil {
+		return err
+	}
+	if data.PresenceChecks, err = s.store.ListPresenceChecks(ctx, p.Email, presenceChecks); err != nil {
+		return err
+	}
 	h, err := s.store.PersonActivity(ctx, p.Email)
 	if err != nil {
 		return err
