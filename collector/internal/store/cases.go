@@ -3,6 +3,9 @@ package store
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -833,4 +836,38 @@ func (s *Store) Locate(country, region, city string) (lat, lon float64, ok bool)
 	}
 	_, lat, lon, err := s.places.Locate(country, region, city)
 	return lat, lon, err == nil
+}
+
+// signingKeyName names the evidence packages' key in signing_keys.
+const signingKeyName = "evidence"
+
+// SigningKey is the collector's Ed25519 key that signs evidence packages,
+// created on first use and kept in the database, so that every replica
+// signs with the same key.
+func (s *Store) SigningKey(ctx context.Context) (ed25519.PrivateKey, error) {
+	load := func() (ed25519.PrivateKey, error) {
+		var priv string
+		err := s.w.QueryRowContext(ctx, s.q(`SELECT private_key FROM signing_keys WHERE name = ?`), signingKeyName).Scan(&priv)
+		if err != nil {
+			return nil, err
+		}
+		seed, err := hex.DecodeString(priv)
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return nil, fmt.Errorf("signing key: stored seed is malformed")
+		}
+		return ed25519.NewKeyFromSeed(seed), nil
+	}
+	k, err := load()
+	if !errors.Is(err, sql.ErrNoRows) {
+		return k, err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.exec(ctx, `INSERT INTO signing_keys (name, private_key, public_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		signingKeyName, hex.EncodeToString(priv.Seed()), hex.EncodeToString(pub), micros(time.Now())); err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return load() // another replica's, when it was first
 }
