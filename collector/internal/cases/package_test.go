@@ -72,7 +72,7 @@ func hostileCase(t *testing.T) (*store.Store, int64) {
 		{RuleID: "kvm_usb_identity", Title: "IP-KVM", Severity: "medium", Description: "d", Evidence: map[string]any{"product": "PiKVM"}},
 	}
 	if _, err := st.Ingest(ctx, store.IngestBatch{Agent: a, IP: "198.51.100.1", ReceivedAt: time.Now(), ReportInterval: time.Minute,
-		Egress: detect.Egress{IP: "198.51.100.1", Status: "ok", Country: "KP", City: "Pyongyang", NetworkClass: "residential"},
+		Egress:  detect.Egress{IP: "198.51.100.1", Status: "ok", Country: "KP", City: "Pyongyang", NetworkClass: "residential"},
 		Reports: []store.IngestReport{{ReportID: "r1", Sequence: 1, CreatedAt: time.Now(), Identity: id}}}, rules); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,9 @@ func TestEvidencePackage(t *testing.T) {
 		return b.Bytes()
 	}
 	for name, edit := range map[string]func(map[string][]byte){
-		"facts altered":    func(m map[string][]byte) { m[cases.FactsName] = bytes.Replace(m[cases.FactsName], []byte("Pyongyang"), []byte("Boise"), 1) },
+		"facts altered": func(m map[string][]byte) {
+			m[cases.FactsName] = bytes.Replace(m[cases.FactsName], []byte("Pyongyang"), []byte("Boise"), 1)
+		},
 		"report altered":   func(m map[string][]byte) { m[cases.ReportName] = append(m[cases.ReportName], ' ') },
 		"manifest altered": func(m map[string][]byte) { m[cases.ManifestName] = bytes.ToUpper(m[cases.ManifestName]) },
 		"file added":       func(m map[string][]byte) { m["extra.txt"] = []byte("x") },
