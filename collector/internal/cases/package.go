@@ -3,6 +3,7 @@ package cases
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
@@ -18,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
 
 // The evidence package is a zip archive of:
@@ -307,3 +310,24 @@ func Verify(data []byte, trusted ed25519.PublicKey) (Verified, error) {
 	}
 	return v, nil
 }
+
+// ExportCase builds case id's evidence package, signed with the
+// collector's key, and records the export in the audit log.
+func ExportCase(ctx context.Context, st *store.Store, id int64, actor string, now time.Time) (*Package, error) {
+	rec, err := Build(ctx, st, id, actor, now)
+	if err != nil {
+		return nil, err
+	}
+	key, err := st.SigningKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pkg, err := Export(rec, key)
+	if err != nil {
+		return nil, err
+	}
+	return pkg, st.RecordExport(ctx, id, pkg.ManifestSHA256, actor)
+}
+
+// FileName is the package's download name.
+func FileName(id int64) string { return fmt.Sprintf("bonafide-case-%d-evidence.zip", id) }

@@ -187,6 +187,15 @@ func (s *Store) routeAlert(ctx context.Context, tx wtx, alertID int64, deviceID,
 				return err
 			}
 		}
+		if target == 0 {
+			// The farm case another alert of the device is in (its
+			// cluster may have changed since).
+			err := tx.QueryRowContext(ctx, s.q(`SELECT c.id FROM cases c WHERE c.kind = 'farm' AND c.`+activeCase+`
+				AND c.id IN (SELECT case_id FROM alerts WHERE device_id = ? AND case_id <> 0) ORDER BY c.id LIMIT 1`), deviceID).Scan(&target)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("route alert: %w", err)
+			}
+		}
 		if target == 0 && person != "" {
 			if target, err = s.activeCaseOf(ctx, tx, CasePerson, person); err != nil {
 				return err
@@ -870,4 +879,15 @@ func (s *Store) SigningKey(ctx context.Context) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	return load() // another replica's, when it was first
+}
+
+// RecordExport notes in the audit log that a case's evidence package was
+// exported, with the SHA-256 of its signed manifest.
+func (s *Store) RecordExport(ctx context.Context, id int64, manifestSHA256, actor string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.caseExists(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, "export", "case", strconv.FormatInt(id, 10), map[string]any{"manifest_sha256": manifestSHA256})
+	})
 }
