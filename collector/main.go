@@ -34,6 +34,10 @@ commands:
   user list                     list web UI users (username, role, created; tab-separated)
   ca fingerprint                print the CA certificate's SHA-256 (hex)
   device revoke ID              cut a device off
+  case verify FILE.zip [--key PEM]
+                                check a case's evidence package: files, manifest, signature
+  case key                      print the key that signs evidence packages (PEM on stdout)
+  case export ID [--out FILE]   write a case's evidence package (path printed on stdout)
   people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
   policy check DIR              type-check the rules, catalogs and offices in DIR
   policy test DIR               run the rules' own test cases in DIR
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return admin(ctx, cmd, rest, os.Stdin, stdout, stderr)
 	case "package":
 		return packageCmd(ctx, rest, stdout, stderr)
+	case "case verify", "case key", "case export":
+		return caseCmd(ctx, cmd, rest, stdout, stderr)
 	case "policy check", "policy test":
 		return policyCmd(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version", "-version":
@@ -99,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func subcommand(cmd string, rest []string) string {
 	switch cmd {
-	case "secret", "token", "ca", "device", "policy", "people", "user":
+	case "secret", "token", "ca", "device", "policy", "people", "user", "case":
 		if len(rest) > 0 {
 			return rest[0]
 		}
