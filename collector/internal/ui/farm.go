@@ -124,6 +124,7 @@ func (s *Server) farm(w http.ResponseWriter, r *http.Request, _ store.Session) e
 		return err
 	}
 	p := farmPage{Farm: c, Graph: layoutGraph(c.Members, c.Evidence)}
+	p.Graph.FarmID = c.ID
 	hosts := map[string]textLink{}
 	for _, m := range c.Members {
 		hosts[m.DeviceID] = textLink{Text: cmp.Or(m.Hostname, m.DeviceID), URL: uiDeviceHref(m.DeviceID)}
@@ -188,6 +189,7 @@ func (s *Server) farm(w http.ResponseWriter, r *http.Request, _ store.Session) e
 // column, the keys they share in the right one, a line from each device
 // to each key it holds. Coordinates are SVG user units.
 type farmGraph struct {
+	FarmID        string
 	Width, Height int
 	Devices       []graphNode
 	Keys          []graphNode
