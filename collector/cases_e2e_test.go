@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,7 +123,7 @@ func TestCaseWorkflowBrowser(t *testing.T) {
 	}
 	inCase := map[string]int{}
 	openIDs := map[float64]bool{}
-	for _, a := range fleetListAll(t, s, "/api/v1/alerts?status=open", "alerts", token) {
+	for _, a := range caseListAll(t, s, "/api/v1/alerts?status=open", "alerts", token) {
 		host := hosts[a["device_id"].(string)]
 		openIDs[a["id"].(float64)] = true
 		if slices.Contains(farmHosts, host) {
@@ -149,7 +150,7 @@ func TestCaseWorkflowBrowser(t *testing.T) {
 		}
 	}
 	for _, c := range grouped["cases"].([]any) {
-		for _, a := range fleetListAll(t, s, fmt.Sprintf("/api/v1/alerts?status=open&case_id=%v", c.(map[string]any)["id"]), "alerts", token) {
+		for _, a := range caseListAll(t, s, fmt.Sprintf("/api/v1/alerts?status=open&case_id=%v", c.(map[string]any)["id"]), "alerts", token) {
 			seen[a["id"].(float64)] = true
 		}
 	}
@@ -416,5 +417,27 @@ func unzipTo(t *testing.T, path, dir string) {
 		if err := os.WriteFile(filepath.Join(dir, f.Name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// caseListAll fetches every page of an API listing whose path has a query.
+func caseListAll(t *testing.T, s *server, path, key, token string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	cursor := ""
+	for {
+		p := path + "&limit=1000"
+		if cursor != "" {
+			p += "&cursor=" + url.QueryEscape(cursor)
+		}
+		resp := s.api(t, "GET", p, token, "", 200)
+		for _, it := range resp[key].([]any) {
+			out = append(out, it.(map[string]any))
+		}
+		next, _ := resp["next_cursor"].(string)
+		if next == "" {
+			return out
+		}
+		cursor = next
 	}
 }
