@@ -197,9 +197,27 @@ func TestCaseWorkflowBrowser(t *testing.T) {
 			chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
 		}
 	}()
+	// shot saves the whole page; view (for the README) what the window
+	// shows, or one element.
 	shot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view := func(name string, sel string) {
+		t.Helper()
+		var png []byte
+		var err error
+		if sel == "" {
+			png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		} else {
+			png, err = chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+		}
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
@@ -266,6 +284,10 @@ func TestCaseWorkflowBrowser(t *testing.T) {
 		t.Errorf("case owner %q, want ana", owner)
 	}
 	shot("case")
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+casePath)); err != nil {
+		t.Fatal(err)
+	}
+	view("case-top", "")
 	for _, d := range fleetListAll(t, s, "/api/v1/devices", "devices", token) {
 		if slices.Contains(farmHosts, hosts[d["id"].(string)]) && d["revoked_at"] == nil {
 			t.Errorf("farm laptop %s not revoked by the checklist", hosts[d["id"].(string)])
@@ -337,6 +359,7 @@ func TestCaseWorkflowBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	shot("report")
+	view("report-top", "")
 	if pwned {
 		t.Error("a hostile string ran as script in the report")
 	}
@@ -359,6 +382,8 @@ func TestCaseWorkflowBrowser(t *testing.T) {
 		t.Error("a hostile string ran as script in the case page")
 	}
 	shot("case-where")
+	view("where", "figure.where-view")
+	view("checklist", "#checklist")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(dialogs) > 0 {

@@ -81,8 +81,13 @@ type Device struct {
 	EgressIP     string    `json:"egress_ip"`
 	EgressPlace  string    `json:"egress_place"`
 	NetworkClass string    `json:"network_class"`
-	Risk         int       `json:"risk_score"`
-	ClusterID    string    `json:"cluster_id,omitempty"`
+	// EgressLocated says whether GeoIP gave the last egress a city's
+	// coordinates (EgressLatitude, EgressLongitude).
+	EgressLocated   bool    `json:"egress_located"`
+	EgressLatitude  float64 `json:"egress_latitude,omitempty"`
+	EgressLongitude float64 `json:"egress_longitude,omitempty"`
+	Risk            int     `json:"risk_score"`
+	ClusterID       string  `json:"cluster_id,omitempty"`
 }
 
 // Farm is the cluster a farm case is about.
@@ -171,6 +176,7 @@ func Build(ctx context.Context, st *store.Store, id int64, actor string, now tim
 			Model: strings.TrimSpace(d.HardwareVendor + " " + d.HardwareModel), OS: strings.TrimSpace(d.OSName + " " + d.OSVersion),
 			Person: d.Person, Binding: d.PersonBinding, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, RevokedAt: d.RevokedAt,
 			EgressIP: d.Egress.IP, EgressPlace: placeName(d.Egress.City, d.Egress.Region, d.Egress.Country), NetworkClass: d.Egress.NetworkClass,
+			EgressLocated: d.Egress.HasLocation, EgressLatitude: d.Egress.Latitude, EgressLongitude: d.Egress.Longitude,
 			Risk: d.Risk.Score, ClusterID: d.ClusterID})
 		if d.Person != "" && people[d.Person] == nil {
 			p, err := st.GetPerson(ctx, d.Person)
@@ -217,23 +223,8 @@ func (r *Record) readHistory(ctx context.Context, st *store.Store, people map[st
 		if err != nil {
 			return err
 		}
-		var home *Person
-		if p := people[d.Person]; p != nil {
-			home = p
-		}
 		for i, e := range eg {
-			pl := Place{At: e.At, DeviceID: d.ID, Hostname: d.Hostname, Person: d.Person, IP: e.IP,
-				Place: placeName(e.City, e.Region, e.Country), NetworkClass: e.NetworkClass, NetworkName: e.NetworkName, DistanceKM: -1,
-				Source: "the collector: source address of the laptop's reports, located with GeoIP"}
-			if lat, lon, ok := st.Locate(e.Country, e.Region, e.City); ok {
-				pl.Located, pl.Latitude, pl.Longitude = true, lat, lon
-			}
-			if home != nil {
-				pl.Declared = placeName(home.City, home.Region, home.Country)
-				if home.Located && pl.Located {
-					pl.DistanceKM = Distance(home.Latitude, home.Longitude, pl.Latitude, pl.Longitude)
-				}
-			}
+			pl := place(st, e, d.ID, d.Hostname, d.Person, people[d.Person], current{d.EgressIP, d.EgressLocated, d.EgressLatitude, d.EgressLongitude})
 			r.Where = append(r.Where, pl)
 			text := fmt.Sprintf("reported from %s (%s, %s network)", e.IP, cmp.Or(pl.Place, "location unknown"), cmp.Or(e.NetworkClass, "unknown"))
 			if i+1 < len(eg) {
@@ -367,4 +358,66 @@ func placeName(parts ...string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// place is an egress history entry located, against home (nil: the
+// device's person is unknown).
+// current is a device's current egress and its GeoIP coordinates.
+type current struct {
+	ip       string
+	located  bool
+	lat, lon float64
+}
+
+// place is an egress history entry located — by GeoIP's coordinates
+// when it is the device's current egress, else by the gazetteer's of its
+// city — against home (nil: the device's person is unknown).
+func place(st *store.Store, e store.EgressChange, deviceID, hostname, person string, home *Person, cur current) Place {
+	pl := Place{At: e.At, DeviceID: deviceID, Hostname: hostname, Person: person, IP: e.IP,
+		Place: placeName(e.City, e.Region, e.Country), NetworkClass: e.NetworkClass, NetworkName: e.NetworkName, DistanceKM: -1,
+		Source: "the collector: source address of the laptop's reports, located with GeoIP"}
+	if e.IP == cur.ip && cur.located {
+		pl.Located, pl.Latitude, pl.Longitude = true, cur.lat, cur.lon
+	} else if lat, lon, ok := st.Locate(e.Country, e.Region, e.City); ok {
+		pl.Located, pl.Latitude, pl.Longitude = true, lat, lon
+	}
+	if home != nil {
+		pl.Declared = placeName(home.City, home.Region, home.Country)
+		if home.Located && pl.Located {
+			pl.DistanceKM = Distance(home.Latitude, home.Longitude, pl.Latitude, pl.Longitude)
+		}
+	}
+	return pl
+}
+
+// FarmPlaces lists where a farm's members reported from (their egress
+// history, at most egressRows each), against their people's declared
+// cities, in time order: the farm page's "where" view.
+func FarmPlaces(ctx context.Context, st *store.Store, members []store.ClusterMember) ([]Place, error) {
+	out := []Place{}
+	homes := map[string]*Person{}
+	for _, m := range members[:min(len(members), maxDevices)] {
+		if m.Person != "" && homes[m.Person] == nil {
+			p, err := st.GetPerson(ctx, m.Person)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			homes[m.Person] = &Person{City: p.City, Region: p.Region, Country: p.Country, Located: p.Location == "ok",
+				Latitude: p.Latitude, Longitude: p.Longitude}
+		}
+		d, err := st.GetDevice(ctx, m.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		eg, err := st.EgressHistory(ctx, m.DeviceID, time.Time{}, egressRows)
+		if err != nil {
+			return nil, err
+		}
+		cur := current{d.Egress.IP, d.Egress.HasLocation, d.Egress.Latitude, d.Egress.Longitude}
+		for _, e := range eg {
+			out = append(out, place(st, e, m.DeviceID, cmp.Or(m.Hostname, m.DeviceID), m.Person, homes[m.Person], cur))
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Place) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Hostname, b.Hostname)) })
+	return out, nil
 }

@@ -103,6 +103,10 @@ func TestCasePages(t *testing.T) {
 			t.Errorf("after the changes the case page lacks %s", want)
 		}
 	}
+	// The farm page has the where view too.
+	if _, farm := ana.get("/ui/farms/" + url.PathEscape(cs[0].Subject)); !strings.Contains(farm, `<svg xmlns="http://www.w3.org/2000/svg" class="where"`) {
+		t.Error("the farm page lacks the where view")
+	}
 	vic := e.signIn(t, "vic")
 	if code, _, _ := vic.post(path+"/steps/report_ic3", url.Values{"done": {"1"}}); code != http.StatusForbidden {
 		t.Errorf("a viewer ticked a step: %d", code)
