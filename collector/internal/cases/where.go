@@ -73,10 +73,10 @@ type whereTick struct {
 }
 
 const (
-	whereWidth  = 900
+	whereWidth  = 1000
 	whereHeight = 320
 	whereLeft   = 90
-	whereRight  = 720
+	whereRight  = 660
 	whereTop    = 60
 	whereBottom = 280
 	whereBand   = 30 // the y of the unknown-distance band
