@@ -208,6 +208,9 @@ func Build(ctx context.Context, st *store.Store, id int64, actor string, now tim
 	if r.Audit, err = st.CaseAudit(ctx, id); err != nil {
 		return nil, err
 	}
+	// Sign-ins (issue 14) belong here once the store keeps them: each an
+	// Event of kind "signin" on the timeline and, located, a Place of the
+	// where view (with its own Source).
 	r.addAlertEvents()
 	r.addCaseEvents()
 	slices.SortStableFunc(r.Timeline, func(a, b Event) int { return a.At.Compare(b.At) })

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -260,8 +261,12 @@ func TestLayoutWhere(t *testing.T) {
 		{At: t0, Hostname: "a", Place: "Boise, US", DistanceKM: 0},
 		{At: t0.Add(time.Hour), Hostname: "a", Place: "Pyongyang, KP", DistanceKM: 9200},
 		{At: t0.Add(2 * time.Hour), Hostname: "b", Place: "", DistanceKM: -1},
+		{At: t0.Add(3 * time.Hour), Hostname: "c", Place: "Pyongyang, KP", DistanceKM: 9300},
 	})
-	if len(c.Dots) != 3 || c.Dots[0].Y != c.PlotBottom || c.Dots[1].Y >= c.Dots[0].Y || c.Dots[2].Y != c.UnknownY || c.Dots[0].X >= c.Dots[1].X {
+	if !slices.ContainsFunc(c.Labels, func(l cases.WhereMark) bool { return l.Text == "Pyongyang, KP · 9,200–9,300 km" }) {
+		t.Errorf("labels %+v, want Pyongyang with its range of distances", c.Labels)
+	}
+	if len(c.Dots) != 4 || c.Dots[0].Y != c.PlotBottom || c.Dots[1].Y >= c.Dots[0].Y || c.Dots[2].Y != c.UnknownY || c.Dots[0].X >= c.Dots[1].X {
 		t.Errorf("dots %+v", c.Dots)
 	}
 	for i := 1; i < len(c.Labels); i++ {

@@ -50,9 +50,9 @@ func Distance(lat1, lon1, lat2, lon2 float64) float64 {
 type WhereChart struct {
 	Width, Height int
 	Dots          []whereDot
-	YTicks        []whereTick
-	XTicks        []whereTick
-	Labels        []whereTick // a label per distinct place, beside its first dot
+	YTicks        []WhereMark
+	XTicks        []WhereMark
+	Labels        []WhereMark // a label per distinct place, beside its first dot
 	Empty         bool
 	UnknownY      int
 	PlotTop       int
@@ -67,7 +67,8 @@ type whereDot struct {
 	Title string
 }
 
-type whereTick struct {
+// WhereMark is a text at a point of the chart: a tick or a place's label.
+type WhereMark struct {
 	X, Y int
 	Text string
 }
@@ -117,11 +118,23 @@ func LayoutWhere(places []Place) WhereChart {
 		return whereBottom - int(float64(whereBottom-whereTop)*math.Sqrt(km/top))
 	}
 	for _, km := range []float64{0, top / 100, top / 10, top / 4, top} {
-		c.YTicks = append(c.YTicks, whereTick{X: whereLeft - 8, Y: y(km), Text: fmt.Sprintf("%s km", thousands(km))})
+		c.YTicks = append(c.YTicks, WhereMark{X: whereLeft - 8, Y: y(km), Text: fmt.Sprintf("%s km", thousands(km))})
 	}
-	c.XTicks = append(c.XTicks, whereTick{X: whereLeft, Y: whereBottom + 20, Text: first.UTC().Format("2006-01-02 15:04")})
+	c.XTicks = append(c.XTicks, WhereMark{X: whereLeft, Y: whereBottom + 20, Text: first.UTC().Format("2006-01-02 15:04")})
 	if span > 0 {
-		c.XTicks = append(c.XTicks, whereTick{X: whereRight, Y: whereBottom + 20, Text: last.UTC().Format("2006-01-02 15:04") + " UTC"})
+		c.XTicks = append(c.XTicks, WhereMark{X: whereRight, Y: whereBottom + 20, Text: last.UTC().Format("2006-01-02 15:04") + " UTC"})
+	}
+	// Each place's label gives the range of its distances.
+	lo, hi := map[string]float64{}, map[string]float64{}
+	for _, p := range places {
+		where := cmp.Or(p.Place, "location unknown")
+		if p.DistanceKM < 0 {
+			continue
+		}
+		if v, ok := lo[where]; !ok || p.DistanceKM < v {
+			lo[where] = p.DistanceKM
+		}
+		hi[where] = math.Max(hi[where], p.DistanceKM)
 	}
 	labelled := map[string]bool{}
 	for _, p := range places {
@@ -139,14 +152,18 @@ func LayoutWhere(places []Place) WhereChart {
 		if !labelled[where] && len(c.Labels) < 12 {
 			labelled[where] = true
 			text := where
-			if p.DistanceKM >= 0 {
-				text += " · " + thousands(p.DistanceKM) + " km"
+			if v, ok := lo[where]; ok {
+				text += " · " + thousands(v)
+				if hi[where] > v {
+					text += "–" + thousands(hi[where])
+				}
+				text += " km"
 			}
-			c.Labels = append(c.Labels, whereTick{X: whereRight + 16, Y: d.Y + 4, Text: text})
+			c.Labels = append(c.Labels, WhereMark{X: whereRight + 16, Y: d.Y + 4, Text: text})
 		}
 	}
 	// Labels must not overlap: push each below the one above.
-	slices.SortStableFunc(c.Labels, func(a, b whereTick) int { return a.Y - b.Y })
+	slices.SortStableFunc(c.Labels, func(a, b WhereMark) int { return a.Y - b.Y })
 	for i := 1; i < len(c.Labels); i++ {
 		c.Labels[i].Y = max(c.Labels[i].Y, c.Labels[i-1].Y+14)
 	}
