@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -256,6 +258,62 @@ func TestCases(t *testing.T) {
 		}
 		if _, err := e.st.ListCases(e.ctx, store.CaseFilter{Status: "bogus"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("bogus status filter: %v", err)
+		}
+	})
+}
+
+// TestCasesConcurrentReports: the farm's laptops report at once (on
+// PostgreSQL the store's writers judge them in parallel); the farm still
+// gets exactly one case, holding every alert of its laptops.
+func TestCasesConcurrentReports(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		rules := casesRules(t, "")
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		hosts := []string{"farm-1", "farm-2", "farm-3", "farm-4", "farm-5", "farm-6"}
+		agents := map[string]store.Agent{}
+		for _, h := range hosts {
+			e.enroll("agent-"+h, "hw-"+h, h)
+			agents[h] = e.agent("agent-" + h)
+		}
+		for round := range 3 {
+			var wg sync.WaitGroup
+			errs := make(chan error, len(hosts))
+			for i, h := range hosts {
+				at := t0.Add(time.Duration(round)*time.Minute + time.Duration(i)*time.Second)
+				r := e.snapshot(fmt.Sprintf("%s-%d", h, round), h, at, map[string]string{"network": home.IP + h + fmt.Sprint(round)})
+				r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: "f4:92:bf:01:02:03"},
+					Interfaces: []*agentv1.NetworkInterface{{Name: "wlan0", Addresses: []string{"192.168.1.20/24"}}}}
+				b := store.IngestBatch{Agent: agents[h], IP: home.IP, Egress: home, ReceivedAt: at, ReportInterval: interval, Reports: []store.IngestReport{r}}
+				wg.Go(func() {
+					if _, err := e.st.Ingest(e.ctx, b, rules); err != nil {
+						errs <- err
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		cs, err := e.st.ListCases(e.ctx, store.CaseFilter{Status: "all"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var farms []store.Case
+		for _, c := range cs {
+			if c.Kind == store.CaseFarm {
+				farms = append(farms, c)
+			}
+		}
+		if len(farms) != 1 || !farms[0].Active() {
+			t.Fatalf("farm cases %+v, want one active", farms)
+		}
+		for _, a := range e.alerts(store.AlertFilter{Status: store.StatusOpen, Limit: 1000}) {
+			if a.CaseID != farms[0].ID {
+				t.Errorf("alert %s on %s in case %d, want %d", a.RuleID, a.Hostname, a.CaseID, farms[0].ID)
+			}
 		}
 	})
 }
