@@ -34,6 +34,10 @@ commands:
   user list                     list web UI users (username, role, created; tab-separated)
   ca fingerprint                print the CA certificate's SHA-256 (hex)
   device revoke ID              cut a device off
+  case verify FILE.zip [--key PEM]
+                                check a case's evidence package: files, manifest, signature
+  case key                      print the key that signs evidence packages (PEM on stdout)
+  case export ID [--out FILE]   write a case's evidence package (path printed on stdout)
   people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
   idp import --format okta|entra|google FILE
                                 import identity-provider sign-ins from the provider's own API
@@ -84,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return packageCmd(ctx, rest, stdout, stderr)
 	case "idp import":
 		return idpImport(ctx, rest, stdout, stderr)
+	case "case verify", "case key", "case export":
+		return caseCmd(ctx, cmd, rest, stdout, stderr)
 	case "policy check", "policy test":
 		return policyCmd(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version", "-version":
@@ -105,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func subcommand(cmd string, rest []string) string {
 	switch cmd {
-	case "secret", "token", "ca", "device", "policy", "people", "user", "idp":
+	case "secret", "token", "ca", "device", "policy", "people", "user", "idp", "case":
 		if len(rest) > 0 {
 			return rest[0]
 		}

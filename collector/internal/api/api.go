@@ -65,6 +65,7 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("GET /api/v1/people/{email}/signins", store.RoleViewer, s.personSignins)
 	s.handle("POST /api/v1/outputs/{name}/test", store.RoleAdmin, s.testOutput)
 	s.handle("GET /api/v1/audit", store.RoleAdmin, s.listAudit)
+	s.routeCases()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -189,10 +190,11 @@ var alertChoices = map[string][]string{
 	"status":   {"all", store.StatusOpen, store.StatusAcknowledged, store.StatusResolved, store.StatusFalsePositive},
 	"severity": store.Severities,
 	"sort":     {store.SortNewest, store.SortSeverity, store.SortLastSeen},
+	"grouped":  {"true", "false"},
 }
 
 func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
-	q, err := query(r, []string{"status", "severity", "rule_id", "device_id", "sort", "cursor", "limit"}, alertChoices)
+	q, err := query(r, []string{"status", "severity", "rule_id", "device_id", "sort", "cursor", "limit", "case_id", "grouped"}, alertChoices)
 	if err != nil {
 		return nil, err
 	}
@@ -200,8 +202,13 @@ func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	caseID, err := intParam(r, "case_id")
+	if err != nil {
+		return nil, err
+	}
 	f := store.AlertFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: q.Get("rule_id"),
-		DeviceID: q.Get("device_id"), Sort: cmp.Or(q.Get("sort"), store.SortNewest), Cursor: q.Get("cursor"), Limit: int(limit)}
+		DeviceID: q.Get("device_id"), Sort: cmp.Or(q.Get("sort"), store.SortNewest), Cursor: q.Get("cursor"), Limit: int(limit),
+		CaseID: caseID, Ungrouped: q.Get("grouped") == "true"}
 	if f.Status == "all" {
 		f.Status = ""
 	}
@@ -210,6 +217,15 @@ func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
 		return nil, err
 	}
 	resp := map[string]any{"alerts": alerts}
+	if f.Ungrouped && f.Cursor == "" {
+		// The grouped queue: the active cases first (every page of
+		// alerts lists only those no active case holds).
+		cs, err := s.store.ListCases(r.Context(), store.CaseFilter{Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		resp["cases"] = cs
+	}
 	if len(alerts) > 0 && len(alerts) == store.PageLimit(f.Limit) {
 		resp["next_cursor"] = store.AlertCursor(f.Sort, alerts[len(alerts)-1])
 	}

@@ -54,6 +54,9 @@ type Alert struct {
 	// FarmID is the cluster of linked devices (GET /api/v1/farms/{id}) a
 	// fleet rule's alert is about: the "cluster" its evidence names.
 	FarmID string `json:"farm_id,omitempty"`
+	// CaseID is the case the alert is grouped in (GET /api/v1/cases/{id}),
+	// 0 for none.
+	CaseID int64 `json:"case_id,omitempty"`
 }
 
 // upsertAlerts raises an alert for each finding (not suppressed), or
@@ -97,6 +100,15 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 			return false, fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
 		}
 		changed = changed || count == 1 || reopened == now
+		if count == 1 || reopened == now {
+			cluster := facts.Cluster.ID
+			if c, ok := f.Evidence["cluster"].(string); ok && c != "" {
+				cluster = c
+			}
+			if err := s.routeAlert(ctx, tx, id, deviceID, facts.Hostname, f.Category, cluster, facts.Person, at); err != nil {
+				return false, err
+			}
+		}
 		if count == 1 {
 			if err := s.audit(ctx, tx.Tx, "system", ActionOpened, "alert", fmt.Sprint(id), map[string]any{"note": "the rule fired"}); err != nil {
 				return false, err
@@ -130,17 +142,21 @@ type AlertFilter struct {
 	AfterID int64
 	Cursor  string
 	Limit   int
+	// CaseID keeps the alerts of one case; Ungrouped those in no active
+	// case (the grouped queue's single alerts).
+	CaseID    int64
+	Ungrouped bool
 }
 
 const alertColumns = `a.id, a.rule_id, a.title, a.severity, a.description, a.tags, a.status, a.assignee, a.device_id,
-	d.hostname, COALESCE(` + personOfDevice + `, ''), a.first_seen, a.last_seen, a.count, a.updated_at, a.evidence`
+	d.hostname, COALESCE(` + personOfDevice + `, ''), a.first_seen, a.last_seen, a.count, a.updated_at, a.evidence, a.case_id`
 
 func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 	var a Alert
 	var tags, ev string
 	var fs, ls, up int64
 	if err := sc.Scan(&a.ID, &a.RuleID, &a.Title, &a.Severity, &a.Description, &tags, &a.Status, &a.Assignee,
-		&a.DeviceID, &a.Hostname, &a.Person, &fs, &ls, &a.Count, &up, &ev); err != nil {
+		&a.DeviceID, &a.Hostname, &a.Person, &fs, &ls, &a.Count, &up, &ev, &a.CaseID); err != nil {
 		return Alert{}, err
 	}
 	a.FirstSeen, a.LastSeen, a.UpdatedAt = fromMicros(fs), fromMicros(ls), fromMicros(up)
@@ -217,6 +233,12 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error) 
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
 		}
+	}
+	if f.CaseID != 0 {
+		where, args = append(where, "a.case_id = ?"), append(args, f.CaseID)
+	}
+	if f.Ungrouped {
+		where = append(where, notInActiveCase)
 	}
 	if m := f.Match; m != nil {
 		if len(m.DeviceIDs)+len(m.RuleIDs) == 0 {

@@ -378,17 +378,20 @@ func (s *Store) RenewAgentCert(ctx context.Context, agentID, serial string, notA
 
 // RevokeDevice cuts a device and all its agents off.
 func (s *Store) RevokeDevice(ctx context.Context, id, actor string) error {
-	now := micros(time.Now())
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), now, id)
-		if err := affectedOne(res, err, "active device "+id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET revoked_at = ? WHERE device_id = ? AND revoked_at = 0`), now, id); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, "revoke", "device", id, nil)
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.revokeDevice(ctx, tx, id, actor, time.Now()) })
+}
+
+// revokeDevice revokes a device and its agents in tx (see RevokeDevice).
+func (s *Store) revokeDevice(ctx context.Context, tx *sql.Tx, id, actor string, at time.Time) error {
+	now := micros(at)
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), now, id)
+	if err := affectedOne(res, err, "active device "+id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET revoked_at = ? WHERE device_id = ? AND revoked_at = 0`), now, id); err != nil {
+		return err
+	}
+	return s.audit(ctx, tx, actor, "revoke", "device", id, nil)
 }
 
 func affectedOne(res sql.Result, err error, what string) error {

@@ -87,8 +87,11 @@ func (s *Store) refreshPersonRisk(ctx context.Context, tx wtx, person string, at
 		return err
 	}
 	score, contrib := fleet.Risk(in)
-	_, err = s.storeRisk(ctx, tx, "person", person, score, contrib, at)
-	return err
+	changed, err := s.storeRisk(ctx, tx, "person", person, score, contrib, at)
+	if err != nil || !changed {
+		return err
+	}
+	return s.personRiskCase(ctx, tx, person, score, at)
 }
 
 // storeRisk writes a score when it differs from the stored one, with a

@@ -3,11 +3,13 @@ package ui
 import (
 	"cmp"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/cases"
 	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
@@ -69,6 +71,7 @@ type farmPage struct {
 	Timeline      []farmEvent
 	HiddenEvents  int
 	Graph         farmGraph
+	Where         template.HTML // the members' egress against their declared cities (cases.WhereSVG)
 }
 
 // textLink is a text with the URL it leads to.
@@ -125,6 +128,14 @@ func (s *Server) farm(w http.ResponseWriter, r *http.Request, _ store.Session) e
 		return err
 	}
 	p := farmPage{Farm: c, Graph: layoutGraph(c.Members, c.Evidence)}
+	p.Graph.FarmID = c.ID
+	places, err := cases.FarmPlaces(r.Context(), s.store, c.Members)
+	if err != nil {
+		return err
+	}
+	if p.Where, err = cases.WhereSVG(places); err != nil {
+		return err
+	}
 	hosts := map[string]textLink{}
 	for _, m := range c.Members {
 		hosts[m.DeviceID] = textLink{Text: cmp.Or(m.Hostname, m.DeviceID), URL: uiDeviceHref(m.DeviceID)}
@@ -189,6 +200,7 @@ func (s *Server) farm(w http.ResponseWriter, r *http.Request, _ store.Session) e
 // column, the keys they share in the right one, a line from each device
 // to each key it holds. Coordinates are SVG user units.
 type farmGraph struct {
+	FarmID        string
 	Width, Height int
 	Devices       []graphNode
 	Keys          []graphNode

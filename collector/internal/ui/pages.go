@@ -27,7 +27,13 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, _ store.Sessio
 
 // queue is the alert queue page's data.
 type queue struct {
-	Filter     url.Values
+	Filter url.Values
+	// Grouped is the default view: the active cases, then the alerts no
+	// active case holds (view=all lists every alert).
+	Grouped    bool
+	Cases      []store.Case
+	AllURL     string // the same filters, every alert
+	GroupedURL string
 	Alerts     []store.Alert
 	Next       url.Values // the next page's query; nil on the last page
 	Statuses   []string
@@ -68,6 +74,37 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ store.Session)
 	data := queue{Filter: url.Values{"status": {cmp.Or(q.Get("status"), store.StatusOpen)}, "severity": {f.Severity},
 		"rule": {f.RuleID}, "host": {strings.TrimSpace(q.Get("host"))}, "q": {strings.TrimSpace(q.Get("q"))}, "sort": {f.Sort}},
 		Statuses: statuses, Severities: store.Severities, Sorts: sorts}
+	if c := q.Get("case"); c != "" {
+		id, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("case %q: %w", c, store.ErrInvalid)
+		}
+		f.CaseID = id
+		data.Filter.Set("case", c)
+	}
+	switch v := q.Get("view"); v {
+	case "", "grouped":
+		// A search, a rule, a host or a case looks at every alert.
+		data.Grouped = f.CaseID == 0 && f.RuleID == "" && data.Filter.Get("host") == "" && data.Filter.Get("q") == ""
+	case "all":
+		data.Filter.Set("view", "all")
+	default:
+		return fmt.Errorf("view %q: %w", v, store.ErrInvalid)
+	}
+	all, grouped := maps.Clone(data.Filter), maps.Clone(data.Filter)
+	all.Set("view", "all")
+	grouped.Del("view")
+	data.AllURL, data.GroupedURL = "/ui/alerts?"+all.Encode(), "/ui/alerts?"+grouped.Encode()
+	if data.Grouped {
+		f.Ungrouped = true
+		if f.Cursor == "" {
+			cs, err := s.store.ListCases(r.Context(), store.CaseFilter{Limit: pageSize})
+			if err != nil {
+				return err
+			}
+			data.Cases = cs
+		}
+	}
 	if host := data.Filter.Get("host"); host != "" {
 		devices, err := s.store.DevicesByHostname(r.Context(), host)
 		if err != nil {
@@ -144,6 +181,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, sess store.Session
 	}
 	if len(ids) == 0 || len(ids) > 1000 {
 		return fmt.Errorf("tick between 1 and 1000 alerts: %w", store.ErrInvalid)
+	}
+	if r.PostFormValue("action") == "case" {
+		c, err := s.store.CreateCase(r.Context(), r.PostFormValue("note"), ids, actor(sess))
+		if err != nil {
+			return err
+		}
+		http.Redirect(w, r, caseURL(c.ID)+"?done="+url.QueryEscape(fmt.Sprintf("Case opened with %d alerts.", len(ids))), http.StatusSeeOther)
+		return nil
 	}
 	c, err := change(r.PostFormValue("action"), r.PostFormValue("assignee"), r.PostFormValue("note"))
 	if err != nil {

@@ -38,7 +38,8 @@ func BenchmarkAlertQueue(b *testing.B) {
 				deep.Cursor = store.AlertCursor(store.SortNewest, page[len(page)-1])
 			}
 			for _, p := range []struct{ name, query string }{
-				{"open_newest", ""},
+				{"open_newest", ""}, // the grouped view: cases, then the alerts no case holds
+				{"open_every_alert", "view=all"},
 				{"open_page_200", "cursor=" + deep.Cursor},
 				{"open_by_severity", "sort=severity"},
 				{"open_by_last_seen", "sort=last_seen"},

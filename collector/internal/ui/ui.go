@@ -134,6 +134,7 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 	s.handle("GET /ui/devices/{id}", store.RoleViewer, s.device)
 	s.handle("GET /ui/people", store.RoleViewer, s.people)
 	s.handle("GET /ui/people/{email}", store.RoleViewer, s.person)
+	s.routeCases()
 	return s, nil
 }
 

@@ -1,0 +1,426 @@
+// Package cases assembles what a case holds into one record of facts —
+// who, which laptops, where they really were, what drove them, when —
+// and exports it as an evidence package for HR and legal: a printable
+// HTML report and a JSON bundle of the same facts, with a SHA-256
+// manifest signed by the collector's Ed25519 key (package.go). The store
+// groups the alerts (store/cases.go); this package only reads.
+package cases
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+)
+
+// Format names the JSON bundle's layout.
+const Format = "bonafide-evidence/1"
+
+// Bounds of what one record holds.
+const (
+	maxAlerts    = 1000
+	maxDevices   = 200
+	egressRows   = 50 // per device
+	snapshotRows = 50 // per device
+)
+
+// Record is every fact of a case, as the evidence package carries it.
+type Record struct {
+	Format      string     `json:"format"`
+	GeneratedAt time.Time  `json:"generated_at"`
+	GeneratedBy string     `json:"generated_by"`
+	Case        store.Case `json:"case"`
+	// Story is the case in plain language, a paragraph a string.
+	Story    []string           `json:"story"`
+	People   []Person           `json:"people"`
+	Devices  []Device           `json:"devices"`
+	Alerts   []store.Alert      `json:"alerts"`
+	Where    []Place            `json:"where"`
+	Activity []Activity         `json:"activity"`
+	Farm     *Farm              `json:"farm,omitempty"`
+	Timeline []Event            `json:"timeline"`
+	Notes    []store.CaseNote   `json:"notes"`
+	Audit    []store.AuditEntry `json:"audit"`
+}
+
+// Person is what HR declared about someone the case concerns.
+type Person struct {
+	Email     string  `json:"email"`
+	Name      string  `json:"name"`
+	Country   string  `json:"country"`
+	Region    string  `json:"region"`
+	City      string  `json:"city"`
+	Timezone  string  `json:"timezone"`
+	WorkHours string  `json:"work_hours"`
+	Located   bool    `json:"located"`
+	Latitude  float64 `json:"latitude,omitempty"`
+	Longitude float64 `json:"longitude,omitempty"`
+	Risk      int     `json:"risk_score"`
+	Source    string  `json:"source"`
+}
+
+// Device is a laptop of the case as its agent and the collector saw it.
+type Device struct {
+	ID           string    `json:"id"`
+	Hostname     string    `json:"hostname"`
+	Serial       string    `json:"serial_number"`
+	Model        string    `json:"model"`
+	OS           string    `json:"os"`
+	Person       string    `json:"person"`
+	Binding      string    `json:"person_binding"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen,omitzero"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	EgressIP     string    `json:"egress_ip"`
+	EgressPlace  string    `json:"egress_place"`
+	NetworkClass string    `json:"network_class"`
+	// EgressLocated says whether GeoIP gave the last egress a city's
+	// coordinates (EgressLatitude, EgressLongitude).
+	EgressLocated   bool    `json:"egress_located"`
+	EgressLatitude  float64 `json:"egress_latitude,omitempty"`
+	EgressLongitude float64 `json:"egress_longitude,omitempty"`
+	Risk            int     `json:"risk_score"`
+	ClusterID       string  `json:"cluster_id,omitempty"`
+}
+
+// Farm is the cluster a farm case is about.
+type Farm struct {
+	ID        string                `json:"id"`
+	Score     int                   `json:"score"`
+	People    int                   `json:"people"`
+	Devices   int                   `json:"devices"`
+	Links     []string              `json:"links"`
+	CoSignals []string              `json:"co_signals"`
+	Shared    []store.SharedKey     `json:"shared_keys"`
+	Members   []store.ClusterMember `json:"members"`
+}
+
+// Event is one dated fact of the timeline, with where it came from.
+type Event struct {
+	At     time.Time `json:"at"`
+	Kind   string    `json:"kind"`             // alert, device, network, case
+	Device string    `json:"device,omitempty"` // host name
+	Text   string    `json:"text"`
+	Source string    `json:"source"`
+}
+
+// Activity is when a person's (or an unbound device's) laptops were in
+// use over the last 14 days, by hour of the day in their declared zone.
+type Activity struct {
+	Subject string `json:"subject"`
+	Zone    string `json:"zone"`
+	// Hours are active minutes by hour of the day (0–23) in Zone.
+	Hours     [24]int `json:"active_minutes_by_hour"`
+	WorkHours string  `json:"declared_work_hours,omitempty"`
+	// OutsideShare is the share of active minutes outside the declared
+	// work hours (-1 when unknown).
+	OutsideShare float64 `json:"outside_hours_share"`
+	Source       string  `json:"source"`
+}
+
+// Build reads case id and everything it concerns.
+func Build(ctx context.Context, st *store.Store, id int64, actor string, now time.Time) (*Record, error) {
+	c, err := st.GetCase(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r := &Record{Format: Format, GeneratedAt: now.UTC().Truncate(time.Second), GeneratedBy: actor, Case: c,
+		People: []Person{}, Devices: []Device{}, Where: []Place{}, Activity: []Activity{}, Timeline: []Event{}}
+	if r.Alerts, err = st.ListAlerts(ctx, store.AlertFilter{CaseID: id, Limit: maxAlerts}); err != nil {
+		return nil, err
+	}
+	deviceIDs := []string{}
+	seen := map[string]bool{}
+	for _, a := range r.Alerts {
+		if !seen[a.DeviceID] && len(deviceIDs) < maxDevices {
+			seen[a.DeviceID] = true
+			deviceIDs = append(deviceIDs, a.DeviceID)
+		}
+	}
+	if c.Kind == store.CaseFarm {
+		cl, err := st.GetCluster(ctx, c.Subject)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			r.Farm = &Farm{ID: cl.ID, Score: cl.Score, People: cl.People, Devices: cl.Devices, Links: cl.Links, CoSignals: cl.CoSignals,
+				Shared: cl.Evidence, Members: cl.Members}
+			for _, m := range cl.Members {
+				if !seen[m.DeviceID] && len(deviceIDs) < maxDevices {
+					seen[m.DeviceID] = true
+					deviceIDs = append(deviceIDs, m.DeviceID)
+				}
+			}
+		}
+	}
+	people := map[string]*Person{}
+	hosts := map[string]string{}
+	for _, did := range deviceIDs {
+		d, err := st.GetDevice(ctx, did)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		hosts[d.ID] = cmp.Or(d.Hostname, d.ID)
+		r.Devices = append(r.Devices, Device{ID: d.ID, Hostname: d.Hostname, Serial: d.SerialNumber,
+			Model: strings.TrimSpace(d.HardwareVendor + " " + d.HardwareModel), OS: strings.TrimSpace(d.OSName + " " + d.OSVersion),
+			Person: d.Person, Binding: d.PersonBinding, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, RevokedAt: d.RevokedAt,
+			EgressIP: d.Egress.IP, EgressPlace: placeName(d.Egress.City, d.Egress.Region, d.Egress.Country), NetworkClass: d.Egress.NetworkClass,
+			EgressLocated: d.Egress.HasLocation, EgressLatitude: d.Egress.Latitude, EgressLongitude: d.Egress.Longitude,
+			Risk: d.Risk.Score, ClusterID: d.ClusterID})
+		if d.Person != "" && people[d.Person] == nil {
+			p, err := st.GetPerson(ctx, d.Person)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			people[d.Person] = &Person{Email: d.Person, Name: p.Name, Country: p.Country, Region: p.Region, City: p.City, Timezone: p.Timezone,
+				WorkHours: p.WorkHours, Located: p.Location == "ok", Latitude: p.Latitude, Longitude: p.Longitude, Risk: p.Risk.Score,
+				Source: "HR export (people import), as of " + p.UpdatedAt.UTC().Format(time.RFC3339)}
+		}
+	}
+	for _, e := range slices.Sorted(maps.Keys(people)) {
+		r.People = append(r.People, *people[e])
+	}
+	for i := range r.Alerts {
+		if h, ok := hosts[r.Alerts[i].DeviceID]; ok && r.Alerts[i].Hostname == "" {
+			r.Alerts[i].Hostname = h
+		}
+	}
+	if err := r.readHistory(ctx, st, people); err != nil {
+		return nil, err
+	}
+	if err := r.readActivity(ctx, st, people, now); err != nil {
+		return nil, err
+	}
+	if r.Notes, err = st.CaseNotes(ctx, id); err != nil {
+		return nil, err
+	}
+	if r.Audit, err = st.CaseAudit(ctx, id); err != nil {
+		return nil, err
+	}
+	// Sign-ins (issue 14) belong here once the store keeps them: each an
+	// Event of kind "signin" on the timeline and, located, a Place of the
+	// where view (with its own Source).
+	r.addAlertEvents()
+	r.addCaseEvents()
+	slices.SortStableFunc(r.Timeline, func(a, b Event) int { return a.At.Compare(b.At) })
+	r.Story = story(r)
+	return r, nil
+}
+
+// readHistory adds each device's egress history (the where view and
+// network events) and its snapshot changes (device events).
+func (r *Record) readHistory(ctx context.Context, st *store.Store, people map[string]*Person) error {
+	for _, d := range r.Devices {
+		eg, err := st.EgressHistory(ctx, d.ID, time.Time{}, egressRows)
+		if err != nil {
+			return err
+		}
+		for i, e := range eg {
+			pl := place(st, e, d.ID, d.Hostname, d.Person, people[d.Person], current{d.EgressIP, d.EgressLocated, d.EgressLatitude, d.EgressLongitude})
+			r.Where = append(r.Where, pl)
+			text := fmt.Sprintf("reported from %s (%s, %s network)", e.IP, cmp.Or(pl.Place, "location unknown"), cmp.Or(e.NetworkClass, "unknown"))
+			if i+1 < len(eg) {
+				text = fmt.Sprintf("egress changed from %s to %s (%s, %s network)", eg[i+1].IP, e.IP, cmp.Or(pl.Place, "location unknown"), cmp.Or(e.NetworkClass, "unknown"))
+			}
+			if pl.DistanceKM >= 0 {
+				text += fmt.Sprintf(", %.0f km from the declared %s", pl.DistanceKM, pl.Declared)
+			}
+			r.Timeline = append(r.Timeline, Event{At: e.At, Kind: "network", Device: d.Hostname, Text: text, Source: pl.Source})
+		}
+		snaps, err := st.DeviceSnapshots(ctx, d.ID, 0, snapshotRows)
+		if err != nil {
+			return err
+		}
+		for i, h := range snaps {
+			text := "first snapshot of the laptop"
+			if i+1 < len(snaps) || len(h.Changed) > 0 {
+				text = "the laptop's configuration changed: " + cmp.Or(strings.Join(h.Changed, ", "), "snapshot content")
+			}
+			r.Timeline = append(r.Timeline, Event{At: h.ReceivedAt, Kind: "device", Device: d.Hostname, Text: text,
+				Source: "agent snapshot, report " + h.ReportID})
+		}
+	}
+	slices.SortStableFunc(r.Where, func(a, b Place) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Hostname, b.Hostname)) })
+	return nil
+}
+
+// readActivity adds each person's activity by hour in their zone (and
+// that of devices bound to no one, in UTC).
+func (r *Record) readActivity(ctx context.Context, st *store.Store, people map[string]*Person, now time.Time) error {
+	const source = "the agents' once-a-minute idleness samples, last 14 days"
+	for _, e := range slices.Sorted(maps.Keys(people)) {
+		p := people[e]
+		h, err := st.PersonActivity(ctx, e)
+		if err != nil {
+			return err
+		}
+		if h == nil {
+			continue
+		}
+		r.Activity = append(r.Activity, activityOf(e, h, p.Timezone, p.WorkHours, source))
+	}
+	for _, d := range r.Devices {
+		if d.Person != "" {
+			continue
+		}
+		h, err := st.DeviceActivity(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			r.Activity = append(r.Activity, activityOf(d.Hostname, h, "", "", source))
+		}
+	}
+	return nil
+}
+
+func activityOf(subject string, h *activity.Histogram, zone, work, source string) Activity {
+	loc, err := time.LoadLocation(zone)
+	if err != nil || zone == "" {
+		loc, zone = time.UTC, "UTC"
+	}
+	a := Activity{Subject: subject, Zone: zone, WorkHours: work, OutsideShare: -1, Source: source}
+	start := h.End - activity.Window
+	for i := range activity.Window {
+		if h.Active[i] == 0 {
+			continue
+		}
+		t := time.Unix((start+int64(i))*3600+1800, 0).In(loc)
+		a.Hours[t.Hour()] += int(h.Active[i])
+	}
+	if zone != "UTC" || work != "" {
+		if w, err := activity.ParseWorkHours(loc, work); err == nil {
+			a.OutsideShare = h.Compute(w).OutsideHoursShare
+		}
+	}
+	return a
+}
+
+func (r *Record) addAlertEvents() {
+	for _, a := range r.Alerts {
+		r.Timeline = append(r.Timeline, Event{At: a.FirstSeen, Kind: "alert", Device: a.Hostname,
+			Text: fmt.Sprintf("%s alert raised: %s (rule %s)", a.Severity, a.Title, a.RuleID), Source: "detection rule " + a.RuleID + ", alert " + fmt.Sprint(a.ID)})
+		if a.Count > 1 && a.LastSeen.After(a.FirstSeen) {
+			r.Timeline = append(r.Timeline, Event{At: a.LastSeen, Kind: "alert", Device: a.Hostname,
+				Text: fmt.Sprintf("%s last fired (%d times in all)", a.Title, a.Count), Source: "detection rule " + a.RuleID + ", alert " + fmt.Sprint(a.ID)})
+		}
+	}
+}
+
+// addCaseEvents adds the analysts' work on the case from the audit log.
+func (r *Record) addCaseEvents() {
+	for _, e := range r.Audit {
+		if e.TargetType != "case" {
+			continue
+		}
+		text := e.Action
+		switch e.Action {
+		case store.ActionOpened:
+			text = "case opened"
+		case "note":
+			text = fmt.Sprintf("note: %v", e.Detail["note"])
+		case "checklist":
+			text = fmt.Sprintf("checklist step %v: done=%v", e.Detail["step"], e.Detail["done"])
+		case "update":
+			var parts []string
+			for _, k := range slices.Sorted(maps.Keys(e.Detail)) {
+				if ch, ok := e.Detail[k].(map[string]any); ok {
+					parts = append(parts, fmt.Sprintf("%s %v → %v", k, cmp.Or(fmt.Sprint(ch["from"]), "none"), ch["to"]))
+				}
+			}
+			text = "case changed: " + strings.Join(parts, "; ")
+		case "add_alerts":
+			text = "alerts joined the case"
+		case "merge":
+			text = "case merged"
+		case "export":
+			text = "evidence package exported"
+		}
+		r.Timeline = append(r.Timeline, Event{At: e.At, Kind: "case", Text: text + " (by " + e.Actor + ")",
+			Source: fmt.Sprintf("audit log entry %d", e.ID)})
+	}
+}
+
+// placeName joins the known parts of a place.
+func placeName(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// place is an egress history entry located, against home (nil: the
+// device's person is unknown).
+// current is a device's current egress and its GeoIP coordinates.
+type current struct {
+	ip       string
+	located  bool
+	lat, lon float64
+}
+
+// place is an egress history entry located — by GeoIP's coordinates
+// when it is the device's current egress, else by the gazetteer's of its
+// city — against home (nil: the device's person is unknown).
+func place(st *store.Store, e store.EgressChange, deviceID, hostname, person string, home *Person, cur current) Place {
+	pl := Place{At: e.At, DeviceID: deviceID, Hostname: hostname, Person: person, IP: e.IP,
+		Place: placeName(e.City, e.Region, e.Country), NetworkClass: e.NetworkClass, NetworkName: e.NetworkName, DistanceKM: -1,
+		Source: "the collector: source address of the laptop's reports, located with GeoIP"}
+	if e.IP == cur.ip && cur.located {
+		pl.Located, pl.Latitude, pl.Longitude = true, cur.lat, cur.lon
+	} else if lat, lon, ok := st.Locate(e.Country, e.Region, e.City); ok {
+		pl.Located, pl.Latitude, pl.Longitude = true, lat, lon
+	}
+	if home != nil {
+		pl.Declared = placeName(home.City, home.Region, home.Country)
+		if home.Located && pl.Located {
+			pl.DistanceKM = Distance(home.Latitude, home.Longitude, pl.Latitude, pl.Longitude)
+		}
+	}
+	return pl
+}
+
+// FarmPlaces lists where a farm's members reported from (their egress
+// history, at most egressRows each), against their people's declared
+// cities, in time order: the farm page's "where" view.
+func FarmPlaces(ctx context.Context, st *store.Store, members []store.ClusterMember) ([]Place, error) {
+	out := []Place{}
+	homes := map[string]*Person{}
+	for _, m := range members[:min(len(members), maxDevices)] {
+		if m.Person != "" && homes[m.Person] == nil {
+			p, err := st.GetPerson(ctx, m.Person)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			homes[m.Person] = &Person{City: p.City, Region: p.Region, Country: p.Country, Located: p.Location == "ok",
+				Latitude: p.Latitude, Longitude: p.Longitude}
+		}
+		d, err := st.GetDevice(ctx, m.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		eg, err := st.EgressHistory(ctx, m.DeviceID, time.Time{}, egressRows)
+		if err != nil {
+			return nil, err
+		}
+		cur := current{d.Egress.IP, d.Egress.HasLocation, d.Egress.Latitude, d.Egress.Longitude}
+		for _, e := range eg {
+			out = append(out, place(st, e, m.DeviceID, cmp.Or(m.Hostname, m.DeviceID), m.Person, homes[m.Person], cur))
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Place) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Hostname, b.Hostname)) })
+	return out, nil
+}

@@ -1,0 +1,281 @@
+package cases_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/cases"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+)
+
+// Strings an attacker controls: the laptop's host name (from its agent),
+// the alert evidence (from its snapshot) and, for good measure, what an
+// insider typed into HR's export and a case note.
+const (
+	hostileHost     = `<script>window.pwned=1</script>`
+	hostileEvidence = `<img src=x onerror="window.pwned=2">`
+	hostileName     = `Mallory "</td><svg onload=alert(3)>`
+	hostileNote     = `</pre><iframe src="https://evil.example/">`
+)
+
+type fires []detect.Finding
+
+func (f fires) Evaluate(_ context.Context, scope detect.Scope, _ detect.Facts) ([]detect.Finding, error) {
+	if scope == detect.ScopeDevice {
+		return f, nil
+	}
+	return nil, nil
+}
+
+func (fires) AutoResolve(detect.Scope) []string { return nil }
+
+// hostileCase stores a laptop named hostileHost bound to a person named
+// hostileName, two alerts on it gathered in a case by hand, a note and a
+// ticked step, on a real SQLite store; it returns the store and the case.
+func hostileCase(t *testing.T) (*store.Store, int64) {
+	t.Helper()
+	ctx := t.Context()
+	st := storetest.Open(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	if _, err := st.UpsertPerson(ctx, store.Person{Email: "mallory@example.com", Name: hostileName, DeviceSerial: "SN-X",
+		Country: "US", City: "Boise", Timezone: "America/Boise", WorkHours: "09:00-17:00"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, sec, err := st.CreateSecret(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.DeviceIdentity{SerialNumber: "SN-X", Hostname: hostileHost, OSFamily: "linux", AgentVersion: "1.0.0"}
+	if _, err := st.Enroll(ctx, store.Enrollment{AgentID: "agent-1", SecretID: sec.ID, IP: "198.51.100.1", HardwareKey: "hw-1",
+		Identity: id, CertSerial: "c1", CertNotAfter: time.Now().AddDate(1, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := st.AgentByID(ctx, "agent-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := fires{
+		{RuleID: "remote_session_active", Title: "Remote session", Severity: "high", Description: "d", Evidence: map[string]any{"tool": hostileEvidence}},
+		{RuleID: "kvm_usb_identity", Title: "IP-KVM", Severity: "medium", Description: "d", Evidence: map[string]any{"product": "PiKVM"}},
+	}
+	if _, err := st.Ingest(ctx, store.IngestBatch{Agent: a, IP: "198.51.100.1", ReceivedAt: time.Now(), ReportInterval: time.Minute,
+		Egress:  detect.Egress{IP: "198.51.100.1", Status: "ok", Country: "KP", City: "Pyongyang", NetworkClass: "residential"},
+		Reports: []store.IngestReport{{ReportID: "r1", Sequence: 1, CreatedAt: time.Now(), Identity: id}}}, rules); err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := st.ListAlerts(ctx, store.AlertFilter{})
+	if err != nil || len(alerts) != 2 {
+		t.Fatalf("alerts %v %v", alerts, err)
+	}
+	c, err := st.CreateCase(ctx, "Case of "+hostileHost, []int64{alerts[0].ID, alerts[1].ID}, "user:ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddCaseNote(ctx, c.ID, hostileNote, "user:ana"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TickStep(ctx, c.ID, "preserve_evidence", true, "exported", "user:ana"); err != nil {
+		t.Fatal(err)
+	}
+	return st, c.ID
+}
+
+func unzip(t *testing.T, data []byte, dir string) map[string][]byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		out[f.Name] = b
+		if dir != "" {
+			if err := os.WriteFile(filepath.Join(dir, f.Name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
+}
+
+// TestEvidencePackage: a case's package holds the report, the facts and
+// the signed manifest; the hostile strings are text in the report and
+// intact in the facts; Verify accepts it (and with the collector's key as
+// the trusted one), and refuses it when a file, the manifest or the
+// signature was changed, a file added, or it is signed by another key;
+// the documented commands (sha256sum -c, openssl pkeyutl -verify) accept
+// the unpacked package.
+func TestEvidencePackage(t *testing.T) {
+	st, id := hostileCase(t)
+	ctx := t.Context()
+	key, err := st.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := st.SigningKey(ctx); err != nil || !again.Equal(key) {
+		t.Fatalf("the signing key changed between calls: %v", err)
+	}
+	rec, err := cases.Build(ctx, st, id, "user:ana", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Alerts) != 2 || len(rec.Devices) != 1 || len(rec.People) != 1 || len(rec.Story) < 3 || len(rec.Timeline) < 3 || len(rec.Notes) != 1 {
+		t.Fatalf("record: %d alerts, %d devices, %d people, story %q, %d timeline events, %d notes",
+			len(rec.Alerts), len(rec.Devices), len(rec.People), rec.Story, len(rec.Timeline), len(rec.Notes))
+	}
+	if !strings.Contains(strings.Join(rec.Story, " "), "Remote session") {
+		t.Errorf("the story does not say what drove the laptop: %q", rec.Story)
+	}
+	pkg, err := cases.Export(rec, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := unzip(t, pkg.Zip, dir)
+	report := string(files[cases.ReportName])
+	for _, bad := range []string{hostileHost, hostileEvidence, "<svg onload", "<iframe", "</pre><iframe"} {
+		if strings.Contains(report, bad) {
+			t.Errorf("the report holds %q as markup", bad)
+		}
+	}
+	for _, want := range []string{"&lt;script&gt;window.pwned=1&lt;/script&gt;", "Mallory &#34;&lt;/td&gt;&lt;svg onload=alert(3)&gt;",
+		"What happened", "Where the laptops really were", pkg.FactsSHA256, cases.Fingerprint(key.Public().(ed25519.PublicKey)),
+		`content="default-src 'none'; style-src 'unsafe-inline'; img-src data:"`} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	var back cases.Record
+	if err := json.Unmarshal(files[cases.FactsName], &back); err != nil || back.Devices[0].Hostname != hostileHost || back.Format != cases.Format {
+		t.Errorf("facts.json: %v %+v", err, back.Devices)
+	}
+
+	v, err := cases.Verify(pkg.Zip, key.Public().(ed25519.PublicKey))
+	if err != nil || len(v.Files) != 3 {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	if _, err := cases.Verify(pkg.Zip, nil); err != nil {
+		t.Errorf("verify with the packaged key: %v", err)
+	}
+	otherPub, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	if _, err := cases.Verify(pkg.Zip, otherPub); !errors.Is(err, cases.ErrTampered) {
+		t.Errorf("verify against another trusted key: %v", err)
+	}
+	rezip := func(edit func(map[string][]byte)) []byte {
+		m := unzip(t, pkg.Zip, "")
+		edit(m)
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		for _, n := range []string{cases.ReportName, cases.FactsName, cases.VerifyName, cases.ManifestName, cases.SignatureName, cases.KeyName, "extra.txt"} {
+			if data, ok := m[n]; ok {
+				w, _ := zw.Create(n)
+				w.Write(data)
+			}
+		}
+		zw.Close()
+		return b.Bytes()
+	}
+	for name, edit := range map[string]func(map[string][]byte){
+		"facts altered": func(m map[string][]byte) {
+			m[cases.FactsName] = bytes.Replace(m[cases.FactsName], []byte("Pyongyang"), []byte("Boise"), 1)
+		},
+		"report altered":   func(m map[string][]byte) { m[cases.ReportName] = append(m[cases.ReportName], ' ') },
+		"manifest altered": func(m map[string][]byte) { m[cases.ManifestName] = bytes.ToUpper(m[cases.ManifestName]) },
+		"file added":       func(m map[string][]byte) { m["extra.txt"] = []byte("x") },
+		"signature gone":   func(m map[string][]byte) { delete(m, cases.SignatureName) },
+		"re-signed by another key": func(m map[string][]byte) {
+			m[cases.SignatureName] = ed25519.Sign(otherKey, m[cases.ManifestName])
+		},
+	} {
+		if _, err := cases.Verify(rezip(edit), nil); !errors.Is(err, cases.ErrTampered) {
+			t.Errorf("%s: verify says %v, want it refused", name, err)
+		}
+	}
+	// A package re-signed with another key and carrying that key verifies
+	// on its own, but not against the collector's key.
+	forged := rezip(func(m map[string][]byte) {
+		m[cases.SignatureName] = ed25519.Sign(otherKey, m[cases.ManifestName])
+		m[cases.KeyName] = cases.PublicKeyPEM(otherPub)
+	})
+	if _, err := cases.Verify(forged, key.Public().(ed25519.PublicKey)); !errors.Is(err, cases.ErrTampered) {
+		t.Errorf("forged package against the collector's key: %v", err)
+	}
+
+	// The documented commands, on the unpacked package.
+	for _, tool := range []string{"sha256sum", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
+				t.Fatalf("%s is not installed", tool)
+			}
+			t.Skipf("%s is not installed; skipping the command-line check", tool)
+		}
+	}
+	for _, args := range [][]string{{"sha256sum", "-c", cases.ManifestName},
+		{"openssl", "pkeyutl", "-verify", "-pubin", "-inkey", cases.KeyName, "-rawin", "-in", cases.ManifestName, "-sigfile", cases.SignatureName}} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, cases.FactsName), bytes.Replace(files[cases.FactsName], []byte("Pyongyang"), []byte("Boise"), 1), 0o644)
+	cmd := exec.Command("sha256sum", "-c", cases.ManifestName)
+	cmd.Dir = dir
+	if err := cmd.Run(); err == nil {
+		t.Error("sha256sum -c accepts an altered facts.json")
+	}
+}
+
+// TestLayoutWhere: distances place dots above the declared city on a
+// square-root scale, unknown distances on their own band, and labels do
+// not overlap.
+func TestLayoutWhere(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	if d := cases.Distance(51.5074, -0.1278, 48.8566, 2.3522); d != 344 {
+		t.Errorf("London–Paris %v km, want 344", d)
+	}
+	if d := cases.Distance(43.6150, -116.2023, 39.0392, 125.7625); d < 8800 || d > 9000 {
+		t.Errorf("Boise–Pyongyang %v km, want about 8,900", d)
+	}
+	c := cases.LayoutWhere([]cases.Place{
+		{At: t0, Hostname: "a", Place: "Boise, US", DistanceKM: 0},
+		{At: t0.Add(time.Hour), Hostname: "a", Place: "Pyongyang, KP", DistanceKM: 9200},
+		{At: t0.Add(2 * time.Hour), Hostname: "b", Place: "", DistanceKM: -1},
+		{At: t0.Add(3 * time.Hour), Hostname: "c", Place: "Pyongyang, KP", DistanceKM: 9300},
+	})
+	if !slices.ContainsFunc(c.Labels, func(l cases.WhereMark) bool { return l.Text == "Pyongyang, KP · 9,200–9,300 km" }) {
+		t.Errorf("labels %+v, want Pyongyang with its range of distances", c.Labels)
+	}
+	if len(c.Dots) != 4 || c.Dots[0].Y != c.PlotBottom || c.Dots[1].Y >= c.Dots[0].Y || c.Dots[2].Y != c.UnknownY || c.Dots[0].X >= c.Dots[1].X {
+		t.Errorf("dots %+v", c.Dots)
+	}
+	for i := 1; i < len(c.Labels); i++ {
+		if c.Labels[i].Y < c.Labels[i-1].Y+14 {
+			t.Errorf("labels overlap: %+v", c.Labels)
+		}
+	}
+	svg, err := cases.WhereSVG([]cases.Place{{At: t0, Hostname: hostileHost, Place: hostileEvidence, DistanceKM: 5}})
+	if err != nil || strings.Contains(string(svg), "<script>") || strings.Contains(string(svg), "<img") {
+		t.Errorf("where SVG: %v\n%s", err, svg)
+	}
+}
