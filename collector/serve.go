@@ -97,6 +97,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.DurationVar(&c.ingest.CheckInInterval, "checkin-interval", time.Hour, "how often agents check in for configuration")
 	fset.IntVar(&c.ingest.MaxEnrollments, "max-enrollments", 128, "enrollments in progress at once; more are refused at once with ResourceExhausted and a retry-after hint, which agents honour (0: unbounded)")
 	fset.IntVar(&c.ingest.MaxInFlightReports, "max-inflight-reports", 512, "agent report calls in progress at once; more are refused like enrollments (0: unbounded)")
+	fset.DurationVar(&c.ingest.Limits.CallTimeout, "grpc-call-timeout", ingest.DefaultCallTimeout, "longest an agent call may take, including receiving its request (a stream whose request never comes is dropped then)")
+	fset.IntVar(&c.ingest.Limits.MaxConnsPerAddress, "max-conns-per-address", ingest.DefaultMaxConnsPerAddress, "gRPC connections one address may hold open (trusted proxies exempt; an office behind NAT holds one per laptop)")
+	fset.IntVar(&c.ingest.Limits.MaxUnauthConnsPerAddress, "max-unauth-conns-per-address", ingest.DefaultMaxUnauthConnsPerAddress, "gRPC connections without a client certificate (enrollment) one client address may hold open")
+	fset.DurationVar(&c.ingest.Limits.UnauthConnLifetime, "unauth-conn-lifetime", ingest.DefaultUnauthConnLifetime, "how long a gRPC connection without a client certificate may stay open")
 	fset.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often time-based rules (agent_silent) are evaluated")
 	fset.Var(&c.geoip, "geoip", "MaxMind-format GeoIP database (City, Country or ASN schema; DB-IP and ip-location-db files work too); repeatable")
 	fset.Var(&c.ingest.TrustedProxies, "trusted-proxy", "address or CIDR of a proxy or load balancer whose PROXY-protocol header or x-forwarded-for / forwarded metadata is believed; repeatable")
@@ -226,6 +230,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("grpc listen: %w", err)
 	}
+	gl = ingest.LimitListener(gl, c.ingest.Limits.MaxConnsPerAddress, c.ingest.TrustedProxies)
 	if c.proxyProtocol {
 		if len(c.ingest.TrustedProxies) == 0 {
 			gl.Close()

@@ -57,6 +57,8 @@ type Config struct {
 	// hint (see Admit). Zero: unbounded.
 	MaxEnrollments     int
 	MaxInFlightReports int
+	// Limits bound calls and connections per peer (see GRPCServer).
+	Limits ConnLimits
 }
 
 // Catalogs are the parts of the policy tree the service uses besides the
@@ -95,6 +97,7 @@ type Server struct {
 	geoip   *geo.DB
 
 	enrollGate, reportGate *gate
+	limits                 ConnLimits
 
 	intervals   *agentv1.AgentConfig // the configuration without catalogs or version
 	embeddedKVM *policies.KVMCatalog
@@ -109,7 +112,7 @@ func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Co
 	}
 	s := &Server{store: st, ca: authority, rules: rules, log: log,
 		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now,
-		trusted: cfg.TrustedProxies, embeddedKVM: kvm,
+		trusted: cfg.TrustedProxies, embeddedKVM: kvm, limits: cfg.Limits.withDefaults(),
 		enrollGate: newGate(cfg.MaxEnrollments, "enrollments", enrollRetryAfter),
 		reportGate: newGate(cfg.MaxInFlightReports, "reports", reportRetryAfter),
 		intervals: &agentv1.AgentConfig{
