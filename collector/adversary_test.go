@@ -19,6 +19,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -31,8 +34,11 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -353,5 +359,110 @@ func TestAdversaryFloods(t *testing.T) {
 			t.Errorf("%d of %d attacker connections kept a stream or stayed open past the call deadline and lifetime", open, len(held))
 		}
 		runAgent(t, agent, "run", "--once", "--state-dir", state, "--root", root)
+	})
+}
+
+// signIn signs a new analyst in to the web UI and returns a client that
+// carries the session.
+func (a *adversary) signIn(t *testing.T) *http.Client {
+	t.Helper()
+	a.s.admin(t, "user", "create", "--username", "soc", "--role", "analyst", "--password", "correct horse battery")
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 2 * time.Minute}
+	resp, err := c.PostForm("http://"+a.s.http+"/ui/login", url.Values{"username": {"soc"}, "password": {"correct horse battery"}, "next": {"/ui/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in: %s", resp.Status)
+	}
+	return c
+}
+
+// wantBusy checks err is ResourceExhausted with a RetryInfo hint.
+func wantRefusedWithRetry(t *testing.T, err error) {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != codes.ResourceExhausted {
+		t.Fatalf("got %v, want ResourceExhausted", err)
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay().AsDuration() > 0 {
+			return
+		}
+	}
+	t.Fatalf("%v: no RetryInfo", err)
+}
+
+// TestAdversaryDiskFlood: one agent sends distinct snapshots of about
+// 1 MB each (thousands of made-up USB devices with long names) as fast as
+// it can. Unbounded, that stored 205 MB in 6 s and the device page grew to
+// 378 MB of HTML. Bounded, the collector stores up to the agent's daily
+// quota (8 MiB here), refuses the rest with ResourceExhausted and a
+// RetryInfo, raises agent_report_flood once, and the device page stays
+// under devicePageBound.
+func TestAdversaryDiskFlood(t *testing.T) {
+	const (
+		quota           = 8 << 20
+		devicePageBound = 2 << 20
+	)
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		a := startAdversary(t, dsn, "--agent-bytes-per-day", strconv.Itoa(quota))
+		h, err := a.enroll(t, identity("flood-01", uuid.NewString(), "FLOOD01"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := func(sn *agentv1.HostSnapshot) {
+			sn.Usb = &agentv1.Usb{}
+			for i := range 2500 {
+				sn.Usb.Devices = append(sn.Usb.Devices, &agentv1.UsbDevice{VendorId: 0x1234, ProductId: uint32(i % 65536),
+					Product: strings.Repeat(uuid.NewString(), 10), Serial: uuid.NewString(), Location: fmt.Sprintf("1-%d", i)})
+			}
+		}
+		stored, sent := 0, 0
+		var refused error
+		for sent < 40 {
+			sent++
+			if err := h.report(a.snapshotReport(h, big)); err != nil {
+				refused = err
+				break
+			}
+			stored++
+		}
+		if refused == nil {
+			t.Fatalf("%d snapshots of about 1 MB all stored: no quota", sent)
+		}
+		wantRefusedWithRetry(t, refused)
+		if stored == 0 || stored > quota>>20 {
+			t.Errorf("%d snapshots stored before the refusal, want 1 to %d", stored, quota>>20)
+		}
+		// The excess stays refused; it is not stored.
+		for range 3 {
+			wantRefusedWithRetry(t, h.report(a.snapshotReport(h, big)))
+		}
+		alerts := a.s.api(t, "GET", "/api/v1/alerts?rule_id=agent_report_flood&device_id="+h.deviceID, a.admin, "", 200)
+		if items, _ := alerts["alerts"].([]any); len(items) != 1 {
+			t.Fatalf("agent_report_flood alerts: %v, want one", alerts)
+		}
+
+		// The device page of the flooded device stays bounded.
+		c := a.signIn(t)
+		resp, err := c.Get("http://" + a.s.http + "/ui/devices/" + h.deviceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("device page: %s", resp.Status)
+		}
+		t.Logf("device page after the flood: %d KiB (%d snapshots of about 1 MB stored)", len(page)>>10, stored)
+		if len(page) > devicePageBound {
+			t.Errorf("device page %d bytes, bound %d", len(page), devicePageBound)
+		}
+		if !bytes.Contains(page, []byte("entries of this snapshot not shown")) {
+			t.Errorf("device page does not say that it left entries out")
+		}
 	})
 }

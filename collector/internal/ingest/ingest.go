@@ -59,6 +59,11 @@ type Config struct {
 	MaxInFlightReports int
 	// Limits bound calls and connections per peer (see GRPCServer).
 	Limits ConnLimits
+	// Quota bounds the reports and bytes one agent stores per UTC day; a
+	// Report call past it is refused with ResourceExhausted and a
+	// retry-after of the next day, and raises agent_report_flood once a
+	// day. Zero fields: unbounded.
+	Quota store.Quota
 }
 
 // Catalogs are the parts of the policy tree the service uses besides the
@@ -98,6 +103,7 @@ type Server struct {
 
 	enrollGate, reportGate *gate
 	limits                 ConnLimits
+	quota                  store.Quota
 
 	intervals   *agentv1.AgentConfig // the configuration without catalogs or version
 	embeddedKVM *policies.KVMCatalog
@@ -112,7 +118,7 @@ func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Co
 	}
 	s := &Server{store: st, ca: authority, rules: rules, log: log,
 		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now,
-		trusted: cfg.TrustedProxies, embeddedKVM: kvm, limits: cfg.Limits.withDefaults(),
+		trusted: cfg.TrustedProxies, embeddedKVM: kvm, limits: cfg.Limits.withDefaults(), quota: cfg.Quota,
 		enrollGate: newGate(cfg.MaxEnrollments, "enrollments", enrollRetryAfter),
 		reportGate: newGate(cfg.MaxInFlightReports, "reports", reportRetryAfter),
 		intervals: &agentv1.AgentConfig{
@@ -306,7 +312,7 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	ip := clientIP(ctx, s.trusted)
 	cats := s.cur.Load() // one set of catalogs for the whole batch
 	loc := &Locator{GeoIP: s.geoip, Networks: cats.networks}
-	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: loc.Egress(ip), ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration()}
+	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: loc.Egress(ip), ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration(), Quota: s.quota}
 	for _, r := range req.GetReports() {
 		in, err := prepare(r, a.ID, cats.kvm)
 		if err != nil {
@@ -315,10 +321,27 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 		batch.Reports = append(batch.Reports, in)
 	}
 	acked, err := s.store.Ingest(ctx, batch, s.rules)
+	if errors.Is(err, store.ErrOverQuota) {
+		return nil, s.overQuota(ctx, a, now)
+	}
 	if err != nil {
 		return nil, s.internal("store reports", err)
 	}
 	return &agentv1.ReportResponse{AckedReportIds: acked}, nil
+}
+
+// overQuota raises agent_report_flood (once a day) and refuses the call
+// until the next UTC day.
+func (s *Server) overQuota(ctx context.Context, a store.Agent, now time.Time) error {
+	raised, err := s.store.ReportFlood(ctx, a, s.quota, now)
+	if err != nil {
+		s.log.Error("raise agent_report_flood", "agent", a.ID, "err", err)
+	}
+	if raised {
+		s.log.Warn("agent over its daily report quota: reports refused until tomorrow", "agent", a.ID, "device", a.DeviceID)
+	}
+	next := now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	return busy("this agent's daily report quota is used up; retry after "+next.Format(time.RFC3339), next.Sub(now))
 }
 
 // prepare checks one report's own rules, matches a snapshot's peripherals

@@ -264,6 +264,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if !errors.Is(err, store.ErrUnauthenticated) {
 			s.log.Error("ui sign-in", "err", err)
+		} else {
+			s.log.Warn("ui sign-in refused", "user", r.PostFormValue("username"), "ip", r.RemoteAddr)
 		}
 		s.render(w, r, http.StatusUnauthorized, "login", "Sign in", s.loginData(next, "Wrong user name or password."))
 		return
