@@ -150,6 +150,14 @@ func (c *collector) enroll(t *testing.T, serial string) *agent {
 	return a
 }
 
+// enrollErr enrolls hardware serial and returns the error.
+func (c *collector) enrollErr(t *testing.T, serial string) error {
+	t.Helper()
+	_, der := csr(t)
+	_, err := c.conn(t, nil).Enroll(context.Background(), &agentv1.EnrollRequest{Secret: c.secret, Identity: identity(serial), Csr: der})
+	return err
+}
+
 func (a *agent) snapshot(serial string) *agentv1.Report {
 	id := identity(serial)
 	id.AgentId = a.id
@@ -278,6 +286,8 @@ func TestRevokedDeviceRefused(t *testing.T) {
 	if n := c.reportCount(t, a.deviceID); n != 1 {
 		t.Fatalf("stored %d reports, want 1", n)
 	}
+	// Its hardware cannot enroll again: no certificate, no agent.
+	wantCode(t, c.enrollErr(t, "SN1"), codes.PermissionDenied, "revoked")
 	// Everyone else is still served.
 	if _, err := other.rpc.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{other.snapshot("SN2")}}); err != nil {
 		t.Fatal(err)

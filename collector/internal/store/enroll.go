@@ -316,7 +316,14 @@ func (s *Store) enrollOne(ctx context.Context, tx *sql.Tx, e *Enrollment) (Enrol
 	}
 	now := micros(time.Now())
 	var deviceID string
-	err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM devices WHERE hardware_key = ?`), e.HardwareKey).Scan(&deviceID)
+	var revoked int64
+	err := tx.QueryRowContext(ctx, s.q(`SELECT id, revoked_at FROM devices WHERE hardware_key = ?`), e.HardwareKey).Scan(&deviceID, &revoked)
+	if err == nil && revoked != 0 {
+		// A revoked laptop does not come back by enrolling again: nothing
+		// is written, no certificate is handed out.
+		return Enrolled{Revoked: true}, s.audit(ctx, tx, "agent:"+e.AgentID, "enroll_refused", "device", deviceID,
+			map[string]any{"reason": "device revoked", "secret_id": e.SecretID, "ip": e.IP, "hostname": e.Identity.Hostname})
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		deviceID = randomToken("dev_", 8)
 		id := e.Identity
