@@ -466,3 +466,55 @@ func TestAdversaryDiskFlood(t *testing.T) {
 		}
 	})
 }
+
+// TestAdversaryEdges: the smaller holes: the SQLite file readable by
+// others, a directory listing of the UI's static files, API answers a
+// browser could sniff into HTML, and enrollment of a revoked laptop.
+func TestAdversaryEdges(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		a := startAdversary(t, dsn)
+		if a.s.db == "" {
+			st, err := os.Stat(a.s.dataDir + "/bonafide.db")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("SQLite database mode %v, want 0600", st.Mode().Perm())
+			}
+		}
+		for _, path := range []string{"/ui/static/", "/ui/static"} {
+			resp, err := http.Get("http://" + a.s.http + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 || bytes.Contains(body, []byte("<a href=")) {
+				t.Errorf("GET %s: %s, a directory listing:\n%s", path, resp.Status, body)
+			}
+		}
+		for _, tok := range []string{a.admin, "bogus"} {
+			req, _ := http.NewRequest("GET", "http://"+a.s.http+"/api/v1/devices", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("API answer %s: X-Content-Type-Options %q, want nosniff", resp.Status, got)
+			}
+		}
+
+		// A revoked laptop does not come back by enrolling again.
+		id := identity("revoked-01", uuid.NewString(), "REVOKED01")
+		h, err := a.enroll(t, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.s.admin(t, "device", "revoke", h.deviceID)
+		if _, err := a.enroll(t, id, ""); status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("enrollment of a revoked laptop's hardware: %v, want PermissionDenied", err)
+		}
+	})
+}

@@ -102,7 +102,14 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 		s.pages[name] = t
 	}
 	static, _ := fs.Sub(staticFS, "static")
-	s.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	s.mux.Handle("GET /ui/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // files only, no directory listing
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
 	s.mux.HandleFunc("GET /ui/login", s.loginPage)
 	s.mux.HandleFunc("POST /ui/login", s.login)
 	if opts.OIDC != nil {
