@@ -159,6 +159,24 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 			return err
 		}
 		fmt.Fprintln(stderr, "revoked device", id)
+	case "device approve-claim":
+		id, err := arg()
+		if err != nil {
+			return err
+		}
+		if err := st.ApproveClaim(ctx, id, "cli:"+currentUser()); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "merged device", id, "into the device whose hardware it claimed")
+	case "device readmit":
+		id, err := arg()
+		if err != nil {
+			return err
+		}
+		if err := st.Readmit(ctx, id, "cli:"+currentUser()); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "the hardware of revoked device", id, "may enroll again")
 	}
 	return nil
 }

@@ -516,5 +516,71 @@ func TestAdversaryEdges(t *testing.T) {
 		if _, err := a.enroll(t, id, ""); status.Code(err) != codes.PermissionDenied {
 			t.Fatalf("enrollment of a revoked laptop's hardware: %v, want PermissionDenied", err)
 		}
+		// An admin readmits it: it enrolls again, as a new device.
+		a.s.admin(t, "device", "readmit", h.deviceID)
+		again, err := a.enroll(t, id, "")
+		if err != nil || again.deviceID == h.deviceID {
+			t.Fatalf("enrollment after readmission: %v, %+v", err, again)
+		}
+	})
+}
+
+// TestAdversaryHardwareTakeover: enrolling with a known SMBIOS UUID and
+// serial used to return that laptop's device id and let the attacker
+// rename it, move its egress and raise alerts on it. Now the claim gets a
+// device of its own, flagged duplicate_hardware_identity naming the
+// claimed device; the answer names only the new device; the real laptop's
+// record is untouched.
+func TestAdversaryHardwareTakeover(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		a := startAdversary(t, dsn)
+		victimID := identity("alice-laptop", uuid.NewString(), "PF3ALICE")
+		victim, err := a.enroll(t, victimID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := victim.report(a.snapshotReport(victim, nil)); err != nil {
+			t.Fatal(err)
+		}
+		before := a.s.api(t, "GET", "/api/v1/devices/"+victim.deviceID, a.admin, "", 200)
+
+		claim := proto.CloneOf(victimID)
+		claim.Hostname = "farm-box-7"
+		thief, err := a.enroll(t, claim, "127.0.0.3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if thief.deviceID == victim.deviceID {
+			t.Fatalf("enrolling the victim's hardware returned the victim's device %s", victim.deviceID)
+		}
+		// (Its own peripherals and network: reporting the victim's is
+		// another attack, which links the two devices for analysts to see.)
+		own := func(sn *agentv1.HostSnapshot) { sn.Usb, sn.Displays, sn.Network = nil, nil, nil }
+		for range 3 {
+			if err := thief.report(a.snapshotReport(thief, own)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := a.s.api(t, "GET", "/api/v1/devices/"+victim.deviceID, a.admin, "", 200)
+		for _, k := range []string{"hostname", "agent_id", "last_ip"} {
+			if after[k] != before[k] {
+				t.Errorf("victim's %s changed from %v to %v", k, before[k], after[k])
+			}
+		}
+		if got := a.s.api(t, "GET", "/api/v1/alerts?device_id="+victim.deviceID, a.admin, "", 200); len(got["alerts"].([]any)) != 0 {
+			t.Errorf("alerts raised on the victim's device: %v", got["alerts"])
+		}
+		got := a.s.api(t, "GET", "/api/v1/alerts?rule_id=duplicate_hardware_identity&device_id="+thief.deviceID, a.admin, "", 200)
+		items, _ := got["alerts"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("duplicate_hardware_identity on the claimant: %v, want one", got)
+		}
+		if ev := items[0].(map[string]any)["evidence"].(map[string]any); ev["claims_device"] != victim.deviceID {
+			t.Errorf("evidence %v does not name the claimed device %s", ev, victim.deviceID)
+		}
+		dev := a.s.api(t, "GET", "/api/v1/devices/"+thief.deviceID, a.admin, "", 200)
+		if dev["claims_device"] != victim.deviceID || dev["hostname"] != "farm-box-7" {
+			t.Errorf("claimant device %v", dev)
+		}
 	})
 }

@@ -34,6 +34,9 @@ commands:
   user list                     list web UI users (username, role, created; tab-separated)
   ca fingerprint                print the CA certificate's SHA-256 (hex)
   device revoke ID              cut a device off
+  device approve-claim ID       merge a device that enrolled claiming another active
+                                device's hardware into that device (a reinstall)
+  device readmit ID             let a revoked device's hardware enroll again (as a new device)
   people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
   policy check DIR              type-check the rules, catalogs and offices in DIR
   policy test DIR               run the rules' own test cases in DIR
@@ -74,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, rest, stderr)
 	case "secret create", "secret list", "secret revoke", "token create", "ca fingerprint", "device revoke", "people import",
+		"device approve-claim", "device readmit",
 		"user create", "user list":
 		return admin(ctx, cmd, rest, os.Stdin, stdout, stderr)
 	case "package":

@@ -22,10 +22,14 @@ type Facts struct {
 // store rather than from what the agent claims. In CEL it is the variable
 // `device`, with the snake_case names of the cel tags.
 type DeviceFacts struct {
-	ID           string    `cel:"id"`
-	Hostname     string    `cel:"hostname"`
-	HardwareUUID string    `cel:"hardware_uuid"`
-	SerialNumber string    `cel:"serial_number"`
+	ID           string `cel:"id"`
+	Hostname     string `cel:"hostname"`
+	HardwareUUID string `cel:"hardware_uuid"`
+	SerialNumber string `cel:"serial_number"`
+	// ClaimsDevice is the id of the active device whose hardware identity
+	// (SMBIOS UUID and serial) this device claimed when it enrolled; empty
+	// when it claimed none or an admin approved the claim.
+	ClaimsDevice string    `cel:"claims_device"`
 	OSFamily     string    `cel:"os_family"`
 	AgentID      string    `cel:"agent_id"`
 	AgentVersion string    `cel:"agent_version"`

@@ -210,36 +210,35 @@ func TestEnrollReportIdempotent(t *testing.T) {
 	}
 }
 
-func TestReEnrollSameHardwareKeepsDevice(t *testing.T) {
+// TestEnrollClaimingHardware: hardware identity is a claim, not a key.
+// An enrollment claiming the SMBIOS identity of an active device gets a
+// device of its own (the answer names nothing of the other device), and
+// duplicate_hardware_identity fires on it when it reports; the claimed
+// device is untouched.
+func TestEnrollClaimingHardware(t *testing.T) {
 	c := startCollector(t)
 	a1 := c.enroll(t, "SN1")
 	a2 := c.enroll(t, "SN1")
 	b := c.enroll(t, "SN2")
-	if a1.deviceID != a2.deviceID || a1.id == a2.id {
-		t.Fatalf("re-enrollment: device %s/%s agents %s/%s", a1.deviceID, a2.deviceID, a1.id, a2.id)
+	if a1.deviceID == a2.deviceID || a1.id == a2.id {
+		t.Fatalf("claimed hardware: device %s/%s agents %s/%s, want a device of its own", a1.deviceID, a2.deviceID, a1.id, a2.id)
 	}
-	if b.deviceID == a1.deviceID {
+	if b.deviceID == a1.deviceID || b.deviceID == a2.deviceID {
 		t.Fatal("different hardware got the same device")
 	}
-}
-
-func TestTwoLiveAgentsOneHardwareIdentity(t *testing.T) {
-	c := startCollector(t)
-	a1 := c.enroll(t, "CLONE")
-	a2 := c.enroll(t, "CLONE")
 	ctx := context.Background()
 	for _, a := range []*agent{a1, a2, a1} {
-		if _, err := a.rpc.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{a.snapshot("CLONE")}}); err != nil {
+		if _, err := a.rpc.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{a.snapshot("SN1")}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	alerts, err := c.store.ListAlerts(ctx, store.AlertFilter{RuleID: "duplicate_hardware_identity", DeviceID: a1.deviceID})
-	if err != nil || len(alerts) != 1 {
-		t.Fatalf("alerts %+v, %v", alerts, err)
+	alerts, err := c.store.ListAlerts(ctx, store.AlertFilter{RuleID: "duplicate_hardware_identity"})
+	if err != nil || len(alerts) != 1 || alerts[0].DeviceID != a2.deviceID || alerts[0].Evidence["claims_device"] != a1.deviceID {
+		t.Fatalf("alerts %+v, %v; want one on the claimant %s naming %s", alerts, err, a2.deviceID, a1.deviceID)
 	}
-	ids, _ := alerts[0].Evidence["agent_ids"].([]any)
-	if len(ids) != 2 {
-		t.Fatalf("evidence %v does not name both agents", alerts[0].Evidence)
+	d, err := c.store.GetDevice(ctx, a1.deviceID)
+	if err != nil || d.AgentID != a1.id {
+		t.Fatalf("claimed device %+v, %v: its agent changed", d, err)
 	}
 }
 

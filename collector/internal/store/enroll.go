@@ -230,7 +230,8 @@ func (s *Store) enrolledByKey(ctx context.Context, q rowQuerier, e Enrollment) (
 	r := Enrolled{}
 	var hwKey string
 	var ar, dr int64
-	err := q.QueryRowContext(ctx, s.q(`SELECT a.id, a.device_id, a.enroll_cert, a.revoked_at, d.revoked_at, d.hardware_key
+	err := q.QueryRowContext(ctx, s.q(`SELECT a.id, a.device_id, a.enroll_cert, a.revoked_at, d.revoked_at,
+		CASE WHEN d.claimed_key <> '' THEN d.claimed_key ELSE d.hardware_key END
 		FROM agents a JOIN devices d ON d.id = a.device_id WHERE a.enroll_key = ? AND a.enroll_key <> ''`), e.Key).
 		Scan(&r.AgentID, &r.DeviceID, &r.Certificate, &ar, &dr, &hwKey)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -324,14 +325,27 @@ func (s *Store) enrollOne(ctx context.Context, tx *sql.Tx, e *Enrollment) (Enrol
 		return Enrolled{Revoked: true}, s.audit(ctx, tx, "agent:"+e.AgentID, "enroll_refused", "device", deviceID,
 			map[string]any{"reason": "device revoked", "secret_id": e.SecretID, "ip": e.IP, "hostname": e.Identity.Hostname})
 	}
+	// Hardware identity is a claim, not a key: an enrollment claiming the
+	// hardware of an active device gets a device of its own, which records
+	// the claim (duplicate_hardware_identity fires on it) until an admin
+	// approves it (ApproveClaim). The answer names only the new device.
+	claims := ""
+	if err == nil {
+		claims, err = deviceID, sql.ErrNoRows
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		deviceID = randomToken("dev_", 8)
+		hwKey, claimedKey := e.HardwareKey, ""
+		if claims != "" {
+			hwKey, claimedKey = "claim:"+deviceID, e.HardwareKey
+		}
 		id := e.Identity
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hardware_uuid, serial_number, machine_id,
-			hostname, os_family, os_name, os_version, hardware_vendor, hardware_model, agent_id, agent_version, first_seen)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			deviceID, e.HardwareKey, id.HardwareUUID, id.SerialNumber, id.MachineID, id.Hostname, id.OSFamily,
-			id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, e.AgentID, id.AgentVersion, now)
+			hostname, os_family, os_name, os_version, hardware_vendor, hardware_model, agent_id, agent_version, first_seen,
+			claims_device, claimed_key)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			deviceID, hwKey, id.HardwareUUID, id.SerialNumber, id.MachineID, id.Hostname, id.OSFamily,
+			id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, e.AgentID, id.AgentVersion, now, claims, claimedKey)
 	}
 	if err != nil {
 		return Enrolled{}, fmt.Errorf("find device: %w", err)
@@ -343,8 +357,11 @@ func (s *Store) enrollOne(ctx context.Context, tx *sql.Tx, e *Enrollment) (Enrol
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE enroll_secrets SET uses = uses + 1 WHERE id = ?`), e.SecretID); err != nil {
 		return Enrolled{}, err
 	}
-	err = s.audit(ctx, tx, "agent:"+e.AgentID, "enroll", "device", deviceID,
-		map[string]any{"agent_id": e.AgentID, "secret_id": e.SecretID, "ip": e.IP, "hostname": e.Identity.Hostname})
+	detail := map[string]any{"agent_id": e.AgentID, "secret_id": e.SecretID, "ip": e.IP, "hostname": e.Identity.Hostname}
+	if claims != "" {
+		detail["claims_device"] = claims
+	}
+	err = s.audit(ctx, tx, "agent:"+e.AgentID, "enroll", "device", deviceID, detail)
 	return Enrolled{AgentID: e.AgentID, DeviceID: deviceID, Certificate: e.Certificate, Created: true}, err
 }
 
@@ -406,4 +423,48 @@ func affectedOne(res sql.Result, err error, what string) error {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return nil
+}
+
+// ApproveClaim merges a device that enrolled claiming the hardware of
+// another (an admin decided it is that laptop, reinstalled): the claimant's
+// agents move to the claimed device, whose history they continue, and the
+// claimant's record is closed (revoked, under a retired key) with the
+// reports it stored so far. The claimed device's older agents are left as
+// they are: if they keep reporting, duplicate_hardware_identity fires.
+func (s *Store) ApproveClaim(ctx context.Context, claimantID, actor string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var owner string
+		var revoked, ownerRevoked int64
+		err := tx.QueryRowContext(ctx, s.q(`SELECT c.claims_device, c.revoked_at, o.revoked_at FROM devices c JOIN devices o ON o.id = c.claims_device
+			WHERE c.id = ?`), claimantID).Scan(&owner, &revoked, &ownerRevoked)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && revoked != 0 {
+			return fmt.Errorf("active device %s with a hardware claim: %w", claimantID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("load claim: %w", err)
+		}
+		if ownerRevoked != 0 {
+			return fmt.Errorf("device %s claims revoked device %s (readmit its hardware instead): %w", claimantID, owner, ErrInvalid)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET device_id = ? WHERE device_id = ?`), owner, claimantID); err != nil {
+			return fmt.Errorf("move agents: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET hardware_key = ?, claims_device = '', claimed_key = '', revoked_at = ? WHERE id = ?`),
+			"retired:"+claimantID, micros(time.Now()), claimantID); err != nil {
+			return fmt.Errorf("approve claim: %w", err)
+		}
+		return s.audit(ctx, tx, actor, "approve_claim", "device", owner, map[string]any{"merged_device": claimantID})
+	})
+}
+
+// Readmit lets the hardware of a revoked device enroll again (as a new
+// device): the revoked device keeps its history under a retired key.
+func (s *Store) Readmit(ctx context.Context, id, actor string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET hardware_key = ? WHERE id = ? AND revoked_at <> 0 AND hardware_key NOT LIKE 'retired:%'`), "retired:"+id, id)
+		if err := affectedOne(res, err, "revoked device "+id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, "readmit", "device", id, nil)
+	})
 }

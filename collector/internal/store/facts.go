@@ -156,7 +156,7 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
 	var egress, prevEgress, bySerial, byUser, workHours, clusterID string
 	var shares bool
-	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
+	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.claims_device, d.os_family, d.agent_id, d.agent_version,
 		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
 		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
 		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
@@ -164,7 +164,7 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
 		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0)
 		FROM devices d WHERE d.id = ?`), deviceID).
-		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
+		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.ClaimsDevice, &f.OSFamily, &f.AgentID, &f.AgentVersion,
 			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
 			&egress, &since, &prevEgress, &prevAt, &shares, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated)
 	if err != nil {
