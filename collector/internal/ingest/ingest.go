@@ -187,6 +187,16 @@ func (s *Server) Authenticate(ctx context.Context, req any, info *grpc.UnaryServ
 	if a.Revoked {
 		return nil, status.Error(codes.PermissionDenied, "device revoked")
 	}
+	// A renewed certificate retires the one before it, once it is used.
+	switch serial := cert.SerialNumber.Text(16); {
+	case a.CertSerial == "" || serial == a.CertSerial && a.PrevCertSerial == "":
+	case serial == a.CertSerial:
+		if err := s.store.CertUsed(ctx, a.ID, serial); err != nil {
+			return nil, s.internal("retire certificate", err)
+		}
+	case serial != a.PrevCertSerial:
+		return nil, status.Error(codes.Unauthenticated, "certificate retired: it was renewed")
+	}
 	return handler(context.WithValue(ctx, agentKey{}, a), req)
 }
 

@@ -414,7 +414,13 @@ func TestCheckInConfigAndRenewal(t *testing.T) {
 	if err != nil || resp.GetConfig() != nil {
 		t.Fatalf("unchanged config resent: %v %v", resp, err)
 	}
-	_, der := csr(t)
+	// A renewal whose answer is lost: the agent still holds its old
+	// certificate, which works until the renewed one is used.
+	_, lost := csr(t)
+	if _, err = a.rpc.CheckIn(ctx, &agentv1.CheckInRequest{ConfigVersion: cfg.GetVersion(), RenewCsr: lost}); err != nil {
+		t.Fatal(err)
+	}
+	key, der := csr(t)
 	resp, err = a.rpc.CheckIn(ctx, &agentv1.CheckInRequest{ConfigVersion: cfg.GetVersion(), RenewCsr: der})
 	if err != nil {
 		t.Fatal(err)
@@ -427,6 +433,16 @@ func TestCheckInConfigAndRenewal(t *testing.T) {
 		t.Fatalf("renewed certificate names %q, want %q", id, a.id)
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: c.ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatal(err)
+	}
+	// The renewed certificate is used: the old one is retired.
+	renewed := c.conn(t, &tls.Certificate{Certificate: [][]byte{resp.GetCertificate()}, PrivateKey: key})
+	if _, err := renewed.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{a.snapshot("SN1")}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.rpc.CheckIn(ctx, &agentv1.CheckInRequest{})
+	wantCode(t, err, codes.Unauthenticated, "retired")
+	if _, err := renewed.CheckIn(ctx, &agentv1.CheckInRequest{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -374,14 +374,19 @@ type Agent struct {
 	CertNotAfter  time.Time
 	Revoked       bool // the agent or its device is revoked
 	DeviceRevoked bool
+	// CertSerial is the serial (hex) of the agent's certificate, and
+	// PrevCertSerial that of the one it renewed, accepted until the new
+	// one is first used (see CertUsed); "" when there is none.
+	CertSerial, PrevCertSerial string
 }
 
 // AgentByID loads an agent with its device's revocation state.
 func (s *Store) AgentByID(ctx context.Context, id string) (Agent, error) {
 	var a Agent
 	var en, ls, na, ar, dr int64
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT a.id, a.device_id, a.enrolled_at, a.last_seen, a.cert_not_after, a.revoked_at, d.revoked_at
-		FROM agents a JOIN devices d ON d.id = a.device_id WHERE a.id = ?`), id).Scan(&a.ID, &a.DeviceID, &en, &ls, &na, &ar, &dr)
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT a.id, a.device_id, a.enrolled_at, a.last_seen, a.cert_not_after, a.revoked_at, d.revoked_at,
+		a.cert_serial, a.prev_cert_serial
+		FROM agents a JOIN devices d ON d.id = a.device_id WHERE a.id = ?`), id).Scan(&a.ID, &a.DeviceID, &en, &ls, &na, &ar, &dr, &a.CertSerial, &a.PrevCertSerial)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Agent{}, ErrNotFound
 	}
@@ -394,10 +399,25 @@ func (s *Store) AgentByID(ctx context.Context, id string) (Agent, error) {
 	return a, nil
 }
 
-// RenewAgentCert records a renewed client certificate.
+// RenewAgentCert records a renewed client certificate. It retires the
+// certificate before it: that one is accepted only until the new one is
+// first used (CertUsed), so that an agent whose renewal answer was lost
+// can renew again. A renewal before the previous renewed certificate was
+// used keeps the older one, which the agent still holds.
 func (s *Store) RenewAgentCert(ctx context.Context, agentID, serial string, notAfter time.Time) error {
-	res, err := s.exec(ctx, `UPDATE agents SET cert_serial = ?, cert_not_after = ? WHERE id = ?`, serial, micros(notAfter), agentID)
+	res, err := s.exec(ctx, `UPDATE agents SET prev_cert_serial = CASE WHEN prev_cert_serial = '' THEN cert_serial ELSE prev_cert_serial END,
+		cert_serial = ?, cert_not_after = ? WHERE id = ?`, serial, micros(notAfter), agentID)
 	return affectedOne(res, err, "agent "+agentID)
+}
+
+// CertUsed records that the agent used its current certificate: the one
+// it renewed is refused from now on.
+func (s *Store) CertUsed(ctx context.Context, agentID, serial string) error {
+	_, err := s.exec(ctx, `UPDATE agents SET prev_cert_serial = '' WHERE id = ? AND cert_serial = ? AND prev_cert_serial <> ''`, agentID, serial)
+	if err != nil {
+		return fmt.Errorf("retire previous certificate: %w", err)
+	}
+	return nil
 }
 
 // RevokeDevice cuts a device and all its agents off.
