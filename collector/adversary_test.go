@@ -516,6 +516,31 @@ func TestAdversaryEdges(t *testing.T) {
 		if _, err := a.enroll(t, id, ""); status.Code(err) != codes.PermissionDenied {
 			t.Fatalf("enrollment of a revoked laptop's hardware: %v, want PermissionDenied", err)
 		}
+		// A secret with a use limit enrolls that many laptops and no more;
+		// one with an expiry stops when it passes (polled: a slow machine).
+		limited := *a
+		limited.secret = a.s.admin(t, "secret", "create", "--name", "three laptops", "--max-uses", "3")
+		for i := range 4 {
+			_, err := limited.enroll(t, identity(fmt.Sprintf("limited-%d", i), uuid.NewString(), fmt.Sprintf("LIM%d", i)), "")
+			if i < 3 && err != nil || i == 3 && status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("enrollment %d with a secret for three: %v", i+1, err)
+			}
+		}
+		if list := a.s.admin(t, "secret", "list"); !strings.Contains(list, "used up") {
+			t.Errorf("secret list does not show the used-up secret:\n%s", list)
+		}
+		expiring := *a
+		expiring.secret = a.s.admin(t, "secret", "create", "--expires", "2s")
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			_, err := expiring.enroll(t, identity("late", uuid.NewString(), "LATE"+uuid.NewString()[:8]), "")
+			if status.Code(err) == codes.PermissionDenied {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a secret created with --expires 2s still enrolls: %v", err)
+			}
+		}
+
 		// An admin readmits it: it enrolls again, as a new device.
 		a.s.admin(t, "device", "readmit", h.deviceID)
 		again, err := a.enroll(t, id, "")
@@ -581,6 +606,140 @@ func TestAdversaryHardwareTakeover(t *testing.T) {
 		dev := a.s.api(t, "GET", "/api/v1/devices/"+thief.deviceID, a.admin, "", 200)
 		if dev["claims_device"] != victim.deviceID || dev["hostname"] != "farm-box-7" {
 			t.Errorf("claimant device %v", dev)
+		}
+	})
+}
+
+// TestAdversaryFraming: laptops in two houses report an undeclared serial
+// and the user name of an innocent office employee (CORP\svaughn). That
+// used to bind them all to that employee: three laptops in each house
+// counted as one person, no farm, and the employee's risk carried them.
+// Now a user name on several devices binds none of them: each house
+// counts three people, the employee's record keeps only the laptop HR
+// declared, and username_on_several_devices names the conflict.
+func TestAdversaryFraming(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		a := startAdversary(t, dsn)
+		a.s.api(t, "POST", "/api/v1/people", a.admin, `{"email":"sam@example.com","name":"Sam Vaughn","username":"CORP\\svaughn",
+			"device_serial":"SAMSERIAL1","country":"US","region":"NY","city":"New York","timezone":"America/New_York","work_hours":"09:00-17:00"}`, 200)
+
+		user := func(sn *agentv1.HostSnapshot, router string) {
+			sn.Sessions = &agentv1.Sessions{Current: []*agentv1.LoginSession{{User: `CORP\svaughn`, Type: agentv1.LoginSession_TYPE_CONSOLE}}}
+			sn.Usb, sn.Displays, sn.RemoteAccess = nil, nil, nil
+			if router != "" {
+				sn.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Gateway: "192.168.1.1", GatewayMac: router, Interface: "wlan0"}}
+			} else {
+				sn.Network = nil
+			}
+		}
+		sam, err := a.enroll(t, identity("sam-laptop", uuid.NewString(), "SAMSERIAL1"), "127.0.0.20")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sam.report(a.snapshotReport(sam, func(sn *agentv1.HostSnapshot) { user(sn, "") })); err != nil {
+			t.Fatal(err)
+		}
+		var farm []*hostileAgent
+		for house := range 2 {
+			for i := range 3 {
+				h, err := a.enroll(t, identity(fmt.Sprintf("house%d-laptop%d", house, i), uuid.NewString(), fmt.Sprintf("UNDECL%d%d", house, i)), fmt.Sprintf("127.0.1.%d", 10+house))
+				if err != nil {
+					t.Fatal(err)
+				}
+				farm = append(farm, h)
+			}
+		}
+		for round := range 2 { // the second round sees every other laptop's user names
+			for i, h := range farm {
+				router := []string{"3c:84:6a:11:22:33", "f4:f2:6d:44:55:66"}[i/3]
+				if err := h.report(a.snapshotReport(h, func(sn *agentv1.HostSnapshot) { user(sn, router) })); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+		}
+		if err := sam.report(a.snapshotReport(sam, func(sn *agentv1.HostSnapshot) { user(sn, "") })); err != nil {
+			t.Fatal(err)
+		}
+
+		// No farm laptop is Sam's.
+		for _, h := range farm {
+			d := a.s.api(t, "GET", "/api/v1/devices/"+h.deviceID, a.admin, "", 200)
+			if d["person"] != "" {
+				t.Errorf("farm laptop %s bound to %v by the user name it reports", d["hostname"], d["person"])
+			}
+		}
+		if d := a.s.api(t, "GET", "/api/v1/devices/"+sam.deviceID, a.admin, "", 200); d["person"] != "sam@example.com" {
+			t.Errorf("Sam's own laptop (declared serial) bound to %v", d["person"])
+		}
+		// Each house counts three people.
+		farms := a.s.api(t, "GET", "/api/v1/farms", a.admin, "", 200)
+		clusters, _ := farms["farms"].([]any)
+		if len(clusters) != 2 {
+			t.Fatalf("farms %v, want the two houses", farms)
+		}
+		for _, c := range clusters {
+			c := c.(map[string]any)
+			if c["people"] != float64(3) || c["devices"] != float64(3) {
+				t.Errorf("house %v: %v people on %v devices, want 3 on 3", c["id"], c["people"], c["devices"])
+			}
+		}
+		// Sam's risk is Sam's laptop's alone; an alert names the conflict.
+		var bound []any
+		for _, d := range a.s.api(t, "GET", "/api/v1/devices", a.admin, "", 200)["devices"].([]any) {
+			if d.(map[string]any)["person"] == "sam@example.com" {
+				bound = append(bound, d.(map[string]any)["hostname"])
+			}
+		}
+		if len(bound) != 1 {
+			t.Errorf("devices bound to Sam: %v, want only the declared laptop", bound)
+		}
+		p := a.s.api(t, "GET", "/api/v1/people/sam@example.com", a.admin, "", 200)
+		if strings.Contains(fmt.Sprint(p["risk"]), "house") {
+			t.Errorf("Sam's risk carries the farm's laptops: %v", p["risk"])
+		}
+		got := a.s.api(t, "GET", "/api/v1/alerts?rule_id=username_on_several_devices", a.admin, "", 200)
+		items, _ := got["alerts"].([]any)
+		if len(items) < len(farm) {
+			t.Fatalf("username_on_several_devices alerts: %d, want one on each of the %d farm laptops (and Sam's)", len(items), len(farm))
+		}
+		ev := items[0].(map[string]any)["evidence"].(map[string]any)
+		if !strings.Contains(fmt.Sprint(ev["conflicts"]), "sam@example.com") {
+			t.Errorf("conflict evidence %v does not name Sam", ev)
+		}
+	})
+}
+
+// TestAdversaryMassEnrollment: 245 quiet fake laptops enrolled from the
+// farm's own address once diluted its keys unseen. A burst of enrollments
+// from one address (here 25, over the rule's 20 a day) now raises
+// mass_enrollment on the laptops past the threshold.
+func TestAdversaryMassEnrollment(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		a := startAdversary(t, dsn)
+		var fakes []*hostileAgent
+		for i := range 25 {
+			h, err := a.enroll(t, identity(fmt.Sprintf("fake-%02d", i), uuid.NewString(), fmt.Sprintf("FAKE%02d", i)), "127.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fakes = append(fakes, h)
+		}
+		quiet := func(sn *agentv1.HostSnapshot) {
+			sn.Usb, sn.Displays, sn.RemoteAccess, sn.Sessions = nil, nil, nil, nil
+			sn.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Gateway: "192.168.1.1", GatewayMac: "3c:84:6a:11:22:33", Interface: "wlan0"}}
+		}
+		for _, h := range fakes {
+			if err := h.report(a.snapshotReport(h, quiet)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := a.s.api(t, "GET", "/api/v1/alerts?rule_id=mass_enrollment&limit=100", a.admin, "", 200)
+		items, _ := got["alerts"].([]any)
+		if len(items) != 25-19 {
+			t.Fatalf("mass_enrollment alerts: %d, want %d (the 20th to the 25th laptop)", len(items), 25-19)
+		}
+		if ev := items[0].(map[string]any)["evidence"].(map[string]any); ev["same_address_24h"].(float64) < 20 {
+			t.Errorf("evidence %v", ev)
 		}
 	})
 }

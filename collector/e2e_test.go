@@ -443,8 +443,9 @@ func TestPeopleEndToEnd(t *testing.T) {
 		t.Fatalf("people %v", people)
 	}
 
-	// The fixture root's DMI serial is 7XK2LM3: two agents for it, so an
-	// alert fires on the device bound to Ana.
+	// The fixture root's DMI serial is 7XK2LM3: two agents for it. The
+	// second claims the first's hardware and gets a device of its own, not
+	// bound to Ana (its serial is a claim); the alert fires on it.
 	secret := s.admin(t, "secret", "create")
 	fp := s.admin(t, "ca", "fingerprint")
 	root := "../agent/internal/hostid/testdata/root-debian"
@@ -456,12 +457,22 @@ func TestPeopleEndToEnd(t *testing.T) {
 		runAgent(t, agent, "run", "--once", "--state-dir", st, "--root", root)
 	}
 	devices := s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any)
-	d := devices[0].(map[string]any)
-	if len(devices) != 1 || d["person"] != "ana@example.com" || d["person_binding"] != "device_serial" {
+	var anas, claimant string
+	for _, d := range devices {
+		d := d.(map[string]any)
+		switch {
+		case d["claims_device"] != nil && d["person"] == "":
+			claimant = d["id"].(string)
+		case d["person"] == "ana@example.com" && d["person_binding"] == "device_serial":
+			anas = d["id"].(string)
+		}
+	}
+	if len(devices) != 2 || anas == "" || claimant == "" {
 		t.Fatalf("devices %v", devices)
 	}
 	alerts := s.api(t, "GET", "/api/v1/alerts?rule_id=duplicate_hardware_identity", viewer, "", 200)["alerts"].([]any)
-	if len(alerts) != 1 || alerts[0].(map[string]any)["person"] != "ana@example.com" {
+	if len(alerts) != 1 || alerts[0].(map[string]any)["device_id"] != claimant ||
+		alerts[0].(map[string]any)["evidence"].(map[string]any)["claims_device"] != anas {
 		t.Fatalf("alerts %v", alerts)
 	}
 }

@@ -61,6 +61,11 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("GET /api/v1/outputs", store.RoleViewer, s.listOutputs)
 	s.handle("POST /api/v1/outputs/{name}/test", store.RoleAdmin, s.testOutput)
 	s.handle("GET /api/v1/audit", store.RoleAdmin, s.listAudit)
+	s.handle("GET /api/v1/tokens", store.RoleAdmin, s.listTokens)
+	s.handle("POST /api/v1/tokens", store.RoleAdmin, s.createToken)
+	s.handle("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
+	s.handle("GET /api/v1/users", store.RoleAdmin, s.listUsers)
+	s.handle("PATCH /api/v1/users/{username}", store.RoleAdmin, s.patchUser)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})

@@ -257,6 +257,8 @@ func (s *Server) Enroll(ctx context.Context, req *agentv1.EnrollRequest) (*agent
 	switch {
 	case errors.Is(err, store.ErrKeyEnrolled):
 		return nil, status.Error(codes.AlreadyExists, "this key is enrolled for another device: enroll with a new key")
+	case errors.Is(err, store.ErrSecretUsedUp):
+		return nil, status.Error(codes.PermissionDenied, "enrollment secret not valid")
 	case err != nil && ctx.Err() != nil:
 		return nil, status.FromContextError(ctx.Err()).Err()
 	case err != nil:

@@ -21,7 +21,28 @@ type Secret struct {
 	CreatedAt time.Time `json:"created_at"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 	Uses      int64     `json:"uses"`
+	// MaxUses bounds the enrollments with the secret and ExpiresAt ends
+	// them (0, zero: unlimited).
+	MaxUses   int64     `json:"max_uses,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
+
+// State says whether the secret still enrolls: "active", "revoked …",
+// "expired" or "used up".
+func (s Secret) State(now time.Time) string {
+	switch {
+	case !s.RevokedAt.IsZero():
+		return "revoked " + s.RevokedAt.UTC().Format("2006-01-02 15:04 UTC")
+	case !s.ExpiresAt.IsZero() && !s.ExpiresAt.After(now):
+		return "expired"
+	case s.MaxUses > 0 && s.Uses >= s.MaxUses:
+		return "used up"
+	}
+	return "active"
+}
+
+// ErrSecretUsedUp: the secret reached its use limit.
+var ErrSecretUsedUp = errors.New("enrollment secret used up")
 
 // randomToken returns a URL-safe random string with a prefix.
 func randomToken(prefix string, n int) string {
@@ -38,10 +59,19 @@ func hashSecret(s string) string {
 // CreateSecret makes a new enrollment secret and returns its plaintext, which
 // is not stored and cannot be shown again.
 func (s *Store) CreateSecret(ctx context.Context, name string) (string, Secret, error) {
+	return s.CreateSecretLimited(ctx, name, 0, time.Time{})
+}
+
+// CreateSecretLimited is CreateSecret for a secret that enrolls at most
+// maxUses agents (0: any number) until expires (zero: for ever).
+func (s *Store) CreateSecretLimited(ctx context.Context, name string, maxUses int64, expires time.Time) (string, Secret, error) {
+	if maxUses < 0 || !expires.IsZero() && !expires.After(time.Now()) {
+		return "", Secret{}, fmt.Errorf("%w: a secret needs a positive use limit and an expiry in the future", ErrInvalid)
+	}
 	plain := randomToken("bfe_", 24)
-	sec := Secret{ID: randomToken("", 4), Name: name, CreatedAt: time.Now().UTC()}
-	_, err := s.exec(ctx, `INSERT INTO enroll_secrets (id, name, hash, created_at) VALUES (?, ?, ?, ?)`,
-		sec.ID, name, hashSecret(plain), micros(sec.CreatedAt))
+	sec := Secret{ID: randomToken("", 4), Name: name, CreatedAt: time.Now().UTC(), MaxUses: maxUses, ExpiresAt: expires}
+	_, err := s.exec(ctx, `INSERT INTO enroll_secrets (id, name, hash, created_at, max_uses, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		sec.ID, name, hashSecret(plain), micros(sec.CreatedAt), maxUses, micros(expires))
 	if err != nil {
 		return "", Secret{}, fmt.Errorf("create secret: %w", err)
 	}
@@ -50,7 +80,7 @@ func (s *Store) CreateSecret(ctx context.Context, name string) (string, Secret, 
 
 // ListSecrets lists enrollment secrets, newest first.
 func (s *Store) ListSecrets(ctx context.Context) ([]Secret, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, name, created_at, revoked_at, uses FROM enroll_secrets ORDER BY created_at DESC`)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, name, created_at, revoked_at, uses, max_uses, expires_at FROM enroll_secrets ORDER BY created_at DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("list secrets: %w", err)
 	}
@@ -58,11 +88,11 @@ func (s *Store) ListSecrets(ctx context.Context) ([]Secret, error) {
 	var out []Secret
 	for rows.Next() {
 		var sec Secret
-		var c, r int64
-		if err := rows.Scan(&sec.ID, &sec.Name, &c, &r, &sec.Uses); err != nil {
+		var c, r, e int64
+		if err := rows.Scan(&sec.ID, &sec.Name, &c, &r, &sec.Uses, &sec.MaxUses, &e); err != nil {
 			return nil, err
 		}
-		sec.CreatedAt, sec.RevokedAt = fromMicros(c), fromMicros(r)
+		sec.CreatedAt, sec.RevokedAt, sec.ExpiresAt = fromMicros(c), fromMicros(r), fromMicros(e)
 		out = append(out, sec)
 	}
 	return out, rows.Err()
@@ -79,7 +109,8 @@ func (s *Store) RevokeSecret(ctx context.Context, id string) error {
 // prefix matched.
 func (s *Store) MatchSecret(ctx context.Context, plain string) (Secret, error) {
 	want, _ := hex.DecodeString(hashSecret(plain))
-	rows, err := s.r.QueryContext(ctx, `SELECT id, name, hash FROM enroll_secrets WHERE revoked_at = 0`)
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, name, hash FROM enroll_secrets WHERE revoked_at = 0
+		AND (expires_at = 0 OR expires_at > ?) AND (max_uses = 0 OR uses < max_uses)`), micros(time.Now()))
 	if err != nil {
 		return Secret{}, fmt.Errorf("match secret: %w", err)
 	}
@@ -334,6 +365,18 @@ func (s *Store) enrollOne(ctx context.Context, tx *sql.Tx, e *Enrollment) (Enrol
 		claims, err = deviceID, sql.ErrNoRows
 	}
 	if errors.Is(err, sql.ErrNoRows) {
+		// Mass enrollment (many fake laptops to dilute a farm's keys): the
+		// devices enrolled from this address in the last 24 hours and with
+		// this secret in the last hour, this one included.
+		var sameAddr, sameSecret int64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT
+			(SELECT COUNT(DISTINCT device_id) FROM agents WHERE enrolled_ip = ? AND enrolled_ip <> '' AND enrolled_at > ?),
+			(SELECT COUNT(DISTINCT device_id) FROM agents WHERE secret_id = ? AND enrolled_at > ?)`),
+			e.IP, now-(24*time.Hour).Microseconds(), e.SecretID, now-time.Hour.Microseconds()).Scan(&sameAddr, &sameSecret); err != nil {
+			return Enrolled{}, fmt.Errorf("count enrollments: %w", err)
+		}
+		sameAddr++
+		sameSecret++
 		deviceID = randomToken("dev_", 8)
 		hwKey, claimedKey := e.HardwareKey, ""
 		if claims != "" {
@@ -342,10 +385,11 @@ func (s *Store) enrollOne(ctx context.Context, tx *sql.Tx, e *Enrollment) (Enrol
 		id := e.Identity
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hardware_uuid, serial_number, machine_id,
 			hostname, os_family, os_name, os_version, hardware_vendor, hardware_model, agent_id, agent_version, first_seen,
-			claims_device, claimed_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			claims_device, claimed_key, enrolled_same_address, enrolled_same_secret)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			deviceID, hwKey, id.HardwareUUID, id.SerialNumber, id.MachineID, id.Hostname, id.OSFamily,
-			id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, e.AgentID, id.AgentVersion, now, claims, claimedKey)
+			id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, e.AgentID, id.AgentVersion, now, claims, claimedKey,
+			sameAddr, sameSecret)
 	}
 	if err != nil {
 		return Enrolled{}, fmt.Errorf("find device: %w", err)
@@ -354,8 +398,14 @@ func (s *Store) enrollOne(ctx context.Context, tx *sql.Tx, e *Enrollment) (Enrol
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), e.AgentID, deviceID, e.SecretID, now, e.IP, e.CertSerial, micros(e.CertNotAfter), e.Key, e.Certificate); err != nil {
 		return Enrolled{}, fmt.Errorf("insert agent: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE enroll_secrets SET uses = uses + 1 WHERE id = ?`), e.SecretID); err != nil {
+	// The use limit holds against concurrent enrollments: the count and
+	// its bound are checked in the enrollment's own transaction.
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE enroll_secrets SET uses = uses + 1 WHERE id = ? AND (max_uses = 0 OR uses < max_uses)`), e.SecretID)
+	if err != nil {
 		return Enrolled{}, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Enrolled{}, ErrSecretUsedUp
 	}
 	detail := map[string]any{"agent_id": e.AgentID, "secret_id": e.SecretID, "ip": e.IP, "hostname": e.Identity.Hostname}
 	if claims != "" {
