@@ -229,7 +229,8 @@ func (s *Server) Enroll(ctx context.Context, req *agentv1.EnrollRequest) (*agent
 	}
 	sec, err := s.store.MatchSecret(ctx, req.GetSecret())
 	if errors.Is(err, store.ErrNotFound) {
-		s.limiter.fail(ip, s.now())
+		wrong := sha256.Sum256([]byte(req.GetSecret()))
+		s.limiter.fail(ip, hex.EncodeToString(wrong[:8]), s.now())
 		s.log.Warn("enrollment refused: bad secret", "ip", ip)
 		return nil, status.Error(codes.PermissionDenied, "enrollment secret not valid")
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -317,11 +318,21 @@ func TestEnrollRefusals(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "hardware_uuid")
 	_, err = cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: c.secret, Identity: identity("SN1"), Csr: []byte("not a csr")})
 	wantCode(t, err, codes.InvalidArgument, "CSR")
-	for range 10 {
+	// One laptop retrying the same wrong secret does not lock its
+	// office's address out.
+	for range 30 {
 		_, err = cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: "bfe_wrong", Identity: identity("SN1"), Csr: der})
 		wantCode(t, err, codes.PermissionDenied, "secret")
 	}
-	// After ten failures this address is refused, even with the right secret.
+	if _, err := cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: c.secret, Identity: identity("SN9"), Csr: der}); err != nil {
+		t.Fatalf("enrollment after one laptop's retries of a wrong secret: %v", err)
+	}
+	for i := range 9 {
+		_, err = cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: fmt.Sprintf("bfe_guess%d", i), Identity: identity("SN1"), Csr: der})
+		wantCode(t, err, codes.PermissionDenied, "secret")
+	}
+	// After ten distinct wrong secrets (guessing) this address is refused,
+	// even with the right secret.
 	_, err = cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: c.secret, Identity: identity("SN1"), Csr: der})
 	wantCode(t, err, codes.ResourceExhausted, "too many")
 }
