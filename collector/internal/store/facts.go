@@ -189,19 +189,20 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 	r := &factsRead{facts: f}
 	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
 	var egress, prevEgress, bySerial, byUser, workHours, clusterID string
-	var shares bool
+	var shares, named bool
 	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.claims_device,
 		d.enrolled_same_address, d.enrolled_same_secret, d.os_family, d.agent_id, d.agent_version,
 		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
 		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
 		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
 		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
+		EXISTS (SELECT 1 FROM device_users u JOIN people p ON p.username_key = u.username WHERE u.device_id = d.id AND p.username_key <> ''),
 		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
 		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0)
 		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.ClaimsDevice, &f.EnrolledWith.SameAddress, &f.EnrolledWith.SameSecret, &f.OSFamily, &f.AgentID, &f.AgentVersion,
 			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
-			&egress, &since, &prevEgress, &prevAt, &shares, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated)
+			&egress, &since, &prevEgress, &prevAt, &shares, &named, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}
@@ -285,8 +286,10 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 			return nil, err
 		}
 	}
-	if f.UsernameConflicts, err = s.usernameConflicts(ctx, q, deviceID); err != nil {
-		return nil, err
+	if named { // the device reports some person's user name
+		if f.UsernameConflicts, err = s.usernameConflicts(ctx, q, deviceID); err != nil {
+			return nil, err
+		}
 	}
 	f.ReportInterval = time.Duration(interval) * time.Microsecond
 	f.DroppedReports = dropped
