@@ -217,7 +217,7 @@ func TestEndToEnd(t *testing.T) {
 		if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "does not match the pinned fingerprint") {
 			t.Fatalf("enroll with a wrong pin: %v %s", err, out)
 		}
-		if list := s.admin(t, "secret", "list"); !regexp.MustCompile(`e2e\s+\S+\s+0\s+active`).MatchString(list) {
+		if list := s.admin(t, "secret", "list"); !regexp.MustCompile(`e2e\s+\S+\s+0\s+-\s+never\s+active`).MatchString(list) {
 			t.Fatalf("the secret was used despite the wrong pin:\n%s", list)
 		}
 
