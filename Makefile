@@ -12,8 +12,9 @@ RACE_PKGS := ./agent/... ./collector/internal/ingest/ ./collector/internal/ca/
 STRESS_CPU   ?= 4
 STRESS_COUNT ?= 20
 STRESS_RUN   ?= EndToEnd
+FUZZTIME     ?= 30s
 
-.PHONY: help build test test-stress test-windows demo cross generate check-generate lint bench clean geoip installers
+.PHONY: help build test test-stress test-windows demo cross generate check-generate lint bench clean geoip installers fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -116,6 +117,14 @@ check-generate: generate ## fail when the committed generated code is stale
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
+
+fuzz: ## run every fuzz target (func Fuzz… in any _test.go) for FUZZTIME (30s) each; `make test` runs their seed corpora
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' agent collector policies); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$name ./$$(dirname $$f)"; \
+			$(GO) test -run "^$$name\$$" -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+		done; \
+	done
 
 bench: ## run the benchmarks (ingest on SQLite, and on PostgreSQL with BONAFIDE_TEST_POSTGRES)
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./collector/... ./agent/...

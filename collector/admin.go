@@ -26,7 +26,9 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 	name := fs.String("name", "", "a label for the secret or token")
 	role := fs.String("role", "", "token or user role: admin, analyst or viewer")
 	username := fs.String("username", "", "user create: the user's name (1-64 of a-z, 0-9, '.', '_', '@', '-')")
-	password := fs.String("password", "", "user create: the password (12 characters to 72 bytes); default: one line read from standard input")
+	password := fs.String("password", "", "user create, user password: the password (12 characters to 72 bytes); default: one line read from standard input")
+	expires := fs.Duration("expires", 0, "token create, secret create: it stops working after this long (e.g. 720h; 0: never)")
+	maxUses := fs.Int64("max-uses", 0, "secret create: enroll at most this many agents with the secret (0: any number)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -64,7 +66,11 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 	}
 	switch cmd {
 	case "secret create":
-		plain, _, err := st.CreateSecret(ctx, *name)
+		var until time.Time
+		if *expires > 0 {
+			until = time.Now().Add(*expires)
+		}
+		plain, _, err := st.CreateSecretLimited(ctx, *name, *maxUses, until)
 		if err != nil {
 			return err
 		}
@@ -75,13 +81,14 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCREATED\tUSES\tSTATUS")
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED\tUSES\tMAX USES\tEXPIRES\tSTATUS")
 		for _, s := range secrets {
-			state := "active"
-			if !s.RevokedAt.IsZero() {
-				state = "revoked " + s.RevokedAt.Format(time.RFC3339)
+			limit := "-"
+			if s.MaxUses > 0 {
+				limit = fmt.Sprint(s.MaxUses)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.ID, s.Name, s.CreatedAt.Format(time.RFC3339), s.Uses, state)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, s.Name, s.CreatedAt.Format(time.RFC3339), s.Uses, limit,
+				timeOr(s.ExpiresAt, "never"), s.State(time.Now()))
 		}
 		return tw.Flush()
 	case "secret revoke":
@@ -94,11 +101,68 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		}
 		fmt.Fprintln(stderr, "revoked secret", id)
 	case "token create":
-		plain, _, err := st.CreateToken(ctx, *name, *role)
+		var until time.Time
+		if *expires > 0 {
+			until = time.Now().Add(*expires)
+		}
+		plain, _, err := st.CreateTokenExpiring(ctx, *name, *role, until, "cli:"+currentUser())
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, plain)
+	case "token list":
+		tokens, err := st.ListTokens(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tEXPIRES\tLAST USED\tSTATUS")
+		for _, t := range tokens {
+			state := "active"
+			switch {
+			case !t.RevokedAt.IsZero():
+				state = "revoked " + t.RevokedAt.Format(time.RFC3339)
+			case !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(time.Now()):
+				state = "expired"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, t.CreatedAt.Format(time.RFC3339),
+				timeOr(t.ExpiresAt, "never"), timeOr(t.LastUsedAt, "-"), state)
+		}
+		return tw.Flush()
+	case "token revoke":
+		id, err := arg()
+		if err != nil {
+			return err
+		}
+		if err := st.RevokeToken(ctx, id, "cli:"+currentUser()); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "revoked token", id)
+	case "user disable", "user enable", "user role", "user password":
+		u, err := arg()
+		if err != nil {
+			return err
+		}
+		var c store.UserChange
+		switch cmd {
+		case "user disable", "user enable":
+			off := cmd == "user disable"
+			c.Disabled = &off
+		case "user role":
+			c.Role = role
+		case "user password":
+			pw := *password
+			if !flagSet(fs, "password") {
+				if pw, err = readLine(stdin); err != nil {
+					return fmt.Errorf("read the password from standard input: %w", err)
+				}
+			}
+			c.Password = &pw
+		}
+		if _, err := st.UpdateUser(ctx, u, c, "cli:"+currentUser()); err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		}
+		fmt.Fprintf(stderr, "%s: done for %s\n", cmd, u)
 	case "user create":
 		pw := *password
 		if !flagSet(fs, "password") {
@@ -157,6 +221,24 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 			return err
 		}
 		fmt.Fprintln(stderr, "revoked device", id)
+	case "device approve-claim":
+		id, err := arg()
+		if err != nil {
+			return err
+		}
+		if err := st.ApproveClaim(ctx, id, "cli:"+currentUser()); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "merged device", id, "into the device whose hardware it claimed")
+	case "device readmit":
+		id, err := arg()
+		if err != nil {
+			return err
+		}
+		if err := st.Readmit(ctx, id, "cli:"+currentUser()); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "the hardware of revoked device", id, "may enroll again")
 	}
 	return nil
 }
@@ -247,4 +329,12 @@ func policyCmd(ctx context.Context, cmd string, args []string, stdout, stderr io
 		return errors.New("policy tests failed")
 	}
 	return nil
+}
+
+// timeOr formats t, or says none when it is zero.
+func timeOr(t time.Time, none string) string {
+	if t.IsZero() {
+		return none
+	}
+	return t.Format(time.RFC3339)
 }

@@ -217,12 +217,14 @@ func TestEndToEnd(t *testing.T) {
 		if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "does not match the pinned fingerprint") {
 			t.Fatalf("enroll with a wrong pin: %v %s", err, out)
 		}
-		if list := s.admin(t, "secret", "list"); !regexp.MustCompile(`e2e\s+\S+\s+0\s+active`).MatchString(list) {
+		if list := s.admin(t, "secret", "list"); !regexp.MustCompile(`e2e\s+\S+\s+0\s+-\s+never\s+active`).MatchString(list) {
 			t.Fatalf("the secret was used despite the wrong pin:\n%s", list)
 		}
 
 		// Two agent installations on this one machine: the second looks
-		// like a cloned disk (same hardware identity, both reporting).
+		// like a cloned disk (same hardware identity, both reporting). The
+		// hardware identity is a claim, not a key: the second gets a device
+		// of its own, which records the device whose hardware it claimed.
 		out := runAgent(t, agent, "enroll", "--collector", s.grpc, "--secret", secret, "--ca-fingerprint", fp, "--state-dir", state1)
 		if !strings.Contains(out, "enrolled: agent ") {
 			t.Fatalf("enroll output: %s", out)
@@ -232,20 +234,30 @@ func TestEndToEnd(t *testing.T) {
 		runAgent(t, agent, "run", "--once", "--state-dir", state2)
 
 		devices := s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any)
-		if len(devices) != 1 {
+		if len(devices) != 2 {
 			t.Fatalf("devices: %v", devices)
 		}
-		id := devices[0].(map[string]any)["id"].(string)
+		id, claimant := "", ""
+		for _, d := range devices {
+			if c, _ := d.(map[string]any)["claims_device"].(string); c != "" {
+				claimant = d.(map[string]any)["id"].(string)
+			} else {
+				id = d.(map[string]any)["id"].(string)
+			}
+		}
+		if cd := s.api(t, "GET", "/api/v1/devices/"+claimant, viewer, "", 200); id == "" || cd["claims_device"] != id {
+			t.Fatalf("devices %v: want the second installation to claim the first's device %s", devices, id)
+		}
 		dev := s.api(t, "GET", "/api/v1/devices/"+id, viewer, "", 200)
 		host, _ := os.Hostname()
 		snap := dev["snapshot"].(map[string]any)
 		if got := snap["identity"].(map[string]any)["hostname"]; got != host || dev["hostname"] != host {
 			t.Fatalf("snapshot hostname %v, device hostname %v, want %q", got, dev["hostname"], host)
 		}
-		if n := dev["report_count"].(float64); n != 2 {
-			t.Fatalf("report_count %v, want 2", n)
+		if n := dev["report_count"].(float64); n != 1 {
+			t.Fatalf("report_count %v, want 1", n)
 		}
-		if agents := dev["agents"].([]any); len(agents) != 2 {
+		if agents := dev["agents"].([]any); len(agents) != 1 {
 			t.Fatalf("agents %v", agents)
 		}
 
@@ -254,6 +266,9 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("alerts: %v", alerts)
 		}
 		alert := alerts[0].(map[string]any)
+		if alert["device_id"] != claimant {
+			t.Fatalf("duplicate_hardware_identity on %v, want the claimant %s", alert["device_id"], claimant)
+		}
 		for _, k := range []string{"id", "rule_id", "title", "severity", "status", "device_id", "hostname", "person", "first_seen", "last_seen", "evidence"} {
 			if _, ok := alert[k]; !ok {
 				t.Errorf("alert lacks %q: %v", k, alert)
@@ -430,8 +445,9 @@ func TestPeopleEndToEnd(t *testing.T) {
 		t.Fatalf("people %v", people)
 	}
 
-	// The fixture root's DMI serial is 7XK2LM3: two agents for it, so an
-	// alert fires on the device bound to Ana.
+	// The fixture root's DMI serial is 7XK2LM3: two agents for it. The
+	// second claims the first's hardware and gets a device of its own, not
+	// bound to Ana (its serial is a claim); the alert fires on it.
 	secret := s.admin(t, "secret", "create")
 	fp := s.admin(t, "ca", "fingerprint")
 	root := "../agent/internal/hostid/testdata/root-debian"
@@ -443,12 +459,22 @@ func TestPeopleEndToEnd(t *testing.T) {
 		runAgent(t, agent, "run", "--once", "--state-dir", st, "--root", root)
 	}
 	devices := s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any)
-	d := devices[0].(map[string]any)
-	if len(devices) != 1 || d["person"] != "ana@example.com" || d["person_binding"] != "device_serial" {
+	var anas, claimant string
+	for _, d := range devices {
+		d := d.(map[string]any)
+		switch {
+		case d["claims_device"] != nil && d["person"] == "":
+			claimant = d["id"].(string)
+		case d["person"] == "ana@example.com" && d["person_binding"] == "device_serial":
+			anas = d["id"].(string)
+		}
+	}
+	if len(devices) != 2 || anas == "" || claimant == "" {
 		t.Fatalf("devices %v", devices)
 	}
 	alerts := s.api(t, "GET", "/api/v1/alerts?rule_id=duplicate_hardware_identity", viewer, "", 200)["alerts"].([]any)
-	if len(alerts) != 1 || alerts[0].(map[string]any)["person"] != "ana@example.com" {
+	if len(alerts) != 1 || alerts[0].(map[string]any)["device_id"] != claimant ||
+		alerts[0].(map[string]any)["evidence"].(map[string]any)["claims_device"] != anas {
 		t.Fatalf("alerts %v", alerts)
 	}
 }

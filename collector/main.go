@@ -32,12 +32,22 @@ commands:
                                 create a web UI user (admin, analyst or viewer); without
                                 --password, the password is read as one line from stdin
   user list                     list web UI users (username, role, created; tab-separated)
+  user disable|enable U         stop or restore a user's sign-in (their sessions end)
+  user role U --role R          change a user's role
+  user password U [--password P]
+                                set a user's password (without --password, read from stdin)
+  token list                    list API tokens (never their secret): role, expiry, last use
+  token revoke ID               stop an API token at once
+  (token create takes --expires DURATION: the token stops working after it)
   ca fingerprint                print the CA certificate's SHA-256 (hex)
   device revoke ID              cut a device off
   case verify FILE.zip [--key PEM]
                                 check a case's evidence package: files, manifest, signature
   case key                      print the key that signs evidence packages (PEM on stdout)
   case export ID [--out FILE]   write a case's evidence package (path printed on stdout)
+  device approve-claim ID       merge a device that enrolled claiming another active
+                                device's hardware into that device (a reinstall)
+  device readmit ID             let a revoked device's hardware enroll again (as a new device)
   people import FILE.csv        import people from the HR export (bad rows are reported, good rows kept)
   idp import --format okta|entra|google FILE
                                 import identity-provider sign-ins from the provider's own API
@@ -82,6 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, rest, stderr)
 	case "secret create", "secret list", "secret revoke", "token create", "ca fingerprint", "device revoke", "people import",
+		"device approve-claim", "device readmit", "token list", "token revoke", "user disable", "user enable", "user role", "user password",
 		"user create", "user list":
 		return admin(ctx, cmd, rest, os.Stdin, stdout, stderr)
 	case "package":

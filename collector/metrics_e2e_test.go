@@ -56,8 +56,12 @@ func TestMetricsEndToEnd(t *testing.T) {
 		for _, st := range []string{st1, st2, st1} {
 			runAgent(t, agent, "run", "--once", "--state-dir", st, "--root", root)
 		}
-		dev := s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any)[0].(map[string]any)
-		stored := s.api(t, "GET", "/api/v1/devices/"+dev["id"].(string), viewer, "", 200)["report_count"].(float64)
+		// The second installation claims the first's hardware: a device of
+		// its own (hardware identity is a claim), flagged.
+		stored := 0.0
+		for _, d := range s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any) {
+			stored += s.api(t, "GET", "/api/v1/devices/"+d.(map[string]any)["id"].(string), viewer, "", 200)["report_count"].(float64)
+		}
 		open := s.api(t, "GET", "/api/v1/alerts?status=open", viewer, "", 200)["alerts"].([]any)
 
 		body := get(t, url)
@@ -76,7 +80,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 			}
 		}
 		if stored != 3 {
-			t.Errorf("the database holds %v reports, want 3", stored)
+			t.Errorf("the database holds %v reports on the two devices, want 3", stored)
 		}
 		// Each Report call was timed; the agent sends one report per call.
 		if n := got["bonafide_ingest_duration_seconds_count"]; n != 3 {
@@ -88,8 +92,8 @@ func TestMetricsEndToEnd(t *testing.T) {
 		if n := sum(got, "bonafide_alerts_open{"); n != float64(len(open)) || n == 0 {
 			t.Errorf("bonafide_alerts_open sums to %v, the API lists %d open alerts", n, len(open))
 		}
-		if n := sum(got, "bonafide_agent_versions{"); n != 1 {
-			t.Errorf("bonafide_agent_versions sums to %v, want 1 device", n)
+		if n := sum(got, "bonafide_agent_versions{"); n != 2 {
+			t.Errorf("bonafide_agent_versions sums to %v, want 2 devices (the installation and its claimant)", n)
 		}
 		for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
 			if _, ok := got[name]; !ok {

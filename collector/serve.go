@@ -100,6 +100,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.DurationVar(&c.ingest.CheckInInterval, "checkin-interval", time.Hour, "how often agents check in for configuration")
 	fset.IntVar(&c.ingest.MaxEnrollments, "max-enrollments", 128, "enrollments in progress at once; more are refused at once with ResourceExhausted and a retry-after hint, which agents honour (0: unbounded)")
 	fset.IntVar(&c.ingest.MaxInFlightReports, "max-inflight-reports", 512, "agent report calls in progress at once; more are refused like enrollments (0: unbounded)")
+	fset.DurationVar(&c.ingest.Limits.CallTimeout, "grpc-call-timeout", ingest.DefaultCallTimeout, "longest an agent call may take, including receiving its request (a stream whose request never comes is dropped then)")
+	fset.IntVar(&c.ingest.Limits.MaxConnsPerAddress, "max-conns-per-address", ingest.DefaultMaxConnsPerAddress, "gRPC connections one address may hold open (trusted proxies exempt; an office behind NAT holds one per laptop)")
+	fset.IntVar(&c.ingest.Limits.MaxUnauthConnsPerAddress, "max-unauth-conns-per-address", ingest.DefaultMaxUnauthConnsPerAddress, "gRPC connections without a client certificate (enrollment) one client address may hold open")
+	fset.DurationVar(&c.ingest.Limits.UnauthConnLifetime, "unauth-conn-lifetime", ingest.DefaultUnauthConnLifetime, "how long a gRPC connection without a client certificate may stay open")
+	fset.Int64Var(&c.ingest.Quota.Reports, "agent-reports-per-day", 5000, "reports one agent may store per UTC day; past it its reports are refused until the next day and agent_report_flood is raised (0: unbounded)")
+	fset.Int64Var(&c.ingest.Quota.Bytes, "agent-bytes-per-day", 64<<20, "bytes of reports one agent may store per UTC day, like --agent-reports-per-day (0: unbounded)")
 	fset.DurationVar(&c.sweepInterval, "sweep-interval", time.Minute, "how often time-based rules (agent_silent) are evaluated")
 	fset.Var(&c.geoip, "geoip", "MaxMind-format GeoIP database (City, Country or ASN schema; DB-IP and ip-location-db files work too); repeatable")
 	fset.Var(&c.ingest.TrustedProxies, "trusted-proxy", "address or CIDR of a proxy or load balancer whose PROXY-protocol header or x-forwarded-for / forwarded metadata is believed; repeatable")
@@ -258,6 +264,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("grpc listen: %w", err)
 	}
+	gl = ingest.LimitListener(gl, c.ingest.Limits.MaxConnsPerAddress, c.ingest.TrustedProxies)
 	if c.proxyProtocol {
 		if len(c.ingest.TrustedProxies) == 0 {
 			gl.Close()

@@ -50,17 +50,28 @@ func Load(path string, explicit bool) (Config, error) {
 	case err != nil:
 		return c, fmt.Errorf("read config: %w", err)
 	default:
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		if c, err = Parse(b); err != nil {
 			return c, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir()
 	}
+	return c, nil
+}
+
+// Parse decodes agent.yaml (unknown keys are an error) and checks that no
+// interval or size is negative. It never panics, whatever the bytes
+// (FuzzParse).
+func Parse(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, err
+	}
 	if c.ScanInterval < 0 || c.HeartbeatInterval < 0 || c.SpoolMaxBytes < 0 || c.StartDelay != nil && *c.StartDelay < 0 {
-		return c, fmt.Errorf("config %s: intervals and sizes must not be negative", path)
+		return c, errors.New("intervals and sizes must not be negative")
 	}
 	return c, nil
 }

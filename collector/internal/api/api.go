@@ -66,6 +66,11 @@ func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
 	s.handle("POST /api/v1/outputs/{name}/test", store.RoleAdmin, s.testOutput)
 	s.handle("GET /api/v1/audit", store.RoleAdmin, s.listAudit)
 	s.routeCases()
+	s.handle("GET /api/v1/tokens", store.RoleAdmin, s.listTokens)
+	s.handle("POST /api/v1/tokens", store.RoleAdmin, s.createToken)
+	s.handle("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
+	s.handle("GET /api/v1/users", store.RoleAdmin, s.listUsers)
+	s.handle("PATCH /api/v1/users/{username}", store.RoleAdmin, s.patchUser)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -104,6 +109,7 @@ func (s *Server) handle(pattern, min string, h handlerFunc) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(out)
 	})
@@ -145,6 +151,7 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

@@ -25,15 +25,22 @@ type Facts struct {
 // store rather than from what the agent claims. In CEL it is the variable
 // `device`, with the snake_case names of the cel tags.
 type DeviceFacts struct {
-	ID           string    `cel:"id"`
-	Hostname     string    `cel:"hostname"`
-	HardwareUUID string    `cel:"hardware_uuid"`
-	SerialNumber string    `cel:"serial_number"`
-	OSFamily     string    `cel:"os_family"`
-	AgentID      string    `cel:"agent_id"`
-	AgentVersion string    `cel:"agent_version"`
-	FirstSeen    time.Time `cel:"first_seen"`
-	LastSeen     time.Time `cel:"last_seen"`
+	ID           string `cel:"id"`
+	Hostname     string `cel:"hostname"`
+	HardwareUUID string `cel:"hardware_uuid"`
+	SerialNumber string `cel:"serial_number"`
+	// ClaimsDevice is the id of the active device whose hardware identity
+	// (SMBIOS UUID and serial) this device claimed when it enrolled; empty
+	// when it claimed none or an admin approved the claim.
+	ClaimsDevice string `cel:"claims_device"`
+	// EnrolledWith counts the devices enrolled around this one's
+	// enrollment (a burst of fake laptops dilutes a farm's keys).
+	EnrolledWith EnrolledWith `cel:"enrolled_with"`
+	OSFamily     string       `cel:"os_family"`
+	AgentID      string       `cel:"agent_id"`
+	AgentVersion string       `cel:"agent_version"`
+	FirstSeen    time.Time    `cel:"first_seen"`
+	LastSeen     time.Time    `cel:"last_seen"`
 	// ReportInterval is how often the device is expected to report
 	// (its configured heartbeat interval).
 	ReportInterval time.Duration `cel:"report_interval"`
@@ -57,6 +64,10 @@ type DeviceFacts struct {
 	// external displays, by ids and serial) that other devices reported in
 	// their latest snapshot within the last 7 days.
 	SharedPeripherals []SharedPeripheral `cel:"shared_peripherals"`
+	// UsernameConflicts are the people (of the HR export) whose user name
+	// this device reports and other active devices report too: such a
+	// user name binds none of them to the person.
+	UsernameConflicts []UsernameConflict `cel:"username_conflicts"`
 	// InternalDisplayLastActive is when a snapshot last showed the built-in
 	// panel in use; zero (0001-01-01) when never.
 	InternalDisplayLastActive time.Time `cel:"internal_display_last_active"`
@@ -188,6 +199,24 @@ type Declared struct {
 }
 
 // SharedPeripheral is one peripheral serial seen on several devices.
+// EnrolledWith counts, when a device enrolled, the devices enrolled from
+// the same address within the 24 hours before and with the same secret
+// within the hour before, itself included.
+type EnrolledWith struct {
+	SameAddress int64 `cel:"same_address"`
+	SameSecret  int64 `cel:"same_secret"`
+}
+
+// UsernameConflict is one person's user name reported by this device and
+// by other active devices.
+type UsernameConflict struct {
+	Person   string `cel:"person"` // the person's email
+	Username string `cel:"username"`
+	// Devices are the other devices' ids, Hostnames their host names.
+	Devices   []string `cel:"devices"`
+	Hostnames []string `cel:"hostnames"`
+}
+
 type SharedPeripheral struct {
 	// Key names the peripheral, e.g. "usb 0x413c:0x2113 CN0F4G7M" or
 	// "display DEL 0xa0c4 HX4TQ93".

@@ -290,7 +290,7 @@ rules:
         evidence: {x: 1}
 `},
 			want: []string{
-				`a.yaml:10:53: unknown key "last_sen" in facts.device (known keys: activity, agent_id, agent_version, clock_skew,`,
+				`a.yaml:10:53: unknown key "last_sen" in facts.device (known keys: activity, agent_id, agent_version, claims_device, clock_skew,`,
 				`a.yaml:12:9: test case: missing required key "fires"`,
 				`a.yaml:13:44: facts.snapshot: only rules of scope snapshot see a snapshot`,
 				`a.yaml:14:9: test case: evidence is only checked with fires: true`,

@@ -64,6 +64,13 @@ type Config struct {
 	MaxInFlightReports int
 	// Presence is the presence-check flow; nil: no presence checks.
 	Presence Presence
+	// Limits bound calls and connections per peer (see GRPCServer).
+	Limits ConnLimits
+	// Quota bounds the reports and bytes one agent stores per UTC day; a
+	// Report call past it is refused with ResourceExhausted and a
+	// retry-after of the next day, and raises agent_report_flood once a
+	// day. Zero fields: unbounded.
+	Quota store.Quota
 }
 
 // Presence is the presence-check flow as the service needs it (package
@@ -120,6 +127,8 @@ type Server struct {
 	presence Presence
 
 	enrollGate, reportGate *gate
+	limits                 ConnLimits
+	quota                  store.Quota
 
 	intervals       *agentv1.AgentConfig // the configuration without catalogs or version
 	embeddedKVM     *policies.KVMCatalog
@@ -145,6 +154,7 @@ func New(st *store.Store, authority *ca.Authority, rules store.Evaluator, cfg Co
 	s := &Server{store: st, ca: authority, rules: rules, log: log,
 		limiter: newFailureLimiter(10, 10*time.Minute), now: time.Now,
 		trusted: cfg.TrustedProxies, embeddedKVM: kvm, embeddedMedia: media, embeddedRouters: routers, presence: cfg.Presence,
+		limits: cfg.Limits.withDefaults(), quota: cfg.Quota,
 		enrollGate: newGate(cfg.MaxEnrollments, "enrollments", enrollRetryAfter),
 		reportGate: newGate(cfg.MaxInFlightReports, "reports", reportRetryAfter),
 		intervals: &agentv1.AgentConfig{
@@ -220,6 +230,16 @@ func (s *Server) Authenticate(ctx context.Context, req any, info *grpc.UnaryServ
 	if a.Revoked {
 		return nil, status.Error(codes.PermissionDenied, "device revoked")
 	}
+	// A renewed certificate retires the one before it, once it is used.
+	switch serial := cert.SerialNumber.Text(16); {
+	case a.CertSerial == "" || serial == a.CertSerial && a.PrevCertSerial == "":
+	case serial == a.CertSerial:
+		if err := s.store.CertUsed(ctx, a.ID, serial); err != nil {
+			return nil, s.internal("retire certificate", err)
+		}
+	case serial != a.PrevCertSerial:
+		return nil, status.Error(codes.Unauthenticated, "certificate retired: it was renewed")
+	}
 	return handler(context.WithValue(ctx, agentKey{}, a), req)
 }
 
@@ -252,7 +272,8 @@ func (s *Server) Enroll(ctx context.Context, req *agentv1.EnrollRequest) (*agent
 	}
 	sec, err := s.store.MatchSecret(ctx, req.GetSecret())
 	if errors.Is(err, store.ErrNotFound) {
-		s.limiter.fail(ip, s.now())
+		wrong := sha256.Sum256([]byte(req.GetSecret()))
+		s.limiter.fail(ip, hex.EncodeToString(wrong[:8]), s.now())
 		s.log.Warn("enrollment refused: bad secret", "ip", ip)
 		return nil, status.Error(codes.PermissionDenied, "enrollment secret not valid")
 	}
@@ -280,6 +301,8 @@ func (s *Server) Enroll(ctx context.Context, req *agentv1.EnrollRequest) (*agent
 	switch {
 	case errors.Is(err, store.ErrKeyEnrolled):
 		return nil, status.Error(codes.AlreadyExists, "this key is enrolled for another device: enroll with a new key")
+	case errors.Is(err, store.ErrSecretUsedUp):
+		return nil, status.Error(codes.PermissionDenied, "enrollment secret not valid")
 	case err != nil && ctx.Err() != nil:
 		return nil, status.FromContextError(ctx.Err()).Err()
 	case err != nil:
@@ -354,7 +377,7 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	ip := clientIP(ctx, s.trusted)
 	cats := s.cur.Load() // one set of catalogs for the whole batch
 	loc := &Locator{GeoIP: s.geoip, Networks: cats.networks}
-	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: loc.Egress(ip), ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration()}
+	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: loc.Egress(ip), ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration(), Quota: s.quota}
 	for _, r := range req.GetReports() {
 		in, err := prepare(r, a.ID, cats)
 		if err != nil {
@@ -363,6 +386,9 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 		batch.Reports = append(batch.Reports, in)
 	}
 	acked, err := s.store.Ingest(ctx, batch, s.rules)
+	if errors.Is(err, store.ErrOverQuota) {
+		return nil, s.overQuota(ctx, a, now)
+	}
 	if err != nil {
 		return nil, s.internal("store reports", err)
 	}
@@ -376,6 +402,20 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 		}
 	}
 	return &agentv1.ReportResponse{AckedReportIds: acked}, nil
+}
+
+// overQuota raises agent_report_flood (once a day) and refuses the call
+// until the next UTC day.
+func (s *Server) overQuota(ctx context.Context, a store.Agent, now time.Time) error {
+	raised, err := s.store.ReportFlood(ctx, a, s.quota, now)
+	if err != nil {
+		s.log.Error("raise agent_report_flood", "agent", a.ID, "err", err)
+	}
+	if raised {
+		s.log.Warn("agent over its daily report quota: reports refused until tomorrow", "agent", a.ID, "device", a.DeviceID)
+	}
+	next := now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	return busy("this agent's daily report quota is used up; retry after "+next.Format(time.RFC3339), next.Sub(now))
 }
 
 // prepare checks one report's own rules, matches a snapshot's peripherals,

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -150,6 +151,14 @@ func (c *collector) enroll(t *testing.T, serial string) *agent {
 	return a
 }
 
+// enrollErr enrolls hardware serial and returns the error.
+func (c *collector) enrollErr(t *testing.T, serial string) error {
+	t.Helper()
+	_, der := csr(t)
+	_, err := c.conn(t, nil).Enroll(context.Background(), &agentv1.EnrollRequest{Secret: c.secret, Identity: identity(serial), Csr: der})
+	return err
+}
+
 func (a *agent) snapshot(serial string) *agentv1.Report {
 	id := identity(serial)
 	id.AgentId = a.id
@@ -202,36 +211,35 @@ func TestEnrollReportIdempotent(t *testing.T) {
 	}
 }
 
-func TestReEnrollSameHardwareKeepsDevice(t *testing.T) {
+// TestEnrollClaimingHardware: hardware identity is a claim, not a key.
+// An enrollment claiming the SMBIOS identity of an active device gets a
+// device of its own (the answer names nothing of the other device), and
+// duplicate_hardware_identity fires on it when it reports; the claimed
+// device is untouched.
+func TestEnrollClaimingHardware(t *testing.T) {
 	c := startCollector(t)
 	a1 := c.enroll(t, "SN1")
 	a2 := c.enroll(t, "SN1")
 	b := c.enroll(t, "SN2")
-	if a1.deviceID != a2.deviceID || a1.id == a2.id {
-		t.Fatalf("re-enrollment: device %s/%s agents %s/%s", a1.deviceID, a2.deviceID, a1.id, a2.id)
+	if a1.deviceID == a2.deviceID || a1.id == a2.id {
+		t.Fatalf("claimed hardware: device %s/%s agents %s/%s, want a device of its own", a1.deviceID, a2.deviceID, a1.id, a2.id)
 	}
-	if b.deviceID == a1.deviceID {
+	if b.deviceID == a1.deviceID || b.deviceID == a2.deviceID {
 		t.Fatal("different hardware got the same device")
 	}
-}
-
-func TestTwoLiveAgentsOneHardwareIdentity(t *testing.T) {
-	c := startCollector(t)
-	a1 := c.enroll(t, "CLONE")
-	a2 := c.enroll(t, "CLONE")
 	ctx := context.Background()
 	for _, a := range []*agent{a1, a2, a1} {
-		if _, err := a.rpc.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{a.snapshot("CLONE")}}); err != nil {
+		if _, err := a.rpc.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{a.snapshot("SN1")}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	alerts, err := c.store.ListAlerts(ctx, store.AlertFilter{RuleID: "duplicate_hardware_identity", DeviceID: a1.deviceID})
-	if err != nil || len(alerts) != 1 {
-		t.Fatalf("alerts %+v, %v", alerts, err)
+	alerts, err := c.store.ListAlerts(ctx, store.AlertFilter{RuleID: "duplicate_hardware_identity"})
+	if err != nil || len(alerts) != 1 || alerts[0].DeviceID != a2.deviceID || alerts[0].Evidence["claims_device"] != a1.deviceID {
+		t.Fatalf("alerts %+v, %v; want one on the claimant %s naming %s", alerts, err, a2.deviceID, a1.deviceID)
 	}
-	ids, _ := alerts[0].Evidence["agent_ids"].([]any)
-	if len(ids) != 2 {
-		t.Fatalf("evidence %v does not name both agents", alerts[0].Evidence)
+	d, err := c.store.GetDevice(ctx, a1.deviceID)
+	if err != nil || d.AgentID != a1.id {
+		t.Fatalf("claimed device %+v, %v: its agent changed", d, err)
 	}
 }
 
@@ -278,6 +286,8 @@ func TestRevokedDeviceRefused(t *testing.T) {
 	if n := c.reportCount(t, a.deviceID); n != 1 {
 		t.Fatalf("stored %d reports, want 1", n)
 	}
+	// Its hardware cannot enroll again: no certificate, no agent.
+	wantCode(t, c.enrollErr(t, "SN1"), codes.PermissionDenied, "revoked")
 	// Everyone else is still served.
 	if _, err := other.rpc.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{other.snapshot("SN2")}}); err != nil {
 		t.Fatal(err)
@@ -308,11 +318,21 @@ func TestEnrollRefusals(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "hardware_uuid")
 	_, err = cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: c.secret, Identity: identity("SN1"), Csr: []byte("not a csr")})
 	wantCode(t, err, codes.InvalidArgument, "CSR")
-	for range 10 {
+	// One laptop retrying the same wrong secret does not lock its
+	// office's address out.
+	for range 30 {
 		_, err = cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: "bfe_wrong", Identity: identity("SN1"), Csr: der})
 		wantCode(t, err, codes.PermissionDenied, "secret")
 	}
-	// After ten failures this address is refused, even with the right secret.
+	if _, err := cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: c.secret, Identity: identity("SN9"), Csr: der}); err != nil {
+		t.Fatalf("enrollment after one laptop's retries of a wrong secret: %v", err)
+	}
+	for i := range 9 {
+		_, err = cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: fmt.Sprintf("bfe_guess%d", i), Identity: identity("SN1"), Csr: der})
+		wantCode(t, err, codes.PermissionDenied, "secret")
+	}
+	// After ten distinct wrong secrets (guessing) this address is refused,
+	// even with the right secret.
 	_, err = cli.Enroll(ctx, &agentv1.EnrollRequest{Secret: c.secret, Identity: identity("SN1"), Csr: der})
 	wantCode(t, err, codes.ResourceExhausted, "too many")
 }
@@ -414,7 +434,13 @@ func TestCheckInConfigAndRenewal(t *testing.T) {
 	if err != nil || resp.GetConfig() != nil {
 		t.Fatalf("unchanged config resent: %v %v", resp, err)
 	}
-	_, der := csr(t)
+	// A renewal whose answer is lost: the agent still holds its old
+	// certificate, which works until the renewed one is used.
+	_, lost := csr(t)
+	if _, err = a.rpc.CheckIn(ctx, &agentv1.CheckInRequest{ConfigVersion: cfg.GetVersion(), RenewCsr: lost}); err != nil {
+		t.Fatal(err)
+	}
+	key, der := csr(t)
 	resp, err = a.rpc.CheckIn(ctx, &agentv1.CheckInRequest{ConfigVersion: cfg.GetVersion(), RenewCsr: der})
 	if err != nil {
 		t.Fatal(err)
@@ -427,6 +453,16 @@ func TestCheckInConfigAndRenewal(t *testing.T) {
 		t.Fatalf("renewed certificate names %q, want %q", id, a.id)
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: c.ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatal(err)
+	}
+	// The renewed certificate is used: the old one is retired.
+	renewed := c.conn(t, &tls.Certificate{Certificate: [][]byte{resp.GetCertificate()}, PrivateKey: key})
+	if _, err := renewed.Report(ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{a.snapshot("SN1")}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.rpc.CheckIn(ctx, &agentv1.CheckInRequest{})
+	wantCode(t, err, codes.Unauthenticated, "retired")
+	if _, err := renewed.CheckIn(ctx, &agentv1.CheckInRequest{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -6,8 +6,11 @@ import (
 )
 
 // failureLimiter refuses an address after too many failures within a window
-// (failed enrollment secrets), so secrets cannot be guessed online. It keeps
-// at most maxTracked addresses; expired entries are evicted first.
+// (failed enrollment secrets), so secrets cannot be guessed online. Only
+// distinct failures count (distinct wrong secrets): one misconfigured
+// laptop retrying the same wrong secret does not lock its office's address
+// out. It keeps at most maxTracked addresses; expired entries are evicted
+// first.
 type failureLimiter struct {
 	mu     sync.Mutex
 	limit  int
@@ -18,6 +21,7 @@ type failureLimiter struct {
 type failures struct {
 	n     int
 	since time.Time
+	keys  map[string]struct{} // the distinct failures counted (at most limit)
 }
 
 const maxTracked = 100000
@@ -41,8 +45,9 @@ func (l *failureLimiter) allow(ip string, now time.Time) bool {
 	return f.n < l.limit
 }
 
-// fail counts a failure for ip.
-func (l *failureLimiter) fail(ip string, now time.Time) {
+// fail counts a failure for ip, unless the same failure (key: e.g. the
+// digest of the wrong secret) was counted in the window already.
+func (l *failureLimiter) fail(ip, key string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.byIP[ip]
@@ -50,8 +55,14 @@ func (l *failureLimiter) fail(ip string, now time.Time) {
 		if len(l.byIP) >= maxTracked {
 			l.evict(now)
 		}
-		f = &failures{since: now}
+		f = &failures{since: now, keys: map[string]struct{}{}}
 		l.byIP[ip] = f
+	}
+	if _, seen := f.keys[key]; seen {
+		return
+	}
+	if len(f.keys) < l.limit {
+		f.keys[key] = struct{}{}
 	}
 	f.n++
 }

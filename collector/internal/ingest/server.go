@@ -29,6 +29,13 @@ const maxStreamsPerConn = 16
 // reconnects for its next call), dead peers (a laptop closed mid-connection)
 // found by a ping after 5 idle minutes, and a smaller read buffer per
 // connection (8 KiB instead of 32). Admit bounds the work in progress.
+//
+// Against a hostile peer (Config.Limits): every call has a deadline, so a
+// stream whose message never comes is dropped; CheckIn and Report streams
+// without a client certificate are refused before anything is read; a
+// connection without a certificate is bounded per client address and
+// closed after its lifetime, and one agent's connections are bounded. The
+// listener's per-address bound is LimitListener.
 func (s *Server) GRPCServer(cert tls.Certificate, interceptors ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server) {
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -36,8 +43,10 @@ func (s *Server) GRPCServer(cert tls.Certificate, interceptors ...grpc.UnaryServ
 		ClientCAs:    s.ca.Pool(),
 		MinVersion:   tls.VersionTLS12,
 	}
+	lim := s.limits
 	gs := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.Creds(newGuardCreds(credentials.NewTLS(tlsCfg), lim)),
+		grpc.InTapHandle(s.tapCall(lim.CallTimeout)),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(append(interceptors, s.Admit, s.Authenticate)...),
 		grpc.MaxConcurrentStreams(maxStreamsPerConn),

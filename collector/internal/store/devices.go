@@ -45,12 +45,16 @@ type Device struct {
 	// none; GET /api/v1/farms/{id}); Risk its risk score.
 	ClusterID string `json:"cluster_id"`
 	Risk      Risk   `json:"risk"`
+	// ClaimsDevice is the active device whose hardware identity this one
+	// claimed when it enrolled (it got a record of its own; an admin may
+	// approve the claim, see ApproveClaim); empty when none.
+	ClaimsDevice string `json:"claims_device,omitempty"`
 }
 
 const deviceColumns = `d.id, d.hostname, d.hardware_uuid, d.serial_number, d.machine_id, d.os_family, d.os_name, d.os_version,
 	d.hardware_vendor, d.hardware_model, d.agent_id, d.agent_version, d.first_seen, d.last_seen, d.last_ip, d.report_interval,
 	d.dropped_reports, d.snapshot_at, d.revoked_at, COALESCE(` + personBySerial + `, ''), COALESCE(` + personByUser + `, ''),
-	d.egress, d.egress_since, d.cluster_id, d.risk_score, d.risk_contributors`
+	d.egress, d.egress_since, d.cluster_id, d.risk_score, d.risk_contributors, d.claims_device`
 
 func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var d Device
@@ -58,7 +62,7 @@ func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var egress, bySerial, byUser, risk string
 	err := sc.Scan(&d.ID, &d.Hostname, &d.HardwareUUID, &d.SerialNumber, &d.MachineID, &d.OSFamily, &d.OSName, &d.OSVersion,
 		&d.HardwareVendor, &d.HardwareModel, &d.AgentID, &d.AgentVersion, &fs, &ls, &d.LastIP, &iv, &d.DroppedReports, &sa, &ra,
-		&bySerial, &byUser, &egress, &es, &d.ClusterID, &d.Risk.Score, &risk)
+		&bySerial, &byUser, &egress, &es, &d.ClusterID, &d.Risk.Score, &risk, &d.ClaimsDevice)
 	json.Unmarshal([]byte(risk), &d.Risk.Contributors)
 	switch {
 	case bySerial != "":

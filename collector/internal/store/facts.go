@@ -82,6 +82,40 @@ func (s *Store) sharedPeripherals(ctx context.Context, tx querier, deviceID stri
 	return out, rows.Err()
 }
 
+// maxConflictDevices bounds the other devices listed per conflict.
+const maxConflictDevices = 50
+
+// usernameConflicts lists the people whose user name the device reports
+// and other active devices report too (not those HR declared for someone
+// else).
+func (s *Store) usernameConflicts(ctx context.Context, tx querier, deviceID string) ([]detect.UsernameConflict, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT p.email, u.username, o.device_id, od.hostname
+		FROM device_users u
+		JOIN people p ON p.username_key = u.username AND p.username_key <> ''
+		JOIN device_users o ON o.username = u.username AND o.device_id <> u.device_id
+		JOIN devices od ON od.id = o.device_id AND od.revoked_at = 0
+		WHERE u.device_id = ? AND NOT `+declaredOther+` ORDER BY p.email, o.device_id LIMIT 1000`), deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("username conflicts: %w", err)
+	}
+	defer rows.Close()
+	var out []detect.UsernameConflict
+	for rows.Next() {
+		var email, user, other, host string
+		if err := rows.Scan(&email, &user, &other, &host); err != nil {
+			return nil, err
+		}
+		if n := len(out); n == 0 || out[n-1].Person != email {
+			out = append(out, detect.UsernameConflict{Person: email, Username: user})
+		}
+		if c := &out[len(out)-1]; len(c.Devices) < maxConflictDevices {
+			c.Devices = append(c.Devices, other)
+			c.Hostnames = append(c.Hostnames, host)
+		}
+	}
+	return out, rows.Err()
+}
+
 // factsRead is a device's facts as read, with what building them changed:
 // the device's person binding and the activity histograms.
 type factsRead struct {
@@ -156,18 +190,20 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 	r := &factsRead{facts: f}
 	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
 	var egress, prevEgress, bySerial, byUser, workHours, hireDate, clusterID string
-	var shares bool
-	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.os_family, d.agent_id, d.agent_version,
+	var shares, named bool
+	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.claims_device,
+		d.enrolled_same_address, d.enrolled_same_secret, d.os_family, d.agent_id, d.agent_version,
 		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
 		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
 		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
 		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
+		EXISTS (SELECT 1 FROM device_users u JOIN people p ON p.username_key = u.username WHERE u.device_id = d.id AND p.username_key <> ''),
 		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
 		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0)
 		FROM devices d WHERE d.id = ?`), deviceID).
-		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.OSFamily, &f.AgentID, &f.AgentVersion,
+		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.ClaimsDevice, &f.EnrolledWith.SameAddress, &f.EnrolledWith.SameSecret, &f.OSFamily, &f.AgentID, &f.AgentVersion,
 			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
-			&egress, &since, &prevEgress, &prevAt, &shares, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated)
+			&egress, &since, &prevEgress, &prevAt, &shares, &named, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}
@@ -256,6 +292,11 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 	}
 	if shares {
 		if f.SharedPeripherals, err = s.sharedPeripherals(ctx, q, deviceID, now); err != nil {
+			return nil, err
+		}
+	}
+	if named { // the device reports some person's user name
+		if f.UsernameConflicts, err = s.usernameConflicts(ctx, q, deviceID); err != nil {
 			return nil, err
 		}
 	}

@@ -497,18 +497,21 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 // the cluster id that reported within the window).
 func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time.Time) (*Cluster, error) {
 	c := &Cluster{ID: id, Links: []string{}, Evidence: []SharedKey{}, CoSignals: []string{}, Members: []ClusterMember{}, Emails: []string{}, flagged: map[string]bool{}}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, hostname, person, egress, risk_score FROM devices
-		WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ? ORDER BY hostname, id`), id, micros(now.Add(-clusterWindow)))
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT d.id, d.hostname, d.person, d.egress, d.risk_score, COALESCE(`+personBySerial+`, '') FROM devices d
+		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ? ORDER BY d.hostname, d.id`), id, micros(now.Add(-clusterWindow)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster members: %w", err)
 	}
 	classes := map[string]int{}
-	people := map[string]bool{}
+	// The people count: one per person bound by the HR-declared serial,
+	// and one per device that is not, bound by a user name or unbound (a
+	// user name is the agent's word, so it never lowers the count).
+	people, bySerial, notBySerial := map[string]bool{}, map[string]bool{}, 0
 	index := map[string]int{}
 	for rows.Next() {
 		var m ClusterMember
-		var egress string
-		if err := rows.Scan(&m.DeviceID, &m.Hostname, &m.Person, &egress, &m.RiskScore); err != nil {
+		var egress, serialPerson string
+		if err := rows.Scan(&m.DeviceID, &m.Hostname, &m.Person, &egress, &m.RiskScore, &serialPerson); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -521,6 +524,11 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 		} else {
 			people[m.Person] = true
 		}
+		if serialPerson != "" {
+			bySerial[serialPerson] = true
+		} else {
+			notBySerial++
+		}
 		index[m.DeviceID] = len(c.Members)
 		c.Members = append(c.Members, m)
 	}
@@ -530,7 +538,7 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 	}
 	c.Devices = len(c.Members)
 	c.Emails = slices.Sorted(maps.Keys(people))
-	c.People = len(people) + c.Unbound
+	c.People = len(bySerial) + notBySerial
 	for class, n := range classes {
 		if c.NetworkClass == "" || n > classes[c.NetworkClass] || (n == classes[c.NetworkClass] && class < c.NetworkClass) {
 			c.NetworkClass = class

@@ -62,6 +62,9 @@ type IngestBatch struct {
 	// ReportInterval is how often the agent is told to report.
 	ReportInterval time.Duration
 	Reports        []IngestReport
+	// Quota bounds what the agent stores per day: a batch that would pass
+	// it is refused whole with ErrOverQuota. Zero: unbounded.
+	Quota Quota
 }
 
 // Ingest stores a batch of reports and raises alerts for the findings of
@@ -307,6 +310,9 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil // stored by an earlier attempt
+	}
+	if err := s.chargeQuota(ctx, tx, b, r); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET last_seen = ? WHERE id = ?`), now, b.Agent.ID); err != nil {
 		return fmt.Errorf("update agent: %w", err)

@@ -158,56 +158,19 @@ type RowError struct {
 // order; unknown columns are an error) and stores every valid row. Bad rows
 // are reported with their line and keep no data; good rows are kept.
 func (s *Store) ImportPeople(ctx context.Context, r io.Reader, actor string) (imported int, rowErrs []RowError, err error) {
-	cr := csv.NewReader(io.LimitReader(r, 64<<20))
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
+	parsed, rowErrs, err := ParsePeopleCSV(r)
 	if err != nil {
-		return 0, nil, fmt.Errorf("people CSV header: %w", err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		if !slices.Contains(PeopleColumns, h) {
-			return 0, nil, fmt.Errorf("people CSV header: unknown column %q (want %s)", h, strings.Join(PeopleColumns, ","))
-		}
-		col[h] = i
-	}
-	if _, ok := col["email"]; !ok {
-		return 0, nil, errors.New("people CSV header: no email column")
+		return 0, rowErrs, err
 	}
 	var people []Person
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
-			if errors.Is(err, csv.ErrFieldCount) || errors.Is(err, csv.ErrQuote) || errors.Is(err, csv.ErrBareQuote) {
-				continue
-			}
-			return 0, rowErrs, fmt.Errorf("people CSV: %w", err)
-		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		p := Person{Email: get("email"), Name: get("name"), Username: get("username"), DeviceSerial: get("device_serial"),
-			Country: get("country"), Region: get("region"), City: get("city"), Timezone: get("timezone"), WorkHours: get("work_hours"),
-			HireDate: get("hire_date")}
-		if err := p.Validate(); err != nil {
-			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
+	for _, p := range parsed {
+		if err := s.locate(&p.Person); err != nil {
+			rowErrs = append(rowErrs, RowError{Line: p.Line, Err: err.Error()})
 			continue
 		}
-		if err := s.locate(&p); err != nil {
-			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
-			continue
-		}
-		people = append(people, p)
+		people = append(people, p.Person)
 	}
+	slices.SortStableFunc(rowErrs, func(a, b RowError) int { return a.Line - b.Line })
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		for i := range people {
 			if err := s.upsertPerson(ctx, tx, &people[i], actor); err != nil {
@@ -266,14 +229,96 @@ func (s *Store) GetPerson(ctx context.Context, email string) (Person, error) {
 }
 
 // personBySerial is the subquery naming the person whose device_serial is
-// device d's hardware serial; personByUser the one whose user name was seen
+// device d's hardware serial (not for a device that claimed another's
+// hardware identity: its serial is a claim); personByUser the one whose user name was seen
 // on d; personOfDevice the first of the two.
+//
+// The agent reports the user names, so a user name binds only when that is
+// unambiguous: the device's user names that are some person's name no
+// other active device reports (devices HR declared for someone else aside),
+// and they name exactly one person. A user
+// name on several devices binds none of them (username_conflicts shows it
+// to the rules instead); so laptops reporting a colleague's name cannot
+// merge into that colleague.
 const (
-	personBySerial = `(SELECT p.email FROM people p WHERE p.device_serial <> '' AND lower(p.device_serial) = lower(d.serial_number) ORDER BY p.id LIMIT 1)`
-	personByUser   = `(SELECT p.email FROM people p JOIN device_users u ON u.device_id = d.id AND u.username = p.username_key
-		WHERE p.username_key <> '' ORDER BY p.id LIMIT 1)`
+	personBySerial = `(SELECT p.email FROM people p WHERE p.device_serial <> '' AND lower(p.device_serial) = lower(d.serial_number)
+		AND d.claims_device = '' ORDER BY p.id LIMIT 1)`
+	personByUser = `(SELECT MIN(p.email) FROM people p JOIN device_users u ON u.device_id = d.id AND u.username = p.username_key
+		WHERE p.username_key <> '' AND NOT EXISTS (SELECT 1 FROM device_users o JOIN devices od ON od.id = o.device_id
+			WHERE o.username = u.username AND o.device_id <> d.id AND od.revoked_at = 0 AND NOT ` + declaredOther + `)
+		HAVING COUNT(DISTINCT p.email) = 1)`
+	// declaredOther: device od's serial is declared for a person other than
+	// p (its user names are a guest's there, not a claim on p).
+	declaredOther  = `EXISTS (SELECT 1 FROM people q WHERE q.device_serial <> '' AND lower(q.device_serial) = lower(od.serial_number) AND q.email <> p.email)`
 	personOfDevice = `COALESCE(` + personBySerial + `, ` + personByUser + `)`
 )
+
+// ParsedPerson is one valid row of the HR export and its line.
+type ParsedPerson struct {
+	Person
+	Line int
+}
+
+// ParsePeopleCSV reads the HR export: the header, then one person a row,
+// each validated (Person.Validate). Rows that are not valid, or not CSV,
+// are returned as row errors and skipped; err is a header that is not the
+// export's, or a read that cannot go on. It never panics, whatever the
+// bytes (FuzzParsePeopleCSV).
+func ParsePeopleCSV(r io.Reader) (people []ParsedPerson, rowErrs []RowError, err error) {
+	cr := csv.NewReader(io.LimitReader(r, 64<<20))
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("people CSV header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if !slices.Contains(PeopleColumns, h) {
+			return nil, nil, fmt.Errorf("people CSV header: unknown column %q (want %s)", h, strings.Join(PeopleColumns, ","))
+		}
+		col[h] = i
+	}
+	if _, ok := col["email"]; !ok {
+		return nil, nil, errors.New("people CSV header: no email column")
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			// The line of a row that is not CSV is the parse error's: the
+			// reader has no record to ask for positions.
+			line := 0
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.StartLine
+			}
+			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
+			if errors.Is(err, csv.ErrFieldCount) || errors.Is(err, csv.ErrQuote) || errors.Is(err, csv.ErrBareQuote) {
+				continue
+			}
+			return nil, rowErrs, fmt.Errorf("people CSV: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		get := func(name string) string {
+			if i, ok := col[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		p := Person{Email: get("email"), Name: get("name"), Username: get("username"), DeviceSerial: get("device_serial"),
+			Country: get("country"), Region: get("region"), City: get("city"), Timezone: get("timezone"), WorkHours: get("work_hours"),
+			HireDate: get("hire_date")}
+		if err := p.Validate(); err != nil {
+			rowErrs = append(rowErrs, RowError{Line: line, Err: err.Error()})
+			continue
+		}
+		people = append(people, ParsedPerson{p, line})
+	}
+	return people, rowErrs, nil
+}
 
 // UsernameKey is how user names are compared between the HR export and
 // devices: lower case, without a Windows domain ("CORP\\ana") or a UPN

@@ -70,25 +70,46 @@ type DryRunHit struct {
 	Evidence map[string]any `json:"evidence"`
 }
 
+// DryRunBudget is the most time one dry-run may take: a draft's rules run
+// over the whole fleet, and a request must not keep a CPU busy after its
+// client gave up.
+const DryRunBudget = 30 * time.Second
+
 // DryRun evaluates ev (a draft rule set) against every device's current
 // facts and latest snapshot, as ingest would, and returns what would fire.
-// Nothing is written: no alert, no activity update.
+// Nothing is written: no alert, no activity update. It stops when ctx is
+// done (the request's deadline, or its client gone) or DryRunBudget has
+// passed, with ErrInvalid saying so.
 func (s *Store) DryRun(ctx context.Context, ev Evaluator, now time.Time) ([]DryRunHit, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, DryRunBudget)
+	defer cancel()
+	stopped := func(devices int) error {
+		return fmt.Errorf("%w: the dry-run stopped after %d devices: it ran past its budget (%s) or the request's deadline; make the draft's rules cheaper", ErrInvalid, devices, DryRunBudget)
+	}
 	hits := []DryRunHit{}
 	devices := 0
 	after := ""
 	for {
 		page, err := s.ListDevices(ctx, DeviceFilter{AfterID: after, Limit: 1000})
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, 0, stopped(devices)
+			}
 			return nil, 0, err
 		}
 		for _, d := range page {
 			if !d.RevokedAt.IsZero() {
 				continue
 			}
+			if ctx.Err() != nil {
+				return nil, 0, stopped(devices)
+			}
 			devices++
 			r, err := s.readFacts(ctx, s.r, d.ID, now, nil, nil)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil, 0, stopped(devices)
+				}
 				return nil, 0, err
 			}
 			facts := r.facts
@@ -101,6 +122,9 @@ func (s *Store) DryRun(ctx context.Context, ev Evaluator, now time.Time) ([]DryR
 				}
 			}
 			if evalErr != nil {
+				if ctx.Err() != nil {
+					return nil, 0, stopped(devices)
+				}
 				return nil, 0, evalErr
 			}
 			for _, f := range findings {

@@ -85,6 +85,17 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
+		// The database holds every device's reports and the users' password
+		// hashes: only the collector's user may read it. SQLite creates its
+		// -wal and -shm files with the database file's mode.
+		f, err := os.OpenFile(dsn, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create sqlite %s: %w", dsn, err)
+		}
+		f.Close()
+		if err := os.Chmod(dsn, 0o600); err != nil {
+			return nil, fmt.Errorf("sqlite %s: %w", dsn, err)
+		}
 		const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 		w, err := sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_txlock=immediate")
 		if err != nil {

@@ -109,6 +109,19 @@ func (e *env) enroll(agentID, key, host string) string {
 	return id
 }
 
+// enrollApproved enrolls agentID claiming the hardware of an active
+// device, which gives it a device of its own, and merges that into the
+// claimed device as an admin approving the claim does; it returns the
+// device the agent ends on.
+func (e *env) enrollApproved(agentID, key, host string) string {
+	e.Helper()
+	claimant := e.enroll(agentID, key, host)
+	if err := e.st.ApproveClaim(e.ctx, claimant, "admin:test"); err != nil {
+		e.Fatalf("approve the claim of %s: %v", claimant, err)
+	}
+	return e.agent(agentID).DeviceID
+}
+
 func (e *env) agent(id string) store.Agent {
 	e.Helper()
 	a, err := e.st.AgentByID(e.ctx, id)
@@ -463,10 +476,25 @@ func testTokens(e *env) {
 
 func testEnroll(e *env) {
 	d1 := e.enroll("a1", "hw:uuid-1/SN1", "laptop-1")
-	d1again := e.enroll("a2", "hw:uuid-1/SN1", "laptop-1-reinstalled")
+	// Hardware identity is a claim: enrolling the hardware of an active
+	// device makes a device of its own, flagged with the claim, until an
+	// admin approves it; then the agent continues the device's history.
+	claimant := e.enroll("a2", "hw:uuid-1/SN1", "laptop-1-reinstalled")
+	if claimant == d1 || claimant == "" {
+		e.Fatalf("enrollment claiming the hardware of %s got device %q, want its own", d1, claimant)
+	}
+	if c := e.device(claimant); c.ClaimsDevice != d1 {
+		e.Fatalf("claimant %+v, want it to claim %q", c, d1)
+	}
+	if err := e.st.ApproveClaim(e.ctx, claimant, "admin:alice"); err != nil {
+		e.Fatal(err)
+	}
+	wantErr(e.T, e.st.ApproveClaim(e.ctx, claimant, "admin:alice"), store.ErrNotFound, "approving a claim twice")
+	wantErr(e.T, e.st.ApproveClaim(e.ctx, d1, "admin:alice"), store.ErrNotFound, "approving a device without a claim")
+	d1again := e.agent("a2").DeviceID
 	d2 := e.enroll("a3", "hw:uuid-2/SN2", "laptop-2")
 	if d1 == "" || d1again != d1 {
-		e.Fatalf("re-enrolled hardware got device %q, want %q", d1again, d1)
+		e.Fatalf("approved claim: agent a2 on device %q, want %q", d1again, d1)
 	}
 	if d2 == d1 {
 		e.Fatal("different hardware got the same device")
@@ -499,9 +527,13 @@ func testEnroll(e *env) {
 		d.OSName != want.OSName || d.AgentID != "a1" || d.FirstSeen.IsZero() || !d.LastSeen.IsZero() || !d.RevokedAt.IsZero() {
 		e.Fatalf("device %+v", d)
 	}
+	// The merged claimant stays listed, revoked, with what it stored.
 	devices, err := e.st.ListDevices(e.ctx, store.DeviceFilter{})
-	if err != nil || len(devices) != 2 {
-		e.Fatalf("ListDevices = %+v, %v; want 2", devices, err)
+	if err != nil || len(devices) != 3 {
+		e.Fatalf("ListDevices = %+v, %v; want 3", devices, err)
+	}
+	if c := e.device(claimant); c.RevokedAt.IsZero() || c.ClaimsDevice != "" {
+		e.Fatalf("merged claimant %+v, want revoked without a claim", c)
 	}
 
 	a := e.agent("a1")
@@ -522,19 +554,29 @@ func testEnroll(e *env) {
 	if got := e.secretUses(); got != before || before != 3 {
 		e.Fatalf("secret uses %d after a failed enrollment, want %d (3)", got, before)
 	}
-	if devices, _ := e.st.ListDevices(e.ctx, store.DeviceFilter{}); len(devices) != 2 {
+	if devices, _ := e.st.ListDevices(e.ctx, store.DeviceFilter{}); len(devices) != 3 {
 		e.Fatalf("a failed enrollment left a device: %+v", devices)
 	}
 
-	log := e.audit("device", d1)
-	if len(log) != 2 {
-		e.Fatalf("audit of %s: %+v, want two enrollments", d1, log)
+	log := append(e.audit("device", d1), e.audit("device", claimant)...)
+	if len(log) != 3 {
+		e.Fatalf("audit of %s and %s: %+v, want two enrollments and the approval", d1, claimant, log)
 	}
-	for i, agent := range []string{"a1", "a2"} {
-		if l := log[i]; l.Action != "enroll" || l.Actor != "agent:"+agent || l.Detail["agent_id"] != agent ||
+	for i, agent := range []string{"a1", "", "a2"} {
+		l := log[i]
+		if agent == "" {
+			if l.Action != "approve_claim" || l.Actor != "admin:alice" || l.Detail["merged_device"] != claimant {
+				e.Errorf("audit entry %d: %+v, want the approval", i, l)
+			}
+			continue
+		}
+		if l.Action != "enroll" || l.Actor != "agent:"+agent || l.Detail["agent_id"] != agent ||
 			l.Detail["secret_id"] != e.secretID || l.Detail["ip"] != "198.51.100.1" {
 			e.Errorf("audit entry %d: %+v", i, l)
 		}
+	}
+	if l := log[2]; l.Detail["claims_device"] != d1 {
+		e.Errorf("the claimant's enrollment audit does not name the device it claimed: %+v", l)
 	}
 }
 
@@ -555,7 +597,7 @@ func (e *env) secretUses() int64 {
 
 func testRevokeDevice(e *env) {
 	d := e.enroll("a1", "hw:u/1", "victim")
-	e.enroll("a2", "hw:u/1", "victim")
+	e.enrollApproved("a2", "hw:u/1", "victim")
 	other := e.enroll("b1", "hw:u/2", "bystander")
 
 	if err := e.st.RevokeDevice(e.ctx, d, "admin:alice"); err != nil {
@@ -581,19 +623,20 @@ func testRevokeDevice(e *env) {
 	if dev := e.device(d); dev.RevokedAt.IsZero() {
 		e.Error("device has no revocation time")
 	}
-	// Re-enrolling revoked hardware lands on the revoked device: the new
-	// agent is not revoked itself, but refused with its device.
-	if again := e.enroll("a3", "hw:u/1", "victim"); again != d {
-		e.Fatalf("re-enrolled revoked hardware got device %s, want %s", again, d)
+	// Revoked hardware cannot enroll again: no agent is made.
+	r, err := e.st.EnrollAgent(e.ctx, store.Enrollment{AgentID: "a3", SecretID: e.secretID, IP: "198.51.100.1",
+		HardwareKey: "hw:u/1", Identity: identity("victim"), CertSerial: "c-a3", CertNotAfter: certNotAfter})
+	if err != nil || !r.Revoked || r.DeviceID != "" || r.AgentID != "" {
+		e.Fatalf("enrollment of revoked hardware: %+v, %v; want refused as revoked, naming nothing", r, err)
 	}
-	if a := e.agent("a3"); !a.Revoked || !a.DeviceRevoked {
-		e.Errorf("agent enrolled on a revoked device: %+v, want revoked", a)
+	if _, err := e.st.AgentByID(e.ctx, "a3"); !errors.Is(err, store.ErrNotFound) {
+		e.Errorf("agent of a refused enrollment stored: %v", err)
 	}
 	wantErr(e.T, e.st.RevokeDevice(e.ctx, d, "admin:alice"), store.ErrNotFound, "revoking a revoked device")
 	wantErr(e.T, e.st.RevokeDevice(e.ctx, "dev_unknown", "admin:alice"), store.ErrNotFound, "revoking an unknown device")
 
 	log := e.audit("device", d)
-	if len(log) != 4 { // enrollments of a1, a2, the revocation, a3; the refused revocations leave nothing
+	if len(log) != 4 { // enrollment of a1, the approved claim of a2, the revocation, the refused a3; the refused revocations leave nothing
 		e.Fatalf("audit of %s: %+v", d, log)
 	}
 	if l := log[2]; l.Action != "revoke" || l.Actor != "admin:alice" || l.TargetID != d || l.At.IsZero() {
@@ -1050,7 +1093,7 @@ func (e *env) enrolledAt(dev, id string) time.Time {
 func testDuplicateHardwareIdentity(e *env) {
 	rules := &recorder{rules: defaultRules(e.T)}
 	dev := e.enroll("a1", "hw:clone/SN1", "laptop-1")
-	e.enroll("a2", "hw:clone/SN1", "laptop-1")
+	e.enrollApproved("a2", "hw:clone/SN1", "laptop-1")
 	base := e.enrolledAt(dev, "a2") // both enrollments precede every report
 
 	e.ingest("a1", base.Add(time.Minute), rules, e.heartbeat("r1", "laptop-1", base.Add(time.Minute)))
@@ -1078,7 +1121,7 @@ func testDuplicateHardwareIdentity(e *env) {
 func testReEnrolled(e *env) {
 	rules := &recorder{rules: defaultRules(e.T)}
 	dev := e.enroll("old", "hw:reinstall/SN1", "laptop-1")
-	e.enroll("new", "hw:reinstall/SN1", "laptop-1")
+	e.enrollApproved("new", "hw:reinstall/SN1", "laptop-1")
 	enrolledNew := e.enrolledAt(dev, "new")
 
 	// The old agent's last report precedes the new enrollment; it is well

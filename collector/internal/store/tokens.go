@@ -26,31 +26,29 @@ type Token struct {
 	CreatedAt time.Time
 }
 
-// CreateToken makes an API token and returns its plaintext.
+// CreateToken makes an API token that does not expire and returns its
+// plaintext (see CreateTokenExpiring).
 func (s *Store) CreateToken(ctx context.Context, name, role string) (string, Token, error) {
-	if !ValidRole(role) {
-		return "", Token{}, fmt.Errorf("unknown role %q (want admin, analyst or viewer)", role)
-	}
-	plain := randomToken("bft_", 24)
-	t := Token{ID: randomToken("", 4), Name: name, Role: role, CreatedAt: time.Now().UTC()}
-	if _, err := s.exec(ctx, `INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.ID, name, role, hashSecret(plain), micros(t.CreatedAt)); err != nil {
-		return "", Token{}, fmt.Errorf("create token: %w", err)
-	}
-	return plain, t, nil
+	return s.CreateTokenExpiring(ctx, name, role, time.Time{}, "system")
 }
 
-// TokenByPlaintext finds the active token with this plaintext.
+// TokenByPlaintext finds the active token with this plaintext: not
+// revoked, not expired.
 func (s *Store) TokenByPlaintext(ctx context.Context, plain string) (Token, error) {
 	var t Token
-	var c int64
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT id, name, role, created_at FROM api_tokens WHERE hash = ? AND revoked_at = 0`),
-		hashSecret(plain)).Scan(&t.ID, &t.Name, &t.Role, &c)
+	var c, used int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT id, name, role, created_at, last_used_at FROM api_tokens
+		WHERE hash = ? AND revoked_at = 0 AND (expires_at = 0 OR expires_at > ?)`),
+		hashSecret(plain), micros(time.Now())).Scan(&t.ID, &t.Name, &t.Role, &c, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, ErrNotFound
 	}
+	if err != nil {
+		return Token{}, fmt.Errorf("token: %w", err)
+	}
 	t.CreatedAt = fromMicros(c)
-	return t, err
+	s.touchToken(ctx, t.ID, used)
+	return t, nil
 }
 
 // HasTokens reports whether any API token was ever created.

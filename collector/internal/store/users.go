@@ -24,6 +24,7 @@ type User struct {
 	Username  string    `json:"username"`
 	Role      string    `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
+	Disabled  bool      `json:"disabled"`
 }
 
 // Session is a signed-in browser session of the web UI.
@@ -241,7 +242,7 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 
 // ListUsers lists the local users by username, disabled ones included.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, username, role, created_at FROM users ORDER BY username`)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, username, role, created_at, disabled_at FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -249,11 +250,11 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 	out := []User{}
 	for rows.Next() {
 		var u User
-		var c int64
-		if err := rows.Scan(&u.ID, &u.Username, &u.Role, &c); err != nil {
+		var c, d int64
+		if err := rows.Scan(&u.ID, &u.Username, &u.Role, &c, &d); err != nil {
 			return nil, err
 		}
-		u.CreatedAt = fromMicros(c)
+		u.CreatedAt, u.Disabled = fromMicros(c), d != 0
 		out = append(out, u)
 	}
 	return out, rows.Err()

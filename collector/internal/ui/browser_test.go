@@ -345,6 +345,16 @@ func check(t *testing.T, ctx context.Context, dir, name, path, want, unlabelled 
 	if fields, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](unlabelled)); err != nil || len(fields) > 0 {
 		t.Errorf("%s: fields without a label: %q (%v)", name, fields, err)
 	}
+	// Long outside values wrap: the page is no wider than the window.
+	if over, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`)); err != nil || over > 0 {
+		t.Errorf("%s: the page is %dpx wider than the window (%v)", name, over, err)
+	}
+	// Outside strings are bidi-isolated: a right-to-left override in a host
+	// name ends with the element that holds it.
+	if leaky, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main td, main dd, main li, main h1, main h2, main a")]
+		.filter(e => getComputedStyle(e).unicodeBidi !== "isolate").map(e => e.tagName)`)); err != nil || len(leaky) > 0 {
+		t.Errorf("%s: elements not bidi-isolated: %v (%v)", name, leaky, err)
+	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)

@@ -143,8 +143,12 @@ func (s *Server) device(w http.ResponseWriter, r *http.Request, _ store.Session)
 		if err := proto.Unmarshal(sn.Data, &hs); err != nil {
 			return fmt.Errorf("device %s snapshot: %w", d.ID, err)
 		}
+		dropped := trimLists(hs.ProtoReflect(), pageListRows)
 		p.Facts = snapshotFacts(&hs)
 		p.Facts.At = sn.ReceivedAt
+		if dropped > 0 {
+			p.Facts.Problems = append(p.Facts.Problems, fmt.Sprintf("%d "+pageListsTrimmed, dropped, pageListRows))
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -205,12 +209,13 @@ func (s *Server) timeline(r *http.Request, p *devicePage, before int64, egress [
 		if err := proto.Unmarshal(h.Data, snaps[i]); err != nil {
 			return fmt.Errorf("device %s snapshot %d: %w", p.Device.ID, h.ID, err)
 		}
+		trimLists(snaps[i].ProtoReflect(), pageListRows)
 	}
 	shown := min(len(hist), timelineSnapshots)
 	for i := range shown {
 		var cs []timelineEvent
 		if i+1 < len(hist) {
-			cs = diffSnapshots(snaps[i+1], snaps[i])
+			cs = capChanges(diffSnapshots(snaps[i+1], snaps[i]), timelineChanges)
 		} else {
 			cs = []timelineEvent{{Family: "snapshot", Text: "first snapshot: " + snapshotSummary(snaps[i])}}
 		}

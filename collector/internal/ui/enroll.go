@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/packaging"
@@ -23,6 +24,7 @@ type enrollPage struct {
 	Collector     string
 	CAFingerprint string
 	IsAdmin       bool
+	Now           time.Time // for the secrets' states
 	// New is the secret just created, shown once (never stored in plain).
 	New *newSecret
 }
@@ -58,7 +60,7 @@ func (s *Server) enrollData(r *http.Request, sess store.Session) (*enrollPage, e
 	if err != nil {
 		return nil, err
 	}
-	return &enrollPage{Secrets: list, Collector: s.opts.Collector, CAFingerprint: s.opts.CAFingerprint, IsAdmin: adminRole(sess)}, nil
+	return &enrollPage{Secrets: list, Collector: s.opts.Collector, CAFingerprint: s.opts.CAFingerprint, IsAdmin: adminRole(sess), Now: time.Now()}, nil
 }
 
 // createSecret makes an enrollment secret and shows it, with the install

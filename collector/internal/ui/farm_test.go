@@ -162,7 +162,10 @@ func (e *pageEnv) report(t *testing.T, host, ip, gw, kbd string, ev store.Evalua
 }
 
 // hostile host names an attacker could give the farm laptops.
-var hostileHosts = []string{`<script>alert("farm")</script>`, `"><svg onload=alert(2)>`, `farm-3`}
+// hostileHosts are host names an agent may send: markup, and a right-to-
+// left override followed by a long unbroken name (it must neither reverse
+// the page's own text nor widen the page).
+var hostileHosts = []string{`<script>alert("farm")</script>`, `"><svg onload=alert(2)>`, "farm-3\u202eyranib-" + strings.Repeat("w", 180)}
 
 // seedFarm makes three laptops behind one residential router sharing one
 // keyboard serial (one bound to a person) and a bystander elsewhere; it
@@ -214,7 +217,7 @@ func TestFarmPages(t *testing.T) {
 	for _, want := range []string{
 		`&lt;script&gt;alert(&#34;farm&#34;)&lt;/script&gt;`, `&#34;&gt;&lt;svg onload=alert(2)&gt;`,
 		// Members link to the device and person pages.
-		`href="/ui/devices/` + ids["farm-3"] + `"`, `href="/ui/people/o%27brien&#43;farm@example.com"`,
+		`href="/ui/devices/` + ids[hostileHosts[2]] + `"`, `href="/ui/people/o%27brien&#43;farm@example.com"`,
 		// Evidence: the router, the egress and the keyboard, each linking.
 		`<code>f4:92:bf:01:02:03</code>`, `<code>198.51.100.9</code>`, `<code>usb 0x046d:0xc52b KBD-1</code>`,
 		"gateway MAC", "egress IP", "peripheral serial",

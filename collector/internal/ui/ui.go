@@ -73,11 +73,13 @@ type Server struct {
 	pages map[string]*template.Template
 	opts  Options
 	sso   *sso // nil without OIDC
+	// signIns throttles failed sign-ins per user name and address.
+	signIns *throttle
 }
 
 // New builds the UI handler.
 func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
-	s := &Server{store: st, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, opts: opts}
+	s := &Server{store: st, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, opts: opts, signIns: newThrottle()}
 	funcs := template.FuncMap{
 		"since":    since,
 		"sevclass": func(sev string) string { return "sev-" + sev },
@@ -102,7 +104,14 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 		s.pages[name] = t
 	}
 	static, _ := fs.Sub(staticFS, "static")
-	s.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	s.mux.Handle("GET /ui/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // files only, no directory listing
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
 	s.mux.HandleFunc("GET /ui/login", s.loginPage)
 	s.mux.HandleFunc("POST /ui/login", s.login)
 	if opts.OIDC != nil {
@@ -262,14 +271,27 @@ func (s *Server) loginData(next, errMsg string) loginData {
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	next := safeNext(r.PostFormValue("next"))
+	user := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
+	if len(user) > 256 {
+		user = user[:256]
+	}
+	if !s.signIns.allow(user, r) {
+		s.log.Warn("ui sign-in throttled", "user", user, "ip", clientAddr(r))
+		s.render(w, r, http.StatusTooManyRequests, "login", "Sign in", s.loginData(next, "Too many failed sign-ins: wait a few minutes and try again."))
+		return
+	}
 	u, err := s.store.Authenticate(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
 	if err != nil {
 		if !errors.Is(err, store.ErrUnauthenticated) {
 			s.log.Error("ui sign-in", "err", err)
+		} else {
+			s.signIns.fail(user, r)
+			s.log.Warn("ui sign-in refused", "user", user, "ip", clientAddr(r))
 		}
 		s.render(w, r, http.StatusUnauthorized, "login", "Sign in", s.loginData(next, "Wrong user name or password."))
 		return
 	}
+	s.signIns.succeed(user)
 	if s.startSession(w, r, u) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 	}

@@ -202,3 +202,43 @@ func TestSafeRedirectAfterSignIn(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSignInThrottled: after 10 failed sign-ins for one user name, even
+// the right password is refused (429) until the window passes; another
+// user from the same address still signs in; the failures are logged with
+// the client address.
+func TestSignInThrottled(t *testing.T) {
+	f := newFixture(t)
+	var logs strings.Builder
+	h, err := New(f.st, slog.New(slog.NewTextHandler(&logs, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	f.srv = srv
+	c := f.client(t)
+	post := func(user, pw string) int {
+		resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"username": {user}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range signInUserFailures {
+		if code := post("ana", "wrong password!!"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	if code := post("ana", "correct horse battery"); code != http.StatusTooManyRequests {
+		t.Fatalf("the right password after %d failures: %d, want 429", signInUserFailures, code)
+	}
+	if _, err := f.st.CreateUser(t.Context(), "bo", store.RoleViewer, "correct horse battery", "test"); err != nil {
+		t.Fatal(err)
+	}
+	f.signIn(t, f.client(t), "bo")
+	if !strings.Contains(logs.String(), "ui sign-in refused") || !strings.Contains(logs.String(), "ip=127.0.0.1") {
+		t.Errorf("failed sign-ins not logged with the address:\n%s", logs.String())
+	}
+}

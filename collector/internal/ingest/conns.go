@@ -1,0 +1,219 @@
+package ingest
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/ca"
+	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
+)
+
+// Bounds on what a peer without a certificate, or one agent, can hold open
+// on the gRPC listener. An agent makes one call at a time on one
+// connection; a peer without a certificate can only enroll.
+const (
+	// DefaultCallTimeout bounds every call, including one whose request
+	// message never arrives (a HEADERS-only stream).
+	DefaultCallTimeout = 2 * time.Minute
+	// DefaultMaxConnsPerAddress bounds the TCP connections from one
+	// address (not from a trusted proxy), before TLS: an office behind one
+	// NAT holds one per laptop.
+	DefaultMaxConnsPerAddress = 1024
+	// DefaultMaxUnauthConnsPerAddress bounds the TLS connections without a
+	// client certificate from one client address (the real one behind a
+	// trusted proxy), and DefaultUnauthConnLifetime how long each may stay.
+	DefaultMaxUnauthConnsPerAddress = 64
+	DefaultUnauthConnLifetime       = 2 * time.Minute
+	// DefaultMaxConnsPerAgent bounds the connections of one certificate.
+	DefaultMaxConnsPerAgent = 4
+)
+
+// ConnLimits are the bounds the gRPC server enforces per connection; zero
+// fields take the defaults above.
+type ConnLimits struct {
+	CallTimeout              time.Duration
+	MaxConnsPerAddress       int
+	MaxUnauthConnsPerAddress int
+	UnauthConnLifetime       time.Duration
+	MaxConnsPerAgent         int
+}
+
+func (l ConnLimits) withDefaults() ConnLimits {
+	if l.CallTimeout <= 0 {
+		l.CallTimeout = DefaultCallTimeout
+	}
+	if l.MaxConnsPerAddress <= 0 {
+		l.MaxConnsPerAddress = DefaultMaxConnsPerAddress
+	}
+	if l.MaxUnauthConnsPerAddress <= 0 {
+		l.MaxUnauthConnsPerAddress = DefaultMaxUnauthConnsPerAddress
+	}
+	if l.UnauthConnLifetime <= 0 {
+		l.UnauthConnLifetime = DefaultUnauthConnLifetime
+	}
+	if l.MaxConnsPerAgent <= 0 {
+		l.MaxConnsPerAgent = DefaultMaxConnsPerAgent
+	}
+	return l
+}
+
+// counter counts open connections by key and refuses one past max.
+type counter struct {
+	mu  sync.Mutex
+	n   map[string]int
+	max int
+}
+
+func newCounter(max int) *counter { return &counter{n: map[string]int{}, max: max} }
+
+// take counts one more connection for key; false when key is at max.
+func (c *counter) take(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[key] >= c.max {
+		return false
+	}
+	c.n[key]++
+	return true
+}
+
+func (c *counter) give(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[key]--; c.n[key] <= 0 {
+		delete(c.n, key)
+	}
+}
+
+// LimitListener refuses (closes at once) a TCP connection from an address
+// that already holds max; connections from trusted proxies are not counted
+// here (they carry many clients, counted after TLS by their real address).
+func LimitListener(inner net.Listener, max int, trusted proxyproto.Trusted) net.Listener {
+	if max <= 0 {
+		max = DefaultMaxConnsPerAddress
+	}
+	return &limitListener{Listener: inner, count: newCounter(max), trusted: trusted}
+}
+
+type limitListener struct {
+	net.Listener
+	count   *counter
+	trusted proxyproto.Trusted
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := addrOf(c.RemoteAddr())
+		if l.trusted.Contains(ip) {
+			return c, nil
+		}
+		key := ip.String()
+		if !l.count.take(key) {
+			c.Close()
+			continue
+		}
+		return &countedConn{Conn: c, release: sync.OnceFunc(func() { l.count.give(key) })}, nil
+	}
+}
+
+// countedConn gives its count back when it is closed.
+type countedConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	c.release()
+	return c.Conn.Close()
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// guardCreds wraps the server's TLS credentials: after the handshake it
+// counts the connection against its agent (client certificate) or, without
+// a certificate, against its client address, refusing one past the bound;
+// a connection without a certificate is closed after its lifetime.
+type guardCreds struct {
+	credentials.TransportCredentials
+	limits ConnLimits
+	agents *counter
+	unauth *counter
+}
+
+func newGuardCreds(inner credentials.TransportCredentials, l ConnLimits) *guardCreds {
+	return &guardCreds{TransportCredentials: inner, limits: l,
+		agents: newCounter(l.MaxConnsPerAgent), unauth: newCounter(l.MaxUnauthConnsPerAddress)}
+}
+
+func (g *guardCreds) Clone() credentials.TransportCredentials {
+	return &guardCreds{TransportCredentials: g.TransportCredentials.Clone(), limits: g.limits, agents: g.agents, unauth: g.unauth}
+}
+
+func (g *guardCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := g.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		return conn, info, err
+	}
+	var key string
+	var count *counter
+	if ti, ok := info.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+		id, _ := ca.AgentID(ti.State.VerifiedChains[0][0])
+		key, count = "agent:"+id, g.agents
+	} else {
+		// The address the connection came from, the real client's behind
+		// a PROXY-protocol header.
+		key, count = addrOf(raw.RemoteAddr()).String(), g.unauth
+	}
+	if !count.take(key) {
+		conn.Close()
+		return nil, nil, errConnLimit
+	}
+	cc := &countedConn{Conn: conn, release: sync.OnceFunc(func() { count.give(key) })}
+	if count == g.unauth {
+		// Enough to enroll; the agent reconnects with its certificate.
+		time.AfterFunc(g.limits.UnauthConnLifetime, func() { cc.Close() })
+	}
+	return cc, info, nil
+}
+
+var errConnLimit = status.Error(codes.ResourceExhausted, "too many connections from this peer")
+
+// tapCall gives every call a deadline (so a stream whose request message
+// never comes is dropped) and refuses, before any of its message is read,
+// an AgentService call other than Enroll on a connection without a client
+// certificate.
+func (s *Server) tapCall(timeout time.Duration) tap.ServerInHandle {
+	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		switch info.FullMethodName {
+		case agentv1.AgentService_CheckIn_FullMethodName, agentv1.AgentService_Report_FullMethodName:
+			if peerCertificate(ctx) == nil {
+				return nil, status.Error(codes.Unauthenticated, "client certificate required: enroll first")
+			}
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		context.AfterFunc(ctx, cancel)
+		return ctx, nil
+	}
+}
