@@ -29,6 +29,7 @@ const (
 	maxDevices   = 200
 	egressRows   = 50 // per device
 	snapshotRows = 50 // per device
+	signinRows   = 50 // per person
 )
 
 // Record is every fact of a case, as the evidence package carries it.
@@ -105,7 +106,7 @@ type Farm struct {
 // Event is one dated fact of the timeline, with where it came from.
 type Event struct {
 	At     time.Time `json:"at"`
-	Kind   string    `json:"kind"`             // alert, device, network, case
+	Kind   string    `json:"kind"`             // alert, device, network, signin, case
 	Device string    `json:"device,omitempty"` // host name
 	Text   string    `json:"text"`
 	Source string    `json:"source"`
@@ -208,9 +209,9 @@ func Build(ctx context.Context, st *store.Store, id int64, actor string, now tim
 	if r.Audit, err = st.CaseAudit(ctx, id); err != nil {
 		return nil, err
 	}
-	// Sign-ins (issue 14) belong here once the store keeps them: each an
-	// Event of kind "signin" on the timeline and, located, a Place of the
-	// where view (with its own Source).
+	if err := r.readSignins(ctx, st, people); err != nil {
+		return nil, err
+	}
 	r.addAlertEvents()
 	r.addCaseEvents()
 	slices.SortStableFunc(r.Timeline, func(a, b Event) int { return a.At.Compare(b.At) })
@@ -249,6 +250,42 @@ func (r *Record) readHistory(ctx context.Context, st *store.Store, people map[st
 			}
 			r.Timeline = append(r.Timeline, Event{At: h.ReceivedAt, Kind: "device", Device: d.Hostname, Text: text,
 				Source: "agent snapshot, report " + h.ReportID})
+		}
+	}
+	slices.SortStableFunc(r.Where, func(a, b Place) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Hostname, b.Hostname)) })
+	return nil
+}
+
+// readSignins adds each person's identity-provider sign-ins: an event of
+// kind "signin" on the timeline and a place of the where view, located
+// by the collector's own GeoIP as laptop egress is (the provider's
+// location is not used here).
+func (r *Record) readSignins(ctx context.Context, st *store.Store, people map[string]*Person) error {
+	for _, email := range slices.Sorted(maps.Keys(people)) {
+		p := people[email]
+		sis, err := st.PersonSignins(ctx, email, time.Time{}, signinRows)
+		if err != nil {
+			return err
+		}
+		for _, si := range sis {
+			e := si.Egress
+			pl := Place{At: si.At, Hostname: "sign-in (" + si.Provider + ")", Person: email, IP: si.IP,
+				Place: placeName(e.City, e.Region, e.Country), NetworkClass: e.NetworkClass, NetworkName: e.NetworkName,
+				Located: e.HasLocation, Latitude: e.Latitude, Longitude: e.Longitude, DistanceKM: -1,
+				Source: fmt.Sprintf("identity provider %s, event %s; located by the collector's GeoIP", si.Provider, si.EventID)}
+			if p != nil {
+				pl.Declared = placeName(p.City, p.Region, p.Country)
+				if p.Located && e.HasLocation {
+					pl.DistanceKM = Distance(p.Latitude, p.Longitude, e.Latitude, e.Longitude)
+				}
+			}
+			r.Where = append(r.Where, pl)
+			text := fmt.Sprintf("%s signed in to %s (%s) from %s (%s, %s network)", email, si.Provider, cmp.Or(si.Result, "result unknown"),
+				cmp.Or(si.IP, "no address"), cmp.Or(pl.Place, "location unknown"), cmp.Or(e.NetworkClass, "unknown"))
+			if pl.DistanceKM >= 0 {
+				text += fmt.Sprintf(", %.0f km from the declared %s", pl.DistanceKM, pl.Declared)
+			}
+			r.Timeline = append(r.Timeline, Event{At: si.At, Kind: "signin", Text: text, Source: pl.Source})
 		}
 	}
 	slices.SortStableFunc(r.Where, func(a, b Place) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Hostname, b.Hostname)) })

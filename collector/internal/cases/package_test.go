@@ -279,3 +279,40 @@ func TestLayoutWhere(t *testing.T) {
 		t.Errorf("where SVG: %v\n%s", err, svg)
 	}
 }
+
+// TestCaseSignins: the person's identity-provider sign-ins are on the
+// case's timeline and in its where view, with their provider and event.
+func TestCaseSignins(t *testing.T) {
+	st, id := hostileCase(t)
+	ctx := t.Context()
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	si := store.Signin{Provider: "okta", EventID: "evt-1", At: at, Email: "mallory@example.com", Result: "success", IP: "203.0.113.9",
+		Egress: detect.Egress{IP: "203.0.113.9", Status: "ok", Country: "CN", City: "Shenyang", HasLocation: true,
+			Latitude: 41.8, Longitude: 123.4, NetworkClass: "residential"}}
+	if _, err := st.AddSignins(ctx, []store.Signin{si}, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cases.Build(ctx, st, id, "user:ana", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev *cases.Event
+	for i := range rec.Timeline {
+		if rec.Timeline[i].Kind == "signin" {
+			ev = &rec.Timeline[i]
+		}
+	}
+	if ev == nil || !ev.At.Equal(at) || !strings.Contains(ev.Text, "okta") || !strings.Contains(ev.Text, "203.0.113.9") ||
+		!strings.Contains(ev.Text, "Shenyang") || !strings.Contains(ev.Source, "evt-1") {
+		t.Fatalf("sign-in event %+v in timeline %+v", ev, rec.Timeline)
+	}
+	found := false
+	for _, p := range rec.Where {
+		if p.IP == "203.0.113.9" && p.Person == "mallory@example.com" && p.Located && p.Hostname == "sign-in (okta)" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no sign-in place in the where view: %+v", rec.Where)
+	}
+}
