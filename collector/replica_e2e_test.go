@@ -231,11 +231,21 @@ func TestReplicasShareCA(t *testing.T) {
 	device := devices[0].(map[string]any)["id"].(string)
 
 	// A suppression made on the first holds on the second: a second agent
-	// on this machine (a cloned identity), enrolled and served by the
-	// second, raises no alert.
-	sup := sa.api(t, "POST", "/api/v1/suppressions", analyst, fmt.Sprintf(`{"rule_id":"duplicate_hardware_identity","device_id":%q,"reason":"lab clone","expires_at":%q}`,
-		device, time.Now().Add(time.Hour).UTC().Format(time.RFC3339)), 200)
+	// on this machine (a cloned identity), enrolled through the second,
+	// gets a device of its own that claims this one's hardware (issue 22);
+	// suppressed on the first, its report to the second raises no alert.
 	runAgent(t, agent, "enroll", "--collector", b.grpc, "--secret", secret, "--ca-fingerprint", fp, "--state-dir", state2)
+	claimant := ""
+	for _, d := range sb.api(t, "GET", "/api/v1/devices", analyst, "", 200)["devices"].([]any) {
+		if id := d.(map[string]any)["id"].(string); id != device {
+			claimant = id
+		}
+	}
+	if claimant == "" {
+		t.Fatal("the second agent got no device of its own")
+	}
+	sup := sa.api(t, "POST", "/api/v1/suppressions", analyst, fmt.Sprintf(`{"rule_id":"duplicate_hardware_identity","device_id":%q,"reason":"lab clone","expires_at":%q}`,
+		claimant, time.Now().Add(time.Hour).UTC().Format(time.RFC3339)), 200)
 	runAgent(t, agent, "run", "--once", "--config", via(b), "--state-dir", state2)
 	dup := func(s *server) []any {
 		return s.api(t, "GET", "/api/v1/alerts?rule_id=duplicate_hardware_identity", analyst, "", 200)["alerts"].([]any)

@@ -114,6 +114,12 @@ func New(st *store.Store, rules store.Evaluator, cfg Config, log *slog.Logger) (
 	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("presence: public URL %q: want http(s)://host[:port]", cfg.PublicURL)
 	}
+	if _, err := netip.ParseAddr(u.Hostname()); err == nil {
+		// WebAuthn binds a credential to a domain name; a UI reached by
+		// address (single sign-on works so) cannot host presence checks.
+		log.Warn("presence checks are off: --public-url names an IP address, and WebAuthn needs a domain name", "public_url", cfg.PublicURL)
+		return s, nil
+	}
 	s.cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	s.wa, err = webauthn.New(&webauthn.Config{
 		RPID:          u.Hostname(),

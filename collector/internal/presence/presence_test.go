@@ -148,6 +148,15 @@ func TestRequestRefusals(t *testing.T) {
 		if _, err := off.Request(ctx, "alice@example.com", "", "", "a"); !errors.Is(err, ErrDisabled) {
 			t.Fatalf("without a public URL: %v", err)
 		}
+		// A UI reached by address (as single sign-on allows) starts, with
+		// presence checks off: WebAuthn needs a domain name.
+		byIP, err := New(f.st, f.rules, Config{PublicURL: "http://127.0.0.1:8080"}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("a public URL with an IP address: %v", err)
+		}
+		if _, err := byIP.Request(ctx, "alice@example.com", "", "", "a"); !errors.Is(err, ErrDisabled) {
+			t.Fatalf("with a public URL by IP address: %v", err)
+		}
 	})
 }
 
