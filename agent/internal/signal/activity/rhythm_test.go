@@ -73,8 +73,6 @@ func TestRhythmJiggler(t *testing.T) {
 		if p.GetResumptions() < 5 || p.GetResumeGapCv() < 0.4 {
 			t.Errorf("person: %v", p)
 		}
-		t.Logf("jiggler %d resumptions cv %.3f; jittered %d cv %.3f; person %d cv %.3f", j.GetResumptions(), j.GetResumeGapCv(),
-			jj.GetResumptions(), jj.GetResumeGapCv(), p.GetResumptions(), p.GetResumeGapCv())
 	}
 }
 
