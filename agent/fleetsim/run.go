@@ -59,8 +59,12 @@ type Result struct {
 	Err       error // the first failure
 }
 
-// attempts is how often a call is tried before the device gives up.
-const attempts = 5
+// attempts is how often a call is tried before the device gives up (an
+// agent never does). Ten ride out a replica killed behind a load balancer
+// on a loaded machine, where five once did not (TestHAProxyReplicas: a
+// handshake cut by the dying replica, then four more failures inside the
+// seconds the balancer needs to drop it).
+const attempts = 10
 
 // retry calls fn until it succeeds, fails permanently (the collector
 // refused the request itself) or failed attempts times, waiting as an agent
