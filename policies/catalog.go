@@ -1,13 +1,7 @@
 package policies
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"io/fs"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // RemoteAccessFile is the remote-access catalog's path in the policies tree.
@@ -141,16 +135,10 @@ func (c *RemoteAccessCatalog) GetTools() []Tool {
 // are errors) and checks it (see Validate).
 func ParseRemoteAccess(b []byte) (*RemoteAccessCatalog, error) {
 	var c RemoteAccessCatalog
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("remote-access catalog: %w", err)
-	}
-	if err := c.Validate(); err != nil {
+	if err := decodeCatalog(b, "remote-access catalog", &c); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(b)
-	c.Version = hex.EncodeToString(sum[:])
+	c.Version = catalogVersion(b)
 	return &c, nil
 }
 

@@ -1,17 +1,12 @@
 package policies
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // KVMFile is the KVM catalog's path in the policies tree.
@@ -142,16 +137,10 @@ type CaptureEDID struct {
 // ParseKVM decodes a KVM catalog strictly and checks it.
 func ParseKVM(b []byte) (*KVMCatalog, error) {
 	var c KVMCatalog
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("kvm catalog: %w", err)
-	}
-	if err := c.Validate(); err != nil {
+	if err := decodeCatalog(b, "kvm catalog", &c); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(b)
-	c.Version = hex.EncodeToString(sum[:])
+	c.Version = catalogVersion(b)
 	return &c, nil
 }
 

@@ -1,16 +1,11 @@
 package policies
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
@@ -57,16 +52,10 @@ const maxMediaPattern = 200
 // ParseMedia decodes a media catalog strictly and checks it.
 func ParseMedia(b []byte) (*MediaCatalog, error) {
 	var c MediaCatalog
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("media catalog: %w", err)
-	}
-	if err := c.Validate(); err != nil {
+	if err := decodeCatalog(b, "media catalog", &c); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(b)
-	c.Version = hex.EncodeToString(sum[:])
+	c.Version = catalogVersion(b)
 	return &c, nil
 }
 

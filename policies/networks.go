@@ -119,8 +119,7 @@ func ParseNetworks(b []byte) (*NetworksCatalog, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(b)
-	c.Version = hex.EncodeToString(sum[:])
+	c.Version = catalogVersion(b)
 	c.idx = c.index()
 	return &c, nil
 }
