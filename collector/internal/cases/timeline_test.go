@@ -1,12 +1,14 @@
 package cases_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -58,6 +60,57 @@ func TestCaseTimelineAPI(t *testing.T) {
 	})
 }
 
+// cappedCase stores five laptops of 51 snapshots each, every snapshot
+// swapping twelve USB devices, and a case of their alerts.
+func cappedCase(tb testing.TB, dsn string) (*store.Store, int64) {
+	tb.Helper()
+	ctx := context.Background()
+	st := storetest.Open(tb, dsn)
+	_, sec, err := st.CreateSecret(ctx, "test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var alerts []int64
+	t0 := time.Now().Add(-time.Hour)
+	for d := range 5 {
+		id := store.DeviceIdentity{SerialNumber: fmt.Sprint("SN-", d), Hostname: fmt.Sprint("lt-", d), OSFamily: "linux", AgentVersion: "1.0.0"}
+		agentID := fmt.Sprint("agent-", d)
+		if _, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: sec.ID, IP: "198.51.100.1", HardwareKey: "hw-" + agentID,
+			Identity: id, CertSerial: "c-" + agentID, CertNotAfter: time.Now().AddDate(1, 0, 0)}); err != nil {
+			tb.Fatal(err)
+		}
+		a, err := st.AgentByID(ctx, agentID)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var reports []store.IngestReport
+		for k := range 51 {
+			sn := &agentv1.HostSnapshot{Identity: &agentv1.HostIdentity{Hostname: id.Hostname}, Usb: &agentv1.Usb{}}
+			for j := range 12 {
+				sn.Usb.Devices = append(sn.Usb.Devices, &agentv1.UsbDevice{Location: fmt.Sprint("1-", j), VendorId: 0x1234, ProductId: uint32(100*k + j)})
+			}
+			r := store.IngestReport{ReportID: fmt.Sprint("r", k), Sequence: uint64(k + 1), CreatedAt: t0, Identity: id, Snapshot: sn}
+			r.Data, r.Digest, r.Sections = ingest.Digest(sn)
+			reports = append(reports, r)
+		}
+		rules := fires{{RuleID: "kvm_usb_identity", Title: "IP-KVM", Severity: "medium", Description: "d"}}
+		if _, err := st.Ingest(ctx, store.IngestBatch{Agent: a, IP: "198.51.100.1", ReceivedAt: t0.Add(time.Duration(d) * time.Minute),
+			ReportInterval: time.Minute, Egress: detect.Egress{IP: "198.51.100.1", Status: "ok"}, Reports: reports}, rules); err != nil {
+			tb.Fatal(err)
+		}
+		list, err := st.ListAlerts(ctx, store.AlertFilter{DeviceID: a.DeviceID})
+		if err != nil || len(list) != 1 {
+			tb.Fatalf("alerts of %s: %v %v", agentID, list, err)
+		}
+		alerts = append(alerts, list[0].ID)
+	}
+	c, err := st.CreateCase(ctx, "five laptops", alerts, "user:ana")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, c.ID
+}
+
 // TestCaseTimelineCapped: five laptops of 51 snapshots each, every
 // snapshot swapping twelve USB devices (24 changes), make 6,000 changes;
 // the record keeps each laptop's latest 50 snapshots, its newest 500
@@ -65,51 +118,8 @@ func TestCaseTimelineAPI(t *testing.T) {
 // that reported first), and says so, in the record and the report.
 func TestCaseTimelineCapped(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
-		ctx := t.Context()
-		st := storetest.Open(t, dsn)
-		_, sec, err := st.CreateSecret(ctx, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var alerts []int64
-		t0 := time.Now().Add(-time.Hour)
-		for d := range 5 {
-			id := store.DeviceIdentity{SerialNumber: fmt.Sprint("SN-", d), Hostname: fmt.Sprint("lt-", d), OSFamily: "linux", AgentVersion: "1.0.0"}
-			agentID := fmt.Sprint("agent-", d)
-			if _, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: sec.ID, IP: "198.51.100.1", HardwareKey: "hw-" + agentID,
-				Identity: id, CertSerial: "c-" + agentID, CertNotAfter: time.Now().AddDate(1, 0, 0)}); err != nil {
-				t.Fatal(err)
-			}
-			a, err := st.AgentByID(ctx, agentID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var reports []store.IngestReport
-			for k := range 51 {
-				sn := &agentv1.HostSnapshot{Identity: &agentv1.HostIdentity{Hostname: id.Hostname}, Usb: &agentv1.Usb{}}
-				for j := range 12 {
-					sn.Usb.Devices = append(sn.Usb.Devices, &agentv1.UsbDevice{Location: fmt.Sprint("1-", j), VendorId: 0x1234, ProductId: uint32(100*k + j)})
-				}
-				r := store.IngestReport{ReportID: fmt.Sprint("r", k), Sequence: uint64(k + 1), CreatedAt: t0, Identity: id, Snapshot: sn}
-				r.Data, r.Digest, r.Sections = ingest.Digest(sn)
-				reports = append(reports, r)
-			}
-			rules := fires{{RuleID: "kvm_usb_identity", Title: "IP-KVM", Severity: "medium", Description: "d"}}
-			if _, err := st.Ingest(ctx, store.IngestBatch{Agent: a, IP: "198.51.100.1", ReceivedAt: t0.Add(time.Duration(d) * time.Minute),
-				ReportInterval: time.Minute, Egress: detect.Egress{IP: "198.51.100.1", Status: "ok"}, Reports: reports}, rules); err != nil {
-				t.Fatal(err)
-			}
-			list, err := st.ListAlerts(ctx, store.AlertFilter{DeviceID: a.DeviceID})
-			if err != nil || len(list) != 1 {
-				t.Fatalf("alerts of %s: %v %v", agentID, list, err)
-			}
-			alerts = append(alerts, list[0].ID)
-		}
-		c, err := st.CreateCase(ctx, "five laptops", alerts, "user:ana")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, err := cases.Build(ctx, st, c.ID, "user:ana", time.Now())
+		st, id := cappedCase(t, dsn)
+		rec, err := cases.Build(t.Context(), st, id, "user:ana", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,4 +156,15 @@ func TestCaseTimelineCapped(t *testing.T) {
 			t.Error("the report does not say it is capped")
 		}
 	})
+}
+
+// BenchmarkBuildCapped measures reading and diffing the capped case's
+// history: 5 laptops × 51 snapshots, 6,000 changes cut to 2,000.
+func BenchmarkBuildCapped(b *testing.B) {
+	st, id := cappedCase(b, filepath.Join(b.TempDir(), "bonafide.db"))
+	for b.Loop() {
+		if _, err := cases.Build(context.Background(), st, id, "bench", time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
