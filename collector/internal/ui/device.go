@@ -483,7 +483,9 @@ type timelineEvent struct {
 	snapdiff.Change
 }
 
-// diffSnapshots is snapdiff.Diff as timeline events (without their time).
+// diffSnapshots is snapdiff.Diff as timeline events (without their
+// time): the words the device page's timeline shows (TestDiffSnapshots
+// holds them to the page's expectations).
 func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
 	return events(snapdiff.Diff(prev, cur))
 }
