@@ -247,11 +247,16 @@ func Build(ctx context.Context, st *store.Store, id int64, actor string, now tim
 func (r *Record) readHistory(ctx context.Context, st *store.Store, people map[string]*Person) error {
 	var changes []Event
 	for _, d := range r.Devices {
-		eg, err := st.EgressHistory(ctx, d.ID, time.Time{}, egressRows)
+		// One more than shown: the predecessor of the oldest shown.
+		eg, err := st.EgressHistory(ctx, d.ID, time.Time{}, egressRows+1)
 		if err != nil {
 			return err
 		}
-		for i, e := range eg {
+		if len(eg) > egressRows {
+			r.Capped = append(r.Capped, fmt.Sprintf("Laptop %s: only its latest %d egress changes are included (from %s).",
+				cmp.Or(d.Hostname, d.ID), egressRows, eg[egressRows-1].At.UTC().Format(time.RFC3339)))
+		}
+		for i, e := range eg[:min(len(eg), egressRows)] {
 			pl := place(st, e, d.ID, d.Hostname, d.Person, people[d.Person], current{d.EgressIP, d.EgressLocated, d.EgressLatitude, d.EgressLongitude})
 			r.Where = append(r.Where, pl)
 			text := fmt.Sprintf("reported from %s (%s, %s network)", e.IP, cmp.Or(pl.Place, "location unknown"), cmp.Or(e.NetworkClass, "unknown"))
@@ -329,11 +334,15 @@ func (r *Record) deviceChanges(ctx context.Context, st *store.Store, d Device) (
 func (r *Record) readSignins(ctx context.Context, st *store.Store, people map[string]*Person) error {
 	for _, email := range slices.Sorted(maps.Keys(people)) {
 		p := people[email]
-		sis, err := st.PersonSignins(ctx, email, time.Time{}, signinRows)
+		sis, err := st.PersonSignins(ctx, email, time.Time{}, signinRows+1)
 		if err != nil {
 			return err
 		}
-		for _, si := range sis {
+		if len(sis) > signinRows {
+			r.Capped = append(r.Capped, fmt.Sprintf("%s: only their latest %d sign-ins are included (from %s).",
+				email, signinRows, sis[signinRows-1].At.UTC().Format(time.RFC3339)))
+		}
+		for _, si := range sis[:min(len(sis), signinRows)] {
 			e := si.Egress
 			pl := Place{At: si.At, Hostname: "sign-in (" + si.Provider + ")", Person: email, IP: si.IP,
 				Place: placeName(e.City, e.Region, e.Country), NetworkClass: e.NetworkClass, NetworkName: e.NetworkName,

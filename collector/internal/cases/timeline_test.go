@@ -61,7 +61,8 @@ func TestCaseTimelineAPI(t *testing.T) {
 }
 
 // cappedCase stores five laptops of 51 snapshots each, every snapshot
-// swapping twelve USB devices, and a case of their alerts.
+// swapping twelve USB devices, the last of them reporting from 52
+// addresses in turn, and a case of their alerts.
 func cappedCase(tb testing.TB, dsn string) (*store.Store, int64) {
 	tb.Helper()
 	ctx := context.Background()
@@ -98,6 +99,14 @@ func cappedCase(tb testing.TB, dsn string) (*store.Store, int64) {
 			ReportInterval: time.Minute, Egress: detect.Egress{IP: "198.51.100.1", Status: "ok"}, Reports: reports}, rules); err != nil {
 			tb.Fatal(err)
 		}
+		for k := range 51 * (d / 4) { // lt-4 then moves 51 times: 52 egress changes
+			ip := fmt.Sprint("203.0.113.", k+1)
+			if _, err := st.Ingest(ctx, store.IngestBatch{Agent: a, IP: ip, ReceivedAt: t0.Add(time.Duration(10+k) * time.Minute),
+				ReportInterval: time.Minute, Egress: detect.Egress{IP: ip, Status: "ok"},
+				Reports: []store.IngestReport{{ReportID: fmt.Sprint("h", k), Sequence: uint64(100 + k), CreatedAt: t0, Identity: id}}}, rules); err != nil {
+				tb.Fatal(err)
+			}
+		}
 		list, err := st.ListAlerts(ctx, store.AlertFilter{DeviceID: a.DeviceID})
 		if err != nil || len(list) != 1 {
 			tb.Fatalf("alerts of %s: %v %v", agentID, list, err)
@@ -115,7 +124,8 @@ func cappedCase(tb testing.TB, dsn string) (*store.Store, int64) {
 // snapshot swapping twelve USB devices (24 changes), make 6,000 changes;
 // the record keeps each laptop's latest 50 snapshots, its newest 500
 // changes, and the case's newest 2,000 in all (so none of the laptop
-// that reported first), and says so, in the record and the report.
+// that reported first), and of lt-4's 52 egress changes its latest 50;
+// and it says so, in the record and the report.
 func TestCaseTimelineCapped(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
 		st, id := cappedCase(t, dsn)
@@ -140,13 +150,17 @@ func TestCaseTimelineCapped(t *testing.T) {
 		capped := strings.Join(rec.Capped, "\n")
 		for _, want := range []string{"Laptop lt-0: only the changes of its latest 50 snapshots are included",
 			"Laptop lt-4: only the newest 500 changes of its snapshots are included; 700 older ones are left out.",
-			"Only the newest 2000 changes of the laptops' snapshots are included", "; 500 older ones are left out."} {
+			"Only the newest 2000 changes of the laptops' snapshots are included", "; 500 older ones are left out.",
+			"Laptop lt-4: only its latest 50 egress changes are included"} {
 			if !strings.Contains(capped, want) {
 				t.Errorf("capped lacks %q:\n%s", want, capped)
 			}
 		}
-		if len(rec.Capped) != 11 {
-			t.Errorf("%d cap notes, want 11:\n%s", len(rec.Capped), capped)
+		if len(rec.Capped) != 12 {
+			t.Errorf("%d cap notes, want 12:\n%s", len(rec.Capped), capped)
+		}
+		if n := strings.Count(capped, "egress"); n != 1 {
+			t.Errorf("%d egress notes, want lt-4's alone", n)
 		}
 		html, err := cases.Report(rec, "sum", "key")
 		if err != nil {
