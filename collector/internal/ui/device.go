@@ -307,6 +307,33 @@ type snapshotView struct {
 	Locale      string
 	Layouts     []string
 	Sessions    []sessionRow
+	// Media is nil when the snapshot has no media section (an older
+	// agent); Posture likewise.
+	Media   *mediaView
+	Posture *postureView
+}
+
+// mediaView is the capture devices the agent listed, each with the
+// media-catalog tool it matched.
+type mediaView struct {
+	Devices  []mediaRow
+	Findings []string
+}
+
+type mediaRow struct {
+	Kind, Name, Source, Location, Match string
+}
+
+// postureView is the local accounts set-up.
+type postureView struct {
+	Admins   string // the local administrators, or why they are not known
+	Accounts []string
+	Installs []installRow
+}
+
+type installRow struct {
+	Tool, Package, User, Source string
+	At                          time.Time
 }
 
 type toolRow struct {
@@ -399,7 +426,8 @@ func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
 			VPN: joinNonEmpty(" ", i.GetVpnToolId(), parens(i.GetDescription()))})
 	}
 	if rt := n.GetDefaultRoute(); rt != nil {
-		f.Route = joinNonEmpty(" ", "via "+cmp.Or(rt.GetGateway(), "no gateway"), "on "+rt.GetInterface(), parens(onlyIf(rt.GetGatewayMac() != "", "router MAC "+rt.GetGatewayMac())))
+		f.Route = joinNonEmpty(" ", "via "+cmp.Or(rt.GetGateway(), "no gateway"), "on "+rt.GetInterface(),
+			parens(joinNonEmpty(", ", onlyIf(rt.GetGatewayMac() != "", "router MAC "+rt.GetGatewayMac()), gatewayMakerLabel(rt.GetGatewayMaker()))))
 	}
 	if wf := n.GetWifi(); wf != nil {
 		switch {
@@ -428,7 +456,64 @@ func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
 		}
 		f.Sessions = append(f.Sessions, row)
 	}
+	f.Media = mediaFacts(sn.GetMedia())
+	f.Posture = postureFacts(sn.GetPosture())
 	return f
+}
+
+// mediaFacts describes the media section (nil when there is none).
+func mediaFacts(m *agentv1.Media) *mediaView {
+	if m == nil {
+		return nil
+	}
+	v := &mediaView{}
+	match := map[[2]string]string{}
+	for _, fi := range m.GetFindings() {
+		match[[2]string{fi.GetDevice(), fi.GetSource()}] = mediaFindingTool(fi)
+		v.Findings = append(v.Findings, mediaFindingLabel(fi))
+	}
+	for _, d := range m.GetDevices() {
+		v.Devices = append(v.Devices, mediaRow{Kind: d.GetKind(), Name: d.GetName(), Source: strings.ReplaceAll(d.GetSource(), "_", " "),
+			Location: d.GetLocation(), Match: match[[2]string{d.GetName(), d.GetSource()}]})
+	}
+	return v
+}
+
+// postureFacts describes the posture section (nil when there is none).
+func postureFacts(p *agentv1.Posture) *postureView {
+	if p == nil {
+		return nil
+	}
+	v := &postureView{Accounts: p.GetInteractiveAccounts(), Admins: "not read on this operating system"}
+	if p.GetAdminsRead() {
+		v.Admins = cmp.Or(strings.Join(p.GetLocalAdmins(), ", "), "none")
+	}
+	for _, i := range p.GetToolInstalls() {
+		row := installRow{Tool: i.GetToolId(), Package: i.GetPackage(), User: i.GetUser(), Source: i.GetSource()}
+		if i.GetAt() != nil {
+			row.At = i.GetAt().AsTime()
+		}
+		v.Installs = append(v.Installs, row)
+	}
+	return v
+}
+
+// mediaFindingTool names a media finding's tool and category.
+func mediaFindingTool(fi *agentv1.MediaFinding) string {
+	return joinNonEmpty(" ", cmp.Or(fi.GetName(), fi.GetToolId()), parens(strings.ReplaceAll(fi.GetCategory(), "_", " ")))
+}
+
+// mediaFindingLabel names a media finding: the tool and the device.
+func mediaFindingLabel(fi *agentv1.MediaFinding) string {
+	return joinNonEmpty(" ", mediaFindingTool(fi), onlyIf(fi.GetDevice() != "", "by "+fi.GetDevice()))
+}
+
+// gatewayMakerLabel names a routers-catalog match ("" for none).
+func gatewayMakerLabel(m *agentv1.GatewayMaker) string {
+	if m == nil {
+		return ""
+	}
+	return joinNonEmpty(" ", cmp.Or(m.GetName(), m.GetId()), strings.ReplaceAll(m.GetCategory(), "_", " "))
 }
 
 var (
@@ -593,9 +678,9 @@ type timelineEvent struct {
 
 // diffSnapshots lists what changed from one snapshot of a device to the
 // next, in human terms, family by family: identity, collection, remote
-// access, USB, peripherals, displays, network, locale, sessions. Scan
-// times and activity counts are not changes. It is pure: the caller sets
-// the changes' time.
+// access, USB, peripherals, displays, network, locale, media, accounts,
+// sessions. Scan times and activity counts are not changes. It is pure:
+// the caller sets the changes' time.
 func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
 	var out []timelineEvent
 	add := func(family, format string, args ...any) {
@@ -733,6 +818,19 @@ func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
 	changed("locale", "system locale", pl.GetSystemLocale(), cl.GetSystemLocale())
 	appeared, gone = multisetDiff(pl.GetKeyboardLayouts(), cl.GetKeyboardLayouts(), layoutLabel)
 	listed("locale", "keyboard layout added", "keyboard layout removed", appeared, gone)
+
+	appeared, gone = multisetDiff(prev.GetMedia().GetFindings(), cur.GetMedia().GetFindings(), mediaFindingLabel)
+	listed("media", "virtual camera, microphone or face/voice tool found", "virtual camera, microphone or face/voice tool gone", appeared, gone)
+
+	pp, cp := prev.GetPosture(), cur.GetPosture()
+	if pp.GetAdminsRead() && cp.GetAdminsRead() {
+		appeared, gone = multisetDiff(pp.GetLocalAdmins(), cp.GetLocalAdmins(), func(s string) string { return s })
+		listed("accounts", "local administrator added", "local administrator removed", appeared, gone)
+	}
+	if pp != nil && cp != nil {
+		appeared, gone = multisetDiff(pp.GetInteractiveAccounts(), cp.GetInteractiveAccounts(), func(s string) string { return s })
+		listed("accounts", "account signed in for the first time", "account gone", appeared, gone)
+	}
 
 	appeared, gone = multisetDiff(prev.GetSessions().GetCurrent(), cur.GetSessions().GetCurrent(), sessionLabel)
 	listed("sessions", "session opened", "session ended", appeared, gone)
