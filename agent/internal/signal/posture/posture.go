@@ -379,3 +379,19 @@ func WinProfileAccounts(profiles map[string]string) []string {
 	}
 	return finish(out)
 }
+
+// WinAdmins names the members of the local Administrators group as
+// NetLocalGroupGetMembers gives them ("DOMAIN\name", level 3): accounts
+// of this computer (domain computer, the NetBIOS name) by their short
+// name, as sessions name them; others (domain and Entra ID accounts and
+// groups, "NT AUTHORITY\…") whole.
+func WinAdmins(members []string, computer string) []string {
+	var out []string
+	for _, m := range members {
+		if dom, name, ok := strings.Cut(m, `\`); ok && strings.EqualFold(dom, computer) {
+			m = name
+		}
+		out = append(out, m)
+	}
+	return finish(out)
+}

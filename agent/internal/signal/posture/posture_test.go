@@ -93,3 +93,12 @@ func FuzzParsers(f *testing.F) {
 		_, _ = ParseMacGroup(b)
 	})
 }
+
+func TestWinAdmins(t *testing.T) {
+	got := WinAdmins([]string{`LAPTOP-7\Administrator`, `laptop-7\alice`, `CORP\Domain Admins`, `AzureAD\BobSmith`,
+		`NT AUTHORITY\INTERACTIVE`, `LAPTOP-7\alice`, ``}, "LAPTOP-7")
+	want := []string{"Administrator", `AzureAD\BobSmith`, `CORP\Domain Admins`, `NT AUTHORITY\INTERACTIVE`, "alice"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
