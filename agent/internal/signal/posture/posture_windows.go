@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/winevt"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -24,17 +25,59 @@ var (
 	procNetLocalGroupGetMembers = netapi32.NewProc("NetLocalGroupGetMembers")
 )
 
-// readLive reads the profiles and the local Administrators group. Who
-// installed a tool is not read on Windows.
-func readLive(_ context.Context, _ map[string]string) (*agentv1.Posture, error) {
+// readLive reads the profiles, the local Administrators group and the
+// MSI installs of the catalog's tools (msi.go). What it could read is
+// returned with the errors of what it could not.
+func readLive(ctx context.Context, tools Tools) (*agentv1.Posture, error) {
 	p := &agentv1.Posture{InteractiveAccounts: WinProfileAccounts(winProfiles())}
-	members, err := winAdminMembers()
-	if err != nil {
-		return p, err
-	}
 	computer, _ := windows.ComputerName()
-	p.LocalAdmins, p.AdminsRead = WinAdmins(members, computer), true
-	return p, nil
+	var errs []error
+	if members, err := winAdminMembers(); err != nil {
+		errs = append(errs, err)
+	} else {
+		p.LocalAdmins, p.AdminsRead = WinAdmins(members, computer), true
+	}
+	if len(tools.Products) > 0 {
+		events, err := winMsiEvents(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.ToolInstalls = MsiInstalls(events, tools.Products, func(sid string) string { return winLookupSID(sid, computer) })
+	}
+	return p, errors.Join(errs...)
+}
+
+// winMsiEvents reads the Application log's MsiInstaller install events,
+// newest first, at most maxMsiEvents.
+func winMsiEvents(ctx context.Context) ([][]byte, error) {
+	if err := winevt.Find(); err != nil {
+		return nil, fmt.Errorf("posture: %w", err)
+	}
+	var events [][]byte
+	query := fmt.Sprintf("*[System[Provider[@Name='MsiInstaller'] and EventID=%d]]", msiEventInstalled)
+	err := winevt.Each(ctx, "Application", query, true, maxMsiEvents, maxEventXML, func(b []byte) {
+		events = append(events, b)
+	})
+	if err != nil {
+		return events, fmt.Errorf("posture: %w", err)
+	}
+	return events, nil
+}
+
+// winLookupSID names the account of a SID ("" when it cannot be named).
+func winLookupSID(s, computer string) string {
+	sid, err := windows.StringToSid(s)
+	if err != nil {
+		return ""
+	}
+	account, domain, _, err := sid.LookupAccount("")
+	if err != nil {
+		return ""
+	}
+	if domain == "" {
+		return account
+	}
+	return WinAccount(domain+`\`+account, computer)
 }
 
 // winProfiles reads ProfileList: SID → ProfileImagePath.
