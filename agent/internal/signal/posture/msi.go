@@ -33,8 +33,6 @@ const (
 	msiEventInstalled = 1033
 	// maxEventXML caps one event's XML.
 	maxEventXML = 64 << 10
-	// maxMsiEvents bounds the MsiInstaller events read in one scan.
-	maxMsiEvents = 5000
 	// maxProduct caps a product name kept, in bytes.
 	maxProduct = 256
 	// msiSource is where ToolInstall.source says the install was read.

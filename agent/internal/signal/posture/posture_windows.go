@@ -20,6 +20,9 @@ import (
 // account's first interactive sign-in.
 const winProfileList = `SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList`
 
+// maxMsiEvents bounds the MsiInstaller events read in one scan.
+const maxMsiEvents = 5000
+
 var (
 	netapi32                    = windows.NewLazySystemDLL("netapi32.dll")
 	procNetLocalGroupGetMembers = netapi32.NewProc("NetLocalGroupGetMembers")
