@@ -130,6 +130,16 @@ func isVPN(i *agentv1.NetworkInterface) bool {
 	return i.GetVpnToolId() != ""
 }
 
+// MediaFindingTool names a media finding's tool and category.
+func MediaFindingTool(fi *agentv1.MediaFinding) string {
+	return joinNonEmpty(" ", cmp.Or(fi.GetName(), fi.GetToolId()), parens(strings.ReplaceAll(fi.GetCategory(), "_", " ")))
+}
+
+// MediaFindingLabel names a media finding: the tool and the device.
+func MediaFindingLabel(fi *agentv1.MediaFinding) string {
+	return joinNonEmpty(" ", MediaFindingTool(fi), onlyIf(fi.GetDevice() != "", "by "+fi.GetDevice()))
+}
+
 func onlyIf(ok bool, s string) string {
 	if ok {
 		return s

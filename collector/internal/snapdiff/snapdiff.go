@@ -115,9 +115,9 @@ func Summary(sn *agentv1.HostSnapshot) string {
 
 // Diff lists what changed from one snapshot of a device to the next, in
 // human terms, family by family: identity, collection, remote access,
-// USB, peripherals, displays, network, locale, sessions. Scan times and
-// activity counts are not changes. It is pure and unbounded: Changes caps
-// it.
+// USB, peripherals, displays, network, locale, media, accounts, sessions.
+// Scan times and activity counts are not changes. It is pure and
+// unbounded: Changes caps it.
 func Diff(prev, cur *agentv1.HostSnapshot) []Change {
 	var out []Change
 	add := func(family, format string, args ...any) {
@@ -255,6 +255,19 @@ func Diff(prev, cur *agentv1.HostSnapshot) []Change {
 	changed("locale", "system locale", pl.GetSystemLocale(), cl.GetSystemLocale())
 	appeared, gone = multisetDiff(pl.GetKeyboardLayouts(), cl.GetKeyboardLayouts(), LayoutLabel)
 	listed("locale", "keyboard layout added", "keyboard layout removed", appeared, gone)
+
+	appeared, gone = multisetDiff(prev.GetMedia().GetFindings(), cur.GetMedia().GetFindings(), MediaFindingLabel)
+	listed("media", "virtual camera, microphone or face/voice tool found", "virtual camera, microphone or face/voice tool gone", appeared, gone)
+
+	pp, cp := prev.GetPosture(), cur.GetPosture()
+	if pp.GetAdminsRead() && cp.GetAdminsRead() {
+		appeared, gone = multisetDiff(pp.GetLocalAdmins(), cp.GetLocalAdmins(), func(s string) string { return s })
+		listed("accounts", "local administrator added", "local administrator removed", appeared, gone)
+	}
+	if pp != nil && cp != nil {
+		appeared, gone = multisetDiff(pp.GetInteractiveAccounts(), cp.GetInteractiveAccounts(), func(s string) string { return s })
+		listed("accounts", "account signed in for the first time", "account gone", appeared, gone)
+	}
 
 	appeared, gone = multisetDiff(prev.GetSessions().GetCurrent(), cur.GetSessions().GetCurrent(), sessionLabel)
 	listed("sessions", "session opened", "session ended", appeared, gone)

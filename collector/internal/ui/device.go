@@ -302,6 +302,33 @@ type snapshotView struct {
 	Locale      string
 	Layouts     []string
 	Sessions    []sessionRow
+	// Media is nil when the snapshot has no media section (an older
+	// agent); Posture likewise.
+	Media   *mediaView
+	Posture *postureView
+}
+
+// mediaView is the capture devices the agent listed, each with the
+// media-catalog tool it matched.
+type mediaView struct {
+	Devices  []mediaRow
+	Findings []string
+}
+
+type mediaRow struct {
+	Kind, Name, Source, Location, Match string
+}
+
+// postureView is the local accounts set-up.
+type postureView struct {
+	Admins   string // the local administrators, or why they are not known
+	Accounts []string
+	Installs []installRow
+}
+
+type installRow struct {
+	Tool, Package, User, Source string
+	At                          time.Time
 }
 
 type toolRow struct {
@@ -394,7 +421,8 @@ func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
 			VPN: joinNonEmpty(" ", i.GetVpnToolId(), parens(i.GetDescription()))})
 	}
 	if rt := n.GetDefaultRoute(); rt != nil {
-		f.Route = joinNonEmpty(" ", "via "+cmp.Or(rt.GetGateway(), "no gateway"), "on "+rt.GetInterface(), parens(onlyIf(rt.GetGatewayMac() != "", "router MAC "+rt.GetGatewayMac())))
+		f.Route = joinNonEmpty(" ", "via "+cmp.Or(rt.GetGateway(), "no gateway"), "on "+rt.GetInterface(),
+			parens(joinNonEmpty(", ", onlyIf(rt.GetGatewayMac() != "", "router MAC "+rt.GetGatewayMac()), gatewayMakerLabel(rt.GetGatewayMaker()))))
 	}
 	if wf := n.GetWifi(); wf != nil {
 		switch {
@@ -423,7 +451,54 @@ func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
 		}
 		f.Sessions = append(f.Sessions, row)
 	}
+	f.Media = mediaFacts(sn.GetMedia())
+	f.Posture = postureFacts(sn.GetPosture())
 	return f
+}
+
+// mediaFacts describes the media section (nil when there is none).
+func mediaFacts(m *agentv1.Media) *mediaView {
+	if m == nil {
+		return nil
+	}
+	v := &mediaView{}
+	match := map[[2]string]string{}
+	for _, fi := range m.GetFindings() {
+		match[[2]string{fi.GetDevice(), fi.GetSource()}] = snapdiff.MediaFindingTool(fi)
+		v.Findings = append(v.Findings, snapdiff.MediaFindingLabel(fi))
+	}
+	for _, d := range m.GetDevices() {
+		v.Devices = append(v.Devices, mediaRow{Kind: d.GetKind(), Name: d.GetName(), Source: strings.ReplaceAll(d.GetSource(), "_", " "),
+			Location: d.GetLocation(), Match: match[[2]string{d.GetName(), d.GetSource()}]})
+	}
+	return v
+}
+
+// postureFacts describes the posture section (nil when there is none).
+func postureFacts(p *agentv1.Posture) *postureView {
+	if p == nil {
+		return nil
+	}
+	v := &postureView{Accounts: p.GetInteractiveAccounts(), Admins: "not read on this operating system"}
+	if p.GetAdminsRead() {
+		v.Admins = cmp.Or(strings.Join(p.GetLocalAdmins(), ", "), "none")
+	}
+	for _, i := range p.GetToolInstalls() {
+		row := installRow{Tool: i.GetToolId(), Package: i.GetPackage(), User: i.GetUser(), Source: i.GetSource()}
+		if i.GetAt() != nil {
+			row.At = i.GetAt().AsTime()
+		}
+		v.Installs = append(v.Installs, row)
+	}
+	return v
+}
+
+// gatewayMakerLabel names a routers-catalog match ("" for none).
+func gatewayMakerLabel(m *agentv1.GatewayMaker) string {
+	if m == nil {
+		return ""
+	}
+	return joinNonEmpty(" ", cmp.Or(m.GetName(), m.GetId()), strings.ReplaceAll(m.GetCategory(), "_", " "))
 }
 
 func onlyIf(ok bool, s string) string {
