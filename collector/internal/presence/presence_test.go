@@ -471,3 +471,46 @@ func TestAutoRequest(t *testing.T) {
 		}
 	})
 }
+
+// TestNotice: the agent is told of a check while it waits for the
+// person (to notify them on the laptop), with the pages' origin and never
+// the link; no longer once the person answered, and not for another
+// device or an expired check.
+func TestNotice(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		f := newFixture(t, dsn, Config{})
+		f.enrol(t)
+		if n, err := f.svc.Notice(ctx, f.device); err != nil || n != nil {
+			t.Fatalf("notice without a check: %v %v", n, err)
+		}
+		c, err := f.svc.Request(ctx, "alice@example.com", "", "", "token:ana")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := f.svc.Notice(ctx, f.device)
+		if err != nil || n == nil {
+			t.Fatalf("notice: %v %v", n, err)
+		}
+		if n.GetCheckId() != c.ID || !n.GetExpiresAt().AsTime().Equal(c.ExpiresAt) || n.GetOrigin() != "https://bonafide.example.com" {
+			t.Fatalf("notice %v for check %s expiring %v", n, c.ID, c.ExpiresAt)
+		}
+		if token := c.Link[strings.LastIndex(c.Link, "/")+1:]; strings.Contains(n.String(), token) {
+			t.Fatal("the notice carries the link's token")
+		}
+		if n, err := f.svc.Notice(ctx, "dev_other"); err != nil || n != nil {
+			t.Fatalf("another device's notice: %v %v", n, err)
+		}
+		f.clock = f.clock.Add(DefaultExpiry)
+		if n, err := f.svc.Notice(ctx, f.device); err != nil || n != nil {
+			t.Fatalf("notice of an expired check: %v %v", n, err)
+		}
+		f.clock = f.clock.Add(-time.Minute)
+		if err := f.st.AssertPresenceCheck(ctx, c.ID, "Y3JlZGVudGlhbC0x", []byte(`{}`), "198.51.100.7", f.clock, f.clock.Add(DefaultExpiry)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.svc.Notice(ctx, f.device); err != nil || n != nil {
+			t.Fatalf("notice of an answered check: %v %v", n, err)
+		}
+	})
+}
