@@ -12,7 +12,7 @@ func TestClean(t *testing.T) {
 		"  Presence\tcheck\n\n now ":            "Presence check now",
 		`<b>bold</b> & "quoted" \ back` + "`x`": "bbold/b quoted backx",
 		"it's fine":                             "it's fine",
-		"caf\u00e9 \u202eevil\x00\x1b[31m":       "caf evil[31m",
+		"caf\u00e9 \u202eevil\x00\x1b[31m":      "caf evil[31m",
 	} {
 		if got := Clean(in, 100); got != want {
 			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
@@ -25,22 +25,22 @@ func TestClean(t *testing.T) {
 
 func TestOrigin(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://bonafide.example.com":       "https://bonafide.example.com",
-		"https://Bonafide.Example.com:8443/": "https://bonafide.example.com:8443",
-		"http://localhost:8080":              "http://localhost:8080",
-		"http://bonafide.example.com":        "", // plain http only for localhost
-		"https://bonafide.example.com/x":     "",
-		"https://user@bonafide.example.com":  "",
-		"https://bonafide.example.com?q=1":   "",
-		"https://bonafide.example.com#f":     "",
-		"javascript:alert(1)":                "",
-		"https://evil.example\"; do shell":   "",
-		"https://xn--80ak6aa92e.com":         "https://xn--80ak6aa92e.com",
-		"https://b\u043enafide.example.com":  "", // a Cyrillic o
-		"https://[::1]:8443":                 "",
-		"https://-bad.example.com":           "",
-		"https://host:99999999":              "",
-		"":                                   "",
+		"https://bonafide.example.com":        "https://bonafide.example.com",
+		"https://Bonafide.Example.com:8443/":  "https://bonafide.example.com:8443",
+		"http://localhost:8080":               "http://localhost:8080",
+		"http://bonafide.example.com":         "", // plain http only for localhost
+		"https://bonafide.example.com/x":      "",
+		"https://user@bonafide.example.com":   "",
+		"https://bonafide.example.com?q=1":    "",
+		"https://bonafide.example.com#f":      "",
+		"javascript:alert(1)":                 "",
+		"https://evil.example\"; do shell":    "",
+		"https://xn--80ak6aa92e.com":          "https://xn--80ak6aa92e.com",
+		"https://b\u043enafide.example.com":   "", // a Cyrillic o
+		"https://[::1]:8443":                  "",
+		"https://-bad.example.com":            "",
+		"https://host:99999999":               "",
+		"":                                    "",
 		"https://" + strings.Repeat("a", 300): "",
 	} {
 		if got := Origin(in); got != want {
