@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,4 +156,36 @@ func (b *desktopBus) notifications() [][2]string {
 		}
 	}
 	return out
+}
+
+// unitCapabilities runs cmd, when the test is root, as the agent's systemd
+// unit does: within its CapabilityBoundingSet and with no_new_privs
+// (setpriv), so that what the agent does there (switching to the desktop
+// user for a notification) is proven to be allowed by the unit.
+func unitCapabilities(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return cmd
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
+			t.Fatal("setpriv not found (apt-get install util-linux)")
+		}
+		t.Log("setpriv not found: the agent runs with all capabilities")
+		return cmd
+	}
+	unit, err := os.ReadFile("../installers/linux/bonafide-agent.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^CapabilityBoundingSet=(.*)$`).FindSubmatch(unit)
+	if m == nil {
+		t.Fatal("the agent's unit sets no CapabilityBoundingSet")
+	}
+	bset := "-all"
+	for _, c := range strings.Fields(string(m[1])) {
+		bset += ",+" + strings.ToLower(strings.TrimPrefix(c, "CAP_"))
+	}
+	return exec.Command(setpriv, append([]string{"--bounding-set=" + bset, "--inh-caps=-all", "--no-new-privs"}, cmd.Args...)...)
 }

@@ -287,7 +287,7 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	// with no remote session and no KVM.
 	daemonCfg := filepath.Join(t.TempDir(), "daemon.yaml")
 	os.WriteFile(daemonCfg, fmt.Appendf(nil, "state_dir: %s\nstart_delay: 0s\n", state), 0o600)
-	daemon := exec.Command(agent, "run", "--config", daemonCfg, "--root", root)
+	daemon := unitCapabilities(t, exec.Command(agent, "run", "--config", daemonCfg, "--root", root))
 	var daemonLog strings.Builder
 	daemon.Stdout, daemon.Stderr = &daemonLog, &daemonLog
 	if err := daemon.Start(); err != nil {
