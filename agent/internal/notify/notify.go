@@ -129,7 +129,11 @@ func Origin(s string) string {
 	default:
 		return ""
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host)
+	o := u.Scheme + "://" + host
+	if p := u.Port(); p != "" {
+		o += ":" + p
+	}
+	return strings.ToLower(o)
 }
 
 // Presence is the notification of a presence check that expires at
