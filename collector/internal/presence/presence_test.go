@@ -37,7 +37,7 @@ type fixture struct {
 // monday10 is within alice's declared work hours (09:00-17:00 UTC).
 var monday10 = time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 
-func newFixture(t *testing.T, dsn string, cfg Config) *fixture {
+func newFixture(t testing.TB, dsn string, cfg Config) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	st := storetest.Open(t, dsn)
@@ -79,7 +79,7 @@ func newFixture(t *testing.T, dsn string, cfg Config) *fixture {
 // enrol creates an enrolment link and registers a credential through it
 // as the enrolment page would (the WebAuthn ceremony itself is the
 // browser test's).
-func (f *fixture) enrol(t *testing.T) {
+func (f *fixture) enrol(t testing.TB) {
 	t.Helper()
 	e, err := f.svc.CreateEnrolment(t.Context(), "alice@example.com", "", false, "token:test")
 	if err != nil {
@@ -513,4 +513,23 @@ func TestNotice(t *testing.T) {
 			t.Fatalf("notice of an answered check: %v %v", n, err)
 		}
 	})
+}
+
+// BenchmarkCheckInPresence is what presence adds to every agent check-in:
+// the check awaiting the agent and the notice of one awaiting the person
+// (here one pending check among the device's), on SQLite.
+func BenchmarkCheckInPresence(b *testing.B) {
+	f := newFixture(b, filepath.Join(b.TempDir(), "bench.db"), Config{DailyCap: 0})
+	f.enrol(b)
+	if _, err := f.svc.Request(b.Context(), "alice@example.com", "", "", "token:ana"); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if id, err := f.svc.AwaitingAgent(b.Context(), f.device); err != nil || id != "" {
+			b.Fatal(id, err)
+		}
+		if n, err := f.svc.Notice(b.Context(), f.device); err != nil || n == nil {
+			b.Fatal(n, err)
+		}
+	}
 }
