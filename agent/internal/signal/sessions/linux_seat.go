@@ -25,7 +25,7 @@ type SeatUser struct {
 // LinuxSeatUser finds the user of the active graphical session on a local
 // seat in logind's state files under root (run/systemd/sessions): a user
 // session in state active, of type x11, wayland or mir, on a seat, not
-// remote. Of several (several seats), the lowest session id is taken.
+// remote. Of several (several seats), the first in file-name order.
 func LinuxSeatUser(root string) (SeatUser, error) {
 	if root == "" {
 		root = "/"
