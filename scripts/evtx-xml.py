@@ -71,6 +71,8 @@ def value(c, typ, b, off):
     if typ == 0x11:
         (v,) = struct.unpack("<Q", b)
         return fmt_time(filetime(v), v)
+    if typ == 0x10:  # SizeT: a pointer-sized integer, shown as HexInt
+        return "0x%x" % int.from_bytes(b, "little")
     if typ == 0x13:
         return sid(b)
     if typ == 0x14:

@@ -56,6 +56,12 @@ type Scanner struct {
 	Activity func() *agentv1.Activity
 	// Timeout bounds one scan; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Devices lists the present device nodes that Fingerprint includes;
+	// nil means the live system's own when Root is "/" (Windows:
+	// SetupAPI's USB and monitor nodes; macOS: ioreg's USB plane and the
+	// displays attached; Linux reads sysfs under Root instead). Tests set
+	// it to feed captured output through the OS's pure parsers.
+	Devices func() []string
 }
 
 // Scan collects one snapshot within the scan's deadline. It fails only
@@ -223,8 +229,8 @@ func Digest(sn *agentv1.HostSnapshot) string {
 // Fingerprint is a cheap summary of what usually changes when someone
 // plugs in a device, changes network or time zone: the host name, network
 // interfaces and addresses, the USB device list, the display connectors'
-// state (on Windows, of the live system: the present USB and monitor device
-// nodes) and /etc/localtime. The
+// state (on Windows and macOS, of the live system: the present USB and
+// monitor device nodes, see Devices) and /etc/localtime. The
 // agent polls it between full scans and scans at once when it changes.
 func (s *Scanner) Fingerprint() string {
 	var parts []string
@@ -256,8 +262,12 @@ func (s *Scanner) Fingerprint() string {
 			}
 		}
 	}
-	if root == "/" {
-		// Windows: the present USB and monitor device nodes (nil elsewhere).
+	switch {
+	case s.Devices != nil:
+		parts = append(parts, s.Devices()...)
+	case root == "/":
+		// Windows and macOS: the present USB and monitor device nodes
+		// (nil on Linux).
 		parts = append(parts, usb.PresentDeviceIDs()...)
 		parts = append(parts, display.PresentMonitorIDs()...)
 	}

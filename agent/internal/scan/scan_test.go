@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/display"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/usb"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -109,5 +112,52 @@ func TestFingerprintSeesPeripherals(t *testing.T) {
 	}
 	if s.Fingerprint() == afterUSB {
 		t.Fatal("a new display does not change the fingerprint")
+	}
+}
+
+// TestFingerprintSeesMacDevices: macOS's device part of the fingerprint,
+// fed real captures (the ioreg USB node of an ESP32-C3, the DisplayAttributes
+// of a BenQ and a Dell monitor) through Devices, the seam the live system
+// fills with ioreg's output: the same devices a poll later keep the
+// fingerprint, a device plugged in or a monitor swapped change it.
+func TestFingerprintSeesMacDevices(t *testing.T) {
+	read := func(path string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.FromSlash(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	esp32 := read("../signal/usb/testdata/mac/ioreg-p-IOUSB-l-esp32c3-fivebyfive.txt")
+	benq := read("../signal/display/testdata/mac/appleclcd2_hammerspoon3163_benq_pd2720u.plist")
+	dell := read("../signal/display/testdata/mac/appleclcd2_displayplacer96_dell_u2720qm.plist")
+
+	usbOut, monitors := esp32, benq
+	s := &Scanner{Root: t.TempDir(), Devices: func() []string {
+		return append(usb.MacPresentDevices([]byte(usbOut)), display.MacPresentMonitors([]byte(monitors), nil)...)
+	}}
+	before := s.Fingerprint()
+
+	// A poll later: ioreg's busy time and retain counts moved.
+	usbOut = strings.Replace(esp32, "busy 0 (234 ms), retain 46>", "busy 0 (2 ms), retain 47>", 1)
+	monitors = strings.Replace(benq, "<integer>11</integer>", "<integer>12</integer>", 1)
+	if usbOut == esp32 || monitors == benq {
+		t.Fatal("the captures changed shape")
+	}
+	if s.Fingerprint() != before {
+		t.Fatal("the same devices changed the fingerprint")
+	}
+
+	// A second USB device plugged in (the same node under a new registry
+	// id and location, as a second board would show).
+	usbOut = esp32 + strings.NewReplacer("@01114000", "@01120000", "id 0x10001c6b3", "id 0x10001d004").Replace(esp32)
+	plugged := s.Fingerprint()
+	if plugged == before {
+		t.Fatal("a USB device plugged in does not change the fingerprint")
+	}
+	monitors = dell
+	if s.Fingerprint() == plugged {
+		t.Fatal("a monitor swapped does not change the fingerprint")
 	}
 }

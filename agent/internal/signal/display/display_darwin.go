@@ -15,6 +15,8 @@ const (
 	macIoreg = "/usr/sbin/ioreg"
 	// macIoregTimeout bounds one ioreg run.
 	macIoregTimeout = 15 * time.Second
+	// macPresentTimeout bounds one ioreg run of the change fingerprint.
+	macPresentTimeout = 5 * time.Second
 )
 
 // readLive lists the displays from the I/O Registry: AppleCLCD2 entries on

@@ -1,8 +1,8 @@
-//go:build !windows
+//go:build !windows && !darwin
 
 package display
 
-// PresentMonitorIDs is Windows's cheap list of present monitor device
-// nodes; Linux's change fingerprint reads the DRM connectors' status
-// instead, and macOS has none yet.
+// PresentMonitorIDs is Windows's and macOS's cheap list of the monitors
+// attached; Linux's change fingerprint reads the DRM connectors' status
+// instead.
 func PresentMonitorIDs() []string { return nil }

@@ -14,6 +14,13 @@ package sessions
 //     (5) and other logon types are skipped, as are machine accounts
 //     ("…$"), NT AUTHORITY accounts and the DWM-n / UMFD-n accounts that
 //     Windows logs on for each session.
+//   - An unlock (7, 13) or cached-interactive (11) logon of a user who
+//     already has an open entry opens none: it is that session's unlock,
+//     or a UAC credential prompt inside it (LogonProcessName CredPro,
+//     consent.exe), and Windows logs it off again within the second. Real
+//     logs show both (testdata/win/README.md): after an RDP reconnect the
+//     unlock's two halves come from the client's address and from "-",
+//     which counted as an RDP and a console session of zero length.
 //   - A 4624 whose TargetLinkedLogonId names a session opened just before
 //     by the same user is the other half of a split (elevated/filtered)
 //     token logon and joins that session instead of opening another.
@@ -109,6 +116,13 @@ func winSessions(events []winEvent, cursor string) ([]*agentv1.LoginSession, str
 
 	var entries []*winEntry
 	byLogon := make(map[uint64]*winEntry)
+	open := make(map[string]int) // entries not ended, per user key
+	end := func(e *winEntry, t time.Time) {
+		if !e.ended {
+			open[e.userKey]--
+		}
+		winEnd(e, t)
+	}
 	for _, ev := range evs {
 		switch ev.EventID {
 		case winEventLogon:
@@ -123,6 +137,9 @@ func winSessions(events []winEvent, cursor string) ([]*agentv1.LoginSession, str
 				e.userKey == winUserKey(ev) && winWithin(e.start, ev.Time, winLinkedWindow) {
 				byLogon[ev.LogonID] = e
 				continue
+			}
+			if winReturnLogon(ev.LogonType) && open[winUserKey(ev)] > 0 {
+				continue // an unlock or elevation inside an open session
 			}
 			e := &winEntry{
 				s: &agentv1.LoginSession{
@@ -141,6 +158,7 @@ func winSessions(events []winEvent, cursor string) ([]*agentv1.LoginSession, str
 			}
 			entries = append(entries, e)
 			byLogon[ev.LogonID] = e
+			open[e.userKey]++
 
 		case winEventLogoff, winEventUserLogoff, winEventDisconnect:
 			e := byLogon[ev.LogonID]
@@ -152,7 +170,7 @@ func winSessions(events []winEvent, cursor string) ([]*agentv1.LoginSession, str
 				// logon; the session goes on.
 				continue
 			}
-			winEnd(e, ev.Time)
+			end(e, ev.Time)
 
 		case winEventReconnect:
 			if winSkipAccount(ev.User, ev.Domain) {
@@ -167,10 +185,13 @@ func winSessions(events []winEvent, cursor string) ([]*agentv1.LoginSession, str
 			}
 			key := winUserKey(ev)
 			if prev := byLogon[ev.LogonID]; prev != nil && !prev.ended && prev.logonID == ev.LogonID {
-				winEnd(prev, ev.Time)
+				end(prev, ev.Time)
 			}
 			if e := winFindReconnectLogon(entries, key, typ, addr, ev.Time); e != nil {
 				e.merged = true
+				if e.ended {
+					open[e.userKey]++
+				}
 				e.ended = false
 				e.s.EndedAt = nil
 				e.s.Terminal = ev.SessionName
@@ -196,6 +217,7 @@ func winSessions(events []winEvent, cursor string) ([]*agentv1.LoginSession, str
 			}
 			entries = append(entries, e)
 			byLogon[ev.LogonID] = e
+			open[key]++
 		}
 	}
 
@@ -226,6 +248,16 @@ func winFindReconnectLogon(entries []*winEntry, key string, typ agentv1.LoginSes
 		}
 	}
 	return nil
+}
+
+// winReturnLogon reports the logon types Windows also records inside a
+// session already open: unlocks and cached-credential prompts.
+func winReturnLogon(logonType int) bool {
+	switch logonType {
+	case winLogonUnlock, winLogonCachedUnlock, winLogonCachedInteractive:
+		return true
+	}
+	return false
 }
 
 // winEnd closes an entry at t.

@@ -43,34 +43,114 @@ func winCheckSessions(t *testing.T, got []*agentv1.LoginSession, want ...string)
 	}
 }
 
-// The fixture story: RDP logon, disconnect, reconnect from elsewhere,
-// logoff; plus the documented console logon and a service logon.
+// The real records (testdata/win/README.md), one machine at a time.
 func TestWinSessionsFixtures(t *testing.T) {
-	var events []winEvent
-	for _, name := range []string{
-		"4624-osquery.xml", "4624-msdocs.xml", "4634.CONSTRUCTED.xml", "4624-rdp-type10.CONSTRUCTED.xml",
-		"4647.CONSTRUCTED.xml", "4779-rdp.CONSTRUCTED.xml", "4778-msdocs.DERIVED.xml",
-	} {
-		ev, err := winParseEvent(winReadFixture(t, name))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+	parse := func(names ...string) []winEvent {
+		var evs []winEvent
+		for _, name := range names {
+			if strings.HasSuffix(name, ".events") {
+				evs = append(evs, winReadEvents(t, name)...)
+				continue
+			}
+			ev, err := winParseEvent(winReadFixture(t, name))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			evs = append(evs, ev)
 		}
-		events = append(events, ev)
+		return evs
 	}
-	got, cursor := winSessions(events, "")
-	if cursor != "evt:237701" {
-		t.Errorf("cursor = %q", cursor)
-	}
-	winCheckSessions(t, got,
-		`WIN-GG82ULGC9GO\Administrator|TYPE_CONSOLE|||2015-11-12T00:24:35.0797852Z|-`,
-		`CONTOSO\ladmin|TYPE_REMOTE_DESKTOP|203.0.113.7||2015-09-10T22:58:01.125Z|2015-09-10T23:01:12.5Z`,
-		`CONTOSO\ladmin|TYPE_REMOTE_DESKTOP|10.0.0.100|RDP-Tcp#6|2015-09-10T23:05:29.7438672Z|2015-09-10T23:40:00Z`,
-	)
-	// Only the logoffs are after this cursor: nothing to report, cursor moves.
-	got, cursor = winSessions(events, "evt:237651")
-	winCheckSessions(t, got)
-	if cursor != "evt:237701" {
-		t.Errorf("cursor = %q", cursor)
+	for _, tt := range []struct {
+		name       string
+		events     []winEvent
+		cursor     string
+		wantCursor string
+		want       []string
+	}{
+		{
+			// fsir at the console, an anonymous network logon, the
+			// user's logoff (4647) and the session's end (4634).
+			name:       "evtx console",
+			events:     parse("4624-type3-evtx.xml", "4624-type2-evtx.xml", "4647-evtx.xml", "4634-evtx.xml"),
+			wantCursor: "evt:2254",
+			want:       []string{`WIN-03DLIIOFRRA\fsir|TYPE_CONSOLE|||2017-04-14T01:19:50.1880056Z|2017-04-14T01:20:20.1230577Z`},
+		},
+		{
+			// An RDP logon (split token), a disconnect and reconnect 15 s
+			// later, then the unlock of the reconnected session: its
+			// logons (type 7, from the client's address and from "-")
+			// open nothing and their logoffs end nothing.
+			name:       "otrf rdp reconnect",
+			events:     parse("rdp-reconnect-otrf.DERIVED.events"),
+			wantCursor: "evt:49491",
+			want:       []string{`THESHIRE\pgustavo|TYPE_REMOTE_DESKTOP|1.2.3.4|RDP-Tcp#1|2020-09-04T07:08:20Z|-`},
+		},
+		{
+			// Resumed after the reconnect, the session's start is not in
+			// the history: the unlock is all there is of it, an RDP
+			// unlock from the client and a console one from "-", each
+			// ended within the second. Known: history read from a cursor
+			// cannot tell an unlock from a logon.
+			name:       "otrf rdp reconnect from cursor",
+			events:     parse("rdp-reconnect-otrf.DERIVED.events"),
+			cursor:     "evt:49287",
+			wantCursor: "evt:49491",
+			want: []string{
+				`THESHIRE\pgustavo|TYPE_REMOTE_DESKTOP|1.2.3.4||2020-09-04T07:08:38Z|2020-09-04T07:08:38Z`,
+				`THESHIRE\pgustavo|TYPE_CONSOLE|||2020-09-04T07:08:38Z|2020-09-04T07:08:38Z`,
+			},
+		},
+		{
+			// A UAC credential prompt on its own: a cached-interactive
+			// logon that its split half's logoff ends 2 ms later.
+			name:       "otrf uac prompt alone",
+			events:     parse("uac-credpro-otrf.DERIVED.events"),
+			wantCursor: "evt:3",
+			want:       []string{`PANDALAB\pedro.gustavo|TYPE_CONSOLE|||2023-08-15T09:54:30.82Z|2023-08-15T09:54:30.822Z`},
+		},
+		{
+			// The same prompt inside the user's open session (the logon
+			// is not in the source: added here) opens and ends nothing.
+			name: "otrf uac prompt in a session",
+			events: func() []winEvent {
+				evs := []winEvent{{RecordID: 1, EventID: winEventLogon, Time: winMustTime(t, "2023-08-15T09:00:00Z"),
+					User: "pedro.gustavo", Domain: "PANDALAB", LogonID: 0x77, LogonType: winLogonInteractive}}
+				for _, ev := range parse("uac-credpro-otrf.DERIVED.events") {
+					ev.RecordID += 10
+					evs = append(evs, ev)
+				}
+				return evs
+			}(),
+			wantCursor: "evt:13",
+			want:       []string{`PANDALAB\pedro.gustavo|TYPE_CONSOLE|||2023-08-15T09:00:00Z|-`},
+		},
+		{
+			// RDP session hijack: admmig's session RDP-Tcp#8 is
+			// disconnected and admmarsid's logon reconnects to it.
+			name:       "evtx rdp hijack",
+			events:     parse("rdp-hijack-evtx.events"),
+			wantCursor: "evt:1829819",
+			want:       []string{`OFFSEC\admmarsid|TYPE_REMOTE_DESKTOP|10.23.23.9|RDP-Tcp#8|2021-05-14T21:01:05.8317487Z|-`},
+		},
+		{
+			// Microsoft's and osquery's documented samples (three
+			// machines): a service logon, a console logon, a reconnect.
+			name:       "documented samples",
+			events:     parse("4624-osquery.xml", "4624-msdocs.xml", "4778-msdocs.DERIVED.xml"),
+			wantCursor: "evt:237651",
+			want: []string{
+				`WIN-GG82ULGC9GO\Administrator|TYPE_CONSOLE|||2015-11-12T00:24:35.0797852Z|-`,
+				`CONTOSO\ladmin|TYPE_REMOTE_DESKTOP|10.0.0.100|RDP-Tcp#6|2015-09-10T23:05:29.7438672Z|-`,
+			},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, cursor := winSessions(tt.events, tt.cursor)
+			if cursor != tt.wantCursor {
+				t.Errorf("cursor = %q, want %q", cursor, tt.wantCursor)
+			}
+			winCheckSessions(t, got, tt.want...)
+		})
 	}
 }
 
@@ -106,8 +186,10 @@ func TestWinSessionsPairingAndFilters(t *testing.T) {
 		winLogon(14, 2, "LAPTOP$", winLogonNetwork, 0x202, ""),
 		winLogon(15, 3, "bob", winLogonNetwork, 0x203, "198.51.100.9"),
 		winLogon(16, 4, "svc", winLogonService, 0x204, ""),
-		winLogon(17, 5, "alice", winLogonUnlock, 0x300, "::1"),
-		winLogon(18, 6, "alice", winLogonUnlock, 0x301, "198.51.100.4"),
+		// Unlocks of users without an open session: console when local,
+		// RDP from elsewhere.
+		winLogon(17, 5, "frank", winLogonUnlock, 0x300, "::1"),
+		winLogon(18, 6, "erin", winLogonUnlock, 0x301, "198.51.100.4"),
 		winLogon(19, 7, "carol", winLogonCachedInteractive, 0x400, "-"),
 		winLogon(20, 8, "dave", winLogonRemoteInteractive, 0x500, ""),
 		winOff(21, 60, winEventLogoff, 0x300),
@@ -115,16 +197,23 @@ func TestWinSessionsPairingAndFilters(t *testing.T) {
 		winOff(23, 101, winEventLogoff, 0x100),     // already ended: ignored
 		winOff(24, 102, winEventLogoff, 0x999),     // unknown logon
 		winLogon(25, 103, "alice", winLogonInteractive, 0x100, ""),
+		// Inside alice's open session: an unlock (local and from
+		// elsewhere), a cached-credential prompt, their logoffs.
+		winLogon(26, 104, "alice", winLogonUnlock, 0x600, "::1"),
+		winLogon(27, 105, "ALICE", winLogonCachedUnlock, 0x601, "198.51.100.4"),
+		winLogon(28, 106, "alice", winLogonCachedInteractive, 0x602, "::1"),
+		winOff(29, 106, winEventLogoff, 0x600),
+		winOff(30, 106, winEventLogoff, 0x602),
 	}
 	events[10].Workstation = "DAVE-HOME"
 	got, cursor := winSessions(events, "")
-	if cursor != "evt:25" {
+	if cursor != "evt:30" {
 		t.Errorf("cursor = %q", cursor)
 	}
 	winCheckSessions(t, got,
 		`CORP\alice|TYPE_CONSOLE|||2026-03-02T09:00:00Z|2026-03-02T09:01:40Z`,
-		`CORP\alice|TYPE_CONSOLE|||2026-03-02T09:00:05Z|2026-03-02T09:01:00Z`,
-		`CORP\alice|TYPE_REMOTE_DESKTOP|198.51.100.4||2026-03-02T09:00:06Z|-`,
+		`CORP\frank|TYPE_CONSOLE|||2026-03-02T09:00:05Z|2026-03-02T09:01:00Z`,
+		`CORP\erin|TYPE_REMOTE_DESKTOP|198.51.100.4||2026-03-02T09:00:06Z|-`,
 		`CORP\carol|TYPE_CONSOLE|||2026-03-02T09:00:07Z|-`,
 		`CORP\dave|TYPE_REMOTE_DESKTOP|DAVE-HOME||2026-03-02T09:00:08Z|-`,
 		`CORP\alice|TYPE_CONSOLE|||2026-03-02T09:01:43Z|-`,

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,28 +77,6 @@ func TestWinParseEventFixtures(t *testing.T) {
 			User: "ladmin", Domain: "CONTOSO", LogonID: 0x1e01f6,
 			Address: "10.0.0.100", Workstation: "WIN81", SessionName: "RDP-Tcp#6",
 		}},
-		{"4624-rdp-type10.CONSTRUCTED.xml", winEvent{
-			RecordID: 237600, EventID: 4624,
-			Time: winMustTime(t, "2015-09-10T22:58:01.125Z"),
-			User: "ladmin", Domain: "CONTOSO", LogonID: 0x1e01f6, LogonType: 10,
-			Address: "203.0.113.7", Workstation: "LAPTOP-0042",
-		}},
-		{"4779-rdp.CONSTRUCTED.xml", winEvent{
-			RecordID: 237630, EventID: 4779,
-			Time: winMustTime(t, "2015-09-10T23:01:12.5Z"),
-			User: "ladmin", Domain: "CONTOSO", LogonID: 0x1e01f6,
-			Address: "203.0.113.7", Workstation: "HOME-PC", SessionName: "RDP-Tcp#5",
-		}},
-		{"4647.CONSTRUCTED.xml", winEvent{
-			RecordID: 237700, EventID: 4647,
-			Time: winMustTime(t, "2015-09-10T23:40:00Z"),
-			User: "ladmin", Domain: "CONTOSO", LogonID: 0x1e01f6,
-		}},
-		{"4634.CONSTRUCTED.xml", winEvent{
-			RecordID: 237701, EventID: 4634,
-			Time: winMustTime(t, "2015-09-10T23:40:01.25Z"),
-			User: "ladmin", Domain: "CONTOSO", LogonID: 0x1e01f6, LogonType: 10,
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -105,6 +84,106 @@ func TestWinParseEventFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !got.Time.Equal(tt.want.Time) {
+				t.Errorf("Time = %v, want %v", got.Time, tt.want.Time)
+			}
+			got.Time, tt.want.Time = time.Time{}, time.Time{}
+			if got != tt.want {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// winReadEvents parses a fixture of one event per line, as
+// scripts/evtx-xml.py and scripts/nxlog-json-xml.py print them.
+func winReadEvents(t testing.TB, name string) []winEvent {
+	t.Helper()
+	var evs []winEvent
+	for i, line := range strings.Split(string(winReadFixture(t, name)), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		ev, err := winParseEvent([]byte(line))
+		if err != nil {
+			t.Fatalf("%s line %d: %v", name, i+1, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// Real RDP and cached-credential records (testdata/win/README.md): each
+// field the agent reads, exactly.
+func TestWinParseEventRealRDP(t *testing.T) {
+	tests := []struct {
+		file string
+		line int // 0-based index of the event in the file
+		want winEvent
+	}{
+		// OTRF WORKSTATION5: pgustavo's RDP logon from the Mac
+		// "robertos-mbp", the two halves of a split token.
+		{"rdp-reconnect-otrf.DERIVED.events", 0, winEvent{
+			RecordID: 48135, EventID: 4624, Time: winMustTime(t, "2020-09-04T07:08:20Z"),
+			User: "pgustavo", Domain: "THESHIRE", LogonID: 0xa96e8, LinkedLogonID: 0xa992d,
+			LogonType: 10, Address: "1.2.3.4", Workstation: "WORKSTATION5",
+		}},
+		{"rdp-reconnect-otrf.DERIVED.events", 1, winEvent{
+			RecordID: 48137, EventID: 4624, Time: winMustTime(t, "2020-09-04T07:08:20Z"),
+			User: "pgustavo", Domain: "THESHIRE", LogonID: 0xa992d, LinkedLogonID: 0xa96e8,
+			LogonType: 10, Address: "1.2.3.4", Workstation: "WORKSTATION5",
+		}},
+		{"rdp-reconnect-otrf.DERIVED.events", 2, winEvent{
+			RecordID: 49208, EventID: 4779, Time: winMustTime(t, "2020-09-04T07:08:34Z"),
+			User: "pgustavo", Domain: "THESHIRE", LogonID: 0xa992d,
+			Address: "1.2.3.4", Workstation: "robertos-mbp", SessionName: "RDP-Tcp#0",
+		}},
+		{"rdp-reconnect-otrf.DERIVED.events", 3, winEvent{
+			RecordID: 49287, EventID: 4778, Time: winMustTime(t, "2020-09-04T07:08:35Z"),
+			User: "pgustavo", Domain: "THESHIRE", LogonID: 0xa992d,
+			Address: "1.2.3.4", Workstation: "robertos-mbp", SessionName: "RDP-Tcp#1",
+		}},
+		// The unlock after the reconnect: its second pair has no address.
+		{"rdp-reconnect-otrf.DERIVED.events", 8, winEvent{
+			RecordID: 49480, EventID: 4624, Time: winMustTime(t, "2020-09-04T07:08:38Z"),
+			User: "pgustavo", Domain: "THESHIRE", LogonID: 0x105bfe, LinkedLogonID: 0x105f4e,
+			LogonType: 7, Workstation: "WORKSTATION5",
+		}},
+		{"rdp-reconnect-otrf.DERIVED.events", 11, winEvent{
+			RecordID: 49491, EventID: 4634, Time: winMustTime(t, "2020-09-04T07:08:38Z"),
+			User: "pgustavo", Domain: "THESHIRE", LogonID: 0x105bfe, LogonType: 7,
+		}},
+		// OTRF MKT01: a UAC credential prompt (CredPro, consent.exe).
+		{"uac-credpro-otrf.DERIVED.events", 0, winEvent{
+			RecordID: 1, EventID: 4624, Time: winMustTime(t, "2023-08-15T09:54:30.820Z"),
+			User: "pedro.gustavo", Domain: "PANDALAB", LogonID: 0xc10d0f, LinkedLogonID: 0xc10d27,
+			LogonType: 11, Address: "::1", Workstation: "MKT01",
+		}},
+		{"uac-credpro-otrf.DERIVED.events", 2, winEvent{
+			RecordID: 3, EventID: 4634, Time: winMustTime(t, "2023-08-15T09:54:30.822Z"),
+			User: "pedro.gustavo", Domain: "PANDALAB", LogonID: 0xc10d27, LogonType: 11,
+		}},
+		// EVTX-to-MITRE-Attack fs01: admmarsid takes admmig's RDP session.
+		{"rdp-hijack-evtx.events", 0, winEvent{
+			RecordID: 1829816, EventID: 4779, Time: winMustTime(t, "2021-05-14T21:01:05.3700303Z"),
+			User: "admmig", Domain: "OFFSEC", LogonID: 0x13b5e1e,
+			Address: "10.23.23.9", Workstation: "JUMP01", SessionName: "RDP-Tcp#8",
+		}},
+		{"rdp-hijack-evtx.events", 1, winEvent{
+			RecordID: 1829819, EventID: 4778, Time: winMustTime(t, "2021-05-14T21:01:05.8317487Z"),
+			User: "admmarsid", Domain: "OFFSEC", LogonID: 0x6a423,
+			Address: "10.23.23.9", Workstation: "JUMP01", SessionName: "RDP-Tcp#8",
+		}},
+	}
+	counts := map[string]int{"rdp-reconnect-otrf.DERIVED.events": 12, "uac-credpro-otrf.DERIVED.events": 3, "rdp-hijack-evtx.events": 2}
+	for file, n := range counts {
+		if got := len(winReadEvents(t, file)); got != n {
+			t.Errorf("%s: %d events, want %d", file, got, n)
+		}
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s#%d", tt.file, tt.line), func(t *testing.T) {
+			got := winReadEvents(t, tt.file)[tt.line]
 			if !got.Time.Equal(tt.want.Time) {
 				t.Errorf("Time = %v, want %v", got.Time, tt.want.Time)
 			}
@@ -181,10 +260,14 @@ func TestWinParseEventLenientFields(t *testing.T) {
 func FuzzWinParseEvent(f *testing.F) {
 	for _, name := range []string{
 		"4624-msdocs.xml", "4624-osquery.xml", "4778-msdocs-eventviewer-xmlview.xml",
-		"4778-msdocs.DERIVED.xml", "4624-rdp-type10.CONSTRUCTED.xml", "4779-rdp.CONSTRUCTED.xml",
-		"4647.CONSTRUCTED.xml", "4634.CONSTRUCTED.xml",
+		"4778-msdocs.DERIVED.xml", "4624-type2-evtx.xml", "4647-evtx.xml", "4634-evtx.xml",
 	} {
 		f.Add(winReadFixture(f, name))
+	}
+	for _, name := range []string{"rdp-reconnect-otrf.DERIVED.events", "uac-credpro-otrf.DERIVED.events", "rdp-hijack-evtx.events"} {
+		for line := range strings.Lines(string(winReadFixture(f, name))) {
+			f.Add([]byte(line))
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := winParseEvent(data)
