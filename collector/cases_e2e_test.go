@@ -32,11 +32,13 @@ const (
 // TestCaseWorkflowBrowser drives the case workflow end to end in a real
 // Chromium against the real collector: the demo fleet's world (fleetsim)
 // with one more laptop on the farm's network whose agent reports a
-// hostile host name. The farm produces one case holding every alert of
+// hostile host name (and whose clock moves to Pyongyang's time zone
+// between two scans). The farm produces one case holding every alert of
 // its laptops, and the queue's grouped view shows the case instead of
 // them without losing any alert; the analyst assigns the case, ticks
 // steps (revoking the laptops in one click) and exports the evidence
-// package; the report renders with the hostile strings as inert text;
+// package; the report renders with the hostile strings as inert text
+// and names the laptop's time zone change on its timeline;
 // the package verifies with `bonafide-collector case verify`, and once
 // unpacked with sha256sum and openssl. Screenshots go to
 // $BONAFIDE_ARTIFACTS/cases.
@@ -103,7 +105,15 @@ func TestCaseWorkflowBrowser(t *testing.T) {
 		s.grpc, secret, fp, t.TempDir(), farmEgress), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runAgent(t, agent, "run", "--once", "--config", cfg, "--root", root)
+	// Its clock moves to Pyongyang's time between two scans: the case's
+	// timeline and report name that change of its snapshots.
+	zone := filepath.Join(root, "etc", "timezone")
+	for _, tz := range []string{"America/Boise", "Asia/Pyongyang"} {
+		if err := os.WriteFile(zone, []byte(tz+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runAgent(t, agent, "run", "--once", "--config", cfg, "--root", root)
+	}
 
 	// One farm case holding every alert of the farm's laptops.
 	hosts := map[string]string{}
@@ -363,7 +373,8 @@ func TestCaseWorkflowBrowser(t *testing.T) {
 	if pwned {
 		t.Error("a hostile string ran as script in the report")
 	}
-	for _, want := range []string{caseHostileHost, caseHostileName, "What happened", "Where the laptops really were"} {
+	for _, want := range []string{caseHostileHost, caseHostileName, "What happened", "Where the laptops really were",
+		"time zone changed: America/Boise → Asia/Pyongyang"} {
 		if !strings.Contains(reportText, want) {
 			t.Errorf("the report does not show %q as text", want)
 		}

@@ -23,9 +23,11 @@ func TestCredentialsLifecycle(t *testing.T) {
 		}
 		s := startServerArgs(t, collector, t.TempDir(), extra...)
 		admin := s.admin(t, "token", "create", "--role", "admin", "--name", "ops")
-		short := s.admin(t, "token", "create", "--role", "viewer", "--name", "short", "--expires", "3s")
 		viewer := s.admin(t, "token", "create", "--role", "viewer", "--name", "soon-revoked")
 		s.api(t, "GET", "/api/v1/devices", viewer, "", 200)
+		// Long enough to be used once even on a loaded machine (one CLI
+		// run took over 3 s under stress-ng and six builds).
+		short := s.admin(t, "token", "create", "--role", "viewer", "--name", "short", "--expires", "15s")
 		s.api(t, "GET", "/api/v1/devices", short, "", 200)
 
 		list := s.admin(t, "token", "list")
@@ -60,7 +62,7 @@ func TestCredentialsLifecycle(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("a token created with --expires 3s still works: %s", resp.Status)
+				t.Fatalf("a token created with --expires 15s still works: %s", resp.Status)
 			}
 			time.Sleep(500 * time.Millisecond)
 		}

@@ -53,6 +53,13 @@ commands:
                                 import identity-provider sign-ins from the provider's own API
                                 response (bad records are reported, good ones kept, repeats
                                 recognised by event id)
+  presence enrol-link EMAIL [--device ID] [--roaming] --public-url URL
+                                create a one-time presence enrolment link (printed alone on
+                                stdout) for the person's laptop, as the API does
+  presence check EMAIL [--device ID] [--note TEXT] --public-url URL
+                                ask the person for a presence check; its one-time link is
+                                printed alone on stdout (give serve's --presence-expiry and
+                                --presence-daily-cap when not the defaults)
   policy check DIR              type-check the rules, catalogs and offices in DIR
   policy test DIR               run the rules' own test cases in DIR
   package --type msi|pkg|deb|rpm [--collector H:P --secret S] [--arch A]
@@ -103,6 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return caseCmd(ctx, cmd, rest, stdout, stderr)
 	case "policy check", "policy test":
 		return policyCmd(ctx, cmd, rest, stdout, stderr)
+	case "presence enrol-link", "presence check":
+		return presenceCmd(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -122,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func subcommand(cmd string, rest []string) string {
 	switch cmd {
-	case "secret", "token", "ca", "device", "policy", "people", "user", "idp", "case":
+	case "secret", "token", "ca", "device", "policy", "people", "user", "idp", "case", "presence":
 		if len(rest) > 0 {
 			return rest[0]
 		}

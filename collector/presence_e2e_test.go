@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -206,15 +208,50 @@ func TestPresenceCheckBrowser(t *testing.T) {
 		}
 	}()
 
+	// waitNotified waits until the running agent has notified the person
+	// at the laptop of check id (its first Notify on the desktop's bus),
+	// with link's origin but not link,
+	// then a few of its check-ins more, and checks that the notification
+	// came once, with the agent's text and not the link.
+	var desktop *desktopBus
+	waitNotified := func(id, link string) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); len(desktop.notifications()) == 0; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the agent did not notify the person of check %s", id)
+			}
+		}
+		time.Sleep(5 * time.Second) // the agent checks in every 2s: it must not notify again
+		n := desktop.notifications()
+		if len(n) != 1 || !strings.HasPrefix(n[0][0], "Presence check") ||
+			!strings.Contains(n[0][1], "it starts with "+public+"/presence/check/)") || strings.Contains(n[0][1], link) {
+			t.Fatalf("notifications %q", n)
+		}
+		t.Logf("notified: %q", n[0])
+	}
 	// check asks for a check, answers it in the browser, lets the agent
 	// report (args: how it runs; none: the running agent reports by
 	// itself) and returns the check as it ended.
-	check := func(name string, agentArgs ...string) (id, link string, c map[string]any) {
+	check := func(name string, viaCLI bool, agentArgs ...string) (id, link string, c map[string]any) {
 		t.Helper()
-		req := s.api(t, "POST", "/api/v1/people/alice@example.com/presence-checks", analyst, `{"note":"`+name+`"}`, 200)
-		id, link = req["id"].(string), req["link"].(string)
+		var req map[string]any
+		if viaCLI {
+			// An analyst in the terminal: the link alone on stdout.
+			link = s.admin(t, "presence", "check", "alice@example.com", "--note", name, "--public-url", public, "--presence-daily-cap", "10")
+			req = s.api(t, "GET", "/api/v1/people/alice@example.com/presence", analyst, "", 200)["checks"].([]any)[0].(map[string]any)
+			if req["requested_by"] != "cli:"+currentUser() || req["note"] != name {
+				t.Fatalf("check asked from the terminal: %v", req)
+			}
+		} else {
+			req = s.api(t, "POST", "/api/v1/people/alice@example.com/presence-checks", analyst, `{"note":"`+name+`"}`, 200)
+			link = req["link"].(string)
+		}
+		id = req["id"].(string)
 		if req["state"] != "pending" || !strings.HasPrefix(link, public+"/presence/check/") {
-			t.Fatalf("new check: %v", req)
+			t.Fatalf("new check: %v %s", req, link)
+		}
+		if agentArgs == nil {
+			waitNotified(id, link)
 		}
 		if err := browse(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("go"))); err != nil {
 			t.Fatal(err)
@@ -240,18 +277,23 @@ func TestPresenceCheckBrowser(t *testing.T) {
 		return out
 	}
 
+	// A person at the laptop's screen, to be notified over their session
+	// bus.
+	desktop = startDesktopBus(t, root)
+
 	// A passing check: the agent, running as a service, learns of the
-	// check at its next check-in, scans at once and reports from the
-	// browser's address with no remote session and no KVM.
+	// check at its next check-in, notifies the person at the laptop, scans
+	// at once once they answered and reports from the browser's address
+	// with no remote session and no KVM.
 	daemonCfg := filepath.Join(t.TempDir(), "daemon.yaml")
 	os.WriteFile(daemonCfg, fmt.Appendf(nil, "state_dir: %s\nstart_delay: 0s\n", state), 0o600)
-	daemon := exec.Command(agent, "run", "--config", daemonCfg, "--root", root)
+	daemon := unitCapabilities(t, exec.Command(agent, "run", "--config", daemonCfg, "--root", root))
 	var daemonLog strings.Builder
 	daemon.Stdout, daemon.Stderr = &daemonLog, &daemonLog
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
-	passID, passLink, c := check("check-pass")
+	passID, passLink, c := check("check-pass", false)
 	daemon.Process.Signal(syscall.SIGTERM)
 	daemon.Wait()
 	if !strings.Contains(daemonLog.String(), "presence check: scanning at once") {
@@ -286,7 +328,7 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	if err := os.Symlink(fmt.Sprintf("/proc/%d", rd.Process.Pid), rdLink); err != nil {
 		t.Fatal(err)
 	}
-	_, _, c = check("check-remote-session", "--state-dir", state)
+	_, _, c = check("check-remote-session", true, "--state-dir", state)
 	if c["outcome"] != "failed" || !slices.Equal(reasons(c), []string{"remote_session_active"}) ||
 		!strings.Contains(fmt.Sprint(c["observation"]), "remotely") {
 		t.Fatalf("check during a remote session: %v", c)
@@ -294,7 +336,7 @@ func TestPresenceCheckBrowser(t *testing.T) {
 	os.Remove(rdLink)
 
 	// Answered from another address than the laptop's egress.
-	_, _, c = check("check-egress", "--config", elsewhere)
+	_, _, c = check("check-egress", false, "--config", elsewhere)
 	if c["outcome"] != "failed" || !slices.Equal(reasons(c), []string{"egress_mismatch"}) || c["agent_ip"] != "127.0.0.2" {
 		t.Fatalf("check from another address: %v", c)
 	}
@@ -399,4 +441,71 @@ func postJSON(t *testing.T, url string, body []byte) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestPresenceCLI: an analyst in the terminal creates an enrolment link
+// (printed alone on stdout, opening the collector's enrolment page) and
+// is refused a check, as by the API, before the person enrolled, for an
+// unknown person and without --public-url. (A check asked from the
+// terminal and answered is in TestPresenceCheckBrowser.)
+func TestPresenceCLI(t *testing.T) {
+	agent, collector := binaries(t)
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		db := []string{}
+		if strings.HasPrefix(dsn, "postgres") {
+			db = []string{"--db", dsn}
+		}
+		root := processRoot(t, "lat-bob", os.Getpid(), os.Getpid())
+		os.MkdirAll(filepath.Join(root, "sys/class/dmi/id"), 0o755)
+		os.WriteFile(filepath.Join(root, "sys/class/dmi/id/product_serial"), []byte("PRES-CLI-1\n"), 0o644)
+		httpAddr := freePort(t)
+		_, port, _ := strings.Cut(httpAddr, ":")
+		public := "http://localhost:" + port
+		s := startServerArgs(t, collector, t.TempDir(), append(db, "--http-listen", httpAddr, "--public-url", public)...)
+		csv := filepath.Join(t.TempDir(), "people.csv")
+		os.WriteFile(csv, []byte("email,name,username,device_serial,country,region,city,timezone,work_hours\n"+
+			"bob@example.com,Bob Example,,PRES-CLI-1,US,,,UTC,00:00-24:00\n"), 0o644)
+		s.admin(t, "people", "import", csv)
+		state := t.TempDir()
+		runAgent(t, agent, "enroll", "--collector", s.grpc, "--secret", s.admin(t, "secret", "create"), "--ca-fingerprint", s.admin(t, "ca", "fingerprint"),
+			"--state-dir", state, "--root", root)
+		runAgent(t, agent, "run", "--once", "--state-dir", state, "--root", root)
+
+		cli := func(args ...string) (string, string, error) {
+			cmd := exec.Command(collector, append(append(args, "--data-dir", s.dataDir), db...)...)
+			var out, errOut strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			err := cmd.Run()
+			return strings.TrimSpace(out.String()), errOut.String(), err
+		}
+		link, info, err := cli("presence", "enrol-link", "bob@example.com", "--public-url", public, "--roaming")
+		if err != nil || !regexp.MustCompile(`^`+regexp.QuoteMeta(public)+`/presence/enrol/[A-Za-z0-9_-]{43}$`).MatchString(link) ||
+			!strings.Contains(info, "bob@example.com on device dev_") {
+			t.Fatalf("enrol-link: %v %q %s", err, link, info)
+		}
+		resp, err := http.Get("http://" + httpAddr + strings.TrimPrefix(link, public))
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(page), "Bob Example") {
+			t.Fatalf("the enrolment page of the link: %d\n%s", resp.StatusCode, page)
+		}
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"presence", "check", "bob@example.com", "--public-url", public}, "no enrolled presence credential"},
+			{[]string{"presence", "check", "nobody@example.com", "--public-url", public, "--note", "x"}, "no such person"},
+			{[]string{"presence", "enrol-link", "bob@example.com", "--device", "dev_other", "--public-url", public}, "name the device_id"},
+			{[]string{"presence", "check", "bob@example.com"}, "--public-url is required"},
+			{[]string{"presence", "check", "--public-url", public}, "needs the person's e-mail address"},
+		} {
+			out, errOut, err := cli(c.args...)
+			if err == nil || out != "" || !strings.Contains(errOut, c.want) {
+				t.Errorf("%v: %v, stdout %q, stderr %q; want a failure saying %q", c.args, err, out, errOut, c.want)
+			}
+		}
+	})
 }

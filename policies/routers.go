@@ -30,9 +30,13 @@ type RoutersCatalog struct {
 
 // RouterMaker is one catalog entry.
 type RouterMaker struct {
-	ID       string   `yaml:"id"`
-	Name     string   `yaml:"name"`
-	Category string   `yaml:"category"`
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Category string `yaml:"category"`
+	// IEEEName is the organisation the IEEE registry assigned the
+	// prefixes to, as the registry spells it (runs of spaces as one);
+	// TestRoutersCatalogIEEE checks it against the registry.
+	IEEEName string   `yaml:"ieee_name"`
 	Sources  []string `yaml:"sources"`
 	// Prefixes are IEEE assignments as colon-separated hex: 3 octets
 	// (MA-L), 3 octets and a nibble (MA-M, "70:b3:d5:1") or 4 octets and a
@@ -59,7 +63,7 @@ func Routers(fsys fs.FS) (*RoutersCatalog, error) {
 	return ParseRouters(b)
 }
 
-// Validate checks ids, categories, sources and prefixes (well-formed,
+// Validate checks ids, categories, registry names, sources and prefixes (well-formed,
 // MA-L/MA-M/MA-S length, not listed twice). All problems are reported
 // together.
 func (c *RoutersCatalog) Validate() error {
@@ -83,6 +87,9 @@ func (c *RoutersCatalog) Validate() error {
 		}
 		if m.Category != RouterCategoryTravel && m.Category != RouterCategoryVPN {
 			bad("%s: category %q not travel_router or router_vpn", where, m.Category)
+		}
+		if strings.TrimSpace(m.IEEEName) == "" {
+			bad("%s: ieee_name missing (the registry organisation of its prefixes)", where)
 		}
 		if len(m.Sources) == 0 {
 			bad("%s: no sources", where)

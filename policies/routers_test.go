@@ -1,6 +1,15 @@
 package policies
 
-import "testing"
+import (
+	"encoding/csv"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
 
 func TestRoutersCatalogLoads(t *testing.T) {
 	c, err := Routers(FS())
@@ -14,15 +23,94 @@ func TestRoutersCatalogLoads(t *testing.T) {
 	}
 }
 
+// ieeeAssignments reads the IEEE registry's CSV files (oui.csv, mam.csv,
+// oui36.csv: "Registry,Assignment,Organization Name,Organization
+// Address") in dir into lower-case assignment hex -> organisation, runs of
+// spaces as one.
+func ieeeAssignments(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	orgs := map[string]string{}
+	for _, name := range []string{"oui.csv", "mam.csv", "oui36.csv"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := csv.NewReader(f)
+		r.FieldsPerRecord = -1
+		r.LazyQuotes = true
+		for {
+			rec, err := r.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if len(rec) < 3 || rec[0] == "Registry" {
+				continue
+			}
+			orgs[strings.ToLower(rec[1])] = strings.Join(strings.Fields(rec[2]), " ")
+		}
+		f.Close()
+	}
+	return orgs
+}
+
+// TestRoutersCatalogIEEE checks the routers catalog against the IEEE
+// registry where it is installed (Debian: apt-get install ieee-data; or
+// $IEEE_DATA, a directory holding oui.csv, mam.csv and oui36.csv): every
+// prefix is assigned to its maker's ieee_name, and every assignment of
+// that organisation is in the catalog (a maker is listed whole).
+func TestRoutersCatalogIEEE(t *testing.T) {
+	dir := os.Getenv("IEEE_DATA")
+	if dir == "" {
+		dir = "/usr/share/ieee-data"
+	}
+	if _, err := os.Stat(filepath.Join(dir, "oui.csv")); err != nil {
+		msg := "no IEEE registry installed to check the routers catalog against (apt-get install ieee-data): " + err.Error()
+		if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	orgs := ieeeAssignments(t, dir)
+	if len(orgs) < 30000 {
+		t.Fatalf("%s: %d assignments, want the whole registry", dir, len(orgs))
+	}
+	c, err := Routers(FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, m := range c.Makers {
+		var listed []string
+		for _, p := range m.Prefixes {
+			h, _ := macHex(p)
+			listed = append(listed, h)
+			if got, ok := orgs[h]; got != m.IEEEName {
+				t.Errorf("%s %s: ieee_name %q, the registry says %q (assigned: %v)", m.ID, p, m.IEEEName, got, ok)
+			}
+			checked++
+		}
+		for h, org := range orgs {
+			if org == m.IEEEName && !slices.Contains(listed, h) {
+				t.Errorf("%s: the registry assigns %s to %q; not in the catalog", m.ID, h, org)
+			}
+		}
+	}
+	t.Logf("%d prefixes of %d makers match the registry in %s (%d assignments)", checked, len(c.Makers), dir, len(orgs))
+}
+
 func TestRoutersCatalogValidateRejects(t *testing.T) {
 	for name, y := range map[string]string{
-		"upper case":   `makers: [{id: a, name: A, category: travel_router, sources: [x], prefixes: ["94:83:C4"]}]`,
-		"short prefix": `makers: [{id: a, name: A, category: travel_router, sources: [x], prefixes: ["94:83"]}]`,
-		"8 digits":     `makers: [{id: a, name: A, category: travel_router, sources: [x], prefixes: ["94:83:c4:12"]}]`,
-		"not hex":      `makers: [{id: a, name: A, category: travel_router, sources: [x], prefixes: ["94:83:g4"]}]`,
-		"duplicate":    `makers: [{id: a, name: A, category: travel_router, sources: [x], prefixes: ["94:83:c4"]}, {id: b, name: B, category: router_vpn, sources: [x], prefixes: ["94-83-c4"]}]`,
-		"category":     `makers: [{id: a, name: A, category: router, sources: [x], prefixes: ["94:83:c4"]}]`,
-		"no source":    `makers: [{id: a, name: A, category: travel_router, prefixes: ["94:83:c4"]}]`,
+		"upper case":   `makers: [{id: a, name: A, category: travel_router, ieee_name: A, sources: [x], prefixes: ["94:83:C4"]}]`,
+		"short prefix": `makers: [{id: a, name: A, category: travel_router, ieee_name: A, sources: [x], prefixes: ["94:83"]}]`,
+		"8 digits":     `makers: [{id: a, name: A, category: travel_router, ieee_name: A, sources: [x], prefixes: ["94:83:c4:12"]}]`,
+		"not hex":      `makers: [{id: a, name: A, category: travel_router, ieee_name: A, sources: [x], prefixes: ["94:83:g4"]}]`,
+		"duplicate":    `makers: [{id: a, name: A, category: travel_router, ieee_name: A, sources: [x], prefixes: ["94:83:c4"]}, {id: b, name: B, category: router_vpn, ieee_name: B, sources: [x], prefixes: ["94-83-c4"]}]`,
+		"category":     `makers: [{id: a, name: A, category: router, ieee_name: A, sources: [x], prefixes: ["94:83:c4"]}]`,
+		"no source":    `makers: [{id: a, name: A, category: travel_router, ieee_name: A, prefixes: ["94:83:c4"]}]`,
+		"no ieee_name": `makers: [{id: a, name: A, category: travel_router, sources: [x], prefixes: ["94:83:c4"]}]`,
 	} {
 		if _, err := ParseRouters([]byte(y)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -32,8 +120,8 @@ func TestRoutersCatalogValidateRejects(t *testing.T) {
 
 func TestMatchGateway(t *testing.T) {
 	c, err := ParseRouters([]byte(`makers:
-  - {id: glinet, name: GL.iNet, category: travel_router, sources: [x], prefixes: ["94:83:c4"]}
-  - {id: sub, name: Sub, category: router_vpn, sources: [x], prefixes: ["70:b3:d5:1", "70:b3:d5:12:3"]}
+  - {id: glinet, name: GL.iNet, category: travel_router, ieee_name: G, sources: [x], prefixes: ["94:83:c4"]}
+  - {id: sub, name: Sub, category: router_vpn, ieee_name: S, sources: [x], prefixes: ["70:b3:d5:1", "70:b3:d5:12:3"]}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -63,8 +151,15 @@ func TestMatchGateway(t *testing.T) {
 		t.Error("nil catalog matched")
 	}
 	real, _ := Routers(FS())
-	if MatchGateway(real, "94:83:c4:01:42:27").GetId() != "glinet" {
-		t.Error("embedded catalog: GL.iNet gateway not matched")
+	for mac, want := range map[string]string{
+		"94:83:c4:01:42:27": "glinet",
+		"9c:41:7c:12:34:56": "hame",
+		"04:ee:e8:9a:bc:de": "privacyhero",
+		"04:ee:e8:8a:bc:de": "", // MA-M 04:ee:e8:8 is another company's
+	} {
+		if got := MatchGateway(real, mac).GetId(); got != want {
+			t.Errorf("embedded catalog: %s matched %q, want %q", mac, got, want)
+		}
 	}
 }
 

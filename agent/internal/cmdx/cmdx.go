@@ -40,16 +40,37 @@ func Run(ctx context.Context, timeout time.Duration, maxBytes int, name string, 
 // RunEnv is Run with env ("KEY=value" entries, e.g. "TZ=UTC") added to the
 // environment.
 func RunEnv(ctx context.Context, env []string, timeout time.Duration, maxBytes int, name string, args ...string) ([]byte, error) {
+	return run(ctx, nil, env, timeout, maxBytes, name, args...)
+}
+
+// User is a user to run a command as.
+type User struct{ UID, GID uint32 }
+
+// RunAs is RunEnv as user u (which needs root; Unix only), with the
+// agent's environment left out but for PATH: the command gets only PATH,
+// the C locale and env, and none of the agent's supplementary groups.
+func RunAs(ctx context.Context, u User, env []string, timeout time.Duration, maxBytes int, name string, args ...string) ([]byte, error) {
+	return run(ctx, &u, env, timeout, maxBytes, name, args...)
+}
+
+func run(ctx context.Context, u *User, env []string, timeout time.Duration, maxBytes int, name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout,
 		fmt.Errorf("no answer within %v: %w", timeout, context.DeadlineExceeded))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(append(os.Environ(), "LC_ALL=C", "LANG=C"), env...)
+	base := os.Environ()
+	if u != nil {
+		base = []string{"PATH=" + os.Getenv("PATH")}
+	}
+	cmd.Env = append(append(base, "LC_ALL=C", "LANG=C"), env...)
 	out := &capped{max: maxBytes, stop: cancel}
 	stderr := &capped{max: maxStderr}
 	cmd.Stdout, cmd.Stderr = out, stderr
 	cmd.WaitDelay = waitDelay
 	killGroup(cmd)
+	if err := runAs(cmd, u); err != nil {
+		return nil, fmt.Errorf("run %s: %w", name, err)
+	}
 	err := cmd.Run()
 	switch {
 	case out.over:

@@ -16,3 +16,11 @@ func killGroup(cmd *exec.Cmd) {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
+
+// runAs makes the command run as u (nil: as the agent).
+func runAs(cmd *exec.Cmd, u *User) error {
+	if u != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID}
+	}
+	return nil
+}

@@ -39,3 +39,21 @@ func TestRunKillsTheProcessGroup(t *testing.T) {
 		}
 	}
 }
+
+// RunAs runs the command as the user, without the agent's groups and
+// environment (root only: elsewhere it cannot switch users).
+func TestRunAs(t *testing.T) {
+	need(t, "id", "sh")
+	if syscall.Geteuid() != 0 {
+		t.Skip("RunAs needs root")
+	}
+	t.Setenv("BONAFIDE_SECRET_TEST", "agent-only")
+	out, err := RunAs(context.Background(), User{UID: 65534, GID: 65534}, []string{"EXTRA=1"}, 30*time.Second, 1<<10,
+		"sh", "-c", `echo "$(id -u) $(id -g) $(id -G) ${BONAFIDE_SECRET_TEST:-none} $EXTRA"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "65534 65534 65534 none 1" {
+		t.Fatalf("ran as %q, want uid, gid and groups 65534, no inherited environment, EXTRA=1", got)
+	}
+}

@@ -12,10 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/agent/internal/config"
 	"github.com/bonafide-sec/bonafide/agent/internal/hostid"
+	"github.com/bonafide-sec/bonafide/agent/internal/notify"
 	"github.com/bonafide-sec/bonafide/agent/internal/scan"
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/activity"
 	"github.com/bonafide-sec/bonafide/agent/internal/spool"
@@ -56,6 +58,10 @@ type Runner struct {
 	started time.Time
 	// activity samples input idleness once a minute (live system only).
 	activity *activity.Recorder
+	// notifier shows presence-check notifications; notifying tracks the
+	// ones being shown (Once waits for them before it exits).
+	notifier  *notify.Notifier
+	notifying sync.WaitGroup
 }
 
 // Enroll enrolls with the configured collector and secret.
@@ -127,6 +133,7 @@ func (r *Runner) open(ctx context.Context, retry bool) error {
 		return err
 	}
 	r.scanner.Activity = r.activity.Snapshot
+	r.notifier = &notify.Notifier{Root: r.Root, Log: r.Log}
 	return nil
 }
 
@@ -180,7 +187,12 @@ func (r *Runner) Once(ctx context.Context) error {
 		return err
 	}
 	defer r.close()
-	presence := r.checkIn(ctx)
+	resp := r.checkIn(ctx)
+	r.notifyPresence(ctx, resp.GetPresenceNotice())
+	// The notification is shown in the background; the run waits for it
+	// (within its deadline) only once the report is delivered or not.
+	defer r.notifying.Wait()
+	presence := resp.GetPresenceCheck().GetCheckId()
 	sn, err := r.scanner.Scan(ctx)
 	if err != nil {
 		return err
@@ -234,7 +246,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	for {
 		now := time.Now()
 		if !now.Before(nextCheckIn) {
-			if id := r.checkIn(ctx); id != "" {
+			resp := r.checkIn(ctx)
+			r.notifyPresence(ctx, resp.GetPresenceNotice())
+			if id := resp.GetPresenceCheck().GetCheckId(); id != "" {
 				presence, scanDue = id, true
 				r.Log.Info("presence check: scanning at once", "check", id)
 			}
@@ -352,9 +366,9 @@ func (r *Runner) enqueue(rep *agentv1.Report) error {
 
 // checkIn fetches configuration and renews the certificate when due. A
 // failure is logged; the agent keeps its last configuration. It returns
-// the id of a presence check the collector asks the agent to answer now
-// ("" when there is none).
-func (r *Runner) checkIn(ctx context.Context) string {
+// the collector's answer (nil after a failure), which may ask the agent
+// to answer a presence check now or to notify the person of one.
+func (r *Runner) checkIn(ctx context.Context) *agentv1.CheckInResponse {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	resp, err := r.client.CheckIn(cctx, &agentv1.CheckInRequest{
@@ -363,14 +377,14 @@ func (r *Runner) checkIn(ctx context.Context) string {
 	})
 	if err != nil {
 		r.Log.Warn("check-in failed", "err", err)
-		return ""
+		return nil
 	}
 	if cfg := resp.GetConfig(); cfg != nil {
 		r.remote = cfg
 		r.useCatalogs(cfg.GetCatalogs())
 		r.Log.Info("configuration updated", "version", cfg.GetVersion(), "scan_interval", r.scanInterval(), "heartbeat_interval", r.heartbeatInterval())
 	}
-	return resp.GetPresenceCheck().GetCheckId()
+	return resp
 }
 
 // useCatalogs switches to the catalogs the collector sent; a catalog that

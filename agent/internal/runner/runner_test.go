@@ -1,18 +1,22 @@
 package runner
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/agent/internal/config"
+	"github.com/bonafide-sec/bonafide/agent/internal/notify"
 	"github.com/bonafide-sec/bonafide/agent/internal/scan"
 	"github.com/bonafide-sec/bonafide/agent/internal/spool"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestIntervalPrecedence(t *testing.T) {
@@ -66,5 +70,47 @@ func TestQueueSnapshotKeepsCursorWithoutSessions(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, cursorFile)); r.scanner.SessionsCursor != "c2" || string(b) != "c2\n" {
 		t.Fatalf("cursor %q, file %q", r.scanner.SessionsCursor, b)
+	}
+}
+
+// TestNotifyPresenceOncePerCheck: a notice that does not validate is
+// ignored; a valid one is remembered in the state dir (so shown once, even
+// by another run) until its check expires; the file stays bounded.
+func TestNotifyPresenceOncePerCheck(t *testing.T) {
+	dir := t.TempDir()
+	r := &Runner{Cfg: config.Config{StateDir: dir}, Log: slog.New(slog.DiscardHandler), notifier: &notify.Notifier{Root: t.TempDir()}}
+	ctx := t.Context()
+	soon := timestamppb.New(time.Now().Add(10 * time.Minute))
+	for _, n := range []*agentv1.PresenceCheckNotice{
+		{CheckId: "../../etc/passwd", ExpiresAt: soon},
+		{CheckId: "0000000A-0000-4000-8000-000000000001", ExpiresAt: soon},
+		{CheckId: "00000000-0000-4000-8000-000000000001"},
+		{CheckId: "00000000-0000-4000-8000-000000000001", ExpiresAt: timestamppb.New(time.Now().Add(-time.Minute))},
+		{CheckId: "00000000-0000-4000-8000-000000000001", ExpiresAt: timestamppb.New(time.Now().Add(48 * time.Hour))},
+	} {
+		r.notifyPresence(ctx, n)
+	}
+	r.notifying.Wait()
+	if _, err := os.Stat(filepath.Join(dir, noticeFile)); !os.IsNotExist(err) {
+		t.Fatalf("an invalid notice was taken: %v", err)
+	}
+	id := "00000000-0000-4000-8000-000000000001"
+	if first, err := r.rememberNotice(id, soon.AsTime(), time.Now()); !first || err != nil {
+		t.Fatalf("first notice: %v %v", first, err)
+	}
+	if first, err := (&Runner{Cfg: r.Cfg}).rememberNotice(id, soon.AsTime(), time.Now()); first || err != nil {
+		t.Fatalf("second notice of the same check: %v %v", first, err)
+	}
+	// Past its expiry the check is forgotten; the file keeps maxNotices.
+	if first, err := r.rememberNotice(id, soon.AsTime(), time.Now().Add(time.Hour)); !first || err != nil {
+		t.Fatalf("after expiry: %v %v", first, err)
+	}
+	for i := range 2 * maxNotices {
+		if _, err := r.rememberNotice(fmt.Sprintf("00000000-0000-4000-8000-%012d", i+2), soon.AsTime(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, noticeFile)); strings.Count(string(b), "\n") != maxNotices {
+		t.Fatalf("%d lines remembered", strings.Count(string(b), "\n"))
 	}
 }

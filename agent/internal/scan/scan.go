@@ -182,13 +182,17 @@ func adapters(cat *policies.RemoteAccessCatalog) map[string][]string {
 	return out
 }
 
-// toolPackages maps the catalog tools' Linux package names to their ids,
-// for the posture signal (none without a catalog).
-func toolPackages(cat *policies.RemoteAccessCatalog) map[string]string {
-	out := map[string]string{}
+// toolPackages gives the posture signal the catalog tools' install names:
+// Linux package names and Windows uninstall names (none without a
+// catalog).
+func toolPackages(cat *policies.RemoteAccessCatalog) posture.Tools {
+	out := posture.Tools{Packages: map[string]string{}, Products: map[string][]string{}}
 	for _, t := range cat.GetTools() {
 		for _, p := range t.Linux.Packages {
-			out[p] = t.ID
+			out.Packages[p] = t.ID
+		}
+		if len(t.Windows.UninstallNames) > 0 {
+			out.Products[t.ID] = t.Windows.UninstallNames
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -91,39 +92,62 @@ func (s *Server) createCase(r *http.Request, tok store.Token) (any, error) {
 }
 
 // caseDetail is a case with its alerts (at most 1000), notes and the audit
-// log of the case and its alerts.
+// log of the case and its alerts; GET adds its timeline.
 type caseDetail struct {
 	store.Case
 	AlertList []store.Alert      `json:"alert_list"`
 	Notes     []store.CaseNote   `json:"notes"`
 	Audit     []store.AuditEntry `json:"audit"`
+	// Timeline is the newest caseTimelineRows events of the evidence
+	// package's timeline, newest first, of TimelineTotal; Capped is what
+	// the package itself leaves out.
+	Timeline      []cases.Event `json:"timeline,omitempty"`
+	TimelineTotal int           `json:"timeline_total,omitempty"`
+	Capped        []string      `json:"capped,omitempty"`
 }
 
-func (s *Server) caseDetail(r *http.Request, id int64) (any, error) {
+// caseTimelineRows bounds the timeline GET /api/v1/cases/{id} returns.
+const caseTimelineRows = 1000
+
+func (s *Server) caseDetail(r *http.Request, id int64) (caseDetail, error) {
 	ctx := r.Context()
 	c, err := s.store.GetCase(ctx, id)
 	if err != nil {
-		return nil, err
+		return caseDetail{}, err
 	}
 	d := caseDetail{Case: c}
 	if d.AlertList, err = s.store.ListAlerts(ctx, store.AlertFilter{CaseID: id, Limit: 1000}); err != nil {
-		return nil, err
+		return caseDetail{}, err
 	}
 	if d.Notes, err = s.store.CaseNotes(ctx, id); err != nil {
-		return nil, err
+		return caseDetail{}, err
 	}
 	if d.Audit, err = s.store.CaseAudit(ctx, id); err != nil {
-		return nil, err
+		return caseDetail{}, err
 	}
 	return d, nil
 }
 
+// getCase is the case with its timeline: what the evidence package's
+// timeline holds, newest first, at most caseTimelineRows events.
 func (s *Server) getCase(r *http.Request, _ store.Token) (any, error) {
 	id, err := caseID(r)
 	if err != nil {
 		return nil, err
 	}
-	return s.caseDetail(r, id)
+	d, err := s.caseDetail(r, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := cases.Build(r.Context(), s.store, id, "", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	d.TimelineTotal, d.Capped = len(rec.Timeline), rec.Capped
+	d.Timeline = slices.Clone(rec.Timeline)
+	slices.Reverse(d.Timeline)
+	d.Timeline = d.Timeline[:min(len(d.Timeline), caseTimelineRows)]
+	return d, nil
 }
 
 // patchCase changes a case: {"status", "outcome", "owner", "title",

@@ -17,19 +17,24 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/snapdiff"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
 // Format names the JSON bundle's layout.
 const Format = "bonafide-evidence/1"
 
-// Bounds of what one record holds.
+// Bounds of what one record holds, whatever the case's size and its
+// laptops' history; Record.Capped says which were reached.
 const (
 	maxAlerts    = 1000
 	maxDevices   = 200
-	egressRows   = 50 // per device
-	snapshotRows = 50 // per device
-	signinRows   = 50 // per person
+	egressRows   = 50   // per device
+	snapshotRows = 50   // per device: the latest stored snapshots, each diffed against the one before
+	changeRows   = 500  // per device: the newest changes of those snapshots
+	maxChanges   = 2000 // per case: the newest snapshot changes of all its devices
+	signinRows   = 50   // per person
 )
 
 // Record is every fact of a case, as the evidence package carries it.
@@ -49,6 +54,9 @@ type Record struct {
 	Timeline []Event            `json:"timeline"`
 	Notes    []store.CaseNote   `json:"notes"`
 	Audit    []store.AuditEntry `json:"audit"`
+	// Capped says, a sentence each, what the record leaves out because
+	// a bound was reached (empty when it holds every fact).
+	Capped []string `json:"capped"`
 }
 
 // Person is what HR declared about someone the case concerns.
@@ -105,11 +113,14 @@ type Farm struct {
 
 // Event is one dated fact of the timeline, with where it came from.
 type Event struct {
-	At     time.Time `json:"at"`
-	Kind   string    `json:"kind"`             // alert, device, network, signin, case
-	Device string    `json:"device,omitempty"` // host name
-	Text   string    `json:"text"`
-	Source string    `json:"source"`
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"` // alert, device, network, signin, case
+	// Family is the signal family a device event changed (remote access,
+	// USB, displays, network, locale, sessions …).
+	Family string `json:"family,omitempty"`
+	Device string `json:"device,omitempty"` // host name
+	Text   string `json:"text"`
+	Source string `json:"source"`
 }
 
 // Activity is when a person's (or an unbound device's) laptops were in
@@ -133,17 +144,28 @@ func Build(ctx context.Context, st *store.Store, id int64, actor string, now tim
 		return nil, err
 	}
 	r := &Record{Format: Format, GeneratedAt: now.UTC().Truncate(time.Second), GeneratedBy: actor, Case: c,
-		People: []Person{}, Devices: []Device{}, Where: []Place{}, Activity: []Activity{}, Timeline: []Event{}}
+		People: []Person{}, Devices: []Device{}, Where: []Place{}, Activity: []Activity{}, Timeline: []Event{}, Capped: []string{}}
 	if r.Alerts, err = st.ListAlerts(ctx, store.AlertFilter{CaseID: id, Limit: maxAlerts}); err != nil {
 		return nil, err
 	}
+	if len(r.Alerts) == maxAlerts && c.Alerts > maxAlerts {
+		r.Capped = append(r.Capped, fmt.Sprintf("Only %d of the case's %d alerts are included.", maxAlerts, c.Alerts))
+	}
 	deviceIDs := []string{}
 	seen := map[string]bool{}
-	for _, a := range r.Alerts {
-		if !seen[a.DeviceID] && len(deviceIDs) < maxDevices {
-			seen[a.DeviceID] = true
-			deviceIDs = append(deviceIDs, a.DeviceID)
+	left := 0 // devices beyond maxDevices
+	addDevice := func(id string) {
+		switch {
+		case seen[id]:
+		case len(deviceIDs) < maxDevices:
+			deviceIDs = append(deviceIDs, id)
+		default:
+			left++
 		}
+		seen[id] = true
+	}
+	for _, a := range r.Alerts {
+		addDevice(a.DeviceID)
 	}
 	if c.Kind == store.CaseFarm {
 		cl, err := st.GetCluster(ctx, c.Subject)
@@ -155,12 +177,12 @@ func Build(ctx context.Context, st *store.Store, id int64, actor string, now tim
 			r.Farm = &Farm{ID: cl.ID, Score: cl.Score, People: cl.People, Devices: cl.Devices, Links: cl.Links, CoSignals: cl.CoSignals,
 				Shared: cl.Evidence, Members: cl.Members}
 			for _, m := range cl.Members {
-				if !seen[m.DeviceID] && len(deviceIDs) < maxDevices {
-					seen[m.DeviceID] = true
-					deviceIDs = append(deviceIDs, m.DeviceID)
-				}
+				addDevice(m.DeviceID)
 			}
 		}
+	}
+	if left > 0 {
+		r.Capped = append(r.Capped, fmt.Sprintf("Only %d laptops are included; %d more of the case are left out.", maxDevices, left))
 	}
 	people := map[string]*Person{}
 	hosts := map[string]string{}
@@ -220,14 +242,21 @@ func Build(ctx context.Context, st *store.Store, id int64, actor string, now tim
 }
 
 // readHistory adds each device's egress history (the where view and
-// network events) and its snapshot changes (device events).
+// network events) and its snapshot changes (device events), the newest
+// maxChanges of them.
 func (r *Record) readHistory(ctx context.Context, st *store.Store, people map[string]*Person) error {
+	var changes []Event
 	for _, d := range r.Devices {
-		eg, err := st.EgressHistory(ctx, d.ID, time.Time{}, egressRows)
+		// One more than shown: the predecessor of the oldest shown.
+		eg, err := st.EgressHistory(ctx, d.ID, time.Time{}, egressRows+1)
 		if err != nil {
 			return err
 		}
-		for i, e := range eg {
+		if len(eg) > egressRows {
+			r.Capped = append(r.Capped, fmt.Sprintf("Laptop %s: only its latest %d egress changes are included (from %s).",
+				cmp.Or(d.Hostname, d.ID), egressRows, eg[egressRows-1].At.UTC().Format(time.RFC3339)))
+		}
+		for i, e := range eg[:min(len(eg), egressRows)] {
 			pl := place(st, e, d.ID, d.Hostname, d.Person, people[d.Person], current{d.EgressIP, d.EgressLocated, d.EgressLatitude, d.EgressLongitude})
 			r.Where = append(r.Where, pl)
 			text := fmt.Sprintf("reported from %s (%s, %s network)", e.IP, cmp.Or(pl.Place, "location unknown"), cmp.Or(e.NetworkClass, "unknown"))
@@ -239,21 +268,63 @@ func (r *Record) readHistory(ctx context.Context, st *store.Store, people map[st
 			}
 			r.Timeline = append(r.Timeline, Event{At: e.At, Kind: "network", Device: d.Hostname, Text: text, Source: pl.Source})
 		}
-		snaps, err := st.DeviceSnapshots(ctx, d.ID, 0, snapshotRows)
+		cs, err := r.deviceChanges(ctx, st, d)
 		if err != nil {
 			return err
 		}
-		for i, h := range snaps {
-			text := "first snapshot of the laptop"
-			if i+1 < len(snaps) || len(h.Changed) > 0 {
-				text = "the laptop's configuration changed: " + cmp.Or(strings.Join(h.Changed, ", "), "snapshot content")
-			}
-			r.Timeline = append(r.Timeline, Event{At: h.ReceivedAt, Kind: "device", Device: d.Hostname, Text: text,
-				Source: "agent snapshot, report " + h.ReportID})
-		}
+		changes = append(changes, cs...)
 	}
+	if len(changes) > maxChanges {
+		slices.SortStableFunc(changes, func(a, b Event) int { return b.At.Compare(a.At) })
+		r.Capped = append(r.Capped, fmt.Sprintf("Only the newest %d changes of the laptops' snapshots are included (from %s); %d older ones are left out.",
+			maxChanges, changes[maxChanges-1].At.UTC().Format(time.RFC3339), len(changes)-maxChanges))
+		changes = changes[:maxChanges]
+	}
+	r.Timeline = append(r.Timeline, changes...)
 	slices.SortStableFunc(r.Where, func(a, b Place) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Hostname, b.Hostname)) })
 	return nil
+}
+
+// deviceChanges lists what a device's latest snapshotRows snapshots
+// changed, item by item, each against the one before it (snapdiff: what
+// the device page shows), at most changeRows changes, the newest.
+func (r *Record) deviceChanges(ctx context.Context, st *store.Store, d Device) ([]Event, error) {
+	// One more than diffed: the predecessor of the oldest.
+	hist, err := st.DeviceSnapshots(ctx, d.ID, 0, snapshotRows+1)
+	if err != nil {
+		return nil, err
+	}
+	snaps := make([]*agentv1.HostSnapshot, len(hist))
+	for i, h := range hist {
+		if snaps[i], _, err = snapdiff.Decode(h.Data); err != nil {
+			return nil, fmt.Errorf("device %s snapshot %d: %w", d.ID, h.ID, err)
+		}
+	}
+	host := cmp.Or(d.Hostname, d.ID)
+	if len(hist) > snapshotRows {
+		r.Capped = append(r.Capped, fmt.Sprintf("Laptop %s: only the changes of its latest %d snapshots are included (from %s); its device page has the older ones.",
+			host, snapshotRows, hist[snapshotRows-1].ReceivedAt.UTC().Format(time.RFC3339)))
+	}
+	var out []Event
+	left := 0
+	for i, cs := range snapdiff.Changes(snaps, snapshotRows) {
+		src := "agent snapshot, report " + hist[i].ReportID
+		if i+1 < len(hist) {
+			src += ", compared with report " + hist[i+1].ReportID
+		}
+		for _, c := range cs {
+			if len(out) == changeRows {
+				left++
+				continue
+			}
+			out = append(out, Event{At: hist[i].ReceivedAt, Kind: "device", Family: c.Family, Device: d.Hostname, Text: c.Text, Source: src})
+		}
+	}
+	if left > 0 {
+		r.Capped = append(r.Capped, fmt.Sprintf("Laptop %s: only the newest %d changes of its snapshots are included; %d older ones are left out.",
+			host, changeRows, left))
+	}
+	return out, nil
 }
 
 // readSignins adds each person's identity-provider sign-ins: an event of
@@ -263,11 +334,15 @@ func (r *Record) readHistory(ctx context.Context, st *store.Store, people map[st
 func (r *Record) readSignins(ctx context.Context, st *store.Store, people map[string]*Person) error {
 	for _, email := range slices.Sorted(maps.Keys(people)) {
 		p := people[email]
-		sis, err := st.PersonSignins(ctx, email, time.Time{}, signinRows)
+		sis, err := st.PersonSignins(ctx, email, time.Time{}, signinRows+1)
 		if err != nil {
 			return err
 		}
-		for _, si := range sis {
+		if len(sis) > signinRows {
+			r.Capped = append(r.Capped, fmt.Sprintf("%s: only their latest %d sign-ins are included (from %s).",
+				email, signinRows, sis[signinRows-1].At.UTC().Format(time.RFC3339)))
+		}
+		for _, si := range sis[:min(len(sis), signinRows)] {
 			e := si.Egress
 			pl := Place{At: si.At, Hostname: "sign-in (" + si.Provider + ")", Person: email, IP: si.IP,
 				Place: placeName(e.City, e.Region, e.Country), NetworkClass: e.NetworkClass, NetworkName: e.NetworkName,

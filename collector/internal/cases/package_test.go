@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
 	"io"
 	"os"
 	"os/exec"
@@ -19,8 +21,10 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/cases"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
 // Strings an attacker controls: the laptop's host name (from its agent),
@@ -31,7 +35,37 @@ const (
 	hostileEvidence = `<img src=x onerror="window.pwned=2">`
 	hostileName     = `Mallory "</td><svg onload=alert(3)>`
 	hostileNote     = `</pre><iframe src="https://evil.example/">`
+	hostileKVM      = `Composite KVM <img src=x onerror="window.pwned=4">`
 )
+
+// The items the laptop's second snapshot adds, as its case's timeline
+// must name them (snapdiff's words, as on the device page).
+var (
+	anydeskAppeared = "remote tool installed: AnyDesk (running)"
+	kvmAppeared     = "USB device appeared: 1d6b:0104 PiKVM " + hostileKVM + " serial CAFEBABE"
+	zoneChanged     = "time zone changed: America/Boise → Asia/Pyongyang"
+)
+
+// homeSnapshot is the laptop at home; farmSnapshot the same laptop once
+// AnyDesk was installed, an IP-KVM attached and the clock set to
+// Pyongyang's time zone.
+func homeSnapshot() *agentv1.HostSnapshot {
+	return &agentv1.HostSnapshot{Identity: &agentv1.HostIdentity{Hostname: hostileHost, SerialNumber: "SN-X", AgentVersion: "1.0.0"},
+		Usb: &agentv1.Usb{Devices: []*agentv1.UsbDevice{{Location: "1-0", VendorId: 0x1d6b, ProductId: 0x0002,
+			Manufacturer: "Linux Foundation", Product: "2.0 root hub"}}},
+		Locale: &agentv1.Locale{Timezone: "America/Boise"}}
+}
+
+func farmSnapshot() *agentv1.HostSnapshot {
+	sn := homeSnapshot()
+	sn.RemoteAccess = &agentv1.RemoteAccess{Tools: []*agentv1.RemoteTool{{ToolId: "anydesk", Name: "AnyDesk", Category: "remote_desktop",
+		Installs:  []*agentv1.InstallEvidence{{Kind: "package", Location: "anydesk"}},
+		Processes: []*agentv1.ProcessEvidence{{Name: "anydesk", Path: "/usr/bin/anydesk"}}}}}
+	sn.Usb.Devices = append(sn.Usb.Devices, &agentv1.UsbDevice{Location: "3-1", VendorId: 0x1d6b, ProductId: 0x0104,
+		Manufacturer: "PiKVM", Product: hostileKVM, Serial: "CAFEBABE", Hid: &agentv1.HidSummary{Keyboard: true, AbsolutePointer: true}})
+	sn.Locale.Timezone = "Asia/Pyongyang"
+	return sn
+}
 
 type fires []detect.Finding
 
@@ -45,12 +79,14 @@ func (f fires) Evaluate(_ context.Context, scope detect.Scope, _ detect.Facts) (
 func (fires) AutoResolve(detect.Scope) []string { return nil }
 
 // hostileCase stores a laptop named hostileHost bound to a person named
-// hostileName, two alerts on it gathered in a case by hand, a note and a
-// ticked step, on a real SQLite store; it returns the store and the case.
-func hostileCase(t *testing.T) (*store.Store, int64) {
+// hostileName, its two snapshots (at home, then with AnyDesk and an
+// IP-KVM whose product name is markup), two alerts on it gathered in a
+// case by hand, a note and a ticked step, on a real store (a SQLite file
+// or PostgreSQL, by dsn); it returns the store and the case.
+func hostileCase(t *testing.T, dsn string) (*store.Store, int64) {
 	t.Helper()
 	ctx := t.Context()
-	st := storetest.Open(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	st := storetest.Open(t, dsn)
 	if _, err := st.UpsertPerson(ctx, store.Person{Email: "mallory@example.com", Name: hostileName, DeviceSerial: "SN-X",
 		Country: "US", City: "Boise", Timezone: "America/Boise", WorkHours: "09:00-17:00"}, "test"); err != nil {
 		t.Fatal(err)
@@ -72,10 +108,19 @@ func hostileCase(t *testing.T) (*store.Store, int64) {
 		{RuleID: "remote_session_active", Title: "Remote session", Severity: "high", Description: "d", Evidence: map[string]any{"tool": hostileEvidence}},
 		{RuleID: "kvm_usb_identity", Title: "IP-KVM", Severity: "medium", Description: "d", Evidence: map[string]any{"product": "PiKVM"}},
 	}
-	if _, err := st.Ingest(ctx, store.IngestBatch{Agent: a, IP: "198.51.100.1", ReceivedAt: time.Now(), ReportInterval: time.Minute,
-		Egress:  detect.Egress{IP: "198.51.100.1", Status: "ok", Country: "KP", City: "Pyongyang", NetworkClass: "residential"},
-		Reports: []store.IngestReport{{ReportID: "r1", Sequence: 1, CreatedAt: time.Now(), Identity: id}}}, rules); err != nil {
-		t.Fatal(err)
+	egress := detect.Egress{IP: "198.51.100.1", Status: "ok", Country: "KP", City: "Pyongyang", NetworkClass: "residential"}
+	for i, sn := range []*agentv1.HostSnapshot{homeSnapshot(), farmSnapshot()} {
+		at := time.Now().Add(time.Duration(i-2) * time.Hour)
+		r := store.IngestReport{ReportID: fmt.Sprint("r", i), Sequence: uint64(i + 1), CreatedAt: at, Identity: id, Snapshot: sn}
+		r.Data, r.Digest, r.Sections = ingest.Digest(sn)
+		ev := fires(nil) // the alerts come with the second snapshot
+		if i == 1 {
+			ev = rules
+		}
+		if _, err := st.Ingest(ctx, store.IngestBatch{Agent: a, IP: egress.IP, ReceivedAt: at, ReportInterval: time.Minute,
+			Egress: egress, Reports: []store.IngestReport{r}}, ev); err != nil {
+			t.Fatal(err)
+		}
 	}
 	alerts, err := st.ListAlerts(ctx, store.AlertFilter{})
 	if err != nil || len(alerts) != 2 {
@@ -126,7 +171,11 @@ func unzip(t *testing.T, data []byte, dir string) map[string][]byte {
 // the documented commands (sha256sum -c, openssl pkeyutl -verify) accept
 // the unpacked package.
 func TestEvidencePackage(t *testing.T) {
-	st, id := hostileCase(t)
+	storetest.Engines(t, testEvidencePackage)
+}
+
+func testEvidencePackage(t *testing.T, dsn string) {
+	st, id := hostileCase(t, dsn)
 	ctx := t.Context()
 	key, err := st.SigningKey(ctx)
 	if err != nil {
@@ -146,6 +195,10 @@ func TestEvidencePackage(t *testing.T) {
 	if !strings.Contains(strings.Join(rec.Story, " "), "Remote session") {
 		t.Errorf("the story does not say what drove the laptop: %q", rec.Story)
 	}
+	checkChanges(t, rec.Timeline)
+	if len(rec.Capped) != 0 {
+		t.Errorf("a small case is capped: %q", rec.Capped)
+	}
 	pkg, err := cases.Export(rec, key)
 	if err != nil {
 		t.Fatal(err)
@@ -153,13 +206,14 @@ func TestEvidencePackage(t *testing.T) {
 	dir := t.TempDir()
 	files := unzip(t, pkg.Zip, dir)
 	report := string(files[cases.ReportName])
-	for _, bad := range []string{hostileHost, hostileEvidence, "<svg onload", "<iframe", "</pre><iframe"} {
+	for _, bad := range []string{hostileHost, hostileEvidence, hostileKVM, "<svg onload", "<iframe", "</pre><iframe", "<img"} {
 		if strings.Contains(report, bad) {
 			t.Errorf("the report holds %q as markup", bad)
 		}
 	}
 	for _, want := range []string{"&lt;script&gt;window.pwned=1&lt;/script&gt;", "Mallory &#34;&lt;/td&gt;&lt;svg onload=alert(3)&gt;",
-		"What happened", "Where the laptops really were", pkg.FactsSHA256, cases.Fingerprint(key.Public().(ed25519.PublicKey)),
+		"What happened", "Where the laptops really were", pkg.FactsSHA256, "device · remote access", "device · USB",
+		html.EscapeString(anydeskAppeared), html.EscapeString(kvmAppeared), html.EscapeString(zoneChanged), cases.Fingerprint(key.Public().(ed25519.PublicKey)),
 		`content="default-src 'none'; style-src 'unsafe-inline'; img-src data:"`} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report lacks %q", want)
@@ -168,6 +222,10 @@ func TestEvidencePackage(t *testing.T) {
 	var back cases.Record
 	if err := json.Unmarshal(files[cases.FactsName], &back); err != nil || back.Devices[0].Hostname != hostileHost || back.Format != cases.Format {
 		t.Errorf("facts.json: %v %+v", err, back.Devices)
+	}
+	checkChanges(t, back.Timeline)
+	if strings.Contains(report, `class="meta capped"`) || back.Capped == nil {
+		t.Errorf("an uncapped package says it is capped, or its facts lack the (empty) list: %q", back.Capped)
 	}
 
 	v, err := cases.Verify(pkg.Zip, key.Public().(ed25519.PublicKey))
@@ -246,6 +304,37 @@ func TestEvidencePackage(t *testing.T) {
 	}
 }
 
+// checkChanges: the timeline names, item by item, what the laptop's
+// second snapshot changed (AnyDesk, the IP-KVM with its product name
+// verbatim, the time zone), at that snapshot's time, with the reports
+// compared as the source; the first snapshot is described in counts.
+func checkChanges(t *testing.T, tl []cases.Event) {
+	t.Helper()
+	var second time.Time
+	for _, want := range []struct{ family, text string }{{"remote access", anydeskAppeared}, {"USB", kvmAppeared}, {"locale", zoneChanged},
+		{"snapshot", "first snapshot: 0 remote-access tools, 1 USB devices, 0 displays, 0 network interfaces, 0 sessions"}} {
+		i := slices.IndexFunc(tl, func(e cases.Event) bool { return e.Text == want.text })
+		if i < 0 {
+			t.Errorf("the timeline lacks %q: %+v", want.text, tl)
+			continue
+		}
+		e := tl[i]
+		if e.Kind != "device" || e.Family != want.family || e.Device != hostileHost || !strings.HasPrefix(e.Source, "agent snapshot, report r") {
+			t.Errorf("event %+v, want a device event of family %q on %q", e, want.family, hostileHost)
+		}
+		if want.family == "snapshot" {
+			if e.Source != "agent snapshot, report r0" || !e.At.Before(second) {
+				t.Errorf("first snapshot %+v, after the second (%v)", e, second)
+			}
+			continue
+		}
+		if e.Source != "agent snapshot, report r1, compared with report r0" || !second.IsZero() && !e.At.Equal(second) {
+			t.Errorf("change %+v: want it at the second snapshot's time %v, from r1 against r0", e, second)
+		}
+		second = e.At
+	}
+}
+
 // TestLayoutWhere: distances place dots above the declared city on a
 // square-root scale, unknown distances on their own band, and labels do
 // not overlap.
@@ -283,7 +372,7 @@ func TestLayoutWhere(t *testing.T) {
 // TestCaseSignins: the person's identity-provider sign-ins are on the
 // case's timeline and in its where view, with their provider and event.
 func TestCaseSignins(t *testing.T) {
-	st, id := hostileCase(t)
+	st, id := hostileCase(t, filepath.Join(t.TempDir(), "bonafide.db"))
 	ctx := t.Context()
 	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	si := store.Signin{Provider: "okta", EventID: "evt-1", At: at, Email: "mallory@example.com", Result: "success", IP: "203.0.113.9",

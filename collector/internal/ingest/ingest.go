@@ -79,6 +79,9 @@ type Presence interface {
 	// AwaitingAgent names a check of the device that waits for the
 	// agent's report ("" when none does).
 	AwaitingAgent(ctx context.Context, deviceID string) (string, error)
+	// Notice is what the agent is told of a check of the device that
+	// waits for the person's answer (nil when none does).
+	Notice(ctx context.Context, deviceID string) (*agentv1.PresenceCheckNotice, error)
 	// Corroborate judges a check with the snapshot the device's agent
 	// reported for it, received from egress address ip.
 	Corroborate(ctx context.Context, deviceID, checkID, reportID string, ip netip.Addr, sn *agentv1.HostSnapshot) error
@@ -357,6 +360,9 @@ func (s *Server) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*age
 		}
 		if id != "" {
 			resp.PresenceCheck = &agentv1.PresenceCheckRequest{CheckId: id}
+		}
+		if resp.PresenceNotice, err = s.presence.Notice(ctx, a.DeviceID); err != nil {
+			return nil, s.internal("presence checks", err)
 		}
 	}
 	return resp, nil

@@ -38,6 +38,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Defaults of Config.
@@ -310,6 +311,31 @@ func (s *Service) AwaitingAgent(ctx context.Context, deviceID string) (string, e
 		return "", err
 	}
 	return cs[0].ID, nil
+}
+
+// Notice is what the device's agent is told of a check that waits for
+// the person's answer, so that it can notify them on the laptop (nil when
+// none waits; ingest.Presence). The link is not in it: only its hash is
+// kept, and the person gets it through the outputs.
+func (s *Service) Notice(ctx context.Context, deviceID string) (*agentv1.PresenceCheckNotice, error) {
+	if !s.Enabled() {
+		return nil, nil
+	}
+	cs, err := s.st.PresenceChecksAwaitingPerson(ctx, deviceID, s.now())
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	c := cs[len(cs)-1] // the newest
+	return &agentv1.PresenceCheckNotice{CheckId: c.ID, ExpiresAt: timestamppb.New(c.ExpiresAt), Origin: s.origin()}, nil
+}
+
+// origin is the scheme and host of the pages (PublicURL without a path).
+func (s *Service) origin() string {
+	u, err := url.Parse(s.cfg.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // Corroborate judges a check with the snapshot the device's agent

@@ -37,7 +37,7 @@ type fixture struct {
 // monday10 is within alice's declared work hours (09:00-17:00 UTC).
 var monday10 = time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 
-func newFixture(t *testing.T, dsn string, cfg Config) *fixture {
+func newFixture(t testing.TB, dsn string, cfg Config) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	st := storetest.Open(t, dsn)
@@ -79,7 +79,7 @@ func newFixture(t *testing.T, dsn string, cfg Config) *fixture {
 // enrol creates an enrolment link and registers a credential through it
 // as the enrolment page would (the WebAuthn ceremony itself is the
 // browser test's).
-func (f *fixture) enrol(t *testing.T) {
+func (f *fixture) enrol(t testing.TB) {
 	t.Helper()
 	e, err := f.svc.CreateEnrolment(t.Context(), "alice@example.com", "", false, "token:test")
 	if err != nil {
@@ -470,4 +470,66 @@ func TestAutoRequest(t *testing.T) {
 			t.Fatalf("checks %+v %v", checks, err)
 		}
 	})
+}
+
+// TestNotice: the agent is told of a check while it waits for the
+// person (to notify them on the laptop), with the pages' origin and never
+// the link; no longer once the person answered, and not for another
+// device or an expired check.
+func TestNotice(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		f := newFixture(t, dsn, Config{})
+		f.enrol(t)
+		if n, err := f.svc.Notice(ctx, f.device); err != nil || n != nil {
+			t.Fatalf("notice without a check: %v %v", n, err)
+		}
+		c, err := f.svc.Request(ctx, "alice@example.com", "", "", "token:ana")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := f.svc.Notice(ctx, f.device)
+		if err != nil || n == nil {
+			t.Fatalf("notice: %v %v", n, err)
+		}
+		if n.GetCheckId() != c.ID || !n.GetExpiresAt().AsTime().Equal(c.ExpiresAt) || n.GetOrigin() != "https://bonafide.example.com" {
+			t.Fatalf("notice %v for check %s expiring %v", n, c.ID, c.ExpiresAt)
+		}
+		if token := c.Link[strings.LastIndex(c.Link, "/")+1:]; strings.Contains(n.String(), token) {
+			t.Fatal("the notice carries the link's token")
+		}
+		if n, err := f.svc.Notice(ctx, "dev_other"); err != nil || n != nil {
+			t.Fatalf("another device's notice: %v %v", n, err)
+		}
+		f.clock = f.clock.Add(DefaultExpiry)
+		if n, err := f.svc.Notice(ctx, f.device); err != nil || n != nil {
+			t.Fatalf("notice of an expired check: %v %v", n, err)
+		}
+		f.clock = f.clock.Add(-time.Minute)
+		if err := f.st.AssertPresenceCheck(ctx, c.ID, "Y3JlZGVudGlhbC0x", []byte(`{}`), "198.51.100.7", f.clock, f.clock.Add(DefaultExpiry)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.svc.Notice(ctx, f.device); err != nil || n != nil {
+			t.Fatalf("notice of an answered check: %v %v", n, err)
+		}
+	})
+}
+
+// BenchmarkCheckInPresence is what presence adds to every agent check-in:
+// the check awaiting the agent and the notice of one awaiting the person
+// (here one pending check among the device's), on SQLite.
+func BenchmarkCheckInPresence(b *testing.B) {
+	f := newFixture(b, filepath.Join(b.TempDir(), "bench.db"), Config{DailyCap: 0})
+	f.enrol(b)
+	if _, err := f.svc.Request(b.Context(), "alice@example.com", "", "", "token:ana"); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if id, err := f.svc.AwaitingAgent(b.Context(), f.device); err != nil || id != "" {
+			b.Fatal(id, err)
+		}
+		if n, err := f.svc.Notice(b.Context(), f.device); err != nil || n == nil {
+			b.Fatal(n, err)
+		}
+	}
 }

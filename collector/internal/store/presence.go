@@ -293,6 +293,12 @@ func (s *Store) PresenceChecksAwaitingAgent(ctx context.Context, deviceID string
 	return s.queryPresence(ctx, `c.device_id = ? AND c.state = '`+PresenceVerifying+`' AND c.expires_at > ? ORDER BY c.created_at LIMIT 10`, deviceID, micros(now))
 }
 
+// PresenceChecksAwaitingPerson lists the checks of a device that wait for
+// the person's answer.
+func (s *Store) PresenceChecksAwaitingPerson(ctx context.Context, deviceID string, now time.Time) ([]PresenceCheck, error) {
+	return s.queryPresence(ctx, `c.device_id = ? AND c.state = '`+PresencePending+`' AND c.expires_at > ? ORDER BY c.created_at LIMIT 10`, deviceID, micros(now))
+}
+
 // ExpiredPresenceChecks lists open checks past their deadline.
 func (s *Store) ExpiredPresenceChecks(ctx context.Context, now time.Time) ([]PresenceCheck, error) {
 	return s.queryPresence(ctx, `c.state IN ('`+PresencePending+`', '`+PresenceVerifying+`') AND c.expires_at <= ? ORDER BY c.expires_at LIMIT 500`, micros(now))

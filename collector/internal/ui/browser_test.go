@@ -243,10 +243,6 @@ func TestBrowserTour(t *testing.T) {
 	); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
-	// unlabelled lists the visible form fields no label names.
-	const unlabelled = `Array.from(document.querySelectorAll("input, select, textarea"))
-		.filter(el => el.type !== "hidden" && el.type !== "submit" && el.labels.length === 0 && !el.getAttribute("aria-label"))
-		.map(el => el.name || el.id)`
 	visit := func(name, path, want string) {
 		t.Helper()
 		if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main h1"))); err != nil {
@@ -333,6 +329,11 @@ func TestBrowserTour(t *testing.T) {
 	}
 }
 
+// unlabelled lists the visible form fields no label names.
+const unlabelled = `Array.from(document.querySelectorAll("input, select, textarea"))
+	.filter(el => el.type !== "hidden" && el.type !== "submit" && el.labels.length === 0 && !el.getAttribute("aria-label"))
+	.map(el => el.name || el.id)`
+
 // check asserts that the page in ctx shows want in its main part and has
 // no unlabelled field, saves its screenshot as name, and returns the
 // main part's text.
@@ -363,4 +364,66 @@ func check(t *testing.T, ctx context.Context, dir, name, path, want, unlabelled 
 		t.Fatal(err)
 	}
 	return txt
+}
+
+// TestBrowserDeviceMediaPosture opens in Chromium the device page of a
+// laptop with a virtual camera, a voice changer, a travel router and
+// several accounts, whose names carry markup: the media and posture
+// sections show each value as the literal text it is, no element or
+// script comes of them, and the page passes the tour's checks (labels,
+// width, bidi isolation).
+func TestBrowserDeviceMediaPosture(t *testing.T) {
+	newBrowser := browser(t)
+	e := newPageEnv(t, Options{})
+	device := e.ingest(t, "lt-farm-1", "198.51.100.20", farmLaptop(), "media", nil, fires{})
+	dir := artifacts(t)
+	ctx := newBrowser()
+	var mu sync.Mutex
+	var dialogs []string
+	go func() {
+		for ev, err := range chromedp.Events(ctx, cdppage.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			dialogs = append(dialogs, ev.Message)
+			mu.Unlock()
+			chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.srv.URL+"/ui/login"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SetValue(chromedp.ID("username"), "vic"),
+		chromedp.SetValue(chromedp.ID("password"), pagePassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.CSS("ul.tiles")),
+		chromedp.Navigate(e.srv.URL+"/ui/devices/"+device),
+		chromedp.WaitVisible(chromedp.CSS("table.media")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	txt := check(t, ctx, dir, "device-media-posture", "/ui/devices/"+device, "Cameras and microphones", unlabelled)
+	if !contains(txt, "Accounts and admin rights", "OBS Virtual Camera (virtual camera)", "Voicemod (voice changer) by "+xssCamera,
+		"ana, "+xssAdmin, "GL.iNet travel router", "/var/log/apt/history.log") {
+		t.Errorf("the page lacks media or posture facts:\n%s", txt)
+	}
+	// Each hostile value is one cell's whole text, and no element.
+	for sel, want := range map[string]string{
+		"table.media tbody tr:nth-child(3) td:nth-child(2)": xssCamera,
+		"table.media tbody tr:nth-child(3) td:nth-child(4)": `</code><script>alert("loc")</script>`,
+		"table.installs tbody td.host":                      xssUser,
+	} {
+		if got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel))); err != nil || got != want {
+			t.Errorf("%s: %q (%v), want the literal %q", sel, got, err, want)
+		}
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main img, main svg, main script, main b, table.media code script").length`)); err != nil || n != 0 {
+		t.Errorf("the page holds %d elements made of data (%v)", n, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialogs) > 0 {
+		t.Errorf("script from the data ran: dialogs %q", dialogs)
+	}
 }

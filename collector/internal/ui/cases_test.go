@@ -160,3 +160,29 @@ func TestCasePages(t *testing.T) {
 		t.Errorf("case list:\n%s", list)
 	}
 }
+
+// TestCasePageChanges: a case of the device that gained AnyDesk and a
+// PiKVM between its two snapshots names those items on its timeline,
+// with their families, as the device page does, the agent's strings as
+// text.
+func TestCasePageChanges(t *testing.T) {
+	p := newPages(t)
+	alerts, err := p.st.ListAlerts(t.Context(), store.AlertFilter{DeviceID: p.device})
+	if err != nil || len(alerts) == 0 {
+		t.Fatalf("alerts %v %v", alerts, err)
+	}
+	c, err := p.st.CreateCase(t.Context(), "KVM laptop", []int64{alerts[0].ID}, "user:ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := p.get(t, p.browse(t, "vic"), caseURL(c.ID))
+	if code != http.StatusOK {
+		t.Fatalf("case page: %d", code)
+	}
+	inert(t, "case page", body)
+	wantIn(t, "case page", body,
+		`<span class="tag">device</span> <span class="tag">remote access</span> <span class="host">&lt;img src=x onerror=alert(1)&gt;</span>: remote tool installed: AnyDesk (running)`,
+		`<span class="tag">USB</span> <span class="host">&lt;img src=x onerror=alert(1)&gt;</span>: USB device appeared: 1d6b:0104 PiKVM &lt;script&gt;alert(&#34;usb&#34;)&lt;/script&gt; serial CAFEBABE`,
+		"display connected: DEL DELL U2720Q serial ABC123", "Wi-Fi network changed: Home → Cafe", "time zone changed: Europe/Berlin → America/New_York",
+		"(agent snapshot, report r1, compared with report r0)")
+}

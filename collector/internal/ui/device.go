@@ -11,9 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/snapdiff"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
@@ -32,6 +31,11 @@ const (
 	deviceAlerts = 20
 	// riskPoints is how many risk history entries a page shows.
 	riskPoints = 10
+	// The page is bounded whatever an agent sends (a hostile one sends
+	// snapshots of thousands of entries): the facts and each snapshot
+	// diffed show at most snapdiff.MaxListRows entries of any list, and
+	// each snapshot at most snapdiff.MaxChanges changes.
+	pageListsTrimmed = "entries of this snapshot not shown (the device page shows at most %d of any list; GET /api/v1/devices/{id} has the snapshot in full)"
 )
 
 var (
@@ -139,15 +143,14 @@ func (s *Server) device(w http.ResponseWriter, r *http.Request, _ store.Session)
 		return err
 	}
 	if sn, err := s.store.LatestSnapshot(ctx, d.ID); err == nil {
-		var hs agentv1.HostSnapshot
-		if err := proto.Unmarshal(sn.Data, &hs); err != nil {
+		hs, dropped, err := snapdiff.Decode(sn.Data)
+		if err != nil {
 			return fmt.Errorf("device %s snapshot: %w", d.ID, err)
 		}
-		dropped := trimLists(hs.ProtoReflect(), pageListRows)
-		p.Facts = snapshotFacts(&hs)
+		p.Facts = snapshotFacts(hs)
 		p.Facts.At = sn.ReceivedAt
 		if dropped > 0 {
-			p.Facts.Problems = append(p.Facts.Problems, fmt.Sprintf("%d "+pageListsTrimmed, dropped, pageListRows))
+			p.Facts.Problems = append(p.Facts.Problems, fmt.Sprintf("%d "+pageListsTrimmed, dropped, snapdiff.MaxListRows))
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -205,21 +208,13 @@ func (s *Server) timeline(r *http.Request, p *devicePage, before int64, egress [
 	}
 	snaps := make([]*agentv1.HostSnapshot, len(hist))
 	for i, h := range hist {
-		snaps[i] = &agentv1.HostSnapshot{}
-		if err := proto.Unmarshal(h.Data, snaps[i]); err != nil {
+		if snaps[i], _, err = snapdiff.Decode(h.Data); err != nil {
 			return fmt.Errorf("device %s snapshot %d: %w", p.Device.ID, h.ID, err)
 		}
-		trimLists(snaps[i].ProtoReflect(), pageListRows)
 	}
 	shown := min(len(hist), timelineSnapshots)
-	for i := range shown {
-		var cs []timelineEvent
-		if i+1 < len(hist) {
-			cs = capChanges(diffSnapshots(snaps[i+1], snaps[i]), timelineChanges)
-		} else {
-			cs = []timelineEvent{{Family: "snapshot", Text: "first snapshot: " + snapshotSummary(snaps[i])}}
-		}
-		for _, c := range cs {
+	for i, cs := range snapdiff.Changes(snaps, shown) {
+		for _, c := range events(cs) {
 			c.At = hist[i].ReceivedAt
 			p.Timeline = append(p.Timeline, c)
 		}
@@ -235,7 +230,7 @@ func (s *Server) timeline(r *http.Request, p *devicePage, before int64, egress [
 		if e.At.Before(since) {
 			break
 		}
-		c := timelineEvent{At: e.At, Family: "network"}
+		c := timelineEvent{At: e.At, Change: snapdiff.Change{Family: "network"}}
 		if i+1 < len(egress) {
 			c.Text = fmt.Sprintf("egress network changed: %s → %s (%s; %s)", egress[i+1].IP, e.IP, egressNetwork(e), egressWhere(e))
 		} else {
@@ -307,6 +302,33 @@ type snapshotView struct {
 	Locale      string
 	Layouts     []string
 	Sessions    []sessionRow
+	// Media is nil when the snapshot has no media section (an older
+	// agent); Posture likewise.
+	Media   *mediaView
+	Posture *postureView
+}
+
+// mediaView is the capture devices the agent listed, each with the
+// media-catalog tool it matched.
+type mediaView struct {
+	Devices  []mediaRow
+	Findings []string
+}
+
+type mediaRow struct {
+	Kind, Name, Source, Location, Match string
+}
+
+// postureView is the local accounts set-up.
+type postureView struct {
+	Admins   string // the local administrators, or why they are not known
+	Accounts []string
+	Installs []installRow
+}
+
+type installRow struct {
+	Tool, Package, User, Source string
+	At                          time.Time
 }
 
 type toolRow struct {
@@ -336,19 +358,19 @@ type sessionRow struct {
 
 // snapshotFacts describes a snapshot.
 func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
-	f := &snapshotView{OS: osName(sn)}
+	f := &snapshotView{OS: snapdiff.OSName(sn)}
 	if bt := sn.GetIdentity().GetBootTime(); bt != nil {
 		f.BootTime = bt.AsTime()
 	}
 	for _, st := range sn.GetSignals() {
 		if st.GetState() != agentv1.SignalStatus_STATE_OK {
-			f.Problems = append(f.Problems, joinNonEmpty(": ", st.GetName()+" "+signalStates[st.GetState()], st.GetMessage()))
+			f.Problems = append(f.Problems, joinNonEmpty(": ", st.GetName()+" "+snapdiff.SignalState(st.GetState()), st.GetMessage()))
 		}
 	}
 	ra := sn.GetRemoteAccess()
 	for _, t := range ra.GetTools() {
 		row := toolRow{Name: cmp.Or(t.GetName(), t.GetToolId()), Category: strings.ReplaceAll(t.GetCategory(), "_", " "),
-			State: toolState(t), ClientID: t.GetClientId()}
+			State: snapdiff.ToolState(t), ClientID: t.GetClientId()}
 		for _, p := range t.GetProcesses() {
 			pid := ""
 			if p.GetPid() > 0 {
@@ -374,14 +396,14 @@ func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
 		f.OSRemote = append(f.OSRemote, osFeatureLabel(o))
 	}
 	for _, u := range sn.GetUsb().GetDevices() {
-		f.USB = append(f.USB, usbRow{ID: usbID(u), Manufacturer: u.GetManufacturer(), Product: u.GetProduct(), Serial: u.GetSerial(),
+		f.USB = append(f.USB, usbRow{ID: snapdiff.USBID(u), Manufacturer: u.GetManufacturer(), Product: u.GetProduct(), Serial: u.GetSerial(),
 			Kind: usbKind(u), Location: u.GetLocation()})
 	}
 	for _, p := range sn.GetPeripherals().GetFindings() {
-		f.Peripherals = append(f.Peripherals, peripheralLabel(p))
+		f.Peripherals = append(f.Peripherals, snapdiff.PeripheralLabel(p))
 	}
 	for _, d := range sn.GetDisplays().GetDisplays() {
-		row := displayRow{Connector: d.GetConnector(), Maker: d.GetManufacturerId(), Model: displayModel(d), Serial: displaySerial(d)}
+		row := displayRow{Connector: d.GetConnector(), Maker: d.GetManufacturerId(), Model: snapdiff.DisplayModel(d), Serial: snapdiff.DisplaySerial(d)}
 		if d.GetWidthMm() > 0 {
 			row.Size = fmt.Sprintf("%d × %d mm", d.GetWidthMm(), d.GetHeightMm())
 		}
@@ -391,15 +413,16 @@ func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
 		row.State = joinNonEmpty(", ", onlyIf(d.GetInternal(), "built-in"), onlyIf(d.GetActive(), "in use"), onlyIf(!d.GetEdidChecksumOk(), "EDID checksum wrong"))
 		f.Displays = append(f.Displays, row)
 	}
-	f.Lid = lidStates[sn.GetDisplays().GetLid()]
+	f.Lid = snapdiff.LidState(sn.GetDisplays().GetLid())
 	n := sn.GetNetwork()
 	for _, i := range n.GetInterfaces() {
-		f.Interfaces = append(f.Interfaces, ifaceRow{Name: i.GetName(), Kind: ifaceKinds[i.GetKind()], MAC: i.GetMac(),
+		f.Interfaces = append(f.Interfaces, ifaceRow{Name: i.GetName(), Kind: snapdiff.IfaceKind(i.GetKind()), MAC: i.GetMac(),
 			Addresses: strings.Join(i.GetAddresses(), ", "), State: onlyIf(i.GetUp(), "up") + onlyIf(!i.GetUp(), "down"),
 			VPN: joinNonEmpty(" ", i.GetVpnToolId(), parens(i.GetDescription()))})
 	}
 	if rt := n.GetDefaultRoute(); rt != nil {
-		f.Route = joinNonEmpty(" ", "via "+cmp.Or(rt.GetGateway(), "no gateway"), "on "+rt.GetInterface(), parens(onlyIf(rt.GetGatewayMac() != "", "router MAC "+rt.GetGatewayMac())))
+		f.Route = joinNonEmpty(" ", "via "+cmp.Or(rt.GetGateway(), "no gateway"), "on "+rt.GetInterface(),
+			parens(joinNonEmpty(", ", onlyIf(rt.GetGatewayMac() != "", "router MAC "+rt.GetGatewayMac()), gatewayMakerLabel(rt.GetGatewayMaker()))))
 	}
 	if wf := n.GetWifi(); wf != nil {
 		switch {
@@ -412,42 +435,71 @@ func snapshotFacts(sn *agentv1.HostSnapshot) *snapshotView {
 		}
 	}
 	f.DNS = strings.Join(n.GetDnsServers(), ", ")
-	f.Proxy = proxyLabel(n.GetProxy())
+	f.Proxy = snapdiff.ProxyLabel(n.GetProxy())
 	lo := sn.GetLocale()
 	if lo != nil {
 		f.TimeZone = joinNonEmpty(" ", cmp.Or(lo.GetTimezone(), "unknown"), parens(utcOffset(lo.GetUtcOffsetSeconds())))
 		f.Locale = lo.GetSystemLocale()
 	}
 	for _, k := range lo.GetKeyboardLayouts() {
-		f.Layouts = append(f.Layouts, layoutLabel(k))
+		f.Layouts = append(f.Layouts, snapdiff.LayoutLabel(k))
 	}
 	for _, l := range sn.GetSessions().GetCurrent() {
-		row := sessionRow{User: l.GetUser(), Type: sessionTypes[l.GetType()], From: l.GetSourceAddress(), Terminal: l.GetTerminal()}
+		row := sessionRow{User: l.GetUser(), Type: snapdiff.SessionType(l.GetType()), From: l.GetSourceAddress(), Terminal: l.GetTerminal()}
 		if l.GetStartedAt() != nil {
 			row.Since = l.GetStartedAt().AsTime()
 		}
 		f.Sessions = append(f.Sessions, row)
 	}
+	f.Media = mediaFacts(sn.GetMedia())
+	f.Posture = postureFacts(sn.GetPosture())
 	return f
 }
 
-var (
-	signalStates = map[agentv1.SignalStatus_State]string{agentv1.SignalStatus_STATE_UNSPECIFIED: "unknown",
-		agentv1.SignalStatus_STATE_OK: "collected", agentv1.SignalStatus_STATE_UNSUPPORTED: "not supported here",
-		agentv1.SignalStatus_STATE_ERROR: "failed"}
-	lidStates = map[agentv1.LidState]string{agentv1.LidState_LID_STATE_UNSPECIFIED: "", agentv1.LidState_LID_STATE_OPEN: "open",
-		agentv1.LidState_LID_STATE_CLOSED: "closed", agentv1.LidState_LID_STATE_NONE: "no lid"}
-	ifaceKinds = map[agentv1.NetworkInterface_Kind]string{agentv1.NetworkInterface_KIND_UNSPECIFIED: "other",
-		agentv1.NetworkInterface_KIND_ETHERNET: "Ethernet", agentv1.NetworkInterface_KIND_WIFI: "Wi-Fi",
-		agentv1.NetworkInterface_KIND_TUN: "tunnel (tun)", agentv1.NetworkInterface_KIND_TAP: "tunnel (tap)",
-		agentv1.NetworkInterface_KIND_WIREGUARD: "WireGuard", agentv1.NetworkInterface_KIND_UTUN: "utun",
-		agentv1.NetworkInterface_KIND_PPP: "point-to-point", agentv1.NetworkInterface_KIND_VIRTUAL: "virtual",
-		agentv1.NetworkInterface_KIND_LOOPBACK: "loopback", agentv1.NetworkInterface_KIND_CELLULAR: "cellular"}
-	sessionTypes = map[agentv1.LoginSession_Type]string{agentv1.LoginSession_TYPE_UNSPECIFIED: "unknown",
-		agentv1.LoginSession_TYPE_CONSOLE: "console", agentv1.LoginSession_TYPE_REMOTE_DESKTOP: "remote desktop",
-		agentv1.LoginSession_TYPE_SSH: "SSH", agentv1.LoginSession_TYPE_SCREEN_SHARING: "screen sharing",
-		agentv1.LoginSession_TYPE_OTHER: "other"}
-)
+// mediaFacts describes the media section (nil when there is none).
+func mediaFacts(m *agentv1.Media) *mediaView {
+	if m == nil {
+		return nil
+	}
+	v := &mediaView{}
+	match := map[[2]string]string{}
+	for _, fi := range m.GetFindings() {
+		match[[2]string{fi.GetDevice(), fi.GetSource()}] = snapdiff.MediaFindingTool(fi)
+		v.Findings = append(v.Findings, snapdiff.MediaFindingLabel(fi))
+	}
+	for _, d := range m.GetDevices() {
+		v.Devices = append(v.Devices, mediaRow{Kind: d.GetKind(), Name: d.GetName(), Source: strings.ReplaceAll(d.GetSource(), "_", " "),
+			Location: d.GetLocation(), Match: match[[2]string{d.GetName(), d.GetSource()}]})
+	}
+	return v
+}
+
+// postureFacts describes the posture section (nil when there is none).
+func postureFacts(p *agentv1.Posture) *postureView {
+	if p == nil {
+		return nil
+	}
+	v := &postureView{Accounts: p.GetInteractiveAccounts(), Admins: "not read on this operating system"}
+	if p.GetAdminsRead() {
+		v.Admins = cmp.Or(strings.Join(p.GetLocalAdmins(), ", "), "none")
+	}
+	for _, i := range p.GetToolInstalls() {
+		row := installRow{Tool: i.GetToolId(), Package: i.GetPackage(), User: i.GetUser(), Source: i.GetSource()}
+		if i.GetAt() != nil {
+			row.At = i.GetAt().AsTime()
+		}
+		v.Installs = append(v.Installs, row)
+	}
+	return v
+}
+
+// gatewayMakerLabel names a routers-catalog match ("" for none).
+func gatewayMakerLabel(m *agentv1.GatewayMaker) string {
+	if m == nil {
+		return ""
+	}
+	return joinNonEmpty(" ", cmp.Or(m.GetName(), m.GetId()), strings.ReplaceAll(m.GetCategory(), "_", " "))
+}
 
 func onlyIf(ok bool, s string) string {
 	if ok {
@@ -475,33 +527,12 @@ func utcOffset(sec int32) string {
 	return fmt.Sprintf("UTC%s%02d:%02d", sign, sec/3600, sec%3600/60)
 }
 
-func osName(sn *agentv1.HostSnapshot) string {
-	o := sn.GetIdentity().GetOs()
-	return joinNonEmpty(" ", o.GetName(), o.GetVersion(), parens(joinNonEmpty(", ", onlyIf(o.GetBuild() != "", "build "+o.GetBuild()),
-		onlyIf(o.GetKernel() != "", "kernel "+o.GetKernel()), o.GetArch())))
-}
-
-func toolState(t *agentv1.RemoteTool) string {
-	return joinNonEmpty(", ", onlyIf(t.GetActiveSession(), "session active now"), onlyIf(len(t.GetProcesses()) > 0, "running"),
-		onlyIf(len(t.GetInstalls()) > 0, "installed"), onlyIf(len(t.GetServices()) > 0, "service registered"),
-		onlyIf(len(t.GetListening()) > 0, "listening"))
-}
-
 func osFeatureLabel(o *agentv1.OsRemoteAccess) string {
 	s := o.GetKind() + ": " + onlyIf(o.GetEnabled(), "enabled") + onlyIf(!o.GetEnabled(), "disabled")
 	if o.GetListening() {
 		s += fmt.Sprintf(", listening on port %d", o.GetPort())
 	}
 	return s
-}
-
-func usbID(u *agentv1.UsbDevice) string {
-	return fmt.Sprintf("%04x:%04x", u.GetVendorId(), u.GetProductId())
-}
-
-// usbLabel names a USB device: ids, manufacturer, product and serial.
-func usbLabel(u *agentv1.UsbDevice) string {
-	return joinNonEmpty(" ", usbID(u), u.GetManufacturer(), u.GetProduct(), onlyIf(u.GetSerial() != "", "serial "+u.GetSerial()))
 }
 
 func usbKind(u *agentv1.UsbDevice) string {
@@ -520,264 +551,26 @@ func usbKind(u *agentv1.UsbDevice) string {
 	return strings.Join(kinds, ", ")
 }
 
-func peripheralLabel(p *agentv1.PeripheralFinding) string {
-	return joinNonEmpty(" ", cmp.Or(p.GetName(), p.GetFamily()), parens(joinNonEmpty(", ", p.GetKind(), p.GetCategory())),
-		onlyIf(p.GetDevice() != "", "on "+p.GetDevice()))
-}
-
-func displayModel(d *agentv1.Display) string {
-	if d.GetMonitorName() != "" {
-		return d.GetMonitorName()
-	}
-	if d.GetProductCode() != 0 {
-		return fmt.Sprintf("product %04x", d.GetProductCode())
-	}
-	return ""
-}
-
-func displaySerial(d *agentv1.Display) string {
-	if d.GetSerialString() != "" {
-		return d.GetSerialString()
-	}
-	if d.GetSerialNumber() != 0 {
-		return strconv.FormatUint(uint64(d.GetSerialNumber()), 10)
-	}
-	return ""
-}
-
-// displayLabel names a display: maker, model and serial.
-func displayLabel(d *agentv1.Display) string {
-	return joinNonEmpty(" ", d.GetManufacturerId(), displayModel(d), onlyIf(displaySerial(d) != "", "serial "+displaySerial(d)),
-		onlyIf(d.GetInternal(), "(built-in)"))
-}
-
-func proxyLabel(p *agentv1.Proxy) string {
-	return joinNonEmpty("; ", onlyIf(p.GetHttp() != "", "HTTP "+p.GetHttp()), onlyIf(p.GetHttps() != "", "HTTPS "+p.GetHttps()),
-		onlyIf(p.GetPacUrl() != "", "PAC "+p.GetPacUrl()))
-}
-
-func layoutLabel(k *agentv1.KeyboardLayout) string {
-	return joinNonEmpty(" ", k.GetLayout(), onlyIf(k.GetInputMethod(), "(input method)"), onlyIf(k.GetUser() != "", "for "+k.GetUser()))
-}
-
-func sessionLabel(l *agentv1.LoginSession) string {
-	return joinNonEmpty(" ", l.GetUser(), parens(joinNonEmpty(" ", sessionTypes[l.GetType()],
-		onlyIf(l.GetSourceAddress() != "", "from "+l.GetSourceAddress()), onlyIf(l.GetTerminal() != "", "on "+l.GetTerminal()))))
-}
-
-// isVPN reports whether an interface is a VPN or tunnel: recognised by the
-// catalog, or a tunnel kind (macOS utun devices only when recognised: the
-// system keeps several for its own services).
-func isVPN(i *agentv1.NetworkInterface) bool {
-	switch i.GetKind() {
-	case agentv1.NetworkInterface_KIND_TUN, agentv1.NetworkInterface_KIND_TAP, agentv1.NetworkInterface_KIND_WIREGUARD,
-		agentv1.NetworkInterface_KIND_PPP:
-		return true
-	}
-	return i.GetVpnToolId() != ""
-}
-
-// summary describes a first snapshot in a few counts.
-func snapshotSummary(sn *agentv1.HostSnapshot) string {
-	return fmt.Sprintf("%d remote-access tools, %d USB devices, %d displays, %d network interfaces, %d sessions",
-		len(sn.GetRemoteAccess().GetTools()), len(sn.GetUsb().GetDevices()), len(sn.GetDisplays().GetDisplays()),
-		len(sn.GetNetwork().GetInterfaces()), len(sn.GetSessions().GetCurrent()))
-}
-
-// timelineEvent is one event of a device's timeline.
+// timelineEvent is one event of a device's timeline: a change of its
+// snapshots (snapdiff) or of its egress, at a time.
 type timelineEvent struct {
-	At     time.Time
-	Family string
-	Text   string
+	At time.Time
+	snapdiff.Change
 }
 
-// diffSnapshots lists what changed from one snapshot of a device to the
-// next, in human terms, family by family: identity, collection, remote
-// access, USB, peripherals, displays, network, locale, sessions. Scan
-// times and activity counts are not changes. It is pure: the caller sets
-// the changes' time.
+// diffSnapshots is snapdiff.Diff as timeline events (without their
+// time): the words the device page's timeline shows (TestDiffSnapshots
+// holds them to the page's expectations).
 func diffSnapshots(prev, cur *agentv1.HostSnapshot) []timelineEvent {
-	var out []timelineEvent
-	add := func(family, format string, args ...any) {
-		out = append(out, timelineEvent{Family: family, Text: fmt.Sprintf(format, args...)})
-	}
-	// listed adds an event per item that appeared (on) and per item
-	// that is gone (off).
-	listed := func(family, on, off string, appeared, gone []string) {
-		for _, l := range appeared {
-			add(family, "%s: %s", on, l)
-		}
-		for _, l := range gone {
-			add(family, "%s: %s", off, l)
-		}
-	}
-	changed := func(family, what, a, b string) {
-		if a != b {
-			add(family, "%s changed: %s → %s", what, cmp.Or(a, "none"), cmp.Or(b, "none"))
-		}
-	}
+	return events(snapdiff.Diff(prev, cur))
+}
 
-	pi, ci := prev.GetIdentity(), cur.GetIdentity()
-	changed("identity", "host name", pi.GetHostname(), ci.GetHostname())
-	changed("identity", "operating system", osName(prev), osName(cur))
-	changed("identity", "agent version", pi.GetAgentVersion(), ci.GetAgentVersion())
-	changed("identity", "hardware serial", pi.GetSerialNumber(), ci.GetSerialNumber())
-	changed("identity", "hardware", joinNonEmpty(" ", pi.GetHardwareVendor(), pi.GetHardwareModel()), joinNonEmpty(" ", ci.GetHardwareVendor(), ci.GetHardwareModel()))
-
-	pstate := map[string]agentv1.SignalStatus_State{}
-	for _, st := range prev.GetSignals() {
-		pstate[st.GetName()] = st.GetState()
-	}
-	for _, st := range cur.GetSignals() {
-		was, ok := pstate[st.GetName()]
-		switch now := st.GetState(); {
-		case !ok || was == now:
-		case now == agentv1.SignalStatus_STATE_OK:
-			add("collection", "%s is collected again", st.GetName())
-		default:
-			add("collection", "%s", joinNonEmpty(": ", st.GetName()+" "+signalStates[now], st.GetMessage()))
-		}
-	}
-
-	ptools := map[string]*agentv1.RemoteTool{}
-	for _, t := range prev.GetRemoteAccess().GetTools() {
-		ptools[t.GetToolId()] = t
-	}
-	ctools := map[string]bool{}
-	for _, t := range cur.GetRemoteAccess().GetTools() {
-		ctools[t.GetToolId()] = true
-		name := cmp.Or(t.GetName(), t.GetToolId())
-		running := len(t.GetProcesses()) > 0
-		p, ok := ptools[t.GetToolId()]
-		switch {
-		case !ok && len(t.GetInstalls()) > 0:
-			add("remote access", "remote tool installed: %s%s", name, onlyIf(running, " (running)"))
-		case !ok && running:
-			add("remote access", "remote tool running without an install: %s from %s", name, t.GetProcesses()[0].GetPath())
-		case !ok:
-			add("remote access", "remote tool found: %s (%s)", name, toolState(t))
-		case running && len(p.GetProcesses()) == 0:
-			add("remote access", "remote tool started: %s (%s)", name, t.GetProcesses()[0].GetPath())
-		case !running && len(p.GetProcesses()) > 0:
-			add("remote access", "remote tool stopped: %s", name)
-		}
-		if ok && len(p.GetInstalls()) == 0 && len(t.GetInstalls()) > 0 {
-			add("remote access", "remote tool installed: %s", name)
-		}
-		if t.GetActiveSession() != p.GetActiveSession() {
-			add("remote access", "remote session %s: %s", onlyIf(t.GetActiveSession(), "started")+onlyIf(!t.GetActiveSession(), "ended"), name)
-		}
-		if ok {
-			changed("remote access", name+" ID", p.GetClientId(), t.GetClientId())
-		}
-	}
-	for _, t := range prev.GetRemoteAccess().GetTools() {
-		if !ctools[t.GetToolId()] {
-			add("remote access", "remote tool removed: %s", cmp.Or(t.GetName(), t.GetToolId()))
-		}
-	}
-	pfeat := map[string]bool{}
-	for _, o := range prev.GetRemoteAccess().GetOsFeatures() {
-		pfeat[o.GetKind()] = o.GetEnabled()
-	}
-	cfeat := map[string]bool{}
-	for _, o := range cur.GetRemoteAccess().GetOsFeatures() {
-		cfeat[o.GetKind()] = o.GetEnabled()
-		if o.GetEnabled() != pfeat[o.GetKind()] {
-			add("remote access", "OS remote access %s: %s", onlyIf(o.GetEnabled(), "enabled")+onlyIf(!o.GetEnabled(), "disabled"), o.GetKind())
-		}
-	}
-	for _, o := range prev.GetRemoteAccess().GetOsFeatures() {
-		if _, ok := cfeat[o.GetKind()]; !ok && o.GetEnabled() {
-			add("remote access", "OS remote access disabled: %s", o.GetKind())
-		}
-	}
-
-	appeared, gone := multisetDiff(prev.GetUsb().GetDevices(), cur.GetUsb().GetDevices(), usbLabel)
-	listed("USB", "USB device appeared", "USB device removed", appeared, gone)
-	appeared, gone = multisetDiff(prev.GetPeripherals().GetFindings(), cur.GetPeripherals().GetFindings(), peripheralLabel)
-	listed("peripherals", "peripheral matched", "peripheral no longer present", appeared, gone)
-
-	appeared, gone = multisetDiff(prev.GetDisplays().GetDisplays(), cur.GetDisplays().GetDisplays(), displayLabel)
-	listed("displays", "display connected", "display disconnected", appeared, gone)
-	if a, b := internalActive(prev), internalActive(cur); a != nil && b != nil && *a != *b {
-		add("displays", "built-in display %s", onlyIf(*b, "turned on")+onlyIf(!*b, "turned off"))
-	}
-	if a, b := prev.GetDisplays().GetLid(), cur.GetDisplays().GetLid(); a != b && a != agentv1.LidState_LID_STATE_UNSPECIFIED && b != agentv1.LidState_LID_STATE_UNSPECIFIED {
-		add("displays", "lid %s", lidStates[b])
-	}
-
-	pn, cn := prev.GetNetwork(), cur.GetNetwork()
-	changed("network", "default gateway", pn.GetDefaultRoute().GetGateway(), cn.GetDefaultRoute().GetGateway())
-	if a, b := pn.GetDefaultRoute().GetGatewayMac(), cn.GetDefaultRoute().GetGatewayMac(); a != "" && b != "" {
-		changed("network", "gateway router (MAC)", a, b)
-	}
-	if a, b := pn.GetWifi(), cn.GetWifi(); a.GetSsid() != b.GetSsid() {
-		changed("network", "Wi-Fi network", a.GetSsid(), b.GetSsid())
-	} else if a.GetBssid() != "" && b.GetBssid() != "" {
-		changed("network", "Wi-Fi access point", a.GetBssid(), b.GetBssid())
-	}
-	vpnLabel := func(i *agentv1.NetworkInterface) string {
-		return joinNonEmpty(" ", i.GetName(), parens(joinNonEmpty(", ", ifaceKinds[i.GetKind()], i.GetVpnToolId())))
-	}
-	upVPN := func(n *agentv1.Network) []*agentv1.NetworkInterface {
-		return slices.DeleteFunc(slices.Clone(n.GetInterfaces()), func(i *agentv1.NetworkInterface) bool { return !i.GetUp() || !isVPN(i) })
-	}
-	appeared, gone = multisetDiff(upVPN(pn), upVPN(cn), vpnLabel)
-	listed("network", "VPN or tunnel interface up", "VPN or tunnel interface down", appeared, gone)
-	changed("network", "DNS servers", strings.Join(pn.GetDnsServers(), ", "), strings.Join(cn.GetDnsServers(), ", "))
-	changed("network", "system proxy", proxyLabel(pn.GetProxy()), proxyLabel(cn.GetProxy()))
-
-	pl, cl := prev.GetLocale(), cur.GetLocale()
-	changed("locale", "time zone", pl.GetTimezone(), cl.GetTimezone())
-	changed("locale", "system locale", pl.GetSystemLocale(), cl.GetSystemLocale())
-	appeared, gone = multisetDiff(pl.GetKeyboardLayouts(), cl.GetKeyboardLayouts(), layoutLabel)
-	listed("locale", "keyboard layout added", "keyboard layout removed", appeared, gone)
-
-	appeared, gone = multisetDiff(prev.GetSessions().GetCurrent(), cur.GetSessions().GetCurrent(), sessionLabel)
-	listed("sessions", "session opened", "session ended", appeared, gone)
-	for _, l := range cur.GetSessions().GetHistory() {
-		if t := l.GetType(); t != agentv1.LoginSession_TYPE_CONSOLE && t != agentv1.LoginSession_TYPE_UNSPECIFIED {
-			add("sessions", "remote login recorded: %s", sessionLabel(l))
-		}
+func events(cs []snapdiff.Change) []timelineEvent {
+	out := make([]timelineEvent, len(cs))
+	for i, c := range cs {
+		out[i] = timelineEvent{Change: c}
 	}
 	return out
-}
-
-// internalActive is whether the built-in panel is in use (nil without one).
-func internalActive(sn *agentv1.HostSnapshot) *bool {
-	for _, d := range sn.GetDisplays().GetDisplays() {
-		if d.GetInternal() {
-			a := d.GetActive()
-			return &a
-		}
-	}
-	return nil
-}
-
-// multisetDiff compares two lists by label: the labels cur has more of
-// than prev (appeared), and those it has fewer of (gone), each in list
-// order.
-func multisetDiff[T any](prev, cur []T, label func(T) string) (appeared, gone []string) {
-	count := map[string]int{}
-	for _, p := range prev {
-		count[label(p)]++
-	}
-	for _, c := range cur {
-		l := label(c)
-		if count[l] > 0 {
-			count[l]--
-			continue
-		}
-		appeared = append(appeared, l)
-	}
-	for _, p := range prev {
-		if l := label(p); count[l] > 0 {
-			count[l]--
-			gone = append(gone, l)
-		}
-	}
-	return appeared, gone
 }
 
 // heatmap is an activity histogram laid out by day of the week and hour

@@ -10,6 +10,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // laptop is a snapshot of an ordinary laptop at home.
@@ -237,5 +238,121 @@ func TestHeatmap(t *testing.T) {
 	}
 	if m := newHeatmap(nil, time.UTC, ""); m.Declared || m.Zone != "UTC" || !m.Empty {
 		t.Errorf("no histogram: %+v", m)
+	}
+}
+
+// Values a forged agent may send in the media and posture sections.
+const (
+	xssCamera = `<img src=x onerror=alert("cam")>`
+	xssAdmin  = `"><svg onload=alert("admin")>`
+	xssUser   = `<b>mallory</b>`
+)
+
+// farmLaptop is laptop() with a virtual camera behind a travel router, a
+// voice changer's microphone, three accounts and a sudo-installed
+// AnyDesk, with hostile strings where an agent could put them.
+func farmLaptop() *agentv1.HostSnapshot {
+	sn := laptop()
+	sn.Network.DefaultRoute.GatewayMac = "94:83:c4:a4:78:82"
+	sn.Network.DefaultRoute.GatewayMaker = &agentv1.GatewayMaker{Id: "glinet", Name: "GL.iNet", Category: "travel_router", Prefix: "94:83:c4"}
+	sn.Media = &agentv1.Media{
+		Devices: []*agentv1.MediaDevice{
+			{Kind: "video", Name: "Integrated Camera", Source: "v4l2", Location: "/sys/class/video4linux/video0"},
+			{Kind: "video", Name: "OBS Virtual Camera", Source: "v4l2", Location: "/sys/class/video4linux/video2"},
+			{Kind: "audio", Name: xssCamera, Source: "audio_endpoint", Location: `</code><script>alert("loc")</script>`}},
+		Findings: []*agentv1.MediaFinding{
+			{ToolId: "obs_virtual_camera", Name: "OBS Virtual Camera", Category: "virtual_camera", Device: "OBS Virtual Camera", Source: "v4l2"},
+			{ToolId: "voicemod", Name: "Voicemod", Category: "voice_changer", Device: xssCamera, Source: "audio_endpoint"}}}
+	sn.Posture = &agentv1.Posture{AdminsRead: true, LocalAdmins: []string{"ana", xssAdmin},
+		InteractiveAccounts: []string{"ana", "bob", xssUser},
+		ToolInstalls: []*agentv1.ToolInstall{{ToolId: "anydesk", Package: "anydesk", User: xssUser, Source: "/var/log/apt/history.log",
+			At: timestamppb.New(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))}}}
+	return sn
+}
+
+func TestMediaPostureFacts(t *testing.T) {
+	f := snapshotFacts(farmLaptop())
+	if f.Media == nil || len(f.Media.Devices) != 3 || f.Posture == nil {
+		t.Fatalf("facts: %+v", f)
+	}
+	for i, want := range []string{"", "OBS Virtual Camera (virtual camera)", "Voicemod (voice changer)"} {
+		if got := f.Media.Devices[i].Match; got != want {
+			t.Errorf("device %d (%s) matches %q, want %q", i, f.Media.Devices[i].Name, got, want)
+		}
+	}
+	if f.Media.Devices[2].Source != "audio endpoint" {
+		t.Errorf("source %q", f.Media.Devices[2].Source)
+	}
+	if !slices.Equal(f.Media.Findings, []string{"OBS Virtual Camera (virtual camera) by OBS Virtual Camera", "Voicemod (voice changer) by " + xssCamera}) {
+		t.Errorf("findings %q", f.Media.Findings)
+	}
+	if f.Posture.Admins != "ana, "+xssAdmin || len(f.Posture.Accounts) != 3 || len(f.Posture.Installs) != 1 ||
+		f.Posture.Installs[0].User != xssUser || f.Posture.Installs[0].At.Hour() != 9 {
+		t.Errorf("posture %+v", f.Posture)
+	}
+	if !strings.Contains(f.Route, "router MAC 94:83:c4:a4:78:82, GL.iNet travel router") {
+		t.Errorf("route %q", f.Route)
+	}
+
+	// Admins the OS reader cannot read are said so, not shown as none;
+	// an agent without the sections shows neither.
+	unread := farmLaptop()
+	unread.Posture = &agentv1.Posture{InteractiveAccounts: []string{"ana"}}
+	if got := snapshotFacts(unread).Posture.Admins; got != "not read on this operating system" {
+		t.Errorf("unread admins: %q", got)
+	}
+	unread.Posture.AdminsRead = true
+	if got := snapshotFacts(unread).Posture.Admins; got != "none" {
+		t.Errorf("no admins: %q", got)
+	}
+	if f := snapshotFacts(laptop()); f.Media != nil || f.Posture != nil {
+		t.Errorf("an older agent's snapshot: media %+v, posture %+v", f.Media, f.Posture)
+	}
+
+	// The timeline says when a tool, an admin or an account appears.
+	prev := laptop()
+	prev.Posture = &agentv1.Posture{AdminsRead: true, LocalAdmins: []string{"ana"}, InteractiveAccounts: []string{"ana"}}
+	got := texts(diffSnapshots(prev, farmLaptop()))
+	for _, want := range []string{
+		"media: virtual camera, microphone or face/voice tool found: OBS Virtual Camera (virtual camera) by OBS Virtual Camera",
+		"media: virtual camera, microphone or face/voice tool found: Voicemod (voice changer) by " + xssCamera,
+		"accounts: local administrator added: " + xssAdmin,
+		"accounts: account signed in for the first time: bob",
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("timeline lacks %q: %q", want, got)
+		}
+	}
+	if back := texts(diffSnapshots(farmLaptop(), prev)); !slices.Contains(back, "accounts: local administrator removed: "+xssAdmin) ||
+		!slices.Contains(back, "media: virtual camera, microphone or face/voice tool gone: OBS Virtual Camera (virtual camera) by OBS Virtual Camera") {
+		t.Errorf("reverse timeline: %q", back)
+	}
+}
+
+// TestDevicePageMediaPosture serves the device page of a laptop whose
+// snapshot (stored in a real SQLite store) has media and posture
+// sections full of markup: the page shows every value as text.
+func TestDevicePageMediaPosture(t *testing.T) {
+	e := newPageEnv(t, Options{})
+	device := e.ingest(t, "lt-farm-1", "198.51.100.20", farmLaptop(), "media", nil, fires{})
+	code, body := e.signIn(t, "vic").get("/ui/devices/" + device)
+	if code != 200 {
+		t.Fatalf("device page: %d\n%s", code, body)
+	}
+	for _, want := range []string{
+		"<h3>Cameras and microphones</h3>", "<h3>Accounts and admin rights</h3>",
+		"OBS Virtual Camera (virtual camera)", "Voicemod (voice changer)", "audio endpoint", "Integrated Camera",
+		"&lt;img src=x onerror=alert(&#34;cam&#34;)&gt;", "&lt;/code&gt;&lt;script&gt;alert(&#34;loc&#34;)&lt;/script&gt;",
+		"ana, &#34;&gt;&lt;svg onload=alert(&#34;admin&#34;)&gt;", "&lt;b&gt;mallory&lt;/b&gt;",
+		"/var/log/apt/history.log", "2026-11-20 09:30 UTC", "GL.iNet travel router",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("device page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{xssCamera, xssAdmin, xssUser, "<script>alert("} {
+		if strings.Contains(body, bad) {
+			t.Errorf("device page holds %q unescaped", bad)
+		}
 	}
 }

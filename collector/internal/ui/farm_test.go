@@ -129,6 +129,20 @@ func (u *pageUser) post(path string, form url.Values) (int, string, string) {
 // the device id.
 func (e *pageEnv) report(t *testing.T, host, ip, gw, kbd string, ev store.Evaluator) string {
 	t.Helper()
+	sn := &agentv1.HostSnapshot{Identity: &agentv1.HostIdentity{Hostname: host},
+		Network: &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gw}}}
+	var serials []policies.PeripheralSerial
+	if kbd != "" {
+		serials = []policies.PeripheralSerial{{Key: "usb 0x046d:0xc52b " + kbd, Device: "1-1"}}
+	}
+	return e.ingest(t, host, ip, sn, gw+kbd, serials, ev)
+}
+
+// ingest enrolls host (once) and ingests the snapshot sn from it through
+// the real store, from egress ip on a residential network; digest stands
+// for the snapshot's sections. It returns the device id.
+func (e *pageEnv) ingest(t *testing.T, host, ip string, sn *agentv1.HostSnapshot, digest string, serials []policies.PeripheralSerial, ev store.Evaluator) string {
+	t.Helper()
 	ctx := t.Context()
 	agentID := "agent-" + fmt.Sprint(len(host)) + "-" + url.PathEscape(host)
 	id := store.DeviceIdentity{SerialNumber: "SN-" + url.PathEscape(host), Hostname: host, OSFamily: "linux", AgentVersion: "1.0.0"}
@@ -143,17 +157,13 @@ func (e *pageEnv) report(t *testing.T, host, ip, gw, kbd string, ev store.Evalua
 		t.Fatal(err)
 	}
 	now := time.Now()
-	sn := &agentv1.HostSnapshot{Identity: &agentv1.HostIdentity{Hostname: host},
-		Network: &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gw}}}
 	data, err := proto.Marshal(sn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := store.IngestReport{ReportID: "r-" + agentID + now.String(), Sequence: uint64(now.UnixNano()), CreatedAt: now, Identity: id,
-		Snapshot: sn, Data: data, Digest: fmt.Sprintf("%x", now.UnixNano()), Sections: map[string]string{"network": gw + kbd}}
-	if kbd != "" {
-		r.PeripheralSerials = []policies.PeripheralSerial{{Key: "usb 0x046d:0xc52b " + kbd, Device: "1-1"}}
-	}
+		Snapshot: sn, Data: data, Digest: fmt.Sprintf("%x", now.UnixNano()), Sections: map[string]string{"network": digest},
+		PeripheralSerials: serials}
 	if _, err := e.st.Ingest(ctx, store.IngestBatch{Agent: a, IP: ip, ReceivedAt: now, ReportInterval: time.Minute,
 		Egress: detect.Egress{IP: ip, Status: "ok", NetworkClass: policies.NetClassResidential}, Reports: []store.IngestReport{r}}, ev); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,7 @@ package activity
 // macOS reader, pure part (no build tag, tested on every OS);
 // activity_darwin.go runs the command
 //
-//	ioreg -c IOHIDSystem -d 4 -r -a
+//	ioreg -c IOHIDSystem -d 1 -r -a
 //
 // which prints the I/O Registry entries of class IOHIDSystem as an XML
 // property list: an array of dictionaries, each with the entry's

@@ -3,6 +3,8 @@ package activity
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -12,6 +14,13 @@ import (
 // which input happened (and at its start), and a Sample every minute.
 func simulate(t *testing.T, r *Recorder, start time.Time, inputs []time.Duration) {
 	t.Helper()
+	simulateVia(t, r, start, inputs, func(d time.Duration) time.Duration { return d })
+}
+
+// simulateVia is simulate with each idle reading passed through read, the
+// OS reader's parser of what the OS prints for that idle time.
+func simulateVia(t *testing.T, r *Recorder, start time.Time, inputs []time.Duration, read func(time.Duration) time.Duration) {
+	t.Helper()
 	last := time.Duration(0) // input at the hour's start
 	i := 0
 	for at := time.Duration(0); at < time.Hour; at += RhythmInterval {
@@ -19,7 +28,7 @@ func simulate(t *testing.T, r *Recorder, start time.Time, inputs []time.Duration
 			last = inputs[i]
 			i++
 		}
-		idle := at - last
+		idle := read(at - last)
 		r.Observe(start.Add(at), idle, true)
 		if at%time.Minute == 0 {
 			mustSample(t, r, start.Add(at), idle, true)
@@ -73,6 +82,53 @@ func TestRhythmJiggler(t *testing.T) {
 		if p.GetResumptions() < 5 || p.GetResumeGapCv() < 0.4 {
 			t.Errorf("person: %v", p)
 		}
+	}
+}
+
+// TestRhythmMacIoreg: the macOS reader's chain. Each reading is what
+// `ioreg -c IOHIDSystem -d 1 -r -a` prints (the fixture's format, with
+// HIDIdleTime in nanoseconds) parsed by macHIDIdleTime: a 60 s jiggler and
+// a person come out as in TestRhythmJiggler.
+func TestRhythmMacIoreg(t *testing.T) {
+	fixture := string(readFixture(t, "ioreg_iohidsystem.plist"))
+	const want = "<integer>42500000000</integer>"
+	if !strings.Contains(fixture, want) {
+		t.Fatalf("fixture lacks %s", want)
+	}
+	read := func(d time.Duration) time.Duration {
+		out := strings.Replace(fixture, want, "<integer>"+strconv.FormatInt(d.Nanoseconds(), 10)+"</integer>", 1)
+		ns, err := macHIDIdleTime([]byte(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ns)
+	}
+	start := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	c := &clock{t: start.Add(2 * time.Hour)}
+	r := openTest(t, filepath.Join(t.TempDir(), "activity.json"), 0, c)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var jiggler, person []time.Duration
+	for at := 7 * time.Second; at < time.Hour; at += time.Minute {
+		jiggler = append(jiggler, at)
+	}
+	for at := time.Second; at < time.Hour; {
+		for range 1 + rng.IntN(30) {
+			person = append(person, at)
+			at += time.Second
+		}
+		at += time.Duration(10+rng.IntN(590)) * time.Second
+	}
+	simulateVia(t, r, start, jiggler, read)
+	simulateVia(t, r, start.Add(time.Hour), person, read)
+	hours := r.Snapshot().GetHours()
+	if len(hours) != 2 {
+		t.Fatalf("%d hours", len(hours))
+	}
+	if j := hours[0]; j.GetResumptions() < 55 || j.GetResumptions() > 61 || j.GetResumeGapCv() > 0.05 {
+		t.Errorf("jiggler through ioreg: %v", j)
+	}
+	if p := hours[1]; p.GetResumptions() < 5 || p.GetResumeGapCv() < 0.4 {
+		t.Errorf("person through ioreg: %v", p)
 	}
 }
 

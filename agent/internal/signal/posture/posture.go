@@ -45,16 +45,25 @@ const (
 // older Ubuntu admin).
 var adminGroups = []string{"sudo", "wheel", "admin"}
 
+// Tools are the remote-access catalog's install names that posture looks
+// for in the OS's install records.
+type Tools struct {
+	// Packages maps Linux package names to tool ids.
+	Packages map[string]string
+	// Products maps tool ids to Windows uninstall DisplayName globs (MSI
+	// product names).
+	Products map[string][]string
+}
+
 // Collect reads the posture of the machine whose filesystem root is root
 // ("" or "/" for the live system). Under any other root it reads the
 // Linux and macOS layouts from files whatever the OS, so that fixture
-// roots work everywhere. packages maps Linux package names to remote-tool
-// catalog ids.
-func Collect(ctx context.Context, root string, packages map[string]string) (*agentv1.Posture, error) {
+// roots work everywhere.
+func Collect(ctx context.Context, root string, tools Tools) (*agentv1.Posture, error) {
 	if root != "" && root != "/" {
-		return fromFS(os.DirFS(root), packages), nil
+		return fromFS(os.DirFS(root), tools.Packages), nil
 	}
-	return readLive(ctx, packages)
+	return readLive(ctx, tools)
 }
 
 // fromFS reads a Linux root, or a macOS one when it has the macOS
@@ -378,4 +387,27 @@ func WinProfileAccounts(profiles map[string]string) []string {
 		out = append(out, path.Base(p))
 	}
 	return finish(out)
+}
+
+// WinAdmins names the members of the local Administrators group as
+// NetLocalGroupGetMembers gives them ("DOMAIN\name", level 3): accounts
+// of this computer (domain computer, the NetBIOS name) by their short
+// name, as sessions name them; others (domain and Entra ID accounts and
+// groups) whole (see WinAccount).
+func WinAdmins(members []string, computer string) []string {
+	var out []string
+	for _, m := range members {
+		out = append(out, WinAccount(m, computer))
+	}
+	return finish(out)
+}
+
+// WinAccount names a "DOMAIN\name" account: by its short name when it is
+// this computer's (domain computer, the NetBIOS name) or the system's
+// ("NT AUTHORITY\SYSTEM" is "SYSTEM"), else whole.
+func WinAccount(account, computer string) string {
+	if dom, name, ok := strings.Cut(account, `\`); ok && (strings.EqualFold(dom, computer) || account == `NT AUTHORITY\SYSTEM`) {
+		return name
+	}
+	return account
 }

@@ -9,6 +9,6 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-func readLive(_ context.Context, _ map[string]string) (*agentv1.Posture, error) {
+func readLive(_ context.Context, _ Tools) (*agentv1.Posture, error) {
 	return ReadMacFS(os.DirFS("/")), nil
 }

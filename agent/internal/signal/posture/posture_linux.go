@@ -9,6 +9,6 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-func readLive(_ context.Context, packages map[string]string) (*agentv1.Posture, error) {
-	return ReadLinuxFS(os.DirFS("/"), packages), nil
+func readLive(_ context.Context, tools Tools) (*agentv1.Posture, error) {
+	return ReadLinuxFS(os.DirFS("/"), tools.Packages), nil
 }

@@ -11,6 +11,6 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-func readLive(context.Context, map[string]string) (*agentv1.Posture, error) {
+func readLive(context.Context, Tools) (*agentv1.Posture, error) {
 	return nil, fmt.Errorf("no posture reader for %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -11,7 +12,7 @@ import (
 var catalogPackages = map[string]string{"anydesk": "anydesk", "teamviewer": "teamviewer", "rustdesk": "rustdesk"}
 
 func TestCollectLinuxRoot(t *testing.T) {
-	p, err := Collect(context.Background(), "testdata/root-linux", catalogPackages)
+	p, err := Collect(context.Background(), "testdata/root-linux", Tools{Packages: catalogPackages})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +34,13 @@ func TestCollectLinuxRoot(t *testing.T) {
 		t.Errorf("installs\n got %q\nwant %q", got, want)
 	}
 	// Without catalog packages, nothing of the logs is reported.
-	if p, _ := Collect(context.Background(), "testdata/root-linux", nil); len(p.GetToolInstalls()) != 0 {
+	if p, _ := Collect(context.Background(), "testdata/root-linux", Tools{}); len(p.GetToolInstalls()) != 0 {
 		t.Errorf("installs without a catalog: %v", p.GetToolInstalls())
 	}
 }
 
 func TestCollectMacRoot(t *testing.T) {
-	p, err := Collect(context.Background(), "testdata/root-mac", catalogPackages)
+	p, err := Collect(context.Background(), "testdata/root-mac", Tools{Packages: catalogPackages})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,5 +92,76 @@ func FuzzParsers(f *testing.F) {
 			}
 		}
 		_, _ = ParseMacGroup(b)
+	})
+}
+
+func TestWinAdmins(t *testing.T) {
+	got := WinAdmins([]string{`LAPTOP-7\Administrator`, `laptop-7\alice`, `CORP\Domain Admins`, `AzureAD\BobSmith`,
+		`NT AUTHORITY\INTERACTIVE`, `LAPTOP-7\alice`, ``}, "LAPTOP-7")
+	want := []string{"Administrator", `AzureAD\BobSmith`, `CORP\Domain Admins`, `NT AUTHORITY\INTERACTIVE`, "alice"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestWinAccount(t *testing.T) {
+	for in, want := range map[string]string{`LAPTOP-7\alice`: "alice", `NT AUTHORITY\SYSTEM`: "SYSTEM", `CORP\bob`: `CORP\bob`,
+		`NT AUTHORITY\LOCAL SERVICE`: `NT AUTHORITY\LOCAL SERVICE`, "carol": "carol"} {
+		if got := WinAccount(in, "laptop-7"); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestMsiInstalls reads MsiInstaller events in Event Viewer's XML: the
+// real Service Fabric SDK capture (a failed install, status 1603, and no
+// catalog product) gives nothing; the AnyDesk MSI install derived from it
+// gives AnyDesk installed by the event's account.
+func TestMsiInstalls(t *testing.T) {
+	real, err := os.ReadFile("testdata/windows/msiinstaller-1033-service-fabric.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anydesk, err := os.ReadFile("testdata/windows/msiinstaller-1033-anydesk.DERIVED.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := parseMsiEvent(real)
+	if err != nil || ev.ID != 1033 || ev.Product != "Microsoft Azure Service Fabric SDK" || ev.Status != "1603" ||
+		ev.SID != "S-1-5-21-2047949552-857980807-821054962-504" || ev.At.Format(time.RFC3339) != "2023-10-11T23:01:44Z" {
+		t.Fatalf("real event: %+v, %v", ev, err)
+	}
+	products := map[string][]string{"anydesk": {"AnyDesk*"}, "azure_sf": {"Microsoft Azure Service Fabric*"}}
+	names := map[string]string{"S-1-5-21-2047949552-857980807-821054962-504": "mallory"}
+	lookup := func(sid string) string { return names[sid] }
+	failed := strings.Replace(string(anydesk), "<Data>0</Data>", "<Data>1603</Data>", 1)
+	other := strings.Replace(string(anydesk), "<Data>AnyDesk MSI</Data>", "<Data>Zoom</Data>", 1)
+	got := MsiInstalls([][]byte{anydesk, real, []byte(failed), []byte(other), []byte("<Event>"), nil}, products, lookup)
+	if len(got) != 1 || got[0].GetToolId() != "anydesk" || got[0].GetPackage() != "AnyDesk MSI" || got[0].GetUser() != "mallory" ||
+		got[0].GetSource() != msiSource || got[0].GetAt().AsTime().Format(time.RFC3339) != "2026-11-20T09:30:12Z" {
+		t.Errorf("installs %v", got)
+	}
+	// An unknown SID is kept as the SID.
+	if got := MsiInstalls([][]byte{anydesk}, products, func(string) string { return "" }); len(got) != 1 ||
+		got[0].GetUser() != "S-1-5-21-2047949552-857980807-821054962-504" {
+		t.Errorf("unknown SID: %v", got)
+	}
+}
+
+func FuzzParseMsiEvent(f *testing.F) {
+	for _, p := range []string{"testdata/windows/msiinstaller-1033-service-fabric.xml", "testdata/windows/msiinstaller-1033-anydesk.DERIVED.xml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	products := map[string][]string{"anydesk": {"AnyDesk*"}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, in := range MsiInstalls([][]byte{b}, products, func(s string) string { return s }) {
+			if in.GetToolId() != "anydesk" || len(in.GetPackage()) > maxProduct || len(in.GetUser()) > 2*maxName {
+				t.Fatalf("install %v", in)
+			}
+		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 type logindSession struct {
 	ID         string
 	User       string
+	UID        string
 	Remote     bool
 	RemoteHost string
 	Service    string
@@ -50,6 +51,8 @@ func parseLogindSession(id string, data []byte) logindSession {
 		switch k {
 		case "USER":
 			s.User = v
+		case "UID":
+			s.UID = v
 		case "REMOTE":
 			s.Remote = v == "1" || v == "yes" || v == "true"
 		case "REMOTE_HOST":

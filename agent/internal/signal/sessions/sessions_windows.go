@@ -26,33 +26,19 @@ package sessions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
 
+	"github.com/bonafide-sec/bonafide/agent/internal/winevt"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
 var (
-	winWevtapi          = windows.NewLazySystemDLL("wevtapi.dll")
-	winProcEvtQuery     = winWevtapi.NewProc("EvtQuery")
-	winProcEvtNext      = winWevtapi.NewProc("EvtNext")
-	winProcEvtRender    = winWevtapi.NewProc("EvtRender")
-	winProcEvtClose     = winWevtapi.NewProc("EvtClose")
 	winWtsapi32         = windows.NewLazySystemDLL("wtsapi32.dll")
 	winProcWTSQuerySess = winWtsapi32.NewProc("WTSQuerySessionInformationW")
-)
-
-// winevt.h constants.
-const (
-	winEvtQueryChannelPath      = 0x1
-	winEvtQueryForwardDirection = 0x100
-	winEvtQueryReverseDirection = 0x200
-	winEvtRenderEventXML        = 1
-	winInfinite                 = 0xFFFFFFFF
 )
 
 // WTS_INFO_CLASS values (wtsapi32.h).
@@ -65,8 +51,6 @@ const (
 )
 
 const (
-	// winEvtBatch is how many event handles one EvtNext returns.
-	winEvtBatch = 64
 	// winMaxEventsPerRun bounds the events read in one snapshot.
 	winMaxEventsPerRun = 20000
 	// winMaxWTSBuffer bounds what is copied out of a WTS buffer.
@@ -95,10 +79,11 @@ var winLayoutErr error
 func readLive(ctx context.Context, cursor string) (*agentv1.Sessions, error) {
 	// LazyProc.Call panics when the DLL or function is missing; look
 	// them up first so that a stripped-down system gets an error.
-	for _, p := range []*windows.LazyProc{winProcEvtQuery, winProcEvtNext, winProcEvtRender, winProcEvtClose, winProcWTSQuerySess} {
-		if err := p.Find(); err != nil {
-			return nil, fmt.Errorf("sessions: %w", err)
-		}
+	if err := winevt.Find(); err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	if err := winProcWTSQuerySess.Find(); err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
 	}
 	current, err := winCurrentSessions()
 	if err != nil {
@@ -194,12 +179,8 @@ func winReadHistory(ctx context.Context, cursor string) ([]*agentv1.LoginSession
 	}
 	query := fmt.Sprintf("*[System[(EventID=%d or EventID=%d or EventID=%d or EventID=%d or EventID=%d) and EventRecordID > %d]]",
 		winEventLogon, winEventLogoff, winEventUserLogoff, winEventReconnect, winEventDisconnect, after)
-	flags := uint32(winEvtQueryChannelPath | winEvtQueryForwardDirection)
-	if !ok {
-		flags = winEvtQueryChannelPath | winEvtQueryReverseDirection
-	}
 	var events []winEvent
-	err := winEvtEach(ctx, query, flags, winMaxEventsPerRun, func(xml []byte) {
+	err := winevt.Each(ctx, "Security", query, !ok, winMaxEventsPerRun, winMaxEventXML, func(xml []byte) {
 		if ev, err := winParseEvent(xml); err == nil {
 			events = append(events, ev)
 		}
@@ -215,93 +196,10 @@ func winReadHistory(ctx context.Context, cursor string) ([]*agentv1.LoginSession
 func winNewestRecord() (uint64, bool, error) {
 	var id uint64
 	var found bool
-	err := winEvtEach(context.Background(), "*", winEvtQueryChannelPath|winEvtQueryReverseDirection, 1, func(xml []byte) {
+	err := winevt.Each(context.Background(), "Security", "*", true, 1, winMaxEventXML, func(xml []byte) {
 		if ev, err := winParseEvent(xml); err == nil {
 			id, found = ev.RecordID, true
 		}
 	})
 	return id, found, err
-}
-
-// winEvtEach runs query on the Security channel and calls fn with each
-// event's XML (UTF-8), up to limit events.
-func winEvtEach(ctx context.Context, query string, flags uint32, limit int, fn func([]byte)) error {
-	channel, err := windows.UTF16PtrFromString("Security")
-	if err != nil {
-		return err
-	}
-	q, err := windows.UTF16PtrFromString(query)
-	if err != nil {
-		return err
-	}
-	h, _, callErr := winProcEvtQuery.Call(0, uintptr(unsafe.Pointer(channel)), uintptr(unsafe.Pointer(q)), uintptr(flags))
-	if h == 0 {
-		return winCallError("EvtQuery(Security)", callErr)
-	}
-	defer winProcEvtClose.Call(h)
-
-	var handles [winEvtBatch]uintptr
-	var buf []uint16
-	seen := 0
-	for seen < limit {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var returned uint32
-		want := min(winEvtBatch, limit-seen)
-		r, _, callErr := winProcEvtNext.Call(h, uintptr(want), uintptr(unsafe.Pointer(&handles[0])), winInfinite, 0, uintptr(unsafe.Pointer(&returned)))
-		if r == 0 {
-			if errors.Is(callErr, windows.ERROR_NO_MORE_ITEMS) {
-				return nil
-			}
-			return winCallError("EvtNext", callErr)
-		}
-		returned = min(returned, uint32(want))
-		for _, ev := range handles[:returned] {
-			var xml []byte
-			xml, buf = winEvtRenderXML(ev, buf)
-			winProcEvtClose.Call(ev)
-			if xml != nil {
-				fn(xml)
-			}
-		}
-		seen += int(returned)
-		if returned == 0 {
-			return nil
-		}
-	}
-	return nil
-}
-
-// winCallError is the error of a failed call. Some failures leave the
-// last error at 0 (Wine's EvtQuery does), which would read "Success.".
-func winCallError(call string, errno error) error {
-	if errno == nil || errno == windows.ERROR_SUCCESS {
-		return fmt.Errorf("sessions: %s failed without an error code", call)
-	}
-	return fmt.Errorf("sessions: %s: %w", call, errno)
-}
-
-// winEvtRenderXML renders one event handle as XML and returns it as UTF-8;
-// nil on failure or when it is over the parser's cap. buf is reused
-// between calls and returned grown.
-func winEvtRenderXML(ev uintptr, buf []uint16) ([]byte, []uint16) {
-	for range 2 {
-		if len(buf) == 0 {
-			buf = make([]uint16, 4096)
-		}
-		var used, props uint32
-		r, _, callErr := winProcEvtRender.Call(0, ev, winEvtRenderEventXML,
-			uintptr(len(buf)*2), uintptr(unsafe.Pointer(&buf[0])),
-			uintptr(unsafe.Pointer(&used)), uintptr(unsafe.Pointer(&props)))
-		if r != 0 {
-			n := min(int(used)/2, len(buf))
-			return []byte(windows.UTF16ToString(buf[:n])), buf
-		}
-		if !errors.Is(callErr, windows.ERROR_INSUFFICIENT_BUFFER) || int(used) > 2*winMaxEventXML+2 {
-			return nil, buf
-		}
-		buf = make([]uint16, int(used)/2+1)
-	}
-	return nil, buf
 }

@@ -155,7 +155,7 @@ func (x SignalStatus_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SignalStatus_State.Descriptor instead.
 func (SignalStatus_State) EnumDescriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{12, 0}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{13, 0}
 }
 
 // The type of an interface.
@@ -240,7 +240,7 @@ func (x NetworkInterface_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NetworkInterface_Kind.Descriptor instead.
 func (NetworkInterface_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{33, 0}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{34, 0}
 }
 
 // How the session was opened.
@@ -306,7 +306,7 @@ func (x LoginSession_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LoginSession_Type.Descriptor instead.
 func (LoginSession_Type) EnumDescriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{41, 0}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{42, 0}
 }
 
 // EnrollRequest is what a new agent sends, without a client certificate, to
@@ -569,8 +569,14 @@ type CheckInResponse struct {
 	// agent scans at once and reports a full snapshot carrying the check's
 	// id (Report.presence_check_id), even when nothing changed.
 	PresenceCheck *PresenceCheckRequest `protobuf:"bytes,3,opt,name=presence_check,json=presenceCheck" json:"presence_check,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Set while a presence check of this device waits for the person to
+	// answer it: the agent shows the person at the laptop a local
+	// notification, once per check, asking them to open the link they were
+	// sent. The one-time link itself is never sent to the agent (the
+	// collector keeps only its hash).
+	PresenceNotice *PresenceCheckNotice `protobuf:"bytes,4,opt,name=presence_notice,json=presenceNotice" json:"presence_notice,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CheckInResponse) Reset() {
@@ -624,6 +630,81 @@ func (x *CheckInResponse) GetPresenceCheck() *PresenceCheckRequest {
 	return nil
 }
 
+func (x *CheckInResponse) GetPresenceNotice() *PresenceCheckNotice {
+	if x != nil {
+		return x.PresenceNotice
+	}
+	return nil
+}
+
+// PresenceCheckNotice tells the agent that a presence check of its device
+// waits for the person. The agent builds the notification's text itself;
+// nothing here is shown unless it validates.
+type PresenceCheckNotice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The check's id, a lower-case UUID: the agent notifies once per id.
+	CheckId string `protobuf:"bytes,1,opt,name=check_id,json=checkId" json:"check_id,omitempty"`
+	// When the check expires unanswered.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt" json:"expires_at,omitempty"`
+	// The origin of the pages the link opens (scheme://host[:port], the
+	// collector's --public-url), so that the person can recognise the
+	// genuine link.
+	Origin        string `protobuf:"bytes,3,opt,name=origin" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceCheckNotice) Reset() {
+	*x = PresenceCheckNotice{}
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceCheckNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceCheckNotice) ProtoMessage() {}
+
+func (x *PresenceCheckNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceCheckNotice.ProtoReflect.Descriptor instead.
+func (*PresenceCheckNotice) Descriptor() ([]byte, []int) {
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PresenceCheckNotice) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+func (x *PresenceCheckNotice) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *PresenceCheckNotice) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
 // PresenceCheckRequest asks the agent to report what it sees at the moment
 // of a presence check: the person has just answered it in a browser, and
 // the collector corroborates the answer with the agent's snapshot (active
@@ -639,7 +720,7 @@ type PresenceCheckRequest struct {
 
 func (x *PresenceCheckRequest) Reset() {
 	*x = PresenceCheckRequest{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +732,7 @@ func (x *PresenceCheckRequest) String() string {
 func (*PresenceCheckRequest) ProtoMessage() {}
 
 func (x *PresenceCheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +745,7 @@ func (x *PresenceCheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceCheckRequest.ProtoReflect.Descriptor instead.
 func (*PresenceCheckRequest) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PresenceCheckRequest) GetCheckId() string {
@@ -697,7 +778,7 @@ type AgentConfig struct {
 
 func (x *AgentConfig) Reset() {
 	*x = AgentConfig{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +790,7 @@ func (x *AgentConfig) String() string {
 func (*AgentConfig) ProtoMessage() {}
 
 func (x *AgentConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +803,7 @@ func (x *AgentConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentConfig.ProtoReflect.Descriptor instead.
 func (*AgentConfig) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AgentConfig) GetVersion() string {
@@ -776,7 +857,7 @@ type Catalog struct {
 
 func (x *Catalog) Reset() {
 	*x = Catalog{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +869,7 @@ func (x *Catalog) String() string {
 func (*Catalog) ProtoMessage() {}
 
 func (x *Catalog) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +882,7 @@ func (x *Catalog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Catalog.ProtoReflect.Descriptor instead.
 func (*Catalog) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Catalog) GetName() string {
@@ -836,7 +917,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +929,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +942,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReportRequest) GetReports() []*Report {
@@ -883,7 +964,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +976,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +989,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReportResponse) GetAckedReportIds() []string {
@@ -945,7 +1026,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1038,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1051,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Report) GetReportId() string {
@@ -1070,7 +1151,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1163,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1176,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Heartbeat) GetSnapshotDigest() string {
@@ -1166,7 +1247,7 @@ type HostSnapshot struct {
 
 func (x *HostSnapshot) Reset() {
 	*x = HostSnapshot{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1259,7 @@ func (x *HostSnapshot) String() string {
 func (*HostSnapshot) ProtoMessage() {}
 
 func (x *HostSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1272,7 @@ func (x *HostSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostSnapshot.ProtoReflect.Descriptor instead.
 func (*HostSnapshot) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HostSnapshot) GetIdentity() *HostIdentity {
@@ -1308,7 +1389,7 @@ type SignalStatus struct {
 
 func (x *SignalStatus) Reset() {
 	*x = SignalStatus{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1401,7 @@ func (x *SignalStatus) String() string {
 func (*SignalStatus) ProtoMessage() {}
 
 func (x *SignalStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1414,7 @@ func (x *SignalStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalStatus.ProtoReflect.Descriptor instead.
 func (*SignalStatus) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SignalStatus) GetName() string {
@@ -1401,7 +1482,7 @@ type HostIdentity struct {
 
 func (x *HostIdentity) Reset() {
 	*x = HostIdentity{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1494,7 @@ func (x *HostIdentity) String() string {
 func (*HostIdentity) ProtoMessage() {}
 
 func (x *HostIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1507,7 @@ func (x *HostIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostIdentity.ProtoReflect.Descriptor instead.
 func (*HostIdentity) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HostIdentity) GetAgentId() string {
@@ -1522,7 +1603,7 @@ type OperatingSystem struct {
 
 func (x *OperatingSystem) Reset() {
 	*x = OperatingSystem{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1615,7 @@ func (x *OperatingSystem) String() string {
 func (*OperatingSystem) ProtoMessage() {}
 
 func (x *OperatingSystem) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1628,7 @@ func (x *OperatingSystem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatingSystem.ProtoReflect.Descriptor instead.
 func (*OperatingSystem) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OperatingSystem) GetFamily() string {
@@ -1609,7 +1690,7 @@ type RemoteAccess struct {
 
 func (x *RemoteAccess) Reset() {
 	*x = RemoteAccess{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1702,7 @@ func (x *RemoteAccess) String() string {
 func (*RemoteAccess) ProtoMessage() {}
 
 func (x *RemoteAccess) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1715,7 @@ func (x *RemoteAccess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteAccess.ProtoReflect.Descriptor instead.
 func (*RemoteAccess) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoteAccess) GetCatalogVersion() string {
@@ -1701,7 +1782,7 @@ type RemoteTool struct {
 
 func (x *RemoteTool) Reset() {
 	*x = RemoteTool{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1794,7 @@ func (x *RemoteTool) String() string {
 func (*RemoteTool) ProtoMessage() {}
 
 func (x *RemoteTool) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1807,7 @@ func (x *RemoteTool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteTool.ProtoReflect.Descriptor instead.
 func (*RemoteTool) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoteTool) GetToolId() string {
@@ -1815,7 +1896,7 @@ type InstallEvidence struct {
 
 func (x *InstallEvidence) Reset() {
 	*x = InstallEvidence{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1908,7 @@ func (x *InstallEvidence) String() string {
 func (*InstallEvidence) ProtoMessage() {}
 
 func (x *InstallEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1921,7 @@ func (x *InstallEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallEvidence.ProtoReflect.Descriptor instead.
 func (*InstallEvidence) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *InstallEvidence) GetKind() string {
@@ -1882,7 +1963,7 @@ type ServiceEvidence struct {
 
 func (x *ServiceEvidence) Reset() {
 	*x = ServiceEvidence{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +1975,7 @@ func (x *ServiceEvidence) String() string {
 func (*ServiceEvidence) ProtoMessage() {}
 
 func (x *ServiceEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +1988,7 @@ func (x *ServiceEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceEvidence.ProtoReflect.Descriptor instead.
 func (*ServiceEvidence) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ServiceEvidence) GetKind() string {
@@ -1963,7 +2044,7 @@ type ProcessEvidence struct {
 
 func (x *ProcessEvidence) Reset() {
 	*x = ProcessEvidence{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2056,7 @@ func (x *ProcessEvidence) String() string {
 func (*ProcessEvidence) ProtoMessage() {}
 
 func (x *ProcessEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2069,7 @@ func (x *ProcessEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessEvidence.ProtoReflect.Descriptor instead.
 func (*ProcessEvidence) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ProcessEvidence) GetName() string {
@@ -2056,7 +2137,7 @@ type SocketEvidence struct {
 
 func (x *SocketEvidence) Reset() {
 	*x = SocketEvidence{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2149,7 @@ func (x *SocketEvidence) String() string {
 func (*SocketEvidence) ProtoMessage() {}
 
 func (x *SocketEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2162,7 @@ func (x *SocketEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketEvidence.ProtoReflect.Descriptor instead.
 func (*SocketEvidence) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SocketEvidence) GetProtocol() string {
@@ -2147,7 +2228,7 @@ type OsRemoteAccess struct {
 
 func (x *OsRemoteAccess) Reset() {
 	*x = OsRemoteAccess{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2240,7 @@ func (x *OsRemoteAccess) String() string {
 func (*OsRemoteAccess) ProtoMessage() {}
 
 func (x *OsRemoteAccess) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2253,7 @@ func (x *OsRemoteAccess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OsRemoteAccess.ProtoReflect.Descriptor instead.
 func (*OsRemoteAccess) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OsRemoteAccess) GetKind() string {
@@ -2223,7 +2304,7 @@ type Usb struct {
 
 func (x *Usb) Reset() {
 	*x = Usb{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2316,7 @@ func (x *Usb) String() string {
 func (*Usb) ProtoMessage() {}
 
 func (x *Usb) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2329,7 @@ func (x *Usb) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usb.ProtoReflect.Descriptor instead.
 func (*Usb) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Usb) GetDevices() []*UsbDevice {
@@ -2312,7 +2393,7 @@ type UsbDevice struct {
 
 func (x *UsbDevice) Reset() {
 	*x = UsbDevice{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2405,7 @@ func (x *UsbDevice) String() string {
 func (*UsbDevice) ProtoMessage() {}
 
 func (x *UsbDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2418,7 @@ func (x *UsbDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsbDevice.ProtoReflect.Descriptor instead.
 func (*UsbDevice) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UsbDevice) GetLocation() string {
@@ -2476,7 +2557,7 @@ type UsbInterface struct {
 
 func (x *UsbInterface) Reset() {
 	*x = UsbInterface{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2569,7 @@ func (x *UsbInterface) String() string {
 func (*UsbInterface) ProtoMessage() {}
 
 func (x *UsbInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2582,7 @@ func (x *UsbInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsbInterface.ProtoReflect.Descriptor instead.
 func (*UsbInterface) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UsbInterface) GetNumber() uint32 {
@@ -2565,7 +2646,7 @@ type HidSummary struct {
 
 func (x *HidSummary) Reset() {
 	*x = HidSummary{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2658,7 @@ func (x *HidSummary) String() string {
 func (*HidSummary) ProtoMessage() {}
 
 func (x *HidSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2671,7 @@ func (x *HidSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HidSummary.ProtoReflect.Descriptor instead.
 func (*HidSummary) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HidSummary) GetKeyboard() bool {
@@ -2643,7 +2724,7 @@ type Peripherals struct {
 
 func (x *Peripherals) Reset() {
 	*x = Peripherals{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2736,7 @@ func (x *Peripherals) String() string {
 func (*Peripherals) ProtoMessage() {}
 
 func (x *Peripherals) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2749,7 @@ func (x *Peripherals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peripherals.ProtoReflect.Descriptor instead.
 func (*Peripherals) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Peripherals) GetCatalogVersion() string {
@@ -2713,7 +2794,7 @@ type PeripheralFinding struct {
 
 func (x *PeripheralFinding) Reset() {
 	*x = PeripheralFinding{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2806,7 @@ func (x *PeripheralFinding) String() string {
 func (*PeripheralFinding) ProtoMessage() {}
 
 func (x *PeripheralFinding) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2819,7 @@ func (x *PeripheralFinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeripheralFinding.ProtoReflect.Descriptor instead.
 func (*PeripheralFinding) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PeripheralFinding) GetKind() string {
@@ -2804,7 +2885,7 @@ type MatchedField struct {
 
 func (x *MatchedField) Reset() {
 	*x = MatchedField{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +2897,7 @@ func (x *MatchedField) String() string {
 func (*MatchedField) ProtoMessage() {}
 
 func (x *MatchedField) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +2910,7 @@ func (x *MatchedField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchedField.ProtoReflect.Descriptor instead.
 func (*MatchedField) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MatchedField) GetField() string {
@@ -2866,7 +2947,7 @@ type MassStorage struct {
 
 func (x *MassStorage) Reset() {
 	*x = MassStorage{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2878,7 +2959,7 @@ func (x *MassStorage) String() string {
 func (*MassStorage) ProtoMessage() {}
 
 func (x *MassStorage) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2891,7 +2972,7 @@ func (x *MassStorage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MassStorage.ProtoReflect.Descriptor instead.
 func (*MassStorage) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MassStorage) GetVendor() string {
@@ -2937,7 +3018,7 @@ type Displays struct {
 
 func (x *Displays) Reset() {
 	*x = Displays{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2949,7 +3030,7 @@ func (x *Displays) String() string {
 func (*Displays) ProtoMessage() {}
 
 func (x *Displays) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2962,7 +3043,7 @@ func (x *Displays) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Displays.ProtoReflect.Descriptor instead.
 func (*Displays) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Displays) GetDisplays() []*Display {
@@ -3030,7 +3111,7 @@ type Display struct {
 
 func (x *Display) Reset() {
 	*x = Display{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3042,7 +3123,7 @@ func (x *Display) String() string {
 func (*Display) ProtoMessage() {}
 
 func (x *Display) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3055,7 +3136,7 @@ func (x *Display) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Display.ProtoReflect.Descriptor instead.
 func (*Display) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Display) GetConnector() string {
@@ -3191,7 +3272,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3284,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3297,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Network) GetInterfaces() []*NetworkInterface {
@@ -3282,7 +3363,7 @@ type NetworkInterface struct {
 
 func (x *NetworkInterface) Reset() {
 	*x = NetworkInterface{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3294,7 +3375,7 @@ func (x *NetworkInterface) String() string {
 func (*NetworkInterface) ProtoMessage() {}
 
 func (x *NetworkInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3307,7 +3388,7 @@ func (x *NetworkInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkInterface.ProtoReflect.Descriptor instead.
 func (*NetworkInterface) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *NetworkInterface) GetName() string {
@@ -3381,7 +3462,7 @@ type DefaultRoute struct {
 
 func (x *DefaultRoute) Reset() {
 	*x = DefaultRoute{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3393,7 +3474,7 @@ func (x *DefaultRoute) String() string {
 func (*DefaultRoute) ProtoMessage() {}
 
 func (x *DefaultRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3406,7 +3487,7 @@ func (x *DefaultRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefaultRoute.ProtoReflect.Descriptor instead.
 func (*DefaultRoute) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DefaultRoute) GetInterface() string {
@@ -3454,7 +3535,7 @@ type GatewayMaker struct {
 
 func (x *GatewayMaker) Reset() {
 	*x = GatewayMaker{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3466,7 +3547,7 @@ func (x *GatewayMaker) String() string {
 func (*GatewayMaker) ProtoMessage() {}
 
 func (x *GatewayMaker) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3479,7 +3560,7 @@ func (x *GatewayMaker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayMaker.ProtoReflect.Descriptor instead.
 func (*GatewayMaker) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GatewayMaker) GetId() string {
@@ -3534,7 +3615,7 @@ type Wifi struct {
 
 func (x *Wifi) Reset() {
 	*x = Wifi{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3546,7 +3627,7 @@ func (x *Wifi) String() string {
 func (*Wifi) ProtoMessage() {}
 
 func (x *Wifi) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3559,7 +3640,7 @@ func (x *Wifi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wifi.ProtoReflect.Descriptor instead.
 func (*Wifi) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Wifi) GetAvailable() bool {
@@ -3615,7 +3696,7 @@ type Proxy struct {
 
 func (x *Proxy) Reset() {
 	*x = Proxy{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3627,7 +3708,7 @@ func (x *Proxy) String() string {
 func (*Proxy) ProtoMessage() {}
 
 func (x *Proxy) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3640,7 +3721,7 @@ func (x *Proxy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proxy.ProtoReflect.Descriptor instead.
 func (*Proxy) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Proxy) GetHttp() string {
@@ -3691,7 +3772,7 @@ type Locale struct {
 
 func (x *Locale) Reset() {
 	*x = Locale{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3703,7 +3784,7 @@ func (x *Locale) String() string {
 func (*Locale) ProtoMessage() {}
 
 func (x *Locale) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3716,7 +3797,7 @@ func (x *Locale) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Locale.ProtoReflect.Descriptor instead.
 func (*Locale) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Locale) GetTimezone() string {
@@ -3765,7 +3846,7 @@ type KeyboardLayout struct {
 
 func (x *KeyboardLayout) Reset() {
 	*x = KeyboardLayout{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3777,7 +3858,7 @@ func (x *KeyboardLayout) String() string {
 func (*KeyboardLayout) ProtoMessage() {}
 
 func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[39]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3790,7 +3871,7 @@ func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyboardLayout.ProtoReflect.Descriptor instead.
 func (*KeyboardLayout) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *KeyboardLayout) GetUser() string {
@@ -3838,7 +3919,7 @@ type Sessions struct {
 
 func (x *Sessions) Reset() {
 	*x = Sessions{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3850,7 +3931,7 @@ func (x *Sessions) String() string {
 func (*Sessions) ProtoMessage() {}
 
 func (x *Sessions) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3863,7 +3944,7 @@ func (x *Sessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sessions.ProtoReflect.Descriptor instead.
 func (*Sessions) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Sessions) GetCurrent() []*LoginSession {
@@ -3909,7 +3990,7 @@ type LoginSession struct {
 
 func (x *LoginSession) Reset() {
 	*x = LoginSession{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3921,7 +4002,7 @@ func (x *LoginSession) String() string {
 func (*LoginSession) ProtoMessage() {}
 
 func (x *LoginSession) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3934,7 +4015,7 @@ func (x *LoginSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginSession.ProtoReflect.Descriptor instead.
 func (*LoginSession) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LoginSession) GetUser() string {
@@ -3992,7 +4073,7 @@ type Activity struct {
 
 func (x *Activity) Reset() {
 	*x = Activity{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[42]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4004,7 +4085,7 @@ func (x *Activity) String() string {
 func (*Activity) ProtoMessage() {}
 
 func (x *Activity) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[42]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4017,7 +4098,7 @@ func (x *Activity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activity.ProtoReflect.Descriptor instead.
 func (*Activity) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Activity) GetIdleThresholdSeconds() uint32 {
@@ -4062,7 +4143,7 @@ type ActivityHour struct {
 
 func (x *ActivityHour) Reset() {
 	*x = ActivityHour{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[43]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4074,7 +4155,7 @@ func (x *ActivityHour) String() string {
 func (*ActivityHour) ProtoMessage() {}
 
 func (x *ActivityHour) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[43]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4087,7 +4168,7 @@ func (x *ActivityHour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityHour.ProtoReflect.Descriptor instead.
 func (*ActivityHour) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{43}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ActivityHour) GetHour() *timestamppb.Timestamp {
@@ -4152,7 +4233,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[44]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4164,7 +4245,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[44]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4177,7 +4258,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{44}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Media) GetDevices() []*MediaDevice {
@@ -4221,7 +4302,7 @@ type MediaDevice struct {
 
 func (x *MediaDevice) Reset() {
 	*x = MediaDevice{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[45]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4233,7 +4314,7 @@ func (x *MediaDevice) String() string {
 func (*MediaDevice) ProtoMessage() {}
 
 func (x *MediaDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[45]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4246,7 +4327,7 @@ func (x *MediaDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaDevice.ProtoReflect.Descriptor instead.
 func (*MediaDevice) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{45}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *MediaDevice) GetKind() string {
@@ -4296,7 +4377,7 @@ type MediaFinding struct {
 
 func (x *MediaFinding) Reset() {
 	*x = MediaFinding{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[46]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4308,7 +4389,7 @@ func (x *MediaFinding) String() string {
 func (*MediaFinding) ProtoMessage() {}
 
 func (x *MediaFinding) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[46]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4321,7 +4402,7 @@ func (x *MediaFinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaFinding.ProtoReflect.Descriptor instead.
 func (*MediaFinding) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{46}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MediaFinding) GetToolId() string {
@@ -4384,7 +4465,7 @@ type Posture struct {
 
 func (x *Posture) Reset() {
 	*x = Posture{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[47]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4396,7 +4477,7 @@ func (x *Posture) String() string {
 func (*Posture) ProtoMessage() {}
 
 func (x *Posture) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[47]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4409,7 +4490,7 @@ func (x *Posture) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Posture.ProtoReflect.Descriptor instead.
 func (*Posture) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{47}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Posture) GetLocalAdmins() []string {
@@ -4459,7 +4540,7 @@ type ToolInstall struct {
 
 func (x *ToolInstall) Reset() {
 	*x = ToolInstall{}
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[48]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4471,7 +4552,7 @@ func (x *ToolInstall) String() string {
 func (*ToolInstall) ProtoMessage() {}
 
 func (x *ToolInstall) ProtoReflect() protoreflect.Message {
-	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[48]
+	mi := &file_bonafide_agent_v1_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4484,7 +4565,7 @@ func (x *ToolInstall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolInstall.ProtoReflect.Descriptor instead.
 func (*ToolInstall) Descriptor() ([]byte, []int) {
-	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{48}
+	return file_bonafide_agent_v1_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ToolInstall) GetToolId() string {
@@ -4544,11 +4625,17 @@ const file_bonafide_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fdropped_reports\x18\x04 \x01(\x04R\x0edroppedReports\x12\x1b\n" +
 	"\trenew_csr\x18\x05 \x01(\fR\brenewCsr\x129\n" +
 	"\n" +
-	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\"\xbb\x01\n" +
+	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\"\x8c\x02\n" +
 	"\x0fCheckInResponse\x126\n" +
 	"\x06config\x18\x01 \x01(\v2\x1e.bonafide.agent.v1.AgentConfigR\x06config\x12 \n" +
 	"\vcertificate\x18\x02 \x01(\fR\vcertificate\x12N\n" +
-	"\x0epresence_check\x18\x03 \x01(\v2'.bonafide.agent.v1.PresenceCheckRequestR\rpresenceCheck\"1\n" +
+	"\x0epresence_check\x18\x03 \x01(\v2'.bonafide.agent.v1.PresenceCheckRequestR\rpresenceCheck\x12O\n" +
+	"\x0fpresence_notice\x18\x04 \x01(\v2&.bonafide.agent.v1.PresenceCheckNoticeR\x0epresenceNotice\"\x83\x01\n" +
+	"\x13PresenceCheckNotice\x12\x19\n" +
+	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06origin\x18\x03 \x01(\tR\x06origin\"1\n" +
 	"\x14PresenceCheckRequest\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\"\xaf\x02\n" +
 	"\vAgentConfig\x12\x18\n" +
@@ -4897,7 +4984,7 @@ func file_bonafide_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_bonafide_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_bonafide_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_bonafide_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_bonafide_agent_v1_agent_proto_goTypes = []any{
 	(LidState)(0),                 // 0: bonafide.agent.v1.LidState
 	(SignalStatus_State)(0),       // 1: bonafide.agent.v1.SignalStatus.State
@@ -4907,132 +4994,135 @@ var file_bonafide_agent_v1_agent_proto_goTypes = []any{
 	(*EnrollResponse)(nil),        // 5: bonafide.agent.v1.EnrollResponse
 	(*CheckInRequest)(nil),        // 6: bonafide.agent.v1.CheckInRequest
 	(*CheckInResponse)(nil),       // 7: bonafide.agent.v1.CheckInResponse
-	(*PresenceCheckRequest)(nil),  // 8: bonafide.agent.v1.PresenceCheckRequest
-	(*AgentConfig)(nil),           // 9: bonafide.agent.v1.AgentConfig
-	(*Catalog)(nil),               // 10: bonafide.agent.v1.Catalog
-	(*ReportRequest)(nil),         // 11: bonafide.agent.v1.ReportRequest
-	(*ReportResponse)(nil),        // 12: bonafide.agent.v1.ReportResponse
-	(*Report)(nil),                // 13: bonafide.agent.v1.Report
-	(*Heartbeat)(nil),             // 14: bonafide.agent.v1.Heartbeat
-	(*HostSnapshot)(nil),          // 15: bonafide.agent.v1.HostSnapshot
-	(*SignalStatus)(nil),          // 16: bonafide.agent.v1.SignalStatus
-	(*HostIdentity)(nil),          // 17: bonafide.agent.v1.HostIdentity
-	(*OperatingSystem)(nil),       // 18: bonafide.agent.v1.OperatingSystem
-	(*RemoteAccess)(nil),          // 19: bonafide.agent.v1.RemoteAccess
-	(*RemoteTool)(nil),            // 20: bonafide.agent.v1.RemoteTool
-	(*InstallEvidence)(nil),       // 21: bonafide.agent.v1.InstallEvidence
-	(*ServiceEvidence)(nil),       // 22: bonafide.agent.v1.ServiceEvidence
-	(*ProcessEvidence)(nil),       // 23: bonafide.agent.v1.ProcessEvidence
-	(*SocketEvidence)(nil),        // 24: bonafide.agent.v1.SocketEvidence
-	(*OsRemoteAccess)(nil),        // 25: bonafide.agent.v1.OsRemoteAccess
-	(*Usb)(nil),                   // 26: bonafide.agent.v1.Usb
-	(*UsbDevice)(nil),             // 27: bonafide.agent.v1.UsbDevice
-	(*UsbInterface)(nil),          // 28: bonafide.agent.v1.UsbInterface
-	(*HidSummary)(nil),            // 29: bonafide.agent.v1.HidSummary
-	(*Peripherals)(nil),           // 30: bonafide.agent.v1.Peripherals
-	(*PeripheralFinding)(nil),     // 31: bonafide.agent.v1.PeripheralFinding
-	(*MatchedField)(nil),          // 32: bonafide.agent.v1.MatchedField
-	(*MassStorage)(nil),           // 33: bonafide.agent.v1.MassStorage
-	(*Displays)(nil),              // 34: bonafide.agent.v1.Displays
-	(*Display)(nil),               // 35: bonafide.agent.v1.Display
-	(*Network)(nil),               // 36: bonafide.agent.v1.Network
-	(*NetworkInterface)(nil),      // 37: bonafide.agent.v1.NetworkInterface
-	(*DefaultRoute)(nil),          // 38: bonafide.agent.v1.DefaultRoute
-	(*GatewayMaker)(nil),          // 39: bonafide.agent.v1.GatewayMaker
-	(*Wifi)(nil),                  // 40: bonafide.agent.v1.Wifi
-	(*Proxy)(nil),                 // 41: bonafide.agent.v1.Proxy
-	(*Locale)(nil),                // 42: bonafide.agent.v1.Locale
-	(*KeyboardLayout)(nil),        // 43: bonafide.agent.v1.KeyboardLayout
-	(*Sessions)(nil),              // 44: bonafide.agent.v1.Sessions
-	(*LoginSession)(nil),          // 45: bonafide.agent.v1.LoginSession
-	(*Activity)(nil),              // 46: bonafide.agent.v1.Activity
-	(*ActivityHour)(nil),          // 47: bonafide.agent.v1.ActivityHour
-	(*Media)(nil),                 // 48: bonafide.agent.v1.Media
-	(*MediaDevice)(nil),           // 49: bonafide.agent.v1.MediaDevice
-	(*MediaFinding)(nil),          // 50: bonafide.agent.v1.MediaFinding
-	(*Posture)(nil),               // 51: bonafide.agent.v1.Posture
-	(*ToolInstall)(nil),           // 52: bonafide.agent.v1.ToolInstall
-	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 54: google.protobuf.Duration
+	(*PresenceCheckNotice)(nil),   // 8: bonafide.agent.v1.PresenceCheckNotice
+	(*PresenceCheckRequest)(nil),  // 9: bonafide.agent.v1.PresenceCheckRequest
+	(*AgentConfig)(nil),           // 10: bonafide.agent.v1.AgentConfig
+	(*Catalog)(nil),               // 11: bonafide.agent.v1.Catalog
+	(*ReportRequest)(nil),         // 12: bonafide.agent.v1.ReportRequest
+	(*ReportResponse)(nil),        // 13: bonafide.agent.v1.ReportResponse
+	(*Report)(nil),                // 14: bonafide.agent.v1.Report
+	(*Heartbeat)(nil),             // 15: bonafide.agent.v1.Heartbeat
+	(*HostSnapshot)(nil),          // 16: bonafide.agent.v1.HostSnapshot
+	(*SignalStatus)(nil),          // 17: bonafide.agent.v1.SignalStatus
+	(*HostIdentity)(nil),          // 18: bonafide.agent.v1.HostIdentity
+	(*OperatingSystem)(nil),       // 19: bonafide.agent.v1.OperatingSystem
+	(*RemoteAccess)(nil),          // 20: bonafide.agent.v1.RemoteAccess
+	(*RemoteTool)(nil),            // 21: bonafide.agent.v1.RemoteTool
+	(*InstallEvidence)(nil),       // 22: bonafide.agent.v1.InstallEvidence
+	(*ServiceEvidence)(nil),       // 23: bonafide.agent.v1.ServiceEvidence
+	(*ProcessEvidence)(nil),       // 24: bonafide.agent.v1.ProcessEvidence
+	(*SocketEvidence)(nil),        // 25: bonafide.agent.v1.SocketEvidence
+	(*OsRemoteAccess)(nil),        // 26: bonafide.agent.v1.OsRemoteAccess
+	(*Usb)(nil),                   // 27: bonafide.agent.v1.Usb
+	(*UsbDevice)(nil),             // 28: bonafide.agent.v1.UsbDevice
+	(*UsbInterface)(nil),          // 29: bonafide.agent.v1.UsbInterface
+	(*HidSummary)(nil),            // 30: bonafide.agent.v1.HidSummary
+	(*Peripherals)(nil),           // 31: bonafide.agent.v1.Peripherals
+	(*PeripheralFinding)(nil),     // 32: bonafide.agent.v1.PeripheralFinding
+	(*MatchedField)(nil),          // 33: bonafide.agent.v1.MatchedField
+	(*MassStorage)(nil),           // 34: bonafide.agent.v1.MassStorage
+	(*Displays)(nil),              // 35: bonafide.agent.v1.Displays
+	(*Display)(nil),               // 36: bonafide.agent.v1.Display
+	(*Network)(nil),               // 37: bonafide.agent.v1.Network
+	(*NetworkInterface)(nil),      // 38: bonafide.agent.v1.NetworkInterface
+	(*DefaultRoute)(nil),          // 39: bonafide.agent.v1.DefaultRoute
+	(*GatewayMaker)(nil),          // 40: bonafide.agent.v1.GatewayMaker
+	(*Wifi)(nil),                  // 41: bonafide.agent.v1.Wifi
+	(*Proxy)(nil),                 // 42: bonafide.agent.v1.Proxy
+	(*Locale)(nil),                // 43: bonafide.agent.v1.Locale
+	(*KeyboardLayout)(nil),        // 44: bonafide.agent.v1.KeyboardLayout
+	(*Sessions)(nil),              // 45: bonafide.agent.v1.Sessions
+	(*LoginSession)(nil),          // 46: bonafide.agent.v1.LoginSession
+	(*Activity)(nil),              // 47: bonafide.agent.v1.Activity
+	(*ActivityHour)(nil),          // 48: bonafide.agent.v1.ActivityHour
+	(*Media)(nil),                 // 49: bonafide.agent.v1.Media
+	(*MediaDevice)(nil),           // 50: bonafide.agent.v1.MediaDevice
+	(*MediaFinding)(nil),          // 51: bonafide.agent.v1.MediaFinding
+	(*Posture)(nil),               // 52: bonafide.agent.v1.Posture
+	(*ToolInstall)(nil),           // 53: bonafide.agent.v1.ToolInstall
+	(*timestamppb.Timestamp)(nil), // 54: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 55: google.protobuf.Duration
 }
 var file_bonafide_agent_v1_agent_proto_depIdxs = []int32{
-	17, // 0: bonafide.agent.v1.EnrollRequest.identity:type_name -> bonafide.agent.v1.HostIdentity
-	9,  // 1: bonafide.agent.v1.EnrollResponse.config:type_name -> bonafide.agent.v1.AgentConfig
-	53, // 2: bonafide.agent.v1.CheckInRequest.started_at:type_name -> google.protobuf.Timestamp
-	9,  // 3: bonafide.agent.v1.CheckInResponse.config:type_name -> bonafide.agent.v1.AgentConfig
-	8,  // 4: bonafide.agent.v1.CheckInResponse.presence_check:type_name -> bonafide.agent.v1.PresenceCheckRequest
-	54, // 5: bonafide.agent.v1.AgentConfig.scan_interval:type_name -> google.protobuf.Duration
-	54, // 6: bonafide.agent.v1.AgentConfig.heartbeat_interval:type_name -> google.protobuf.Duration
-	54, // 7: bonafide.agent.v1.AgentConfig.checkin_interval:type_name -> google.protobuf.Duration
-	10, // 8: bonafide.agent.v1.AgentConfig.catalogs:type_name -> bonafide.agent.v1.Catalog
-	13, // 9: bonafide.agent.v1.ReportRequest.reports:type_name -> bonafide.agent.v1.Report
-	53, // 10: bonafide.agent.v1.Report.created_at:type_name -> google.protobuf.Timestamp
-	15, // 11: bonafide.agent.v1.Report.snapshot:type_name -> bonafide.agent.v1.HostSnapshot
-	14, // 12: bonafide.agent.v1.Report.heartbeat:type_name -> bonafide.agent.v1.Heartbeat
-	17, // 13: bonafide.agent.v1.Heartbeat.identity:type_name -> bonafide.agent.v1.HostIdentity
-	46, // 14: bonafide.agent.v1.Heartbeat.activity:type_name -> bonafide.agent.v1.Activity
-	17, // 15: bonafide.agent.v1.HostSnapshot.identity:type_name -> bonafide.agent.v1.HostIdentity
-	53, // 16: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
-	53, // 17: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
-	16, // 18: bonafide.agent.v1.HostSnapshot.signals:type_name -> bonafide.agent.v1.SignalStatus
-	19, // 19: bonafide.agent.v1.HostSnapshot.remote_access:type_name -> bonafide.agent.v1.RemoteAccess
-	26, // 20: bonafide.agent.v1.HostSnapshot.usb:type_name -> bonafide.agent.v1.Usb
-	34, // 21: bonafide.agent.v1.HostSnapshot.displays:type_name -> bonafide.agent.v1.Displays
-	36, // 22: bonafide.agent.v1.HostSnapshot.network:type_name -> bonafide.agent.v1.Network
-	42, // 23: bonafide.agent.v1.HostSnapshot.locale:type_name -> bonafide.agent.v1.Locale
-	44, // 24: bonafide.agent.v1.HostSnapshot.sessions:type_name -> bonafide.agent.v1.Sessions
-	46, // 25: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
-	30, // 26: bonafide.agent.v1.HostSnapshot.peripherals:type_name -> bonafide.agent.v1.Peripherals
-	48, // 27: bonafide.agent.v1.HostSnapshot.media:type_name -> bonafide.agent.v1.Media
-	51, // 28: bonafide.agent.v1.HostSnapshot.posture:type_name -> bonafide.agent.v1.Posture
-	1,  // 29: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
-	18, // 30: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
-	53, // 31: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
-	20, // 32: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
-	25, // 33: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
-	21, // 34: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
-	22, // 35: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
-	23, // 36: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
-	24, // 37: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
-	24, // 38: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
-	53, // 39: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
-	27, // 40: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
-	28, // 41: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
-	29, // 42: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
-	33, // 43: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
-	31, // 44: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
-	32, // 45: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
-	35, // 46: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
-	0,  // 47: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
-	37, // 48: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
-	38, // 49: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
-	40, // 50: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
-	41, // 51: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
-	2,  // 52: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
-	39, // 53: bonafide.agent.v1.DefaultRoute.gateway_maker:type_name -> bonafide.agent.v1.GatewayMaker
-	43, // 54: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
-	45, // 55: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
-	45, // 56: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
-	3,  // 57: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
-	53, // 58: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
-	53, // 59: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
-	47, // 60: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
-	53, // 61: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
-	49, // 62: bonafide.agent.v1.Media.devices:type_name -> bonafide.agent.v1.MediaDevice
-	50, // 63: bonafide.agent.v1.Media.findings:type_name -> bonafide.agent.v1.MediaFinding
-	52, // 64: bonafide.agent.v1.Posture.tool_installs:type_name -> bonafide.agent.v1.ToolInstall
-	53, // 65: bonafide.agent.v1.ToolInstall.at:type_name -> google.protobuf.Timestamp
-	4,  // 66: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
-	6,  // 67: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
-	11, // 68: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
-	5,  // 69: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
-	7,  // 70: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
-	12, // 71: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
-	69, // [69:72] is the sub-list for method output_type
-	66, // [66:69] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	18, // 0: bonafide.agent.v1.EnrollRequest.identity:type_name -> bonafide.agent.v1.HostIdentity
+	10, // 1: bonafide.agent.v1.EnrollResponse.config:type_name -> bonafide.agent.v1.AgentConfig
+	54, // 2: bonafide.agent.v1.CheckInRequest.started_at:type_name -> google.protobuf.Timestamp
+	10, // 3: bonafide.agent.v1.CheckInResponse.config:type_name -> bonafide.agent.v1.AgentConfig
+	9,  // 4: bonafide.agent.v1.CheckInResponse.presence_check:type_name -> bonafide.agent.v1.PresenceCheckRequest
+	8,  // 5: bonafide.agent.v1.CheckInResponse.presence_notice:type_name -> bonafide.agent.v1.PresenceCheckNotice
+	54, // 6: bonafide.agent.v1.PresenceCheckNotice.expires_at:type_name -> google.protobuf.Timestamp
+	55, // 7: bonafide.agent.v1.AgentConfig.scan_interval:type_name -> google.protobuf.Duration
+	55, // 8: bonafide.agent.v1.AgentConfig.heartbeat_interval:type_name -> google.protobuf.Duration
+	55, // 9: bonafide.agent.v1.AgentConfig.checkin_interval:type_name -> google.protobuf.Duration
+	11, // 10: bonafide.agent.v1.AgentConfig.catalogs:type_name -> bonafide.agent.v1.Catalog
+	14, // 11: bonafide.agent.v1.ReportRequest.reports:type_name -> bonafide.agent.v1.Report
+	54, // 12: bonafide.agent.v1.Report.created_at:type_name -> google.protobuf.Timestamp
+	16, // 13: bonafide.agent.v1.Report.snapshot:type_name -> bonafide.agent.v1.HostSnapshot
+	15, // 14: bonafide.agent.v1.Report.heartbeat:type_name -> bonafide.agent.v1.Heartbeat
+	18, // 15: bonafide.agent.v1.Heartbeat.identity:type_name -> bonafide.agent.v1.HostIdentity
+	47, // 16: bonafide.agent.v1.Heartbeat.activity:type_name -> bonafide.agent.v1.Activity
+	18, // 17: bonafide.agent.v1.HostSnapshot.identity:type_name -> bonafide.agent.v1.HostIdentity
+	54, // 18: bonafide.agent.v1.HostSnapshot.scan_started_at:type_name -> google.protobuf.Timestamp
+	54, // 19: bonafide.agent.v1.HostSnapshot.scan_finished_at:type_name -> google.protobuf.Timestamp
+	17, // 20: bonafide.agent.v1.HostSnapshot.signals:type_name -> bonafide.agent.v1.SignalStatus
+	20, // 21: bonafide.agent.v1.HostSnapshot.remote_access:type_name -> bonafide.agent.v1.RemoteAccess
+	27, // 22: bonafide.agent.v1.HostSnapshot.usb:type_name -> bonafide.agent.v1.Usb
+	35, // 23: bonafide.agent.v1.HostSnapshot.displays:type_name -> bonafide.agent.v1.Displays
+	37, // 24: bonafide.agent.v1.HostSnapshot.network:type_name -> bonafide.agent.v1.Network
+	43, // 25: bonafide.agent.v1.HostSnapshot.locale:type_name -> bonafide.agent.v1.Locale
+	45, // 26: bonafide.agent.v1.HostSnapshot.sessions:type_name -> bonafide.agent.v1.Sessions
+	47, // 27: bonafide.agent.v1.HostSnapshot.activity:type_name -> bonafide.agent.v1.Activity
+	31, // 28: bonafide.agent.v1.HostSnapshot.peripherals:type_name -> bonafide.agent.v1.Peripherals
+	49, // 29: bonafide.agent.v1.HostSnapshot.media:type_name -> bonafide.agent.v1.Media
+	52, // 30: bonafide.agent.v1.HostSnapshot.posture:type_name -> bonafide.agent.v1.Posture
+	1,  // 31: bonafide.agent.v1.SignalStatus.state:type_name -> bonafide.agent.v1.SignalStatus.State
+	19, // 32: bonafide.agent.v1.HostIdentity.os:type_name -> bonafide.agent.v1.OperatingSystem
+	54, // 33: bonafide.agent.v1.HostIdentity.boot_time:type_name -> google.protobuf.Timestamp
+	21, // 34: bonafide.agent.v1.RemoteAccess.tools:type_name -> bonafide.agent.v1.RemoteTool
+	26, // 35: bonafide.agent.v1.RemoteAccess.os_features:type_name -> bonafide.agent.v1.OsRemoteAccess
+	22, // 36: bonafide.agent.v1.RemoteTool.installs:type_name -> bonafide.agent.v1.InstallEvidence
+	23, // 37: bonafide.agent.v1.RemoteTool.services:type_name -> bonafide.agent.v1.ServiceEvidence
+	24, // 38: bonafide.agent.v1.RemoteTool.processes:type_name -> bonafide.agent.v1.ProcessEvidence
+	25, // 39: bonafide.agent.v1.RemoteTool.listening:type_name -> bonafide.agent.v1.SocketEvidence
+	25, // 40: bonafide.agent.v1.RemoteTool.connections:type_name -> bonafide.agent.v1.SocketEvidence
+	54, // 41: bonafide.agent.v1.ProcessEvidence.started_at:type_name -> google.protobuf.Timestamp
+	28, // 42: bonafide.agent.v1.Usb.devices:type_name -> bonafide.agent.v1.UsbDevice
+	29, // 43: bonafide.agent.v1.UsbDevice.interfaces:type_name -> bonafide.agent.v1.UsbInterface
+	30, // 44: bonafide.agent.v1.UsbDevice.hid:type_name -> bonafide.agent.v1.HidSummary
+	34, // 45: bonafide.agent.v1.UsbDevice.mass_storage:type_name -> bonafide.agent.v1.MassStorage
+	32, // 46: bonafide.agent.v1.Peripherals.findings:type_name -> bonafide.agent.v1.PeripheralFinding
+	33, // 47: bonafide.agent.v1.PeripheralFinding.fields:type_name -> bonafide.agent.v1.MatchedField
+	36, // 48: bonafide.agent.v1.Displays.displays:type_name -> bonafide.agent.v1.Display
+	0,  // 49: bonafide.agent.v1.Displays.lid:type_name -> bonafide.agent.v1.LidState
+	38, // 50: bonafide.agent.v1.Network.interfaces:type_name -> bonafide.agent.v1.NetworkInterface
+	39, // 51: bonafide.agent.v1.Network.default_route:type_name -> bonafide.agent.v1.DefaultRoute
+	41, // 52: bonafide.agent.v1.Network.wifi:type_name -> bonafide.agent.v1.Wifi
+	42, // 53: bonafide.agent.v1.Network.proxy:type_name -> bonafide.agent.v1.Proxy
+	2,  // 54: bonafide.agent.v1.NetworkInterface.kind:type_name -> bonafide.agent.v1.NetworkInterface.Kind
+	40, // 55: bonafide.agent.v1.DefaultRoute.gateway_maker:type_name -> bonafide.agent.v1.GatewayMaker
+	44, // 56: bonafide.agent.v1.Locale.keyboard_layouts:type_name -> bonafide.agent.v1.KeyboardLayout
+	46, // 57: bonafide.agent.v1.Sessions.current:type_name -> bonafide.agent.v1.LoginSession
+	46, // 58: bonafide.agent.v1.Sessions.history:type_name -> bonafide.agent.v1.LoginSession
+	3,  // 59: bonafide.agent.v1.LoginSession.type:type_name -> bonafide.agent.v1.LoginSession.Type
+	54, // 60: bonafide.agent.v1.LoginSession.started_at:type_name -> google.protobuf.Timestamp
+	54, // 61: bonafide.agent.v1.LoginSession.ended_at:type_name -> google.protobuf.Timestamp
+	48, // 62: bonafide.agent.v1.Activity.hours:type_name -> bonafide.agent.v1.ActivityHour
+	54, // 63: bonafide.agent.v1.ActivityHour.hour:type_name -> google.protobuf.Timestamp
+	50, // 64: bonafide.agent.v1.Media.devices:type_name -> bonafide.agent.v1.MediaDevice
+	51, // 65: bonafide.agent.v1.Media.findings:type_name -> bonafide.agent.v1.MediaFinding
+	53, // 66: bonafide.agent.v1.Posture.tool_installs:type_name -> bonafide.agent.v1.ToolInstall
+	54, // 67: bonafide.agent.v1.ToolInstall.at:type_name -> google.protobuf.Timestamp
+	4,  // 68: bonafide.agent.v1.AgentService.Enroll:input_type -> bonafide.agent.v1.EnrollRequest
+	6,  // 69: bonafide.agent.v1.AgentService.CheckIn:input_type -> bonafide.agent.v1.CheckInRequest
+	12, // 70: bonafide.agent.v1.AgentService.Report:input_type -> bonafide.agent.v1.ReportRequest
+	5,  // 71: bonafide.agent.v1.AgentService.Enroll:output_type -> bonafide.agent.v1.EnrollResponse
+	7,  // 72: bonafide.agent.v1.AgentService.CheckIn:output_type -> bonafide.agent.v1.CheckInResponse
+	13, // 73: bonafide.agent.v1.AgentService.Report:output_type -> bonafide.agent.v1.ReportResponse
+	71, // [71:74] is the sub-list for method output_type
+	68, // [68:71] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_bonafide_agent_v1_agent_proto_init() }
@@ -5040,7 +5130,7 @@ func file_bonafide_agent_v1_agent_proto_init() {
 	if File_bonafide_agent_v1_agent_proto != nil {
 		return
 	}
-	file_bonafide_agent_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
+	file_bonafide_agent_v1_agent_proto_msgTypes[10].OneofWrappers = []any{
 		(*Report_Snapshot)(nil),
 		(*Report_Heartbeat)(nil),
 	}
@@ -5050,7 +5140,7 @@ func file_bonafide_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bonafide_agent_v1_agent_proto_rawDesc), len(file_bonafide_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
