@@ -15,16 +15,14 @@ type retentionFlags struct {
 	interval time.Duration
 }
 
-const day = 24 * time.Hour
-
 func (r *retentionFlags) register(fset *flag.FlagSet) {
-	fset.DurationVar(&r.Reports, "retain-reports", 30*day, "how long each report's record is kept (and a retried report recognised); older reports are kept as daily counts per device (0: for ever)")
-	fset.DurationVar(&r.Snapshots, "retain-snapshots", 90*day, "how long snapshot history is kept; each device's latest snapshot is always kept (0: for ever)")
-	fset.DurationVar(&r.Risk, "retain-risk", 365*day, "how long risk score history is kept (0: for ever)")
-	fset.DurationVar(&r.ClusterEvents, "retain-cluster-events", 365*day, "how long cluster timelines are kept (0: for ever)")
-	fset.DurationVar(&r.Egress, "retain-egress", 90*day, "how long egress history is kept (0: for ever)")
-	fset.DurationVar(&r.Audit, "retain-audit", 0, "how long the audit log is kept (0: for ever)")
-	fset.DurationVar(&r.Signins, "retain-signins", 90*day, "how long identity-provider sign-ins are kept, by their time (0: for ever)")
+	fset.DurationVar(&r.Reports, "retain-reports", store.DefaultRetention.Reports, "how long each report's record is kept (and a retried report recognised); older reports are kept as daily counts per device (0: for ever)")
+	fset.DurationVar(&r.Snapshots, "retain-snapshots", store.DefaultRetention.Snapshots, "how long snapshot history is kept; each device's latest snapshot is always kept (0: for ever)")
+	fset.DurationVar(&r.Risk, "retain-risk", store.DefaultRetention.Risk, "how long risk score history is kept (0: for ever)")
+	fset.DurationVar(&r.ClusterEvents, "retain-cluster-events", store.DefaultRetention.ClusterEvents, "how long cluster timelines are kept (0: for ever)")
+	fset.DurationVar(&r.Egress, "retain-egress", store.DefaultRetention.Egress, "how long egress history is kept (0: for ever)")
+	fset.DurationVar(&r.Audit, "retain-audit", store.DefaultRetention.Audit, "how long the audit log is kept (0: for ever)")
+	fset.DurationVar(&r.Signins, "retain-signins", store.DefaultRetention.Signins, "how long identity-provider sign-ins are kept, by their time (0: for ever)")
 	fset.DurationVar(&r.interval, "prune-interval", time.Hour, "how often history past its retention is pruned (0: never)")
 }
 

@@ -61,7 +61,7 @@ func benchFloor(b *testing.B, dsn, mode string) {
 		agentID := uuid.NewString()
 		sn := benchSnapshot(i, agentID)
 		id := sn.GetIdentity()
-		dev, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: sec.ID, IP: "198.51.100.1",
+		dev, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: sec.ID, IP: fmt.Sprintf("203.0.113.%d", i),
 			HardwareKey: store.HardwareKey(id.GetHardwareUuid(), id.GetSerialNumber(), id.GetMachineId()),
 			Identity:    deviceIdentity(id), CertSerial: fmt.Sprint(i), CertNotAfter: time.Now().AddDate(1, 0, 0)})
 		if err != nil {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -195,6 +196,94 @@ func BenchmarkRecomputeFleet(b *testing.B) {
 				if st, err := st.RecomputeFleet(b.Context(), now); err != nil || st.Moved != 0 || st.Devices != n {
 					b.Fatalf("recompute %+v, %v", st, err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkRecomputeBesideIngest measures what a full recompute costs the
+// reports stored beside it: the first recompute over 100,000 seeded devices
+// (the heavy one: 11,250 clusters formed, 10,000 devices scored, all
+// written in slices) runs while one agent sends heartbeats one after
+// another, and the benchmark reports the longest and the 99th-percentile
+// wait of those reports, next to the same agent's waits alone just before
+// (the floor, same machine, same run).
+func BenchmarkRecomputeBesideIngest(b *testing.B) {
+	const n = 100_000
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				dsn := filepath.Join(b.TempDir(), "bonafide.db")
+				if name == "postgres" {
+					dsn = storetest.PostgresDSN(b)
+				}
+				st := storetest.Open(b, dsn)
+				ctx := b.Context()
+				now := time.Now()
+				if err := st.SeedFleet(ctx, n, now); err != nil {
+					b.Fatal(err)
+				}
+				_, sec, err := st.CreateSecret(ctx, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := st.Enroll(ctx, store.Enrollment{AgentID: "agent-x", SecretID: sec.ID, IP: "203.0.113.7",
+					HardwareKey: "hw:x", Identity: identity("host-x"), CertSerial: "c-x", CertNotAfter: certNotAfter}); err != nil {
+					b.Fatal(err)
+				}
+				agent, err := st.AgentByID(ctx, "agent-x")
+				if err != nil {
+					b.Fatal(err)
+				}
+				var seq uint64
+				// report sends heartbeats until stop is closed and returns
+				// how long each waited.
+				report := func(stop <-chan struct{}) []time.Duration {
+					var waits []time.Duration
+					for {
+						select {
+						case <-stop:
+							return waits
+						default:
+						}
+						seq++
+						at := time.Now()
+						r := store.IngestReport{ReportID: fmt.Sprintf("20000000-0000-4000-8000-%012d", seq), Sequence: seq,
+							CreatedAt: at.Add(-time.Second), Identity: identity("host-x")}
+						if _, err := st.Ingest(ctx, store.IngestBatch{Agent: agent, IP: "203.0.113.7", ReceivedAt: at,
+							ReportInterval: interval, Reports: []store.IngestReport{r}}, noRules); err != nil {
+							b.Error(err)
+							return waits
+						}
+						waits = append(waits, time.Since(at))
+					}
+				}
+				stop := make(chan struct{})
+				time.AfterFunc(3*time.Second, func() { close(stop) })
+				floor := report(stop)
+				stop = make(chan struct{})
+				beside := make(chan []time.Duration)
+				go func() { beside <- report(stop) }()
+				b.ResetTimer()
+				first, err := st.RecomputeFleet(ctx, now)
+				b.StopTimer()
+				close(stop)
+				waits := <-beside
+				if err != nil || first.Clusters != n/80+n/10 {
+					b.Fatalf("first recompute %+v, %v", first, err)
+				}
+				for _, w := range []struct {
+					name  string
+					waits []time.Duration
+				}{{"floor", floor}, {"beside", waits}} {
+					slices.Sort(w.waits)
+					if len(w.waits) == 0 {
+						b.Fatalf("no report stored (%s)", w.name)
+					}
+					b.ReportMetric(float64(w.waits[len(w.waits)-1].Microseconds())/1000, "ms-max-"+w.name)
+					b.ReportMetric(float64(w.waits[len(w.waits)*99/100].Microseconds())/1000, "ms-p99-"+w.name)
+				}
+				b.ReportMetric(float64(len(waits)), "reports-beside")
 			}
 		})
 	}

@@ -25,6 +25,10 @@ type FleetStats struct {
 // it) clusters refreshed. Ingest waits at most one slice behind it.
 const fleetSlice = 500
 
+// sliceBudget bounds the time one slice of a full recompute holds the
+// writer (a few items more may finish after it).
+const sliceBudget = 50 * time.Millisecond
+
 // RecomputeFleet finds every cluster again from the stored keys and
 // recomputes every risk score. Reports update clusters and scores
 // incrementally; this full pass catches what they cannot see: devices
@@ -44,14 +48,26 @@ func (s *Store) RecomputeFleet(ctx context.Context, now time.Time) (FleetStats, 
 // afterSlice (when not nil) after each committed slice.
 func (s *Store) recomputeFleet(ctx context.Context, now time.Time, size int, afterSlice func()) (FleetStats, error) {
 	var st FleetStats
+	// inSlices runs fn over [0, n) in transactions of at most size items
+	// and sliceBudget of work: fn takes a few items at a time, and the
+	// slice commits when either bound is reached, so that a slow part of
+	// the fleet (or a slow machine) cannot hold the writer longer.
 	inSlices := func(n int, fn func(tx wtx, lo, hi int) error) error {
-		for lo := 0; lo < n; lo += size {
-			hi := min(n, lo+size)
+		step := max(1, size/50)
+		for lo := 0; lo < n; {
 			if err := s.tx(ctx, func(tx *sql.Tx) error {
 				if err := s.lockClusters(ctx, tx); err != nil {
 					return err
 				}
-				return fn(wtx{tx, s}, lo, hi)
+				start, end := time.Now(), min(n, lo+size)
+				for first := true; lo < end && (first || time.Since(start) < sliceBudget); first = false {
+					hi := min(end, lo+step)
+					if err := fn(wtx{tx, s}, lo, hi); err != nil {
+						return err
+					}
+					lo = hi
+				}
+				return nil
 			}); err != nil {
 				return fmt.Errorf("recompute: %w", err)
 			}

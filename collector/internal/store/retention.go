@@ -26,6 +26,13 @@ type Retention struct {
 	Signins       time.Duration // identity-provider sign-ins (by their time)
 }
 
+const day = 24 * time.Hour
+
+// DefaultRetention is what the collector keeps unless told otherwise
+// (serve's --retain-* flags): 0 keeps for ever.
+var DefaultRetention = Retention{Reports: 30 * day, Snapshots: 90 * day, Risk: 365 * day, ClusterEvents: 365 * day,
+	Egress: 90 * day, Audit: 0, Signins: 90 * day}
+
 // PruneStats counts what a prune removed.
 type PruneStats struct {
 	Reports       int `json:"reports"` // rolled up into daily counts

@@ -107,7 +107,12 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 			w.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 		}
+		// Every connection of the pool stays open: a closed one is opened
+		// again on the next burst, with its pragmas applied and its
+		// statements prepared again (on the ingest path that cost more
+		// than the reads themselves).
 		r.SetMaxOpenConns(4)
+		r.SetMaxIdleConns(4)
 		s.w, s.r = w, r
 	}
 	if err := s.w.PingContext(ctx); err != nil {
