@@ -12,6 +12,7 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 )
@@ -187,8 +188,19 @@ func (g *guardCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthIn
 		key, count = addrOf(raw.RemoteAddr()).String(), g.unauth
 	}
 	if !count.take(key) {
-		conn.Close()
-		return nil, nil, errConnLimit
+		if count == g.agents {
+			conn.Close()
+			return nil, nil, errConnLimit
+		}
+		// An office behind one NAT address enrolling at once: rather
+		// than closing what the client just paid a handshake for (it
+		// would see an EOF and reconnect at once), the connection lives
+		// long enough to refuse its calls with ResourceExhausted and a
+		// retry-after hint (tapCall), so the agent backs off. Such
+		// connections are bounded by the listener's per-address bound
+		// and their short lifetime.
+		time.AfterFunc(refusedConnLifetime, func() { conn.Close() })
+		return conn, overBound{info}, nil
 	}
 	cc := &countedConn{Conn: conn, release: sync.OnceFunc(func() { count.give(key) })}
 	if count == g.unauth {
@@ -200,12 +212,28 @@ func (g *guardCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthIn
 
 var errConnLimit = status.Error(codes.ResourceExhausted, "too many connections from this peer")
 
+// refusedConnLifetime is how long a connection over the per-address bound
+// of connections without a certificate stays open: enough to answer the
+// call it was opened for, shorter than the retry-after hint, so the retry
+// comes on a new connection.
+const refusedConnLifetime = 4 * time.Second
+
+// overBound marks a connection over the per-address bound of connections
+// without a certificate: every call on it is refused (see tapCall).
+type overBound struct{ credentials.AuthInfo }
+
 // tapCall gives every call a deadline (so a stream whose request message
 // never comes is dropped) and refuses, before any of its message is read,
-// an AgentService call other than Enroll on a connection without a client
-// certificate.
+// every call on a connection over the per-address bound (ResourceExhausted
+// with a retry-after hint) and an AgentService call other than Enroll on a
+// connection without a client certificate.
 func (s *Server) tapCall(timeout time.Duration) tap.ServerInHandle {
 	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if p, ok := peer.FromContext(ctx); ok {
+			if _, over := p.AuthInfo.(overBound); over {
+				return nil, busy("too many connections enrolling from this address; retry later", enrollRetryAfter)
+			}
+		}
 		switch info.FullMethodName {
 		case agentv1.AgentService_CheckIn_FullMethodName, agentv1.AgentService_Report_FullMethodName:
 			if peerCertificate(ctx) == nil {
