@@ -9,8 +9,10 @@
 # Environment: DEVICES (10000), BIN (bin: bonafide-collector and
 # bonafide-fleetsim), DIR (a new temporary directory; kept with LOADTEST_KEEP=1
 # or a failed run), GRPC (127.0.0.1:19520), HTTP (127.0.0.1:19521),
-# SERVE_FLAGS (extra `serve` flags, e.g. --pprof), RUN_FLAGS (extra
-# `fleetsim run` flags).
+# DEADLINE (10m: how long a simulated laptop keeps retrying, as an agent
+# never gives up), SERVE_FLAGS (extra `serve` flags, e.g.
+# "--metrics-listen 127.0.0.1:19522 --pprof"), RUN_FLAGS (extra `fleetsim
+# run` flags, e.g. "--cpuprofile FILE").
 set -eu
 DEVICES=${DEVICES:-10000}
 BIN=${BIN:-bin}
@@ -18,6 +20,7 @@ GRPC=${GRPC:-127.0.0.1:19520}
 HTTP=${HTTP:-127.0.0.1:19521}
 SERVE_FLAGS=${SERVE_FLAGS:-}
 RUN_FLAGS=${RUN_FLAGS:-}
+DEADLINE=${DEADLINE:-10m}
 if [ -z "${DIR:-}" ]; then DIR=$(mktemp -d "${TMPDIR:-/tmp}/bonafide-loadtest.XXXXXX"); fi
 collector=$BIN/bonafide-collector
 fleetsim=$BIN/bonafide-fleetsim
@@ -53,7 +56,7 @@ timed() {
 }
 # shellcheck disable=SC2086 # RUN_FLAGS is a list of flags
 timed "$fleetsim" run --collector "$GRPC" --secret "$secret" --ca-fingerprint "$fp" --state "$DIR/state" \
-	--devices "$DEVICES" --concurrency "$DEVICES" $RUN_FLAGS || rc=$?
+	--devices "$DEVICES" --concurrency "$DEVICES" --deadline "$DEADLINE" $RUN_FLAGS || rc=$?
 took=$(($(date +%s) - start))
 echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 
