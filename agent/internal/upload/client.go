@@ -76,6 +76,8 @@ type Enroller struct {
 	pinned            *atomic.Pointer[x509.Certificate] // the CA the last handshake was verified with
 	conn              *grpc.ClientConn                  // nil: dial at the next attempt
 	hint              httpHint
+	key               *ecdsa.PrivateKey // the enrollment key and its CSR, read (or made) once
+	csr               []byte
 }
 
 // NewEnroller prepares enrollment with the collector of o (o.Identity is
@@ -120,10 +122,14 @@ func (e *Enroller) Close() error {
 // request), and dialled afresh after a connection failure.
 func (e *Enroller) Enroll(ctx context.Context, id *agentv1.HostIdentity) (Enrollment, error) {
 	s := e.state
-	key, csr, err := s.enrollKey()
-	if err != nil {
-		return Enrollment{}, err
+	if e.key == nil {
+		var err error
+		if e.key, e.csr, err = s.enrollKey(); err != nil {
+			return Enrollment{}, err
+		}
 	}
+	key, csr := e.key, e.csr
+	var err error
 	if e.conn == nil {
 		if e.conn, e.hint, err = dial(e.collector, e.source, e.tlsCfg); err != nil {
 			return Enrollment{}, err
@@ -141,6 +147,7 @@ func (e *Enroller) Enroll(ctx context.Context, id *agentv1.HostIdentity) (Enroll
 	if status.Code(err) == codes.AlreadyExists {
 		// The key is another device's (a state directory cloned
 		// mid-enrollment): the next attempt starts with a new one.
+		e.key, e.csr = nil, nil
 		if rerr := os.Remove(s.path(enrollKeyFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			return Enrollment{}, rerr
 		}
