@@ -13,8 +13,9 @@ STRESS_CPU   ?= 4
 STRESS_COUNT ?= 20
 STRESS_RUN   ?= EndToEnd
 FUZZTIME     ?= 30s
+DEVICES      ?= 10000
 
-.PHONY: help build test test-stress test-windows demo cross generate check-generate lint bench clean geoip installers fuzz
+.PHONY: help build test test-stress test-windows demo loadtest cross generate check-generate lint bench clean geoip installers fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -82,6 +83,9 @@ demo: build ## a collector with this machine's agent and a simulated fleet (with
 	if [ -n "$(DEMO_ONESHOT)" ]; then curl -fsS -H "Authorization: Bearer $$token" 'http://$(DEMO_HTTP)/api/v1/farms?suspected=true'; echo; exit 0; fi; \
 	echo; echo "Press Ctrl-C to stop."; \
 	wait $$cpid
+
+loadtest: build ## the enrollment stampede on loopback: DEVICES (10000) simulated laptops enroll and report at once against one collector on SQLite (scripts/loadtest.sh); prints fleetsim's summary, orphan agents, the collector's peak RSS and CPU, and the load average
+	DEVICES=$(DEVICES) BIN=bin scripts/loadtest.sh
 
 cross: ## build and vet every OS/architecture with CGO_ENABLED=0
 	@set -e; for p in $(PLATFORMS); do \

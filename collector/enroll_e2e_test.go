@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,17 +9,22 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -99,4 +105,105 @@ func TestEnrollmentLostAnswerClaimed(t *testing.T) {
 			t.Fatalf("agents of the device: %v; want only %s, reporting", agents, lost.GetAgentId())
 		}
 	})
+}
+
+// TestEnrollBusyAddressBacksOff: an office behind one NAT address enrolls
+// at once, more laptops than the collector lets one address hold
+// connections without a certificate (--max-unauth-conns-per-address, 1
+// here, held by another laptop of the office). The agent's enrollment is
+// refused with ResourceExhausted and a retry-after hint, not cut off, and
+// the agent waits and tries again; once the address has room, it enrolls
+// (once) and reports.
+func TestEnrollBusyAddressBacksOff(t *testing.T) {
+	agent, collector := binaries(t)
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		extra := []string{"--max-unauth-conns-per-address", "1"}
+		if strings.HasPrefix(dsn, "postgres") {
+			extra = append(extra, "--db", dsn)
+		}
+		s := startServerArgs(t, collector, t.TempDir(), extra...)
+		secret := s.admin(t, "secret", "create")
+		fp := s.admin(t, "ca", "fingerprint")
+		viewer := s.admin(t, "token", "create", "--role", "viewer")
+
+		// Another laptop of the office holds the address's one connection
+		// without a certificate; a probe from the address is refused
+		// once the collector counts it.
+		held := dialH2(s.grpc, nil)
+		if held == nil {
+			t.Fatal("cannot open the held connection")
+		}
+		defer func() {
+			if held != nil {
+				held.conn.Close()
+			}
+		}()
+		probe, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer probe.Close()
+		for deadline := time.Now().Add(2 * time.Minute); ; {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err := agentv1.NewAgentServiceClient(probe).Enroll(ctx, &agentv1.EnrollRequest{Secret: secret})
+			cancel()
+			if status.Code(err) == codes.ResourceExhausted {
+				wantRefusedWithRetry(t, err)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a second connection from the address is not refused as busy: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+
+		cfg := filepath.Join(t.TempDir(), "agent.yaml")
+		os.WriteFile(cfg, fmt.Appendf(nil, "collector: %s\nenroll_secret: %s\nca_fingerprint: %s\nstate_dir: %s\nstart_delay: 0s\n", s.grpc, secret, fp, t.TempDir()), 0o600)
+		a := exec.Command(agent, "run", "--config", cfg, "--root", "../agent/internal/scan/testdata/roots/office-dock")
+		alog := &lockedBuffer{}
+		a.Stdout, a.Stderr = alog, alog
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Process.Kill(); a.Wait() })
+		waitFor := func(what string, ok func() bool) {
+			t.Helper()
+			for deadline := time.Now().Add(3 * time.Minute); !ok(); time.Sleep(200 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: not within 3 minutes; agent log:\n%s\ncollector log:\n%s", what, alog, s.log)
+				}
+			}
+		}
+		waitFor("the agent is refused as busy and backs off", func() bool {
+			return strings.Contains(alog.String(), "enrollment failed; retrying") && strings.Contains(alog.String(), "ResourceExhausted")
+		})
+		held.conn.Close()
+		held = nil
+		waitFor("the agent enrolls and reports", func() bool {
+			devices := s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any)
+			return len(devices) == 1 && devices[0].(map[string]any)["last_seen"] != nil
+		})
+		devices := s.api(t, "GET", "/api/v1/devices", viewer, "", 200)["devices"].([]any)
+		if n := strings.Count(alog.String(), "msg=enrolled"); n != 1 || len(devices) != 1 {
+			t.Fatalf("%d enrollments logged and %d devices, want one of each; agent log:\n%s", n, len(devices), alog)
+		}
+	})
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -165,3 +165,50 @@ func sum(samples map[string]float64, prefix string) float64 {
 	}
 	return n
 }
+
+// TestPprofOnMetricsListener: `serve --pprof` serves Go's runtime profiles
+// on the metrics listener and nowhere else; without it there are none, and
+// --pprof without --metrics-listen is refused.
+func TestPprofOnMetricsListener(t *testing.T) {
+	_, collector := binaries(t)
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	metricsURL := func(s *server) string {
+		t.Helper()
+		m := metricsLine.FindStringSubmatch(s.log.String())
+		if m == nil {
+			t.Fatalf("no metrics address in the log:\n%s", s.log)
+		}
+		return strings.TrimSuffix(m[1], "/metrics")
+	}
+
+	s := startServerArgs(t, collector, t.TempDir(), "--metrics-listen", "127.0.0.1:0", "--pprof")
+	base := metricsURL(s)
+	if code, body := get(base + "/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Fatalf("goroutine profile: %d %.200s", code, body)
+	}
+	if code, body := get(base + "/debug/pprof/heap"); code != 200 || len(body) == 0 {
+		t.Fatalf("heap profile: %d, %d bytes", code, len(body))
+	}
+	if code, _ := get("http://" + s.http + "/debug/pprof/"); code == 200 {
+		t.Fatal("profiles served on the API's listener")
+	}
+
+	plain := startServerArgs(t, collector, t.TempDir(), "--metrics-listen", "127.0.0.1:0")
+	if code, _ := get(metricsURL(plain) + "/debug/pprof/"); code != 404 {
+		t.Fatalf("without --pprof: status %d, want 404", code)
+	}
+
+	out, err := exec.Command(collector, "serve", "--data-dir", t.TempDir(), "--pprof").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--pprof needs --metrics-listen") {
+		t.Fatalf("--pprof without --metrics-listen: %v\n%s", err, out)
+	}
+}

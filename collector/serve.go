@@ -57,6 +57,7 @@ type serveConfig struct {
 	publicAddress          string
 	agentDir               string
 	metricsListen          string
+	pprof                  bool
 	publicURL              string
 	outputs                string
 	oidc                   oidcFlags
@@ -118,6 +119,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&c.publicAddress, "public-address", "", "host:port agents dial for gRPC, shown in the UI's install commands (default: the first --server-name, else this host's name, with the --grpc-listen port)")
 	fset.StringVar(&c.agentDir, "agent-dir", "", "directory of agent binaries the UI builds pre-configured packages from (default $BONAFIDE_AGENT_DIR, "+defaultAgentDir+" or dist/agents)")
 	fset.StringVar(&c.metricsListen, "metrics-listen", "", "address for Prometheus metrics at /metrics (default: none)")
+	fset.BoolVar(&c.pprof, "pprof", false, "also serve Go's runtime profiles (net/http/pprof) at /debug/pprof/ on the --metrics-listen listener")
 	fset.StringVar(&c.outputs, "outputs", "", "YAML file of alert outputs (webhook, slack, teams, syslog, ocsf), reloaded when edited like --policies (links to alerts need --public-url)")
 	fset.StringVar(&c.dbKeyFile, "db-key-file", "", "with --db postgres://…: file of the database key (32 bytes, base64 or hex) that seals the CA and server keys kept in the database; $"+dbKeyEnv+" takes precedence (default: <data-dir>/db.key, created by the first collector of a deployment)")
 	idpFile := fset.String("idp", "", "YAML file of identity-provider connectors (okta, entra, google) whose sign-ins are pulled, stored and joined to the fleet")
@@ -127,6 +129,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol v1/v2 header on gRPC connections from --trusted-proxy addresses")
 	if err := fset.Parse(args); err != nil {
 		return err
+	}
+	if c.pprof && c.metricsListen == "" {
+		return errors.New("--pprof needs --metrics-listen: profiles are served on the metrics listener")
 	}
 	log := newLogger(stderr, c.logFormat)
 	sso, err := c.oidc.config(c.publicURL, os.Getenv)
@@ -287,6 +292,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", m.Handler())
+		if c.pprof {
+			registerPprof(mmux)
+			msrv.WriteTimeout = 2 * time.Minute // CPU profiles and traces of up to that long
+		}
 		msrv.Handler = mmux
 		log.Info("metrics listening", "url", "http://"+ml.Addr().String()+"/metrics")
 	}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -34,7 +35,7 @@ commands:
   bonafide-fleetsim world --out DIR [--seed N] [--devices N]
   bonafide-fleetsim run --collector HOST:PORT --secret S --ca-fingerprint HEX --state DIR
                         [--seed N] [--devices N] [--rounds N] [--concurrency N]
-                        [--interval D [--duration D]]
+                        [--deadline D] [--interval D [--duration D]]
 
 world writes DIR/city.mmdb, DIR/asn.mmdb, DIR/policies/ and DIR/people.csv;
 serve the collector with --geoip DIR/city.mmdb --geoip DIR/asn.mmdb
@@ -92,6 +93,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		conc := fs.Int("concurrency", 16, "devices enrolling and reporting at once (with --interval: enrolling at once)")
 		interval := fs.Duration("interval", 0, "keep reporting until interrupted: each device sends a snapshot every interval and, when the collector's heartbeat interval is shorter, heartbeats at that interval in between (0: report once)")
 		duration := fs.Duration("duration", 0, "with --interval: stop after this long (0: at SIGINT or SIGTERM)")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof): what the simulated fleet itself costs")
+		deadline := fs.Duration("deadline", 0, "keep retrying failed calls, as an agent never gives up, until this long after the start (0: a call gives up after ten failures; a busy collector's refusals do not count)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -99,8 +102,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fs.Usage()
 			return errors.New("run needs --collector, --secret, --ca-fingerprint and --state")
 		}
-		if *interval < 0 || *duration < 0 || *duration > 0 && *interval == 0 {
-			return errors.New("--duration needs --interval, and neither may be negative")
+		if *interval < 0 || *duration < 0 || *duration > 0 && *interval == 0 || *deadline < 0 {
+			return errors.New("--duration needs --interval, and none of --interval, --duration and --deadline may be negative")
 		}
 		if *duration > 0 {
 			var cancel context.CancelFunc
@@ -109,9 +112,24 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		w := NewWorld(*seed, *devices)
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		start := time.Now()
+		var until time.Time
+		if *deadline > 0 {
+			until = start.Add(*deadline)
+		}
 		results, err := w.Run(ctx, RunOptions{Collector: *collector, Secret: *secret, Fingerprint: *fp, StateDir: *state,
-			Rounds: *rounds, Concurrency: *conc, Interval: *interval, Log: log})
+			Rounds: *rounds, Concurrency: *conc, Interval: *interval, Deadline: until, Log: log})
 		if err != nil {
 			return err
 		}

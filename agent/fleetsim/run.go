@@ -41,6 +41,11 @@ type RunOptions struct {
 	// Interval, when set, keeps the fleet reporting until the context
 	// ends (paced mode, see pace); zero reports once.
 	Interval time.Duration
+	// Deadline, when set, is when a device stops retrying a failed call,
+	// however often it failed: an agent never gives up, and a stampede
+	// is measured by what got through by then. Zero: a call gives up
+	// after attempts failures (a busy collector's refusals not counted).
+	Deadline time.Time
 	Log      *slog.Logger
 }
 
@@ -51,8 +56,10 @@ type Result struct {
 	Sent     int
 	Acked    int
 	// Retries counts calls tried again after a transient failure, as a
-	// real agent retries with backoff (the collector should need none).
-	Retries int
+	// real agent retries with backoff (the collector should need none);
+	// Busy those of them the collector had refused with a retry-after
+	// hint (ResourceExhausted: too busy, too many from the address).
+	Retries, Busy int
 	// Latencies are the acknowledged reports' delivery times, retries
 	// included.
 	Latencies []time.Duration
@@ -67,11 +74,12 @@ type Result struct {
 const attempts = 10
 
 // retry calls fn until it succeeds, fails permanently (the collector
-// refused the request itself) or failed attempts times, waiting as an agent
-// does in between (upload.Backoff: full jitter, never sooner than the
-// collector's retry-after hint), and counts the retries. A refusal with a
+// refused the request itself) or failed attempts times (with a deadline:
+// until the next try would come after it), waiting as an agent does in
+// between (upload.Backoff: full jitter, never sooner than the collector's
+// retry-after hint), and counts the retries in res. A refusal with a
 // retry-after hint (the collector is busy) is not a failed attempt.
-func retry(ctx context.Context, retries *int, fn func(context.Context) error) error {
+func retry(ctx context.Context, deadline time.Time, res *Result, fn func(context.Context) error) error {
 	b := upload.Backoff{Base: 100 * time.Millisecond, Max: 30 * time.Second}
 	for failed := 0; ; {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -83,17 +91,22 @@ func retry(ctx context.Context, retries *int, fn func(context.Context) error) er
 		case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.Canceled:
 			return err
 		}
-		if upload.RetryAfter(err) == 0 {
+		busy := upload.RetryAfter(err) > 0
+		if !busy {
 			failed++
 		}
-		if failed == attempts || ctx.Err() != nil {
+		wait := b.Next(err)
+		if deadline.IsZero() && failed == attempts || !deadline.IsZero() && time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			return err
 		}
-		*retries++
+		res.Retries++
+		if busy {
+			res.Busy++
+		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(b.Next(err)):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -137,13 +150,18 @@ func (o RunOptions) device(ctx context.Context, d *Device, cat catalogs, release
 	st := &upload.State{Dir: filepath.Join(o.StateDir, d.Hostname)}
 	e, err := st.Enrollment()
 	if errors.Is(err, upload.ErrNotEnrolled) || err == nil && e.Collector != o.Collector {
-		err = retry(ctx, &res.Retries, func(ctx context.Context) (err error) {
-			e, err = st.Enroll(ctx, upload.EnrollOptions{
-				Collector: o.Collector, Secret: o.Secret, Pin: upload.Pin{Fingerprint: o.Fingerprint},
-				SourceAddress: d.Egress, Identity: d.Identity("", agentVersion, time.Now()),
-			}, o.Log)
-			return err
-		})
+		// One connection for every attempt, as the agent keeps it.
+		var en *upload.Enroller
+		en, err = st.NewEnroller(upload.EnrollOptions{
+			Collector: o.Collector, Secret: o.Secret, Pin: upload.Pin{Fingerprint: o.Fingerprint}, SourceAddress: d.Egress,
+		}, o.Log)
+		if err == nil {
+			err = retry(ctx, o.Deadline, &res, func(ctx context.Context) (err error) {
+				e, err = en.Enroll(ctx, d.Identity("", agentVersion, time.Now()))
+				return err
+			})
+			en.Close()
+		}
 		res.Enrolled = err == nil
 	}
 	if err != nil {
@@ -168,7 +186,7 @@ func (o RunOptions) device(ctx context.Context, d *Device, cat catalogs, release
 	if since.IsZero() {
 		since = time.Now()
 	}
-	a := &simAgent{d: d, c: c, dir: st.Dir, seq: seq, res: &res, started: time.Now(),
+	a := &simAgent{d: d, c: c, dir: st.Dir, seq: seq, res: &res, started: time.Now(), deadline: o.Deadline,
 		scan: d.Snapshot(cat, e.AgentID, agentVersion, since)}
 	if o.Interval > 0 {
 		a.checkIn(ctx)
@@ -202,6 +220,9 @@ type simAgent struct {
 	seq     uint64 // the last sequence number used
 	res     *Result
 	started time.Time
+	// deadline ends retries (zero: a call gives up after attempts
+	// failures; see retry).
+	deadline time.Time
 	// scan is what the device's scans find; each snapshot is a copy with
 	// the time of sending (scan times, clock offset, activity).
 	scan *agentv1.HostSnapshot
@@ -240,7 +261,7 @@ func (a *simAgent) send(ctx context.Context, r *agentv1.Report) bool {
 	r.ReportId, r.Sequence, r.CreatedAt = uuid.NewString(), a.seq, timestamppb.Now()
 	start := time.Now()
 	var acked []string
-	err := retry(ctx, &a.res.Retries, func(ctx context.Context) (err error) {
+	err := retry(ctx, a.deadline, a.res, func(ctx context.Context) (err error) {
 		acked, err = a.c.Report(ctx, []*agentv1.Report{r})
 		return err
 	})
@@ -357,8 +378,8 @@ func writeSequence(dir string, n uint64) error {
 // and says whether every report was acknowledged.
 func Summarize(out io.Writer, w *World, results []Result, took time.Duration) bool {
 	type row struct {
-		devices, enrolled, sent, acked, retries, errs int
-		egress, class                                 map[string]bool
+		devices, enrolled, sent, acked, retries, busy, errs int
+		egress, class                                       map[string]bool
 	}
 	rows := map[string]*row{}
 	var total row
@@ -377,6 +398,7 @@ func Summarize(out io.Writer, w *World, results []Result, took time.Duration) bo
 			t.sent += r.Sent
 			t.acked += r.Acked
 			t.retries += r.Retries
+			t.busy += r.Busy
 			if r.Enrolled {
 				t.enrolled++
 			}
@@ -398,6 +420,9 @@ func Summarize(out io.Writer, w *World, results []Result, took time.Duration) bo
 	}
 	fmt.Fprintf(out, "%-18s %7d %8d %6d %6d %7d %6d\n", "total", len(results), total.enrolled, total.sent, total.acked, total.retries, total.errs)
 	fmt.Fprintf(out, "took %s\n", took.Round(time.Millisecond))
+	if total.retries > 0 {
+		fmt.Fprintf(out, "retries: %d, of which %d after the collector said it was busy (ResourceExhausted with a retry-after hint)\n", total.retries, total.busy)
+	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		pct := func(p int) time.Duration { return lat[(len(lat)-1)*p/100].Round(100 * time.Microsecond) }

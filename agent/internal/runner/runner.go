@@ -64,18 +64,33 @@ type Runner struct {
 	notifying sync.WaitGroup
 }
 
-// Enroll enrolls with the configured collector and secret.
+// Enroll enrolls with the configured collector and secret (one attempt).
 func (r *Runner) Enroll(ctx context.Context) (upload.Enrollment, error) {
+	en, err := r.enroller()
+	if err != nil {
+		return upload.Enrollment{}, err
+	}
+	defer en.Close()
+	return r.enrollWith(ctx, en)
+}
+
+// enroller prepares enrollment with the configured collector and secret.
+func (r *Runner) enroller() (*upload.Enroller, error) {
+	st := &upload.State{Dir: r.Cfg.StateDir}
+	return st.NewEnroller(upload.EnrollOptions{
+		Collector: r.Cfg.Collector, Secret: r.Cfg.EnrollSecret, SourceAddress: r.Cfg.SourceAddress,
+		Pin: upload.Pin{Fingerprint: r.Cfg.CAFingerprint, CAFile: r.Cfg.CAFile},
+	}, r.Log)
+}
+
+// enrollWith makes one attempt with the host's identity as it is now.
+func (r *Runner) enrollWith(ctx context.Context, en *upload.Enroller) (upload.Enrollment, error) {
 	id, err := hostid.Collect(ctx, r.Root)
 	if err != nil {
 		return upload.Enrollment{}, fmt.Errorf("host identity: %w", err)
 	}
 	id.AgentVersion = r.Version
-	st := &upload.State{Dir: r.Cfg.StateDir}
-	return st.Enroll(ctx, upload.EnrollOptions{
-		Collector: r.Cfg.Collector, Secret: r.Cfg.EnrollSecret, SourceAddress: r.Cfg.SourceAddress, Identity: id,
-		Pin: upload.Pin{Fingerprint: r.Cfg.CAFingerprint, CAFile: r.Cfg.CAFile},
-	}, r.Log)
+	return en.Enroll(ctx, id)
 }
 
 // open prepares state, spool and connection; it enrolls first when the
@@ -85,13 +100,24 @@ func (r *Runner) open(ctx context.Context, retry bool) error {
 	r.state = &upload.State{Dir: r.Cfg.StateDir}
 	e, err := r.state.Enrollment()
 	b := upload.Backoff{Base: time.Second, Max: enrollRetryMaxInterval}
+	var en *upload.Enroller // one connection for every attempt
+	defer func() {
+		if en != nil {
+			en.Close()
+		}
+	}()
 	for errors.Is(err, upload.ErrNotEnrolled) {
 		if r.Cfg.EnrollSecret == "" {
 			return errors.New("agent is not enrolled and its config has no enroll_secret: run `bonafide-agent enroll`")
 		}
-		if e, err = r.Enroll(ctx); err == nil {
-			r.Log.Info("enrolled", "agent", e.AgentID, "device", e.DeviceID, "collector", e.Collector)
-			break
+		if en == nil {
+			en, err = r.enroller()
+		}
+		if en != nil {
+			if e, err = r.enrollWith(ctx, en); err == nil {
+				r.Log.Info("enrolled", "agent", e.AgentID, "device", e.DeviceID, "collector", e.Collector)
+				break
+			}
 		}
 		if !retry {
 			return err

@@ -49,72 +49,134 @@ type EnrollOptions struct {
 }
 
 // Enroll connects to the collector trusting only the pinned CA, sends the
-// secret with a CSR for the enrollment key (see enrollKey) and stores the issued certificate, the CA
-// and the enrollment record in the state directory.
+// secret with a CSR for the enrollment key (see enrollKey) and stores the
+// issued certificate, the CA and the enrollment record in the state
+// directory: one attempt, on a connection of its own (Enroller keeps one
+// between attempts).
 func (s *State) Enroll(ctx context.Context, o EnrollOptions, log *slog.Logger) (Enrollment, error) {
+	en, err := s.NewEnroller(o, log)
+	if err != nil {
+		return Enrollment{}, err
+	}
+	defer en.Close()
+	return en.Enroll(ctx, o.Identity)
+}
+
+// Enroller enrolls over one connection kept between attempts, so that an
+// attempt the collector refused because it was busy (ResourceExhausted,
+// which comes with a retry-after hint) is tried again without a new TLS
+// handshake, and one whose connection was closed reconnects resuming the
+// TLS session: a fleet enrolling at once costs the collector little more
+// per refusal than the refusal itself.
+type Enroller struct {
+	state             *State
+	collector, source string
+	secret            string
+	tlsCfg            *tls.Config                       // with the session cache
+	pinned            *atomic.Pointer[x509.Certificate] // the CA the last handshake was verified with
+	conn              *grpc.ClientConn                  // nil: dial at the next attempt
+	hint              httpHint
+	key               *ecdsa.PrivateKey // the enrollment key and its CSR, read (or made) once
+	csr               []byte
+}
+
+// NewEnroller prepares enrollment with the collector of o (o.Identity is
+// not used: each attempt gives its own). Nothing is dialled before the
+// first attempt.
+func (s *State) NewEnroller(o EnrollOptions, log *slog.Logger) (*Enroller, error) {
 	if o.Collector == "" || o.Secret == "" {
-		return Enrollment{}, errors.New("enroll needs the collector address and the enrollment secret")
+		return nil, errors.New("enroll needs the collector address and the enrollment secret")
 	}
 	verify, err := pinVerifier(o.Pin, log)
 	if err != nil {
-		return Enrollment{}, err
+		return nil, err
 	}
-	var pinned []*x509.Certificate
+	pinned := new(atomic.Pointer[x509.Certificate])
 	tlsCfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: true, // replaced by the pin check below
+		InsecureSkipVerify: true, // replaced by the pin check below, at every handshake (a resumed one too)
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			ca, err := verify(cs.PeerCertificates)
 			if err == nil {
-				pinned = []*x509.Certificate{ca}
+				pinned.Store(ca)
 			}
 			return err
 		},
+		ClientSessionCache: tls.NewLRUClientSessionCache(1),
 	}
-	conn, hint, err := dial(o.Collector, o.SourceAddress, tlsCfg)
-	if err != nil {
-		return Enrollment{}, err
+	return &Enroller{state: s, collector: o.Collector, source: o.SourceAddress, secret: o.Secret, tlsCfg: tlsCfg, pinned: pinned}, nil
+}
+
+// Close closes the connection.
+func (e *Enroller) Close() error {
+	if e.conn == nil {
+		return nil
 	}
-	defer conn.Close()
-	key, csr, err := s.enrollKey()
-	if err != nil {
-		return Enrollment{}, err
+	err := e.conn.Close()
+	e.conn = nil
+	return err
+}
+
+// Enroll makes one attempt to enroll the host id. The connection is kept
+// for the next attempt when the collector answered (busy, or refusing the
+// request), and dialled afresh after a connection failure.
+func (e *Enroller) Enroll(ctx context.Context, id *agentv1.HostIdentity) (Enrollment, error) {
+	s := e.state
+	if e.key == nil {
+		var err error
+		if e.key, e.csr, err = s.enrollKey(); err != nil {
+			return Enrollment{}, err
+		}
 	}
-	resp, err := agentv1.NewAgentServiceClient(conn).Enroll(ctx, &agentv1.EnrollRequest{Secret: o.Secret, Identity: o.Identity, Csr: csr})
-	if err != nil && hint.plain.Load() {
-		return Enrollment{}, fmt.Errorf("enroll: %w", hint.explain(err))
+	key, csr := e.key, e.csr
+	var err error
+	if e.conn == nil {
+		if e.conn, e.hint, err = dial(e.collector, e.source, e.tlsCfg); err != nil {
+			return Enrollment{}, err
+		}
+	}
+	resp, err := agentv1.NewAgentServiceClient(e.conn).Enroll(ctx, &agentv1.EnrollRequest{Secret: e.secret, Identity: id, Csr: csr})
+	if err != nil && RetryAfter(err) == 0 && (status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded) {
+		// The connection failed or hangs: a new one next time, rather
+		// than waiting out gRPC's own reconnection backoff.
+		e.Close()
+	}
+	if err != nil && e.hint.plain.Load() {
+		return Enrollment{}, fmt.Errorf("enroll: %w", e.hint.explain(err))
 	}
 	if status.Code(err) == codes.AlreadyExists {
 		// The key is another device's (a state directory cloned
 		// mid-enrollment): the next attempt starts with a new one.
+		e.key, e.csr = nil, nil
 		if rerr := os.Remove(s.path(enrollKeyFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			return Enrollment{}, rerr
 		}
 	}
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("enroll at %s: %w", o.Collector, err)
+		return Enrollment{}, fmt.Errorf("enroll at %s: %w", e.collector, err)
 	}
-	if len(pinned) == 0 {
+	pinned := e.pinned.Load()
+	if pinned == nil {
 		return Enrollment{}, errors.New("enroll: collector not verified")
 	}
 	if err := mkdirPrivate(s.Dir); err != nil {
 		return Enrollment{}, err
 	}
-	if err := writeAtomic(s.path("ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pinned[0].Raw}), 0o644); err != nil {
+	if err := writeAtomic(s.path("ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pinned.Raw}), 0o644); err != nil {
 		return Enrollment{}, err
 	}
 	if err := s.saveCertificate(key, resp.GetCertificate()); err != nil {
 		return Enrollment{}, err
 	}
-	e := Enrollment{AgentID: resp.GetAgentId(), DeviceID: resp.GetDeviceId(), Collector: o.Collector, EnrolledAt: time.Now().UTC()}
-	b, _ := json.MarshalIndent(e, "", "  ")
+	en := Enrollment{AgentID: resp.GetAgentId(), DeviceID: resp.GetDeviceId(), Collector: e.collector, EnrolledAt: time.Now().UTC()}
+	b, _ := json.MarshalIndent(en, "", "  ")
 	if err := writeAtomic(s.path("enrollment.json"), b, 0o644); err != nil {
 		return Enrollment{}, err
 	}
 	if err := os.Remove(s.path(enrollKeyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Enrollment{}, err
 	}
-	return e, nil
+	return en, nil
 }
 
 // pinVerifier returns a function that checks the server's chain against the

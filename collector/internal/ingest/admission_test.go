@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
 	"fmt"
@@ -14,7 +15,10 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -268,4 +272,52 @@ func TestEnrollRetryAfterClientTimeout(t *testing.T) {
 			t.Fatalf("retry got agent %s, want %s, enrolled after its client gave up", resp.GetAgentId(), orphan.ID)
 		}
 	})
+}
+
+// TestOverBoundConnRefusedWithRetryAfter: past the bound of connections
+// without a certificate from one address, a connection is not cut off
+// after its handshake: its calls are refused with ResourceExhausted and a
+// retry-after hint, and it is closed soon after, so the client's retry
+// dials again; once the address has room, the retry enrolls.
+func TestOverBoundConnRefusedWithRetryAfter(t *testing.T) {
+	c := startCollector(t, func(cfg *ingest.Config) { cfg.Limits.MaxUnauthConnsPerAddress = 1 })
+	ctx := context.Background()
+	dial := func() *grpc.ClientConn {
+		cc, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: c.ca.Pool(), ServerName: "127.0.0.1"})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		return cc
+	}
+	// The address's one connection, held.
+	first := dial()
+	if _, err := healthpb.NewHealthClient(first).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	second := agentv1.NewAgentServiceClient(dial())
+	_, der := csr(t)
+	req := &agentv1.EnrollRequest{Secret: c.secret, Identity: identity("BUSY"), Csr: der}
+	_, err := second.Enroll(ctx, req)
+	wantBusy(t, err)
+	devices, err := c.store.ListDevices(ctx, store.DeviceFilter{})
+	if err != nil || len(devices) != 0 {
+		t.Fatalf("devices after the refusal: %v, %v; want none", devices, err)
+	}
+
+	// The address has room again: the retry goes through (on a new
+	// connection, once the refused one is closed).
+	first.Close()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := second.Enroll(ctx, req)
+		if err == nil {
+			if as, err := c.store.DeviceAgents(ctx, resp.GetDeviceId()); err != nil || len(as) != 1 {
+				t.Fatalf("agents %+v, %v; want one", as, err)
+			}
+			break
+		}
+		if code := status.Code(err); code != codes.ResourceExhausted && code != codes.Unavailable || time.Now().After(deadline) {
+			t.Fatalf("retry: %v", err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 )
@@ -34,6 +35,22 @@ const (
 	DefaultUnauthConnLifetime       = 2 * time.Minute
 	// DefaultMaxConnsPerAgent bounds the connections of one certificate.
 	DefaultMaxConnsPerAgent = 4
+)
+
+// TLS handshakes in progress: at most handshakeSlots at once, and
+// handshakeSlotsPerAddress for one client address, each given
+// handshakeTimeout once it starts; a connection waits at most
+// handshakeWait for a slot (its bytes wait in the socket, costing
+// nothing) and is then closed. In a stampede the handshakes that start
+// finish in time, instead of thousands progressing so slowly together that
+// their clients' deadlines pass and the work is lost; a client that starts
+// a handshake and never finishes it holds a slot for handshakeTimeout, and
+// one address never more than its share.
+const (
+	handshakeSlots           = 64
+	handshakeSlotsPerAddress = 16
+	handshakeTimeout         = 10 * time.Second
+	handshakeWait            = 15 * time.Second
 )
 
 // ConnLimits are the bounds the gRPC server enforces per connection; zero
@@ -157,25 +174,37 @@ func addrOf(a net.Addr) netip.Addr {
 // a connection without a certificate is closed after its lifetime.
 type guardCreds struct {
 	credentials.TransportCredentials
-	limits ConnLimits
-	agents *counter
-	unauth *counter
+	limits     ConnLimits
+	agents     *counter
+	unauth     *counter
+	handshakes *slots
 }
 
 func newGuardCreds(inner credentials.TransportCredentials, l ConnLimits) *guardCreds {
 	return &guardCreds{TransportCredentials: inner, limits: l,
-		agents: newCounter(l.MaxConnsPerAgent), unauth: newCounter(l.MaxUnauthConnsPerAddress)}
+		agents: newCounter(l.MaxConnsPerAgent), unauth: newCounter(l.MaxUnauthConnsPerAddress),
+		handshakes: newSlots(handshakeSlots, handshakeSlotsPerAddress)}
 }
 
 func (g *guardCreds) Clone() credentials.TransportCredentials {
-	return &guardCreds{TransportCredentials: g.TransportCredentials.Clone(), limits: g.limits, agents: g.agents, unauth: g.unauth}
+	return &guardCreds{TransportCredentials: g.TransportCredentials.Clone(), limits: g.limits, agents: g.agents, unauth: g.unauth, handshakes: g.handshakes}
 }
 
 func (g *guardCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	release, ok := g.handshakes.take(addrOf(raw.RemoteAddr()).String(), handshakeWait)
+	if !ok {
+		raw.Close()
+		return nil, nil, errHandshakeBusy
+	}
+	raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	conn, info, err := g.TransportCredentials.ServerHandshake(raw)
+	release()
 	if err != nil {
 		return conn, info, err
 	}
+	// What is left of the connection's setup (the HTTP/2 preface), which
+	// gRPC bounds again afterwards.
+	raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	var key string
 	var count *counter
 	if ti, ok := info.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
@@ -187,8 +216,19 @@ func (g *guardCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthIn
 		key, count = addrOf(raw.RemoteAddr()).String(), g.unauth
 	}
 	if !count.take(key) {
-		conn.Close()
-		return nil, nil, errConnLimit
+		if count == g.agents {
+			conn.Close()
+			return nil, nil, errConnLimit
+		}
+		// An office behind one NAT address enrolling at once: rather
+		// than closing what the client just paid a handshake for (it
+		// would see an EOF and reconnect at once), the connection lives
+		// long enough to refuse its calls with ResourceExhausted and a
+		// retry-after hint (tapCall), so the agent backs off. Such
+		// connections are bounded by the listener's per-address bound
+		// and their short lifetime.
+		time.AfterFunc(refusedConnLifetime, func() { conn.Close() })
+		return conn, overBound{info}, nil
 	}
 	cc := &countedConn{Conn: conn, release: sync.OnceFunc(func() { count.give(key) })}
 	if count == g.unauth {
@@ -198,14 +238,90 @@ func (g *guardCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthIn
 	return cc, info, nil
 }
 
-var errConnLimit = status.Error(codes.ResourceExhausted, "too many connections from this peer")
+var (
+	errConnLimit     = status.Error(codes.ResourceExhausted, "too many connections from this peer")
+	errHandshakeBusy = status.Error(codes.ResourceExhausted, "too many TLS handshakes in progress")
+)
+
+// slots bounds the holders of a resource, in all and per key; take waits
+// for one (waiters are woken one at a time, as slots come free).
+type slots struct {
+	all  chan struct{}
+	per  int
+	mu   sync.Mutex
+	keys map[string]*keySlots // keys with a holder or a waiter
+}
+
+type keySlots struct {
+	held  chan struct{}
+	users int // holders and waiters
+}
+
+func newSlots(n, perKey int) *slots {
+	return &slots{all: make(chan struct{}, n), per: perKey, keys: map[string]*keySlots{}}
+}
+
+// take waits up to wait for a slot for key; release gives it back.
+func (s *slots) take(key string, wait time.Duration) (release func(), ok bool) {
+	s.mu.Lock()
+	k := s.keys[key]
+	if k == nil {
+		k = &keySlots{held: make(chan struct{}, s.per)}
+		s.keys[key] = k
+	}
+	k.users++
+	s.mu.Unlock()
+	leave := func() {
+		s.mu.Lock()
+		if k.users--; k.users == 0 {
+			delete(s.keys, key)
+		}
+		s.mu.Unlock()
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case k.held <- struct{}{}:
+	case <-timer.C:
+		leave()
+		return nil, false
+	}
+	select {
+	case s.all <- struct{}{}:
+	case <-timer.C:
+		<-k.held
+		leave()
+		return nil, false
+	}
+	return sync.OnceFunc(func() {
+		<-s.all
+		<-k.held
+		leave()
+	}), true
+}
+
+// refusedConnLifetime is how long a connection over the per-address bound
+// of connections without a certificate stays open: enough to answer the
+// call it was opened for, shorter than the retry-after hint, so the retry
+// comes on a new connection.
+const refusedConnLifetime = 4 * time.Second
+
+// overBound marks a connection over the per-address bound of connections
+// without a certificate: every call on it is refused (see tapCall).
+type overBound struct{ credentials.AuthInfo }
 
 // tapCall gives every call a deadline (so a stream whose request message
 // never comes is dropped) and refuses, before any of its message is read,
-// an AgentService call other than Enroll on a connection without a client
-// certificate.
+// every call on a connection over the per-address bound (ResourceExhausted
+// with a retry-after hint) and an AgentService call other than Enroll on a
+// connection without a client certificate.
 func (s *Server) tapCall(timeout time.Duration) tap.ServerInHandle {
 	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if p, ok := peer.FromContext(ctx); ok {
+			if _, over := p.AuthInfo.(overBound); over {
+				return nil, busy("too many connections enrolling from this address; retry later", enrollRetryAfter)
+			}
+		}
 		switch info.FullMethodName {
 		case agentv1.AgentService_CheckIn_FullMethodName, agentv1.AgentService_Report_FullMethodName:
 			if peerCertificate(ctx) == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -85,4 +86,43 @@ func TestEnrollIdempotent(t *testing.T) {
 			t.Fatalf("retry after revocation: %+v, %v; want a1, revoked", r, err)
 		}
 	})
+}
+
+// BenchmarkEnrollOffice: enrollments from one office address with one
+// secret into a database that already holds 5,000 from them (an office
+// behind one NAT address in a stampede). Each enrollment counts the
+// devices enrolled from the address in the last day and with the secret
+// in the last hour (mass_enrollment), over what those 5,000 left.
+func BenchmarkEnrollOffice(b *testing.B) {
+	const before = 5000
+	engines := map[string]func() string{
+		"sqlite":   func() string { return filepath.Join(b.TempDir(), "bonafide.db") },
+		"postgres": func() string { return storetest.PostgresDSN(b) },
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			st := storetest.Open(b, engines[name]())
+			_, sec, err := st.CreateSecret(b.Context(), "office")
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			enroll := func() {
+				n++
+				id := fmt.Sprint("a", n)
+				if _, err := st.EnrollAgent(b.Context(), store.Enrollment{AgentID: id, SecretID: sec.ID, IP: "198.51.100.1",
+					HardwareKey: "hw:/SN" + id, Identity: identity("laptop-" + id), Key: "key-" + id, Certificate: []byte("cert"),
+					CertSerial: "c-" + id, CertNotAfter: certNotAfter}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range before {
+				enroll()
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				enroll()
+			}
+		})
+	}
 }
