@@ -97,7 +97,9 @@ func (s *Store) recomputeFleet(ctx context.Context, now time.Time, size int, aft
 	}
 	// In order of seniority, as a crowded key links its most senior
 	// holders (fleet.Components; component does the same in SQL).
-	slices.SortFunc(ids, func(a, b string) int { return cmp.Or(cmp.Compare(devs[a].firstSeen, devs[b].firstSeen), strings.Compare(a, b)) })
+	slices.SortFunc(ids, func(a, b string) int {
+		return cmp.Or(cmp.Compare(devs[a].firstSeen, devs[b].firstSeen), strings.Compare(a, b))
+	})
 	index := make(map[string]int, len(ids))
 	live := make([]bool, len(ids))
 	for i, id := range ids {
