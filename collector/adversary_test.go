@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/google/uuid"
 	"golang.org/x/net/http2"
@@ -369,7 +370,7 @@ func (a *adversary) signIn(t *testing.T) *http.Client {
 	a.s.admin(t, "user", "create", "--username", "soc", "--role", "analyst", "--password", "correct horse battery")
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 2 * time.Minute}
-	resp, err := c.PostForm("http://"+a.s.http+"/ui/login", url.Values{"username": {"soc"}, "password": {"correct horse battery"}, "next": {"/ui/"}})
+	resp, err := uitest.PostLogin(c, "http://"+a.s.http, url.Values{"username": {"soc"}, "password": {"correct horse battery"}, "next": {"/ui/"}})
 	if err != nil {
 		t.Fatal(err)
 	}

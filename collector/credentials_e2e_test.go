@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 )
 
 // TestCredentialsLifecycle: API tokens are listed (never their secret),
@@ -76,7 +77,7 @@ func TestCredentialsLifecycle(t *testing.T) {
 		s.admin(t, "user", "create", "--username", "kim", "--role", "analyst", "--password", "first password 1")
 		signIn := func(pw string) int {
 			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			resp, err := c.PostForm("http://"+s.http+"/ui/login", url.Values{"username": {"kim"}, "password": {pw}, "next": {"/ui/"}})
+			resp, err := uitest.PostLogin(c, "http://"+s.http, url.Values{"username": {"kim"}, "password": {pw}, "next": {"/ui/"}})
 			if err != nil {
 				t.Fatal(err)
 			}
