@@ -6,7 +6,8 @@
 // Sign-in is with local users (`bonafide-collector user create`) or by
 // OpenID Connect single sign-on (oidc.go); either way the session lives
 // server-side, its token in an HttpOnly, SameSite=Strict cookie. Every
-// form carries the session's CSRF token, and every action checks the
+// form carries the session's CSRF token (the sign-in form, before any
+// session, a token its own cookie repeats), and every action checks the
 // user's role on the server. Read-only pages work without JavaScript.
 package ui
 
