@@ -90,7 +90,9 @@ func FuzzStoredRecord(f *testing.F) {
 				t.Fatalf("good report %d lost; delivered %v", r.Sequence, sequences(got))
 			}
 		}
-		if !valid && slices.ContainsFunc(got, func(r *agentv1.Report) bool { return bytes.Equal(u64(r.Sequence), key) && !slices.ContainsFunc(rs, func(g *agentv1.Report) bool { return proto.Equal(g, r) }) }) {
+		if !valid && slices.ContainsFunc(got, func(r *agentv1.Report) bool {
+			return bytes.Equal(u64(r.Sequence), key) && !slices.ContainsFunc(rs, func(g *agentv1.Report) bool { return proto.Equal(g, r) })
+		}) {
 			t.Fatalf("an undecodable record was delivered")
 		}
 		if s.Len() != len(got) {
