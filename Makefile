@@ -72,11 +72,11 @@ demo: build ## a collector with this machine's agent and a simulated fleet (with
 	fleet="--collector $(DEMO_GRPC) --secret $$secret --ca-fingerprint $$fp --state $(DEMO_DIR)/fleet"; \
 	bin/bonafide-fleetsim run $$fleet; \
 	bin/bonafide-fleetsim run $$fleet --interval 5m >$(DEMO_DIR)/fleet.log 2>&1 & fpid=$$!; \
-	token=$$(sed -n 's/^admin_api_token=//p' $(DEMO_DIR)/collector/first-run-credentials.txt); \
+	token=$$(bin/bonafide-collector token create --data-dir $(DEMO_DIR)/collector --role admin --name demo); \
 	echo; echo "bonafide is running with this machine's agent and a simulated fleet that keeps reporting (logs in $(DEMO_DIR)/)"; \
 	echo "  API:            http://$(DEMO_HTTP)/api/v1/"; \
 	echo "  agent gRPC:     $(DEMO_GRPC)  (CA fingerprint $$fp)"; \
-	echo "  admin token:    $$token  (from $(DEMO_DIR)/collector/first-run-credentials.txt)"; \
+	echo "  admin token:    $$token"; \
 	echo "  the farm:       curl -H 'Authorization: Bearer $$token' 'http://$(DEMO_HTTP)/api/v1/farms?suspected=true'"; \
 	echo "  riskiest:       curl -H 'Authorization: Bearer $$token' 'http://$(DEMO_HTTP)/api/v1/devices?sort=risk&limit=10'"; \
 	echo "  web UI:         http://$(DEMO_HTTP)/ui/  user admin, password $$password"; \

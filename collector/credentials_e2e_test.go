@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 )
 
 // TestCredentialsLifecycle: API tokens are listed (never their secret),
@@ -75,7 +79,7 @@ func TestCredentialsLifecycle(t *testing.T) {
 		s.admin(t, "user", "create", "--username", "kim", "--role", "analyst", "--password", "first password 1")
 		signIn := func(pw string) int {
 			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			resp, err := c.PostForm("http://"+s.http+"/ui/login", url.Values{"username": {"kim"}, "password": {pw}, "next": {"/ui/"}})
+			resp, err := uitest.PostLogin(c, "http://"+s.http, url.Values{"username": {"kim"}, "password": {pw}, "next": {"/ui/"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,6 +121,64 @@ func TestCredentialsLifecycle(t *testing.T) {
 		}
 		if strings.Contains(fmt.Sprint(audit), "second password") {
 			t.Error("the audit log holds a password")
+		}
+	})
+}
+
+// TestFirstRunTokenRetired: the admin API token the collector writes to
+// first-run-credentials.txt works until an enabled admin user exists;
+// creating one (here with the CLI; promoting or enabling one, or an admin
+// signing in by SSO, does the same) revokes it in the same transaction,
+// audited, and a restart does not bring it back.
+func TestFirstRunTokenRetired(t *testing.T) {
+	_, collector := binaries(t)
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		var extra []string
+		if strings.HasPrefix(dsn, "postgres") {
+			extra = []string{"--db", dsn}
+		}
+		dir := t.TempDir()
+		s := startServerArgs(t, collector, dir, extra...)
+		b, err := os.ReadFile(filepath.Join(dir, "first-run-credentials.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^admin_api_token=(\S+)$`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("no token in first-run-credentials.txt:\n%s", b)
+		}
+		first := string(m[1])
+		s.api(t, "GET", "/api/v1/devices", first, "", 200)
+		// An analyst is no admin: the token keeps working.
+		s.admin(t, "user", "create", "--username", "ana", "--role", "analyst", "--password", "correct horse battery")
+		s.api(t, "GET", "/api/v1/devices", first, "", 200)
+
+		s.admin(t, "user", "create", "--username", "root", "--role", "admin", "--password", "correct horse battery")
+		s.api(t, "GET", "/api/v1/devices", first, "", 401)
+		ops := s.admin(t, "token", "create", "--role", "admin", "--name", "ops")
+		var revoked bool
+		for _, e := range s.api(t, "GET", "/api/v1/audit?limit=1000", ops, "", 200)["entries"].([]any) {
+			e := e.(map[string]any)
+			if e["action"] == "revoke" && e["target_type"] == "token" && strings.Contains(fmt.Sprint(e["detail"]), "an admin user exists") {
+				revoked = true
+				if !strings.HasPrefix(fmt.Sprint(e["actor"]), "cli:") {
+					t.Errorf("revocation audited as %v, want the CLI user who created the admin", e["actor"])
+				}
+			}
+		}
+		if !revoked {
+			t.Error("the first-run token's revocation is not in the audit log")
+		}
+		if list := s.admin(t, "token", "list"); !strings.Contains(list, "first-run admin") {
+			t.Errorf("token list lacks the revoked first-run token:\n%s", list)
+		}
+
+		// A restart neither revives it nor makes another.
+		s.stop()
+		s = startServerArgs(t, collector, dir, extra...)
+		s.api(t, "GET", "/api/v1/devices", first, "", 401)
+		if b2, _ := os.ReadFile(filepath.Join(dir, "first-run-credentials.txt")); string(b2) != string(b) {
+			t.Errorf("first-run-credentials.txt rewritten:\n%s", b2)
 		}
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 )
 
 // replica is a `bonafide-collector serve` process that can be killed and
@@ -339,7 +340,7 @@ var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request
 // uiSignIn signs in to the web UI at addr and returns the session cookie.
 func uiSignIn(t *testing.T, addr, user, password string) *http.Cookie {
 	t.Helper()
-	resp, err := noRedirect.PostForm("http://"+addr+"/ui/login", url.Values{"username": {user}, "password": {password}, "next": {"/ui/"}})
+	resp, err := uitest.PostLogin(noRedirect, "http://"+addr, url.Values{"username": {user}, "password": {password}, "next": {"/ui/"}})
 	if err != nil {
 		t.Fatal(err)
 	}

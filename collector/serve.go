@@ -494,9 +494,16 @@ func ruleIDs(e *detect.Engine) []string {
 }
 
 // firstRun creates an admin API token the first time the collector starts on
-// an empty database and writes it to the data dir (mode 0600).
+// an empty database and writes it to the data dir (mode 0600); the token
+// is revoked once an enabled admin user exists.
 func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Logger) error {
 	path := filepath.Join(dataDir, "first-run-credentials.txt")
+	// Once an enabled admin user exists, the first-run token is revoked.
+	if retired, err := st.RetireFirstRunToken(ctx, "system"); err != nil {
+		return err
+	} else if retired {
+		log.Info("revoked the first-run admin API token: an admin user exists", "file", path)
+	}
 	if _, err := os.Stat(path); err == nil {
 		log.Info("first-run credentials", "file", path)
 		return nil
@@ -505,7 +512,7 @@ func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Lo
 	if err != nil || has {
 		return err
 	}
-	plain, _, err := st.CreateToken(ctx, "first-run admin", store.RoleAdmin)
+	plain, err := st.CreateFirstRunToken(ctx)
 	if err != nil {
 		return err
 	}

@@ -5,26 +5,23 @@ import (
 	"slices"
 )
 
-// MaxHolders is how many devices may hold a linking key for it to link
-// them: a key reported by more devices (a forged or placeholder value, a
-// network wrongly left unclassified) links nothing. The largest laptop
-// farms in court records held about 90 laptops.
+// MaxHolders is how many devices a linking key links: a key reported by
+// more devices (a forged or placeholder value, a network wrongly left
+// unclassified, or a farm's router reported by a crowd of fake laptops)
+// links only its MaxHolders most senior holders. So a key crowded by new
+// devices keeps linking the devices it linked before, and the newcomers
+// past the limit do not join: enrolling fakes cannot break a farm apart.
+// The largest laptop farms in court records held about 90 laptops.
 const MaxHolders = 250
 
-// Components finds the clusters of a fleet: keys[i] are device i's
-// linking keys, holders the number of devices holding each key (keys with
-// more than MaxHolders are ignored; nil counts holders from keys). It
-// returns the groups of two or more linked devices, as sorted indexes,
-// largest first.
-func Components(keys [][]Key, holders map[Key]int) [][]int {
-	if holders == nil {
-		holders = make(map[Key]int)
-		for _, ks := range keys {
-			for _, k := range ks {
-				holders[k]++
-			}
-		}
-	}
+// Components finds the clusters of a fleet. keys[i] are device i's
+// linking keys, the devices in order of seniority (the collector first
+// saw device i before device i+1); live[i] says whether device i takes
+// part (nil: all do). A key links its first MaxHolders holders in that
+// order, the devices that do not take part (silent, revoked) included in
+// the count but never linked. It returns the groups of two or more linked
+// devices, as sorted indexes, largest first.
+func Components(keys [][]Key, live []bool) [][]int {
 	parent := make([]int32, len(keys))
 	for i := range parent {
 		parent[i] = int32(i)
@@ -36,18 +33,28 @@ func Components(keys [][]Key, holders map[Key]int) [][]int {
 		}
 		return i
 	}
-	first := make(map[Key]int32, len(holders))
+	type holding struct {
+		first int32 // the first live holder, -1 for none yet
+		n     int   // holders so far, live or not
+	}
+	seen := make(map[Key]holding)
 	for i, ks := range keys {
+		on := live == nil || live[i]
 		for _, k := range ks {
-			if n := holders[k]; n < 2 || n > MaxHolders {
-				continue
-			}
-			j, ok := first[k]
+			h, ok := seen[k]
 			if !ok {
-				first[k] = int32(i)
+				h.first = -1
+			}
+			h.n++
+			link := on && h.n <= MaxHolders && h.first >= 0
+			if on && h.first < 0 {
+				h.first = int32(i)
+			}
+			seen[k] = h
+			if !link {
 				continue
 			}
-			a, b := find(int32(i)), find(j)
+			a, b := find(int32(i)), find(h.first)
 			if a != b {
 				parent[max(a, b)] = min(a, b)
 			}

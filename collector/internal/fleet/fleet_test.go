@@ -88,13 +88,26 @@ func TestComponents(t *testing.T) {
 	if want := [][]int{{0, 1, 2}, {4, 5}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Components = %v, want %v", got, want)
 	}
-	// A key held by too many devices links nothing.
-	many := make([][]Key, MaxHolders+1)
-	for i := range many {
-		many[i] = []Key{"bssid common"}
+	// A key crowded past MaxHolders links only its most senior holders:
+	// a farm of eight keeps its router when 300 fake laptops report it
+	// after them, and the fakes past the limit join nothing.
+	crowd := make([][]Key, 8+300)
+	for i := range crowd {
+		crowd[i] = []Key{"gateway_mac farm"}
 	}
-	if got := Components(many, nil); len(got) != 0 {
-		t.Errorf("an over-common key linked %d groups", len(got))
+	got = Components(crowd, nil)
+	if len(got) != 1 || len(got[0]) != MaxHolders || got[0][0] != 0 || got[0][7] != 7 || got[0][MaxHolders-1] != MaxHolders-1 {
+		t.Errorf("a crowded key linked %d groups (first of %d), want its %d most senior holders", len(got), len(got[0]), MaxHolders)
+	}
+	// Holders that do not take part (silent, revoked) count towards the
+	// limit but are never linked.
+	live := make([]bool, len(crowd))
+	for i := range live {
+		live[i] = i%2 == 0
+	}
+	got = Components(crowd, live)
+	if len(got) != 1 || len(got[0]) != MaxHolders/2 || got[0][1] != 2 || slices.ContainsFunc(got[0], func(i int) bool { return !live[i] || i >= MaxHolders }) {
+		t.Errorf("crowded key with silent holders: %v", got)
 	}
 	ids := AssignIDs([][]int{{0, 1, 2}, {3, 4}, {5, 6}}, []string{"c-a", "c-a", "c-b", "c-a", "c-a", "", ""},
 		func() string { return "c-new" })

@@ -174,7 +174,11 @@ func (s *Store) UpdateUser(ctx context.Context, username string, c UserChange, a
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM ui_sessions WHERE user_id = ?`), u.ID); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "update", "user", u.Username, detail)
+		if err := s.audit(ctx, tx, actor, "update", "user", u.Username, detail); err != nil {
+			return err
+		}
+		_, err = s.retireFirstRunToken(ctx, tx, actor)
+		return err
 	})
 	return u, err
 }

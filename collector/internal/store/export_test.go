@@ -184,3 +184,28 @@ func (s *Store) TimesIn(ctx context.Context, table, column string) ([]time.Time,
 	}
 	return out, err
 }
+
+// SeedCrowd inserts n devices first seen and last seen at, each holding
+// the linking keys, without clusters: a crowd of laptops as stored before
+// any re-clustering sees them. For TestFleetCrowdedKey.
+func (s *Store) SeedCrowd(ctx context.Context, n int, at time.Time, keys ...string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for i := range n {
+			id := fmt.Sprintf("dev_crowd%04d", i)
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hostname, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)`),
+				id, "hw-"+id, fmt.Sprintf("crowd-%04d", i), micros(at), micros(at)); err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES (?, ?, 1)`), id, k); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) VALUES (?, 1)
+					ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -223,16 +223,28 @@ func anys(ss []string) []any {
 }
 
 // component finds the devices linked with seed, breadth first over the
-// linking keys held by at most fleet.MaxHolders devices, among devices
-// that reported within the cluster window. Statements with IN lists vary
-// in length, so they bypass the statement cache.
+// linking keys, among devices that reported within the cluster window. A
+// key held by more than fleet.MaxHolders devices links only its
+// fleet.MaxHolders most senior holders (first seen first, then by id, as
+// fleet.Components). Statements with IN lists vary in length, so they
+// bypass the statement cache.
 func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time) ([]string, error) {
 	seen := map[string]bool{seed: true}
 	frontier := []string{seed}
+	crowded := map[string]map[string]bool{} // crowded key → its linking holders
+	since := micros(now.Add(-clusterWindow))
 	for len(frontier) > 0 && len(seen) <= fleet.MaxHolders {
 		var next []string
+		add := func(ids []string) {
+			for _, id := range ids {
+				if !seen[id] {
+					seen[id] = true
+					next = append(next, id)
+				}
+			}
+		}
 		for chunk := range slices.Chunk(frontier, 200) {
-			args := append([]any{fleet.MaxHolders, micros(now.Add(-clusterWindow))}, anys(chunk)...)
+			args := append([]any{fleet.MaxHolders, since}, anys(chunk)...)
 			rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id FROM device_keys k
 				JOIN link_keys l ON l.key = k.key AND l.holders <= ?
 				JOIN device_keys o ON o.key = k.key AND o.link = 1
@@ -245,16 +257,72 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 			if err != nil {
 				return nil, err
 			}
-			for _, id := range ids {
-				if !seen[id] {
-					seen[id] = true
-					next = append(next, id)
+			add(ids)
+			// Crowded keys link a frontier device only if it is among
+			// their most senior holders.
+			rows, err = tx.Tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key FROM device_keys k
+				JOIN link_keys l ON l.key = k.key AND l.holders > ?
+				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)`), append([]any{fleet.MaxHolders}, anys(chunk)...)...)
+			if err != nil {
+				return nil, fmt.Errorf("cluster: %w", err)
+			}
+			type holding struct{ device, key string }
+			var held []holding
+			for rows.Next() {
+				var h holding
+				if err := rows.Scan(&h.device, &h.key); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				held = append(held, h)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+			for _, h := range held {
+				linking, ok := crowded[h.key]
+				if !ok {
+					if linking, err = s.seniorHolders(ctx, tx, h.key, since); err != nil {
+						return nil, err
+					}
+					crowded[h.key] = linking
+				}
+				if _, ok := linking[h.device]; ok {
+					for id, live := range linking {
+						if live && !seen[id] {
+							add([]string{id})
+						}
+					}
 				}
 			}
 		}
 		frontier = next
 	}
 	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// seniorHolders returns the fleet.MaxHolders most senior holders of a
+// linking key, each with whether it reported since (and is not revoked):
+// the devices the key links.
+func (s *Store) seniorHolders(ctx context.Context, tx wtx, key string, since int64) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT o.device_id, d.revoked_at = 0 AND d.last_seen > ? FROM device_keys o
+		JOIN devices d ON d.id = o.device_id
+		WHERE o.key = ? AND o.link = 1 ORDER BY d.first_seen, o.device_id LIMIT ?`), since, key, fleet.MaxHolders)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		var live bool
+		if err := rows.Scan(&id, &live); err != nil {
+			return nil, err
+		}
+		out[id] = live
+	}
+	return out, rows.Err()
 }
 
 // recluster finds the clusters of the seed devices again and records

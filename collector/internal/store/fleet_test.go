@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -380,5 +381,115 @@ rules:
 			t.Fatal(err)
 		}
 		agree("a second co-signal", []string{"activity", "location"}, true)
+	})
+}
+
+// TestFleetCrowdedKey: a farm's router (its egress address and gateway
+// MAC) reported by a crowd of laptops first seen after the farm's, more
+// than fleet.MaxHolders in all, keeps linking the farm: the key links its
+// most senior holders, the newcomers past the limit join nothing, and the
+// farm's alerts stay open, through the farm's own re-clustering (the
+// incremental path) and a full recompute, which agree.
+func TestFleetCrowdedKey(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		fleetRules, err := fs.ReadFile(policies.FS(), "rules/fleet.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules, err := detect.Load(fstest.MapFS{"rules/fleet.yaml": {Data: fleetRules}, "rules/remote_access.yaml": {Data: []byte(`
+rules:
+  - id: anydesk_session
+    title: AnyDesk session
+    severity: high
+    scope: device
+    auto_resolve: true
+    description: D
+    condition: device.hostname.startsWith("farm")
+`)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		ids := map[string]string{}
+		report := func(host string, at time.Time, bssid string) {
+			t.Helper()
+			if ids[host] == "" {
+				ids[host] = e.enroll("agent-"+host, "hw-"+host, host)
+			}
+			r := e.snapshot(host+at.String(), host, at, map[string]string{"network": "home" + bssid})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: "f4:92:bf:01:02:03"}}
+			if bssid != "" {
+				r.Snapshot.Network.Wifi = &agentv1.Wifi{Bssid: bssid}
+			}
+			b := e.batch("agent-"+host, at, r)
+			b.IP, b.Egress = home.IP, home
+			if _, err := e.st.Ingest(e.ctx, b, rules); err != nil {
+				t.Fatal(err)
+			}
+		}
+		farm := []string{"farm-1", "farm-2", "farm-3"}
+		farmOpen := func(when string) {
+			t.Helper()
+			for _, h := range farm {
+				var states []string
+				for _, a := range e.alerts(store.AlertFilter{DeviceID: ids[h], RuleID: "laptop_farm_suspected"}) {
+					states = append(states, string(a.Status))
+				}
+				if !slices.Equal(states, []string{string(store.StatusOpen)}) {
+					t.Errorf("%s: %s's laptop_farm_suspected alerts %v, want one open", when, h, states)
+				}
+			}
+		}
+		for _, h := range farm {
+			report(h, t0, "")
+		}
+		farmOpen("the farm")
+		cluster := e.device(ids["farm-1"]).ClusterID
+
+		// The crowd, first seen after the farm: 253 holders of each key.
+		time.Sleep(10 * time.Millisecond) // first_seen is the enrollment's wall clock
+		if err := e.st.SeedCrowd(e.ctx, fleet.MaxHolders, time.Now(), "egress_ip 198.51.100.9", "gateway_mac f4:92:bf:01:02:03"); err != nil {
+			t.Fatal(err)
+		}
+		check := func(when string) {
+			t.Helper()
+			for _, h := range farm {
+				if got := e.device(ids[h]).ClusterID; got != cluster {
+					t.Errorf("%s: %s in cluster %q, want the farm's %q", when, h, got, cluster)
+				}
+			}
+			// The keys link their 250 most senior holders: the last
+			// three of the crowd join nothing.
+			for i := range fleet.MaxHolders {
+				want := cluster
+				if i >= fleet.MaxHolders-len(farm) {
+					want = ""
+				}
+				if got := e.device(fmt.Sprintf("dev_crowd%04d", i)).ClusterID; got != want {
+					t.Errorf("%s: crowd %d in cluster %q, want %q", when, i, got, want)
+				}
+			}
+		}
+		// A farm laptop's key set changes (it reports its access point
+		// too): it is re-clustered over the crowded keys.
+		report("farm-1", t0.Add(time.Hour), "a0:b1:c2:d3:e4:f5")
+		check("crowded")
+		for _, h := range farm {
+			report(h, t0.Add(2*time.Hour), "")
+		}
+		farmOpen("reporting again")
+
+		// A full recompute finds the same clusters, and the farm's next
+		// reports keep its alerts open.
+		st, err := e.st.RecomputeFleet(e.ctx, t0.Add(2*time.Hour))
+		if err != nil || st.Clusters != 1 || st.Moved != 0 {
+			t.Errorf("recompute = %+v, %v; want the one cluster, nothing moved", st, err)
+		}
+		check("recomputed")
+		for _, h := range farm {
+			report(h, t0.Add(3*time.Hour), "")
+		}
+		farmOpen("after the recompute")
 	})
 }

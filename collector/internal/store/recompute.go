@@ -1,12 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
@@ -33,7 +35,7 @@ const sliceBudget = 50 * time.Millisecond
 // recomputes every risk score. Reports update clusters and scores
 // incrementally; this full pass catches what they cannot see: devices
 // that stopped reporting and fell out of the window, people re-bound by
-// an HR import, edited rule severities, keys that became too common.
+// an HR import, edited rule severities, keys crowded past fleet.MaxHolders.
 //
 // It reads the fleet on the read pool and computes outside any write
 // transaction, then writes what changed in slices (fleetSlice), each its
@@ -82,11 +84,12 @@ func (s *Store) recomputeFleet(ctx context.Context, now time.Time, size int, aft
 	type dev struct {
 		cluster, person, oldPerson, risk string
 		score                            int
+		firstSeen                        int64
 		live, revoked                    bool
 	}
 	devs := map[string]*dev{}
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT d.id, d.cluster_id, d.person, COALESCE(`+personOfDevice+`, ''),
-		d.risk_score, d.risk_contributors, d.revoked_at = 0 AND d.last_seen > ?, d.revoked_at <> 0 FROM devices d`), micros(now.Add(-clusterWindow)))
+		d.risk_score, d.risk_contributors, d.revoked_at = 0 AND d.last_seen > ?, d.revoked_at <> 0, d.first_seen FROM devices d`), micros(now.Add(-clusterWindow)))
 	if err != nil {
 		return st, fmt.Errorf("recompute: %w", err)
 	}
@@ -94,7 +97,7 @@ func (s *Store) recomputeFleet(ctx context.Context, now time.Time, size int, aft
 	for rows.Next() {
 		var id string
 		d := &dev{}
-		if err := rows.Scan(&id, &d.cluster, &d.oldPerson, &d.person, &d.score, &d.risk, &d.live, &d.revoked); err != nil {
+		if err := rows.Scan(&id, &d.cluster, &d.oldPerson, &d.person, &d.score, &d.risk, &d.live, &d.revoked, &d.firstSeen); err != nil {
 			rows.Close()
 			return st, err
 		}
@@ -108,10 +111,16 @@ func (s *Store) recomputeFleet(ctx context.Context, now time.Time, size int, aft
 	if err := rows.Err(); err != nil {
 		return st, err
 	}
-	slices.Sort(ids)
+	// In order of seniority, as a crowded key links its most senior
+	// holders (fleet.Components; component does the same in SQL).
+	slices.SortFunc(ids, func(a, b string) int {
+		return cmp.Or(cmp.Compare(devs[a].firstSeen, devs[b].firstSeen), strings.Compare(a, b))
+	})
 	index := make(map[string]int, len(ids))
+	live := make([]bool, len(ids))
 	for i, id := range ids {
 		index[id] = i
+		live[i] = devs[id].live
 	}
 
 	// Link keys and clusters.
@@ -129,8 +138,8 @@ func (s *Store) recomputeFleet(ctx context.Context, now time.Time, size int, aft
 		}
 		k := fleet.Key(key)
 		holders[k]++
-		if d, ok := devs[id]; ok && d.live {
-			keys[index[id]] = append(keys[index[id]], k)
+		if i, ok := index[id]; ok {
+			keys[i] = append(keys[i], k)
 		}
 	}
 	rows.Close()
@@ -140,7 +149,7 @@ func (s *Store) recomputeFleet(ctx context.Context, now time.Time, size int, aft
 	if err := s.syncLinkKeys(ctx, holders, inSlices); err != nil {
 		return st, err
 	}
-	comps := fleet.Components(keys, holders)
+	comps := fleet.Components(keys, live)
 	st.Clusters = len(comps)
 	groups := make([][]string, len(comps))
 	current := map[string]string{}

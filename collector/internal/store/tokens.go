@@ -32,6 +32,66 @@ func (s *Store) CreateToken(ctx context.Context, name, role string) (string, Tok
 	return s.CreateTokenExpiring(ctx, name, role, time.Time{}, "system")
 }
 
+// CreateFirstRunToken makes the first-run admin token, which
+// first-run-credentials.txt holds until an enabled admin user exists
+// (see retireFirstRunToken); it returns the plaintext.
+func (s *Store) CreateFirstRunToken(ctx context.Context) (string, error) {
+	plain, t, err := s.CreateTokenExpiring(ctx, "first-run admin", RoleAdmin, time.Time{}, "system")
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.exec(ctx, `UPDATE api_tokens SET first_run = 1 WHERE id = ?`, t.ID); err != nil {
+		return "", fmt.Errorf("create first-run token: %w", err)
+	}
+	// An admin user created meanwhile (by another replica's CLI) retires it.
+	if _, err := s.RetireFirstRunToken(ctx, "system"); err != nil {
+		return "", err
+	}
+	return plain, nil
+}
+
+// RetireFirstRunToken revokes the first-run admin token when an enabled
+// admin user exists, auditing it as actor's; it reports whether it did.
+// Creating, enabling or promoting an admin user does it in the same
+// transaction; serve calls this at start for users created before.
+func (s *Store) RetireFirstRunToken(ctx context.Context, actor string) (bool, error) {
+	var retired bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		retired, err = s.retireFirstRunToken(ctx, tx, actor)
+		return err
+	})
+	return retired, err
+}
+
+// retireFirstRunToken is RetireFirstRunToken in tx.
+func (s *Store) retireFirstRunToken(ctx context.Context, tx *sql.Tx, actor string) (bool, error) {
+	var admins int
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE role = ? AND disabled_at = 0`), RoleAdmin).Scan(&admins); err != nil {
+		return false, fmt.Errorf("retire first-run token: %w", err)
+	}
+	if admins == 0 {
+		return false, nil
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM api_tokens WHERE first_run = 1 AND revoked_at = 0`))
+	if err != nil {
+		return false, fmt.Errorf("retire first-run token: %w", err)
+	}
+	ids, err := scanColumn[string](rows)
+	if err != nil {
+		return false, fmt.Errorf("retire first-run token: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), micros(time.Now()), id); err != nil {
+			return false, fmt.Errorf("retire first-run token: %w", err)
+		}
+		if err := s.audit(ctx, tx, actor, "revoke", "token", id, map[string]any{"name": "first-run admin", "reason": "an admin user exists"}); err != nil {
+			return false, err
+		}
+	}
+	return len(ids) > 0, nil
+}
+
 // TokenByPlaintext finds the active token with this plaintext: not
 // revoked, not expired.
 func (s *Store) TokenByPlaintext(ctx context.Context, plain string) (Token, error) {

@@ -122,7 +122,11 @@ func (s *Store) CreateUser(ctx context.Context, username, role, password, actor 
 			username, role, string(hash), micros(u.CreatedAt)).Scan(&u.ID); err != nil {
 			return fmt.Errorf("create user: %w", err)
 		}
-		return s.audit(ctx, tx, actor, "create", "user", fmt.Sprint(u.ID), map[string]any{"username": username, "role": role})
+		if err := s.audit(ctx, tx, actor, "create", "user", fmt.Sprint(u.ID), map[string]any{"username": username, "role": role}); err != nil {
+			return err
+		}
+		_, err := s.retireFirstRunToken(ctx, tx, actor)
+		return err
 	})
 	if err != nil && !errors.Is(err, ErrInvalid) {
 		// A concurrent CreateUser of the same name (PostgreSQL) loses on
@@ -304,7 +308,11 @@ func (s *Store) SignInOIDC(ctx context.Context, name, role string, detail map[st
 		for k, v := range detail {
 			d[k] = v
 		}
-		return s.audit(ctx, tx, u.Username, "sign-in", "user", fmt.Sprint(u.ID), d)
+		if err := s.audit(ctx, tx, u.Username, "sign-in", "user", fmt.Sprint(u.ID), d); err != nil {
+			return err
+		}
+		_, err = s.retireFirstRunToken(ctx, tx, u.Username)
+		return err
 	})
 	if err != nil {
 		return User{}, err

@@ -18,6 +18,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/proto"
@@ -79,7 +80,7 @@ func (e *pageEnv) signIn(t *testing.T, user string) *pageUser {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	u := &pageUser{t: t, env: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	resp, err := u.c.PostForm(e.srv.URL+"/ui/login", url.Values{"username": {user}, "password": {pagePassword}, "next": {"/ui/"}})
+	resp, err := uitest.PostLogin(u.c, e.srv.URL, url.Values{"username": {user}, "password": {pagePassword}, "next": {"/ui/"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui/oidctest"
+	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 	"github.com/chromedp/chromedp"
 )
 
@@ -421,7 +422,7 @@ func TestOIDCProviderDown(t *testing.T) {
 	if resp, body := follow(t, c, mustGet(t, srv.URL+"/ui/oidc/login"), nil); resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "sign in with a local account") {
 		t.Errorf("single sign-on with the provider down: %s\n%s", resp.Status, body)
 	}
-	resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"username": {"ana"}, "password": {"correct horse battery"}, "next": {"/ui/alerts"}})
+	resp, err := uitest.PostLogin(c, srv.URL, url.Values{"username": {"ana"}, "password": {"correct horse battery"}, "next": {"/ui/alerts"}})
 	if err != nil || resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("local sign-in: %v %v", resp, err)
 	}

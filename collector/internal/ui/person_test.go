@@ -20,6 +20,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -206,7 +207,7 @@ func (p *pages) browse(t *testing.T, user string) *http.Client {
 	if user == "" {
 		return c
 	}
-	resp, err := c.PostForm(p.srv.URL+"/ui/login", url.Values{"username": {user}, "password": {"correct horse battery"}, "next": {"/ui/"}})
+	resp, err := uitest.PostLogin(c, p.srv.URL, url.Values{"username": {user}, "password": {"correct horse battery"}, "next": {"/ui/"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,8 @@
 // Sign-in is with local users (`bonafide-collector user create`) or by
 // OpenID Connect single sign-on (oidc.go); either way the session lives
 // server-side, its token in an HttpOnly, SameSite=Strict cookie. Every
-// form carries the session's CSRF token, and every action checks the
+// form carries the session's CSRF token (the sign-in form, before any
+// session, a token its own cookie repeats), and every action checks the
 // user's role on the server. Read-only pages work without JavaScript.
 package ui
 
@@ -38,6 +39,12 @@ var staticFS embed.FS
 const (
 	cookieName = "bonafide_session"
 	sessionTTL = 12 * time.Hour
+	// loginCookie carries the sign-in form's CSRF token (double submit):
+	// the form echoes it, and a POST whose form and cookie disagree is
+	// refused. Another site can make a browser post the form but can
+	// neither read nor set the cookie (HttpOnly, SameSite=Strict).
+	loginCookie = "bonafide_login"
+	loginTTL    = time.Hour
 )
 
 // Options are what the UI needs besides the store.
@@ -254,30 +261,64 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg st
 type loginData struct {
 	Next, Error string
 	SSO         string // the provider's name; empty without OIDC
+	CSRF        string // the form's token, also in loginCookie
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "login", "Sign in", s.loginData(safeNext(r.URL.Query().Get("next")), ""))
+	s.loginForm(w, r, http.StatusOK, safeNext(r.URL.Query().Get("next")), "")
 }
 
-func (s *Server) loginData(next, errMsg string) loginData {
+// loginForm renders the sign-in form with status and errMsg, with the
+// CSRF token of the request's loginCookie, or a new one set in it.
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request, status int, next, errMsg string) {
 	d := loginData{Next: next, Error: errMsg}
 	if s.sso != nil {
 		d.SSO = s.sso.cfg.Name
 	}
-	return d
+	if c, err := r.Cookie(loginCookie); err == nil && validLoginToken(c.Value) {
+		d.CSRF = c.Value
+	} else {
+		d.CSRF = token()
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: d.CSRF, Path: "/ui/login", HttpOnly: true, Secure: s.opts.SecureCookies,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(loginTTL.Seconds())})
+	s.render(w, r, status, "login", "Sign in", d)
+}
+
+// validLoginToken reports whether v looks like a token that token made,
+// so that a cookie planted with any other value is replaced.
+func validLoginToken(v string) bool {
+	if len(v) != 43 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	next := safeNext(r.PostFormValue("next"))
+	// The form's token must be the one its cookie carries: a sign-in
+	// posted from another site (login CSRF, which would sign the analyst
+	// in as the attacker) is refused before anything else, and counts as
+	// no failed sign-in.
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !validLoginToken(c.Value) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.Value)) != 1 {
+		s.log.Warn("ui sign-in without its form's token", "ip", clientAddr(r))
+		s.loginForm(w, r, http.StatusForbidden, next, "The sign-in form expired or did not come from this site; try again.")
+		return
+	}
 	user := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
 	if len(user) > 256 {
 		user = user[:256]
 	}
 	if !s.signIns.allow(user, r) {
 		s.log.Warn("ui sign-in throttled", "user", user, "ip", clientAddr(r))
-		s.render(w, r, http.StatusTooManyRequests, "login", "Sign in", s.loginData(next, "Too many failed sign-ins: wait a few minutes and try again."))
+		s.loginForm(w, r, http.StatusTooManyRequests, next, "Too many failed sign-ins: wait a few minutes and try again.")
 		return
 	}
 	u, err := s.store.Authenticate(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
@@ -288,9 +329,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			s.signIns.fail(user, r)
 			s.log.Warn("ui sign-in refused", "user", user, "ip", clientAddr(r))
 		}
-		s.render(w, r, http.StatusUnauthorized, "login", "Sign in", s.loginData(next, "Wrong user name or password."))
+		s.loginForm(w, r, http.StatusUnauthorized, next, "Wrong user name or password.")
 		return
 	}
+	// The token has served; the next sign-in form gets a new one.
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/ui/login", HttpOnly: true, Secure: s.opts.SecureCookies,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	s.signIns.succeed(user)
 	if s.startSession(w, r, u) {
 		http.Redirect(w, r, next, http.StatusSeeOther)

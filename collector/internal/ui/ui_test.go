@@ -18,6 +18,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 )
 
 // xssHost is a host name an attacker chose for the laptop.
@@ -92,7 +93,7 @@ func (f *fixture) client(t *testing.T) *http.Client {
 
 func (f *fixture) signIn(t *testing.T, c *http.Client, user string) {
 	t.Helper()
-	resp, err := c.PostForm(f.srv.URL+"/ui/login", url.Values{"username": {user}, "password": {"correct horse battery"}, "next": {"/ui/alerts"}})
+	resp, err := uitest.PostLogin(c, f.srv.URL, url.Values{"username": {user}, "password": {"correct horse battery"}, "next": {"/ui/alerts"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestSignInTriageAndEscaping(t *testing.T) {
 	if code, _, h := get(t, c, f.srv.URL+"/ui/alerts"); code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/ui/login") {
 		t.Fatalf("signed out: %d %v", code, h)
 	}
-	resp, _ := c.PostForm(f.srv.URL+"/ui/login", url.Values{"username": {"ana"}, "password": {"wrong password!!"}})
+	resp, _ := uitest.PostLogin(c, f.srv.URL, url.Values{"username": {"ana"}, "password": {"wrong password!!"}})
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong password: %s", resp.Status)
 	}
@@ -191,7 +192,7 @@ func TestSignInTriageAndEscaping(t *testing.T) {
 func TestSafeRedirectAfterSignIn(t *testing.T) {
 	f := newFixture(t)
 	for _, next := range []string{"https://evil.example/", "//evil.example/ui/", "/ui/\\evil", "/api/v1/alerts"} {
-		resp, err := f.client(t).PostForm(f.srv.URL+"/ui/login", url.Values{"username": {"ana"}, "password": {"correct horse battery"}, "next": {next}})
+		resp, err := uitest.PostLogin(f.client(t), f.srv.URL, url.Values{"username": {"ana"}, "password": {"correct horse battery"}, "next": {next}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +220,7 @@ func TestSignInThrottled(t *testing.T) {
 	f.srv = srv
 	c := f.client(t)
 	post := func(user, pw string) int {
-		resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"username": {user}, "password": {pw}})
+		resp, err := uitest.PostLogin(c, srv.URL, url.Values{"username": {user}, "password": {pw}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,4 +242,67 @@ func TestSignInThrottled(t *testing.T) {
 	if !strings.Contains(logs.String(), "ui sign-in refused") || !strings.Contains(logs.String(), "ip=127.0.0.1") {
 		t.Errorf("failed sign-ins not logged with the address:\n%s", logs.String())
 	}
+}
+
+// TestSignInCSRF: the sign-in form carries a token that its cookie
+// repeats (double submit). A sign-in posted from another site (login
+// CSRF: the analyst would work signed in as the attacker) has no cookie,
+// or a cookie its form cannot name, and is refused with no session and
+// no failed sign-in counted; the form posted back as served signs in.
+func TestSignInCSRF(t *testing.T) {
+	f := newFixture(t)
+	creds := url.Values{"username": {"ana"}, "password": {"correct horse battery"}, "next": {"/ui/alerts"}}
+	post := func(c *http.Client, form url.Values, cookie string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/ui/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: loginCookie, Value: cookie})
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	refused := func(what string, resp *http.Response) {
+		t.Helper()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %s, want 403", what, resp.Status)
+		}
+		for _, ck := range resp.Cookies() {
+			if ck.Name == cookieName && ck.Value != "" {
+				t.Errorf("%s: a session cookie was set", what)
+			}
+		}
+	}
+	// The attacker's page posts the form with no token at all …
+	refused("no token", post(f.client(t), creds, ""))
+	// … with a token fetched on their own visit (the victim's browser has
+	// no cookie for it, or its own) …
+	_, body, _ := get(t, f.client(t), f.srv.URL+"/ui/login")
+	m := csrfRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf field in the sign-in form:\n%s", body)
+	}
+	withToken := url.Values{"csrf": {m[1]}}
+	for k, v := range creds {
+		withToken[k] = v
+	}
+	refused("a token without its cookie", post(f.client(t), withToken, ""))
+	refused("a token with another cookie", post(f.client(t), withToken, token()))
+	// … or a cookie value planted by some other means, echoed.
+	planted := url.Values{"csrf": {"x"}}
+	for k, v := range creds {
+		planted[k] = v
+	}
+	refused("a planted short token", post(f.client(t), planted, "x"))
+	// None counts as a failed sign-in (more than the ten that throttle a
+	// user name): the form as served signs ana in.
+	for range 12 {
+		refused("no token, again", post(f.client(t), url.Values{"username": {"ana"}, "password": {"wrong password!!"}}, ""))
+	}
+	f.signIn(t, f.client(t), "ana")
 }
