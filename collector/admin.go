@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,16 +48,8 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		fmt.Fprintln(stdout, fp)
 		return nil
 	}
-	// Opening a SQLite database that is not there creates it, data dir
-	// and all: only the commands that add something may start one.
-	switch cmd {
-	case "secret create", "token create", "user create", "people import":
-	default:
-		if _, err := os.Stat(c.dsn()); c.db == "" && errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("no collector database: %s does not exist (give the --data-dir or --db that `serve` uses)", c.dsn())
-		}
-	}
-	st, err := store.Open(ctx, c.dsn(), newLogger(io.Discard, ""))
+	// Only the commands that add something may start a database.
+	st, err := c.openStore(ctx, slices.Contains([]string{"secret create", "token create", "user create", "people import"}, cmd))
 	if err != nil {
 		return err
 	}

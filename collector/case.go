@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/cases"
-	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
 
 // caseCmd runs `case verify FILE [--key PEM]` (no database needed),
@@ -58,10 +57,7 @@ func caseCmd(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 		}
 		return nil
 	}
-	if _, err := os.Stat(c.dsn()); c.db == "" && errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no collector database: %s does not exist (give the --data-dir or --db that `serve` uses)", c.dsn())
-	}
-	st, err := store.Open(ctx, c.dsn(), newLogger(io.Discard, ""))
+	st, err := c.openStore(ctx, false)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
 
 // version is stamped by the Makefile from git.
@@ -156,6 +158,16 @@ func (c *common) dsn() string {
 		return c.db
 	}
 	return filepath.Join(c.dataDir, "bonafide.db")
+}
+
+// openStore opens the collector's database for a command. Opening a
+// SQLite database that is not there creates it, data dir and all: only
+// with create may a command start one; otherwise a missing one is an error.
+func (c *common) openStore(ctx context.Context, create bool) (*store.Store, error) {
+	if _, err := os.Stat(c.dsn()); !create && c.db == "" && errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no collector database: %s does not exist (give the --data-dir or --db that `serve` uses)", c.dsn())
+	}
+	return store.Open(ctx, c.dsn(), newLogger(io.Discard, ""))
 }
 
 // newFlagSet is the flag set of command cmd. Its -h says what the command

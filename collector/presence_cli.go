@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/presence"
@@ -40,10 +39,7 @@ func presenceCmd(ctx context.Context, cmd string, args []string, stdout, stderr 
 	if cfg.PublicURL == "" {
 		return errors.New("--public-url is required: give the collector's own")
 	}
-	if _, err := os.Stat(c.dsn()); c.db == "" && errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no collector database: %s does not exist (give the --data-dir or --db that `serve` uses)", c.dsn())
-	}
-	st, err := store.Open(ctx, c.dsn(), newLogger(io.Discard, ""))
+	st, err := c.openStore(ctx, false)
 	if err != nil {
 		return err
 	}
