@@ -108,36 +108,7 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 	}
 	agents := make([]*benchAgent, benchDevices)
 	for i := range agents {
-		agentID := uuid.NewString()
-		sn := benchSnapshot(i, agentID)
-		if mode == benchQuiet || mode == benchCluster {
-			sn.RemoteAccess = nil
-			for _, i := range sn.GetNetwork().GetInterfaces() {
-				i.VpnToolId = "" // no rule fires
-			}
-			for _, l := range append(sn.GetSessions().GetCurrent(), sn.GetSessions().GetHistory()...) {
-				l.SourceAddress = "192.168.1.40" // remote logons from the LAN only
-			}
-			if h := sn.GetActivity().GetHours(); len(h) > 8 {
-				sn.Activity.Hours = h[len(h)-8:] // a working day, not around the clock
-			}
-		}
-		// Each device enrolls from the address it reports from, as laptops
-		// at home do: a hundred enrollments from one address within
-		// seconds is what mass_enrollment flags, and then every report
-		// would carry that alert.
-		id := sn.GetIdentity()
-		if _, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: sec.ID, IP: fmt.Sprintf("203.0.113.%d", i),
-			HardwareKey: store.HardwareKey(id.GetHardwareUuid(), id.GetSerialNumber(), id.GetMachineId()),
-			Identity:    deviceIdentity(id), CertSerial: fmt.Sprint(i), CertNotAfter: time.Now().AddDate(1, 0, 0)}); err != nil {
-			b.Fatal(err)
-		}
-		a, err := st.AgentByID(ctx, agentID)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p := &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(203, 0, 113, byte(i)), Port: 40000 + i}}
-		agents[i] = &benchAgent{ctx: context.WithValue(peer.NewContext(ctx, p), agentKey{}, a), snap: sn, group: i / 8}
+		agents[i] = enrollBenchAgent(b, st, sec.ID, i, mode == benchQuiet || mode == benchCluster)
 	}
 
 	// Each goroutine owns some devices, so that one device's reports come
@@ -208,6 +179,43 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 		unit = "snapshots/s"
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+// enrollBenchAgent enrolls device i of a benchmark and returns it with its
+// snapshot (benchSnapshot), quiet when asked: then no snapshot rule fires
+// on it.
+func enrollBenchAgent(b *testing.B, st *store.Store, secretID string, i int, quiet bool) *benchAgent {
+	ctx := context.Background()
+	agentID := uuid.NewString()
+	sn := benchSnapshot(i, agentID)
+	if quiet {
+		sn.RemoteAccess = nil
+		for _, i := range sn.GetNetwork().GetInterfaces() {
+			i.VpnToolId = "" // no rule fires
+		}
+		for _, l := range append(sn.GetSessions().GetCurrent(), sn.GetSessions().GetHistory()...) {
+			l.SourceAddress = "192.168.1.40" // remote logons from the LAN only
+		}
+		if h := sn.GetActivity().GetHours(); len(h) > 8 {
+			sn.Activity.Hours = h[len(h)-8:] // a working day, not around the clock
+		}
+	}
+	// Each device enrolls from the address it reports from, as laptops at
+	// home do: a hundred enrollments from one address within seconds is
+	// what mass_enrollment flags, and then every report would carry that
+	// alert.
+	id := sn.GetIdentity()
+	if _, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: secretID, IP: fmt.Sprintf("203.0.113.%d", i),
+		HardwareKey: store.HardwareKey(id.GetHardwareUuid(), id.GetSerialNumber(), id.GetMachineId()),
+		Identity:    deviceIdentity(id), CertSerial: fmt.Sprint(i), CertNotAfter: time.Now().AddDate(1, 0, 0)}); err != nil {
+		b.Fatal(err)
+	}
+	a, err := st.AgentByID(ctx, agentID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(203, 0, 113, byte(i)), Port: 40000 + i}}
+	return &benchAgent{ctx: context.WithValue(peer.NewContext(ctx, p), agentKey{}, a), snap: sn, group: i / 8}
 }
 
 // move switches the device between its own access point and its group's.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,7 +20,6 @@ import (
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/google/uuid"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -94,27 +92,7 @@ func footprint(b *testing.B, dsn, driver, conn string, changes int) {
 		}
 		laptops := make([]*benchAgent, footprintLaptops)
 		for i := range laptops {
-			agentID := uuid.NewString()
-			sn := benchSnapshot(i, agentID)
-			sn.RemoteAccess = nil // an ordinary laptop
-			for _, i := range sn.GetNetwork().GetInterfaces() {
-				i.VpnToolId = ""
-			}
-			for _, l := range append(sn.GetSessions().GetCurrent(), sn.GetSessions().GetHistory()...) {
-				l.SourceAddress = "192.168.1.40"
-			}
-			id := sn.GetIdentity()
-			if _, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: sec.ID, IP: fmt.Sprintf("203.0.113.%d", i),
-				HardwareKey: store.HardwareKey(id.GetHardwareUuid(), id.GetSerialNumber(), id.GetMachineId()),
-				Identity:    deviceIdentity(id), CertSerial: fmt.Sprint(i), CertNotAfter: start.AddDate(1, 0, 0)}); err != nil {
-				b.Fatal(err)
-			}
-			a, err := st.AgentByID(ctx, agentID)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p := &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(203, 0, 113, byte(i)), Port: 40000 + i}}
-			laptops[i] = &benchAgent{ctx: context.WithValue(peer.NewContext(ctx, p), agentKey{}, a), snap: sn}
+			laptops[i] = enrollBenchAgent(b, st, sec.ID, i, true) // an ordinary laptop
 		}
 		db, err := sql.Open(driver, conn)
 		if err != nil {
