@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
-	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // admin runs the commands that change the collector's data directly in its
@@ -54,6 +54,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		return err
 	}
 	defer st.Close()
+	acc := accounts.New(st)
 	if err := withPlaces(st); err != nil {
 		return err
 	}
@@ -98,13 +99,13 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		if *expires > 0 {
 			until = time.Now().Add(*expires)
 		}
-		plain, _, err := st.CreateTokenExpiring(ctx, *name, *role, until, "cli:"+currentUser())
+		plain, _, err := acc.CreateTokenExpiring(ctx, *name, *role, until, "cli:"+currentUser())
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, plain)
 	case "token list":
-		tokens, err := st.ListTokens(ctx)
+		tokens, err := acc.ListTokens(ctx)
 		if err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		if err != nil {
 			return err
 		}
-		if err := st.RevokeToken(ctx, id, "cli:"+currentUser()); err != nil {
+		if err := acc.RevokeToken(ctx, id, "cli:"+currentUser()); err != nil {
 			return err
 		}
 		fmt.Fprintln(stderr, "revoked token", id)
@@ -136,7 +137,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		if err != nil {
 			return err
 		}
-		var c store.UserChange
+		var c accounts.UserChange
 		switch cmd {
 		case "user disable", "user enable":
 			off := cmd == "user disable"
@@ -152,7 +153,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 			}
 			c.Password = &pw
 		}
-		if _, err := st.UpdateUser(ctx, u, c, "cli:"+currentUser()); err != nil {
+		if _, err := acc.UpdateUser(ctx, u, c, "cli:"+currentUser()); err != nil {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}
 		fmt.Fprintf(stderr, "%s: done for %s\n", cmd, u)
@@ -171,13 +172,13 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		if pw == "" {
 			return errors.New("user create: empty password (give --password or one line on standard input)")
 		}
-		u, err := st.CreateUser(ctx, *username, *role, pw, "cli:"+currentUser())
+		u, err := acc.CreateUser(ctx, *username, *role, pw, "cli:"+currentUser())
 		if err != nil {
 			return fmt.Errorf("user create: %w", err)
 		}
 		fmt.Fprintf(stdout, "created user %s (role %s)\n", u.Username, u.Role)
 	case "user list":
-		users, err := st.ListUsers(ctx)
+		users, err := acc.ListUsers(ctx)
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui"
 )
 
@@ -69,7 +69,7 @@ func (o *oidcFlags) config(publicURL string, getenv func(string) string) (*ui.OI
 	for _, m := range []struct {
 		groups listFlag
 		role   string
-	}{{o.viewer, store.RoleViewer}, {o.analyst, store.RoleAnalyst}, {o.admin, store.RoleAdmin}} { // highest last: it wins
+	}{{o.viewer, accounts.RoleViewer}, {o.analyst, accounts.RoleAnalyst}, {o.admin, accounts.RoleAdmin}} { // highest last: it wins
 		for _, g := range m.groups {
 			roles[g] = m.role
 		}

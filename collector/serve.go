@@ -28,6 +28,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -497,9 +498,10 @@ func ruleIDs(e *detect.Engine) []string {
 // an empty database and writes it to the data dir (mode 0600); the token
 // is revoked once an enabled admin user exists.
 func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Logger) error {
+	acc := accounts.New(st)
 	path := filepath.Join(dataDir, "first-run-credentials.txt")
 	// Once an enabled admin user exists, the first-run token is revoked.
-	if retired, err := st.RetireFirstRunToken(ctx, "system"); err != nil {
+	if retired, err := acc.RetireFirstRunToken(ctx, "system"); err != nil {
 		return err
 	} else if retired {
 		log.Info("revoked the first-run admin API token: an admin user exists", "file", path)
@@ -508,11 +510,11 @@ func firstRun(ctx context.Context, st *store.Store, dataDir string, log *slog.Lo
 		log.Info("first-run credentials", "file", path)
 		return nil
 	}
-	has, err := st.HasTokens(ctx)
+	has, err := acc.HasTokens(ctx)
 	if err != nil || has {
 		return err
 	}
-	plain, err := st.CreateFirstRunToken(ctx)
+	plain, err := acc.CreateFirstRunToken(ctx)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
 	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -34,6 +35,7 @@ import (
 // Server serves the API.
 type Server struct {
 	store    *store.Store
+	accounts *accounts.Store
 	log      *slog.Logger
 	mux      *http.ServeMux
 	policies *detect.Live
@@ -43,34 +45,34 @@ type Server struct {
 
 // New builds the API handler.
 func New(st *store.Store, log *slog.Logger, policies *detect.Live) *Server {
-	s := &Server{store: st, log: log, mux: http.NewServeMux(), policies: policies}
-	s.handle("GET /api/v1/alerts", store.RoleViewer, s.listAlerts)
-	s.handle("GET /api/v1/alerts/{id}", store.RoleViewer, s.getAlert)
-	s.handle("PATCH /api/v1/alerts/{id}", store.RoleAnalyst, s.patchAlert)
-	s.handle("PATCH /api/v1/alerts", store.RoleAnalyst, s.patchAlerts)
-	s.handle("GET /api/v1/suppressions", store.RoleViewer, s.listSuppressions)
-	s.handle("POST /api/v1/suppressions", store.RoleAnalyst, s.createSuppression)
-	s.handle("DELETE /api/v1/suppressions/{id}", store.RoleAnalyst, s.deleteSuppression)
-	s.handle("GET /api/v1/devices", store.RoleViewer, s.listDevices)
-	s.handle("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
-	s.handle("GET /api/v1/people", store.RoleViewer, s.listPeople)
-	s.handle("GET /api/v1/people/{email}", store.RoleViewer, s.getPerson)
-	s.handle("GET /api/v1/farms", store.RoleViewer, s.listFarms)
-	s.handle("GET /api/v1/farms/{id}", store.RoleViewer, s.getFarm)
-	s.handle("POST /api/v1/people", store.RoleAdmin, s.postPeople)
-	s.handle("GET /api/v1/policies", store.RoleViewer, s.getPolicies)
-	s.handle("POST /api/v1/policies/dry-run", store.RoleAnalyst, s.dryRun)
-	s.handle("GET /api/v1/outputs", store.RoleViewer, s.listOutputs)
-	s.handle("GET /api/v1/idp", store.RoleViewer, s.listIdP)
-	s.handle("GET /api/v1/people/{email}/signins", store.RoleViewer, s.personSignins)
-	s.handle("POST /api/v1/outputs/{name}/test", store.RoleAdmin, s.testOutput)
-	s.handle("GET /api/v1/audit", store.RoleAdmin, s.listAudit)
+	s := &Server{store: st, accounts: accounts.New(st), log: log, mux: http.NewServeMux(), policies: policies}
+	s.handle("GET /api/v1/alerts", accounts.RoleViewer, s.listAlerts)
+	s.handle("GET /api/v1/alerts/{id}", accounts.RoleViewer, s.getAlert)
+	s.handle("PATCH /api/v1/alerts/{id}", accounts.RoleAnalyst, s.patchAlert)
+	s.handle("PATCH /api/v1/alerts", accounts.RoleAnalyst, s.patchAlerts)
+	s.handle("GET /api/v1/suppressions", accounts.RoleViewer, s.listSuppressions)
+	s.handle("POST /api/v1/suppressions", accounts.RoleAnalyst, s.createSuppression)
+	s.handle("DELETE /api/v1/suppressions/{id}", accounts.RoleAnalyst, s.deleteSuppression)
+	s.handle("GET /api/v1/devices", accounts.RoleViewer, s.listDevices)
+	s.handle("GET /api/v1/devices/{id}", accounts.RoleViewer, s.getDevice)
+	s.handle("GET /api/v1/people", accounts.RoleViewer, s.listPeople)
+	s.handle("GET /api/v1/people/{email}", accounts.RoleViewer, s.getPerson)
+	s.handle("GET /api/v1/farms", accounts.RoleViewer, s.listFarms)
+	s.handle("GET /api/v1/farms/{id}", accounts.RoleViewer, s.getFarm)
+	s.handle("POST /api/v1/people", accounts.RoleAdmin, s.postPeople)
+	s.handle("GET /api/v1/policies", accounts.RoleViewer, s.getPolicies)
+	s.handle("POST /api/v1/policies/dry-run", accounts.RoleAnalyst, s.dryRun)
+	s.handle("GET /api/v1/outputs", accounts.RoleViewer, s.listOutputs)
+	s.handle("GET /api/v1/idp", accounts.RoleViewer, s.listIdP)
+	s.handle("GET /api/v1/people/{email}/signins", accounts.RoleViewer, s.personSignins)
+	s.handle("POST /api/v1/outputs/{name}/test", accounts.RoleAdmin, s.testOutput)
+	s.handle("GET /api/v1/audit", accounts.RoleAdmin, s.listAudit)
 	s.routeCases()
-	s.handle("GET /api/v1/tokens", store.RoleAdmin, s.listTokens)
-	s.handle("POST /api/v1/tokens", store.RoleAdmin, s.createToken)
-	s.handle("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
-	s.handle("GET /api/v1/users", store.RoleAdmin, s.listUsers)
-	s.handle("PATCH /api/v1/users/{username}", store.RoleAdmin, s.patchUser)
+	s.handle("GET /api/v1/tokens", accounts.RoleAdmin, s.listTokens)
+	s.handle("POST /api/v1/tokens", accounts.RoleAdmin, s.createToken)
+	s.handle("DELETE /api/v1/tokens/{id}", accounts.RoleAdmin, s.revokeToken)
+	s.handle("GET /api/v1/users", accounts.RoleAdmin, s.listUsers)
+	s.handle("PATCH /api/v1/users/{username}", accounts.RoleAdmin, s.patchUser)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -89,9 +91,9 @@ func (e *apiError) Error() string { return e.message }
 
 func errorf(status int, code, msg string) error { return &apiError{status, code, msg} }
 
-type handlerFunc func(r *http.Request, actor store.Token) (any, error)
+type handlerFunc func(r *http.Request, actor accounts.Token) (any, error)
 
-var roleRank = map[string]int{store.RoleViewer: 1, store.RoleAnalyst: 2, store.RoleAdmin: 3}
+var roleRank = map[string]int{accounts.RoleViewer: 1, accounts.RoleAnalyst: 2, accounts.RoleAdmin: 3}
 
 // handle registers a route that needs at least role min.
 func (s *Server) handle(pattern, min string, h handlerFunc) {
@@ -115,15 +117,15 @@ func (s *Server) handle(pattern, min string, h handlerFunc) {
 	})
 }
 
-func (s *Server) authenticate(r *http.Request) (store.Token, error) {
+func (s *Server) authenticate(r *http.Request) (accounts.Token, error) {
 	h := r.Header.Get("Authorization")
 	plain, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || plain == "" {
-		return store.Token{}, errorf(http.StatusUnauthorized, "unauthenticated", "bearer token required")
+		return accounts.Token{}, errorf(http.StatusUnauthorized, "unauthenticated", "bearer token required")
 	}
-	tok, err := s.store.TokenByPlaintext(r.Context(), plain)
+	tok, err := s.accounts.TokenByPlaintext(r.Context(), plain)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Token{}, errorf(http.StatusUnauthorized, "unauthenticated", "token not valid")
+		return accounts.Token{}, errorf(http.StatusUnauthorized, "unauthenticated", "token not valid")
 	}
 	return tok, err
 }
@@ -200,7 +202,7 @@ var alertChoices = map[string][]string{
 	"grouped":  {"true", "false"},
 }
 
-func (s *Server) listAlerts(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listAlerts(r *http.Request, _ accounts.Token) (any, error) {
 	q, err := query(r, []string{"status", "severity", "rule_id", "device_id", "sort", "cursor", "limit", "case_id", "grouped"}, alertChoices)
 	if err != nil {
 		return nil, err
@@ -264,7 +266,7 @@ func (s *Server) alertDetail(ctx context.Context, id int64) (any, error) {
 	return alertDetail{a, tl}, nil
 }
 
-func (s *Server) getAlert(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) getAlert(r *http.Request, _ accounts.Token) (any, error) {
 	id, err := alertID(r)
 	if err != nil {
 		return nil, err
@@ -272,7 +274,7 @@ func (s *Server) getAlert(r *http.Request, _ store.Token) (any, error) {
 	return s.alertDetail(r.Context(), id)
 }
 
-func (s *Server) patchAlert(r *http.Request, actor store.Token) (any, error) {
+func (s *Server) patchAlert(r *http.Request, actor accounts.Token) (any, error) {
 	id, err := alertID(r)
 	if err != nil {
 		return nil, err
@@ -303,7 +305,7 @@ func (s *Server) patchAlert(r *http.Request, actor store.Token) (any, error) {
 // {"ids": [1, 2], "status": …, "assignee": …, "note": …}. Each alert's
 // change is recorded in its own timeline; an unknown id fails the request
 // before anything changes.
-func (s *Server) patchAlerts(r *http.Request, actor store.Token) (any, error) {
+func (s *Server) patchAlerts(r *http.Request, actor accounts.Token) (any, error) {
 	var body struct {
 		IDs      []int64 `json:"ids"`
 		Status   *string `json:"status"`
@@ -341,9 +343,9 @@ func (s *Server) patchAlerts(r *http.Request, actor store.Token) (any, error) {
 }
 
 // actorName is how the audit log names the holder of a token.
-func actorName(t store.Token) string { return "token:" + t.ID + "(" + t.Name + ")" }
+func actorName(t accounts.Token) string { return "token:" + t.ID + "(" + t.Name + ")" }
 
-func (s *Server) listDevices(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listDevices(r *http.Request, _ accounts.Token) (any, error) {
 	q, err := query(r, []string{"sort", "cursor", "limit"}, map[string][]string{"sort": {"id", "risk"}})
 	if err != nil {
 		return nil, err
@@ -372,7 +374,7 @@ type deviceDetail struct {
 	Snapshot    json.RawMessage   `json:"snapshot"`
 }
 
-func (s *Server) getDevice(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) getDevice(r *http.Request, _ accounts.Token) (any, error) {
 	ctx := r.Context()
 	d, err := s.store.GetDevice(ctx, r.PathValue("id"))
 	if err != nil {
@@ -405,7 +407,7 @@ func (s *Server) getDevice(r *http.Request, _ store.Token) (any, error) {
 	return out, nil
 }
 
-func (s *Server) listPeople(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listPeople(r *http.Request, _ accounts.Token) (any, error) {
 	if _, err := query(r, []string{"cursor", "limit"}, nil); err != nil {
 		return nil, err
 	}
@@ -426,7 +428,7 @@ func (s *Server) listPeople(r *http.Request, _ store.Token) (any, error) {
 
 // postPeople takes one person as JSON, or the HR export as text/csv
 // (bad rows are reported per line, good rows kept).
-func (s *Server) postPeople(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) postPeople(r *http.Request, tok accounts.Token) (any, error) {
 	actor := actorName(tok)
 	body := io.LimitReader(r.Body, 64<<20)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
@@ -462,7 +464,7 @@ type ruleInfo struct {
 
 // getPolicies shows the active rule set, the last refused edit and the
 // recorded versions.
-func (s *Server) getPolicies(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) getPolicies(r *http.Request, _ accounts.Token) (any, error) {
 	versions, err := s.store.PolicyVersions(r.Context(), 50)
 	if err != nil {
 		return nil, err
@@ -479,7 +481,7 @@ func (s *Server) getPolicies(r *http.Request, _ store.Token) (any, error) {
 // against the current fleet and returns what would fire, creating no
 // alerts. A draft that does not load is a 400 naming file:line:column; its
 // own test cases must pass, as for any rule file.
-func (s *Server) dryRun(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) dryRun(r *http.Request, _ accounts.Token) (any, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
 	if err != nil {
 		return nil, err
@@ -504,7 +506,7 @@ func (s *Server) dryRun(r *http.Request, _ store.Token) (any, error) {
 	return map[string]any{"devices_evaluated": devices, "would_fire": hits}, nil
 }
 
-func (s *Server) listSuppressions(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listSuppressions(r *http.Request, _ accounts.Token) (any, error) {
 	if _, err := query(r, nil, nil); err != nil {
 		return nil, err
 	}
@@ -518,7 +520,7 @@ func (s *Server) listSuppressions(r *http.Request, _ store.Token) (any, error) {
 // createSuppression takes {"rule_id", "device_id", "person", "network",
 // "reason", "expires_at"}; at least one matcher, a reason and an expiry
 // within a year are required.
-func (s *Server) createSuppression(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) createSuppression(r *http.Request, tok accounts.Token) (any, error) {
 	var x store.Suppression
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -531,7 +533,7 @@ func (s *Server) createSuppression(r *http.Request, tok store.Token) (any, error
 	return s.store.CreateSuppression(r.Context(), x, actorName(tok))
 }
 
-func (s *Server) deleteSuppression(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) deleteSuppression(r *http.Request, tok accounts.Token) (any, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return nil, errorf(http.StatusBadRequest, "invalid_argument", "suppression id must be a positive integer")

@@ -17,6 +17,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/api"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
 
@@ -55,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	ctx := t.Context()
 	dsn := filepath.Join(t.TempDir(), "bonafide.db")
 	st := storetest.Open(t, dsn)
-	token, _, err := st.CreateToken(ctx, "test", store.RoleAnalyst)
+	token, _, err := accounts.New(st).CreateToken(ctx, "test", accounts.RoleAnalyst)
 	if err != nil {
 		t.Fatal(err)
 	}

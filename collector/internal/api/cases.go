@@ -10,18 +10,19 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/cases"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // The cases API: a case groups the alerts of one suspected farm or person
 // (store/cases.go); its evidence package is built by package cases.
 
 func (s *Server) routeCases() {
-	s.handle("GET /api/v1/cases", store.RoleViewer, s.listCases)
-	s.handle("POST /api/v1/cases", store.RoleAnalyst, s.createCase)
-	s.handle("GET /api/v1/cases/{id}", store.RoleViewer, s.getCase)
-	s.handle("PATCH /api/v1/cases/{id}", store.RoleAnalyst, s.patchCase)
-	s.handle("POST /api/v1/cases/{id}/notes", store.RoleAnalyst, s.addCaseNote)
-	s.handle("POST /api/v1/cases/{id}/checklist/{step}", store.RoleAnalyst, s.tickStep)
+	s.handle("GET /api/v1/cases", accounts.RoleViewer, s.listCases)
+	s.handle("POST /api/v1/cases", accounts.RoleAnalyst, s.createCase)
+	s.handle("GET /api/v1/cases/{id}", accounts.RoleViewer, s.getCase)
+	s.handle("PATCH /api/v1/cases/{id}", accounts.RoleAnalyst, s.patchCase)
+	s.handle("POST /api/v1/cases/{id}/notes", accounts.RoleAnalyst, s.addCaseNote)
+	s.handle("POST /api/v1/cases/{id}/checklist/{step}", accounts.RoleAnalyst, s.tickStep)
 	s.mux.HandleFunc("GET /api/v1/cases/{id}/package", s.casePackage)
 }
 
@@ -32,7 +33,7 @@ var caseChoices = map[string][]string{
 
 // listCases lists cases newest first: ?status= active (the default: open
 // or investigating), all or one status; ?kind=, ?owner=, ?cursor=, ?limit=.
-func (s *Server) listCases(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listCases(r *http.Request, _ accounts.Token) (any, error) {
 	q, err := query(r, []string{"status", "kind", "owner", "cursor", "limit"}, caseChoices)
 	if err != nil {
 		return nil, err
@@ -76,7 +77,7 @@ func decode(r *http.Request, max int64, v any) error {
 }
 
 // createCase opens a case by hand: {"title": …, "alert_ids": [1, 2]}.
-func (s *Server) createCase(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) createCase(r *http.Request, tok accounts.Token) (any, error) {
 	var body struct {
 		Title    string  `json:"title"`
 		AlertIDs []int64 `json:"alert_ids"`
@@ -130,7 +131,7 @@ func (s *Server) caseDetail(r *http.Request, id int64) (caseDetail, error) {
 
 // getCase is the case with its timeline: what the evidence package's
 // timeline holds, newest first, at most caseTimelineRows events.
-func (s *Server) getCase(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) getCase(r *http.Request, _ accounts.Token) (any, error) {
 	id, err := caseID(r)
 	if err != nil {
 		return nil, err
@@ -153,7 +154,7 @@ func (s *Server) getCase(r *http.Request, _ store.Token) (any, error) {
 // patchCase changes a case: {"status", "outcome", "owner", "title",
 // "note"}; closing needs an outcome (confirmed_fraud, benign,
 // inconclusive) and resolves the case's open alerts.
-func (s *Server) patchCase(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) patchCase(r *http.Request, tok accounts.Token) (any, error) {
 	id, err := caseID(r)
 	if err != nil {
 		return nil, err
@@ -182,7 +183,7 @@ func (s *Server) patchCase(r *http.Request, tok store.Token) (any, error) {
 	return s.caseDetail(r, id)
 }
 
-func (s *Server) addCaseNote(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) addCaseNote(r *http.Request, tok accounts.Token) (any, error) {
 	id, err := caseID(r)
 	if err != nil {
 		return nil, err
@@ -199,7 +200,7 @@ func (s *Server) addCaseNote(r *http.Request, tok store.Token) (any, error) {
 // tickStep ticks (or, with "done": false, unticks) a checklist step:
 // {"done": true, "note": …}. Ticking revoke_agents revokes the case's
 // devices.
-func (s *Server) tickStep(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) tickStep(r *http.Request, tok accounts.Token) (any, error) {
 	id, err := caseID(r)
 	if err != nil {
 		return nil, err
@@ -219,7 +220,7 @@ func (s *Server) tickStep(r *http.Request, tok store.Token) (any, error) {
 // report, the facts and the signed manifest.
 func (s *Server) casePackage(w http.ResponseWriter, r *http.Request) {
 	tok, err := s.authenticate(r)
-	if err == nil && roleRank[tok.Role] < roleRank[store.RoleAnalyst] {
+	if err == nil && roleRank[tok.Role] < roleRank[accounts.RoleAnalyst] {
 		err = errorf(http.StatusForbidden, "forbidden", "this action needs the analyst role; the token has "+tok.Role)
 	}
 	var id int64

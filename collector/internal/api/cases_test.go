@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/cases"
-	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // TestCasesAPI: the farm rule's alert opened a farm case holding both
@@ -87,7 +87,7 @@ func TestCasesAPI(t *testing.T) {
 	if _, err := cases.Verify(zip, key.Public().(ed25519.PublicKey)); err != nil {
 		t.Errorf("the downloaded package does not verify: %v", err)
 	}
-	viewer, _, err := f.st.CreateToken(t.Context(), "viewer", store.RoleViewer)
+	viewer, _, err := accounts.New(f.st).CreateToken(t.Context(), "viewer", accounts.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,18 +6,18 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // The credentials' lifecycle (admin only): API tokens listed, created with
 // an expiry and revoked; users listed, disabled and enabled, their role and
 // password changed. Every change is audited.
 
-func (s *Server) listTokens(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listTokens(r *http.Request, _ accounts.Token) (any, error) {
 	if _, err := query(r, nil, nil); err != nil {
 		return nil, err
 	}
-	tokens, err := s.store.ListTokens(r.Context())
+	tokens, err := s.accounts.ListTokens(r.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +26,7 @@ func (s *Server) listTokens(r *http.Request, _ store.Token) (any, error) {
 
 // createToken takes {"name", "role", "expires_in"} (a Go duration, e.g.
 // "720h"; empty: never) and answers the token's plaintext, shown once.
-func (s *Server) createToken(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) createToken(r *http.Request, tok accounts.Token) (any, error) {
 	var req struct {
 		Name      string `json:"name"`
 		Role      string `json:"role"`
@@ -43,25 +43,25 @@ func (s *Server) createToken(r *http.Request, tok store.Token) (any, error) {
 		}
 		until = time.Now().Add(d)
 	}
-	plain, t, err := s.store.CreateTokenExpiring(r.Context(), req.Name, req.Role, until, actorName(tok))
+	plain, t, err := s.accounts.CreateTokenExpiring(r.Context(), req.Name, req.Role, until, actorName(tok))
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"id": t.ID, "token": plain, "role": t.Role, "expires_at": until}, nil
 }
 
-func (s *Server) revokeToken(r *http.Request, tok store.Token) (any, error) {
-	if err := s.store.RevokeToken(r.Context(), r.PathValue("id"), actorName(tok)); err != nil {
+func (s *Server) revokeToken(r *http.Request, tok accounts.Token) (any, error) {
+	if err := s.accounts.RevokeToken(r.Context(), r.PathValue("id"), actorName(tok)); err != nil {
 		return nil, err
 	}
 	return map[string]any{"revoked": r.PathValue("id")}, nil
 }
 
-func (s *Server) listUsers(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listUsers(r *http.Request, _ accounts.Token) (any, error) {
 	if _, err := query(r, nil, nil); err != nil {
 		return nil, err
 	}
-	users, err := s.store.ListUsers(r.Context())
+	users, err := s.accounts.ListUsers(r.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func (s *Server) listUsers(r *http.Request, _ store.Token) (any, error) {
 }
 
 // patchUser takes {"role", "disabled", "password"}, each optional.
-func (s *Server) patchUser(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) patchUser(r *http.Request, tok accounts.Token) (any, error) {
 	var req struct {
 		Role     *string `json:"role"`
 		Disabled *bool   `json:"disabled"`
@@ -78,7 +78,7 @@ func (s *Server) patchUser(r *http.Request, tok store.Token) (any, error) {
 	if err := decodeStrict(r, &req); err != nil {
 		return nil, err
 	}
-	return s.store.UpdateUser(r.Context(), r.PathValue("username"), store.UserChange{Role: req.Role, Disabled: req.Disabled, Password: req.Password}, actorName(tok))
+	return s.accounts.UpdateUser(r.Context(), r.PathValue("username"), accounts.UserChange{Role: req.Role, Disabled: req.Disabled, Password: req.Password}, actorName(tok))
 }
 
 // decodeStrict decodes a JSON body of at most 64 KiB with no unknown

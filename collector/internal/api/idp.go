@@ -4,12 +4,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // listIdP is the identity-provider connectors' state (serve --idp): cursor,
 // last event, last poll and error, events stored, lag.
-func (s *Server) listIdP(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listIdP(r *http.Request, _ accounts.Token) (any, error) {
 	if _, err := query(r, nil, nil); err != nil {
 		return nil, err
 	}
@@ -22,7 +22,7 @@ func (s *Server) listIdP(r *http.Request, _ store.Token) (any, error) {
 
 // personSignins lists a person's identity-provider sign-ins, newest
 // first (limit, before: an RFC 3339 time).
-func (s *Server) personSignins(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) personSignins(r *http.Request, _ accounts.Token) (any, error) {
 	q, err := query(r, []string{"limit", "before"}, nil)
 	if err != nil {
 		return nil, err

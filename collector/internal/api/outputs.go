@@ -8,6 +8,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // SetOutputs gives the API the alert outputs (serve --outputs) for GET
@@ -16,7 +17,7 @@ func (s *Server) SetOutputs(o *outputs.Manager) { s.outputs = o }
 
 // listOutputs is the outputs' configuration (without secrets), the last
 // refused edit of the outputs file, and each output's delivery state.
-func (s *Server) listOutputs(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listOutputs(r *http.Request, _ accounts.Token) (any, error) {
 	if _, err := query(r, nil, nil); err != nil {
 		return nil, err
 	}
@@ -28,7 +29,7 @@ func (s *Server) listOutputs(r *http.Request, _ store.Token) (any, error) {
 
 // testOutput sends a test event to one output at once and says whether
 // the receiver took it.
-func (s *Server) testOutput(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) testOutput(r *http.Request, _ accounts.Token) (any, error) {
 	if s.outputs == nil {
 		return nil, errorf(http.StatusNotFound, "not_found", "no outputs are configured (serve --outputs)")
 	}
@@ -44,7 +45,7 @@ func (s *Server) testOutput(r *http.Request, _ store.Token) (any, error) {
 
 // listAudit pages the audit log oldest first: cursor (next_cursor of the
 // page before: the last id seen), since and until (RFC 3339), limit.
-func (s *Server) listAudit(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) listAudit(r *http.Request, _ accounts.Token) (any, error) {
 	q, err := query(r, []string{"cursor", "since", "until", "limit"}, nil)
 	if err != nil {
 		return nil, err

@@ -9,15 +9,16 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // SetPresence enables the presence-check endpoints.
 func (s *Server) SetPresence(p *presence.Service) {
 	s.presence = p
-	s.handle("POST /api/v1/people/{email}/presence-checks", store.RoleAnalyst, s.requestPresenceCheck)
-	s.handle("GET /api/v1/presence-checks/{id}", store.RoleViewer, s.getPresenceCheck)
-	s.handle("GET /api/v1/people/{email}/presence", store.RoleViewer, s.getPersonPresence)
-	s.handle("POST /api/v1/people/{email}/presence-enrolments", store.RoleAnalyst, s.createPresenceEnrolment)
+	s.handle("POST /api/v1/people/{email}/presence-checks", accounts.RoleAnalyst, s.requestPresenceCheck)
+	s.handle("GET /api/v1/presence-checks/{id}", accounts.RoleViewer, s.getPresenceCheck)
+	s.handle("GET /api/v1/people/{email}/presence", accounts.RoleViewer, s.getPersonPresence)
+	s.handle("POST /api/v1/people/{email}/presence-enrolments", accounts.RoleAnalyst, s.createPresenceEnrolment)
 }
 
 // presenceErr maps the presence flow's refusals to API errors.
@@ -44,7 +45,7 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-func (s *Server) requestPresenceCheck(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) requestPresenceCheck(r *http.Request, tok accounts.Token) (any, error) {
 	var body struct {
 		DeviceID string `json:"device_id"`
 		Note     string `json:"note"`
@@ -59,11 +60,11 @@ func (s *Server) requestPresenceCheck(r *http.Request, tok store.Token) (any, er
 	return c, nil
 }
 
-func (s *Server) getPresenceCheck(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) getPresenceCheck(r *http.Request, _ accounts.Token) (any, error) {
 	return s.store.GetPresenceCheck(r.Context(), r.PathValue("id"))
 }
 
-func (s *Server) getPersonPresence(r *http.Request, _ store.Token) (any, error) {
+func (s *Server) getPersonPresence(r *http.Request, _ accounts.Token) (any, error) {
 	p, err := s.store.GetPerson(r.Context(), email(r))
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func (s *Server) getPersonPresence(r *http.Request, _ store.Token) (any, error) 
 	return map[string]any{"person": p.Email, "enrolled": len(creds) > 0, "credentials": creds, "checks": checks}, nil
 }
 
-func (s *Server) createPresenceEnrolment(r *http.Request, tok store.Token) (any, error) {
+func (s *Server) createPresenceEnrolment(r *http.Request, tok accounts.Token) (any, error) {
 	var body struct {
 		DeviceID string `json:"device_id"`
 		Roaming  bool   `json:"roaming"`

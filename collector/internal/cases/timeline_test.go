@@ -19,6 +19,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
@@ -29,7 +30,7 @@ import (
 func TestCaseTimelineAPI(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
 		st, id := hostileCase(t, dsn)
-		token, _, err := st.CreateToken(t.Context(), "viewer", store.RoleViewer)
+		token, _, err := accounts.New(st).CreateToken(t.Context(), "viewer", accounts.RoleViewer)
 		if err != nil {
 			t.Fatal(err)
 		}

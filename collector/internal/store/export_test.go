@@ -122,37 +122,6 @@ func (s *Store) SeedFleet(ctx context.Context, n int, now time.Time) error {
 	})
 }
 
-// SessionTokenHashes lists the token_hash column of every ui_sessions row.
-func (s *Store) SessionTokenHashes(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT token_hash FROM ui_sessions ORDER BY token_hash`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
-
-// PasswordHash returns the stored password hash of a user.
-func (s *Store) PasswordHash(ctx context.Context, username string) (string, error) {
-	var h string
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT password_hash FROM users WHERE username = ?`), username).Scan(&h)
-	return h, err
-}
-
-// DisableUser marks a user disabled (no production API does yet).
-func (s *Store) DisableUser(ctx context.Context, username string) error {
-	_, err := s.exec(ctx, `UPDATE users SET disabled_at = ? WHERE username = ?`, micros(time.Now()), username)
-	return err
-}
-
 // RecomputeFleetInSlices runs a full recompute in slices of size,
 // calling afterSlice after each committed slice.
 func (s *Store) RecomputeFleetInSlices(ctx context.Context, now time.Time, size int, afterSlice func()) (FleetStats, error) {

@@ -44,7 +44,6 @@ func TestStore(t *testing.T) {
 			fn   func(*env)
 		}{
 			{"secrets", testSecrets},
-			{"tokens", testTokens},
 			{"enroll", testEnroll},
 			{"revoke device", testRevokeDevice},
 			{"ingest", testIngest},
@@ -436,41 +435,6 @@ func testSecrets(e *env) {
 		if list[i].CreatedAt.After(list[i-1].CreatedAt) {
 			e.Errorf("ListSecrets not newest first: %+v", list)
 		}
-	}
-}
-
-func testTokens(e *env) {
-	if has, err := e.st.HasTokens(e.ctx); err != nil || has {
-		e.Fatalf("HasTokens on an empty database = %v, %v", has, err)
-	}
-	if _, _, err := e.st.CreateToken(e.ctx, "x", "root"); err == nil {
-		e.Fatal("role root accepted")
-	}
-	if _, _, err := e.st.CreateToken(e.ctx, "x", ""); err == nil {
-		e.Fatal("empty role accepted")
-	}
-	if has, err := e.st.HasTokens(e.ctx); err != nil || has {
-		e.Fatalf("a refused token was stored: HasTokens = %v, %v", has, err)
-	}
-	for _, role := range []string{store.RoleViewer, store.RoleAnalyst, store.RoleAdmin} {
-		plain, tok, err := e.st.CreateToken(e.ctx, "ci-"+role, role)
-		if err != nil {
-			e.Fatalf("create %s token: %v", role, err)
-		}
-		if !strings.HasPrefix(plain, "bft_") || tok.Role != role {
-			e.Fatalf("CreateToken(%s) = %q, %+v", role, plain, tok)
-		}
-		got, err := e.st.TokenByPlaintext(e.ctx, plain)
-		if err != nil || got.ID != tok.ID || got.Role != role || got.Name != "ci-"+role || got.CreatedAt.IsZero() {
-			e.Fatalf("TokenByPlaintext(%s) = %+v, %v; want %+v", role, got, err, tok)
-		}
-		_, err = e.st.TokenByPlaintext(e.ctx, plain+"0")
-		wantErr(e.T, err, store.ErrNotFound, "TokenByPlaintext of a wrong token")
-	}
-	_, err := e.st.TokenByPlaintext(e.ctx, "")
-	wantErr(e.T, err, store.ErrNotFound, "TokenByPlaintext of the empty string")
-	if has, err := e.st.HasTokens(e.ctx); err != nil || !has {
-		e.Fatalf("HasTokens = %v, %v; want true", has, err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/cases"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // The case list and the case page: a case groups the alerts of one
@@ -23,12 +24,12 @@ import (
 // (package cases).
 
 func (s *Server) routeCases() {
-	s.handle("GET /ui/cases", store.RoleViewer, s.casesList)
-	s.handle("GET /ui/cases/{id}", store.RoleViewer, s.casePage)
-	s.handle("POST /ui/cases/{id}", store.RoleAnalyst, s.caseAction)
-	s.handle("POST /ui/cases/{id}/steps/{step}", store.RoleAnalyst, s.caseStep)
-	s.handle("POST /ui/cases/{id}/package", store.RoleAnalyst, s.casePackage)
-	s.handle("GET /ui/cases/{id}/report", store.RoleViewer, s.caseReport)
+	s.handle("GET /ui/cases", accounts.RoleViewer, s.casesList)
+	s.handle("GET /ui/cases/{id}", accounts.RoleViewer, s.casePage)
+	s.handle("POST /ui/cases/{id}", accounts.RoleAnalyst, s.caseAction)
+	s.handle("POST /ui/cases/{id}/steps/{step}", accounts.RoleAnalyst, s.caseStep)
+	s.handle("POST /ui/cases/{id}/package", accounts.RoleAnalyst, s.casePackage)
+	s.handle("GET /ui/cases/{id}/report", accounts.RoleViewer, s.caseReport)
 }
 
 var caseStatuses = []string{"active", "all", store.CaseOpen, store.CaseInvestigating, store.CaseClosed, store.CaseMerged}
@@ -48,7 +49,7 @@ type caseRow struct {
 
 func caseURL(id int64) string { return "/ui/cases/" + strconv.FormatInt(id, 10) }
 
-func (s *Server) casesList(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) casesList(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	q := r.URL.Query()
 	p := casesPage{Status: cmp.Or(q.Get("status"), "active"), Statuses: caseStatuses}
 	var after int64
@@ -103,7 +104,7 @@ type caseDevice struct {
 // evidence package holds them all.
 const caseTimelineRows = 300
 
-func (s *Server) casePage(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) casePage(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		return store.ErrNotFound
@@ -162,7 +163,7 @@ func (s *Server) casePage(w http.ResponseWriter, r *http.Request, _ store.Sessio
 
 // caseAction changes the case: action update (status, outcome, owner) or
 // note (text).
-func (s *Server) caseAction(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) caseAction(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		return store.ErrNotFound
@@ -197,7 +198,7 @@ func (s *Server) caseAction(w http.ResponseWriter, r *http.Request, sess store.S
 }
 
 // caseStep ticks (done=1) or unticks (done=0) a checklist step.
-func (s *Server) caseStep(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) caseStep(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		return store.ErrNotFound
@@ -217,7 +218,7 @@ func (s *Server) caseStep(w http.ResponseWriter, r *http.Request, sess store.Ses
 
 // casePackage sends the evidence package (a POST: exporting is recorded
 // in the audit log).
-func (s *Server) casePackage(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) casePackage(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		return store.ErrNotFound
@@ -235,7 +236,7 @@ func (s *Server) casePackage(w http.ResponseWriter, r *http.Request, sess store.
 
 // caseReport shows the report as it would be exported (not signed, not
 // recorded), under the report's own policy: no script, inline style only.
-func (s *Server) caseReport(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) caseReport(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		return store.ErrNotFound

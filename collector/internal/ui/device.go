@@ -14,6 +14,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/snapdiff"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -59,7 +60,7 @@ type deviceRow struct {
 
 // devices lists devices: searched by a prefix of host name, serial or
 // person, sorted by risk or last report, 50 a page.
-func (s *Server) devices(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) devices(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	q := r.URL.Query()
 	dq := store.DeviceQuery{Search: strings.TrimSpace(q.Get("q")), Field: q.Get("field"), Sort: cmp.Or(q.Get("sort"), "risk"),
 		Cursor: q.Get("cursor"), Limit: pageSize}
@@ -108,7 +109,7 @@ var bindingText = map[string]string{
 	"username":      "the person's user name is used on this device",
 }
 
-func (s *Server) device(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) device(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	ctx := r.Context()
 	d, err := s.store.GetDevice(ctx, r.PathValue("id"))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/packaging"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // enrollPage is the enrollment page's data.
@@ -47,7 +48,7 @@ type installCommand struct {
 // enrollment lists the enrollment secrets (every role: names and use
 // counts are not secret) with the collector's address and CA fingerprint;
 // administrators create and revoke secrets.
-func (s *Server) enrollment(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) enrollment(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	p, err := s.enrollData(r, sess)
 	if err != nil {
 		return err
@@ -55,7 +56,7 @@ func (s *Server) enrollment(w http.ResponseWriter, r *http.Request, sess store.S
 	return s.render(w, r, http.StatusOK, "enrollment", "Enrollment", p)
 }
 
-func (s *Server) enrollData(r *http.Request, sess store.Session) (*enrollPage, error) {
+func (s *Server) enrollData(r *http.Request, sess accounts.Session) (*enrollPage, error) {
 	list, err := s.store.ListSecrets(r.Context())
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func (s *Server) enrollData(r *http.Request, sess store.Session) (*enrollPage, e
 // createSecret makes an enrollment secret and shows it, with the install
 // commands that use it, in the response to the POST only: the store
 // keeps its hash, so a reload cannot show it again.
-func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if name == "" || utf8.RuneCountInString(name) > 100 || strings.ContainsFunc(name, isControl) {
 		return fmt.Errorf("name the secret (at most 100 characters, one line): %w", store.ErrInvalid)
@@ -88,7 +89,7 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // revokeSecret stops a secret from enrolling new agents (enrolled agents
 // keep their certificates).
-func (s *Server) revokeSecret(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) revokeSecret(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	id := r.PathValue("id")
 	if err := s.store.RevokeSecret(r.Context(), id); err != nil {
 		return err
@@ -102,7 +103,7 @@ func (s *Server) revokeSecret(w http.ResponseWriter, r *http.Request, sess store
 // collector's address, CA fingerprint and an active enrollment secret
 // (the one just created: the form carries it back) from the agent
 // binaries in Options.AgentDir, and sends it as a download.
-func (s *Server) downloadPackage(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) downloadPackage(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	secret := r.PostFormValue("secret")
 	sec, err := s.store.MatchSecret(r.Context(), secret)
 	if errors.Is(err, store.ErrNotFound) {

@@ -12,6 +12,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/cases"
 	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 const (
@@ -41,7 +42,7 @@ type farmRow struct {
 
 // farms lists the active clusters of linked devices, highest farm score
 // first (?suspected=1: only those a fleet rule flagged).
-func (s *Server) farms(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) farms(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	p := farmsPage{Limit: farmPageSize}
 	switch v := r.URL.Query().Get("suspected"); v {
 	case "", "0", "false":
@@ -122,7 +123,7 @@ func sharedKeyKind(kind string) string { return cmp.Or(sharedKeyKinds[kind], kin
 
 // farm is the farm view: members, people, the shared keys, co-signals,
 // score, timeline and a graph of devices and the keys they share.
-func (s *Server) farm(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) farm(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	c, err := s.store.GetCluster(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err

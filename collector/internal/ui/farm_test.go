@@ -17,6 +17,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 	"github.com/bonafide-sec/bonafide/policies"
@@ -39,8 +40,8 @@ func newPageEnv(t *testing.T, opts Options) *pageEnv {
 	t.Helper()
 	ctx := t.Context()
 	st := storetest.Open(t, filepath.Join(t.TempDir(), "bonafide.db"))
-	for _, u := range [][2]string{{"root", store.RoleAdmin}, {"ana", store.RoleAnalyst}, {"vic", store.RoleViewer}} {
-		if _, err := st.CreateUser(ctx, u[0], u[1], pagePassword, "test"); err != nil {
+	for _, u := range [][2]string{{"root", accounts.RoleAdmin}, {"ana", accounts.RoleAnalyst}, {"vic", accounts.RoleViewer}} {
+		if _, err := accounts.New(st).CreateUser(ctx, u[0], u[1], pagePassword, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
@@ -212,7 +213,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			role = mapped
 		}
 	}
-	actor := store.OIDCPrefix + identity
+	actor := accounts.OIDCPrefix + identity
 	if role == "" {
 		s.log.Warn("ui sign-in refused", "via", "oidc", "user", actor, "reason", "no mapped group", "claim", s.sso.cfg.Claim)
 		d := oidcRefusal{Identity: identity, Issuer: s.sso.cfg.Issuer, Claim: s.sso.cfg.Claim, Values: values[:min(len(values), 20)],
@@ -220,7 +221,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusForbidden, "oidc_refused", "Not allowed", d)
 		return
 	}
-	u, err := s.store.SignInOIDC(r.Context(), identity, role, map[string]any{"issuer": s.sso.cfg.Issuer, "subject": idt.Subject, "claim": s.sso.cfg.Claim})
+	u, err := s.accounts.SignInOIDC(r.Context(), identity, role, map[string]any{"issuer": s.sso.cfg.Issuer, "subject": idt.Subject, "claim": s.sso.cfg.Claim})
 	if errors.Is(err, store.ErrNotFound) {
 		refuse(http.StatusForbidden, "Your account is disabled in bonafide.")
 		return

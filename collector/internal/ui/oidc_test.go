@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui/oidctest"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 	"github.com/chromedp/chromedp"
@@ -49,7 +50,7 @@ func newOIDCEnv(t *testing.T) *oidcEnv {
 	op := oidctest.Start(t, "localhost", []string{redirect}, oidcUsers...)
 	h, err := New(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{OIDC: &OIDC{
 		Issuer: op.Issuer, ClientID: op.ClientID, ClientSecret: op.ClientSecret, RedirectURL: redirect, Name: "Test IdP",
-		Roles: map[string]string{"staff": store.RoleViewer, "soc-analysts": store.RoleAnalyst, "soc-admins": store.RoleAdmin},
+		Roles: map[string]string{"staff": accounts.RoleViewer, "soc-analysts": accounts.RoleAnalyst, "soc-admins": accounts.RoleAdmin},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -149,19 +150,19 @@ func TestOIDCSignIn(t *testing.T) {
 	if !e.signedIn(t, c) {
 		t.Fatal("the analyst is not signed in after the callback")
 	}
-	users, _ := e.st.ListUsers(t.Context())
-	var ana store.User
+	users, _ := accounts.New(e.st).ListUsers(t.Context())
+	var ana accounts.User
 	for _, u := range users {
 		if u.Username == "oidc:ana@example.com" {
 			ana = u
 		}
 	}
-	if ana.Role != store.RoleAnalyst {
+	if ana.Role != accounts.RoleAnalyst {
 		t.Fatalf("users after sign-in: %+v", users)
 	}
 	log, _ := e.st.Audit(t.Context(), "user", strconv.FormatInt(ana.ID, 10))
 	if len(log) != 1 || log[0].Actor != "oidc:ana@example.com" || log[0].Action != "sign-in" || log[0].Detail["issuer"] != e.op.Issuer ||
-		log[0].Detail["subject"] != "ana" || log[0].Detail["role"] != store.RoleAnalyst {
+		log[0].Detail["subject"] != "ana" || log[0].Detail["role"] != accounts.RoleAnalyst {
 		t.Errorf("audit log of the sign-in: %+v", log)
 	}
 
@@ -181,7 +182,7 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 
 	// Several mapped groups: the highest role. No e-mail: the subject.
-	for _, u := range []struct{ sub, username, role string }{{"ada", "oidc:ada@example.com", store.RoleAdmin}, {"svc-7f3a", "oidc:svc-7f3a", store.RoleViewer}} {
+	for _, u := range []struct{ sub, username, role string }{{"ada", "oidc:ada@example.com", accounts.RoleAdmin}, {"svc-7f3a", "oidc:svc-7f3a", accounts.RoleViewer}} {
 		c := jarClient()
 		if resp, body := e.signIn(t, c, u.sub, nil); resp.StatusCode != http.StatusOK || !e.signedIn(t, c) {
 			t.Fatalf("%s: %s\n%s", u.sub, resp.Status, body)
@@ -408,7 +409,7 @@ func TestOIDCProviderDown(t *testing.T) {
 	dead.Close() // nothing listens there any more
 	h, err := New(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{OIDC: &OIDC{
 		Issuer: dead.URL, ClientID: "bonafide", ClientSecret: "s", RedirectURL: "http://127.0.0.1/ui/oidc/callback",
-		Roles: map[string]string{"soc": store.RoleAnalyst},
+		Roles: map[string]string{"soc": accounts.RoleAnalyst},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // outputsPage is the outputs page's data.
@@ -18,7 +19,7 @@ type outputsPage struct {
 
 // outputsView shows the alert outputs, the error of a refused edit of their
 // file, and each output's delivery state.
-func (s *Server) outputsView(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) outputsView(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	p := outputsPage{IsAdmin: adminRole(sess), Status: outputs.Status{Outputs: []outputs.OutputStatus{}}}
 	if s.opts.Outputs != nil {
 		st, err := s.opts.Outputs.Status(r.Context())
@@ -31,7 +32,7 @@ func (s *Server) outputsView(w http.ResponseWriter, r *http.Request, sess store.
 }
 
 // testOutput sends a test event to one output and says how it went.
-func (s *Server) testOutput(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) testOutput(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	if s.opts.Outputs == nil {
 		return store.ErrNotFound
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
-	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
 
@@ -24,8 +24,8 @@ import (
 func TestOutputsPage(t *testing.T) {
 	ctx := t.Context()
 	st := storetest.Open(t, filepath.Join(t.TempDir(), "bonafide.db"))
-	for _, u := range [][2]string{{"ada", store.RoleAdmin}, {"vic", store.RoleViewer}} {
-		if _, err := st.CreateUser(ctx, u[0], u[1], "correct horse battery", "test"); err != nil {
+	for _, u := range [][2]string{{"ada", accounts.RoleAdmin}, {"vic", accounts.RoleViewer}} {
+		if _, err := accounts.New(st).CreateUser(ctx, u[0], u[1], "correct horse battery", "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

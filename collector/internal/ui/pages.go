@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // pageSize is how many alerts the queue shows at once.
 const pageSize = 50
 
-func (s *Server) overview(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) overview(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	o, err := s.store.Overview(r.Context(), time.Now())
 	if err != nil {
 		return err
@@ -53,7 +54,7 @@ const matchLimit = 200
 // alerts is the queue: filtered by status (open by default; "all" for
 // every status), severity, rule and host name, searched (q), sorted, a
 // page at a time.
-func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	q := r.URL.Query()
 	f := store.AlertFilter{Status: q.Get("status"), Severity: q.Get("severity"), RuleID: strings.TrimSpace(q.Get("rule")),
 		Sort: cmp.Or(q.Get("sort"), store.SortNewest), Cursor: q.Get("cursor"), Limit: pageSize}
@@ -170,7 +171,7 @@ func (s *Server) search(r *http.Request, term string) (*store.AlertMatch, error)
 }
 
 // bulk applies one action to the alerts ticked in the queue.
-func (s *Server) bulk(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) bulk(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	var ids []int64
 	for _, v := range r.PostForm["id"] {
 		id, err := strconv.ParseInt(v, 10, 64)
@@ -244,7 +245,7 @@ type alertPage struct {
 	Statuses []string
 }
 
-func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	id, err := alertID(r)
 	if err != nil {
 		return err
@@ -264,7 +265,7 @@ func (s *Server) alert(w http.ResponseWriter, r *http.Request, _ store.Session) 
 	return s.render(w, r, http.StatusOK, "alert", a.Title, p)
 }
 
-func (s *Server) triage(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) triage(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	id, err := alertID(r)
 	if err != nil {
 		return err
@@ -282,7 +283,7 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, sess store.Sessi
 
 // suppress stops the alert's rule from alerting on its device for a
 // number of days, with a reason.
-func (s *Server) suppress(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) suppress(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	id, err := alertID(r)
 	if err != nil {
 		return err

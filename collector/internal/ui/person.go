@@ -11,6 +11,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 // The people list and the person page: what the HR export says of a
@@ -41,7 +42,7 @@ type personRow struct {
 
 // people lists people: searched by a prefix of the email or name, or a
 // user name, by email or by risk, 50 a page.
-func (s *Server) people(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) people(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	q := r.URL.Query()
 	pq := store.PeopleQuery{Search: strings.TrimSpace(q.Get("q")), Sort: cmp.Or(q.Get("sort"), "email"), Cursor: q.Get("cursor"), Limit: pageSize}
 	page, err := s.store.SearchPeople(r.Context(), pq)
@@ -137,7 +138,7 @@ func signinTimeline(pf *detect.PersonFacts) []timelineRow {
 	return rows
 }
 
-func (s *Server) person(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) person(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	ctx := r.Context()
 	p, err := s.store.GetPerson(ctx, strings.ToLower(r.PathValue("email")))
 	if err != nil {

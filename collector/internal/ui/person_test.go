@@ -19,6 +19,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -103,8 +104,8 @@ func newPages(t *testing.T) *pages {
 	t.Helper()
 	ctx := t.Context()
 	st := storetest.Open(t, filepath.Join(t.TempDir(), "bonafide.db"))
-	for _, u := range [][2]string{{"ana", store.RoleAnalyst}, {"vic", store.RoleViewer}} {
-		if _, err := st.CreateUser(ctx, u[0], u[1], "correct horse battery", "test"); err != nil {
+	for _, u := range [][2]string{{"ana", accounts.RoleAnalyst}, {"vic", accounts.RoleViewer}} {
+		if _, err := accounts.New(st).CreateUser(ctx, u[0], u[1], "correct horse battery", "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

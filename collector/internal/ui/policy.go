@@ -14,6 +14,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 const (
@@ -89,12 +90,12 @@ func draftValue(v any) string {
 	return string(b)
 }
 
-func adminRole(sess store.Session) bool { return sess.User.Role == store.RoleAdmin }
+func adminRole(sess accounts.Session) bool { return sess.User.Role == accounts.RoleAdmin }
 
 // policies shows the active rule set: its status (and the error of the
 // last refused edit), its rules with their enabled state, the recorded
 // versions and a dry-run form.
-func (s *Server) policies(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) policies(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	p, err := s.policiesData(r, sess)
 	if err != nil {
 		return err
@@ -102,7 +103,7 @@ func (s *Server) policies(w http.ResponseWriter, r *http.Request, sess store.Ses
 	return s.render(w, r, http.StatusOK, "policies", "Policies", p)
 }
 
-func (s *Server) policiesData(r *http.Request, sess store.Session) (*policiesPage, error) {
+func (s *Server) policiesData(r *http.Request, sess accounts.Session) (*policiesPage, error) {
 	p := &policiesPage{IsAdmin: adminRole(sess)}
 	var err error
 	if p.Versions, err = s.store.PolicyVersions(r.Context(), policyVersionRows); err != nil {
@@ -166,7 +167,7 @@ type sourceLine struct {
 // policySource shows a file of the active rule set. Only the files the
 // set was loaded from are served (detect.Engine.Source): the parameter is
 // a key, never a path opened on disk.
-func (s *Server) policySource(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) policySource(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	if s.opts.Live == nil {
 		return store.ErrNotFound
 	}
@@ -192,7 +193,7 @@ func (s *Server) policySource(w http.ResponseWriter, r *http.Request, _ store.Se
 // enables it again (action=enable). The change is stored (and audited),
 // applied to this collector's live set at once and reaches other replicas
 // at their next refresh.
-func (s *Server) setRule(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) setRule(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	id := r.PathValue("id")
 	var enable bool
 	switch a := r.PostFormValue("action"); a {
@@ -239,7 +240,7 @@ func (s *Server) setRule(w http.ResponseWriter, r *http.Request, sess store.Sess
 // policyDryRun evaluates a draft rule file over the fleet, as
 // POST /api/v1/policies/dry-run does, and shows the policies page with
 // what would fire or why the draft does not load. Nothing is stored.
-func (s *Server) policyDryRun(w http.ResponseWriter, r *http.Request, sess store.Session) error {
+func (s *Server) policyDryRun(w http.ResponseWriter, r *http.Request, sess accounts.Session) error {
 	p, err := s.policiesData(r, sess)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
 
@@ -67,11 +68,11 @@ func BenchmarkAlertQueue(b *testing.B) {
 
 // signedIn is the UI over st with a signed-in analyst's session cookie.
 func signedIn(b *testing.B, st *store.Store) (http.Handler, *http.Cookie) {
-	u, err := st.CreateUser(b.Context(), "bench", store.RoleAnalyst, "correct horse battery", "test")
+	u, err := accounts.New(st).CreateUser(b.Context(), "bench", accounts.RoleAnalyst, "correct horse battery", "test")
 	if err != nil {
 		b.Fatal(err)
 	}
-	token, _, err := st.CreateSession(b.Context(), u.ID, time.Hour)
+	token, _, err := accounts.New(st).CreateSession(b.Context(), u.ID, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}

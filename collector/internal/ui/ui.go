@@ -28,6 +28,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/outputs"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 )
 
 //go:embed templates/*.html
@@ -74,19 +75,20 @@ type Options struct {
 
 // Server serves the UI.
 type Server struct {
-	store *store.Store
-	log   *slog.Logger
-	mux   *http.ServeMux
-	pages map[string]*template.Template
-	opts  Options
-	sso   *sso // nil without OIDC
+	store    *store.Store
+	accounts *accounts.Store
+	log      *slog.Logger
+	mux      *http.ServeMux
+	pages    map[string]*template.Template
+	opts     Options
+	sso      *sso // nil without OIDC
 	// signIns throttles failed sign-ins per user name and address.
 	signIns *throttle
 }
 
 // New builds the UI handler.
 func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
-	s := &Server{store: st, log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, opts: opts, signIns: newThrottle()}
+	s := &Server{store: st, accounts: accounts.New(st), log: log, mux: http.NewServeMux(), pages: map[string]*template.Template{}, opts: opts, signIns: newThrottle()}
 	funcs := template.FuncMap{
 		"since":    since,
 		"sevclass": func(sev string) string { return "sev-" + sev },
@@ -126,30 +128,30 @@ func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
 		s.mux.HandleFunc("GET /ui/oidc/login", s.oidcLogin)
 		s.mux.HandleFunc("GET /ui/oidc/callback", s.oidcCallback)
 	}
-	s.handle("POST /ui/logout", store.RoleViewer, s.logout)
-	s.handle("GET /ui/{$}", store.RoleViewer, s.overview)
-	s.handle("GET /ui/alerts", store.RoleViewer, s.alerts)
-	s.handle("POST /ui/alerts", store.RoleAnalyst, s.bulk)
-	s.handle("GET /ui/alerts/{id}", store.RoleViewer, s.alert)
-	s.handle("POST /ui/alerts/{id}", store.RoleAnalyst, s.triage)
-	s.handle("POST /ui/alerts/{id}/suppress", store.RoleAnalyst, s.suppress)
-	s.handle("GET /ui/farms", store.RoleViewer, s.farms)
-	s.handle("GET /ui/farms/{id}", store.RoleViewer, s.farm)
-	s.handle("GET /ui/policies", store.RoleViewer, s.policies)
-	s.handle("GET /ui/policies/source", store.RoleViewer, s.policySource)
-	s.handle("POST /ui/policies/rules/{id}", store.RoleAdmin, s.setRule)
-	s.handle("POST /ui/policies/dry-run", store.RoleAnalyst, s.policyDryRun)
-	s.handle("GET /ui/outputs", store.RoleViewer, s.outputsView)
-	s.handle("GET /ui/idp", store.RoleViewer, s.idpView)
-	s.handle("POST /ui/outputs/{name}/test", store.RoleAdmin, s.testOutput)
-	s.handle("GET /ui/enrollment", store.RoleViewer, s.enrollment)
-	s.handle("POST /ui/enrollment", store.RoleAdmin, s.createSecret)
-	s.handle("POST /ui/enrollment/{id}/revoke", store.RoleAdmin, s.revokeSecret)
-	s.handle("POST /ui/enrollment/package", store.RoleAdmin, s.downloadPackage)
-	s.handle("GET /ui/devices", store.RoleViewer, s.devices)
-	s.handle("GET /ui/devices/{id}", store.RoleViewer, s.device)
-	s.handle("GET /ui/people", store.RoleViewer, s.people)
-	s.handle("GET /ui/people/{email}", store.RoleViewer, s.person)
+	s.handle("POST /ui/logout", accounts.RoleViewer, s.logout)
+	s.handle("GET /ui/{$}", accounts.RoleViewer, s.overview)
+	s.handle("GET /ui/alerts", accounts.RoleViewer, s.alerts)
+	s.handle("POST /ui/alerts", accounts.RoleAnalyst, s.bulk)
+	s.handle("GET /ui/alerts/{id}", accounts.RoleViewer, s.alert)
+	s.handle("POST /ui/alerts/{id}", accounts.RoleAnalyst, s.triage)
+	s.handle("POST /ui/alerts/{id}/suppress", accounts.RoleAnalyst, s.suppress)
+	s.handle("GET /ui/farms", accounts.RoleViewer, s.farms)
+	s.handle("GET /ui/farms/{id}", accounts.RoleViewer, s.farm)
+	s.handle("GET /ui/policies", accounts.RoleViewer, s.policies)
+	s.handle("GET /ui/policies/source", accounts.RoleViewer, s.policySource)
+	s.handle("POST /ui/policies/rules/{id}", accounts.RoleAdmin, s.setRule)
+	s.handle("POST /ui/policies/dry-run", accounts.RoleAnalyst, s.policyDryRun)
+	s.handle("GET /ui/outputs", accounts.RoleViewer, s.outputsView)
+	s.handle("GET /ui/idp", accounts.RoleViewer, s.idpView)
+	s.handle("POST /ui/outputs/{name}/test", accounts.RoleAdmin, s.testOutput)
+	s.handle("GET /ui/enrollment", accounts.RoleViewer, s.enrollment)
+	s.handle("POST /ui/enrollment", accounts.RoleAdmin, s.createSecret)
+	s.handle("POST /ui/enrollment/{id}/revoke", accounts.RoleAdmin, s.revokeSecret)
+	s.handle("POST /ui/enrollment/package", accounts.RoleAdmin, s.downloadPackage)
+	s.handle("GET /ui/devices", accounts.RoleViewer, s.devices)
+	s.handle("GET /ui/devices/{id}", accounts.RoleViewer, s.device)
+	s.handle("GET /ui/people", accounts.RoleViewer, s.people)
+	s.handle("GET /ui/people/{email}", accounts.RoleViewer, s.person)
 	s.routeCases()
 	return s, nil
 }
@@ -165,9 +167,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-var roleRank = map[string]int{store.RoleViewer: 1, store.RoleAnalyst: 2, store.RoleAdmin: 3}
+var roleRank = map[string]int{accounts.RoleViewer: 1, accounts.RoleAnalyst: 2, accounts.RoleAdmin: 3}
 
-type pageFunc func(w http.ResponseWriter, r *http.Request, sess store.Session) error
+type pageFunc func(w http.ResponseWriter, r *http.Request, sess accounts.Session) error
 
 type sessionKey struct{}
 
@@ -214,18 +216,18 @@ func (s *Server) handle(pattern, min string, h pageFunc) {
 	})
 }
 
-func (s *Server) session(r *http.Request) (store.Session, error) {
+func (s *Server) session(r *http.Request) (accounts.Session, error) {
 	c, err := r.Cookie(cookieName)
 	if err != nil || c.Value == "" {
-		return store.Session{}, store.ErrNotFound
+		return accounts.Session{}, store.ErrNotFound
 	}
-	return s.store.SessionByToken(r.Context(), c.Value)
+	return s.accounts.SessionByToken(r.Context(), c.Value)
 }
 
 // page is what every template gets.
 type page struct {
 	Title   string
-	User    *store.User
+	User    *accounts.User
 	CSRF    string
 	Flash   string
 	Error   string
@@ -235,9 +237,9 @@ type page struct {
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
 	p := page{Title: title, Data: data, Flash: r.URL.Query().Get("done")}
-	if sess, ok := r.Context().Value(sessionKey{}).(store.Session); ok {
+	if sess, ok := r.Context().Value(sessionKey{}).(accounts.Session); ok {
 		p.User, p.CSRF = &sess.User, sess.CSRF
-		p.CanEdit = roleRank[sess.User.Role] >= roleRank[store.RoleAnalyst]
+		p.CanEdit = roleRank[sess.User.Role] >= roleRank[accounts.RoleAnalyst]
 	}
 	var b strings.Builder
 	if err := s.pages[name].ExecuteTemplate(&b, "layout.html", p); err != nil {
@@ -321,9 +323,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.loginForm(w, r, http.StatusTooManyRequests, next, "Too many failed sign-ins: wait a few minutes and try again.")
 		return
 	}
-	u, err := s.store.Authenticate(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
+	u, err := s.accounts.Authenticate(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
 	if err != nil {
-		if !errors.Is(err, store.ErrUnauthenticated) {
+		if !errors.Is(err, accounts.ErrUnauthenticated) {
 			s.log.Error("ui sign-in", "err", err)
 		} else {
 			s.signIns.fail(user, r)
@@ -343,8 +345,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 // startSession opens a session for u and sets its cookie. On failure it
 // answers the request itself and returns false.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User) bool {
-	token, _, err := s.store.CreateSession(r.Context(), u.ID, sessionTTL)
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u accounts.User) bool {
+	token, _, err := s.accounts.CreateSession(r.Context(), u.ID, sessionTTL)
 	if err != nil {
 		s.log.Error("ui session", "err", err)
 		http.Error(w, "could not sign in", http.StatusInternalServerError)
@@ -364,9 +366,9 @@ func safeNext(next string) string {
 	return next
 }
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ store.Session) error {
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ accounts.Session) error {
 	if c, err := r.Cookie(cookieName); err == nil {
-		if err := s.store.DeleteSession(r.Context(), c.Value); err != nil {
+		if err := s.accounts.DeleteSession(r.Context(), c.Value); err != nil {
 			return err
 		}
 	}
@@ -378,8 +380,8 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ store.Session)
 
 // actor names the signed-in user in the audit log: user:NAME for local
 // users, oidc:NAME (their username) for those signed in by OIDC.
-func actor(sess store.Session) string {
-	if strings.HasPrefix(sess.User.Username, store.OIDCPrefix) {
+func actor(sess accounts.Session) string {
+	if strings.HasPrefix(sess.User.Username, accounts.OIDCPrefix) {
 		return sess.User.Username
 	}
 	return "user:" + sess.User.Username

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/bonafide-sec/bonafide/collector/internal/ui/uitest"
 )
@@ -36,8 +37,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	st := storetest.Open(t, filepath.Join(t.TempDir(), "bonafide.db"))
-	for _, u := range [][2]string{{"ana", store.RoleAnalyst}, {"vic", store.RoleViewer}} {
-		if _, err := st.CreateUser(ctx, u[0], u[1], "correct horse battery", "test"); err != nil {
+	for _, u := range [][2]string{{"ana", accounts.RoleAnalyst}, {"vic", accounts.RoleViewer}} {
+		if _, err := accounts.New(st).CreateUser(ctx, u[0], u[1], "correct horse battery", "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,7 +236,7 @@ func TestSignInThrottled(t *testing.T) {
 	if code := post("ana", "correct horse battery"); code != http.StatusTooManyRequests {
 		t.Fatalf("the right password after %d failures: %d, want 429", signInUserFailures, code)
 	}
-	if _, err := f.st.CreateUser(t.Context(), "bo", store.RoleViewer, "correct horse battery", "test"); err != nil {
+	if _, err := accounts.New(f.st).CreateUser(t.Context(), "bo", accounts.RoleViewer, "correct horse battery", "test"); err != nil {
 		t.Fatal(err)
 	}
 	f.signIn(t, f.client(t), "bo")

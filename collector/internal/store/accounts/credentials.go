@@ -1,4 +1,4 @@
-package store
+package accounts
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -29,19 +30,19 @@ type TokenInfo struct {
 // (zero: never) and audits it; it returns the plaintext.
 func (s *Store) CreateTokenExpiring(ctx context.Context, name, role string, expires time.Time, actor string) (string, Token, error) {
 	if !ValidRole(role) {
-		return "", Token{}, fmt.Errorf("%w: unknown role %q (want admin, analyst or viewer)", ErrInvalid, role)
+		return "", Token{}, fmt.Errorf("%w: unknown role %q (want admin, analyst or viewer)", store.ErrInvalid, role)
 	}
 	if !expires.IsZero() && !expires.After(time.Now()) {
-		return "", Token{}, fmt.Errorf("%w: the token would expire at once", ErrInvalid)
+		return "", Token{}, fmt.Errorf("%w: the token would expire at once", store.ErrInvalid)
 	}
-	plain := randomToken("bft_", 24)
-	t := Token{ID: randomToken("", 4), Name: name, Role: role, CreatedAt: time.Now().UTC()}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
-			t.ID, name, role, hashSecret(plain), micros(t.CreatedAt), micros(expires)); err != nil {
+	plain := store.RandomToken("bft_", 24)
+	t := Token{ID: store.RandomToken("", 4), Name: name, Role: role, CreatedAt: time.Now().UTC()}
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO api_tokens (id, name, role, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
+			t.ID, name, role, store.HashSecret(plain), store.Micros(t.CreatedAt), store.Micros(expires)); err != nil {
 			return fmt.Errorf("create token: %w", err)
 		}
-		return s.audit(ctx, tx, actor, "create", "token", t.ID, map[string]any{"name": name, "role": role, "expires_at": expires})
+		return s.db.AuditTx(ctx, tx, actor, "create", "token", t.ID, map[string]any{"name": name, "role": role, "expires_at": expires})
 	})
 	if err != nil {
 		return "", Token{}, err
@@ -51,7 +52,7 @@ func (s *Store) CreateTokenExpiring(ctx context.Context, name, role string, expi
 
 // ListTokens lists every API token, newest first.
 func (s *Store) ListTokens(ctx context.Context) ([]TokenInfo, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, name, role, created_at, expires_at, revoked_at, last_used_at FROM api_tokens ORDER BY created_at DESC, id`)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, name, role, created_at, expires_at, revoked_at, last_used_at FROM api_tokens ORDER BY created_at DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -63,7 +64,7 @@ func (s *Store) ListTokens(ctx context.Context) ([]TokenInfo, error) {
 		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &c, &e, &r, &u); err != nil {
 			return nil, err
 		}
-		t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = fromMicros(c), fromMicros(e), fromMicros(r), fromMicros(u)
+		t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = store.FromMicros(c), store.FromMicros(e), store.FromMicros(r), store.FromMicros(u)
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -71,12 +72,12 @@ func (s *Store) ListTokens(ctx context.Context) ([]TokenInfo, error) {
 
 // RevokeToken stops an API token at once.
 func (s *Store) RevokeToken(ctx context.Context, id, actor string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), micros(time.Now()), id)
-		if err := affectedOne(res, err, "active token "+id); err != nil {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), store.Micros(time.Now()), id)
+		if err := store.AffectedOne(res, err, "active token "+id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "revoke", "token", id, nil)
+		return s.db.AuditTx(ctx, tx, actor, "revoke", "token", id, nil)
 	})
 }
 
@@ -88,10 +89,10 @@ const tokenUseInterval = time.Hour
 // than tokenUseInterval.
 func (s *Store) touchToken(ctx context.Context, id string, lastUsed int64) {
 	now := time.Now()
-	if lastUsed > micros(now.Add(-tokenUseInterval)) {
+	if lastUsed > store.Micros(now.Add(-tokenUseInterval)) {
 		return
 	}
-	s.exec(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, micros(now), id)
+	s.db.Exec(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, store.Micros(now), id)
 }
 
 // UserChange is a change to a local user; nil fields are left as they are.
@@ -110,7 +111,7 @@ func (s *Store) UpdateUser(ctx context.Context, username string, c UserChange, a
 	var hash []byte
 	if c.Password != nil {
 		if err := checkPassword(*c.Password); err != nil {
-			return User{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+			return User{}, fmt.Errorf("%w: %v", store.ErrInvalid, err)
 		}
 		var err error
 		if hash, err = bcrypt.GenerateFromPassword([]byte(*c.Password), bcryptCost); err != nil {
@@ -118,34 +119,34 @@ func (s *Store) UpdateUser(ctx context.Context, username string, c UserChange, a
 		}
 	}
 	if c.Role != nil && !ValidRole(*c.Role) {
-		return User{}, fmt.Errorf("%w: unknown role %q (want admin, analyst or viewer)", ErrInvalid, *c.Role)
+		return User{}, fmt.Errorf("%w: unknown role %q (want admin, analyst or viewer)", store.ErrInvalid, *c.Role)
 	}
 	var u User
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var created, disabled int64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id, username, role, created_at, disabled_at FROM users WHERE username = ?`), username).
+		err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT id, username, role, created_at, disabled_at FROM users WHERE username = ?`), username).
 			Scan(&u.ID, &u.Username, &u.Role, &created, &disabled)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("user %q: %w", username, ErrNotFound)
+			return fmt.Errorf("user %q: %w", username, store.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("load user: %w", err)
 		}
-		u.CreatedAt, u.Disabled = fromMicros(created), disabled != 0
+		u.CreatedAt, u.Disabled = store.FromMicros(created), disabled != 0
 		detail := map[string]any{}
 		losesAdmin := u.Role == RoleAdmin && disabled == 0 &&
 			(c.Role != nil && *c.Role != RoleAdmin || c.Disabled != nil && *c.Disabled)
 		if losesAdmin {
 			var admins int
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE role = ? AND disabled_at = 0`), RoleAdmin).Scan(&admins); err != nil {
+			if err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT COUNT(*) FROM users WHERE role = ? AND disabled_at = 0`), RoleAdmin).Scan(&admins); err != nil {
 				return err
 			}
 			if admins <= 1 {
-				return fmt.Errorf("%w: %s is the last enabled admin", ErrInvalid, username)
+				return fmt.Errorf("%w: %s is the last enabled admin", store.ErrInvalid, username)
 			}
 		}
 		if c.Role != nil && *c.Role != u.Role {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET role = ? WHERE id = ?`), *c.Role, u.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE users SET role = ? WHERE id = ?`), *c.Role, u.ID); err != nil {
 				return err
 			}
 			detail["role"] = map[string]string{"from": u.Role, "to": *c.Role}
@@ -154,16 +155,16 @@ func (s *Store) UpdateUser(ctx context.Context, username string, c UserChange, a
 		if c.Disabled != nil && *c.Disabled != (disabled != 0) {
 			at := int64(0)
 			if *c.Disabled {
-				at = micros(time.Now())
+				at = store.Micros(time.Now())
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET disabled_at = ? WHERE id = ?`), at, u.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE users SET disabled_at = ? WHERE id = ?`), at, u.ID); err != nil {
 				return err
 			}
 			detail["disabled"] = *c.Disabled
 			u.Disabled = *c.Disabled
 		}
 		if hash != nil {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ? WHERE id = ?`), string(hash), u.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE users SET password_hash = ? WHERE id = ?`), string(hash), u.ID); err != nil {
 				return err
 			}
 			detail["password"] = "changed"
@@ -171,10 +172,10 @@ func (s *Store) UpdateUser(ctx context.Context, username string, c UserChange, a
 		if len(detail) == 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM ui_sessions WHERE user_id = ?`), u.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM ui_sessions WHERE user_id = ?`), u.ID); err != nil {
 			return err
 		}
-		if err := s.audit(ctx, tx, actor, "update", "user", u.Username, detail); err != nil {
+		if err := s.db.AuditTx(ctx, tx, actor, "update", "user", u.Username, detail); err != nil {
 			return err
 		}
 		_, err = s.retireFirstRunToken(ctx, tx, actor)

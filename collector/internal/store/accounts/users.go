@@ -1,4 +1,4 @@
-package store
+package accounts
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -88,17 +89,17 @@ func checkPassword(p string) error {
 // of [a-z0-9._@-]; role is admin, analyst or viewer; the password must be
 // at least 12 characters and at most 72 bytes (bcrypt's limit) and is
 // stored as a bcrypt hash (cost 12). Invalid input and an existing
-// username give an error wrapping ErrInvalid.
+// username give an error wrapping store.ErrInvalid.
 func (s *Store) CreateUser(ctx context.Context, username, role, password, actor string) (User, error) {
 	username = normalizeUsername(username)
 	switch {
 	case !validUsername(username):
-		return User{}, fmt.Errorf("%w: username %q: 1 to %d of a-z, 0-9, '.', '_', '@', '-'", ErrInvalid, username, maxUsername)
+		return User{}, fmt.Errorf("%w: username %q: 1 to %d of a-z, 0-9, '.', '_', '@', '-'", store.ErrInvalid, username, maxUsername)
 	case !ValidRole(role):
-		return User{}, fmt.Errorf("%w: unknown role %q (want admin, analyst or viewer)", ErrInvalid, role)
+		return User{}, fmt.Errorf("%w: unknown role %q (want admin, analyst or viewer)", store.ErrInvalid, role)
 	}
 	if err := checkPassword(password); err != nil {
-		return User{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return User{}, fmt.Errorf("%w: %v", store.ErrInvalid, err)
 	}
 	if actor == "" {
 		actor = "cli"
@@ -108,31 +109,31 @@ func (s *Store) CreateUser(ctx context.Context, username, role, password, actor 
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
-	exists := fmt.Errorf("%w: user %q already exists", ErrInvalid, username)
-	u := User{Username: username, Role: role, CreatedAt: fromMicros(micros(time.Now()))}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	exists := fmt.Errorf("%w: user %q already exists", store.ErrInvalid, username)
+	u := User{Username: username, Role: role, CreatedAt: store.FromMicros(store.Micros(time.Now()))}
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE username = ?`), username).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT COUNT(*) FROM users WHERE username = ?`), username).Scan(&n); err != nil {
 			return fmt.Errorf("create user: %w", err)
 		}
 		if n > 0 {
 			return exists
 		}
-		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`),
-			username, role, string(hash), micros(u.CreatedAt)).Scan(&u.ID); err != nil {
+		if err := tx.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`),
+			username, role, string(hash), store.Micros(u.CreatedAt)).Scan(&u.ID); err != nil {
 			return fmt.Errorf("create user: %w", err)
 		}
-		if err := s.audit(ctx, tx, actor, "create", "user", fmt.Sprint(u.ID), map[string]any{"username": username, "role": role}); err != nil {
+		if err := s.db.AuditTx(ctx, tx, actor, "create", "user", fmt.Sprint(u.ID), map[string]any{"username": username, "role": role}); err != nil {
 			return err
 		}
 		_, err := s.retireFirstRunToken(ctx, tx, actor)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrInvalid) {
+	if err != nil && !errors.Is(err, store.ErrInvalid) {
 		// A concurrent CreateUser of the same name (PostgreSQL) loses on
 		// the unique constraint: report it as the duplicate it is.
 		var n int
-		if s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE username = ?`), username).Scan(&n) == nil && n > 0 {
+		if s.db.Reader().QueryRowContext(ctx, s.db.Rebind(`SELECT COUNT(*) FROM users WHERE username = ?`), username).Scan(&n) == nil && n > 0 {
 			return User{}, exists
 		}
 	}
@@ -152,7 +153,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 	var u User
 	var hash string
 	var created, disabled int64
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT id, username, role, password_hash, created_at, disabled_at FROM users WHERE username = ?`),
+	err := s.db.Reader().QueryRowContext(ctx, s.db.Rebind(`SELECT id, username, role, password_hash, created_at, disabled_at FROM users WHERE username = ?`),
 		username).Scan(&u.ID, &u.Username, &u.Role, &hash, &created, &disabled)
 	known := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -168,7 +169,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (Us
 	if !known || disabled != 0 || !match {
 		return User{}, ErrUnauthenticated
 	}
-	u.CreatedAt = fromMicros(created)
+	u.CreatedAt = store.FromMicros(created)
 	return u, nil
 }
 
@@ -182,27 +183,27 @@ func randomB64(n int) string {
 // CreateSession signs user userID in for ttl. It returns the session token
 // (32 random bytes, base64url, for the cookie; only its SHA-256 is stored)
 // and the session, with a random 32-byte base64url CSRF token. It also
-// deletes expired sessions. An unknown or disabled user gives ErrNotFound.
+// deletes expired sessions. An unknown or disabled user gives store.ErrNotFound.
 func (s *Store) CreateSession(ctx context.Context, userID int64, ttl time.Duration) (string, Session, error) {
 	now := time.Now()
 	token := randomB64(32)
-	sess := Session{CSRF: randomB64(32), ExpiresAt: fromMicros(micros(now.Add(ttl)))}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM ui_sessions WHERE expires_at <= ?`), micros(now)); err != nil {
+	sess := Session{CSRF: randomB64(32), ExpiresAt: store.FromMicros(store.Micros(now.Add(ttl)))}
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM ui_sessions WHERE expires_at <= ?`), store.Micros(now)); err != nil {
 			return fmt.Errorf("delete expired sessions: %w", err)
 		}
 		var created, disabled int64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id, username, role, created_at, disabled_at FROM users WHERE id = ?`), userID).
+		err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT id, username, role, created_at, disabled_at FROM users WHERE id = ?`), userID).
 			Scan(&sess.User.ID, &sess.User.Username, &sess.User.Role, &created, &disabled)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && disabled != 0 {
-			return ErrNotFound
+			return store.ErrNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("create session: %w", err)
 		}
-		sess.User.CreatedAt = fromMicros(created)
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO ui_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
-			hashSecret(token), userID, sess.CSRF, micros(now), micros(sess.ExpiresAt)); err != nil {
+		sess.User.CreatedAt = store.FromMicros(created)
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO ui_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
+			store.HashSecret(token), userID, sess.CSRF, store.Micros(now), store.Micros(sess.ExpiresAt)); err != nil {
 			return fmt.Errorf("create session: %w", err)
 		}
 		return nil
@@ -214,31 +215,31 @@ func (s *Store) CreateSession(ctx context.Context, userID int64, ttl time.Durati
 }
 
 // SessionByToken loads the live session whose cookie token is token: not
-// expired, of a user not disabled. Otherwise it returns ErrNotFound.
+// expired, of a user not disabled. Otherwise it returns store.ErrNotFound.
 func (s *Store) SessionByToken(ctx context.Context, token string) (Session, error) {
 	if token == "" {
-		return Session{}, ErrNotFound
+		return Session{}, store.ErrNotFound
 	}
 	var sess Session
 	var created, expires int64
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT u.id, u.username, u.role, u.created_at, s.csrf, s.expires_at
+	err := s.db.Reader().QueryRowContext(ctx, s.db.Rebind(`SELECT u.id, u.username, u.role, u.created_at, s.csrf, s.expires_at
 		FROM ui_sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at = 0`), hashSecret(token), micros(time.Now())).
+		WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at = 0`), store.HashSecret(token), store.Micros(time.Now())).
 		Scan(&sess.User.ID, &sess.User.Username, &sess.User.Role, &created, &sess.CSRF, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, ErrNotFound
+		return Session{}, store.ErrNotFound
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("session: %w", err)
 	}
-	sess.User.CreatedAt, sess.ExpiresAt = fromMicros(created), fromMicros(expires)
+	sess.User.CreatedAt, sess.ExpiresAt = store.FromMicros(created), store.FromMicros(expires)
 	return sess, nil
 }
 
 // DeleteSession ends the session whose cookie token is token (sign-out).
 // An unknown token is not an error.
 func (s *Store) DeleteSession(ctx context.Context, token string) error {
-	if _, err := s.exec(ctx, `DELETE FROM ui_sessions WHERE token_hash = ?`, hashSecret(token)); err != nil {
+	if _, err := s.db.Exec(ctx, `DELETE FROM ui_sessions WHERE token_hash = ?`, store.HashSecret(token)); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
@@ -246,7 +247,7 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 
 // ListUsers lists the local users by username, disabled ones included.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, username, role, created_at, disabled_at FROM users ORDER BY username`)
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, username, role, created_at, disabled_at FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -258,7 +259,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 		if err := rows.Scan(&u.ID, &u.Username, &u.Role, &c, &d); err != nil {
 			return nil, err
 		}
-		u.CreatedAt, u.Disabled = fromMicros(c), d != 0
+		u.CreatedAt, u.Disabled = store.FromMicros(c), d != 0
 		out = append(out, u)
 	}
 	return out, rows.Err()
@@ -274,32 +275,32 @@ const OIDCPrefix = "oidc:"
 // the provider's claims map to now: it creates the user "oidc:NAME" on
 // first sign-in (with no password, so it cannot sign in locally) and
 // updates the role on later ones, and writes a sign-in entry with detail
-// to the audit log. A disabled user gives ErrNotFound.
+// to the audit log. A disabled user gives store.ErrNotFound.
 func (s *Store) SignInOIDC(ctx context.Context, name, role string, detail map[string]any) (User, error) {
 	if !ValidRole(role) {
-		return User{}, fmt.Errorf("%w: unknown role %q", ErrInvalid, role)
+		return User{}, fmt.Errorf("%w: unknown role %q", store.ErrInvalid, role)
 	}
 	u := User{Username: OIDCPrefix + name, Role: role}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var created, disabled int64
 		var was string
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id, role, created_at, disabled_at FROM users WHERE username = ?`), u.Username).
+		err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT id, role, created_at, disabled_at FROM users WHERE username = ?`), u.Username).
 			Scan(&u.ID, &was, &created, &disabled)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			u.CreatedAt = fromMicros(micros(time.Now()))
-			if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, '', ?) RETURNING id`),
-				u.Username, role, micros(u.CreatedAt)).Scan(&u.ID); err != nil {
+			u.CreatedAt = store.FromMicros(store.Micros(time.Now()))
+			if err := tx.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, '', ?) RETURNING id`),
+				u.Username, role, store.Micros(u.CreatedAt)).Scan(&u.ID); err != nil {
 				return fmt.Errorf("create user: %w", err)
 			}
 		case err != nil:
 			return fmt.Errorf("sign in: %w", err)
 		case disabled != 0:
-			return ErrNotFound
+			return store.ErrNotFound
 		default:
-			u.CreatedAt = fromMicros(created)
+			u.CreatedAt = store.FromMicros(created)
 			if was != role {
-				if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET role = ? WHERE id = ?`), role, u.ID); err != nil {
+				if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE users SET role = ? WHERE id = ?`), role, u.ID); err != nil {
 					return fmt.Errorf("sign in: %w", err)
 				}
 			}
@@ -308,7 +309,7 @@ func (s *Store) SignInOIDC(ctx context.Context, name, role string, detail map[st
 		for k, v := range detail {
 			d[k] = v
 		}
-		if err := s.audit(ctx, tx, u.Username, "sign-in", "user", fmt.Sprint(u.ID), d); err != nil {
+		if err := s.db.AuditTx(ctx, tx, u.Username, "sign-in", "user", fmt.Sprint(u.ID), d); err != nil {
 			return err
 		}
 		_, err = s.retireFirstRunToken(ctx, tx, u.Username)

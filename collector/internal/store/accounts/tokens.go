@@ -1,4 +1,4 @@
-package store
+package accounts
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
 )
 
 // Roles, from least to most privileged.
@@ -40,7 +42,7 @@ func (s *Store) CreateFirstRunToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.exec(ctx, `UPDATE api_tokens SET first_run = 1 WHERE id = ?`, t.ID); err != nil {
+	if _, err := s.db.Exec(ctx, `UPDATE api_tokens SET first_run = 1 WHERE id = ?`, t.ID); err != nil {
 		return "", fmt.Errorf("create first-run token: %w", err)
 	}
 	// An admin user created meanwhile (by another replica's CLI) retires it.
@@ -56,7 +58,7 @@ func (s *Store) CreateFirstRunToken(ctx context.Context) (string, error) {
 // transaction; serve calls this at start for users created before.
 func (s *Store) RetireFirstRunToken(ctx context.Context, actor string) (bool, error) {
 	var retired bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		retired, err = s.retireFirstRunToken(ctx, tx, actor)
 		return err
@@ -67,25 +69,25 @@ func (s *Store) RetireFirstRunToken(ctx context.Context, actor string) (bool, er
 // retireFirstRunToken is RetireFirstRunToken in tx.
 func (s *Store) retireFirstRunToken(ctx context.Context, tx *sql.Tx, actor string) (bool, error) {
 	var admins int
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM users WHERE role = ? AND disabled_at = 0`), RoleAdmin).Scan(&admins); err != nil {
+	if err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT COUNT(*) FROM users WHERE role = ? AND disabled_at = 0`), RoleAdmin).Scan(&admins); err != nil {
 		return false, fmt.Errorf("retire first-run token: %w", err)
 	}
 	if admins == 0 {
 		return false, nil
 	}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM api_tokens WHERE first_run = 1 AND revoked_at = 0`))
+	rows, err := tx.QueryContext(ctx, s.db.Rebind(`SELECT id FROM api_tokens WHERE first_run = 1 AND revoked_at = 0`))
 	if err != nil {
 		return false, fmt.Errorf("retire first-run token: %w", err)
 	}
-	ids, err := scanColumn[string](rows)
+	ids, err := store.ScanColumn[string](rows)
 	if err != nil {
 		return false, fmt.Errorf("retire first-run token: %w", err)
 	}
 	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), micros(time.Now()), id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), store.Micros(time.Now()), id); err != nil {
 			return false, fmt.Errorf("retire first-run token: %w", err)
 		}
-		if err := s.audit(ctx, tx, actor, "revoke", "token", id, map[string]any{"name": "first-run admin", "reason": "an admin user exists"}); err != nil {
+		if err := s.db.AuditTx(ctx, tx, actor, "revoke", "token", id, map[string]any{"name": "first-run admin", "reason": "an admin user exists"}); err != nil {
 			return false, err
 		}
 	}
@@ -97,16 +99,16 @@ func (s *Store) retireFirstRunToken(ctx context.Context, tx *sql.Tx, actor strin
 func (s *Store) TokenByPlaintext(ctx context.Context, plain string) (Token, error) {
 	var t Token
 	var c, used int64
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT id, name, role, created_at, last_used_at FROM api_tokens
+	err := s.db.Reader().QueryRowContext(ctx, s.db.Rebind(`SELECT id, name, role, created_at, last_used_at FROM api_tokens
 		WHERE hash = ? AND revoked_at = 0 AND (expires_at = 0 OR expires_at > ?)`),
-		hashSecret(plain), micros(time.Now())).Scan(&t.ID, &t.Name, &t.Role, &c, &used)
+		store.HashSecret(plain), store.Micros(time.Now())).Scan(&t.ID, &t.Name, &t.Role, &c, &used)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Token{}, ErrNotFound
+		return Token{}, store.ErrNotFound
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("token: %w", err)
 	}
-	t.CreatedAt = fromMicros(c)
+	t.CreatedAt = store.FromMicros(c)
 	s.touchToken(ctx, t.ID, used)
 	return t, nil
 }
@@ -114,6 +116,6 @@ func (s *Store) TokenByPlaintext(ctx context.Context, plain string) (Token, erro
 // HasTokens reports whether any API token was ever created.
 func (s *Store) HasTokens(ctx context.Context) (bool, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens`).Scan(&n)
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens`).Scan(&n)
 	return n > 0, err
 }

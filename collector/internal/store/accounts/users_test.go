@@ -1,4 +1,4 @@
-package store_test
+package accounts_test
 
 import (
 	"crypto/sha256"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
 
@@ -19,12 +20,12 @@ const goodPassword = "correct horse battery"
 // duplicates are refused as invalid; creation is audited.
 func TestUsers(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
-		e := newEnv(t, freshDSN(t, dsn))
-		u, err := e.st.CreateUser(e.ctx, "Alice@Example.com", store.RoleAnalyst, goodPassword, "")
+		e := newEnv(t, dsn)
+		u, err := e.st.CreateUser(e.ctx, "Alice@Example.com", accounts.RoleAnalyst, goodPassword, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.ID == 0 || u.Username != "alice@example.com" || u.Role != store.RoleAnalyst || u.CreatedAt.IsZero() {
+		if u.ID == 0 || u.Username != "alice@example.com" || u.Role != accounts.RoleAnalyst || u.CreatedAt.IsZero() {
 			t.Fatalf("created %+v", u)
 		}
 		got, err := e.st.Authenticate(e.ctx, "ALICE@example.com", goodPassword)
@@ -41,7 +42,7 @@ func TestUsers(t *testing.T) {
 		if !strings.HasPrefix(hash, "$2a$12$") || strings.Contains(hash, goodPassword) {
 			t.Errorf("stored password hash %q: want bcrypt cost 12", hash)
 		}
-		audit, err := e.st.Audit(e.ctx, "user", "1")
+		audit, err := e.db.Audit(e.ctx, "user", "1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,32 +52,32 @@ func TestUsers(t *testing.T) {
 
 		// Sign-in failures all look alike.
 		_, err = e.st.Authenticate(e.ctx, "alice@example.com", "wrong password!")
-		wantErr(t, err, store.ErrUnauthenticated, "wrong password")
+		wantErr(t, err, accounts.ErrUnauthenticated, "wrong password")
 		_, err = e.st.Authenticate(e.ctx, "alice@example.com", goodPassword+strings.Repeat("x", 60))
-		wantErr(t, err, store.ErrUnauthenticated, "password over 72 bytes")
+		wantErr(t, err, accounts.ErrUnauthenticated, "password over 72 bytes")
 		_, err = e.st.Authenticate(e.ctx, "bob", goodPassword)
-		wantErr(t, err, store.ErrUnauthenticated, "unknown user")
+		wantErr(t, err, accounts.ErrUnauthenticated, "unknown user")
 		_, err = e.st.Authenticate(e.ctx, "", "")
-		wantErr(t, err, store.ErrUnauthenticated, "empty username")
-		if _, err := e.st.CreateUser(e.ctx, "carol", store.RoleViewer, goodPassword, "cli:test"); err != nil {
+		wantErr(t, err, accounts.ErrUnauthenticated, "empty username")
+		if _, err := e.st.CreateUser(e.ctx, "carol", accounts.RoleViewer, goodPassword, "cli:test"); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.st.DisableUser(e.ctx, "carol"); err != nil {
 			t.Fatal(err)
 		}
 		_, err = e.st.Authenticate(e.ctx, "carol", goodPassword)
-		wantErr(t, err, store.ErrUnauthenticated, "disabled user")
+		wantErr(t, err, accounts.ErrUnauthenticated, "disabled user")
 
 		for _, c := range []struct{ what, username, role, password, msg string }{
-			{"short password", "dave", store.RoleViewer, "elevenchars", "at least 12"},
-			{"password over 72 bytes", "dave", store.RoleViewer, strings.Repeat("p", 73), "at most 72"},
-			{"empty username", "", store.RoleViewer, goodPassword, "username"},
-			{"username with a space", "da ve", store.RoleViewer, goodPassword, "username"},
-			{"username with a slash", "da/ve", store.RoleViewer, goodPassword, "username"},
-			{"long username", strings.Repeat("d", 65), store.RoleViewer, goodPassword, "username"},
+			{"short password", "dave", accounts.RoleViewer, "elevenchars", "at least 12"},
+			{"password over 72 bytes", "dave", accounts.RoleViewer, strings.Repeat("p", 73), "at most 72"},
+			{"empty username", "", accounts.RoleViewer, goodPassword, "username"},
+			{"username with a space", "da ve", accounts.RoleViewer, goodPassword, "username"},
+			{"username with a slash", "da/ve", accounts.RoleViewer, goodPassword, "username"},
+			{"long username", strings.Repeat("d", 65), accounts.RoleViewer, goodPassword, "username"},
 			{"bad role", "dave", "root", goodPassword, "role"},
 			{"empty role", "dave", "", goodPassword, "role"},
-			{"duplicate", "ALICE@example.com", store.RoleAdmin, goodPassword, "already exists"},
+			{"duplicate", "ALICE@example.com", accounts.RoleAdmin, goodPassword, "already exists"},
 		} {
 			_, err := e.st.CreateUser(e.ctx, c.username, c.role, c.password, "")
 			wantErr(t, err, store.ErrInvalid, c.what)
@@ -86,10 +87,10 @@ func TestUsers(t *testing.T) {
 		}
 		// Twelve characters are enough even when they are multi-byte, and
 		// 64 characters of the allowed set make a username.
-		if _, err := e.st.CreateUser(e.ctx, strings.Repeat("d", 64), store.RoleAdmin, "ééééééééééé1", ""); err != nil {
+		if _, err := e.st.CreateUser(e.ctx, strings.Repeat("d", 64), accounts.RoleAdmin, "ééééééééééé1", ""); err != nil {
 			t.Error(err)
 		}
-		if _, err := e.st.CreateUser(e.ctx, "e.v-e_1@x", store.RoleAdmin, strings.Repeat("p", 72), ""); err != nil {
+		if _, err := e.st.CreateUser(e.ctx, "e.v-e_1@x", accounts.RoleAdmin, strings.Repeat("p", 72), ""); err != nil {
 			t.Error(err)
 		}
 
@@ -113,8 +114,8 @@ func TestUsers(t *testing.T) {
 // stored.
 func TestSessions(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
-		e := newEnv(t, freshDSN(t, dsn))
-		u, err := e.st.CreateUser(e.ctx, "alice", store.RoleAdmin, goodPassword, "")
+		e := newEnv(t, dsn)
+		u, err := e.st.CreateUser(e.ctx, "alice", accounts.RoleAdmin, goodPassword, "")
 		if err != nil {
 			t.Fatal(err)
 		}
