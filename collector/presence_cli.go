@@ -9,6 +9,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/presencestore"
 )
 
 // presenceCmd creates presence-check links from the terminal, through the
@@ -75,7 +76,7 @@ func presenceCmd(ctx context.Context, cmd string, args []string, stdout, stderr 
 // presenceCLIErr words the refusals as the API does.
 func presenceCLIErr(err error) error {
 	switch {
-	case errors.Is(err, store.ErrPresenceCap):
+	case errors.Is(err, presencestore.ErrCap):
 		return fmt.Errorf("refused: %w", err)
 	case errors.Is(err, store.ErrNotFound):
 		return errors.New("no such person")

@@ -10,6 +10,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/presence"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/presencestore"
 )
 
 // SetPresence enables the presence-check endpoints.
@@ -27,7 +28,7 @@ func presenceErr(err error) error {
 	case errors.Is(err, presence.ErrNotEnrolled), errors.Is(err, presence.ErrOutsideWorkHours),
 		errors.Is(err, presence.ErrNoDevice), errors.Is(err, presence.ErrDisabled):
 		return errorf(http.StatusConflict, "failed_precondition", err.Error())
-	case errors.Is(err, store.ErrPresenceCap):
+	case errors.Is(err, presencestore.ErrCap):
 		return errorf(http.StatusTooManyRequests, "resource_exhausted", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(http.StatusNotFound, "not_found", "no such person")
@@ -61,7 +62,7 @@ func (s *Server) requestPresenceCheck(r *http.Request, tok accounts.Token) (any,
 }
 
 func (s *Server) getPresenceCheck(r *http.Request, _ accounts.Token) (any, error) {
-	return s.store.GetPresenceCheck(r.Context(), r.PathValue("id"))
+	return presencestore.New(s.store).GetCheck(r.Context(), r.PathValue("id"))
 }
 
 func (s *Server) getPersonPresence(r *http.Request, _ accounts.Token) (any, error) {
@@ -69,11 +70,11 @@ func (s *Server) getPersonPresence(r *http.Request, _ accounts.Token) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	creds, err := s.store.PresenceCredentials(r.Context(), p.Email)
+	creds, err := presencestore.New(s.store).Credentials(r.Context(), p.Email)
 	if err != nil {
 		return nil, err
 	}
-	checks, err := s.store.ListPresenceChecks(r.Context(), p.Email, 50)
+	checks, err := presencestore.New(s.store).ListChecks(r.Context(), p.Email, 50)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/presencestore"
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 )
@@ -96,15 +97,15 @@ func (s *Service) hostname(ctx context.Context, deviceID string) string {
 }
 
 // enrolment reads the enrolment link of the request's token.
-func (s *Service) enrolment(r *http.Request) (store.PresenceEnrolment, string, error) {
+func (s *Service) enrolment(r *http.Request) (presencestore.Enrolment, string, error) {
 	token := r.PathValue("token")
 	if !validToken(token) {
-		return store.PresenceEnrolment{}, "", store.ErrNotFound
+		return presencestore.Enrolment{}, "", store.ErrNotFound
 	}
 	hash := tokenHash(token)
-	e, err := s.st.GetPresenceEnrolment(r.Context(), hash)
+	e, err := s.checks.GetEnrolment(r.Context(), hash)
 	if err == nil && (!e.UsedAt.IsZero() || !s.now().Before(e.ExpiresAt)) {
-		err = store.ErrPresenceDone
+		err = presencestore.ErrDone
 	}
 	return e, hash, err
 }
@@ -117,7 +118,7 @@ func (s *Service) enrolPage(w http.ResponseWriter, r *http.Request, page *templa
 		d.Problem = "This enrolment link is not valid."
 		s.render(w, page, http.StatusNotFound, d)
 		return
-	case errors.Is(err, store.ErrPresenceDone):
+	case errors.Is(err, presencestore.ErrDone):
 		d.Problem = "This enrolment link was already used or has expired. Ask IT for a new one."
 		s.render(w, page, http.StatusGone, d)
 		return
@@ -138,7 +139,7 @@ func (s *Service) linkError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		jsonError(w, http.StatusNotFound, "this link is not valid")
-	case errors.Is(err, store.ErrPresenceDone):
+	case errors.Is(err, presencestore.ErrDone):
 		jsonError(w, http.StatusConflict, "this link was already used or has expired")
 	default:
 		s.log.Error("presence", "err", err)
@@ -151,14 +152,14 @@ func (s *Service) saveSession(ctx context.Context, subject string, sd *webauthn.
 	if err != nil {
 		return err
 	}
-	return s.st.SavePresenceChallenge(ctx, subject, b, s.now().Add(ceremonyTimeout))
+	return s.checks.SaveChallenge(ctx, subject, b, s.now().Add(ceremonyTimeout))
 }
 
 // takeSession removes a subject's ceremony state: each challenge is
 // answered once.
 func (s *Service) takeSession(ctx context.Context, subject string) (webauthn.SessionData, error) {
 	var sd webauthn.SessionData
-	b, err := s.st.TakePresenceChallenge(ctx, subject, s.now())
+	b, err := s.checks.TakeChallenge(ctx, subject, s.now())
 	if err != nil {
 		return sd, err
 	}
@@ -244,7 +245,7 @@ func (s *Service) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	if att == "" {
 		att = "none"
 	}
-	err = s.st.AddPresenceCredential(r.Context(), hash, store.PresenceCredential{
+	err = s.checks.AddCredential(r.Context(), hash, presencestore.Credential{
 		ID: base64.RawURLEncoding.EncodeToString(cred.ID), Person: e.Person, DeviceID: e.DeviceID,
 		UserHandle: base64.RawURLEncoding.EncodeToString(u.handle), Record: record, Attestation: att,
 		CreatedBy: e.CreatedBy, CreatedAt: s.now().UTC().Truncate(time.Microsecond),
@@ -258,17 +259,17 @@ func (s *Service) enrolFinish(w http.ResponseWriter, r *http.Request) {
 }
 
 // check reads the check of the request's token.
-func (s *Service) check(r *http.Request) (store.PresenceCheck, error) {
+func (s *Service) check(r *http.Request) (presencestore.Check, error) {
 	token := r.PathValue("token")
 	if !validToken(token) {
-		return store.PresenceCheck{}, store.ErrNotFound
+		return presencestore.Check{}, store.ErrNotFound
 	}
-	return s.st.PresenceCheckByToken(r.Context(), tokenHash(token))
+	return s.checks.CheckByToken(r.Context(), tokenHash(token))
 }
 
 // open reports whether a person may still answer c.
-func (s *Service) open(c store.PresenceCheck) bool {
-	return c.State == store.PresencePending && s.now().Before(c.ExpiresAt)
+func (s *Service) open(c presencestore.Check) bool {
+	return c.State == presencestore.Pending && s.now().Before(c.ExpiresAt)
 }
 
 func (s *Service) checkPage(w http.ResponseWriter, r *http.Request, page *template.Template) {
@@ -285,8 +286,8 @@ func (s *Service) checkPage(w http.ResponseWriter, r *http.Request, page *templa
 		return
 	}
 	d.State, d.Reasons, d.ExpiresAt, d.Hostname = c.State, c.Reasons, c.ExpiresAt, c.Hostname
-	if c.State == store.PresencePending && !s.open(c) {
-		d.State, d.Reasons = store.PresenceFailed, []string{ReasonExpired}
+	if c.State == presencestore.Pending && !s.open(c) {
+		d.State, d.Reasons = presencestore.Failed, []string{ReasonExpired}
 	}
 	if p, err := s.st.GetPerson(r.Context(), c.Person); err == nil {
 		d.Name = p.Name
@@ -303,7 +304,7 @@ type checkReply struct {
 func (s *Service) checkBegin(w http.ResponseWriter, r *http.Request) {
 	c, err := s.check(r)
 	if err == nil && !s.open(c) {
-		err = store.ErrPresenceDone
+		err = presencestore.ErrDone
 	}
 	if err != nil {
 		s.linkError(w, err)
@@ -336,14 +337,14 @@ func (s *Service) checkFinish(w http.ResponseWriter, r *http.Request) {
 		s.linkError(w, err)
 		return
 	}
-	if c.State == store.PresencePending && !s.open(c) {
-		c, err = s.finish(ctx, c, []string{store.PresencePending}, []string{ReasonExpired}, store.PresenceResult{})
-		if err != nil && !errors.Is(err, store.ErrPresenceDone) {
+	if c.State == presencestore.Pending && !s.open(c) {
+		c, err = s.finish(ctx, c, []string{presencestore.Pending}, []string{ReasonExpired}, presencestore.Result{})
+		if err != nil && !errors.Is(err, presencestore.ErrDone) {
 			s.linkError(w, err)
 			return
 		}
 	}
-	if c.State != store.PresencePending {
+	if c.State != presencestore.Pending {
 		jsonError(w, http.StatusConflict, "this check was already answered or has expired")
 		return
 	}
@@ -376,7 +377,7 @@ func (s *Service) checkFinish(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("presence assertion refused", "check", c.ID, "person", c.Person, "err", err)
 		reasons = append(reasons, ReasonVerificationFailed)
 	}
-	var stored store.PresenceCredential
+	var stored presencestore.Credential
 	if len(reasons) == 0 {
 		id := base64.RawURLEncoding.EncodeToString(cred.ID)
 		for _, sc := range creds {
@@ -389,7 +390,7 @@ func (s *Service) checkFinish(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(reasons) > 0 {
-		done, err := s.finish(ctx, c, []string{store.PresencePending}, reasons, store.PresenceResult{BrowserIP: browserIP})
+		done, err := s.finish(ctx, c, []string{presencestore.Pending}, reasons, presencestore.Result{BrowserIP: browserIP})
 		if err != nil {
 			s.linkError(w, err)
 			return
@@ -400,13 +401,13 @@ func (s *Service) checkFinish(w http.ResponseWriter, r *http.Request) {
 	record, err := json.Marshal(cred)
 	if err == nil {
 		now := s.now().UTC().Truncate(time.Microsecond)
-		err = s.st.AssertPresenceCheck(ctx, c.ID, stored.ID, record, browserIP, now, now.Add(s.cfg.Expiry))
+		err = s.checks.AssertCheck(ctx, c.ID, stored.ID, record, browserIP, now, now.Add(s.cfg.Expiry))
 	}
 	if err != nil {
 		s.linkError(w, err)
 		return
 	}
-	jsonReply(w, http.StatusOK, checkReply{State: store.PresenceVerifying, Reasons: []string{}})
+	jsonReply(w, http.StatusOK, checkReply{State: presencestore.Verifying, Reasons: []string{}})
 }
 
 func (s *Service) checkStatus(w http.ResponseWriter, r *http.Request) {

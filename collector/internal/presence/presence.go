@@ -34,6 +34,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/proxyproto"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/presencestore"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -85,12 +86,13 @@ type Config struct {
 
 // Service runs presence checks.
 type Service struct {
-	st    *store.Store
-	rules store.Evaluator
-	log   *slog.Logger
-	cfg   Config
-	wa    *webauthn.WebAuthn // nil: disabled
-	now   func() time.Time
+	st     *store.Store
+	checks *presencestore.Store // st's checks, credentials and ceremonies
+	rules  store.Evaluator
+	log    *slog.Logger
+	cfg    Config
+	wa     *webauthn.WebAuthn // nil: disabled
+	now    func() time.Time
 }
 
 // New makes the service; without cfg.PublicURL it serves nothing and
@@ -107,7 +109,7 @@ func New(st *store.Store, rules store.Evaluator, cfg Config, log *slog.Logger) (
 			return nil, fmt.Errorf("presence: automatic rule %q: not a rule id or pattern", r)
 		}
 	}
-	s := &Service{st: st, rules: rules, log: log, cfg: cfg, now: time.Now}
+	s := &Service{st: st, checks: presencestore.New(st), rules: rules, log: log, cfg: cfg, now: time.Now}
 	if cfg.PublicURL == "" {
 		return s, nil
 	}
@@ -213,8 +215,8 @@ func (s *Service) CreateEnrolment(ctx context.Context, email, deviceID string, r
 	}
 	token, hash := newToken()
 	now := s.now().UTC().Truncate(time.Microsecond)
-	e := store.PresenceEnrolment{Person: p.Email, DeviceID: dev, CreatedBy: actor, CreatedAt: now, ExpiresAt: now.Add(s.cfg.EnrolExpiry), Roaming: roaming}
-	if err := s.st.CreatePresenceEnrolment(ctx, hash, e); err != nil {
+	e := presencestore.Enrolment{Person: p.Email, DeviceID: dev, CreatedBy: actor, CreatedAt: now, ExpiresAt: now.Add(s.cfg.EnrolExpiry), Roaming: roaming}
+	if err := s.checks.CreateEnrolment(ctx, hash, e); err != nil {
 		return Enrolment{}, err
 	}
 	return Enrolment{Link: s.cfg.PublicURL + "/presence/enrol/" + token, Person: p.Email, DeviceID: dev, ExpiresAt: e.ExpiresAt, Roaming: roaming}, nil
@@ -223,7 +225,7 @@ func (s *Service) CreateEnrolment(ctx context.Context, email, deviceID string, r
 // Check is a check as the API returns it when it is created: with its
 // one-time link.
 type Check struct {
-	store.PresenceCheck
+	presencestore.Check
 	Link string `json:"link"`
 }
 
@@ -248,7 +250,7 @@ func (s *Service) request(ctx context.Context, email, deviceID, note, actor, tri
 	if !s.Enabled() {
 		return Check{}, ErrDisabled
 	}
-	creds, err := s.st.PresenceCredentials(ctx, p.Email)
+	creds, err := s.checks.Credentials(ctx, p.Email)
 	if err != nil {
 		return Check{}, err
 	}
@@ -265,19 +267,19 @@ func (s *Service) request(ctx context.Context, email, deviceID, note, actor, tri
 		return Check{}, fmt.Errorf("%w (%s %s)", ErrOutsideWorkHours, p.WorkHours, p.Timezone)
 	}
 	token, hash := newToken()
-	c := store.PresenceCheck{ID: uuid.NewString(), Person: p.Email, DeviceID: deviceID, RequestedBy: actor, Note: note,
-		State: store.PresencePending, Reasons: []string{}, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry), Trigger: trigger}
+	c := presencestore.Check{ID: uuid.NewString(), Person: p.Email, DeviceID: deviceID, RequestedBy: actor, Note: note,
+		State: presencestore.Pending, Reasons: []string{}, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry), Trigger: trigger}
 	link := s.cfg.PublicURL + "/presence/check/" + token
 	detail := map[string]any{"person": p.Email, "name": p.Name, "device_id": deviceID, "expires_at": c.ExpiresAt, "link": link,
 		"message": "Please open the link on your work laptop within " + s.cfg.Expiry.String() + " and confirm with your laptop's screen lock (fingerprint, face or PIN)."}
-	if err := s.st.CreatePresenceCheck(ctx, c, hash, s.cfg.DailyCap, detail); err != nil {
+	if err := s.checks.CreateCheck(ctx, c, hash, s.cfg.DailyCap, detail); err != nil {
 		return Check{}, err
 	}
-	c, err = s.st.GetPresenceCheck(ctx, c.ID)
-	return Check{PresenceCheck: c, Link: link}, err
+	c, err = s.checks.GetCheck(ctx, c.ID)
+	return Check{Check: c, Link: link}, err
 }
 
-func bound(creds []store.PresenceCredential, deviceID string) bool {
+func bound(creds []presencestore.Credential, deviceID string) bool {
 	for _, c := range creds {
 		if c.DeviceID == deviceID {
 			return true
@@ -306,7 +308,7 @@ func WithinWorkHours(p store.Person, t time.Time) bool {
 // AwaitingAgent names a check of the device whose assertion verified and
 // that waits for the agent's report (ingest.Presence).
 func (s *Service) AwaitingAgent(ctx context.Context, deviceID string) (string, error) {
-	cs, err := s.st.PresenceChecksAwaitingAgent(ctx, deviceID, s.now())
+	cs, err := s.checks.ChecksAwaitingAgent(ctx, deviceID, s.now())
 	if err != nil || len(cs) == 0 {
 		return "", err
 	}
@@ -321,7 +323,7 @@ func (s *Service) Notice(ctx context.Context, deviceID string) (*agentv1.Presenc
 	if !s.Enabled() {
 		return nil, nil
 	}
-	cs, err := s.st.PresenceChecksAwaitingPerson(ctx, deviceID, s.now())
+	cs, err := s.checks.ChecksAwaitingPerson(ctx, deviceID, s.now())
 	if err != nil || len(cs) == 0 {
 		return nil, err
 	}
@@ -343,7 +345,7 @@ func (s *Service) origin() string {
 // a check that no longer waits (already judged, a retried report) changes
 // nothing.
 func (s *Service) Corroborate(ctx context.Context, deviceID, checkID, reportID string, ip netip.Addr, sn *agentv1.HostSnapshot) error {
-	c, err := s.st.GetPresenceCheck(ctx, checkID)
+	c, err := s.checks.GetCheck(ctx, checkID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("unknown presence check %s", checkID)
 	}
@@ -353,7 +355,7 @@ func (s *Service) Corroborate(ctx context.Context, deviceID, checkID, reportID s
 	if c.DeviceID != deviceID {
 		return fmt.Errorf("presence check %s is for device %s, not %s", checkID, c.DeviceID, deviceID)
 	}
-	if c.State != store.PresenceVerifying {
+	if c.State != presencestore.Verifying {
 		return nil
 	}
 	agentIP := ""
@@ -362,15 +364,15 @@ func (s *Service) Corroborate(ctx context.Context, deviceID, checkID, reportID s
 	}
 	o := Observe(sn)
 	reasons := Judge(o, c.BrowserIP, agentIP)
-	_, err = s.finish(ctx, c, []string{store.PresenceVerifying}, reasons, store.PresenceResult{AgentIP: agentIP, AgentReport: reportID, Observation: o})
-	if errors.Is(err, store.ErrPresenceDone) {
+	_, err = s.finish(ctx, c, []string{presencestore.Verifying}, reasons, presencestore.Result{AgentIP: agentIP, AgentReport: reportID, Observation: o})
+	if errors.Is(err, presencestore.ErrDone) {
 		return nil
 	}
 	return err
 }
 
 // finish ends a check with reasons (none: passed).
-func (s *Service) finish(ctx context.Context, c store.PresenceCheck, from, reasons []string, r store.PresenceResult) (store.PresenceCheck, error) {
+func (s *Service) finish(ctx context.Context, c presencestore.Check, from, reasons []string, r presencestore.Result) (presencestore.Check, error) {
 	r.Passed, r.Reasons = len(reasons) == 0, reasons
 	if !r.Passed {
 		r.Alert = &detect.Finding{
@@ -381,7 +383,7 @@ func (s *Service) finish(ctx context.Context, c store.PresenceCheck, from, reaso
 				"agent_ip": r.AgentIP, "requested_by": c.RequestedBy, "observation": r.Observation},
 		}
 	}
-	out, err := s.st.FinishPresenceCheck(ctx, c.ID, from, r, s.now().UTC().Truncate(time.Microsecond), s.rules)
+	out, err := s.checks.FinishCheck(ctx, c.ID, from, r, s.now().UTC().Truncate(time.Microsecond), s.rules)
 	if err == nil {
 		s.log.Info("presence check completed", "check", c.ID, "person", c.Person, "outcome", out.State, "reasons", reasons)
 	}
@@ -392,18 +394,18 @@ func (s *Service) finish(ctx context.Context, c store.PresenceCheck, from, reaso
 // returns how many it failed; it also forgets ceremonies begun and never
 // answered.
 func (s *Service) Expire(ctx context.Context) (int, error) {
-	if err := s.st.DeleteExpiredPresenceChallenges(ctx, s.now()); err != nil {
+	if err := s.checks.DeleteExpiredChallenges(ctx, s.now()); err != nil {
 		return 0, err
 	}
-	cs, err := s.st.ExpiredPresenceChecks(ctx, s.now())
+	cs, err := s.checks.ExpiredChecks(ctx, s.now())
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, c := range cs {
-		_, err := s.finish(ctx, c, []string{store.PresencePending, store.PresenceVerifying}, []string{ReasonExpired}, store.PresenceResult{})
+		_, err := s.finish(ctx, c, []string{presencestore.Pending, presencestore.Verifying}, []string{ReasonExpired}, presencestore.Result{})
 		switch {
-		case errors.Is(err, store.ErrPresenceDone):
+		case errors.Is(err, presencestore.ErrDone):
 		case err != nil:
 			return n, err
 		default:
@@ -427,7 +429,7 @@ func (s *Service) AutoRequest(ctx context.Context) (int, error) {
 	if !s.Enabled() || len(s.cfg.AutoRules) == 0 {
 		return 0, nil
 	}
-	ops, err := s.st.AlertOpenings(ctx, s.now().Add(-autoWindow))
+	ops, err := s.checks.AlertOpenings(ctx, s.now().Add(-autoWindow))
 	if err != nil {
 		return 0, err
 	}
@@ -441,8 +443,8 @@ func (s *Service) AutoRequest(ctx context.Context) (int, error) {
 		case err == nil:
 			n++
 			s.log.Info("presence check asked automatically", "check", c.ID, "person", o.Person, "alert", o.AlertID, "rule", o.RuleID)
-		case errors.Is(err, store.ErrPresenceDone), errors.Is(err, ErrNotEnrolled), errors.Is(err, ErrOutsideWorkHours),
-			errors.Is(err, store.ErrPresenceCap), errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, presencestore.ErrDone), errors.Is(err, ErrNotEnrolled), errors.Is(err, ErrOutsideWorkHours),
+			errors.Is(err, presencestore.ErrCap), errors.Is(err, store.ErrNotFound):
 		default:
 			return n, err
 		}
@@ -489,12 +491,12 @@ func (u *user) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 
 // loadUser builds the WebAuthn user of a person from their credentials;
 // a person without any gets handle, else a new random one.
-func (s *Service) loadUser(ctx context.Context, email string, handle []byte) (*user, []store.PresenceCredential, error) {
+func (s *Service) loadUser(ctx context.Context, email string, handle []byte) (*user, []presencestore.Credential, error) {
 	p, err := s.st.GetPerson(ctx, email)
 	if err != nil {
 		return nil, nil, err
 	}
-	creds, err := s.st.PresenceCredentials(ctx, email)
+	creds, err := s.checks.Credentials(ctx, email)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/presencestore"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -90,14 +91,14 @@ func (f *fixture) enrol(t testing.TB) {
 	}
 	token := strings.TrimPrefix(e.Link, "https://bonafide.example.com/presence/enrol/")
 	record, _ := json.Marshal(webauthn.Credential{ID: []byte("credential-1"), PublicKey: []byte{1, 2, 3}})
-	c := store.PresenceCredential{ID: "Y3JlZGVudGlhbC0x", Person: "alice@example.com", DeviceID: f.device, UserHandle: "aGFuZGxl",
+	c := presencestore.Credential{ID: "Y3JlZGVudGlhbC0x", Person: "alice@example.com", DeviceID: f.device, UserHandle: "aGFuZGxl",
 		Record: record, Attestation: "none", CreatedBy: "token:test", CreatedAt: f.clock}
-	if err := f.st.AddPresenceCredential(t.Context(), tokenHash(token), c); err != nil {
+	if err := f.svc.checks.AddCredential(t.Context(), tokenHash(token), c); err != nil {
 		t.Fatal(err)
 	}
 	// An enrolment link registers one credential.
 	c.ID = "other"
-	if err := f.st.AddPresenceCredential(t.Context(), tokenHash(token), c); !errors.Is(err, store.ErrPresenceDone) {
+	if err := f.svc.checks.AddCredential(t.Context(), tokenHash(token), c); !errors.Is(err, presencestore.ErrDone) {
 		t.Fatalf("second credential through one link: %v", err)
 	}
 }
@@ -129,11 +130,11 @@ func TestRequestRefusals(t *testing.T) {
 		f.clock = monday10
 		for i := range 2 {
 			c, err := f.svc.Request(ctx, "alice@example.com", "", "", "a")
-			if err != nil || c.State != store.PresencePending || c.DeviceID != f.device || !c.ExpiresAt.Equal(monday10.Add(DefaultExpiry)) {
+			if err != nil || c.State != presencestore.Pending || c.DeviceID != f.device || !c.ExpiresAt.Equal(monday10.Add(DefaultExpiry)) {
 				t.Fatalf("check %d: %+v %v", i, c, err)
 			}
 		}
-		if _, err := f.svc.Request(ctx, "alice@example.com", "", "", "a"); !errors.Is(err, store.ErrPresenceCap) {
+		if _, err := f.svc.Request(ctx, "alice@example.com", "", "", "a"); !errors.Is(err, presencestore.ErrCap) {
 			t.Fatalf("third check in a day: %v", err)
 		}
 		f.clock = monday10.AddDate(0, 0, 1).Add(time.Minute)
@@ -192,7 +193,7 @@ func TestCheckLifecycle(t *testing.T) {
 			if id, err := f.svc.AwaitingAgent(ctx, f.device); err != nil || id != "" {
 				t.Fatalf("agent asked before the assertion: %q %v", id, err)
 			}
-			if err := f.st.AssertPresenceCheck(ctx, c.ID, "Y3JlZGVudGlhbC0x", []byte(`{}`), browser, f.clock, f.clock.Add(DefaultExpiry)); err != nil {
+			if err := f.svc.checks.AssertCheck(ctx, c.ID, "Y3JlZGVudGlhbC0x", []byte(`{}`), browser, f.clock, f.clock.Add(DefaultExpiry)); err != nil {
 				t.Fatal(err)
 			}
 			if id, err := f.svc.AwaitingAgent(ctx, f.device); err != nil || id != c.ID {
@@ -212,8 +213,8 @@ func TestCheckLifecycle(t *testing.T) {
 		if err := f.svc.Corroborate(ctx, f.device, bad.ID, "r1", ip, snapshot(true, true)); err != nil {
 			t.Fatal(err)
 		}
-		c, err := f.st.GetPresenceCheck(ctx, bad.ID)
-		if err != nil || c.Outcome != store.PresenceFailed || !slices.Equal(c.Reasons, []string{ReasonRemoteSessionActive, ReasonKVMAttached}) ||
+		c, err := f.svc.checks.GetCheck(ctx, bad.ID)
+		if err != nil || c.Outcome != presencestore.Failed || !slices.Equal(c.Reasons, []string{ReasonRemoteSessionActive, ReasonKVMAttached}) ||
 			c.AgentIP != "198.51.100.7" || c.AgentReport != "r1" || !strings.Contains(string(c.Observation), "anydesk") {
 			t.Fatalf("failed check: %+v %v", c, err)
 		}
@@ -225,7 +226,7 @@ func TestCheckLifecycle(t *testing.T) {
 		if err := f.svc.Corroborate(ctx, f.device, bad.ID, "r1", ip, snapshot(false, false)); err != nil {
 			t.Fatal(err)
 		}
-		if c2, _ := f.st.GetPresenceCheck(ctx, bad.ID); c2.Outcome != store.PresenceFailed {
+		if c2, _ := f.svc.checks.GetCheck(ctx, bad.ID); c2.Outcome != presencestore.Failed {
 			t.Fatalf("retried report changed the check: %+v", c2)
 		}
 
@@ -239,7 +240,7 @@ func TestCheckLifecycle(t *testing.T) {
 		if err := f.svc.Corroborate(ctx, f.device, good.ID, "r2", ip, snapshot(false, false)); err != nil {
 			t.Fatal(err)
 		}
-		if c, _ := f.st.GetPresenceCheck(ctx, good.ID); c.Outcome != store.PresencePassed || len(c.Reasons) != 0 {
+		if c, _ := f.svc.checks.GetCheck(ctx, good.ID); c.Outcome != presencestore.Passed || len(c.Reasons) != 0 {
 			t.Fatalf("passing check: %+v", c)
 		}
 		var actions []string
@@ -265,37 +266,15 @@ func TestCheckLifecycle(t *testing.T) {
 		if n, err := f.svc.Expire(ctx); err != nil || n != 0 {
 			t.Fatalf("expire again: %d %v", n, err)
 		}
-		if c, _ := f.st.GetPresenceCheck(ctx, late.ID); c.Outcome != store.PresenceFailed || !slices.Equal(c.Reasons, []string{ReasonExpired}) {
+		if c, _ := f.svc.checks.GetCheck(ctx, late.ID); c.Outcome != presencestore.Failed || !slices.Equal(c.Reasons, []string{ReasonExpired}) {
 			t.Fatalf("expired check: %+v", c)
 		}
-		if err := f.st.AssertPresenceCheck(ctx, late.ID, "x", []byte(`{}`), "198.51.100.7", f.clock, f.clock); !errors.Is(err, store.ErrPresenceDone) {
+		if err := f.svc.checks.AssertCheck(ctx, late.ID, "x", []byte(`{}`), "198.51.100.7", f.clock, f.clock); !errors.Is(err, presencestore.ErrDone) {
 			t.Fatalf("assertion on an expired check: %v", err)
 		}
-		checks, err := f.st.ListPresenceChecks(ctx, "alice@example.com", 10)
+		checks, err := f.svc.checks.ListChecks(ctx, "alice@example.com", 10)
 		if err != nil || len(checks) != 3 || checks[0].ID != late.ID {
 			t.Fatalf("checks %+v %v", checks, err)
-		}
-	})
-}
-
-// TestChallengeSingleUse: a ceremony's challenge answers one response and
-// none once expired.
-func TestChallengeSingleUse(t *testing.T) {
-	storetest.Engines(t, func(t *testing.T, dsn string) {
-		ctx := t.Context()
-		st := storetest.Open(t, dsn)
-		if err := st.SavePresenceChallenge(ctx, "check:1", []byte(`{"challenge":"a"}`), monday10.Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		if b, err := st.TakePresenceChallenge(ctx, "check:1", monday10); err != nil || string(b) != `{"challenge":"a"}` {
-			t.Fatalf("take: %s %v", b, err)
-		}
-		if _, err := st.TakePresenceChallenge(ctx, "check:1", monday10); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("taken twice: %v", err)
-		}
-		st.SavePresenceChallenge(ctx, "check:2", []byte(`{}`), monday10)
-		if _, err := st.TakePresenceChallenge(ctx, "check:2", monday10); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("expired challenge: %v", err)
 		}
 	})
 }
@@ -344,7 +323,7 @@ func TestPagesRefuseJunk(t *testing.T) {
 			t.Errorf("finish with %q: %d", junk, status)
 		}
 	}
-	if c, _ := f.st.GetPresenceCheck(t.Context(), c.ID); c.State != store.PresencePending {
+	if c, _ := f.svc.checks.GetCheck(t.Context(), c.ID); c.State != presencestore.Pending {
 		t.Fatalf("junk changed the check: %+v", c)
 	}
 }
@@ -465,7 +444,7 @@ func TestAutoRequest(t *testing.T) {
 		if n, err := f.svc.AutoRequest(ctx); err != nil || n != 0 {
 			t.Fatalf("asked twice for one opening: %d %v", n, err)
 		}
-		checks, err := f.st.ListPresenceChecks(ctx, "alice@example.com", 10)
+		checks, err := f.svc.checks.ListChecks(ctx, "alice@example.com", 10)
 		if err != nil || len(checks) != 1 || checks[0].RequestedBy != "rule:remote_tool_running" || !strings.HasPrefix(checks[0].Trigger, "alert:") {
 			t.Fatalf("checks %+v %v", checks, err)
 		}
@@ -506,7 +485,7 @@ func TestNotice(t *testing.T) {
 			t.Fatalf("notice of an expired check: %v %v", n, err)
 		}
 		f.clock = f.clock.Add(-time.Minute)
-		if err := f.st.AssertPresenceCheck(ctx, c.ID, "Y3JlZGVudGlhbC0x", []byte(`{}`), "198.51.100.7", f.clock, f.clock.Add(DefaultExpiry)); err != nil {
+		if err := f.svc.checks.AssertCheck(ctx, c.ID, "Y3JlZGVudGlhbC0x", []byte(`{}`), "198.51.100.7", f.clock, f.clock.Add(DefaultExpiry)); err != nil {
 			t.Fatal(err)
 		}
 		if n, err := f.svc.Notice(ctx, f.device); err != nil || n != nil {

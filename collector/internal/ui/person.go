@@ -12,6 +12,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/accounts"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/presencestore"
 )
 
 // The people list and the person page: what the HR export says of a
@@ -68,8 +69,8 @@ type personPage struct {
 	RiskHistory []store.RiskPoint
 	Activity    *heatmap
 	// Presence credentials (enrolment) and checks, newest first.
-	Credentials    []store.PresenceCredential
-	PresenceChecks []store.PresenceCheck
+	Credentials    []presencestore.Credential
+	PresenceChecks []presencestore.Check
 	// Timeline is the person's identity-provider sign-ins and their
 	// laptops' egress changes of the last signinSpan, newest first.
 	Timeline []timelineRow
@@ -159,10 +160,10 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request, _ accounts.Sessi
 		return err
 	}
 	data.RiskHistory = data.RiskHistory[:min(len(data.RiskHistory), riskPoints)]
-	if data.Credentials, err = s.store.PresenceCredentials(ctx, p.Email); err != nil {
+	if data.Credentials, err = presencestore.New(s.store).Credentials(ctx, p.Email); err != nil {
 		return err
 	}
-	if data.PresenceChecks, err = s.store.ListPresenceChecks(ctx, p.Email, presenceChecks); err != nil {
+	if data.PresenceChecks, err = presencestore.New(s.store).ListChecks(ctx, p.Email, presenceChecks); err != nil {
 		return err
 	}
 	h, err := s.store.PersonActivity(ctx, p.Email)
