@@ -1,7 +1,9 @@
 package activity
 
 import (
+	"bytes"
 	"context"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -64,6 +66,40 @@ func FuzzWTSIdle(f *testing.F) {
 		}
 		if len(data) >= wtsInfoSize && err != nil {
 			t.Fatalf("full buffer rejected: %v", err)
+		}
+	})
+}
+
+// FuzzParseGdbusIdle: whatever gdbus (or whatever answers on the bus)
+// prints, the parser accepts only "(uint64 N,)\n" or "(uint32 N,)\n" of the
+// type asked, and the idle time it returns is N milliseconds, never
+// negative; it prints back to the same bytes.
+func FuzzParseGdbusIdle(f *testing.F) {
+	for _, s := range []string{"(uint64 42500,)\n", "(uint32 4294967295,)\n", "(uint64 18446744073709551615,)\n",
+		"(uint64 0,)\n", "(uint64 007,)\n", "(uint32 4294967296,)\n", "(uint64 1, uint64 2)\n", "(int64 -5,)\n",
+		"(@t 5,)\n", "(uint64 5,)", "Error: GDBus.Error:org.freedesktop.DBus.Error.NotSupported: no\n"} {
+		f.Add([]byte(s), s[1:7] == "uint32")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, u32 bool) {
+		typ := "uint64"
+		if u32 {
+			typ = "uint32"
+		}
+		d, err := parseGdbusIdle(data, typ)
+		if err != nil {
+			if d != 0 {
+				t.Fatalf("error %v with %v", err, d)
+			}
+			return
+		}
+		if d < 0 || d%time.Millisecond != 0 {
+			t.Fatalf("idle %v", d)
+		}
+		ms := uint64(d / time.Millisecond)
+		if ms < maxIdleMillis || !bytes.HasPrefix(data, []byte("("+typ+" ")) {
+			if want := "(" + typ + " " + strconv.FormatUint(ms, 10) + ",)\n"; string(data) != want {
+				t.Fatalf("%q parsed as %v", data, d)
+			}
 		}
 	})
 }
