@@ -171,11 +171,11 @@ func dialBus(path string) (*busConn, error) {
 
 // message is the part of a D-Bus message the stand-in uses.
 type message struct {
-	typ, flags                        byte
-	serial, replySerial               uint32
-	path, iface, member, sender, sig  string
-	errName                           string
-	body                              []byte
+	typ, flags                       byte
+	serial, replySerial              uint32
+	path, iface, member, sender, sig string
+	errName                          string
+	body                             []byte
 }
 
 // enc encodes D-Bus values, aligned from its start (the message's, or
