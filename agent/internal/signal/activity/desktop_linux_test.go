@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions"
 )
 
 func TestMain(m *testing.M) {
@@ -38,9 +40,10 @@ type desktopBus struct {
 	root, addr string
 	uid        uint32
 	standIn    string // this test binary, where the bus's user can run it
+	daemon     *proc
 }
 
-func startDesktopBus(t *testing.T) *desktopBus {
+func startDesktopBus(t testing.TB) *desktopBus {
 	t.Helper()
 	for _, tool := range []string{"dbus-daemon", "gdbus"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -79,9 +82,9 @@ func startDesktopBus(t *testing.T) *desktopBus {
 	b.standIn = filepath.Join(root, "standin.test")
 	must(t, copyFile(self, b.standIn))
 
-	lines, _ := b.start(t, "", "dbus-daemon", "--session", "--nofork", "--address="+b.addr, "--print-address")
+	b.daemon = b.start(t, "", "dbus-daemon", "--session", "--nofork", "--address="+b.addr, "--print-address")
 	select {
-	case l := <-lines:
+	case l := <-b.daemon.lines:
 		if !strings.HasPrefix(l, "unix:") {
 			t.Fatalf("dbus-daemon: %s", l)
 		}
@@ -91,7 +94,7 @@ func startDesktopBus(t *testing.T) *desktopBus {
 	return b
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +122,7 @@ func copyFile(from, to string) error {
 // environment (and standInEnv=preset when preset is not empty), and stops
 // it when the test ends (or stop is called). Its output lines arrive on
 // the channel; the returned writer is its standard input.
-func (b *desktopBus) start(t *testing.T, preset, name string, args ...string) (<-chan string, func() (io.Writer, func())) {
+func (b *desktopBus) start(t testing.TB, preset, name string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+b.addr)
@@ -159,24 +162,39 @@ func (b *desktopBus) start(t *testing.T, preset, name string, args ...string) (<
 		cmd.Wait()
 	}
 	t.Cleanup(stop)
-	return lines, func() (io.Writer, func()) { return in, stop }
+	return &proc{cmd: cmd, lines: lines, in: in, Stop: stop}
 }
 
-// standIn is a running stand-in desktop.
-type standIn struct {
-	t     *testing.T
+// proc is a process start started.
+type proc struct {
+	cmd   *exec.Cmd
 	lines <-chan string
 	in    io.Writer
 	Stop  func()
 }
 
+// cpu is the CPU time the process used so far (/proc/PID/stat utime and
+// stime, in clock ticks of 10 ms).
+func (p *proc) cpu(t testing.TB) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	must(t, err)
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+// standIn is a running stand-in desktop.
+type standIn struct {
+	*proc
+	t testing.TB
+}
+
 // startStandIn starts a stand-in desktop (a standInPresets key) on the
 // bus and waits until it owns its name.
-func (b *desktopBus) startStandIn(t *testing.T, preset string) *standIn {
+func (b *desktopBus) startStandIn(t testing.TB, preset string) *standIn {
 	t.Helper()
-	lines, io := b.start(t, preset, b.standIn, "-test.run=^$")
-	in, stop := io()
-	s := &standIn{t: t, lines: lines, in: in, Stop: stop}
+	s := &standIn{proc: b.start(t, preset, b.standIn, "-test.run=^$"), t: t}
 	s.expect("ready")
 	return s
 }
@@ -203,7 +221,7 @@ func (s *standIn) Send(cmd string) {
 }
 
 // read reads d once with a generous deadline.
-func read(t *testing.T, f IdleFunc) (time.Duration, bool, error) {
+func read(t testing.TB, f IdleFunc) (time.Duration, bool, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -429,4 +447,69 @@ func TestRunDesktopBusLive(t *testing.T) {
 	if mean := sum / float64(n); mean < 10.5 || mean > 13.5 || sampled < 1 {
 		t.Errorf("%d resumptions, mean gap %.1f s, %v minutes sampled; want gaps of 12 s", n, mean, sampled)
 	}
+}
+
+// BenchmarkDesktopIdle measures one Linux idle reading as the agent takes
+// it every RhythmInterval: find the person at the screen, run gdbus as
+// them against a stand-in Mutter on a private session bus, parse. Besides
+// ns/op (wall) it reports the CPU time per reading of the agent
+// (agent-cpu-ns), of the gdbus processes it ran (gdbus-cpu-ns), of the
+// bus side (bus-cpu-ns: dbus-daemon and the stand-in, 10 ms ticks), and
+// what a reading every RhythmInterval costs the agent and its gdbus a day,
+// in percent of one core (core-%). "floor" runs /bin/true the same way
+// (as the user, through cmdx): the cost of any process; "no-desktop" is a
+// session whose desktop answered nothing (a cached miss, no process).
+func BenchmarkDesktopIdle(b *testing.B) {
+	bus := startDesktopBus(b)
+	gnome := bus.startStandIn(b, "mutter")
+	gnome.Send("set 1000")
+	seat, err := sessions.LinuxSeatBus(bus.root)
+	must(b, err)
+	ctx := context.Background()
+	run := func(b *testing.B, read func() error) {
+		var s0, c0, s1, c1 syscall.Rusage
+		busCPU := func() time.Duration { return bus.daemon.cpu(b) + gnome.cpu(b) }
+		bus0 := busCPU()
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &s0)
+		_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c0)
+		for b.Loop() {
+			must(b, read())
+		}
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &s1)
+		_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c1)
+		cpu := func(a, z *syscall.Rusage) float64 {
+			return float64(z.Utime.Nano()-a.Utime.Nano()+z.Stime.Nano()-a.Stime.Nano()) / float64(b.N)
+		}
+		self, kids := cpu(&s0, &s1), cpu(&c0, &c1)
+		b.ReportMetric(self, "agent-cpu-ns/op")
+		b.ReportMetric(kids, "gdbus-cpu-ns/op")
+		b.ReportMetric(float64(busCPU()-bus0)/float64(b.N), "bus-cpu-ns/op")
+		b.ReportMetric(100*(self+kids)/float64(RhythmInterval), "core-%")
+	}
+	b.Run("mutter", func(b *testing.B) {
+		d := newDesktopIdle(bus.root)
+		run(b, func() error {
+			_, ok, err := d.idle(ctx)
+			if !ok && err == nil {
+				err = fmt.Errorf("no reading")
+			}
+			return err
+		})
+	})
+	b.Run("floor", func(b *testing.B) {
+		run(b, func() error {
+			_, err := seat.Run(ctx, desktopCmdTimeout, desktopMaxOutput, "/bin/true")
+			return err
+		})
+	})
+	b.Run("no-desktop", func(b *testing.B) {
+		gnome.Send("garbage") // any error: the miss is then cached
+		d := newDesktopIdle(bus.root)
+		d.source, d.session, d.retryAt = -1, "2/"+strconv.FormatUint(uint64(bus.uid), 10), time.Now().Add(time.Hour)
+		run(b, func() error {
+			_, _, err := d.idle(ctx)
+			return err
+		})
+		gnome.Send("set 1000")
+	})
 }
