@@ -114,4 +114,16 @@ func TestLiveIdle(t *testing.T) {
 	if d < 0 {
 		t.Errorf("negative idle %v", d)
 	}
+	// And the readers the agent runs on the live system.
+	idle, rhythm := Readers("/")
+	for name, f := range map[string]IdleFunc{"idle": idle, "rhythm": rhythm} {
+		if f == nil {
+			continue
+		}
+		d, ok, err := f(ctx)
+		t.Logf("Readers %s: idle=%v ok=%v err=%v", name, d, ok, err)
+		if d < 0 {
+			t.Errorf("negative idle %v", d)
+		}
+	}
 }
