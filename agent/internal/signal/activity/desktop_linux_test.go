@@ -444,7 +444,9 @@ func TestRunDesktopBusLive(t *testing.T) {
 			t.Fatalf("%d resumptions after 3 minutes", n)
 		}
 	}
-	if mean := sum / float64(n); mean < 10.5 || mean > 13.5 || sampled < 1 {
+	// Each gap is 12 s give or take the difference of two calls' latency;
+	// a stall of more than 7 s between two readings would merge two.
+	if mean := sum / float64(n); mean < 10 || mean > 16 || sampled < 1 {
 		t.Errorf("%d resumptions, mean gap %.1f s, %v minutes sampled; want gaps of 12 s", n, mean, sampled)
 	}
 }
