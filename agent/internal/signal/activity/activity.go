@@ -465,7 +465,7 @@ func (r *Recorder) Run(ctx context.Context, idle, rhythm IdleFunc, log *slog.Log
 		defer t.Stop()
 		tick = t.C
 	}
-	rhythmOK := false
+	rhythmOK, lastRhythmErr := false, ""
 	observe := func() {
 		ictx, cancel := context.WithTimeout(ctx, idleTimeout)
 		d, ok, err := rhythm(ictx)
@@ -473,9 +473,15 @@ func (r *Recorder) Run(ctx context.Context, idle, rhythm IdleFunc, log *slog.Log
 		if ctx.Err() != nil {
 			return
 		}
+		if msg := errString(err); msg != lastRhythmErr {
+			if err != nil {
+				log.Warn("activity: reading idle time for the jiggler rhythm", "err", err)
+			}
+			lastRhythmErr = msg
+		}
 		ok = ok && err == nil
 		if ok != rhythmOK {
-			log.Debug("activity: idle time for the jiggler rhythm available", "ok", ok, "err", err)
+			log.Debug("activity: idle time for the jiggler rhythm available", "ok", ok)
 			rhythmOK = ok
 		}
 		r.Observe(time.Now(), d, ok)
