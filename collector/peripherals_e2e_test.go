@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
@@ -17,6 +18,13 @@ import (
 // collector raises exactly the expected alerts on each laptop: every KVM
 // caught, no ordinary peripheral flagged, and the same disguised KVM on two
 // laptops caught fleet-wide.
+//
+// Two laptops also bring the activity their agent recorded (its state
+// file, as the recorder keeps it; TestRhythmDesktopBus in
+// agent/internal/signal/activity produces such hours through the Linux
+// desktop reader): on lat-pikvm two hours of input resuming every 60 s
+// ±25 % after idleness, PiKVM's jiggler, which must raise jiggler_rhythm;
+// on lat-office a person's irregular resumptions, which must not.
 func TestPeripheralsEndToEnd(t *testing.T) {
 	agent, collector := binaries(t)
 	const roots = "../agent/internal/scan/testdata/roots"
@@ -26,7 +34,7 @@ func TestPeripheralsEndToEnd(t *testing.T) {
 	// Bar ...), so it counts only inside kvm_edid's capture shape.
 	jetDefault := []string{"kvm_usb_identity", "kvm_edid", "composite_hid_gadget", "hid_identity_mismatch"}
 	want := map[string][]string{
-		"lat-pikvm":     ip,
+		"lat-pikvm":     append(slices.Clone(ip), "jiggler_rhythm"),
 		"lat-tinypilot": ip,
 		"lat-jetkvm":    jetDefault,
 		"tp-jetkvm":     ip,
@@ -65,6 +73,12 @@ func TestPeripheralsEndToEnd(t *testing.T) {
 			root, st := filepath.Join(roots, e.Name()), t.TempDir()
 			states[e.Name()] = st
 			runAgent(t, agent, "enroll", "--collector", s.grpc, "--secret", secret, "--ca-fingerprint", fp, "--state-dir", st, "--root", root)
+			switch e.Name() {
+			case "pikvm-v3":
+				writeActivity(t, st, []float64{45, 52, 60, 68, 75}, 60)
+			case "office-dock":
+				writeActivity(t, st, []float64{12, 40, 300, 25, 600, 18, 90}, 25)
+			}
 			runAgent(t, agent, "run", "--once", "--state-dir", st, "--root", root)
 		}
 		// The first of the two farm laptops reported before the second one
@@ -106,4 +120,38 @@ func TestPeripheralsEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// writeActivity writes the agent's activity state file (agent/internal/
+// signal/activity's format) into stateDir with the two hours before the
+// last one fully sampled and active, and in each n resumptions of input
+// after idle gaps cycling through gaps (seconds).
+func writeActivity(t *testing.T, stateDir string, gaps []float64, n int) {
+	t.Helper()
+	type hour struct {
+		Hour     int64   `json:"hour"`
+		Sampled  uint64  `json:"sampled"`
+		Active   uint64  `json:"active"`
+		Resumes  int     `json:"resumes"`
+		GapSum   float64 `json:"gap_sum"`
+		GapSumSq float64 `json:"gap_sum_sq"`
+	}
+	var hours []hour
+	cur := time.Now().UTC().Truncate(time.Hour)
+	for _, ago := range []time.Duration{3 * time.Hour, 2 * time.Hour} {
+		h := hour{Hour: cur.Add(-ago).Unix(), Sampled: 1<<60 - 1, Active: 1<<60 - 1, Resumes: n}
+		for i := range n {
+			g := gaps[i%len(gaps)]
+			h.GapSum += g
+			h.GapSumSq += g * g
+		}
+		hours = append(hours, h)
+	}
+	b, err := json.Marshal(map[string]any{"version": 1, "threshold_seconds": 300, "hours": hours})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stateDir, "activity.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -247,9 +247,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	defer r.close()
-	if r.Root == "" || r.Root == "/" {
-		// Input idleness is only known on the live system.
-		go r.activity.Run(ctx, activity.LiveIdle, r.Log)
+	// Input idleness: on the live system, and under a fixture root where
+	// the OS's reader can read one (Linux: the desktop's session bus there).
+	if idle, rhythm := activity.Readers(r.Root); idle != nil {
+		go r.activity.Run(ctx, idle, rhythm, r.Log)
 	}
 
 	var (

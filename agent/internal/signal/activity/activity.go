@@ -11,14 +11,23 @@
 // was sampled and a bit per minute that was active; a minute is sampled at
 // most once, whatever the number of restarts or calls.
 //
-// Idle readers per OS (LiveIdle):
-//   - Linux: systemd-logind's idle hint of the active local user session
+// Idle readers per OS (Readers):
+//   - Linux: the desktop's own idle time of the person at the screen, on
+//     their session D-Bus (GNOME's Mutter IdleMonitor, KDE's
+//     kscreenlocker on X11), see desktop.go; when no desktop answers,
+//     systemd-logind's idle hint of the active local user session
 //     (loginctl show-session), see loginctl.go.
 //   - macOS: HIDIdleTime of the IOHIDSystem registry entry (ioreg), see
 //     machid.go.
 //   - Windows: LastInputTime of the active console session (WTSSessionInfo),
 //     see wtsinfo.go.
-//   - Other OSes: unsupported (ok=false).
+//   - Other OSes: none.
+//
+// The jiggler rhythm (Observe) needs an idle time read every
+// RhythmInterval that resets at each input: Windows, macOS, and Linux
+// while the desktop answers (logind's hint changes only when the desktop
+// declares the session idle, so it is never used for the rhythm). Only
+// the idle duration is ever read, never which input or where.
 package activity
 
 import (
@@ -79,7 +88,7 @@ type hourState struct {
 }
 
 // RhythmInterval is how often Run reads idle time for the jiggler rhythm
-// where reading it is cheap and exact (preciseIdle).
+// where reading it is cheap and exact (Readers' rhythm reader).
 const RhythmInterval = 5 * time.Second
 
 // MinResumeGap is the idleness after which resumed input counts as a
@@ -402,9 +411,11 @@ func (r *Recorder) Snapshot() *agentv1.Activity {
 }
 
 // Run samples with idle once a minute, shortly after each minute boundary,
-// until ctx ends. Each reading is bounded by a timeout. Errors are logged
-// when they change, so a broken reader logs once, not every minute.
-func (r *Recorder) Run(ctx context.Context, idle IdleFunc, log *slog.Logger) {
+// until ctx ends, and, when rhythm is not nil, reads rhythm every
+// RhythmInterval for the jiggler rhythm (Observe). Each reading is bounded
+// by a timeout. Errors are logged when they change, so a broken reader
+// logs once, not every minute. Readers gives this OS's pair.
+func (r *Recorder) Run(ctx context.Context, idle, rhythm IdleFunc, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -444,20 +455,36 @@ func (r *Recorder) Run(ctx context.Context, idle IdleFunc, log *slog.Logger) {
 			lastSaveErr = msg
 		}
 	}
-	// The rhythm readings: only where reading idle time is cheap and exact.
+	// The rhythm readings: only where reading idle time is cheap and
+	// exact. Whether a reading was possible is decided per reading: one
+	// that is not (no desktop answers) only restarts Observe's comparison,
+	// so the hour's rhythm stays unmeasured rather than invented.
 	var tick <-chan time.Time
-	if preciseIdle {
+	if rhythm != nil {
 		t := time.NewTicker(RhythmInterval)
 		defer t.Stop()
 		tick = t.C
 	}
+	rhythmOK, lastRhythmErr := false, ""
 	observe := func() {
 		ictx, cancel := context.WithTimeout(ctx, idleTimeout)
-		d, ok, err := idle(ictx)
+		d, ok, err := rhythm(ictx)
 		cancel()
-		if ctx.Err() == nil {
-			r.Observe(time.Now(), d, ok && err == nil)
+		if ctx.Err() != nil {
+			return
 		}
+		if msg := errString(err); msg != lastRhythmErr {
+			if err != nil {
+				log.Warn("activity: reading idle time for the jiggler rhythm", "err", err)
+			}
+			lastRhythmErr = msg
+		}
+		ok = ok && err == nil
+		if ok != rhythmOK {
+			log.Debug("activity: idle time for the jiggler rhythm available", "ok", ok)
+			rhythmOK = ok
+		}
+		r.Observe(time.Now(), d, ok)
 	}
 	sample()
 	timer := time.NewTimer(untilNextMinute(time.Now()))

@@ -42,8 +42,14 @@ func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
 	return time.Duration(ns), true, nil
 }
 
-// preciseIdle says whether reading idle time is cheap and exact enough
-// for the jiggler rhythm (RhythmInterval readings): yes, HIDIdleTime is
-// the time since the last HID event in nanoseconds; each reading runs
-// ioreg once (one short process every 5 s, about 17,000 a day).
-const preciseIdle = true
+// Readers returns the idle readers of the machine under root (see Run):
+// on the live system LiveIdle for both the minute samples and the jiggler
+// rhythm (HIDIdleTime is the time since the last HID event in
+// nanoseconds; each reading runs ioreg once, one short process every
+// RhythmInterval, about 17,000 a day); none under a fixture root.
+func Readers(root string) (idle, rhythm IdleFunc) {
+	if root != "" && root != "/" {
+		return nil, nil
+	}
+	return LiveIdle, LiveIdle
+}

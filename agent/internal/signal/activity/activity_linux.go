@@ -17,7 +17,34 @@ const cmdTimeout = 5 * time.Second
 // maxOutput caps the loginctl output parsed.
 const maxOutput = 1 << 20
 
-// LiveIdle is this OS's idle reader: the least idle active local user
+// Readers returns the idle readers of the machine under root (see Run):
+// the desktop's own idle time of the person at the screen when their
+// desktop answers it (GNOME, KDE on X11; see desktop.go), for the minute
+// samples and the jiggler rhythm. On the live system the minute samples
+// fall back, when no desktop answers, to logind's idle hint (LiveIdle);
+// the rhythm then stays unmeasured (ok=false), as logind's hint is not the
+// last input. Under a fixture root only the desktop is asked: loginctl
+// would read the live system.
+func Readers(root string) (idle, rhythm IdleFunc) {
+	d := newDesktopIdle(root)
+	if root != "" && root != "/" {
+		return d.idle, d.idle
+	}
+	idle = func(ctx context.Context) (time.Duration, bool, error) {
+		v, ok, err := d.idle(ctx)
+		if ok || ctx.Err() != nil {
+			return v, ok, err
+		}
+		lv, lok, lerr := LiveIdle(ctx)
+		if lok {
+			return lv, true, nil
+		}
+		return 0, false, errors.Join(err, lerr)
+	}
+	return idle, d.idle
+}
+
+// LiveIdle is logind's idle reader: the least idle active local user
 // session known to systemd-logind (see loginctl.go). ok=false, with no
 // error, when loginctl is absent or no local session can tell.
 func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
@@ -60,9 +87,3 @@ func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
 func runCapped(ctx context.Context, name string, args ...string) ([]byte, error) {
 	return cmdx.RunEnv(ctx, []string{"SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, cmdTimeout, maxOutput, name, args...)
 }
-
-// preciseIdle says whether reading idle time is cheap and exact enough
-// for the jiggler rhythm: not here, logind's idle hint changes when the
-// desktop declares the session idle, not at each input, and each reading
-// runs loginctl.
-const preciseIdle = false

@@ -63,7 +63,13 @@ func LiveIdle(ctx context.Context) (time.Duration, bool, error) {
 	return d, ok, nil
 }
 
-// preciseIdle says whether reading idle time is cheap and exact enough
-// for the jiggler rhythm (RhythmInterval readings): yes, one
-// WTSQuerySessionInformation call giving the last input time.
-const preciseIdle = true
+// Readers returns the idle readers of the machine under root (see Run):
+// on the live system LiveIdle for both the minute samples and the jiggler
+// rhythm (one WTSQuerySessionInformation call giving the last input
+// time); none under a fixture root.
+func Readers(root string) (idle, rhythm IdleFunc) {
+	if root != "" && root != "/" {
+		return nil, nil
+	}
+	return LiveIdle, LiveIdle
+}

@@ -1,7 +1,9 @@
 package activity
 
 import (
+	"bytes"
 	"context"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -68,6 +70,40 @@ func FuzzWTSIdle(f *testing.F) {
 	})
 }
 
+// FuzzParseGdbusIdle: whatever gdbus (or whatever answers on the bus)
+// prints, the parser accepts only "(uint64 N,)\n" or "(uint32 N,)\n" of the
+// type asked, and the idle time it returns is N milliseconds, never
+// negative; it prints back to the same bytes.
+func FuzzParseGdbusIdle(f *testing.F) {
+	for _, s := range []string{"(uint64 42500,)\n", "(uint32 4294967295,)\n", "(uint64 18446744073709551615,)\n",
+		"(uint64 0,)\n", "(uint64 007,)\n", "(uint32 4294967296,)\n", "(uint64 1, uint64 2)\n", "(int64 -5,)\n",
+		"(@t 5,)\n", "(uint64 5,)", "Error: GDBus.Error:org.freedesktop.DBus.Error.NotSupported: no\n"} {
+		f.Add([]byte(s), s[1:7] == "uint32")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, u32 bool) {
+		typ := "uint64"
+		if u32 {
+			typ = "uint32"
+		}
+		d, err := parseGdbusIdle(data, typ)
+		if err != nil {
+			if d != 0 {
+				t.Fatalf("error %v with %v", err, d)
+			}
+			return
+		}
+		if d < 0 || d%time.Millisecond != 0 {
+			t.Fatalf("idle %v", d)
+		}
+		ms := uint64(d / time.Millisecond)
+		if ms < maxIdleMillis || !bytes.HasPrefix(data, []byte("("+typ+" ")) {
+			if want := "(" + typ + " " + strconv.FormatUint(ms, 10) + ",)\n"; string(data) != want {
+				t.Fatalf("%q parsed as %v", data, d)
+			}
+		}
+	})
+}
+
 // TestLiveIdle runs this OS's reader; the result depends on the machine,
 // so it is only logged.
 func TestLiveIdle(t *testing.T) {
@@ -77,5 +113,17 @@ func TestLiveIdle(t *testing.T) {
 	t.Logf("LiveIdle: idle=%v ok=%v err=%v", d, ok, err)
 	if d < 0 {
 		t.Errorf("negative idle %v", d)
+	}
+	// And the readers the agent runs on the live system.
+	idle, rhythm := Readers("/")
+	for name, f := range map[string]IdleFunc{"idle": idle, "rhythm": rhythm} {
+		if f == nil {
+			continue
+		}
+		d, ok, err := f(ctx)
+		t.Logf("Readers %s: idle=%v ok=%v err=%v", name, d, ok, err)
+		if d < 0 {
+			t.Errorf("negative idle %v", d)
+		}
 	}
 }

@@ -221,3 +221,37 @@ func TestUntilNextMinute(t *testing.T) {
 		}
 	}
 }
+
+// TestParseGdbusIdle: gdbus's answers from Mutter (uint64 ms) and
+// kscreenlocker (uint32 ms) are read; any other shape is an error.
+func TestParseGdbusIdle(t *testing.T) {
+	for _, tt := range []struct {
+		out, typ string
+		want     time.Duration
+		ok       bool
+	}{
+		{"(uint64 42500,)\n", "uint64", 42500 * time.Millisecond, true},
+		{"(uint64 0,)\n", "uint64", 0, true},
+		{"(uint32 7250,)\n", "uint32", 7250 * time.Millisecond, true},
+		{"(uint32 4294967295,)\n", "uint32", 4294967295 * time.Millisecond, true},
+		{"(uint64 18446744073709551615,)\n", "uint64", time.Duration(maxIdleMillis) * time.Millisecond, true},
+		{"(uint32 4294967296,)\n", "uint32", 0, false}, // past uint32
+		{"(uint32 7250,)\n", "uint64", 0, false},       // another type than asked
+		{"(uint64 42500,)", "uint64", 0, false},        // no newline
+		{"(uint64 42500,)\n\n", "uint64", 0, false},
+		{"(uint64 042500,)\n", "uint64", 0, false},
+		{"(uint64 -1,)\n", "uint64", 0, false},
+		{"(uint64 +1,)\n", "uint64", 0, false},
+		{"(uint64 1, uint64 2)\n", "uint64", 0, false},
+		{"(@t 5,)\n", "uint64", 0, false},
+		{"('42',)\n", "uint64", 0, false},
+		{"()\n", "uint64", 0, false},
+		{"", "uint64", 0, false},
+		{"(uint64 5,)\n", "int64", 0, false},
+	} {
+		got, err := parseGdbusIdle([]byte(tt.out), tt.typ)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseGdbusIdle(%q, %s) = %v, %v; want %v ok=%v", tt.out, tt.typ, got, err, tt.want, tt.ok)
+		}
+	}
+}

@@ -336,7 +336,7 @@ func TestRun(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { r.Run(ctx, idle, log); close(done) }()
+	go func() { r.Run(ctx, idle, nil, log); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for calls.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -361,7 +361,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	done = make(chan struct{})
 	go func() {
-		r2.Run(ctx, func(context.Context) (time.Duration, bool, error) { return time.Second, true, nil }, nil)
+		r2.Run(ctx, func(context.Context) (time.Duration, bool, error) { return time.Second, true, nil }, nil, nil)
 		close(done)
 	}()
 	deadline = time.Now().Add(5 * time.Second)
