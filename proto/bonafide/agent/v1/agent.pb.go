@@ -4126,7 +4126,7 @@ type ActivityHour struct {
 	// Minutes of the hour the agent sampled, 0–60; at least active_minutes.
 	SampledMinutes uint32 `protobuf:"varint,3,opt,name=sampled_minutes,json=sampledMinutes" json:"sampled_minutes,omitempty"`
 	// Jiggler rhythm, where the agent reads idle time every few seconds
-	// (Windows): how often input resumed after at least 10 s of idleness,
+	// (Windows; macOS; Linux on a GNOME or KDE X11 desktop): how often input resumed after at least 10 s of idleness,
 	// and the mean and coefficient of variation (standard deviation / mean)
 	// of those idle gaps. Hardware and firmware jigglers resume at a fixed
 	// period (PiKVM's every 60 s ±25 %); people do not. Only idle time is
