@@ -190,6 +190,7 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 	r := &factsRead{facts: f}
 	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
 	var egress, prevEgress, bySerial, byUser, workHours, hireDate, clusterID string
+	var agentsJSON []byte
 	var shares, named bool
 	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.claims_device,
 		d.enrolled_same_address, d.enrolled_same_secret, d.os_family, d.agent_id, d.agent_version,
@@ -199,11 +200,12 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
 		EXISTS (SELECT 1 FROM device_users u JOIN people p ON p.username_key = u.username WHERE u.device_id = d.id AND p.username_key <> ''),
 		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
-		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0)
+		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0),
+		`+s.liveAgentsColumn()+`
 		FROM devices d WHERE d.id = ?`), deviceID).
 		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.ClaimsDevice, &f.EnrolledWith.SameAddress, &f.EnrolledWith.SameSecret, &f.OSFamily, &f.AgentID, &f.AgentVersion,
 			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
-			&egress, &since, &prevEgress, &prevAt, &shares, &named, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated)
+			&egress, &since, &prevEgress, &prevAt, &shares, &named, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated, &agentsJSON)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}
@@ -304,32 +306,39 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 	f.DroppedReports = dropped
 	f.ClockSkew = time.Duration(skew) * time.Microsecond
 
-	rows, err := q.QueryContext(ctx, s.q(`SELECT id, enrolled_at, last_seen FROM agents WHERE device_id = ? AND revoked_at = 0`), deviceID)
-	if err != nil {
+	var rows []struct {
+		ID       string `json:"id"`
+		Enrolled int64  `json:"en"`
+		LastSeen int64  `json:"ls"`
+	}
+	if err := json.Unmarshal(agentsJSON, &rows); err != nil {
 		return nil, fmt.Errorf("load agents: %w", err)
 	}
-	defer rows.Close()
-	var agents []liveAgent
-	for rows.Next() {
-		var a liveAgent
-		var en, ls int64
-		if err := rows.Scan(&a.id, &en, &ls); err != nil {
-			return nil, err
-		}
-		if o != nil && a.id == o.agentID {
+	agents := make([]liveAgent, 0, len(rows))
+	for _, a := range rows {
+		ls := a.LastSeen
+		if o != nil && a.ID == o.agentID {
 			ls = micros(now) // the report's agent, as the writer will record it
 		}
 		if ls == 0 {
 			continue // never reported
 		}
-		a.enrolled, a.lastSeen = fromMicros(en), fromMicros(ls)
-		agents = append(agents, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+		agents = append(agents, liveAgent{id: a.ID, enrolled: fromMicros(a.Enrolled), lastSeen: fromMicros(ls)})
 	}
 	f.LiveAgentIDs = liveAgents(agents, now, livenessWindow(f.ReportInterval))
 	return r, nil
+}
+
+// liveAgentsColumn is the device's non-revoked agents (id, enrolled_at
+// and last_seen as "id", "en" and "ls") as a JSON array, read with the
+// device row rather than by a query of their own.
+func (s *Store) liveAgentsColumn() string {
+	if s.dialect == Postgres {
+		return `COALESCE((SELECT json_agg(json_build_object('id', a.id, 'en', a.enrolled_at, 'ls', a.last_seen))::text
+			FROM agents a WHERE a.device_id = d.id AND a.revoked_at = 0), '[]')`
+	}
+	return `(SELECT json_group_array(json_object('id', a.id, 'en', a.enrolled_at, 'ls', a.last_seen))
+		FROM agents a WHERE a.device_id = d.id AND a.revoked_at = 0)`
 }
 
 type querier interface {

@@ -165,6 +165,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		return nil
 	}
 	panel := false
+	var snap []fleet.Key
 	if r.Snapshot != nil && r.Digest != stored.digest { // storeSnapshot will store it
 		var prev map[string]string
 		json.Unmarshal([]byte(stored.sections), &prev)
@@ -176,12 +177,13 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 				return nil
 			}
 		}
-		k, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
-		snapKeys = string(k)
+		// The keys storeSnapshot will store (as JSON, which gives the
+		// same keys back: they are valid UTF-8).
+		snap = fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials)
 		panel = slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
+	} else {
+		json.Unmarshal([]byte(snapKeys), &snap)
 	}
-	var snap []fleet.Key
-	json.Unmarshal([]byte(snapKeys), &snap)
 	if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
 		return nil // updateKeys will re-cluster
 	}
