@@ -72,9 +72,15 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 		a.person = e.adapter.NativeToValue(f.Device.PersonFacts)
 	}
 	if f.Device != nil {
-		d := *f.Device // the allowlist adds to what the facts already say
-		d.SanctionedTools = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(d.SanctionedTools), e.sanctioned.For(&d)...))))
-		a.device = e.adapter.NativeToValue(&d)
+		// The allowlist adds to what the facts already say; the facts
+		// are copied only when that changes the (sorted) list.
+		dev := f.Device
+		if add := e.sanctioned.For(dev); len(add) > 0 || !sortedUnique(dev.SanctionedTools) {
+			d := *dev
+			d.SanctionedTools = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(d.SanctionedTools), add...))))
+			dev = &d
+		}
+		a.device = e.adapter.NativeToValue(dev)
 	}
 	if scope == ScopeSnapshot {
 		a.snapshot = e.emptySnapshot
@@ -83,6 +89,15 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 		}
 	}
 	return a
+}
+
+func sortedUnique(s []string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i-1] >= s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func emptySnapshot() *agentv1.HostSnapshot { return &agentv1.HostSnapshot{} }
