@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -51,7 +52,17 @@ func cmpStrings(pairs ...string) int {
 	return 0
 }
 
-func hexID(v uint32) string { return fmt.Sprintf("0x%04x", v) }
+func hexID(v uint32) string { return string(appendHexID(make([]byte, 0, 6), v)) }
+
+// appendHexID appends v as fmt's "0x%04x" does (the collector formats
+// every report's USB ids; fmt costs more than the rest of the key).
+func appendHexID(b []byte, v uint32) []byte {
+	b = append(b, "0x"...)
+	for n := uint32(0xfff); n > 0 && v <= n; n >>= 4 {
+		b = append(b, '0')
+	}
+	return strconv.AppendUint(b, uint64(v), 16)
+}
 
 func field(name, value string) *agentv1.MatchedField {
 	return &agentv1.MatchedField{Field: name, Value: value}
@@ -266,10 +277,17 @@ func PeripheralSerials(cat *KVMCatalog, u *agentv1.Usb, ds *agentv1.Displays) []
 		if d.GetDeviceClass() == usbClassHub || !hasHID(d) || common(d.GetSerial()) {
 			continue
 		}
-		out = append(out, PeripheralSerial{
-			Key:    fmt.Sprintf("usb %s:%s %s", hexID(d.GetVendorId()), hexID(d.GetProductId()), strings.TrimSpace(d.GetSerial())),
-			Device: d.GetLocation(),
-		})
+		serial := strings.TrimSpace(d.GetSerial())
+		var key strings.Builder
+		var id [12]byte
+		key.Grow(len("usb 0x0000:0x0000 ") + len(serial))
+		key.WriteString("usb ")
+		key.Write(appendHexID(id[:0], d.GetVendorId()))
+		key.WriteByte(':')
+		key.Write(appendHexID(id[:0], d.GetProductId()))
+		key.WriteByte(' ')
+		key.WriteString(serial)
+		out = append(out, PeripheralSerial{Key: key.String(), Device: d.GetLocation()})
 	}
 	for _, d := range ds.GetDisplays() {
 		if d.GetInternal() || d.GetManufacturerId() == "" {

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -129,5 +130,13 @@ func BenchmarkMatchPeripherals(b *testing.B) {
 	ds := &agentv1.Displays{Displays: []*agentv1.Display{{Connector: "DP-1", ManufacturerId: "DEL", ProductCode: 0xa0c4, SerialString: "7DTRZ83"}}}
 	for b.Loop() {
 		MatchPeripherals(cat, u, ds)
+	}
+}
+
+func TestHexIDAsFmt(t *testing.T) {
+	for _, v := range []uint32{0, 1, 0xf, 0x10, 0xff, 0x100, 0xfff, 0x1000, 0x1d6b, 0xffff, 0x10000, 0xabcdef, 0xffffffff} {
+		if got, want := hexID(v), fmt.Sprintf("0x%04x", v); got != want {
+			t.Errorf("hexID(%#x) = %q, want %q", v, got, want)
+		}
 	}
 }

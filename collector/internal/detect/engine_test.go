@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -537,5 +538,43 @@ func TestEvaluateNeverReported(t *testing.T) {
 	}
 	if r := e.Rules(); !r[1].BeforeFirstReport || r[0].BeforeFirstReport {
 		t.Fatalf("rules %+v", r)
+	}
+}
+
+// The cost limit holds per expression, not per Evaluate: the rules of one
+// call share an execution frame, and each must start from a cost of zero.
+// The test finds a loop size whose rule costs most of the limit (the
+// largest that still runs, in steps of 10 %), then runs three such rules
+// in one call.
+func TestCostLimitPerExpression(t *testing.T) {
+	rule := func(id string, n int) string {
+		return fmt.Sprintf(`
+  - id: %s
+    title: T
+    severity: low
+    description: D
+    scope: device
+    params: {n: %d}
+    condition: lists.range(params.n).all(i, lists.range(params.n).all(j, i + j >= 0))`, id, n)
+	}
+	runs := func(n int, ids ...string) error {
+		src := "rules:"
+		for _, id := range ids {
+			src += rule(id, n)
+		}
+		_, err := mustLoad(t, map[string]string{"r.yaml": src}).Evaluate(t.Context(), detect.ScopeDevice, detect.Facts{Now: t0})
+		return err
+	}
+	n := 10
+	for next := n * 11 / 10; runs(next, "r1") == nil; next = n * 11 / 10 {
+		if n = next; n > 100_000 {
+			t.Fatal("no loop size reaches the cost limit")
+		}
+	}
+	if err := runs(n*11/10+1, "r1"); err == nil || !strings.Contains(err.Error(), "cost limit exceeded") {
+		t.Fatalf("n = %d: want the cost limit exceeded, got %v", n*11/10+1, err)
+	}
+	if err := runs(n, "r1", "r2", "r3"); err != nil {
+		t.Errorf("three rules of size %d, each under the limit: %v", n, err)
 	}
 }

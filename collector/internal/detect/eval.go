@@ -16,6 +16,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/interpreter"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -33,6 +34,11 @@ var ErrNoTime = errors.New("facts have no time (Now is zero)")
 // activation supplies the variables of one Evaluate call. The values are
 // adapted to CEL once per call; params changes per rule, so an activation
 // serves one rule at a time.
+//
+// The rules of one call run in one execution frame over the activation,
+// with the call's context set once (see run): cel-go's ContextEval would
+// set up a frame, a cancellable context and its async bookkeeping for
+// every rule, which cost more than a simple rule itself.
 type activation struct {
 	device, person, now, snapshot, params ref.Val
 }
@@ -66,9 +72,15 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 		a.person = e.adapter.NativeToValue(f.Device.PersonFacts)
 	}
 	if f.Device != nil {
-		d := *f.Device // the allowlist adds to what the facts already say
-		d.SanctionedTools = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(d.SanctionedTools), e.sanctioned.For(&d)...))))
-		a.device = e.adapter.NativeToValue(&d)
+		// The allowlist adds to what the facts already say; the facts
+		// are copied only when that changes the (sorted) list.
+		dev := f.Device
+		if add := e.sanctioned.For(dev); len(add) > 0 || !sortedUnique(dev.SanctionedTools) {
+			d := *dev
+			d.SanctionedTools = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(d.SanctionedTools), add...))))
+			dev = &d
+		}
+		a.device = e.adapter.NativeToValue(dev)
 	}
 	if scope == ScopeSnapshot {
 		a.snapshot = e.emptySnapshot
@@ -77,6 +89,15 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 		}
 	}
 	return a
+}
+
+func sortedUnique(s []string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i-1] >= s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func emptySnapshot() *agentv1.HostSnapshot { return &agentv1.HostSnapshot{} }
@@ -110,6 +131,7 @@ func (e *Engine) evaluate(ctx context.Context, scope Scope, f Facts, off map[str
 	var (
 		findings []Finding
 		errs     []error
+		frame    *interpreter.ExecutionFrame
 	)
 	for i, r := range rules {
 		if err := ctx.Err(); err != nil {
@@ -120,7 +142,14 @@ func (e *Engine) evaluate(ctx context.Context, scope Scope, f Facts, off map[str
 			errs = append(errs, fmt.Errorf("rules %s not evaluated: %w", strings.Join(ids, ", "), err))
 			break
 		}
-		fnd, fired, err := r.eval(ctx, act)
+		if frame == nil { // made once ctx was seen live, as its first rule starts
+			var err error
+			if frame, err = newFrame(ctx, act); err != nil {
+				return findings, err
+			}
+			defer frame.Close()
+		}
+		fnd, fired, err := r.eval(ctx, frame, act)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rule %s: %w", r.ID, err))
 		}
@@ -135,9 +164,9 @@ func (e *Engine) evaluate(ctx context.Context, scope Scope, f Facts, off map[str
 // finding is still returned (the detection matters more than its details),
 // with the error under the evidence key "evidence_error", together with
 // the error.
-func (r *compiledRule) eval(ctx context.Context, act *activation) (Finding, bool, error) {
+func (r *compiledRule) eval(ctx context.Context, frame *interpreter.ExecutionFrame, act *activation) (Finding, bool, error) {
 	act.params = r.params
-	out, _, err := r.cond.ContextEval(ctx, act)
+	out, err := run(ctx, r.cond, frame)
 	if err != nil {
 		return Finding{}, false, fmt.Errorf("condition: %w", err)
 	}
@@ -160,7 +189,7 @@ func (r *compiledRule) eval(ctx context.Context, act *activation) (Finding, bool
 	if r.evid == nil {
 		return fnd, true, nil
 	}
-	ev, err := r.evidence(ctx, act)
+	ev, err := r.evidence(ctx, frame)
 	if err != nil {
 		fnd.Evidence["evidence_error"] = err.Error()
 		return fnd, true, fmt.Errorf("evidence: %w", err)
@@ -169,8 +198,8 @@ func (r *compiledRule) eval(ctx context.Context, act *activation) (Finding, bool
 	return fnd, true, nil
 }
 
-func (r *compiledRule) evidence(ctx context.Context, act *activation) (map[string]any, error) {
-	out, _, err := r.evid.ContextEval(ctx, act)
+func (r *compiledRule) evidence(ctx context.Context, frame *interpreter.ExecutionFrame) (map[string]any, error) {
+	out, err := run(ctx, r.evid, frame)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +212,33 @@ func (r *compiledRule) evidence(ctx context.Context, act *activation) (map[strin
 		return nil, fmt.Errorf("got %s, want a map", out.Type().TypeName())
 	}
 	return m, nil
+}
+
+// newFrame is the execution frame of one Evaluate call over act, whose
+// comprehensions check ctx every interruptCheckFrequency iterations. The
+// caller closes it.
+func newFrame(ctx context.Context, act *activation) (*interpreter.ExecutionFrame, error) {
+	frame, err := interpreter.NewExecutionFrame(act)
+	if err != nil {
+		return nil, err
+	}
+	if err := frame.SetContext(ctx, interruptCheckFrequency); err != nil {
+		frame.Close()
+		return nil, err
+	}
+	return frame, nil
+}
+
+// run evaluates prg in frame as ContextEval would in a frame of its own:
+// with a cost tracker of its own (so the cost limit is per expression),
+// and an interrupted evaluation's error naming the context's cause.
+func run(ctx context.Context, prg cel.Program, frame *interpreter.ExecutionFrame) (ref.Val, error) {
+	frame.SetCostTracker(nil) // prg starts a tracker of its own
+	out, _, err := prg.Eval(frame)
+	if err != nil && errors.Is(err, interpreter.InterruptError{}) {
+		return out, fmt.Errorf("%w: %w", err, context.Cause(ctx))
+	}
+	return out, err
 }
 
 // exportValue converts a CEL value into a JSON-marshalable Go value:

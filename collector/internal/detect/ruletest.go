@@ -58,7 +58,13 @@ func (e *Engine) Test(ctx context.Context) []TestResult {
 }
 
 func (e *Engine) runTest(ctx context.Context, r *compiledRule, tc testCase) error {
-	fnd, fired, err := r.eval(ctx, e.activation(r.Scope, tc.facts))
+	act := e.activation(r.Scope, tc.facts)
+	frame, err := newFrame(ctx, act)
+	if err != nil {
+		return err
+	}
+	defer frame.Close()
+	fnd, fired, err := r.eval(ctx, frame, act)
 	if err != nil {
 		return fmt.Errorf("evaluation failed: %w", err)
 	}

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -51,7 +53,11 @@ func FuzzReport(f *testing.F) {
 		if proto.Unmarshal(data, &req) != nil {
 			return
 		}
-		if validate(req.ProtoReflect(), now) != nil {
+		err := validate(req.ProtoReflect(), now)
+		if ref := validateByRange(req.ProtoReflect(), now); fmt.Sprint(err) != fmt.Sprint(ref) {
+			t.Fatalf("validate: %v; visiting fields with Range: %v", err, ref)
+		}
+		if err != nil {
 			return
 		}
 		for _, r := range req.GetReports() {
@@ -61,6 +67,14 @@ func FuzzReport(f *testing.F) {
 			}
 			if in.Snapshot != nil && (len(in.Digest) != 64 || in.Data == nil && proto.Size(in.Snapshot) > 0) {
 				t.Fatalf("digest %q for a valid snapshot", in.Digest)
+			}
+			if in.Snapshot != nil {
+				// Digest encodes once; encoding each family on its own
+				// must give the same digests.
+				digest, sections := digestByFamily(in.Snapshot)
+				if in.Digest != digest || !maps.Equal(in.Sections, sections) {
+					t.Fatalf("digest %s sections %v, family by family %s %v", in.Digest, in.Sections, digest, sections)
+				}
 			}
 		}
 	})

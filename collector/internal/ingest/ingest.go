@@ -487,19 +487,86 @@ func activityHours(a *agentv1.Activity) []activity.Hour {
 
 // Digest encodes a snapshot deterministically and returns the encoding, the
 // hex SHA-256 of its content (scan times and activity counts excluded, so
-// an unchanged machine has an unchanged digest) and a short digest of each signal family. The
-// content digest is taken over the families' digests, so each family is
-// encoded once.
+// an unchanged machine has an unchanged digest) and a short digest of each
+// signal family. The content digest is taken over the families' digests.
+//
+// The snapshot is encoded once: the deterministic encoding holds the
+// top-level fields in field-number order with a repeated field's entries
+// next to each other, and a message field's value is the encoding of the
+// message itself, so each family's digest is taken over its part of the
+// encoding: a message family's value, or a list's entries, each with its
+// length (as if each family were encoded on its own).
 func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[string]string) {
+	data, _ = proto.MarshalOptions{Deterministic: true}.Marshal(sn)
+	fields := sn.ProtoReflect().Descriptor().Fields()
+	h, fh := sha256.New(), sha256.New()
+	sections = make(map[string]string, fields.Len())
+	var (
+		cur  protoreflect.FieldDescriptor
+		seen uint64 // the fields done, by index
+		buf  [sha256.Size + 64]byte
+	)
+	done := func() {
+		if cur == nil {
+			return
+		}
+		switch cur.Name() {
+		case "scan_started_at", "scan_finished_at", "activity":
+			return
+		}
+		sum := fh.Sum(buf[:0])
+		h.Write(protowire.AppendString(buf[len(sum):len(sum)], string(cur.Name())))
+		h.Write(sum)
+		if !cur.IsList() {
+			sections[string(cur.Name())] = hex.EncodeToString(sum[:8])
+		}
+	}
+	for b := data; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		fd := fields.ByNumber(num)
+		if n < 0 || typ != protowire.BytesType || fd == nil || fd.Kind() != protoreflect.MessageKind || fd.Index() >= 64 ||
+			fd == cur && !fd.IsList() || fd != cur && seen&(1<<fd.Index()) != 0 {
+			digest, sections = digestByFamily(sn) // not laid out as expected
+			return data, digest, sections
+		}
+		v, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 {
+			digest, sections = digestByFamily(sn)
+			return data, digest, sections
+		}
+		if fd != cur {
+			done()
+			cur, seen = fd, seen|1<<fd.Index()
+			fh.Reset()
+		}
+		if fd.IsList() {
+			fh.Write(b[n : n+m]) // the entry with its length
+		} else {
+			fh.Write(v)
+		}
+		b = b[n+m:]
+	}
+	done()
+	return data, hex.EncodeToString(h.Sum(nil)), sections
+}
+
+// digestByFamily is Digest's content and family digests, each family
+// encoded on its own, in field-number order (the encoding's).
+func digestByFamily(sn *agentv1.HostSnapshot) (digest string, sections map[string]string) {
 	opts := proto.MarshalOptions{Deterministic: true}
-	data, _ = opts.Marshal(sn)
 	h := sha256.New()
 	sections = map[string]string{}
-	sn.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	m := sn.ProtoReflect()
+	fields := m.Descriptor().Fields() // declared in field-number order
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if !m.Has(fd) {
+			continue
+		}
 		var b []byte
-		switch {
+		switch v := m.Get(fd); {
 		case fd.Name() == "scan_started_at" || fd.Name() == "scan_finished_at" || fd.Name() == "activity":
-			return true
+			continue
 		case fd.IsList():
 			for i := range v.List().Len() {
 				e, _ := opts.Marshal(v.List().Get(i).Message().Interface())
@@ -514,7 +581,6 @@ func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[
 		if !fd.IsList() {
 			sections[string(fd.Name())] = hex.EncodeToString(sum[:8])
 		}
-		return true
-	})
-	return data, hex.EncodeToString(h.Sum(nil)), sections
+	}
+	return hex.EncodeToString(h.Sum(nil)), sections
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -73,9 +74,110 @@ type validator struct {
 	elements int
 }
 
-func (v *validator) message(m protoreflect.Message) error {
-	switch m.Descriptor().FullName() {
+// A plan is what validating a message of one type needs to know of its
+// fields, worked out once per type instead of once per message: the
+// descriptor lookups (kind, list, enum values, the full name's string cap)
+// cost more than the checks.
+type plan struct {
+	special specialType
+	fields  []fieldPlan
+}
+
+type specialType int
+
+const (
+	plainMessage specialType = iota
+	timestampMessage
+	durationMessage
+)
+
+// fieldPlan is one field of a plan, or one oneof (fd nil): the member set
+// is checked where protoreflect's Range visits it, at the oneof's place.
+type fieldPlan struct {
+	fd          protoreflect.FieldDescriptor
+	oneof       protoreflect.OneofDescriptor
+	list, isMap bool
+	kind        protoreflect.Kind
+	maxString   int
+	enum        protoreflect.EnumValueDescriptors
+	msg         *plan
+	name        string
+	members     []fieldPlan // a oneof's fields
+}
+
+// plans holds the plan of every message type validated so far, by
+// descriptor.
+var plans sync.Map // protoreflect.MessageDescriptor -> *plan
+
+func planFor(md protoreflect.MessageDescriptor) *plan {
+	if p, ok := plans.Load(md); ok {
+		return p.(*plan)
+	}
+	p := buildPlan(md, map[protoreflect.FullName]*plan{})
+	actual, _ := plans.LoadOrStore(md, p)
+	return actual.(*plan)
+}
+
+// buildPlan makes the plan of md and of the message types under it; seen
+// breaks cycles (a message type that holds itself).
+func buildPlan(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]*plan) *plan {
+	if p, ok := seen[md.FullName()]; ok {
+		return p
+	}
+	p := &plan{}
+	seen[md.FullName()] = p
+	switch md.FullName() {
 	case "google.protobuf.Timestamp":
+		p.special = timestampMessage
+		return p
+	case "google.protobuf.Duration":
+		p.special = durationMessage
+		return p
+	}
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+			if od.Fields().Get(0) == fd {
+				p.fields = append(p.fields, fieldPlan{oneof: od})
+			}
+			continue
+		}
+		p.fields = append(p.fields, fieldOf(fd, seen))
+	}
+	for i := range p.fields {
+		if od := p.fields[i].oneof; od != nil {
+			for j := range od.Fields().Len() {
+				p.fields[i].members = append(p.fields[i].members, fieldOf(od.Fields().Get(j), seen))
+			}
+		}
+	}
+	return p
+}
+
+func fieldOf(fd protoreflect.FieldDescriptor, seen map[protoreflect.FullName]*plan) fieldPlan {
+	f := fieldPlan{fd: fd, list: fd.IsList(), isMap: fd.IsMap(), kind: fd.Kind(), maxString: maxString, name: string(fd.Name())}
+	if l, ok := fieldMaxString[fd.FullName()]; ok {
+		f.maxString = l
+	}
+	switch f.kind {
+	case protoreflect.EnumKind:
+		f.enum = fd.Enum().Values()
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		if !f.isMap {
+			f.msg = buildPlan(fd.Message(), seen)
+		}
+	}
+	return f
+}
+
+func (v *validator) message(m protoreflect.Message) error {
+	return v.planned(planFor(m.Descriptor()), m)
+}
+
+func (v *validator) planned(p *plan, m protoreflect.Message) error {
+	switch p.special {
+	case timestampMessage:
 		ts := m.Interface().(*timestamppb.Timestamp)
 		if err := ts.CheckValid(); err != nil {
 			return invalid("%v", err)
@@ -88,7 +190,7 @@ func (v *validator) message(m protoreflect.Message) error {
 			return invalid("%s is before 1990", t.Format(time.RFC3339))
 		}
 		return nil
-	case "google.protobuf.Duration":
+	case durationMessage:
 		d := m.Interface().(*durationpb.Duration)
 		if err := d.CheckValid(); err != nil || d.AsDuration() < 0 {
 			return invalid("invalid duration")
@@ -98,45 +200,59 @@ func (v *validator) message(m protoreflect.Message) error {
 	if len(m.GetUnknown()) > 0 {
 		return invalid("unknown fields")
 	}
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
-		switch {
-		case fd.IsList():
-			l := val.List()
-			v.elements += l.Len()
-			if l.Len() > maxList {
-				err = invalid("%d entries, at most %d allowed", l.Len(), maxList)
-			} else if v.elements > maxElements {
-				err = invalid("more than %d entries in all", maxElements)
+	for i := range p.fields {
+		f := &p.fields[i]
+		if f.oneof != nil {
+			fd := m.WhichOneof(f.oneof)
+			if fd == nil {
+				continue
 			}
-			for i := 0; i < l.Len() && err == nil; i++ {
-				if err = v.value(fd, l.Get(i)); err != nil {
-					err = within(fmt.Sprintf("[%d]", i), err)
+			for j := range f.members {
+				if f.members[j].fd == fd {
+					f = &f.members[j]
+					break
 				}
 			}
-		case fd.IsMap():
-			err = invalid("maps are not accepted")
-		default:
-			err = v.value(fd, val)
+		} else if !m.Has(f.fd) {
+			continue
 		}
-		if err != nil {
-			err = within(string(fd.Name()), err)
+		if err := v.field(f, m); err != nil {
+			return within(f.name, err)
 		}
-		return err == nil
-	})
-	return err
+	}
+	return nil
 }
 
-func (v *validator) value(fd protoreflect.FieldDescriptor, val protoreflect.Value) error {
-	switch fd.Kind() {
+func (v *validator) field(f *fieldPlan, m protoreflect.Message) error {
+	switch {
+	case f.isMap:
+		return invalid("maps are not accepted")
+	case f.list:
+		l := m.Get(f.fd).List()
+		n := l.Len()
+		v.elements += n
+		if n > maxList {
+			return invalid("%d entries, at most %d allowed", n, maxList)
+		}
+		if v.elements > maxElements {
+			return invalid("more than %d entries in all", maxElements)
+		}
+		for i := range n {
+			if err := v.value(f, l.Get(i)); err != nil {
+				return within(fmt.Sprintf("[%d]", i), err)
+			}
+		}
+		return nil
+	}
+	return v.value(f, m.Get(f.fd))
+}
+
+func (v *validator) value(f *fieldPlan, val protoreflect.Value) error {
+	switch f.kind {
 	case protoreflect.StringKind:
 		s := val.String()
-		limit := maxString
-		if l, ok := fieldMaxString[fd.FullName()]; ok {
-			limit = l
-		}
-		if len(s) > limit {
-			return invalid("%d bytes, at most %d allowed", len(s), limit)
+		if len(s) > f.maxString {
+			return invalid("%d bytes, at most %d allowed", len(s), f.maxString)
 		}
 		if !utf8.ValidString(s) {
 			return invalid("invalid UTF-8")
@@ -146,9 +262,9 @@ func (v *validator) value(fd protoreflect.FieldDescriptor, val protoreflect.Valu
 			return invalid("%d bytes, at most %d allowed", n, maxBytesField)
 		}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return v.message(val.Message())
+		return v.planned(f.msg, val.Message())
 	case protoreflect.EnumKind:
-		if fd.Enum().Values().ByNumber(val.Enum()) == nil {
+		if f.enum.ByNumber(val.Enum()) == nil {
 			return invalid("unknown enum value %d", val.Enum())
 		}
 	}

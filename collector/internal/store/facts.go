@@ -185,28 +185,96 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 // overlay, the device row is read as the report will leave it. It writes
 // nothing.
 func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now time.Time, hours []activity.Hour, o *overlay) (*factsRead, error) {
-	f := &detect.DeviceFacts{ID: deviceID}
-	f.Declared.DaysSinceHire = -1
-	r := &factsRead{facts: f}
-	var first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
-	var egress, prevEgress, bySerial, byUser, workHours, hireDate, clusterID string
-	var shares, named bool
-	err := q.QueryRowContext(ctx, s.q(`SELECT d.hostname, d.hardware_uuid, d.serial_number, d.claims_device,
+	d, err := s.readDevice(ctx, q, deviceID, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.factsFrom(ctx, q, d, now, hours, o)
+}
+
+// deviceRow is a device's row as readFacts reads it, before the overlay.
+type deviceRow struct {
+	r                                                                          *factsRead
+	first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
+	egress, prevEgress, bySerial, byUser, clusterID                            string
+	agentsJSON                                                                 []byte
+	shares, named                                                              bool
+}
+
+// prejudgeRow is what prejudge checks before it trusts facts read outside
+// the writer: the device's version, its keys and its stored snapshot's
+// digests.
+type prejudgeRow struct {
+	version                       int64
+	snapKeys, keysDigest, signins string
+	snapshot                      storedDigests
+}
+
+// The device row of the facts; with the live agents as a JSON array
+// (id, enrolled_at and last_seen as "id", "en" and "ls") rather than by a
+// query of their own; with prejudgeColumns, what prejudge checks, read in
+// the same statement (so from the same state of the database).
+const (
+	factsColumns = `SELECT d.hostname, d.hardware_uuid, d.serial_number, d.claims_device,
 		d.enrolled_same_address, d.enrolled_same_secret, d.os_family, d.agent_id, d.agent_version,
 		d.first_seen, d.last_seen, d.report_interval, d.dropped_reports, d.clock_skew, d.last_ip,
-		COALESCE(`+personBySerial+`, ''), COALESCE(`+personByUser+`, ''),
+		COALESCE(` + personBySerial + `, ''), COALESCE(` + personByUser + `, ''),
 		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
 		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
 		EXISTS (SELECT 1 FROM device_users u JOIN people p ON p.username_key = u.username WHERE u.device_id = d.id AND p.username_key <> ''),
 		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
-		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0)
-		FROM devices d WHERE d.id = ?`), deviceID).
-		Scan(&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.ClaimsDevice, &f.EnrolledWith.SameAddress, &f.EnrolledWith.SameSecret, &f.OSFamily, &f.AgentID, &f.AgentVersion,
-			&first, &last, &interval, &dropped, &skew, &f.EgressIP, &bySerial, &byUser, &panel,
-			&egress, &since, &prevEgress, &prevAt, &shares, &named, &r.deviceHist, &r.storedPerson, &clusterID, &clusterCreated)
-	if err != nil {
+		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0),`
+	liveAgentsSQLite = `
+		(SELECT json_group_array(json_object('id', a.id, 'en', a.enrolled_at, 'ls', a.last_seen))
+		FROM agents a WHERE a.device_id = d.id AND a.revoked_at = 0)`
+	liveAgentsPostgres = `
+		COALESCE((SELECT json_agg(json_build_object('id', a.id, 'en', a.enrolled_at, 'ls', a.last_seen))::text
+		FROM agents a WHERE a.device_id = d.id AND a.revoked_at = 0), '[]')`
+	prejudgeColumns = `, d.version, d.snapshot_keys, d.keys_digest, d.signin_keys,
+		COALESCE(sn.digest, ''), COALESCE(sn.section_digests, '')
+		FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`
+	factsQuerySQLite         = factsColumns + liveAgentsSQLite + ` FROM devices d WHERE d.id = ?`
+	factsQueryPostgres       = factsColumns + liveAgentsPostgres + ` FROM devices d WHERE d.id = ?`
+	factsPrejudgeQuerySQLite = factsColumns + liveAgentsSQLite + prejudgeColumns
+	factsPrejudgeQueryPG     = factsColumns + liveAgentsPostgres + prejudgeColumns
+)
+
+// readDevice reads a device's row for its facts and, when pre is not nil,
+// what prejudge checks into pre.
+func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre *prejudgeRow) (*deviceRow, error) {
+	f := &detect.DeviceFacts{ID: deviceID}
+	f.Declared.DaysSinceHire = -1
+	d := &deviceRow{r: &factsRead{facts: f}}
+	r := d.r
+	dest := []any{&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.ClaimsDevice, &f.EnrolledWith.SameAddress, &f.EnrolledWith.SameSecret, &f.OSFamily, &f.AgentID, &f.AgentVersion,
+		&d.first, &d.last, &d.interval, &d.dropped, &d.skew, &f.EgressIP, &d.bySerial, &d.byUser, &d.panel,
+		&d.egress, &d.since, &d.prevEgress, &d.prevAt, &d.shares, &d.named, &r.deviceHist, &r.storedPerson, &d.clusterID, &d.clusterCreated, &d.agentsJSON}
+	query := factsQuerySQLite
+	switch {
+	case pre != nil && s.dialect == Postgres:
+		query = factsPrejudgeQueryPG
+	case pre != nil:
+		query = factsPrejudgeQuerySQLite
+	case s.dialect == Postgres:
+		query = factsQueryPostgres
+	}
+	if pre != nil {
+		dest = append(dest, &pre.version, &pre.snapKeys, &pre.keysDigest, &pre.signins, &pre.snapshot.digest, &pre.snapshot.sections)
+	}
+	if err := q.QueryRowContext(ctx, s.q(query), deviceID).Scan(dest...); err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}
+	return d, nil
+}
+
+// factsFrom builds the facts of a device from its row as read, with the
+// overlay applied (see readFacts).
+func (s *Store) factsFrom(ctx context.Context, q querier, d *deviceRow, now time.Time, hours []activity.Hour, o *overlay) (*factsRead, error) {
+	r, f, deviceID := d.r, d.r.facts, d.r.facts.ID
+	first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated := d.first, d.last, d.interval, d.dropped, d.skew, d.panel, d.since, d.prevAt, d.clusterCreated
+	egress, prevEgress, bySerial, byUser, clusterID := d.egress, d.prevEgress, d.bySerial, d.byUser, d.clusterID
+	var workHours, hireDate string
+	var err error
 	if o != nil {
 		// As ingestOne's UPDATE devices: a new egress address moves the
 		// current egress to the previous one.
@@ -290,12 +358,12 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 	if panel > 0 {
 		f.InternalDisplayLastActive = fromMicros(panel)
 	}
-	if shares {
+	if d.shares {
 		if f.SharedPeripherals, err = s.sharedPeripherals(ctx, q, deviceID, now); err != nil {
 			return nil, err
 		}
 	}
-	if named { // the device reports some person's user name
+	if d.named { // the device reports some person's user name
 		if f.UsernameConflicts, err = s.usernameConflicts(ctx, q, deviceID); err != nil {
 			return nil, err
 		}
@@ -304,29 +372,24 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 	f.DroppedReports = dropped
 	f.ClockSkew = time.Duration(skew) * time.Microsecond
 
-	rows, err := q.QueryContext(ctx, s.q(`SELECT id, enrolled_at, last_seen FROM agents WHERE device_id = ? AND revoked_at = 0`), deviceID)
-	if err != nil {
+	var rows []struct {
+		ID       string `json:"id"`
+		Enrolled int64  `json:"en"`
+		LastSeen int64  `json:"ls"`
+	}
+	if err := json.Unmarshal(d.agentsJSON, &rows); err != nil {
 		return nil, fmt.Errorf("load agents: %w", err)
 	}
-	defer rows.Close()
-	var agents []liveAgent
-	for rows.Next() {
-		var a liveAgent
-		var en, ls int64
-		if err := rows.Scan(&a.id, &en, &ls); err != nil {
-			return nil, err
-		}
-		if o != nil && a.id == o.agentID {
+	agents := make([]liveAgent, 0, len(rows))
+	for _, a := range rows {
+		ls := a.LastSeen
+		if o != nil && a.ID == o.agentID {
 			ls = micros(now) // the report's agent, as the writer will record it
 		}
 		if ls == 0 {
 			continue // never reported
 		}
-		a.enrolled, a.lastSeen = fromMicros(en), fromMicros(ls)
-		agents = append(agents, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+		agents = append(agents, liveAgent{id: a.ID, enrolled: fromMicros(a.Enrolled), lastSeen: fromMicros(ls)})
 	}
 	f.LiveAgentIDs = liveAgents(agents, now, livenessWindow(f.ReportInterval))
 	return r, nil

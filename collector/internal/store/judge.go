@@ -154,17 +154,27 @@ type prejudged struct {
 func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *prejudged {
 	r := &b.Reports[0]
 	q := s.reader()
-	// The version is read first: whatever changes the facts read after it
-	// changes the version too.
-	var version int64
-	var snapKeys, keysDigest, cluster, signins string
-	var stored storedDigests
-	if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, COALESCE(sn.digest, ''),
-		COALESCE(sn.section_digests, '') FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
-		Scan(&version, &snapKeys, &keysDigest, &cluster, &signins, &stored.digest, &stored.sections); err != nil {
-		return nil
+	// The version is read first, or with the device row (SQLite): whatever
+	// changes the facts read after it changes the version too.
+	var pre prejudgeRow
+	var row *deviceRow
+	var cluster string
+	if s.dialect == Postgres {
+		if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, COALESCE(sn.digest, ''),
+			COALESCE(sn.section_digests, '') FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
+			Scan(&pre.version, &pre.snapKeys, &pre.keysDigest, &cluster, &pre.signins, &pre.snapshot.digest, &pre.snapshot.sections); err != nil {
+			return nil
+		}
+	} else {
+		var err error
+		if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &pre); err != nil {
+			return nil
+		}
+		cluster = row.clusterID
 	}
+	version, snapKeys, keysDigest, signins, stored := pre.version, pre.snapKeys, pre.keysDigest, pre.signins, pre.snapshot
 	panel := false
+	var snap []fleet.Key
 	if r.Snapshot != nil && r.Digest != stored.digest { // storeSnapshot will store it
 		var prev map[string]string
 		json.Unmarshal([]byte(stored.sections), &prev)
@@ -176,12 +186,13 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 				return nil
 			}
 		}
-		k, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
-		snapKeys = string(k)
+		// The keys storeSnapshot will store (as JSON, which gives the
+		// same keys back: they are valid UTF-8).
+		snap = fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials)
 		panel = slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
+	} else {
+		json.Unmarshal([]byte(snapKeys), &snap)
 	}
-	var snap []fleet.Key
-	json.Unmarshal([]byte(snapKeys), &snap)
 	if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
 		return nil // updateKeys will re-cluster
 	}
@@ -198,7 +209,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: string(egress),
 		interval: b.ReportInterval.Microseconds(), dropped: int64(r.DroppedReports),
 		skew: b.ReceivedAt.Sub(r.CreatedAt).Microseconds(), panelActive: panel}
-	fr, err := s.readFacts(ctx, q, b.Agent.DeviceID, b.ReceivedAt, r.Activity, o)
+	fr, err := s.factsFrom(ctx, q, row, b.ReceivedAt, r.Activity, o)
 	if err != nil {
 		return nil
 	}
