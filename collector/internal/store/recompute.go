@@ -27,9 +27,11 @@ type FleetStats struct {
 // it) clusters refreshed. Ingest waits at most one slice behind it.
 const fleetSlice = 500
 
-// sliceBudget bounds the time one slice of a full recompute holds the
-// writer (a few items more may finish after it).
-const sliceBudget = 50 * time.Millisecond
+// sliceBudget bounds the work of one slice of a full recompute (a few
+// items more may finish after it). The slice then holds the writer for
+// its commit too (an fsync, 30–70 ms on a busy machine), so the budget is
+// a quarter of the 100 ms a report may wait behind it.
+const sliceBudget = 25 * time.Millisecond
 
 // RecomputeFleet finds every cluster again from the stored keys and
 // recomputes every risk score. Reports update clusters and scores
