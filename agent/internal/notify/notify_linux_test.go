@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions/seattest"
 )
 
 // sessionBus is a private D-Bus session bus of a desktop user under a
@@ -33,36 +32,11 @@ type sessionBus struct {
 
 func startSessionBus(t *testing.T, root string) *sessionBus {
 	t.Helper()
-	for _, tool := range []string{"dbus-daemon", "dbus-test-tool", "dbus-monitor", "dbus-send", "gdbus"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
-				t.Fatalf("%s not found and BONAFIDE_REQUIRE_ALL=1 (apt-get install dbus-daemon dbus-bin dbus-tests libglib2.0-bin)", tool)
-			}
-			t.Skipf("%s not found (apt-get install dbus-daemon dbus-bin dbus-tests libglib2.0-bin)", tool)
-		}
-	}
-	b := &sessionBus{uid: uint32(os.Getuid())}
-	if b.uid == 0 {
-		b.uid = 65534
-		// The user must reach its bus below the test's directories.
-		for d := root; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasPrefix(filepath.Base(d), strings.SplitN(t.Name(), "/", 2)[0]) {
-				break
-			}
-		}
-	}
-	uid := strconv.FormatUint(uint64(b.uid), 10)
-	dir := filepath.Join(root, "run/user", uid)
-	must(t, os.MkdirAll(filepath.Join(root, "run/systemd/sessions"), 0o755))
-	must(t, os.MkdirAll(filepath.Dir(dir), 0o755))
-	must(t, os.Mkdir(dir, 0o700))
-	must(t, os.Chown(dir, int(b.uid), int(b.uid)))
-	must(t, os.WriteFile(filepath.Join(root, "run/systemd/sessions/2"), fmt.Appendf(nil,
-		"UID=%s\nUSER=alice\nACTIVE=1\nSTATE=active\nREMOTE=0\nTYPE=wayland\nCLASS=user\nSEAT=seat0\nSERVICE=gdm-password\n", uid), 0o644))
-	addr := "unix:path=" + filepath.Join(dir, "bus")
+	seattest.RequireTools(t, "apt-get install dbus-daemon dbus-bin dbus-tests libglib2.0-bin",
+		"dbus-daemon", "dbus-test-tool", "dbus-monitor", "dbus-send", "gdbus")
+	b := &sessionBus{}
+	var addr string
+	b.uid, addr = seattest.Seat(t, root)
 
 	ready := make(chan struct{})
 	b.start(t, nil, func(line string) {

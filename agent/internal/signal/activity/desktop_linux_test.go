@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions"
+	"github.com/bonafide-sec/bonafide/agent/internal/signal/sessions/seattest"
 )
 
 func TestMain(m *testing.M) {
@@ -45,36 +46,10 @@ type desktopBus struct {
 
 func startDesktopBus(t testing.TB) *desktopBus {
 	t.Helper()
-	for _, tool := range []string{"dbus-daemon", "gdbus"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("BONAFIDE_REQUIRE_ALL") == "1" {
-				t.Fatalf("%s not found and BONAFIDE_REQUIRE_ALL=1 (apt-get install dbus-daemon libglib2.0-bin)", tool)
-			}
-			t.Skipf("%s not found (apt-get install dbus-daemon libglib2.0-bin)", tool)
-		}
-	}
+	seattest.RequireTools(t, "apt-get install dbus-daemon libglib2.0-bin", "dbus-daemon", "gdbus")
 	root := t.TempDir()
-	b := &desktopBus{root: root, uid: uint32(os.Getuid())}
-	if b.uid == 0 {
-		b.uid = 65534
-		// The user must reach its bus and the stand-in below the test's
-		// directories.
-		for d := root; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-			must(t, os.Chmod(d, 0o755))
-			if strings.HasPrefix(filepath.Base(d), strings.SplitN(t.Name(), "/", 2)[0]) {
-				break
-			}
-		}
-	}
-	uid := strconv.FormatUint(uint64(b.uid), 10)
-	dir := filepath.Join(root, "run/user", uid)
-	must(t, os.MkdirAll(filepath.Join(root, "run/systemd/sessions"), 0o755))
-	must(t, os.MkdirAll(filepath.Dir(dir), 0o755))
-	must(t, os.Mkdir(dir, 0o700))
-	must(t, os.Chown(dir, int(b.uid), int(b.uid)))
-	must(t, os.WriteFile(filepath.Join(root, "run/systemd/sessions/2"), fmt.Appendf(nil,
-		"UID=%s\nUSER=alice\nACTIVE=1\nSTATE=active\nREMOTE=0\nTYPE=wayland\nCLASS=user\nSEAT=seat0\nSERVICE=gdm-password\n", uid), 0o644))
-	b.addr = "unix:path=" + filepath.Join(dir, "bus")
+	b := &desktopBus{root: root}
+	b.uid, b.addr = seattest.Seat(t, root)
 
 	// The test binary, copied where the bus's user may run it.
 	self, err := os.Executable()
