@@ -185,6 +185,12 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 // overlay, the device row is read as the report will leave it. It writes
 // nothing.
 func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now time.Time, hours []activity.Hour, o *overlay) (*factsRead, error) {
+	return s.readFactsIn(ctx, q, deviceID, now, hours, o, nil)
+}
+
+// readFactsIn is readFacts with the device's cluster taken from views
+// when they hold it (see reevaluateClusters); nil views read it afresh.
+func (s *Store) readFactsIn(ctx context.Context, q querier, deviceID string, now time.Time, hours []activity.Hour, o *overlay, views clusterViews) (*factsRead, error) {
 	f := &detect.DeviceFacts{ID: deviceID}
 	f.Declared.DaysSinceHire = -1
 	r := &factsRead{facts: f}
@@ -230,7 +236,7 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 		f.Person, f.Declared.Binding = byUser, "username"
 	}
 	if clusterID != "" {
-		c, err := s.clusterView(ctx, q, clusterID, now)
+		c, err := views.view(ctx, s, q, clusterID, now)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -491,5 +492,54 @@ rules:
 			report(h, t0.Add(3*time.Hour), "")
 		}
 		farmOpen("after the recompute")
+	})
+}
+
+// TestReevaluateSeesFreshCluster: when a cluster's members are judged
+// again one after another, the cluster is read once and each judged
+// member's alerts are read back into it; every member must still see the
+// cluster exactly as a fresh read shows it at that moment, the alerts
+// raised on the members judged before it included (here each member's
+// new high alert flags it to the members judged after it).
+func TestReevaluateSeesFreshCluster(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		const n = 6
+		var ids []string
+		for i := range n {
+			host := fmt.Sprintf("m-%d", i)
+			ids = append(ids, e.enroll("agent-"+host, "hw-"+host, host))
+			r := e.snapshot(host, host, t0, map[string]string{"network": "home"})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: "f4:92:bf:01:02:03"}}
+			b := e.batch("agent-"+host, t0, r)
+			b.IP, b.Egress = home.IP, home
+			if _, err := e.st.Ingest(e.ctx, b, noRules); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cluster := e.device(ids[0]).ClusterID
+		if cluster == "" {
+			t.Fatal("no cluster")
+		}
+		remote := deviceFindings(detect.Finding{RuleID: "remote_session", Title: "T", Severity: "high", Description: "D", Category: "remote_access"})
+		seen, fresh, err := e.st.ReevaluateCluster(e.ctx, cluster, t0.Add(time.Minute), remote)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != n || len(fresh) != n {
+			t.Fatalf("%d members judged (%d fresh reads), want %d", len(seen), len(fresh), n)
+		}
+		for i := range seen {
+			if !reflect.DeepEqual(seen[i], fresh[i]) {
+				t.Errorf("member %d judged on\n%+v\nwhile a fresh read shows\n%+v", i, seen[i], fresh[i])
+			}
+			if len(seen[i].Flagged) != i {
+				t.Errorf("member %d saw %d flagged members, want the %d judged before it", i, len(seen[i].Flagged), i)
+			}
+		}
+		if c, err := e.st.GetCluster(e.ctx, cluster); err != nil || !slices.Equal(c.CoSignals, []string{"remote_access"}) || c.CoSignalDevices != n {
+			t.Errorf("cluster after the judgement: %+v, %v", c, err)
+		}
 	})
 }
