@@ -78,12 +78,6 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 	return s.reevaluateClusters(ctx, tx, moved, facts.ID, now, ev)
 }
 
-// evaluate decides on a device and records the verdict (without the
-// clusters: see judge).
-func (s *Store) evaluate(ctx context.Context, tx wtx, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, now time.Time, ev Evaluator) (bool, error) {
-	return s.record(ctx, tx, facts, s.decide(ctx, ev, facts, sn, now), now)
-}
-
 // record raises or re-opens the alerts of a verdict's findings, resolves
 // the alerts of its cleared rules and refreshes the risk scores. It
 // reports whether any alert was raised, re-opened or resolved.
