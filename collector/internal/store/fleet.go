@@ -857,9 +857,13 @@ func (v clusterViews) view(ctx context.Context, s *Store, q querier, id string, 
 const maxReevaluate = 100
 
 // reevaluateClusters evaluates the device rules again on the members of
-// clusters whose membership or co-signals changed (except the reporting
-// device), so that a farm is flagged on all its laptops when the last
-// one joins, not at their next reports.
+// the clusters in moved, whose membership changed, and of own (when not
+// ""), the cluster of a device whose alerts changed, except the reporting
+// device, so that a farm is flagged on all its laptops when the last one
+// joins, not at their next reports. The members of own are judged again
+// only when what they see of it changed (its facts digest differs from
+// the one stored at its last refresh): a reporter's alert that flags no
+// one and is no co-signal (a low alert) changes nothing for them.
 //
 // Each member sees its cluster as a fresh read would show it, with the
 // alerts of the members judged before it, but the cluster is read once:
@@ -867,10 +871,28 @@ const maxReevaluate = 100
 // back into the view (rereadMember). Reading the whole cluster for every
 // member made a join cost members² rows, which on PostgreSQL under load
 // took a farm diluted by 245 fakes past its reports' deadlines.
-func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, clusters []string, except string, now time.Time, ev Evaluator) error {
+func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, own string, except string, now time.Time, ev Evaluator) error {
 	done := map[string]bool{except: true}
+	views := clusterViews{}
+	clusters := slices.Clone(moved)
+	judge := slices.Clone(moved)
+	if own != "" {
+		clusters = append(clusters, own)
+		r, err := s.readCluster(ctx, tx, own, now)
+		if err != nil {
+			return err
+		}
+		views[own] = r
+		var stored string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT facts FROM clusters WHERE id = ?`), own).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		if stored != r.view().factsDigest() {
+			judge = append(judge, own)
+		}
+	}
 	var affected []string
-	for _, c := range clusters {
+	for _, c := range judge {
 		members, err := s.clusterMemberIDs(ctx, tx, c)
 		if err != nil {
 			return err
@@ -879,7 +901,6 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, clusters []strin
 	}
 	// Devices that just left a cluster are evaluated too: their cluster
 	// alerts may clear.
-	views := clusterViews{}
 	for _, id := range affected {
 		if done[id] || len(done) > maxReevaluate {
 			continue

@@ -65,17 +65,18 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 	if err != nil {
 		return err
 	}
+	var own string // the device's cluster, when only its alerts changed
 	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
-		moved = append(moved, facts.Cluster.ID)
+		own = facts.Cluster.ID
 	}
-	if len(moved) > 0 {
+	if len(moved) > 0 || own != "" {
 		// Taken late (a rare deadlock is retried) so that the reports of
 		// a steady cluster's members are stored in parallel.
 		if err := s.lockClusters(ctx, tx.Tx); err != nil {
 			return err
 		}
 	}
-	return s.reevaluateClusters(ctx, tx, moved, facts.ID, now, ev)
+	return s.reevaluateClusters(ctx, tx, moved, own, facts.ID, now, ev)
 }
 
 // record raises or re-opens the alerts of a verdict's findings, resolves
