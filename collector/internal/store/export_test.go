@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 )
 
 // This file exports internals to the external test package store_test,
@@ -177,4 +179,40 @@ func (s *Store) SeedCrowd(ctx context.Context, n int, at time.Time, keys ...stri
 		}
 		return nil
 	})
+}
+
+// ReevaluateCluster judges the members of cluster id again, as a report
+// that changed it does (reevaluateClusters), with ev. As each member is
+// judged it also reads the cluster afresh in the same transaction and
+// returns, for each member in the order judged, the cluster facts it saw
+// and those a fresh read showed then. For TestReevaluateSeesFreshCluster.
+func (s *Store) ReevaluateCluster(ctx context.Context, id string, now time.Time, ev Evaluator) (seen, fresh []detect.Cluster, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		w := wtx{tx, s}
+		return s.reevaluateClusters(ctx, w, []string{id}, "", "", now, checkingEvaluator{ev, func(f *detect.DeviceFacts) error {
+			c, err := s.clusterView(ctx, w, f.Cluster.ID, now)
+			if err != nil {
+				return err
+			}
+			got := f.Cluster
+			got.AgeHours = 0
+			seen, fresh = append(seen, got), append(fresh, clusterFacts(c, f.ID))
+			return nil
+		}})
+	})
+	return seen, fresh, err
+}
+
+type checkingEvaluator struct {
+	Evaluator
+	check func(*detect.DeviceFacts) error
+}
+
+func (c checkingEvaluator) Evaluate(ctx context.Context, scope detect.Scope, f detect.Facts) ([]detect.Finding, error) {
+	if scope == detect.ScopeDevice {
+		if err := c.check(f.Device); err != nil {
+			return nil, err
+		}
+	}
+	return c.Evaluator.Evaluate(ctx, scope, f)
 }

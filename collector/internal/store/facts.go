@@ -185,11 +185,17 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 // overlay, the device row is read as the report will leave it. It writes
 // nothing.
 func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now time.Time, hours []activity.Hour, o *overlay) (*factsRead, error) {
+	return s.readFactsIn(ctx, q, deviceID, now, hours, o, nil)
+}
+
+// readFactsIn is readFacts with the device's cluster taken from views
+// when they hold it (see reevaluateClusters); nil views read it afresh.
+func (s *Store) readFactsIn(ctx context.Context, q querier, deviceID string, now time.Time, hours []activity.Hour, o *overlay, views clusterViews) (*factsRead, error) {
 	d, err := s.readDevice(ctx, q, deviceID, nil)
 	if err != nil {
 		return nil, err
 	}
-	return s.factsFrom(ctx, q, d, now, hours, o)
+	return s.factsFrom(ctx, q, d, now, hours, o, views)
 }
 
 // deviceRow is a device's row as readFacts reads it, before the overlay.
@@ -269,7 +275,7 @@ func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre 
 
 // factsFrom builds the facts of a device from its row as read, with the
 // overlay applied (see readFacts).
-func (s *Store) factsFrom(ctx context.Context, q querier, d *deviceRow, now time.Time, hours []activity.Hour, o *overlay) (*factsRead, error) {
+func (s *Store) factsFrom(ctx context.Context, q querier, d *deviceRow, now time.Time, hours []activity.Hour, o *overlay, views clusterViews) (*factsRead, error) {
 	r, f, deviceID := d.r, d.r.facts, d.r.facts.ID
 	first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated := d.first, d.last, d.interval, d.dropped, d.skew, d.panel, d.since, d.prevAt, d.clusterCreated
 	egress, prevEgress, bySerial, byUser, clusterID := d.egress, d.prevEgress, d.bySerial, d.byUser, d.clusterID
@@ -298,7 +304,7 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d *deviceRow, now time
 		f.Person, f.Declared.Binding = byUser, "username"
 	}
 	if clusterID != "" {
-		c, err := s.clusterView(ctx, q, clusterID, now)
+		c, err := views.view(ctx, s, q, clusterID, now)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -517,14 +518,15 @@ func (s *Store) clusterEvent(ctx context.Context, tx wtx, clusterID string, at t
 
 // refreshCluster recomputes a cluster's view from its members, keys and
 // alerts and stores it when it changed: created when new, dissolved when
-// fewer than two members remain.
+// fewer than two members remain. The members' rows are touched only when
+// what their rules see of the cluster changed (factsDigest).
 func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.Time) (*Cluster, error) {
 	c, err := s.clusterView(ctx, tx, id, now)
 	if err != nil {
 		return nil, err
 	}
-	var status, summary string
-	err = tx.QueryRowContext(ctx, s.q(`SELECT status, summary FROM clusters WHERE id = ?`), id).Scan(&status, &summary)
+	var status, summary, facts string
+	err = tx.QueryRowContext(ctx, s.q(`SELECT status, summary, facts FROM clusters WHERE id = ?`), id).Scan(&status, &summary, &facts)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -532,28 +534,34 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 	if len(c.Members) < 2 {
 		c.Status = "dissolved"
 	}
-	sum := c.summary()
+	sum, digest := c.summary(), c.factsDigest()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if c.Status == "dissolved" {
 			return c, nil
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, suspected, summary)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, suspected, summary, facts)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 		return c, nil
-	case status == c.Status && summary == sum:
+	case status == c.Status && summary == sum && facts == digest:
 		return c, nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, suspected = ?, summary = ? WHERE id = ?`),
-		c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, id); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, suspected = ?, summary = ?, facts = ?
+		WHERE id = ?`), c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	// What the members' rules see of their cluster changed: a verdict
-	// reached on the old view must not be stored (see prejudge).
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), id); err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+	// reached on the old view must not be stored (see prejudge). A
+	// change they do not see (a member's risk score, egress address or
+	// alert list) leaves their rows alone: rewriting every member's row
+	// on PostgreSQL costs a new row version in each of the devices
+	// indexes, and a farm being diluted changes its view on every report.
+	if facts != digest {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), id); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
 	}
 	if status != c.Status && c.Status == "dissolved" {
 		return c, s.clusterEvent(ctx, tx, id, now, "dissolved", map[string]any{})
@@ -561,21 +569,66 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 	return c, nil
 }
 
+// factsDigest digests what the members' rules see of the cluster: the
+// facts of clusterFacts, each flagged member's id with its host name
+// (a member's own facts leave itself out of flagged).
+func (c *Cluster) factsDigest() string {
+	type flag struct{ ID, Hostname string }
+	var flagged []flag
+	for _, m := range c.Members {
+		if c.flagged[m.DeviceID] {
+			flagged = append(flagged, flag{m.DeviceID, m.Hostname})
+		}
+	}
+	b, _ := json.Marshal(struct {
+		Facts   detect.Cluster
+		Flagged []flag
+	}{clusterFacts(c, ""), flagged})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
 // clusterView computes a cluster from its current members (devices with
 // the cluster id that reported within the window).
 func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time.Time) (*Cluster, error) {
-	c := &Cluster{ID: id, Links: []string{}, Evidence: []SharedKey{}, CoSignals: []string{}, Members: []ClusterMember{}, Emails: []string{}, flagged: map[string]bool{}}
+	r, err := s.readCluster(ctx, tx, id, now)
+	if err != nil {
+		return nil, err
+	}
+	return r.view(), nil
+}
+
+// clusterRead is what a cluster's view is computed from: its current
+// members, their keys and their open or acknowledged alerts, as read.
+type clusterRead struct {
+	id      string
+	members []ClusterMember // by host name, then id; Alerts unset
+	// serial is each member's person bound by the HR-declared serial
+	// ("" for none).
+	serial []string
+	index  map[string]int // device → its place in members
+	keys   []memberKey    // by key, then device
+	alerts [][]memberAlert
+	// cached is the view computed from the rows (nil: compute it).
+	cached *Cluster
+}
+
+type memberKey struct {
+	device, key string
+	link        bool
+}
+
+// memberAlert is one open or acknowledged alert of a member.
+type memberAlert struct{ rule, severity, category, tags string }
+
+// readCluster reads a cluster's current members, their keys and alerts.
+func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time) (*clusterRead, error) {
+	r := &clusterRead{id: id, members: []ClusterMember{}, index: map[string]int{}}
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT d.id, d.hostname, d.person, d.egress, d.risk_score, COALESCE(`+personBySerial+`, '') FROM devices d
 		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ? ORDER BY d.hostname, d.id`), id, micros(now.Add(-clusterWindow)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster members: %w", err)
 	}
-	classes := map[string]int{}
-	// The people count: one per person bound by the HR-declared serial,
-	// and one per device that is not, bound by a user name or unbound (a
-	// user name is the agent's word, so it never lowers the count).
-	people, bySerial, notBySerial := map[string]bool{}, map[string]bool{}, 0
-	index := map[string]int{}
 	for rows.Next() {
 		var m ClusterMember
 		var egress, serialPerson string
@@ -585,24 +638,139 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 		}
 		var e detect.Egress
 		json.Unmarshal([]byte(egress), &e)
-		m.EgressIP, m.NetworkClass, m.Alerts = e.IP, e.NetworkClass, []string{}
+		m.EgressIP, m.NetworkClass = e.IP, e.NetworkClass
+		r.index[m.DeviceID] = len(r.members)
+		r.members = append(r.members, m)
+		r.serial = append(r.serial, serialPerson)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	r.alerts = make([][]memberAlert, len(r.members))
+	if len(r.members) == 0 {
+		return r, nil
+	}
+	// IN (subquery) makes both engines walk the members through the
+	// cluster index and their keys and alerts through the device indexes.
+	rows, err = tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key, k.link FROM device_keys k
+		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
+		ORDER BY k.key, k.device_id`), id, micros(now.Add(-clusterWindow)))
+	if err != nil {
+		return nil, fmt.Errorf("cluster keys: %w", err)
+	}
+	for rows.Next() {
+		var k memberKey
+		var link int
+		if err := rows.Scan(&k.device, &k.key, &link); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		k.link = link == 1
+		r.keys = append(r.keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// The status is tested here, not in SQL: PostgreSQL, its statistics
+	// behind a growing table, intersected every member's alerts with the
+	// whole status index (tens of milliseconds a read), and a device has
+	// at most one alert of each rule.
+	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
+		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?) ORDER BY a.rule_id`), id)
+	if err != nil {
+		return nil, fmt.Errorf("cluster alerts: %w", err)
+	}
+	for rows.Next() {
+		var dev, status string
+		var a memberAlert
+		if err := rows.Scan(&dev, &a.rule, &a.severity, &a.category, &a.tags, &status); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if i, ok := r.index[dev]; ok && openStatus(status) {
+			r.alerts[i] = append(r.alerts[i], a)
+		}
+	}
+	rows.Close()
+	return r, rows.Err()
+}
+
+// openStatus: an open or acknowledged alert counts in its cluster.
+func openStatus(status string) bool { return status == StatusOpen || status == StatusAcknowledged }
+
+// rereadMember reads a member's person binding and alerts again, after
+// it was judged, so that the view shows the cluster as a fresh read
+// would; it reads one device's alerts, not every member's. A device not
+// among the members changes nothing.
+func (s *Store) rereadMember(ctx context.Context, tx querier, r *clusterRead, deviceID, person string) error {
+	i, ok := r.index[deviceID]
+	if !ok {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT rule_id, severity, category, tags, status FROM alerts WHERE device_id = ? ORDER BY rule_id`), deviceID)
+	if err != nil {
+		return fmt.Errorf("cluster alerts: %w", err)
+	}
+	var alerts []memberAlert
+	for rows.Next() {
+		var a memberAlert
+		var status string
+		if err := rows.Scan(&a.rule, &a.severity, &a.category, &a.tags, &status); err != nil {
+			rows.Close()
+			return err
+		}
+		if openStatus(status) {
+			alerts = append(alerts, a)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if person != r.members[i].Person || !slices.Equal(alerts, r.alerts[i]) {
+		r.members[i].Person, r.alerts[i], r.cached = person, alerts, nil
+	}
+	return nil
+}
+
+// member returns a device's place among the members (false: not one, or
+// no cluster read).
+func (r *clusterRead) member(deviceID string) (int, bool) {
+	if r == nil {
+		return 0, false
+	}
+	i, ok := r.index[deviceID]
+	return i, ok
+}
+
+// view computes the cluster from the rows read.
+func (r *clusterRead) view() *Cluster {
+	if r.cached != nil {
+		return r.cached
+	}
+	c := &Cluster{ID: r.id, Links: []string{}, Evidence: []SharedKey{}, CoSignals: []string{}, Members: make([]ClusterMember, len(r.members)),
+		Emails: []string{}, flagged: map[string]bool{}}
+	classes := map[string]int{}
+	// The people count: one per person bound by the HR-declared serial,
+	// and one per device that is not, bound by a user name or unbound (a
+	// user name is the agent's word, so it never lowers the count).
+	people, bySerial, notBySerial := map[string]bool{}, map[string]bool{}, 0
+	for i, m := range r.members {
+		m.Alerts = []string{}
 		classes[m.NetworkClass]++
 		if m.Person == "" {
 			c.Unbound++
 		} else {
 			people[m.Person] = true
 		}
-		if serialPerson != "" {
-			bySerial[serialPerson] = true
+		if r.serial[i] != "" {
+			bySerial[r.serial[i]] = true
 		} else {
 			notBySerial++
 		}
-		index[m.DeviceID] = len(c.Members)
-		c.Members = append(c.Members, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+		c.Members[i] = m
 	}
 	c.Devices = len(c.Members)
 	c.Emails = slices.Sorted(maps.Keys(people))
@@ -612,37 +780,20 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 			c.NetworkClass = class
 		}
 	}
+	r.cached = c
 	if c.Devices == 0 {
-		return c, nil
+		return c
 	}
 	// Shared keys.
-	// IN (subquery) makes both engines walk the members through the
-	// cluster index and their keys and alerts through the device indexes.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key, k.link FROM device_keys k
-		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
-		ORDER BY k.key, k.device_id`), id, micros(now.Add(-clusterWindow)))
-	if err != nil {
-		return nil, fmt.Errorf("cluster keys: %w", err)
-	}
 	links := map[string]bool{}
-	for rows.Next() {
-		var dev, key string
-		var link int
-		if err := rows.Scan(&dev, &key, &link); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		k := fleet.Key(key)
+	for _, mk := range r.keys {
+		k := fleet.Key(mk.key)
 		if n := len(c.Evidence); n > 0 && c.Evidence[n-1].Kind == k.Kind() && c.Evidence[n-1].Value == k.Value() {
-			c.Evidence[n-1].Devices = append(c.Evidence[n-1].Devices, dev)
-			c.Evidence[n-1].Link = c.Evidence[n-1].Link || link == 1
+			c.Evidence[n-1].Devices = append(c.Evidence[n-1].Devices, mk.device)
+			c.Evidence[n-1].Link = c.Evidence[n-1].Link || mk.link
 		} else {
-			c.Evidence = append(c.Evidence, SharedKey{Kind: k.Kind(), Value: k.Value(), Link: link == 1, Devices: []string{dev}})
+			c.Evidence = append(c.Evidence, SharedKey{Kind: k.Kind(), Value: k.Value(), Link: mk.link, Devices: []string{mk.device}})
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	c.Evidence = slices.DeleteFunc(c.Evidence, func(k SharedKey) bool { return len(k.Devices) < 2 })
 	for _, k := range c.Evidence {
@@ -655,44 +806,50 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 	}
 	c.Links = slices.Sorted(maps.Keys(links))
 	// Members' open alerts: co-signals and suspicion.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category, a.tags FROM alerts a
-		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?) AND a.status IN ('open', 'acknowledged') ORDER BY a.rule_id`), id)
-	if err != nil {
-		return nil, fmt.Errorf("cluster alerts: %w", err)
-	}
 	signals := map[string]bool{}
 	signalled := map[string]bool{}
-	for rows.Next() {
-		var dev, rule, sev, cat, tagsJSON string
-		if err := rows.Scan(&dev, &rule, &sev, &cat, &tagsJSON); err != nil {
-			rows.Close()
-			return nil, err
+	for i, alerts := range r.alerts {
+		dev := c.Members[i].DeviceID
+		for _, a := range alerts {
+			c.Members[i].Alerts = append(c.Members[i].Alerts, a.rule)
+			if a.category == fleetCategory {
+				c.Suspected = true
+				continue
+			}
+			if (a.severity != "low" || hasTag(a.tags, coSignalTag)) && a.category != agentCategory {
+				signals[a.category] = true
+				signalled[dev] = true
+			}
+			if a.severity == "high" || a.severity == "critical" {
+				c.flagged[dev] = true
+			}
 		}
-		i, ok := index[dev]
-		if !ok {
-			continue
-		}
-		c.Members[i].Alerts = append(c.Members[i].Alerts, rule)
-		if cat == fleetCategory {
-			c.Suspected = true
-			continue
-		}
-		if (sev != "low" || hasTag(tagsJSON, coSignalTag)) && cat != agentCategory {
-			signals[cat] = true
-			signalled[dev] = true
-		}
-		if sev == "high" || sev == "critical" {
-			c.flagged[dev] = true
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	c.CoSignals = slices.Sorted(maps.Keys(signals))
 	c.CoSignalDevices = len(signalled)
 	c.Score = fleet.FarmScore(c.People, c.SharedNetwork, len(c.CoSignals))
-	return c, nil
+	return c
+}
+
+// clusterViews keeps the clusters read while their members are judged
+// one after another (reevaluateClusters), by cluster id.
+type clusterViews map[string]*clusterRead
+
+// view returns the cluster's view: from views when they hold it, else
+// read (and kept when views is not nil).
+func (v clusterViews) view(ctx context.Context, s *Store, q querier, id string, now time.Time) (*Cluster, error) {
+	if v == nil {
+		return s.clusterView(ctx, q, id, now)
+	}
+	r, ok := v[id]
+	if !ok {
+		var err error
+		if r, err = s.readCluster(ctx, q, id, now); err != nil {
+			return nil, err
+		}
+		v[id] = r
+	}
+	return r.view(), nil
 }
 
 // maxReevaluate bounds how many members of a changed cluster are
@@ -700,13 +857,42 @@ func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time
 const maxReevaluate = 100
 
 // reevaluateClusters evaluates the device rules again on the members of
-// clusters whose membership or co-signals changed (except the reporting
-// device), so that a farm is flagged on all its laptops when the last
-// one joins, not at their next reports.
-func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, clusters []string, except string, now time.Time, ev Evaluator) error {
+// the clusters in moved, whose membership changed, and of own (when not
+// ""), the cluster of a device whose alerts changed, except the reporting
+// device, so that a farm is flagged on all its laptops when the last one
+// joins, not at their next reports. The members of own are judged again
+// only when what they see of it changed (its facts digest differs from
+// the one stored at its last refresh): a reporter's alert that flags no
+// one and is no co-signal (a low alert) changes nothing for them.
+//
+// Each member sees its cluster as a fresh read would show it, with the
+// alerts of the members judged before it, but the cluster is read once:
+// after each member only that member's alerts and person binding are read
+// back into the view (rereadMember). Reading the whole cluster for every
+// member made a join cost members² rows, which on PostgreSQL under load
+// took a farm diluted by 245 fakes past its reports' deadlines.
+func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, own string, except string, now time.Time, ev Evaluator) error {
 	done := map[string]bool{except: true}
+	views := clusterViews{}
+	clusters := slices.Clone(moved)
+	judge := slices.Clone(moved)
+	if own != "" {
+		clusters = append(clusters, own)
+		r, err := s.readCluster(ctx, tx, own, now)
+		if err != nil {
+			return err
+		}
+		views[own] = r
+		var stored string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT facts FROM clusters WHERE id = ?`), own).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		if stored != r.view().factsDigest() {
+			judge = append(judge, own)
+		}
+	}
 	var affected []string
-	for _, c := range clusters {
+	for _, c := range judge {
 		members, err := s.clusterMemberIDs(ctx, tx, c)
 		if err != nil {
 			return err
@@ -720,12 +906,29 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, clusters []strin
 			continue
 		}
 		done[id] = true
-		facts, err := s.deviceFacts(ctx, tx, id, now, nil)
+		r, err := s.readFactsIn(ctx, tx, id, now, nil, nil, views)
 		if err != nil {
 			return err
 		}
-		if _, err := s.evaluate(ctx, tx, facts, nil, now, ev); err != nil {
+		if err := s.writeFacts(ctx, tx, id, r); err != nil {
 			return err
+		}
+		v := s.decide(ctx, ev, r.facts, nil, now)
+		c := views[r.facts.Cluster.ID]
+		if i, ok := c.member(id); ok && v.cleared != nil {
+			// Only the rules of the member's open alerts can resolve
+			// (the view holds them as a fresh read would).
+			v.cleared = slices.DeleteFunc(v.cleared, func(rule string) bool {
+				return !slices.ContainsFunc(c.alerts[i], func(a memberAlert) bool { return a.rule == rule })
+			})
+		}
+		if _, err := s.record(ctx, tx, r.facts, v, now); err != nil {
+			return err
+		}
+		if c != nil {
+			if err := s.rereadMember(ctx, tx, c, id, r.facts.Person); err != nil {
+				return err
+			}
 		}
 	}
 	// The members' alerts may have changed the clusters' co-signals.

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -491,5 +493,134 @@ rules:
 			report(h, t0.Add(3*time.Hour), "")
 		}
 		farmOpen("after the recompute")
+	})
+}
+
+// TestReevaluateSeesFreshCluster: when a cluster's members are judged
+// again one after another, the cluster is read once and each judged
+// member's alerts are read back into it; every member must still see the
+// cluster exactly as a fresh read shows it at that moment, the alerts
+// raised on the members judged before it included (here each member's
+// new high alert flags it to the members judged after it).
+func TestReevaluateSeesFreshCluster(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		const n = 6
+		var ids []string
+		for i := range n {
+			host := fmt.Sprintf("m-%d", i)
+			ids = append(ids, e.enroll("agent-"+host, "hw-"+host, host))
+			r := e.snapshot(host, host, t0, map[string]string{"network": "home"})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: "f4:92:bf:01:02:03"}}
+			b := e.batch("agent-"+host, t0, r)
+			b.IP, b.Egress = home.IP, home
+			if _, err := e.st.Ingest(e.ctx, b, noRules); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cluster := e.device(ids[0]).ClusterID
+		if cluster == "" {
+			t.Fatal("no cluster")
+		}
+		remote := deviceFindings(detect.Finding{RuleID: "remote_session", Title: "T", Severity: "high", Description: "D", Category: "remote_access"})
+		seen, fresh, err := e.st.ReevaluateCluster(e.ctx, cluster, t0.Add(time.Minute), remote)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != n || len(fresh) != n {
+			t.Fatalf("%d members judged (%d fresh reads), want %d", len(seen), len(fresh), n)
+		}
+		for i := range seen {
+			if !reflect.DeepEqual(seen[i], fresh[i]) {
+				t.Errorf("member %d judged on\n%+v\nwhile a fresh read shows\n%+v", i, seen[i], fresh[i])
+			}
+			if len(seen[i].Flagged) != i {
+				t.Errorf("member %d saw %d flagged members, want the %d judged before it", i, len(seen[i].Flagged), i)
+			}
+		}
+		if c, err := e.st.GetCluster(e.ctx, cluster); err != nil || !slices.Equal(c.CoSignals, []string{"remote_access"}) || c.CoSignalDevices != n {
+			t.Errorf("cluster after the judgement: %+v, %v", c, err)
+		}
+	})
+}
+
+// TestReevaluateWhatMembersSee: a member's new alert has the other
+// members judged again only when it changes what they see of the
+// cluster: a low alert (no co-signal, flags no one) does not, a high one
+// (a co-signal, a flagged member) does. The cluster's stored view
+// follows both.
+func TestReevaluateWhatMembersSee(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		var mu sync.Mutex
+		judged := map[string]int{}
+		fire := map[string][]detect.Finding{}
+		ev := evaluator(func(scope detect.Scope, f detect.Facts) ([]detect.Finding, error) {
+			if scope != detect.ScopeDevice {
+				return nil, nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			judged[f.Device.ID]++
+			return fire[f.Device.ID], nil
+		})
+		ids := map[string]string{}
+		report := func(host string, at time.Time) {
+			t.Helper()
+			if ids[host] == "" {
+				ids[host] = e.enroll("agent-"+host, "hw-"+host, host)
+			}
+			r := e.snapshot(host+at.String(), host, at, map[string]string{"network": "home"})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: "f4:92:bf:01:02:03"}}
+			b := e.batch("agent-"+host, at, r)
+			b.IP, b.Egress = home.IP, home
+			if _, err := e.st.Ingest(e.ctx, b, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hosts := []string{"m-0", "m-1", "m-2", "m-3"}
+		for _, h := range hosts {
+			report(h, t0)
+		}
+		cluster := e.device(ids["m-0"]).ClusterID
+		// othersJudged reports how many times the members other than m-0
+		// were judged while fn ran.
+		othersJudged := func(fn func()) int {
+			mu.Lock()
+			clear(judged)
+			mu.Unlock()
+			fn()
+			mu.Lock()
+			defer mu.Unlock()
+			n := 0
+			for id, k := range judged {
+				if id != ids["m-0"] {
+					n += k
+				}
+			}
+			return n
+		}
+		mu.Lock()
+		fire[ids["m-0"]] = []detect.Finding{{RuleID: "odd_setting", Title: "T", Severity: "low", Description: "D", Category: "posture"}}
+		mu.Unlock()
+		if n := othersJudged(func() { report("m-0", t0.Add(time.Minute)) }); n != 0 {
+			t.Errorf("a low alert on m-0 had the other members judged %d times, want none", n)
+		}
+		if c, err := e.st.GetCluster(e.ctx, cluster); err != nil || !slices.ContainsFunc(c.Members, func(m store.ClusterMember) bool {
+			return m.DeviceID == ids["m-0"] && slices.Equal(m.Alerts, []string{"odd_setting"})
+		}) || len(c.CoSignals) != 0 {
+			t.Errorf("cluster after the low alert: %+v, %v", c, err)
+		}
+		mu.Lock()
+		fire[ids["m-0"]] = append(fire[ids["m-0"]], detect.Finding{RuleID: "remote_session", Title: "T", Severity: "high", Description: "D", Category: "remote_access"})
+		mu.Unlock()
+		if n := othersJudged(func() { report("m-0", t0.Add(2*time.Minute)) }); n != len(hosts)-1 {
+			t.Errorf("a high alert on m-0 had the other members judged %d times, want %d", n, len(hosts)-1)
+		}
+		if c, err := e.st.GetCluster(e.ctx, cluster); err != nil || !slices.Equal(c.CoSignals, []string{"remote_access"}) {
+			t.Errorf("cluster after the high alert: %+v, %v", c, err)
+		}
 	})
 }

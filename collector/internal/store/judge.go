@@ -65,23 +65,18 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 	if err != nil {
 		return err
 	}
+	var own string // the device's cluster, when only its alerts changed
 	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
-		moved = append(moved, facts.Cluster.ID)
+		own = facts.Cluster.ID
 	}
-	if len(moved) > 0 {
+	if len(moved) > 0 || own != "" {
 		// Taken late (a rare deadlock is retried) so that the reports of
 		// a steady cluster's members are stored in parallel.
 		if err := s.lockClusters(ctx, tx.Tx); err != nil {
 			return err
 		}
 	}
-	return s.reevaluateClusters(ctx, tx, moved, facts.ID, now, ev)
-}
-
-// evaluate decides on a device and records the verdict (without the
-// clusters: see judge).
-func (s *Store) evaluate(ctx context.Context, tx wtx, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, now time.Time, ev Evaluator) (bool, error) {
-	return s.record(ctx, tx, facts, s.decide(ctx, ev, facts, sn, now), now)
+	return s.reevaluateClusters(ctx, tx, moved, own, facts.ID, now, ev)
 }
 
 // record raises or re-opens the alerts of a verdict's findings, resolves
@@ -209,7 +204,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: string(egress),
 		interval: b.ReportInterval.Microseconds(), dropped: int64(r.DroppedReports),
 		skew: b.ReceivedAt.Sub(r.CreatedAt).Microseconds(), panelActive: panel}
-	fr, err := s.factsFrom(ctx, q, row, b.ReceivedAt, r.Activity, o)
+	fr, err := s.factsFrom(ctx, q, row, b.ReceivedAt, r.Activity, o, nil)
 	if err != nil {
 		return nil
 	}
