@@ -251,3 +251,12 @@ func (s *Store) lockClusters(ctx context.Context, tx *sql.Tx) error {
 	}
 	return nil
 }
+
+// openOnly is the verdict with nothing to resolve when the device has no
+// open or acknowledged alert (nothingOpen).
+func (v verdict) openOnly(nothingOpen bool) verdict {
+	if nothingOpen {
+		v.cleared = nil
+	}
+	return v
+}
