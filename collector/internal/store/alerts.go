@@ -85,9 +85,24 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 		if f.Tags == nil {
 			tags = []byte("[]")
 		}
+		// The common case, a rule that keeps firing on an alert not
+		// resolved and unchanged but for its evidence, sets only what
+		// changes: the alert's status, title, severity and so the
+		// indexes on them are not rewritten.
+		var id int64
+		err = tx.QueryRowContext(ctx, s.q(`UPDATE alerts SET evidence = ?, last_seen = ?, count = count + 1
+			WHERE rule_id = ? AND device_id = ? AND status <> 'resolved' AND title = ? AND severity = ? AND description = ?
+			AND tags = ? AND category = ? RETURNING id`),
+			string(ev), now, f.RuleID, deviceID, f.Title, f.Severity, f.Description, string(tags), f.Category).Scan(&id)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("update alert %s: %w", f.RuleID, err)
+		}
 		// A resolved alert whose rule fires again re-opens (a false
 		// positive stays one).
-		var id, reopened, count int64
+		var reopened, count int64
 		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO alerts (rule_id, device_id, title, severity, description, tags, category, evidence,
 			first_seen, last_seen, count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 			ON CONFLICT (rule_id, device_id) DO UPDATE SET title = excluded.title, severity = excluded.severity,
