@@ -445,6 +445,10 @@ func (s *Store) snapshotDevice(ctx context.Context, tx wtx, deviceID string, r *
 		return w, nil // storeSnapshot stores nothing
 	}
 	w.expect = w.version
+	if pre != nil && pre.snapshotKeys != "" {
+		w.keys, w.panel = pre.snapshotKeys, pre.panel
+		return w, nil
+	}
 	keys, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
 	w.keys = string(keys)
 	w.panel = slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
@@ -491,7 +495,8 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	sort.Strings(changed)
 	// The set of user names is kept as a pseudo-section, so that the users
 	// table is written only when it changes.
-	_, r.Sections["users"] = deviceUsers(r.Snapshot)
+	users, usersKey := deviceUsers(r.Snapshot)
+	r.Sections["users"] = usersKey
 	sections, _ := json.Marshal(r.Sections)
 	now := micros(b.ReceivedAt)
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
@@ -515,7 +520,7 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 			return fmt.Errorf("update device: %w", err)
 		}
 	}
-	if users, key := deviceUsers(r.Snapshot); prev["users"] != key {
+	if prev["users"] != usersKey {
 		if err := s.storeDeviceUsers(ctx, tx, b.Agent.DeviceID, users); err != nil {
 			return err
 		}
