@@ -347,7 +347,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	// readFacts' overlay does the same to the row as read.
 	var version, openAlerts int64
 	nothingOpen := false
-	args := []any{id.Hostname, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
+	args := []any{id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
 		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
 		b.IP, b.IP, b.IP, now, string(egress)}
 	snapshotSet := ""
@@ -358,14 +358,31 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
 		args = append(args, sd.expect, r.Digest, sd.expect, now, sd.expect, sd.keys, sd.expect, sd.panel, now)
 	}
-	if err := tx.QueryRowContext(ctx, s.q(`UPDATE devices SET hostname = ?, os_family = ?, os_name = ?, os_version = ?,
+	args = append(args, b.Agent.DeviceID, id.Hostname)
+	// The host name is set only when it changed: an UPDATE that sets a
+	// column rewrites the index entries on it, same value or not. The
+	// statement that leaves it alone applies only where it is unchanged;
+	// else (no row) the one that sets it runs.
+	update := func(hostname bool) error {
+		hostSet, hostWhere := "", " AND hostname = ?"
+		if hostname {
+			hostSet, hostWhere = "hostname = ?, ", ""
+			args = append([]any{id.Hostname}, args[:len(args)-1]...)
+		}
+		return tx.QueryRowContext(ctx, s.q(`UPDATE devices SET `+hostSet+`os_family = ?, os_name = ?, os_version = ?,
 		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
 		report_interval = ?, dropped_reports = ?, clock_skew = ?,
 		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
 		egress = ?, `+snapshotSet+` version = version + 1
-		WHERE id = ? RETURNING version, open_alerts`), append(args, b.Agent.DeviceID)...).Scan(&version, &openAlerts); err != nil {
+		WHERE id = ?`+hostWhere+` RETURNING version, open_alerts`), args...).Scan(&version, &openAlerts)
+	}
+	err = update(false)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = update(true)
+	}
+	if err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
 	// The verdict reached before holds when only this write changed the
