@@ -346,7 +346,6 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	// with the last time a report came from it (SET reads the old row).
 	// readFacts' overlay does the same to the row as read.
 	var version, openAlerts int64
-	nothingOpen := false
 	args := []any{id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
 		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
 		b.IP, b.IP, b.IP, now, string(egress)}
@@ -401,13 +400,11 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 			return err
 		}
 	}
-	if openAlerts == 0 {
-		// The device had no open or acknowledged alert when its row was
-		// locked above, and only the findings' rules (never cleared ones)
-		// open alerts on it before record resolves: nothing to resolve.
-		// (open_alerts is kept by triggers on alerts, migration 00034.)
-		nothingOpen = true
-	}
+	// The device had no open or acknowledged alert when its row was locked
+	// above, and before record resolves, only the findings' rules (never
+	// cleared ones) open alerts on it: then there is nothing to resolve.
+	// (open_alerts is kept by triggers on alerts, migration 00034.)
+	nothingOpen := openAlerts == 0
 	var moved []string
 	if pre == nil {
 		if moved, err = s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt); err != nil {
