@@ -71,8 +71,8 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 	if err != nil {
 		return false, err
 	}
-	changed := false
 	now := micros(at)
+	var rows []alertRow
 	for _, f := range findings {
 		if suppressed(sup, f.RuleID, facts) {
 			continue
@@ -85,6 +85,18 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 		if f.Tags == nil {
 			tags = []byte("[]")
 		}
+		rows = append(rows, alertRow{f: f, evidence: string(ev), tags: string(tags)})
+	}
+	kept, err := s.touchAlerts(ctx, tx, deviceID, rows, now)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for _, r := range rows {
+		f, ev, tags := r.f, r.evidence, r.tags
+		if kept[f.RuleID] {
+			continue
+		}
 		// A resolved alert whose rule fires again re-opens (a false
 		// positive stays one).
 		var id, reopened, count int64
@@ -96,7 +108,7 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 			status = CASE WHEN alerts.status = 'resolved' THEN 'open' ELSE alerts.status END,
 			reopened_at = CASE WHEN alerts.status = 'resolved' THEN excluded.updated_at ELSE alerts.reopened_at END
 			RETURNING id, reopened_at, count`),
-			f.RuleID, deviceID, f.Title, f.Severity, f.Description, string(tags), f.Category, string(ev), now, now, now).Scan(&id, &reopened, &count); err != nil {
+			f.RuleID, deviceID, f.Title, f.Severity, f.Description, tags, f.Category, ev, now, now, now).Scan(&id, &reopened, &count); err != nil {
 			return false, fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
 		}
 		changed = changed || count == 1 || reopened == now
@@ -122,6 +134,61 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 		}
 	}
 	return changed, nil
+}
+
+// alertRow is a finding with its evidence and tags encoded as stored.
+type alertRow struct {
+	f              detect.Finding
+	evidence, tags string
+}
+
+// touchAlerts updates, in one statement, the device's alerts of rules
+// that keep firing on an alert not resolved and unchanged but for its
+// evidence: the common case, where only evidence, last_seen and count
+// change (the alert's status, title and severity, and so the indexes on
+// them, are not rewritten). It returns the rules whose alert it updated;
+// the others (new, resolved or changed alerts) take the upsert. Findings
+// of one rule twice take the upsert each.
+func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows []alertRow, now int64) (map[string]bool, error) {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if seen[r.f.RuleID] {
+			return nil, nil
+		}
+		seen[r.f.RuleID] = true
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	var sb strings.Builder
+	args := make([]any, 0, 2+7*len(rows))
+	args = append(args, now)
+	sb.WriteString(`UPDATE alerts SET evidence = f.column7, last_seen = ?, count = alerts.count + 1 FROM (VALUES `)
+	for i, r := range rows {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, r.f.RuleID, r.f.Title, r.f.Severity, r.f.Description, r.tags, r.f.Category, r.evidence)
+	}
+	sb.WriteString(`) AS f WHERE alerts.device_id = ? AND alerts.rule_id = f.column1 AND alerts.status <> 'resolved'
+		AND alerts.title = f.column2 AND alerts.severity = f.column3 AND alerts.description = f.column4
+		AND alerts.tags = f.column5 AND alerts.category = f.column6 RETURNING alerts.rule_id`)
+	args = append(args, deviceID)
+	// One text per number of findings: the statement caches well.
+	res, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
+	if err != nil {
+		return nil, fmt.Errorf("update alerts: %w", err)
+	}
+	rules, err := scanColumn[string](res)
+	if err != nil {
+		return nil, fmt.Errorf("update alerts: %w", err)
+	}
+	kept := make(map[string]bool, len(rules))
+	for _, r := range rules {
+		kept[r] = true
+	}
+	return kept, nil
 }
 
 // AlertFilter selects alerts. Empty fields match everything.

@@ -216,3 +216,11 @@ func (c checkingEvaluator) Evaluate(ctx context.Context, scope detect.Scope, f d
 	}
 	return c.Evaluator.Evaluate(ctx, scope, f)
 }
+
+// OpenAlertsForTest returns a device's open_alerts column and its open and
+// acknowledged alerts counted.
+func (s *Store) OpenAlertsForTest(ctx context.Context, deviceID string) (stored, counted int64, err error) {
+	err = s.r.QueryRowContext(ctx, s.q(`SELECT open_alerts, (SELECT COUNT(*) FROM alerts
+		WHERE device_id = ? AND status IN ('open', 'acknowledged')) FROM devices WHERE id = ?`), deviceID, deviceID).Scan(&stored, &counted)
+	return stored, counted, err
+}

@@ -238,15 +238,26 @@ func retryable(err error) bool {
 }
 
 // tryGroup stores a group in one transaction, each batch under its own
-// savepoint. A batch that fails for a retryable reason fails the whole
-// transaction, which the caller runs again.
+// savepoint (a group of one batch needs none: its failure rolls the
+// transaction back). A batch that fails for a retryable reason fails the
+// whole transaction, which the caller runs again.
 func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(sqltx *sql.Tx) error {
+		tx := wtx{sqltx, s}
 		if slices.ContainsFunc(group, (*ingestReq).clusters) {
-			if err := s.lockClusters(ctx, tx); err != nil {
+			if err := s.lockClusters(ctx, sqltx); err != nil {
 				return err
 			}
+		}
+		if len(group) == 1 {
+			r := group[0]
+			if err := r.ctx.Err(); err != nil {
+				return err
+			}
+			acked, err := s.ingestBatch(ctx, tx, r)
+			results[0].acked = acked
+			return err
 		}
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
@@ -256,7 +267,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT ingest"); err != nil {
 				return err
 			}
-			acked, err := s.ingestBatch(ctx, wtx{tx, s}, r)
+			acked, err := s.ingestBatch(ctx, tx, r)
 			if retryable(err) {
 				return err
 			}
@@ -323,21 +334,54 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt); err != nil {
 		return err
 	}
+	// A snapshot whose content differs from the stored one also sets the
+	// device's snapshot columns in the same UPDATE, when the device is
+	// still at the version its stored digests were read at (expect);
+	// otherwise storeSnapshot sets them itself.
+	sd, err := s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre)
+	if err != nil {
+		return err
+	}
 	// A new egress address moves the current egress to the previous one,
 	// with the last time a report came from it (SET reads the old row).
 	// readFacts' overlay does the same to the row as read.
-	var version int64
-	if err := tx.QueryRowContext(ctx, s.q(`UPDATE devices SET hostname = ?, os_family = ?, os_name = ?, os_version = ?,
+	var version, openAlerts int64
+	args := []any{id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
+		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
+		b.IP, b.IP, b.IP, now, string(egress)}
+	snapshotSet := ""
+	if sd.expect >= 0 {
+		snapshotSet = `snapshot_digest = CASE WHEN version = ? THEN ? ELSE snapshot_digest END,
+		snapshot_at = CASE WHEN version = ? THEN ? ELSE snapshot_at END,
+		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
+		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
+		args = append(args, sd.expect, r.Digest, sd.expect, now, sd.expect, sd.keys, sd.expect, sd.panel, now)
+	}
+	args = append(args, b.Agent.DeviceID, id.Hostname)
+	// The host name is set only when it changed: an UPDATE that sets a
+	// column rewrites the index entries on it, same value or not. The
+	// statement that leaves it alone applies only where it is unchanged;
+	// else (no row) the one that sets it runs.
+	update := func(hostname bool) error {
+		hostSet, hostWhere := "", " AND hostname = ?"
+		if hostname {
+			hostSet, hostWhere = "hostname = ?, ", ""
+			args = append([]any{id.Hostname}, args[:len(args)-1]...)
+		}
+		return tx.QueryRowContext(ctx, s.q(`UPDATE devices SET `+hostSet+`os_family = ?, os_name = ?, os_version = ?,
 		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
 		report_interval = ?, dropped_reports = ?, clock_skew = ?,
 		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
-		egress = ?, version = version + 1
-		WHERE id = ? RETURNING version`),
-		id.Hostname, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
-		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
-		b.IP, b.IP, b.IP, now, string(egress), b.Agent.DeviceID).Scan(&version); err != nil {
+		egress = ?, `+snapshotSet+` version = version + 1
+		WHERE id = ?`+hostWhere+` RETURNING version, open_alerts`), args...).Scan(&version, &openAlerts)
+	}
+	err = update(false)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = update(true)
+	}
+	if err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
 	// The verdict reached before holds when only this write changed the
@@ -349,13 +393,18 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	}
 	if r.Snapshot != nil {
 		var stored *storedDigests
-		if pre != nil {
-			stored = &pre.snapshot
+		if version == sd.version+1 {
+			stored = &sd.stored // read at the version the UPDATE found
 		}
-		if err := s.storeSnapshot(ctx, tx, b, r, stored); err != nil {
+		if err := s.storeSnapshot(ctx, tx, b, r, stored, stored != nil && sd.expect >= 0); err != nil {
 			return err
 		}
 	}
+	// The device had no open or acknowledged alert when its row was locked
+	// above, and before record resolves, only the findings' rules (never
+	// cleared ones) open alerts on it: then there is nothing to resolve.
+	// (open_alerts is kept by triggers on alerts, migration 00039.)
+	nothingOpen := openAlerts == 0
 	var moved []string
 	if pre == nil {
 		if moved, err = s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt); err != nil {
@@ -367,14 +416,57 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 			return err
 		}
 		if ok {
-			return s.judge(ctx, tx, pre.facts.facts, pre.verdict, nil, b.ReceivedAt, ev)
+			return s.judge(ctx, tx, pre.facts.facts, pre.verdict.openOnly(nothingOpen), nil, b.ReceivedAt, ev)
 		}
 	}
 	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity)
 	if err != nil {
 		return err
 	}
-	return s.judge(ctx, tx, facts, s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt), moved, b.ReceivedAt, ev)
+	v := s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt)
+	return s.judge(ctx, tx, facts, v.openOnly(nothingOpen), moved, b.ReceivedAt, ev)
+}
+
+// snapshotWrite is what the device row takes from a report's snapshot
+// when its content differs from the stored one.
+type snapshotWrite struct {
+	// version is the device version the stored digests were read at (-1:
+	// not read); expect is version when the report's snapshot differs
+	// from the stored one, else -1: the device's snapshot columns are set
+	// only while the device is still at that version.
+	version, expect int64
+	stored          storedDigests
+	keys            string
+	panel           bool
+}
+
+// snapshotDevice reads (or takes from pre) the stored snapshot's digests
+// and, when the report's snapshot differs, what the device row takes from
+// it.
+func (s *Store) snapshotDevice(ctx context.Context, tx wtx, deviceID string, r *IngestReport, pre *prejudged) (snapshotWrite, error) {
+	w := snapshotWrite{version: -1, expect: -1}
+	if r.Snapshot == nil {
+		return w, nil
+	}
+	if pre != nil {
+		w.version, w.stored = pre.version, pre.snapshot
+	} else if err := tx.QueryRowContext(ctx, s.q(`SELECT d.version, COALESCE(sn.digest, ''), COALESCE(sn.section_digests, '')
+		FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), deviceID).
+		Scan(&w.version, &w.stored.digest, &w.stored.sections); err != nil {
+		return w, fmt.Errorf("load snapshot: %w", err)
+	}
+	if w.stored.digest == r.Digest {
+		return w, nil // storeSnapshot stores nothing
+	}
+	w.expect = w.version
+	if pre != nil && pre.snapshotKeys != "" {
+		w.keys, w.panel = pre.snapshotKeys, pre.panel
+		return w, nil
+	}
+	keys, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
+	w.keys = string(keys)
+	w.panel = slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
+	return w, nil
 }
 
 // storedDigests are the digests of a device's stored snapshot ("" when
@@ -385,8 +477,10 @@ type storedDigests struct {
 
 // storeSnapshot stores a snapshot unless its content is the stored one,
 // with its history entry, and what derives from it. stored are the stored
-// snapshot's digests when the caller knows them (nil: read them).
-func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, stored *storedDigests) error {
+// snapshot's digests when the caller knows them (nil: read them);
+// deviceSet says the caller already set the device's snapshot columns
+// (see snapshotDevice).
+func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, stored *storedDigests, deviceSet bool) error {
 	if stored == nil {
 		stored = &storedDigests{}
 		err := tx.QueryRowContext(ctx, s.q(`SELECT digest, section_digests FROM snapshots WHERE device_id = ?`), b.Agent.DeviceID).
@@ -415,7 +509,8 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	sort.Strings(changed)
 	// The set of user names is kept as a pseudo-section, so that the users
 	// table is written only when it changes.
-	_, r.Sections["users"] = deviceUsers(r.Snapshot)
+	users, usersKey := deviceUsers(r.Snapshot)
+	r.Sections["users"] = usersKey
 	sections, _ := json.Marshal(r.Sections)
 	now := micros(b.ReceivedAt)
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
@@ -430,14 +525,16 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		strings.Join(changed, ","), r.Data); err != nil {
 		return fmt.Errorf("snapshot history: %w", err)
 	}
-	panelActive := slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
-	keys, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
-		internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
-		r.Digest, now, string(keys), panelActive, now, b.Agent.DeviceID); err != nil {
-		return fmt.Errorf("update device: %w", err)
+	if !deviceSet {
+		panelActive := slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
+		keys, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
+			internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
+			r.Digest, now, string(keys), panelActive, now, b.Agent.DeviceID); err != nil {
+			return fmt.Errorf("update device: %w", err)
+		}
 	}
-	if users, key := deviceUsers(r.Snapshot); prev["users"] != key {
+	if prev["users"] != usersKey {
 		if err := s.storeDeviceUsers(ctx, tx, b.Agent.DeviceID, users); err != nil {
 			return err
 		}

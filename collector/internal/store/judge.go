@@ -132,6 +132,11 @@ type prejudged struct {
 	version  int64
 	snapshot storedDigests
 	cluster  string // the device's cluster, as read
+	// snapshotKeys and panel are what the device row takes from the
+	// report's snapshot when it differs from the stored one ("" when it
+	// does not): computed here, off the writer.
+	snapshotKeys string
+	panel        bool
 	// facts and verdict are nil on PostgreSQL (see prejudge).
 	facts   *factsRead
 	verdict verdict
@@ -191,7 +196,10 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
 		return nil // updateKeys will re-cluster
 	}
-	p := &prejudged{version: version, snapshot: stored, cluster: cluster}
+	p := &prejudged{version: version, snapshot: stored, cluster: cluster, panel: panel}
+	if r.Snapshot != nil && r.Digest != stored.digest {
+		p.snapshotKeys = snapKeys
+	}
 	if s.dialect == Postgres {
 		// Several writers judge in parallel there already, and reading
 		// the facts out here costs more round trips than it saves (it
@@ -256,4 +264,13 @@ func (s *Store) lockClusters(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("cluster lock: %w", err)
 	}
 	return nil
+}
+
+// openOnly is the verdict with nothing to resolve when the device has no
+// open or acknowledged alert (nothingOpen).
+func (v verdict) openOnly(nothingOpen bool) verdict {
+	if nothingOpen {
+		v.cleared = nil
+	}
+	return v
 }

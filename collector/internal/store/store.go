@@ -97,7 +97,11 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 			return nil, fmt.Errorf("sqlite %s: %w", dsn, err)
 		}
 		const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
-		w, err := sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_txlock=immediate")
+		// The writer keeps its statement journals and savepoints' page
+		// copies in memory: a group's transaction, with a savepoint per
+		// batch, outgrew the default 64 KiB and wrote them to a
+		// temporary file.
+		w, err := sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_pragma=temp_store(MEMORY)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 		}
