@@ -198,6 +198,8 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	}
 	p := &prejudged{version: version, snapshot: stored, cluster: cluster, panel: panel}
 	if r.Snapshot != nil && r.Digest != stored.digest {
+		// The new snapshot's keys give the stored keys digest (checked
+		// above), so they are the stored ones: the device row keeps them.
 		p.snapshotKeys = snapKeys
 	}
 	if s.dialect == Postgres {
