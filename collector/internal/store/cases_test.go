@@ -3,11 +3,9 @@ package store_test
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
@@ -23,11 +21,7 @@ import (
 // the farm forms; "lonely" has an alert of its own.
 func casesRules(t *testing.T, extra string) *detect.Engine {
 	t.Helper()
-	fleetRules, err := fs.ReadFile(policies.FS(), "rules/fleet.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := detect.Load(fstest.MapFS{"rules/fleet.yaml": {Data: fleetRules}, "rules/device.yaml": {Data: []byte(`
+	return fleetRulesWith(t, "rules/device.yaml", `
 rules:
   - id: anydesk_session
     title: AnyDesk session
@@ -53,11 +47,7 @@ rules:
     scope: device
     description: D
     condition: device.hostname == "lonely"
-` + extra)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rules
+`+extra)
 }
 
 // TestCases: a person case opens when farm-1's person crosses the risk

@@ -20,6 +20,23 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
+// fleetRulesWith loads the default fleet rules beside a rules file of the
+// test's own (its name, such as "rules/remote_access.yaml", gives its
+// rules their category, and so whether their alerts are co-signals), the
+// stand-ins for the rules that flag farm laptops.
+func fleetRulesWith(t testing.TB, file, yaml string) *detect.Engine {
+	t.Helper()
+	fleetRules, err := fs.ReadFile(policies.FS(), "rules/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := detect.Load(fstest.MapFS{"rules/fleet.yaml": {Data: fleetRules}, file: {Data: []byte(yaml)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
+}
+
 // TestFleet: devices behind one residential router form a cluster with
 // the fleet rules' alerts, devices in a declared office do not; a device
 // that moves away leaves the cluster, which dissolves, and the alerts
@@ -30,11 +47,7 @@ func TestFleet(t *testing.T) {
 		e := newEnv(t, freshDSN(t, dsn))
 		// The fleet rules, and a stand-in for the remote-access rules that
 		// flags the farm laptops.
-		fleetRules, err := fs.ReadFile(policies.FS(), "rules/fleet.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rules, err := detect.Load(fstest.MapFS{"rules/fleet.yaml": {Data: fleetRules}, "rules/remote_access.yaml": {Data: []byte(`
+		rules := fleetRulesWith(t, "rules/remote_access.yaml", `
 rules:
   - id: anydesk_session
     title: AnyDesk session
@@ -43,10 +56,7 @@ rules:
     auto_resolve: true
     description: D
     condition: device.hostname.startsWith("farm") && device.egress.ip == "198.51.100.9"
-`)}})
-		if err != nil {
-			t.Fatal(err)
-		}
+`)
 		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
 		office := detect.Egress{IP: "203.0.113.5", Status: "ok", NetworkClass: policies.NetClassOffice}
 		elsewhere := detect.Egress{IP: "192.0.2.77", Status: "ok", NetworkClass: policies.NetClassUnknown}
@@ -395,11 +405,7 @@ rules:
 func TestFleetCrowdedKey(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, freshDSN(t, dsn))
-		fleetRules, err := fs.ReadFile(policies.FS(), "rules/fleet.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rules, err := detect.Load(fstest.MapFS{"rules/fleet.yaml": {Data: fleetRules}, "rules/remote_access.yaml": {Data: []byte(`
+		rules := fleetRulesWith(t, "rules/remote_access.yaml", `
 rules:
   - id: anydesk_session
     title: AnyDesk session
@@ -408,10 +414,7 @@ rules:
     auto_resolve: true
     description: D
     condition: device.hostname.startsWith("farm")
-`)}})
-		if err != nil {
-			t.Fatal(err)
-		}
+`)
 		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
 		ids := map[string]string{}
 		report := func(host string, at time.Time, bssid string) {

@@ -2,11 +2,9 @@ package store_test
 
 import (
 	"context"
-	"io/fs"
 	"slices"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
@@ -23,11 +21,7 @@ import (
 // same outcome as the same reports one after another on one collector.
 func TestFleetAcrossReplicas(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
-	fleetRules, err := fs.ReadFile(policies.FS(), "rules/fleet.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := detect.Load(fstest.MapFS{"rules/fleet.yaml": {Data: fleetRules}, "rules/remote_access.yaml": {Data: []byte(`
+	rules := fleetRulesWith(t, "rules/remote_access.yaml", `
 rules:
   - id: anydesk_session
     title: AnyDesk session
@@ -36,10 +30,7 @@ rules:
     auto_resolve: true
     description: D
     condition: device.hostname.startsWith("farm") && device.egress.ip == "198.51.100.9"
-`)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
 	hosts := []string{"farm-1", "farm-2", "farm-3", "farm-4", "farm-5", "farm-6", "farm-7", "farm-8"}
 
