@@ -463,10 +463,21 @@ func (s *Store) snapshotDevice(ctx context.Context, tx wtx, deviceID string, r *
 		w.keys, w.panel = pre.snapshotKeys, pre.panel
 		return w, nil
 	}
-	keys, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
-	w.keys = string(keys)
-	w.panel = slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
+	w.keys = snapshotKeysJSON(r)
+	w.panel = panelActive(r.Snapshot)
 	return w, nil
+}
+
+// snapshotKeysJSON is the device row's snapshot_keys for a report's
+// snapshot.
+func snapshotKeysJSON(r *IngestReport) string {
+	keys, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
+	return string(keys)
+}
+
+// panelActive says whether a snapshot shows the built-in panel active.
+func panelActive(sn *agentv1.HostSnapshot) bool {
+	return slices.ContainsFunc(sn.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
 }
 
 // storedDigests are the digests of a device's stored snapshot ("" when
@@ -526,11 +537,9 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		return fmt.Errorf("snapshot history: %w", err)
 	}
 	if !deviceSet {
-		panelActive := slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
-		keys, _ := json.Marshal(fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials))
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
 			internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
-			r.Digest, now, string(keys), panelActive, now, b.Agent.DeviceID); err != nil {
+			r.Digest, now, snapshotKeysJSON(r), panelActive(r.Snapshot), now, b.Agent.DeviceID); err != nil {
 			return fmt.Errorf("update device: %w", err)
 		}
 	}

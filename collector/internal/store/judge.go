@@ -189,7 +189,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		// The keys storeSnapshot will store (as JSON, which gives the
 		// same keys back: they are valid UTF-8).
 		snap = fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials)
-		panel = slices.ContainsFunc(r.Snapshot.GetDisplays().GetDisplays(), func(d *agentv1.Display) bool { return d.GetInternal() && d.GetActive() })
+		panel = panelActive(r.Snapshot)
 	} else {
 		json.Unmarshal([]byte(snapKeys), &snap)
 	}
