@@ -224,3 +224,11 @@ func (s *Store) OpenAlertsForTest(ctx context.Context, deviceID string) (stored,
 		WHERE device_id = ? AND status IN ('open', 'acknowledged')) FROM devices WHERE id = ?`), deviceID, deviceID).Scan(&stored, &counted)
 	return stored, counted, err
 }
+
+// PendingStmtsForTest counts the writer's statements noted for preparing
+// and not prepared yet.
+func (s *Store) PendingStmtsForTest() int {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	return len(s.stmts.pending)
+}

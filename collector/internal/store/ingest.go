@@ -223,7 +223,6 @@ func (s *Store) commitGroup(group []*ingestReq) {
 		}
 		r.done <- results[i]
 	}
-	s.preparePending(ctx)
 }
 
 // maxGroupRetries bounds how often a group is tried again after a

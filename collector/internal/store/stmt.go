@@ -12,7 +12,11 @@ const maxCachedStmts = 128
 
 // stmtCache holds the writer's prepared statements, keyed by query text.
 // A statement is prepared between transactions, never inside one: SQLite's
-// writer pool has a single connection, which the transaction holds.
+// writer pool has a single connection, which the transaction holds. The
+// writer that committed prepares what is pending (Store.tx), so a fleet
+// job prepares its own statements between its slices; left to the ingest
+// writer, each would wait a slice for the connection while reports queued
+// behind it.
 type stmtCache struct {
 	mu      sync.Mutex
 	stmts   map[string]*sql.Stmt

@@ -196,7 +196,8 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
-// tx runs fn in a write transaction.
+// tx runs fn in a write transaction, then prepares the statements it (or
+// a transaction before it) noted for the cache (see stmtCache).
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -209,6 +210,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.preparePending(ctx)
 	return nil
 }
 
