@@ -222,8 +222,15 @@ func (s *Store) commitGroup(group []*ingestReq) {
 	ctx := context.Background()
 	var results []ingestResult
 	var err error
+	savepoints := false
 	for attempt := 0; ; attempt++ {
-		results, err = s.tryGroup(ctx, group)
+		results, err = s.tryGroup(ctx, group, savepoints)
+		if errors.Is(err, errBatchFailed) {
+			// Run the group again with each batch under a savepoint, so
+			// that the failing one is rolled back alone.
+			savepoints = true
+			results, err = s.tryGroup(ctx, group, true)
+		}
 		if !retryable(err) || attempt == maxGroupRetries {
 			break
 		}
@@ -250,11 +257,19 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-// tryGroup stores a group in one transaction, each batch under its own
-// savepoint (a group of one batch needs none: its failure rolls the
-// transaction back). A batch that fails for a retryable reason fails the
+// errBatchFailed: a batch of a group tried without savepoints failed, and
+// with it the group's transaction.
+var errBatchFailed = errors.New("a batch of the group failed")
+
+// tryGroup stores a group in one transaction. With savepoints, each batch
+// runs under its own, so that a failing batch is rolled back alone;
+// without, a failing batch fails the transaction with errBatchFailed, and
+// the caller tries the group again with savepoints. Batches rarely fail,
+// and a savepoint costs a batch two statements and a copy of each page it
+// changes. A group of one batch needs none: its failure rolls the
+// transaction back. A batch that fails for a retryable reason fails the
 // whole transaction, which the caller runs again.
-func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResult, error) {
+func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints bool) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
 	err := s.tx(ctx, func(sqltx *sql.Tx) error {
 		tx := wtx{sqltx, s}
@@ -275,6 +290,17 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
 				results[i].err = err
+				continue
+			}
+			if !savepoints {
+				acked, err := s.ingestBatch(ctx, tx, r)
+				if retryable(err) {
+					return err
+				}
+				if err != nil {
+					return errBatchFailed
+				}
+				results[i].acked = acked
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT ingest"); err != nil {
