@@ -546,18 +546,21 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	if c == nil || c.from != stored.sections {
 		c = diffSections(stored.sections, r)
 	}
+	// The data is stored once, in the history entry, which the latest
+	// snapshot names (history_id; migration 00042).
 	now := micros(b.ReceivedAt)
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
-		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
-		section_digests = excluded.section_digests, data = excluded.data`),
-		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, r.Data); err != nil {
-		return fmt.Errorf("store snapshot: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`), b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest,
-		c.changed, r.Data); err != nil {
+	var historyID int64
+	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`), b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest,
+		c.changed, r.Data).Scan(&historyID); err != nil {
 		return fmt.Errorf("snapshot history: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data, history_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
+		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
+		section_digests = excluded.section_digests, data = excluded.data, history_id = excluded.history_id`),
+		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, []byte{}, historyID); err != nil {
+		return fmt.Errorf("store snapshot: %w", err)
 	}
 	if !deviceSet {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
