@@ -162,7 +162,10 @@ type Snapshot struct {
 func (s *Store) LatestSnapshot(ctx context.Context, deviceID string) (Snapshot, error) {
 	var sn Snapshot
 	var c, r int64
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT report_id, created_at, received_at, digest, data FROM snapshots WHERE device_id = ?`), deviceID).
+	// The data is the history entry's the snapshot names, or its own when
+	// it was stored before migration 00042 (history_id 0).
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT sn.report_id, sn.created_at, sn.received_at, sn.digest, COALESCE(h.data, sn.data)
+		FROM snapshots sn LEFT JOIN snapshot_history h ON h.id = sn.history_id WHERE sn.device_id = ?`), deviceID).
 		Scan(&sn.ReportID, &c, &r, &sn.Digest, &sn.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Snapshot{}, ErrNotFound

@@ -232,3 +232,20 @@ func (s *Store) PendingStmtsForTest() int {
 	defer s.stmts.mu.Unlock()
 	return len(s.stmts.pending)
 }
+
+// IngestGroup stores batches as the writer stores batches that waited
+// together: in one group commit (commitGroup), each with its own result.
+func (s *Store) IngestGroup(ctx context.Context, ev Evaluator, batches ...IngestBatch) ([][]string, []error) {
+	group := make([]*ingestReq, len(batches))
+	for i := range batches {
+		prepareBatch(&batches[i])
+		group[i] = &ingestReq{ctx: ctx, batch: &batches[i], ev: ev, done: make(chan ingestResult, 1)}
+	}
+	s.commitGroup(group)
+	acked, errs := make([][]string, len(group)), make([]error, len(group))
+	for i, r := range group {
+		res := <-r.done
+		acked[i], errs[i] = res.acked, res.err
+	}
+	return acked, errs
+}

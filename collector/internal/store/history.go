@@ -292,17 +292,27 @@ type EgressChange struct {
 	TimeZone     string
 }
 
-// recordEgress adds an egress history entry when the report comes from an
-// address other than the device's last one (so before the device row is
-// updated), and keeps the newest keepEgress entries.
-func (s *Store) recordEgress(ctx context.Context, tx wtx, deviceID, ip string, e detect.Egress, at time.Time) error {
+// recordEgress adds an egress history entry when the report moved the
+// device to another address, and keeps the newest keepEgress entries. It
+// runs after the report's device update, which returned egress_since (since):
+// the report's time when the address changed, an earlier time when it did
+// not, so most reports need no statement here. Only an earlier write of the
+// same microsecond can also have set it; that write recorded its address
+// (every change is recorded, and the newest entry is never pruned in the
+// same microsecond), so the entry is added unless the device's newest one
+// is already this address at this time.
+func (s *Store) recordEgress(ctx context.Context, tx wtx, deviceID, ip string, e detect.Egress, at time.Time, since int64) error {
+	if since != micros(at) {
+		return nil
+	}
 	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO egress_history (device_id, at, ip, status, country, region, city, asn, org,
-		network_class, network_name, timezone, has_location, latitude, longitude) SELECT id, CAST(? AS BIGINT), CAST(? AS TEXT),
+		network_class, network_name, timezone, has_location, latitude, longitude) SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT),
 		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),
 		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION)
-		FROM devices WHERE id = ? AND last_ip <> ?`),
-		micros(at), ip, e.Status, e.Country, e.Region, e.City, e.ASN, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone,
-		boolInt(e.HasLocation), e.Latitude, e.Longitude, deviceID, ip)
+		WHERE NOT EXISTS (SELECT 1 FROM egress_history WHERE id = (SELECT MAX(id) FROM egress_history WHERE device_id = ?)
+		AND at = ? AND ip = ?)`),
+		deviceID, micros(at), ip, e.Status, e.Country, e.Region, e.City, e.ASN, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone,
+		boolInt(e.HasLocation), e.Latitude, e.Longitude, deviceID, micros(at), ip)
 	if err != nil {
 		return fmt.Errorf("egress history: %w", err)
 	}

@@ -25,6 +25,7 @@ func TestDevicePages(t *testing.T) {
 		}{
 			{"search devices", testSearchDevices},
 			{"egress history", testEgressHistory},
+			{"egress changes in one microsecond", testEgressSameMicrosecond},
 			{"device snapshots", testDeviceSnapshots},
 			{"search people", testSearchPeople},
 			{"person devices and alerts", testPersonDevices},
@@ -146,6 +147,33 @@ func testSearchDevices(e *env) {
 		if _, err := e.st.SearchDevices(e.ctx, bad); !errors.Is(err, store.ErrInvalid) {
 			e.Errorf("SearchDevices(%+v) = %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// testEgressSameMicrosecond: reports of one device received in the same
+// microsecond, from changing addresses. Whether the address changed is
+// read from the egress_since the device update returns, which an earlier
+// write of the same microsecond may also have set: each change is still
+// recorded once, and a report from the address just recorded adds nothing.
+func testEgressSameMicrosecond(e *env) {
+	dev := e.enroll("a1", "hw:1", "laptop")
+	t1 := t0.Add(time.Minute)
+	for i, r := range []struct {
+		ip string
+		at time.Time
+	}{{"192.0.2.3", t0}, {"192.0.2.1", t1}, {"192.0.2.2", t1}, {"192.0.2.1", t1}, {"192.0.2.1", t1}} {
+		e.reportFrom("a1", r.ip, r.at, detect.Egress{IP: r.ip}, noRules, e.heartbeat(fmt.Sprintf("r%d", i), "laptop", r.at))
+	}
+	h, err := e.st.EgressHistory(e.ctx, dev, time.Time{}, 10)
+	if err != nil {
+		e.Fatal(err)
+	}
+	var got []string
+	for _, c := range h {
+		got = append(got, fmt.Sprintf("%s@%d", c.IP, c.At.Sub(t0)/time.Minute))
+	}
+	if want := []string{"192.0.2.1@1", "192.0.2.2@1", "192.0.2.1@1", "192.0.2.3@0"}; !slices.Equal(got, want) {
+		e.Fatalf("egress history (newest first) %v, want %v", got, want)
 	}
 }
 

@@ -50,6 +50,12 @@ type IngestReport struct {
 	PeripheralSerials []policies.PeripheralSerial
 	// Activity are the reported activity hours (snapshot or heartbeat).
 	Activity []activity.Hour
+
+	// What storing the snapshot needs, worked out by Ingest before the
+	// writer takes the report (see prepareSnapshot).
+	users        []string
+	sectionsJSON string
+	changes      *sectionChanges
 }
 
 // IngestBatch is one Report call of one agent.
@@ -65,6 +71,8 @@ type IngestBatch struct {
 	// Quota bounds what the agent stores per day: a batch that would pass
 	// it is refused whole with ErrOverQuota. Zero: unbounded.
 	Quota Quota
+
+	egressJSON string // Egress as the device row keeps it (set by Ingest)
 }
 
 // Ingest stores a batch of reports and raises alerts for the findings of
@@ -81,6 +89,7 @@ func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]stri
 	req := &ingestReq{ctx: ctx, batch: &b, ev: ev, done: make(chan ingestResult, 1)}
 	s.hold(b.Agent.DeviceID, 1)
 	defer s.hold(b.Agent.DeviceID, -1)
+	prepareBatch(&b)
 	if len(b.Reports) > 0 {
 		select {
 		case s.judging <- struct{}{}:
@@ -88,6 +97,11 @@ func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]stri
 			<-s.judging
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+		// The changes against the stored snapshot prejudge read, which
+		// storeSnapshot uses when that is still the stored one.
+		if r := &b.Reports[0]; req.pre != nil && r.Snapshot != nil && r.Digest != req.pre.snapshot.digest {
+			r.changes = diffSections(req.pre.snapshot.sections, r)
 		}
 	}
 	select {
@@ -208,8 +222,15 @@ func (s *Store) commitGroup(group []*ingestReq) {
 	ctx := context.Background()
 	var results []ingestResult
 	var err error
+	savepoints := false
 	for attempt := 0; ; attempt++ {
-		results, err = s.tryGroup(ctx, group)
+		results, err = s.tryGroup(ctx, group, savepoints)
+		if errors.Is(err, errBatchFailed) {
+			// Run the group again with each batch under a savepoint, so
+			// that the failing one is rolled back alone.
+			savepoints = true
+			results, err = s.tryGroup(ctx, group, true)
+		}
 		if !retryable(err) || attempt == maxGroupRetries {
 			break
 		}
@@ -236,11 +257,19 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-// tryGroup stores a group in one transaction, each batch under its own
-// savepoint (a group of one batch needs none: its failure rolls the
-// transaction back). A batch that fails for a retryable reason fails the
+// errBatchFailed: a batch of a group tried without savepoints failed, and
+// with it the group's transaction.
+var errBatchFailed = errors.New("a batch of the group failed")
+
+// tryGroup stores a group in one transaction. With savepoints, each batch
+// runs under its own, so that a failing batch is rolled back alone;
+// without, a failing batch fails the transaction with errBatchFailed, and
+// the caller tries the group again with savepoints. Batches rarely fail,
+// and a savepoint costs a batch two statements and a copy of each page it
+// changes. A group of one batch needs none: its failure rolls the
+// transaction back. A batch that fails for a retryable reason fails the
 // whole transaction, which the caller runs again.
-func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResult, error) {
+func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints bool) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
 	err := s.tx(ctx, func(sqltx *sql.Tx) error {
 		tx := wtx{sqltx, s}
@@ -261,6 +290,17 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
 				results[i].err = err
+				continue
+			}
+			if !savepoints {
+				acked, err := s.ingestBatch(ctx, tx, r)
+				if retryable(err) {
+					return err
+				}
+				if err != nil {
+					return errBatchFailed
+				}
+				results[i].acked = acked
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT ingest"); err != nil {
@@ -329,10 +369,6 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	}
 	id := r.Identity
 	skew := b.ReceivedAt.Sub(r.CreatedAt)
-	egress, _ := json.Marshal(b.Egress)
-	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt); err != nil {
-		return err
-	}
 	// A snapshot whose content differs from the stored one also sets the
 	// device's snapshot columns in the same UPDATE, when the device is
 	// still at the version its stored digests were read at (expect);
@@ -342,12 +378,13 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		return err
 	}
 	// A new egress address moves the current egress to the previous one,
-	// with the last time a report came from it (SET reads the old row).
+	// with the last time a report came from it (SET reads the old row),
+	// and sets egress_since to now, which tells recordEgress.
 	// readFacts' overlay does the same to the row as read.
-	var version, openAlerts int64
+	var version, openAlerts, egressSince int64
 	args := []any{id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
 		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
-		b.IP, b.IP, b.IP, now, string(egress)}
+		b.IP, b.IP, b.IP, now, b.egressJSON}
 	snapshotSet := ""
 	if sd.expect >= 0 {
 		snapshotSet = `snapshot_digest = CASE WHEN version = ? THEN ? ELSE snapshot_digest END,
@@ -374,7 +411,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
 		egress = ?, `+snapshotSet+` version = version + 1
-		WHERE id = ?`+hostWhere+` RETURNING version, open_alerts`), args...).Scan(&version, &openAlerts)
+		WHERE id = ?`+hostWhere+` RETURNING version, open_alerts, egress_since`), args...).Scan(&version, &openAlerts, &egressSince)
 	}
 	err = update(false)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -382,6 +419,9 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	}
 	if err != nil {
 		return fmt.Errorf("update device: %w", err)
+	}
+	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt, egressSince); err != nil {
+		return err
 	}
 	// The verdict reached before holds when only this write changed the
 	// device since it was read (RETURNING reads the row under its lock).
@@ -499,15 +539,95 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 			return fmt.Errorf("load snapshot: %w", err)
 		}
 	}
-	prevDigest, prevSections := stored.digest, stored.sections
-	if prevDigest == r.Digest {
+	if stored.digest == r.Digest {
 		return nil // same content: nothing changed since the stored snapshot
 	}
+	c := r.changes
+	if c == nil || c.from != stored.sections {
+		c = diffSections(stored.sections, r)
+	}
+	// The data is stored once, in the history entry, which the latest
+	// snapshot names (history_id; migration 00042).
+	now := micros(b.ReceivedAt)
+	var historyID int64
+	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`), b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest,
+		c.changed, r.Data).Scan(&historyID); err != nil {
+		return fmt.Errorf("snapshot history: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data, history_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
+		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
+		section_digests = excluded.section_digests, data = excluded.data, history_id = excluded.history_id`),
+		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, []byte{}, historyID); err != nil {
+		return fmt.Errorf("store snapshot: %w", err)
+	}
+	if !deviceSet {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
+			internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
+			r.Digest, now, snapshotKeysJSON(r), panelActive(r.Snapshot), now, b.Agent.DeviceID); err != nil {
+			return fmt.Errorf("update device: %w", err)
+		}
+	}
+	if c.users {
+		if err := s.storeDeviceUsers(ctx, tx, b.Agent.DeviceID, r.users); err != nil {
+			return err
+		}
+	}
+	if c.serials {
+		return s.storePeripheralSerials(ctx, tx, b.Agent.DeviceID, r.PeripheralSerials)
+	}
+	return nil
+}
+
+// prepareBatch works out what storing a batch needs that does not depend
+// on what is stored, before the writer takes it: the single writer is the
+// bottleneck.
+func prepareBatch(b *IngestBatch) {
+	egress, _ := json.Marshal(b.Egress)
+	b.egressJSON = string(egress)
+	for i := range b.Reports {
+		prepareSnapshot(&b.Reports[i])
+	}
+}
+
+// prepareSnapshot works out what storing a report's snapshot writes
+// besides its data: the user names seen (kept as the pseudo-section
+// "users" of the section digests, so that the users table is written
+// only when they change) and the section digests as stored.
+func prepareSnapshot(r *IngestReport) {
+	if r.Snapshot == nil {
+		return
+	}
+	if r.Sections == nil {
+		r.Sections = map[string]string{}
+	}
+	r.users, r.Sections["users"] = deviceUsers(r.Snapshot)
+	sections, _ := json.Marshal(r.Sections)
+	r.sectionsJSON = string(sections)
+}
+
+// sectionChanges is what a snapshot changes against a stored one whose
+// section digests are from (JSON).
+type sectionChanges struct {
+	from string
+	// changed lists the changed signal sections, comma-separated (as
+	// snapshot_history keeps them).
+	changed string
+	// users: the user names seen changed; serials: a section the
+	// peripheral serials derive from changed (the peripherals section
+	// carries the catalog version): unchanged sections, unchanged serials.
+	users, serials bool
+}
+
+// diffSections compares a prepared snapshot (prepareSnapshot) with the
+// stored section digests from.
+func diffSections(from string, r *IngestReport) *sectionChanges {
 	var prev map[string]string
-	json.Unmarshal([]byte(prevSections), &prev)
+	json.Unmarshal([]byte(from), &prev)
 	var changed []string
 	for name, d := range r.Sections {
-		if prev[name] != d {
+		if name != "users" && prev[name] != d {
 			changed = append(changed, name)
 		}
 	}
@@ -517,42 +637,8 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		}
 	}
 	sort.Strings(changed)
-	// The set of user names is kept as a pseudo-section, so that the users
-	// table is written only when it changes.
-	users, usersKey := deviceUsers(r.Snapshot)
-	r.Sections["users"] = usersKey
-	sections, _ := json.Marshal(r.Sections)
-	now := micros(b.ReceivedAt)
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
-		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
-		section_digests = excluded.section_digests, data = excluded.data`),
-		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, string(sections), r.Data); err != nil {
-		return fmt.Errorf("store snapshot: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`), b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest,
-		strings.Join(changed, ","), r.Data); err != nil {
-		return fmt.Errorf("snapshot history: %w", err)
-	}
-	if !deviceSet {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
-			internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
-			r.Digest, now, snapshotKeysJSON(r), panelActive(r.Snapshot), now, b.Agent.DeviceID); err != nil {
-			return fmt.Errorf("update device: %w", err)
-		}
-	}
-	if prev["users"] != usersKey {
-		if err := s.storeDeviceUsers(ctx, tx, b.Agent.DeviceID, users); err != nil {
-			return err
-		}
-	}
-	// The serials derive from these sections (the peripherals section
-	// carries the catalog version): unchanged sections, unchanged serials.
-	if slices.ContainsFunc([]string{"usb", "displays", "peripherals"}, func(name string) bool { return prev[name] != r.Sections[name] }) {
-		return s.storePeripheralSerials(ctx, tx, b.Agent.DeviceID, r.PeripheralSerials)
-	}
-	return nil
+	return &sectionChanges{from: from, changed: strings.Join(changed, ","), users: prev["users"] != r.Sections["users"],
+		serials: slices.ContainsFunc([]string{"usb", "displays", "peripherals"}, func(name string) bool { return prev[name] != r.Sections[name] })}
 }
 
 // storePeripheralSerials replaces a device's peripheral serials: one

@@ -69,17 +69,23 @@ func (s *Store) prune(ctx context.Context, now time.Time, r Retention, batch int
 		keep          time.Duration
 		table, column string
 		n             *int
+		// kept is a condition on a row (as t) that keeps it whatever its
+		// age.
+		kept string
 	}{
-		{r.Snapshots, "snapshot_history", "received_at", &st.Snapshots},
-		{r.Risk, "risk_history", "at", &st.Risk},
-		{r.ClusterEvents, "cluster_events", "at", &st.ClusterEvents},
-		{r.Egress, "egress_history", "at", &st.Egress},
-		{r.Audit, "audit_log", "at", &st.Audit},
+		// A device's latest snapshot keeps its data in the history entry
+		// it names (migration 00042).
+		{r.Snapshots, "snapshot_history", "received_at", &st.Snapshots,
+			"EXISTS (SELECT 1 FROM snapshots sn WHERE sn.device_id = t.device_id AND sn.history_id = t.id)"},
+		{r.Risk, "risk_history", "at", &st.Risk, ""},
+		{r.ClusterEvents, "cluster_events", "at", &st.ClusterEvents, ""},
+		{r.Egress, "egress_history", "at", &st.Egress, ""},
+		{r.Audit, "audit_log", "at", &st.Audit, ""},
 	} {
 		if t.keep <= 0 {
 			continue
 		}
-		n, err := s.pruneOldest(ctx, t.table, t.column, now.Add(-t.keep), batch)
+		n, err := s.pruneOldest(ctx, t.table, t.column, t.kept, now.Add(-t.keep), batch)
 		*t.n = n
 		if err != nil {
 			return st, err
@@ -96,15 +102,21 @@ func (s *Store) prune(ctx context.Context, now time.Time, r Retention, batch int
 }
 
 // pruneOldest deletes the rows of table whose time column is before
-// cutoff, lowest ids first, batch at a time. The table is appended in
-// time order, so it stops at the first row inside the retention: each
-// batch reads only the rows it deletes, and one more.
-func (s *Store) pruneOldest(ctx context.Context, table, column string, cutoff time.Time, batch int) (int, error) {
+// cutoff, lowest ids first, batch at a time, except those kept says to
+// keep. The table is appended in time order, so it stops at the first row
+// inside the retention, and each batch starts after the last one's rows:
+// it reads only the rows it deletes or keeps, and one more.
+func (s *Store) pruneOldest(ctx context.Context, table, column, kept string, cutoff time.Time, batch int) (int, error) {
+	del := `DELETE FROM ` + table + ` AS t WHERE id > ? AND id <= ?`
+	if kept != "" {
+		del += ` AND NOT ` + kept
+	}
 	total := 0
+	var after int64 // the rows up to this id are deleted or kept
 	for {
-		n := 0
+		n, old := 0, 0
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, s.q(`SELECT id, `+column+` FROM `+table+` ORDER BY id LIMIT ?`), batch)
+			rows, err := tx.QueryContext(ctx, s.q(`SELECT id, `+column+` FROM `+table+` WHERE id > ? ORDER BY id LIMIT ?`), after, batch)
 			if err != nil {
 				return err
 			}
@@ -119,20 +131,25 @@ func (s *Store) pruneOldest(ctx context.Context, table, column string, cutoff ti
 					break
 				}
 				last = id
-				n++
+				old++
 			}
 			rows.Close()
-			if err := rows.Err(); err != nil || n == 0 {
+			if err := rows.Err(); err != nil || old == 0 {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE id <= ?`), last)
-			return err
+			res, err := tx.ExecContext(ctx, s.q(del), after, last)
+			if err != nil {
+				return err
+			}
+			d, _ := res.RowsAffected()
+			n, after = int(d), last
+			return nil
 		})
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune %s: %w", table, err)
 		}
-		if n < batch {
+		if old < batch {
 			return total, nil
 		}
 	}

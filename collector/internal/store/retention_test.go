@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 	"time"
@@ -94,6 +95,43 @@ func TestPrune(t *testing.T) {
 		st, err = e.st.PruneInBatches(e.ctx, time.Now().Add(2*time.Hour), store.Retention{Audit: time.Hour}, 2)
 		if err != nil || st.Audit < audited || len(times("audit_log", "at")) != 0 {
 			t.Errorf("audit prune %+v, %v: %d left", st, err, len(times("audit_log", "at")))
+		}
+	})
+}
+
+// TestPruneKeepsLatestSnapshot: a device's latest snapshot keeps its data
+// in the history entry it names, so pruning keeps that entry however old,
+// deletes the device's older ones and the other devices' old ones behind
+// it (batch by batch, past the kept one), and the latest snapshot still
+// loads whole.
+func TestPruneKeepsLatestSnapshot(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn)
+		quiet, busy := e.enroll("agent-1", "hw:1", "host-1"), e.enroll("agent-2", "hw:2", "host-2")
+		old, older, recent := t0.Add(-40*24*time.Hour), t0.Add(-35*24*time.Hour), t0.Add(-24*time.Hour)
+		last := e.snapshot("40000000-0000-4000-8000-000000000002", "host-1", older, map[string]string{"usb": "2"})
+		e.ingest("agent-1", old, noRules, e.snapshot("40000000-0000-4000-8000-000000000001", "host-1", old, map[string]string{"usb": "1"}))
+		e.ingest("agent-1", older, noRules, last)
+		e.ingest("agent-2", old, noRules, e.snapshot("40000000-0000-4000-8000-000000000003", "host-2", old, map[string]string{"usb": "1"}))
+		e.ingest("agent-2", recent, noRules, e.snapshot("40000000-0000-4000-8000-000000000004", "host-2", recent, map[string]string{"usb": "2"}))
+
+		month := 30 * 24 * time.Hour
+		st, err := e.st.PruneInBatches(e.ctx, t0, store.Retention{Snapshots: month}, 1)
+		if err != nil || st != (store.PruneStats{Snapshots: 2}) {
+			t.Fatalf("pruned %+v, %v; want the two older snapshots", st, err)
+		}
+		if h := e.history(quiet); len(h) != 1 || h[0].ReportID != last.ReportID {
+			t.Errorf("quiet device's history %+v, want only its latest snapshot", h)
+		}
+		if h := e.history(busy); len(h) != 1 || h[0].ReportID != "40000000-0000-4000-8000-000000000004" {
+			t.Errorf("busy device's history %+v, want only yesterday's snapshot", h)
+		}
+		sn, err := e.st.LatestSnapshot(e.ctx, quiet)
+		if err != nil || sn.ReportID != last.ReportID || !bytes.Equal(sn.Data, last.Data) || len(sn.Data) == 0 {
+			t.Errorf("latest snapshot %q (%d bytes), %v; want %q with its data", sn.ReportID, len(sn.Data), err, last.ReportID)
+		}
+		if st, err := e.st.PruneInBatches(e.ctx, t0, store.Retention{Snapshots: month}, 1); err != nil || st != (store.PruneStats{}) {
+			t.Errorf("second prune %+v, %v", st, err)
 		}
 	})
 }

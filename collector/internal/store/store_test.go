@@ -48,6 +48,7 @@ func TestStore(t *testing.T) {
 			{"revoke device", testRevokeDevice},
 			{"ingest", testIngest},
 			{"failed batch stores nothing", testFailedBatch},
+			{"failed batch in a group", testFailedBatchInGroup},
 			{"rule error keeps report", testRuleErrorKeepsReport},
 			{"alert dedup", testAlertDedup},
 			{"list alerts", testListAlerts},
@@ -737,6 +738,51 @@ func testIngest(e *env) {
 	}
 	if _, err := e.st.LatestSnapshot(e.ctx, "dev_unknown"); !errors.Is(err, store.ErrNotFound) {
 		e.Fatalf("LatestSnapshot of an unknown device: %v", err)
+	}
+}
+
+// testFailedBatchInGroup: a group commit runs its batches without
+// savepoints; when one fails, the group runs again with a savepoint per
+// batch, so that the failing batch alone is rolled back and the others
+// are stored once.
+func testFailedBatchInGroup(e *env) {
+	devs := []string{e.enroll("a1", "hw:g/1", "laptop-1"), e.enroll("a2", "hw:g/2", "laptop-2"), e.enroll("a3", "hw:g/3", "laptop-3")}
+	// a2 may store one report a day and sends two: its batch fails after
+	// its first report was written.
+	over := e.batch("a2", t0, e.heartbeat("g2", "laptop-2", t0), e.heartbeat("g3", "laptop-2", t0))
+	over.Quota = store.Quota{Reports: 1}
+	acked, errs := e.st.IngestGroup(e.ctx, noRules,
+		e.batch("a1", t0, e.heartbeat("g1", "laptop-1", t0)), over,
+		e.batch("a3", t0, e.snapshot("g4", "laptop-3", t0, map[string]string{"usb": "u1"})))
+	if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], store.ErrOverQuota) {
+		e.Fatalf("group errors %v, want only a2's over its quota", errs)
+	}
+	if !slices.Equal(acked[0], []string{"g1"}) || acked[1] != nil || !slices.Equal(acked[2], []string{"g4"}) {
+		e.Fatalf("acked %v", acked)
+	}
+	for i, want := range []int64{1, 0, 1} {
+		if n := e.reportCount(devs[i]); n != want {
+			e.Errorf("device %d: %d reports stored, want %d", i+1, n, want)
+		}
+	}
+	if a := e.agent("a2"); !a.LastSeen.IsZero() {
+		e.Errorf("the failed batch updated its agent: %+v", a)
+	}
+	if h := e.history(devs[2]); len(h) != 1 {
+		e.Errorf("snapshot history of the stored batch: %+v", h)
+	}
+	// Its quota was not charged by the rolled-back attempt: one report of
+	// a2 is still allowed today.
+	one := e.batch("a2", t0, e.heartbeat("g5", "laptop-2", t0))
+	one.Quota = store.Quota{Reports: 1}
+	if _, errs := e.st.IngestGroup(e.ctx, noRules, one, e.batch("a1", t0, e.heartbeat("g1", "laptop-1", t0))); errs[0] != nil || errs[1] != nil {
+		e.Fatalf("second group: %v", errs)
+	}
+	if n := e.reportCount(devs[1]); n != 1 {
+		e.Errorf("a2: %d reports stored, want 1", n)
+	}
+	if n := e.reportCount(devs[0]); n != 1 {
+		e.Errorf("a1's retried report stored %d times", n)
 	}
 }
 
