@@ -157,7 +157,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	// The version is read first, or with the device row (SQLite): whatever
 	// changes the facts read after it changes the version too.
 	var pre prejudgeRow
-	var row *deviceRow
+	var row deviceRow
 	var cluster string
 	if s.dialect == Postgres {
 		if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, COALESCE(sn.digest, ''),
@@ -214,7 +214,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: string(egress),
 		interval: b.ReportInterval.Microseconds(), dropped: int64(r.DroppedReports),
 		skew: b.ReceivedAt.Sub(r.CreatedAt).Microseconds(), panelActive: panel}
-	fr, err := s.factsFrom(ctx, q, row, b.ReceivedAt, r.Activity, o, nil)
+	fr, err := s.factsFrom(ctx, q, row.after(o, b.ReceivedAt), b.ReceivedAt, r.Activity, nil)
 	if err != nil {
 		return nil
 	}
