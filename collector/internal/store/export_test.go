@@ -232,3 +232,17 @@ func (s *Store) PendingStmtsForTest() int {
 	defer s.stmts.mu.Unlock()
 	return len(s.stmts.pending)
 }
+
+// CachedRowForTest returns the version of the device's row in the rowCache
+// (ok false when it holds none).
+func (s *Store) CachedRowForTest(deviceID string) (version int64, ok bool) {
+	r, ok, _ := s.rows.get(deviceID)
+	return r.pre.version, ok
+}
+
+// DeviceVersionForTest reads the device's version.
+func (s *Store) DeviceVersionForTest(ctx context.Context, deviceID string) (int64, error) {
+	var v int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT version FROM devices WHERE id = ?`), deviceID).Scan(&v)
+	return v, err
+}

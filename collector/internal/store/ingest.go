@@ -242,7 +242,7 @@ func retryable(err error) bool {
 // whole transaction, which the caller runs again.
 func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
-	err := s.tx(ctx, func(sqltx *sql.Tx) error {
+	err := s.txThen(ctx, func(sqltx *sql.Tx) error {
 		tx := wtx{sqltx, s}
 		if slices.ContainsFunc(group, (*ingestReq).clusters) {
 			if err := s.lockClusters(ctx, sqltx); err != nil {
@@ -282,7 +282,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 			}
 		}
 		return nil
-	})
+	}, func(ok bool) { s.storedGroup(ctx, group, results, ok) })
 	return results, err
 }
 
@@ -415,6 +415,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 			return err
 		}
 		if ok {
+			pre.kept = true
 			return s.judge(ctx, tx, pre.facts.facts, pre.verdict.openOnly(nothingOpen), nil, b.ReceivedAt, ev)
 		}
 	}
@@ -558,6 +559,7 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 // storePeripheralSerials replaces a device's peripheral serials: one
 // delete and one multi-row insert per 500 serials.
 func (s *Store) storePeripheralSerials(ctx context.Context, tx wtx, deviceID string, serials []policies.PeripheralSerial) error {
+	s.rows.othersChanged() // the devices sharing them
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_serials WHERE device_id = ?`), deviceID); err != nil {
 		return fmt.Errorf("peripheral serials: %w", err)
 	}
@@ -610,6 +612,7 @@ func deviceUsers(sn *agentv1.HostSnapshot) ([]string, string) {
 
 // storeDeviceUsers replaces the user names seen on a device.
 func (s *Store) storeDeviceUsers(ctx context.Context, tx wtx, deviceID string, users []string) error {
+	s.rows.othersChanged() // the person binding of devices with the same names
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM device_users WHERE device_id = ?`), deviceID); err != nil {
 		return fmt.Errorf("device users: %w", err)
 	}
