@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
@@ -302,5 +303,63 @@ func testCachedRowOtherDevice(t *testing.T, dsn string) {
 	e.ingest("agent-a", at, rule, e.heartbeat(id(), "host-a", at))
 	if got := person(); got != "" {
 		t.Fatalf("person %q after another device reported the same user name, want none (judged on the row cached before)", got)
+	}
+}
+
+// TestCachedRowMatchesDatabase: the row the writer caches after a report
+// (computed before the report is stored, as the report will leave it) is
+// the row the database gives at the same version, through snapshots that
+// change, heartbeats, activity hours, the built-in panel, a new host name
+// and a new address. SQLite only: PostgreSQL caches no row.
+func TestCachedRowMatchesDatabase(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	rule := &egressRule{}
+	n := 0
+	id := func() string { n++; return fmt.Sprintf("40000000-0000-4000-8000-%012d", n) }
+	at := t0
+	send := func(ip string, r store.IngestReport) {
+		t.Helper()
+		b := e.batch("agent-1", at, r)
+		b.IP = ip
+		if _, err := e.st.Ingest(e.ctx, b, rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("203.0.113.1", e.snapshot(id(), "host-1", at, map[string]string{"apps": "first"}))
+	cached := 0
+	for i := range 24 {
+		at = at.Add(time.Minute)
+		ip, host := "203.0.113.1", "host-1"
+		if i%5 == 4 {
+			ip = "198.51.100.9"
+		}
+		if i%7 == 6 {
+			host = "host-1-renamed"
+		}
+		var r store.IngestReport
+		if i%2 == 0 {
+			r = e.snapshot(id(), host, at, map[string]string{"apps": fmt.Sprint(i)})
+			if i%4 == 0 {
+				r.Snapshot.Displays = &agentv1.Displays{Displays: []*agentv1.Display{{Connector: "eDP-1", Internal: true, Active: true}}}
+			}
+		} else {
+			r = e.heartbeat(id(), host, at)
+		}
+		if i%3 != 0 {
+			r.Activity = []activity.Hour{{Start: at.Truncate(time.Hour), Active: uint32(10 + i), Sampled: 60}}
+		}
+		r.DroppedReports = uint64(i)
+		send(ip, r)
+		ok, err := e.st.CachedRowMatchesForTest(e.ctx, dev)
+		if err != nil {
+			t.Fatalf("after report %d: %v", i, err)
+		}
+		if ok {
+			cached++
+		}
+	}
+	if cached < 20 {
+		t.Fatalf("the device's row was cached at its version after %d reports of 24, want at least 20", cached)
 	}
 }
