@@ -363,3 +363,30 @@ func TestCachedRowMatchesDatabase(t *testing.T) {
 		t.Fatalf("the device's row was cached at its version after %d reports of 24, want at least 20", cached)
 	}
 }
+
+// TestCachedRowSweep: the sweep judging a silent device leaves the other
+// devices' cached rows, which still match the database.
+func TestCachedRowSweep(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	e.enroll("agent-2", "hw:2", "host-2") // never reports
+	rule := &egressRule{}
+	for i := range 2 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest("agent-1", at, rule, e.heartbeat(fmt.Sprintf("50000000-0000-4000-8000-%012d", i), "host-1", at))
+	}
+	n, err := e.st.Sweep(e.ctx, rule, t0.Add(90*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("the sweep judged %d devices, want the silent one", n)
+	}
+	ok, err := e.st.CachedRowMatchesForTest(e.ctx, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatal("the sweep dropped the cached row of a device it did not judge")
+	}
+}
