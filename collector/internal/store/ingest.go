@@ -244,6 +244,9 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 	results := make([]ingestResult, len(group))
 	err := s.txThen(ctx, func(sqltx *sql.Tx) error {
 		tx := wtx{sqltx, s}
+		if err := s.checkCached(ctx, tx, group); err != nil {
+			return err
+		}
 		if slices.ContainsFunc(group, (*ingestReq).clusters) {
 			if err := s.lockClusters(ctx, sqltx); err != nil {
 				return err
@@ -282,7 +285,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 			}
 		}
 		return nil
-	}, func(ok bool) { s.storedGroup(ctx, group, results, ok) })
+	}, func(ok bool) { s.storedGroup(group, results, ok) })
 	return results, err
 }
 

@@ -145,10 +145,11 @@ type prejudged struct {
 	// rowCache (nil when the writer may change the row further: the
 	// device is in a cluster, or its person changes); epoch is the
 	// cache's when the row was read. kept is set by the writer when it
-	// stored the report with this verdict (ingestOne).
-	next  *cachedRow
-	epoch uint64
-	kept  bool
+	// stored the report with this verdict (ingestOne). cached says the
+	// row came from the cache (see checkCached).
+	next         *cachedRow
+	epoch        uint64
+	kept, cached bool
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -169,6 +170,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	var row deviceRow
 	var cluster string
 	var epoch uint64
+	var hit bool // the row came from the rowCache
 	if s.dialect == Postgres {
 		if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, COALESCE(sn.digest, ''),
 			COALESCE(sn.section_digests, '') FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
@@ -177,8 +179,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		}
 	} else {
 		var cached cachedRow
-		var ok bool
-		if cached, ok, epoch = s.rows.get(b.Agent.DeviceID); ok {
+		if cached, hit, epoch = s.rows.get(b.Agent.DeviceID); hit {
 			row, pre = cached.row, cached.pre
 		} else {
 			var err error
@@ -236,7 +237,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	if err != nil {
 		return nil
 	}
-	p.facts, p.verdict, p.epoch = fr, s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt), epoch
+	p.facts, p.verdict, p.epoch, p.cached = fr, s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt), epoch, hit
 	newSnapshot := r.Snapshot != nil && r.Digest != stored.digest
 	if cluster == "" && fr.facts.Person == fr.storedPerson && (!newSnapshot || p.snapshotKeys != "") {
 		// What the writer stores with this verdict (ingestOne, writeFacts

@@ -390,3 +390,71 @@ func TestCachedRowSweep(t *testing.T) {
 		t.Fatal("the sweep dropped the cached row of a device it did not judge")
 	}
 }
+
+// TestCachedRowOtherProcess: a change written to the SQLite file by
+// another process (here another store on the file, as an admin command
+// run beside the collector), which drops nothing in this one, is seen by
+// the next report's verdict: the writer finds the database's data_version
+// changed, drops the cached rows and judges the report itself.
+func TestCachedRowOtherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bonafide.db")
+	e := newEnv(t, path)
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	rule := &egressRule{evidence: func(f *detect.DeviceFacts) any { return f.Person }}
+	for i := range 3 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest("agent-1", at, rule, e.heartbeat(fmt.Sprintf("60000000-0000-4000-8000-%012d", i), "host-1", at))
+	}
+	if _, ok := e.st.CachedRowForTest(dev); !ok {
+		t.Fatal("the device's row is not cached")
+	}
+	admin := storetest.Open(t, path)
+	if _, err := admin.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", DeviceSerial: "SN-host-1"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.st.CachedRowForTest(dev); !ok {
+		t.Fatal("the other store's write dropped this one's cache: the test no longer tests what it says")
+	}
+	at := t0.Add(10 * time.Minute)
+	e.ingest("agent-1", at, rule, e.heartbeat("60000000-0000-4000-8000-000000000099", "host-1", at))
+	a := e.alerts(store.AlertFilter{DeviceID: dev})
+	if len(a) != 1 || a[0].Evidence["previous"] != "ann@example.com" {
+		t.Fatalf("alerts %+v: want one whose verdict saw person ann@example.com (declared by another process)", a)
+	}
+}
+
+// TestCachedRowDroppedWhileJudged: a report judged on a cached row while
+// another path makes a change the version does not count (a person bound
+// by serial number: the cache is dropped) is judged again by the writer,
+// which sees the person.
+func TestCachedRowDroppedWhileJudged(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	rule := &egressRule{evidence: func(f *detect.DeviceFacts) any { return f.Person }}
+	for i := range 3 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest("agent-1", at, rule, e.heartbeat(fmt.Sprintf("70000000-0000-4000-8000-%012d", i), "host-1", at))
+	}
+	if _, ok := e.st.CachedRowForTest(dev); !ok {
+		t.Fatal("the device's row is not cached")
+	}
+	paused, resume := rule.pause()
+	done := make(chan error, 1)
+	at := t0.Add(10 * time.Minute)
+	go func() {
+		_, err := e.st.Ingest(e.ctx, e.batch("agent-1", at, e.heartbeat("70000000-0000-4000-8000-000000000099", "host-1", at)), rule)
+		done <- err
+	}()
+	<-paused
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", DeviceSerial: "SN-host-1"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	a := e.alerts(store.AlertFilter{DeviceID: dev})
+	if len(a) != 1 || a[0].Evidence["previous"] != "ann@example.com" {
+		t.Fatalf("alerts %+v: want one whose verdict saw person ann@example.com (the writer kept a verdict on a dropped row)", a)
+	}
+}

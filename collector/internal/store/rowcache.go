@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -25,8 +25,9 @@ import (
 // row (drop), as does the ingest writer when it stored a device's user
 // names or peripherals (othersChanged): they change what other devices
 // read. So does a write by another process, seen as a change of the
-// writer connection's data_version. A row is kept only when nothing was
-// dropped since it was read (epoch).
+// writer connection's data_version (checkCached). A row is kept only
+// when nothing was dropped since it was read, and a verdict reached on a
+// row dropped since is not kept (epoch).
 //
 // PostgreSQL has none: other replicas write the same rows.
 type rowCache struct {
@@ -117,9 +118,8 @@ func (c *rowCache) drop() {
 // false: the commit failed), the rows its reports left: those of the
 // reports stored with their prejudged verdict (prejudged.kept); it forgets
 // the others' devices. It drops every row when the group changed what
-// other devices' rows are read from, its commit failed, or another
-// process wrote to the database since the last group.
-func (s *Store) storedGroup(ctx context.Context, group []*ingestReq, results []ingestResult, committed bool) {
+// other devices' rows are read from, or its commit failed.
+func (s *Store) storedGroup(group []*ingestReq, results []ingestResult, committed bool) {
 	if s.dialect == Postgres {
 		return
 	}
@@ -127,7 +127,7 @@ func (s *Store) storedGroup(ctx context.Context, group []*ingestReq, results []i
 	others := s.rows.others
 	s.rows.others = false
 	s.rows.mu.Unlock()
-	if others || !committed || s.otherWriter(ctx) {
+	if others || !committed {
 		s.rows.drop()
 		return
 	}
@@ -141,24 +141,33 @@ func (s *Store) storedGroup(ctx context.Context, group []*ingestReq, results []i
 	}
 }
 
-// otherWriter reports whether another connection than the writer's (so
-// another process: the read pool never writes) committed to the database
-// since the last call, or whether that is unknown.
-func (s *Store) otherWriter(ctx context.Context) bool {
-	const query = `PRAGMA data_version`
-	var row *sql.Row
-	if st := s.cached(query); st != nil {
-		row = st.QueryRowContext(ctx)
-	} else {
-		row = s.w.QueryRowContext(ctx, query)
+// checkCached, first in a group's transaction (SQLite), drops the cached
+// rows when another process wrote to the database since the last group
+// (the writer connection's data_version changed; the read pool never
+// writes), and takes back the verdicts reached on a cached row dropped
+// since: that row may lack a change the version does not count, so the
+// writer judges those reports itself.
+func (s *Store) checkCached(ctx context.Context, tx wtx, group []*ingestReq) error {
+	if s.dialect == Postgres {
+		return nil
 	}
 	var v int64
-	if err := row.Scan(&v); err != nil {
-		return true
+	if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		return fmt.Errorf("data version: %w", err)
 	}
-	s.rows.mu.Lock()
-	defer s.rows.mu.Unlock()
-	other := v != s.rows.dataVersion
-	s.rows.dataVersion = v
-	return other
+	c := &s.rows
+	c.mu.Lock()
+	if v != c.dataVersion {
+		c.dataVersion = v
+		c.epoch++
+		clear(c.rows)
+	}
+	epoch := c.epoch
+	c.mu.Unlock()
+	for _, r := range group {
+		if r.pre != nil && r.pre.cached && r.pre.epoch != epoch {
+			r.pre = nil
+		}
+	}
+	return nil
 }
