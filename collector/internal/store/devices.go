@@ -208,7 +208,12 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 			continue
 		}
 		n++
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Judging a device changes of other devices' rows only what their
+		// version counts (their cluster's members are judged again): the
+		// cached rows but the device's stay (see rowCache), as they do
+		// after a report, and a sweep over the silent part of a fleet does
+		// not empty the cache for every device it judges.
+		err := s.txThen(ctx, func(tx *sql.Tx) error {
 			if err := s.lockClusters(ctx, tx); err != nil {
 				return err
 			}
@@ -217,7 +222,7 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 				return err
 			}
 			return s.judge(ctx, wtx{tx, s}, facts, s.decide(ctx, ev, facts, nil, now), nil, now, ev)
-		})
+		}, func(bool) { s.rows.forget(id) })
 		if err != nil {
 			return 0, fmt.Errorf("sweep device %s: %w", id, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -248,4 +249,34 @@ func (s *Store) IngestGroup(ctx context.Context, ev Evaluator, batches ...Ingest
 		acked[i], errs[i] = res.acked, res.err
 	}
 	return acked, errs
+}
+
+// CachedRowForTest returns the version of the device's row in the rowCache
+// (ok false when it holds none).
+func (s *Store) CachedRowForTest(deviceID string) (version int64, ok bool) {
+	r, ok, _ := s.rows.get(deviceID)
+	return r.pre.version, ok
+}
+
+// DeviceVersionForTest reads the device's version.
+func (s *Store) DeviceVersionForTest(ctx context.Context, deviceID string) (int64, error) {
+	var v int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT version FROM devices WHERE id = ?`), deviceID).Scan(&v)
+	return v, err
+}
+
+// CachedRowMatchesForTest compares the device's cached row with the row
+// read from the database now: cached says whether the cache holds one at
+// the device's current version, err what differs.
+func (s *Store) CachedRowMatchesForTest(ctx context.Context, deviceID string) (cached bool, err error) {
+	c, ok, _ := s.rows.get(deviceID)
+	var pre prejudgeRow
+	row, err := s.readDevice(ctx, s.reader(), deviceID, &pre)
+	if err != nil || !ok || pre.version != c.pre.version {
+		return false, err
+	}
+	if !reflect.DeepEqual(row, c.row) || pre != c.pre {
+		return true, fmt.Errorf("cached %+v %+v, database %+v %+v", c.row, c.pre, row, pre)
+	}
+	return true, nil
 }

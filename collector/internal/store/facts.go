@@ -195,16 +195,62 @@ func (s *Store) readFactsIn(ctx context.Context, q querier, deviceID string, now
 	if err != nil {
 		return nil, err
 	}
-	return s.factsFrom(ctx, q, d, now, hours, o, views)
+	if o != nil {
+		d = d.after(o, now)
+	}
+	return s.factsFrom(ctx, q, d, now, hours, views)
 }
 
-// deviceRow is a device's row as readFacts reads it, before the overlay.
+// deviceRow is a device's row as readDevice reads it, with what it reads
+// beside it. It is a value, never changed in place (after returns a new
+// one), so that one read can serve several reports (see rowCache).
 type deviceRow struct {
-	r                                                                          *factsRead
-	first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated int64
-	egress, prevEgress, bySerial, byUser, clusterID                            string
-	agentsJSON                                                                 []byte
-	shares, named                                                              bool
+	id, hostname, hardwareUUID, serial, claims, osFamily, agentID, agentVersion, lastIP string
+	sameAddress, sameSecret                                                             int64
+	first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated          int64
+	egress, prevEgress, bySerial, byUser, person, clusterID                             string
+	// hist is the device's activity histogram (nil when none).
+	hist []byte
+	// agents are the device's agents not revoked.
+	agents        []agentRow
+	shares, named bool
+}
+
+// agentRow is one of a device's agents, as readDevice reads them (a JSON
+// array: id, enrolled_at and last_seen as "id", "en" and "ls").
+type agentRow struct {
+	ID       string `json:"id"`
+	Enrolled int64  `json:"en"`
+	LastSeen int64  `json:"ls"`
+}
+
+// after is the row as a report leaves it: ingestOne's UPDATE devices (a
+// new egress address moves the current egress to the previous one) and
+// its UPDATE agents, applied to the row as read, so that the facts of a
+// report can be built before the writer stores it.
+func (d deviceRow) after(o *overlay, now time.Time) deviceRow {
+	at := micros(now)
+	d.hostname, d.osFamily, d.agentID, d.agentVersion = o.identity.Hostname, o.identity.OSFamily, o.agentID, o.identity.AgentVersion
+	if d.lastIP != o.ip && d.lastIP != "" {
+		d.prevEgress, d.prevAt = d.egress, d.last
+	}
+	if d.lastIP != o.ip {
+		d.since = at
+	}
+	d.lastIP, d.egress, d.last = o.ip, o.egress, at
+	d.interval, d.dropped, d.skew = o.interval, o.dropped, o.skew
+	if o.panelActive {
+		d.panel = at
+	}
+	agents := make([]agentRow, len(d.agents))
+	for i, a := range d.agents {
+		if a.ID == o.agentID {
+			a.LastSeen = at
+		}
+		agents[i] = a
+	}
+	d.agents = agents
+	return d
 }
 
 // prejudgeRow is what prejudge checks before it trusts facts read outside
@@ -217,9 +263,9 @@ type prejudgeRow struct {
 }
 
 // The device row of the facts; with the live agents as a JSON array
-// (id, enrolled_at and last_seen as "id", "en" and "ls") rather than by a
-// query of their own; with prejudgeColumns, what prejudge checks, read in
-// the same statement (so from the same state of the database).
+// (see agentRow) rather than by a query of their own; with
+// prejudgeColumns, what prejudge checks, read in the same statement (so
+// from the same state of the database).
 const (
 	factsColumns = `SELECT d.hostname, d.hardware_uuid, d.serial_number, d.claims_device,
 		d.enrolled_same_address, d.enrolled_same_secret, d.os_family, d.agent_id, d.agent_version,
@@ -247,14 +293,12 @@ const (
 
 // readDevice reads a device's row for its facts and, when pre is not nil,
 // what prejudge checks into pre.
-func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre *prejudgeRow) (*deviceRow, error) {
-	f := &detect.DeviceFacts{ID: deviceID}
-	f.Declared.DaysSinceHire = -1
-	d := &deviceRow{r: &factsRead{facts: f}}
-	r := d.r
-	dest := []any{&f.Hostname, &f.HardwareUUID, &f.SerialNumber, &f.ClaimsDevice, &f.EnrolledWith.SameAddress, &f.EnrolledWith.SameSecret, &f.OSFamily, &f.AgentID, &f.AgentVersion,
-		&d.first, &d.last, &d.interval, &d.dropped, &d.skew, &f.EgressIP, &d.bySerial, &d.byUser, &d.panel,
-		&d.egress, &d.since, &d.prevEgress, &d.prevAt, &d.shares, &d.named, &r.deviceHist, &r.storedPerson, &d.clusterID, &d.clusterCreated, &d.agentsJSON}
+func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre *prejudgeRow) (deviceRow, error) {
+	d := deviceRow{id: deviceID}
+	var agents []byte
+	dest := []any{&d.hostname, &d.hardwareUUID, &d.serial, &d.claims, &d.sameAddress, &d.sameSecret, &d.osFamily, &d.agentID, &d.agentVersion,
+		&d.first, &d.last, &d.interval, &d.dropped, &d.skew, &d.lastIP, &d.bySerial, &d.byUser, &d.panel,
+		&d.egress, &d.since, &d.prevEgress, &d.prevAt, &d.shares, &d.named, &d.hist, &d.person, &d.clusterID, &d.clusterCreated, &agents}
 	query := factsQuerySQLite
 	switch {
 	case pre != nil && s.dialect == Postgres:
@@ -268,54 +312,44 @@ func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre 
 		dest = append(dest, &pre.version, &pre.snapKeys, &pre.keysDigest, &pre.signins, &pre.snapshot.digest, &pre.snapshot.sections)
 	}
 	if err := q.QueryRowContext(ctx, s.q(query), deviceID).Scan(dest...); err != nil {
-		return nil, fmt.Errorf("load device facts: %w", err)
+		return d, fmt.Errorf("load device facts: %w", err)
+	}
+	if err := json.Unmarshal(agents, &d.agents); err != nil {
+		return d, fmt.Errorf("load agents: %w", err)
 	}
 	return d, nil
 }
 
-// factsFrom builds the facts of a device from its row as read, with the
-// overlay applied (see readFacts).
-func (s *Store) factsFrom(ctx context.Context, q querier, d *deviceRow, now time.Time, hours []activity.Hour, o *overlay, views clusterViews) (*factsRead, error) {
-	r, f, deviceID := d.r, d.r.facts, d.r.facts.ID
-	first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated := d.first, d.last, d.interval, d.dropped, d.skew, d.panel, d.since, d.prevAt, d.clusterCreated
-	egress, prevEgress, bySerial, byUser, clusterID := d.egress, d.prevEgress, d.bySerial, d.byUser, d.clusterID
+// factsFrom builds the facts of a device from its row (see readDevice),
+// with the reported activity hours added (see activityFacts).
+func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.Time, hours []activity.Hour, views clusterViews) (*factsRead, error) {
+	deviceID := d.id
+	f := &detect.DeviceFacts{ID: deviceID, Hostname: d.hostname, HardwareUUID: d.hardwareUUID, SerialNumber: d.serial, ClaimsDevice: d.claims,
+		OSFamily: d.osFamily, AgentID: d.agentID, AgentVersion: d.agentVersion, EgressIP: d.lastIP}
+	f.EnrolledWith.SameAddress, f.EnrolledWith.SameSecret = d.sameAddress, d.sameSecret
+	f.Declared.DaysSinceHire = -1
+	r := &factsRead{facts: f, storedPerson: d.person, deviceHist: d.hist}
 	var workHours, hireDate string
 	var err error
-	if o != nil {
-		// As ingestOne's UPDATE devices: a new egress address moves the
-		// current egress to the previous one.
-		f.Hostname, f.OSFamily, f.AgentID, f.AgentVersion = o.identity.Hostname, o.identity.OSFamily, o.agentID, o.identity.AgentVersion
-		if f.EgressIP != o.ip && f.EgressIP != "" {
-			prevEgress, prevAt = egress, last
-		}
-		if f.EgressIP != o.ip {
-			since = micros(now)
-		}
-		f.EgressIP, egress, last = o.ip, o.egress, micros(now)
-		interval, dropped, skew = o.interval, o.dropped, o.skew
-		if o.panelActive {
-			panel = micros(now)
-		}
-	}
 	switch {
-	case bySerial != "":
-		f.Person, f.Declared.Binding = bySerial, "device_serial"
-	case byUser != "":
-		f.Person, f.Declared.Binding = byUser, "username"
+	case d.bySerial != "":
+		f.Person, f.Declared.Binding = d.bySerial, "device_serial"
+	case d.byUser != "":
+		f.Person, f.Declared.Binding = d.byUser, "username"
 	}
-	if clusterID != "" {
-		c, err := views.view(ctx, s, q, clusterID, now)
+	if d.clusterID != "" {
+		c, err := views.view(ctx, s, q, d.clusterID, now)
 		if err != nil {
 			return nil, err
 		}
 		f.Cluster = clusterFacts(c, deviceID)
-		if clusterCreated > 0 {
-			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(clusterCreated)).Hours()*10) / 10
+		if d.clusterCreated > 0 {
+			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(d.clusterCreated)).Hours()*10) / 10
 		}
 	}
-	json.Unmarshal([]byte(egress), &f.Egress)
-	json.Unmarshal([]byte(prevEgress), &f.PreviousEgress)
-	f.Egress.Since, f.PreviousEgress.Since = fromMicros(since), fromMicros(prevAt)
+	json.Unmarshal([]byte(d.egress), &f.Egress)
+	json.Unmarshal([]byte(d.prevEgress), &f.PreviousEgress)
+	f.Egress.Since, f.PreviousEgress.Since = fromMicros(d.since), fromMicros(d.prevAt)
 	for _, e := range []*detect.Egress{&f.Egress, &f.PreviousEgress} {
 		if loc, err := time.LoadLocation(e.TimeZone); err == nil && e.TimeZone != "" {
 			_, off := now.In(loc).Zone()
@@ -360,9 +394,9 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d *deviceRow, now time
 			f.TravelKmh = math.Round(km / hours)
 		}
 	}
-	f.FirstSeen, f.LastSeen = fromMicros(first), fromMicros(last)
-	if panel > 0 {
-		f.InternalDisplayLastActive = fromMicros(panel)
+	f.FirstSeen, f.LastSeen = fromMicros(d.first), fromMicros(d.last)
+	if d.panel > 0 {
+		f.InternalDisplayLastActive = fromMicros(d.panel)
 	}
 	if d.shares {
 		if f.SharedPeripherals, err = s.sharedPeripherals(ctx, q, deviceID, now); err != nil {
@@ -374,28 +408,15 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d *deviceRow, now time
 			return nil, err
 		}
 	}
-	f.ReportInterval = time.Duration(interval) * time.Microsecond
-	f.DroppedReports = dropped
-	f.ClockSkew = time.Duration(skew) * time.Microsecond
-
-	var rows []struct {
-		ID       string `json:"id"`
-		Enrolled int64  `json:"en"`
-		LastSeen int64  `json:"ls"`
-	}
-	if err := json.Unmarshal(d.agentsJSON, &rows); err != nil {
-		return nil, fmt.Errorf("load agents: %w", err)
-	}
-	agents := make([]liveAgent, 0, len(rows))
-	for _, a := range rows {
-		ls := a.LastSeen
-		if o != nil && a.ID == o.agentID {
-			ls = micros(now) // the report's agent, as the writer will record it
-		}
-		if ls == 0 {
+	f.ReportInterval = time.Duration(d.interval) * time.Microsecond
+	f.DroppedReports = d.dropped
+	f.ClockSkew = time.Duration(d.skew) * time.Microsecond
+	agents := make([]liveAgent, 0, len(d.agents))
+	for _, a := range d.agents {
+		if a.LastSeen == 0 {
 			continue // never reported
 		}
-		agents = append(agents, liveAgent{id: a.ID, enrolled: fromMicros(a.Enrolled), lastSeen: fromMicros(ls)})
+		agents = append(agents, liveAgent{id: a.ID, enrolled: fromMicros(a.Enrolled), lastSeen: fromMicros(a.LastSeen)})
 	}
 	f.LiveAgentIDs = liveAgents(agents, now, livenessWindow(f.ReportInterval))
 	return r, nil

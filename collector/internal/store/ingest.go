@@ -271,8 +271,11 @@ var errBatchFailed = errors.New("a batch of the group failed")
 // whole transaction, which the caller runs again.
 func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints bool) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
-	err := s.tx(ctx, func(sqltx *sql.Tx) error {
+	err := s.txThen(ctx, func(sqltx *sql.Tx) error {
 		tx := wtx{sqltx, s}
+		if err := s.checkCached(ctx, tx, group); err != nil {
+			return err
+		}
 		if slices.ContainsFunc(group, (*ingestReq).clusters) {
 			if err := s.lockClusters(ctx, sqltx); err != nil {
 				return err
@@ -322,7 +325,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			}
 		}
 		return nil
-	})
+	}, func(ok bool) { s.storedGroup(group, results, ok) })
 	return results, err
 }
 
@@ -455,6 +458,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 			return err
 		}
 		if ok {
+			pre.kept = true
 			return s.judge(ctx, tx, pre.facts.facts, pre.verdict.openOnly(nothingOpen), nil, b.ReceivedAt, ev)
 		}
 	}
@@ -644,6 +648,7 @@ func diffSections(from string, r *IngestReport) *sectionChanges {
 // storePeripheralSerials replaces a device's peripheral serials: one
 // delete and one multi-row insert per 500 serials.
 func (s *Store) storePeripheralSerials(ctx context.Context, tx wtx, deviceID string, serials []policies.PeripheralSerial) error {
+	s.rows.othersChanged() // the devices sharing them
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM peripheral_serials WHERE device_id = ?`), deviceID); err != nil {
 		return fmt.Errorf("peripheral serials: %w", err)
 	}
@@ -696,6 +701,7 @@ func deviceUsers(sn *agentv1.HostSnapshot) ([]string, string) {
 
 // storeDeviceUsers replaces the user names seen on a device.
 func (s *Store) storeDeviceUsers(ctx context.Context, tx wtx, deviceID string, users []string) error {
+	s.rows.othersChanged() // the person binding of devices with the same names
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM device_users WHERE device_id = ?`), deviceID); err != nil {
 		return fmt.Errorf("device users: %w", err)
 	}

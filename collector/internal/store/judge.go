@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -140,6 +141,15 @@ type prejudged struct {
 	// facts and verdict are nil on PostgreSQL (see prejudge).
 	facts   *factsRead
 	verdict verdict
+	// next is the device's row as storing the report leaves it, for the
+	// rowCache (nil when the writer may change the row further: the
+	// device is in a cluster, or its person changes); epoch is the
+	// cache's when the row was read. kept is set by the writer when it
+	// stored the report with this verdict (ingestOne). cached says the
+	// row came from the cache (see checkCached).
+	next         *cachedRow
+	epoch        uint64
+	kept, cached bool
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -157,8 +167,10 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	// The version is read first, or with the device row (SQLite): whatever
 	// changes the facts read after it changes the version too.
 	var pre prejudgeRow
-	var row *deviceRow
+	var row deviceRow
 	var cluster string
+	var epoch uint64
+	var hit bool // the row came from the rowCache
 	if s.dialect == Postgres {
 		if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, COALESCE(sn.digest, ''),
 			COALESCE(sn.section_digests, '') FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
@@ -166,19 +178,25 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 			return nil
 		}
 	} else {
-		var err error
-		if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &pre); err != nil {
-			return nil
+		var cached cachedRow
+		if cached, hit, epoch = s.rows.get(b.Agent.DeviceID); hit {
+			row, pre = cached.row, cached.pre
+		} else {
+			var err error
+			if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &pre); err != nil {
+				return nil
+			}
 		}
 		cluster = row.clusterID
 	}
 	version, snapKeys, keysDigest, signins, stored := pre.version, pre.snapKeys, pre.keysDigest, pre.signins, pre.snapshot
 	panel := false
 	var snap []fleet.Key
+	var users string                                    // the snapshot's user names' key, when it is stored
 	if r.Snapshot != nil && r.Digest != stored.digest { // storeSnapshot will store it
 		var prev map[string]string
 		json.Unmarshal([]byte(stored.sections), &prev)
-		if _, users := deviceUsers(r.Snapshot); prev["users"] != users {
+		if _, users = deviceUsers(r.Snapshot); prev["users"] != users {
 			return nil
 		}
 		for _, name := range []string{"usb", "displays", "peripherals"} {
@@ -214,12 +232,43 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: string(egress),
 		interval: b.ReportInterval.Microseconds(), dropped: int64(r.DroppedReports),
 		skew: b.ReceivedAt.Sub(r.CreatedAt).Microseconds(), panelActive: panel}
-	fr, err := s.factsFrom(ctx, q, row, b.ReceivedAt, r.Activity, o, nil)
+	next := row.after(o, b.ReceivedAt)
+	fr, err := s.factsFrom(ctx, q, next, b.ReceivedAt, r.Activity, nil)
 	if err != nil {
 		return nil
 	}
-	p.facts, p.verdict = fr, s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt)
+	p.facts, p.verdict, p.epoch, p.cached = fr, s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt), epoch, hit
+	newSnapshot := r.Snapshot != nil && r.Digest != stored.digest
+	if cluster == "" && fr.facts.Person == fr.storedPerson && (!newSnapshot || p.snapshotKeys != "") {
+		// What the writer stores with this verdict (ingestOne, writeFacts
+		// and storeSnapshot), and nothing else changes the row: the keys
+		// stay (checked above; a device's first snapshot sets them, and
+		// is left out), and judging a device in no cluster touches no
+		// other device.
+		n := &cachedRow{row: next, pre: pre}
+		n.pre.version++
+		if fr.hours {
+			n.row.hist = fr.deviceHist
+		}
+		if newSnapshot {
+			n.pre.snapshot = storedDigests{digest: r.Digest, sections: storedSections(r.Sections, users)}
+		}
+		p.next = n
+	}
 	return p
+}
+
+// storedSections is the section_digests storeSnapshot stores: the
+// snapshot's section digests with its user names' key as the "users"
+// pseudo-section.
+func storedSections(sections map[string]string, users string) string {
+	all := maps.Clone(sections)
+	if all == nil {
+		all = map[string]string{}
+	}
+	all["users"] = users
+	b, _ := json.Marshal(all)
+	return string(b)
 }
 
 // keepFacts stores what building prejudged facts changed (writeFacts),

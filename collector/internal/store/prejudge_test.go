@@ -2,24 +2,30 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
 // egressRule fires on every device evaluation with the previous egress
-// address it was given as evidence, and counts its evaluations. pause,
-// when set, holds the next evaluation until released: the report's rules
-// then run while another report of the device is stored.
+// address it was given as evidence (or what evidence returns, when set),
+// and counts its evaluations. pause, when set, holds the next evaluation
+// until released: the report's rules then run while another report of
+// the device is stored.
 type egressRule struct {
-	mu     sync.Mutex
-	calls  int
-	paused chan struct{} // closed when an evaluation is held
-	resume chan struct{}
+	evidence func(*detect.DeviceFacts) any
+	mu       sync.Mutex
+	calls    int
+	paused   chan struct{} // closed when an evaluation is held
+	resume   chan struct{}
 }
 
 func (*egressRule) AutoResolve(detect.Scope) []string { return nil }
@@ -39,6 +45,9 @@ func (r *egressRule) Evaluate(_ context.Context, scope detect.Scope, f detect.Fa
 	}
 	fd := finding("egress_moved", "low")
 	fd.Evidence = map[string]any{"previous": f.Device.PreviousEgress.IP}
+	if r.evidence != nil {
+		fd.Evidence = map[string]any{"previous": r.evidence(f.Device)}
+	}
 	return []detect.Finding{fd}, nil
 }
 
@@ -79,12 +88,19 @@ func TestStaleVerdict(t *testing.T) {
 			return a[0].Evidence["previous"]
 		}
 
-		// Nothing intervenes: one evaluation, kept.
-		if _, err := e.st.Ingest(e.ctx, from("203.0.113.1", t0, e.heartbeat("10000000-0000-4000-8000-000000000001", "host-1", t0)), rule); err != nil {
-			t.Fatal(err)
+		// Nothing intervenes: one evaluation, kept. After the second
+		// report, the device's row is cached as the writer left it, so
+		// that A below is judged on the cached row.
+		for i, at := range []time.Time{t0, t0.Add(30 * time.Second)} {
+			if _, err := e.st.Ingest(e.ctx, from("203.0.113.1", at, e.heartbeat(fmt.Sprintf("10000000-0000-4000-8000-00000000000%d", i+1), "host-1", at)), rule); err != nil {
+				t.Fatal(err)
+			}
+			if n := rule.count(); n != i+1 {
+				t.Fatalf("rules ran %d times for %d reports, want once each (the verdict reached outside the writer kept)", n, i+1)
+			}
 		}
-		if n := rule.count(); n != 1 {
-			t.Fatalf("rules ran %d times for one report, want once (the verdict reached outside the writer kept)", n)
+		if _, ok := e.st.CachedRowForTest(dev); !ok {
+			t.Fatal("the device's row is not cached after a report stored with its prejudged verdict")
 		}
 
 		// Report A (from the same address) is evaluated; before it is
@@ -116,8 +132,329 @@ func TestStaleVerdict(t *testing.T) {
 		if n := rule.count() - calls; n != 1 {
 			t.Fatalf("the writer evaluated A %d times again, want once", n)
 		}
-		if n := e.reportCount(dev); n != 3 {
-			t.Fatalf("%d reports stored, want 3", n)
+		if n := e.reportCount(dev); n != 4 {
+			t.Fatalf("%d reports stored, want 4", n)
 		}
+	}
+}
+
+// TestCachedRow: on SQLite a report is judged on the device's row as the
+// writer cached it when it stored the previous report (rowCache). A change
+// made through another path is seen by the next report's verdict: one the
+// device's version does not count (a person bound by serial number) drops
+// the cached rows; and (SQLite) a report already judged on a cached row
+// when a change that counts is made (the recompute binds the person to the
+// device) is judged again by the writer, which finds the device at
+// another version.
+func TestCachedRow(t *testing.T) {
+	storetest.Engines(t, testCachedRow)
+}
+
+func testCachedRow(t *testing.T, dsn string) {
+	e := newEnv(t, freshDSN(t, dsn))
+	sqlite := e.st.Dialect() == store.SQLite // PostgreSQL caches no row
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	rule := &egressRule{evidence: func(f *detect.DeviceFacts) any { return f.Person }}
+	person := func() any {
+		a := e.alerts(store.AlertFilter{DeviceID: dev})
+		if len(a) != 1 {
+			t.Fatalf("alerts: %+v, want one", a)
+		}
+		return a[0].Evidence["previous"]
+	}
+	n := 0
+	report := func(at time.Time) store.IngestBatch {
+		n++
+		return e.batch("agent-1", at, e.heartbeat(fmt.Sprintf("20000000-0000-4000-8000-%012d", n), "host-1", at))
+	}
+	version := func() int64 {
+		t.Helper()
+		v, err := e.st.DeviceVersionForTest(e.ctx, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	at := t0
+	cached := func() {
+		t.Helper()
+		for range 2 { // the first group after opening checks data_version only
+			at = at.Add(time.Minute)
+			if _, err := e.st.Ingest(e.ctx, report(at), rule); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v, ok := e.st.CachedRowForTest(dev); sqlite && (!ok || v != version()) {
+			t.Fatalf("cached row: version %d (cached %v), want the device's, %d", v, ok, version())
+		}
+	}
+
+	cached()
+	if got := person(); got != "" {
+		t.Fatalf("person %v before any was declared", got)
+	}
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", DeviceSerial: "SN-host-1"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	at = at.Add(time.Minute)
+	if _, err := e.st.Ingest(e.ctx, report(at), rule); err != nil {
+		t.Fatal(err)
+	}
+	if got := person(); got != "ann@example.com" {
+		t.Fatalf("after the person was declared: the verdict saw person %q, want ann@example.com (judged on the row cached before)", got)
+	}
+
+	if !sqlite {
+		return // PostgreSQL's writers judge themselves (see prejudge)
+	}
+	// Unbind, cache again, then hold a report judged on the cached row
+	// while the person is bound again and the recompute records it.
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.RecomputeFleet(e.ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	cached()
+	if got := person(); got != "" {
+		t.Fatalf("person %v after the binding was removed", got)
+	}
+	paused, resume := rule.pause()
+	done := make(chan error, 1)
+	at = at.Add(time.Minute)
+	go func() {
+		_, err := e.st.Ingest(e.ctx, report(at), rule)
+		done <- err
+	}()
+	<-paused
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", DeviceSerial: "SN-host-1"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	before := version()
+	if _, err := e.st.RecomputeFleet(e.ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if version() == before {
+		t.Fatal("the recompute did not change the device's version")
+	}
+	calls := rule.count()
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := person(); got != "ann@example.com" {
+		t.Fatalf("the verdict saw person %q, want ann@example.com: the writer kept a verdict on the cached row after the device changed", got)
+	}
+	if n := rule.count() - calls; n != 1 {
+		t.Fatalf("the writer evaluated the report %d times again, want once", n)
+	}
+}
+
+// TestCachedRowOtherDevice: another device's report that changes what a
+// device's row is read from without changing its version (the user name
+// that bound the device to its person, now reported by another device too,
+// binds neither) drops the cached rows: the device's next verdict sees
+// it unbound.
+func TestCachedRowOtherDevice(t *testing.T) {
+	storetest.Engines(t, testCachedRowOtherDevice)
+}
+
+func testCachedRowOtherDevice(t *testing.T, dsn string) {
+	e := newEnv(t, freshDSN(t, dsn))
+	devA := e.enroll("agent-a", "hw:a", "host-a")
+	e.enroll("agent-b", "hw:b", "host-b")
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", Username: "ann"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	rule := &egressRule{evidence: func(f *detect.DeviceFacts) any { return f.Person }}
+	person := func() any {
+		a := e.alerts(store.AlertFilter{DeviceID: devA})
+		if len(a) != 1 {
+			t.Fatalf("alerts: %+v, want one", a)
+		}
+		return a[0].Evidence["previous"]
+	}
+	n := 0
+	id := func() string { n++; return fmt.Sprintf("30000000-0000-4000-8000-%012d", n) }
+	// snapshot is a snapshot whose keyboard layout is user's.
+	snapshot := func(host string, at time.Time, user string) store.IngestReport {
+		r := e.snapshot(id(), host, at, map[string]string{"locale": user})
+		r.Snapshot.Locale = &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: user}}}
+		return r
+	}
+	at := t0
+	// B's first snapshot stores its user names; so does A's, which
+	// binds A to ann.
+	e.ingest("agent-b", at, rule, snapshot("host-b", at, "bob"))
+	e.ingest("agent-a", at, rule, snapshot("host-a", at, "ann"))
+	for range 2 {
+		at = at.Add(time.Minute)
+		e.ingest("agent-a", at, rule, e.heartbeat(id(), "host-a", at))
+	}
+	if _, ok := e.st.CachedRowForTest(devA); !ok && e.st.Dialect() == store.SQLite {
+		t.Fatal("the device's row is not cached")
+	}
+	if got := person(); got != "ann@example.com" {
+		t.Fatalf("person %q, want ann@example.com (bound by user name)", got)
+	}
+	at = at.Add(time.Minute)
+	e.ingest("agent-b", at, rule, snapshot("host-b", at, "ann"))
+	at = at.Add(time.Minute)
+	e.ingest("agent-a", at, rule, e.heartbeat(id(), "host-a", at))
+	if got := person(); got != "" {
+		t.Fatalf("person %q after another device reported the same user name, want none (judged on the row cached before)", got)
+	}
+}
+
+// TestCachedRowMatchesDatabase: the row the writer caches after a report
+// (computed before the report is stored, as the report will leave it) is
+// the row the database gives at the same version, through snapshots that
+// change, heartbeats, activity hours, the built-in panel, a new host name
+// and a new address. SQLite only: PostgreSQL caches no row.
+func TestCachedRowMatchesDatabase(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	rule := &egressRule{}
+	n := 0
+	id := func() string { n++; return fmt.Sprintf("40000000-0000-4000-8000-%012d", n) }
+	at := t0
+	send := func(ip string, r store.IngestReport) {
+		t.Helper()
+		b := e.batch("agent-1", at, r)
+		b.IP = ip
+		if _, err := e.st.Ingest(e.ctx, b, rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("203.0.113.1", e.snapshot(id(), "host-1", at, map[string]string{"apps": "first"}))
+	cached := 0
+	for i := range 24 {
+		at = at.Add(time.Minute)
+		ip, host := "203.0.113.1", "host-1"
+		if i%5 == 4 {
+			ip = "198.51.100.9"
+		}
+		if i%7 == 6 {
+			host = "host-1-renamed"
+		}
+		var r store.IngestReport
+		if i%2 == 0 {
+			r = e.snapshot(id(), host, at, map[string]string{"apps": fmt.Sprint(i)})
+			if i%4 == 0 {
+				r.Snapshot.Displays = &agentv1.Displays{Displays: []*agentv1.Display{{Connector: "eDP-1", Internal: true, Active: true}}}
+			}
+		} else {
+			r = e.heartbeat(id(), host, at)
+		}
+		if i%3 != 0 {
+			r.Activity = []activity.Hour{{Start: at.Truncate(time.Hour), Active: uint32(10 + i), Sampled: 60}}
+		}
+		r.DroppedReports = uint64(i)
+		send(ip, r)
+		ok, err := e.st.CachedRowMatchesForTest(e.ctx, dev)
+		if err != nil {
+			t.Fatalf("after report %d: %v", i, err)
+		}
+		if ok {
+			cached++
+		}
+	}
+	if cached < 20 {
+		t.Fatalf("the device's row was cached at its version after %d reports of 24, want at least 20", cached)
+	}
+}
+
+// TestCachedRowSweep: the sweep judging a silent device leaves the other
+// devices' cached rows, which still match the database.
+func TestCachedRowSweep(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	e.enroll("agent-2", "hw:2", "host-2") // never reports
+	rule := &egressRule{}
+	for i := range 2 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest("agent-1", at, rule, e.heartbeat(fmt.Sprintf("50000000-0000-4000-8000-%012d", i), "host-1", at))
+	}
+	n, err := e.st.Sweep(e.ctx, rule, t0.Add(90*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("the sweep judged %d devices, want the silent one", n)
+	}
+	ok, err := e.st.CachedRowMatchesForTest(e.ctx, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatal("the sweep dropped the cached row of a device it did not judge")
+	}
+}
+
+// TestCachedRowOtherProcess: a change written to the SQLite file by
+// another process (here another store on the file, as an admin command
+// run beside the collector), which drops nothing in this one, is seen by
+// the next report's verdict: the writer finds the database's data_version
+// changed, drops the cached rows and judges the report itself.
+func TestCachedRowOtherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bonafide.db")
+	e := newEnv(t, path)
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	rule := &egressRule{evidence: func(f *detect.DeviceFacts) any { return f.Person }}
+	for i := range 3 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest("agent-1", at, rule, e.heartbeat(fmt.Sprintf("60000000-0000-4000-8000-%012d", i), "host-1", at))
+	}
+	if _, ok := e.st.CachedRowForTest(dev); !ok {
+		t.Fatal("the device's row is not cached")
+	}
+	admin := storetest.Open(t, path)
+	if _, err := admin.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", DeviceSerial: "SN-host-1"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.st.CachedRowForTest(dev); !ok {
+		t.Fatal("the other store's write dropped this one's cache: the test no longer tests what it says")
+	}
+	at := t0.Add(10 * time.Minute)
+	e.ingest("agent-1", at, rule, e.heartbeat("60000000-0000-4000-8000-000000000099", "host-1", at))
+	a := e.alerts(store.AlertFilter{DeviceID: dev})
+	if len(a) != 1 || a[0].Evidence["previous"] != "ann@example.com" {
+		t.Fatalf("alerts %+v: want one whose verdict saw person ann@example.com (declared by another process)", a)
+	}
+}
+
+// TestCachedRowDroppedWhileJudged: a report judged on a cached row while
+// another path makes a change the version does not count (a person bound
+// by serial number: the cache is dropped) is judged again by the writer,
+// which sees the person.
+func TestCachedRowDroppedWhileJudged(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	dev := e.enroll("agent-1", "hw:1", "host-1")
+	rule := &egressRule{evidence: func(f *detect.DeviceFacts) any { return f.Person }}
+	for i := range 3 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest("agent-1", at, rule, e.heartbeat(fmt.Sprintf("70000000-0000-4000-8000-%012d", i), "host-1", at))
+	}
+	if _, ok := e.st.CachedRowForTest(dev); !ok {
+		t.Fatal("the device's row is not cached")
+	}
+	paused, resume := rule.pause()
+	done := make(chan error, 1)
+	at := t0.Add(10 * time.Minute)
+	go func() {
+		_, err := e.st.Ingest(e.ctx, e.batch("agent-1", at, e.heartbeat("70000000-0000-4000-8000-000000000099", "host-1", at)), rule)
+		done <- err
+	}()
+	<-paused
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", DeviceSerial: "SN-host-1"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	a := e.alerts(store.AlertFilter{DeviceID: dev})
+	if len(a) != 1 || a[0].Evidence["previous"] != "ann@example.com" {
+		t.Fatalf("alerts %+v: want one whose verdict saw person ann@example.com (the writer kept a verdict on a dropped row)", a)
 	}
 }

@@ -47,6 +47,7 @@ type Store struct {
 	places  Places    // locates people's declared cities; nil: not located
 	stmts   stmtCache // the writer's (SQLite)
 	rstmts  stmtCache // the read pool's (SQLite), see reader
+	rows    rowCache  // devices' rows as the writer left them (SQLite)
 
 	// Group commit of ingested reports (see Ingest), and the reports
 	// judged before it (see prejudge).
@@ -197,8 +198,16 @@ func (s *Store) q(query string) string {
 }
 
 // tx runs fn in a write transaction, then prepares the statements it (or
-// a transaction before it) noted for the cache (see stmtCache).
+// a transaction before it) noted for the cache (see stmtCache). What it
+// wrote may be what a cached device row was read from: it drops them all
+// (see rowCache).
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.txThen(ctx, fn, func(bool) { s.rows.drop() })
+}
+
+// txThen is tx calling committed, once the commit was tried, with whether
+// it succeeded.
+func (s *Store) txThen(ctx context.Context, fn func(*sql.Tx) error, committed func(ok bool)) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -207,15 +216,22 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	committed(err == nil)
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	s.preparePending(ctx)
 	return nil
 }
 
-// exec runs one write statement outside a transaction.
+// exec runs one write statement outside a transaction, dropping the cached
+// device rows as tx does when it names a table they are read from
+// (frequent writes name none: outputs' cursors, replicas, tokens).
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if namesCachedTable(query) {
+		defer s.rows.drop()
+	}
 	return s.w.ExecContext(ctx, s.q(query), args...)
 }
 
