@@ -143,7 +143,7 @@ func TestDigestPinned(t *testing.T) {
 			SerialNumber: "5CG1234567", Hostname: "laptop-007", Os: &agentv1.OperatingSystem{Family: "windows", Name: "Windows 11 Pro",
 				Version: "10.0.26100", Arch: "amd64"}, HardwareVendor: "Dell Inc.", BootTime: at(-3600), AgentVersion: "1.4.2"},
 		ScanStartedAt: at(-2), ScanFinishedAt: at(0),
-		Signals:       []*agentv1.SignalStatus{{Name: "usb", State: agentv1.SignalStatus_STATE_OK}, {Name: "display", State: agentv1.SignalStatus_STATE_OK}},
+		Signals: []*agentv1.SignalStatus{{Name: "usb", State: agentv1.SignalStatus_STATE_OK}, {Name: "display", State: agentv1.SignalStatus_STATE_OK}},
 		RemoteAccess: &agentv1.RemoteAccess{CatalogVersion: "3f2a9c1d", Tools: []*agentv1.RemoteTool{{ToolId: "anydesk", Name: "AnyDesk",
 			Processes: []*agentv1.ProcessEvidence{{Name: "AnyDesk.exe", Pid: 4312, StartedAt: at(-600)}}, ActiveSession: true}},
 			OsFeatures: []*agentv1.OsRemoteAccess{{Kind: "rdp", Enabled: true, Port: 3389}}},
