@@ -478,9 +478,13 @@ func prepare(r *agentv1.Report, agentID string, cats *catalogState) (store.Inges
 
 // activityHours converts reported activity hours (already validated).
 func activityHours(a *agentv1.Activity) []activity.Hour {
-	var out []activity.Hour
-	for _, h := range a.GetHours() {
-		out = append(out, activity.Hour{Start: h.GetHour().AsTime(), Active: h.GetActiveMinutes(), Sampled: h.GetSampledMinutes()})
+	hours := a.GetHours()
+	if len(hours) == 0 {
+		return nil
+	}
+	out := make([]activity.Hour, len(hours))
+	for i, h := range hours {
+		out[i] = activity.Hour{Start: h.GetHour().AsTime(), Active: h.GetActiveMinutes(), Sampled: h.GetSampledMinutes()}
 	}
 	return out
 }
@@ -499,12 +503,19 @@ func activityHours(a *agentv1.Activity) []activity.Hour {
 func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[string]string) {
 	data, _ = proto.MarshalOptions{Deterministic: true}.Marshal(sn)
 	fields := sn.ProtoReflect().Descriptor().Fields()
-	h, fh := sha256.New(), sha256.New()
-	sections = make(map[string]string, fields.Len())
+	// The content digest's input (each family's name and digest) and the
+	// family digests are gathered on the stack; the family digests become
+	// one hex string, which the sections share.
 	var (
-		cur  protoreflect.FieldDescriptor
-		seen uint64 // the fields done, by index
-		buf  [sha256.Size + 64]byte
+		fh     = sha256.New()
+		cur    protoreflect.FieldDescriptor
+		seen   uint64 // the fields done, by index
+		sum    [sha256.Size]byte
+		inBuf  [2048]byte
+		in     = inBuf[:0]
+		short  [64 * 8]byte
+		names  [64]string
+		nShort int
 	)
 	done := func() {
 		if cur == nil {
@@ -514,11 +525,13 @@ func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[
 		case "scan_started_at", "scan_finished_at", "activity":
 			return
 		}
-		sum := fh.Sum(buf[:0])
-		h.Write(protowire.AppendString(buf[len(sum):len(sum)], string(cur.Name())))
-		h.Write(sum)
+		fh.Sum(sum[:0])
+		in = protowire.AppendString(in, string(cur.Name()))
+		in = append(in, sum[:]...)
 		if !cur.IsList() {
-			sections[string(cur.Name())] = hex.EncodeToString(sum[:8])
+			copy(short[8*nShort:], sum[:8])
+			names[nShort] = string(cur.Name())
+			nShort++
 		}
 	}
 	for b := data; len(b) > 0; {
@@ -547,7 +560,13 @@ func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[
 		b = b[n+m:]
 	}
 	done()
-	return data, hex.EncodeToString(h.Sum(nil)), sections
+	sum = sha256.Sum256(in)
+	hexes := hex.EncodeToString(short[:8*nShort])
+	sections = make(map[string]string, nShort)
+	for i := range nShort {
+		sections[names[i]] = hexes[16*i : 16*i+16]
+	}
+	return data, hex.EncodeToString(sum[:]), sections
 }
 
 // digestByFamily is Digest's content and family digests, each family
