@@ -383,7 +383,13 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	ip := clientIP(ctx, s.trusted)
 	cats := s.cur.Load() // one set of catalogs for the whole batch
 	loc := &Locator{GeoIP: s.geoip, Networks: cats.networks}
-	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: loc.Egress(ip), ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration(), Quota: s.quota}
+	egress := loc.Egress(ip)
+	addr := egress.IP // formatted once: it is addrString(ip) but for an IPv4-mapped address
+	if ip.Is4In6() {
+		addr = addrString(ip)
+	}
+	batch := store.IngestBatch{Agent: a, IP: addr, Egress: egress, ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration(), Quota: s.quota,
+		Reports: make([]store.IngestReport, 0, len(req.GetReports()))}
 	for _, r := range req.GetReports() {
 		in, err := prepare(r, a.ID, cats)
 		if err != nil {
