@@ -101,8 +101,8 @@ func (c *KVMCatalog) matchUSB(d *agentv1.UsbDevice) []*agentv1.PeripheralFinding
 	for i := range c.Families {
 		f := &c.Families[i]
 		var best []*agentv1.MatchedField
-		for _, id := range f.USB {
-			if m, ok := id.match(d); ok && len(m) > len(best) {
+		for j := range f.USB { // by pointer: every device meets every identity
+			if m, ok := f.USB[j].match(d); ok && len(m) > len(best) {
 				best = m
 			}
 		}
@@ -159,7 +159,7 @@ func hasHID(d *agentv1.UsbDevice) bool {
 
 // match reports whether every field the identity sets matches, and which
 // (built only on a match: most identities fail on the first field).
-func (id USBIdentity) match(d *agentv1.UsbDevice) ([]*agentv1.MatchedField, bool) {
+func (id *USBIdentity) match(d *agentv1.UsbDevice) ([]*agentv1.MatchedField, bool) {
 	ms := d.GetMassStorage()
 	num := func(want *uint32, got uint32) bool { return want == nil || *want == got }
 	str := func(want, got string) bool { return want == "" || textMatch(got, want) }
@@ -197,8 +197,8 @@ func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFindi
 	for i := range c.Families {
 		f := &c.Families[i]
 		var best []*agentv1.MatchedField
-		for _, id := range f.EDID {
-			if m, ok := id.match(d); ok && len(m) > len(best) {
+		for j := range f.EDID { // by pointer: every device meets every identity
+			if m, ok := f.EDID[j].match(d); ok && len(m) > len(best) {
 				best = m
 			}
 		}
@@ -233,7 +233,7 @@ func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFindi
 	return out
 }
 
-func (id EDIDIdentity) match(d *agentv1.Display) ([]*agentv1.MatchedField, bool) {
+func (id *EDIDIdentity) match(d *agentv1.Display) ([]*agentv1.MatchedField, bool) {
 	str := func(want, got string) bool { return want == "" || textMatch(got, want) }
 	if !str(id.ManufacturerID, d.GetManufacturerId()) || id.ProductCode != nil && *id.ProductCode != d.GetProductCode() ||
 		!str(id.MonitorName, d.GetMonitorName()) || !str(id.SerialString, d.GetSerialString()) {
