@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -368,7 +367,27 @@ func (s *Server) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*age
 	return resp, nil
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+// isLowerUUID says whether s is a UUID in lower-case hex with dashes
+// (^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$, checked
+// without the regexp engine: every report's id is checked).
+func isLowerUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		switch c := s[i]; i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // Report validates a batch and stores it; the reply lists what is durable.
 func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agentv1.ReportResponse, error) {
@@ -438,7 +457,7 @@ func prepare(r *agentv1.Report, agentID string, cats *catalogState) (store.Inges
 	bad := func(format string, args ...any) error {
 		return status.Errorf(codes.InvalidArgument, "report %q: "+format, append([]any{r.GetReportId()}, args...)...)
 	}
-	if !uuidPattern.MatchString(r.GetReportId()) {
+	if !isLowerUUID(r.GetReportId()) {
 		return store.IngestReport{}, bad("report_id must be a lower-case UUID")
 	}
 	if r.GetSequence() == 0 || r.GetSequence() > 1<<62 {
@@ -447,7 +466,7 @@ func prepare(r *agentv1.Report, agentID string, cats *catalogState) (store.Inges
 	if r.GetCreatedAt() == nil {
 		return store.IngestReport{}, bad("created_at missing")
 	}
-	if id := r.GetPresenceCheckId(); id != "" && (!uuidPattern.MatchString(id) || r.GetSnapshot() == nil) {
+	if id := r.GetPresenceCheckId(); id != "" && (!isLowerUUID(id) || r.GetSnapshot() == nil) {
 		return store.IngestReport{}, bad("presence_check_id must be a lower-case UUID on a snapshot")
 	}
 	in := store.IngestReport{ReportID: r.GetReportId(), Sequence: r.GetSequence(), CreatedAt: r.GetCreatedAt().AsTime(), DroppedReports: r.GetDroppedReports()}

@@ -44,7 +44,7 @@ var minTime = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 // timestamps are not far in the future. The error names the field path
 // (built only on the error path: validation runs on every report).
 func validate(m protoreflect.Message, now time.Time) error {
-	v := validator{now: now}
+	v := validator{latest: now.Add(maxFuture)}
 	return within(string(m.Descriptor().Name()), v.message(m))
 }
 
@@ -73,7 +73,7 @@ func within(name string, err error) error {
 }
 
 type validator struct {
-	now      time.Time
+	latest   time.Time // the latest timestamp accepted
 	elements int
 }
 
@@ -86,6 +86,7 @@ type validator struct {
 type plan struct {
 	special specialType
 	fields  []fieldPlan
+	unknown int // the Go struct field holding unknown fields
 }
 
 type specialType int
@@ -149,6 +150,11 @@ func buildPlan(t reflect.Type, md protoreflect.MessageDescriptor, seen map[refle
 		return p
 	}
 	byNumber, byOneof := structFields(t.Elem())
+	u, ok := t.Elem().FieldByName("unknownFields") // as protobuf-go finds it
+	if !ok || u.Type.Kind() != reflect.Slice {
+		panic(fmt.Sprintf("validate: %v has no unknown fields", md.FullName()))
+	}
+	p.unknown = u.Index[0]
 	fields := md.Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
@@ -262,7 +268,7 @@ func (v *validator) planned(p *plan, ptr reflect.Value) error {
 			return invalid("%v", err)
 		}
 		t := ts.AsTime()
-		if t.After(v.now.Add(maxFuture)) {
+		if t.After(v.latest) {
 			return invalid("%s is in the future", t.Format(time.RFC3339))
 		}
 		if t.Before(minTime) {
@@ -276,10 +282,10 @@ func (v *validator) planned(p *plan, ptr reflect.Value) error {
 		}
 		return nil
 	}
-	if len(ptr.Interface().(protoreflect.ProtoMessage).ProtoReflect().GetUnknown()) > 0 {
+	st := ptr.Elem()
+	if st.Field(p.unknown).Len() > 0 {
 		return invalid("unknown fields")
 	}
-	st := ptr.Elem()
 	for i := range p.fields {
 		f := &p.fields[i]
 		fv := st.Field(f.index)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,27 @@ func TestDigestPinned(t *testing.T) {
 		"network": "3a4464d880cd2b3b", "remote_access": "88ebf2d90f1511b1", "sessions": "7cd2289edccfea92", "usb": "efb81915de895bd5"}
 	if !maps.Equal(sections, want) {
 		t.Errorf("family digests %#v, want %#v", sections, want)
+	}
+}
+
+// TestIsLowerUUID checks isLowerUUID against the regular expression it
+// replaced.
+func TestIsLowerUUID(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	ok := "0f8fad5b-d9cb-469f-a165-70867728950e"
+	cases := []string{ok, strings.ToUpper(ok), "", ok + "\n", ok[:35], ok + "0", "0f8fad5bd9cb-469f-a165-70867728950e-",
+		"0f8fad5b-d9cb-469f-a165-70867728950g", "0f8fad5b-d9cb-469f-a165-70867728950/", "0f8fad5b-d9cb-469f-a165-70867728950:",
+		"0f8fad5b-d9cb-469f-a165-70867728950`", "0f8fad5b-d9cb-469f-a165_70867728950e", "0f8fad5b-d9cb-469f-a165-7086772895\xc3\xa9"}
+	for i := range len(ok) { // each position changed to each byte class
+		for _, c := range []byte{'-', '0', '9', 'a', 'f', 'g', 'A', ' ', 0xff} {
+			b := []byte(ok)
+			b[i] = c
+			cases = append(cases, string(b))
+		}
+	}
+	for _, s := range cases {
+		if got, want := isLowerUUID(s), re.MatchString(s); got != want {
+			t.Errorf("isLowerUUID(%q) = %v, the expression says %v", s, got, want)
+		}
 	}
 }
