@@ -361,8 +361,8 @@ func benchSnapshot(i int, agentID string) *agentv1.HostSnapshot {
 // BenchmarkReportIntake measures what Report does to a report itself,
 // without the store: validation of the whole request, the report's own
 // checks, the catalog matches and the digests (validate and prepare). The
-// reports are BenchmarkIngestQuiet's snapshot and BenchmarkIngestHeartbeat's
-// heartbeat.
+// reports are BenchmarkIngestQuiet's snapshot, BenchmarkIngest's (farm)
+// and BenchmarkIngestHeartbeat's heartbeat.
 func BenchmarkReportIntake(b *testing.B) {
 	kvm, err := policies.KVM(policies.FS())
 	if err != nil {
@@ -377,6 +377,7 @@ func BenchmarkReportIntake(b *testing.B) {
 		b.Fatal(err)
 	}
 	cats := &catalogState{kvm: kvm, media: media, routers: routers}
+	farm := benchSnapshot(1, "a1") // BenchmarkIngest's
 	sn := benchSnapshot(1, "a1")
 	sn.RemoteAccess = nil // as enrollBenchAgent's quiet snapshot
 	for _, i := range sn.GetNetwork().GetInterfaces() {
@@ -385,6 +386,9 @@ func BenchmarkReportIntake(b *testing.B) {
 	for name, body := range map[string]func() *agentv1.Report{
 		"snapshot": func() *agentv1.Report {
 			return &agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}
+		},
+		"farm": func() *agentv1.Report {
+			return &agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: farm}}
 		},
 		"heartbeat": func() *agentv1.Report {
 			return &agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: &agentv1.Heartbeat{
