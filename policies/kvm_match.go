@@ -98,10 +98,14 @@ func (c *KVMCatalog) matchUSB(d *agentv1.UsbDevice) []*agentv1.PeripheralFinding
 		out = append(out, finding("usb", d.GetLocation(), kind, f, name, fields))
 	}
 	hub := d.GetDeviceClass() == usbClassHub
+	vendor := d.GetVendorId()
 	for i := range c.Families {
 		f := &c.Families[i]
 		var best []*agentv1.MatchedField
 		for j := range f.USB { // by pointer: every device meets every identity
+			if id := &f.USB[j]; id.VendorID != nil && *id.VendorID != vendor {
+				continue // as match would say, sooner: most identities name another vendor
+			}
 			if m, ok := f.USB[j].match(d); ok && len(m) > len(best) {
 				best = m
 			}
