@@ -98,11 +98,15 @@ func (c *KVMCatalog) matchUSB(d *agentv1.UsbDevice) []*agentv1.PeripheralFinding
 		out = append(out, finding("usb", d.GetLocation(), kind, f, name, fields))
 	}
 	hub := d.GetDeviceClass() == usbClassHub
+	vendor := d.GetVendorId()
 	for i := range c.Families {
 		f := &c.Families[i]
 		var best []*agentv1.MatchedField
-		for _, id := range f.USB {
-			if m, ok := id.match(d); ok && len(m) > len(best) {
+		for j := range f.USB { // by pointer: every device meets every identity
+			if id := &f.USB[j]; id.VendorID != nil && *id.VendorID != vendor {
+				continue // as match would say, sooner: most identities name another vendor
+			}
+			if m, ok := f.USB[j].match(d); ok && len(m) > len(best) {
 				best = m
 			}
 		}
@@ -159,7 +163,7 @@ func hasHID(d *agentv1.UsbDevice) bool {
 
 // match reports whether every field the identity sets matches, and which
 // (built only on a match: most identities fail on the first field).
-func (id USBIdentity) match(d *agentv1.UsbDevice) ([]*agentv1.MatchedField, bool) {
+func (id *USBIdentity) match(d *agentv1.UsbDevice) ([]*agentv1.MatchedField, bool) {
 	ms := d.GetMassStorage()
 	num := func(want *uint32, got uint32) bool { return want == nil || *want == got }
 	str := func(want, got string) bool { return want == "" || textMatch(got, want) }
@@ -197,8 +201,8 @@ func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFindi
 	for i := range c.Families {
 		f := &c.Families[i]
 		var best []*agentv1.MatchedField
-		for _, id := range f.EDID {
-			if m, ok := id.match(d); ok && len(m) > len(best) {
+		for j := range f.EDID { // by pointer: every device meets every identity
+			if m, ok := f.EDID[j].match(d); ok && len(m) > len(best) {
 				best = m
 			}
 		}
@@ -233,7 +237,7 @@ func (c *KVMCatalog) matchDisplay(d *agentv1.Display) []*agentv1.PeripheralFindi
 	return out
 }
 
-func (id EDIDIdentity) match(d *agentv1.Display) ([]*agentv1.MatchedField, bool) {
+func (id *EDIDIdentity) match(d *agentv1.Display) ([]*agentv1.MatchedField, bool) {
 	str := func(want, got string) bool { return want == "" || textMatch(got, want) }
 	if !str(id.ManufacturerID, d.GetManufacturerId()) || id.ProductCode != nil && *id.ProductCode != d.GetProductCode() ||
 		!str(id.MonitorName, d.GetMonitorName()) || !str(id.SerialString, d.GetSerialString()) {
@@ -271,23 +275,26 @@ type PeripheralSerial struct {
 // webcams, card readers and panels of one laptop model may share a serial
 // across a whole fleet; a keyboard, mouse, KVM or monitor may not.)
 func PeripheralSerials(cat *KVMCatalog, u *agentv1.Usb, ds *agentv1.Displays) []PeripheralSerial {
-	var out []PeripheralSerial
+	// The keys are appended to one buffer and cut from one string: the
+	// collector takes a dozen from every snapshot it receives.
+	var (
+		buf     = make([]byte, 0, 32*(len(u.GetDevices())+len(ds.GetDisplays())))
+		out     = make([]PeripheralSerial, 0, len(u.GetDevices())+len(ds.GetDisplays()))
+		endsBuf [32]int
+		ends    = endsBuf[:0] // of each key in buf
+	)
 	common := func(s string) bool { return strings.TrimSpace(s) == "" || anyText(s, cat.CommonSerials) }
 	for _, d := range u.GetDevices() {
 		if d.GetDeviceClass() == usbClassHub || !hasHID(d) || common(d.GetSerial()) {
 			continue
 		}
-		serial := strings.TrimSpace(d.GetSerial())
-		var key strings.Builder
-		var id [12]byte
-		key.Grow(len("usb 0x0000:0x0000 ") + len(serial))
-		key.WriteString("usb ")
-		key.Write(appendHexID(id[:0], d.GetVendorId()))
-		key.WriteByte(':')
-		key.Write(appendHexID(id[:0], d.GetProductId()))
-		key.WriteByte(' ')
-		key.WriteString(serial)
-		out = append(out, PeripheralSerial{Key: key.String(), Device: d.GetLocation()})
+		buf = append(buf, "usb "...)
+		buf = appendHexID(buf, d.GetVendorId())
+		buf = append(buf, ':')
+		buf = appendHexID(buf, d.GetProductId())
+		buf = append(buf, ' ')
+		buf = append(buf, strings.TrimSpace(d.GetSerial())...)
+		out, ends = append(out, PeripheralSerial{Device: d.GetLocation()}), append(ends, len(buf))
 	}
 	for _, d := range ds.GetDisplays() {
 		if d.GetInternal() || d.GetManufacturerId() == "" {
@@ -303,10 +310,20 @@ func PeripheralSerials(cat *KVMCatalog, u *agentv1.Usb, ds *agentv1.Displays) []
 		if serial == "" {
 			continue
 		}
-		out = append(out, PeripheralSerial{
-			Key:    fmt.Sprintf("display %s %s %s", d.GetManufacturerId(), hexID(d.GetProductCode()), serial),
-			Device: d.GetConnector(),
-		})
+		buf = append(buf, "display "...)
+		buf = append(buf, d.GetManufacturerId()...)
+		buf = append(buf, ' ')
+		buf = appendHexID(buf, d.GetProductCode())
+		buf = append(buf, ' ')
+		buf = append(buf, serial...)
+		out, ends = append(out, PeripheralSerial{Device: d.GetConnector()}), append(ends, len(buf))
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	keys, start := string(buf), 0
+	for i, end := range ends {
+		out[i].Key, start = keys[start:end], end
 	}
 	return out
 }

@@ -357,3 +357,57 @@ func benchSnapshot(i int, agentID string) *agentv1.HostSnapshot {
 	sn.Activity = activity
 	return sn
 }
+
+// BenchmarkReportIntake measures what Report does to a report itself,
+// without the store: validation of the whole request, the report's own
+// checks, the catalog matches and the digests (validate and prepare). The
+// reports are BenchmarkIngestQuiet's snapshot, BenchmarkIngest's (farm)
+// and BenchmarkIngestHeartbeat's heartbeat.
+func BenchmarkReportIntake(b *testing.B) {
+	kvm, err := policies.KVM(policies.FS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	media, err := policies.Media(policies.FS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	routers, err := policies.Routers(policies.FS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cats := &catalogState{kvm: kvm, media: media, routers: routers}
+	farm := benchSnapshot(1, "a1") // BenchmarkIngest's
+	sn := benchSnapshot(1, "a1")
+	sn.RemoteAccess = nil // as enrollBenchAgent's quiet snapshot
+	for _, i := range sn.GetNetwork().GetInterfaces() {
+		i.VpnToolId = ""
+	}
+	for name, body := range map[string]func() *agentv1.Report{
+		"snapshot": func() *agentv1.Report {
+			return &agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: sn}}
+		},
+		"farm": func() *agentv1.Report {
+			return &agentv1.Report{Body: &agentv1.Report_Snapshot{Snapshot: farm}}
+		},
+		"heartbeat": func() *agentv1.Report {
+			return &agentv1.Report{Body: &agentv1.Report_Heartbeat{Heartbeat: &agentv1.Heartbeat{
+				SnapshotDigest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Identity: sn.GetIdentity()}}}
+		},
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for n := 0; b.Loop(); n++ {
+				r := body()
+				r.ReportId, r.Sequence, r.CreatedAt = uuid.NewString(), uint64(n+1), timestamppb.Now()
+				req := &agentv1.ReportRequest{Reports: []*agentv1.Report{r}}
+				if err := validate(req.ProtoReflect(), time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := prepare(r, "a1", cats); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -36,3 +36,18 @@ func TestEgressLocation(t *testing.T) {
 		t.Errorf("country-only record: %+v, want the country without a location", mobile)
 	}
 }
+
+// TestEgressIPIsStoredAddress: Report stores the egress's formatted
+// address as the report's address, which must be what addrString gives,
+// but for an IPv4-mapped IPv6 address (stored unmapped).
+func TestEgressIPIsStoredAddress(t *testing.T) {
+	for _, s := range []string{"203.0.113.7", "2001:db8::1", "fe80::1%eth0", "::ffff:203.0.113.7", "127.0.0.1"} {
+		ip := netip.MustParseAddr(s)
+		if got := (&Locator{}).Egress(ip).IP; got != addrString(ip) && !ip.Is4In6() {
+			t.Errorf("%s: egress address %q, stored address %q", s, got, addrString(ip))
+		}
+	}
+	if got := (&Locator{}).Egress(netip.Addr{}).IP; got != addrString(netip.Addr{}) {
+		t.Errorf("no address: egress address %q, stored address %q", got, addrString(netip.Addr{}))
+	}
+}

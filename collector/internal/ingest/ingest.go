@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -368,7 +367,27 @@ func (s *Server) CheckIn(ctx context.Context, req *agentv1.CheckInRequest) (*age
 	return resp, nil
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+// isLowerUUID says whether s is a UUID in lower-case hex with dashes
+// (^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$, checked
+// without the regexp engine: every report's id is checked).
+func isLowerUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		switch c := s[i]; i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // Report validates a batch and stores it; the reply lists what is durable.
 func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agentv1.ReportResponse, error) {
@@ -383,7 +402,13 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	ip := clientIP(ctx, s.trusted)
 	cats := s.cur.Load() // one set of catalogs for the whole batch
 	loc := &Locator{GeoIP: s.geoip, Networks: cats.networks}
-	batch := store.IngestBatch{Agent: a, IP: addrString(ip), Egress: loc.Egress(ip), ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration(), Quota: s.quota}
+	egress := loc.Egress(ip)
+	addr := egress.IP // formatted once: it is addrString(ip) but for an IPv4-mapped address
+	if ip.Is4In6() {
+		addr = addrString(ip)
+	}
+	batch := store.IngestBatch{Agent: a, IP: addr, Egress: egress, ReceivedAt: now, ReportInterval: s.intervals.GetHeartbeatInterval().AsDuration(), Quota: s.quota,
+		Reports: make([]store.IngestReport, 0, len(req.GetReports()))}
 	for _, r := range req.GetReports() {
 		in, err := prepare(r, a.ID, cats)
 		if err != nil {
@@ -432,7 +457,7 @@ func prepare(r *agentv1.Report, agentID string, cats *catalogState) (store.Inges
 	bad := func(format string, args ...any) error {
 		return status.Errorf(codes.InvalidArgument, "report %q: "+format, append([]any{r.GetReportId()}, args...)...)
 	}
-	if !uuidPattern.MatchString(r.GetReportId()) {
+	if !isLowerUUID(r.GetReportId()) {
 		return store.IngestReport{}, bad("report_id must be a lower-case UUID")
 	}
 	if r.GetSequence() == 0 || r.GetSequence() > 1<<62 {
@@ -441,7 +466,7 @@ func prepare(r *agentv1.Report, agentID string, cats *catalogState) (store.Inges
 	if r.GetCreatedAt() == nil {
 		return store.IngestReport{}, bad("created_at missing")
 	}
-	if id := r.GetPresenceCheckId(); id != "" && (!uuidPattern.MatchString(id) || r.GetSnapshot() == nil) {
+	if id := r.GetPresenceCheckId(); id != "" && (!isLowerUUID(id) || r.GetSnapshot() == nil) {
 		return store.IngestReport{}, bad("presence_check_id must be a lower-case UUID on a snapshot")
 	}
 	in := store.IngestReport{ReportID: r.GetReportId(), Sequence: r.GetSequence(), CreatedAt: r.GetCreatedAt().AsTime(), DroppedReports: r.GetDroppedReports()}
@@ -478,9 +503,13 @@ func prepare(r *agentv1.Report, agentID string, cats *catalogState) (store.Inges
 
 // activityHours converts reported activity hours (already validated).
 func activityHours(a *agentv1.Activity) []activity.Hour {
-	var out []activity.Hour
-	for _, h := range a.GetHours() {
-		out = append(out, activity.Hour{Start: h.GetHour().AsTime(), Active: h.GetActiveMinutes(), Sampled: h.GetSampledMinutes()})
+	hours := a.GetHours()
+	if len(hours) == 0 {
+		return nil
+	}
+	out := make([]activity.Hour, len(hours))
+	for i, h := range hours {
+		out[i] = activity.Hour{Start: h.GetHour().AsTime(), Active: h.GetActiveMinutes(), Sampled: h.GetSampledMinutes()}
 	}
 	return out
 }
@@ -499,12 +528,19 @@ func activityHours(a *agentv1.Activity) []activity.Hour {
 func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[string]string) {
 	data, _ = proto.MarshalOptions{Deterministic: true}.Marshal(sn)
 	fields := sn.ProtoReflect().Descriptor().Fields()
-	h, fh := sha256.New(), sha256.New()
-	sections = make(map[string]string, fields.Len())
+	// The content digest's input (each family's name and digest) and the
+	// family digests are gathered on the stack; the family digests become
+	// one hex string, which the sections share.
 	var (
-		cur  protoreflect.FieldDescriptor
-		seen uint64 // the fields done, by index
-		buf  [sha256.Size + 64]byte
+		fh     = sha256.New()
+		cur    protoreflect.FieldDescriptor
+		seen   uint64 // the fields done, by index
+		sum    [sha256.Size]byte
+		inBuf  [2048]byte
+		in     = inBuf[:0]
+		short  [64 * 8]byte
+		names  [64]string
+		nShort int
 	)
 	done := func() {
 		if cur == nil {
@@ -514,11 +550,13 @@ func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[
 		case "scan_started_at", "scan_finished_at", "activity":
 			return
 		}
-		sum := fh.Sum(buf[:0])
-		h.Write(protowire.AppendString(buf[len(sum):len(sum)], string(cur.Name())))
-		h.Write(sum)
+		fh.Sum(sum[:0])
+		in = protowire.AppendString(in, string(cur.Name()))
+		in = append(in, sum[:]...)
 		if !cur.IsList() {
-			sections[string(cur.Name())] = hex.EncodeToString(sum[:8])
+			copy(short[8*nShort:], sum[:8])
+			names[nShort] = string(cur.Name())
+			nShort++
 		}
 	}
 	for b := data; len(b) > 0; {
@@ -547,7 +585,13 @@ func Digest(sn *agentv1.HostSnapshot) (data []byte, digest string, sections map[
 		b = b[n+m:]
 	}
 	done()
-	return data, hex.EncodeToString(h.Sum(nil)), sections
+	sum = sha256.Sum256(in)
+	hexes := hex.EncodeToString(short[:8*nShort])
+	sections = make(map[string]string, nShort)
+	for i := range nShort {
+		sections[names[i]] = hexes[16*i : 16*i+16]
+	}
+	return data, hex.EncodeToString(sum[:]), sections
 }
 
 // digestByFamily is Digest's content and family digests, each family
