@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/ingest/ingesttest"
 	"github.com/bonafide-sec/bonafide/policies"
 )
 
@@ -165,6 +166,49 @@ func BenchmarkEvaluate(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/rule")
+		})
+	}
+}
+
+// BenchmarkEvaluateReport measures what the rules cost per report: the
+// device rules and the snapshot rules over the ingest benchmarks' snapshot
+// (ingesttest.Snapshot), quiet (no rule fires) and farm-like (the
+// remote-access rules fire and their evidence is built). cpu-ns/op is the
+// process's CPU time per report, garbage collection included, which a
+// shared machine inflates less than ns/op.
+func BenchmarkEvaluateReport(b *testing.B) {
+	e, err := detect.Load(policies.FS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	for _, bc := range []struct {
+		name  string
+		quiet bool
+	}{{"quiet", true}, {"farm", false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			sn := ingesttest.Snapshot(1, "a1")
+			if bc.quiet {
+				ingesttest.Quiet(sn)
+			}
+			id := sn.GetIdentity()
+			device := &detect.DeviceFacts{
+				ID: "d1", AgentID: "a1", Hostname: id.GetHostname(), HardwareUUID: id.GetHardwareUuid(), SerialNumber: id.GetSerialNumber(),
+				OSFamily: "windows", AgentVersion: id.GetAgentVersion(), FirstSeen: now.Add(-48 * time.Hour), LastSeen: now,
+				ReportInterval: time.Minute, LiveAgentIDs: []string{"a1"}, EgressIP: "203.0.113.1", EgressDistanceKm: -1, TravelKmh: -1,
+			}
+			ctx := b.Context()
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				if _, err := e.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Now: now, Device: device}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Now: now, Device: device, Snapshot: sn}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
