@@ -151,41 +151,40 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	return s.recluster(ctx, tx, seeds, now)
 }
 
-// replaceKeys replaces a device's keys and keeps link_keys' holder counts.
+// replaceKeys replaces a device's keys and keeps link_keys' holder counts,
+// in a fixed number of statements whatever the number of keys (plus one
+// per 300 keys): a report that moves its device between clusters ran
+// three statements per old linking key and two per new one, each a round
+// trip on PostgreSQL, inside the cluster lock every such report waits for.
+// The old linking keys are read in the statements themselves, and the new
+// ones from the rows just inserted: both lists come from device_keys.
 func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey) error {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT key FROM device_keys WHERE device_id = ? AND link = 1`), deviceID)
-	if err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	old, err := scanColumn[string](rows)
-	if err != nil {
-		return err
-	}
-	for _, k := range old {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE link_keys SET holders = holders - 1 WHERE key = ?`), k); err != nil {
-			return fmt.Errorf("link keys: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM link_keys WHERE key = ? AND holders <= 0`), k); err != nil {
-			return fmt.Errorf("link keys: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM device_keys WHERE device_id = ?`), deviceID); err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	for _, k := range keys {
-		link := 0
-		if k.Link {
-			link = 1
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES (?, ?, ?)`), deviceID, string(k.Key), link); err != nil {
+	for _, q := range []string{
+		`UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
+		`DELETE FROM link_keys WHERE holders <= 0 AND key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
+		`DELETE FROM device_keys WHERE device_id = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, s.q(q), deviceID); err != nil {
 			return fmt.Errorf("device keys: %w", err)
 		}
-		if k.Link {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) VALUES (?, 1)
-				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), string(k.Key)); err != nil {
-				return fmt.Errorf("link keys: %w", err)
-			}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	// keys are distinct (fleet.Keys), as the primary key wants.
+	for chunk := range slices.Chunk(keys, 300) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, deviceID, string(k.Key), boolInt(k.Link))
 		}
+		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")
+		if _, err := tx.Tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES `+rows), args...); err != nil {
+			return fmt.Errorf("device keys: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) SELECT key, 1 FROM device_keys WHERE device_id = ? AND link = 1
+		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), deviceID); err != nil {
+		return fmt.Errorf("link keys: %w", err)
 	}
 	return nil
 }
