@@ -154,24 +154,14 @@ type prejudged struct {
 func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *prejudged {
 	r := &b.Reports[0]
 	q := s.reader()
-	// The version is read first, or with the device row (SQLite): whatever
-	// changes the facts read after it changes the version too.
+	// The version is read with the device row: whatever changes the facts
+	// read after it changes the version too.
 	var pre prejudgeRow
-	var row *deviceRow
-	var cluster string
-	if s.dialect == Postgres {
-		if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, COALESCE(sn.digest, ''),
-			COALESCE(sn.section_digests, '') FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
-			Scan(&pre.version, &pre.snapKeys, &pre.keysDigest, &cluster, &pre.signins, &pre.snapshot.digest, &pre.snapshot.sections); err != nil {
-			return nil
-		}
-	} else {
-		var err error
-		if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &pre); err != nil {
-			return nil
-		}
-		cluster = row.clusterID
+	row, err := s.readDevice(ctx, q, b.Agent.DeviceID, &pre)
+	if err != nil {
+		return nil
 	}
+	cluster := row.clusterID
 	version, snapKeys, keysDigest, signins, stored := pre.version, pre.snapKeys, pre.keysDigest, pre.signins, pre.snapshot
 	panel := false
 	var snap []fleet.Key
@@ -201,14 +191,6 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		// The new snapshot's keys give the stored keys digest (checked
 		// above), so they are the stored ones: the device row keeps them.
 		p.snapshotKeys = snapKeys
-	}
-	if s.dialect == Postgres {
-		// Several writers judge in parallel there already, and reading
-		// the facts out here costs more round trips than it saves (it
-		// halved closed-loop throughput): the writer judges. What is
-		// known here still spares it the keys and tells whether the
-		// batch may touch other devices' rows (lockClusters).
-		return p
 	}
 	egress, _ := json.Marshal(b.Egress)
 	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: string(egress),

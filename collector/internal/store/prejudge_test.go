@@ -2,13 +2,13 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 )
 
 // egressRule fires on every device evaluation with the previous egress
@@ -59,11 +59,10 @@ func (r *egressRule) count() int {
 // as read. When another report of the device is stored meanwhile, the
 // writer does not store that verdict: it evaluates again on the device as
 // it now is. When nothing intervened, the verdict reached outside is kept
-// (the rules ran once). SQLite only: PostgreSQL's writers judge
-// themselves (see prejudge).
+// (the rules ran once). Both engines judge outside their writers.
 func TestStaleVerdict(t *testing.T) {
-	{
-		e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
 		dev := e.enroll("agent-1", "hw:1", "host-1")
 		rule := &egressRule{}
 		from := func(ip string, at time.Time, r store.IngestReport) store.IngestBatch {
@@ -119,5 +118,5 @@ func TestStaleVerdict(t *testing.T) {
 		if n := e.reportCount(dev); n != 3 {
 			t.Fatalf("%d reports stored, want 3", n)
 		}
-	}
+	})
 }
