@@ -258,12 +258,20 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 			results[0].acked = acked
 			return err
 		}
+		// On PostgreSQL, where each statement is a round trip, a batch's
+		// savepoint is released together with the next one's start, in
+		// one simple-protocol message, and the last one by the commit.
+		release := false
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
 				results[i].err = err
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT ingest"); err != nil {
+			savepoint := "SAVEPOINT ingest"
+			if release {
+				savepoint = "RELEASE SAVEPOINT ingest; SAVEPOINT ingest"
+			}
+			if _, err := tx.ExecContext(ctx, savepoint); err != nil {
 				return err
 			}
 			acked, err := s.ingestBatch(ctx, tx, r)
@@ -277,6 +285,10 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq) ([]ingestResul
 				results[i].err = err
 			}
 			results[i].acked = acked
+			if s.dialect == Postgres {
+				release = true
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT ingest"); err != nil {
 				return err
 			}
