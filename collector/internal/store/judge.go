@@ -137,14 +137,17 @@ type prejudged struct {
 	// does not): computed here, off the writer.
 	snapshotKeys string
 	panel        bool
-	// facts and verdict are nil on PostgreSQL (see prejudge).
+	// facts are the device's facts as read (with the report applied),
+	// verdict the rules' verdict on them.
 	facts   *factsRead
 	verdict verdict
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
 // the report will leave the device (see overlay), and decides on them,
-// outside the single writer and concurrently with other batches. The
+// outside the writers (one on SQLite, four on PostgreSQL: there the facts
+// read in the writer's transaction were one more statement a report
+// inside the group) and concurrently with other batches. The
 // writer keeps the verdict only if the device's version is still the one
 // read here (ingestOne). It returns nil, leaving the writer to decide, when
 // the report changes what the facts are built from in ways only the writer
