@@ -921,10 +921,14 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 				return !slices.ContainsFunc(c.alerts[i], func(a memberAlert) bool { return a.rule == rule })
 			})
 		}
-		if _, err := s.record(ctx, tx, r.facts, v, now); err != nil {
+		changed, err := s.record(ctx, tx, r.facts, v, now)
+		if err != nil {
 			return err
 		}
-		if c != nil {
+		// With no findings and nothing resolved, record wrote none of
+		// the member's alerts: the view holds them still, and only a
+		// new person binding needs reading back.
+		if i, ok := c.member(id); ok && (len(v.findings) > 0 || changed || r.facts.Person != c.members[i].Person) {
 			if err := s.rereadMember(ctx, tx, c, id, r.facts.Person); err != nil {
 				return err
 			}
