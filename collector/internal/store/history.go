@@ -296,19 +296,31 @@ type EgressChange struct {
 // address other than the device's last one (so before the device row is
 // updated), and keeps the newest keepEgress entries.
 func (s *Store) recordEgress(ctx context.Context, tx wtx, deviceID, ip string, e detect.Egress, at time.Time) error {
-	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO egress_history (device_id, at, ip, status, country, region, city, asn, org,
-		network_class, network_name, timezone, has_location, latitude, longitude) SELECT id, CAST(? AS BIGINT), CAST(? AS TEXT),
-		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),
-		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION)
-		FROM devices WHERE id = ? AND last_ip <> ?`),
-		micros(at), ip, e.Status, e.Country, e.Region, e.City, e.ASN, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone,
-		boolInt(e.HasLocation), e.Latitude, e.Longitude, deviceID, ip)
+	res, err := tx.ExecContext(ctx, s.q(egressInsertSQL), egressArgs(deviceID, ip, e, at)...)
 	if err != nil {
 		return fmt.Errorf("egress history: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil
 	}
+	return s.pruneEgress(ctx, tx, deviceID)
+}
+
+// egressInsertSQL adds the egress history entry of recordEgress; its
+// arguments are egressArgs.
+const egressInsertSQL = `INSERT INTO egress_history (device_id, at, ip, status, country, region, city, asn, org,
+		network_class, network_name, timezone, has_location, latitude, longitude) SELECT id, CAST(? AS BIGINT), CAST(? AS TEXT),
+		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),
+		CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION)
+		FROM devices WHERE id = ? AND last_ip <> ?`
+
+func egressArgs(deviceID, ip string, e detect.Egress, at time.Time) []any {
+	return []any{micros(at), ip, e.Status, e.Country, e.Region, e.City, e.ASN, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone,
+		boolInt(e.HasLocation), e.Latitude, e.Longitude, deviceID, ip}
+}
+
+// pruneEgress keeps a device's newest keepEgress egress history entries.
+func (s *Store) pruneEgress(ctx context.Context, tx wtx, deviceID string) error {
 	// No row at that offset (fewer entries): id <= NULL deletes nothing.
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM egress_history WHERE device_id = ? AND id <=
 		(SELECT id FROM egress_history WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`), deviceID, deviceID, keepEgress); err != nil {

@@ -324,27 +324,32 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	if r.Snapshot != nil {
 		kind = "snapshot"
 	}
-	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, report_id) DO NOTHING`),
-		b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now)
-	if err != nil {
-		return fmt.Errorf("insert report: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil // stored by an earlier attempt
-	}
-	if err := s.chargeQuota(ctx, tx, b, r); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET last_seen = ? WHERE id = ?`), now, b.Agent.ID); err != nil {
-		return fmt.Errorf("update agent: %w", err)
+	reportArgs := []any{b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now}
+	if s.dialect == Postgres {
+		if stored, err := s.insertReportPG(ctx, tx, b, r, reportArgs); err != nil || !stored {
+			return err
+		}
+	} else {
+		res, err := tx.ExecContext(ctx, s.q(insertReportSQL), reportArgs...)
+		if err != nil {
+			return fmt.Errorf("insert report: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // stored by an earlier attempt
+		}
+		if err := s.chargeQuota(ctx, tx, b, r); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET last_seen = ? WHERE id = ?`), now, b.Agent.ID); err != nil {
+			return fmt.Errorf("update agent: %w", err)
+		}
+		if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt); err != nil {
+			return err
+		}
 	}
 	id := r.Identity
 	skew := b.ReceivedAt.Sub(r.CreatedAt)
 	egress, _ := json.Marshal(b.Egress)
-	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt); err != nil {
-		return err
-	}
 	// A snapshot whose content differs from the stored one also sets the
 	// device's snapshot columns in the same UPDATE, when the device is
 	// still at the version its stored digests were read at (expect);
@@ -436,6 +441,39 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	}
 	v := s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt)
 	return s.judge(ctx, tx, facts, v.openOnly(nothingOpen), moved, b.ReceivedAt, ev)
+}
+
+// insertReportSQL records a report, unless an earlier attempt did.
+const insertReportSQL = `INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, report_id) DO NOTHING`
+
+// insertReportPG is the start of ingestOne on PostgreSQL, where each
+// statement is a round trip: the report recorded, the agent's last_seen
+// and an egress history entry (see recordEgress) in one statement, the
+// latter two only when the report is new, then the quota charged. It
+// reports false when an earlier attempt stored the report. The order
+// differs from SQLite's (quota last), which a refused batch's rollback
+// makes invisible.
+func (s *Store) insertReportPG(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, reportArgs []any) (bool, error) {
+	args := append(reportArgs, micros(b.ReceivedAt), b.Agent.ID)
+	args = append(args, egressArgs(b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt)...)
+	var reports, moves int
+	if err := tx.QueryRowContext(ctx, s.q(`WITH report AS (`+insertReportSQL+` RETURNING 1),
+		agent AS (UPDATE agents SET last_seen = ? WHERE id = ? AND EXISTS (SELECT 1 FROM report)),
+		egress AS (`+egressInsertSQL+` AND EXISTS (SELECT 1 FROM report) RETURNING 1)
+		SELECT (SELECT COUNT(*) FROM report), (SELECT COUNT(*) FROM egress)`), args...).Scan(&reports, &moves); err != nil {
+		return false, fmt.Errorf("insert report: %w", err)
+	}
+	if reports == 0 {
+		return false, nil // stored by an earlier attempt
+	}
+	if err := s.chargeQuota(ctx, tx, b, r); err != nil {
+		return false, err
+	}
+	if moves > 0 {
+		return true, s.pruneEgress(ctx, tx, b.Agent.DeviceID)
+	}
+	return true, nil
 }
 
 // snapshotWrite is what the device row takes from a report's snapshot
@@ -535,17 +573,20 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	r.Sections["users"] = usersKey
 	sections, _ := json.Marshal(r.Sections)
 	now := micros(b.ReceivedAt)
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
-		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
-		section_digests = excluded.section_digests, data = excluded.data`),
-		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, string(sections), r.Data); err != nil {
-		return fmt.Errorf("store snapshot: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`), b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest,
-		strings.Join(changed, ","), r.Data); err != nil {
-		return fmt.Errorf("snapshot history: %w", err)
+	latest := []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, string(sections), r.Data}
+	history := []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, strings.Join(changed, ","), r.Data}
+	if s.dialect == Postgres {
+		// One statement, one round trip, stores both.
+		if _, err := tx.ExecContext(ctx, s.q(`WITH latest AS (`+storeLatestSQL+`) `+storeHistorySQL), append(latest, history...)...); err != nil {
+			return fmt.Errorf("store snapshot: %w", err)
+		}
+	} else {
+		if _, err := tx.ExecContext(ctx, s.q(storeLatestSQL), latest...); err != nil {
+			return fmt.Errorf("store snapshot: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(storeHistorySQL), history...); err != nil {
+			return fmt.Errorf("snapshot history: %w", err)
+		}
 	}
 	if !deviceSet {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
@@ -566,6 +607,17 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	}
 	return nil
 }
+
+// storeLatestSQL stores a device's latest snapshot, storeHistorySQL its
+// history entry (see storeSnapshot).
+const (
+	storeLatestSQL = `INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
+		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
+		section_digests = excluded.section_digests, data = excluded.data`
+	storeHistorySQL = `INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+)
 
 // storePeripheralSerials replaces a device's peripheral serials: one
 // delete and one multi-row insert per 500 serials.
