@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -620,80 +621,65 @@ type memberKey struct {
 // memberAlert is one open or acknowledged alert of a member.
 type memberAlert struct{ rule, severity, category, tags string }
 
-// readCluster reads a cluster's current members, their keys and alerts.
+// readCluster reads a cluster's current members, their keys and alerts,
+// in one statement (one round trip on PostgreSQL, where a report that
+// moves its device reads two clusters a few times, inside the cluster
+// lock): three parts, told apart by the first column, each sorted as its
+// own query would be (members by host name and id, keys by key and
+// device, alerts by rule).
 func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time) (*clusterRead, error) {
 	r := &clusterRead{id: id, members: []ClusterMember{}, index: map[string]int{}}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT d.id, d.hostname, d.person, d.egress, d.risk_score, COALESCE(`+personBySerial+`, '') FROM devices d
-		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ? ORDER BY d.hostname, d.id`), id, micros(now.Add(-clusterWindow)))
-	if err != nil {
-		return nil, fmt.Errorf("cluster members: %w", err)
-	}
-	for rows.Next() {
-		var m ClusterMember
-		var egress, serialPerson string
-		if err := rows.Scan(&m.DeviceID, &m.Hostname, &m.Person, &egress, &m.RiskScore, &serialPerson); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		var e detect.Egress
-		json.Unmarshal([]byte(egress), &e)
-		m.EgressIP, m.NetworkClass = e.IP, e.NetworkClass
-		r.index[m.DeviceID] = len(r.members)
-		r.members = append(r.members, m)
-		r.serial = append(r.serial, serialPerson)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	r.alerts = make([][]memberAlert, len(r.members))
-	if len(r.members) == 0 {
-		return r, nil
-	}
+	since := micros(now.Add(-clusterWindow))
 	// IN (subquery) makes both engines walk the members through the
 	// cluster index and their keys and alerts through the device indexes.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key, k.link FROM device_keys k
+	// The alerts' status is tested here, not in SQL: PostgreSQL, its
+	// statistics behind a growing table, intersected every member's
+	// alerts with the whole status index (tens of milliseconds a read),
+	// and a device has at most one alert of each rule.
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT 0, d.id, d.hostname, d.person, d.egress, CAST(d.risk_score AS TEXT),
+			COALESCE(`+personBySerial+`, '') FROM devices d
+		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
+		UNION ALL SELECT 1, k.device_id, k.key, CAST(k.link AS TEXT), '', '', '' FROM device_keys k
 		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
-		ORDER BY k.key, k.device_id`), id, micros(now.Add(-clusterWindow)))
+		UNION ALL SELECT 2, a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
+		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?)
+		ORDER BY 1, 3, 2`), id, since, id, since, id)
 	if err != nil {
-		return nil, fmt.Errorf("cluster keys: %w", err)
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	defer rows.Close()
 	for rows.Next() {
-		var k memberKey
-		var link int
-		if err := rows.Scan(&k.device, &k.key, &link); err != nil {
-			rows.Close()
+		var part int
+		var dev, c3, c4, c5, c6, c7 string
+		if err := rows.Scan(&part, &dev, &c3, &c4, &c5, &c6, &c7); err != nil {
 			return nil, err
 		}
-		k.link = link == 1
-		r.keys = append(r.keys, k)
+		switch part {
+		case 0:
+			m := ClusterMember{DeviceID: dev, Hostname: c3, Person: c4}
+			m.RiskScore, _ = strconv.Atoi(c6)
+			var e detect.Egress
+			json.Unmarshal([]byte(c5), &e)
+			m.EgressIP, m.NetworkClass = e.IP, e.NetworkClass
+			r.index[m.DeviceID] = len(r.members)
+			r.members = append(r.members, m)
+			r.serial = append(r.serial, c7)
+			r.alerts = append(r.alerts, nil)
+		case 1:
+			r.keys = append(r.keys, memberKey{device: dev, key: c3, link: c4 == "1"})
+		case 2:
+			if i, ok := r.index[dev]; ok && openStatus(c7) {
+				r.alerts[i] = append(r.alerts[i], memberAlert{rule: c3, severity: c4, category: c5, tags: c6})
+			}
+		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// The status is tested here, not in SQL: PostgreSQL, its statistics
-	// behind a growing table, intersected every member's alerts with the
-	// whole status index (tens of milliseconds a read), and a device has
-	// at most one alert of each rule.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
-		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?) ORDER BY a.rule_id`), id)
-	if err != nil {
-		return nil, fmt.Errorf("cluster alerts: %w", err)
+	if r.alerts == nil {
+		r.alerts = [][]memberAlert{}
 	}
-	for rows.Next() {
-		var dev, status string
-		var a memberAlert
-		if err := rows.Scan(&dev, &a.rule, &a.severity, &a.category, &a.tags, &status); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if i, ok := r.index[dev]; ok && openStatus(status) {
-			r.alerts[i] = append(r.alerts[i], a)
-		}
-	}
-	rows.Close()
-	return r, rows.Err()
+	return r, nil
 }
 
 // openStatus: an open or acknowledged alert counts in its cluster.
