@@ -245,29 +245,25 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 			}
 		}
 		for chunk := range slices.Chunk(frontier, 200) {
+			// The devices the frontier's keys link (the first part, with
+			// no key) and, in the same round trip, its crowded keys: they
+			// link a frontier device only if it is among their most
+			// senior holders.
 			args := append([]any{fleet.MaxHolders, since}, anys(chunk)...)
-			rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id FROM device_keys k
+			args = append(append(args, fleet.MaxHolders), anys(chunk)...)
+			rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '' FROM device_keys k
 				JOIN link_keys l ON l.key = k.key AND l.holders <= ?
 				JOIN device_keys o ON o.key = k.key AND o.link = 1
 				JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
+				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)
+				UNION ALL SELECT k.device_id, k.key FROM device_keys k
+				JOIN link_keys l ON l.key = k.key AND l.holders > ?
 				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)`), args...)
 			if err != nil {
 				return nil, fmt.Errorf("cluster: %w", err)
 			}
-			ids, err := scanColumn[string](rows)
-			if err != nil {
-				return nil, err
-			}
-			add(ids)
-			// Crowded keys link a frontier device only if it is among
-			// their most senior holders.
-			rows, err = tx.Tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key FROM device_keys k
-				JOIN link_keys l ON l.key = k.key AND l.holders > ?
-				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)`), append([]any{fleet.MaxHolders}, anys(chunk)...)...)
-			if err != nil {
-				return nil, fmt.Errorf("cluster: %w", err)
-			}
 			type holding struct{ device, key string }
+			var linked []string
 			var held []holding
 			for rows.Next() {
 				var h holding
@@ -275,12 +271,17 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 					rows.Close()
 					return nil, err
 				}
-				held = append(held, h)
+				if h.key == "" {
+					linked = append(linked, h.device)
+				} else {
+					held = append(held, h)
+				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return nil, err
 			}
+			add(linked)
 			for _, h := range held {
 				linking, ok := crowded[h.key]
 				if !ok {
@@ -648,9 +649,10 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	defer rows.Close()
+	// Scanned into once (a variable per row would escape, each row).
+	var part int
+	var dev, c3, c4, c5, c6, c7 string
 	for rows.Next() {
-		var part int
-		var dev, c3, c4, c5, c6, c7 string
 		if err := rows.Scan(&part, &dev, &c3, &c4, &c5, &c6, &c7); err != nil {
 			return nil, err
 		}
