@@ -280,3 +280,33 @@ func (s *Store) CachedRowMatchesForTest(ctx context.Context, deviceID string) (c
 	}
 	return true, nil
 }
+
+// LinkKeysForTest returns link_keys' holder counts and, beside them, the
+// counts its definition gives: how many devices hold each key as a
+// linking key in device_keys.
+func (s *Store) LinkKeysForTest(ctx context.Context) (stored, counted map[string]int64, err error) {
+	stored, counted = map[string]int64{}, map[string]int64{}
+	for q, m := range map[string]map[string]int64{
+		`SELECT key, holders FROM link_keys`:                                stored,
+		`SELECT key, COUNT(*) FROM device_keys WHERE link = 1 GROUP BY key`: counted,
+	} {
+		rows, err := s.r.QueryContext(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var k string
+			var n int64
+			if err := rows.Scan(&k, &n); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			m[k] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return stored, counted, nil
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,41 +152,40 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	return s.recluster(ctx, tx, seeds, now)
 }
 
-// replaceKeys replaces a device's keys and keeps link_keys' holder counts.
+// replaceKeys replaces a device's keys and keeps link_keys' holder counts,
+// in a fixed number of statements whatever the number of keys (plus one
+// per 300 keys): a report that moves its device between clusters ran
+// three statements per old linking key and two per new one, each a round
+// trip on PostgreSQL, inside the cluster lock every such report waits for.
+// The old linking keys are read in the statements themselves, and the new
+// ones from the rows just inserted: both lists come from device_keys.
 func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey) error {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT key FROM device_keys WHERE device_id = ? AND link = 1`), deviceID)
-	if err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	old, err := scanColumn[string](rows)
-	if err != nil {
-		return err
-	}
-	for _, k := range old {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE link_keys SET holders = holders - 1 WHERE key = ?`), k); err != nil {
-			return fmt.Errorf("link keys: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM link_keys WHERE key = ? AND holders <= 0`), k); err != nil {
-			return fmt.Errorf("link keys: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM device_keys WHERE device_id = ?`), deviceID); err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	for _, k := range keys {
-		link := 0
-		if k.Link {
-			link = 1
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES (?, ?, ?)`), deviceID, string(k.Key), link); err != nil {
+	for _, q := range []string{
+		`UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
+		`DELETE FROM link_keys WHERE holders <= 0 AND key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
+		`DELETE FROM device_keys WHERE device_id = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, s.q(q), deviceID); err != nil {
 			return fmt.Errorf("device keys: %w", err)
 		}
-		if k.Link {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) VALUES (?, 1)
-				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), string(k.Key)); err != nil {
-				return fmt.Errorf("link keys: %w", err)
-			}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	// keys are distinct (fleet.Keys), as the primary key wants.
+	for chunk := range slices.Chunk(keys, 300) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, deviceID, string(k.Key), boolInt(k.Link))
 		}
+		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")
+		if _, err := tx.Tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES `+rows), args...); err != nil {
+			return fmt.Errorf("device keys: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) SELECT key, 1 FROM device_keys WHERE device_id = ? AND link = 1
+		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), deviceID); err != nil {
+		return fmt.Errorf("link keys: %w", err)
 	}
 	return nil
 }
@@ -245,29 +245,25 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 			}
 		}
 		for chunk := range slices.Chunk(frontier, 200) {
+			// The devices the frontier's keys link (the first part, with
+			// no key) and, in the same round trip, its crowded keys: they
+			// link a frontier device only if it is among their most
+			// senior holders.
 			args := append([]any{fleet.MaxHolders, since}, anys(chunk)...)
-			rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id FROM device_keys k
+			args = append(append(args, fleet.MaxHolders), anys(chunk)...)
+			rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '' FROM device_keys k
 				JOIN link_keys l ON l.key = k.key AND l.holders <= ?
 				JOIN device_keys o ON o.key = k.key AND o.link = 1
 				JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
+				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)
+				UNION ALL SELECT k.device_id, k.key FROM device_keys k
+				JOIN link_keys l ON l.key = k.key AND l.holders > ?
 				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)`), args...)
 			if err != nil {
 				return nil, fmt.Errorf("cluster: %w", err)
 			}
-			ids, err := scanColumn[string](rows)
-			if err != nil {
-				return nil, err
-			}
-			add(ids)
-			// Crowded keys link a frontier device only if it is among
-			// their most senior holders.
-			rows, err = tx.Tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key FROM device_keys k
-				JOIN link_keys l ON l.key = k.key AND l.holders > ?
-				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)`), append([]any{fleet.MaxHolders}, anys(chunk)...)...)
-			if err != nil {
-				return nil, fmt.Errorf("cluster: %w", err)
-			}
 			type holding struct{ device, key string }
+			var linked []string
 			var held []holding
 			for rows.Next() {
 				var h holding
@@ -275,12 +271,17 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 					rows.Close()
 					return nil, err
 				}
-				held = append(held, h)
+				if h.key == "" {
+					linked = append(linked, h.device)
+				} else {
+					held = append(held, h)
+				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return nil, err
 			}
+			add(linked)
 			for _, h := range held {
 				linking, ok := crowded[h.key]
 				if !ok {
@@ -621,80 +622,66 @@ type memberKey struct {
 // memberAlert is one open or acknowledged alert of a member.
 type memberAlert struct{ rule, severity, category, tags string }
 
-// readCluster reads a cluster's current members, their keys and alerts.
+// readCluster reads a cluster's current members, their keys and alerts,
+// in one statement (one round trip on PostgreSQL, where a report that
+// moves its device reads two clusters a few times, inside the cluster
+// lock): three parts, told apart by the first column, each sorted as its
+// own query would be (members by host name and id, keys by key and
+// device, alerts by rule).
 func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time) (*clusterRead, error) {
 	r := &clusterRead{id: id, members: []ClusterMember{}, index: map[string]int{}}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT d.id, d.hostname, d.person, d.egress, d.risk_score, COALESCE(`+personBySerial+`, '') FROM devices d
-		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ? ORDER BY d.hostname, d.id`), id, micros(now.Add(-clusterWindow)))
-	if err != nil {
-		return nil, fmt.Errorf("cluster members: %w", err)
-	}
-	for rows.Next() {
-		var m ClusterMember
-		var egress, serialPerson string
-		if err := rows.Scan(&m.DeviceID, &m.Hostname, &m.Person, &egress, &m.RiskScore, &serialPerson); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		var e detect.Egress
-		json.Unmarshal([]byte(egress), &e)
-		m.EgressIP, m.NetworkClass = e.IP, e.NetworkClass
-		r.index[m.DeviceID] = len(r.members)
-		r.members = append(r.members, m)
-		r.serial = append(r.serial, serialPerson)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	r.alerts = make([][]memberAlert, len(r.members))
-	if len(r.members) == 0 {
-		return r, nil
-	}
+	since := micros(now.Add(-clusterWindow))
 	// IN (subquery) makes both engines walk the members through the
 	// cluster index and their keys and alerts through the device indexes.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT k.device_id, k.key, k.link FROM device_keys k
+	// The alerts' status is tested here, not in SQL: PostgreSQL, its
+	// statistics behind a growing table, intersected every member's
+	// alerts with the whole status index (tens of milliseconds a read),
+	// and a device has at most one alert of each rule.
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT 0, d.id, d.hostname, d.person, d.egress, CAST(d.risk_score AS TEXT),
+			COALESCE(`+personBySerial+`, '') FROM devices d
+		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
+		UNION ALL SELECT 1, k.device_id, k.key, CAST(k.link AS TEXT), '', '', '' FROM device_keys k
 		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
-		ORDER BY k.key, k.device_id`), id, micros(now.Add(-clusterWindow)))
+		UNION ALL SELECT 2, a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
+		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?)
+		ORDER BY 1, 3, 2`), id, since, id, since, id)
 	if err != nil {
-		return nil, fmt.Errorf("cluster keys: %w", err)
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	defer rows.Close()
+	// Scanned into once (a variable per row would escape, each row).
+	var part int
+	var dev, c3, c4, c5, c6, c7 string
 	for rows.Next() {
-		var k memberKey
-		var link int
-		if err := rows.Scan(&k.device, &k.key, &link); err != nil {
-			rows.Close()
+		if err := rows.Scan(&part, &dev, &c3, &c4, &c5, &c6, &c7); err != nil {
 			return nil, err
 		}
-		k.link = link == 1
-		r.keys = append(r.keys, k)
+		switch part {
+		case 0:
+			m := ClusterMember{DeviceID: dev, Hostname: c3, Person: c4}
+			m.RiskScore, _ = strconv.Atoi(c6)
+			var e detect.Egress
+			json.Unmarshal([]byte(c5), &e)
+			m.EgressIP, m.NetworkClass = e.IP, e.NetworkClass
+			r.index[m.DeviceID] = len(r.members)
+			r.members = append(r.members, m)
+			r.serial = append(r.serial, c7)
+			r.alerts = append(r.alerts, nil)
+		case 1:
+			r.keys = append(r.keys, memberKey{device: dev, key: c3, link: c4 == "1"})
+		case 2:
+			if i, ok := r.index[dev]; ok && openStatus(c7) {
+				r.alerts[i] = append(r.alerts[i], memberAlert{rule: c3, severity: c4, category: c5, tags: c6})
+			}
+		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// The status is tested here, not in SQL: PostgreSQL, its statistics
-	// behind a growing table, intersected every member's alerts with the
-	// whole status index (tens of milliseconds a read), and a device has
-	// at most one alert of each rule.
-	rows, err = tx.QueryContext(ctx, s.q(`SELECT a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
-		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?) ORDER BY a.rule_id`), id)
-	if err != nil {
-		return nil, fmt.Errorf("cluster alerts: %w", err)
+	if r.alerts == nil {
+		r.alerts = [][]memberAlert{}
 	}
-	for rows.Next() {
-		var dev, status string
-		var a memberAlert
-		if err := rows.Scan(&dev, &a.rule, &a.severity, &a.category, &a.tags, &status); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if i, ok := r.index[dev]; ok && openStatus(status) {
-			r.alerts[i] = append(r.alerts[i], a)
-		}
-	}
-	rows.Close()
-	return r, rows.Err()
+	return r, nil
 }
 
 // openStatus: an open or acknowledged alert counts in its cluster.
@@ -922,10 +909,14 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 				return !slices.ContainsFunc(c.alerts[i], func(a memberAlert) bool { return a.rule == rule })
 			})
 		}
-		if _, err := s.record(ctx, tx, r.facts, v, now); err != nil {
+		changed, err := s.record(ctx, tx, r.facts, v, now)
+		if err != nil {
 			return err
 		}
-		if c != nil {
+		// With no findings and nothing resolved, record wrote none of
+		// the member's alerts: the view holds them still, and only a
+		// new person binding needs reading back.
+		if i, ok := c.member(id); ok && (len(v.findings) > 0 || changed || r.facts.Person != c.members[i].Person) {
 			if err := s.rereadMember(ctx, tx, c, id, r.facts.Person); err != nil {
 				return err
 			}

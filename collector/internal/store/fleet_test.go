@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -164,7 +165,14 @@ rules:
 			t.Errorf("risk history %+v %v", hist, err)
 		}
 
-		// A full recompute agrees with the incremental state …
+		// The incremental updates kept each linking key's holder count
+		// (farm-3's keys replaced: the shared ones lost a holder, its
+		// new ones have one) …
+		stored, counted, err := e.st.LinkKeysForTest(e.ctx)
+		if err != nil || len(counted) == 0 || !maps.Equal(stored, counted) {
+			t.Errorf("link_keys %v, device_keys count %v (%v)", stored, counted, err)
+		}
+		// … a full recompute agrees with the incremental state …
 		st, err := e.st.RecomputeFleet(e.ctx, t0.Add(2*time.Hour))
 		if err != nil || st.Clusters != 1 || st.Moved != 0 || st.Scores != 0 || st.Devices != 7 {
 			t.Errorf("recompute = %+v, %v", st, err)

@@ -138,7 +138,8 @@ type prejudged struct {
 	// does not): computed here, off the writer.
 	snapshotKeys string
 	panel        bool
-	// facts and verdict are nil on PostgreSQL (see prejudge).
+	// facts are the device's facts as read (with the report applied),
+	// verdict the rules' verdict on them.
 	facts   *factsRead
 	verdict verdict
 	// next is the device's row as storing the report leaves it, for the
@@ -154,7 +155,9 @@ type prejudged struct {
 
 // prejudge reads the facts of a batch's first report on the read pool, as
 // the report will leave the device (see overlay), and decides on them,
-// outside the single writer and concurrently with other batches. The
+// outside the writers (one on SQLite, four on PostgreSQL: there the facts
+// read in the writer's transaction were one more statement a report
+// inside the group) and concurrently with other batches. The
 // writer keeps the verdict only if the device's version is still the one
 // read here (ingestOne). It returns nil, leaving the writer to decide, when
 // the report changes what the facts are built from in ways only the writer
@@ -164,31 +167,22 @@ type prejudged struct {
 func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *prejudged {
 	r := &b.Reports[0]
 	q := s.reader()
-	// The version is read first, or with the device row (SQLite): whatever
-	// changes the facts read after it changes the version too.
+	// The version is read with the device row: whatever changes the facts
+	// read after it changes the version too.
 	var pre prejudgeRow
 	var row deviceRow
-	var cluster string
 	var epoch uint64
-	var hit bool // the row came from the rowCache
-	if s.dialect == Postgres {
-		if err := q.QueryRowContext(ctx, s.q(`SELECT d.version, d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, COALESCE(sn.digest, ''),
-			COALESCE(sn.section_digests, '') FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`), b.Agent.DeviceID).
-			Scan(&pre.version, &pre.snapKeys, &pre.keysDigest, &cluster, &pre.signins, &pre.snapshot.digest, &pre.snapshot.sections); err != nil {
+	var hit bool // the row came from the rowCache (filled on SQLite only)
+	var cached cachedRow
+	if cached, hit, epoch = s.rows.get(b.Agent.DeviceID); hit {
+		row, pre = cached.row, cached.pre
+	} else {
+		var err error
+		if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &pre); err != nil {
 			return nil
 		}
-	} else {
-		var cached cachedRow
-		if cached, hit, epoch = s.rows.get(b.Agent.DeviceID); hit {
-			row, pre = cached.row, cached.pre
-		} else {
-			var err error
-			if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &pre); err != nil {
-				return nil
-			}
-		}
-		cluster = row.clusterID
 	}
+	cluster := row.clusterID
 	version, snapKeys, keysDigest, signins, stored := pre.version, pre.snapKeys, pre.keysDigest, pre.signins, pre.snapshot
 	panel := false
 	var snap []fleet.Key
@@ -219,14 +213,6 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		// The new snapshot's keys give the stored keys digest (checked
 		// above), so they are the stored ones: the device row keeps them.
 		p.snapshotKeys = snapKeys
-	}
-	if s.dialect == Postgres {
-		// Several writers judge in parallel there already, and reading
-		// the facts out here costs more round trips than it saves (it
-		// halved closed-loop throughput): the writer judges. What is
-		// known here still spares it the keys and tells whether the
-		// batch may touch other devices' rows (lockClusters).
-		return p
 	}
 	egress, _ := json.Marshal(b.Egress)
 	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: string(egress),

@@ -68,11 +68,10 @@ func (r *egressRule) count() int {
 // as read. When another report of the device is stored meanwhile, the
 // writer does not store that verdict: it evaluates again on the device as
 // it now is. When nothing intervened, the verdict reached outside is kept
-// (the rules ran once). SQLite only: PostgreSQL's writers judge
-// themselves (see prejudge).
+// (the rules ran once). Both engines judge outside their writers.
 func TestStaleVerdict(t *testing.T) {
-	{
-		e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
 		dev := e.enroll("agent-1", "hw:1", "host-1")
 		rule := &egressRule{}
 		from := func(ip string, at time.Time, r store.IngestReport) store.IngestBatch {
@@ -89,8 +88,8 @@ func TestStaleVerdict(t *testing.T) {
 		}
 
 		// Nothing intervenes: one evaluation, kept. After the second
-		// report, the device's row is cached as the writer left it, so
-		// that A below is judged on the cached row.
+		// report, the device's row is cached as the writer left it
+		// (SQLite), so that A below is judged on the cached row.
 		for i, at := range []time.Time{t0, t0.Add(30 * time.Second)} {
 			if _, err := e.st.Ingest(e.ctx, from("203.0.113.1", at, e.heartbeat(fmt.Sprintf("10000000-0000-4000-8000-00000000000%d", i+1), "host-1", at)), rule); err != nil {
 				t.Fatal(err)
@@ -99,7 +98,7 @@ func TestStaleVerdict(t *testing.T) {
 				t.Fatalf("rules ran %d times for %d reports, want once each (the verdict reached outside the writer kept)", n, i+1)
 			}
 		}
-		if _, ok := e.st.CachedRowForTest(dev); !ok {
+		if _, ok := e.st.CachedRowForTest(dev); !ok && e.st.Dialect() == store.SQLite {
 			t.Fatal("the device's row is not cached after a report stored with its prejudged verdict")
 		}
 
@@ -135,7 +134,7 @@ func TestStaleVerdict(t *testing.T) {
 		if n := e.reportCount(dev); n != 4 {
 			t.Fatalf("%d reports stored, want 4", n)
 		}
-	}
+	})
 }
 
 // TestCachedRow: on SQLite a report is judged on the device's row as the
@@ -205,7 +204,7 @@ func testCachedRow(t *testing.T, dsn string) {
 	}
 
 	if !sqlite {
-		return // PostgreSQL's writers judge themselves (see prejudge)
+		return // PostgreSQL caches no row: every report's row is read
 	}
 	// Unbind, cache again, then hold a report judged on the cached row
 	// while the person is bound again and the recompute records it.
