@@ -355,20 +355,15 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	if r.Snapshot != nil {
 		kind = "snapshot"
 	}
-	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, report_id) DO NOTHING`),
-		b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now)
+	n, err := s.insertReport(ctx, tx, b, r, kind, now)
 	if err != nil {
-		return fmt.Errorf("insert report: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return nil // stored by an earlier attempt
 	}
 	if err := s.chargeQuota(ctx, tx, b, r); err != nil {
 		return err
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET last_seen = ? WHERE id = ?`), now, b.Agent.ID); err != nil {
-		return fmt.Errorf("update agent: %w", err)
 	}
 	id := r.Identity
 	skew := b.ReceivedAt.Sub(r.CreatedAt)
@@ -470,6 +465,43 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	return s.judge(ctx, tx, facts, v.openOnly(nothingOpen), moved, b.ReceivedAt, ev)
 }
 
+// The report and its agent's last_seen, set only when the report is new.
+const (
+	insertReportSQL = `INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, report_id) DO NOTHING`
+	touchAgentSQL = `UPDATE agents SET last_seen = ? WHERE id = ?`
+)
+
+// insertReport stores a report and sets its agent's last_seen, unless an
+// earlier attempt stored the report: it returns the number of reports
+// inserted (0: stored before, nothing touched). On PostgreSQL the two are
+// one data-modifying WITH, one round trip instead of two, the agent's
+// UPDATE conditioned on the insert's row; on SQLite, where statements are
+// prepared and local, they run one by one.
+func (s *Store) insertReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, kind string, now int64) (int64, error) {
+	args := []any{b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now, now, b.Agent.ID}
+	if s.dialect == Postgres {
+		var n int64
+		if err := tx.QueryRowContext(ctx, s.q(`WITH r AS (`+insertReportSQL+` RETURNING 1),
+			a AS (`+touchAgentSQL+` AND EXISTS (SELECT FROM r)) SELECT count(*) FROM r`), args...).Scan(&n); err != nil {
+			return 0, fmt.Errorf("insert report: %w", err)
+		}
+		return n, nil
+	}
+	res, err := tx.ExecContext(ctx, insertReportSQL, args[:7]...)
+	if err != nil {
+		return 0, fmt.Errorf("insert report: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if n == 0 {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, touchAgentSQL, args[7:]...); err != nil {
+		return 0, fmt.Errorf("update agent: %w", err)
+	}
+	return n, nil
+}
+
 // snapshotWrite is what the device row takes from a report's snapshot
 // when its content differs from the stored one.
 type snapshotWrite struct {
@@ -529,6 +561,18 @@ type storedDigests struct {
 	digest, sections string
 }
 
+// A snapshot's history entry and the latest snapshot, which names the
+// entry (history_id: between the two parts, the entry's id).
+const (
+	insertHistorySQL = `INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	upsertSnapshotSQL = `INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data, history_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, `
+	upsertSnapshotEndSQL = `) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
+		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
+		section_digests = excluded.section_digests, data = excluded.data, history_id = excluded.history_id`
+)
+
 // storeSnapshot stores a snapshot unless its content is the stored one,
 // with its history entry, and what derives from it. stored are the stored
 // snapshot's digests when the caller knows them (nil: read them);
@@ -553,18 +597,24 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	// The data is stored once, in the history entry, which the latest
 	// snapshot names (history_id; migration 00042).
 	now := micros(b.ReceivedAt)
-	var historyID int64
-	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`), b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest,
-		c.changed, r.Data).Scan(&historyID); err != nil {
-		return fmt.Errorf("snapshot history: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data, history_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
-		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
-		section_digests = excluded.section_digests, data = excluded.data, history_id = excluded.history_id`),
-		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, []byte{}, historyID); err != nil {
-		return fmt.Errorf("store snapshot: %w", err)
+	// On PostgreSQL the history entry and the latest snapshot are one
+	// statement (one round trip), the entry's id flowing into the
+	// snapshot row; SQLite runs them one by one.
+	args := []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, c.changed, r.Data,
+		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, []byte{}}
+	if s.dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, s.q(`WITH h AS (`+insertHistorySQL+` RETURNING id) `+
+			upsertSnapshotSQL+`(SELECT id FROM h)`+upsertSnapshotEndSQL), args...); err != nil {
+			return fmt.Errorf("store snapshot: %w", err)
+		}
+	} else {
+		var historyID int64
+		if err := tx.QueryRowContext(ctx, insertHistorySQL+` RETURNING id`, args[:7]...).Scan(&historyID); err != nil {
+			return fmt.Errorf("snapshot history: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, upsertSnapshotSQL+`?`+upsertSnapshotEndSQL, append(args[7:], historyID)...); err != nil {
+			return fmt.Errorf("store snapshot: %w", err)
+		}
 	}
 	if !deviceSet {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,

@@ -661,6 +661,7 @@ func testIngest(e *env) {
 	if d := e.device(dev); !d.LastSeen.Equal(t0) || d.LastIP != "203.0.113.7" {
 		e.Fatalf("a retried report updated the device: %+v", d)
 	}
+	wantTime(e.T, "agent last_seen after a retried report", e.agent("a1").LastSeen, t0)
 	if h := e.history(dev); len(h) != 1 {
 		e.Fatalf("a retried report added history: %+v", h)
 	}
