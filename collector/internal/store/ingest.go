@@ -98,11 +98,6 @@ func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]stri
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		// The changes against the stored snapshot prejudge read, which
-		// storeSnapshot uses when that is still the stored one.
-		if r := &b.Reports[0]; req.pre != nil && r.Snapshot != nil && r.Digest != req.pre.snapshot.digest {
-			r.changes = diffSections(req.pre.snapshot.sections, r)
-		}
 	}
 	select {
 	case s.ingestQ <- req:

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -163,7 +162,8 @@ type prejudged struct {
 // the report changes what the facts are built from in ways only the writer
 // sees: the device's keys (and so its cluster), its user names (and so its
 // person binding) or its peripherals (and so the shared ones), or when
-// reading failed (the writer then meets the error).
+// reading failed (the writer then meets the error). The batch is prepared
+// (prepareBatch).
 func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *prejudged {
 	r := &b.Reports[0]
 	q := s.reader()
@@ -186,17 +186,11 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	version, snapKeys, keysDigest, signins, stored := pre.version, pre.snapKeys, pre.keysDigest, pre.signins, pre.snapshot
 	panel := false
 	var snap []fleet.Key
-	var users string                                    // the snapshot's user names' key, when it is stored
 	if r.Snapshot != nil && r.Digest != stored.digest { // storeSnapshot will store it
-		var prev map[string]string
-		json.Unmarshal([]byte(stored.sections), &prev)
-		if _, users = deviceUsers(r.Snapshot); prev["users"] != users {
+		// What it changes against the stored snapshot, which
+		// storeSnapshot reuses while that is still the stored one.
+		if r.changes = diffSections(stored.sections, r); r.changes.users || r.changes.serials {
 			return nil
-		}
-		for _, name := range []string{"usb", "displays", "peripherals"} {
-			if prev[name] != r.Sections[name] {
-				return nil
-			}
 		}
 		// The keys storeSnapshot will store (as JSON, which gives the
 		// same keys back: they are valid UTF-8).
@@ -214,8 +208,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		// above), so they are the stored ones: the device row keeps them.
 		p.snapshotKeys = snapKeys
 	}
-	egress, _ := json.Marshal(b.Egress)
-	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: string(egress),
+	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: b.egressJSON,
 		interval: b.ReportInterval.Microseconds(), dropped: int64(r.DroppedReports),
 		skew: b.ReceivedAt.Sub(r.CreatedAt).Microseconds(), panelActive: panel}
 	next := row.after(o, b.ReceivedAt)
@@ -237,24 +230,11 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 			n.row.hist = fr.deviceHist
 		}
 		if newSnapshot {
-			n.pre.snapshot = storedDigests{digest: r.Digest, sections: storedSections(r.Sections, users)}
+			n.pre.snapshot = storedDigests{digest: r.Digest, sections: r.sectionsJSON}
 		}
 		p.next = n
 	}
 	return p
-}
-
-// storedSections is the section_digests storeSnapshot stores: the
-// snapshot's section digests with its user names' key as the "users"
-// pseudo-section.
-func storedSections(sections map[string]string, users string) string {
-	all := maps.Clone(sections)
-	if all == nil {
-		all = map[string]string{}
-	}
-	all["users"] = users
-	b, _ := json.Marshal(all)
-	return string(b)
 }
 
 // keepFacts stores what building prejudged facts changed (writeFacts),
