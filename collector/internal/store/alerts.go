@@ -382,16 +382,7 @@ func (s *Store) queryAlerts(ctx context.Context, where []string, args []any, ord
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}
-	defer rows.Close()
-	out := []Alert{}
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return scanRows(rows, scanAlert)
 }
 
 // PageLimit is the page size a listing uses for a requested limit: 100 by

@@ -46,26 +46,19 @@ func (s *Store) Audit(ctx context.Context, targetType, targetID string) ([]Audit
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return scanAudit(rows)
+	return scanRows(rows, scanAuditEntry)
 }
 
-// scanAudit reads audit entries (id, at, actor, action, target_type,
-// target_id, detail) and closes rows; no rows is an empty list.
-func scanAudit(rows *sql.Rows) ([]AuditEntry, error) {
-	defer rows.Close()
-	out := []AuditEntry{}
-	for rows.Next() {
-		var e AuditEntry
-		var at int64
-		var d string
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.TargetType, &e.TargetID, &d); err != nil {
-			return nil, err
-		}
-		e.At = fromMicros(at)
-		json.Unmarshal([]byte(d), &e.Detail)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+// scanAuditEntry reads an audit entry (id, at, actor, action, target_type,
+// target_id, detail).
+func scanAuditEntry(sc scanner) (AuditEntry, error) {
+	var e AuditEntry
+	var at int64
+	var d string
+	err := sc.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.TargetType, &e.TargetID, &d)
+	e.At = fromMicros(at)
+	json.Unmarshal([]byte(d), &e.Detail)
+	return e, err
 }
 
 // ActionOpened is the action of an alert's first timeline entry.

@@ -439,17 +439,8 @@ func (s *Store) ListCases(ctx context.Context, f CaseFilter) ([]Case, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list cases: %w", err)
 	}
-	out := []Case{}
-	for rows.Next() {
-		c, err := scanCase(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	out, err := scanRows(rows, scanCase)
+	if err != nil {
 		return nil, err
 	}
 	return out, s.caseTallies(ctx, out)
@@ -730,18 +721,13 @@ func (s *Store) CaseNotes(ctx context.Context, id int64) ([]CaseNote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("case notes: %w", err)
 	}
-	defer rows.Close()
-	out := []CaseNote{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (CaseNote, error) {
 		var n CaseNote
 		var at int64
-		if err := rows.Scan(&n.ID, &at, &n.Author, &n.Text); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&n.ID, &at, &n.Author, &n.Text)
 		n.At = fromMicros(at)
-		out = append(out, n)
-	}
-	return out, rows.Err()
+		return n, err
+	})
 }
 
 // TickStep marks a checklist step done (done false: not done), with an
@@ -829,7 +815,7 @@ func (s *Store) CaseAudit(ctx context.Context, id int64) ([]AuditEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("case audit: %w", err)
 	}
-	return scanAudit(rows)
+	return scanRows(rows, scanAuditEntry)
 }
 
 // castText casts an integer column to text in the dialect.

@@ -77,6 +77,15 @@ func RandomToken(prefix string, n int) string { return randomToken(prefix, n) }
 // ScanColumn reads a one-column result and closes it.
 func ScanColumn[T any](rows *sql.Rows) ([]T, error) { return scanColumn[T](rows) }
 
+// Scanner is a result row to read: *sql.Row or *sql.Rows.
+type Scanner = scanner
+
+// ScanRows reads every row of a result with scan and closes it; no rows is
+// an empty list.
+func ScanRows[T any](rows *sql.Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	return scanRows(rows, scan)
+}
+
 // AffectedOne turns the result of an update of what into an error: err,
 // or ErrNotFound when no row changed.
 func AffectedOne(res sql.Result, err error, what string) error { return affectedOne(res, err, what) }

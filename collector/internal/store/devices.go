@@ -97,16 +97,7 @@ func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) ([]Device, erro
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
-	defer rows.Close()
-	out := []Device{}
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return scanRows(rows, scanDevice)
 }
 
 // GetDevice loads one device.
@@ -135,18 +126,13 @@ func (s *Store) DeviceAgents(ctx context.Context, deviceID string) ([]AgentInfo,
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
-	defer rows.Close()
-	out := []AgentInfo{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (AgentInfo, error) {
 		var a AgentInfo
 		var en, ls, na, ra int64
-		if err := rows.Scan(&a.ID, &en, &a.EnrolledIP, &ls, &na, &ra); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&a.ID, &en, &a.EnrolledIP, &ls, &na, &ra)
 		a.EnrolledAt, a.LastSeen, a.CertNotAfter, a.RevokedAt = fromMicros(en), fromMicros(ls), fromMicros(na), fromMicros(ra)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	})
 }
 
 // Snapshot is the latest full snapshot of a device, protobuf-encoded.
@@ -237,14 +223,5 @@ func (s *Store) DevicesByHostname(ctx context.Context, hostname string) ([]Devic
 	if err != nil {
 		return nil, fmt.Errorf("devices by hostname: %w", err)
 	}
-	defer rows.Close()
-	var out []Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return scanRows(rows, scanDevice)
 }

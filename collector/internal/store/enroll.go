@@ -84,18 +84,13 @@ func (s *Store) ListSecrets(ctx context.Context) ([]Secret, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list secrets: %w", err)
 	}
-	defer rows.Close()
-	var out []Secret
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (Secret, error) {
 		var sec Secret
 		var c, r, e int64
-		if err := rows.Scan(&sec.ID, &sec.Name, &c, &r, &sec.Uses, &sec.MaxUses, &e); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&sec.ID, &sec.Name, &c, &r, &sec.Uses, &sec.MaxUses, &e)
 		sec.CreatedAt, sec.RevokedAt, sec.ExpiresAt = fromMicros(c), fromMicros(r), fromMicros(e)
-		out = append(out, sec)
-	}
-	return out, rows.Err()
+		return sec, err
+	})
 }
 
 // RevokeSecret stops a secret from enrolling new agents.

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,18 +115,11 @@ func (s *Store) SearchDevices(ctx context.Context, q DeviceQuery) (DevicePage, e
 	if err != nil {
 		return DevicePage{}, fmt.Errorf("search devices: %w", err)
 	}
-	defer rows.Close()
-	p := DevicePage{Devices: []Device{}}
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return DevicePage{}, err
-		}
-		p.Devices = append(p.Devices, d)
-	}
-	if err := rows.Err(); err != nil {
+	devices, err := scanRows(rows, scanDevice)
+	if err != nil {
 		return DevicePage{}, err
 	}
+	p := DevicePage{Devices: devices}
 	if len(p.Devices) > limit {
 		p.Devices = p.Devices[:limit]
 		last := p.Devices[limit-1]
@@ -211,18 +205,11 @@ func (s *Store) SearchPeople(ctx context.Context, q PeopleQuery) (PeoplePage, er
 	if err != nil {
 		return PeoplePage{}, fmt.Errorf("search people: %w", err)
 	}
-	defer rows.Close()
-	p := PeoplePage{People: []Person{}}
-	for rows.Next() {
-		pe, err := scanPerson(rows)
-		if err != nil {
-			return PeoplePage{}, err
-		}
-		p.People = append(p.People, pe)
-	}
-	if err := rows.Err(); err != nil {
+	people, err := scanRows(rows, scanPerson)
+	if err != nil {
 		return PeoplePage{}, err
 	}
+	p := PeoplePage{People: people}
 	if len(p.People) > limit {
 		p.People = p.People[:limit]
 		last := p.People[limit-1]
@@ -258,22 +245,17 @@ func (s *Store) DeviceSnapshots(ctx context.Context, deviceID string, beforeID i
 	if err != nil {
 		return nil, fmt.Errorf("snapshot history: %w", err)
 	}
-	defer rows.Close()
-	var out []HistorySnapshot
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (HistorySnapshot, error) {
 		var h HistorySnapshot
 		var c, r int64
 		var changed string
-		if err := rows.Scan(&h.ID, &h.ReportID, &c, &r, &changed, &h.Data); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&h.ID, &h.ReportID, &c, &r, &changed, &h.Data)
 		h.CreatedAt, h.ReceivedAt = fromMicros(c), fromMicros(r)
 		if changed != "" {
 			h.Changed = strings.Split(changed, ",")
 		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+		return h, err
+	})
 }
 
 // EgressChange is one entry of a device's egress history: from At on, its
@@ -341,19 +323,14 @@ func (s *Store) EgressHistory(ctx context.Context, deviceID string, before time.
 	if err != nil {
 		return nil, fmt.Errorf("egress history: %w", err)
 	}
-	defer rows.Close()
-	out := []EgressChange{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (EgressChange, error) {
 		var e EgressChange
 		var at int64
-		if err := rows.Scan(&at, &e.IP, &e.Status, &e.Country, &e.Region, &e.City, &e.ASN, &e.Org, &e.NetworkClass,
-			&e.NetworkName, &e.TimeZone); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&at, &e.IP, &e.Status, &e.Country, &e.Region, &e.City, &e.ASN, &e.Org, &e.NetworkClass,
+			&e.NetworkName, &e.TimeZone)
 		e.At = fromMicros(at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, err
+	})
 }
 
 // DeviceActivity loads a device's activity histogram; nil when it has
@@ -400,18 +377,8 @@ func (s *Store) PersonDevices(ctx context.Context, p Person) ([]Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("person devices: %w", err)
 	}
-	defer rows.Close()
-	out := []Device{}
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		if d.Person == p.Email {
-			out = append(out, d)
-		}
-	}
-	return out, rows.Err()
+	out, err := scanRows(rows, scanDevice)
+	return slices.DeleteFunc(out, func(d Device) bool { return d.Person != p.Email }), err
 }
 
 // OpenAlertsOf lists the open and acknowledged alerts of some devices,

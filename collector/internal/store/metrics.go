@@ -32,15 +32,11 @@ func (s *Store) Gauges(ctx context.Context, now time.Time) (Gauges, error) {
 	if err != nil {
 		return g, fmt.Errorf("gauges: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
+	if g.Alerts, err = scanRows(rows, func(sc scanner) (AlertCount, error) {
 		var c AlertCount
-		if err := rows.Scan(&c.RuleID, &c.Severity, &c.Status, &c.N); err != nil {
-			return g, fmt.Errorf("gauges: %w", err)
-		}
-		g.Alerts = append(g.Alerts, c)
-	}
-	if err := rows.Err(); err != nil {
+		err := sc.Scan(&c.RuleID, &c.Severity, &c.Status, &c.N)
+		return c, err
+	}); err != nil {
 		return g, fmt.Errorf("gauges: %w", err)
 	}
 	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM agents a JOIN devices d ON d.id = a.device_id
@@ -48,19 +44,11 @@ func (s *Store) Gauges(ctx context.Context, now time.Time) (Gauges, error) {
 		micros(now)).Scan(&g.ConnectedAgents); err != nil {
 		return g, fmt.Errorf("gauges: %w", err)
 	}
-	vrows, err := s.r.QueryContext(ctx, `SELECT agent_version, COUNT(*) FROM devices WHERE revoked_at = 0 GROUP BY agent_version`)
+	rows, err = s.r.QueryContext(ctx, `SELECT agent_version, COUNT(*) FROM devices WHERE revoked_at = 0 GROUP BY agent_version`)
 	if err != nil {
 		return g, fmt.Errorf("gauges: %w", err)
 	}
-	defer vrows.Close()
-	for vrows.Next() {
-		var c Count
-		if err := vrows.Scan(&c.Key, &c.N); err != nil {
-			return g, fmt.Errorf("gauges: %w", err)
-		}
-		g.AgentVersions = append(g.AgentVersions, c)
-	}
-	if err := vrows.Err(); err != nil {
+	if g.AgentVersions, err = scanRows(rows, scanCount); err != nil {
 		return g, fmt.Errorf("gauges: %w", err)
 	}
 	return g, nil

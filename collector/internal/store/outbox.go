@@ -139,19 +139,16 @@ func (s *Store) OutboxAfter(ctx context.Context, c OutboxCursor, limit int) ([]O
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	defer rows.Close()
-	var out []OutboxEvent
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (OutboxEvent, error) {
 		var e OutboxEvent
 		var at int64
 		var body string
-		if err := rows.Scan(&e.Cursor.XID, &e.Cursor.ID, &e.UID, &at, &e.Event, &e.RuleID, &e.Severity, &body); err != nil {
-			return nil, fmt.Errorf("outbox: %w", err)
+		if err := sc.Scan(&e.Cursor.XID, &e.Cursor.ID, &e.UID, &at, &e.Event, &e.RuleID, &e.Severity, &body); err != nil {
+			return e, fmt.Errorf("outbox: %w", err)
 		}
 		e.At, e.Body = fromMicros(at), json.RawMessage(body)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, nil
+	})
 }
 
 // OutputState is an output's place in the outbox and its delivery state.
@@ -287,5 +284,5 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return scanAudit(rows)
+	return scanRows(rows, scanAuditEntry)
 }

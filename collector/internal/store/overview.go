@@ -28,6 +28,13 @@ type Count struct {
 	N   int    `json:"n"`
 }
 
+// scanCount reads a breakdown's row: its key and count.
+func scanCount(sc scanner) (Count, error) {
+	var c Count
+	err := sc.Scan(&c.Key, &c.N)
+	return c, err
+}
+
 // Overview summarises the fleet at now.
 func (s *Store) Overview(ctx context.Context, now time.Time) (Overview, error) {
 	o := Overview{OpenBySeverity: map[string]int{}}
@@ -35,18 +42,12 @@ func (s *Store) Overview(ctx context.Context, now time.Time) (Overview, error) {
 	if err != nil {
 		return o, fmt.Errorf("overview: %w", err)
 	}
-	for rows.Next() {
-		var sev string
-		var n int
-		if err := rows.Scan(&sev, &n); err != nil {
-			rows.Close()
-			return o, err
-		}
-		o.OpenBySeverity[sev] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	bySeverity, err := scanRows(rows, scanCount)
+	if err != nil {
 		return o, err
+	}
+	for _, c := range bySeverity {
+		o.OpenBySeverity[c.Key] = c.N
 	}
 	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_seen > 0 AND last_seen + 3 * report_interval < ? THEN 1 ELSE 0 END), 0)
 		FROM devices WHERE revoked_at = 0`), micros(now)).Scan(&o.Devices, &o.Silent); err != nil {
@@ -60,16 +61,7 @@ func (s *Store) Overview(ctx context.Context, now time.Time) (Overview, error) {
 		if err != nil {
 			return o, fmt.Errorf("overview: %w", err)
 		}
-		for rows.Next() {
-			var c Count
-			if err := rows.Scan(&c.Key, &c.N); err != nil {
-				rows.Close()
-				return o, err
-			}
-			*b.out = append(*b.out, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if *b.out, err = scanRows(rows, scanCount); err != nil {
 			return o, err
 		}
 	}

@@ -191,16 +191,7 @@ func (s *Store) ListPeople(ctx context.Context, afterEmail string, limit int) ([
 	if err != nil {
 		return nil, fmt.Errorf("list people: %w", err)
 	}
-	defer rows.Close()
-	out := []Person{}
-	for rows.Next() {
-		p, err := scanPerson(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return scanRows(rows, scanPerson)
 }
 
 const personColumns = `id, email, name, username, device_serial, country, region, city, timezone, work_hours, hire_date, updated_at,

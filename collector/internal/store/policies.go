@@ -43,22 +43,17 @@ func (s *Store) PolicyVersions(ctx context.Context, limit int) ([]PolicyVersion,
 	if err != nil {
 		return nil, fmt.Errorf("policy versions: %w", err)
 	}
-	defer rows.Close()
-	out := []PolicyVersion{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (PolicyVersion, error) {
 		var v PolicyVersion
 		var at int64
 		var ids string
-		if err := rows.Scan(&v.ID, &v.Digest, &at, &v.Rules, &ids); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&v.ID, &v.Digest, &at, &v.Rules, &ids)
 		v.ActivatedAt = fromMicros(at)
 		if ids != "" {
 			v.RuleIDs = strings.Split(ids, ",")
 		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		return v, err
+	})
 }
 
 // DryRunHit is one finding a draft rule set would raise.

@@ -42,20 +42,17 @@ func (s *Store) Replicas(ctx context.Context, since time.Time) ([]Replica, error
 	if err != nil {
 		return nil, fmt.Errorf("replicas: %w", err)
 	}
-	defer rows.Close()
-	var out []Replica
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (Replica, error) {
 		var r Replica
 		var settings string
 		var started, seen int64
-		if err := rows.Scan(&r.Name, &settings, &started, &seen); err != nil {
-			return nil, err
+		if err := sc.Scan(&r.Name, &settings, &started, &seen); err != nil {
+			return r, err
 		}
 		if len(settings) > maxReplicaSettings || json.Unmarshal([]byte(settings), &r.Settings) != nil {
 			r.Settings = nil // not one of ours: compared as having none
 		}
 		r.StartedAt, r.SeenAt = fromMicros(started), fromMicros(seen)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, nil
+	})
 }

@@ -246,16 +246,11 @@ func (s *Store) ReportDays(ctx context.Context, deviceID string) ([]ReportDay, e
 	if err != nil {
 		return nil, fmt.Errorf("report days: %w", err)
 	}
-	defer rows.Close()
-	out := []ReportDay{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (ReportDay, error) {
 		var d ReportDay
 		var day int64
-		if err := rows.Scan(&day, &d.Snapshots, &d.Heartbeats); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&day, &d.Snapshots, &d.Heartbeats)
 		d.Day = fromMicros(day)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, err
+	})
 }

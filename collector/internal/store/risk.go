@@ -34,17 +34,12 @@ func (s *Store) refreshRisk(ctx context.Context, tx wtx, deviceID string, at tim
 	if err != nil {
 		return false, fmt.Errorf("risk: %w", err)
 	}
-	var in []fleet.Contribution
-	for rows.Next() {
+	in, err := scanRows(rows, func(sc scanner) (fleet.Contribution, error) {
 		var c fleet.Contribution
-		if err := rows.Scan(&c.RuleID, &c.Severity, &c.Category); err != nil {
-			rows.Close()
-			return false, err
-		}
-		in = append(in, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		err := sc.Scan(&c.RuleID, &c.Severity, &c.Category)
+		return c, err
+	})
+	if err != nil {
 		return false, err
 	}
 	score, contrib := fleet.Risk(in)
@@ -129,18 +124,13 @@ func (s *Store) RiskHistory(ctx context.Context, subject, id string) ([]RiskPoin
 	if err != nil {
 		return nil, fmt.Errorf("risk history: %w", err)
 	}
-	defer rows.Close()
-	out := []RiskPoint{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (RiskPoint, error) {
 		var p RiskPoint
 		var at int64
 		var js string
-		if err := rows.Scan(&at, &p.Score, &js); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&at, &p.Score, &js)
 		p.At = fromMicros(at)
 		json.Unmarshal([]byte(js), &p.Contributors)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+		return p, err
+	})
 }

@@ -79,18 +79,13 @@ func (s *Store) RuleOverrides(ctx context.Context) ([]RuleOverride, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rule overrides: %w", err)
 	}
-	defer rows.Close()
-	out := []RuleOverride{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (RuleOverride, error) {
 		var o RuleOverride
 		var at int64
-		if err := rows.Scan(&o.RuleID, &o.DisabledBy, &at, &o.Reason); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&o.RuleID, &o.DisabledBy, &at, &o.Reason)
 		o.DisabledAt = fromMicros(at)
-		out = append(out, o)
-	}
-	return out, rows.Err()
+		return o, err
+	})
 }
 
 // SyncRuleOverrides makes the stored disabled rules the live set's

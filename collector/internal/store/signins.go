@@ -265,19 +265,14 @@ func (s *Store) refreshSigninKeys(ctx context.Context, tx wtx, deviceID, email s
 	if err != nil {
 		return nil, fmt.Errorf("sign-in keys: %w", err)
 	}
-	var addrs []fleet.SigninAddr
-	for rows.Next() {
+	addrs, err := scanRows(rows, func(sc scanner) (fleet.SigninAddr, error) {
 		var ip, egress string
-		if err := rows.Scan(&ip, &egress); err != nil {
-			rows.Close()
-			return nil, err
-		}
+		err := sc.Scan(&ip, &egress)
 		var e detect.Egress
 		json.Unmarshal([]byte(egress), &e)
-		addrs = append(addrs, fleet.SigninAddr{IP: ip, NetworkClass: e.NetworkClass})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return fleet.SigninAddr{IP: ip, NetworkClass: e.NetworkClass}, err
+	})
+	if err != nil {
 		return nil, err
 	}
 	keys := []byte{}
@@ -312,31 +307,27 @@ func (s *Store) RefreshSigninKeys(ctx context.Context, now time.Time) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("sign-in keys: %w", err)
 	}
-	var ids, people []string
-	for rows.Next() {
-		var id, person string
-		if err := rows.Scan(&id, &person); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids, people = append(ids, id), append(people, person)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	type device struct{ id, person string }
+	devices, err := scanRows(rows, func(sc scanner) (device, error) {
+		var d device
+		err := sc.Scan(&d.id, &d.person)
+		return d, err
+	})
+	if err != nil {
 		return 0, err
 	}
-	for i, id := range ids {
+	for i, d := range devices {
 		if err := s.tx(ctx, func(tx *sql.Tx) error {
 			if err := s.lockClusters(ctx, tx); err != nil {
 				return err
 			}
-			_, err := s.refreshSigninKeys(ctx, wtx{tx, s}, id, people[i], now)
+			_, err := s.refreshSigninKeys(ctx, wtx{tx, s}, d.id, d.person, now)
 			return err
 		}); err != nil {
-			return i, fmt.Errorf("sign-in keys of %s: %w", id, err)
+			return i, fmt.Errorf("sign-in keys of %s: %w", d.id, err)
 		}
 	}
-	return len(ids), nil
+	return len(devices), nil
 }
 
 // signinKeys decodes a device's stored sign-in keys.
@@ -383,16 +374,7 @@ func (s *Store) querySignins(ctx context.Context, q querier, where string, args 
 	if err != nil {
 		return nil, fmt.Errorf("sign-ins: %w", err)
 	}
-	defer rows.Close()
-	out := []Signin{}
-	for rows.Next() {
-		si, err := scanSignin(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, si)
-	}
-	return out, rows.Err()
+	return scanRows(rows, scanSignin)
 }
 
 // sharedFactorWindow is how far back sign-ins count when looking for an
@@ -482,17 +464,12 @@ func (s *Store) personLaptops(ctx context.Context, q querier, email, deviceID st
 	if err != nil {
 		return nil, fmt.Errorf("person laptops: %w", err)
 	}
-	var out []*laptop
-	for rows.Next() {
+	out, err := scanRows(rows, func(sc scanner) (*laptop, error) {
 		l := &laptop{}
-		if err := rows.Scan(&l.id, &l.hostname); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		err := sc.Scan(&l.id, &l.hostname)
+		return l, err
+	})
+	if err != nil {
 		return nil, err
 	}
 	for _, l := range out {
@@ -504,19 +481,14 @@ func (s *Store) personLaptops(ctx context.Context, q querier, email, deviceID st
 		if err != nil {
 			return nil, fmt.Errorf("person laptops: %w", err)
 		}
-		for rows.Next() {
+		if l.egress, err = scanRows(rows, func(sc scanner) (detect.LaptopEgress, error) {
 			e := detect.LaptopEgress{DeviceID: l.id, Hostname: l.hostname}
 			var at int64
 			var has int
-			if err := rows.Scan(&at, &e.IP, &e.Country, &e.City, &e.NetworkClass, &has, &e.Latitude, &e.Longitude); err != nil {
-				rows.Close()
-				return nil, err
-			}
+			err := sc.Scan(&at, &e.IP, &e.Country, &e.City, &e.NetworkClass, &has, &e.Latitude, &e.Longitude)
 			e.At, e.HasLocation = fromMicros(at), has != 0
-			l.egress = append(l.egress, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return e, err
+		}); err != nil {
 			return nil, err
 		}
 		rows, err = q.QueryContext(ctx, s.q(`SELECT received_at FROM reports WHERE device_id = ? AND received_at >= ? AND received_at <= ?
@@ -688,22 +660,19 @@ func (s *Store) IdPConnectors(ctx context.Context) ([]IdPConnector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idp connectors: %w", err)
 	}
-	defer rows.Close()
-	out := []IdPConnector{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (IdPConnector, error) {
 		var c IdPConnector
 		var ev, poll, ok, errAt int64
-		if err := rows.Scan(&c.Name, &c.Provider, &c.Cursor, &ev, &poll, &ok, &c.LastError, &errAt, &c.Events); err != nil {
-			return nil, err
+		if err := sc.Scan(&c.Name, &c.Provider, &c.Cursor, &ev, &poll, &ok, &c.LastError, &errAt, &c.Events); err != nil {
+			return c, err
 		}
 		c.LastEventAt, c.LastPollAt, c.LastSuccess, c.LastErrorAt = fromMicros(ev), fromMicros(poll), fromMicros(ok), fromMicros(errAt)
 		c.LagSeconds = -1
 		if !c.LastEventAt.IsZero() && !c.LastSuccess.IsZero() {
 			c.LagSeconds = max(0, int64(c.LastSuccess.Sub(c.LastEventAt).Seconds()))
 		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, nil
+	})
 }
 
 // IdPCursor returns a connector's stored cursor ("" when it never

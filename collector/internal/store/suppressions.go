@@ -102,18 +102,13 @@ func (s *Store) activeSuppressions(ctx context.Context, q querier, now time.Time
 	if err != nil {
 		return nil, fmt.Errorf("suppressions: %w", err)
 	}
-	defer rows.Close()
-	out := []Suppression{}
-	for rows.Next() {
+	return scanRows(rows, func(sc scanner) (Suppression, error) {
 		var x Suppression
 		var exp, at int64
-		if err := rows.Scan(&x.ID, &x.RuleID, &x.DeviceID, &x.Person, &x.Network, &x.Reason, &exp, &x.CreatedBy, &at); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&x.ID, &x.RuleID, &x.DeviceID, &x.Person, &x.Network, &x.Reason, &exp, &x.CreatedBy, &at)
 		x.ExpiresAt, x.CreatedAt = fromMicros(exp), fromMicros(at)
-		out = append(out, x)
-	}
-	return out, rows.Err()
+		return x, err
+	})
 }
 
 // suppressed reports whether a suppression covers the finding of rule on
