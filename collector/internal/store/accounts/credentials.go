@@ -56,18 +56,13 @@ func (s *Store) ListTokens(ctx context.Context) ([]TokenInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
-	defer rows.Close()
-	out := []TokenInfo{}
-	for rows.Next() {
+	return store.ScanRows(rows, func(sc store.Scanner) (TokenInfo, error) {
 		var t TokenInfo
 		var c, e, r, u int64
-		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &c, &e, &r, &u); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&t.ID, &t.Name, &t.Role, &c, &e, &r, &u)
 		t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = store.FromMicros(c), store.FromMicros(e), store.FromMicros(r), store.FromMicros(u)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+		return t, err
+	})
 }
 
 // RevokeToken stops an API token at once.

@@ -251,18 +251,13 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	defer rows.Close()
-	out := []User{}
-	for rows.Next() {
+	return store.ScanRows(rows, func(sc store.Scanner) (User, error) {
 		var u User
 		var c, d int64
-		if err := rows.Scan(&u.ID, &u.Username, &u.Role, &c, &d); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&u.ID, &u.Username, &u.Role, &c, &d)
 		u.CreatedAt, u.Disabled = store.FromMicros(c), d != 0
-		out = append(out, u)
-	}
-	return out, rows.Err()
+		return u, err
+	})
 }
 
 // OIDCPrefix starts the usernames of users signed in by OpenID Connect,

@@ -172,19 +172,14 @@ func (s *Store) Credentials(ctx context.Context, person string) ([]Credential, e
 	if err != nil {
 		return nil, fmt.Errorf("presence credentials: %w", err)
 	}
-	defer rows.Close()
-	out := []Credential{}
-	for rows.Next() {
+	return store.ScanRows(rows, func(sc store.Scanner) (Credential, error) {
 		var c Credential
 		var rec string
 		var created, used int64
-		if err := rows.Scan(&c.ID, &c.Person, &c.DeviceID, &c.UserHandle, &rec, &c.Attestation, &c.CreatedBy, &created, &used); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&c.ID, &c.Person, &c.DeviceID, &c.UserHandle, &rec, &c.Attestation, &c.CreatedBy, &created, &used)
 		c.Record, c.CreatedAt, c.LastUsed = json.RawMessage(rec), store.FromMicros(created), store.FromMicros(used)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, err
+	})
 }
 
 // SaveChallenge keeps the state of a WebAuthn ceremony for a
@@ -329,16 +324,7 @@ func (s *Store) query(ctx context.Context, where string, args ...any) ([]Check, 
 	if err != nil {
 		return nil, fmt.Errorf("presence checks: %w", err)
 	}
-	defer rows.Close()
-	out := []Check{}
-	for rows.Next() {
-		c, err := scanCheck(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return store.ScanRows(rows, scanCheck)
 }
 
 // AssertCheck records a verified assertion on a pending check
@@ -454,16 +440,11 @@ func (s *Store) AlertOpenings(ctx context.Context, since time.Time) ([]AlertOpen
 	if err != nil {
 		return nil, fmt.Errorf("alert openings: %w", err)
 	}
-	defer rows.Close()
-	var out []AlertOpening
-	for rows.Next() {
+	return store.ScanRows(rows, func(sc store.Scanner) (AlertOpening, error) {
 		var o AlertOpening
 		var first, reopened int64
-		if err := rows.Scan(&o.AlertID, &o.RuleID, &o.DeviceID, &o.Person, &first, &reopened); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&o.AlertID, &o.RuleID, &o.DeviceID, &o.Person, &first, &reopened)
 		o.OpenedAt = store.FromMicros(max(first, reopened))
-		out = append(out, o)
-	}
-	return out, rows.Err()
+		return o, err
+	})
 }
