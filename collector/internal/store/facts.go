@@ -13,6 +13,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/geo"
+	"github.com/bonafide-sec/bonafide/collector/internal/zone"
 )
 
 // activityFacts adds reported hours to the device's histogram and to its
@@ -31,7 +32,7 @@ func activityFacts(r *factsRead, now time.Time, hours []activity.Hour, workHours
 		r.deviceHist, _ = h.MarshalBinary()
 	}
 	var work activity.WorkHours
-	if loc, err := time.LoadLocation(f.Declared.Timezone); err == nil && f.Declared.Timezone != "" {
+	if loc, err := zone.Load(f.Declared.Timezone); err == nil && f.Declared.Timezone != "" {
 		work, _ = activity.ParseWorkHours(loc, workHours)
 	}
 	f.Activity = h.Compute(work)
@@ -351,7 +352,7 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 	json.Unmarshal([]byte(d.prevEgress), &f.PreviousEgress)
 	f.Egress.Since, f.PreviousEgress.Since = fromMicros(d.since), fromMicros(d.prevAt)
 	for _, e := range []*detect.Egress{&f.Egress, &f.PreviousEgress} {
-		if loc, err := time.LoadLocation(e.TimeZone); err == nil && e.TimeZone != "" {
+		if loc, err := zone.Load(e.TimeZone); err == nil && e.TimeZone != "" {
 			_, off := now.In(loc).Zone()
 			e.UTCOffsetSeconds = int64(off)
 		}
@@ -370,7 +371,7 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 			d.HireDate, d.DaysSinceHire = t, max(0, int64(now.Sub(t)/(24*time.Hour)))
 		}
 		d.Located = located == "ok"
-		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Timezone != "" {
+		if loc, err := zone.Load(d.Timezone); err == nil && d.Timezone != "" {
 			_, off := now.In(loc).Zone()
 			d.UTCOffsetSeconds = int64(off)
 		}
