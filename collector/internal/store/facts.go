@@ -137,7 +137,7 @@ type overlay struct {
 	agentID                 string
 	identity                DeviceIdentity
 	ip                      string
-	egress                  string // JSON
+	egress                  detect.Egress // as the row keeps it (IngestBatch.egressRow)
 	interval, dropped, skew int64
 	// panelActive: the report stores a snapshot with the internal
 	// display active.
@@ -209,7 +209,10 @@ type deviceRow struct {
 	id, hostname, hardwareUUID, serial, claims, osFamily, agentID, agentVersion, lastIP string
 	sameAddress, sameSecret                                                             int64
 	first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated          int64
-	egress, prevEgress, bySerial, byUser, person, clusterID                             string
+	bySerial, byUser, person, clusterID                                                 string
+	// egress and prevEgress are decoded from the row's JSON once, when it
+	// is read (the rowCache carries them to the next report).
+	egress, prevEgress detect.Egress
 	// hist is the device's activity histogram (nil when none).
 	hist []byte
 	// agents are the device's agents not revoked.
@@ -297,9 +300,10 @@ const (
 func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre *prejudgeRow) (deviceRow, error) {
 	d := deviceRow{id: deviceID}
 	var agents []byte
+	var egress, prevEgress string
 	dest := []any{&d.hostname, &d.hardwareUUID, &d.serial, &d.claims, &d.sameAddress, &d.sameSecret, &d.osFamily, &d.agentID, &d.agentVersion,
 		&d.first, &d.last, &d.interval, &d.dropped, &d.skew, &d.lastIP, &d.bySerial, &d.byUser, &d.panel,
-		&d.egress, &d.since, &d.prevEgress, &d.prevAt, &d.shares, &d.named, &d.hist, &d.person, &d.clusterID, &d.clusterCreated, &agents}
+		&egress, &d.since, &prevEgress, &d.prevAt, &d.shares, &d.named, &d.hist, &d.person, &d.clusterID, &d.clusterCreated, &agents}
 	query := factsQuerySQLite
 	switch {
 	case pre != nil && s.dialect == Postgres:
@@ -318,6 +322,10 @@ func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre 
 	if err := json.Unmarshal(agents, &d.agents); err != nil {
 		return d, fmt.Errorf("load agents: %w", err)
 	}
+	// The row's egress_since and prev_egress_at say since when (factsFrom).
+	json.Unmarshal([]byte(egress), &d.egress)
+	json.Unmarshal([]byte(prevEgress), &d.prevEgress)
+	d.egress.Since, d.prevEgress.Since = time.Time{}, time.Time{}
 	return d, nil
 }
 
@@ -348,8 +356,7 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(d.clusterCreated)).Hours()*10) / 10
 		}
 	}
-	json.Unmarshal([]byte(d.egress), &f.Egress)
-	json.Unmarshal([]byte(d.prevEgress), &f.PreviousEgress)
+	f.Egress, f.PreviousEgress = d.egress, d.prevEgress
 	f.Egress.Since, f.PreviousEgress.Since = fromMicros(d.since), fromMicros(d.prevAt)
 	for _, e := range []*detect.Egress{&f.Egress, &f.PreviousEgress} {
 		if loc, err := zone.Load(e.TimeZone); err == nil && e.TimeZone != "" {

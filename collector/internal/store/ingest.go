@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
@@ -72,7 +73,10 @@ type IngestBatch struct {
 	// it is refused whole with ErrOverQuota. Zero: unbounded.
 	Quota Quota
 
-	egressJSON string // Egress as the device row keeps it (set by Ingest)
+	// egressJSON is Egress as the device row keeps it and egressRow the
+	// same decoded, as the row's facts are built from it (prepareBatch).
+	egressJSON string
+	egressRow  detect.Egress
 }
 
 // Ingest stores a batch of reports and raises alerts for the findings of
@@ -635,9 +639,24 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 func prepareBatch(b *IngestBatch) {
 	egress, _ := json.Marshal(b.Egress)
 	b.egressJSON = string(egress)
+	b.egressRow = egressAsStored(b.Egress, egress)
 	for i := range b.Reports {
 		prepareSnapshot(&b.Reports[i])
 	}
+}
+
+// egressAsStored is e as readDevice decodes it from its JSON encoding:
+// without UTCOffsetSeconds, which the encoding leaves out, nor Since (the
+// row's columns say since when), and with invalid UTF-8 replaced (when a
+// string holds any, the encoding is decoded).
+func egressAsStored(e detect.Egress, encoded []byte) detect.Egress {
+	if slices.ContainsFunc([]string{e.IP, e.Status, e.Country, e.Region, e.City, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone},
+		func(s string) bool { return !utf8.ValidString(s) }) {
+		e = detect.Egress{}
+		json.Unmarshal(encoded, &e)
+	}
+	e.Since, e.UTCOffsetSeconds = time.Time{}, 0
+	return e
 }
 
 // prepareSnapshot works out what storing a report's snapshot writes

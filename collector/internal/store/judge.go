@@ -208,7 +208,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		// above), so they are the stored ones: the device row keeps them.
 		p.snapshotKeys = snapKeys
 	}
-	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: b.egressJSON,
+	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: b.egressRow,
 		interval: b.ReportInterval.Microseconds(), dropped: int64(r.DroppedReports),
 		skew: b.ReceivedAt.Sub(r.CreatedAt).Microseconds(), panelActive: panel}
 	next := row.after(o, b.ReceivedAt)

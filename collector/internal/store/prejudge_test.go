@@ -317,10 +317,22 @@ func TestCachedRowMatchesDatabase(t *testing.T) {
 	n := 0
 	id := func() string { n++; return fmt.Sprintf("40000000-0000-4000-8000-%012d", n) }
 	at := t0
+	// The egress as a GeoIP database places it, on some reports with an
+	// organisation's name that is not valid UTF-8 (which its JSON
+	// encoding in the row replaces).
+	egress := map[string]detect.Egress{
+		"203.0.113.1": {IP: "203.0.113.1", Status: "ok", Country: "US", Region: "Illinois", City: "Chicago", HasLocation: true,
+			Latitude: 41.8781, Longitude: -87.6298, ASN: 7922, Org: "Comcast", NetworkClass: "residential", TimeZone: "America/Chicago"},
+		"198.51.100.9": {IP: "198.51.100.9", Status: "ok", Country: "DE", City: "Berlin", HasLocation: true, Latitude: 52.52, Longitude: 13.405,
+			ASN: 3320, Org: "Deutsche Telekom", NetworkClass: "mobile", TimeZone: "Europe/Berlin", Since: at},
+	}
 	send := func(ip string, r store.IngestReport) {
 		t.Helper()
 		b := e.batch("agent-1", at, r)
-		b.IP = ip
+		b.IP, b.Egress = ip, egress[ip]
+		if n%3 == 1 {
+			b.Egress.Org += "\xff"
+		}
 		if _, err := e.st.Ingest(e.ctx, b, rule); err != nil {
 			t.Fatal(err)
 		}
@@ -358,8 +370,11 @@ func TestCachedRowMatchesDatabase(t *testing.T) {
 			cached++
 		}
 	}
-	if cached < 20 {
-		t.Fatalf("the device's row was cached at its version after %d reports of 24, want at least 20", cached)
+	// A report from another egress address changes the device's keys
+	// (the writer re-clusters): the eight reports moving to and back from
+	// 198.51.100.9 are not cached.
+	if cached < 16 {
+		t.Fatalf("the device's row was cached at its version after %d reports of 24, want at least 16", cached)
 	}
 }
 
