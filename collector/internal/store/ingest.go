@@ -11,7 +11,6 @@ import (
 	"maps"
 	mathrand "math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,6 +54,7 @@ type IngestReport struct {
 	// What storing the snapshot needs, worked out by Ingest before the
 	// writer takes the report (see prepareSnapshot).
 	users        []string
+	sorted       sectionList // Sections, sorted by name
 	sectionsJSON string
 	changes      *sectionChanges
 }
@@ -671,8 +671,8 @@ func prepareSnapshot(r *IngestReport) {
 		r.Sections = map[string]string{}
 	}
 	r.users, r.Sections["users"] = deviceUsers(r.Snapshot)
-	sections, _ := json.Marshal(r.Sections)
-	r.sectionsJSON = string(sections)
+	r.sorted = sortedSections(r.Sections)
+	r.sectionsJSON = r.sorted.json()
 }
 
 // sectionChanges is what a snapshot changes against a stored one whose
@@ -689,24 +689,45 @@ type sectionChanges struct {
 }
 
 // diffSections compares a prepared snapshot (prepareSnapshot) with the
-// stored section digests from.
+// stored section digests from: a section is changed when its digest
+// differs (a missing one is ""), or when the stored snapshot has it and
+// this one has not. Both lists are sorted by name, so one pass over them
+// finds the changed sections in order.
 func diffSections(from string, r *IngestReport) *sectionChanges {
-	var prev map[string]string
-	json.Unmarshal([]byte(from), &prev)
-	var changed []string
-	for name, d := range r.Sections {
-		if name != "users" && prev[name] != d {
-			changed = append(changed, name)
+	var buf [32]section
+	prev, cur := parseSections(from, buf[:0]), r.sorted
+	c := &sectionChanges{from: from}
+	var changed strings.Builder
+	for len(prev) > 0 || len(cur) > 0 {
+		var name, was, is string
+		onlyPrev := false
+		switch {
+		case len(cur) == 0 || len(prev) > 0 && prev[0].name < cur[0].name:
+			name, was, onlyPrev = prev[0].name, prev[0].digest, true
+			prev = prev[1:]
+		case len(prev) == 0 || cur[0].name < prev[0].name:
+			name, is = cur[0].name, cur[0].digest
+			cur = cur[1:]
+		default:
+			name, was, is = cur[0].name, prev[0].digest, cur[0].digest
+			prev, cur = prev[1:], cur[1:]
+		}
+		switch name {
+		case "users":
+			c.users = was != is
+			continue
+		case "usb", "displays", "peripherals":
+			c.serials = c.serials || was != is
+		}
+		if was != is || onlyPrev {
+			if changed.Len() > 0 {
+				changed.WriteByte(',')
+			}
+			changed.WriteString(name)
 		}
 	}
-	for name := range prev {
-		if _, ok := r.Sections[name]; !ok && name != "users" {
-			changed = append(changed, name)
-		}
-	}
-	sort.Strings(changed)
-	return &sectionChanges{from: from, changed: strings.Join(changed, ","), users: prev["users"] != r.Sections["users"],
-		serials: slices.ContainsFunc([]string{"usb", "displays", "peripherals"}, func(name string) bool { return prev[name] != r.Sections[name] })}
+	c.changed = changed.String()
+	return c
 }
 
 // storePeripheralSerials replaces a device's peripheral serials: one
