@@ -684,8 +684,10 @@ type sectionChanges struct {
 	changed string
 	// users: the user names seen changed; serials: a section the
 	// peripheral serials derive from changed (the peripherals section
-	// carries the catalog version): unchanged sections, unchanged serials.
-	users, serials bool
+	// carries the catalog version): unchanged sections, unchanged serials;
+	// keys: a section the snapshot's fleet keys derive from changed (the
+	// serials' or the network's, the remote-access tools').
+	users, serials, keys bool
 }
 
 // diffSections compares a prepared snapshot (prepareSnapshot) with the
@@ -718,6 +720,9 @@ func diffSections(from string, r *IngestReport) *sectionChanges {
 			continue
 		case "usb", "displays", "peripherals":
 			c.serials = c.serials || was != is
+			c.keys = c.keys || was != is
+		case "network", "remote_access":
+			c.keys = c.keys || was != is
 		}
 		if was != is || onlyPrev {
 			if changed.Len() > 0 {

@@ -472,3 +472,43 @@ func TestCachedRowDroppedWhileJudged(t *testing.T) {
 		t.Fatalf("alerts %+v: want one whose verdict saw person ann@example.com (the writer kept a verdict on a dropped row)", a)
 	}
 }
+
+// TestCachedRowKeysChange: a snapshot judged on a cached row whose keys
+// digest was found from the same snapshot keys, egress and sign-ins is
+// not checked again (cachedRow.keys), unless a section the snapshot keys
+// derive from changed: a device that moves to another device's Wi-Fi
+// access point, reporting from its own egress address, is re-keyed and
+// joins that device's cluster.
+func TestCachedRowKeysChange(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	a, b := e.enroll("agent-a", "hw:a", "host-a"), e.enroll("agent-b", "hw:b", "host-b")
+	rule := &egressRule{}
+	n := 0
+	at := t0
+	send := func(agent, host, ip, bssid string) {
+		t.Helper()
+		n++
+		at = at.Add(time.Minute)
+		r := e.snapshot(fmt.Sprintf("50000000-0000-4000-8000-%012d", n), host, at, map[string]string{"network": bssid, "sessions": fmt.Sprint(n)})
+		r.Snapshot.Network = &agentv1.Network{Wifi: &agentv1.Wifi{Bssid: bssid}}
+		batch := e.batch(agent, at, r)
+		batch.IP, batch.Egress = ip, detect.Egress{IP: ip, Status: "ok", NetworkClass: "residential"}
+		if _, err := e.st.Ingest(e.ctx, batch, rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("agent-b", "host-b", "198.51.100.2", "a4:2b:b0:00:00:02")
+	for range 3 {
+		send("agent-a", "host-a", "203.0.113.1", "a4:2b:b0:00:00:01")
+	}
+	if ok, err := e.st.CachedRowMatchesForTest(e.ctx, a); err != nil || !ok {
+		t.Fatalf("host-a's row is not cached as the database has it (%v)", err)
+	}
+	if c := e.device(a).ClusterID; c != "" {
+		t.Fatalf("host-a is in cluster %s before it shares anything", c)
+	}
+	send("agent-a", "host-a", "203.0.113.1", "a4:2b:b0:00:00:02")
+	if ca, cb := e.device(a).ClusterID, e.device(b).ClusterID; ca == "" || ca != cb {
+		t.Fatalf("host-a on host-b's access point: clusters %q and %q, want one", ca, cb)
+	}
+}

@@ -28,7 +28,9 @@ func diffSectionsByMap(from string, cur map[string]string) sectionChanges {
 	}
 	sort.Strings(changed)
 	return sectionChanges{from: from, changed: strings.Join(changed, ","), users: prev["users"] != cur["users"],
-		serials: slices.ContainsFunc([]string{"usb", "displays", "peripherals"}, func(name string) bool { return prev[name] != cur[name] })}
+		serials: slices.ContainsFunc([]string{"usb", "displays", "peripherals"}, func(name string) bool { return prev[name] != cur[name] }),
+		keys: slices.ContainsFunc([]string{"usb", "displays", "peripherals", "network", "remote_access"},
+			func(name string) bool { return prev[name] != cur[name] })}
 }
 
 // randomSections draws section digests from a few names and digests,
