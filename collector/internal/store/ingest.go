@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	mathrand "math/rand/v2"
 	"slices"
 	"strings"
@@ -776,16 +775,31 @@ func (s *Store) storePeripheralSerials(ctx context.Context, tx wtx, deviceID str
 // deviceUsers returns the user names seen in a snapshot (with keyboard
 // layouts or logged in, as UsernameKey), sorted, and a key of the set.
 func deviceUsers(sn *agentv1.HostSnapshot) ([]string, string) {
-	set := map[string]bool{}
+	var users []string
+	add := func(user string) {
+		if u := UsernameKey(user); u != "" {
+			users = append(users, u)
+		}
+	}
 	for _, k := range sn.GetLocale().GetKeyboardLayouts() {
-		set[UsernameKey(k.GetUser())] = true
+		add(k.GetUser())
 	}
 	for _, l := range sn.GetSessions().GetCurrent() {
-		set[UsernameKey(l.GetUser())] = true
+		add(l.GetUser())
 	}
-	delete(set, "")
-	users := slices.Sorted(maps.Keys(set))
-	sum := sha256.Sum256([]byte(strings.Join(users, "\n")))
+	slices.Sort(users)
+	users = slices.Compact(users)
+	// The key is the SHA-256 of the names, one a line; gathered on the
+	// stack.
+	var buf [512]byte
+	in := buf[:0]
+	for i, u := range users {
+		if i > 0 {
+			in = append(in, '\n')
+		}
+		in = append(in, u...)
+	}
+	sum := sha256.Sum256(in)
 	return users, hex.EncodeToString(sum[:8])
 }
 

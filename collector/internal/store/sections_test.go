@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
 // diffSectionsByMap is diffSections as a comparison of decoded maps, the
@@ -93,5 +95,23 @@ func TestSections(t *testing.T) {
 		if got, want := *diffSections(from, r), diffSectionsByMap(from, cur); got != want {
 			t.Fatalf("diffSections(%s, %v) = %+v, want %+v", from, cur, got, want)
 		}
+	}
+}
+
+// TestDeviceUsers: the user names seen are the distinct user name keys of
+// the keyboard layouts and current sessions, sorted, and their key is the
+// first 8 bytes of the SHA-256 of the names one a line, in hex, as the
+// stored "users" section digests were taken.
+func TestDeviceUsers(t *testing.T) {
+	sn := &agentv1.HostSnapshot{
+		Locale:   &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: `CORP\JDoe`}, {User: "jdoe"}, {User: " "}, {User: "alice@corp.example"}}},
+		Sessions: &agentv1.Sessions{Current: []*agentv1.LoginSession{{User: "bob"}, {User: "Alice"}, {User: ""}}},
+	}
+	users, key := deviceUsers(sn)
+	if !slices.Equal(users, []string{"alice", "bob", "jdoe"}) || key != "446299d48f0c27a3" {
+		t.Fatalf("users %q, key %s; want [alice bob jdoe], 446299d48f0c27a3", users, key)
+	}
+	if users, key := deviceUsers(&agentv1.HostSnapshot{}); users != nil || key != "e3b0c44298fc1c14" {
+		t.Fatalf("no users: %q, key %s; want none, e3b0c44298fc1c14 (the SHA-256 of nothing)", users, key)
 	}
 }
