@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
@@ -338,7 +337,7 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 	f.EnrolledWith.SameAddress, f.EnrolledWith.SameSecret = d.sameAddress, d.sameSecret
 	f.Declared.DaysSinceHire = -1
 	r := &factsRead{facts: f, storedPerson: d.person, deviceHist: d.hist}
-	var workHours, hireDate string
+	var workHours string
 	var err error
 	switch {
 	case d.bySerial != "":
@@ -365,19 +364,19 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 		}
 	}
 	if f.Person != "" {
-		var located string
+		var work, hireDate, located string // scanned into: on the heap, so declared here
 		d := &f.Declared
 		d.Email = f.Person
 		if err := q.QueryRowContext(ctx, s.q(`SELECT p.country, p.region, p.city, p.timezone, p.work_hours, p.hire_date, p.location, p.latitude, p.longitude,
 			(SELECT a.histogram FROM person_activity a WHERE a.email = p.email)
 			FROM people p WHERE p.email = ?`), f.Person).
-			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &workHours, &hireDate, &located, &d.Latitude, &d.Longitude, &r.personHistRead); err != nil {
+			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &work, &hireDate, &located, &d.Latitude, &d.Longitude, &r.personHistRead); err != nil {
 			return nil, fmt.Errorf("load person: %w", err)
 		}
 		if t, err := ParseHireDate(hireDate); err == nil {
 			d.HireDate, d.DaysSinceHire = t, max(0, int64(now.Sub(t)/(24*time.Hour)))
 		}
-		d.Located = located == "ok"
+		workHours, d.Located = work, located == "ok"
 		if loc, err := zone.Load(d.Timezone); err == nil && d.Timezone != "" {
 			_, off := now.In(loc).Zone()
 			d.UTCOffsetSeconds = int64(off)
@@ -419,7 +418,8 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 	f.ReportInterval = time.Duration(d.interval) * time.Microsecond
 	f.DroppedReports = d.dropped
 	f.ClockSkew = time.Duration(d.skew) * time.Microsecond
-	agents := make([]liveAgent, 0, len(d.agents))
+	var buf [4]liveAgent // on the stack: a device has one agent, or a few
+	agents := buf[:0]
 	for _, a := range d.agents {
 		if a.LastSeen == 0 {
 			continue // never reported
@@ -455,7 +455,8 @@ func livenessWindow(interval time.Duration) time.Duration {
 // enrollment), while a cloned disk or forged identity keeps two agents
 // reporting side by side.
 func liveAgents(agents []liveAgent, now time.Time, window time.Duration) []string {
-	var cand []liveAgent
+	var buf [4]liveAgent // on the stack, as are the agents filtered in place below
+	cand := buf[:0]
 	for _, a := range agents {
 		if now.Sub(a.lastSeen) <= window {
 			cand = append(cand, a)
@@ -465,13 +466,13 @@ func liveAgents(agents []liveAgent, now time.Time, window time.Duration) []strin
 		return []string{}
 	}
 	newest := slices.MaxFunc(cand, func(a, b liveAgent) int { return a.enrolled.Compare(b.enrolled) })
-	var out []liveAgent
+	out := cand[:0]
 	for _, a := range cand {
 		if a.id == newest.id || a.lastSeen.After(newest.enrolled) {
 			out = append(out, a)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].lastSeen.After(out[j].lastSeen) })
+	slices.SortStableFunc(out, func(a, b liveAgent) int { return b.lastSeen.Compare(a.lastSeen) }) // the most recent first
 	ids := make([]string, len(out))
 	for i, a := range out {
 		ids[i] = a.id

@@ -636,7 +636,7 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 // on what is stored, before the writer takes it: the single writer is the
 // bottleneck.
 func prepareBatch(b *IngestBatch) {
-	egress, _ := json.Marshal(b.Egress)
+	egress, _ := json.Marshal(&b.Egress)
 	b.egressJSON = string(egress)
 	b.egressRow = egressAsStored(b.Egress, egress)
 	for i := range b.Reports {
@@ -649,10 +649,13 @@ func prepareBatch(b *IngestBatch) {
 // row's columns say since when), and with invalid UTF-8 replaced (when a
 // string holds any, the encoding is decoded).
 func egressAsStored(e detect.Egress, encoded []byte) detect.Egress {
-	if slices.ContainsFunc([]string{e.IP, e.Status, e.Country, e.Region, e.City, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone},
-		func(s string) bool { return !utf8.ValidString(s) }) {
-		e = detect.Egress{}
-		json.Unmarshal(encoded, &e)
+	for _, s := range [...]string{e.IP, e.Status, e.Country, e.Region, e.City, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone} {
+		if !utf8.ValidString(s) {
+			var d detect.Egress
+			json.Unmarshal(encoded, &d)
+			e = d
+			break
+		}
 	}
 	e.Since, e.UTCOffsetSeconds = time.Time{}, 0
 	return e

@@ -177,10 +177,12 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	if cached, hit, epoch = s.rows.get(b.Agent.DeviceID); hit {
 		row, pre = cached.row, cached.pre
 	} else {
+		var read prejudgeRow // scanned into: on the heap, so declared here
 		var err error
-		if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &pre); err != nil {
+		if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &read); err != nil {
 			return nil
 		}
+		pre = read
 	}
 	cluster := row.clusterID
 	version, snapKeys, keysDigest, signins, stored := pre.version, pre.snapKeys, pre.keysDigest, pre.signins, pre.snapshot
