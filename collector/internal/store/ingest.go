@@ -778,16 +778,20 @@ func (s *Store) storePeripheralSerials(ctx context.Context, tx wtx, deviceID str
 // deviceUsers returns the user names seen in a snapshot (with keyboard
 // layouts or logged in, as UsernameKey), sorted, and a key of the set.
 func deviceUsers(sn *agentv1.HostSnapshot) ([]string, string) {
+	layouts, current := sn.GetLocale().GetKeyboardLayouts(), sn.GetSessions().GetCurrent()
 	var users []string
+	if n := len(layouts) + len(current); n > 0 {
+		users = make([]string, 0, n)
+	}
 	add := func(user string) {
 		if u := UsernameKey(user); u != "" {
 			users = append(users, u)
 		}
 	}
-	for _, k := range sn.GetLocale().GetKeyboardLayouts() {
+	for _, k := range layouts {
 		add(k.GetUser())
 	}
-	for _, l := range sn.GetSessions().GetCurrent() {
+	for _, l := range current {
 		add(l.GetUser())
 	}
 	slices.Sort(users)
