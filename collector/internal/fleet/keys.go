@@ -224,16 +224,19 @@ func SigninKeys(addrs []SigninAddr) []DeviceKey {
 	return uniq
 }
 
-// Digest summarises a key set, to see cheaply whether it changed.
+// Digest summarises a key set, to see cheaply whether it changed: the
+// SHA-256 of each key followed by 1 when it links, else 0. The input is
+// gathered on the stack (every report's keys are digested).
 func Digest(keys []DeviceKey) string {
-	h := sha256.New()
+	var buf [1024]byte
+	in := buf[:0]
 	for _, k := range keys {
-		h.Write([]byte(k.Key))
+		link := byte(0)
 		if k.Link {
-			h.Write([]byte{1})
-		} else {
-			h.Write([]byte{0})
+			link = 1
 		}
+		in = append(append(in, k.Key...), link)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(in)
+	return hex.EncodeToString(sum[:16])
 }

@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/zone"
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
@@ -311,7 +312,7 @@ func zoneName(s string) string {
 	if s == "" || len(s) > 64 || s == "Local" {
 		return ""
 	}
-	if _, err := time.LoadLocation(s); err != nil {
+	if _, err := zone.Load(s); err != nil {
 		return ""
 	}
 	return s

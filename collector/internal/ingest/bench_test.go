@@ -120,6 +120,7 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 	b.SetParallelism(par)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := ingesttest.ProcessCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		w := int(nextWorker.Add(1) - 1)
 		var mine []*benchAgent
@@ -155,6 +156,7 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 		}
 	})
 	b.StopTimer()
+	b.ReportMetric(float64(ingesttest.ProcessCPU()-cpu)/float64(b.N), "cpu-ns/op")
 	// Every report was stored, and each device's latest snapshot is the
 	// last one it sent.
 	var stored int64
@@ -273,6 +275,7 @@ func BenchmarkReportIntake(b *testing.B) {
 	} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := ingesttest.ProcessCPU()
 			for n := 0; b.Loop(); n++ {
 				r := body()
 				r.ReportId, r.Sequence, r.CreatedAt = uuid.NewString(), uint64(n+1), timestamppb.Now()
@@ -284,6 +287,7 @@ func BenchmarkReportIntake(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(ingesttest.ProcessCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

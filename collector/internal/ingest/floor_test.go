@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/ingest/ingesttest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -172,6 +173,7 @@ func benchFloor(b *testing.B, dsn, mode string) {
 	var nextWorker atomic.Int64
 	b.SetParallelism(par)
 	b.ResetTimer()
+	cpu := ingesttest.ProcessCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		w := int(nextWorker.Add(1) - 1)
 		var mine []*floorDevice
@@ -197,6 +199,7 @@ func benchFloor(b *testing.B, dsn, mode string) {
 		}
 	})
 	b.StopTimer()
+	b.ReportMetric(float64(ingesttest.ProcessCPU()-cpu)/float64(b.N), "cpu-ns/op")
 	unit := "heartbeats/s"
 	if mode != "heartbeat" {
 		unit = "snapshots/s"

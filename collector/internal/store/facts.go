@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/geo"
+	"github.com/bonafide-sec/bonafide/collector/internal/zone"
 )
 
 // activityFacts adds reported hours to the device's histogram and to its
@@ -31,7 +31,7 @@ func activityFacts(r *factsRead, now time.Time, hours []activity.Hour, workHours
 		r.deviceHist, _ = h.MarshalBinary()
 	}
 	var work activity.WorkHours
-	if loc, err := time.LoadLocation(f.Declared.Timezone); err == nil && f.Declared.Timezone != "" {
+	if loc, err := zone.Load(f.Declared.Timezone); err == nil && f.Declared.Timezone != "" {
 		work, _ = activity.ParseWorkHours(loc, workHours)
 	}
 	f.Activity = h.Compute(work)
@@ -136,7 +136,7 @@ type overlay struct {
 	agentID                 string
 	identity                DeviceIdentity
 	ip                      string
-	egress                  string // JSON
+	egress                  detect.Egress // as the row keeps it (IngestBatch.egressRow)
 	interval, dropped, skew int64
 	// panelActive: the report stores a snapshot with the internal
 	// display active.
@@ -208,7 +208,10 @@ type deviceRow struct {
 	id, hostname, hardwareUUID, serial, claims, osFamily, agentID, agentVersion, lastIP string
 	sameAddress, sameSecret                                                             int64
 	first, last, interval, dropped, skew, panel, since, prevAt, clusterCreated          int64
-	egress, prevEgress, bySerial, byUser, person, clusterID                             string
+	bySerial, byUser, person, clusterID                                                 string
+	// egress and prevEgress are decoded from the row's JSON once, when it
+	// is read (the rowCache carries them to the next report).
+	egress, prevEgress detect.Egress
 	// hist is the device's activity histogram (nil when none).
 	hist []byte
 	// agents are the device's agents not revoked.
@@ -296,9 +299,10 @@ const (
 func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre *prejudgeRow) (deviceRow, error) {
 	d := deviceRow{id: deviceID}
 	var agents []byte
+	var egress, prevEgress string
 	dest := []any{&d.hostname, &d.hardwareUUID, &d.serial, &d.claims, &d.sameAddress, &d.sameSecret, &d.osFamily, &d.agentID, &d.agentVersion,
 		&d.first, &d.last, &d.interval, &d.dropped, &d.skew, &d.lastIP, &d.bySerial, &d.byUser, &d.panel,
-		&d.egress, &d.since, &d.prevEgress, &d.prevAt, &d.shares, &d.named, &d.hist, &d.person, &d.clusterID, &d.clusterCreated, &agents}
+		&egress, &d.since, &prevEgress, &d.prevAt, &d.shares, &d.named, &d.hist, &d.person, &d.clusterID, &d.clusterCreated, &agents}
 	query := factsQuerySQLite
 	switch {
 	case pre != nil && s.dialect == Postgres:
@@ -317,6 +321,10 @@ func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre 
 	if err := json.Unmarshal(agents, &d.agents); err != nil {
 		return d, fmt.Errorf("load agents: %w", err)
 	}
+	// The row's egress_since and prev_egress_at say since when (factsFrom).
+	json.Unmarshal([]byte(egress), &d.egress)
+	json.Unmarshal([]byte(prevEgress), &d.prevEgress)
+	d.egress.Since, d.prevEgress.Since = time.Time{}, time.Time{}
 	return d, nil
 }
 
@@ -329,7 +337,7 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 	f.EnrolledWith.SameAddress, f.EnrolledWith.SameSecret = d.sameAddress, d.sameSecret
 	f.Declared.DaysSinceHire = -1
 	r := &factsRead{facts: f, storedPerson: d.person, deviceHist: d.hist}
-	var workHours, hireDate string
+	var workHours string
 	var err error
 	switch {
 	case d.bySerial != "":
@@ -347,30 +355,29 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 			f.Cluster.AgeHours = math.Round(now.Sub(fromMicros(d.clusterCreated)).Hours()*10) / 10
 		}
 	}
-	json.Unmarshal([]byte(d.egress), &f.Egress)
-	json.Unmarshal([]byte(d.prevEgress), &f.PreviousEgress)
+	f.Egress, f.PreviousEgress = d.egress, d.prevEgress
 	f.Egress.Since, f.PreviousEgress.Since = fromMicros(d.since), fromMicros(d.prevAt)
 	for _, e := range []*detect.Egress{&f.Egress, &f.PreviousEgress} {
-		if loc, err := time.LoadLocation(e.TimeZone); err == nil && e.TimeZone != "" {
+		if loc, err := zone.Load(e.TimeZone); err == nil && e.TimeZone != "" {
 			_, off := now.In(loc).Zone()
 			e.UTCOffsetSeconds = int64(off)
 		}
 	}
 	if f.Person != "" {
-		var located string
+		var work, hireDate, located string // scanned into: on the heap, so declared here
 		d := &f.Declared
 		d.Email = f.Person
 		if err := q.QueryRowContext(ctx, s.q(`SELECT p.country, p.region, p.city, p.timezone, p.work_hours, p.hire_date, p.location, p.latitude, p.longitude,
 			(SELECT a.histogram FROM person_activity a WHERE a.email = p.email)
 			FROM people p WHERE p.email = ?`), f.Person).
-			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &workHours, &hireDate, &located, &d.Latitude, &d.Longitude, &r.personHistRead); err != nil {
+			Scan(&d.Country, &d.Region, &d.City, &d.Timezone, &work, &hireDate, &located, &d.Latitude, &d.Longitude, &r.personHistRead); err != nil {
 			return nil, fmt.Errorf("load person: %w", err)
 		}
 		if t, err := ParseHireDate(hireDate); err == nil {
 			d.HireDate, d.DaysSinceHire = t, max(0, int64(now.Sub(t)/(24*time.Hour)))
 		}
-		d.Located = located == "ok"
-		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Timezone != "" {
+		workHours, d.Located = work, located == "ok"
+		if loc, err := zone.Load(d.Timezone); err == nil && d.Timezone != "" {
 			_, off := now.In(loc).Zone()
 			d.UTCOffsetSeconds = int64(off)
 		}
@@ -411,7 +418,8 @@ func (s *Store) factsFrom(ctx context.Context, q querier, d deviceRow, now time.
 	f.ReportInterval = time.Duration(d.interval) * time.Microsecond
 	f.DroppedReports = d.dropped
 	f.ClockSkew = time.Duration(d.skew) * time.Microsecond
-	agents := make([]liveAgent, 0, len(d.agents))
+	var buf [4]liveAgent // on the stack: a device has one agent, or a few
+	agents := buf[:0]
 	for _, a := range d.agents {
 		if a.LastSeen == 0 {
 			continue // never reported
@@ -447,7 +455,8 @@ func livenessWindow(interval time.Duration) time.Duration {
 // enrollment), while a cloned disk or forged identity keeps two agents
 // reporting side by side.
 func liveAgents(agents []liveAgent, now time.Time, window time.Duration) []string {
-	var cand []liveAgent
+	var buf [4]liveAgent // on the stack, as are the agents filtered in place below
+	cand := buf[:0]
 	for _, a := range agents {
 		if now.Sub(a.lastSeen) <= window {
 			cand = append(cand, a)
@@ -457,13 +466,13 @@ func liveAgents(agents []liveAgent, now time.Time, window time.Duration) []strin
 		return []string{}
 	}
 	newest := slices.MaxFunc(cand, func(a, b liveAgent) int { return a.enrolled.Compare(b.enrolled) })
-	var out []liveAgent
+	out := cand[:0]
 	for _, a := range cand {
 		if a.id == newest.id || a.lastSeen.After(newest.enrolled) {
 			out = append(out, a)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].lastSeen.After(out[j].lastSeen) })
+	slices.SortStableFunc(out, func(a, b liveAgent) int { return b.lastSeen.Compare(a.lastSeen) }) // the most recent first
 	ids := make([]string, len(out))
 	for i, a := range out {
 		ids[i] = a.id

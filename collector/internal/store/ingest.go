@@ -8,12 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	mathrand "math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
@@ -54,6 +53,7 @@ type IngestReport struct {
 	// What storing the snapshot needs, worked out by Ingest before the
 	// writer takes the report (see prepareSnapshot).
 	users        []string
+	sorted       sectionList // Sections, sorted by name
 	sectionsJSON string
 	changes      *sectionChanges
 }
@@ -72,7 +72,10 @@ type IngestBatch struct {
 	// it is refused whole with ErrOverQuota. Zero: unbounded.
 	Quota Quota
 
-	egressJSON string // Egress as the device row keeps it (set by Ingest)
+	// egressJSON is Egress as the device row keeps it and egressRow the
+	// same decoded, as the row's facts are built from it (prepareBatch).
+	egressJSON string
+	egressRow  detect.Egress
 }
 
 // Ingest stores a batch of reports and raises alerts for the findings of
@@ -633,11 +636,29 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 // on what is stored, before the writer takes it: the single writer is the
 // bottleneck.
 func prepareBatch(b *IngestBatch) {
-	egress, _ := json.Marshal(b.Egress)
+	egress, _ := json.Marshal(&b.Egress)
 	b.egressJSON = string(egress)
+	b.egressRow = egressAsStored(b.Egress, egress)
 	for i := range b.Reports {
 		prepareSnapshot(&b.Reports[i])
 	}
+}
+
+// egressAsStored is e as readDevice decodes it from its JSON encoding:
+// without UTCOffsetSeconds, which the encoding leaves out, nor Since (the
+// row's columns say since when), and with invalid UTF-8 replaced (when a
+// string holds any, the encoding is decoded).
+func egressAsStored(e detect.Egress, encoded []byte) detect.Egress {
+	for _, s := range [...]string{e.IP, e.Status, e.Country, e.Region, e.City, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone} {
+		if !utf8.ValidString(s) {
+			var d detect.Egress
+			json.Unmarshal(encoded, &d)
+			e = d
+			break
+		}
+	}
+	e.Since, e.UTCOffsetSeconds = time.Time{}, 0
+	return e
 }
 
 // prepareSnapshot works out what storing a report's snapshot writes
@@ -652,8 +673,8 @@ func prepareSnapshot(r *IngestReport) {
 		r.Sections = map[string]string{}
 	}
 	r.users, r.Sections["users"] = deviceUsers(r.Snapshot)
-	sections, _ := json.Marshal(r.Sections)
-	r.sectionsJSON = string(sections)
+	r.sorted = sortedSections(r.Sections)
+	r.sectionsJSON = r.sorted.json()
 }
 
 // sectionChanges is what a snapshot changes against a stored one whose
@@ -665,29 +686,55 @@ type sectionChanges struct {
 	changed string
 	// users: the user names seen changed; serials: a section the
 	// peripheral serials derive from changed (the peripherals section
-	// carries the catalog version): unchanged sections, unchanged serials.
-	users, serials bool
+	// carries the catalog version): unchanged sections, unchanged serials;
+	// keys: a section the snapshot's fleet keys derive from changed (the
+	// serials' or the network's, the remote-access tools').
+	users, serials, keys bool
 }
 
 // diffSections compares a prepared snapshot (prepareSnapshot) with the
-// stored section digests from.
+// stored section digests from: a section is changed when its digest
+// differs (a missing one is ""), or when the stored snapshot has it and
+// this one has not. Both lists are sorted by name, so one pass over them
+// finds the changed sections in order.
 func diffSections(from string, r *IngestReport) *sectionChanges {
-	var prev map[string]string
-	json.Unmarshal([]byte(from), &prev)
-	var changed []string
-	for name, d := range r.Sections {
-		if name != "users" && prev[name] != d {
-			changed = append(changed, name)
+	var buf [32]section
+	prev, cur := parseSections(from, buf[:0]), r.sorted
+	c := &sectionChanges{from: from}
+	var changed strings.Builder
+	for len(prev) > 0 || len(cur) > 0 {
+		var name, was, is string
+		onlyPrev := false
+		switch {
+		case len(cur) == 0 || len(prev) > 0 && prev[0].name < cur[0].name:
+			name, was, onlyPrev = prev[0].name, prev[0].digest, true
+			prev = prev[1:]
+		case len(prev) == 0 || cur[0].name < prev[0].name:
+			name, is = cur[0].name, cur[0].digest
+			cur = cur[1:]
+		default:
+			name, was, is = cur[0].name, prev[0].digest, cur[0].digest
+			prev, cur = prev[1:], cur[1:]
+		}
+		switch name {
+		case "users":
+			c.users = was != is
+			continue
+		case "usb", "displays", "peripherals":
+			c.serials = c.serials || was != is
+			c.keys = c.keys || was != is
+		case "network", "remote_access":
+			c.keys = c.keys || was != is
+		}
+		if was != is || onlyPrev {
+			if changed.Len() > 0 {
+				changed.WriteByte(',')
+			}
+			changed.WriteString(name)
 		}
 	}
-	for name := range prev {
-		if _, ok := r.Sections[name]; !ok && name != "users" {
-			changed = append(changed, name)
-		}
-	}
-	sort.Strings(changed)
-	return &sectionChanges{from: from, changed: strings.Join(changed, ","), users: prev["users"] != r.Sections["users"],
-		serials: slices.ContainsFunc([]string{"usb", "displays", "peripherals"}, func(name string) bool { return prev[name] != r.Sections[name] })}
+	c.changed = changed.String()
+	return c
 }
 
 // storePeripheralSerials replaces a device's peripheral serials: one
@@ -731,16 +778,35 @@ func (s *Store) storePeripheralSerials(ctx context.Context, tx wtx, deviceID str
 // deviceUsers returns the user names seen in a snapshot (with keyboard
 // layouts or logged in, as UsernameKey), sorted, and a key of the set.
 func deviceUsers(sn *agentv1.HostSnapshot) ([]string, string) {
-	set := map[string]bool{}
-	for _, k := range sn.GetLocale().GetKeyboardLayouts() {
-		set[UsernameKey(k.GetUser())] = true
+	layouts, current := sn.GetLocale().GetKeyboardLayouts(), sn.GetSessions().GetCurrent()
+	var users []string
+	if n := len(layouts) + len(current); n > 0 {
+		users = make([]string, 0, n)
 	}
-	for _, l := range sn.GetSessions().GetCurrent() {
-		set[UsernameKey(l.GetUser())] = true
+	add := func(user string) {
+		if u := UsernameKey(user); u != "" {
+			users = append(users, u)
+		}
 	}
-	delete(set, "")
-	users := slices.Sorted(maps.Keys(set))
-	sum := sha256.Sum256([]byte(strings.Join(users, "\n")))
+	for _, k := range layouts {
+		add(k.GetUser())
+	}
+	for _, l := range current {
+		add(l.GetUser())
+	}
+	slices.Sort(users)
+	users = slices.Compact(users)
+	// The key is the SHA-256 of the names, one a line; gathered on the
+	// stack.
+	var buf [512]byte
+	in := buf[:0]
+	for i, u := range users {
+		if i > 0 {
+			in = append(in, '\n')
+		}
+		in = append(in, u...)
+	}
+	sum := sha256.Sum256(in)
 	return users, hex.EncodeToString(sum[:8])
 }
 

@@ -177,38 +177,51 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	if cached, hit, epoch = s.rows.get(b.Agent.DeviceID); hit {
 		row, pre = cached.row, cached.pre
 	} else {
+		var read prejudgeRow // scanned into: on the heap, so declared here
 		var err error
-		if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &pre); err != nil {
+		if row, err = s.readDevice(ctx, q, b.Agent.DeviceID, &read); err != nil {
 			return nil
 		}
+		pre = read
 	}
 	cluster := row.clusterID
 	version, snapKeys, keysDigest, signins, stored := pre.version, pre.snapKeys, pre.keysDigest, pre.signins, pre.snapshot
 	panel := false
-	var snap []fleet.Key
-	if r.Snapshot != nil && r.Digest != stored.digest { // storeSnapshot will store it
+	newSnapshot := r.Snapshot != nil && r.Digest != stored.digest // storeSnapshot will store it
+	if newSnapshot {
 		// What it changes against the stored snapshot, which
 		// storeSnapshot reuses while that is still the stored one.
 		if r.changes = diffSections(stored.sections, r); r.changes.users || r.changes.serials {
 			return nil
 		}
-		// The keys storeSnapshot will store (as JSON, which gives the
-		// same keys back: they are valid UTF-8).
-		snap = fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials)
 		panel = panelActive(r.Snapshot)
-	} else {
-		json.Unmarshal([]byte(snapKeys), &snap)
 	}
-	if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
-		return nil // updateKeys will re-cluster
+	// The keys the report leaves are the stored ones when they are made
+	// of what gave the stored keys digest: the snapshot's keys (those of
+	// the stored snapshot, unless one of the sections they derive from
+	// changed), the egress and the sign-in keys. A cached row remembers
+	// what its digest was found from (cachedRow.keys).
+	keys := keysInput{snapKeys: snapKeys, egressIP: b.Egress.IP, egressClass: b.Egress.NetworkClass, signins: signins, digest: keysDigest}
+	if !hit || cached.keys != keys || newSnapshot && r.changes.keys {
+		var snap []fleet.Key
+		if newSnapshot {
+			// The keys storeSnapshot will store (as JSON, which gives
+			// the same keys back: they are valid UTF-8).
+			snap = fleet.SnapshotKeys(r.Snapshot, r.PeripheralSerials)
+		} else {
+			json.Unmarshal([]byte(snapKeys), &snap)
+		}
+		if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
+			return nil // updateKeys will re-cluster
+		}
 	}
 	p := &prejudged{version: version, snapshot: stored, cluster: cluster, panel: panel}
-	if r.Snapshot != nil && r.Digest != stored.digest {
+	if newSnapshot {
 		// The new snapshot's keys give the stored keys digest (checked
 		// above), so they are the stored ones: the device row keeps them.
 		p.snapshotKeys = snapKeys
 	}
-	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: b.egressJSON,
+	o := &overlay{agentID: b.Agent.ID, identity: r.Identity, ip: b.IP, egress: b.egressRow,
 		interval: b.ReportInterval.Microseconds(), dropped: int64(r.DroppedReports),
 		skew: b.ReceivedAt.Sub(r.CreatedAt).Microseconds(), panelActive: panel}
 	next := row.after(o, b.ReceivedAt)
@@ -217,14 +230,13 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		return nil
 	}
 	p.facts, p.verdict, p.epoch, p.cached = fr, s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt), epoch, hit
-	newSnapshot := r.Snapshot != nil && r.Digest != stored.digest
 	if cluster == "" && fr.facts.Person == fr.storedPerson && (!newSnapshot || p.snapshotKeys != "") {
 		// What the writer stores with this verdict (ingestOne, writeFacts
 		// and storeSnapshot), and nothing else changes the row: the keys
 		// stay (checked above; a device's first snapshot sets them, and
 		// is left out), and judging a device in no cluster touches no
 		// other device.
-		n := &cachedRow{row: next, pre: pre}
+		n := &cachedRow{row: next, pre: pre, keys: keys}
 		n.pre.version++
 		if fr.hours {
 			n.row.hist = fr.deviceHist

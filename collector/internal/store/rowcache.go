@@ -53,10 +53,19 @@ func namesCachedTable(query string) bool {
 	return slices.ContainsFunc(cachedTables, func(t string) bool { return strings.Contains(query, t) })
 }
 
-// cachedRow is a device's row at pre.version.
+// cachedRow is a device's row at pre.version, and what its keys digest
+// was found from (see prejudge).
 type cachedRow struct {
-	row deviceRow
-	pre prejudgeRow
+	row  deviceRow
+	pre  prejudgeRow
+	keys keysInput
+}
+
+// keysInput is what a device's keys digest is made of (fleet.Keys): the
+// snapshot keys (JSON), the egress address and its network class, and the
+// sign-in keys (JSON).
+type keysInput struct {
+	snapKeys, egressIP, egressClass, signins, digest string
 }
 
 // maxCachedRows bounds the cache: a collector of 10,000 devices keeps

@@ -16,6 +16,8 @@ import (
 // the device's person has identity-provider sign-ins (100 in the last 72
 // hours, two laptops reporting every 5 minutes), against the same read
 // for a bound person without any (the floor, measured in the same run).
+// People are declared with a time zone and work hours, and the egress
+// located with its time zone, as HR exports and GeoIP databases give them.
 func BenchmarkPersonFacts(b *testing.B) {
 	st := storetest.Open(b, filepath.Join(b.TempDir(), "bonafide.db"))
 	ctx := b.Context()
@@ -25,9 +27,9 @@ func BenchmarkPersonFacts(b *testing.B) {
 	}
 	now := time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)
 	home := detect.Egress{IP: "198.51.100.10", Status: "ok", Country: "US", City: "Phoenix", HasLocation: true, Latitude: 33.45, Longitude: -112.07,
-		NetworkClass: policies.NetClassResidential}
+		NetworkClass: policies.NetClassResidential, TimeZone: "America/Phoenix"}
 	device := func(person, host string) string {
-		if _, err := st.UpsertPerson(ctx, store.Person{Email: person, DeviceSerial: "SN-" + host}, "bench"); err != nil {
+		if _, err := st.UpsertPerson(ctx, store.Person{Email: person, DeviceSerial: "SN-" + host, Timezone: "America/Phoenix", WorkHours: "09:00-17:00"}, "bench"); err != nil {
 			b.Fatal(err)
 		}
 		id, err := st.Enroll(ctx, store.Enrollment{AgentID: "agent-" + host, SecretID: sec.ID, IP: home.IP, HardwareKey: "hw-" + host,
@@ -57,7 +59,7 @@ func BenchmarkPersonFacts(b *testing.B) {
 	floor := device("floor@example.com", "floor-1")
 	busy := device("busy@example.com", "busy-1")
 	device("busy2@example.com", "busy-2")
-	if _, err := st.UpsertPerson(ctx, store.Person{Email: "busy@example.com", DeviceSerial: "SN-busy-1"}, "bench"); err != nil {
+	if _, err := st.UpsertPerson(ctx, store.Person{Email: "busy@example.com", DeviceSerial: "SN-busy-1", Timezone: "America/Phoenix", WorkHours: "09:00-17:00"}, "bench"); err != nil {
 		b.Fatal(err)
 	}
 	var signins []store.Signin
