@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
@@ -25,8 +26,9 @@ import (
 // nothing else: no validation, facts, rules or reads. snapshot writes what
 // a changed snapshot writes (the report, the agent's and the device's
 // last_seen, the history entry with the data and the latest snapshot
-// naming it); farm adds the five alert upserts of BenchmarkIngest;
-// heartbeat writes the report and the last_seen updates. An ingest figure divided by its floor says how
+// naming it, and the device's activity histogram on its row); farm adds
+// the five alert upserts of BenchmarkIngest; heartbeat writes the report
+// and the last_seen updates. An ingest figure divided by its floor says how
 // much of the engine's write capacity ingest leaves unused.
 func BenchmarkIngestFloor(b *testing.B) {
 	for _, mode := range []string{"snapshot", "farm", "heartbeat"} {
@@ -44,9 +46,9 @@ type floorDevice struct {
 }
 
 type floorReq struct {
-	d    *floorDevice
-	data []byte
-	done chan error
+	d          *floorDevice
+	data, hist []byte
+	done       chan error
 }
 
 func benchFloor(b *testing.B, dsn, mode string) {
@@ -84,8 +86,13 @@ func benchFloor(b *testing.B, dsn, mode string) {
 	write := func(tx *sql.Tx, r *floorReq) error {
 		d, now := r.d, time.Now().UnixMicro()
 		kind := "heartbeat"
+		device, deviceArgs := `UPDATE devices SET last_seen = ?, last_ip = ? WHERE id = ?`, []any{now, "203.0.113.9", d.deviceID}
 		if mode != "heartbeat" {
 			kind = "snapshot"
+			// The snapshot's activity hours update the device's
+			// histogram, kept on its row (migration 00043).
+			device, deviceArgs = `UPDATE devices SET last_seen = ?, last_ip = ?, activity = ? WHERE id = ?`,
+				[]any{now, "203.0.113.9", r.hist, d.deviceID}
 		}
 		stmts := []struct {
 			q    string
@@ -94,7 +101,7 @@ func benchFloor(b *testing.B, dsn, mode string) {
 			{`INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (agent_id, report_id) DO NOTHING`, []any{d.agentID, uuid.NewString(), d.deviceID, int64(d.seq), kind, now, now}},
 			{`UPDATE agents SET last_seen = ? WHERE id = ?`, []any{now, d.agentID}},
-			{`UPDATE devices SET last_seen = ?, last_ip = ? WHERE id = ?`, []any{now, "203.0.113.9", d.deviceID}},
+			{device, deviceArgs},
 		}
 		if mode != "heartbeat" {
 			stmts = append(stmts, []struct {
@@ -188,6 +195,9 @@ func benchFloor(b *testing.B, dsn, mode string) {
 			r := &floorReq{d: d, done: done}
 			if mode != "heartbeat" {
 				r.data, _, _ = Digest(d.snap) // the same bytes ingest stores
+				var h activity.Histogram
+				h.Update(time.Now(), activityHours(d.snap.GetActivity()))
+				r.hist, _ = h.MarshalBinary()
 			}
 			queue <- r
 			if err := <-done; err != nil {
