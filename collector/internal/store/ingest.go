@@ -603,8 +603,15 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 			return fmt.Errorf("store snapshot: %w", err)
 		}
 	} else {
-		var historyID int64
-		if err := tx.QueryRowContext(ctx, insertHistorySQL+` RETURNING id`, args[:7]...).Scan(&historyID); err != nil {
+		// The entry's id is the rowid the insert reports: RETURNING
+		// would cost SQLite a temporary table and the caller a result
+		// set per snapshot.
+		res, err := tx.ExecContext(ctx, insertHistorySQL, args[:7]...)
+		if err != nil {
+			return fmt.Errorf("snapshot history: %w", err)
+		}
+		historyID, err := res.LastInsertId()
+		if err != nil {
 			return fmt.Errorf("snapshot history: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, upsertSnapshotSQL+`?`+upsertSnapshotEndSQL, append(args[7:], historyID)...); err != nil {
