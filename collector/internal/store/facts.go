@@ -124,8 +124,9 @@ type factsRead struct {
 	storedPerson string
 	// hours says whether activity was reported: then deviceHist and
 	// personHist are the histograms to store. personHistRead is the
-	// person's histogram as read (nil when none).
-	hours                                  bool
+	// person's histogram as read (nil when none). deviceStored says the
+	// report's UPDATE of the device stored deviceHist already.
+	hours, deviceStored                    bool
 	deviceHist, personHist, personHistRead []byte
 }
 
@@ -168,8 +169,10 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 	}
 	// On the device's row, which the report rewrote: no page more
 	// (migration 00043).
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET activity = ? WHERE id = ?`), r.deviceHist, deviceID); err != nil {
-		return fmt.Errorf("activity: %w", err)
+	if !r.deviceStored {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET activity = ? WHERE id = ?`), r.deviceHist, deviceID); err != nil {
+			return fmt.Errorf("activity: %w", err)
+		}
 	}
 	if r.facts.Person == "" {
 		return nil
