@@ -310,3 +310,22 @@ func (s *Store) LinkKeysForTest(ctx context.Context) (stored, counted map[string
 	}
 	return stored, counted, nil
 }
+
+// MigrateForTest migrates db, a database of dialect d, up or down to
+// version.
+func MigrateForTest(ctx context.Context, db *sql.DB, d Dialect, version int64) error {
+	p, err := migrations(db, d)
+	if err != nil {
+		return err
+	}
+	cur, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if version >= cur {
+		_, err = p.UpTo(ctx, version)
+	} else {
+		_, err = p.DownTo(ctx, version)
+	}
+	return err
+}

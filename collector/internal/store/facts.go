@@ -124,8 +124,9 @@ type factsRead struct {
 	storedPerson string
 	// hours says whether activity was reported: then deviceHist and
 	// personHist are the histograms to store. personHistRead is the
-	// person's histogram as read (nil when none).
-	hours                                  bool
+	// person's histogram as read (nil when none). deviceStored says the
+	// report's UPDATE of the device stored deviceHist already.
+	hours, deviceStored                    bool
 	deviceHist, personHist, personHistRead []byte
 }
 
@@ -166,9 +167,12 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 	if !r.hours {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_activity (device_id, histogram) VALUES (?, ?)
-		ON CONFLICT (device_id) DO UPDATE SET histogram = excluded.histogram`), deviceID, r.deviceHist); err != nil {
-		return fmt.Errorf("activity: %w", err)
+	// On the device's row, which the report rewrote: no page more
+	// (migration 00043).
+	if !r.deviceStored {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET activity = ? WHERE id = ?`), r.deviceHist, deviceID); err != nil {
+			return fmt.Errorf("activity: %w", err)
+		}
 	}
 	if r.facts.Person == "" {
 		return nil
@@ -212,7 +216,7 @@ type deviceRow struct {
 	// egress and prevEgress are decoded from the row's JSON once, when it
 	// is read (the rowCache carries them to the next report).
 	egress, prevEgress detect.Egress
-	// hist is the device's activity histogram (nil when none).
+	// hist is the device's activity histogram (empty when none).
 	hist []byte
 	// agents are the device's agents not revoked.
 	agents        []agentRow
@@ -277,7 +281,7 @@ const (
 		d.internal_display_active_at, d.egress, d.egress_since, d.prev_egress, d.prev_egress_at,
 		EXISTS (SELECT 1 FROM peripheral_shares sh WHERE sh.device_id = d.id),
 		EXISTS (SELECT 1 FROM device_users u JOIN people p ON p.username_key = u.username WHERE u.device_id = d.id AND p.username_key <> ''),
-		(SELECT a.histogram FROM device_activity a WHERE a.device_id = d.id), d.person, d.cluster_id,
+		d.activity, d.person, d.cluster_id,
 		COALESCE((SELECT c.created_at FROM clusters c WHERE c.id = d.cluster_id), 0),`
 	liveAgentsSQLite = `
 		(SELECT json_group_array(json_object('id', a.id, 'en', a.enrolled_at, 'ls', a.last_seen))

@@ -336,7 +336,7 @@ func (s *Store) EgressHistory(ctx context.Context, deviceID string, before time.
 // DeviceActivity loads a device's activity histogram; nil when it has
 // none (or the stored one does not decode).
 func (s *Store) DeviceActivity(ctx context.Context, deviceID string) (*activity.Histogram, error) {
-	return s.histogram(ctx, `SELECT histogram FROM device_activity WHERE device_id = ?`, deviceID)
+	return s.histogram(ctx, `SELECT activity FROM devices WHERE id = ?`, deviceID)
 }
 
 // PersonActivity loads a person's activity histogram (over all their

@@ -226,6 +226,9 @@ func testEgressHistory(e *env) {
 	if a, err := e.st.DeviceActivity(e.ctx, "dev_none"); a != nil || err != nil {
 		e.Fatalf("DeviceActivity of no device = %v, %v", a, err)
 	}
+	if a, err := e.st.DeviceActivity(e.ctx, e.enroll("a2", "hw:2", "quiet")); a != nil || err != nil {
+		e.Fatalf("DeviceActivity of a device that reported no activity = %v, %v", a, err)
+	}
 }
 
 func testDeviceSnapshots(e *env) {

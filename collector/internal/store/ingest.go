@@ -389,6 +389,14 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
 		args = append(args, sd.expect, r.Digest, sd.expect, now, sd.expect, sd.keys, sd.expect, sd.panel, now)
 	}
+	// The activity histogram prejudge worked out is set too, while the
+	// device is still at the version it was read at (the verdict holds
+	// then; else writeFacts stores the one worked out below).
+	activitySet := ""
+	if pre != nil && pre.facts != nil && pre.facts.hours {
+		activitySet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
+		args = append(args, pre.version, pre.facts.deviceHist)
+	}
 	args = append(args, b.Agent.DeviceID, id.Hostname)
 	// The host name is set only when it changed: an UPDATE that sets a
 	// column rewrites the index entries on it, same value or not. The
@@ -406,7 +414,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
-		egress = ?, `+snapshotSet+` version = version + 1
+		egress = ?, `+snapshotSet+activitySet+` version = version + 1
 		WHERE id = ?`+hostWhere+` RETURNING version, open_alerts, egress_since`), args...).Scan(&version, &openAlerts, &egressSince)
 	}
 	err = update(false)
@@ -425,6 +433,9 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	// keys stay the same (prejudge checked).
 	if pre != nil && version != pre.version+1 {
 		pre = nil
+	}
+	if pre != nil && pre.facts != nil {
+		pre.facts.deviceStored = pre.facts.hours
 	}
 	if r.Snapshot != nil {
 		var stored *storedDigests
@@ -606,8 +617,15 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 			return fmt.Errorf("store snapshot: %w", err)
 		}
 	} else {
-		var historyID int64
-		if err := tx.QueryRowContext(ctx, insertHistorySQL+` RETURNING id`, args[:7]...).Scan(&historyID); err != nil {
+		// The entry's id is the rowid the insert reports: RETURNING
+		// would cost SQLite a temporary table and the caller a result
+		// set per snapshot.
+		res, err := tx.ExecContext(ctx, insertHistorySQL, args[:7]...)
+		if err != nil {
+			return fmt.Errorf("snapshot history: %w", err)
+		}
+		historyID, err := res.LastInsertId()
+		if err != nil {
 			return fmt.Errorf("snapshot history: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, upsertSnapshotSQL+`?`+upsertSnapshotEndSQL, append(args[7:], historyID)...); err != nil {

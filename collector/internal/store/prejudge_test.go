@@ -107,12 +107,18 @@ func TestStaleVerdict(t *testing.T) {
 		paused, resume := rule.pause()
 		done := make(chan error, 1)
 		at := t0.Add(time.Minute)
+		// Each carries the activity of another hour: both are kept.
+		hourA, hourB := at.Truncate(time.Hour).Add(-2*time.Hour), at.Truncate(time.Hour).Add(-time.Hour)
 		go func() {
-			_, err := e.st.Ingest(e.ctx, from("203.0.113.1", at, e.heartbeat("10000000-0000-4000-8000-00000000000a", "host-1", at)), rule)
+			r := e.heartbeat("10000000-0000-4000-8000-00000000000a", "host-1", at)
+			r.Activity = []activity.Hour{{Start: hourA, Active: 11, Sampled: 60}}
+			_, err := e.st.Ingest(e.ctx, from("203.0.113.1", at, r), rule)
 			done <- err
 		}()
 		<-paused
-		if _, err := e.st.Ingest(e.ctx, from("198.51.100.2", at, e.heartbeat("10000000-0000-4000-8000-00000000000b", "host-1", at)), rule); err != nil {
+		b := e.heartbeat("10000000-0000-4000-8000-00000000000b", "host-1", at)
+		b.Activity = []activity.Hour{{Start: hourB, Active: 22, Sampled: 60}}
+		if _, err := e.st.Ingest(e.ctx, from("198.51.100.2", at, b), rule); err != nil {
 			t.Fatal(err)
 		}
 		if got := evidence(); got != "203.0.113.1" {
@@ -130,6 +136,18 @@ func TestStaleVerdict(t *testing.T) {
 		}
 		if n := rule.count() - calls; n != 1 {
 			t.Fatalf("the writer evaluated A %d times again, want once", n)
+		}
+		h, err := e.st.DeviceActivity(e.ctx, dev)
+		if err != nil || h == nil {
+			t.Fatalf("activity: %v, %v", h, err)
+		}
+		for _, c := range []struct {
+			hour   time.Time
+			active uint8
+		}{{hourA, 11}, {hourB, 22}} {
+			if i := c.hour.Unix()/3600 - (h.End - activity.Window); h.Active[i] != c.active {
+				t.Fatalf("activity of %s: %d active minutes, want %d (both reports' hours kept)", c.hour, h.Active[i], c.active)
+			}
 		}
 		if n := e.reportCount(dev); n != 4 {
 			t.Fatalf("%d reports stored, want 4", n)

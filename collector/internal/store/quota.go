@@ -30,7 +30,10 @@ func quotaDay(t time.Time) int64 {
 }
 
 // chargeQuota counts one new report against its agent's day, inside the
-// batch's transaction; ErrOverQuota when that would pass the quota.
+// batch's transaction; ErrOverQuota when that would pass the quota. The
+// day's count is kept on the agent's row, which the report rewrote (its
+// last_seen): no page more (migration 00044). A new day starts it afresh,
+// and the day's first report is always counted.
 func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
 	if b.Quota.Reports <= 0 && b.Quota.Bytes <= 0 {
 		return nil
@@ -42,17 +45,18 @@ func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 	if maxBytes <= 0 {
 		maxBytes = 1 << 62
 	}
-	size := int64(len(r.Data)) + reportOverhead
-	var n int64
-	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO agent_usage (agent_id, day, reports, bytes) VALUES (?, ?, 1, ?)
-		ON CONFLICT (agent_id, day) DO UPDATE SET reports = agent_usage.reports + 1, bytes = agent_usage.bytes + excluded.bytes
-		WHERE agent_usage.reports + 1 <= ? AND agent_usage.bytes + excluded.bytes <= ?
-		RETURNING reports`), b.Agent.ID, quotaDay(b.ReceivedAt), size, maxReports, maxBytes).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrOverQuota
-	}
+	size, day := int64(len(r.Data))+reportOverhead, quotaDay(b.ReceivedAt)
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET usage_day = ?,
+		usage_reports = CASE WHEN usage_day = ? THEN usage_reports + 1 ELSE 1 END,
+		usage_bytes = CASE WHEN usage_day = ? THEN usage_bytes + ? ELSE ? END,
+		usage_flagged = CASE WHEN usage_day = ? THEN usage_flagged ELSE 0 END
+		WHERE id = ? AND (usage_day <> ? OR (usage_reports + 1 <= ? AND usage_bytes + ? <= ?))`),
+		day, day, day, size, size, day, b.Agent.ID, day, maxReports, size, maxBytes)
 	if err != nil {
 		return fmt.Errorf("charge quota: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrOverQuota
 	}
 	return nil
 }
@@ -69,16 +73,14 @@ func (s *Store) ReportFlood(ctx context.Context, a Agent, q Quota, at time.Time)
 	day := quotaDay(at)
 	raised := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE agent_usage SET flagged = 1 WHERE agent_id = ? AND day = ? AND flagged = 0`), a.ID, day)
+		var u Usage
+		err := tx.QueryRowContext(ctx, s.q(`UPDATE agents SET usage_flagged = 1 WHERE id = ? AND usage_day = ? AND usage_flagged = 0
+			RETURNING usage_reports, usage_bytes`), a.ID, day).Scan(&u.Reports, &u.Bytes)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // raised before today, or no report stored today
+		}
 		if err != nil {
 			return fmt.Errorf("flag usage: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		var u Usage
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT reports, bytes FROM agent_usage WHERE agent_id = ? AND day = ?`), a.ID, day).Scan(&u.Reports, &u.Bytes); err != nil {
-			return fmt.Errorf("read usage: %w", err)
 		}
 		w := wtx{tx, s}
 		facts, err := s.deviceFacts(ctx, w, a.DeviceID, at, nil)

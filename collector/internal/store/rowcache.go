@@ -44,7 +44,7 @@ type rowCache struct {
 
 // cachedTables are the tables readDevice reads, and alerts, whose
 // triggers write the devices table (migration 00039).
-var cachedTables = []string{"devices", "agents", "people", "device_users", "peripheral_shares", "device_activity", "clusters", "snapshots", "alerts"}
+var cachedTables = []string{"devices", "agents", "people", "device_users", "peripheral_shares", "clusters", "snapshots", "alerts"}
 
 // namesCachedTable reports whether a statement names one of cachedTables
 // (or a table whose name holds one: the test errs towards dropping).

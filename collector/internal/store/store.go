@@ -25,7 +25,7 @@ import (
 )
 
 //go:embed migrations
-var migrations embed.FS
+var migrationFiles embed.FS
 
 // ErrNotFound is returned when a requested row does not exist.
 var ErrNotFound = errors.New("not found")
@@ -139,17 +139,9 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	dir, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+	p, err := migrations(s.w, s.dialect)
 	if err != nil {
 		return err
-	}
-	d := goose.DialectSQLite3
-	if s.dialect == Postgres {
-		d = goose.DialectPostgres
-	}
-	p, err := goose.NewProvider(d, s.w, dir, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
@@ -159,6 +151,23 @@ func (s *Store) migrate(ctx context.Context) error {
 		s.log.Info("applied migration", "version", r.Source.Version, "path", r.Source.Path)
 	}
 	return nil
+}
+
+// migrations are the migrations of dialect d, applied to db.
+func migrations(db *sql.DB, d Dialect) (*goose.Provider, error) {
+	dir, err := fs.Sub(migrationFiles, "migrations/"+string(d))
+	if err != nil {
+		return nil, err
+	}
+	gd := goose.DialectSQLite3
+	if d == Postgres {
+		gd = goose.DialectPostgres
+	}
+	p, err := goose.NewProvider(gd, db, dir, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return p, nil
 }
 
 // Dialect reports the engine in use.

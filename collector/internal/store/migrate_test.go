@@ -1,0 +1,126 @@
+package store_test
+
+import (
+	"bytes"
+	"database/sql"
+	"testing"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+)
+
+// migrationDB is a database migrated step by step with the store's
+// migrations (not opened as a Store).
+type migrationDB struct {
+	*testing.T
+	db *sql.DB
+	d  store.Dialect
+}
+
+func openMigrationDB(t *testing.T, dsn string) *migrationDB {
+	driver, conn, d := "sqlite", "file:"+dsn+"?_pragma=foreign_keys(1)", store.SQLite
+	if store.IsPostgres(dsn) {
+		driver, conn, d = "pgx", dsn, store.Postgres
+	}
+	db, err := sql.Open(driver, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	return &migrationDB{T: t, db: db, d: d}
+}
+
+func (m *migrationDB) migrate(version int64) {
+	m.Helper()
+	if err := store.MigrateForTest(m.Context(), m.db, m.d, version); err != nil {
+		m.Fatalf("migrate to %d: %v", version, err)
+	}
+}
+
+func (m *migrationDB) exec(q string, args ...any) {
+	m.Helper()
+	if _, err := m.db.ExecContext(m.Context(), store.Rebind(m.d, q), args...); err != nil {
+		m.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (m *migrationDB) row(q string, args []any, dest ...any) {
+	m.Helper()
+	if err := m.db.QueryRowContext(m.Context(), store.Rebind(m.d, q), args...).Scan(dest...); err != nil {
+		m.Fatalf("%s: %v", q, err)
+	}
+}
+
+// gone fails unless query fails (names a table or column dropped).
+func (m *migrationDB) gone(query string) {
+	m.Helper()
+	if _, err := m.db.ExecContext(m.Context(), query); err == nil {
+		m.Fatalf("%s: still there", query)
+	}
+}
+
+// Migration 00043 moves the activity histograms onto the devices' rows
+// and back down.
+func TestMigrateDeviceActivity(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		m := openMigrationDB(t, dsn)
+		hist := bytes.Repeat([]byte{7}, 680)
+		m.migrate(42)
+		m.exec(`INSERT INTO devices (id, hardware_key, first_seen) VALUES ('dev_a', 'hw:a', 1), ('dev_b', 'hw:b', 1)`)
+		m.exec(`INSERT INTO device_activity (device_id, histogram) VALUES ('dev_a', ?)`, hist)
+
+		m.migrate(43)
+		for id, want := range map[string][]byte{"dev_a": hist, "dev_b": {}} {
+			var got []byte
+			m.row(`SELECT activity FROM devices WHERE id = ?`, []any{id}, &got)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("up: %s's activity is %d bytes, want %d", id, len(got), len(want))
+			}
+		}
+		m.gone(`SELECT 1 FROM device_activity`)
+
+		m.migrate(42)
+		var n int
+		var got []byte
+		if m.row(`SELECT COUNT(*) FROM device_activity`, nil, &n); n != 1 {
+			t.Fatalf("down: %d device_activity rows, want dev_a's", n)
+		}
+		if m.row(`SELECT histogram FROM device_activity WHERE device_id = 'dev_a'`, nil, &got); !bytes.Equal(got, hist) {
+			t.Fatalf("down: dev_a's histogram is %d bytes, want %d", len(got), len(hist))
+		}
+		m.gone(`SELECT activity FROM devices`)
+	})
+}
+
+// Migration 00044 moves each agent's last counted day onto its row and
+// back down.
+func TestMigrateAgentUsage(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		m := openMigrationDB(t, dsn)
+		m.migrate(43)
+		m.exec(`INSERT INTO devices (id, hardware_key, first_seen) VALUES ('dev_a', 'hw:a', 1)`)
+		m.exec(`INSERT INTO agents (id, device_id, enrolled_at) VALUES ('a1', 'dev_a', 1), ('a2', 'dev_a', 1)`)
+		m.exec(`INSERT INTO agent_usage (agent_id, day, reports, bytes, flagged) VALUES ('a1', 100, 7, 700, 1), ('a1', 200, 3, 300, 0)`)
+
+		m.migrate(44)
+		for id, want := range map[string][4]int64{"a1": {200, 3, 300, 0}, "a2": {}} {
+			var got [4]int64
+			m.row(`SELECT usage_day, usage_reports, usage_bytes, usage_flagged FROM agents WHERE id = ?`, []any{id},
+				&got[0], &got[1], &got[2], &got[3])
+			if got != want {
+				t.Fatalf("up: %s's usage %v, want %v", id, got, want)
+			}
+		}
+		m.gone(`SELECT 1 FROM agent_usage`)
+
+		m.migrate(43)
+		var n int
+		var got [3]int64
+		m.row(`SELECT COUNT(*), MAX(day), MAX(reports), MAX(bytes) FROM agent_usage`, nil, &n, &got[0], &got[1], &got[2])
+		if n != 1 || got != [3]int64{200, 3, 300} {
+			t.Fatalf("down: %d agent_usage rows, max %v, want a1's last day", n, got)
+		}
+		m.gone(`SELECT usage_day FROM agents`)
+	})
+}
