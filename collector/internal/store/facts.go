@@ -145,9 +145,11 @@ type overlay struct {
 
 // deviceFacts builds the facts rules see about a device inside the write
 // transaction, adding reported activity hours (nil from the sweep) to its
-// histograms, and stores what that changed.
-func (s *Store) deviceFacts(ctx context.Context, tx wtx, deviceID string, now time.Time, hours []activity.Hour) (*detect.DeviceFacts, error) {
-	r, err := s.readFacts(ctx, tx, deviceID, now, hours, nil)
+// histograms, and stores what that changed. Its cluster is taken from
+// views when they hold it, else read (and kept there when views is not
+// nil).
+func (s *Store) deviceFacts(ctx context.Context, tx wtx, deviceID string, now time.Time, hours []activity.Hour, views clusterViews) (*detect.DeviceFacts, error) {
+	r, err := s.readFactsIn(ctx, tx, deviceID, now, hours, nil, views)
 	if err != nil {
 		return nil, err
 	}

@@ -123,8 +123,10 @@ func (c *Cluster) summary() string {
 // updateKeys recomputes a device's key set from its snapshot keys and
 // current egress. When the set changed it replaces the device's keys and
 // re-clusters the device and the members of its former cluster. It
-// returns the ids of the clusters whose membership changed.
-func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time) ([]string, error) {
+// returns the ids of the clusters whose membership changed, whose reads
+// it keeps in views (when not nil) for judging the device and their
+// members next (see judge).
+func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
 	var snapKeys, digest, clusterID, signins string
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id, signin_keys FROM devices WHERE id = ?`), deviceID).
 		Scan(&snapKeys, &digest, &clusterID, &signins); err != nil {
@@ -149,7 +151,7 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 		}
 		seeds = append(seeds, members...)
 	}
-	return s.recluster(ctx, tx, seeds, now)
+	return s.recluster(ctx, tx, seeds, now, views)
 }
 
 // replaceKeys replaces a device's keys and keeps link_keys' holder counts,
@@ -212,6 +214,20 @@ func (s *Store) clusterMemberIDs(ctx context.Context, tx querier, clusterID stri
 	return scanColumn[string](rows)
 }
 
+// inList is a test of membership in ids for a column (the fragment to
+// follow it) and its one argument: a statement listing ids this way has
+// one text whatever their number, so SQLite prepares it once (see
+// wtx), where a list of placeholders made a statement per length,
+// parsed and planned on every call. PostgreSQL takes an array, SQLite
+// a JSON array.
+func (s *Store) inList(ids []string) (string, any) {
+	if s.dialect == Postgres {
+		return `= ANY(?)`, ids
+	}
+	list, _ := json.Marshal(ids)
+	return `IN (SELECT value FROM json_each(?))`, string(list)
+}
+
 // marks returns n comma-separated placeholders.
 func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
@@ -227,8 +243,7 @@ func anys(ss []string) []any {
 // linking keys, among devices that reported within the cluster window. A
 // key held by more than fleet.MaxHolders devices links only its
 // fleet.MaxHolders most senior holders (first seen first, then by id, as
-// fleet.Components). Statements with IN lists vary in length, so they
-// bypass the statement cache.
+// fleet.Components).
 func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time) ([]string, error) {
 	seen := map[string]bool{seed: true}
 	frontier := []string{seed}
@@ -244,57 +259,54 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 				}
 			}
 		}
-		for chunk := range slices.Chunk(frontier, 200) {
-			// The devices the frontier's keys link (the first part, with
-			// no key) and, in the same round trip, its crowded keys: they
-			// link a frontier device only if it is among their most
-			// senior holders.
-			args := append([]any{fleet.MaxHolders, since}, anys(chunk)...)
-			args = append(append(args, fleet.MaxHolders), anys(chunk)...)
-			rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '' FROM device_keys k
-				JOIN link_keys l ON l.key = k.key AND l.holders <= ?
-				JOIN device_keys o ON o.key = k.key AND o.link = 1
-				JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
-				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)
-				UNION ALL SELECT k.device_id, k.key FROM device_keys k
-				JOIN link_keys l ON l.key = k.key AND l.holders > ?
-				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)`), args...)
-			if err != nil {
-				return nil, fmt.Errorf("cluster: %w", err)
-			}
-			type holding struct{ device, key string }
-			var linked []string
-			var held []holding
-			for rows.Next() {
-				var h holding
-				if err := rows.Scan(&h.device, &h.key); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				if h.key == "" {
-					linked = append(linked, h.device)
-				} else {
-					held = append(held, h)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+		// The devices the frontier's keys link (the first part, with
+		// no key) and, in the same round trip, its crowded keys: they
+		// link a frontier device only if it is among their most
+		// senior holders.
+		in, list := s.inList(frontier)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '' FROM device_keys k
+			JOIN link_keys l ON l.key = k.key AND l.holders <= ?
+			JOIN device_keys o ON o.key = k.key AND o.link = 1
+			JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
+			WHERE k.link = 1 AND k.device_id `+in+`
+			UNION ALL SELECT k.device_id, k.key FROM device_keys k
+			JOIN link_keys l ON l.key = k.key AND l.holders > ?
+			WHERE k.link = 1 AND k.device_id `+in), fleet.MaxHolders, since, list, fleet.MaxHolders, list)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		type holding struct{ device, key string }
+		var linked []string
+		var held []holding
+		for rows.Next() {
+			var h holding
+			if err := rows.Scan(&h.device, &h.key); err != nil {
+				rows.Close()
 				return nil, err
 			}
-			add(linked)
-			for _, h := range held {
-				linking, ok := crowded[h.key]
-				if !ok {
-					if linking, err = s.seniorHolders(ctx, tx, h.key, since); err != nil {
-						return nil, err
-					}
-					crowded[h.key] = linking
+			if h.key == "" {
+				linked = append(linked, h.device)
+			} else {
+				held = append(held, h)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		add(linked)
+		for _, h := range held {
+			linking, ok := crowded[h.key]
+			if !ok {
+				if linking, err = s.seniorHolders(ctx, tx, h.key, since); err != nil {
+					return nil, err
 				}
-				if _, ok := linking[h.device]; ok {
-					for id, live := range linking {
-						if live && !seen[id] {
-							add([]string{id})
-						}
+				crowded[h.key] = linking
+			}
+			if _, ok := linking[h.device]; ok {
+				for id, live := range linking {
+					if live && !seen[id] {
+						add([]string{id})
 					}
 				}
 			}
@@ -329,8 +341,9 @@ func (s *Store) seniorHolders(ctx context.Context, tx wtx, key string, since int
 
 // recluster finds the clusters of the seed devices again and records
 // every change of membership. It returns the ids of the clusters that
-// changed (dissolved ones included).
-func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.Time) ([]string, error) {
+// changed (dissolved ones included), keeping their reads in views (when
+// not nil).
+func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.Time, views clusterViews) ([]string, error) {
 	done := map[string]bool{}
 	var groups [][]string
 	for _, seed := range seeds {
@@ -347,36 +360,35 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.
 		groups = append(groups, comp)
 	}
 	// Every device involved, with its current cluster.
-	all := slices.Sorted(maps.Keys(done))
+	in, list := s.inList(slices.Sorted(maps.Keys(done)))
 	current := map[string]string{}
-	for chunk := range slices.Chunk(all, 200) {
-		rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT id, cluster_id FROM devices WHERE id IN (`+marks(len(chunk))+`)`), anys(chunk)...)
-		if err != nil {
-			return nil, fmt.Errorf("recluster: %w", err)
-		}
-		for rows.Next() {
-			var id, c string
-			if err := rows.Scan(&id, &c); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			current[id] = c
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, cluster_id FROM devices WHERE id `+in), list)
+	if err != nil {
+		return nil, fmt.Errorf("recluster: %w", err)
+	}
+	for rows.Next() {
+		var id, c string
+		if err := rows.Scan(&id, &c); err != nil {
+			rows.Close()
 			return nil, err
 		}
+		current[id] = c
 	}
-	changed, _, err := s.applyClusters(ctx, tx, groups, current, now)
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	changed, _, err := s.applyClusters(ctx, tx, groups, current, now, views)
 	return changed, err
 }
 
 // applyClusters gives each group of two or more devices a cluster id
 // (keeping the one most members had), moves devices whose cluster changed
 // with timeline entries, dissolves clusters left with fewer than two
-// devices, and refreshes the changed clusters' rows. current holds every
-// involved device's cluster id before the change.
-func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time) (changedIDs []string, moved int, err error) {
+// devices, and refreshes the changed clusters' rows, keeping what it read
+// of them in views (when not nil). current holds every involved device's
+// cluster id before the change.
+func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) (changedIDs []string, moved int, err error) {
 	p := planClusters(groups, current)
 	changed := map[string]bool{}
 	moved, err = s.moveDevices(ctx, tx, p, p.movers(), now, changed)
@@ -385,7 +397,14 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 	}
 	out := slices.Sorted(maps.Keys(changed))
 	for _, id := range out {
-		if _, err := s.refreshCluster(ctx, tx, id, now); err != nil {
+		r, err := s.readCluster(ctx, tx, id, now)
+		if err != nil {
+			return nil, 0, err
+		}
+		if views != nil {
+			views[id] = r
+		}
+		if _, err := s.refreshClusterFrom(ctx, tx, r, now); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -522,12 +541,19 @@ func (s *Store) clusterEvent(ctx context.Context, tx wtx, clusterID string, at t
 // fewer than two members remain. The members' rows are touched only when
 // what their rules see of the cluster changed (factsDigest).
 func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.Time) (*Cluster, error) {
-	c, err := s.clusterView(ctx, tx, id, now)
+	r, err := s.readCluster(ctx, tx, id, now)
 	if err != nil {
 		return nil, err
 	}
+	return s.refreshClusterFrom(ctx, tx, r, now)
+}
+
+// refreshClusterFrom is refreshCluster with the cluster as read in r,
+// which must be what a fresh read would show.
+func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, now time.Time) (*Cluster, error) {
+	c, id := r.view(), r.id
 	var status, summary, facts string
-	err = tx.QueryRowContext(ctx, s.q(`SELECT status, summary, facts FROM clusters WHERE id = ?`), id).Scan(&status, &summary, &facts)
+	err := tx.QueryRowContext(ctx, s.q(`SELECT status, summary, facts FROM clusters WHERE id = ?`), id).Scan(&status, &summary, &facts)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -687,24 +713,27 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 // openStatus: an open or acknowledged alert counts in its cluster.
 func openStatus(status string) bool { return status == StatusOpen || status == StatusAcknowledged }
 
-// rereadMember reads a member's person binding and alerts again, after
-// it was judged, so that the view shows the cluster as a fresh read
-// would; it reads one device's alerts, not every member's. A device not
-// among the members changes nothing.
+// rereadMember reads a member's person binding, alerts and risk score
+// again, after it was judged, so that the view shows the cluster as a
+// fresh read would; it reads one device's row and alerts, not every
+// member's. A device not among the members changes nothing.
 func (s *Store) rereadMember(ctx context.Context, tx querier, r *clusterRead, deviceID, person string) error {
 	i, ok := r.index[deviceID]
 	if !ok {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT rule_id, severity, category, tags, status FROM alerts WHERE device_id = ? ORDER BY rule_id`), deviceID)
+	// One row with empty alert columns when the device has no alert.
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT d.risk_score, COALESCE(a.rule_id, ''), COALESCE(a.severity, ''), COALESCE(a.category, ''),
+		COALESCE(a.tags, ''), COALESCE(a.status, '') FROM devices d LEFT JOIN alerts a ON a.device_id = d.id WHERE d.id = ? ORDER BY a.rule_id`), deviceID)
 	if err != nil {
 		return fmt.Errorf("cluster alerts: %w", err)
 	}
 	var alerts []memberAlert
+	var risk int
 	for rows.Next() {
 		var a memberAlert
 		var status string
-		if err := rows.Scan(&a.rule, &a.severity, &a.category, &a.tags, &status); err != nil {
+		if err := rows.Scan(&risk, &a.rule, &a.severity, &a.category, &a.tags, &status); err != nil {
 			rows.Close()
 			return err
 		}
@@ -716,8 +745,24 @@ func (s *Store) rereadMember(ctx context.Context, tx querier, r *clusterRead, de
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if person != r.members[i].Person || !slices.Equal(alerts, r.alerts[i]) {
-		r.members[i].Person, r.alerts[i], r.cached = person, alerts, nil
+	m := &r.members[i]
+	if person != m.Person || risk != m.RiskScore || !slices.Equal(alerts, r.alerts[i]) {
+		m.Person, m.RiskScore, r.alerts[i], r.cached = person, risk, alerts, nil
+	}
+	return nil
+}
+
+// rereadJudged rereads a device just judged (see record) in the views
+// that hold it as a member, unless judging changed none of what they
+// show of it: with no findings and nothing resolved, record wrote none
+// of its alerts, and only a new person binding needs reading back.
+func (s *Store) rereadJudged(ctx context.Context, tx querier, views clusterViews, facts *detect.DeviceFacts, v verdict, changed bool) error {
+	for _, c := range views {
+		if i, ok := c.member(facts.ID); ok && (len(v.findings) > 0 || changed || facts.Person != c.members[i].Person) {
+			if err := s.rereadMember(ctx, tx, c, facts.ID, facts.Person); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -858,18 +903,27 @@ const maxReevaluate = 100
 // back into the view (rereadMember). Reading the whole cluster for every
 // member made a join cost members² rows, which on PostgreSQL under load
 // took a farm diluted by 245 fakes past its reports' deadlines.
-func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, own string, except string, now time.Time, ev Evaluator) error {
+//
+// views holds the clusters already read in the transaction (nil: none),
+// each as a fresh read would show it; it ends holding every cluster
+// judged, kept so, from which their rows are refreshed.
+func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, own string, except string, now time.Time, ev Evaluator, views clusterViews) error {
 	done := map[string]bool{except: true}
-	views := clusterViews{}
+	if views == nil {
+		views = clusterViews{}
+	}
 	clusters := slices.Clone(moved)
 	judge := slices.Clone(moved)
 	if own != "" {
 		clusters = append(clusters, own)
-		r, err := s.readCluster(ctx, tx, own, now)
-		if err != nil {
-			return err
+		r, ok := views[own]
+		if !ok {
+			var err error
+			if r, err = s.readCluster(ctx, tx, own, now); err != nil {
+				return err
+			}
+			views[own] = r
 		}
-		views[own] = r
 		var stored string
 		if err := tx.QueryRowContext(ctx, s.q(`SELECT facts FROM clusters WHERE id = ?`), own).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("cluster: %w", err)
@@ -913,18 +967,20 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 		if err != nil {
 			return err
 		}
-		// With no findings and nothing resolved, record wrote none of
-		// the member's alerts: the view holds them still, and only a
-		// new person binding needs reading back.
-		if i, ok := c.member(id); ok && (len(v.findings) > 0 || changed || r.facts.Person != c.members[i].Person) {
-			if err := s.rereadMember(ctx, tx, c, id, r.facts.Person); err != nil {
-				return err
-			}
+		if err := s.rereadJudged(ctx, tx, views, r.facts, v, changed); err != nil {
+			return err
 		}
 	}
 	// The members' alerts may have changed the clusters' co-signals.
 	for _, c := range clusters {
-		if _, err := s.refreshCluster(ctx, tx, c, now); err != nil {
+		r, ok := views[c]
+		if !ok {
+			var err error
+			if r, err = s.readCluster(ctx, tx, c, now); err != nil {
+				return err
+			}
+		}
+		if _, err := s.refreshClusterFrom(ctx, tx, r, now); err != nil {
 			return err
 		}
 	}

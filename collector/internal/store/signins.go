@@ -242,11 +242,11 @@ func (s *Store) RefreshPersonSignins(ctx context.Context, email string, ev Evalu
 			if ev == nil {
 				return nil
 			}
-			facts, err := s.deviceFacts(ctx, w, id, now, nil)
+			facts, err := s.deviceFacts(ctx, w, id, now, nil, nil)
 			if err != nil {
 				return err
 			}
-			return s.judge(ctx, w, facts, s.decide(ctx, ev, facts, nil, now), moved, now, ev)
+			return s.judge(ctx, w, facts, s.decide(ctx, ev, facts, nil, now), moved, now, ev, nil)
 		})
 		if err != nil {
 			return true, fmt.Errorf("sign-ins of %s: device %s: %w", email, id, err)
@@ -297,7 +297,7 @@ func (s *Store) refreshSigninKeys(ctx context.Context, tx wtx, deviceID, email s
 	}
 	var e detect.Egress
 	json.Unmarshal([]byte(egress), &e)
-	return s.updateKeys(ctx, tx, deviceID, e, now)
+	return s.updateKeys(ctx, tx, deviceID, e, now, nil)
 }
 
 // RefreshSigninKeys recomputes the sign-in keys of every device that
