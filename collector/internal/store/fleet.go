@@ -397,7 +397,7 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 	}
 	out := slices.Sorted(maps.Keys(changed))
 	for _, id := range out {
-		r, err := s.readCluster(ctx, tx, id, now)
+		r, err := s.readCluster(ctx, tx, id, now, true)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -541,7 +541,7 @@ func (s *Store) clusterEvent(ctx context.Context, tx wtx, clusterID string, at t
 // fewer than two members remain. The members' rows are touched only when
 // what their rules see of the cluster changed (factsDigest).
 func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.Time) (*Cluster, error) {
-	r, err := s.readCluster(ctx, tx, id, now)
+	r, err := s.readCluster(ctx, tx, id, now, true)
 	if err != nil {
 		return nil, err
 	}
@@ -549,21 +549,21 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 }
 
 // refreshClusterFrom is refreshCluster with the cluster as read in r,
-// which must be what a fresh read would show.
+// which must be what a fresh read would show, and its stored row as r
+// holds it (read when it does not), which it keeps as it leaves it.
 func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, now time.Time) (*Cluster, error) {
 	c, id := r.view(), r.id
-	var status, summary, facts string
-	err := tx.QueryRowContext(ctx, s.q(`SELECT status, summary, facts FROM clusters WHERE id = ?`), id).Scan(&status, &summary, &facts)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("cluster: %w", err)
+	if err := s.readClusterRow(ctx, tx, r); err != nil {
+		return nil, err
 	}
+	status, summary, facts := r.row.status, r.row.summary, r.row.facts
 	c.Status = "active"
 	if len(c.Members) < 2 {
 		c.Status = "dissolved"
 	}
 	sum, digest := c.summary(), c.factsDigest()
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case !r.row.stored:
 		if c.Status == "dissolved" {
 			return c, nil
 		}
@@ -571,6 +571,7 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
+		r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
 		return c, nil
 	case status == c.Status && summary == sum && facts == digest:
 		return c, nil
@@ -579,6 +580,7 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 		WHERE id = ?`), c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
 	// What the members' rules see of their cluster changed: a verdict
 	// reached on the old view must not be stored (see prejudge). A
 	// change they do not see (a member's risk score, egress address or
@@ -594,6 +596,21 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 		return c, s.clusterEvent(ctx, tx, id, now, "dissolved", map[string]any{})
 	}
 	return c, nil
+}
+
+// readClusterRow reads the cluster's stored row into r unless it holds
+// it.
+func (s *Store) readClusterRow(ctx context.Context, tx querier, r *clusterRead) error {
+	if r.row != nil {
+		return nil
+	}
+	row := &clusterRow{}
+	err := tx.QueryRowContext(ctx, s.q(`SELECT status, summary, facts FROM clusters WHERE id = ?`), r.id).Scan(&row.status, &row.summary, &row.facts)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	row.stored, r.row = err == nil, row
+	return nil
 }
 
 // factsDigest digests what the members' rules see of the cluster: the
@@ -618,7 +635,7 @@ func (c *Cluster) factsDigest() string {
 // clusterView computes a cluster from its current members (devices with
 // the cluster id that reported within the window).
 func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time.Time) (*Cluster, error) {
-	r, err := s.readCluster(ctx, tx, id, now)
+	r, err := s.readCluster(ctx, tx, id, now, false)
 	if err != nil {
 		return nil, err
 	}
@@ -638,6 +655,16 @@ type clusterRead struct {
 	alerts [][]memberAlert
 	// cached is the view computed from the rows (nil: compute it).
 	cached *Cluster
+	// row is the cluster's stored row (nil: not read), as read with the
+	// members or as refreshClusterFrom left it.
+	row *clusterRow
+}
+
+// clusterRow is what refreshing a cluster compares with its view: the
+// stored row's status, summary and facts digest (stored false: no row).
+type clusterRow struct {
+	status, summary, facts string
+	stored                 bool
 }
 
 type memberKey struct {
@@ -649,12 +676,12 @@ type memberKey struct {
 type memberAlert struct{ rule, severity, category, tags string }
 
 // readCluster reads a cluster's current members, their keys and alerts,
-// in one statement (one round trip on PostgreSQL, where a report that
-// moves its device reads two clusters a few times, inside the cluster
-// lock): three parts, told apart by the first column, each sorted as its
-// own query would be (members by host name and id, keys by key and
-// device, alerts by rule).
-func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time) (*clusterRead, error) {
+// and with row its stored row (for refreshClusterFrom), in one statement
+// (one round trip on PostgreSQL, where a report that moves its device
+// reads the clusters it changed inside the cluster lock): parts told
+// apart by the first column, each sorted as its own query would be
+// (members by host name and id, keys by key and device, alerts by rule).
+func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time, row bool) (*clusterRead, error) {
 	r := &clusterRead{id: id, members: []ClusterMember{}, index: map[string]int{}}
 	since := micros(now.Add(-clusterWindow))
 	// IN (subquery) makes both engines walk the members through the
@@ -663,14 +690,12 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 	// statistics behind a growing table, intersected every member's
 	// alerts with the whole status index (tens of milliseconds a read),
 	// and a device has at most one alert of each rule.
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT 0, d.id, d.hostname, d.person, d.egress, CAST(d.risk_score AS TEXT),
-			COALESCE(`+personBySerial+`, '') FROM devices d
-		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
-		UNION ALL SELECT 1, k.device_id, k.key, CAST(k.link AS TEXT), '', '', '' FROM device_keys k
-		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
-		UNION ALL SELECT 2, a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
-		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?)
-		ORDER BY 1, 3, 2`), id, since, id, since, id)
+	query, args := clusterQuery, []any{id, since, id, since, id}
+	if row {
+		query, args = clusterRowQuery, append(args, id)
+		r.row = &clusterRow{}
+	}
+	rows, err := tx.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -699,6 +724,8 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 			if i, ok := r.index[dev]; ok && openStatus(c7) {
 				r.alerts[i] = append(r.alerts[i], memberAlert{rule: c3, severity: c4, category: c5, tags: c6})
 			}
+		case 3:
+			*r.row = clusterRow{status: c3, summary: c4, facts: c5, stored: true}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -709,6 +736,22 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 	}
 	return r, nil
 }
+
+// The members of a cluster, their keys and alerts (see readCluster), and
+// its stored row.
+const (
+	clusterParts = `SELECT 0, d.id, d.hostname, d.person, d.egress, CAST(d.risk_score AS TEXT),
+			COALESCE(` + personBySerial + `, '') FROM devices d
+		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
+		UNION ALL SELECT 1, k.device_id, k.key, CAST(k.link AS TEXT), '', '', '' FROM device_keys k
+		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
+		UNION ALL SELECT 2, a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
+		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?)`
+	clusterQuery    = clusterParts + ` ORDER BY 1, 3, 2`
+	clusterRowQuery = clusterParts + `
+		UNION ALL SELECT 3, c.id, c.status, c.summary, c.facts, '', '' FROM clusters c WHERE c.id = ?
+		ORDER BY 1, 3, 2`
+)
 
 // openStatus: an open or acknowledged alert counts in its cluster.
 func openStatus(status string) bool { return status == StatusOpen || status == StatusAcknowledged }
@@ -876,7 +919,7 @@ func (v clusterViews) view(ctx context.Context, s *Store, q querier, id string, 
 	r, ok := v[id]
 	if !ok {
 		var err error
-		if r, err = s.readCluster(ctx, q, id, now); err != nil {
+		if r, err = s.readCluster(ctx, q, id, now, false); err != nil {
 			return nil, err
 		}
 		v[id] = r
@@ -919,22 +962,24 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 		r, ok := views[own]
 		if !ok {
 			var err error
-			if r, err = s.readCluster(ctx, tx, own, now); err != nil {
+			if r, err = s.readCluster(ctx, tx, own, now, true); err != nil {
 				return err
 			}
 			views[own] = r
 		}
-		var stored string
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT facts FROM clusters WHERE id = ?`), own).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("cluster: %w", err)
+		if err := s.readClusterRow(ctx, tx, r); err != nil {
+			return err
 		}
-		if stored != r.view().factsDigest() {
+		if r.row.facts != r.view().factsDigest() {
 			judge = append(judge, own)
 		}
 	}
-	var affected []string
+	// The members' rows are read before any is judged: judging a device
+	// writes none of what another's row gives its facts. No more than
+	// maxReevaluate+1 of a cluster can be needed (one may be except).
+	var affected []deviceRow
 	for _, c := range judge {
-		members, err := s.clusterMemberIDs(ctx, tx, c)
+		members, err := s.readMembers(ctx, tx, c, maxReevaluate+1)
 		if err != nil {
 			return err
 		}
@@ -942,12 +987,13 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 	}
 	// Devices that just left a cluster are evaluated too: their cluster
 	// alerts may clear.
-	for _, id := range affected {
+	for _, d := range affected {
+		id := d.id
 		if done[id] || len(done) > maxReevaluate {
 			continue
 		}
 		done[id] = true
-		r, err := s.readFactsIn(ctx, tx, id, now, nil, nil, views)
+		r, err := s.factsFrom(ctx, tx, d, now, nil, views)
 		if err != nil {
 			return err
 		}
@@ -976,7 +1022,7 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 		r, ok := views[c]
 		if !ok {
 			var err error
-			if r, err = s.readCluster(ctx, tx, c, now); err != nil {
+			if r, err = s.readCluster(ctx, tx, c, now, true); err != nil {
 				return err
 			}
 		}
