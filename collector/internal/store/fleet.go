@@ -135,12 +135,11 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	var snap []fleet.Key
 	json.Unmarshal([]byte(snapKeys), &snap)
 	keys := fleet.Keys(snap, egress.IP, egress.NetworkClass, signinKeys(signins)...)
-	if d := fleet.Digest(keys); d == digest {
+	d := fleet.Digest(keys)
+	if d == digest {
 		return nil, nil
-	} else if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET keys_digest = ? WHERE id = ?`), d, deviceID); err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
 	}
-	if err := s.replaceKeys(ctx, tx, deviceID, keys); err != nil {
+	if err := s.replaceKeys(ctx, tx, deviceID, keys, d); err != nil {
 		return nil, err
 	}
 	seeds := []string{deviceID}
@@ -154,14 +153,21 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	return s.recluster(ctx, tx, seeds, now, views)
 }
 
-// replaceKeys replaces a device's keys and keeps link_keys' holder counts,
-// in a fixed number of statements whatever the number of keys (plus one
-// per 300 keys): a report that moves its device between clusters ran
-// three statements per old linking key and two per new one, each a round
-// trip on PostgreSQL, inside the cluster lock every such report waits for.
-// The old linking keys are read in the statements themselves, and the new
-// ones from the rows just inserted: both lists come from device_keys.
-func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey) error {
+// replaceKeys replaces a device's keys, whose digest is digest, and keeps
+// link_keys' holder counts, in a fixed number of statements whatever the
+// number of keys (plus one per 300 keys): a report that moves its device
+// between clusters ran three statements per old linking key and two per
+// new one, each a round trip on PostgreSQL, inside the cluster lock every
+// such report waits for. The old linking keys are read in the statements
+// themselves, and the new ones from the rows just inserted: both lists
+// come from device_keys.
+func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
+	if s.dialect == Postgres {
+		return s.replaceKeysPostgres(ctx, tx, deviceID, keys, digest)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
 	for _, q := range []string{
 		`UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
 		`DELETE FROM link_keys WHERE holders <= 0 AND key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
@@ -188,6 +194,60 @@ func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys [
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) SELECT key, 1 FROM device_keys WHERE device_id = ? AND link = 1
 		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), deviceID); err != nil {
 		return fmt.Errorf("link keys: %w", err)
+	}
+	return nil
+}
+
+// replaceKeysPostgres is replaceKeys in two round trips (plus one per 300
+// keys beyond the first 300), with data-modifying WITH: the first sets the
+// digest, deletes the old keys and takes the old linking keys' holders
+// down, returning those left with none; the second inserts the new keys,
+// adds their holders and deletes the link_keys rows left with none that
+// no new key holds again. The parts of one statement see the same rows,
+// so no part changes a row another part changes.
+func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
+	rows, err := tx.QueryContext(ctx, `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
+		old AS (DELETE FROM device_keys WHERE device_id = $1 RETURNING key, link),
+		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1) RETURNING key, holders)
+		SELECT key FROM dec WHERE holders <= 0`, deviceID, digest)
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	emptied, err := scanColumn[string](rows)
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	// An emptied key that a new key holds again gets its holder back.
+	linking := map[string]bool{}
+	for _, k := range keys {
+		if k.Link {
+			linking[string(k.Key)] = true
+		}
+	}
+	emptied = slices.DeleteFunc(emptied, func(k string) bool { return linking[k] })
+	// keys are distinct (fleet.Keys), as the primary key wants.
+	chunks := slices.Collect(slices.Chunk(keys, 300))
+	for i := range max(len(chunks), boolInt(len(emptied) > 0)) {
+		var q string
+		var args []any
+		if i < len(chunks) {
+			for _, k := range chunks[i] {
+				args = append(args, deviceID, string(k.Key), boolInt(k.Link))
+			}
+			q = `WITH ins AS (INSERT INTO device_keys (device_id, key, link) VALUES ` +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunks[i])), ", ") + ` RETURNING key, link),
+				inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM ins WHERE link = 1
+				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1) `
+		}
+		if i == 0 && len(emptied) > 0 {
+			q += `DELETE FROM link_keys WHERE holders <= 0 AND key IN (` + marks(len(emptied)) + `)`
+			args = append(args, anys(emptied)...)
+		} else {
+			q += `SELECT 1`
+		}
+		if _, err := tx.Tx.ExecContext(ctx, s.q(q), args...); err != nil {
+			return fmt.Errorf("device keys: %w", err)
+		}
 	}
 	return nil
 }

@@ -714,6 +714,10 @@ func TestClusterRowFollowsMoves(t *testing.T) {
 			if stored != fresh {
 				t.Errorf("report %d from %s: the cluster's row holds\n%s\nwhile a fresh read computes\n%s", i, where, stored, fresh)
 			}
+			// Replacing the mover's keys kept each linking key's holders.
+			if stored, counted, err := e.st.LinkKeysForTest(e.ctx); err != nil || len(counted) == 0 || !maps.Equal(stored, counted) {
+				t.Errorf("report %d from %s: link_keys %v, device_keys count %v (%v)", i, where, stored, counted, err)
+			}
 		}
 	})
 }
