@@ -150,7 +150,11 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 		}
 		seeds = append(seeds, members...)
 	}
-	return s.recluster(ctx, tx, seeds, now, views)
+	current := map[string]string{}
+	for _, id := range seeds {
+		current[id] = clusterID
+	}
+	return s.recluster(ctx, tx, seeds, current, now, views)
 }
 
 // replaceKeys replaces a device's keys, whose digest is digest, and keeps
@@ -305,8 +309,9 @@ func anys(ss []string) []any {
 // linking keys, among devices that reported within the cluster window. A
 // key held by more than fleet.MaxHolders devices links only its
 // fleet.MaxHolders most senior holders (first seen first, then by id, as
-// fleet.Components).
-func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time) ([]string, error) {
+// fleet.Components). It adds the current cluster of the devices it links
+// to clusters.
+func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time, clusters map[string]string) ([]string, error) {
 	seen := map[string]bool{seed: true}
 	frontier := []string{seed}
 	crowded := map[string]map[string]bool{} // crowded key → its linking holders
@@ -326,12 +331,12 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 		// link a frontier device only if it is among their most
 		// senior holders.
 		in, list := s.inList(frontier)
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '' FROM device_keys k
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '', d.cluster_id FROM device_keys k
 			JOIN link_keys l ON l.key = k.key AND l.holders <= ?
 			JOIN device_keys o ON o.key = k.key AND o.link = 1
 			JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
 			WHERE k.link = 1 AND k.device_id `+in+`
-			UNION ALL SELECT k.device_id, k.key FROM device_keys k
+			UNION ALL SELECT k.device_id, k.key, '' FROM device_keys k
 			JOIN link_keys l ON l.key = k.key AND l.holders > ?
 			WHERE k.link = 1 AND k.device_id `+in), slices.Concat([]any{fleet.MaxHolders, since}, list, []any{fleet.MaxHolders}, list)...)
 		if err != nil {
@@ -342,12 +347,14 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 		var held []holding
 		for rows.Next() {
 			var h holding
-			if err := rows.Scan(&h.device, &h.key); err != nil {
+			var cluster string
+			if err := rows.Scan(&h.device, &h.key, &cluster); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			if h.key == "" {
 				linked = append(linked, h.device)
+				clusters[h.device] = cluster
 			} else {
 				held = append(held, h)
 			}
@@ -402,17 +409,18 @@ func (s *Store) seniorHolders(ctx context.Context, tx wtx, key string, since int
 }
 
 // recluster finds the clusters of the seed devices again and records
-// every change of membership. It returns the ids of the clusters that
-// changed (dissolved ones included), keeping their reads in views (when
-// not nil).
-func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.Time, views clusterViews) ([]string, error) {
+// every change of membership. known holds the current cluster of the
+// devices whose cluster the caller read (the seeds at least); recluster
+// fills in the others'. It returns the ids of the clusters that changed
+// (dissolved ones included), keeping their reads in views (when not nil).
+func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map[string]string, now time.Time, views clusterViews) ([]string, error) {
 	done := map[string]bool{}
 	var groups [][]string
 	for _, seed := range seeds {
 		if done[seed] {
 			continue
 		}
-		comp, err := s.component(ctx, tx, seed, now)
+		comp, err := s.component(ctx, tx, seed, now, known)
 		if err != nil {
 			return nil, err
 		}
@@ -421,24 +429,36 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.
 		}
 		groups = append(groups, comp)
 	}
-	// Every device involved, with its current cluster.
-	in, list := s.inList(slices.Sorted(maps.Keys(done)))
+	// Every device involved, with its current cluster: read here for
+	// those neither the caller nor component read it of (holders of
+	// crowded keys).
 	current := map[string]string{}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, cluster_id FROM devices WHERE id `+in), list...)
-	if err != nil {
-		return nil, fmt.Errorf("recluster: %w", err)
+	var unknown []string
+	for _, id := range slices.Sorted(maps.Keys(done)) {
+		if c, ok := known[id]; ok {
+			current[id] = c
+		} else {
+			unknown = append(unknown, id)
+		}
 	}
-	for rows.Next() {
-		var id, c string
-		if err := rows.Scan(&id, &c); err != nil {
-			rows.Close()
+	if len(unknown) > 0 {
+		in, list := s.inList(unknown)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, cluster_id FROM devices WHERE id `+in), list...)
+		if err != nil {
+			return nil, fmt.Errorf("recluster: %w", err)
+		}
+		for rows.Next() {
+			var id, c string
+			if err := rows.Scan(&id, &c); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			current[id] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		current[id] = c
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	changed, _, err := s.applyClusters(ctx, tx, groups, current, now, views)
 	return changed, err
