@@ -54,11 +54,11 @@ func (s *Store) Raise(ctx context.Context, tx *sql.Tx, deviceID string, f detect
 		return err
 	}
 	w := wtx{tx, s}
-	facts, err := s.deviceFacts(ctx, w, deviceID, at, nil)
+	facts, err := s.deviceFacts(ctx, w, deviceID, at, nil, nil)
 	if err != nil {
 		return err
 	}
-	return s.judge(ctx, w, facts, verdict{findings: []detect.Finding{f}}, nil, at, ev)
+	return s.judge(ctx, w, facts, verdict{findings: []detect.Finding{f}}, nil, at, ev, nil)
 }
 
 // Micros is the stored form of a time: Unix microseconds, 0 for the zero

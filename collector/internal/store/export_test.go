@@ -199,7 +199,7 @@ func (s *Store) ReevaluateCluster(ctx context.Context, id string, now time.Time,
 			got.AgeHours = 0
 			seen, fresh = append(seen, got), append(fresh, clusterFacts(c, f.ID))
 			return nil
-		}})
+		}}, nil)
 	})
 	return seen, fresh, err
 }
@@ -328,4 +328,18 @@ func MigrateForTest(ctx context.Context, db *sql.DB, d Dialect, version int64) e
 		_, err = p.DownTo(ctx, version)
 	}
 	return err
+}
+
+// ClusterRowAndFresh returns a cluster's stored summary and facts digest,
+// and those a fresh read of its members at now computes.
+func (s *Store) ClusterRowAndFresh(ctx context.Context, id string, now time.Time) (stored, fresh string, err error) {
+	var summary, facts string
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT summary, facts FROM clusters WHERE id = ?`), id).Scan(&summary, &facts); err != nil {
+		return "", "", err
+	}
+	c, err := s.clusterView(ctx, s.r, id, now)
+	if err != nil {
+		return "", "", err
+	}
+	return summary + "\n" + facts, c.summary() + "\n" + c.factsDigest(), nil
 }

@@ -146,9 +146,11 @@ type overlay struct {
 
 // deviceFacts builds the facts rules see about a device inside the write
 // transaction, adding reported activity hours (nil from the sweep) to its
-// histograms, and stores what that changed.
-func (s *Store) deviceFacts(ctx context.Context, tx wtx, deviceID string, now time.Time, hours []activity.Hour) (*detect.DeviceFacts, error) {
-	r, err := s.readFacts(ctx, tx, deviceID, now, hours, nil)
+// histograms, and stores what that changed. Its cluster is taken from
+// views when they hold it, else read (and kept there when views is not
+// nil).
+func (s *Store) deviceFacts(ctx context.Context, tx wtx, deviceID string, now time.Time, hours []activity.Hour, views clusterViews) (*detect.DeviceFacts, error) {
+	r, err := s.readFactsIn(ctx, tx, deviceID, now, hours, nil, views)
 	if err != nil {
 		return nil, err
 	}
@@ -292,8 +294,12 @@ const (
 	prejudgeColumns = `, d.version, d.snapshot_keys, d.keys_digest, d.signin_keys,
 		COALESCE(sn.digest, ''), COALESCE(sn.section_digests, '')
 		FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`
-	factsQuerySQLite         = factsColumns + liveAgentsSQLite + ` FROM devices d WHERE d.id = ?`
-	factsQueryPostgres       = factsColumns + liveAgentsPostgres + ` FROM devices d WHERE d.id = ?`
+	factsQuerySQLite   = factsColumns + liveAgentsSQLite + ` FROM devices d WHERE d.id = ?`
+	factsQueryPostgres = factsColumns + liveAgentsPostgres + ` FROM devices d WHERE d.id = ?`
+	// The rows of a cluster's first members by id, with their ids.
+	membersWhere             = ` FROM devices d WHERE d.cluster_id = ? ORDER BY d.id LIMIT ?`
+	membersQuerySQLite       = factsColumns + ` d.id,` + liveAgentsSQLite + membersWhere
+	membersQueryPostgres     = factsColumns + ` d.id,` + liveAgentsPostgres + membersWhere
 	factsPrejudgeQuerySQLite = factsColumns + liveAgentsSQLite + prejudgeColumns
 	factsPrejudgeQueryPG     = factsColumns + liveAgentsPostgres + prejudgeColumns
 )
@@ -303,10 +309,7 @@ const (
 func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre *prejudgeRow) (deviceRow, error) {
 	d := deviceRow{id: deviceID}
 	var agents []byte
-	var egress, prevEgress string
-	dest := []any{&d.hostname, &d.hardwareUUID, &d.serial, &d.claims, &d.sameAddress, &d.sameSecret, &d.osFamily, &d.agentID, &d.agentVersion,
-		&d.first, &d.last, &d.interval, &d.dropped, &d.skew, &d.lastIP, &d.bySerial, &d.byUser, &d.panel,
-		&egress, &d.since, &prevEgress, &d.prevAt, &d.shares, &d.named, &d.hist, &d.person, &d.clusterID, &d.clusterCreated, &agents}
+	dest := append(d.factsDest(), &agents)
 	query := factsQuerySQLite
 	switch {
 	case pre != nil && s.dialect == Postgres:
@@ -325,11 +328,63 @@ func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre 
 	if err := json.Unmarshal(agents, &d.agents); err != nil {
 		return d, fmt.Errorf("load agents: %w", err)
 	}
-	// The row's egress_since and prev_egress_at say since when (factsFrom).
-	json.Unmarshal([]byte(egress), &d.egress)
-	json.Unmarshal([]byte(prevEgress), &d.prevEgress)
-	d.egress.Since, d.prevEgress.Since = time.Time{}, time.Time{}
 	return d, nil
+}
+
+// factsDest are the destinations of factsColumns.
+func (d *deviceRow) factsDest() []any {
+	return []any{&d.hostname, &d.hardwareUUID, &d.serial, &d.claims, &d.sameAddress, &d.sameSecret, &d.osFamily, &d.agentID, &d.agentVersion,
+		&d.first, &d.last, &d.interval, &d.dropped, &d.skew, &d.lastIP, &d.bySerial, &d.byUser, &d.panel,
+		egressJSON{&d.egress}, &d.since, egressJSON{&d.prevEgress}, &d.prevAt, &d.shares, &d.named, &d.hist, &d.person, &d.clusterID, &d.clusterCreated}
+}
+
+// egressJSON scans a device row's egress column (JSON) into the Egress it
+// points to, decoded once as the row is read. Since is left zero: the
+// row's egress_since and prev_egress_at say since when (factsFrom).
+type egressJSON struct{ e *detect.Egress }
+
+func (j egressJSON) Scan(src any) error {
+	*j.e = detect.Egress{}
+	switch v := src.(type) {
+	case string:
+		json.Unmarshal([]byte(v), j.e)
+	case []byte:
+		json.Unmarshal(v, j.e)
+	case nil:
+	default:
+		return fmt.Errorf("egress: unexpected %T", src)
+	}
+	j.e.Since = time.Time{}
+	return nil
+}
+
+// readMembers reads the rows of the first n devices of a cluster by id
+// (all its devices, revoked or silent ones included), as readDevice
+// does, in one statement: judging a cluster's members again read each
+// member's row in a statement of its own.
+func (s *Store) readMembers(ctx context.Context, q querier, clusterID string, n int) ([]deviceRow, error) {
+	query := membersQuerySQLite
+	if s.dialect == Postgres {
+		query = membersQueryPostgres
+	}
+	rows, err := q.QueryContext(ctx, s.q(query), clusterID, n)
+	if err != nil {
+		return nil, fmt.Errorf("cluster members: %w", err)
+	}
+	defer rows.Close()
+	var out []deviceRow
+	for rows.Next() {
+		var d deviceRow
+		var agents []byte
+		if err := rows.Scan(append(d.factsDest(), &d.id, &agents)...); err != nil {
+			return nil, fmt.Errorf("cluster members: %w", err)
+		}
+		if err := json.Unmarshal(agents, &d.agents); err != nil {
+			return nil, fmt.Errorf("load agents: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // factsFrom builds the facts of a device from its row (see readDevice),

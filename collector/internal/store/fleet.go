@@ -123,8 +123,10 @@ func (c *Cluster) summary() string {
 // updateKeys recomputes a device's key set from its snapshot keys and
 // current egress. When the set changed it replaces the device's keys and
 // re-clusters the device and the members of its former cluster. It
-// returns the ids of the clusters whose membership changed.
-func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time) ([]string, error) {
+// returns the ids of the clusters whose membership changed, whose reads
+// it keeps in views (when not nil) for judging the device and their
+// members next (see judge).
+func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
 	var snapKeys, digest, clusterID, signins string
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id, signin_keys FROM devices WHERE id = ?`), deviceID).
 		Scan(&snapKeys, &digest, &clusterID, &signins); err != nil {
@@ -133,12 +135,11 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	var snap []fleet.Key
 	json.Unmarshal([]byte(snapKeys), &snap)
 	keys := fleet.Keys(snap, egress.IP, egress.NetworkClass, signinKeys(signins)...)
-	if d := fleet.Digest(keys); d == digest {
+	d := fleet.Digest(keys)
+	if d == digest {
 		return nil, nil
-	} else if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET keys_digest = ? WHERE id = ?`), d, deviceID); err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
 	}
-	if err := s.replaceKeys(ctx, tx, deviceID, keys); err != nil {
+	if err := s.replaceKeys(ctx, tx, deviceID, keys, d); err != nil {
 		return nil, err
 	}
 	seeds := []string{deviceID}
@@ -149,17 +150,28 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 		}
 		seeds = append(seeds, members...)
 	}
-	return s.recluster(ctx, tx, seeds, now)
+	current := map[string]string{}
+	for _, id := range seeds {
+		current[id] = clusterID
+	}
+	return s.recluster(ctx, tx, seeds, current, now, views)
 }
 
-// replaceKeys replaces a device's keys and keeps link_keys' holder counts,
-// in a fixed number of statements whatever the number of keys (plus one
-// per 300 keys): a report that moves its device between clusters ran
-// three statements per old linking key and two per new one, each a round
-// trip on PostgreSQL, inside the cluster lock every such report waits for.
-// The old linking keys are read in the statements themselves, and the new
-// ones from the rows just inserted: both lists come from device_keys.
-func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey) error {
+// replaceKeys replaces a device's keys, whose digest is digest, and keeps
+// link_keys' holder counts, in a fixed number of statements whatever the
+// number of keys (plus one per 300 keys): a report that moves its device
+// between clusters ran three statements per old linking key and two per
+// new one, each a round trip on PostgreSQL, inside the cluster lock every
+// such report waits for. The old linking keys are read in the statements
+// themselves, and the new ones from the rows just inserted: both lists
+// come from device_keys.
+func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
+	if s.dialect == Postgres {
+		return s.replaceKeysPostgres(ctx, tx, deviceID, keys, digest)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
 	for _, q := range []string{
 		`UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
 		`DELETE FROM link_keys WHERE holders <= 0 AND key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
@@ -190,6 +202,60 @@ func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys [
 	return nil
 }
 
+// replaceKeysPostgres is replaceKeys in two round trips (plus one per 300
+// keys beyond the first 300), with data-modifying WITH: the first sets the
+// digest, deletes the old keys and takes the old linking keys' holders
+// down, returning those left with none; the second inserts the new keys,
+// adds their holders and deletes the link_keys rows left with none that
+// no new key holds again. The parts of one statement see the same rows,
+// so no part changes a row another part changes.
+func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
+	rows, err := tx.QueryContext(ctx, `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
+		old AS (DELETE FROM device_keys WHERE device_id = $1 RETURNING key, link),
+		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1) RETURNING key, holders)
+		SELECT key FROM dec WHERE holders <= 0`, deviceID, digest)
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	emptied, err := scanColumn[string](rows)
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	// An emptied key that a new key holds again gets its holder back.
+	linking := map[string]bool{}
+	for _, k := range keys {
+		if k.Link {
+			linking[string(k.Key)] = true
+		}
+	}
+	emptied = slices.DeleteFunc(emptied, func(k string) bool { return linking[k] })
+	// keys are distinct (fleet.Keys), as the primary key wants.
+	chunks := slices.Collect(slices.Chunk(keys, 300))
+	for i := range max(len(chunks), boolInt(len(emptied) > 0)) {
+		var q string
+		var args []any
+		if i < len(chunks) {
+			for _, k := range chunks[i] {
+				args = append(args, deviceID, string(k.Key), boolInt(k.Link))
+			}
+			q = `WITH ins AS (INSERT INTO device_keys (device_id, key, link) VALUES ` +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunks[i])), ", ") + ` RETURNING key, link),
+				inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM ins WHERE link = 1
+				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1) `
+		}
+		if i == 0 && len(emptied) > 0 {
+			q += `DELETE FROM link_keys WHERE holders <= 0 AND key IN (` + marks(len(emptied)) + `)`
+			args = append(args, anys(emptied)...)
+		} else {
+			q += `SELECT 1`
+		}
+		if _, err := tx.Tx.ExecContext(ctx, s.q(q), args...); err != nil {
+			return fmt.Errorf("device keys: %w", err)
+		}
+	}
+	return nil
+}
+
 // scanColumn reads a one-column result and closes it.
 func scanColumn[T any](rows *sql.Rows) ([]T, error) {
 	defer rows.Close()
@@ -212,6 +278,22 @@ func (s *Store) clusterMemberIDs(ctx context.Context, tx querier, clusterID stri
 	return scanColumn[string](rows)
 }
 
+// inList is a test of membership in ids for a column (the fragment to
+// follow it) and its arguments. On SQLite the ids are one argument, a
+// JSON array, so that the statement has one text whatever their number
+// and is prepared once (see wtx): a list of placeholders made a statement
+// per length, parsed and planned on every call. PostgreSQL, whose driver
+// prepares each text once per connection, keeps the placeholders: its
+// plans for an array argument (= ANY) ran the component query three
+// times slower in BenchmarkIngestCluster.
+func (s *Store) inList(ids []string) (string, []any) {
+	if s.dialect == Postgres {
+		return `IN (` + marks(len(ids)) + `)`, anys(ids)
+	}
+	list, _ := json.Marshal(ids)
+	return `IN (SELECT value FROM json_each(?))`, []any{string(list)}
+}
+
 // marks returns n comma-separated placeholders.
 func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
@@ -227,9 +309,9 @@ func anys(ss []string) []any {
 // linking keys, among devices that reported within the cluster window. A
 // key held by more than fleet.MaxHolders devices links only its
 // fleet.MaxHolders most senior holders (first seen first, then by id, as
-// fleet.Components). Statements with IN lists vary in length, so they
-// bypass the statement cache.
-func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time) ([]string, error) {
+// fleet.Components). It adds the current cluster of the devices it links
+// to clusters.
+func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time, clusters map[string]string) ([]string, error) {
 	seen := map[string]bool{seed: true}
 	frontier := []string{seed}
 	crowded := map[string]map[string]bool{} // crowded key → its linking holders
@@ -244,57 +326,56 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 				}
 			}
 		}
-		for chunk := range slices.Chunk(frontier, 200) {
-			// The devices the frontier's keys link (the first part, with
-			// no key) and, in the same round trip, its crowded keys: they
-			// link a frontier device only if it is among their most
-			// senior holders.
-			args := append([]any{fleet.MaxHolders, since}, anys(chunk)...)
-			args = append(append(args, fleet.MaxHolders), anys(chunk)...)
-			rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '' FROM device_keys k
-				JOIN link_keys l ON l.key = k.key AND l.holders <= ?
-				JOIN device_keys o ON o.key = k.key AND o.link = 1
-				JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
-				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)
-				UNION ALL SELECT k.device_id, k.key FROM device_keys k
-				JOIN link_keys l ON l.key = k.key AND l.holders > ?
-				WHERE k.link = 1 AND k.device_id IN (`+marks(len(chunk))+`)`), args...)
-			if err != nil {
-				return nil, fmt.Errorf("cluster: %w", err)
-			}
-			type holding struct{ device, key string }
-			var linked []string
-			var held []holding
-			for rows.Next() {
-				var h holding
-				if err := rows.Scan(&h.device, &h.key); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				if h.key == "" {
-					linked = append(linked, h.device)
-				} else {
-					held = append(held, h)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+		// The devices the frontier's keys link (the first part, with
+		// no key) and, in the same round trip, its crowded keys: they
+		// link a frontier device only if it is among their most
+		// senior holders.
+		in, list := s.inList(frontier)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '', d.cluster_id FROM device_keys k
+			JOIN link_keys l ON l.key = k.key AND l.holders <= ?
+			JOIN device_keys o ON o.key = k.key AND o.link = 1
+			JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
+			WHERE k.link = 1 AND k.device_id `+in+`
+			UNION ALL SELECT k.device_id, k.key, '' FROM device_keys k
+			JOIN link_keys l ON l.key = k.key AND l.holders > ?
+			WHERE k.link = 1 AND k.device_id `+in), slices.Concat([]any{fleet.MaxHolders, since}, list, []any{fleet.MaxHolders}, list)...)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		type holding struct{ device, key string }
+		var linked []string
+		var held []holding
+		for rows.Next() {
+			var h holding
+			var cluster string
+			if err := rows.Scan(&h.device, &h.key, &cluster); err != nil {
+				rows.Close()
 				return nil, err
 			}
-			add(linked)
-			for _, h := range held {
-				linking, ok := crowded[h.key]
-				if !ok {
-					if linking, err = s.seniorHolders(ctx, tx, h.key, since); err != nil {
-						return nil, err
-					}
-					crowded[h.key] = linking
+			if h.key == "" {
+				linked = append(linked, h.device)
+				clusters[h.device] = cluster
+			} else {
+				held = append(held, h)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		add(linked)
+		for _, h := range held {
+			linking, ok := crowded[h.key]
+			if !ok {
+				if linking, err = s.seniorHolders(ctx, tx, h.key, since); err != nil {
+					return nil, err
 				}
-				if _, ok := linking[h.device]; ok {
-					for id, live := range linking {
-						if live && !seen[id] {
-							add([]string{id})
-						}
+				crowded[h.key] = linking
+			}
+			if _, ok := linking[h.device]; ok {
+				for id, live := range linking {
+					if live && !seen[id] {
+						add([]string{id})
 					}
 				}
 			}
@@ -328,16 +409,18 @@ func (s *Store) seniorHolders(ctx context.Context, tx wtx, key string, since int
 }
 
 // recluster finds the clusters of the seed devices again and records
-// every change of membership. It returns the ids of the clusters that
-// changed (dissolved ones included).
-func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.Time) ([]string, error) {
+// every change of membership. known holds the current cluster of the
+// devices whose cluster the caller read (the seeds at least); recluster
+// fills in the others'. It returns the ids of the clusters that changed
+// (dissolved ones included), keeping their reads in views (when not nil).
+func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map[string]string, now time.Time, views clusterViews) ([]string, error) {
 	done := map[string]bool{}
 	var groups [][]string
 	for _, seed := range seeds {
 		if done[seed] {
 			continue
 		}
-		comp, err := s.component(ctx, tx, seed, now)
+		comp, err := s.component(ctx, tx, seed, now, known)
 		if err != nil {
 			return nil, err
 		}
@@ -346,11 +429,21 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.
 		}
 		groups = append(groups, comp)
 	}
-	// Every device involved, with its current cluster.
-	all := slices.Sorted(maps.Keys(done))
+	// Every device involved, with its current cluster: read here for
+	// those neither the caller nor component read it of (holders of
+	// crowded keys).
 	current := map[string]string{}
-	for chunk := range slices.Chunk(all, 200) {
-		rows, err := tx.Tx.QueryContext(ctx, s.q(`SELECT id, cluster_id FROM devices WHERE id IN (`+marks(len(chunk))+`)`), anys(chunk)...)
+	var unknown []string
+	for _, id := range slices.Sorted(maps.Keys(done)) {
+		if c, ok := known[id]; ok {
+			current[id] = c
+		} else {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) > 0 {
+		in, list := s.inList(unknown)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, cluster_id FROM devices WHERE id `+in), list...)
 		if err != nil {
 			return nil, fmt.Errorf("recluster: %w", err)
 		}
@@ -367,16 +460,17 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, now time.
 			return nil, err
 		}
 	}
-	changed, _, err := s.applyClusters(ctx, tx, groups, current, now)
+	changed, _, err := s.applyClusters(ctx, tx, groups, current, now, views)
 	return changed, err
 }
 
 // applyClusters gives each group of two or more devices a cluster id
 // (keeping the one most members had), moves devices whose cluster changed
 // with timeline entries, dissolves clusters left with fewer than two
-// devices, and refreshes the changed clusters' rows. current holds every
-// involved device's cluster id before the change.
-func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time) (changedIDs []string, moved int, err error) {
+// devices, and refreshes the changed clusters' rows, keeping what it read
+// of them in views (when not nil). current holds every involved device's
+// cluster id before the change.
+func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) (changedIDs []string, moved int, err error) {
 	p := planClusters(groups, current)
 	changed := map[string]bool{}
 	moved, err = s.moveDevices(ctx, tx, p, p.movers(), now, changed)
@@ -385,7 +479,14 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 	}
 	out := slices.Sorted(maps.Keys(changed))
 	for _, id := range out {
-		if _, err := s.refreshCluster(ctx, tx, id, now); err != nil {
+		r, err := s.readCluster(ctx, tx, id, now, true)
+		if err != nil {
+			return nil, 0, err
+		}
+		if views != nil {
+			views[id] = r
+		}
+		if _, err := s.refreshClusterFrom(ctx, tx, r, now); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -522,22 +623,29 @@ func (s *Store) clusterEvent(ctx context.Context, tx wtx, clusterID string, at t
 // fewer than two members remain. The members' rows are touched only when
 // what their rules see of the cluster changed (factsDigest).
 func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.Time) (*Cluster, error) {
-	c, err := s.clusterView(ctx, tx, id, now)
+	r, err := s.readCluster(ctx, tx, id, now, true)
 	if err != nil {
 		return nil, err
 	}
-	var status, summary, facts string
-	err = tx.QueryRowContext(ctx, s.q(`SELECT status, summary, facts FROM clusters WHERE id = ?`), id).Scan(&status, &summary, &facts)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("cluster: %w", err)
+	return s.refreshClusterFrom(ctx, tx, r, now)
+}
+
+// refreshClusterFrom is refreshCluster with the cluster as read in r,
+// which must be what a fresh read would show, and its stored row as r
+// holds it (read when it does not), which it keeps as it leaves it.
+func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, now time.Time) (*Cluster, error) {
+	c, id := r.view(), r.id
+	if err := s.readClusterRow(ctx, tx, r); err != nil {
+		return nil, err
 	}
+	status, summary, facts := r.row.status, r.row.summary, r.row.facts
 	c.Status = "active"
 	if len(c.Members) < 2 {
 		c.Status = "dissolved"
 	}
 	sum, digest := c.summary(), c.factsDigest()
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case !r.row.stored:
 		if c.Status == "dissolved" {
 			return c, nil
 		}
@@ -545,6 +653,7 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
+		r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
 		return c, nil
 	case status == c.Status && summary == sum && facts == digest:
 		return c, nil
@@ -553,6 +662,7 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 		WHERE id = ?`), c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
 	// What the members' rules see of their cluster changed: a verdict
 	// reached on the old view must not be stored (see prejudge). A
 	// change they do not see (a member's risk score, egress address or
@@ -568,6 +678,21 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 		return c, s.clusterEvent(ctx, tx, id, now, "dissolved", map[string]any{})
 	}
 	return c, nil
+}
+
+// readClusterRow reads the cluster's stored row into r unless it holds
+// it.
+func (s *Store) readClusterRow(ctx context.Context, tx querier, r *clusterRead) error {
+	if r.row != nil {
+		return nil
+	}
+	row := &clusterRow{}
+	err := tx.QueryRowContext(ctx, s.q(`SELECT status, summary, facts FROM clusters WHERE id = ?`), r.id).Scan(&row.status, &row.summary, &row.facts)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	row.stored, r.row = err == nil, row
+	return nil
 }
 
 // factsDigest digests what the members' rules see of the cluster: the
@@ -592,7 +717,7 @@ func (c *Cluster) factsDigest() string {
 // clusterView computes a cluster from its current members (devices with
 // the cluster id that reported within the window).
 func (s *Store) clusterView(ctx context.Context, tx querier, id string, now time.Time) (*Cluster, error) {
-	r, err := s.readCluster(ctx, tx, id, now)
+	r, err := s.readCluster(ctx, tx, id, now, false)
 	if err != nil {
 		return nil, err
 	}
@@ -612,6 +737,16 @@ type clusterRead struct {
 	alerts [][]memberAlert
 	// cached is the view computed from the rows (nil: compute it).
 	cached *Cluster
+	// row is the cluster's stored row (nil: not read), as read with the
+	// members or as refreshClusterFrom left it.
+	row *clusterRow
+}
+
+// clusterRow is what refreshing a cluster compares with its view: the
+// stored row's status, summary and facts digest (stored false: no row).
+type clusterRow struct {
+	status, summary, facts string
+	stored                 bool
 }
 
 type memberKey struct {
@@ -623,12 +758,12 @@ type memberKey struct {
 type memberAlert struct{ rule, severity, category, tags string }
 
 // readCluster reads a cluster's current members, their keys and alerts,
-// in one statement (one round trip on PostgreSQL, where a report that
-// moves its device reads two clusters a few times, inside the cluster
-// lock): three parts, told apart by the first column, each sorted as its
-// own query would be (members by host name and id, keys by key and
-// device, alerts by rule).
-func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time) (*clusterRead, error) {
+// and with row its stored row (for refreshClusterFrom), in one statement
+// (one round trip on PostgreSQL, where a report that moves its device
+// reads the clusters it changed inside the cluster lock): parts told
+// apart by the first column, each sorted as its own query would be
+// (members by host name and id, keys by key and device, alerts by rule).
+func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time, row bool) (*clusterRead, error) {
 	r := &clusterRead{id: id, members: []ClusterMember{}, index: map[string]int{}}
 	since := micros(now.Add(-clusterWindow))
 	// IN (subquery) makes both engines walk the members through the
@@ -637,14 +772,12 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 	// statistics behind a growing table, intersected every member's
 	// alerts with the whole status index (tens of milliseconds a read),
 	// and a device has at most one alert of each rule.
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT 0, d.id, d.hostname, d.person, d.egress, CAST(d.risk_score AS TEXT),
-			COALESCE(`+personBySerial+`, '') FROM devices d
-		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
-		UNION ALL SELECT 1, k.device_id, k.key, CAST(k.link AS TEXT), '', '', '' FROM device_keys k
-		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
-		UNION ALL SELECT 2, a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
-		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?)
-		ORDER BY 1, 3, 2`), id, since, id, since, id)
+	query, args := clusterQuery, []any{id, since, id, since, id}
+	if row {
+		query, args = clusterRowQuery, append(args, id)
+		r.row = &clusterRow{}
+	}
+	rows, err := tx.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -673,6 +806,8 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 			if i, ok := r.index[dev]; ok && openStatus(c7) {
 				r.alerts[i] = append(r.alerts[i], memberAlert{rule: c3, severity: c4, category: c5, tags: c6})
 			}
+		case 3:
+			*r.row = clusterRow{status: c3, summary: c4, facts: c5, stored: true}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -684,27 +819,46 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 	return r, nil
 }
 
+// The members of a cluster, their keys and alerts (see readCluster), and
+// its stored row.
+const (
+	clusterParts = `SELECT 0, d.id, d.hostname, d.person, d.egress, CAST(d.risk_score AS TEXT),
+			COALESCE(` + personBySerial + `, '') FROM devices d
+		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
+		UNION ALL SELECT 1, k.device_id, k.key, CAST(k.link AS TEXT), '', '', '' FROM device_keys k
+		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
+		UNION ALL SELECT 2, a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
+		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?)`
+	clusterQuery    = clusterParts + ` ORDER BY 1, 3, 2`
+	clusterRowQuery = clusterParts + `
+		UNION ALL SELECT 3, c.id, c.status, c.summary, c.facts, '', '' FROM clusters c WHERE c.id = ?
+		ORDER BY 1, 3, 2`
+)
+
 // openStatus: an open or acknowledged alert counts in its cluster.
 func openStatus(status string) bool { return status == StatusOpen || status == StatusAcknowledged }
 
-// rereadMember reads a member's person binding and alerts again, after
-// it was judged, so that the view shows the cluster as a fresh read
-// would; it reads one device's alerts, not every member's. A device not
-// among the members changes nothing.
+// rereadMember reads a member's person binding, alerts and risk score
+// again, after it was judged, so that the view shows the cluster as a
+// fresh read would; it reads one device's row and alerts, not every
+// member's. A device not among the members changes nothing.
 func (s *Store) rereadMember(ctx context.Context, tx querier, r *clusterRead, deviceID, person string) error {
 	i, ok := r.index[deviceID]
 	if !ok {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT rule_id, severity, category, tags, status FROM alerts WHERE device_id = ? ORDER BY rule_id`), deviceID)
+	// One row with empty alert columns when the device has no alert.
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT d.risk_score, COALESCE(a.rule_id, ''), COALESCE(a.severity, ''), COALESCE(a.category, ''),
+		COALESCE(a.tags, ''), COALESCE(a.status, '') FROM devices d LEFT JOIN alerts a ON a.device_id = d.id WHERE d.id = ? ORDER BY a.rule_id`), deviceID)
 	if err != nil {
 		return fmt.Errorf("cluster alerts: %w", err)
 	}
 	var alerts []memberAlert
+	var risk int
 	for rows.Next() {
 		var a memberAlert
 		var status string
-		if err := rows.Scan(&a.rule, &a.severity, &a.category, &a.tags, &status); err != nil {
+		if err := rows.Scan(&risk, &a.rule, &a.severity, &a.category, &a.tags, &status); err != nil {
 			rows.Close()
 			return err
 		}
@@ -716,8 +870,24 @@ func (s *Store) rereadMember(ctx context.Context, tx querier, r *clusterRead, de
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if person != r.members[i].Person || !slices.Equal(alerts, r.alerts[i]) {
-		r.members[i].Person, r.alerts[i], r.cached = person, alerts, nil
+	m := &r.members[i]
+	if person != m.Person || risk != m.RiskScore || !slices.Equal(alerts, r.alerts[i]) {
+		m.Person, m.RiskScore, r.alerts[i], r.cached = person, risk, alerts, nil
+	}
+	return nil
+}
+
+// rereadJudged rereads a device just judged (see record) in the views
+// that hold it as a member, unless judging changed none of what they
+// show of it: with no findings and nothing resolved, record wrote none
+// of its alerts, and only a new person binding needs reading back.
+func (s *Store) rereadJudged(ctx context.Context, tx querier, views clusterViews, facts *detect.DeviceFacts, v verdict, changed bool) error {
+	for _, c := range views {
+		if i, ok := c.member(facts.ID); ok && (len(v.findings) > 0 || changed || facts.Person != c.members[i].Person) {
+			if err := s.rereadMember(ctx, tx, c, facts.ID, facts.Person); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -831,7 +1001,7 @@ func (v clusterViews) view(ctx context.Context, s *Store, q querier, id string, 
 	r, ok := v[id]
 	if !ok {
 		var err error
-		if r, err = s.readCluster(ctx, q, id, now); err != nil {
+		if r, err = s.readCluster(ctx, q, id, now, false); err != nil {
 			return nil, err
 		}
 		v[id] = r
@@ -858,29 +1028,40 @@ const maxReevaluate = 100
 // back into the view (rereadMember). Reading the whole cluster for every
 // member made a join cost members² rows, which on PostgreSQL under load
 // took a farm diluted by 245 fakes past its reports' deadlines.
-func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, own string, except string, now time.Time, ev Evaluator) error {
+//
+// views holds the clusters already read in the transaction (nil: none),
+// each as a fresh read would show it; it ends holding every cluster
+// judged, kept so, from which their rows are refreshed.
+func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, own string, except string, now time.Time, ev Evaluator, views clusterViews) error {
 	done := map[string]bool{except: true}
-	views := clusterViews{}
+	if views == nil {
+		views = clusterViews{}
+	}
 	clusters := slices.Clone(moved)
 	judge := slices.Clone(moved)
 	if own != "" {
 		clusters = append(clusters, own)
-		r, err := s.readCluster(ctx, tx, own, now)
-		if err != nil {
+		r, ok := views[own]
+		if !ok {
+			var err error
+			if r, err = s.readCluster(ctx, tx, own, now, true); err != nil {
+				return err
+			}
+			views[own] = r
+		}
+		if err := s.readClusterRow(ctx, tx, r); err != nil {
 			return err
 		}
-		views[own] = r
-		var stored string
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT facts FROM clusters WHERE id = ?`), own).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("cluster: %w", err)
-		}
-		if stored != r.view().factsDigest() {
+		if r.row.facts != r.view().factsDigest() {
 			judge = append(judge, own)
 		}
 	}
-	var affected []string
+	// The members' rows are read before any is judged: judging a device
+	// writes none of what another's row gives its facts. No more than
+	// maxReevaluate+1 of a cluster can be needed (one may be except).
+	var affected []deviceRow
 	for _, c := range judge {
-		members, err := s.clusterMemberIDs(ctx, tx, c)
+		members, err := s.readMembers(ctx, tx, c, maxReevaluate+1)
 		if err != nil {
 			return err
 		}
@@ -888,12 +1069,13 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 	}
 	// Devices that just left a cluster are evaluated too: their cluster
 	// alerts may clear.
-	for _, id := range affected {
+	for _, d := range affected {
+		id := d.id
 		if done[id] || len(done) > maxReevaluate {
 			continue
 		}
 		done[id] = true
-		r, err := s.readFactsIn(ctx, tx, id, now, nil, nil, views)
+		r, err := s.factsFrom(ctx, tx, d, now, nil, views)
 		if err != nil {
 			return err
 		}
@@ -913,18 +1095,20 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 		if err != nil {
 			return err
 		}
-		// With no findings and nothing resolved, record wrote none of
-		// the member's alerts: the view holds them still, and only a
-		// new person binding needs reading back.
-		if i, ok := c.member(id); ok && (len(v.findings) > 0 || changed || r.facts.Person != c.members[i].Person) {
-			if err := s.rereadMember(ctx, tx, c, id, r.facts.Person); err != nil {
-				return err
-			}
+		if err := s.rereadJudged(ctx, tx, views, r.facts, v, changed); err != nil {
+			return err
 		}
 	}
 	// The members' alerts may have changed the clusters' co-signals.
 	for _, c := range clusters {
-		if _, err := s.refreshCluster(ctx, tx, c, now); err != nil {
+		r, ok := views[c]
+		if !ok {
+			var err error
+			if r, err = s.readCluster(ctx, tx, c, now, true); err != nil {
+				return err
+			}
+		}
+		if _, err := s.refreshClusterFrom(ctx, tx, r, now); err != nil {
 			return err
 		}
 	}

@@ -635,3 +635,89 @@ func TestReevaluateWhatMembersSee(t *testing.T) {
 		}
 	})
 }
+
+// resolving is an evaluator whose device rules in resolve auto-resolve.
+type resolving struct {
+	evaluator
+	resolve []string
+}
+
+// AutoResolve returns a list of its own, as detect.Engine does.
+func (r resolving) AutoResolve(scope detect.Scope) []string {
+	if scope != detect.ScopeDevice {
+		return nil
+	}
+	return slices.Clone(r.resolve)
+}
+
+// TestClusterRowFollowsMoves: as a device moves into and out of a farm,
+// and the members' alerts and risk scores follow (a rule fires on every
+// member while the farm has five), each cluster's stored row is what a
+// fresh read of its members computes. A report reads a changed cluster
+// once and keeps that read up to date as it judges the members, so this
+// fails if the read misses what judging a member changed (its alerts,
+// risk score or person).
+func TestClusterRowFollowsMoves(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		away := detect.Egress{IP: "198.51.100.77", Status: "ok", NetworkClass: policies.NetClassResidential}
+		ev := resolving{evaluator(func(scope detect.Scope, f detect.Facts) ([]detect.Finding, error) {
+			if scope != detect.ScopeDevice || f.Device.Cluster.Devices < 5 {
+				return nil, nil
+			}
+			return []detect.Finding{{RuleID: "crowded_house", Title: "T", Severity: "high", Description: "D", Category: "remote_access"}}, nil
+		}), []string{"crowded_house"}}
+		report := func(host string, at time.Time, where string) {
+			t.Helper()
+			gateway, egress := "f4:92:bf:01:02:03", home
+			if where == "away" {
+				gateway, egress = "f4:92:bf:09:09:09", away
+			}
+			r := e.snapshot(host+at.String(), host, at, map[string]string{"network": where})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gateway}}
+			b := e.batch("agent-"+host, at, r)
+			b.IP, b.Egress = egress.IP, egress
+			if _, err := e.st.Ingest(e.ctx, b, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, h := range []string{"m-0", "m-1", "m-2", "m-3", "mover"} {
+			e.enroll("agent-"+h, "hw-"+h, h)
+		}
+		for _, h := range []string{"m-0", "m-1", "m-2", "m-3"} {
+			report(h, t0, "home")
+		}
+		mover := e.agent("agent-mover").DeviceID
+		for i := range 6 {
+			at := t0.Add(time.Duration(i+1) * time.Minute)
+			where := []string{"home", "away"}[i%2]
+			report("mover", at, where)
+			if in := e.device(mover).ClusterID != ""; in != (where == "home") {
+				t.Fatalf("report %d from %s: mover in a cluster %v", i, where, in)
+			}
+			clusters, err := e.st.ListClusters(e.ctx, false, 100)
+			if err != nil || len(clusters) != 1 {
+				t.Fatalf("clusters %+v, %v", clusters, err)
+			}
+			c := clusters[0]
+			if want := map[string]int{"home": 5, "away": 4}[where]; c.Devices != want {
+				t.Fatalf("report %d: cluster of %d, want %d", i, c.Devices, want)
+			}
+			if flagged := slices.ContainsFunc(c.Members, func(m store.ClusterMember) bool { return m.RiskScore > 0 }); flagged != (where == "home") {
+				t.Errorf("report %d from %s: members' risk scores %+v", i, where, c.Members)
+			}
+			stored, fresh, err := e.st.ClusterRowAndFresh(e.ctx, c.ID, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored != fresh {
+				t.Errorf("report %d from %s: the cluster's row holds\n%s\nwhile a fresh read computes\n%s", i, where, stored, fresh)
+			}
+			// Replacing the mover's keys kept each linking key's holders.
+			if stored, counted, err := e.st.LinkKeysForTest(e.ctx); err != nil || len(counted) == 0 || !maps.Equal(stored, counted) {
+				t.Errorf("report %d from %s: link_keys %v, device_keys count %v (%v)", i, where, stored, counted, err)
+			}
+		}
+	})
+}

@@ -452,8 +452,11 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	// (open_alerts is kept by triggers on alerts, migration 00039.)
 	nothingOpen := openAlerts == 0
 	var moved []string
+	// The clusters read below, kept for judging the device and their
+	// members (see judge).
+	views := clusterViews{}
 	if pre == nil {
-		if moved, err = s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt); err != nil {
+		if moved, err = s.updateKeys(ctx, tx, b.Agent.DeviceID, b.Egress, b.ReceivedAt, views); err != nil {
 			return err
 		}
 	} else if pre.facts != nil {
@@ -463,15 +466,15 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		}
 		if ok {
 			pre.kept = true
-			return s.judge(ctx, tx, pre.facts.facts, pre.verdict.openOnly(nothingOpen), nil, b.ReceivedAt, ev)
+			return s.judge(ctx, tx, pre.facts.facts, pre.verdict.openOnly(nothingOpen), nil, b.ReceivedAt, ev, nil)
 		}
 	}
-	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity)
+	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity, views)
 	if err != nil {
 		return err
 	}
 	v := s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt)
-	return s.judge(ctx, tx, facts, v.openOnly(nothingOpen), moved, b.ReceivedAt, ev)
+	return s.judge(ctx, tx, facts, v.openOnly(nothingOpen), moved, b.ReceivedAt, ev, views)
 }
 
 // The report and its agent's last_seen, set only when the report is new.

@@ -59,10 +59,14 @@ func (s *Store) decide(ctx context.Context, ev Evaluator, facts *detect.DeviceFa
 // device's alerts changed, of its own cluster, whose co-signals changed
 // with them. Every path that raises or resolves alerts goes through here,
 // so a cluster's stored view (suspected, co-signals) always follows its
-// members' alerts.
-func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, moved []string, now time.Time, ev Evaluator) error {
+// members' alerts. views are the clusters read in the transaction since
+// it last wrote to them (nil: none), each as a fresh read shows it.
+func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, moved []string, now time.Time, ev Evaluator, views clusterViews) error {
 	changed, err := s.record(ctx, tx, facts, v, now)
 	if err != nil {
+		return err
+	}
+	if err := s.rereadJudged(ctx, tx, views, facts, v, changed); err != nil {
 		return err
 	}
 	var own string // the device's cluster, when only its alerts changed
@@ -76,7 +80,7 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 			return err
 		}
 	}
-	return s.reevaluateClusters(ctx, tx, moved, own, facts.ID, now, ev)
+	return s.reevaluateClusters(ctx, tx, moved, own, facts.ID, now, ev, views)
 }
 
 // record raises or re-opens the alerts of a verdict's findings, resolves

@@ -83,7 +83,7 @@ func (s *Store) ReportFlood(ctx context.Context, a Agent, q Quota, at time.Time)
 			return fmt.Errorf("flag usage: %w", err)
 		}
 		w := wtx{tx, s}
-		facts, err := s.deviceFacts(ctx, w, a.DeviceID, at, nil)
+		facts, err := s.deviceFacts(ctx, w, a.DeviceID, at, nil, nil)
 		if err != nil {
 			return err
 		}

@@ -235,18 +235,19 @@ func (s *Store) RefreshPersonSignins(ctx context.Context, email string, ev Evalu
 				return err
 			}
 			w := wtx{tx, s}
-			moved, err := s.refreshSigninKeys(ctx, w, id, email, now)
+			views := clusterViews{} // the clusters re-keying reads, for judging
+			moved, err := s.refreshSigninKeys(ctx, w, id, email, now, views)
 			if err != nil {
 				return err
 			}
 			if ev == nil {
 				return nil
 			}
-			facts, err := s.deviceFacts(ctx, w, id, now, nil)
+			facts, err := s.deviceFacts(ctx, w, id, now, nil, views)
 			if err != nil {
 				return err
 			}
-			return s.judge(ctx, w, facts, s.decide(ctx, ev, facts, nil, now), moved, now, ev)
+			return s.judge(ctx, w, facts, s.decide(ctx, ev, facts, nil, now), moved, now, ev, views)
 		})
 		if err != nil {
 			return true, fmt.Errorf("sign-ins of %s: device %s: %w", email, id, err)
@@ -258,8 +259,9 @@ func (s *Store) RefreshPersonSignins(ctx context.Context, email string, ev Evalu
 // refreshSigninKeys recomputes a device's sign-in keys from its person's
 // recent successful sign-ins and, when they changed, stores them (a new
 // device version, so that verdicts reached before are not kept) and
-// re-keys the device. It returns the clusters whose membership changed.
-func (s *Store) refreshSigninKeys(ctx context.Context, tx wtx, deviceID, email string, now time.Time) ([]string, error) {
+// re-keys the device. It returns the clusters whose membership changed,
+// keeping their reads in views (see updateKeys).
+func (s *Store) refreshSigninKeys(ctx context.Context, tx wtx, deviceID, email string, now time.Time, views clusterViews) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT ip, egress FROM signins WHERE email = ? AND at >= ? AND result = 'success' AND ip <> ''
 		ORDER BY at DESC LIMIT 200`), email, micros(now.Add(-signinKeyWindow)))
 	if err != nil {
@@ -292,7 +294,7 @@ func (s *Store) refreshSigninKeys(ctx context.Context, tx wtx, deviceID, email s
 	}
 	var e detect.Egress
 	json.Unmarshal([]byte(egress), &e)
-	return s.updateKeys(ctx, tx, deviceID, e, now)
+	return s.updateKeys(ctx, tx, deviceID, e, now, views)
 }
 
 // RefreshSigninKeys recomputes the sign-in keys of every device that
@@ -321,7 +323,7 @@ func (s *Store) RefreshSigninKeys(ctx context.Context, now time.Time) (int, erro
 			if err := s.lockClusters(ctx, tx); err != nil {
 				return err
 			}
-			_, err := s.refreshSigninKeys(ctx, wtx{tx, s}, d.id, d.person, now)
+			_, err := s.refreshSigninKeys(ctx, wtx{tx, s}, d.id, d.person, now, nil)
 			return err
 		}); err != nil {
 			return i, fmt.Errorf("sign-in keys of %s: %w", d.id, err)
