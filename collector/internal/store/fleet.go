@@ -256,20 +256,6 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 	return nil
 }
 
-// scanColumn reads a one-column result and closes it.
-func scanColumn[T any](rows *sql.Rows) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		var v T
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 func (s *Store) clusterMemberIDs(ctx context.Context, tx querier, clusterID string) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM devices WHERE cluster_id = ? ORDER BY id`), clusterID)
 	if err != nil {
@@ -1146,19 +1132,10 @@ func (s *Store) ListClusters(ctx context.Context, suspectedOnly bool, limit int)
 	if err != nil {
 		return nil, fmt.Errorf("list clusters: %w", err)
 	}
-	defer rows.Close()
-	out := []Cluster{}
-	for rows.Next() {
-		c, err := scanCluster(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanRows(rows, scanCluster)
 }
 
-func scanCluster(sc interface{ Scan(...any) error }) (Cluster, error) {
+func scanCluster(sc scanner) (Cluster, error) {
 	var c Cluster
 	var created, updated int64
 	var summary string
