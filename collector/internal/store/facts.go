@@ -154,6 +154,13 @@ func (s *Store) deviceFacts(ctx context.Context, tx wtx, deviceID string, now ti
 	return r.facts, s.writeFacts(ctx, tx, deviceID, r)
 }
 
+// A device's activity histogram, followed by its VALUES or SELECT (the
+// device and the histogram).
+const (
+	deviceActivitySQL    = `INSERT INTO device_activity (device_id, histogram)`
+	deviceActivityEndSQL = ` ON CONFLICT (device_id) DO UPDATE SET histogram = excluded.histogram`
+)
+
 // writeFacts stores what building a device's facts changed: the person
 // bound to it (kept on the device for clusters and person scores) and the
 // activity histograms.
@@ -166,8 +173,7 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 	if !r.hours {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_activity (device_id, histogram) VALUES (?, ?)
-		ON CONFLICT (device_id) DO UPDATE SET histogram = excluded.histogram`), deviceID, r.deviceHist); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(deviceActivitySQL+` VALUES (?, ?)`+deviceActivityEndSQL), deviceID, r.deviceHist); err != nil {
 		return fmt.Errorf("activity: %w", err)
 	}
 	if r.facts.Person == "" {

@@ -29,11 +29,21 @@ func quotaDay(t time.Time) int64 {
 	return micros(t.UTC().Truncate(24 * time.Hour))
 }
 
-// chargeQuota counts one new report against its agent's day, inside the
-// batch's transaction; ErrOverQuota when that would pass the quota.
-func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
+// Charging a report to its agent's day: the usage row, followed by its
+// VALUES or SELECT (the agent, the day, 1 and the bytes), and the update
+// within the limits (the reports and the bytes).
+const (
+	usageInsertSQL   = `INSERT INTO agent_usage (agent_id, day, reports, bytes)`
+	usageConflictSQL = ` ON CONFLICT (agent_id, day) DO UPDATE SET reports = agent_usage.reports + 1, bytes = agent_usage.bytes + excluded.bytes
+		WHERE agent_usage.reports + 1 <= ? AND agent_usage.bytes + excluded.bytes <= ?
+		RETURNING reports`
+)
+
+// quotaArgs are the arguments of charging a report (usage, limits), ok
+// false when the batch has no quota.
+func quotaArgs(b *IngestBatch, r *IngestReport) (usage, limits []any, ok bool) {
 	if b.Quota.Reports <= 0 && b.Quota.Bytes <= 0 {
-		return nil
+		return nil, nil, false
 	}
 	maxReports, maxBytes := b.Quota.Reports, b.Quota.Bytes
 	if maxReports <= 0 {
@@ -43,11 +53,18 @@ func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 		maxBytes = 1 << 62
 	}
 	size := int64(len(r.Data)) + reportOverhead
+	return []any{b.Agent.ID, quotaDay(b.ReceivedAt), size}, []any{maxReports, maxBytes}, true
+}
+
+// chargeQuota counts one new report against its agent's day, inside the
+// batch's transaction; ErrOverQuota when that would pass the quota.
+func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
+	usage, limits, ok := quotaArgs(b, r)
+	if !ok {
+		return nil
+	}
 	var n int64
-	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO agent_usage (agent_id, day, reports, bytes) VALUES (?, ?, 1, ?)
-		ON CONFLICT (agent_id, day) DO UPDATE SET reports = agent_usage.reports + 1, bytes = agent_usage.bytes + excluded.bytes
-		WHERE agent_usage.reports + 1 <= ? AND agent_usage.bytes + excluded.bytes <= ?
-		RETURNING reports`), b.Agent.ID, quotaDay(b.ReceivedAt), size, maxReports, maxBytes).Scan(&n)
+	err := tx.QueryRowContext(ctx, s.q(usageInsertSQL+` VALUES (?, ?, 1, ?)`+usageConflictSQL), append(usage, limits...)...).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrOverQuota
 	}

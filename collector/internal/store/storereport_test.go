@@ -1,0 +1,132 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+)
+
+// TestStoreReport: what storing a prejudged report writes (on PostgreSQL
+// one statement: the report, its agent, its quota, the device, the
+// snapshot's rows and the activity histogram), when nothing intervened
+// and when another report of the device was stored meanwhile, which also
+// changed its host name: the parts that depended on the device as
+// prejudge read it are then written by the writer on the device as it
+// is. A report over its agent's quota is refused whole; a retried one is
+// acknowledged and neither stored nor charged again.
+func TestStoreReport(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		dev := e.enroll("agent-1", "hw:1", "host-1")
+		rule := &egressRule{}
+		hour := func(back int) time.Time { return t0.Truncate(time.Hour).Add(-time.Duration(back) * time.Hour) }
+		send := func(at time.Time, r store.IngestReport) error {
+			b := e.batch("agent-1", at, r)
+			b.Quota = store.Quota{Reports: 6}
+			_, err := e.st.Ingest(e.ctx, b, rule)
+			return err
+		}
+		// check: the device's host name, latest snapshot, history (report
+		// ids, and the sections each entry after the first changed) and
+		// active minutes by hours back.
+		check := func(host string, latest store.IngestReport, history, changed []string, active map[int]uint8) {
+			t.Helper()
+			if d := e.device(dev); d.Hostname != host || d.SnapshotAt.IsZero() {
+				t.Fatalf("device %+v, want host name %s and a snapshot time", d, host)
+			}
+			sn, err := e.st.LatestSnapshot(e.ctx, dev)
+			if err != nil || sn.ReportID != latest.ReportID || sn.Digest != latest.Digest || string(sn.Data) != string(latest.Data) {
+				t.Fatalf("latest snapshot %s (%v), want %s's", sn.ReportID, err, latest.ReportID)
+			}
+			h := e.history(dev)
+			if len(h) != len(history) {
+				t.Fatalf("history %+v, want entries of %v", h, history)
+			}
+			for i, id := range history {
+				if h[i].ReportID != id || (i > 0 && h[i].Changed != changed[i-1]) {
+					t.Fatalf("history %+v, want entries of %v changing %v", h, history, changed)
+				}
+			}
+			hist, err := e.st.DeviceActivity(e.ctx, dev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for back, want := range active {
+				if got := hist.Active[hour(back).Unix()/3600-(hist.End-activity.Window)]; got != want {
+					t.Fatalf("activity %d hours back: %d active minutes, want %d", back, got, want)
+				}
+			}
+		}
+		snapshot := func(id string, at time.Time, host, apps string, back int, active uint32) store.IngestReport {
+			r := e.snapshot(fmt.Sprintf("30000000-0000-4000-8000-%012s", id), host, at, map[string]string{"apps": apps})
+			r.Activity = []activity.Hour{{Start: hour(back), Active: active, Sampled: 60}}
+			return r
+		}
+
+		// The first snapshot (the writer judges it: its user names are
+		// new), then one judged before the writer took it, kept.
+		r1 := snapshot("1", t0, "host-1", "1", 5, 10)
+		r2 := snapshot("2", t0.Add(time.Minute), "host-1", "2", 4, 20)
+		for _, r := range []store.IngestReport{r1, r2} {
+			if err := send(r.CreatedAt.Add(2*time.Second), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := rule.count(); n != 2 {
+			t.Fatalf("rules ran %d times for 2 reports, want once each", n)
+		}
+		check("host-1", r2, []string{r1.ReportID, r2.ReportID}, []string{"apps"}, map[int]uint8{5: 10, 4: 20})
+
+		// A is judged; before it is stored, B is, which renames the device
+		// (a heartbeat) or changes another section of its snapshot.
+		at := t0.Add(2 * time.Minute)
+		race := func(a, b store.IngestReport) {
+			t.Helper()
+			paused, resume := rule.pause()
+			done := make(chan error, 1)
+			go func() { done <- send(at, a) }()
+			<-paused
+			if err := send(at, b); err != nil {
+				t.Fatal(err)
+			}
+			calls := rule.count()
+			close(resume)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if n := rule.count() - calls; n != 1 {
+				t.Fatalf("the writer evaluated A %d times again, want once", n)
+			}
+		}
+		a1 := snapshot("a1", at, "host-1", "3", 2, 40)
+		b1 := e.heartbeat("30000000-0000-4000-8000-0000000000b1", "host-2", at)
+		b1.Activity = []activity.Hour{{Start: hour(3), Active: 30, Sampled: 60}}
+		race(a1, b1)
+		active := map[int]uint8{5: 10, 4: 20, 3: 30, 2: 40}
+		check("host-1", a1, []string{r1.ReportID, r2.ReportID, a1.ReportID}, []string{"apps", "apps"}, active)
+		a2 := snapshot("a2", at, "host-1", "5", 0, 60)
+		b2 := snapshot("b2", at, "host-1", "4", 1, 50)
+		b2.Sections["disk"] = "x"
+		race(a2, b2)
+		active[1], active[0] = 50, 60
+		check("host-1", a2, []string{r1.ReportID, r2.ReportID, a1.ReportID, b2.ReportID, a2.ReportID}, []string{"apps", "apps", "apps,disk", "apps,disk"}, active)
+
+		// Six reports stored today: a seventh is refused, and nothing of
+		// it stored; A again is acknowledged, and stored once.
+		if err := send(at, snapshot("7", at, "host-1", "7", 0, 59)); !errors.Is(err, store.ErrOverQuota) {
+			t.Fatalf("a seventh report: %v, want ErrOverQuota", err)
+		}
+		if err := send(at, a2); err != nil {
+			t.Fatalf("A again: %v", err)
+		}
+		if n := e.reportCount(dev); n != 6 {
+			t.Fatalf("%d reports stored, want 6", n)
+		}
+		check("host-1", a2, []string{r1.ReportID, r2.ReportID, a1.ReportID, b2.ReportID, a2.ReportID}, []string{"apps", "apps", "apps,disk", "apps,disk"}, active)
+	})
+}
