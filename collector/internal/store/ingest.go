@@ -383,8 +383,8 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 			return err
 		}
 	} else if pre.facts != nil {
-		ok := w.factsStored
-		if !ok {
+		ok := w.factsKept
+		if !w.factsTried {
 			if ok, err = s.keepFacts(ctx, tx, b.Agent.DeviceID, pre.facts); err != nil {
 				return err
 			}
@@ -411,9 +411,9 @@ type reportWrite struct {
 	// The device row as the UPDATE left it.
 	version, openAlerts, egressSince int64
 	// snapshotStored: the snapshot's history entry and latest row were
-	// written too; factsStored: what keeping the prejudged facts writes
-	// (keepFacts) was written too (see foldReport).
-	snapshotStored, factsStored bool
+	// written too; factsTried: what keepFacts does was done too, and
+	// factsKept is its answer (see foldReport).
+	snapshotStored, factsTried, factsKept bool
 }
 
 // writeReport stores a report, charges its agent's quota and updates its
@@ -547,13 +547,28 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 		add(`, sn AS (`+upsertSnapshotSQL+` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h`+upsertSnapshotEndSQL+`)`, latest...)
 		snapshot = "(SELECT count(*) FROM h)"
 	}
-	// What keepFacts writes when the device has no person, its activity
-	// histogram (writeFacts).
+	// What keepFacts does when the device's person binding stays: the
+	// facts are kept (kept has a row) while the person's activity
+	// histogram, locked, is still the one read (another device of theirs
+	// may have written it since), and then the activity histograms are
+	// written (writeFacts).
 	facts := "0"
-	if f := pre.facts; f != nil && f.hours && f.facts.Person == "" && f.storedPerson == "" {
-		add(`, act AS (`+deviceActivitySQL+` SELECT ?, ? FROM d WHERE d.version = ?`+deviceActivityEndSQL+` RETURNING 1)`,
-			b.Agent.DeviceID, f.deviceHist, pre.version+1)
-		facts = "(SELECT count(*) FROM act)"
+	if f := pre.facts; f != nil && f.facts.Person == f.storedPerson && (f.hours || f.facts.Person != "") {
+		person := f.facts.Person
+		check, checkArgs := "", []any{pre.version + 1}
+		if person != "" {
+			add(`, pa AS (SELECT histogram FROM person_activity WHERE email = ? FOR UPDATE)`, person)
+			check, checkArgs = ` AND (SELECT histogram FROM pa) IS NOT DISTINCT FROM ?`, append(checkArgs, f.personHistRead)
+		}
+		add(`, kept AS (SELECT FROM d WHERE d.version = ?`+check+`)`, checkArgs...)
+		if f.hours {
+			add(`, act AS (`+deviceActivitySQL+` SELECT ?, ? FROM kept`+deviceActivityEndSQL+`)`, b.Agent.DeviceID, f.deviceHist)
+			if person != "" {
+				add(`, pact AS (`+personActivitySQL+` SELECT ?, ? FROM kept`+personActivityEndSQL+`)`, person, f.personHist)
+			}
+		}
+		facts = "(SELECT count(*) FROM kept)"
+		w.factsTried = true
 	}
 	add(` SELECT (SELECT count(*) FROM r), ` + charged + `, COALESCE(d.version, -1), COALESCE(d.open_alerts, 0),
 		COALESCE(d.egress_since, 0), ` + snapshot + `, ` + facts + ` FROM (SELECT) one LEFT JOIN d ON true`)
@@ -570,9 +585,10 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 		return w, ErrOverQuota
 	}
 	if w.version < 0 { // the host name changed since prejudge read it
+		w.factsTried = false
 		return w, s.updateDevice(ctx, tx, b, r, &w, true)
 	}
-	w.snapshotStored, w.factsStored = snapshots > 0, kept > 0
+	w.snapshotStored, w.factsKept = snapshots > 0, kept > 0
 	return w, nil
 }
 

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
 // TestStoreReport: what storing a prejudged report writes (on PostgreSQL
@@ -128,5 +130,88 @@ func TestStoreReport(t *testing.T) {
 			t.Fatalf("%d reports stored, want 6", n)
 		}
 		check("host-1", a2, []string{r1.ReportID, r2.ReportID, a1.ReportID, b2.ReportID, a2.ReportID}, []string{"apps", "apps", "apps,disk", "apps,disk"}, active)
+	})
+}
+
+// TestStoreReportPerson: a prejudged report of a device bound to a person
+// stores the device's and the person's activity histograms with its
+// verdict while the person's histogram is still the one read; when
+// another device of the person reported meanwhile, the writer judges the
+// report again, and the person's histogram keeps both devices' hours.
+func TestStoreReportPerson(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		devA := e.enroll("agent-a", "hw:a", "host-a")
+		e.enroll("agent-b", "hw:b", "host-b")
+		// A is Ann's by its serial number, B by the user name it reports.
+		if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", DeviceSerial: "SN-host-a", Username: "ann"}, "admin:test"); err != nil {
+			t.Fatal(err)
+		}
+		rule := &egressRule{evidence: func(f *detect.DeviceFacts) any { return f.Person }}
+		hour := func(back int) time.Time { return t0.Truncate(time.Hour).Add(-time.Duration(back) * time.Hour) }
+		n := 0
+		report := func(agent, host string, back int, active uint32) error {
+			n++
+			r := e.heartbeat(fmt.Sprintf("40000000-0000-4000-8000-%012d", n), host, t0)
+			if back >= 0 {
+				r.Activity = []activity.Hour{{Start: hour(back), Active: active, Sampled: 60}}
+			}
+			_, err := e.st.Ingest(e.ctx, e.batch(agent, t0.Add(time.Duration(n)*time.Second), r), rule)
+			return err
+		}
+		active := func(h *activity.Histogram, err error, want map[int]uint8) {
+			t.Helper()
+			if err != nil || h == nil {
+				t.Fatalf("histogram %v (%v)", h, err)
+			}
+			for back, w := range want {
+				if got := h.Active[hour(back).Unix()/3600-(h.End-activity.Window)]; got != w {
+					t.Fatalf("%d hours back: %d active minutes, want %d", back, got, w)
+				}
+			}
+		}
+		b := e.snapshot("40000000-0000-4000-8000-0000000000b0", "host-b", t0, map[string]string{"locale": "ann"})
+		b.Snapshot.Locale = &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: "ann"}}}
+		e.ingest("agent-b", t0, rule, b)
+		// A's first report binds it to Ann (the writer judges it); the
+		// second is judged before the writer takes it, and kept.
+		for i, back := range []int{5, 4} {
+			if err := report("agent-a", "host-a", back, uint32(10*(i+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		calls := rule.count()
+		if err := report("agent-a", "host-a", 3, 30); err != nil {
+			t.Fatal(err)
+		}
+		if n := rule.count() - calls; n != 1 {
+			t.Fatalf("rules ran %d times for one report, want once", n)
+		}
+		if e.alerts(store.AlertFilter{DeviceID: devA})[0].Evidence["previous"] != "ann@example.com" {
+			t.Fatal("A is not judged as Ann's")
+		}
+		h, err := e.st.PersonActivity(e.ctx, "ann@example.com")
+		active(h, err, map[int]uint8{5: 10, 4: 20, 3: 30})
+
+		// A is judged; before it is stored, B reports an hour of Ann's.
+		paused, resume := rule.pause()
+		done := make(chan error, 1)
+		go func() { done <- report("agent-a", "host-a", 2, 40) }()
+		<-paused
+		if err := report("agent-b", "host-b", 1, 50); err != nil {
+			t.Fatal(err)
+		}
+		calls = rule.count()
+		close(resume)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := rule.count() - calls; n != 1 {
+			t.Fatalf("the writer evaluated A %d times again, want once (Ann's hours changed since A was judged)", n)
+		}
+		h, err = e.st.PersonActivity(e.ctx, "ann@example.com")
+		active(h, err, map[int]uint8{5: 10, 4: 20, 3: 30, 2: 40, 1: 50})
+		h, err = e.st.DeviceActivity(e.ctx, devA)
+		active(h, err, map[int]uint8{5: 10, 4: 20, 3: 30, 2: 40, 1: 0})
 	})
 }
