@@ -157,6 +157,13 @@ func (s *Store) deviceFacts(ctx context.Context, tx wtx, deviceID string, now ti
 	return r.facts, s.writeFacts(ctx, tx, deviceID, r)
 }
 
+// A person's activity histogram, followed by its VALUES or SELECT (the
+// person and the histogram).
+const (
+	personActivitySQL    = `INSERT INTO person_activity (email, histogram)`
+	personActivityEndSQL = ` ON CONFLICT (email) DO UPDATE SET histogram = excluded.histogram`
+)
+
 // writeFacts stores what building a device's facts changed: the person
 // bound to it (kept on the device for clusters and person scores) and the
 // activity histograms.
@@ -179,8 +186,7 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 	if r.facts.Person == "" {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO person_activity (email, histogram) VALUES (?, ?)
-		ON CONFLICT (email) DO UPDATE SET histogram = excluded.histogram`), r.facts.Person, r.personHist); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(personActivitySQL+` VALUES (?, ?)`+personActivityEndSQL), r.facts.Person, r.personHist); err != nil {
 		return fmt.Errorf("person activity: %w", err)
 	}
 	return nil

@@ -348,101 +348,33 @@ func (s *Store) ingestBatch(ctx context.Context, tx wtx, req *ingestReq) ([]stri
 // reached before (pre) when the device's version shows that nothing the
 // verdict was built on changed since, else on facts read here.
 func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, ev Evaluator, pre *prejudged) error {
-	now := micros(b.ReceivedAt)
-	kind := "heartbeat"
-	if r.Snapshot != nil {
-		kind = "snapshot"
+	write := s.writeReport
+	if s.dialect == Postgres && pre != nil {
+		write = s.foldReport
 	}
-	n, err := s.insertReport(ctx, tx, b, r, kind, now)
-	if err != nil {
-		return err
+	w, err := write(ctx, tx, b, r, pre)
+	if err != nil || !w.stored {
+		return err // !stored: stored by an earlier attempt
 	}
-	if n == 0 {
-		return nil // stored by an earlier attempt
-	}
-	if err := s.chargeQuota(ctx, tx, b, r); err != nil {
-		return err
-	}
-	id := r.Identity
-	skew := b.ReceivedAt.Sub(r.CreatedAt)
-	// A snapshot whose content differs from the stored one also sets the
-	// device's snapshot columns in the same UPDATE, when the device is
-	// still at the version its stored digests were read at (expect);
-	// otherwise storeSnapshot sets them itself.
-	sd, err := s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre)
-	if err != nil {
-		return err
-	}
-	// A new egress address moves the current egress to the previous one,
-	// with the last time a report came from it (SET reads the old row),
-	// and sets egress_since to now, which tells recordEgress.
-	// readFacts' overlay does the same to the row as read.
-	var version, openAlerts, egressSince int64
-	args := []any{id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
-		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
-		b.IP, b.IP, b.IP, now, b.egressJSON}
-	snapshotSet := ""
-	if sd.expect >= 0 {
-		snapshotSet = `snapshot_digest = CASE WHEN version = ? THEN ? ELSE snapshot_digest END,
-		snapshot_at = CASE WHEN version = ? THEN ? ELSE snapshot_at END,
-		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
-		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
-		args = append(args, sd.expect, r.Digest, sd.expect, now, sd.expect, sd.keys, sd.expect, sd.panel, now)
-	}
-	// The activity histogram prejudge worked out is set too, while the
-	// device is still at the version it was read at (the verdict holds
-	// then; else writeFacts stores the one worked out below).
-	activitySet := ""
-	if pre != nil && pre.facts != nil && pre.facts.hours {
-		activitySet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
-		args = append(args, pre.version, pre.facts.deviceHist)
-	}
-	args = append(args, b.Agent.DeviceID, id.Hostname)
-	// The host name is set only when it changed: an UPDATE that sets a
-	// column rewrites the index entries on it, same value or not. The
-	// statement that leaves it alone applies only where it is unchanged;
-	// else (no row) the one that sets it runs.
-	update := func(hostname bool) error {
-		hostSet, hostWhere := "", " AND hostname = ?"
-		if hostname {
-			hostSet, hostWhere = "hostname = ?, ", ""
-			args = append([]any{id.Hostname}, args[:len(args)-1]...)
-		}
-		return tx.QueryRowContext(ctx, s.q(`UPDATE devices SET `+hostSet+`os_family = ?, os_name = ?, os_version = ?,
-		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
-		report_interval = ?, dropped_reports = ?, clock_skew = ?,
-		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
-		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
-		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
-		egress = ?, `+snapshotSet+activitySet+` version = version + 1
-		WHERE id = ?`+hostWhere+` RETURNING version, open_alerts, egress_since`), args...).Scan(&version, &openAlerts, &egressSince)
-	}
-	err = update(false)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = update(true)
-	}
-	if err != nil {
-		return fmt.Errorf("update device: %w", err)
-	}
-	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt, egressSince); err != nil {
+	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt, w.egressSince); err != nil {
 		return err
 	}
 	// The verdict reached before holds when only this write changed the
 	// device since it was read (RETURNING reads the row under its lock).
 	// The snapshot and keys stored are then the ones prejudge read, and the
 	// keys stay the same (prejudge checked).
-	if pre != nil && version != pre.version+1 {
+	if pre != nil && w.version != pre.version+1 {
 		pre = nil
 	}
 	if pre != nil && pre.facts != nil {
 		pre.facts.deviceStored = pre.facts.hours
 	}
-	if r.Snapshot != nil {
+	if r.Snapshot != nil && !w.snapshotStored {
 		var stored *storedDigests
-		if version == sd.version+1 {
-			stored = &sd.stored // read at the version the UPDATE found
+		if w.version == w.sd.version+1 {
+			stored = &w.sd.stored // read at the version the UPDATE found
 		}
-		if err := s.storeSnapshot(ctx, tx, b, r, stored, stored != nil && sd.expect >= 0); err != nil {
+		if err := s.storeSnapshot(ctx, tx, b, r, stored, stored != nil && w.sd.expect >= 0); err != nil {
 			return err
 		}
 	}
@@ -450,7 +382,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	// above, and before record resolves, only the findings' rules (never
 	// cleared ones) open alerts on it: then there is nothing to resolve.
 	// (open_alerts is kept by triggers on alerts, migration 00039.)
-	nothingOpen := openAlerts == 0
+	nothingOpen := w.openAlerts == 0
 	var moved []string
 	// The clusters read below, kept for judging the device and their
 	// members (see judge).
@@ -460,9 +392,11 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 			return err
 		}
 	} else if pre.facts != nil {
-		ok, err := s.keepFacts(ctx, tx, b.Agent.DeviceID, pre.facts)
-		if err != nil {
-			return err
+		ok := w.factsKept
+		if !w.factsTried {
+			if ok, err = s.keepFacts(ctx, tx, b.Agent.DeviceID, pre.facts); err != nil {
+				return err
+			}
 		}
 		if ok {
 			pre.kept = true
@@ -475,6 +409,206 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	}
 	v := s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt)
 	return s.judge(ctx, tx, facts, v.openOnly(nothingOpen), moved, b.ReceivedAt, ev, views)
+}
+
+// reportWrite is what storing a report and updating its device returned.
+type reportWrite struct {
+	// stored: the report is new (else an earlier attempt stored it, and
+	// nothing was written).
+	stored bool
+	sd     snapshotWrite
+	// The device row as the UPDATE left it.
+	version, openAlerts, egressSince int64
+	// snapshotStored: the snapshot's history entry and latest row were
+	// written too; factsTried: what keepFacts does was done too, and
+	// factsKept is its answer (see foldReport).
+	snapshotStored, factsTried, factsKept bool
+}
+
+// writeReport stores a report, charges its agent's quota and updates its
+// device, one statement after another.
+func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged) (reportWrite, error) {
+	var w reportWrite
+	now := micros(b.ReceivedAt)
+	n, err := s.insertReport(ctx, tx, b, r, now)
+	if err != nil || n == 0 {
+		return w, err
+	}
+	w.stored = true
+	if err := s.chargeQuota(ctx, tx, b, r); err != nil {
+		return w, err
+	}
+	// A snapshot whose content differs from the stored one also sets the
+	// device's snapshot columns in the same UPDATE, when the device is
+	// still at the version its stored digests were read at (expect);
+	// otherwise storeSnapshot sets them itself.
+	if w.sd, err = s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre); err != nil {
+		return w, err
+	}
+	// The host name is set only when it changed: an UPDATE that sets a
+	// column rewrites the index entries on it, same value or not. The
+	// statement that leaves it alone applies only where it is unchanged;
+	// else (no row) the one that sets it runs.
+	err = s.updateDevice(ctx, tx, b, r, pre, &w, false)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.updateDevice(ctx, tx, b, r, pre, &w, true)
+	}
+	return w, err
+}
+
+// updateDevice runs deviceUpdate, into w.
+func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged, w *reportWrite, hostname bool) error {
+	query, args := deviceUpdate(b, r, w.sd, pre, hostname, "")
+	err := tx.QueryRowContext(ctx, s.q(query+deviceReturning), args...).Scan(&w.version, &w.openAlerts, &w.egressSince)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("update device: %w", err)
+	}
+	return err
+}
+
+// deviceUpdate is a report's UPDATE of its device row, where cond (an SQL
+// condition, "" for none) holds, with its arguments; hostname: the
+// variant that sets the host name (else it applies only where the host
+// name is unchanged). A new egress address moves the current egress to
+// the previous one, with the last time a report came from it (SET reads
+// the old row), and sets egress_since to now, which tells recordEgress.
+// readFacts' overlay does the same to the row as read. The activity
+// histogram prejudge worked out (pre) is set too, while the device is
+// still at the version it was read at (the verdict holds then; else
+// writeFacts stores the one worked out in the writer).
+func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejudged, hostname bool, cond string) (string, []any) {
+	id, now := r.Identity, micros(b.ReceivedAt)
+	skew := b.ReceivedAt.Sub(r.CreatedAt)
+	var args []any
+	hostSet, hostWhere := "", " AND hostname = ?"
+	if hostname {
+		hostSet, hostWhere = "hostname = ?, ", ""
+		args = append(args, id.Hostname)
+	}
+	args = append(args, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
+		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
+		b.IP, b.IP, b.IP, now, b.egressJSON)
+	snapshotSet := ""
+	if sd.expect >= 0 {
+		snapshotSet = `snapshot_digest = CASE WHEN version = ? THEN ? ELSE snapshot_digest END,
+		snapshot_at = CASE WHEN version = ? THEN ? ELSE snapshot_at END,
+		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
+		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
+		args = append(args, sd.expect, r.Digest, sd.expect, now, sd.expect, sd.keys, sd.expect, sd.panel, now)
+	}
+	activitySet := ""
+	if pre != nil && pre.facts != nil && pre.facts.hours {
+		activitySet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
+		args = append(args, pre.version, pre.facts.deviceHist)
+	}
+	args = append(args, b.Agent.DeviceID)
+	if !hostname {
+		args = append(args, id.Hostname)
+	}
+	if cond != "" {
+		cond = " AND " + cond
+	}
+	return `UPDATE devices SET ` + hostSet + `os_family = ?, os_name = ?, os_version = ?,
+		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
+		report_interval = ?, dropped_reports = ?, clock_skew = ?,
+		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
+		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
+		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
+		egress = ?, ` + snapshotSet + activitySet + ` version = version + 1
+		WHERE id = ?` + hostWhere + cond, args
+}
+
+// deviceReturning is what ingestOne reads back from the device's UPDATE.
+const deviceReturning = ` RETURNING version, open_alerts, egress_since`
+
+// foldReport is writeReport on PostgreSQL for a prejudged report, where
+// every statement is a round trip and costs the server a start and an end
+// of its own: the report, its agent's last_seen and quota, the device's
+// UPDATE and, when the device is still at the version prejudge read (the
+// rows they write then are the ones ingestOne would write), the
+// snapshot's history entry and latest row and the device's activity
+// histogram, in one data-modifying WITH. A report stored before writes
+// nothing: every part depends on the report's insert. When the host name
+// changed since prejudge read it (the UPDATE, guarded on it, found no
+// row), the UPDATE that sets it runs on its own, and ingestOne writes the
+// rest as writeReport leaves it.
+func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged) (reportWrite, error) {
+	var w reportWrite
+	var err error
+	if w.sd, err = s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre); err != nil { // reads nothing with pre
+		return w, err
+	}
+	var sb strings.Builder
+	var args []any
+	add := func(query string, a ...any) {
+		sb.WriteString(query)
+		args = append(args, a...)
+	}
+	now := micros(b.ReceivedAt)
+	report := reportArgs(b, r, now)
+	charged := "1"
+	if set, where, ok := quotaArgs(b, r); ok {
+		// The agent's last_seen and its day's count, one UPDATE of its row.
+		add(`WITH r AS (`+insertReportSQL+` RETURNING 1), a AS (UPDATE agents SET last_seen = ?, `+quotaSet+
+			` WHERE id = ? AND EXISTS (SELECT FROM r)`+quotaWhere+` RETURNING 1)`,
+			slices.Concat(report[:7], []any{now}, set, []any{b.Agent.ID}, where)...)
+		charged = "(SELECT count(*) FROM a)"
+	} else {
+		add(`WITH r AS (`+insertReportSQL+` RETURNING 1), a AS (`+touchAgentSQL+` AND EXISTS (SELECT FROM r))`, report...)
+	}
+	query, a := deviceUpdate(b, r, w.sd, pre, pre.hostname != r.Identity.Hostname, "EXISTS (SELECT FROM r)")
+	add(`, d AS (`+query+deviceReturning+`)`, a...)
+	// The snapshot rows storeSnapshot writes when the UPDATE also set the
+	// device's snapshot columns (see snapshotDevice), with the section
+	// changes prejudge worked out against the digests read.
+	snapshot := "0"
+	if c := r.changes; r.Snapshot != nil && w.sd.expect >= 0 && c != nil && c.from == w.sd.stored.sections && !c.users && !c.serials {
+		history, latest := snapshotArgs(b, r, c)
+		add(`, h AS (`+insertHistorySQL+` SELECT ?, ?, ?, ?, ?, ?, ? FROM d WHERE d.version = ? RETURNING id)`, append(history, w.sd.expect+1)...)
+		add(`, sn AS (`+upsertSnapshotSQL+` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h`+upsertSnapshotEndSQL+`)`, latest...)
+		snapshot = "(SELECT count(*) FROM h)"
+	}
+	// What keepFacts does when the device's person binding stays: the
+	// facts are kept (kept has a row) while the person's activity
+	// histogram, locked, is still the one read (another device of theirs
+	// may have written it since), and then the activity histograms are
+	// written (writeFacts).
+	facts := "0"
+	if f := pre.facts; f != nil && f.facts.Person == f.storedPerson && (f.hours || f.facts.Person != "") {
+		person := f.facts.Person
+		check, checkArgs := "", []any{pre.version + 1}
+		if person != "" {
+			add(`, pa AS (SELECT histogram FROM person_activity WHERE email = ? FOR UPDATE)`, person)
+			check, checkArgs = ` AND (SELECT histogram FROM pa) IS NOT DISTINCT FROM ?`, append(checkArgs, f.personHistRead)
+		}
+		add(`, kept AS (SELECT FROM d WHERE d.version = ?`+check+`)`, checkArgs...)
+		// The device's histogram is set by its UPDATE (deviceUpdate).
+		if f.hours && person != "" {
+			add(`, pact AS (`+personActivitySQL+` SELECT ?, ? FROM kept`+personActivityEndSQL+`)`, person, f.personHist)
+		}
+		facts = "(SELECT count(*) FROM kept)"
+		w.factsTried = true
+	}
+	add(` SELECT (SELECT count(*) FROM r), ` + charged + `, COALESCE(d.version, -1), COALESCE(d.open_alerts, 0),
+		COALESCE(d.egress_since, 0), ` + snapshot + `, ` + facts + ` FROM (SELECT) one LEFT JOIN d ON true`)
+	var inserted, quota, snapshots, kept int64
+	if err := tx.QueryRowContext(ctx, s.q(sb.String()), args...).Scan(&inserted, &quota, &w.version, &w.openAlerts, &w.egressSince,
+		&snapshots, &kept); err != nil {
+		return w, fmt.Errorf("store report: %w", err)
+	}
+	if inserted == 0 {
+		return w, nil
+	}
+	w.stored = true
+	if quota == 0 {
+		return w, ErrOverQuota
+	}
+	if w.version < 0 { // the host name changed since prejudge read it
+		w.factsTried = false
+		return w, s.updateDevice(ctx, tx, b, r, pre, &w, true)
+	}
+	w.snapshotStored, w.factsKept = snapshots > 0, kept > 0
+	return w, nil
 }
 
 // The report and its agent's last_seen, set only when the report is new.
@@ -490,8 +624,8 @@ const (
 // one data-modifying WITH, one round trip instead of two, the agent's
 // UPDATE conditioned on the insert's row; on SQLite, where statements are
 // prepared and local, they run one by one.
-func (s *Store) insertReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, kind string, now int64) (int64, error) {
-	args := []any{b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now, now, b.Agent.ID}
+func (s *Store) insertReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, now int64) (int64, error) {
+	args := reportArgs(b, r, now)
 	if s.dialect == Postgres {
 		var n int64
 		if err := tx.QueryRowContext(ctx, s.q(`WITH r AS (`+insertReportSQL+` RETURNING 1),
@@ -512,6 +646,15 @@ func (s *Store) insertReport(ctx context.Context, tx wtx, b *IngestBatch, r *Ing
 		return 0, fmt.Errorf("update agent: %w", err)
 	}
 	return n, nil
+}
+
+// reportArgs are the arguments of insertReportSQL and touchAgentSQL.
+func reportArgs(b *IngestBatch, r *IngestReport, now int64) []any {
+	kind := "heartbeat"
+	if r.Snapshot != nil {
+		kind = "snapshot"
+	}
+	return []any{b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now, now, b.Agent.ID}
 }
 
 // snapshotWrite is what the device row takes from a report's snapshot
@@ -574,13 +717,11 @@ type storedDigests struct {
 }
 
 // A snapshot's history entry and the latest snapshot, which names the
-// entry (history_id: between the two parts, the entry's id).
+// entry (history_id), each followed by its VALUES or SELECT.
 const (
-	insertHistorySQL = `INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`
-	upsertSnapshotSQL = `INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data, history_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, `
-	upsertSnapshotEndSQL = `) ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
+	insertHistorySQL     = `INSERT INTO snapshot_history (device_id, report_id, created_at, received_at, digest, changed, data)`
+	upsertSnapshotSQL    = `INSERT INTO snapshots (device_id, report_id, created_at, received_at, digest, section_digests, data, history_id)`
+	upsertSnapshotEndSQL = ` ON CONFLICT (device_id) DO UPDATE SET report_id = excluded.report_id,
 		created_at = excluded.created_at, received_at = excluded.received_at, digest = excluded.digest,
 		section_digests = excluded.section_digests, data = excluded.data, history_id = excluded.history_id`
 )
@@ -612,18 +753,17 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	// On PostgreSQL the history entry and the latest snapshot are one
 	// statement (one round trip), the entry's id flowing into the
 	// snapshot row; SQLite runs them one by one.
-	args := []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, c.changed, r.Data,
-		b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, []byte{}}
+	history, latest := snapshotArgs(b, r, c)
 	if s.dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, s.q(`WITH h AS (`+insertHistorySQL+` RETURNING id) `+
-			upsertSnapshotSQL+`(SELECT id FROM h)`+upsertSnapshotEndSQL), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`WITH h AS (`+insertHistorySQL+` VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id) `+
+			upsertSnapshotSQL+` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h`+upsertSnapshotEndSQL), append(history, latest...)...); err != nil {
 			return fmt.Errorf("store snapshot: %w", err)
 		}
 	} else {
 		// The entry's id is the rowid the insert reports: RETURNING
 		// would cost SQLite a temporary table and the caller a result
 		// set per snapshot.
-		res, err := tx.ExecContext(ctx, insertHistorySQL, args[:7]...)
+		res, err := tx.ExecContext(ctx, insertHistorySQL+` VALUES (?, ?, ?, ?, ?, ?, ?)`, history...)
 		if err != nil {
 			return fmt.Errorf("snapshot history: %w", err)
 		}
@@ -631,7 +771,7 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		if err != nil {
 			return fmt.Errorf("snapshot history: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, upsertSnapshotSQL+`?`+upsertSnapshotEndSQL, append(args[7:], historyID)...); err != nil {
+		if _, err := tx.ExecContext(ctx, upsertSnapshotSQL+` VALUES (?, ?, ?, ?, ?, ?, ?, ?)`+upsertSnapshotEndSQL, append(latest, historyID)...); err != nil {
 			return fmt.Errorf("store snapshot: %w", err)
 		}
 	}
@@ -651,6 +791,14 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		return s.storePeripheralSerials(ctx, tx, b.Agent.DeviceID, r.PeripheralSerials)
 	}
 	return nil
+}
+
+// snapshotArgs are the arguments of a snapshot's history entry and of its
+// latest row, but for the entry's id.
+func snapshotArgs(b *IngestBatch, r *IngestReport, c *sectionChanges) (history, latest []any) {
+	now := micros(b.ReceivedAt)
+	return []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, c.changed, r.Data},
+		[]any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, []byte{}}
 }
 
 // prepareBatch works out what storing a batch needs that does not depend

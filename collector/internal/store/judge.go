@@ -136,6 +136,7 @@ type prejudged struct {
 	version  int64
 	snapshot storedDigests
 	cluster  string // the device's cluster, as read
+	hostname string // the device's host name, as read
 	// snapshotKeys and panel are what the device row takes from the
 	// report's snapshot when it differs from the stored one ("" when it
 	// does not): computed here, off the writer.
@@ -219,7 +220,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 			return nil // updateKeys will re-cluster
 		}
 	}
-	p := &prejudged{version: version, snapshot: stored, cluster: cluster, panel: panel}
+	p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel}
 	if newSnapshot {
 		// The new snapshot's keys give the stored keys digest (checked
 		// above), so they are the stored ones: the device row keeps them.

@@ -29,14 +29,25 @@ func quotaDay(t time.Time) int64 {
 	return micros(t.UTC().Truncate(24 * time.Hour))
 }
 
-// chargeQuota counts one new report against its agent's day, inside the
-// batch's transaction; ErrOverQuota when that would pass the quota. The
-// day's count is kept on the agent's row, which the report rewrote (its
-// last_seen): no page more (migration 00044). A new day starts it afresh,
-// and the day's first report is always counted.
-func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
+// Charging a report to its agent's day: the day's count is kept on the
+// agent's row, which the report rewrites anyway (its last_seen): no page
+// more (migration 00044). A new day starts it afresh, and the day's first
+// report is always counted. quotaSet follows a SET, quotaWhere a WHERE on
+// the agent's row, which matches no row when the report would pass the
+// quota.
+const (
+	quotaSet = `usage_day = ?,
+		usage_reports = CASE WHEN usage_day = ? THEN usage_reports + 1 ELSE 1 END,
+		usage_bytes = CASE WHEN usage_day = ? THEN usage_bytes + ? ELSE ? END,
+		usage_flagged = CASE WHEN usage_day = ? THEN usage_flagged ELSE 0 END`
+	quotaWhere = ` AND (usage_day <> ? OR (usage_reports + 1 <= ? AND usage_bytes + ? <= ?))`
+)
+
+// quotaArgs are the arguments of quotaSet and quotaWhere for a report, ok
+// false when the batch has no quota.
+func quotaArgs(b *IngestBatch, r *IngestReport) (set, where []any, ok bool) {
 	if b.Quota.Reports <= 0 && b.Quota.Bytes <= 0 {
-		return nil
+		return nil, nil, false
 	}
 	maxReports, maxBytes := b.Quota.Reports, b.Quota.Bytes
 	if maxReports <= 0 {
@@ -46,12 +57,18 @@ func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 		maxBytes = 1 << 62
 	}
 	size, day := int64(len(r.Data))+reportOverhead, quotaDay(b.ReceivedAt)
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET usage_day = ?,
-		usage_reports = CASE WHEN usage_day = ? THEN usage_reports + 1 ELSE 1 END,
-		usage_bytes = CASE WHEN usage_day = ? THEN usage_bytes + ? ELSE ? END,
-		usage_flagged = CASE WHEN usage_day = ? THEN usage_flagged ELSE 0 END
-		WHERE id = ? AND (usage_day <> ? OR (usage_reports + 1 <= ? AND usage_bytes + ? <= ?))`),
-		day, day, day, size, size, day, b.Agent.ID, day, maxReports, size, maxBytes)
+	return []any{day, day, day, size, size, day}, []any{day, maxReports, size, maxBytes}, true
+}
+
+// chargeQuota counts one new report against its agent's day, inside the
+// batch's transaction; ErrOverQuota when that would pass the quota.
+func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
+	set, where, ok := quotaArgs(b, r)
+	if !ok {
+		return nil
+	}
+	args := append(append(set, b.Agent.ID), where...)
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET `+quotaSet+` WHERE id = ?`+quotaWhere), args...)
 	if err != nil {
 		return fmt.Errorf("charge quota: %w", err)
 	}

@@ -187,22 +187,31 @@ func (s *Store) Close() error {
 	return err
 }
 
-// q rewrites ? placeholders to $n for PostgreSQL.
+// q rewrites ? placeholders to $n for PostgreSQL. Every statement goes
+// through it, so it copies the text between placeholders whole ('?' is a
+// single byte in UTF-8) into one allocation: rune by rune it cost 5 % of
+// the collector's CPU on the ingest path.
 func (s *Store) q(query string) string {
 	if s.dialect != Postgres {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for _, c := range query {
-		if c == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
+	marks := strings.Count(query, "?")
+	if marks == 0 {
+		return query
 	}
+	var b strings.Builder
+	b.Grow(len(query) + 3*marks)
+	for n := 1; ; n++ {
+		i := strings.IndexByte(query, '?')
+		if i < 0 {
+			break
+		}
+		b.WriteString(query[:i])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+		query = query[i+1:]
+	}
+	b.WriteString(query)
 	return b.String()
 }
 
