@@ -289,6 +289,22 @@ func exportValue(v ref.Val) (any, error) {
 	case ref.Type:
 		return v.TypeName(), nil
 	case traits.Mapper:
+		if kv, ok := v.Value().(map[ref.Val]ref.Val); ok {
+			// A map the expression built (a literal, a comprehension's
+			// result): its entries as they are, without an iterator over
+			// a copy of the keys and a lookup of each.
+			m := make(map[string]any, len(kv))
+			for k, x := range kv {
+				key, err := mapKey(k)
+				if err != nil {
+					return nil, err
+				}
+				if m[key], err = exportValue(x); err != nil {
+					return nil, err
+				}
+			}
+			return m, nil
+		}
 		m := map[string]any{}
 		for it := v.Iterator(); it.HasNext() == types.True; {
 			k := it.Next()
@@ -304,6 +320,16 @@ func exportValue(v ref.Val) (any, error) {
 		}
 		return m, nil
 	case traits.Lister:
+		if elems, ok := v.Value().([]ref.Val); ok { // as for maps above
+			s := make([]any, len(elems))
+			for i, x := range elems {
+				var err error
+				if s[i], err = exportValue(x); err != nil {
+					return nil, err
+				}
+			}
+			return s, nil
+		}
 		n, ok := v.Size().(types.Int)
 		if !ok {
 			return nil, fmt.Errorf("list of unknown size")
