@@ -118,7 +118,28 @@ func (e *Engine) evaluate(ctx context.Context, scope Scope, f Facts, off map[str
 	if scope != ScopeDevice && scope != ScopeSnapshot {
 		return nil, fmt.Errorf("%w %q", ErrUnknownScope, scope)
 	}
-	rules := e.byScope[scope]
+	return e.evaluateRules(ctx, scope, e.byScope[scope], f, off)
+}
+
+// EvaluateReport runs the device rules and, when f.Snapshot is set, the
+// snapshot rules over f, as Evaluate with ScopeDevice and then with
+// ScopeSnapshot would (the findings in that order, the errors of both),
+// but in one evaluation: the facts are adapted to CEL, and the frame the
+// rules run in is set up, once per report instead of once per scope.
+func (e *Engine) EvaluateReport(ctx context.Context, f Facts) ([]Finding, error) {
+	return e.evaluateReport(ctx, f, nil)
+}
+
+// evaluateReport is EvaluateReport without the rules in off (see evaluate).
+func (e *Engine) evaluateReport(ctx context.Context, f Facts, off map[string]bool) ([]Finding, error) {
+	if f.Snapshot == nil {
+		return e.evaluateRules(ctx, ScopeDevice, e.byScope[ScopeDevice], f, off)
+	}
+	return e.evaluateRules(ctx, ScopeSnapshot, e.reportRules, f, off)
+}
+
+// evaluateRules runs rules, whose scopes the facts of scope cover, over f.
+func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compiledRule, f Facts, off map[string]bool) ([]Finding, error) {
 	if len(off) > 0 || f.NeverReported {
 		rules = slices.DeleteFunc(slices.Clone(rules), func(r *compiledRule) bool {
 			return off[r.ID] || (f.NeverReported && !r.BeforeFirstReport)
