@@ -168,21 +168,26 @@ func inlineParams(env *cel.Env, a *cel.Ast, params map[string]any) *cel.Ast {
 	if len(params) == 0 {
 		return a
 	}
-	opt, err := cel.NewStaticOptimizer(paramsInliner(params))
+	p := &paramsInliner{params: params}
+	opt, err := cel.NewStaticOptimizer(p)
 	if err != nil {
 		return a
 	}
 	inlined, iss := opt.Optimize(env, a)
-	if iss.Err() != nil || inlined == nil {
+	if iss.Err() != nil || inlined == nil || p.replaced == 0 {
 		return a
 	}
 	return inlined
 }
 
-// paramsInliner is the cel.ASTOptimizer of inlineParams.
-type paramsInliner map[string]any
+// paramsInliner is the cel.ASTOptimizer of inlineParams; replaced counts
+// the params.NAME it replaced.
+type paramsInliner struct {
+	params   map[string]any
+	replaced int
+}
 
-func (p paramsInliner) Optimize(ctx *cel.OptimizerContext, a *celast.AST) *celast.AST {
+func (p *paramsInliner) Optimize(ctx *cel.OptimizerContext, a *celast.AST) *celast.AST {
 	root := celast.NavigateAST(a)
 	shadowed := len(celast.MatchDescendants(root, func(e celast.NavigableExpr) bool {
 		if e.Kind() != celast.ComprehensionKind {
@@ -202,20 +207,32 @@ func (p paramsInliner) Optimize(ctx *cel.OptimizerContext, a *celast.AST) *celas
 		return !s.IsTestOnly() && s.Operand().Kind() == celast.IdentKind && s.Operand().AsIdent() == "params"
 	})
 	for _, e := range sels {
-		v, ok := p[e.AsSelect().FieldName()]
+		v, ok := p.params[e.AsSelect().FieldName()]
 		if !ok {
 			continue // a missing key fails at run time, as it did
 		}
-		if lit, ok := paramLiteral(ctx, v); ok {
+		budget := maxParamLiteral
+		if lit, ok := paramLiteral(ctx, v, &budget); ok {
 			ctx.UpdateExpr(e, lit)
+			p.replaced++
 		}
 	}
 	return a
 }
 
+// maxParamLiteral bounds the values (list elements, map entries,
+// scalars) of a param put into an expression: each params.NAME gets a
+// copy, so a long list referenced often would multiply the program's
+// size, and a lookup in a long list costs its length anyway.
+const maxParamLiteral = 256
+
 // paramLiteral is v, a param value as the rule file gives it, as a CEL
-// literal expression.
-func paramLiteral(ctx *cel.OptimizerContext, v any) (celast.Expr, bool) {
+// literal expression; false when v has more than *budget values.
+func paramLiteral(ctx *cel.OptimizerContext, v any, budget *int) (celast.Expr, bool) {
+	*budget--
+	if *budget < 0 {
+		return nil, false
+	}
 	switch v := v.(type) {
 	case nil:
 		return ctx.NewLiteral(types.NullValue), true
@@ -230,18 +247,24 @@ func paramLiteral(ctx *cel.OptimizerContext, v any) (celast.Expr, bool) {
 	case string:
 		return ctx.NewLiteral(types.String(v)), true
 	case []any:
+		if len(v) > *budget {
+			return nil, false
+		}
 		elems := make([]celast.Expr, len(v))
 		for i, x := range v {
 			var ok bool
-			if elems[i], ok = paramLiteral(ctx, x); !ok {
+			if elems[i], ok = paramLiteral(ctx, x, budget); !ok {
 				return nil, false
 			}
 		}
 		return ctx.NewList(elems, nil), true
 	case map[string]any:
+		if len(v) > *budget {
+			return nil, false
+		}
 		entries := make([]celast.EntryExpr, 0, len(v))
 		for _, k := range slices.Sorted(maps.Keys(v)) {
-			x, ok := paramLiteral(ctx, v[k])
+			x, ok := paramLiteral(ctx, v[k], budget)
 			if !ok {
 				return nil, false
 			}
