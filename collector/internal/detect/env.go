@@ -2,9 +2,12 @@ package detect
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
 
@@ -104,8 +107,9 @@ const (
 	evidenceExpr
 )
 
-// compileExpr parses, type-checks and plans one expression.
-func compileExpr(env *cel.Env, src string, kind exprKind) (cel.Program, []exprIssue) {
+// compileExpr parses, type-checks and plans one expression, with the
+// rule's params (nil for none) put in as literals (see inlineParams).
+func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any) (cel.Program, []exprIssue) {
 	ast, iss := env.Compile(src)
 	if iss.Err() != nil {
 		var out []exprIssue
@@ -130,13 +134,143 @@ func compileExpr(env *cel.Env, src string, kind exprKind) (cel.Program, []exprIs
 			return nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a map(string, dyn) expression, got %s", cel.FormatCELType(t))}}
 		}
 	}
-	prg, err := env.Program(ast,
-		cel.EvalOptions(cel.OptOptimize),
-		cel.CostLimit(costLimit),
-		cel.InterruptCheckFrequency(interruptCheckFrequency),
-	)
+	if inlined := inlineParams(env, ast, params); inlined != ast {
+		// Planning folds constants (type conversions, regular
+		// expressions): where a param makes that fail, the expression
+		// keeps reading params, and fails at run time as it always did.
+		if prg, err := program(env, inlined); err == nil {
+			return prg, nil
+		}
+	}
+	prg, err := program(env, ast)
 	if err != nil {
 		return nil, []exprIssue{{line: 1, msg: err.Error()}}
 	}
 	return prg, nil
+}
+
+func program(env *cel.Env, ast *cel.Ast) (cel.Program, error) {
+	return env.Program(ast,
+		cel.EvalOptions(cel.OptOptimize),
+		cel.CostLimit(costLimit),
+		cel.InterruptCheckFrequency(interruptCheckFrequency),
+	)
+}
+
+// inlineParams returns ast with each params.NAME replaced by the literal
+// value of the rule's param NAME, which is fixed when the rule loads: no
+// evaluation then looks the param up in the params map, and `x in
+// params.kinds` is planned as a set lookup. Nothing else is evaluated
+// ahead (a constant folder would run loops of unbounded cost at load).
+// It returns ast itself when nothing was replaced or the result does not
+// type-check (a rule that shadows params, say).
+func inlineParams(env *cel.Env, a *cel.Ast, params map[string]any) *cel.Ast {
+	if len(params) == 0 {
+		return a
+	}
+	p := &paramsInliner{params: params}
+	opt, err := cel.NewStaticOptimizer(p)
+	if err != nil {
+		return a
+	}
+	inlined, iss := opt.Optimize(env, a)
+	if iss.Err() != nil || inlined == nil || p.replaced == 0 {
+		return a
+	}
+	return inlined
+}
+
+// paramsInliner is the cel.ASTOptimizer of inlineParams; replaced counts
+// the params.NAME it replaced.
+type paramsInliner struct {
+	params   map[string]any
+	replaced int
+}
+
+func (p *paramsInliner) Optimize(ctx *cel.OptimizerContext, a *celast.AST) *celast.AST {
+	root := celast.NavigateAST(a)
+	shadowed := len(celast.MatchDescendants(root, func(e celast.NavigableExpr) bool {
+		if e.Kind() != celast.ComprehensionKind {
+			return false
+		}
+		c := e.AsComprehension()
+		return c.IterVar() == "params" || c.IterVar2() == "params" || c.AccuVar() == "params"
+	})) > 0
+	if shadowed {
+		return a
+	}
+	sels := celast.MatchDescendants(root, func(e celast.NavigableExpr) bool {
+		if e.Kind() != celast.SelectKind {
+			return false
+		}
+		s := e.AsSelect()
+		return !s.IsTestOnly() && s.Operand().Kind() == celast.IdentKind && s.Operand().AsIdent() == "params"
+	})
+	for _, e := range sels {
+		v, ok := p.params[e.AsSelect().FieldName()]
+		if !ok {
+			continue // a missing key fails at run time, as it did
+		}
+		budget := maxParamLiteral
+		if lit, ok := paramLiteral(ctx, v, &budget); ok {
+			ctx.UpdateExpr(e, lit)
+			p.replaced++
+		}
+	}
+	return a
+}
+
+// maxParamLiteral bounds the values (list elements, map entries,
+// scalars) of a param put into an expression: each params.NAME gets a
+// copy, so a long list referenced often would multiply the program's
+// size, and a lookup in a long list costs its length anyway.
+const maxParamLiteral = 256
+
+// paramLiteral is v, a param value as the rule file gives it, as a CEL
+// literal expression; false when v has more than *budget values.
+func paramLiteral(ctx *cel.OptimizerContext, v any, budget *int) (celast.Expr, bool) {
+	*budget--
+	if *budget < 0 {
+		return nil, false
+	}
+	switch v := v.(type) {
+	case nil:
+		return ctx.NewLiteral(types.NullValue), true
+	case bool:
+		return ctx.NewLiteral(types.Bool(v)), true
+	case int64:
+		return ctx.NewLiteral(types.Int(v)), true
+	case uint64:
+		return ctx.NewLiteral(types.Uint(v)), true
+	case float64:
+		return ctx.NewLiteral(types.Double(v)), true
+	case string:
+		return ctx.NewLiteral(types.String(v)), true
+	case []any:
+		if len(v) > *budget {
+			return nil, false
+		}
+		elems := make([]celast.Expr, len(v))
+		for i, x := range v {
+			var ok bool
+			if elems[i], ok = paramLiteral(ctx, x, budget); !ok {
+				return nil, false
+			}
+		}
+		return ctx.NewList(elems, nil), true
+	case map[string]any:
+		if len(v) > *budget {
+			return nil, false
+		}
+		entries := make([]celast.EntryExpr, 0, len(v))
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			x, ok := paramLiteral(ctx, v[k], budget)
+			if !ok {
+				return nil, false
+			}
+			entries = append(entries, ctx.NewMapEntry(ctx.NewLiteral(types.String(k)), x, false))
+		}
+		return ctx.NewMap(entries), true
+	}
+	return nil, false
 }

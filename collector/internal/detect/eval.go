@@ -118,7 +118,28 @@ func (e *Engine) evaluate(ctx context.Context, scope Scope, f Facts, off map[str
 	if scope != ScopeDevice && scope != ScopeSnapshot {
 		return nil, fmt.Errorf("%w %q", ErrUnknownScope, scope)
 	}
-	rules := e.byScope[scope]
+	return e.evaluateRules(ctx, scope, e.byScope[scope], f, off)
+}
+
+// EvaluateReport runs the device rules and, when f.Snapshot is set, the
+// snapshot rules over f, as Evaluate with ScopeDevice and then with
+// ScopeSnapshot would (the findings in that order, the errors of both),
+// but in one evaluation: the facts are adapted to CEL, and the frame the
+// rules run in is set up, once per report instead of once per scope.
+func (e *Engine) EvaluateReport(ctx context.Context, f Facts) ([]Finding, error) {
+	return e.evaluateReport(ctx, f, nil)
+}
+
+// evaluateReport is EvaluateReport without the rules in off (see evaluate).
+func (e *Engine) evaluateReport(ctx context.Context, f Facts, off map[string]bool) ([]Finding, error) {
+	if f.Snapshot == nil {
+		return e.evaluateRules(ctx, ScopeDevice, e.byScope[ScopeDevice], f, off)
+	}
+	return e.evaluateRules(ctx, ScopeSnapshot, e.reportRules, f, off)
+}
+
+// evaluateRules runs rules, whose scopes the facts of scope cover, over f.
+func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compiledRule, f Facts, off map[string]bool) ([]Finding, error) {
 	if len(off) > 0 || f.NeverReported {
 		rules = slices.DeleteFunc(slices.Clone(rules), func(r *compiledRule) bool {
 			return off[r.ID] || (f.NeverReported && !r.BeforeFirstReport)
@@ -289,6 +310,22 @@ func exportValue(v ref.Val) (any, error) {
 	case ref.Type:
 		return v.TypeName(), nil
 	case traits.Mapper:
+		if kv, ok := v.Value().(map[ref.Val]ref.Val); ok {
+			// A map the expression built (a literal, a comprehension's
+			// result): its entries as they are, without an iterator over
+			// a copy of the keys and a lookup of each.
+			m := make(map[string]any, len(kv))
+			for k, x := range kv {
+				key, err := mapKey(k)
+				if err != nil {
+					return nil, err
+				}
+				if m[key], err = exportValue(x); err != nil {
+					return nil, err
+				}
+			}
+			return m, nil
+		}
 		m := map[string]any{}
 		for it := v.Iterator(); it.HasNext() == types.True; {
 			k := it.Next()
@@ -304,6 +341,16 @@ func exportValue(v ref.Val) (any, error) {
 		}
 		return m, nil
 	case traits.Lister:
+		if elems, ok := v.Value().([]ref.Val); ok { // as for maps above
+			s := make([]any, len(elems))
+			for i, x := range elems {
+				var err error
+				if s[i], err = exportValue(x); err != nil {
+					return nil, err
+				}
+			}
+			return s, nil
+		}
 		n, ok := v.Size().(types.Int)
 		if !ok {
 			return nil, fmt.Errorf("list of unknown size")

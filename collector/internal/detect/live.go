@@ -60,6 +60,12 @@ func (l *Live) Evaluate(ctx context.Context, scope Scope, f Facts) ([]Finding, e
 	return l.Engine().evaluate(ctx, scope, f, l.disabled())
 }
 
+// EvaluateReport runs the active set (see Engine.EvaluateReport) without
+// the disabled rules.
+func (l *Live) EvaluateReport(ctx context.Context, f Facts) ([]Finding, error) {
+	return l.Engine().evaluateReport(ctx, f, l.disabled())
+}
+
 // AutoResolve is the active set's AutoResolve without the disabled rules:
 // a disabled rule is not evaluated, so its open alerts stay as they are.
 func (l *Live) AutoResolve(scope Scope) []string {

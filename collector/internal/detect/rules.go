@@ -106,7 +106,10 @@ type Finding struct {
 type Engine struct {
 	rules   []*compiledRule           // sorted by id
 	byScope map[Scope][]*compiledRule // enabled rules only, sorted by id
-	digest  string
+	// reportRules are the enabled device rules then the enabled
+	// snapshot rules, as EvaluateReport runs them.
+	reportRules []*compiledRule
+	digest      string
 	// sanctioned is the allowlist (allowlist/sanctioned.yaml), nil without one.
 	sanctioned *Sanctioned
 	// sources are the loaded files' contents by path (see Source).
@@ -284,6 +287,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 			e.byScope[r.Scope] = append(e.byScope[r.Scope], r)
 		}
 	}
+	e.reportRules = slices.Concat(e.byScope[ScopeDevice], e.byScope[ScopeSnapshot])
 	return e, nil
 }
 

@@ -31,12 +31,7 @@ type verdict struct {
 func (s *Store) decide(ctx context.Context, ev Evaluator, facts *detect.DeviceFacts, sn *agentv1.HostSnapshot, now time.Time) verdict {
 	// A device that never reported has only its enrollment to judge.
 	never := facts.LastSeen.IsZero()
-	findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now, NeverReported: never})
-	if sn != nil {
-		more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: sn, Now: now})
-		findings = append(findings, more...)
-		evalErr = errors.Join(evalErr, err)
-	}
+	findings, evalErr := evaluateReport(ctx, ev, detect.Facts{Device: facts, Snapshot: sn, Now: now, NeverReported: never})
 	if evalErr != nil {
 		// A broken rule must not lose the report: store it, log the rule.
 		s.log.Warn("rule evaluation failed", "device", facts.ID, "err", evalErr)
@@ -52,6 +47,28 @@ func (s *Store) decide(ctx context.Context, ev Evaluator, facts *detect.DeviceFa
 		})
 	}
 	return v
+}
+
+// reportEvaluator is an Evaluator that runs a report's device and
+// snapshot rules in one evaluation, adapting the facts to CEL once
+// (detect.Engine and detect.Live are).
+type reportEvaluator interface {
+	EvaluateReport(ctx context.Context, f detect.Facts) ([]detect.Finding, error)
+}
+
+// evaluateReport runs the device rules on f and, when f has a snapshot,
+// the snapshot rules: in one evaluation when ev is a reportEvaluator,
+// else one per scope.
+func evaluateReport(ctx context.Context, ev Evaluator, f detect.Facts) ([]detect.Finding, error) {
+	if re, ok := ev.(reportEvaluator); ok {
+		return re.EvaluateReport(ctx, f)
+	}
+	findings, err := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: f.Device, Now: f.Now, NeverReported: f.NeverReported})
+	if f.Snapshot != nil {
+		more, snapErr := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: f.Device, Snapshot: f.Snapshot, Now: f.Now})
+		findings, err = append(findings, more...), errors.Join(err, snapErr)
+	}
+	return findings, err
 }
 
 // judge records a verdict on a device (see record) and then evaluates the

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -107,15 +106,14 @@ func (s *Store) DryRun(ctx context.Context, ev Evaluator, now time.Time) ([]DryR
 				}
 				return nil, 0, err
 			}
-			facts := r.facts
-			findings, evalErr := ev.Evaluate(ctx, detect.ScopeDevice, detect.Facts{Device: facts, Now: now})
+			f := detect.Facts{Device: r.facts, Now: now}
 			if sn, err := s.LatestSnapshot(ctx, d.ID); err == nil {
 				var snap agentv1.HostSnapshot
 				if proto.Unmarshal(sn.Data, &snap) == nil {
-					more, err := ev.Evaluate(ctx, detect.ScopeSnapshot, detect.Facts{Device: facts, Snapshot: &snap, Now: now})
-					findings, evalErr = append(findings, more...), errors.Join(evalErr, err)
+					f.Snapshot = &snap
 				}
 			}
+			findings, evalErr := evaluateReport(ctx, ev, f)
 			if evalErr != nil {
 				if ctx.Err() != nil {
 					return nil, 0, stopped(devices)
