@@ -200,13 +200,13 @@ func BenchmarkEvaluateReport(b *testing.B) {
 			}
 			ctx := b.Context()
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := ingesttest.ProcessCPU()
 			for b.Loop() {
 				if _, err := e.EvaluateReport(ctx, detect.Facts{Now: now, Device: device, Snapshot: sn}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(ingesttest.ProcessCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
