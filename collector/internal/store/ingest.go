@@ -431,11 +431,11 @@ func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 	var w reportWrite
 	now := micros(b.ReceivedAt)
 	n, err := s.insertReport(ctx, tx, b, r, now)
-	if err != nil || n == 0 {
+	if n == 0 || err != nil && !errors.Is(err, ErrOverQuota) {
 		return w, err
 	}
 	w.stored = true
-	if err := s.chargeQuota(ctx, tx, b, r); err != nil {
+	if err != nil {
 		return w, err
 	}
 	// A snapshot whose content differs from the stored one also sets the
@@ -545,16 +545,12 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 		args = append(args, a...)
 	}
 	now := micros(b.ReceivedAt)
-	report := reportArgs(b, r, now)
+	agent, agentArgs, counted := touchAgent(b, r, now)
+	add(`WITH r AS (`+insertReportSQL+` RETURNING 1), a AS (`+agent+` AND EXISTS (SELECT FROM r) RETURNING 1)`,
+		append(reportArgs(b, r, now), agentArgs...)...)
 	charged := "1"
-	if set, where, ok := quotaArgs(b, r); ok {
-		// The agent's last_seen and its day's count, one UPDATE of its row.
-		add(`WITH r AS (`+insertReportSQL+` RETURNING 1), a AS (UPDATE agents SET last_seen = ?, `+quotaSet+
-			` WHERE id = ? AND EXISTS (SELECT FROM r)`+quotaWhere+` RETURNING 1)`,
-			slices.Concat(report[:7], []any{now}, set, []any{b.Agent.ID}, where)...)
+	if counted {
 		charged = "(SELECT count(*) FROM a)"
-	} else {
-		add(`WITH r AS (`+insertReportSQL+` RETURNING 1), a AS (`+touchAgentSQL+` AND EXISTS (SELECT FROM r))`, report...)
 	}
 	query, a := deviceUpdate(b, r, w.sd, pre, pre.hostname != r.Identity.Hostname, "EXISTS (SELECT FROM r)")
 	add(`, d AS (`+query+deviceReturning+`)`, a...)
@@ -611,50 +607,66 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 	return w, nil
 }
 
-// The report and its agent's last_seen, set only when the report is new.
-const (
-	insertReportSQL = `INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at)
+// insertReportSQL stores a report, unless an earlier attempt stored it.
+const insertReportSQL = `INSERT INTO reports (agent_id, report_id, device_id, sequence, kind, created_at, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, report_id) DO NOTHING`
-	touchAgentSQL = `UPDATE agents SET last_seen = ? WHERE id = ?`
-)
 
-// insertReport stores a report and sets its agent's last_seen, unless an
-// earlier attempt stored the report: it returns the number of reports
-// inserted (0: stored before, nothing touched). On PostgreSQL the two are
-// one data-modifying WITH, one round trip instead of two, the agent's
-// UPDATE conditioned on the insert's row; on SQLite, where statements are
-// prepared and local, they run one by one.
-func (s *Store) insertReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, now int64) (int64, error) {
-	args := reportArgs(b, r, now)
-	if s.dialect == Postgres {
-		var n int64
-		if err := tx.QueryRowContext(ctx, s.q(`WITH r AS (`+insertReportSQL+` RETURNING 1),
-			a AS (`+touchAgentSQL+` AND EXISTS (SELECT FROM r)) SELECT count(*) FROM r`), args...).Scan(&n); err != nil {
-			return 0, fmt.Errorf("insert report: %w", err)
-		}
-		return n, nil
-	}
-	res, err := tx.ExecContext(ctx, insertReportSQL, args[:7]...)
-	if err != nil {
-		return 0, fmt.Errorf("insert report: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	if n == 0 {
-		return 0, nil
-	}
-	if _, err := tx.ExecContext(ctx, touchAgentSQL, args[7:]...); err != nil {
-		return 0, fmt.Errorf("update agent: %w", err)
-	}
-	return n, nil
-}
-
-// reportArgs are the arguments of insertReportSQL and touchAgentSQL.
+// reportArgs are the arguments of insertReportSQL.
 func reportArgs(b *IngestBatch, r *IngestReport, now int64) []any {
 	kind := "heartbeat"
 	if r.Snapshot != nil {
 		kind = "snapshot"
 	}
-	return []any{b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now, now, b.Agent.ID}
+	return []any{b.Agent.ID, r.ReportID, b.Agent.DeviceID, int64(r.Sequence), kind, micros(r.CreatedAt), now}
+}
+
+// touchAgent is the UPDATE of a new report's agent row, with its
+// arguments: its last_seen and, when the batch has a quota, the day's
+// count (quotaSet), where the report stays within the quota (quotaWhere;
+// counted says so): one UPDATE of the row, which a condition may follow.
+func touchAgent(b *IngestBatch, r *IngestReport, now int64) (query string, args []any, counted bool) {
+	set, where, counted := quotaArgs(b, r)
+	if !counted {
+		return `UPDATE agents SET last_seen = ? WHERE id = ?`, []any{now, b.Agent.ID}, false
+	}
+	return `UPDATE agents SET last_seen = ?, ` + quotaSet + ` WHERE id = ?` + quotaWhere,
+		slices.Concat([]any{now}, set, []any{b.Agent.ID}, where), true
+}
+
+// insertReport stores a report and touches its agent (touchAgent), unless
+// an earlier attempt stored the report: it returns the number of reports
+// inserted (0: stored before, nothing touched), and ErrOverQuota when the
+// report would pass its agent's quota. On PostgreSQL the two are one
+// data-modifying WITH, one round trip instead of two, the agent's UPDATE
+// conditioned on the insert's row; on SQLite, where statements are
+// prepared and local, they run one by one.
+func (s *Store) insertReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, now int64) (int64, error) {
+	args := reportArgs(b, r, now)
+	agent, agentArgs, counted := touchAgent(b, r, now)
+	var inserted, touched int64
+	if s.dialect == Postgres {
+		if err := tx.QueryRowContext(ctx, s.q(`WITH r AS (`+insertReportSQL+` RETURNING 1),
+			a AS (`+agent+` AND EXISTS (SELECT FROM r) RETURNING 1) SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM a)`),
+			append(args, agentArgs...)...).Scan(&inserted, &touched); err != nil {
+			return 0, fmt.Errorf("insert report: %w", err)
+		}
+	} else {
+		res, err := tx.ExecContext(ctx, insertReportSQL, args...)
+		if err != nil {
+			return 0, fmt.Errorf("insert report: %w", err)
+		}
+		if inserted, _ = res.RowsAffected(); inserted == 0 {
+			return 0, nil
+		}
+		if res, err = tx.ExecContext(ctx, agent, agentArgs...); err != nil {
+			return 0, fmt.Errorf("update agent: %w", err)
+		}
+		touched, _ = res.RowsAffected()
+	}
+	if inserted > 0 && counted && touched == 0 {
+		return inserted, ErrOverQuota
+	}
+	return inserted, nil
 }
 
 // snapshotWrite is what the device row takes from a report's snapshot

@@ -60,24 +60,6 @@ func quotaArgs(b *IngestBatch, r *IngestReport) (set, where []any, ok bool) {
 	return []any{day, day, day, size, size, day}, []any{day, maxReports, size, maxBytes}, true
 }
 
-// chargeQuota counts one new report against its agent's day, inside the
-// batch's transaction; ErrOverQuota when that would pass the quota.
-func (s *Store) chargeQuota(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport) error {
-	set, where, ok := quotaArgs(b, r)
-	if !ok {
-		return nil
-	}
-	args := append(append(set, b.Agent.ID), where...)
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET `+quotaSet+` WHERE id = ?`+quotaWhere), args...)
-	if err != nil {
-		return fmt.Errorf("charge quota: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrOverQuota
-	}
-	return nil
-}
-
 // Usage is what an agent stored on one UTC day.
 type Usage struct {
 	Reports, Bytes int64
