@@ -377,20 +377,21 @@ func (s *Store) readMembers(ctx context.Context, q querier, clusterID string, n 
 	if err != nil {
 		return nil, fmt.Errorf("cluster members: %w", err)
 	}
-	defer rows.Close()
-	var out []deviceRow
-	for rows.Next() {
+	members, err := scanRows(rows, func(sc scanner) (deviceRow, error) {
 		var d deviceRow
 		var agents []byte
-		if err := rows.Scan(append(d.factsDest(), &d.id, &agents)...); err != nil {
-			return nil, fmt.Errorf("cluster members: %w", err)
+		if err := sc.Scan(append(d.factsDest(), &d.id, &agents)...); err != nil {
+			return d, err
 		}
 		if err := json.Unmarshal(agents, &d.agents); err != nil {
-			return nil, fmt.Errorf("load agents: %w", err)
+			return d, fmt.Errorf("load agents: %w", err)
 		}
-		out = append(out, d)
+		return d, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster members: %w", err)
 	}
-	return out, rows.Err()
+	return members, nil
 }
 
 // factsFrom builds the facts of a device from its row (see readDevice),
