@@ -1160,20 +1160,21 @@ func (s *Store) GetCluster(ctx context.Context, id string) (Cluster, error) {
 	if err != nil {
 		return Cluster{}, fmt.Errorf("cluster timeline: %w", err)
 	}
-	defer rows.Close()
-	c.Timeline = []ClusterEvent{}
-	for rows.Next() {
+	c.Timeline, err = scanRows(rows, func(sc scanner) (ClusterEvent, error) {
 		var e ClusterEvent
 		var at int64
 		var detail string
-		if err := rows.Scan(&at, &e.Kind, &detail); err != nil {
-			return Cluster{}, err
+		if err := sc.Scan(&at, &e.Kind, &detail); err != nil {
+			return e, err
 		}
 		e.At = fromMicros(at)
 		json.Unmarshal([]byte(detail), &e.Detail)
-		c.Timeline = append(c.Timeline, e)
+		return e, nil
+	})
+	if err != nil {
+		return Cluster{}, err
 	}
-	return c, rows.Err()
+	return c, nil
 }
 
 // hasTag reports whether an alert's tags (a JSON array of strings, as
