@@ -61,15 +61,18 @@ type Alert struct {
 
 // upsertAlerts raises an alert for each finding (not suppressed), or
 // updates the rule's alert on the device. It reports whether an alert was
-// raised or re-opened.
-func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, at time.Time) (bool, error) {
+// raised or re-opened, and how many of the findings' rules had an open or
+// acknowledged alert before and still have (-1 when a rule is found
+// twice: not counted), which tells record whether the device has any
+// other open alert.
+func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, at time.Time) (bool, int, error) {
 	if len(findings) == 0 {
-		return false, nil
+		return false, 0, nil
 	}
 	deviceID := facts.ID
 	sup, err := s.activeSuppressions(ctx, tx, at)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	now := micros(at)
 	var rows []alertRow
@@ -79,7 +82,7 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 		}
 		ev, err := json.Marshal(f.Evidence)
 		if err != nil {
-			return false, fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
+			return false, 0, fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
 		}
 		tags, _ := json.Marshal(f.Tags)
 		if f.Tags == nil {
@@ -89,17 +92,25 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 	}
 	kept, err := s.touchAlerts(ctx, tx, deviceID, rows, now)
 	if err != nil {
-		return false, err
+		return false, 0, err
+	}
+	open := 0
+	if kept == nil { // a rule found twice
+		open = -1
 	}
 	changed := false
 	for _, r := range rows {
 		f, ev, tags := r.f, r.evidence, r.tags
-		if kept[f.RuleID] {
+		if status, ok := kept[f.RuleID]; ok {
+			if openStatus(status) {
+				open++
+			}
 			continue
 		}
 		// A resolved alert whose rule fires again re-opens (a false
 		// positive stays one).
 		var id, reopened, count int64
+		var status string
 		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO alerts (rule_id, device_id, title, severity, description, tags, category, evidence,
 			first_seen, last_seen, count, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 			ON CONFLICT (rule_id, device_id) DO UPDATE SET title = excluded.title, severity = excluded.severity,
@@ -107,9 +118,12 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 			last_seen = excluded.last_seen, count = alerts.count + 1,
 			status = CASE WHEN alerts.status = 'resolved' THEN 'open' ELSE alerts.status END,
 			reopened_at = CASE WHEN alerts.status = 'resolved' THEN excluded.updated_at ELSE alerts.reopened_at END
-			RETURNING id, reopened_at, count`),
-			f.RuleID, deviceID, f.Title, f.Severity, f.Description, tags, f.Category, ev, now, now, now).Scan(&id, &reopened, &count); err != nil {
-			return false, fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
+			RETURNING id, reopened_at, count, status`),
+			f.RuleID, deviceID, f.Title, f.Severity, f.Description, tags, f.Category, ev, now, now, now).Scan(&id, &reopened, &count, &status); err != nil {
+			return false, 0, fmt.Errorf("upsert alert %s: %w", f.RuleID, err)
+		}
+		if open >= 0 && count > 1 && reopened != now && openStatus(status) {
+			open++ // open before: the upsert changes no other status
 		}
 		changed = changed || count == 1 || reopened == now
 		if count == 1 || reopened == now {
@@ -118,22 +132,22 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 				cluster = c
 			}
 			if err := s.routeAlert(ctx, tx, id, deviceID, facts.Hostname, f.Category, cluster, facts.Person, at); err != nil {
-				return false, err
+				return false, 0, err
 			}
 		}
 		if count == 1 {
 			if err := s.audit(ctx, tx.Tx, "system", ActionOpened, "alert", fmt.Sprint(id), map[string]any{"note": "the rule fired"}); err != nil {
-				return false, err
+				return false, 0, err
 			}
 		}
 		if reopened == now {
 			if err := s.audit(ctx, tx.Tx, "system", "reopen", "alert", fmt.Sprint(id), map[string]any{
 				"status": map[string]string{"from": StatusResolved, "to": StatusOpen}, "note": "the rule fired again"}); err != nil {
-				return false, err
+				return false, 0, err
 			}
 		}
 	}
-	return changed, nil
+	return changed, open, nil
 }
 
 // alertRow is a finding with its evidence and tags encoded as stored.
@@ -146,10 +160,11 @@ type alertRow struct {
 // that keep firing on an alert not resolved and unchanged but for its
 // evidence: the common case, where only evidence, last_seen and count
 // change (the alert's status, title and severity, and so the indexes on
-// them, are not rewritten). It returns the rules whose alert it updated;
-// the others (new, resolved or changed alerts) take the upsert. Findings
-// of one rule twice take the upsert each.
-func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows []alertRow, now int64) (map[string]bool, error) {
+// them, are not rewritten). It returns the rules whose alert it updated,
+// each with the alert's status; the others (new, resolved or changed
+// alerts) take the upsert. Findings of one rule twice take the upsert
+// each (nil).
+func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows []alertRow, now int64) (map[string]string, error) {
 	seen := map[string]bool{}
 	for _, r := range rows {
 		if seen[r.f.RuleID] {
@@ -158,7 +173,7 @@ func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows [
 		seen[r.f.RuleID] = true
 	}
 	if len(rows) == 0 {
-		return nil, nil
+		return map[string]string{}, nil
 	}
 	var sb strings.Builder
 	args := make([]any, 0, 2+7*len(rows))
@@ -173,20 +188,21 @@ func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows [
 	}
 	sb.WriteString(`) AS f WHERE alerts.device_id = ? AND alerts.rule_id = f.column1 AND alerts.status <> 'resolved'
 		AND alerts.title = f.column2 AND alerts.severity = f.column3 AND alerts.description = f.column4
-		AND alerts.tags = f.column5 AND alerts.category = f.column6 RETURNING alerts.rule_id`)
+		AND alerts.tags = f.column5 AND alerts.category = f.column6 RETURNING alerts.rule_id, alerts.status`)
 	args = append(args, deviceID)
 	// One text per number of findings: the statement caches well.
 	res, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
 	if err != nil {
 		return nil, fmt.Errorf("update alerts: %w", err)
 	}
-	rules, err := scanColumn[string](res)
+	type touched struct{ rule, status string }
+	rules, err := scanRows(res, func(sc scanner) (t touched, err error) { return t, sc.Scan(&t.rule, &t.status) })
 	if err != nil {
 		return nil, fmt.Errorf("update alerts: %w", err)
 	}
-	kept := make(map[string]bool, len(rules))
-	for _, r := range rules {
-		kept[r] = true
+	kept := make(map[string]string, len(rules))
+	for _, t := range rules {
+		kept[t.rule] = t.status
 	}
 	return kept, nil
 }

@@ -378,11 +378,12 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 			return err
 		}
 	}
-	// The device had no open or acknowledged alert when its row was locked
-	// above, and before record resolves, only the findings' rules (never
-	// cleared ones) open alerts on it: then there is nothing to resolve.
+	// The device's open or acknowledged alerts when its row was locked
+	// above: until record resolves, only the findings' rules (never
+	// cleared ones) open alerts on it, so when all of these are the
+	// findings' rules there is nothing to resolve (see record).
 	// (open_alerts is kept by triggers on alerts, migration 00039.)
-	nothingOpen := w.openAlerts == 0
+	open := w.openAlerts
 	var moved []string
 	// The clusters read below, kept for judging the device and their
 	// members (see judge).
@@ -400,7 +401,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		}
 		if ok {
 			pre.kept = true
-			return s.judge(ctx, tx, pre.facts.facts, pre.verdict.openOnly(nothingOpen), nil, b.ReceivedAt, ev, nil)
+			return s.judge(ctx, tx, pre.facts.facts, pre.verdict.withOpen(open), nil, b.ReceivedAt, ev, nil)
 		}
 	}
 	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity, views)
@@ -408,7 +409,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		return err
 	}
 	v := s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt)
-	return s.judge(ctx, tx, facts, v.openOnly(nothingOpen), moved, b.ReceivedAt, ev, views)
+	return s.judge(ctx, tx, facts, v.withOpen(open), moved, b.ReceivedAt, ev, views)
 }
 
 // reportWrite is what storing a report and updating its device returned.

@@ -24,6 +24,10 @@ type verdict struct {
 	// cleared is nil when a rule failed (it must not resolve anything)
 	// or the device never reported (the other rules did not run).
 	cleared []string
+	// counted says open is the number of the device's open or
+	// acknowledged alerts when the writer locked its row (withOpen).
+	counted bool
+	open    int64
 }
 
 // decide runs the device rules on facts (and, with a snapshot, the
@@ -104,11 +108,19 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 // the alerts of its cleared rules and refreshes the risk scores. It
 // reports whether any alert was raised, re-opened or resolved.
 func (s *Store) record(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, now time.Time) (bool, error) {
-	changed, err := s.upsertAlerts(ctx, tx, facts, v.findings, now)
+	changed, open, err := s.upsertAlerts(ctx, tx, facts, v.findings, now)
 	if err != nil {
 		return false, err
 	}
-	resolved, err := s.resolveCleared(ctx, tx, facts.ID, v.cleared, now)
+	cleared := v.cleared
+	if v.counted && int64(open) == v.open {
+		// Each of the device's open or acknowledged alerts is one of the
+		// findings' rules, which are never cleared ones: there is nothing
+		// to resolve, and a farm laptop, whose rules fire on every
+		// report, skips the statement.
+		cleared = nil
+	}
+	resolved, err := s.resolveCleared(ctx, tx, facts.ID, cleared, now)
 	if err != nil {
 		return false, err
 	}
@@ -317,11 +329,9 @@ func (s *Store) lockClusters(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// openOnly is the verdict with nothing to resolve when the device has no
-// open or acknowledged alert (nothingOpen).
-func (v verdict) openOnly(nothingOpen bool) verdict {
-	if nothingOpen {
-		v.cleared = nil
-	}
+// withOpen is the verdict on a device that had open alerts open or
+// acknowledged when the writer locked its row (see record).
+func (v verdict) withOpen(open int64) verdict {
+	v.counted, v.open = true, open
 	return v
 }
