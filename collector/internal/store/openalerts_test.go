@@ -33,7 +33,8 @@ func (*firing) AutoResolve(scope detect.Scope) []string {
 }
 
 // TestOpenAlertsCount: a device's open_alerts, by which ingest skips
-// auto-resolving on a device with no open alert, follows every change of
+// auto-resolving on a device with no open alert but of the rules that
+// fire (see TestAutoResolveOnlyOthersOpen), follows every change of
 // its alerts' statuses (raised, re-opened, triaged, auto-resolved), and
 // an alert that must auto-resolve still does.
 func TestOpenAlertsCount(t *testing.T) {
