@@ -153,7 +153,7 @@ func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compil
 	var (
 		findings []Finding
 		errs     []error
-		frame    *frame
+		frame    *evalFrame
 	)
 	for i, r := range rules {
 		if err := ctx.Err(); err != nil {
@@ -186,7 +186,7 @@ func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compil
 // finding is still returned (the detection matters more than its details),
 // with the error under the evidence key "evidence_error", together with
 // the error.
-func (r *compiledRule) eval(ctx context.Context, frame *frame, act *activation) (Finding, bool, error) {
+func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activation) (Finding, bool, error) {
 	act.params = r.params
 	out, err := run(ctx, r.cond, frame)
 	if err != nil {
@@ -220,7 +220,7 @@ func (r *compiledRule) eval(ctx context.Context, frame *frame, act *activation) 
 	return fnd, true, nil
 }
 
-func (r *compiledRule) evidence(ctx context.Context, frame *frame) (map[string]any, error) {
+func (r *compiledRule) evidence(ctx context.Context, frame *evalFrame) (map[string]any, error) {
 	out, err := run(ctx, r.evid, frame)
 	if err != nil {
 		return nil, err
@@ -236,10 +236,10 @@ func (r *compiledRule) evidence(ctx context.Context, frame *frame) (map[string]a
 	return m, nil
 }
 
-// frame is the execution frame of one Evaluate call, in which its
+// evalFrame is the execution frame of one Evaluate call, in which its
 // expressions run one after the other, and the cost limit of the one
 // running (see run).
-type frame struct {
+type evalFrame struct {
 	*interpreter.ExecutionFrame
 	limit uint64
 }
@@ -247,7 +247,7 @@ type frame struct {
 // newFrame is the execution frame of one Evaluate call over act, whose
 // comprehensions check ctx every interruptCheckFrequency iterations. The
 // caller closes it.
-func newFrame(ctx context.Context, act *activation) (*frame, error) {
+func newFrame(ctx context.Context, act *activation) (*evalFrame, error) {
 	f, err := interpreter.NewExecutionFrame(act)
 	if err != nil {
 		return nil, err
@@ -256,7 +256,7 @@ func newFrame(ctx context.Context, act *activation) (*frame, error) {
 		f.Close()
 		return nil, err
 	}
-	return &frame{ExecutionFrame: f}, nil
+	return &evalFrame{ExecutionFrame: f}, nil
 }
 
 // run evaluates prg in frame as ContextEval would in a frame of its own:
@@ -269,7 +269,7 @@ func newFrame(ctx context.Context, act *activation) (*frame, error) {
 // copy of the program's) would hold the same limit, at the price of an
 // allocation per expression, and its cost tracking is what a rule's
 // evaluation spends most on besides the rule's own work.
-func run(ctx context.Context, prg cel.Program, frame *frame) (ref.Val, error) {
+func run(ctx context.Context, prg cel.Program, frame *evalFrame) (ref.Val, error) {
 	if t := frame.CostTracker(); t != nil {
 		frame.limit = cost.SafeAdd(t.ActualCost(), costLimit)
 		t.Limit = &frame.limit
