@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -152,7 +153,7 @@ func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compil
 	var (
 		findings []Finding
 		errs     []error
-		frame    *interpreter.ExecutionFrame
+		frame    *evalFrame
 	)
 	for i, r := range rules {
 		if err := ctx.Err(); err != nil {
@@ -185,7 +186,7 @@ func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compil
 // finding is still returned (the detection matters more than its details),
 // with the error under the evidence key "evidence_error", together with
 // the error.
-func (r *compiledRule) eval(ctx context.Context, frame *interpreter.ExecutionFrame, act *activation) (Finding, bool, error) {
+func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activation) (Finding, bool, error) {
 	act.params = r.params
 	out, err := run(ctx, r.cond, frame)
 	if err != nil {
@@ -219,7 +220,7 @@ func (r *compiledRule) eval(ctx context.Context, frame *interpreter.ExecutionFra
 	return fnd, true, nil
 }
 
-func (r *compiledRule) evidence(ctx context.Context, frame *interpreter.ExecutionFrame) (map[string]any, error) {
+func (r *compiledRule) evidence(ctx context.Context, frame *evalFrame) (map[string]any, error) {
 	out, err := run(ctx, r.evid, frame)
 	if err != nil {
 		return nil, err
@@ -235,27 +236,45 @@ func (r *compiledRule) evidence(ctx context.Context, frame *interpreter.Executio
 	return m, nil
 }
 
+// evalFrame is the execution frame of one Evaluate call, in which its
+// expressions run one after the other, and the cost limit of the one
+// running (see run).
+type evalFrame struct {
+	*interpreter.ExecutionFrame
+	limit uint64
+}
+
 // newFrame is the execution frame of one Evaluate call over act, whose
 // comprehensions check ctx every interruptCheckFrequency iterations. The
 // caller closes it.
-func newFrame(ctx context.Context, act *activation) (*interpreter.ExecutionFrame, error) {
-	frame, err := interpreter.NewExecutionFrame(act)
+func newFrame(ctx context.Context, act *activation) (*evalFrame, error) {
+	f, err := interpreter.NewExecutionFrame(act)
 	if err != nil {
 		return nil, err
 	}
-	if err := frame.SetContext(ctx, interruptCheckFrequency); err != nil {
-		frame.Close()
+	if err := f.SetContext(ctx, interruptCheckFrequency); err != nil {
+		f.Close()
 		return nil, err
 	}
-	return frame, nil
+	return &evalFrame{ExecutionFrame: f}, nil
 }
 
 // run evaluates prg in frame as ContextEval would in a frame of its own:
-// with a cost tracker of its own (so the cost limit is per expression),
-// and an interrupted evaluation's error naming the context's cause.
-func run(ctx context.Context, prg cel.Program, frame *interpreter.ExecutionFrame) (ref.Val, error) {
-	frame.SetCostTracker(nil) // prg starts a tracker of its own
-	out, _, err := prg.Eval(frame)
+// with a cost limit of its own (costLimit for this expression alone), and
+// an interrupted evaluation's error naming the context's cause.
+//
+// The expressions of one frame share one cost tracker, which the first
+// one's program starts: each later expression moves the tracker's limit to
+// costLimit past the cost spent before it. A tracker per expression (a
+// copy of the program's) would hold the same limit, at the price of an
+// allocation per expression, and its cost tracking is what a rule's
+// evaluation spends most on besides the rule's own work.
+func run(ctx context.Context, prg cel.Program, frame *evalFrame) (ref.Val, error) {
+	if t := frame.CostTracker(); t != nil {
+		frame.limit = cost.SafeAdd(t.ActualCost(), costLimit)
+		t.Limit = &frame.limit
+	}
+	out, _, err := prg.Eval(frame.ExecutionFrame)
 	if err != nil && errors.Is(err, interpreter.InterruptError{}) {
 		return out, fmt.Errorf("%w: %w", err, context.Cause(ctx))
 	}

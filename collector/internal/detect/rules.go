@@ -13,7 +13,10 @@
 // `snapshot` is the bonafide.agent.v1.HostSnapshot message with its proto
 // field names, `person` a PersonFacts (the bound person's identity-provider
 // sign-ins and laptop positions), `now` the evaluation time and `params`
-// the rule's params.
+// the rule's params. Besides CEL's standard and extension libraries,
+// snapshot rules may call snapshot.sessions.sourceAddresses(types), the
+// distinct source addresses of the sessions of those types (see
+// sourceAddresses).
 package detect
 
 import (
