@@ -315,10 +315,12 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 		// The devices the frontier's keys link (the first part, with
 		// no key) and, in the same round trip, its crowded keys: they
 		// link a frontier device only if it is among their most
-		// senior holders.
+		// senior holders. A key only the frontier device holds (a
+		// peripheral's serial, its own access point) links nothing:
+		// the first part leaves it before joining its holders.
 		in, list := s.inList(frontier)
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '', d.cluster_id FROM device_keys k
-			JOIN link_keys l ON l.key = k.key AND l.holders <= ?
+			JOIN link_keys l ON l.key = k.key AND l.holders > 1 AND l.holders <= ?
 			JOIN device_keys o ON o.key = k.key AND o.link = 1
 			JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
 			WHERE k.link = 1 AND k.device_id `+in+`
