@@ -925,9 +925,13 @@ func (r *clusterRead) view() *Cluster {
 	c.Devices = len(c.Members)
 	c.Emails = slices.Sorted(maps.Keys(people))
 	c.People = len(bySerial) + notBySerial
+	// The most common class, the first by name among equals. "" (no
+	// class known) is a class like the others: taking it for "none chosen
+	// yet" made the choice follow the map's order when it was common.
+	best := -1
 	for class, n := range classes {
-		if c.NetworkClass == "" || n > classes[c.NetworkClass] || (n == classes[c.NetworkClass] && class < c.NetworkClass) {
-			c.NetworkClass = class
+		if n > best || n == best && class < c.NetworkClass {
+			c.NetworkClass, best = class, n
 		}
 	}
 	r.cached = c
