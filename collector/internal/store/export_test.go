@@ -251,6 +251,33 @@ func (s *Store) IngestGroup(ctx context.Context, ev Evaluator, batches ...Ingest
 	return acked, errs
 }
 
+// IngestPrejudged stores batches as the writer stores batches that
+// waited together, each judged first outside the writer as Ingest judges
+// it (prejudge): between runs after the judging, before the group is
+// committed (commitGroup). ahead are the batches whose fold statements
+// the writer sends together (PostgreSQL; see foldsAhead).
+func (s *Store) IngestPrejudged(ctx context.Context, ev Evaluator, between func(), batches ...IngestBatch) (acked [][]string, errs []error, ahead []int) {
+	group := make([]*ingestReq, len(batches))
+	for i := range batches {
+		prepareBatch(&batches[i])
+		group[i] = &ingestReq{ctx: ctx, batch: &batches[i], ev: ev, done: make(chan ingestResult, 1)}
+		group[i].pre = s.prejudge(ctx, &batches[i], ev)
+	}
+	if between != nil {
+		between()
+	}
+	if s.dialect == Postgres {
+		ahead = foldsAhead(group)
+	}
+	s.commitGroup(group)
+	acked, errs = make([][]string, len(group)), make([]error, len(group))
+	for i, r := range group {
+		res := <-r.done
+		acked[i], errs[i] = res.acked, res.err
+	}
+	return acked, errs, ahead
+}
+
 // CachedRowForTest returns the version of the device's row in the rowCache
 // (ok false when it holds none).
 func (s *Store) CachedRowForTest(deviceID string) (version int64, ok bool) {

@@ -19,7 +19,9 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Evaluator runs detection rules; *detect.Engine implements it.
@@ -266,10 +268,33 @@ var errBatchFailed = errors.New("a batch of the group failed")
 // and a savepoint costs a batch two statements and a copy of each page it
 // changes. A group of one batch needs none: its failure rolls the
 // transaction back. A batch that fails for a retryable reason fails the
-// whole transaction, which the caller runs again.
+// whole transaction, which the caller runs again. On PostgreSQL, without
+// savepoints, the fold statements of the batches that can go ahead are
+// sent in one round trip first (foldsAhead).
 func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints bool) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
-	err := s.txThen(ctx, func(sqltx *sql.Tx) error {
+	for _, r := range group {
+		if r.pre != nil {
+			r.pre.fold, r.pre.kept = nil, false // of an attempt rolled back
+		}
+	}
+	// On PostgreSQL the fold statements of the reports that may go ahead
+	// are sent together, on the transaction's connection (see foldAhead).
+	var ahead []int
+	db := beginner(s.w)
+	if s.dialect == Postgres && !savepoints {
+		ahead = foldsAhead(group)
+	}
+	var conn *sql.Conn
+	if len(ahead) > 0 {
+		var err error
+		if conn, err = s.w.Conn(ctx); err != nil {
+			return results, fmt.Errorf("begin: %w", err)
+		}
+		defer conn.Close()
+		db = conn
+	}
+	err := s.txOn(ctx, db, func(sqltx *sql.Tx) error {
 		tx := wtx{sqltx, s}
 		if err := s.checkCached(ctx, tx, group); err != nil {
 			return err
@@ -288,8 +313,28 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			results[0].acked = acked
 			return err
 		}
-		for i, r := range group {
-			if err := r.ctx.Err(); err != nil {
+		if len(ahead) > 0 {
+			if err := s.foldAhead(ctx, conn, tx, group, ahead); err != nil {
+				if retryable(err) {
+					return err
+				}
+				return errBatchFailed
+			}
+		}
+		// The batches sent ahead are stored first: the others may touch
+		// their devices, which then had to be read again.
+		order := slices.Clone(ahead)
+		for i := range group {
+			if !slices.Contains(ahead, i) {
+				order = append(order, i)
+			}
+		}
+		for k, i := range order {
+			r := group[i]
+			sent := k < len(ahead)
+			// A batch sent ahead is written: it is stored to the end,
+			// or a retry would find it stored and judge nothing.
+			if err := r.ctx.Err(); err != nil && !sent {
 				results[i].err = err
 				continue
 			}
@@ -302,6 +347,11 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 					return errBatchFailed
 				}
 				results[i].acked = acked
+				if sent && !r.pre.kept && k+1 < len(ahead) {
+					if err := s.refreshAhead(ctx, tx, group, ahead[k+1:]); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT ingest"); err != nil {
@@ -325,6 +375,104 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 		return nil
 	}, func(ok bool) { s.storedGroup(group, results, ok) })
 	return results, err
+}
+
+// foldsAhead picks, on PostgreSQL, the batches of a group whose fold
+// statements (foldReport) the writer sends together in one round trip
+// (see foldAhead) rather than one each: those of one prejudged report of
+// a device in no cluster, whose storing with its verdict touches no other
+// device's rows, and which no other batch of the group is for, so that
+// storing them first keeps each device's reports in order. It returns
+// their places in the group, none when fewer than two would go: one
+// statement is one round trip either way.
+func foldsAhead(group []*ingestReq) []int {
+	devices := make(map[string]int, len(group))
+	for _, r := range group {
+		devices[r.batch.Agent.DeviceID]++
+	}
+	var ahead []int
+	for i, r := range group {
+		if r.pre != nil && r.pre.cluster == "" && len(r.batch.Reports) == 1 && devices[r.batch.Agent.DeviceID] == 1 && r.ctx.Err() == nil {
+			ahead = append(ahead, i)
+		}
+	}
+	if len(ahead) < 2 {
+		return nil
+	}
+	return ahead
+}
+
+// foldAhead sends the fold statements of the group's batches at ahead
+// (see foldsAhead) in one pipeline on the transaction's connection, and
+// keeps each row it returned on the report's verdict (prejudged.fold),
+// where foldReport takes it from. Every round trip costs client and
+// server a write, a read and a wake-up each, on cores they share.
+func (s *Store) foldAhead(ctx context.Context, conn *sql.Conn, tx wtx, group []*ingestReq, ahead []int) error {
+	var batch pgx.Batch
+	folds := make([]*folded, len(ahead))
+	for k, i := range ahead {
+		r := group[i]
+		f, err := s.foldStatement(ctx, tx, r.batch, &r.batch.Reports[0], r.pre)
+		if err != nil {
+			return err
+		}
+		batch.Queue(f.query, f.args...)
+		folds[k] = f
+	}
+	err := conn.Raw(func(dc any) error {
+		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, &batch)
+		for _, f := range folds {
+			if err := br.QueryRow().Scan(f.row.dest()...); err != nil {
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("store reports: %w", err)
+	}
+	for k, i := range ahead {
+		group[i].pre.fold = folds[k]
+	}
+	return nil
+}
+
+// refreshAhead reads again the device rows of the batches at ahead, sent
+// ahead and not stored yet, after a batch stored before them was not
+// stored with its verdict: judging it again may have changed other
+// devices (moved them between clusters, raised their alerts). A device
+// whose version moved is judged again by ingestOne, as when another
+// writer changed it, with its open alerts as they are now.
+func (s *Store) refreshAhead(ctx context.Context, tx wtx, group []*ingestReq, ahead []int) error {
+	ids := make([]string, len(ahead))
+	for k, i := range ahead {
+		ids[k] = group[i].batch.Agent.DeviceID
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, version, open_alerts FROM devices WHERE id IN (`+marks(len(ids))+`)`), anys(ids)...)
+	if err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	type device struct {
+		id                  string
+		version, openAlerts int64
+	}
+	devices, err := scanRows(rows, func(sc scanner) (d device, err error) {
+		return d, sc.Scan(&d.id, &d.version, &d.openAlerts)
+	})
+	if err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	for _, d := range devices {
+		for _, i := range ahead {
+			// A row the fold did not update (version -1: the host
+			// name changed) is updated by foldReport itself.
+			if f := group[i].pre.fold; group[i].batch.Agent.DeviceID == d.id && f.row.version >= 0 {
+				f.row.version, f.row.openAlerts = d.version, d.openAlerts
+			}
+		}
+	}
+	return nil
 }
 
 // ingestBatch stores one Report call inside the group's transaction.
@@ -532,18 +680,68 @@ const deviceReturning = ` RETURNING version, open_alerts, egress_since`
 // nothing: every part depends on the report's insert. When the host name
 // changed since prejudge read it (the UPDATE, guarded on it, found no
 // row), the UPDATE that sets it runs on its own, and ingestOne writes the
-// rest as writeReport leaves it.
+// rest as writeReport leaves it. The writer may have sent the statement
+// ahead, with those of other reports of its group (foldAhead): its row
+// is then on pre.
 func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged) (reportWrite, error) {
-	var w reportWrite
+	f := pre.fold
+	if f == nil { // not sent ahead with the group's (see foldAhead)
+		var err error
+		if f, err = s.foldStatement(ctx, tx, b, r, pre); err != nil {
+			return reportWrite{}, err
+		}
+		if err := tx.QueryRowContext(ctx, f.query, f.args...).Scan(f.row.dest()...); err != nil {
+			return f.w, fmt.Errorf("store report: %w", err)
+		}
+	}
+	w, row := f.w, f.row
+	w.version, w.openAlerts, w.egressSince = row.version, row.openAlerts, row.egressSince
+	if row.inserted == 0 {
+		return w, nil
+	}
+	w.stored = true
+	if row.quota == 0 {
+		return w, ErrOverQuota
+	}
+	if w.version < 0 { // the host name changed since prejudge read it
+		w.factsTried = false
+		return w, s.updateDevice(ctx, tx, b, r, pre, &w, true)
+	}
+	w.snapshotStored, w.factsKept = row.snapshots > 0, row.kept > 0
+	return w, nil
+}
+
+// folded is a prejudged report's fold statement (see foldReport), what
+// building it set of the report's write, and the row it returned.
+type folded struct {
+	query string
+	args  []any
+	w     reportWrite
+	row   foldRow
+}
+
+// foldRow is the row a fold statement returns: the reports inserted, the
+// agents charged, the device row as the UPDATE left it (version -1: no
+// row), the snapshots stored and whether the facts were kept.
+type foldRow struct {
+	inserted, quota, version, openAlerts, egressSince, snapshots, kept int64
+}
+
+func (r *foldRow) dest() []any {
+	return []any{&r.inserted, &r.quota, &r.version, &r.openAlerts, &r.egressSince, &r.snapshots, &r.kept}
+}
+
+// foldStatement builds a prejudged report's fold statement (foldReport).
+func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged) (*folded, error) {
+	f := &folded{}
 	var err error
-	if w.sd, err = s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre); err != nil { // reads nothing with pre
-		return w, err
+	if f.w.sd, err = s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre); err != nil { // reads nothing with pre
+		return nil, err
 	}
 	var sb strings.Builder
-	var args []any
 	add := func(query string, a ...any) {
 		sb.WriteString(query)
-		args = append(args, a...)
+		f.args = append(f.args, a...)
 	}
 	now := micros(b.ReceivedAt)
 	agent, agentArgs, counted := touchAgent(b, r, now)
@@ -553,15 +751,15 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 	if counted {
 		charged = "(SELECT count(*) FROM a)"
 	}
-	query, a := deviceUpdate(b, r, w.sd, pre, pre.hostname != r.Identity.Hostname, "EXISTS (SELECT FROM r)")
+	query, a := deviceUpdate(b, r, f.w.sd, pre, pre.hostname != r.Identity.Hostname, "EXISTS (SELECT FROM r)")
 	add(`, d AS (`+query+deviceReturning+`)`, a...)
 	// The snapshot rows storeSnapshot writes when the UPDATE also set the
 	// device's snapshot columns (see snapshotDevice), with the section
 	// changes prejudge worked out against the digests read.
 	snapshot := "0"
-	if c := r.changes; r.Snapshot != nil && w.sd.expect >= 0 && c != nil && c.from == w.sd.stored.sections && !c.users && !c.serials {
+	if c := r.changes; r.Snapshot != nil && f.w.sd.expect >= 0 && c != nil && c.from == f.w.sd.stored.sections && !c.users && !c.serials {
 		history, latest := snapshotArgs(b, r, c)
-		add(`, h AS (`+insertHistorySQL+` SELECT ?, ?, ?, ?, ?, ?, ? FROM d WHERE d.version = ? RETURNING id)`, append(history, w.sd.expect+1)...)
+		add(`, h AS (`+insertHistorySQL+` SELECT ?, ?, ?, ?, ?, ?, ? FROM d WHERE d.version = ? RETURNING id)`, append(history, f.w.sd.expect+1)...)
 		add(`, sn AS (`+upsertSnapshotSQL+` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h`+upsertSnapshotEndSQL+`)`, latest...)
 		snapshot = "(SELECT count(*) FROM h)"
 	}
@@ -571,41 +769,25 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 	// may have written it since), and then the activity histograms are
 	// written (writeFacts).
 	facts := "0"
-	if f := pre.facts; f != nil && f.facts.Person == f.storedPerson && (f.hours || f.facts.Person != "") {
-		person := f.facts.Person
+	if fr := pre.facts; fr != nil && fr.facts.Person == fr.storedPerson && (fr.hours || fr.facts.Person != "") {
+		person := fr.facts.Person
 		check, checkArgs := "", []any{pre.version + 1}
 		if person != "" {
 			add(`, pa AS (SELECT histogram FROM person_activity WHERE email = ? FOR UPDATE)`, person)
-			check, checkArgs = ` AND (SELECT histogram FROM pa) IS NOT DISTINCT FROM ?`, append(checkArgs, f.personHistRead)
+			check, checkArgs = ` AND (SELECT histogram FROM pa) IS NOT DISTINCT FROM ?`, append(checkArgs, fr.personHistRead)
 		}
 		add(`, kept AS (SELECT FROM d WHERE d.version = ?`+check+`)`, checkArgs...)
 		// The device's histogram is set by its UPDATE (deviceUpdate).
-		if f.hours && person != "" {
-			add(`, pact AS (`+personActivitySQL+` SELECT ?, ? FROM kept`+personActivityEndSQL+`)`, person, f.personHist)
+		if fr.hours && person != "" {
+			add(`, pact AS (`+personActivitySQL+` SELECT ?, ? FROM kept`+personActivityEndSQL+`)`, person, fr.personHist)
 		}
 		facts = "(SELECT count(*) FROM kept)"
-		w.factsTried = true
+		f.w.factsTried = true
 	}
 	add(` SELECT (SELECT count(*) FROM r), ` + charged + `, COALESCE(d.version, -1), COALESCE(d.open_alerts, 0),
 		COALESCE(d.egress_since, 0), ` + snapshot + `, ` + facts + ` FROM (SELECT) one LEFT JOIN d ON true`)
-	var inserted, quota, snapshots, kept int64
-	if err := tx.QueryRowContext(ctx, s.q(sb.String()), args...).Scan(&inserted, &quota, &w.version, &w.openAlerts, &w.egressSince,
-		&snapshots, &kept); err != nil {
-		return w, fmt.Errorf("store report: %w", err)
-	}
-	if inserted == 0 {
-		return w, nil
-	}
-	w.stored = true
-	if quota == 0 {
-		return w, ErrOverQuota
-	}
-	if w.version < 0 { // the host name changed since prejudge read it
-		w.factsTried = false
-		return w, s.updateDevice(ctx, tx, b, r, pre, &w, true)
-	}
-	w.snapshotStored, w.factsKept = snapshots > 0, kept > 0
-	return w, nil
+	f.query = s.q(sb.String())
+	return f, nil
 }
 
 // insertReportSQL stores a report, unless an earlier attempt stored it.

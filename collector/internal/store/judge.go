@@ -184,6 +184,9 @@ type prejudged struct {
 	next         *cachedRow
 	epoch        uint64
 	kept, cached bool
+	// fold is the report's fold statement and its row when the writer
+	// sent it ahead with others of its group (see foldAhead), else nil.
+	fold *folded
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as

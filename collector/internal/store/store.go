@@ -226,7 +226,18 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 // txThen is tx calling committed, once the commit was tried, with whether
 // it succeeded.
 func (s *Store) txThen(ctx context.Context, fn func(*sql.Tx) error, committed func(ok bool)) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	return s.txOn(ctx, s.w, fn, committed)
+}
+
+// beginner begins transactions: the writer pool, or one connection of it
+// (see tryGroup).
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// txOn is txThen on db.
+func (s *Store) txOn(ctx context.Context, db beginner, fn func(*sql.Tx) error, committed func(ok bool)) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
