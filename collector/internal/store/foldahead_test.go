@@ -61,7 +61,9 @@ func groupEnv(t *testing.T, dsn string, n int, ev store.Evaluator) (*env, []stri
 // their fold statements sent together (PostgreSQL). The middle one's
 // device is changed by another report after its verdict was reached:
 // its fold finds the device at another version, and the writer judges
-// it again in the same transaction, on the device as it now is, while
+// it again on the device as it now is. Judging it again could change the
+// devices of the folds sent after it, so on PostgreSQL the group runs
+// again one batch after another, where it is judged again once more;
 // the others keep the verdicts reached outside. Every report is stored
 // once, snapshots and all.
 func TestFoldAheadGuardMiss(t *testing.T) {
@@ -92,8 +94,13 @@ func TestFoldAheadGuardMiss(t *testing.T) {
 			}
 		}
 		// laptop-1: judged outside, by the report that moved it, and again
-		// by the writer; the others once, outside.
-		for i, want := range []int{1, 3, 1} {
+		// by the writer (twice on PostgreSQL: the group ran again); the
+		// others once, outside.
+		again := 3
+		if e.st.Dialect() == store.Postgres {
+			again = 4
+		}
+		for i, want := range []int{1, again, 1} {
 			if n := rule.count(devs[i]) - before[i]; n != want {
 				t.Errorf("laptop-%d evaluated %d times, want %d", i, n, want)
 			}

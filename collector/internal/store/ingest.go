@@ -258,7 +258,9 @@ func retryable(err error) bool {
 }
 
 // errBatchFailed: a batch of a group tried without savepoints failed, and
-// with it the group's transaction.
+// with it the group's transaction (or a fold sent ahead missed its guard
+// before others sent with it were stored; see tryGroup). The group runs
+// again with a savepoint per batch, which sends nothing ahead.
 var errBatchFailed = errors.New("a batch of the group failed")
 
 // tryGroup stores a group in one transaction. With savepoints, each batch
@@ -347,10 +349,14 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 					return errBatchFailed
 				}
 				results[i].acked = acked
-				if sent && !r.pre.kept && k+1 < len(ahead) {
-					if err := s.refreshAhead(ctx, tx, group, ahead[k+1:]); err != nil {
-						return err
-					}
+				if sent && r.pre.fold.row.inserted != 0 && !r.pre.kept && k+1 < len(ahead) {
+					// Its guard missed, and judging it again may have
+					// changed the devices of the folds sent after it
+					// (moved them between clusters, raised their
+					// alerts): the group runs again, one batch after
+					// another (rare: another writer changed the device
+					// since prejudge read it).
+					return errBatchFailed
 				}
 				continue
 			}
@@ -434,43 +440,6 @@ func (s *Store) foldAhead(ctx context.Context, conn *sql.Conn, tx wtx, group []*
 	}
 	for k, i := range ahead {
 		group[i].pre.fold = folds[k]
-	}
-	return nil
-}
-
-// refreshAhead reads again the device rows of the batches at ahead, sent
-// ahead and not stored yet, after a batch stored before them was not
-// stored with its verdict: judging it again may have changed other
-// devices (moved them between clusters, raised their alerts). A device
-// whose version moved is judged again by ingestOne, as when another
-// writer changed it, with its open alerts as they are now.
-func (s *Store) refreshAhead(ctx context.Context, tx wtx, group []*ingestReq, ahead []int) error {
-	ids := make([]string, len(ahead))
-	for k, i := range ahead {
-		ids[k] = group[i].batch.Agent.DeviceID
-	}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, version, open_alerts FROM devices WHERE id IN (`+marks(len(ids))+`)`), anys(ids)...)
-	if err != nil {
-		return fmt.Errorf("devices: %w", err)
-	}
-	type device struct {
-		id                  string
-		version, openAlerts int64
-	}
-	devices, err := scanRows(rows, func(sc scanner) (d device, err error) {
-		return d, sc.Scan(&d.id, &d.version, &d.openAlerts)
-	})
-	if err != nil {
-		return fmt.Errorf("devices: %w", err)
-	}
-	for _, d := range devices {
-		for _, i := range ahead {
-			// A row the fold did not update (version -1: the host
-			// name changed) is updated by foldReport itself.
-			if f := group[i].pre.fold; group[i].batch.Agent.DeviceID == d.id && f.row.version >= 0 {
-				f.row.version, f.row.openAlerts = d.version, d.openAlerts
-			}
-		}
 	}
 	return nil
 }
