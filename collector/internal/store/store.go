@@ -230,6 +230,7 @@ func (s *Store) txThen(ctx context.Context, fn func(*sql.Tx) error, committed fu
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	defer s.stmts.unbind(tx)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
