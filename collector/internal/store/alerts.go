@@ -60,12 +60,13 @@ type Alert struct {
 }
 
 // upsertAlerts raises an alert for each finding (not suppressed), or
-// updates the rule's alert on the device. It reports whether an alert was
-// raised or re-opened, and how many of the findings' rules had an open or
-// acknowledged alert before and still have (-1 when a rule is found
-// twice: not counted), which tells record whether the device has any
-// other open alert.
-func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, at time.Time) (bool, int, error) {
+// updates the rule's alert on the device. encoded are the findings as
+// encodeFindings encoded them before the writer took them (nil: they are
+// encoded here). It reports whether an alert was raised or re-opened, and
+// how many of the findings' rules had an open or acknowledged alert
+// before and still have (-1 when a rule is found twice: not counted),
+// which tells record whether the device has any other open alert.
+func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, encoded []alertRow, at time.Time) (bool, int, error) {
 	if len(findings) == 0 {
 		return false, 0, nil
 	}
@@ -76,19 +77,19 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 	}
 	now := micros(at)
 	var rows []alertRow
-	for _, f := range findings {
+	for i, f := range findings {
 		if suppressed(sup, f.RuleID, facts) {
 			continue
 		}
-		ev, err := json.Marshal(f.Evidence)
+		if encoded != nil {
+			rows = append(rows, encoded[i])
+			continue
+		}
+		r, err := encodeFinding(f)
 		if err != nil {
-			return false, 0, fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
+			return false, 0, err
 		}
-		tags, _ := json.Marshal(f.Tags)
-		if f.Tags == nil {
-			tags = []byte("[]")
-		}
-		rows = append(rows, alertRow{f: f, evidence: string(ev), tags: string(tags)})
+		rows = append(rows, r)
 	}
 	kept, err := s.touchAlerts(ctx, tx, deviceID, rows, now)
 	if err != nil {
@@ -154,6 +155,39 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 type alertRow struct {
 	f              detect.Finding
 	evidence, tags string
+}
+
+// encodeFinding encodes a finding's evidence and tags as stored.
+func encodeFinding(f detect.Finding) (alertRow, error) {
+	ev, err := json.Marshal(f.Evidence)
+	if err != nil {
+		return alertRow{}, fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
+	}
+	tags, _ := json.Marshal(f.Tags)
+	if f.Tags == nil {
+		tags = []byte("[]")
+	}
+	return alertRow{f: f, evidence: string(ev), tags: string(tags)}, nil
+}
+
+// encodeFindings encodes findings as upsertAlerts stores them, one row
+// each, so that a verdict reached outside the writer (prejudge) spares
+// the single writer the encoding. It returns nil when one fails to
+// encode: upsertAlerts then meets the error itself, unless the finding
+// is suppressed.
+func encodeFindings(findings []detect.Finding) []alertRow {
+	if len(findings) == 0 {
+		return nil
+	}
+	rows := make([]alertRow, len(findings))
+	for i, f := range findings {
+		r, err := encodeFinding(f)
+		if err != nil {
+			return nil
+		}
+		rows[i] = r
+	}
+	return rows
 }
 
 // touchAlerts updates, in one statement, the device's alerts of rules
