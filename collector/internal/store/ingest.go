@@ -251,6 +251,9 @@ const maxGroupRetries = 5
 // retryable reports whether err is a PostgreSQL deadlock or serialization
 // failure, after which the whole transaction can be run again.
 func retryable(err error) bool {
+	if err == nil {
+		return false // before pe, which escapes: no allocation per batch
+	}
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
