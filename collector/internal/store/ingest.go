@@ -542,19 +542,21 @@ func deviceUpdateText(hostname, snapshot, activity bool) string {
 }
 
 // deviceUpdateArgs are the arguments of deviceUpdateText's statement, in
-// one allocation.
+// one allocation. A value passed several times is boxed once: each
+// conversion to any of a string or a number allocates.
 func deviceUpdateArgs(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejudged, hostname bool) []any {
-	id, now := r.Identity, micros(b.ReceivedAt)
+	id, now, ip := r.Identity, any(micros(b.ReceivedAt)), any(b.IP)
 	skew := b.ReceivedAt.Sub(r.CreatedAt)
 	args := make([]any, 0, 30)
 	if hostname {
 		args = append(args, id.Hostname)
 	}
 	args = append(args, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
-		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
-		b.IP, b.IP, b.IP, now, b.egressJSON)
+		now, ip, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
+		ip, ip, ip, now, b.egressJSON)
 	if sd.expect >= 0 {
-		args = append(args, sd.expect, r.Digest, sd.expect, now, sd.expect, sd.keys, sd.expect, sd.panel, now)
+		expect := any(sd.expect)
+		args = append(args, expect, r.Digest, expect, now, expect, sd.keys, expect, sd.panel, now)
 	}
 	if setsActivity(pre) {
 		args = append(args, pre.version, pre.facts.deviceHist)
@@ -854,11 +856,11 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 }
 
 // snapshotArgs are the arguments of a snapshot's history entry and of its
-// latest row, but for the entry's id, which latest has room for.
+// latest row, but for the entry's id, which latest has room for. The
+// values both take are boxed once (see deviceUpdateArgs).
 func snapshotArgs(b *IngestBatch, r *IngestReport, c *sectionChanges) (history, latest []any) {
-	now := micros(b.ReceivedAt)
-	return []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, c.changed, r.Data},
-		append(make([]any, 0, 8), b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, []byte{})
+	history = []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), micros(b.ReceivedAt), r.Digest, c.changed, r.Data}
+	return history, append(append(make([]any, 0, 8), history[:5]...), r.sectionsJSON, []byte{})
 }
 
 // prepareBatch works out what storing a batch needs that does not depend
