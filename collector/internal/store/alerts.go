@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
@@ -151,10 +152,14 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 	return changed, open, nil
 }
 
-// alertRow is a finding with its evidence and tags encoded as stored.
+// alertRow is a finding with its evidence and tags encoded as stored,
+// and touch, its row of touchAlerts' VALUES: boxed once, when encoded
+// (off the writer for a prejudged verdict), as each conversion of a
+// string to any allocates.
 type alertRow struct {
 	f              detect.Finding
 	evidence, tags string
+	touch          [7]any
 }
 
 // encodeFinding encodes a finding's evidence and tags as stored.
@@ -167,7 +172,9 @@ func encodeFinding(f detect.Finding) (alertRow, error) {
 	if f.Tags == nil {
 		tags = []byte("[]")
 	}
-	return alertRow{f: f, evidence: string(ev), tags: string(tags)}, nil
+	r := alertRow{f: f, evidence: string(ev), tags: string(tags)}
+	r.touch = [7]any{f.RuleID, f.Title, f.Severity, f.Description, r.tags, f.Category, r.evidence}
+	return r, nil
 }
 
 // encodeFindings encodes findings as upsertAlerts stores them, one row
@@ -209,23 +216,13 @@ func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows [
 	if len(rows) == 0 {
 		return map[string]string{}, nil
 	}
-	var sb strings.Builder
 	args := make([]any, 0, 2+7*len(rows))
 	args = append(args, now)
-	sb.WriteString(`UPDATE alerts SET evidence = f.column7, last_seen = ?, count = alerts.count + 1 FROM (VALUES `)
-	for i, r := range rows {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, r.f.RuleID, r.f.Title, r.f.Severity, r.f.Description, r.tags, r.f.Category, r.evidence)
+	for _, r := range rows {
+		args = append(args, r.touch[:]...)
 	}
-	sb.WriteString(`) AS f WHERE alerts.device_id = ? AND alerts.rule_id = f.column1 AND alerts.status <> 'resolved'
-		AND alerts.title = f.column2 AND alerts.severity = f.column3 AND alerts.description = f.column4
-		AND alerts.tags = f.column5 AND alerts.category = f.column6 RETURNING alerts.rule_id, alerts.status`)
 	args = append(args, deviceID)
-	// One text per number of findings: the statement caches well.
-	res, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
+	res, err := tx.QueryContext(ctx, s.q(touchAlertsSQL(len(rows))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("update alerts: %w", err)
 	}
@@ -239,6 +236,40 @@ func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows [
 		kept[t.rule] = t.status
 	}
 	return kept, nil
+}
+
+// touchAlertsSQL returns touchAlerts' statement for n findings, built
+// once per n: one text per number of findings, so the statement caches
+// well, and the single writer builds none per report.
+func touchAlertsSQL(n int) string {
+	touchTexts.mu.Lock()
+	defer touchTexts.mu.Unlock()
+	if q, ok := touchTexts.byRows[n]; ok {
+		return q
+	}
+	var sb strings.Builder
+	sb.WriteString(`UPDATE alerts SET evidence = f.column7, last_seen = ?, count = alerts.count + 1 FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	sb.WriteString(`) AS f WHERE alerts.device_id = ? AND alerts.rule_id = f.column1 AND alerts.status <> 'resolved'
+		AND alerts.title = f.column2 AND alerts.severity = f.column3 AND alerts.description = f.column4
+		AND alerts.tags = f.column5 AND alerts.category = f.column6 RETURNING alerts.rule_id, alerts.status`)
+	if touchTexts.byRows == nil {
+		touchTexts.byRows = map[int]string{}
+	}
+	touchTexts.byRows[n] = sb.String()
+	return touchTexts.byRows[n]
+}
+
+// touchTexts are touchAlertsSQL's statements, by number of findings (at
+// most one per rule).
+var touchTexts struct {
+	mu     sync.Mutex
+	byRows map[int]string
 }
 
 // AlertFilter selects alerts. Empty fields match everything.
