@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
@@ -60,12 +61,13 @@ type Alert struct {
 }
 
 // upsertAlerts raises an alert for each finding (not suppressed), or
-// updates the rule's alert on the device. It reports whether an alert was
-// raised or re-opened, and how many of the findings' rules had an open or
-// acknowledged alert before and still have (-1 when a rule is found
-// twice: not counted), which tells record whether the device has any
-// other open alert.
-func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, at time.Time) (bool, int, error) {
+// updates the rule's alert on the device. encoded are the findings as
+// encodeFindings encoded them before the writer took them (nil: they are
+// encoded here). It reports whether an alert was raised or re-opened, and
+// how many of the findings' rules had an open or acknowledged alert
+// before and still have (-1 when a rule is found twice: not counted),
+// which tells record whether the device has any other open alert.
+func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFacts, findings []detect.Finding, encoded []alertRow, at time.Time) (bool, int, error) {
 	if len(findings) == 0 {
 		return false, 0, nil
 	}
@@ -76,19 +78,19 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 	}
 	now := micros(at)
 	var rows []alertRow
-	for _, f := range findings {
+	for i, f := range findings {
 		if suppressed(sup, f.RuleID, facts) {
 			continue
 		}
-		ev, err := json.Marshal(f.Evidence)
+		if encoded != nil {
+			rows = append(rows, encoded[i])
+			continue
+		}
+		r, err := encodeFinding(f)
 		if err != nil {
-			return false, 0, fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
+			return false, 0, err
 		}
-		tags, _ := json.Marshal(f.Tags)
-		if f.Tags == nil {
-			tags = []byte("[]")
-		}
-		rows = append(rows, alertRow{f: f, evidence: string(ev), tags: string(tags)})
+		rows = append(rows, r)
 	}
 	kept, err := s.touchAlerts(ctx, tx, deviceID, rows, now)
 	if err != nil {
@@ -150,10 +152,49 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 	return changed, open, nil
 }
 
-// alertRow is a finding with its evidence and tags encoded as stored.
+// alertRow is a finding with its evidence and tags encoded as stored,
+// and touch, its row of touchAlerts' VALUES: boxed once, when encoded
+// (off the writer for a prejudged verdict), as each conversion of a
+// string to any allocates.
 type alertRow struct {
 	f              detect.Finding
 	evidence, tags string
+	touch          [7]any
+}
+
+// encodeFinding encodes a finding's evidence and tags as stored.
+func encodeFinding(f detect.Finding) (alertRow, error) {
+	ev, err := json.Marshal(f.Evidence)
+	if err != nil {
+		return alertRow{}, fmt.Errorf("rule %s evidence: %w", f.RuleID, err)
+	}
+	tags, _ := json.Marshal(f.Tags)
+	if f.Tags == nil {
+		tags = []byte("[]")
+	}
+	r := alertRow{f: f, evidence: string(ev), tags: string(tags)}
+	r.touch = [7]any{f.RuleID, f.Title, f.Severity, f.Description, r.tags, f.Category, r.evidence}
+	return r, nil
+}
+
+// encodeFindings encodes findings as upsertAlerts stores them, one row
+// each, so that a verdict reached outside the writer (prejudge) spares
+// the single writer the encoding. It returns nil when one fails to
+// encode: upsertAlerts then meets the error itself, unless the finding
+// is suppressed.
+func encodeFindings(findings []detect.Finding) []alertRow {
+	if len(findings) == 0 {
+		return nil
+	}
+	rows := make([]alertRow, len(findings))
+	for i, f := range findings {
+		r, err := encodeFinding(f)
+		if err != nil {
+			return nil
+		}
+		rows[i] = r
+	}
+	return rows
 }
 
 // touchAlerts updates, in one statement, the device's alerts of rules
@@ -175,23 +216,13 @@ func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows [
 	if len(rows) == 0 {
 		return map[string]string{}, nil
 	}
-	var sb strings.Builder
 	args := make([]any, 0, 2+7*len(rows))
 	args = append(args, now)
-	sb.WriteString(`UPDATE alerts SET evidence = f.column7, last_seen = ?, count = alerts.count + 1 FROM (VALUES `)
-	for i, r := range rows {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, r.f.RuleID, r.f.Title, r.f.Severity, r.f.Description, r.tags, r.f.Category, r.evidence)
+	for _, r := range rows {
+		args = append(args, r.touch[:]...)
 	}
-	sb.WriteString(`) AS f WHERE alerts.device_id = ? AND alerts.rule_id = f.column1 AND alerts.status <> 'resolved'
-		AND alerts.title = f.column2 AND alerts.severity = f.column3 AND alerts.description = f.column4
-		AND alerts.tags = f.column5 AND alerts.category = f.column6 RETURNING alerts.rule_id, alerts.status`)
 	args = append(args, deviceID)
-	// One text per number of findings: the statement caches well.
-	res, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
+	res, err := tx.QueryContext(ctx, s.q(touchAlertsSQL(len(rows))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("update alerts: %w", err)
 	}
@@ -205,6 +236,40 @@ func (s *Store) touchAlerts(ctx context.Context, tx wtx, deviceID string, rows [
 		kept[t.rule] = t.status
 	}
 	return kept, nil
+}
+
+// touchAlertsSQL returns touchAlerts' statement for n findings, built
+// once per n: one text per number of findings, so the statement caches
+// well, and the single writer builds none per report.
+func touchAlertsSQL(n int) string {
+	touchTexts.mu.Lock()
+	defer touchTexts.mu.Unlock()
+	if q, ok := touchTexts.byRows[n]; ok {
+		return q
+	}
+	var sb strings.Builder
+	sb.WriteString(`UPDATE alerts SET evidence = f.column7, last_seen = ?, count = alerts.count + 1 FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	sb.WriteString(`) AS f WHERE alerts.device_id = ? AND alerts.rule_id = f.column1 AND alerts.status <> 'resolved'
+		AND alerts.title = f.column2 AND alerts.severity = f.column3 AND alerts.description = f.column4
+		AND alerts.tags = f.column5 AND alerts.category = f.column6 RETURNING alerts.rule_id, alerts.status`)
+	if touchTexts.byRows == nil {
+		touchTexts.byRows = map[int]string{}
+	}
+	touchTexts.byRows[n] = sb.String()
+	return touchTexts.byRows[n]
+}
+
+// touchTexts are touchAlertsSQL's statements, by number of findings (at
+// most one per rule).
+var touchTexts struct {
+	mu     sync.Mutex
+	byRows map[int]string
 }
 
 // AlertFilter selects alerts. Empty fields match everything.

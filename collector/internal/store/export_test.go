@@ -234,6 +234,34 @@ func (s *Store) PendingStmtsForTest() int {
 	return len(s.stmts.pending)
 }
 
+// StmtsBoundForTest runs query, a write statement, through the writer's
+// statement cache twice in each of three transactions, and returns how
+// many distinct statements of its transaction each ran it with (0: it ran
+// unprepared).
+func (s *Store) StmtsBoundForTest(ctx context.Context, query string, args ...any) ([]int, error) {
+	var used []int
+	for range 3 {
+		seen := map[*sql.Stmt]bool{}
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			w := wtx{tx, s}
+			for range 2 {
+				if st := w.stmt(ctx, s.q(query)); st != nil {
+					seen[st] = true
+				}
+				if _, err := w.ExecContext(ctx, s.q(query), args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return used, err
+		}
+		used = append(used, len(seen))
+	}
+	return used, nil
+}
+
 // IngestGroup stores batches as the writer stores batches that waited
 // together: in one group commit (commitGroup), each with its own result.
 func (s *Store) IngestGroup(ctx context.Context, ev Evaluator, batches ...IngestBatch) ([][]string, []error) {

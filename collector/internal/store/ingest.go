@@ -253,6 +253,9 @@ const maxGroupRetries = 5
 // retryable reports whether err is a PostgreSQL deadlock or serialization
 // failure, after which the whole transaction can be run again.
 func retryable(err error) bool {
+	if err == nil {
+		return false // before pe, which escapes: no allocation per batch
+	}
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
@@ -574,14 +577,37 @@ func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 	return w, err
 }
 
-// updateDevice runs deviceUpdate, into w.
+// updateDevice runs a report's UPDATE of its device row (see
+// deviceUpdate), into w.
 func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged, w *reportWrite, hostname bool) error {
-	query, args := deviceUpdate(b, r, w.sd, pre, hostname, "")
-	err := tx.QueryRowContext(ctx, s.q(query+deviceReturning), args...).Scan(&w.version, &w.openAlerts, &w.egressSince)
+	query := deviceUpdateSQL[boolInt(hostname)][boolInt(w.sd.expect >= 0)][boolInt(setsActivity(pre))]
+	err := tx.QueryRowContext(ctx, s.q(query), deviceUpdateArgs(b, r, w.sd, pre, hostname)...).Scan(&w.version, &w.openAlerts, &w.egressSince)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("update device: %w", err)
 	}
 	return err
+}
+
+// deviceUpdateSQL are updateDevice's statements, indexed by whether they
+// set the host name, the snapshot columns and the activity histogram
+// (boolInt), each built once: the single writer would otherwise build
+// about a kilobyte of text for every report, and the statement cache
+// hash a new copy of it.
+var deviceUpdateSQL = func() (t [2][2][2]string) {
+	for _, hostname := range []bool{false, true} {
+		for _, snapshot := range []bool{false, true} {
+			for _, activity := range []bool{false, true} {
+				t[boolInt(hostname)][boolInt(snapshot)][boolInt(activity)] = deviceUpdateText(hostname, snapshot, activity) + deviceReturning
+			}
+		}
+	}
+	return t
+}()
+
+// setsActivity says whether a report's UPDATE of its device sets the
+// activity histogram prejudge worked out (see deviceUpdate).
+func setsActivity(pre *prejudged) bool {
+	return pre != nil && pre.facts != nil && pre.facts.hours
 }
 
 // deviceUpdate is a report's UPDATE of its device row, where cond (an SQL
@@ -595,36 +621,32 @@ func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *Ing
 // still at the version it was read at (the verdict holds then; else
 // writeFacts stores the one worked out in the writer).
 func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejudged, hostname bool, cond string) (string, []any) {
-	id, now := r.Identity, micros(b.ReceivedAt)
-	skew := b.ReceivedAt.Sub(r.CreatedAt)
-	var args []any
+	query := deviceUpdateText(hostname, sd.expect >= 0, setsActivity(pre))
+	if cond != "" {
+		query += " AND " + cond
+	}
+	return query, deviceUpdateArgs(b, r, sd, pre, hostname)
+}
+
+// deviceUpdateText is the text of deviceUpdate's statement without a
+// condition: snapshot when the report's snapshot sets the device's
+// snapshot columns (sd.expect >= 0), activity when it sets the activity
+// histogram (setsActivity).
+func deviceUpdateText(hostname, snapshot, activity bool) string {
 	hostSet, hostWhere := "", " AND hostname = ?"
 	if hostname {
 		hostSet, hostWhere = "hostname = ?, ", ""
-		args = append(args, id.Hostname)
 	}
-	args = append(args, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
-		now, b.IP, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
-		b.IP, b.IP, b.IP, now, b.egressJSON)
 	snapshotSet := ""
-	if sd.expect >= 0 {
+	if snapshot {
 		snapshotSet = `snapshot_digest = CASE WHEN version = ? THEN ? ELSE snapshot_digest END,
 		snapshot_at = CASE WHEN version = ? THEN ? ELSE snapshot_at END,
 		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
 		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
-		args = append(args, sd.expect, r.Digest, sd.expect, now, sd.expect, sd.keys, sd.expect, sd.panel, now)
 	}
 	activitySet := ""
-	if pre != nil && pre.facts != nil && pre.facts.hours {
+	if activity {
 		activitySet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
-		args = append(args, pre.version, pre.facts.deviceHist)
-	}
-	args = append(args, b.Agent.DeviceID)
-	if !hostname {
-		args = append(args, id.Hostname)
-	}
-	if cond != "" {
-		cond = " AND " + cond
 	}
 	return `UPDATE devices SET ` + hostSet + `os_family = ?, os_name = ?, os_version = ?,
 		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
@@ -633,7 +655,34 @@ func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejud
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
 		egress = ?, ` + snapshotSet + activitySet + ` version = version + 1
-		WHERE id = ?` + hostWhere + cond, args
+		WHERE id = ?` + hostWhere
+}
+
+// deviceUpdateArgs are the arguments of deviceUpdateText's statement, in
+// one allocation. A value passed several times is boxed once: each
+// conversion to any of a string or a number allocates.
+func deviceUpdateArgs(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejudged, hostname bool) []any {
+	id, now, ip := r.Identity, any(micros(b.ReceivedAt)), any(b.IP)
+	skew := b.ReceivedAt.Sub(r.CreatedAt)
+	args := make([]any, 0, 30)
+	if hostname {
+		args = append(args, id.Hostname)
+	}
+	args = append(args, id.OSFamily, id.OSName, id.OSVersion, id.HardwareVendor, id.HardwareModel, b.Agent.ID, id.AgentVersion,
+		now, ip, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
+		ip, ip, ip, now, b.egressJSON)
+	if sd.expect >= 0 {
+		expect := any(sd.expect)
+		args = append(args, expect, r.Digest, expect, now, expect, sd.keys, expect, sd.panel, now)
+	}
+	if setsActivity(pre) {
+		args = append(args, pre.version, pre.facts.deviceHist)
+	}
+	args = append(args, b.Agent.DeviceID)
+	if !hostname {
+		args = append(args, id.Hostname)
+	}
+	return args
 }
 
 // deviceReturning is what ingestOne reads back from the device's UPDATE.
@@ -958,11 +1007,11 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 }
 
 // snapshotArgs are the arguments of a snapshot's history entry and of its
-// latest row, but for the entry's id.
+// latest row, but for the entry's id, which latest has room for. The
+// values both take are boxed once (see deviceUpdateArgs).
 func snapshotArgs(b *IngestBatch, r *IngestReport, c *sectionChanges) (history, latest []any) {
-	now := micros(b.ReceivedAt)
-	return []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, c.changed, r.Data},
-		[]any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), now, r.Digest, r.sectionsJSON, []byte{}}
+	history = []any{b.Agent.DeviceID, r.ReportID, micros(r.CreatedAt), micros(b.ReceivedAt), r.Digest, c.changed, r.Data}
+	return history, append(append(make([]any, 0, 8), history[:5]...), r.sectionsJSON, []byte{})
 }
 
 // prepareBatch works out what storing a batch needs that does not depend

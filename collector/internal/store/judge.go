@@ -21,6 +21,9 @@ import (
 // writer (see prejudge).
 type verdict struct {
 	findings []detect.Finding
+	// encoded are the findings encoded as stored (encodeFindings) when
+	// the verdict was reached outside the writer, else nil.
+	encoded []alertRow
 	// cleared is nil when a rule failed (it must not resolve anything)
 	// or the device never reported (the other rules did not run).
 	cleared []string
@@ -108,7 +111,7 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 // the alerts of its cleared rules and refreshes the risk scores. It
 // reports whether any alert was raised, re-opened or resolved.
 func (s *Store) record(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, now time.Time) (bool, error) {
-	changed, open, err := s.upsertAlerts(ctx, tx, facts, v.findings, now)
+	changed, open, err := s.upsertAlerts(ctx, tx, facts, v.findings, v.encoded, now)
 	if err != nil {
 		return false, err
 	}
@@ -267,6 +270,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		return nil
 	}
 	p.facts, p.verdict, p.epoch, p.cached = fr, s.decide(ctx, ev, fr.facts, r.Snapshot, b.ReceivedAt), epoch, hit
+	p.verdict.encoded = encodeFindings(p.verdict.findings)
 	if cluster == "" && fr.facts.Person == fr.storedPerson && (!newSnapshot || p.snapshotKeys != "") {
 		// What the writer stores with this verdict (ingestOne, writeFacts
 		// and storeSnapshot), and nothing else changes the row: the keys

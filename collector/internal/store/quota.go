@@ -95,7 +95,7 @@ func (s *Store) ReportFlood(ctx context.Context, a Agent, q Quota, at time.Time)
 				"(T1565, Data Manipulation). Treat the device as tampered with.",
 			Evidence: map[string]any{"agent_id": a.ID, "day": fromMicros(day).Format(time.DateOnly),
 				"reports_stored": u.Reports, "bytes_stored": u.Bytes, "quota_reports": q.Reports, "quota_bytes": q.Bytes}}
-		if _, _, err := s.upsertAlerts(ctx, w, facts, []detect.Finding{f}, at); err != nil {
+		if _, _, err := s.upsertAlerts(ctx, w, facts, []detect.Finding{f}, nil, at); err != nil {
 			return err
 		}
 		if _, err := s.refreshRisk(ctx, w, a.DeviceID, at); err != nil {

@@ -21,6 +21,14 @@ type stmtCache struct {
 	mu      sync.Mutex
 	stmts   map[string]*sql.Stmt
 	pending map[string]bool
+	// bound are statements of stmts bound to the write transaction tx
+	// (SQLite runs one at a time), by query text: binding one costs
+	// database/sql a statement of the transaction, which it tracks and
+	// closes when the transaction ends, and the reports of a group run
+	// the same few statements each. A statement stays bound until another
+	// transaction binds one, or txThen unbinds them when tx ends.
+	tx    *sql.Tx
+	bound map[string]*sql.Stmt
 }
 
 // cached returns the prepared statement for query, or nil after noting it
@@ -91,10 +99,36 @@ type wtx struct {
 }
 
 func (t wtx) stmt(ctx context.Context, query string) *sql.Stmt {
-	if st := t.s.cached(query); st != nil {
-		return t.Tx.StmtContext(ctx, st)
+	st := t.s.cached(query)
+	if st == nil {
+		return nil
 	}
-	return nil
+	c := &t.s.stmts
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tx != t.Tx {
+		c.tx = t.Tx
+		clear(c.bound)
+	}
+	if b, ok := c.bound[query]; ok {
+		return b
+	}
+	if c.bound == nil {
+		c.bound = map[string]*sql.Stmt{}
+	}
+	c.bound[query] = t.Tx.StmtContext(ctx, st)
+	return c.bound[query]
+}
+
+// unbind forgets the statements bound to tx, which ended (database/sql
+// closed them).
+func (c *stmtCache) unbind(tx *sql.Tx) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tx == tx {
+		c.tx = nil
+		clear(c.bound)
+	}
 }
 
 func (t wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {

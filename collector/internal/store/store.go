@@ -241,6 +241,7 @@ func (s *Store) txOn(ctx context.Context, db beginner, fn func(*sql.Tx) error, c
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	defer s.stmts.unbind(tx)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
