@@ -124,8 +124,8 @@ func (c *Cluster) summary() string {
 // current egress. When the set changed it replaces the device's keys and
 // re-clusters the device and the members of its former cluster. It
 // returns the ids of the clusters whose membership changed, whose reads
-// it keeps in views (when not nil) for judging the device and their
-// members next (see judge).
+// it keeps in views for judging the device and their members next, which
+// refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
 	var snapKeys, digest, clusterID, signins string
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id, signin_keys FROM devices WHERE id = ?`), deviceID).
@@ -400,7 +400,8 @@ func (s *Store) seniorHolders(ctx context.Context, tx wtx, key string, since int
 // every change of membership. known holds the current cluster of the
 // devices whose cluster the caller read (the seeds at least); recluster
 // fills in the others'. It returns the ids of the clusters that changed
-// (dissolved ones included), keeping their reads in views (when not nil).
+// (dissolved ones included), keeping their reads in views, their rows
+// not yet refreshed (see applyClusters).
 func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map[string]string, now time.Time, views clusterViews) ([]string, error) {
 	done := map[string]bool{}
 	var groups [][]string
@@ -454,10 +455,13 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map
 
 // applyClusters gives each group of two or more devices a cluster id
 // (keeping the one most members had), moves devices whose cluster changed
-// with timeline entries, dissolves clusters left with fewer than two
-// devices, and refreshes the changed clusters' rows, keeping what it read
-// of them in views (when not nil). current holds every involved device's
-// cluster id before the change.
+// with timeline entries, and reads the changed clusters into views. It
+// leaves their rows to the caller, which judges their members next and
+// refreshes the rows after (reevaluateClusters), or refreshes them at once
+// when it judges nothing (refreshViews): refreshing here as well wrote
+// each changed cluster's row, and bumped every member's version, twice a
+// report. current holds every involved device's cluster id before the
+// change.
 func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) (changedIDs []string, moved int, err error) {
 	p := planClusters(groups, current)
 	changed := map[string]bool{}
@@ -467,18 +471,23 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 	}
 	out := slices.Sorted(maps.Keys(changed))
 	for _, id := range out {
-		r, err := s.readCluster(ctx, tx, id, now, true)
-		if err != nil {
-			return nil, 0, err
-		}
-		if views != nil {
-			views[id] = r
-		}
-		if _, err := s.refreshClusterFrom(ctx, tx, r, now); err != nil {
+		if views[id], err = s.readCluster(ctx, tx, id, now, true); err != nil {
 			return nil, 0, err
 		}
 	}
 	return out, moved, nil
+}
+
+// refreshViews refreshes the rows of the clusters ids from their reads in
+// views (see applyClusters), for a caller that judges none of their
+// members.
+func (s *Store) refreshViews(ctx context.Context, tx wtx, views clusterViews, ids []string, now time.Time) error {
+	for _, id := range ids {
+		if _, err := s.refreshClusterFrom(ctx, tx, views[id], now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // clusterPlan is where re-clustering puts devices.
