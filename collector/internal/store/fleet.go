@@ -655,18 +655,26 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 	case status == c.Status && summary == sum && facts == digest:
 		return c, nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, suspected = ?, summary = ?, facts = ?
-		WHERE id = ?`), c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id); err != nil {
+	// What the members' rules see of their cluster changed (bump): a
+	// verdict reached on the old view must not be stored (see prejudge),
+	// so their versions move on. A change they do not see (a member's
+	// risk score, egress address or alert list) leaves their rows alone:
+	// rewriting every member's row on PostgreSQL costs a new row version
+	// in each of the devices indexes, and a farm being diluted changes its
+	// view on every report.
+	bump := facts != digest
+	q := `UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, suspected = ?, summary = ?, facts = ?
+		WHERE id = ?`
+	args := []any{c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id}
+	if bump && s.dialect == Postgres {
+		// One round trip for both: the parts write different tables.
+		q, args, bump = `WITH c AS (`+q+`) UPDATE devices SET version = version + 1 WHERE cluster_id = ?`, append(args, id), false
+	}
+	if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
-	// What the members' rules see of their cluster changed: a verdict
-	// reached on the old view must not be stored (see prejudge). A
-	// change they do not see (a member's risk score, egress address or
-	// alert list) leaves their rows alone: rewriting every member's row
-	// on PostgreSQL costs a new row version in each of the devices
-	// indexes, and a farm being diluted changes its view on every report.
-	if facts != digest {
+	if bump {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), id); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}

@@ -689,10 +689,26 @@ func TestClusterRowFollowsMoves(t *testing.T) {
 			report(h, t0, "home")
 		}
 		mover := e.agent("agent-mover").DeviceID
+		// A member that stays sees its cluster change with every move: its
+		// version moves on each time, so that a verdict reached on the
+		// cluster as it was is not kept (see prejudge).
+		stayer := e.agent("agent-m-0").DeviceID
+		version := func() int64 {
+			t.Helper()
+			v, err := e.st.DeviceVersionForTest(e.ctx, stayer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
 		for i := range 6 {
 			at := t0.Add(time.Duration(i+1) * time.Minute)
 			where := []string{"home", "away"}[i%2]
+			before := version()
 			report("mover", at, where)
+			if version() == before {
+				t.Errorf("report %d from %s: the cluster changed and its member's version stayed %d", i, where, before)
+			}
 			if in := e.device(mover).ClusterID != ""; in != (where == "home") {
 				t.Fatalf("report %d from %s: mover in a cluster %v", i, where, in)
 			}
