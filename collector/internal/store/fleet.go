@@ -158,13 +158,14 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 }
 
 // replaceKeys replaces a device's keys, whose digest is digest, and keeps
-// link_keys' holder counts, in a fixed number of statements whatever the
-// number of keys (plus one per 300 keys): a report that moves its device
-// between clusters ran three statements per old linking key and two per
-// new one, each a round trip on PostgreSQL, inside the cluster lock every
-// such report waits for. The old linking keys are read in the statements
-// themselves, and the new ones from the rows just inserted: both lists
-// come from device_keys.
+// link_keys' holder counts. Only the keys that changed are written: a key
+// the device keeps (with the same link) keeps its row and its holder
+// count. A report that moves its device between clusters changes one key
+// or two of twenty, and deleting and inserting all of them, with their
+// holder counts down and up again, was most of the rows the report wrote.
+// The statements are a fixed number whatever the number of keys (plus
+// one per 300 new keys): each is a round trip on PostgreSQL, inside the
+// cluster lock every such report waits for.
 func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
 	if s.dialect == Postgres {
 		return s.replaceKeysPostgres(ctx, tx, deviceID, keys, digest)
@@ -172,48 +173,115 @@ func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys [
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
 		return fmt.Errorf("device keys: %w", err)
 	}
-	for _, q := range []string{
-		`UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
-		`DELETE FROM link_keys WHERE holders <= 0 AND key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
-		`DELETE FROM device_keys WHERE device_id = ?`,
-	} {
-		if _, err := tx.ExecContext(ctx, s.q(q), deviceID); err != nil {
+	rows, err := tx.QueryContext(ctx, `SELECT key, link FROM device_keys WHERE device_id = ?`, deviceID)
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	old, err := scanRows(rows, func(sc scanner) (fleet.DeviceKey, error) {
+		var k fleet.DeviceKey
+		var link int
+		err := sc.Scan(&k.Key, &link)
+		k.Link = link == 1
+		return k, err
+	})
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	gone, added := keysChange(old, keys), keysChange(keys, old)
+	if len(gone) > 0 {
+		var all, linking []string
+		for _, k := range gone {
+			all = append(all, string(k.Key))
+			if k.Link {
+				linking = append(linking, string(k.Key))
+			}
+		}
+		if len(linking) > 0 {
+			in, list := s.inList(linking)
+			for _, q := range []string{
+				`UPDATE link_keys SET holders = holders - 1 WHERE key ` + in,
+				`DELETE FROM link_keys WHERE holders <= 0 AND key ` + in,
+			} {
+				if _, err := tx.ExecContext(ctx, q, list...); err != nil {
+					return fmt.Errorf("device keys: %w", err)
+				}
+			}
+		}
+		in, list := s.inList(all)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM device_keys WHERE device_id = ? AND key `+in, append([]any{deviceID}, list...)...); err != nil {
 			return fmt.Errorf("device keys: %w", err)
 		}
 	}
-	if len(keys) == 0 {
+	if len(added) == 0 {
 		return nil
 	}
-	// keys are distinct (fleet.Keys), as the primary key wants.
-	for chunk := range slices.Chunk(keys, 300) {
+	// added are distinct (fleet.Keys), as the primary key wants, and
+	// none is among the device's rows left (those with the same key
+	// and another link are gone).
+	var linking []string
+	for chunk := range slices.Chunk(added, 300) {
 		args := make([]any, 0, 3*len(chunk))
 		for _, k := range chunk {
 			args = append(args, deviceID, string(k.Key), boolInt(k.Link))
+			if k.Link {
+				linking = append(linking, string(k.Key))
+			}
 		}
 		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")
-		if _, err := tx.Tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES `+rows), args...); err != nil {
+		if _, err := tx.Tx.ExecContext(ctx, `INSERT INTO device_keys (device_id, key, link) VALUES `+rows, args...); err != nil {
 			return fmt.Errorf("device keys: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) SELECT key, 1 FROM device_keys WHERE device_id = ? AND link = 1
-		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), deviceID); err != nil {
+	if len(linking) == 0 {
+		return nil
+	}
+	// WHERE true: SQLite reads ON after a bare FROM as a join's.
+	list, _ := json.Marshal(linking)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO link_keys (key, holders) SELECT value, 1 FROM json_each(?) WHERE true
+		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`, string(list)); err != nil {
 		return fmt.Errorf("link keys: %w", err)
 	}
 	return nil
 }
 
+// keysChange returns the keys of a that b does not hold with the same
+// link.
+func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
+	held := make(map[fleet.DeviceKey]bool, len(b))
+	for _, k := range b {
+		held[k] = true
+	}
+	var out []fleet.DeviceKey
+	for _, k := range a {
+		if !held[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // replaceKeysPostgres is replaceKeys in two round trips (plus one per 300
 // keys beyond the first 300), with data-modifying WITH: the first sets the
-// digest, deletes the old keys and takes the old linking keys' holders
-// down, returning those left with none; the second inserts the new keys,
-// adds their holders and deletes the link_keys rows left with none that
-// no new key holds again. The parts of one statement see the same rows,
-// so no part changes a row another part changes.
+// digest, deletes the old keys the new ones do not hold with the same link
+// and takes their linking keys' holders down, returning those left with
+// none; the second inserts the new keys the device does not hold yet (a
+// key it keeps conflicts and is left), adds their holders and deletes the
+// link_keys rows left with none that no new key holds again. The parts of
+// one statement see the same rows, so no part changes a row another part
+// changes.
 func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
+	// The new keys as two arrays (one statement text whatever their
+	// number); the old keys are read through the primary key, so the
+	// arrays cost no plan.
+	names, links := make([]string, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
+	}
 	rows, err := tx.QueryContext(ctx, `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
-		old AS (DELETE FROM device_keys WHERE device_id = $1 RETURNING key, link),
+		old AS (DELETE FROM device_keys WHERE device_id = $1 AND (key, link) NOT IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
+			RETURNING key, link),
 		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1) RETURNING key, holders)
-		SELECT key FROM dec WHERE holders <= 0`, deviceID, digest)
+		SELECT key FROM dec WHERE holders <= 0`, deviceID, digest, names, links)
 	if err != nil {
 		return fmt.Errorf("device keys: %w", err)
 	}
@@ -239,7 +307,7 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 				args = append(args, deviceID, string(k.Key), boolInt(k.Link))
 			}
 			q = `WITH ins AS (INSERT INTO device_keys (device_id, key, link) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunks[i])), ", ") + ` RETURNING key, link),
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunks[i])), ", ") + ` ON CONFLICT (device_id, key) DO NOTHING RETURNING key, link),
 				inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM ins WHERE link = 1
 				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1) `
 		}
