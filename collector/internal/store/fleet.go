@@ -623,7 +623,7 @@ func (p *clusterPlan) movers() []string {
 // moveDevices moves the devices ids to their planned clusters with
 // timeline entries ("formed" with the first device moved into a new
 // cluster), adding the clusters changed to changed. A device no longer in
-// the cluster the plan started from (a report moves it since) is left
+// the cluster the plan started from (a report moved it since) is left
 // where it is. It returns how many devices moved. The entries are written
 // together after the moves, in one statement: a statement each was two
 // more round trips a moving device on PostgreSQL.
