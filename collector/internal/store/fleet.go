@@ -124,8 +124,8 @@ func (c *Cluster) summary() string {
 // current egress. When the set changed it replaces the device's keys and
 // re-clusters the device and the members of its former cluster. It
 // returns the ids of the clusters whose membership changed, whose reads
-// it keeps in views (when not nil) for judging the device and their
-// members next (see judge).
+// it keeps in views for judging the device and their members next, which
+// refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
 	var snapKeys, digest, clusterID, signins string
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id, signin_keys FROM devices WHERE id = ?`), deviceID).
@@ -158,13 +158,14 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 }
 
 // replaceKeys replaces a device's keys, whose digest is digest, and keeps
-// link_keys' holder counts, in a fixed number of statements whatever the
-// number of keys (plus one per 300 keys): a report that moves its device
-// between clusters ran three statements per old linking key and two per
-// new one, each a round trip on PostgreSQL, inside the cluster lock every
-// such report waits for. The old linking keys are read in the statements
-// themselves, and the new ones from the rows just inserted: both lists
-// come from device_keys.
+// link_keys' holder counts. Only the keys that changed are written: a key
+// the device keeps (with the same link) keeps its row and its holder
+// count. A report that moves its device between clusters changes one key
+// or two of twenty, and deleting and inserting all of them, with their
+// holder counts down and up again, was most of the rows the report wrote.
+// The statements are a fixed number whatever the number of keys (plus
+// one per 300 new keys): each is a round trip on PostgreSQL, inside the
+// cluster lock every such report waits for.
 func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
 	if s.dialect == Postgres {
 		return s.replaceKeysPostgres(ctx, tx, deviceID, keys, digest)
@@ -172,48 +173,115 @@ func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys [
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
 		return fmt.Errorf("device keys: %w", err)
 	}
-	for _, q := range []string{
-		`UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
-		`DELETE FROM link_keys WHERE holders <= 0 AND key IN (SELECT key FROM device_keys WHERE device_id = ? AND link = 1)`,
-		`DELETE FROM device_keys WHERE device_id = ?`,
-	} {
-		if _, err := tx.ExecContext(ctx, s.q(q), deviceID); err != nil {
+	rows, err := tx.QueryContext(ctx, `SELECT key, link FROM device_keys WHERE device_id = ?`, deviceID)
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	old, err := scanRows(rows, func(sc scanner) (fleet.DeviceKey, error) {
+		var k fleet.DeviceKey
+		var link int
+		err := sc.Scan(&k.Key, &link)
+		k.Link = link == 1
+		return k, err
+	})
+	if err != nil {
+		return fmt.Errorf("device keys: %w", err)
+	}
+	gone, added := keysChange(old, keys), keysChange(keys, old)
+	if len(gone) > 0 {
+		var all, linking []string
+		for _, k := range gone {
+			all = append(all, string(k.Key))
+			if k.Link {
+				linking = append(linking, string(k.Key))
+			}
+		}
+		if len(linking) > 0 {
+			in, list := s.inList(linking)
+			for _, q := range []string{
+				`UPDATE link_keys SET holders = holders - 1 WHERE key ` + in,
+				`DELETE FROM link_keys WHERE holders <= 0 AND key ` + in,
+			} {
+				if _, err := tx.ExecContext(ctx, q, list...); err != nil {
+					return fmt.Errorf("device keys: %w", err)
+				}
+			}
+		}
+		in, list := s.inList(all)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM device_keys WHERE device_id = ? AND key `+in, append([]any{deviceID}, list...)...); err != nil {
 			return fmt.Errorf("device keys: %w", err)
 		}
 	}
-	if len(keys) == 0 {
+	if len(added) == 0 {
 		return nil
 	}
-	// keys are distinct (fleet.Keys), as the primary key wants.
-	for chunk := range slices.Chunk(keys, 300) {
+	// added are distinct (fleet.Keys), as the primary key wants, and
+	// none is among the device's rows left (those with the same key
+	// and another link are gone).
+	var linking []string
+	for chunk := range slices.Chunk(added, 300) {
 		args := make([]any, 0, 3*len(chunk))
 		for _, k := range chunk {
 			args = append(args, deviceID, string(k.Key), boolInt(k.Link))
+			if k.Link {
+				linking = append(linking, string(k.Key))
+			}
 		}
 		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")
-		if _, err := tx.Tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES `+rows), args...); err != nil {
+		if _, err := tx.Tx.ExecContext(ctx, `INSERT INTO device_keys (device_id, key, link) VALUES `+rows, args...); err != nil {
 			return fmt.Errorf("device keys: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) SELECT key, 1 FROM device_keys WHERE device_id = ? AND link = 1
-		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), deviceID); err != nil {
+	if len(linking) == 0 {
+		return nil
+	}
+	// WHERE true: SQLite reads ON after a bare FROM as a join's.
+	list, _ := json.Marshal(linking)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO link_keys (key, holders) SELECT value, 1 FROM json_each(?) WHERE true
+		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`, string(list)); err != nil {
 		return fmt.Errorf("link keys: %w", err)
 	}
 	return nil
 }
 
+// keysChange returns the keys of a that b does not hold with the same
+// link.
+func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
+	held := make(map[fleet.DeviceKey]bool, len(b))
+	for _, k := range b {
+		held[k] = true
+	}
+	var out []fleet.DeviceKey
+	for _, k := range a {
+		if !held[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // replaceKeysPostgres is replaceKeys in two round trips (plus one per 300
 // keys beyond the first 300), with data-modifying WITH: the first sets the
-// digest, deletes the old keys and takes the old linking keys' holders
-// down, returning those left with none; the second inserts the new keys,
-// adds their holders and deletes the link_keys rows left with none that
-// no new key holds again. The parts of one statement see the same rows,
-// so no part changes a row another part changes.
+// digest, deletes the old keys the new ones do not hold with the same link
+// and takes their linking keys' holders down, returning those left with
+// none; the second inserts the new keys the device does not hold yet (a
+// key it keeps conflicts and is left), adds their holders and deletes the
+// link_keys rows left with none that no new key holds again. The parts of
+// one statement see the same rows, so no part changes a row another part
+// changes.
 func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
+	// The new keys as two arrays (one statement text whatever their
+	// number); the old keys are read through the primary key, so the
+	// arrays cost no plan.
+	names, links := make([]string, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
+	}
 	rows, err := tx.QueryContext(ctx, `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
-		old AS (DELETE FROM device_keys WHERE device_id = $1 RETURNING key, link),
+		old AS (DELETE FROM device_keys WHERE device_id = $1 AND (key, link) NOT IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
+			RETURNING key, link),
 		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1) RETURNING key, holders)
-		SELECT key FROM dec WHERE holders <= 0`, deviceID, digest)
+		SELECT key FROM dec WHERE holders <= 0`, deviceID, digest, names, links)
 	if err != nil {
 		return fmt.Errorf("device keys: %w", err)
 	}
@@ -239,7 +307,7 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 				args = append(args, deviceID, string(k.Key), boolInt(k.Link))
 			}
 			q = `WITH ins AS (INSERT INTO device_keys (device_id, key, link) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunks[i])), ", ") + ` RETURNING key, link),
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunks[i])), ", ") + ` ON CONFLICT (device_id, key) DO NOTHING RETURNING key, link),
 				inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM ins WHERE link = 1
 				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1) `
 		}
@@ -400,7 +468,8 @@ func (s *Store) seniorHolders(ctx context.Context, tx wtx, key string, since int
 // every change of membership. known holds the current cluster of the
 // devices whose cluster the caller read (the seeds at least); recluster
 // fills in the others'. It returns the ids of the clusters that changed
-// (dissolved ones included), keeping their reads in views (when not nil).
+// (dissolved ones included), keeping their reads in views, their rows
+// not yet refreshed (see applyClusters).
 func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map[string]string, now time.Time, views clusterViews) ([]string, error) {
 	done := map[string]bool{}
 	var groups [][]string
@@ -454,10 +523,13 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map
 
 // applyClusters gives each group of two or more devices a cluster id
 // (keeping the one most members had), moves devices whose cluster changed
-// with timeline entries, dissolves clusters left with fewer than two
-// devices, and refreshes the changed clusters' rows, keeping what it read
-// of them in views (when not nil). current holds every involved device's
-// cluster id before the change.
+// with timeline entries, and reads the changed clusters into views. It
+// leaves their rows to the caller, which judges their members next and
+// refreshes the rows after (reevaluateClusters), or refreshes them at once
+// when it judges nothing (refreshViews): refreshing here as well wrote
+// each changed cluster's row, and bumped every member's version, twice a
+// report. current holds every involved device's cluster id before the
+// change.
 func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) (changedIDs []string, moved int, err error) {
 	p := planClusters(groups, current)
 	changed := map[string]bool{}
@@ -467,18 +539,23 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 	}
 	out := slices.Sorted(maps.Keys(changed))
 	for _, id := range out {
-		r, err := s.readCluster(ctx, tx, id, now, true)
-		if err != nil {
-			return nil, 0, err
-		}
-		if views != nil {
-			views[id] = r
-		}
-		if _, err := s.refreshClusterFrom(ctx, tx, r, now); err != nil {
+		if views[id], err = s.readCluster(ctx, tx, id, now, true); err != nil {
 			return nil, 0, err
 		}
 	}
 	return out, moved, nil
+}
+
+// refreshViews refreshes the rows of the clusters ids from their reads in
+// views (see applyClusters), for a caller that judges none of their
+// members.
+func (s *Store) refreshViews(ctx context.Context, tx wtx, views clusterViews, ids []string, now time.Time) error {
+	for _, id := range ids {
+		if _, err := s.refreshClusterFrom(ctx, tx, views[id], now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // clusterPlan is where re-clustering puts devices.
@@ -547,9 +624,12 @@ func (p *clusterPlan) movers() []string {
 // timeline entries ("formed" with the first device moved into a new
 // cluster), adding the clusters changed to changed. A device no longer in
 // the cluster the plan started from (a report moved it since) is left
-// where it is. It returns how many devices moved.
+// where it is. It returns how many devices moved. The entries are written
+// together after the moves, in one statement: a statement each was two
+// more round trips a moving device on PostgreSQL.
 func (s *Store) moveDevices(ctx context.Context, tx wtx, p *clusterPlan, ids []string, now time.Time, changed map[string]bool) (int, error) {
 	moved := 0
+	var events []clusterEventRow
 	for _, d := range ids {
 		from, to := p.current[d], p.next[d]
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ? AND cluster_id = ?`), to, d, from)
@@ -562,9 +642,7 @@ func (s *Store) moveDevices(ctx context.Context, tx wtx, p *clusterPlan, ids []s
 		moved++
 		if from != "" {
 			changed[from] = true
-			if err := s.clusterEvent(ctx, tx, from, now, "left", map[string]any{"device_id": d, "to": to}); err != nil {
-				return 0, err
-			}
+			events = append(events, clusterEventRow{from, "left", map[string]any{"device_id": d, "to": to}})
 		}
 		if to == "" {
 			continue
@@ -573,15 +651,13 @@ func (s *Store) moveDevices(ctx context.Context, tx wtx, p *clusterPlan, ids []s
 		if founders, ok := p.formed[to]; ok {
 			if !p.announced[to] {
 				p.announced[to] = true
-				if err := s.clusterEvent(ctx, tx, to, now, "formed", map[string]any{"devices": founders}); err != nil {
-					return 0, err
-				}
+				events = append(events, clusterEventRow{to, "formed", map[string]any{"devices": founders}})
 			}
-		} else if err := s.clusterEvent(ctx, tx, to, now, "joined", map[string]any{"device_id": d, "from": from}); err != nil {
-			return 0, err
+		} else {
+			events = append(events, clusterEventRow{to, "joined", map[string]any{"device_id": d, "from": from}})
 		}
 	}
-	return moved, nil
+	return moved, s.clusterEvents(ctx, tx, now, events...)
 }
 
 func boolInt(b bool) int {
@@ -598,10 +674,30 @@ func newClusterID() string {
 }
 
 func (s *Store) clusterEvent(ctx context.Context, tx wtx, clusterID string, at time.Time, kind string, detail map[string]any) error {
-	b, _ := json.Marshal(detail)
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO cluster_events (cluster_id, at, kind, detail) VALUES (?, ?, ?, ?)`),
-		clusterID, micros(at), kind, string(b)); err != nil {
-		return fmt.Errorf("cluster event: %w", err)
+	return s.clusterEvents(ctx, tx, at, clusterEventRow{clusterID, kind, detail})
+}
+
+// clusterEventRow is one timeline entry of a cluster (see ClusterEvent).
+type clusterEventRow struct {
+	cluster, kind string
+	detail        map[string]any
+}
+
+// clusterEvents writes timeline entries at the time at, in their order,
+// up to 500 entries a statement. Like replaceKeys' inserts, the
+// statement is built for the number of entries and bypasses the
+// prepared-statement cache.
+func (s *Store) clusterEvents(ctx context.Context, tx wtx, at time.Time, events ...clusterEventRow) error {
+	for chunk := range slices.Chunk(events, 500) {
+		args := make([]any, 0, 4*len(chunk))
+		for _, e := range chunk {
+			b, _ := json.Marshal(e.detail)
+			args = append(args, e.cluster, micros(at), e.kind, string(b))
+		}
+		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(chunk)), ", ")
+		if _, err := tx.Tx.ExecContext(ctx, s.q(`INSERT INTO cluster_events (cluster_id, at, kind, detail) VALUES `+rows), args...); err != nil {
+			return fmt.Errorf("cluster event: %w", err)
+		}
 	}
 	return nil
 }
@@ -646,18 +742,26 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 	case status == c.Status && summary == sum && facts == digest:
 		return c, nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, suspected = ?, summary = ?, facts = ?
-		WHERE id = ?`), c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id); err != nil {
+	// What the members' rules see of their cluster changed (bump): a
+	// verdict reached on the old view must not be stored (see prejudge),
+	// so their versions move on. A change they do not see (a member's
+	// risk score, egress address or alert list) leaves their rows alone:
+	// rewriting every member's row on PostgreSQL costs a new row version
+	// in each of the devices indexes, and a farm being diluted changes its
+	// view on every report.
+	bump := facts != digest
+	q := `UPDATE clusters SET status = ?, updated_at = ?, devices = ?, people = ?, score = ?, suspected = ?, summary = ?, facts = ?
+		WHERE id = ?`
+	args := []any{c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id}
+	if bump && s.dialect == Postgres {
+		// One round trip for both: the parts write different tables.
+		q, args, bump = `WITH c AS (`+q+`) UPDATE devices SET version = version + 1 WHERE cluster_id = ?`, append(args, id), false
+	}
+	if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
-	// What the members' rules see of their cluster changed: a verdict
-	// reached on the old view must not be stored (see prejudge). A
-	// change they do not see (a member's risk score, egress address or
-	// alert list) leaves their rows alone: rewriting every member's row
-	// on PostgreSQL costs a new row version in each of the devices
-	// indexes, and a farm being diluted changes its view on every report.
-	if facts != digest {
+	if bump {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), id); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
@@ -754,13 +858,11 @@ type memberAlert struct{ rule, severity, category, tags string }
 func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time, row bool) (*clusterRead, error) {
 	r := &clusterRead{id: id, members: []ClusterMember{}, index: map[string]int{}}
 	since := micros(now.Add(-clusterWindow))
-	// IN (subquery) makes both engines walk the members through the
-	// cluster index and their keys and alerts through the device indexes.
 	// The alerts' status is tested here, not in SQL: PostgreSQL, its
 	// statistics behind a growing table, intersected every member's
 	// alerts with the whole status index (tens of milliseconds a read),
 	// and a device has at most one alert of each rule.
-	query, args := clusterQuery, []any{id, since, id, since, id}
+	query, args := clusterQuery, []any{id, since}
 	if row {
 		query, args = clusterRowQuery, append(args, id)
 		r.row = &clusterRow{}
@@ -808,20 +910,25 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 }
 
 // The members of a cluster, their keys and alerts (see readCluster), and
-// its stored row. Of the keys, only those two members may share are read
+// its stored row. The members (m) are read once, through the cluster
+// index, and their keys and alerts are joined to them through the device
+// indexes: each part selected the members again, and PostgreSQL, without
+// statistics, intersected the cluster index with the whole last_seen
+// index for each (a third of the read) and read the alerts of every
+// device to hash-join them. MATERIALIZED keeps SQLite from recomputing m
+// in each part. Of the keys, only those two members may share are read
 // (the view's evidence): a linking key that no other device holds
 // (link_keys) is left out. Each member's serial numbers are such keys, and
 // reading them made a farm of eight return a hundred rows where twenty
 // count.
 const (
-	clusterParts = `SELECT 0, d.id, d.hostname, d.person, d.egress, CAST(d.risk_score AS TEXT),
-			COALESCE(` + personBySerial + `, '') FROM devices d
-		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ?
-		UNION ALL SELECT 1, k.device_id, k.key, CAST(k.link AS TEXT), '', '', '' FROM device_keys k
-		WHERE k.device_id IN (SELECT id FROM devices WHERE cluster_id = ? AND revoked_at = 0 AND last_seen > ?)
-			AND (k.link = 0 OR EXISTS (SELECT 1 FROM link_keys l WHERE l.key = k.key AND l.holders > 1))
-		UNION ALL SELECT 2, a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM alerts a
-		WHERE a.device_id IN (SELECT id FROM devices WHERE cluster_id = ?)`
+	clusterParts = `WITH m AS MATERIALIZED (SELECT d.id, d.hostname, d.person, d.egress, CAST(d.risk_score AS TEXT) AS risk,
+			COALESCE(` + personBySerial + `, '') AS by_serial FROM devices d
+		WHERE d.cluster_id = ? AND d.revoked_at = 0 AND d.last_seen > ?)
+		SELECT 0, id, hostname, person, egress, risk, by_serial FROM m
+		UNION ALL SELECT 1, k.device_id, k.key, CAST(k.link AS TEXT), '', '', '' FROM m JOIN device_keys k ON k.device_id = m.id
+		WHERE k.link = 0 OR EXISTS (SELECT 1 FROM link_keys l WHERE l.key = k.key AND l.holders > 1)
+		UNION ALL SELECT 2, a.device_id, a.rule_id, a.severity, a.category, a.tags, a.status FROM m JOIN alerts a ON a.device_id = m.id`
 	clusterQuery    = clusterParts + ` ORDER BY 1, 3, 2`
 	clusterRowQuery = clusterParts + `
 		UNION ALL SELECT 3, c.id, c.status, c.summary, c.facts, '', '' FROM clusters c WHERE c.id = ?

@@ -689,10 +689,26 @@ func TestClusterRowFollowsMoves(t *testing.T) {
 			report(h, t0, "home")
 		}
 		mover := e.agent("agent-mover").DeviceID
+		// A member that stays sees its cluster change with every move: its
+		// version moves on each time, so that a verdict reached on the
+		// cluster as it was is not kept (see prejudge).
+		stayer := e.agent("agent-m-0").DeviceID
+		version := func() int64 {
+			t.Helper()
+			v, err := e.st.DeviceVersionForTest(e.ctx, stayer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
 		for i := range 6 {
 			at := t0.Add(time.Duration(i+1) * time.Minute)
 			where := []string{"home", "away"}[i%2]
+			before := version()
 			report("mover", at, where)
+			if version() == before {
+				t.Errorf("report %d from %s: the cluster changed and its member's version stayed %d", i, where, before)
+			}
 			if in := e.device(mover).ClusterID != ""; in != (where == "home") {
 				t.Fatalf("report %d from %s: mover in a cluster %v", i, where, in)
 			}
@@ -717,6 +733,44 @@ func TestClusterRowFollowsMoves(t *testing.T) {
 			// Replacing the mover's keys kept each linking key's holders.
 			if stored, counted, err := e.st.LinkKeysForTest(e.ctx); err != nil || len(counted) == 0 || !maps.Equal(stored, counted) {
 				t.Errorf("report %d from %s: link_keys %v, device_keys count %v (%v)", i, where, stored, counted, err)
+			}
+		}
+	})
+}
+
+// TestKeysKeepHolders: a device's keys are replaced by what changed, and
+// a key the device keeps but that links no longer (its egress network
+// turned out an office's) or again counts its holders as the keys held
+// do. Two devices behind one home router form a cluster; when one reports
+// from the same address and router on an office network, its egress and
+// router keys stop linking and the cluster dissolves; back home, it forms
+// again.
+func TestKeysKeepHolders(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		none := evaluator(func(detect.Scope, detect.Facts) ([]detect.Finding, error) { return nil, nil })
+		report := func(host string, at time.Time, class string) {
+			t.Helper()
+			r := e.snapshot(host+at.String(), host, at, map[string]string{"class": class})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: "f4:92:bf:01:02:03"}}
+			b := e.batch("agent-"+host, at, r)
+			b.IP, b.Egress = "198.51.100.9", detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: class}
+			if _, err := e.st.Ingest(e.ctx, b, none); err != nil {
+				t.Fatal(err)
+			}
+			if stored, counted, err := e.st.LinkKeysForTest(e.ctx); err != nil || !maps.Equal(stored, counted) {
+				t.Fatalf("%s from %s: link_keys %v, device_keys count %v (%v)", host, class, stored, counted, err)
+			}
+		}
+		for _, h := range []string{"a", "b"} {
+			e.enroll("agent-"+h, "hw-"+h, h)
+			report(h, t0, policies.NetClassResidential)
+		}
+		b := e.agent("agent-b").DeviceID
+		for i, class := range []string{policies.NetClassOffice, policies.NetClassResidential, policies.NetClassOffice} {
+			report("b", t0.Add(time.Duration(i+1)*time.Minute), class)
+			if in := e.device(b).ClusterID != ""; in != (class == policies.NetClassResidential) {
+				t.Fatalf("report %d from %s: in a cluster %v", i, class, in)
 			}
 		}
 	})

@@ -241,7 +241,7 @@ func (s *Store) RefreshPersonSignins(ctx context.Context, email string, ev Evalu
 				return err
 			}
 			if ev == nil {
-				return nil
+				return s.refreshViews(ctx, w, views, moved, now)
 			}
 			facts, err := s.deviceFacts(ctx, w, id, now, nil, views)
 			if err != nil {
@@ -323,8 +323,12 @@ func (s *Store) RefreshSigninKeys(ctx context.Context, now time.Time) (int, erro
 			if err := s.lockClusters(ctx, tx); err != nil {
 				return err
 			}
-			_, err := s.refreshSigninKeys(ctx, wtx{tx, s}, d.id, d.person, now, nil)
-			return err
+			w, views := wtx{tx, s}, clusterViews{}
+			moved, err := s.refreshSigninKeys(ctx, w, d.id, d.person, now, views)
+			if err != nil {
+				return err
+			}
+			return s.refreshViews(ctx, w, views, moved, now)
 		}); err != nil {
 			return i, fmt.Errorf("sign-in keys of %s: %w", d.id, err)
 		}
