@@ -35,8 +35,9 @@ const benchDevices = 100
 // interceptor's agent lookup.
 //
 // BenchmarkIngest's snapshots look like a farm laptop: AnyDesk running with
-// an inbound session, Chrome Remote Desktop, Astrill and RDP, so five
-// remote-access rules fire and upsert their alerts on every snapshot.
+// an inbound session, Chrome Remote Desktop, Astrill and RDP, so eight
+// rules (remote access, the VPN, activity around the clock) fire and
+// upsert their alerts on every snapshot.
 // BenchmarkIngestQuiet sends the same snapshots without remote-access
 // findings, as most of a fleet reports.
 func BenchmarkIngest(b *testing.B) {

@@ -3,7 +3,10 @@ package ingest
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -13,11 +16,14 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest/ingesttest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // BenchmarkIngestFloor is the floor of the ingest benchmarks: the rows a
@@ -28,7 +34,9 @@ import (
 // a changed snapshot writes (the report, the agent's and the device's
 // last_seen, the history entry with the data and the latest snapshot
 // naming it, and the device's activity histogram on its row); farm adds
-// the five alert upserts of BenchmarkIngest; heartbeat writes the report
+// an upsert of each alert BenchmarkIngest's farm snapshot raises (the
+// default rules' own, read from one report ingested before the timer
+// starts, with their evidence); heartbeat writes the report
 // and the last_seen updates. An ingest figure divided by its floor says how
 // much of the engine's write capacity ingest leaves unused.
 func BenchmarkIngestFloor(b *testing.B) {
@@ -79,6 +87,10 @@ func benchFloor(b *testing.B, dsn, mode string) {
 		hist, _ := h.MarshalBinary()
 		devices[i] = &floorDevice{agentID: agentID, deviceID: dev, snap: sn, hist: hist}
 	}
+	var farm []floorAlert
+	if mode == "farm" {
+		farm = farmAlerts(b, st, sec.ID)
+	}
 	driver, conn, writers, rebind := "sqlite", "file:"+dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate", 1, func(q string) string { return q }
 	lastID := "last_insert_rowid()" // the history entry just inserted
 	if store.IsPostgres(dsn) {
@@ -127,15 +139,14 @@ func benchFloor(b *testing.B, dsn, mode string) {
 					[]any{d.deviceID, uuid.NewString(), now, now, fmt.Sprint(d.seq), "{}", []byte{}}},
 			}...)
 		}
-		if mode == "farm" {
-			for i := range 5 {
-				stmts = append(stmts, struct {
-					q    string
-					args []any
-				}{`INSERT INTO alerts (rule_id, device_id, title, severity, evidence, first_seen, last_seen, count, updated_at)
-					VALUES (?, ?, ?, 'high', '{}', ?, ?, 1, ?) ON CONFLICT (rule_id, device_id) DO UPDATE SET
-					last_seen = excluded.last_seen, count = alerts.count + 1`, []any{fmt.Sprintf("rule_%d", i), d.deviceID, "floor", now, now, now}})
-			}
+		for _, a := range farm {
+			stmts = append(stmts, struct {
+				q    string
+				args []any
+			}{`INSERT INTO alerts (rule_id, device_id, title, severity, description, tags, evidence, first_seen, last_seen, count, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (rule_id, device_id) DO UPDATE SET
+				evidence = excluded.evidence, last_seen = excluded.last_seen, count = alerts.count + 1`,
+				[]any{a.rule, d.deviceID, a.title, a.severity, a.description, a.tags, a.evidence, now, now, now}})
 		}
 		for _, s := range stmts {
 			if _, err := tx.Exec(rebind(s.q), s.args...); err != nil {
@@ -234,4 +245,46 @@ func dollars(q string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// floorAlert is an alert the farm floor upserts on each report.
+type floorAlert struct {
+	rule, title, severity, description, tags, evidence string
+}
+
+// farmAlerts ingests one BenchmarkIngest farm snapshot of a device of its
+// own through the real service and default rules, and returns the alerts
+// it raised, as the farm floor writes them for its devices.
+func farmAlerts(b *testing.B, st *store.Store, secretID string) []floorAlert {
+	ctx := context.Background()
+	rules, err := detect.Load(policies.FS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := New(st, nil, rules, Config{ScanInterval: 15 * time.Minute, HeartbeatInterval: time.Minute, CheckInInterval: time.Hour},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := enrollBenchAgent(b, st, secretID, benchDevices, false)
+	a.change()
+	rep := &agentv1.Report{ReportId: uuid.NewString(), Sequence: 1, CreatedAt: timestamppb.Now(), Body: &agentv1.Report_Snapshot{Snapshot: a.snap}}
+	if _, err := svc.Report(a.ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{rep}}); err != nil {
+		b.Fatal(err)
+	}
+	alerts, err := st.ListAlerts(ctx, store.AlertFilter{DeviceID: a.ctx.Value(agentKey{}).(store.Agent).DeviceID})
+	if err != nil || len(alerts) == 0 {
+		b.Fatalf("the farm snapshot raised %d alerts (%v)", len(alerts), err)
+	}
+	var out []floorAlert
+	var fired []string
+	for _, al := range alerts {
+		fired = append(fired, al.RuleID)
+		evidence, _ := json.Marshal(al.Evidence)
+		tags, _ := json.Marshal(al.Tags)
+		out = append(out, floorAlert{rule: al.RuleID, title: al.Title, severity: al.Severity, description: al.Description,
+			tags: string(tags), evidence: string(evidence)})
+	}
+	b.Logf("the farm floor upserts %d alerts a report: %s", len(out), strings.Join(fired, ", "))
+	return out
 }
