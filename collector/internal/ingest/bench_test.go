@@ -95,15 +95,7 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 	snapshots := mode != benchHeartbeat
 	ctx := context.Background()
 	st := storetest.Open(b, dsn)
-	rules, err := detect.Load(policies.FS())
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc, err := New(st, nil, rules, Config{ScanInterval: 15 * time.Minute, HeartbeatInterval: time.Minute, CheckInInterval: time.Hour},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc := benchService(b, st)
 	_, sec, err := st.CreateSecret(ctx, "bench")
 	if err != nil {
 		b.Fatal(err)
@@ -183,6 +175,21 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 		unit = "snapshots/s"
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+// benchService is the ingest service of the benchmarks on st, with the
+// default rules.
+func benchService(b *testing.B, st *store.Store) *Server {
+	rules, err := detect.Load(policies.FS())
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := New(st, nil, rules, Config{ScanInterval: 15 * time.Minute, HeartbeatInterval: time.Minute, CheckInInterval: time.Hour},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc
 }
 
 // enrollBenchAgent enrolls device i of a benchmark and returns it with its

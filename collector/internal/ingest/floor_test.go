@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -16,11 +14,9 @@ import (
 	"time"
 
 	"github.com/bonafide-sec/bonafide/collector/internal/activity"
-	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/ingest/ingesttest"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
-	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -256,23 +252,14 @@ type floorAlert struct {
 // own through the real service and default rules, and returns the alerts
 // it raised, as the farm floor writes them for its devices.
 func farmAlerts(b *testing.B, st *store.Store, secretID string) []floorAlert {
-	ctx := context.Background()
-	rules, err := detect.Load(policies.FS())
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc, err := New(st, nil, rules, Config{ScanInterval: 15 * time.Minute, HeartbeatInterval: time.Minute, CheckInInterval: time.Hour},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc := benchService(b, st)
 	a := enrollBenchAgent(b, st, secretID, benchDevices, false)
 	a.change()
 	rep := &agentv1.Report{ReportId: uuid.NewString(), Sequence: 1, CreatedAt: timestamppb.Now(), Body: &agentv1.Report_Snapshot{Snapshot: a.snap}}
 	if _, err := svc.Report(a.ctx, &agentv1.ReportRequest{Reports: []*agentv1.Report{rep}}); err != nil {
 		b.Fatal(err)
 	}
-	alerts, err := st.ListAlerts(ctx, store.AlertFilter{DeviceID: a.ctx.Value(agentKey{}).(store.Agent).DeviceID})
+	alerts, err := st.ListAlerts(context.Background(), store.AlertFilter{DeviceID: a.ctx.Value(agentKey{}).(store.Agent).DeviceID})
 	if err != nil || len(alerts) == 0 {
 		b.Fatalf("the farm snapshot raised %d alerts (%v)", len(alerts), err)
 	}
