@@ -320,8 +320,11 @@ func zoneName(s string) string {
 
 const maxField = 200 // longest name kept from a database field
 
+// clean trims a name from a database field, replaces what is not valid
+// UTF-8 (a database is outside input: PostgreSQL refuses such text, and
+// the report would fail to store) and cuts it to maxField bytes.
 func clean(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.ToValidUTF8(strings.TrimSpace(s), "\uFFFD")
 	if len(s) > maxField {
 		s = strings.ToValidUTF8(s[:maxField], "")
 	}

@@ -185,6 +185,8 @@ func TestOddTypes(t *testing.T) {
 		"127.0.2.0/24": {"country_code": " gb ", "latitude": "51.5", "longitude": "-0.12", "asn": "2856"},
 		"127.0.3.0/24": {"country": "United Kingdom", "country_code": "GB", "autonomous_system_number": 1.5},
 		"127.0.4.0/24": {"unrelated": "field"},
+		// Names that are not valid UTF-8.
+		"127.0.5.0/24": {"country_code": "DE", "city": "Berl\xffin", "as_name": "Telekom\xfe\xfe", "state1": "\xc3"},
 	})
 	db, err := geo.Open(path)
 	if err != nil {
@@ -204,6 +206,10 @@ func TestOddTypes(t *testing.T) {
 	}
 	if _, ok := db.Lookup(netip.MustParseAddr("127.0.4.1")); ok {
 		t.Error("127.0.4.1: record without known fields counted")
+	}
+	loc, ok = db.Lookup(netip.MustParseAddr("127.0.5.1"))
+	if !ok || loc.City != "Berl\uFFFDin" || loc.ASOrg != "Telekom\uFFFD" || loc.Region != "\uFFFD" {
+		t.Errorf("127.0.5.1: %+v, want invalid UTF-8 replaced", loc)
 	}
 }
 
