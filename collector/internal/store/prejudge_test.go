@@ -290,17 +290,11 @@ func testCachedRowOtherDevice(t *testing.T, dsn string) {
 	}
 	n := 0
 	id := func() string { n++; return fmt.Sprintf("30000000-0000-4000-8000-%012d", n) }
-	// snapshot is a snapshot whose keyboard layout is user's.
-	snapshot := func(host string, at time.Time, user string) store.IngestReport {
-		r := e.snapshot(id(), host, at, map[string]string{"locale": user})
-		r.Snapshot.Locale = &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: user}}}
-		return r
-	}
 	at := t0
 	// B's first snapshot stores its user names; so does A's, which
 	// binds A to ann.
-	e.ingest("agent-b", at, rule, snapshot("host-b", at, "bob"))
-	e.ingest("agent-a", at, rule, snapshot("host-a", at, "ann"))
+	e.ingest("agent-b", at, rule, e.userSnapshot(id(), "host-b", at, "bob"))
+	e.ingest("agent-a", at, rule, e.userSnapshot(id(), "host-a", at, "ann"))
 	for range 2 {
 		at = at.Add(time.Minute)
 		e.ingest("agent-a", at, rule, e.heartbeat(id(), "host-a", at))
@@ -312,7 +306,7 @@ func testCachedRowOtherDevice(t *testing.T, dsn string) {
 		t.Fatalf("person %q, want ann@example.com (bound by user name)", got)
 	}
 	at = at.Add(time.Minute)
-	e.ingest("agent-b", at, rule, snapshot("host-b", at, "ann"))
+	e.ingest("agent-b", at, rule, e.userSnapshot(id(), "host-b", at, "ann"))
 	at = at.Add(time.Minute)
 	e.ingest("agent-a", at, rule, e.heartbeat(id(), "host-a", at))
 	if got := person(); got != "" {
@@ -566,11 +560,6 @@ func TestCachedRowOtherReplica(t *testing.T) {
 	}
 	n := 0
 	id := func() string { n++; return fmt.Sprintf("70000000-0000-4000-8000-%012d", n) }
-	snapshot := func(host string, at time.Time, user string) store.IngestReport {
-		r := e.snapshot(id(), host, at, map[string]string{"locale": user})
-		r.Snapshot.Locale = &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: user}}}
-		return r
-	}
 	at := t0
 	heartbeat := func(st *env, ip string) {
 		t.Helper()
@@ -595,8 +584,8 @@ func TestCachedRowOtherReplica(t *testing.T) {
 			t.Fatalf("cached row: version %d (cached %v), want the device's, %d", cached, ok, v)
 		}
 	}
-	e.ingest("agent-b", at, rule, snapshot("host-b", at, "bob"))
-	e.ingest("agent-a", at, rule, snapshot("host-a", at, "ann"))
+	e.ingest("agent-b", at, rule, e.userSnapshot(id(), "host-b", at, "bob"))
+	e.ingest("agent-a", at, rule, e.userSnapshot(id(), "host-a", at, "ann"))
 	cache()
 	const uuid = "4c4c4544-0042-3510-8052-b7c04f4e3132"
 	if got, want := evidence(), "ann@example.com "+uuid+" "; got != want {
@@ -623,7 +612,7 @@ func TestCachedRowOtherReplica(t *testing.T) {
 	}{
 		{"another device reported ann's user name", " uuid-2 ", func() {
 			at = at.Add(time.Minute)
-			other.ingest("agent-b", at, rule, snapshot("host-b", at, "ann"))
+			other.ingest("agent-b", at, rule, other.userSnapshot(id(), "host-b", at, "ann"))
 		}},
 		{"that device was revoked", "ann@example.com uuid-2 ", func() {
 			if err := other.st.RevokeDevice(other.ctx, devB, "admin:test"); err != nil {
@@ -649,5 +638,58 @@ func TestCachedRowOtherReplica(t *testing.T) {
 		if got := evidence(); got != s.want {
 			t.Errorf("after %s: evidence %q, want %q (judged on the row cached before)", s.what, got, s.want)
 		}
+	}
+}
+
+// userSnapshot is a snapshot whose keyboard layout is user's.
+func (e *env) userSnapshot(reportID, host string, at time.Time, user string) store.IngestReport {
+	r := e.snapshot(reportID, host, at, map[string]string{"locale": user})
+	r.Snapshot.Locale = &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: user}}}
+	return r
+}
+
+// TestFactStampQuiet: PostgreSQL's fact stamp is no hot row: enrollments
+// (an enrollment stampede) and reports that change only their own
+// device's facts (first snapshots with user names nobody has, heartbeats,
+// changed snapshots, an alert raised on a person's device, which
+// refreshes the person's risk score) leave it as it was; a user name a
+// person has, reported by a device, changes it.
+func TestFactStampQuiet(t *testing.T) {
+	e := newEnv(t, storetest.PostgresDSN(t))
+	for _, p := range []store.Person{{Email: "ann@example.com", DeviceSerial: "SN-host-0"}, {Email: "bob@example.com", Username: "bob"}} {
+		if _, err := e.st.UpsertPerson(e.ctx, p, "admin:test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp := func() int64 {
+		t.Helper()
+		n, err := e.st.FactStampForTest(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := stamp()
+	rule := &egressRule{}
+	n := 0
+	id := func() string { n++; return fmt.Sprintf("80000000-0000-4000-8000-%012d", n) }
+	for i := range 4 {
+		agent, host := fmt.Sprintf("agent-%d", i), fmt.Sprintf("host-%d", i)
+		e.enroll(agent, "hw:"+host, host)
+		at := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest(agent, at, rule, e.userSnapshot(id(), host, at, "guest-"+host))
+		e.ingest(agent, at.Add(time.Minute), rule, e.heartbeat(id(), host, at.Add(time.Minute)))
+		e.ingest(agent, at.Add(2*time.Minute), rule, e.snapshot(id(), host, at.Add(2*time.Minute), map[string]string{"apps": "more"}))
+	}
+	if got := e.alerts(store.AlertFilter{DeviceID: e.agent("agent-0").DeviceID}); len(got) != 1 || got[0].Person != "ann@example.com" {
+		t.Fatalf("host-0's alerts %+v, want one, on ann's device", got)
+	}
+	if after := stamp(); after != before {
+		t.Fatalf("the fact stamp moved from %d to %d: enrollments and reports that change no other device's facts bumped it", before, after)
+	}
+	at := t0.Add(time.Hour)
+	e.ingest("agent-1", at, rule, e.userSnapshot(id(), "host-1", at, "bob"))
+	if stamp() == before {
+		t.Fatal("the fact stamp did not move when a device reported bob's user name")
 	}
 }
