@@ -164,7 +164,7 @@ func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rul
 
 // prejudged is a verdict on a report reached outside the writer, on the
 // device as read at version (and, on PostgreSQL, under the fact stamp
-// stamp; see rowCache).
+// stamp: see rowCache).
 type prejudged struct {
 	version  int64
 	stamp    int64
@@ -198,13 +198,14 @@ type prejudged struct {
 // the report will leave the device (see overlay), and decides on them,
 // outside the writers (one on SQLite, four on PostgreSQL: there the facts
 // read in the writer's transaction were one more statement a report
-// inside the group) and concurrently with other batches. The
-// writer keeps the verdict only if the device's version is still the one
-// read here (ingestOne) and, on PostgreSQL, the fact stamp (see rowCache). It returns nil, leaving the writer to decide, when
-// the report changes what the facts are built from in ways only the writer
-// sees: the device's keys (and so its cluster), its user names (and so its
-// person binding) or its peripherals (and so the shared ones), or when
-// reading failed (the writer then meets the error). The batch is prepared
+// inside the group) and concurrently with other batches. The writer keeps
+// the verdict only if the device's version is still the one read here
+// (ingestOne) and, on PostgreSQL, the fact stamp (see rowCache). It
+// returns nil, leaving the writer to decide, when the report changes what
+// the facts are built from in ways only the writer sees: the device's
+// keys (and so its cluster), its user names (and so its person binding)
+// or its peripherals (and so the shared ones), or when reading failed
+// (the writer then meets the error). The batch is prepared
 // (prepareBatch).
 func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *prejudged {
 	r := &b.Reports[0]
