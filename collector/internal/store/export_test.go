@@ -320,6 +320,13 @@ func (s *Store) DeviceVersionForTest(ctx context.Context, deviceID string) (int6
 	return v, err
 }
 
+// FactStampForTest reads PostgreSQL's fact stamp (migration 00046).
+func (s *Store) FactStampForTest(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT `+factStampSQL).Scan(&n)
+	return n, err
+}
+
 // CachedRowMatchesForTest compares the device's cached row with the row
 // read from the database now: cached says whether the cache holds one at
 // the device's current version, err what differs.

@@ -270,9 +270,10 @@ func (d deviceRow) after(o *overlay, now time.Time) deviceRow {
 
 // prejudgeRow is what prejudge checks before it trusts facts read outside
 // the writer: the device's version, its keys and its stored snapshot's
-// digests.
+// digests; on PostgreSQL, the fact stamp the row was read under (see
+// rowCache).
 type prejudgeRow struct {
-	version                       int64
+	version, stamp                int64
 	snapKeys, keysDigest, signins string
 	snapshot                      storedDigests
 }
@@ -298,16 +299,18 @@ const (
 		COALESCE((SELECT json_agg(json_build_object('id', a.id, 'en', a.enrolled_at, 'ls', a.last_seen))::text
 		FROM agents a WHERE a.device_id = d.id AND a.revoked_at = 0), '[]')`
 	prejudgeColumns = `, d.version, d.snapshot_keys, d.keys_digest, d.signin_keys,
-		COALESCE(sn.digest, ''), COALESCE(sn.section_digests, '')
-		FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`
+		COALESCE(sn.digest, ''), COALESCE(sn.section_digests, '')`
+	prejudgeFrom = ` FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`
+	// factStampSQL is PostgreSQL's fact stamp (migration 00046).
+	factStampSQL       = `(SELECT sum(n)::bigint FROM fact_stamp)`
 	factsQuerySQLite   = factsColumns + liveAgentsSQLite + ` FROM devices d WHERE d.id = ?`
 	factsQueryPostgres = factsColumns + liveAgentsPostgres + ` FROM devices d WHERE d.id = ?`
 	// The rows of a cluster's first members by id, with their ids.
 	membersWhere             = ` FROM devices d WHERE d.cluster_id = ? ORDER BY d.id LIMIT ?`
 	membersQuerySQLite       = factsColumns + ` d.id,` + liveAgentsSQLite + membersWhere
 	membersQueryPostgres     = factsColumns + ` d.id,` + liveAgentsPostgres + membersWhere
-	factsPrejudgeQuerySQLite = factsColumns + liveAgentsSQLite + prejudgeColumns
-	factsPrejudgeQueryPG     = factsColumns + liveAgentsPostgres + prejudgeColumns
+	factsPrejudgeQuerySQLite = factsColumns + liveAgentsSQLite + prejudgeColumns + prejudgeFrom
+	factsPrejudgeQueryPG     = factsColumns + liveAgentsPostgres + prejudgeColumns + `, ` + factStampSQL + prejudgeFrom
 )
 
 // readDevice reads a device's row for its facts and, when pre is not nil,
@@ -327,6 +330,9 @@ func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre 
 	}
 	if pre != nil {
 		dest = append(dest, &pre.version, &pre.snapKeys, &pre.keysDigest, &pre.signins, &pre.snapshot.digest, &pre.snapshot.sections)
+		if s.dialect == Postgres {
+			dest = append(dest, &pre.stamp)
+		}
 	}
 	if err := q.QueryRowContext(ctx, s.q(query), deviceID).Scan(dest...); err != nil {
 		return d, fmt.Errorf("load device facts: %w", err)

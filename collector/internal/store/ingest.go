@@ -515,7 +515,7 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	} else if pre.facts != nil {
 		ok := w.factsKept
 		if !w.factsTried {
-			if ok, err = s.keepFacts(ctx, tx, b.Agent.DeviceID, pre.facts); err != nil {
+			if ok, err = s.keepFacts(ctx, tx, b.Agent.DeviceID, pre.facts, pre.stamp); err != nil {
 				return err
 			}
 		}
@@ -782,17 +782,18 @@ func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		snapshot = "(SELECT count(*) FROM h)"
 	}
 	// What keepFacts does when the device's person binding stays: the
-	// facts are kept (kept has a row) while the person's activity
-	// histogram, locked, is still the one read (another device of theirs
-	// may have written it since), and then the activity histograms are
-	// written (writeFacts).
+	// facts are kept (kept has a row) while the fact stamp is the one the
+	// device's row was read under and the person's activity histogram,
+	// locked, is still the one read (another device of theirs may have
+	// written it since), and then the activity histograms are written
+	// (writeFacts).
 	facts := "0"
-	if fr := pre.facts; fr != nil && fr.facts.Person == fr.storedPerson && (fr.hours || fr.facts.Person != "") {
+	if fr := pre.facts; fr != nil && fr.facts.Person == fr.storedPerson {
 		person := fr.facts.Person
-		check, checkArgs := "", []any{pre.version + 1}
+		check, checkArgs := " AND "+factStampSQL+" = ?", []any{pre.version + 1, pre.stamp}
 		if person != "" {
 			add(`, pa AS (SELECT histogram FROM person_activity WHERE email = ? FOR UPDATE)`, person)
-			check, checkArgs = ` AND (SELECT histogram FROM pa) IS NOT DISTINCT FROM ?`, append(checkArgs, fr.personHistRead)
+			check, checkArgs = check+` AND (SELECT histogram FROM pa) IS NOT DISTINCT FROM ?`, append(checkArgs, fr.personHistRead)
 		}
 		add(`, kept AS (SELECT FROM d WHERE d.version = ?`+check+`)`, checkArgs...)
 		// The device's histogram is set by its UPDATE (deviceUpdate).

@@ -163,9 +163,11 @@ func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rul
 }
 
 // prejudged is a verdict on a report reached outside the writer, on the
-// device as read at version.
+// device as read at version (and, on PostgreSQL, under the fact stamp
+// stamp: see rowCache).
 type prejudged struct {
 	version  int64
+	stamp    int64
 	snapshot storedDigests
 	cluster  string // the device's cluster, as read
 	hostname string // the device's host name, as read
@@ -196,13 +198,14 @@ type prejudged struct {
 // the report will leave the device (see overlay), and decides on them,
 // outside the writers (one on SQLite, four on PostgreSQL: there the facts
 // read in the writer's transaction were one more statement a report
-// inside the group) and concurrently with other batches. The
-// writer keeps the verdict only if the device's version is still the one
-// read here (ingestOne). It returns nil, leaving the writer to decide, when
-// the report changes what the facts are built from in ways only the writer
-// sees: the device's keys (and so its cluster), its user names (and so its
-// person binding) or its peripherals (and so the shared ones), or when
-// reading failed (the writer then meets the error). The batch is prepared
+// inside the group) and concurrently with other batches. The writer keeps
+// the verdict only if the device's version is still the one read here
+// (ingestOne) and, on PostgreSQL, the fact stamp (see rowCache). It
+// returns nil, leaving the writer to decide, when the report changes what
+// the facts are built from in ways only the writer sees: the device's
+// keys (and so its cluster), its user names (and so its person binding)
+// or its peripherals (and so the shared ones), or when reading failed
+// (the writer then meets the error). The batch is prepared
 // (prepareBatch).
 func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *prejudged {
 	r := &b.Reports[0]
@@ -212,7 +215,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 	var pre prejudgeRow
 	var row deviceRow
 	var epoch uint64
-	var hit bool // the row came from the rowCache (filled on SQLite only)
+	var hit bool // the row came from the rowCache
 	var cached cachedRow
 	if cached, hit, epoch = s.rows.get(b.Agent.DeviceID); hit {
 		row, pre = cached.row, cached.pre
@@ -255,7 +258,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 			return nil // updateKeys will re-cluster
 		}
 	}
-	p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel}
+	p := &prejudged{version: version, stamp: pre.stamp, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel}
 	if newSnapshot {
 		// The new snapshot's keys give the stored keys digest (checked
 		// above), so they are the stored ones: the device row keeps them.
@@ -292,9 +295,19 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 
 // keepFacts stores what building prejudged facts changed (writeFacts),
 // unless the person's activity histogram changed since it was read
-// (another device of the person reported): the facts are stale then, and
-// it reports false.
-func (s *Store) keepFacts(ctx context.Context, tx wtx, deviceID string, r *factsRead) (bool, error) {
+// (another device of the person reported) or, on PostgreSQL, the fact
+// stamp is no longer the one the device's row was read under (stamp; see
+// rowCache): the facts are stale then, and it reports false.
+func (s *Store) keepFacts(ctx context.Context, tx wtx, deviceID string, r *factsRead, stamp int64) (bool, error) {
+	if s.dialect == Postgres {
+		var cur int64
+		if err := tx.QueryRowContext(ctx, `SELECT `+factStampSQL).Scan(&cur); err != nil {
+			return false, fmt.Errorf("fact stamp: %w", err)
+		}
+		if cur != stamp {
+			return false, nil
+		}
+	}
 	if p := r.facts.Person; p != "" {
 		var cur []byte
 		err := tx.QueryRowContext(ctx, s.q(`SELECT histogram FROM person_activity WHERE email = ?`+s.forUpdate()), p).Scan(&cur)

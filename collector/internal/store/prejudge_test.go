@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -88,8 +89,8 @@ func TestStaleVerdict(t *testing.T) {
 		}
 
 		// Nothing intervenes: one evaluation, kept. After the second
-		// report, the device's row is cached as the writer left it
-		// (SQLite), so that A below is judged on the cached row.
+		// report, the device's row is cached as the writer left it, so
+		// that A below is judged on the cached row.
 		for i, at := range []time.Time{t0, t0.Add(30 * time.Second)} {
 			if _, err := e.st.Ingest(e.ctx, from("203.0.113.1", at, e.heartbeat(fmt.Sprintf("10000000-0000-4000-8000-00000000000%d", i+1), "host-1", at)), rule); err != nil {
 				t.Fatal(err)
@@ -98,7 +99,7 @@ func TestStaleVerdict(t *testing.T) {
 				t.Fatalf("rules ran %d times for %d reports, want once each (the verdict reached outside the writer kept)", n, i+1)
 			}
 		}
-		if _, ok := e.st.CachedRowForTest(dev); !ok && e.st.Dialect() == store.SQLite {
+		if _, ok := e.st.CachedRowForTest(dev); !ok {
 			t.Fatal("the device's row is not cached after a report stored with its prejudged verdict")
 		}
 
@@ -155,21 +156,20 @@ func TestStaleVerdict(t *testing.T) {
 	})
 }
 
-// TestCachedRow: on SQLite a report is judged on the device's row as the
-// writer cached it when it stored the previous report (rowCache). A change
-// made through another path is seen by the next report's verdict: one the
+// TestCachedRow: a report is judged on the device's row as the writer
+// cached it when it stored the previous report (rowCache). A change made
+// through another path is seen by the next report's verdict: one the
 // device's version does not count (a person bound by serial number) drops
-// the cached rows; and (SQLite) a report already judged on a cached row
-// when a change that counts is made (the recompute binds the person to the
-// device) is judged again by the writer, which finds the device at
-// another version.
+// the cached rows (and bumps PostgreSQL's fact stamp); and a report
+// already judged on a cached row when a change that counts is made (the
+// recompute binds the person to the device) is judged again by the
+// writer, which finds the device at another version.
 func TestCachedRow(t *testing.T) {
 	storetest.Engines(t, testCachedRow)
 }
 
 func testCachedRow(t *testing.T, dsn string) {
 	e := newEnv(t, freshDSN(t, dsn))
-	sqlite := e.st.Dialect() == store.SQLite // PostgreSQL caches no row
 	dev := e.enroll("agent-1", "hw:1", "host-1")
 	rule := &egressRule{evidence: func(f *detect.DeviceFacts) any { return f.Person }}
 	person := func() any {
@@ -201,7 +201,7 @@ func testCachedRow(t *testing.T, dsn string) {
 				t.Fatal(err)
 			}
 		}
-		if v, ok := e.st.CachedRowForTest(dev); sqlite && (!ok || v != version()) {
+		if v, ok := e.st.CachedRowForTest(dev); !ok || v != version() {
 			t.Fatalf("cached row: version %d (cached %v), want the device's, %d", v, ok, version())
 		}
 	}
@@ -221,9 +221,6 @@ func testCachedRow(t *testing.T, dsn string) {
 		t.Fatalf("after the person was declared: the verdict saw person %q, want ann@example.com (judged on the row cached before)", got)
 	}
 
-	if !sqlite {
-		return // PostgreSQL caches no row: every report's row is read
-	}
 	// Unbind, cache again, then hold a report judged on the cached row
 	// while the person is bound again and the recompute records it.
 	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com"}, "admin:test"); err != nil {
@@ -293,29 +290,23 @@ func testCachedRowOtherDevice(t *testing.T, dsn string) {
 	}
 	n := 0
 	id := func() string { n++; return fmt.Sprintf("30000000-0000-4000-8000-%012d", n) }
-	// snapshot is a snapshot whose keyboard layout is user's.
-	snapshot := func(host string, at time.Time, user string) store.IngestReport {
-		r := e.snapshot(id(), host, at, map[string]string{"locale": user})
-		r.Snapshot.Locale = &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: user}}}
-		return r
-	}
 	at := t0
 	// B's first snapshot stores its user names; so does A's, which
 	// binds A to ann.
-	e.ingest("agent-b", at, rule, snapshot("host-b", at, "bob"))
-	e.ingest("agent-a", at, rule, snapshot("host-a", at, "ann"))
+	e.ingest("agent-b", at, rule, e.userSnapshot(id(), "host-b", at, "bob"))
+	e.ingest("agent-a", at, rule, e.userSnapshot(id(), "host-a", at, "ann"))
 	for range 2 {
 		at = at.Add(time.Minute)
 		e.ingest("agent-a", at, rule, e.heartbeat(id(), "host-a", at))
 	}
-	if _, ok := e.st.CachedRowForTest(devA); !ok && e.st.Dialect() == store.SQLite {
+	if _, ok := e.st.CachedRowForTest(devA); !ok {
 		t.Fatal("the device's row is not cached")
 	}
 	if got := person(); got != "ann@example.com" {
 		t.Fatalf("person %q, want ann@example.com (bound by user name)", got)
 	}
 	at = at.Add(time.Minute)
-	e.ingest("agent-b", at, rule, snapshot("host-b", at, "ann"))
+	e.ingest("agent-b", at, rule, e.userSnapshot(id(), "host-b", at, "ann"))
 	at = at.Add(time.Minute)
 	e.ingest("agent-a", at, rule, e.heartbeat(id(), "host-a", at))
 	if got := person(); got != "" {
@@ -327,17 +318,21 @@ func testCachedRowOtherDevice(t *testing.T, dsn string) {
 // (computed before the report is stored, as the report will leave it) is
 // the row the database gives at the same version, through snapshots that
 // change, heartbeats, activity hours, the built-in panel, a new host name
-// and a new address. SQLite only: PostgreSQL caches no row.
+// and a new address.
 func TestCachedRowMatchesDatabase(t *testing.T) {
-	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
+	storetest.Engines(t, testCachedRowMatchesDatabase)
+}
+
+func testCachedRowMatchesDatabase(t *testing.T, dsn string) {
+	e := newEnv(t, freshDSN(t, dsn))
 	dev := e.enroll("agent-1", "hw:1", "host-1")
 	rule := &egressRule{}
 	n := 0
 	id := func() string { n++; return fmt.Sprintf("40000000-0000-4000-8000-%012d", n) }
 	at := t0
-	// The egress as a GeoIP database places it, on some reports with an
-	// organisation's name that is not valid UTF-8 (which its JSON
-	// encoding in the row replaces).
+	// The egress as a GeoIP database places it, on some reports (SQLite,
+	// where the egress history takes it) with an organisation's name that
+	// is not valid UTF-8 (which its JSON encoding in the row replaces).
 	egress := map[string]detect.Egress{
 		"203.0.113.1": {IP: "203.0.113.1", Status: "ok", Country: "US", Region: "Illinois", City: "Chicago", HasLocation: true,
 			Latitude: 41.8781, Longitude: -87.6298, ASN: 7922, Org: "Comcast", NetworkClass: "residential", TimeZone: "America/Chicago"},
@@ -348,7 +343,7 @@ func TestCachedRowMatchesDatabase(t *testing.T) {
 		t.Helper()
 		b := e.batch("agent-1", at, r)
 		b.IP, b.Egress = ip, egress[ip]
-		if n%3 == 1 {
+		if n%3 == 1 && e.st.Dialect() == store.SQLite {
 			b.Egress.Org += "\xff"
 		}
 		if _, err := e.st.Ingest(e.ctx, b, rule); err != nil {
@@ -528,5 +523,173 @@ func TestCachedRowKeysChange(t *testing.T) {
 	send("agent-a", "host-a", "203.0.113.1", "a4:2b:b0:00:00:02")
 	if ca, cb := e.device(a).ClusterID, e.device(b).ClusterID; ca == "" || ca != cb {
 		t.Fatalf("host-a on host-b's access point: clusters %q and %q, want one", ca, cb)
+	}
+}
+
+// TestCachedRowOtherReplica: on PostgreSQL a report is judged on the
+// device's row as the writer cached it, without reading it (a change to
+// the row that neither the version nor the fact stamp counts, made on
+// another connection on purpose, is not seen), and what another replica
+// (a second store on the database) changes of what the row reads of other
+// rows is seen by the next report's verdict, which the writer reaches on
+// facts it reads itself: another device reporting the device's user name
+// (which unbinds its person), that device revoked (which binds it again),
+// a person declared for its serial number. So is a report the other
+// replica stored for the device (its version).
+func TestCachedRowOtherReplica(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	e := newEnv(t, dsn)
+	other := &env{T: t, ctx: t.Context(), st: storetest.Open(t, dsn), secretID: e.secretID}
+	devA := e.enroll("agent-a", "hw:a", "host-a")
+	devB := e.enroll("agent-b", "hw:b", "host-b")
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", Username: "ann"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	// The verdict's person, hardware UUID and previous address (none
+	// until the device reports from another).
+	rule := &egressRule{evidence: func(f *detect.DeviceFacts) any {
+		return f.Person + " " + f.HardwareUUID + " " + f.PreviousEgress.IP
+	}}
+	evidence := func() any {
+		t.Helper()
+		a := e.alerts(store.AlertFilter{DeviceID: devA})
+		if len(a) != 1 {
+			t.Fatalf("alerts: %+v, want one", a)
+		}
+		return a[0].Evidence["previous"]
+	}
+	n := 0
+	id := func() string { n++; return fmt.Sprintf("70000000-0000-4000-8000-%012d", n) }
+	at := t0
+	heartbeat := func(st *env, ip string) {
+		t.Helper()
+		at = at.Add(time.Minute)
+		b := st.batch("agent-a", at, st.heartbeat(id(), "host-a", at))
+		b.IP, b.Egress = ip, detect.Egress{IP: ip}
+		if _, err := st.st.Ingest(st.ctx, b, rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// cache reports until the device's row is cached at its version.
+	cache := func() {
+		t.Helper()
+		for range 2 {
+			heartbeat(e, "203.0.113.7")
+		}
+		v, err := e.st.DeviceVersionForTest(e.ctx, devA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cached, ok := e.st.CachedRowForTest(devA); !ok || cached != v {
+			t.Fatalf("cached row: version %d (cached %v), want the device's, %d", cached, ok, v)
+		}
+	}
+	e.ingest("agent-b", at, rule, e.userSnapshot(id(), "host-b", at, "bob"))
+	e.ingest("agent-a", at, rule, e.userSnapshot(id(), "host-a", at, "ann"))
+	cache()
+	const uuid = "4c4c4544-0042-3510-8052-b7c04f4e3132"
+	if got, want := evidence(), "ann@example.com "+uuid+" "; got != want {
+		t.Fatalf("evidence %q, want %q", got, want)
+	}
+
+	// The row is not read: a change nothing counts is not seen.
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(e.ctx, `UPDATE devices SET hardware_uuid = 'uuid-2' WHERE id = $1`, devA); err != nil {
+		t.Fatal(err)
+	}
+	heartbeat(e, "203.0.113.7")
+	if got, want := evidence(), "ann@example.com "+uuid+" "; got != want {
+		t.Fatalf("evidence %q, want %q: the device's row was read, not taken from the cache", got, want)
+	}
+
+	steps := []struct {
+		what, want string
+		change     func()
+	}{
+		{"another device reported ann's user name", " uuid-2 ", func() {
+			at = at.Add(time.Minute)
+			other.ingest("agent-b", at, rule, other.userSnapshot(id(), "host-b", at, "ann"))
+		}},
+		{"that device was revoked", "ann@example.com uuid-2 ", func() {
+			if err := other.st.RevokeDevice(other.ctx, devB, "admin:test"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a person was declared for its serial number", "bea@example.com uuid-2 ", func() {
+			if _, err := other.st.UpsertPerson(other.ctx, store.Person{Email: "bea@example.com", DeviceSerial: "SN-host-a"}, "admin:test"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the other replica stored a report from another address", "bea@example.com uuid-2 198.51.100.2", func() {
+			heartbeat(other, "198.51.100.2")
+		}},
+	}
+	for _, s := range steps {
+		cache()
+		s.change()
+		if _, ok := e.st.CachedRowForTest(devA); !ok {
+			t.Fatalf("%s: the other replica's write dropped this one's cache: the test no longer tests what it says", s.what)
+		}
+		heartbeat(e, "203.0.113.7")
+		if got := evidence(); got != s.want {
+			t.Errorf("after %s: evidence %q, want %q (judged on the row cached before)", s.what, got, s.want)
+		}
+	}
+}
+
+// userSnapshot is a snapshot whose keyboard layout is user's.
+func (e *env) userSnapshot(reportID, host string, at time.Time, user string) store.IngestReport {
+	r := e.snapshot(reportID, host, at, map[string]string{"locale": user})
+	r.Snapshot.Locale = &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: user}}}
+	return r
+}
+
+// TestFactStampQuiet: PostgreSQL's fact stamp is no hot row: enrollments
+// (an enrollment stampede) and reports that change only their own
+// device's facts (first snapshots with user names nobody has, heartbeats,
+// changed snapshots, an alert raised on a person's device, which
+// refreshes the person's risk score) leave it as it was; a user name a
+// person has, reported by a device, changes it.
+func TestFactStampQuiet(t *testing.T) {
+	e := newEnv(t, storetest.PostgresDSN(t))
+	for _, p := range []store.Person{{Email: "ann@example.com", DeviceSerial: "SN-host-0"}, {Email: "bob@example.com", Username: "bob"}} {
+		if _, err := e.st.UpsertPerson(e.ctx, p, "admin:test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp := func() int64 {
+		t.Helper()
+		n, err := e.st.FactStampForTest(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := stamp()
+	rule := &egressRule{}
+	n := 0
+	id := func() string { n++; return fmt.Sprintf("80000000-0000-4000-8000-%012d", n) }
+	for i := range 4 {
+		agent, host := fmt.Sprintf("agent-%d", i), fmt.Sprintf("host-%d", i)
+		e.enroll(agent, "hw:"+host, host)
+		at := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest(agent, at, rule, e.userSnapshot(id(), host, at, "guest-"+host))
+		e.ingest(agent, at.Add(time.Minute), rule, e.heartbeat(id(), host, at.Add(time.Minute)))
+		e.ingest(agent, at.Add(2*time.Minute), rule, e.snapshot(id(), host, at.Add(2*time.Minute), map[string]string{"apps": "more"}))
+	}
+	if got := e.alerts(store.AlertFilter{DeviceID: e.agent("agent-0").DeviceID}); len(got) != 1 || got[0].Person != "ann@example.com" {
+		t.Fatalf("host-0's alerts %+v, want one, on ann's device", got)
+	}
+	if after := stamp(); after != before {
+		t.Fatalf("the fact stamp moved from %d to %d: enrollments and reports that change no other device's facts bumped it", before, after)
+	}
+	at := t0.Add(time.Hour)
+	e.ingest("agent-1", at, rule, e.userSnapshot(id(), "host-1", at, "bob"))
+	if stamp() == before {
+		t.Fatal("the fact stamp did not move when a device reported bob's user name")
 	}
 }

@@ -8,12 +8,13 @@ import (
 	"sync"
 )
 
-// rowCache keeps, on SQLite, each device's row (readDevice and what
-// prejudge checks) as the last report the ingest writer stored left it,
-// so that prejudge judges the device's next report without reading: a
-// reader connection discards its page cache whenever the WAL changed
-// since its last read, which with hundreds of commits a second is on
-// almost every read, and the statement itself cost as much again.
+// rowCache keeps each device's row (readDevice and what prejudge checks)
+// as the last report the ingest writer stored left it, so that prejudge
+// judges the device's next report without reading: on SQLite a reader
+// connection discards its page cache whenever the WAL changed since its
+// last read, which with hundreds of commits a second is on almost every
+// read, and the statement itself cost as much again; on PostgreSQL the
+// read was a round trip and some forty columns to scan per report.
 //
 // It only saves reads. The writer keeps a verdict reached on a cached row
 // only when the device's version is still the one the row had (ingestOne),
@@ -29,7 +30,15 @@ import (
 // when nothing was dropped since it was read, and a verdict reached on a
 // row dropped since is not kept (epoch).
 //
-// PostgreSQL has none: other replicas write the same rows.
+// On PostgreSQL other replicas write the same rows, and nothing tells this
+// one. Their writes to the device bump its version; those to what its row
+// reads of other rows bump the fact stamp (migration 00046), which the
+// row is read with (prejudgeRow.stamp) and which the report's write
+// checks beside the version (foldStatement's kept, keepFacts): a verdict
+// reached on a row read under another stamp is not kept, and the writer
+// judges the report on facts it reads itself. The stamp also covers this
+// process's own writes, so checkCached has nothing to do there; drop and
+// othersChanged still spare the next reports a verdict that would miss.
 type rowCache struct {
 	mu    sync.Mutex
 	epoch uint64
@@ -129,9 +138,6 @@ func (c *rowCache) drop() {
 // the others' devices. It drops every row when the group changed what
 // other devices' rows are read from, or its commit failed.
 func (s *Store) storedGroup(group []*ingestReq, results []ingestResult, committed bool) {
-	if s.dialect == Postgres {
-		return
-	}
 	s.rows.mu.Lock()
 	others := s.rows.others
 	s.rows.others = false
@@ -155,7 +161,9 @@ func (s *Store) storedGroup(group []*ingestReq, results []ingestResult, committe
 // (the writer connection's data_version changed; the read pool never
 // writes), and takes back the verdicts reached on a cached row dropped
 // since: that row may lack a change the version does not count, so the
-// writer judges those reports itself.
+// writer judges those reports itself. PostgreSQL has no data_version,
+// and needs none: the fact stamp and the version take back such verdicts
+// (see rowCache).
 func (s *Store) checkCached(ctx context.Context, tx wtx, group []*ingestReq) error {
 	if s.dialect == Postgres {
 		return nil
