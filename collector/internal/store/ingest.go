@@ -274,8 +274,10 @@ var errBatchFailed = errors.New("a batch of the group failed")
 // changes. A group of one batch needs none: its failure rolls the
 // transaction back. A batch that fails for a retryable reason fails the
 // whole transaction, which the caller runs again. On PostgreSQL, without
-// savepoints, the fold statements of the batches that can go ahead are
-// sent in one round trip first (foldsAhead).
+// savepoints, a group that may be stored in one round trip (inOneTrip) is
+// tried so first (storeInOneTrip); otherwise, or when that was rolled
+// back, the fold statements of the batches that can go ahead are sent in
+// one round trip first (foldsAhead).
 func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints bool) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
 	for _, r := range group {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
 // oneTripGroup is three batches of groupEnv's devices at at: snapshots
@@ -274,5 +277,63 @@ func TestOneTripEgress(t *testing.T) {
 	}
 	if len(h) == 0 || h[0].IP != "198.51.100.9" || !h[0].At.Equal(at) {
 		t.Errorf("laptop-1's egress history %+v, want the change to 198.51.100.9 at %v first", h, at)
+	}
+}
+
+// TestOneTripPersonActivity: a report of a device bound to a person, in a
+// group sent in one round trip, after whose judging another device of the
+// person reported an hour of theirs: its fold statement does not keep the
+// facts (the person's activity histogram is not the one read) and raises;
+// the usual way judges the report again, and the person's histogram keeps
+// both devices' hours.
+func TestOneTripPersonActivity(t *testing.T) {
+	e := newEnv(t, freshDSN(t, postgresOnly(t)))
+	devA := e.enroll("agent-a", "hw:a", "host-a")
+	e.enroll("agent-b", "hw:b", "host-b")
+	// A is Ann's by its serial number, B by the user name it reports.
+	if _, err := e.st.UpsertPerson(e.ctx, store.Person{Email: "ann@example.com", DeviceSerial: "SN-host-a", Username: "ann"}, "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	hour := func(back int) time.Time { return t0.Truncate(time.Hour).Add(-time.Duration(back) * time.Hour) }
+	n := 0
+	report := func(agent, host string, back int, active uint32) store.IngestBatch {
+		n++
+		r := e.heartbeat(fmt.Sprintf("50000000-0000-4000-8000-%012d", n), host, t0)
+		r.Activity = []activity.Hour{{Start: hour(back), Active: active, Sampled: 60}}
+		return e.batch(agent, t0.Add(time.Duration(n)*time.Second), r)
+	}
+	b := e.snapshot("50000000-0000-4000-8000-0000000000b0", "host-b", t0, map[string]string{"locale": "ann"})
+	b.Snapshot.Locale = &agentv1.Locale{KeyboardLayouts: []*agentv1.KeyboardLayout{{User: "ann"}}}
+	e.ingest("agent-b", t0, &firing{}, b)
+	// A's first report binds it to Ann.
+	if _, err := e.st.Ingest(e.ctx, report("agent-a", "host-a", 5, 10), &firing{}); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, _ := e.st.IngestPrejudged(e.ctx, &firing{}, func() {
+		if _, err := e.st.Ingest(e.ctx, report("agent-b", "host-b", 1, 50), &firing{}); err != nil {
+			t.Fatal(err)
+		}
+	}, report("agent-a", "host-a", 2, 40))
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	for _, c := range []struct {
+		name string
+		read func(context.Context, string) (*activity.Histogram, error)
+		key  string
+		want map[int]uint8
+	}{
+		{"Ann's", e.st.PersonActivity, "ann@example.com", map[int]uint8{5: 10, 2: 40, 1: 50}},
+		{"A's", e.st.DeviceActivity, devA, map[int]uint8{5: 10, 2: 40, 1: 0}},
+	} {
+		h, err := c.read(e.ctx, c.key)
+		if err != nil || h == nil {
+			t.Fatalf("%s histogram %v (%v)", c.name, h, err)
+		}
+		for back, w := range c.want {
+			if got := h.Active[hour(back).Unix()/3600-(h.End-activity.Window)]; got != w {
+				t.Errorf("%s histogram, %d hours back: %d active minutes, want %d", c.name, back, got, w)
+			}
+		}
 	}
 }
