@@ -927,12 +927,34 @@ func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		if f.w.factsTried {
 			missed += ` OR ` + facts + ` = 0`
 		}
-		add(`, ingest_fold_check((SELECT count(*) FROM r) = 1 AND (`+missed+`), ?, COALESCE(d.open_alerts, 0), CAST(? AS TEXT[]))`,
-			pre.version+1, now, b.Agent.DeviceID, pre.verdict.cleared)
+		add(`, ingest_fold_check((SELECT count(*) FROM r) = 1 AND (`+missed+`), ?, COALESCE(d.open_alerts, 0), CAST(CAST(? AS TEXT) AS TEXT[]))`,
+			pre.version+1, now, b.Agent.DeviceID, textArray(pre.verdict.cleared))
 	}
 	add(` FROM (SELECT) one LEFT JOIN d ON true`)
 	f.query = s.q(sb.String())
 	return f, nil
+}
+
+// textArray is ss as a PostgreSQL text[] literal, for a statement to cast:
+// sent as one text value, it spares pgx encoding an array.
+func textArray(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, c := range []byte(s) {
+			if c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // insertReportSQL stores a report, unless an earlier attempt stored it.
