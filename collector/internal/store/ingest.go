@@ -285,13 +285,13 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			r.pre.fold, r.pre.kept = nil, false // of an attempt rolled back
 		}
 	}
-	// On PostgreSQL the fold statements of the reports that may go ahead
-	// are sent together, on the transaction's connection (see foldAhead).
 	if s.dialect == Postgres && !savepoints && inOneTrip(group) {
 		if results, err := s.storeInOneTrip(ctx, group); !errors.Is(err, errNotOneTrip) {
 			return results, err
 		}
 	}
+	// On PostgreSQL the fold statements of the reports that may go ahead
+	// are sent together, on the transaction's connection (see foldAhead).
 	var ahead []int
 	db := beginner(s.w)
 	if s.dialect == Postgres && !savepoints {
@@ -483,7 +483,7 @@ func (s *Store) storeInOneTrip(ctx context.Context, group []*ingestReq) ([]inges
 		return results, fmt.Errorf("begin: %w", err)
 	}
 	defer conn.Close()
-	read := false // every statement's row was read: the commit failed
+	read := false // every statement's row was read: an error is the commit's
 	err = conn.Raw(func(dc any) error {
 		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, &batch)
 		for _, f := range folds {
