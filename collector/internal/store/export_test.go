@@ -405,3 +405,9 @@ func (s *Store) ClusterRowAndFresh(ctx context.Context, id string, now time.Time
 	}
 	return summary + "\n" + facts, c.summary() + "\n" + c.factsDigest(), nil
 }
+
+// OneTripsForTest counts the groups stored in one round trip (see
+// storeInOneTrip).
+func (s *Store) OneTripsForTest() int64 {
+	return s.oneTrips.Load()
+}

@@ -274,13 +274,20 @@ var errBatchFailed = errors.New("a batch of the group failed")
 // changes. A group of one batch needs none: its failure rolls the
 // transaction back. A batch that fails for a retryable reason fails the
 // whole transaction, which the caller runs again. On PostgreSQL, without
-// savepoints, the fold statements of the batches that can go ahead are
-// sent in one round trip first (foldsAhead).
+// savepoints, a group that may be stored in one round trip (inOneTrip) is
+// tried so first (storeInOneTrip); otherwise, or when that was rolled
+// back, the fold statements of the batches that can go ahead are sent in
+// one round trip first (foldsAhead).
 func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints bool) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
 	for _, r := range group {
 		if r.pre != nil {
 			r.pre.fold, r.pre.kept = nil, false // of an attempt rolled back
+		}
+	}
+	if s.dialect == Postgres && !savepoints && inOneTrip(group) {
+		if results, err := s.storeInOneTrip(ctx, group); !errors.Is(err, errNotOneTrip) {
+			return results, err
 		}
 	}
 	// On PostgreSQL the fold statements of the reports that may go ahead
@@ -395,6 +402,15 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 // their places in the group, none when fewer than two would go: one
 // statement is one round trip either way.
 func foldsAhead(group []*ingestReq) []int {
+	if ahead := foldable(group); len(ahead) >= 2 {
+		return ahead
+	}
+	return nil
+}
+
+// foldable lists the places of the batches of a group whose fold
+// statements may be sent ahead of the rest (see foldsAhead).
+func foldable(group []*ingestReq) []int {
 	devices := make(map[string]int, len(group))
 	for _, r := range group {
 		devices[r.batch.Agent.DeviceID]++
@@ -405,10 +421,97 @@ func foldsAhead(group []*ingestReq) []int {
 			ahead = append(ahead, i)
 		}
 	}
-	if len(ahead) < 2 {
-		return nil
-	}
 	return ahead
+}
+
+// inOneTrip says whether a group may be stored in one round trip
+// (storeInOneTrip): every batch's fold statement may go ahead (foldable),
+// and what the writer does after it can be told before it is sent, or by
+// the statement itself (see foldStatement's check). Told before: the
+// verdict has no findings (no alert to raise or touch, and so nothing for
+// the device's risk score) and leaves the device's person binding as it
+// is (keepFacts would write it).
+func inOneTrip(group []*ingestReq) bool {
+	if len(foldable(group)) != len(group) {
+		return false
+	}
+	for _, r := range group {
+		if fr := r.pre.facts; fr == nil || len(r.pre.verdict.findings) > 0 || fr.facts.Person != fr.storedPerson {
+			return false
+		}
+	}
+	return true
+}
+
+// errNotOneTrip: a group tried in one round trip (storeInOneTrip) holds a
+// report that the writer must store with more than its fold statement,
+// known before sending (nothing was sent) or raised by a fold statement
+// (the round trip was rolled back whole). The group is stored the usual
+// way, which reads and judges again what changed.
+var errNotOneTrip = errors.New("the group needs more than its fold statements")
+
+// storeInOneTrip stores a group of prejudged reports (see inOneTrip) in a
+// single round trip on PostgreSQL: their fold statements in one pipeline,
+// ending in one Sync, which makes them one implicit transaction,
+// committed at the Sync when every statement succeeded and rolled back
+// when one failed. Explicit BEGIN and COMMIT would be two statements more
+// for the server to run, and a statement failing between them would leave
+// the connection in a failed transaction, to be rolled back in another
+// round trip. Each fold statement checks that the writer has nothing more
+// to do for its report, and raises an error otherwise (see foldStatement),
+// which rolls the whole group back: it then returns errNotOneTrip, as on
+// any error that cannot be retried whole (the usual way meets it again, and
+// tells which batch failed). The results are returned once committed.
+func (s *Store) storeInOneTrip(ctx context.Context, group []*ingestReq) ([]ingestResult, error) {
+	results := make([]ingestResult, len(group))
+	var batch pgx.Batch
+	folds := make([]*folded, len(group))
+	for i, r := range group {
+		// With a verdict, building the statement reads nothing.
+		f, err := s.foldStatement(ctx, wtx{s: s}, r.batch, &r.batch.Reports[0], r.pre, true)
+		if err != nil {
+			return results, err
+		}
+		if f.snapshotLeft {
+			return results, errNotOneTrip
+		}
+		batch.Queue(f.query, f.args...)
+		folds[i] = f
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return results, fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	read := false // every statement's row was read: an error is the commit's
+	err = conn.Raw(func(dc any) error {
+		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, &batch)
+		for _, f := range folds {
+			if err := br.QueryRow().Scan(append(f.row.dest(), nil)...); err != nil {
+				br.Close()
+				return err
+			}
+		}
+		read = true
+		return br.Close()
+	})
+	if err != nil {
+		if read {
+			s.storedGroup(group, results, false)
+		}
+		if retryable(err) {
+			return results, err
+		}
+		return results, errNotOneTrip
+	}
+	for i, r := range group {
+		results[i].acked = []string{r.batch.Reports[0].ReportID}
+		// Stored with its verdict, unless an earlier attempt stored it.
+		r.pre.kept = folds[i].row.inserted != 0
+	}
+	s.storedGroup(group, results, true)
+	s.oneTrips.Add(1)
+	return results, nil
 }
 
 // foldAhead sends the fold statements of the group's batches at ahead
@@ -421,7 +524,7 @@ func (s *Store) foldAhead(ctx context.Context, conn *sql.Conn, tx wtx, group []*
 	folds := make([]*folded, len(ahead))
 	for k, i := range ahead {
 		r := group[i]
-		f, err := s.foldStatement(ctx, tx, r.batch, &r.batch.Reports[0], r.pre)
+		f, err := s.foldStatement(ctx, tx, r.batch, &r.batch.Reports[0], r.pre, false)
 		if err != nil {
 			return err
 		}
@@ -705,7 +808,7 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 	f := pre.fold
 	if f == nil { // not sent ahead with the group's (see foldAhead)
 		var err error
-		if f, err = s.foldStatement(ctx, tx, b, r, pre); err != nil {
+		if f, err = s.foldStatement(ctx, tx, b, r, pre, false); err != nil {
 			return reportWrite{}, err
 		}
 		if err := tx.QueryRowContext(ctx, f.query, f.args...).Scan(f.row.dest()...); err != nil {
@@ -731,11 +834,14 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 
 // folded is a prejudged report's fold statement (see foldReport), what
 // building it set of the report's write, and the row it returned.
+// snapshotLeft says the statement leaves a new snapshot's rows to
+// storeSnapshot.
 type folded struct {
-	query string
-	args  []any
-	w     reportWrite
-	row   foldRow
+	query        string
+	args         []any
+	w            reportWrite
+	row          foldRow
+	snapshotLeft bool
 }
 
 // foldRow is the row a fold statement returns: the reports inserted, the
@@ -750,7 +856,18 @@ func (r *foldRow) dest() []any {
 }
 
 // foldStatement builds a prejudged report's fold statement (foldReport).
-func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged) (*folded, error) {
+// checked: the statement ends by raising an error (ingest_fold_check,
+// migration 00045) when the report it stored needs the writer to run
+// another statement after it (see storeInOneTrip): when the quota refused
+// the report, the device is not at the version the verdict was reached at
+// (or its host name changed since), the egress changed (recordEgress), the
+// facts were not kept (keepFacts), or the device has an open alert of a
+// rule the verdict cleared (resolveCleared). A report stored before
+// raises nothing: the writer does nothing more for it either. What else
+// the writer may do after the fold, the group's batches were chosen not to
+// need (inOneTrip), but for a new snapshot's rows, which snapshotLeft
+// tells.
+func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged, checked bool) (*folded, error) {
 	f := &folded{}
 	var err error
 	if f.w.sd, err = s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre); err != nil { // reads nothing with pre
@@ -781,6 +898,7 @@ func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		add(`, sn AS (`+upsertSnapshotSQL+` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h`+upsertSnapshotEndSQL+`)`, latest...)
 		snapshot = "(SELECT count(*) FROM h)"
 	}
+	f.snapshotLeft = r.Snapshot != nil && f.w.sd.expect >= 0 && snapshot == "0"
 	// What keepFacts does when the device's person binding stays: the
 	// facts are kept (kept has a row) while the fact stamp is the one the
 	// device's row was read under and the person's activity histogram,
@@ -804,9 +922,40 @@ func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		f.w.factsTried = true
 	}
 	add(` SELECT (SELECT count(*) FROM r), ` + charged + `, COALESCE(d.version, -1), COALESCE(d.open_alerts, 0),
-		COALESCE(d.egress_since, 0), ` + snapshot + `, ` + facts + ` FROM (SELECT) one LEFT JOIN d ON true`)
+		COALESCE(d.egress_since, 0), ` + snapshot + `, ` + facts)
+	if checked {
+		missed := charged + ` = 0 OR COALESCE(d.version, -1) <> ? OR COALESCE(d.egress_since, 0) = ?`
+		if f.w.factsTried {
+			missed += ` OR ` + facts + ` = 0`
+		}
+		add(`, ingest_fold_check((SELECT count(*) FROM r) = 1 AND (`+missed+`), ?, COALESCE(d.open_alerts, 0), CAST(CAST(? AS TEXT) AS TEXT[]))`,
+			pre.version+1, now, b.Agent.DeviceID, textArray(pre.verdict.cleared))
+	}
+	add(` FROM (SELECT) one LEFT JOIN d ON true`)
 	f.query = s.q(sb.String())
 	return f, nil
+}
+
+// textArray is ss as a PostgreSQL text[] literal, for a statement to cast:
+// sent as one text value, it spares pgx encoding an array.
+func textArray(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, c := range []byte(s) {
+			if c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // insertReportSQL stores a report, unless an earlier attempt stored it.

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -61,6 +62,9 @@ type Store struct {
 	// those devices to the report's own judgement (see Sweep).
 	pendingMu sync.Mutex
 	pending   map[string]int
+	// oneTrips counts the groups stored in one round trip (PostgreSQL,
+	// see storeInOneTrip), which tests read.
+	oneTrips atomic.Int64
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
