@@ -139,7 +139,7 @@ func (s *Store) PruneInBatches(ctx context.Context, now time.Time, r Retention, 
 // AddClusterEvent appends an entry to a cluster's timeline.
 func (s *Store) AddClusterEvent(ctx context.Context, clusterID string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		return s.clusterEvent(ctx, wtx{tx, s}, clusterID, at, "joined", map[string]any{"device_id": "d"})
+		return s.clusterEvent(ctx, wtx{Tx: tx, s: s}, clusterID, at, "joined", map[string]any{"device_id": "d"})
 	})
 }
 
@@ -189,7 +189,7 @@ func (s *Store) SeedCrowd(ctx context.Context, n int, at time.Time, keys ...stri
 // and those a fresh read showed then. For TestReevaluateSeesFreshCluster.
 func (s *Store) ReevaluateCluster(ctx context.Context, id string, now time.Time, ev Evaluator) (seen, fresh []detect.Cluster, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		w := wtx{tx, s}
+		w := wtx{Tx: tx, s: s}
 		return s.reevaluateClusters(ctx, w, []string{id}, "", "", now, checkingEvaluator{ev, func(f *detect.DeviceFacts) error {
 			c, err := s.clusterView(ctx, w, f.Cluster.ID, now)
 			if err != nil {
@@ -243,7 +243,7 @@ func (s *Store) StmtsBoundForTest(ctx context.Context, query string, args ...any
 	for range 3 {
 		seen := map[*sql.Stmt]bool{}
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			w := wtx{tx, s}
+			w := wtx{Tx: tx, s: s}
 			for range 2 {
 				if st := w.stmt(ctx, s.q(query)); st != nil {
 					seen[st] = true
@@ -397,4 +397,19 @@ func (s *Store) ClusterRowAndFresh(ctx context.Context, id string, now time.Time
 		return "", "", err
 	}
 	return summary + "\n" + facts, c.summary() + "\n" + c.factsDigest(), nil
+}
+
+// ClusterLocksForTest counts the cluster-lock statements (lockClusters)
+// PostgreSQL ran in the store's database, from pg_stat_statements; ok is
+// false when the server does not keep those statistics.
+func (s *Store) ClusterLocksForTest(ctx context.Context) (n int64, ok bool, err error) {
+	if _, err := s.w.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		return 0, false, nil
+	}
+	err = s.w.QueryRowContext(ctx, `SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%pg_advisory_xact_lock%'`).Scan(&n)
+	if err != nil {
+		return 0, false, nil // not loaded (shared_preload_libraries)
+	}
+	return n, true, nil
 }

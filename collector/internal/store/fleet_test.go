@@ -775,3 +775,60 @@ func TestKeysKeepHolders(t *testing.T) {
 		}
 	})
 }
+
+// TestMoveLocksClustersOnce: a report that moves its device between
+// clusters takes the cluster lock once (PostgreSQL). Its transaction takes
+// it before any row (tryGroup); judging the device and the members of the
+// clusters it moved between took it again, a round trip more inside the
+// lock for every such report.
+func TestMoveLocksClustersOnce(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		if _, ok, _ := e.st.ClusterLocksForTest(e.ctx); !ok || !strings.HasPrefix(dsn, "postgres") {
+			t.Skip("PostgreSQL with pg_stat_statements only")
+		}
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		away := detect.Egress{IP: "198.51.100.77", Status: "ok", NetworkClass: policies.NetClassResidential}
+		quiet := evaluator(func(detect.Scope, detect.Facts) ([]detect.Finding, error) { return nil, nil })
+		report := func(host string, at time.Time, where string) {
+			t.Helper()
+			gateway, egress := "f4:92:bf:01:02:03", home
+			if where == "away" {
+				gateway, egress = "f4:92:bf:09:09:09", away
+			}
+			r := e.snapshot(host+at.String(), host, at, map[string]string{"network": where})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gateway}}
+			b := e.batch("agent-"+host, at, r)
+			b.IP, b.Egress = egress.IP, egress
+			if _, err := e.st.Ingest(e.ctx, b, quiet); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, h := range []string{"m-0", "m-1", "mover"} {
+			e.enroll("agent-"+h, "hw-"+h, h)
+		}
+		for _, h := range []string{"m-0", "m-1"} {
+			report(h, t0, "home")
+		}
+		mover := e.agent("agent-mover").DeviceID
+		for i := range 4 {
+			at := t0.Add(time.Duration(i+1) * time.Minute)
+			where := []string{"home", "away"}[i%2]
+			before, _, err := e.st.ClusterLocksForTest(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			report("mover", at, where)
+			after, _, err := e.st.ClusterLocksForTest(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in := e.device(mover).ClusterID != ""; in != (where == "home") {
+				t.Fatalf("report %d from %s: mover in a cluster %v", i, where, in)
+			}
+			if n := after - before; n != 1 {
+				t.Errorf("report %d from %s: the cluster lock taken %d times, want once", i, where, n)
+			}
+		}
+	})
+}

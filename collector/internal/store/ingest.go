@@ -300,7 +300,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 		db = conn
 	}
 	err := s.txOn(ctx, db, func(sqltx *sql.Tx) error {
-		tx := wtx{sqltx, s}
+		tx := wtx{Tx: sqltx, s: s}
 		if err := s.checkCached(ctx, tx, group); err != nil {
 			return err
 		}
@@ -308,6 +308,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			if err := s.lockClusters(ctx, sqltx); err != nil {
 				return err
 			}
+			tx.clusters = true
 		}
 		if len(group) == 1 {
 			r := group[0]

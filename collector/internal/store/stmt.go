@@ -96,6 +96,11 @@ func (s *Store) closeStmts() {
 type wtx struct {
 	*sql.Tx
 	s *Store
+	// clusters says the transaction holds the cluster lock (lockClusters)
+	// since before it locked any row, so that judging need not take it
+	// again: on PostgreSQL that was a round trip more a report that moved
+	// its device, inside the lock.
+	clusters bool
 }
 
 func (t wtx) stmt(ctx context.Context, query string) *sql.Stmt {
