@@ -776,17 +776,21 @@ func TestKeysKeepHolders(t *testing.T) {
 	})
 }
 
-// TestMoveLocksClustersOnce: a report that moves its device between
-// clusters takes the cluster lock once (PostgreSQL). Its transaction takes
-// it before any row (tryGroup); judging the device and the members of the
-// clusters it moved between took it again, a round trip more inside the
-// lock for every such report.
-func TestMoveLocksClustersOnce(t *testing.T) {
+// TestMoveRoundTrips: a report that moves its device between clusters
+// takes the cluster lock once, and reads the clusters it changed and
+// their members' rows in one round trip with the clusters' timeline
+// entries (PostgreSQL). Its transaction takes the lock before any row
+// (tryGroup); judging the device and the members of the clusters it moved
+// between took it again, and the entries, each cluster's read and each
+// one's members' rows were a round trip each: all inside the lock.
+func TestMoveRoundTrips(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
-		e := newEnv(t, freshDSN(t, dsn))
-		if _, ok, _ := e.st.ClusterLocksForTest(e.ctx); !ok || !strings.HasPrefix(dsn, "postgres") {
-			t.Skip("PostgreSQL with pg_stat_statements only")
+		if !store.IsPostgres(dsn) {
+			t.Skip("PostgreSQL only")
 		}
+		proxied, trips := proxyPostgres(t, freshDSN(t, dsn))
+		e := newEnv(t, proxied)
+		_, counted, _ := e.st.ClusterLocksForTest(e.ctx) // false: no pg_stat_statements
 		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
 		away := detect.Egress{IP: "198.51.100.77", Status: "ok", NetworkClass: policies.NetClassResidential}
 		quiet := evaluator(func(detect.Scope, detect.Facts) ([]detect.Finding, error) { return nil, nil })
@@ -814,11 +818,13 @@ func TestMoveLocksClustersOnce(t *testing.T) {
 		for i := range 4 {
 			at := t0.Add(time.Duration(i+1) * time.Minute)
 			where := []string{"home", "away"}[i%2]
-			before, _, err := e.st.ClusterLocksForTest(e.ctx)
+			locks, _, err := e.st.ClusterLocksForTest(e.ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
+			before := trips.n.Load()
 			report("mover", at, where)
+			n := trips.n.Load() - before
 			after, _, err := e.st.ClusterLocksForTest(e.ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -826,8 +832,14 @@ func TestMoveLocksClustersOnce(t *testing.T) {
 			if in := e.device(mover).ClusterID != ""; in != (where == "home") {
 				t.Fatalf("report %d from %s: mover in a cluster %v", i, where, in)
 			}
-			if n := after - before; n != 1 {
+			if n := after - locks; counted && n != 1 {
 				t.Errorf("report %d from %s: the cluster lock taken %d times, want once", i, where, n)
+			}
+			// 21 to 23 round trips (the read before the writer, BEGIN
+			// and COMMIT included); 23 to 25 with the timeline entries,
+			// the cluster's read and its members' rows one each.
+			if n > 23 {
+				t.Errorf("report %d from %s: %d round trips, want 23 at most", i, where, n)
 			}
 		}
 	})
