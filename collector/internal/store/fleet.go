@@ -940,11 +940,13 @@ func (s *Store) clusterStatement(id string, now time.Time, row bool) (*clusterRe
 
 // scan reads the rows of clusterStatement into r.
 func (r *clusterRead) scan(rows resultRows) error {
-	// Scanned into once (a variable per row would escape, each row).
+	// Scanned into once (a variable per row would escape, each row), as
+	// is the list of them (a list per row escapes, through resultRows).
 	var part int
 	var dev, c3, c4, c5, c6, c7 string
+	dest := []any{&part, &dev, &c3, &c4, &c5, &c6, &c7}
 	for rows.Next() {
-		if err := rows.Scan(&part, &dev, &c3, &c4, &c5, &c6, &c7); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
 		switch part {
