@@ -398,18 +398,3 @@ func (s *Store) ClusterRowAndFresh(ctx context.Context, id string, now time.Time
 	}
 	return summary + "\n" + facts, c.summary() + "\n" + c.factsDigest(), nil
 }
-
-// ClusterLocksForTest counts the cluster-lock statements (lockClusters)
-// PostgreSQL ran in the store's database, from pg_stat_statements; ok is
-// false when the server does not keep those statistics.
-func (s *Store) ClusterLocksForTest(ctx context.Context) (n int64, ok bool, err error) {
-	if _, err := s.w.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
-		return 0, false, nil
-	}
-	err = s.w.QueryRowContext(ctx, `SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements
-		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%pg_advisory_xact_lock%'`).Scan(&n)
-	if err != nil {
-		return 0, false, nil // not loaded (shared_preload_libraries)
-	}
-	return n, true, nil
-}

@@ -127,9 +127,12 @@ func (c *Cluster) summary() string {
 // it keeps in views for judging the device and their members next, which
 // refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
-	var snapKeys, digest, clusterID, signins string
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id, signin_keys FROM devices WHERE id = ?`), deviceID).
-		Scan(&snapKeys, &digest, &clusterID, &signins); err != nil {
+	var snapKeys, digest, clusterID, signins, members string
+	query := keysQuerySQLite
+	if s.dialect == Postgres {
+		query = keysQueryPostgres
+	}
+	if err := tx.QueryRowContext(ctx, s.q(query), deviceID).Scan(&snapKeys, &digest, &clusterID, &signins, &members); err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
 	var snap []fleet.Key
@@ -144,11 +147,11 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	}
 	seeds := []string{deviceID}
 	if clusterID != "" {
-		members, err := s.clusterMemberIDs(ctx, tx, clusterID)
-		if err != nil {
-			return nil, err
+		var ids []string
+		if err := json.Unmarshal([]byte(members), &ids); err != nil {
+			return nil, fmt.Errorf("cluster members: %w", err)
 		}
-		seeds = append(seeds, members...)
+		seeds = append(seeds, ids...)
 	}
 	current := map[string]string{}
 	for _, id := range seeds {
@@ -156,6 +159,18 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	}
 	return s.recluster(ctx, tx, seeds, current, now, views)
 }
+
+// The device's keys (updateKeys) with, as a JSON array sorted, the ids of
+// the devices of its cluster (none when it is in none), which re-clustering
+// starts from when its keys changed: read in the same statement, they were
+// a round trip more inside the cluster lock.
+const (
+	keysColumns     = `SELECT d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, `
+	keysQuerySQLite = keysColumns + `(SELECT json_group_array(id) FROM (SELECT m.id FROM devices m
+		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id ORDER BY m.id)) FROM devices d WHERE d.id = ?`
+	keysQueryPostgres = keysColumns + `COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m
+		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]') FROM devices d WHERE d.id = ?`
+)
 
 // replaceKeys replaces a device's keys, whose digest is digest, and keeps
 // link_keys' holder counts. Only the keys that changed are written: a key
@@ -322,14 +337,6 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 		}
 	}
 	return nil
-}
-
-func (s *Store) clusterMemberIDs(ctx context.Context, tx querier, clusterID string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM devices WHERE cluster_id = ? ORDER BY id`), clusterID)
-	if err != nil {
-		return nil, fmt.Errorf("cluster members: %w", err)
-	}
-	return scanColumn[string](rows)
 }
 
 // inList is a test of membership in ids for a column (the fragment to
