@@ -536,7 +536,7 @@ func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor 
 		if statusChanged {
 			// A resolved alert or a false positive no longer counts, in
 			// the scores and in the device's cluster.
-			if _, err := s.refreshRisk(ctx, wtx{tx, s}, deviceID, now); err != nil {
+			if _, err := s.refreshRisk(ctx, wtx{Tx: tx, s: s}, deviceID, now); err != nil {
 				return err
 			}
 			var cluster string
@@ -544,7 +544,7 @@ func (s *Store) UpdateAlert(ctx context.Context, id int64, c AlertChange, actor 
 				return err
 			}
 			if cluster != "" {
-				if _, err := s.refreshCluster(ctx, wtx{tx, s}, cluster, now); err != nil {
+				if _, err := s.refreshCluster(ctx, wtx{Tx: tx, s: s}, cluster, now); err != nil {
 					return err
 				}
 			}

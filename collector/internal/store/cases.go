@@ -618,7 +618,7 @@ func (s *Store) UpdateCase(ctx context.Context, id int64, c CaseChange, actor st
 			return err
 		}
 		if next.Status == CaseClosed && cur.Status != CaseClosed {
-			return s.closeCaseAlerts(ctx, wtx{tx, s}, id, next.Outcome, actor, now)
+			return s.closeCaseAlerts(ctx, wtx{Tx: tx, s: s}, id, next.Outcome, actor, now)
 		}
 		return nil
 	})

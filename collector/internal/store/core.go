@@ -53,7 +53,7 @@ func (s *Store) Raise(ctx context.Context, tx *sql.Tx, deviceID string, f detect
 	if err := s.lockClusters(ctx, tx); err != nil {
 		return err
 	}
-	w := wtx{tx, s}
+	w := wtx{Tx: tx, s: s, clusters: true}
 	facts, err := s.deviceFacts(ctx, w, deviceID, at, nil, nil)
 	if err != nil {
 		return err

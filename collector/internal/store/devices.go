@@ -203,11 +203,11 @@ func (s *Store) Sweep(ctx context.Context, ev Evaluator, now time.Time) (int, er
 			if err := s.lockClusters(ctx, tx); err != nil {
 				return err
 			}
-			facts, err := s.deviceFacts(ctx, wtx{tx, s}, id, now, nil, nil)
+			facts, err := s.deviceFacts(ctx, wtx{Tx: tx, s: s}, id, now, nil, nil)
 			if err != nil {
 				return err
 			}
-			return s.judge(ctx, wtx{tx, s}, facts, s.decide(ctx, ev, facts, nil, now), nil, now, ev, nil)
+			return s.judge(ctx, wtx{Tx: tx, s: s, clusters: true}, facts, s.decide(ctx, ev, facts, nil, now), nil, now, ev, nil)
 		}, func(bool) { s.rows.forget(id) })
 		if err != nil {
 			return 0, fmt.Errorf("sweep device %s: %w", id, err)

@@ -139,7 +139,7 @@ func (s *Store) PruneInBatches(ctx context.Context, now time.Time, r Retention, 
 // AddClusterEvent appends an entry to a cluster's timeline.
 func (s *Store) AddClusterEvent(ctx context.Context, clusterID string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		return s.clusterEvent(ctx, wtx{tx, s}, clusterID, at, "joined", map[string]any{"device_id": "d"})
+		return s.clusterEvent(ctx, wtx{Tx: tx, s: s}, clusterID, at, "joined", map[string]any{"device_id": "d"})
 	})
 }
 
@@ -189,7 +189,7 @@ func (s *Store) SeedCrowd(ctx context.Context, n int, at time.Time, keys ...stri
 // and those a fresh read showed then. For TestReevaluateSeesFreshCluster.
 func (s *Store) ReevaluateCluster(ctx context.Context, id string, now time.Time, ev Evaluator) (seen, fresh []detect.Cluster, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		w := wtx{tx, s}
+		w := wtx{Tx: tx, s: s}
 		return s.reevaluateClusters(ctx, w, []string{id}, "", "", now, checkingEvaluator{ev, func(f *detect.DeviceFacts) error {
 			c, err := s.clusterView(ctx, w, f.Cluster.ID, now)
 			if err != nil {
@@ -243,7 +243,7 @@ func (s *Store) StmtsBoundForTest(ctx context.Context, query string, args ...any
 	for range 3 {
 		seen := map[*sql.Stmt]bool{}
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			w := wtx{tx, s}
+			w := wtx{Tx: tx, s: s}
 			for range 2 {
 				if st := w.stmt(ctx, s.q(query)); st != nil {
 					seen[st] = true

@@ -375,26 +375,39 @@ func (j egressJSON) Scan(src any) error {
 // does, in one statement: judging a cluster's members again read each
 // member's row in a statement of its own.
 func (s *Store) readMembers(ctx context.Context, q querier, clusterID string, n int) ([]deviceRow, error) {
+	query, args := s.membersStatement(clusterID, n)
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster members: %w", err)
+	}
+	defer rows.Close()
+	return scanMembers(rows)
+}
+
+// membersStatement is readMembers' statement.
+func (s *Store) membersStatement(clusterID string, n int) (string, []any) {
 	query := membersQuerySQLite
 	if s.dialect == Postgres {
 		query = membersQueryPostgres
 	}
-	rows, err := q.QueryContext(ctx, s.q(query), clusterID, n)
-	if err != nil {
-		return nil, fmt.Errorf("cluster members: %w", err)
-	}
-	members, err := scanRows(rows, func(sc scanner) (deviceRow, error) {
+	return s.q(query), []any{clusterID, n}
+}
+
+// scanMembers reads the rows of membersStatement (none: an empty slice).
+func scanMembers(rows resultRows) ([]deviceRow, error) {
+	members := []deviceRow{}
+	for rows.Next() {
 		var d deviceRow
 		var agents []byte
-		if err := sc.Scan(append(d.factsDest(), &d.id, &agents)...); err != nil {
-			return d, err
+		if err := rows.Scan(append(d.factsDest(), &d.id, &agents)...); err != nil {
+			return nil, fmt.Errorf("cluster members: %w", err)
 		}
 		if err := json.Unmarshal(agents, &d.agents); err != nil {
-			return d, fmt.Errorf("load agents: %w", err)
+			return nil, fmt.Errorf("cluster members: load agents: %w", err)
 		}
-		return d, nil
-	})
-	if err != nil {
+		members = append(members, d)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cluster members: %w", err)
 	}
 	return members, nil

@@ -127,9 +127,12 @@ func (c *Cluster) summary() string {
 // it keeps in views for judging the device and their members next, which
 // refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
-	var snapKeys, digest, clusterID, signins string
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_keys, keys_digest, cluster_id, signin_keys FROM devices WHERE id = ?`), deviceID).
-		Scan(&snapKeys, &digest, &clusterID, &signins); err != nil {
+	var snapKeys, digest, clusterID, signins, members string
+	query := keysQuerySQLite
+	if s.dialect == Postgres {
+		query = keysQueryPostgres
+	}
+	if err := tx.QueryRowContext(ctx, s.q(query), deviceID).Scan(&snapKeys, &digest, &clusterID, &signins, &members); err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
 	var snap []fleet.Key
@@ -144,11 +147,11 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	}
 	seeds := []string{deviceID}
 	if clusterID != "" {
-		members, err := s.clusterMemberIDs(ctx, tx, clusterID)
-		if err != nil {
-			return nil, err
+		var ids []string
+		if err := json.Unmarshal([]byte(members), &ids); err != nil {
+			return nil, fmt.Errorf("cluster members: %w", err)
 		}
-		seeds = append(seeds, members...)
+		seeds = append(seeds, ids...)
 	}
 	current := map[string]string{}
 	for _, id := range seeds {
@@ -156,6 +159,18 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	}
 	return s.recluster(ctx, tx, seeds, current, now, views)
 }
+
+// The device's keys (updateKeys) with, as a JSON array sorted, the ids of
+// the devices of its cluster (none when it is in none), which re-clustering
+// starts from when its keys changed: read in the same statement, they were
+// a round trip more inside the cluster lock.
+const (
+	keysColumns     = `SELECT d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, `
+	keysQuerySQLite = keysColumns + `(SELECT json_group_array(id) FROM (SELECT m.id FROM devices m
+		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id ORDER BY m.id)) FROM devices d WHERE d.id = ?`
+	keysQueryPostgres = keysColumns + `COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m
+		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]') FROM devices d WHERE d.id = ?`
+)
 
 // replaceKeys replaces a device's keys, whose digest is digest, and keeps
 // link_keys' holder counts. Only the keys that changed are written: a key
@@ -322,14 +337,6 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 		}
 	}
 	return nil
-}
-
-func (s *Store) clusterMemberIDs(ctx context.Context, tx querier, clusterID string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM devices WHERE cluster_id = ? ORDER BY id`), clusterID)
-	if err != nil {
-		return nil, fmt.Errorf("cluster members: %w", err)
-	}
-	return scanColumn[string](rows)
 }
 
 // inList is a test of membership in ids for a column (the fragment to
@@ -533,6 +540,9 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map
 func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) (changedIDs []string, moved int, err error) {
 	p := planClusters(groups, current)
 	changed := map[string]bool{}
+	if tx.conn != nil {
+		return s.applyPipelined(ctx, tx, p, now, changed, views)
+	}
 	moved, err = s.moveDevices(ctx, tx, p, p.movers(), now, changed)
 	if err != nil {
 		return nil, 0, err
@@ -542,6 +552,35 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 		if views[id], err = s.readCluster(ctx, tx, id, now, true); err != nil {
 			return nil, 0, err
 		}
+	}
+	return out, moved, nil
+}
+
+// applyPipelined is applyClusters on a transaction that can send
+// statements together (PostgreSQL's ingest writer): after the moves, the
+// timeline entries, the reads of the changed clusters and their members'
+// rows, which judging them reads next (reevaluateClusters), go in one
+// round trip, where they were one each, inside the cluster lock. Nothing
+// between here and that judging writes a row of the members but the
+// reporting device's, which is not judged again.
+func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now time.Time, changed map[string]bool, views clusterViews) ([]string, int, error) {
+	moved, events, err := s.moves(ctx, tx, p, p.movers(), changed)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := slices.Sorted(maps.Keys(changed))
+	stmts := s.eventStatements(now, events)
+	for _, id := range out {
+		r, query, args := s.clusterStatement(id, now, true)
+		views[id] = r
+		members, margs := s.membersStatement(id, maxReevaluate+1)
+		stmts = append(stmts, sent{query: query, args: args, read: r.scan}, sent{query: members, args: margs, read: func(rows resultRows) (err error) {
+			r.rows, err = scanMembers(rows)
+			return err
+		}})
+	}
+	if err := tx.pipeline(ctx, stmts); err != nil {
+		return nil, 0, fmt.Errorf("recluster: %w", err)
 	}
 	return out, moved, nil
 }
@@ -628,13 +667,22 @@ func (p *clusterPlan) movers() []string {
 // together after the moves, in one statement: a statement each was two
 // more round trips a moving device on PostgreSQL.
 func (s *Store) moveDevices(ctx context.Context, tx wtx, p *clusterPlan, ids []string, now time.Time, changed map[string]bool) (int, error) {
+	moved, events, err := s.moves(ctx, tx, p, ids, changed)
+	if err != nil {
+		return 0, err
+	}
+	return moved, s.clusterEvents(ctx, tx, now, events...)
+}
+
+// moves is moveDevices but for the timeline entries, which it returns.
+func (s *Store) moves(ctx context.Context, tx wtx, p *clusterPlan, ids []string, changed map[string]bool) (int, []clusterEventRow, error) {
 	moved := 0
 	var events []clusterEventRow
 	for _, d := range ids {
 		from, to := p.current[d], p.next[d]
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ? AND cluster_id = ?`), to, d, from)
 		if err != nil {
-			return 0, fmt.Errorf("recluster: %w", err)
+			return 0, nil, fmt.Errorf("recluster: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			continue
@@ -657,7 +705,7 @@ func (s *Store) moveDevices(ctx context.Context, tx wtx, p *clusterPlan, ids []s
 			events = append(events, clusterEventRow{to, "joined", map[string]any{"device_id": d, "from": from}})
 		}
 	}
-	return moved, s.clusterEvents(ctx, tx, now, events...)
+	return moved, events, nil
 }
 
 func boolInt(b bool) int {
@@ -688,6 +736,17 @@ type clusterEventRow struct {
 // statement is built for the number of entries and bypasses the
 // prepared-statement cache.
 func (s *Store) clusterEvents(ctx context.Context, tx wtx, at time.Time, events ...clusterEventRow) error {
+	for _, st := range s.eventStatements(at, events) {
+		if _, err := tx.Tx.ExecContext(ctx, st.query, st.args...); err != nil {
+			return fmt.Errorf("cluster event: %w", err)
+		}
+	}
+	return nil
+}
+
+// eventStatements are the statements of clusterEvents.
+func (s *Store) eventStatements(at time.Time, events []clusterEventRow) []sent {
+	var out []sent
 	for chunk := range slices.Chunk(events, 500) {
 		args := make([]any, 0, 4*len(chunk))
 		for _, e := range chunk {
@@ -695,11 +754,9 @@ func (s *Store) clusterEvents(ctx context.Context, tx wtx, at time.Time, events 
 			args = append(args, e.cluster, micros(at), e.kind, string(b))
 		}
 		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(chunk)), ", ")
-		if _, err := tx.Tx.ExecContext(ctx, s.q(`INSERT INTO cluster_events (cluster_id, at, kind, detail) VALUES `+rows), args...); err != nil {
-			return fmt.Errorf("cluster event: %w", err)
-		}
+		out = append(out, sent{query: s.q(`INSERT INTO cluster_events (cluster_id, at, kind, detail) VALUES ` + rows), args: args})
 	}
-	return nil
+	return out
 }
 
 // refreshCluster recomputes a cluster's view from its members, keys and
@@ -832,6 +889,9 @@ type clusterRead struct {
 	// row is the cluster's stored row (nil: not read), as read with the
 	// members or as refreshClusterFrom left it.
 	row *clusterRow
+	// rows are the rows of its first maxReevaluate+1 devices by id, read
+	// with it for judging them (reevaluateClusters), nil when not read.
+	rows []deviceRow
 }
 
 // clusterRow is what refreshing a cluster compares with its view: the
@@ -856,6 +916,21 @@ type memberAlert struct{ rule, severity, category, tags string }
 // apart by the first column, each sorted as its own query would be
 // (members by host name and id, keys by key and device, alerts by rule).
 func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time.Time, row bool) (*clusterRead, error) {
+	r, query, args := s.clusterStatement(id, now, row)
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	defer rows.Close()
+	if err := r.scan(rows); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// clusterStatement is readCluster's statement, with the read its rows
+// fill (scan).
+func (s *Store) clusterStatement(id string, now time.Time, row bool) (*clusterRead, string, []any) {
 	r := &clusterRead{id: id, members: []ClusterMember{}, index: map[string]int{}}
 	since := micros(now.Add(-clusterWindow))
 	// The alerts' status is tested here, not in SQL: PostgreSQL, its
@@ -867,17 +942,19 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 		query, args = clusterRowQuery, append(args, id)
 		r.row = &clusterRow{}
 	}
-	rows, err := tx.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
-	defer rows.Close()
-	// Scanned into once (a variable per row would escape, each row).
+	return r, s.q(query), args
+}
+
+// scan reads the rows of clusterStatement into r.
+func (r *clusterRead) scan(rows resultRows) error {
+	// Scanned into once (a variable per row would escape, each row), as
+	// is the list of them (a list per row escapes, through resultRows).
 	var part int
 	var dev, c3, c4, c5, c6, c7 string
+	dest := []any{&part, &dev, &c3, &c4, &c5, &c6, &c7}
 	for rows.Next() {
-		if err := rows.Scan(&part, &dev, &c3, &c4, &c5, &c6, &c7); err != nil {
-			return nil, err
+		if err := rows.Scan(dest...); err != nil {
+			return err
 		}
 		switch part {
 		case 0:
@@ -901,12 +978,12 @@ func (s *Store) readCluster(ctx context.Context, tx querier, id string, now time
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	if r.alerts == nil {
 		r.alerts = [][]memberAlert{}
 	}
-	return r, nil
+	return nil
 }
 
 // The members of a cluster, their keys and alerts (see readCluster), and
@@ -1165,6 +1242,10 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 	// maxReevaluate+1 of a cluster can be needed (one may be except).
 	var affected []deviceRow
 	for _, c := range judge {
+		if r := views[c]; r != nil && r.rows != nil {
+			affected, r.rows = append(affected, r.rows...), nil // read with the cluster (applyPipelined)
+			continue
+		}
 		members, err := s.readMembers(ctx, tx, c, maxReevaluate+1)
 		if err != nil {
 			return err

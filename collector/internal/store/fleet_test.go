@@ -775,3 +775,62 @@ func TestKeysKeepHolders(t *testing.T) {
 		}
 	})
 }
+
+// TestMoveRoundTrips counts the round trips to PostgreSQL of a report
+// that moves its device into a cluster and out again. Its transaction
+// takes the cluster lock before any row (tryGroup), and judging the device
+// and the members of the clusters it moved between took it again; the
+// clusters' timeline entries, each cluster's read and each one's members'
+// rows were a round trip each; the ids of the members of the cluster the
+// device leaves another: all inside the lock.
+func TestMoveRoundTrips(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		if !store.IsPostgres(dsn) {
+			t.Skip("PostgreSQL only")
+		}
+		proxied, trips := proxyPostgres(t, freshDSN(t, dsn))
+		e := newEnv(t, proxied)
+		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+		away := detect.Egress{IP: "198.51.100.77", Status: "ok", NetworkClass: policies.NetClassResidential}
+		quiet := evaluator(func(detect.Scope, detect.Facts) ([]detect.Finding, error) { return nil, nil })
+		report := func(host string, at time.Time, where string) {
+			t.Helper()
+			gateway, egress := "f4:92:bf:01:02:03", home
+			if where == "away" {
+				gateway, egress = "f4:92:bf:09:09:09", away
+			}
+			r := e.snapshot(host+at.String(), host, at, map[string]string{"network": where})
+			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gateway}}
+			b := e.batch("agent-"+host, at, r)
+			b.IP, b.Egress = egress.IP, egress
+			if _, err := e.st.Ingest(e.ctx, b, quiet); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, h := range []string{"m-0", "m-1", "mover"} {
+			e.enroll("agent-"+h, "hw-"+h, h)
+		}
+		for _, h := range []string{"m-0", "m-1"} {
+			report(h, t0, "home")
+		}
+		mover := e.agent("agent-mover").DeviceID
+		for i := range 4 {
+			at := t0.Add(time.Duration(i+1) * time.Minute)
+			where := []string{"home", "away"}[i%2]
+			before := trips.n.Load()
+			report("mover", at, where)
+			n := trips.n.Load() - before
+			if in := e.device(mover).ClusterID != ""; in != (where == "home") {
+				t.Fatalf("report %d from %s: mover in a cluster %v", i, where, in)
+			}
+			// 21 to 23 round trips to join (the read before the writer,
+			// BEGIN and COMMIT included), 21 to leave; one more with the
+			// lock taken twice, two more with the timeline entries, the
+			// cluster's read and its members' rows one each, and one more
+			// to leave with the ids of the members left read on their own.
+			if most := map[string]int64{"home": 23, "away": 22}[where]; n > most {
+				t.Errorf("report %d from %s: %d round trips, want %d at most", i, where, n, most)
+			}
+		}
+	})
+}

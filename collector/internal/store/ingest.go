@@ -298,7 +298,10 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 		ahead = foldsAhead(group)
 	}
 	var conn *sql.Conn
-	if len(ahead) > 0 {
+	// The cluster work of a report that may move its device sends
+	// statements together too (applyPipelined).
+	clusters := slices.ContainsFunc(group, (*ingestReq).clusters)
+	if len(ahead) > 0 || clusters && s.dialect == Postgres {
 		var err error
 		if conn, err = s.w.Conn(ctx); err != nil {
 			return results, fmt.Errorf("begin: %w", err)
@@ -307,14 +310,15 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 		db = conn
 	}
 	err := s.txOn(ctx, db, func(sqltx *sql.Tx) error {
-		tx := wtx{sqltx, s}
+		tx := wtx{Tx: sqltx, s: s, conn: conn}
 		if err := s.checkCached(ctx, tx, group); err != nil {
 			return err
 		}
-		if slices.ContainsFunc(group, (*ingestReq).clusters) {
+		if clusters {
 			if err := s.lockClusters(ctx, sqltx); err != nil {
 				return err
 			}
+			tx.clusters = true
 		}
 		if len(group) == 1 {
 			r := group[0]

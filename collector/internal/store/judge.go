@@ -97,7 +97,7 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
 		own = facts.Cluster.ID
 	}
-	if len(moved) > 0 || own != "" {
+	if (len(moved) > 0 || own != "") && !tx.clusters {
 		// Taken late (a rare deadlock is retried) so that the reports of
 		// a steady cluster's members are stored in parallel.
 		if err := s.lockClusters(ctx, tx.Tx); err != nil {

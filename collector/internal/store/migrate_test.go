@@ -124,3 +124,27 @@ func TestMigrateAgentUsage(t *testing.T) {
 		m.gone(`SELECT usage_day FROM agents`)
 	})
 }
+
+// Migration 00047 leaves half of each page of devices free on PostgreSQL
+// (its fill factor), and back down.
+func TestMigrateDevicesFillFactor(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		if !store.IsPostgres(dsn) {
+			t.Skip("a PostgreSQL storage parameter")
+		}
+		m := openMigrationDB(t, dsn)
+		options := func() string {
+			var o string
+			m.row(`SELECT COALESCE(array_to_string(reloptions, ','), '') FROM pg_class WHERE relname = 'devices'`, nil, &o)
+			return o
+		}
+		m.migrate(47)
+		if o := options(); o != "fillfactor=50" {
+			t.Fatalf("up: devices' options %q, want fillfactor=50", o)
+		}
+		m.migrate(44)
+		if o := options(); o != "" {
+			t.Fatalf("down: devices' options %q, want none", o)
+		}
+	})
+}

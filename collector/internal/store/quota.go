@@ -81,7 +81,7 @@ func (s *Store) ReportFlood(ctx context.Context, a Agent, q Quota, at time.Time)
 		if err != nil {
 			return fmt.Errorf("flag usage: %w", err)
 		}
-		w := wtx{tx, s}
+		w := wtx{Tx: tx, s: s}
 		facts, err := s.deviceFacts(ctx, w, a.DeviceID, at, nil, nil)
 		if err != nil {
 			return err

@@ -66,7 +66,7 @@ func (s *Store) recomputeFleet(ctx context.Context, now time.Time, size int, aft
 				start, end := time.Now(), min(n, lo+size)
 				for first := true; lo < end && (first || time.Since(start) < sliceBudget); first = false {
 					hi := min(end, lo+step)
-					if err := fn(wtx{tx, s}, lo, hi); err != nil {
+					if err := fn(wtx{Tx: tx, s: s}, lo, hi); err != nil {
 						return err
 					}
 					lo = hi

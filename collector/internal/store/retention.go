@@ -205,7 +205,7 @@ func (s *Store) rollUpReports(ctx context.Context, cutoff time.Time, batch int) 
 			slices.SortFunc(days, func(a, b reportDay) int {
 				return cmp.Or(strings.Compare(a.device, b.device), cmp.Compare(a.day, b.day))
 			})
-			w := wtx{tx, s}
+			w := wtx{Tx: tx, s: s}
 			for _, d := range days {
 				c := counts[d]
 				if _, err := w.ExecContext(ctx, s.q(`INSERT INTO report_days (device_id, day, snapshots, heartbeats) VALUES (?, ?, ?, ?)

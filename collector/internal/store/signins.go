@@ -234,7 +234,7 @@ func (s *Store) RefreshPersonSignins(ctx context.Context, email string, ev Evalu
 			if err := s.lockClusters(ctx, tx); err != nil {
 				return err
 			}
-			w := wtx{tx, s}
+			w := wtx{Tx: tx, s: s, clusters: true}
 			views := clusterViews{} // the clusters re-keying reads, for judging
 			moved, err := s.refreshSigninKeys(ctx, w, id, email, now, views)
 			if err != nil {
@@ -323,7 +323,7 @@ func (s *Store) RefreshSigninKeys(ctx context.Context, now time.Time) (int, erro
 			if err := s.lockClusters(ctx, tx); err != nil {
 				return err
 			}
-			w, views := wtx{tx, s}, clusterViews{}
+			w, views := wtx{Tx: tx, s: s, clusters: true}, clusterViews{}
 			moved, err := s.refreshSigninKeys(ctx, w, d.id, d.person, now, views)
 			if err != nil {
 				return err

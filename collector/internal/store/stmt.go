@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // maxCachedStmts bounds the prepared-statement cache; statements built at
@@ -96,6 +99,65 @@ func (s *Store) closeStmts() {
 type wtx struct {
 	*sql.Tx
 	s *Store
+	// clusters says the transaction holds the cluster lock (lockClusters)
+	// since before it locked any row, so that judging need not take it
+	// again: on PostgreSQL that was a round trip more a report that moved
+	// its device, inside the lock.
+	clusters bool
+	// conn is the transaction's connection when statements may be sent
+	// on it together (pipeline; PostgreSQL's ingest writer), else nil.
+	conn *sql.Conn
+}
+
+// resultRows are the rows of a statement's result, of database/sql or of
+// a pipeline.
+type resultRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// sent is a statement of a pipeline, its query in the dialect's form;
+// read reads its rows (nil: it returns none that matter).
+type sent struct {
+	query string
+	args  []any
+	read  func(resultRows) error
+}
+
+// pipeline sends statements in one round trip on the transaction's
+// connection (t.conn, which it needs; see foldAhead), and reads their
+// results in their order. PostgreSQL runs them one after another, each
+// seeing what the ones before it wrote.
+func (t wtx) pipeline(ctx context.Context, stmts []sent) error {
+	var batch pgx.Batch
+	for _, st := range stmts {
+		batch.Queue(st.query, st.args...)
+	}
+	return t.conn.Raw(func(dc any) error {
+		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, &batch)
+		for _, st := range stmts {
+			if err := readSent(br, st); err != nil {
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
+}
+
+// readSent reads the result of st, the next statement of br.
+func readSent(br pgx.BatchResults, st sent) error {
+	if st.read == nil {
+		_, err := br.Exec()
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return st.read(rows)
 }
 
 func (t wtx) stmt(ctx context.Context, query string) *sql.Stmt {
