@@ -19,9 +19,7 @@ import (
 	"github.com/bonafide-sec/bonafide/collector/internal/fleet"
 	"github.com/bonafide-sec/bonafide/policies"
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Evaluator runs detection rules; *detect.Engine implements it.
@@ -330,7 +328,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			return err
 		}
 		if len(ahead) > 0 {
-			if err := s.foldAhead(ctx, conn, tx, group, ahead); err != nil {
+			if err := s.foldAhead(ctx, tx, group, ahead); err != nil {
 				if retryable(err) {
 					return err
 				}
@@ -468,7 +466,7 @@ var errNotOneTrip = errors.New("the group needs more than its fold statements")
 // tells which batch failed). The results are returned once committed.
 func (s *Store) storeInOneTrip(ctx context.Context, group []*ingestReq) ([]ingestResult, error) {
 	results := make([]ingestResult, len(group))
-	var batch pgx.Batch
+	stmts := make([]sent, len(group))
 	folds := make([]*folded, len(group))
 	for i, r := range group {
 		// With a verdict, building the statement reads nothing.
@@ -479,7 +477,7 @@ func (s *Store) storeInOneTrip(ctx context.Context, group []*ingestReq) ([]inges
 		if f.snapshotLeft {
 			return results, errNotOneTrip
 		}
-		batch.Queue(f.query, f.args...)
+		stmts[i] = sent{query: f.query, args: f.args, read: oneRow(append(f.row.dest(), nil)...)}
 		folds[i] = f
 	}
 	conn, err := s.w.Conn(ctx)
@@ -487,20 +485,11 @@ func (s *Store) storeInOneTrip(ctx context.Context, group []*ingestReq) ([]inges
 		return results, fmt.Errorf("begin: %w", err)
 	}
 	defer conn.Close()
-	read := false // every statement's row was read: an error is the commit's
-	err = conn.Raw(func(dc any) error {
-		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, &batch)
-		for _, f := range folds {
-			if err := br.QueryRow().Scan(append(f.row.dest(), nil)...); err != nil {
-				br.Close()
-				return err
-			}
-		}
-		read = true
-		return br.Close()
-	})
-	if err != nil {
-		if read {
+	if err := sendAll(ctx, conn, stmts); err != nil {
+		if !foldChecked(err) {
+			// Perhaps the commit's: its outcome is unknown, and so are
+			// the group's devices' rows (a fold check's error rolled
+			// everything back).
 			s.storedGroup(group, results, false)
 		}
 		if retryable(err) {
@@ -518,13 +507,20 @@ func (s *Store) storeInOneTrip(ctx context.Context, group []*ingestReq) ([]inges
 	return results, nil
 }
 
+// foldChecked reports whether err is a fold statement's check raising
+// (ingest_fold_check, migration 00045: SQLSTATE BF001).
+func foldChecked(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "BF001"
+}
+
 // foldAhead sends the fold statements of the group's batches at ahead
 // (see foldsAhead) in one pipeline on the transaction's connection, and
 // keeps each row it returned on the report's verdict (prejudged.fold),
 // where foldReport takes it from. Every round trip costs client and
 // server a write, a read and a wake-up each, on cores they share.
-func (s *Store) foldAhead(ctx context.Context, conn *sql.Conn, tx wtx, group []*ingestReq, ahead []int) error {
-	var batch pgx.Batch
+func (s *Store) foldAhead(ctx context.Context, tx wtx, group []*ingestReq, ahead []int) error {
+	stmts := make([]sent, len(ahead))
 	folds := make([]*folded, len(ahead))
 	for k, i := range ahead {
 		r := group[i]
@@ -532,20 +528,10 @@ func (s *Store) foldAhead(ctx context.Context, conn *sql.Conn, tx wtx, group []*
 		if err != nil {
 			return err
 		}
-		batch.Queue(f.query, f.args...)
+		stmts[k] = sent{query: f.query, args: f.args, read: oneRow(f.row.dest()...)}
 		folds[k] = f
 	}
-	err := conn.Raw(func(dc any) error {
-		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, &batch)
-		for _, f := range folds {
-			if err := br.QueryRow().Scan(f.row.dest()...); err != nil {
-				br.Close()
-				return err
-			}
-		}
-		return br.Close()
-	})
-	if err != nil {
+	if err := tx.pipeline(ctx, stmts); err != nil {
 		return fmt.Errorf("store reports: %w", err)
 	}
 	for k, i := range ahead {

@@ -130,11 +130,19 @@ type sent struct {
 // results in their order. PostgreSQL runs them one after another, each
 // seeing what the ones before it wrote.
 func (t wtx) pipeline(ctx context.Context, stmts []sent) error {
+	return sendAll(ctx, t.conn, stmts)
+}
+
+// sendAll sends statements in one pgx batch on conn (PostgreSQL): one
+// round trip, ending in one Sync. Inside a transaction they run in it;
+// outside one, PostgreSQL runs them as one implicit transaction, committed
+// at the Sync when every statement succeeded (storeInOneTrip).
+func sendAll(ctx context.Context, conn *sql.Conn, stmts []sent) error {
 	var batch pgx.Batch
 	for _, st := range stmts {
 		batch.Queue(st.query, st.args...)
 	}
-	return t.conn.Raw(func(dc any) error {
+	return conn.Raw(func(dc any) error {
 		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, &batch)
 		for _, st := range stmts {
 			if err := readSent(br, st); err != nil {
@@ -144,6 +152,19 @@ func (t wtx) pipeline(ctx context.Context, stmts []sent) error {
 		}
 		return br.Close()
 	})
+}
+
+// oneRow reads a statement's one row into dest.
+func oneRow(dest ...any) func(resultRows) error {
+	return func(rows resultRows) error {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return sql.ErrNoRows
+		}
+		return rows.Scan(dest...)
+	}
 }
 
 // readSent reads the result of st, the next statement of br.
