@@ -79,6 +79,7 @@ func newEnvs() (*envs, error) {
 	snapshot, err := device.Extend(
 		cel.Variable("snapshot", cel.ObjectType(snapshotTypeName)),
 		sourceAddresses(),
+		interfacesContain(),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot CEL environment: %w", err)

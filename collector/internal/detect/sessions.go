@@ -32,7 +32,7 @@ func sourceAddresses() cel.EnvOption {
 		cel.MemberOverload("sessions_source_addresses_list_int",
 			[]*cel.Type{cel.ObjectType(sessionsTypeName), cel.ListType(cel.IntType)}, cel.ListType(cel.StringType),
 			cel.BinaryBinding(func(s, kinds ref.Val) ref.Val {
-				sessions, err := asSessions(s.Value())
+				sessions, err := asMessage[*agentv1.Sessions]("sourceAddresses", s.Value())
 				if err != nil {
 					return types.WrapErr(err)
 				}
@@ -62,22 +62,25 @@ func sourceAddresses() cel.EnvOption {
 			})))
 }
 
-// asSessions is v, the value of a Sessions message in CEL, as the
-// generated type. An unset snapshot.sessions reads as an empty dynamic
-// message, which is copied.
-func asSessions(v any) (*agentv1.Sessions, error) {
+// asMessage is v, the value of a message of type T in CEL, as the
+// generated type; fn names the function asking. An unset message field
+// (snapshot.sessions, snapshot.network) reads as an empty dynamic message,
+// which is copied.
+func asMessage[T proto.Message](fn string, v any) (T, error) {
+	var zero T
+	name := zero.ProtoReflect().Descriptor().FullName()
 	switch m := v.(type) {
-	case *agentv1.Sessions:
+	case T:
 		return m, nil
 	case proto.Message:
-		if m.ProtoReflect().Descriptor().FullName() == sessionsTypeName {
+		if m.ProtoReflect().Descriptor().FullName() == name {
 			b, err := proto.Marshal(m)
 			if err != nil {
-				return nil, err
+				return zero, err
 			}
-			s := &agentv1.Sessions{}
-			return s, proto.Unmarshal(b, s)
+			out := zero.ProtoReflect().New().Interface().(T)
+			return out, proto.Unmarshal(b, out)
 		}
 	}
-	return nil, fmt.Errorf("sourceAddresses: got %T, want %s", v, sessionsTypeName)
+	return zero, fmt.Errorf("%s: got %T, want %s", fn, v, name)
 }
