@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"cel.dev/cel-go/common/types"
-
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
@@ -23,27 +21,8 @@ func TestInterfacesContain(t *testing.T) {
 	}
 	const ips = `["192.168.1.40", "10.8.0.1", "10.9.0.1", "127.0.0.1", "::1", "fe80::5", "2001:db8::1", "2001:db9::1", "203.0.113.9", "0.0.0.0"]`
 	compile := func(src string) func(*agentv1.HostSnapshot) string {
-		prg, iss := compileExpr(envs.snapshot, `{"a": `+ips+`.map(a, cel.bind(src, ip(a), `+src+`))}`, evidenceExpr, nil)
-		if iss != nil {
-			t.Fatalf("%s: %v", src, iss)
-		}
-		return func(sn *agentv1.HostSnapshot) string {
-			act := &activation{snapshot: envs.adapter.NativeToValue(sn), params: types.NewStringInterfaceMap(envs.adapter, nil)}
-			f, err := newFrame(t.Context(), act)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			out, err := run(t.Context(), prg, f)
-			if err != nil {
-				t.Fatalf("%s: %v", src, err)
-			}
-			v, err := exportValue(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fmt.Sprint(v.(map[string]any)["a"])
-		}
+		eval := snapshotExpr(t, envs, ips+`.map(a, cel.bind(src, ip(a), `+src+`))`)
+		return func(sn *agentv1.HostSnapshot) string { return fmt.Sprint(eval(sn)) }
 	}
 	walk := compile(`snapshot.network.interfaces.exists(i, i.addresses.exists(n, isCIDR(n) && cidr(n).containsIP(src)))`)
 	native := compile(`snapshot.network.interfacesContain(src)`)

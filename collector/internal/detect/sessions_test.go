@@ -21,27 +21,8 @@ func TestSourceAddresses(t *testing.T) {
 	}
 	const kinds = `[bonafide.agent.v1.LoginSession.Type.TYPE_REMOTE_DESKTOP, bonafide.agent.v1.LoginSession.Type.TYPE_SSH, bonafide.agent.v1.LoginSession.Type.TYPE_SCREEN_SHARING]`
 	compile := func(src string) func(*agentv1.HostSnapshot) string {
-		prg, iss := compileExpr(envs.snapshot, `{"a": `+src+`}`, evidenceExpr, nil)
-		if iss != nil {
-			t.Fatalf("%s: %v", src, iss)
-		}
-		return func(sn *agentv1.HostSnapshot) string {
-			act := &activation{snapshot: envs.adapter.NativeToValue(sn), params: types.NewStringInterfaceMap(envs.adapter, nil)}
-			f, err := newFrame(t.Context(), act)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			out, err := run(t.Context(), prg, f)
-			if err != nil {
-				t.Fatalf("%s: %v", src, err)
-			}
-			v, err := exportValue(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fmt.Sprintf("%q", v.(map[string]any)["a"])
-		}
+		eval := snapshotExpr(t, envs, src)
+		return func(sn *agentv1.HostSnapshot) string { return fmt.Sprintf("%q", eval(sn)) }
 	}
 	walk := compile(`(snapshot.sessions.current.map(s, s.type in ` + kinds + `, s.source_address)
 		+ snapshot.sessions.history.map(s, s.type in ` + kinds + `, s.source_address)).distinct()`)
@@ -75,5 +56,32 @@ func TestSourceAddresses(t *testing.T) {
 	}
 	if nonEmpty < len(cases)/2 {
 		t.Fatalf("only %d of %d cases have remote sessions", nonEmpty, len(cases))
+	}
+}
+
+// snapshotExpr compiles a snapshot rule's expression for a test, and
+// returns what it gives on a snapshot.
+func snapshotExpr(t *testing.T, envs *envs, src string) func(*agentv1.HostSnapshot) any {
+	t.Helper()
+	prg, iss := compileExpr(envs.snapshot, `{"a": `+src+`}`, evidenceExpr, nil)
+	if iss != nil {
+		t.Fatalf("%s: %v", src, iss)
+	}
+	return func(sn *agentv1.HostSnapshot) any {
+		act := &activation{snapshot: envs.adapter.NativeToValue(sn), params: types.NewStringInterfaceMap(envs.adapter, nil)}
+		f, err := newFrame(t.Context(), act)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		out, err := run(t.Context(), prg, f)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		v, err := exportValue(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.(map[string]any)["a"]
 	}
 }

@@ -660,28 +660,12 @@ func (r resolving) AutoResolve(scope detect.Scope) []string {
 func TestClusterRowFollowsMoves(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, freshDSN(t, dsn))
-		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
-		away := detect.Egress{IP: "198.51.100.77", Status: "ok", NetworkClass: policies.NetClassResidential}
-		ev := resolving{evaluator(func(scope detect.Scope, f detect.Facts) ([]detect.Finding, error) {
+		report := mover(t, e, resolving{evaluator(func(scope detect.Scope, f detect.Facts) ([]detect.Finding, error) {
 			if scope != detect.ScopeDevice || f.Device.Cluster.Devices < 5 {
 				return nil, nil
 			}
 			return []detect.Finding{{RuleID: "crowded_house", Title: "T", Severity: "high", Description: "D", Category: "remote_access"}}, nil
-		}), []string{"crowded_house"}}
-		report := func(host string, at time.Time, where string) {
-			t.Helper()
-			gateway, egress := "f4:92:bf:01:02:03", home
-			if where == "away" {
-				gateway, egress = "f4:92:bf:09:09:09", away
-			}
-			r := e.snapshot(host+at.String(), host, at, map[string]string{"network": where})
-			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gateway}}
-			b := e.batch("agent-"+host, at, r)
-			b.IP, b.Egress = egress.IP, egress
-			if _, err := e.st.Ingest(e.ctx, b, ev); err != nil {
-				t.Fatal(err)
-			}
-		}
+		}), []string{"crowded_house"}})
 		for _, h := range []string{"m-0", "m-1", "m-2", "m-3", "mover"} {
 			e.enroll("agent-"+h, "hw-"+h, h)
 		}
@@ -790,23 +774,7 @@ func TestMoveRoundTrips(t *testing.T) {
 		}
 		proxied, trips := proxyPostgres(t, freshDSN(t, dsn))
 		e := newEnv(t, proxied)
-		home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
-		away := detect.Egress{IP: "198.51.100.77", Status: "ok", NetworkClass: policies.NetClassResidential}
-		quiet := evaluator(func(detect.Scope, detect.Facts) ([]detect.Finding, error) { return nil, nil })
-		report := func(host string, at time.Time, where string) {
-			t.Helper()
-			gateway, egress := "f4:92:bf:01:02:03", home
-			if where == "away" {
-				gateway, egress = "f4:92:bf:09:09:09", away
-			}
-			r := e.snapshot(host+at.String(), host, at, map[string]string{"network": where})
-			r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gateway}}
-			b := e.batch("agent-"+host, at, r)
-			b.IP, b.Egress = egress.IP, egress
-			if _, err := e.st.Ingest(e.ctx, b, quiet); err != nil {
-				t.Fatal(err)
-			}
-		}
+		report := mover(t, e, evaluator(func(detect.Scope, detect.Facts) ([]detect.Finding, error) { return nil, nil }))
 		for _, h := range []string{"m-0", "m-1", "mover"} {
 			e.enroll("agent-"+h, "hw-"+h, h)
 		}
@@ -833,4 +801,25 @@ func TestMoveRoundTrips(t *testing.T) {
 			}
 		}
 	})
+}
+
+// mover reports a device's snapshot, judged by ev, from "home" (a shared
+// access point and address) or "away" (its own).
+func mover(t *testing.T, e *env, ev store.Evaluator) func(host string, at time.Time, where string) {
+	home := detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+	away := detect.Egress{IP: "198.51.100.77", Status: "ok", NetworkClass: policies.NetClassResidential}
+	return func(host string, at time.Time, where string) {
+		t.Helper()
+		gateway, egress := "f4:92:bf:01:02:03", home
+		if where == "away" {
+			gateway, egress = "f4:92:bf:09:09:09", away
+		}
+		r := e.snapshot(host+at.String(), host, at, map[string]string{"network": where})
+		r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gateway}}
+		b := e.batch("agent-"+host, at, r)
+		b.IP, b.Egress = egress.IP, egress
+		if _, err := e.st.Ingest(e.ctx, b, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
