@@ -420,6 +420,9 @@ func (s *Server) Report(ctx context.Context, req *agentv1.ReportRequest) (*agent
 	if errors.Is(err, store.ErrOverQuota) {
 		return nil, s.overQuota(ctx, a, now)
 	}
+	if err != nil && ctx.Err() != nil { // the caller gave up waiting: nothing failed here
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	if err != nil {
 		return nil, s.internal("store reports", err)
 	}
