@@ -95,7 +95,7 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 	snapshots := mode != benchHeartbeat
 	ctx := context.Background()
 	st := storetest.Open(b, dsn)
-	svc := benchService(b, st)
+	svc := benchService(b, st, io.Discard)
 	_, sec, err := st.CreateSecret(ctx, "bench")
 	if err != nil {
 		b.Fatal(err)
@@ -178,16 +178,16 @@ func benchReport(b *testing.B, dsn string, mode benchMode) {
 }
 
 // benchService is the ingest service of the benchmarks on st, with the
-// default rules.
-func benchService(b *testing.B, st *store.Store) *Server {
+// default rules, logging to log.
+func benchService(tb testing.TB, st *store.Store, log io.Writer) *Server {
 	rules, err := detect.Load(policies.FS())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	svc, err := New(st, nil, rules, Config{ScanInterval: 15 * time.Minute, HeartbeatInterval: time.Minute, CheckInInterval: time.Hour},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+		slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return svc
 }
@@ -195,7 +195,7 @@ func benchService(b *testing.B, st *store.Store) *Server {
 // enrollBenchAgent enrolls device i of a benchmark and returns it with its
 // snapshot (benchSnapshot), quiet when asked: then no snapshot rule fires
 // on it.
-func enrollBenchAgent(b *testing.B, st *store.Store, secretID string, i int, quiet bool) *benchAgent {
+func enrollBenchAgent(tb testing.TB, st *store.Store, secretID string, i int, quiet bool) *benchAgent {
 	ctx := context.Background()
 	agentID := uuid.NewString()
 	sn := benchSnapshot(i, agentID)
@@ -210,11 +210,11 @@ func enrollBenchAgent(b *testing.B, st *store.Store, secretID string, i int, qui
 	if _, err := st.Enroll(ctx, store.Enrollment{AgentID: agentID, SecretID: secretID, IP: fmt.Sprintf("203.0.113.%d", i),
 		HardwareKey: store.HardwareKey(id.GetHardwareUuid(), id.GetSerialNumber(), id.GetMachineId()),
 		Identity:    deviceIdentity(id), CertSerial: fmt.Sprint(i), CertNotAfter: time.Now().AddDate(1, 0, 0)}); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	a, err := st.AgentByID(ctx, agentID)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	p := &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(203, 0, 113, byte(i)), Port: 40000 + i}}
 	return &benchAgent{ctx: context.WithValue(peer.NewContext(ctx, p), agentKey{}, a), snap: sn, group: i / 8}

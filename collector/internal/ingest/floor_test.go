@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -276,7 +277,7 @@ type floorAlert struct {
 // own through the real service and default rules, and returns the alerts
 // it raised, as the farm floor writes them for its devices.
 func farmAlerts(b *testing.B, st *store.Store, secretID string) []floorAlert {
-	svc := benchService(b, st)
+	svc := benchService(b, st, io.Discard)
 	a := enrollBenchAgent(b, st, secretID, benchDevices, false)
 	a.change()
 	rep := &agentv1.Report{ReportId: uuid.NewString(), Sequence: 1, CreatedAt: timestamppb.Now(), Body: &agentv1.Report_Snapshot{Snapshot: a.snap}}
