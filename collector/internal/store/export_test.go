@@ -190,7 +190,7 @@ func (s *Store) SeedCrowd(ctx context.Context, n int, at time.Time, keys ...stri
 func (s *Store) ReevaluateCluster(ctx context.Context, id string, now time.Time, ev Evaluator) (seen, fresh []detect.Cluster, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		w := wtx{Tx: tx, s: s}
-		return s.reevaluateClusters(ctx, w, []string{id}, "", "", now, checkingEvaluator{ev, func(f *detect.DeviceFacts) error {
+		return s.reevaluateClusters(ctx, w, []string{id}, nil, nil, now, checkingEvaluator{ev, func(f *detect.DeviceFacts) error {
 			c, err := s.clusterView(ctx, w, f.Cluster.ID, now)
 			if err != nil {
 				return err

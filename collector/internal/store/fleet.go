@@ -127,6 +127,19 @@ func (c *Cluster) summary() string {
 // it keeps in views for judging the device and their members next, which
 // refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
+	current := map[string]string{}
+	seeds, err := s.newKeys(ctx, tx, deviceID, egress, current)
+	if err != nil || len(seeds) == 0 {
+		return nil, err
+	}
+	return s.recluster(ctx, tx, seeds, current, now, views)
+}
+
+// newKeys is updateKeys without the re-clustering: when the device's key
+// set changed, it replaces the keys and returns the devices to re-cluster
+// from (the device and the members of its cluster), adding their current
+// cluster to current; else it returns none.
+func (s *Store) newKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, current map[string]string) ([]string, error) {
 	var snapKeys, digest, clusterID, signins, members string
 	query := keysQuerySQLite
 	if s.dialect == Postgres {
@@ -153,11 +166,10 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 		}
 		seeds = append(seeds, ids...)
 	}
-	current := map[string]string{}
 	for _, id := range seeds {
 		current[id] = clusterID
 	}
-	return s.recluster(ctx, tx, seeds, current, now, views)
+	return seeds, nil
 }
 
 // The device's keys (updateKeys) with, as a JSON array sorted, the ids of
@@ -1195,13 +1207,15 @@ func (v clusterViews) view(ctx context.Context, s *Store, q querier, id string, 
 const maxReevaluate = 100
 
 // reevaluateClusters evaluates the device rules again on the members of
-// the clusters in moved, whose membership changed, and of own (when not
-// ""), the cluster of a device whose alerts changed, except the reporting
-// device, so that a farm is flagged on all its laptops when the last one
-// joins, not at their next reports. The members of own are judged again
-// only when what they see of it changed (its facts digest differs from
-// the one stored at its last refresh): a reporter's alert that flags no
-// one and is no co-signal (a low alert) changes nothing for them.
+// the clusters in moved, whose membership changed, and of owns, the
+// clusters of reporting devices whose alerts changed (none in moved),
+// except the reporting devices (except), judged already, so that a farm is
+// flagged on all its laptops when the last one joins, not at their next
+// reports. The members of an own cluster are judged again only when what
+// they see of it changed (its facts digest differs from the one stored at
+// its last refresh): a reporter's alert that flags no one and is no
+// co-signal (a low alert) changes nothing for them. At most maxReevaluate
+// members are judged.
 //
 // Each member sees its cluster as a fresh read would show it, with the
 // alerts of the members judged before it, but the cluster is read once:
@@ -1213,14 +1227,17 @@ const maxReevaluate = 100
 // views holds the clusters already read in the transaction (nil: none),
 // each as a fresh read would show it; it ends holding every cluster
 // judged, kept so, from which their rows are refreshed.
-func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, own string, except string, now time.Time, ev Evaluator, views clusterViews) error {
-	done := map[string]bool{except: true}
+func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved, owns, except []string, now time.Time, ev Evaluator, views clusterViews) error {
+	done := map[string]bool{}
+	for _, id := range except {
+		done[id] = true
+	}
 	if views == nil {
 		views = clusterViews{}
 	}
 	clusters := slices.Clone(moved)
 	judge := slices.Clone(moved)
-	if own != "" {
+	for _, own := range owns {
 		clusters = append(clusters, own)
 		r, ok := views[own]
 		if !ok {
@@ -1254,33 +1271,15 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 	}
 	// Devices that just left a cluster are evaluated too: their cluster
 	// alerts may clear.
+	judged := 0
 	for _, d := range affected {
 		id := d.id
-		if done[id] || len(done) > maxReevaluate {
+		if done[id] || judged >= maxReevaluate {
 			continue
 		}
 		done[id] = true
-		r, err := s.factsFrom(ctx, tx, d, now, nil, views)
-		if err != nil {
-			return err
-		}
-		if err := s.writeFacts(ctx, tx, id, r); err != nil {
-			return err
-		}
-		v := s.decide(ctx, ev, r.facts, nil, now)
-		c := views[r.facts.Cluster.ID]
-		if i, ok := c.member(id); ok && v.cleared != nil {
-			// Only the rules of the member's open alerts can resolve
-			// (the view holds them as a fresh read would).
-			v.cleared = slices.DeleteFunc(v.cleared, func(rule string) bool {
-				return !slices.ContainsFunc(c.alerts[i], func(a memberAlert) bool { return a.rule == rule })
-			})
-		}
-		changed, err := s.record(ctx, tx, r.facts, v, now)
-		if err != nil {
-			return err
-		}
-		if err := s.rereadJudged(ctx, tx, views, r.facts, v, changed); err != nil {
+		judged++
+		if err := s.rejudge(ctx, tx, d, now, ev, views); err != nil {
 			return err
 		}
 	}
@@ -1298,6 +1297,33 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 		}
 	}
 	return nil
+}
+
+// rejudge evaluates the device rules again on a device from its row d,
+// as the clusters in views show it, and records the verdict, keeping the
+// views as a fresh read would show them (see reevaluateClusters).
+func (s *Store) rejudge(ctx context.Context, tx wtx, d deviceRow, now time.Time, ev Evaluator, views clusterViews) error {
+	r, err := s.factsFrom(ctx, tx, d, now, nil, views)
+	if err != nil {
+		return err
+	}
+	if err := s.writeFacts(ctx, tx, d.id, r); err != nil {
+		return err
+	}
+	v := s.decide(ctx, ev, r.facts, nil, now)
+	c := views[r.facts.Cluster.ID]
+	if i, ok := c.member(d.id); ok && v.cleared != nil {
+		// Only the rules of the member's open alerts can resolve (the
+		// view holds them as a fresh read would).
+		v.cleared = slices.DeleteFunc(v.cleared, func(rule string) bool {
+			return !slices.ContainsFunc(c.alerts[i], func(a memberAlert) bool { return a.rule == rule })
+		})
+	}
+	changed, err := s.record(ctx, tx, r.facts, v, now)
+	if err != nil {
+		return err
+	}
+	return s.rereadJudged(ctx, tx, views, r.facts, v, changed)
 }
 
 // clusterFacts is what rules see of the device's cluster.

@@ -102,8 +102,12 @@ func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]stri
 			return nil, ctx.Err()
 		}
 	}
+	q := s.ingestQ
+	if req.clusters() {
+		q = s.clusterQ
+	}
 	select {
-	case s.ingestQ <- req:
+	case q <- req:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-s.stop:
@@ -173,19 +177,32 @@ type ingestResult struct {
 }
 
 // startWriters starts n group-commit writers (one on SQLite, which has a
-// single writer connection; several on PostgreSQL).
-func (s *Store) startWriters(n int) {
+// single writer connection; several on PostgreSQL). With cluster, one more
+// writer takes the reports that may move their devices between clusters
+// (clusters), on a queue of their own (PostgreSQL): their transactions
+// hold the cluster lock, so several writers taking them queued on it one
+// behind another, each with a group of a few, while one writer, busy with
+// a group, lets the next gather every such report waiting, whose cluster
+// work it does once for all (storeMoving). The other reports keep the
+// other writers, which no longer wait for the lock behind them. Without
+// cluster (SQLite), they share the one queue.
+func (s *Store) startWriters(n int, cluster bool) {
 	s.judging = make(chan struct{}, maxJudging)
 	s.ingestQ = make(chan *ingestReq)
+	s.clusterQ = s.ingestQ
 	s.stop = make(chan struct{})
 	for range n {
-		s.writers.Go(s.writer)
+		s.writers.Go(func() { s.writer(s.ingestQ) })
+	}
+	if cluster {
+		s.clusterQ = make(chan *ingestReq)
+		s.writers.Go(func() { s.writer(s.clusterQ) })
 	}
 }
 
-func (s *Store) writer() {
+func (s *Store) writer(q <-chan *ingestReq) {
 	for {
-		group, ok := nextGroup(s.ingestQ, s.stop)
+		group, ok := nextGroup(q, s.stop)
 		if !ok {
 			return
 		}
@@ -336,10 +353,15 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			}
 		}
 		// The batches sent ahead are stored first: the others may touch
-		// their devices, which then had to be read again.
+		// their devices, which then had to be read again. The reports
+		// whose cluster work is done together (phased) come last.
+		var together []int
+		if !savepoints {
+			together = movingTogether(group)
+		}
 		order := slices.Clone(ahead)
 		for i := range group {
-			if !slices.Contains(ahead, i) {
+			if !slices.Contains(ahead, i) && !slices.Contains(together, i) {
 				order = append(order, i)
 			}
 		}
@@ -390,9 +412,159 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 				return err
 			}
 		}
+		if len(together) > 0 {
+			if err := s.storeMoving(ctx, tx, group, together, results); err != nil {
+				if retryable(err) {
+					return err
+				}
+				return errBatchFailed
+			}
+		}
 		return nil
 	}, func(ok bool) { s.storedGroup(group, results, ok) })
 	return results, err
+}
+
+// movingTogether lists the places of a group's batches whose cluster work
+// storeMoving does together: those that may move their device (clusters),
+// of one report each, whose device has no other batch in the group, when
+// they are two or more (else none). The others are stored one after
+// another, as ever.
+func movingTogether(group []*ingestReq) []int {
+	devices := make(map[string]int, len(group))
+	for _, r := range group {
+		devices[r.batch.Agent.DeviceID]++
+	}
+	var out []int
+	for i, r := range group {
+		if r.clusters() && len(r.batch.Reports) == 1 && devices[r.batch.Agent.DeviceID] == 1 {
+			out = append(out, i)
+		}
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out
+}
+
+// storeMoving stores reports that may move their devices (see
+// movingTogether) and does their cluster work once for all of them, in
+// phases: each report's writes and keys; one re-clustering from all their
+// seeds; each reporter judged on the clusters as they now are (and as the
+// reporters judged before it left their alerts); then the members of the
+// clusters changed, reporters excepted, judged once each and every changed
+// cluster's row refreshed once. One after another, each report re-clustered
+// from its own seeds, read the clusters it changed, judged their members
+// and refreshed their rows: a group of n moving reports into one farm did
+// all of that n times, each a round trip inside the cluster lock on
+// PostgreSQL. The outcome is that of the reports stored one after another
+// with their judgements on the final membership: each reporter and member
+// is judged on the clusters as the group leaves them. The group's
+// transaction holds the cluster lock (tryGroup). An error fails the group,
+// which tryGroup then runs again one batch after another.
+func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, results []ingestResult) error {
+	type reporter struct {
+		req  *ingestReq
+		open int64
+	}
+	var reporters []reporter
+	var seeds []string
+	current := map[string]string{}
+	var now time.Time
+	for _, i := range idx {
+		req := group[i]
+		b := req.batch
+		r := &b.Reports[0]
+		if err := req.ctx.Err(); err != nil {
+			results[i].err = err
+			continue
+		}
+		w, _, err := s.storeReport(ctx, tx, b, r, nil)
+		if err != nil {
+			return fmt.Errorf("report %s: %w", r.ReportID, err)
+		}
+		results[i].acked = []string{r.ReportID}
+		if !w.stored {
+			continue // by an earlier attempt
+		}
+		more, err := s.newKeys(ctx, tx, b.Agent.DeviceID, b.Egress, current)
+		if err != nil {
+			return fmt.Errorf("report %s: %w", r.ReportID, err)
+		}
+		for _, id := range more {
+			if !slices.Contains(seeds, id) {
+				seeds = append(seeds, id)
+			}
+		}
+		// See ingestOne: what record compares with.
+		reporters = append(reporters, reporter{req, w.openAlerts})
+		if b.ReceivedAt.After(now) {
+			now = b.ReceivedAt
+		}
+	}
+	views := clusterViews{}
+	var moved []string
+	if len(seeds) > 0 {
+		var err error
+		if moved, err = s.recluster(ctx, tx, seeds, current, now, views); err != nil {
+			return err
+		}
+	}
+	var owns, except []string
+	var ev Evaluator
+	// What each reporter saw of its cluster (its facts digest, with the
+	// reporter's own alerts), to tell whether reporters judged after it
+	// changed it.
+	type sight struct{ cluster, digest string }
+	saw := map[string]sight{}
+	for _, rp := range reporters {
+		b, r := rp.req.batch, &rp.req.batch.Reports[0]
+		id := b.Agent.DeviceID
+		facts, err := s.deviceFacts(ctx, tx, id, b.ReceivedAt, r.Activity, views)
+		if err != nil {
+			return fmt.Errorf("report %s: %w", r.ReportID, err)
+		}
+		v := s.decide(ctx, rp.req.ev, facts, r.Snapshot, b.ReceivedAt)
+		changed, err := s.record(ctx, tx, facts, v.withOpen(rp.open), b.ReceivedAt)
+		if err != nil {
+			return fmt.Errorf("report %s: %w", r.ReportID, err)
+		}
+		if err := s.rereadJudged(ctx, tx, views, facts, v, changed); err != nil {
+			return err
+		}
+		c := facts.Cluster.ID
+		// As judge: a reporter whose alerts changed changes what its
+		// cluster's members see, unless their cluster changed anyway.
+		if changed && c != "" && !slices.Contains(moved, c) && !slices.Contains(owns, c) {
+			owns = append(owns, c)
+		}
+		if c != "" {
+			saw[id] = sight{c, views[c].view().factsDigest()}
+		}
+		except = append(except, id)
+		ev = rp.req.ev // the last reporter's, as its judge would have used
+	}
+	// A reporter whose cluster the reporters judged after it changed (one
+	// of them now flagged, say) is judged again, as the last report's
+	// judging judged the earlier reporters, its members then, one after
+	// another: on its row as judging left it.
+	for _, rp := range reporters {
+		id := rp.req.batch.Agent.DeviceID
+		if sg, ok := saw[id]; !ok || views[sg.cluster].view().factsDigest() == sg.digest {
+			continue
+		}
+		row, err := s.readDevice(ctx, tx, id, nil)
+		if err != nil {
+			return err
+		}
+		if err := s.rejudge(ctx, tx, row, now, ev, views); err != nil {
+			return err
+		}
+	}
+	if len(moved) == 0 && len(owns) == 0 {
+		return nil
+	}
+	return s.reevaluateClusters(ctx, tx, moved, owns, except, now, ev, views)
 }
 
 // ingestBatch stores one Report call inside the group's transaction.
@@ -416,35 +588,9 @@ func (s *Store) ingestBatch(ctx context.Context, tx wtx, req *ingestReq) ([]stri
 // reached before (pre) when the device's version shows that nothing the
 // verdict was built on changed since, else on facts read here.
 func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, ev Evaluator, pre *prejudged) error {
-	write := s.writeReport
-	if s.dialect == Postgres && pre != nil {
-		write = s.foldReport
-	}
-	w, err := write(ctx, tx, b, r, pre)
+	w, pre, err := s.storeReport(ctx, tx, b, r, pre)
 	if err != nil || !w.stored {
 		return err // !stored: stored by an earlier attempt
-	}
-	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt, w.egressSince); err != nil {
-		return err
-	}
-	// The verdict reached before holds when only this write changed the
-	// device since it was read (RETURNING reads the row under its lock).
-	// The snapshot and keys stored are then the ones prejudge read, and the
-	// keys stay the same (prejudge checked).
-	if pre != nil && w.version != pre.version+1 {
-		pre = nil
-	}
-	if pre != nil && pre.facts != nil {
-		pre.facts.deviceStored = pre.facts.hours
-	}
-	if r.Snapshot != nil && !w.snapshotStored {
-		var stored *storedDigests
-		if w.version == w.sd.version+1 {
-			stored = &w.sd.stored // read at the version the UPDATE found
-		}
-		if err := s.storeSnapshot(ctx, tx, b, r, stored, stored != nil && w.sd.expect >= 0); err != nil {
-			return err
-		}
 	}
 	// The device's open or acknowledged alerts when its row was locked
 	// above: until record resolves, only the findings' rules (never
@@ -478,6 +624,44 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 	}
 	v := s.decide(ctx, ev, facts, r.Snapshot, b.ReceivedAt)
 	return s.judge(ctx, tx, facts, v.withOpen(open), moved, b.ReceivedAt, ev, views)
+}
+
+// storeReport writes a report (the report row, its agent, its device row,
+// the egress history and the snapshot), without judging it. It returns
+// the prejudged verdict still valid (nil when the write shows the device
+// changed since it was read).
+func (s *Store) storeReport(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged) (reportWrite, *prejudged, error) {
+	write := s.writeReport
+	if s.dialect == Postgres && pre != nil {
+		write = s.foldReport
+	}
+	w, err := write(ctx, tx, b, r, pre)
+	if err != nil || !w.stored {
+		return w, pre, err
+	}
+	if err := s.recordEgress(ctx, tx, b.Agent.DeviceID, b.IP, b.Egress, b.ReceivedAt, w.egressSince); err != nil {
+		return w, pre, err
+	}
+	// The verdict reached before holds when only this write changed the
+	// device since it was read (RETURNING reads the row under its lock).
+	// The snapshot and keys stored are then the ones prejudge read, and the
+	// keys stay the same (prejudge checked).
+	if pre != nil && w.version != pre.version+1 {
+		pre = nil
+	}
+	if pre != nil && pre.facts != nil {
+		pre.facts.deviceStored = pre.facts.hours
+	}
+	if r.Snapshot != nil && !w.snapshotStored {
+		var stored *storedDigests
+		if w.version == w.sd.version+1 {
+			stored = &w.sd.stored // read at the version the UPDATE found
+		}
+		if err := s.storeSnapshot(ctx, tx, b, r, stored, stored != nil && w.sd.expect >= 0); err != nil {
+			return w, pre, err
+		}
+	}
+	return w, pre, nil
 }
 
 // reportWrite is what storing a report and updating its device returned.

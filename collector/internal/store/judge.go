@@ -93,18 +93,18 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 	if err := s.rereadJudged(ctx, tx, views, facts, v, changed); err != nil {
 		return err
 	}
-	var own string // the device's cluster, when only its alerts changed
+	var own []string // the device's cluster, when only its alerts changed
 	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
-		own = facts.Cluster.ID
+		own = []string{facts.Cluster.ID}
 	}
-	if (len(moved) > 0 || own != "") && !tx.clusters {
+	if (len(moved) > 0 || len(own) > 0) && !tx.clusters {
 		// Taken late (a rare deadlock is retried) so that the reports of
 		// a steady cluster's members are stored in parallel.
 		if err := s.lockClusters(ctx, tx.Tx); err != nil {
 			return err
 		}
 	}
-	return s.reevaluateClusters(ctx, tx, moved, own, facts.ID, now, ev, views)
+	return s.reevaluateClusters(ctx, tx, moved, own, []string{facts.ID}, now, ev, views)
 }
 
 // record raises or re-opens the alerts of a verdict's findings, resolves

@@ -54,8 +54,11 @@ type Store struct {
 	// judged before it (see prejudge).
 	judging chan struct{}
 	ingestQ chan *ingestReq
-	stop    chan struct{}
-	writers sync.WaitGroup
+	// clusterQ takes the reports that may move their devices (see
+	// startWriters); it is ingestQ when they share its writers.
+	clusterQ chan *ingestReq
+	stop     chan struct{}
+	writers  sync.WaitGroup
 	// Group commit of enrollments (see EnrollAgent).
 	enrollQ chan *enrollReq
 	// Reports received and not yet stored, by device: the sweep leaves
@@ -133,9 +136,9 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	if s.dialect == Postgres {
-		s.startWriters(4)
+		s.startWriters(4, true)
 	} else {
-		s.startWriters(1)
+		s.startWriters(1, false)
 	}
 	s.enrollQ = make(chan *enrollReq)
 	s.writers.Go(s.enrollWriter)

@@ -1,0 +1,276 @@
+package store_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+	"github.com/bonafide-sec/bonafide/collector/internal/store"
+	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
+	"github.com/bonafide-sec/bonafide/policies"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+// movingFleet is a fleet whose laptops move between two homes and places
+// of their own, each report judged by the fleet rules and a stand-in for
+// the remote-access rules that flags the laptops named f-… at home A.
+type movingFleet struct {
+	e     *env
+	rules store.Evaluator
+	ids   map[string]string // host → device id
+}
+
+var movingHosts = []string{"f-0", "f-1", "f-2", "f-3", "f-4", "h-0", "h-1"}
+
+// newMovingFleet enrolls the fleet's laptops in a fresh database (dsn: its
+// engine's) or, with proxied, in the database proxied names.
+func newMovingFleet(t *testing.T, dsn string, proxied bool) *movingFleet {
+	if !proxied {
+		dsn = freshDSN(t, dsn)
+	}
+	f := &movingFleet{e: newEnv(t, dsn), ids: map[string]string{}, rules: fleetRulesWith(t, "rules/remote_access.yaml", `
+rules:
+  - id: anydesk_session
+    title: AnyDesk session
+    severity: high
+    scope: device
+    auto_resolve: true
+    description: D
+    condition: device.hostname.startsWith("f-") && device.egress.ip == "198.51.100.9"
+`)}
+	for _, h := range movingHosts {
+		f.ids[h] = f.e.enroll("agent-"+h, "hw-"+h, h)
+	}
+	return f
+}
+
+// batch is host's snapshot from where: home "A" or "B" (a shared access
+// point and address each) or "away" (its own).
+func (f *movingFleet) batch(host string, at time.Time, where string) store.IngestBatch {
+	gateway, egress := "f4:92:bf:0a:0a:0a", detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
+	switch where {
+	case "B":
+		gateway, egress.IP = "f4:92:bf:0b:0b:0b", "198.51.100.10"
+	case "away":
+		n := slices.Index(movingHosts, host)
+		gateway, egress.IP = fmt.Sprintf("f4:92:bf:01:01:%02x", n), fmt.Sprintf("192.0.2.%d", 10+n)
+	}
+	r := f.e.snapshot(host+at.String(), host, at, map[string]string{"network": where})
+	r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gateway}}
+	b := f.e.batch("agent-"+host, at, r)
+	b.IP, b.Egress = egress.IP, egress
+	return b
+}
+
+// state is what the fleet shows, with device and cluster ids replaced by
+// host names (a cluster's name: its founders'), alert times and counts
+// left out: the clusters, their timelines, each device's open alerts
+// (with their evidence) and risk score.
+func (f *movingFleet) state(t *testing.T, at time.Time) string {
+	t.Helper()
+	e := f.e
+	hosts := map[string]string{}
+	for h, id := range f.ids {
+		hosts[id] = h
+	}
+	var out []string
+	ids := map[string]bool{}
+	for _, h := range movingHosts {
+		d := e.device(f.ids[h])
+		if d.ClusterID != "" {
+			ids[d.ClusterID] = true
+		}
+		var alerts []string
+		for _, a := range e.alerts(store.AlertFilter{DeviceID: f.ids[h]}) {
+			if a.Status != store.StatusOpen {
+				continue
+			}
+			delete(a.Evidence, "cluster")
+			ev, _ := json.Marshal(a.Evidence)
+			alerts = append(alerts, a.RuleID+" "+a.Severity+" "+string(ev))
+		}
+		slices.Sort(alerts)
+		out = append(out, fmt.Sprintf("%s risk %d alerts %v", h, d.Risk.Score, alerts))
+	}
+	active, err := e.st.ListClusters(e.ctx, false, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range active {
+		ids[c.ID] = true
+	}
+	// Every cluster ever named, by its founders.
+	clusters := map[string]store.Cluster{}
+	names := map[string]string{"": ""}
+	for more := true; more; {
+		more = false
+		for id := range ids {
+			if _, ok := clusters[id]; ok {
+				continue
+			}
+			c, err := e.st.GetCluster(e.ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clusters[id], more = c, true
+			for _, ev := range c.Timeline {
+				for _, k := range []string{"from", "to"} {
+					if other, _ := ev.Detail[k].(string); other != "" {
+						ids[other] = true
+					}
+				}
+				if ev.Kind == "formed" {
+					var founders []string
+					for _, d := range ev.Detail["devices"].([]any) {
+						founders = append(founders, hosts[d.(string)])
+					}
+					slices.Sort(founders)
+					names[id] = "[" + strings.Join(founders, " ") + "]"
+				}
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(clusters)) {
+		c := clusters[id]
+		var members, events []string
+		for _, m := range c.Members {
+			members = append(members, hosts[m.DeviceID])
+		}
+		for _, ev := range c.Timeline {
+			s := ev.Kind
+			if d, _ := ev.Detail["device_id"].(string); d != "" {
+				s += " " + hosts[d]
+			}
+			for _, k := range []string{"from", "to"} {
+				if other, ok := ev.Detail[k].(string); ok {
+					s += " " + k + " " + names[other]
+				}
+			}
+			events = append(events, ev.At.Format(time.TimeOnly)+" "+s)
+		}
+		// The moves of one group are in no order of their own.
+		slices.Sort(events)
+		out = append(out, fmt.Sprintf("cluster %s %s members %v score %d suspected %v people %d co-signals %v links %v timeline %v",
+			names[id], c.Status, members, c.Score, c.Suspected, c.People, c.CoSignals, c.Links, events))
+		if c.Status == "active" {
+			stored, fresh, err := e.st.ClusterRowAndFresh(e.ctx, id, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored != fresh {
+				t.Errorf("cluster %s: its row holds\n%s\nwhile a fresh read computes\n%s", names[id], stored, fresh)
+			}
+		}
+	}
+	slices.Sort(out[len(movingHosts):])
+	return strings.Join(out, "\n")
+}
+
+// TestMovingTogether: reports that may move their devices between
+// clusters, stored in one group (their cluster work done together), leave
+// the same clusters, timelines, alerts (members' included) and risk
+// scores as the same reports stored one after another. In each round
+// laptops join and leave a farm and a household forms and dissolves; the
+// farm is flagged on all its laptops, and the laptops that joined it in
+// the same group see each other flagged.
+func TestMovingTogether(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		together, alone := newMovingFleet(t, dsn, false), newMovingFleet(t, dsn, false)
+		rounds := [][]string{
+			{"f-0 A", "f-1 A", "h-0 B"},
+			{"f-2 A", "f-3 A", "h-1 B"},
+			{"f-4 A", "f-0 away", "h-0 away"},
+			{"f-1 away", "f-0 A", "h-0 B", "f-2 A"},
+		}
+		for i, round := range rounds {
+			at := t0.Add(time.Duration(i) * time.Minute)
+			var batches []store.IngestBatch
+			for _, r := range round {
+				host, where, _ := strings.Cut(r, " ")
+				batches = append(batches, together.batch(host, at, where))
+				if _, err := alone.e.st.Ingest(alone.e.ctx, alone.batch(host, at, where), alone.rules); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, errs := together.e.st.IngestGroup(together.e.ctx, together.rules, batches...)
+			for j, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d, %s: %v", i, round[j], err)
+				}
+			}
+			got, want := together.state(t, at), alone.state(t, at)
+			if got != want {
+				t.Errorf("round %d %v: stored together\n%s\none after another\n%s", i, round, got, want)
+			}
+			if i == 1 {
+				// A farm of four people with AnyDesk sessions: flagged on
+				// every laptop, each linked to the others.
+				for _, h := range []string{"f-0", "f-1", "f-2", "f-3"} {
+					var rules []string
+					for _, a := range together.e.alerts(store.AlertFilter{DeviceID: together.ids[h]}) {
+						if a.Status == store.StatusOpen {
+							rules = append(rules, a.RuleID)
+						}
+					}
+					slices.Sort(rules)
+					if want := []string{"anydesk_session", "laptop_farm_suspected", "linked_to_flagged_device"}; !slices.Equal(rules, want) {
+						t.Errorf("%s after round %d: open alerts %v, want %v", h, i, rules, want)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestMovingTogetherRoundTrips counts the round trips to PostgreSQL of
+// four reports that move their laptops into a farm (and one out of it),
+// stored in one group and one after another: together, the farm is
+// re-clustered, read, its members judged and its row refreshed once, and
+// the cluster lock taken once.
+func TestMovingTogetherRoundTrips(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		if !store.IsPostgres(dsn) {
+			t.Skip("PostgreSQL only")
+		}
+		trips := map[bool]int64{}
+		for _, together := range []bool{true, false} {
+			proxied, n := proxyPostgres(t, freshDSN(t, dsn))
+			f := newMovingFleet(t, proxied, true)
+			// Every laptop has reported (from away, but for the farm's
+			// first two) before the group.
+			for _, h := range movingHosts {
+				where := map[bool]string{true: "A", false: "away"}[h == "f-0" || h == "f-1" || h == "h-0"]
+				if _, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, f.batch(h, t0, where)); errs[0] != nil {
+					t.Fatal(errs[0])
+				}
+			}
+			at := t0.Add(time.Minute)
+			batches := []store.IngestBatch{f.batch("f-2", at, "A"), f.batch("f-3", at, "A"), f.batch("f-4", at, "A"), f.batch("h-1", at, "A"), f.batch("h-0", at, "away")}
+			before := n.n.Load()
+			if together {
+				_, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, batches...)
+				for _, err := range errs {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			} else {
+				for _, b := range batches {
+					if _, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, b); errs[0] != nil {
+						t.Fatal(errs[0])
+					}
+				}
+			}
+			trips[together] = n.n.Load() - before
+		}
+		t.Logf("round trips: %d together, %d one after another", trips[true], trips[false])
+		if trips[true]*10 > trips[false]*8 {
+			t.Errorf("%d round trips together, %d one after another: want at most 0.8 of them", trips[true], trips[false])
+		}
+	})
+}
