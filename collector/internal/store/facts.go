@@ -164,6 +164,9 @@ const (
 	personActivityEndSQL = ` ON CONFLICT (email) DO UPDATE SET histogram = excluded.histogram`
 )
 
+// deviceActivitySQL sets a device's activity histogram (writeFacts).
+const deviceActivitySQL = `UPDATE devices SET activity = ? WHERE id = ?`
+
 // writeFacts stores what building a device's facts changed: the person
 // bound to it (kept on the device for clusters and person scores) and the
 // activity histograms.
@@ -179,7 +182,7 @@ func (s *Store) writeFacts(ctx context.Context, tx wtx, deviceID string, r *fact
 	// On the device's row, which the report rewrote: no page more
 	// (migration 00043).
 	if !r.deviceStored {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET activity = ? WHERE id = ?`), r.deviceHist, deviceID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(deviceActivitySQL), r.deviceHist, deviceID); err != nil {
 			return fmt.Errorf("activity: %w", err)
 		}
 	}

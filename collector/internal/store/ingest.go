@@ -463,10 +463,6 @@ func movingTogether(group []*ingestReq) []int {
 // transaction holds the cluster lock (tryGroup). An error fails the group,
 // which tryGroup then runs again one batch after another.
 func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, results []ingestResult) error {
-	type reporter struct {
-		req  *ingestReq
-		open int64
-	}
 	var reporters []reporter
 	var seeds []string
 	current := map[string]string{}
@@ -517,13 +513,34 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 	// changed it.
 	type sight struct{ cluster, digest string }
 	saw := map[string]sight{}
+	rows, err := s.reportersRows(ctx, tx, reporters)
+	if err != nil {
+		return err
+	}
+	// The reporters' activity histograms, on PostgreSQL sent together
+	// once they are judged (one round trip, not one each).
+	var activity []sent
 	for _, rp := range reporters {
 		b, r := rp.req.batch, &rp.req.batch.Reports[0]
 		id := b.Agent.DeviceID
-		facts, err := s.deviceFacts(ctx, tx, id, b.ReceivedAt, r.Activity, views)
+		row, ok := rows[id]
+		if !ok {
+			return fmt.Errorf("report %s: device %s gone", r.ReportID, id)
+		}
+		fr, err := s.factsFrom(ctx, tx, row, b.ReceivedAt, r.Activity, views)
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
 		}
+		if fr.hours && !fr.deviceStored && tx.conn != nil {
+			// Nothing reads the device's histogram before the reporters
+			// are judged: sent with the others' after.
+			activity = append(activity, sent{query: s.q(deviceActivitySQL), args: []any{fr.deviceHist, id}})
+			fr.deviceStored = true
+		}
+		if err := s.writeFacts(ctx, tx, id, fr); err != nil {
+			return fmt.Errorf("report %s: %w", r.ReportID, err)
+		}
+		facts := fr.facts
 		v := s.decide(ctx, rp.req.ev, facts, r.Snapshot, b.ReceivedAt)
 		changed, err := s.record(ctx, tx, facts, v.withOpen(rp.open), b.ReceivedAt)
 		if err != nil {
@@ -543,6 +560,11 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		}
 		except = append(except, id)
 		ev = rp.req.ev // the last reporter's, as its judge would have used
+	}
+	if len(activity) > 0 {
+		if err := tx.pipeline(ctx, activity); err != nil {
+			return fmt.Errorf("activity: %w", err)
+		}
 	}
 	// A reporter whose cluster the reporters judged after it changed (one
 	// of them now flagged, say) is judged again, as the last report's
@@ -565,6 +587,46 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		return nil
 	}
 	return s.reevaluateClusters(ctx, tx, moved, owns, except, now, ev, views)
+}
+
+// reporter is a report storeMoving stored, with its device's open or
+// acknowledged alerts when the report's write locked its row.
+type reporter struct {
+	req  *ingestReq
+	open int64
+}
+
+// reportersRows reads the rows of the reporters' devices (see readDevice)
+// in one statement, by device id: one after another they were a round
+// trip each inside the cluster lock. Judging a reporter writes nothing
+// another's row is read from (see reevaluateClusters).
+func (s *Store) reportersRows(ctx context.Context, tx wtx, reporters []reporter) (map[string]deviceRow, error) {
+	if len(reporters) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(reporters))
+	for i, rp := range reporters {
+		ids[i] = rp.req.batch.Agent.DeviceID
+	}
+	query := factsColumns + ` d.id,` + liveAgentsSQLite
+	if s.dialect == Postgres {
+		query = factsColumns + ` d.id,` + liveAgentsPostgres
+	}
+	in, args := s.inList(ids)
+	rows, err := tx.QueryContext(ctx, s.q(query+` FROM devices d WHERE d.id `+in), args...)
+	if err != nil {
+		return nil, fmt.Errorf("load device facts: %w", err)
+	}
+	defer rows.Close()
+	read, err := scanMembers(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]deviceRow, len(read))
+	for _, d := range read {
+		out[d.id] = d
+	}
+	return out, nil
 }
 
 // ingestBatch stores one Report call inside the group's transaction.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/activity"
 	"github.com/bonafide-sec/bonafide/collector/internal/detect"
 	"github.com/bonafide-sec/bonafide/collector/internal/store"
 	"github.com/bonafide-sec/bonafide/collector/internal/store/storetest"
@@ -18,7 +19,8 @@ import (
 
 // movingFleet is a fleet whose laptops move between two homes and places
 // of their own, each report judged by the fleet rules and a stand-in for
-// the remote-access rules that flags the laptops named f-… at home A.
+// the remote-access rules that flags the laptops named f-… at home A; a
+// low rule shows each device's activity.
 type movingFleet struct {
 	e     *env
 	rules store.Evaluator
@@ -42,6 +44,14 @@ rules:
     auto_resolve: true
     description: D
     condition: device.hostname.startsWith("f-") && device.egress.ip == "198.51.100.9"
+  - id: active
+    title: Active
+    severity: low
+    scope: device
+    description: D
+    condition: device.activity.active_minutes > 0
+    evidence: |
+      {"minutes": device.activity.active_minutes}
 `)}
 	for _, h := range movingHosts {
 		f.ids[h] = f.e.enroll("agent-"+h, "hw-"+h, h)
@@ -61,6 +71,9 @@ func (f *movingFleet) batch(host string, at time.Time, where string) store.Inges
 		gateway, egress.IP = fmt.Sprintf("f4:92:bf:01:01:%02x", n), fmt.Sprintf("192.0.2.%d", 10+n)
 	}
 	r := f.e.snapshot(host+at.String(), host, at, map[string]string{"network": where})
+	// The hour's count (the "active" rule's evidence shows the histogram
+	// stored with it).
+	r.Activity = []activity.Hour{{Start: at.Truncate(time.Hour), Active: 30, Sampled: 60}}
 	r.Snapshot.Network = &agentv1.Network{DefaultRoute: &agentv1.DefaultRoute{Interface: "wlan0", Gateway: "192.168.1.1", GatewayMac: gateway}}
 	b := f.e.batch("agent-"+host, at, r)
 	b.IP, b.Egress = egress.IP, egress
@@ -188,7 +201,7 @@ func TestMovingTogether(t *testing.T) {
 			{"f-1 away", "f-0 A", "h-0 B", "f-2 A"},
 		}
 		for i, round := range rounds {
-			at := t0.Add(time.Duration(i) * time.Minute)
+			at := t0.Add(time.Duration(i) * time.Hour) // a new hour of activity each
 			var batches []store.IngestBatch
 			for _, r := range round {
 				host, where, _ := strings.Cut(r, " ")
@@ -218,7 +231,7 @@ func TestMovingTogether(t *testing.T) {
 						}
 					}
 					slices.Sort(rules)
-					if want := []string{"anydesk_session", "laptop_farm_suspected", "linked_to_flagged_device"}; !slices.Equal(rules, want) {
+					if want := []string{"active", "anydesk_session", "laptop_farm_suspected", "linked_to_flagged_device"}; !slices.Equal(rules, want) {
 						t.Errorf("%s after round %d: open alerts %v, want %v", h, i, rules, want)
 					}
 				}
