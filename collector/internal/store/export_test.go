@@ -279,6 +279,19 @@ func (s *Store) IngestGroup(ctx context.Context, ev Evaluator, batches ...Ingest
 	return acked, errs
 }
 
+// IngestAlone stores a batch on its own, as the writer stores each batch
+// of a group that failed (under a savepoint): its reports judged one
+// after another, each doing its own cluster work (ingestOne).
+func (s *Store) IngestAlone(ctx context.Context, ev Evaluator, b IngestBatch) ([]string, error) {
+	prepareBatch(&b)
+	group := []*ingestReq{{ctx: ctx, batch: &b, ev: ev}}
+	results, err := s.tryGroup(ctx, group, true)
+	if err != nil {
+		return nil, err
+	}
+	return results[0].acked, results[0].err
+}
+
 // IngestPrejudged stores batches as the writer stores batches that
 // waited together, each judged first outside the writer as Ingest judges
 // it (prejudge): between runs after the judging, before the group is
@@ -289,7 +302,7 @@ func (s *Store) IngestPrejudged(ctx context.Context, ev Evaluator, between func(
 	for i := range batches {
 		prepareBatch(&batches[i])
 		group[i] = &ingestReq{ctx: ctx, batch: &batches[i], ev: ev, done: make(chan ingestResult, 1)}
-		group[i].pre = s.prejudge(ctx, &batches[i], ev)
+		group[i].prejudged(s.prejudge(ctx, &batches[i], ev))
 	}
 	if between != nil {
 		between()

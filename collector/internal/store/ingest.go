@@ -96,7 +96,7 @@ func (s *Store) Ingest(ctx context.Context, b IngestBatch, ev Evaluator) ([]stri
 	if len(b.Reports) > 0 {
 		select {
 		case s.judging <- struct{}{}:
-			req.pre = s.prejudge(ctx, &b, ev)
+			req.prejudged(s.prejudge(ctx, &b, ev))
 			<-s.judging
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -159,8 +159,22 @@ type ingestReq struct {
 	ev    Evaluator
 	// pre is the verdict on the batch's first report reached before the
 	// writer took it, nil when the writer must decide.
-	pre  *prejudged
-	done chan ingestResult
+	pre *prejudged
+	// moving is, when pre is nil, the device's row as read before the
+	// writer took a report that moves it (prejudged.moves), nil when not
+	// read.
+	moving *prejudged
+	done   chan ingestResult
+}
+
+// prejudged keeps what prejudge returned: a verdict (pre) or the row of
+// a device the report moves (moving).
+func (r *ingestReq) prejudged(p *prejudged) {
+	if p != nil && p.moves {
+		r.moving = p
+		return
+	}
+	r.pre = p
 }
 
 // clusters says whether storing the batch may well touch other devices'
@@ -299,6 +313,9 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 		if r.pre != nil {
 			r.pre.fold, r.pre.kept = nil, false // of an attempt rolled back
 		}
+		if r.moving != nil {
+			r.moving.fold = nil
+		}
 	}
 	if s.dialect == Postgres && !savepoints && inOneTrip(group) {
 		if results, err := s.storeInOneTrip(ctx, group); !errors.Is(err, errNotOneTrip) {
@@ -335,7 +352,11 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			}
 			tx.clusters = true
 		}
-		if len(group) == 1 {
+		var together []int
+		if !savepoints {
+			together = movingTogether(group)
+		}
+		if len(group) == 1 && len(together) == 0 {
 			r := group[0]
 			if err := r.ctx.Err(); err != nil {
 				return err
@@ -354,11 +375,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 		}
 		// The batches sent ahead are stored first: the others may touch
 		// their devices, which then had to be read again. The reports
-		// whose cluster work is done together (phased) come last.
-		var together []int
-		if !savepoints {
-			together = movingTogether(group)
-		}
+		// whose cluster work is done together come last.
 		order := slices.Clone(ahead)
 		for i := range group {
 			if !slices.Contains(ahead, i) && !slices.Contains(together, i) {
@@ -427,9 +444,8 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 
 // movingTogether lists the places of a group's batches whose cluster work
 // storeMoving does together: those that may move their device (clusters),
-// of one report each, whose device has no other batch in the group, when
-// they are two or more (else none). The others are stored one after
-// another, as ever.
+// of one report each, whose device has no other batch in the group. The
+// others are stored one after another, as ever.
 func movingTogether(group []*ingestReq) []int {
 	devices := make(map[string]int, len(group))
 	for _, r := range group {
@@ -440,9 +456,6 @@ func movingTogether(group []*ingestReq) []int {
 		if r.clusters() && len(r.batch.Reports) == 1 && devices[r.batch.Agent.DeviceID] == 1 {
 			out = append(out, i)
 		}
-	}
-	if len(out) < 2 {
-		return nil
 	}
 	return out
 }
@@ -467,15 +480,22 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 	var seeds []string
 	current := map[string]string{}
 	var now time.Time
+	var live []int
 	for _, i := range idx {
-		req := group[i]
-		b := req.batch
-		r := &b.Reports[0]
-		if err := req.ctx.Err(); err != nil {
+		if err := group[i].ctx.Err(); err != nil {
 			results[i].err = err
 			continue
 		}
-		w, _, err := s.storeReport(ctx, tx, b, r, nil)
+		live = append(live, i)
+	}
+	if err := s.foldMoving(ctx, tx, group, live); err != nil {
+		return err
+	}
+	for _, i := range live {
+		req := group[i]
+		b := req.batch
+		r := &b.Reports[0]
+		w, _, err := s.storeReport(ctx, tx, b, r, req.moving)
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
 		}
@@ -587,6 +607,43 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		return nil
 	}
 	return s.reevaluateClusters(ctx, tx, moved, owns, except, now, ev, views)
+}
+
+// foldMoving sends the fold statements of the reports at idx that were
+// read before the writer took them (ingestReq.moving) in one round trip on
+// PostgreSQL (see foldAhead), where each report's writes were four round
+// trips inside the cluster lock; storeReport finds their rows there. Each
+// is guarded as a prejudged report's is: what changed since the read is
+// written after it.
+func (s *Store) foldMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int) error {
+	if tx.conn == nil {
+		return nil
+	}
+	var stmts []sent
+	var folds []*prejudged
+	for _, i := range idx {
+		r := group[i]
+		if r.moving == nil {
+			continue
+		}
+		f, err := s.foldStatement(ctx, tx, r.batch, &r.batch.Reports[0], r.moving, false)
+		if err != nil {
+			return err
+		}
+		r.moving.fold = f
+		stmts = append(stmts, sent{query: f.query, args: f.args, read: oneRow(f.row.dest()...)})
+		folds = append(folds, r.moving)
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	if err := tx.pipeline(ctx, stmts); err != nil {
+		for _, p := range folds {
+			p.fold = nil
+		}
+		return fmt.Errorf("store reports: %w", err)
+	}
+	return nil
 }
 
 // reporter is a report storeMoving stored, with its device's open or

@@ -192,6 +192,12 @@ type prejudged struct {
 	// fold is the report's fold statement and its row when the writer
 	// sent it ahead with others of its group (see foldAhead), else nil.
 	fold *folded
+	// moves: the report changes the device's keys, and so may move it
+	// between clusters. There is no verdict (facts is nil): only the row
+	// as read, from which the writer builds the report's fold statement,
+	// sent with the others of its group (storeMoving). Ingest keeps it
+	// apart (ingestReq.moving), so that nothing takes it for a verdict.
+	moves bool
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -255,7 +261,19 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 			json.Unmarshal([]byte(snapKeys), &snap)
 		}
 		if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
-			return nil // updateKeys will re-cluster
+			// updateKeys will re-cluster: no verdict, only what the
+			// writer's fold statement needs (see prejudged.moves). A
+			// cached row is left out: it may lack a change the version
+			// does not count (see checkCached).
+			if hit {
+				return nil
+			}
+			p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel, moves: true}
+			if newSnapshot {
+				keys, _ := json.Marshal(snap)
+				p.snapshotKeys = string(keys)
+			}
+			return p
 		}
 	}
 	p := &prejudged{version: version, stamp: pre.stamp, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel}

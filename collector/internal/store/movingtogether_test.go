@@ -185,12 +185,14 @@ func (f *movingFleet) state(t *testing.T, at time.Time) string {
 }
 
 // TestMovingTogether: reports that may move their devices between
-// clusters, stored in one group (their cluster work done together), leave
-// the same clusters, timelines, alerts (members' included) and risk
-// scores as the same reports stored one after another. In each round
-// laptops join and leave a farm and a household forms and dissolves; the
-// farm is flagged on all its laptops, and the laptops that joined it in
-// the same group see each other flagged.
+// clusters, read before the writer takes them as Ingest reads them and
+// stored in one group (their writes sent together, their cluster work done
+// together), leave the same clusters, timelines, alerts (members'
+// included) and risk scores as the same reports stored one after another,
+// each doing its own cluster work (ingestOne). In each round laptops join
+// and leave a farm and a household forms and dissolves; the farm is
+// flagged on all its laptops, and the laptops that joined it in the same
+// group see each other flagged.
 func TestMovingTogether(t *testing.T) {
 	storetest.Engines(t, func(t *testing.T, dsn string) {
 		together, alone := newMovingFleet(t, dsn, false), newMovingFleet(t, dsn, false)
@@ -206,11 +208,11 @@ func TestMovingTogether(t *testing.T) {
 			for _, r := range round {
 				host, where, _ := strings.Cut(r, " ")
 				batches = append(batches, together.batch(host, at, where))
-				if _, err := alone.e.st.Ingest(alone.e.ctx, alone.batch(host, at, where), alone.rules); err != nil {
+				if _, err := alone.e.st.IngestAlone(alone.e.ctx, alone.rules, alone.batch(host, at, where)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			_, errs := together.e.st.IngestGroup(together.e.ctx, together.rules, batches...)
+			_, errs, _ := together.e.st.IngestPrejudged(together.e.ctx, together.rules, nil, batches...)
 			for j, err := range errs {
 				if err != nil {
 					t.Fatalf("round %d, %s: %v", i, round[j], err)
@@ -266,7 +268,7 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 			batches := []store.IngestBatch{f.batch("f-2", at, "A"), f.batch("f-3", at, "A"), f.batch("f-4", at, "A"), f.batch("h-1", at, "A"), f.batch("h-0", at, "away")}
 			before := n.n.Load()
 			if together {
-				_, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, batches...)
+				_, errs, _ := f.e.st.IngestPrejudged(f.e.ctx, f.rules, nil, batches...)
 				for _, err := range errs {
 					if err != nil {
 						t.Fatal(err)
@@ -274,7 +276,7 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 				}
 			} else {
 				for _, b := range batches {
-					if _, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, b); errs[0] != nil {
+					if _, errs, _ := f.e.st.IngestPrejudged(f.e.ctx, f.rules, nil, b); errs[0] != nil {
 						t.Fatal(errs[0])
 					}
 				}
