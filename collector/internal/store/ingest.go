@@ -462,19 +462,21 @@ func movingTogether(group []*ingestReq) []int {
 
 // storeMoving stores reports that may move their devices (see
 // movingTogether) and does their cluster work once for all of them, in
-// phases: each report's writes and keys; one re-clustering from all their
-// seeds; each reporter judged on the clusters as they now are (and as the
-// reporters judged before it left their alerts); then the members of the
-// clusters changed, reporters excepted, judged once each and every changed
-// cluster's row refreshed once. One after another, each report re-clustered
-// from its own seeds, read the clusters it changed, judged their members
-// and refreshed their rows: a group of n moving reports into one farm did
-// all of that n times, each a round trip inside the cluster lock on
-// PostgreSQL. The outcome is that of the reports stored one after another
-// with their judgements on the final membership: each reporter and member
-// is judged on the clusters as the group leaves them. The group's
-// transaction holds the cluster lock (tryGroup). An error fails the group,
-// which tryGroup then runs again one batch after another.
+// phases: each report's writes (sent together, foldMoving) and keys; one
+// re-clustering from all their seeds; each reporter judged on the clusters
+// as they now are (and as the reporters judged before it left their
+// alerts), and judged again when a reporter judged after it changed what
+// it saw; then the members of the changed clusters, reporters excepted,
+// judged once each, and every changed cluster's row refreshed once. One
+// after another, each report re-clustered from its own seeds, read the
+// clusters it changed, judged their members and refreshed their rows: a
+// group of n moving reports into one farm did all of that n times, each a
+// round trip inside the cluster lock on PostgreSQL. The outcome is that of
+// the reports stored one after another (the moves of a group are written
+// in device order, and devices that form a cluster together found it
+// together, in one "formed" entry). The group's transaction holds the
+// cluster lock (tryGroup). An error fails the group, which tryGroup then
+// runs again one batch after another.
 func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, results []ingestResult) error {
 	var reporters []reporter
 	var seeds []string

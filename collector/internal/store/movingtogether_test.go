@@ -60,8 +60,17 @@ rules:
 }
 
 // batch is host's snapshot from where: home "A" or "B" (a shared access
-// point and address each) or "away" (its own).
+// point and address each) or "away" (its own); from "heartbeat", a
+// heartbeat from an address of its own (not the one of "away"), the
+// access point unchanged.
 func (f *movingFleet) batch(host string, at time.Time, where string) store.IngestBatch {
+	if where == "heartbeat" {
+		b := f.e.batch("agent-"+host, at, f.e.heartbeat(host+at.String(), host, at))
+		n := slices.Index(movingHosts, host)
+		b.IP = fmt.Sprintf("192.0.2.%d", 100+n)
+		b.Egress = detect.Egress{IP: b.IP, Status: "ok", NetworkClass: policies.NetClassResidential}
+		return b
+	}
 	gateway, egress := "f4:92:bf:0a:0a:0a", detect.Egress{IP: "198.51.100.9", Status: "ok", NetworkClass: policies.NetClassResidential}
 	switch where {
 	case "B":
@@ -201,6 +210,7 @@ func TestMovingTogether(t *testing.T) {
 			{"f-2 A", "f-3 A", "h-1 B"},
 			{"f-4 A", "f-0 away", "h-0 away"},
 			{"f-1 away", "f-0 A", "h-0 B", "f-2 A"},
+			{"f-1 heartbeat", "f-0 away", "h-1 B"},
 		}
 		for i, round := range rounds {
 			at := t0.Add(time.Duration(i) * time.Hour) // a new hour of activity each
