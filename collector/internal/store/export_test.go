@@ -411,3 +411,49 @@ func (s *Store) ClusterRowAndFresh(ctx context.Context, id string, now time.Time
 func (s *Store) OneTripsForTest() int64 {
 	return s.oneTrips.Load()
 }
+
+// FleetDevice is a device SeedDevices inserts: its linking keys, when it
+// was first and last seen and whether it is revoked.
+type FleetDevice struct {
+	ID                  string
+	FirstSeen, LastSeen time.Time
+	Revoked             bool
+	Keys                []string
+}
+
+// SeedDevices inserts devices with their linking keys (and the keys'
+// holder counts), without clusters. For TestComponentsOfSeeds.
+func (s *Store) SeedDevices(ctx context.Context, devs []FleetDevice) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, d := range devs {
+			var revoked int64
+			if d.Revoked {
+				revoked = micros(d.LastSeen)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hostname, first_seen, last_seen, revoked_at) VALUES (?, ?, ?, ?, ?, ?)`),
+				d.ID, "hw-"+d.ID, d.ID, micros(d.FirstSeen), micros(d.LastSeen), revoked); err != nil {
+				return err
+			}
+			for _, k := range d.Keys {
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES (?, ?, 1)`), d.ID, k); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) VALUES (?, 1)
+					ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// ComponentsForTest runs the re-clustering search (components) from the
+// seeds at now, and returns the components it found.
+func (s *Store) ComponentsForTest(ctx context.Context, seeds []string, now time.Time) (groups [][]string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		groups, err = s.components(ctx, wtx{Tx: tx, s: s}, seeds, now, map[string]string{})
+		return err
+	})
+	return groups, err
+}

@@ -366,67 +366,122 @@ func anys(ss []string) []any {
 	return out
 }
 
-// component finds the devices linked with seed, breadth first over the
-// linking keys, among devices that reported within the cluster window. A
+// components finds the devices linked with the seeds, breadth first over
+// the linking keys, among devices that reported within the cluster window
+// (the seeds themselves need not have), and returns them split into
+// components, each sorted, a seed linked with nothing alone in its own. A
 // key held by more than fleet.MaxHolders devices links only its
 // fleet.MaxHolders most senior holders (first seen first, then by id, as
-// fleet.Components). It adds the current cluster of the devices it links
-// to clusters.
-func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time, clusters map[string]string) ([]string, error) {
-	seen := map[string]bool{seed: true}
-	frontier := []string{seed}
-	crowded := map[string]map[string]bool{} // crowded key → its linking holders
-	since := micros(now.Add(-clusterWindow))
-	for len(frontier) > 0 && len(seen) <= fleet.MaxHolders {
-		var next []string
-		add := func(ids []string) {
-			for _, id := range ids {
-				if !seen[id] {
-					seen[id] = true
-					next = append(next, id)
-				}
-			}
+// fleet.Components). A component found to hold more than fleet.MaxHolders
+// devices is searched no further. It adds the current cluster of the
+// devices it links to clusters.
+//
+// The search is one breadth-first search for all the seeds, each level one
+// statement for the whole frontier (plus one per crowded key met), and the
+// links it finds are split into components by union-find: a search per
+// seed cost a statement per level per seed, each a round trip on
+// PostgreSQL inside the cluster lock, and the members of a cluster a
+// moving device leaves are all seeds. Each component is the one a search
+// from any of its seeds alone finds; where such searches overlap (a seed
+// that no longer reports links the devices of another seed's component,
+// which do not link it back), their union.
+func (s *Store) components(ctx context.Context, tx wtx, seeds []string, now time.Time, clusters map[string]string) ([][]string, error) {
+	parent := map[string]string{}
+	size := map[string]int{}
+	find := func(id string) string {
+		for parent[id] != id {
+			parent[id] = parent[parent[id]]
+			id = parent[id]
 		}
-		// The devices the frontier's keys link (the first part, with
-		// no key) and, in the same round trip, its crowded keys: they
-		// link a frontier device only if it is among their most
-		// senior holders. A key only the frontier device holds (a
-		// peripheral's serial, its own access point) links nothing:
-		// the first part leaves it before joining its holders.
+		return id
+	}
+	union := func(a, b string) {
+		if a, b = find(a), find(b); a != b {
+			if size[a] < size[b] {
+				a, b = b, a
+			}
+			parent[b], size[a] = a, size[a]+size[b]
+		}
+	}
+	var frontier, next []string
+	add := func(id string) {
+		if _, ok := parent[id]; !ok {
+			parent[id], size[id] = id, 1
+			next = append(next, id)
+		}
+	}
+	for _, id := range seeds {
+		add(id)
+	}
+	frontier, next = next, nil
+	crowded := map[string]map[string]bool{} // crowded key → its most senior holders, whether each links
+	since := micros(now.Add(-clusterWindow))
+	for {
+		// A component past fleet.MaxHolders devices is searched no
+		// further, as a search from one seed stopped.
+		frontier = slices.DeleteFunc(frontier, func(id string) bool { return size[find(id)] > fleet.MaxHolders })
+		if len(frontier) == 0 {
+			break
+		}
+		inFrontier := make(map[string]bool, len(frontier))
+		for _, id := range frontier {
+			inFrontier[id] = true
+		}
+		// The holders of the frontier's linking keys (the first part),
+		// each with whether it links (it reported within the window and
+		// is not revoked), and, in the same round trip, the frontier's
+		// crowded keys: they link a frontier device only if it is among
+		// their most senior holders. A key only the frontier device
+		// holds (a peripheral's serial, its own access point) links
+		// nothing: the first part leaves it before joining its holders.
 		in, list := s.inList(frontier)
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '', d.cluster_id FROM device_keys k
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT 0, k.key, o.device_id, d.cluster_id,
+			CASE WHEN d.revoked_at = 0 AND d.last_seen > ? THEN 1 ELSE 0 END FROM device_keys k
 			JOIN link_keys l ON l.key = k.key AND l.holders > 1 AND l.holders <= ?
 			JOIN device_keys o ON o.key = k.key AND o.link = 1
-			JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
+			JOIN devices d ON d.id = o.device_id
 			WHERE k.link = 1 AND k.device_id `+in+`
-			UNION ALL SELECT k.device_id, k.key, '' FROM device_keys k
+			UNION ALL SELECT 1, k.key, k.device_id, '', 0 FROM device_keys k
 			JOIN link_keys l ON l.key = k.key AND l.holders > ?
-			WHERE k.link = 1 AND k.device_id `+in), slices.Concat([]any{fleet.MaxHolders, since}, list, []any{fleet.MaxHolders}, list)...)
+			WHERE k.link = 1 AND k.device_id `+in), slices.Concat([]any{since, fleet.MaxHolders}, list, []any{fleet.MaxHolders}, list)...)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 		type holding struct{ device, key string }
-		var linked []string
+		// A key links its holders that report and the frontier's (a
+		// seed may no longer report: it links the others, as a search
+		// from it found them, but none of theirs links it).
+		linked := map[string][]string{}
 		var held []holding
 		for rows.Next() {
+			var part, live int
 			var h holding
 			var cluster string
-			if err := rows.Scan(&h.device, &h.key, &cluster); err != nil {
+			if err := rows.Scan(&part, &h.key, &h.device, &cluster, &live); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			if h.key == "" {
-				linked = append(linked, h.device)
-				clusters[h.device] = cluster
-			} else {
+			if part == 1 {
 				held = append(held, h)
+				continue
+			}
+			if live == 1 {
+				clusters[h.device] = cluster
+			}
+			if live == 1 || inFrontier[h.device] {
+				linked[h.key] = append(linked[h.key], h.device)
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		add(linked)
+		for _, k := range slices.Sorted(maps.Keys(linked)) {
+			for _, id := range linked[k] {
+				add(id)
+				union(linked[k][0], id)
+			}
+		}
 		for _, h := range held {
 			linking, ok := crowded[h.key]
 			if !ok {
@@ -436,16 +491,28 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 				crowded[h.key] = linking
 			}
 			if _, ok := linking[h.device]; ok {
-				for id, live := range linking {
-					if live && !seen[id] {
-						add([]string{id})
+				for _, id := range slices.Sorted(maps.Keys(linking)) {
+					if linking[id] {
+						add(id)
+						union(h.device, id)
 					}
 				}
 			}
 		}
-		frontier = next
+		frontier, next = next, nil
 	}
-	return slices.Sorted(maps.Keys(seen)), nil
+	groups := map[string][]string{}
+	for id := range parent {
+		r := find(id)
+		groups[r] = append(groups[r], id)
+	}
+	out := make([][]string, 0, len(groups))
+	for _, g := range groups {
+		slices.Sort(g)
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	return out, nil
 }
 
 // seniorHolders returns the fleet.MaxHolders most senior holders of a
@@ -478,27 +545,16 @@ func (s *Store) seniorHolders(ctx context.Context, tx wtx, key string, since int
 // (dissolved ones included), keeping their reads in views, their rows
 // not yet refreshed (see applyClusters).
 func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map[string]string, now time.Time, views clusterViews) ([]string, error) {
-	done := map[string]bool{}
-	var groups [][]string
-	for _, seed := range seeds {
-		if done[seed] {
-			continue
-		}
-		comp, err := s.component(ctx, tx, seed, now, known)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range comp {
-			done[id] = true
-		}
-		groups = append(groups, comp)
+	groups, err := s.components(ctx, tx, seeds, now, known)
+	if err != nil {
+		return nil, err
 	}
 	// Every device involved, with its current cluster: read here for
-	// those neither the caller nor component read it of (holders of
+	// those neither the caller nor components read it of (holders of
 	// crowded keys).
 	current := map[string]string{}
 	var unknown []string
-	for _, id := range slices.Sorted(maps.Keys(done)) {
+	for _, id := range slices.Sorted(slices.Values(slices.Concat(groups...))) {
 		if c, ok := known[id]; ok {
 			current[id] = c
 		} else {

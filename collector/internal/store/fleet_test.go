@@ -792,11 +792,13 @@ func TestMoveRoundTrips(t *testing.T) {
 				t.Fatalf("report %d from %s: mover in a cluster %v", i, where, in)
 			}
 			// 21 to 23 round trips to join (the read before the writer,
-			// BEGIN and COMMIT included), 21 to leave; one more with the
-			// lock taken twice, two more with the timeline entries, the
-			// cluster's read and its members' rows one each, and one more
-			// to leave with the ids of the members left read on their own.
-			if most := map[string]int64{"home": 23, "away": 22}[where]; n > most {
+			// BEGIN and COMMIT included), 19 to 20 to leave; one more with
+			// the lock taken twice, two more with the timeline entries, the
+			// cluster's read and its members' rows one each, one more to
+			// leave with the ids of the members left read on their own,
+			// and one or two more with a search for the components of each
+			// of its seeds (the device and the members it leaves).
+			if most := map[string]int64{"home": 23, "away": 20}[where]; n > most {
 				t.Errorf("report %d from %s: %d round trips, want %d at most", i, where, n, most)
 			}
 		}
@@ -822,4 +824,136 @@ func mover(t *testing.T, e *env, ev store.Evaluator) func(host string, at time.T
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestComponentsOfSeeds: the re-clustering search from many seeds at once
+// (one breadth-first search for all of them) finds the components that
+// searches from each seed alone find, merged where they overlap, on a
+// generated fleet of households linked by shared keys, with devices that
+// fell silent or were revoked (seeds among them) and a key crowded past
+// fleet.MaxHolders by silent devices more senior than the fleet, which
+// links only the fleet's three most senior holders of it. Where no seed
+// has stopped reporting, the components are fleet.Components' (the full
+// recompute's).
+func TestComponentsOfSeeds(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		now := t0.Add(30 * 24 * time.Hour)
+		const crowdKey = "egress_ip 203.0.113.1"
+		var devs []store.FleetDevice
+		// The crowd: silent devices, the crowded key's most senior holders
+		// but three.
+		for i := range fleet.MaxHolders - 3 {
+			devs = append(devs, store.FleetDevice{ID: fmt.Sprintf("crowd-%03d", i), FirstSeen: t0.Add(time.Duration(i) * time.Second),
+				LastSeen: t0, Keys: []string{crowdKey}})
+		}
+		// Households of ten devices, each holding two of its household's
+		// six keys (some of which link nothing: one holder) and its own
+		// serial; every seventh device fell silent, every eleventh is
+		// revoked; six devices of different households hold the crowded
+		// key too, the first three within its senior holders.
+		rnd := uint64(1)
+		next := func(n int) int { rnd = rnd*6364136223846793005 + 1442695040888963407; return int(rnd>>33) % n }
+		var fleetDevs []string
+		for i := range 200 {
+			id := fmt.Sprintf("dev-%03d", i)
+			d := store.FleetDevice{ID: id, FirstSeen: t0.Add(time.Hour + time.Duration(i)*time.Second), LastSeen: now.Add(-time.Hour),
+				Keys: []string{fmt.Sprintf("peripheral usb %03d", i)}}
+			for len(d.Keys) < 3 {
+				if k := fmt.Sprintf("bssid h%02d-%d", i/10, next(6)); !slices.Contains(d.Keys, k) {
+					d.Keys = append(d.Keys, k)
+				}
+			}
+			if i%7 == 3 {
+				d.LastSeen = now.Add(-8 * 24 * time.Hour)
+			}
+			d.Revoked = i%11 == 5
+			if i%30 == 1 && i < 180 {
+				d.Keys = append(d.Keys, crowdKey)
+			}
+			devs = append(devs, d)
+			fleetDevs = append(fleetDevs, id)
+		}
+		if err := e.st.SeedDevices(e.ctx, devs); err != nil {
+			t.Fatal(err)
+		}
+		live := map[string]bool{}
+		for _, d := range devs {
+			live[d.ID] = !d.Revoked && now.Sub(d.LastSeen) < 7*24*time.Hour
+		}
+		// The full recompute's components of the fleet, by device.
+		keys := make([][]fleet.Key, len(devs))
+		liveAt := make([]bool, len(devs))
+		for i, d := range devs {
+			for _, k := range d.Keys {
+				keys[i] = append(keys[i], fleet.Key(k))
+			}
+			liveAt[i] = live[d.ID]
+		}
+		recomputed := map[string][]string{}
+		for _, g := range fleet.Components(keys, liveAt) {
+			var ids []string
+			for _, i := range g {
+				ids = append(ids, devs[i].ID)
+			}
+			slices.Sort(ids)
+			for _, id := range ids {
+				recomputed[id] = ids
+			}
+		}
+		if n := len(recomputed["dev-001"]); n <= 10 || n > fleet.MaxHolders {
+			t.Fatalf("the crowded key links %d devices with dev-001, want two households or more, fewer than %d", n, fleet.MaxHolders)
+		}
+
+		alone := func(seed string) []string {
+			t.Helper()
+			groups, err := e.st.ComponentsForTest(e.ctx, []string{seed}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(groups) != 1 || !slices.Contains(groups[0], seed) {
+				t.Fatalf("search from %s alone: %v, want one component holding it", seed, groups)
+			}
+			return groups[0]
+		}
+		byAlone := map[string][]string{}
+		for _, id := range fleetDevs {
+			byAlone[id] = alone(id)
+			if want := recomputed[id]; live[id] && !slices.Equal(byAlone[id], want) && (want != nil || len(byAlone[id]) != 1) {
+				t.Errorf("search from %s alone: %v, the recompute's component %v", id, byAlone[id], want)
+			}
+		}
+		for _, seeds := range [][]string{
+			fleetDevs,
+			{"dev-001", "dev-031", "dev-061", "dev-091"}, // linked by the crowded key
+			{"dev-003", "dev-004", "dev-005", "dev-010"}, // silent, live, revoked
+			{"dev-121", "dev-151"},                       // past the crowded key's senior holders
+			{"dev-017", "dev-017", "dev-018"},
+		} {
+			got, err := e.st.ComponentsForTest(e.ctx, seeds, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The searches from each seed alone, merged where they
+			// overlap.
+			var want [][]string
+			for _, seed := range seeds {
+				g := byAlone[seed]
+				merged := slices.Clone(g)
+				want = slices.DeleteFunc(want, func(w []string) bool {
+					if slices.ContainsFunc(w, func(id string) bool { return slices.Contains(g, id) }) {
+						merged = append(merged, w...)
+						return true
+					}
+					return false
+				})
+				slices.Sort(merged)
+				want = append(want, slices.Compact(merged))
+			}
+			slices.SortFunc(want, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("search from %d seeds (%v...): %d components, want %d:\n got %v\nwant %v", len(seeds), seeds[0], len(got), len(want), got, want)
+			}
+		}
+	})
 }
