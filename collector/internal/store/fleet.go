@@ -615,8 +615,11 @@ func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, cu
 // applyPipelined is applyClusters on a transaction that can send
 // statements together (PostgreSQL's ingest writer): after the moves, the
 // timeline entries, the reads of the changed clusters and their members'
-// rows, which judging them reads next (reevaluateClusters), go in one
-// round trip, where they were one each, inside the cluster lock. Nothing
+// rows, which judging them reads next (reevaluateClusters), and the rows
+// of the devices the plan leaves in no cluster, go in one round trip,
+// where they were one each, inside the cluster lock. The reporting
+// device's facts are read next (deviceFacts): it is one of the members or
+// one of those left alone, so its row was one round trip more. Nothing
 // between here and that judging writes a row of the members but the
 // reporting device's, which is not judged again.
 func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now time.Time, changed map[string]bool, views clusterViews) ([]string, int, error) {
@@ -626,14 +629,33 @@ func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now 
 	}
 	out := slices.Sorted(maps.Keys(changed))
 	stmts := s.eventStatements(now, events)
+	read := func(r *clusterRead) func(resultRows) error {
+		return func(rows resultRows) (err error) {
+			r.rows, err = scanMembers(rows)
+			return err
+		}
+	}
 	for _, id := range out {
 		r, query, args := s.clusterStatement(id, now, true)
 		views[id] = r
 		members, margs := s.membersStatement(id, maxReevaluate+1)
-		stmts = append(stmts, sent{query: query, args: args, read: r.scan}, sent{query: members, args: margs, read: func(rows resultRows) (err error) {
-			r.rows, err = scanMembers(rows)
-			return err
-		}})
+		stmts = append(stmts, sent{query: query, args: args, read: r.scan}, sent{query: members, args: margs, read: read(r)})
+	}
+	var alone []string
+	for d, to := range p.next {
+		if to == "" {
+			alone = append(alone, d)
+		}
+	}
+	if len(alone) > 0 {
+		slices.Sort(alone)
+		r := &clusterRead{}
+		views[""] = r
+		query, args := s.rowsStatement(alone[:min(len(alone), maxReevaluate+1)])
+		stmts = append(stmts, sent{query: query, args: args, read: read(r)})
+	}
+	if len(stmts) == 0 {
+		return out, moved, nil
 	}
 	if err := tx.pipeline(ctx, stmts); err != nil {
 		return nil, 0, fmt.Errorf("recluster: %w", err)
@@ -1226,8 +1248,24 @@ func (r *clusterRead) view() *Cluster {
 }
 
 // clusterViews keeps the clusters read while their members are judged
-// one after another (reevaluateClusters), by cluster id.
+// one after another (reevaluateClusters), by cluster id. Under "" (no
+// cluster) it may keep the rows of devices re-clustering left in none
+// (applyPipelined), which have no view.
 type clusterViews map[string]*clusterRead
+
+// row returns a device's row when views hold it, as read with a cluster's
+// members or with the devices left in none after re-clustering
+// (applyPipelined), which nothing wrote since but judging.
+func (v clusterViews) row(deviceID string) (deviceRow, bool) {
+	for _, r := range v {
+		for _, d := range r.rows {
+			if d.id == deviceID {
+				return d, true
+			}
+		}
+	}
+	return deviceRow{}, false
+}
 
 // view returns the cluster's view: from views when they hold it, else
 // read (and kept when views is not nil).
