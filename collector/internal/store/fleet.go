@@ -127,12 +127,12 @@ func (c *Cluster) summary() string {
 // it keeps in views for judging the device and their members next, which
 // refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
-	var snapKeys, digest, clusterID, signins, members string
-	query := keysQuerySQLite
+	var snapKeys, digest, clusterID, signins, members, linking string
+	query, dest := keysQuerySQLite, []any{&snapKeys, &digest, &clusterID, &signins, &members}
 	if s.dialect == Postgres {
-		query = keysQueryPostgres
+		query, dest = keysQueryPostgres, append(dest, &linking)
 	}
-	if err := tx.QueryRowContext(ctx, s.q(query), deviceID).Scan(&snapKeys, &digest, &clusterID, &signins, &members); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(query), deviceID).Scan(dest...); err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
 	var snap []fleet.Key
@@ -142,7 +142,17 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 	if d == digest {
 		return nil, nil
 	}
-	if err := s.replaceKeys(ctx, tx, deviceID, keys, d); err != nil {
+	var err error
+	if s.dialect == Postgres {
+		var held []string
+		if err := json.Unmarshal([]byte(linking), &held); err != nil {
+			return nil, fmt.Errorf("device keys: %w", err)
+		}
+		err = s.replaceKeysPostgres(ctx, tx, deviceID, keys, d, held)
+	} else {
+		err = s.replaceKeys(ctx, tx, deviceID, keys, d)
+	}
+	if err != nil {
 		return nil, err
 	}
 	seeds := []string{deviceID}
@@ -163,13 +173,17 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 // The device's keys (updateKeys) with, as a JSON array sorted, the ids of
 // the devices of its cluster (none when it is in none), which re-clustering
 // starts from when its keys changed: read in the same statement, they were
-// a round trip more inside the cluster lock.
+// a round trip more inside the cluster lock. On PostgreSQL, with its
+// linking keys stored (a JSON array), so that replacing them is sent in
+// one round trip (replaceKeysPostgres).
 const (
 	keysColumns     = `SELECT d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, `
 	keysQuerySQLite = keysColumns + `(SELECT json_group_array(id) FROM (SELECT m.id FROM devices m
 		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id ORDER BY m.id)) FROM devices d WHERE d.id = ?`
 	keysQueryPostgres = keysColumns + `COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m
-		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]') FROM devices d WHERE d.id = ?`
+		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]'),
+		COALESCE((SELECT json_agg(k.key)::text FROM device_keys k WHERE k.device_id = d.id AND k.link = 1), '[]')
+		FROM devices d WHERE d.id = ?`
 )
 
 // replaceKeys replaces a device's keys, whose digest is digest, and keeps
@@ -182,9 +196,6 @@ const (
 // one per 300 new keys): each is a round trip on PostgreSQL, inside the
 // cluster lock every such report waits for.
 func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
-	if s.dialect == Postgres {
-		return s.replaceKeysPostgres(ctx, tx, deviceID, keys, digest)
-	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
 		return fmt.Errorf("device keys: %w", err)
 	}
@@ -275,46 +286,40 @@ func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
 	return out
 }
 
-// replaceKeysPostgres is replaceKeys in two round trips (plus one per 300
-// keys beyond the first 300), with data-modifying WITH: the first sets the
-// digest, deletes the old keys the new ones do not hold with the same link
-// and takes their linking keys' holders down, returning those left with
-// none; the second inserts the new keys the device does not hold yet (a
-// key it keeps conflicts and is left), adds their holders and deletes the
-// link_keys rows left with none that no new key holds again. The parts of
-// one statement see the same rows, so no part changes a row another part
-// changes.
-func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
+// replaceKeysPostgres is replaceKeys on PostgreSQL, held being the
+// device's linking keys stored (as updateKeys read them), in one round
+// trip on a transaction that can send statements together (else one a
+// statement): two statements (plus one per 300 keys beyond the first
+// 300), with data-modifying WITH. The first sets the digest, deletes the
+// old keys the new ones do not hold with the same link and takes their
+// linking keys' holders down; the second inserts the new keys the device
+// does not hold yet (a key it keeps conflicts and is left), adds their
+// holders and deletes the link_keys rows the first left with none: those
+// of the held linking keys that no new key links (the keys whose holders
+// the first took down). The parts of one statement see the same rows, so
+// no part changes a row another part changes. The second found the
+// emptied keys in the first's result, which cost a round trip more inside
+// the cluster lock.
+func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string, held []string) error {
 	// The new keys as two arrays (one statement text whatever their
 	// number); the old keys are read through the primary key, so the
 	// arrays cost no plan.
 	names, links := make([]string, len(keys)), make([]int64, len(keys))
+	linking := map[string]bool{}
 	for i, k := range keys {
 		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
-	}
-	rows, err := tx.QueryContext(ctx, `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
-		old AS (DELETE FROM device_keys WHERE device_id = $1 AND (key, link) NOT IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
-			RETURNING key, link),
-		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1) RETURNING key, holders)
-		SELECT key FROM dec WHERE holders <= 0`, deviceID, digest, names, links)
-	if err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	emptied, err := scanColumn[string](rows)
-	if err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	// An emptied key that a new key holds again gets its holder back.
-	linking := map[string]bool{}
-	for _, k := range keys {
 		if k.Link {
 			linking[string(k.Key)] = true
 		}
 	}
-	emptied = slices.DeleteFunc(emptied, func(k string) bool { return linking[k] })
+	stmts := []sent{{query: `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
+		old AS (DELETE FROM device_keys WHERE device_id = $1 AND (key, link) NOT IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
+			RETURNING key, link)
+		UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1)`, args: []any{deviceID, digest, names, links}}}
+	gone := slices.DeleteFunc(held, func(k string) bool { return linking[k] })
 	// keys are distinct (fleet.Keys), as the primary key wants.
 	chunks := slices.Collect(slices.Chunk(keys, 300))
-	for i := range max(len(chunks), boolInt(len(emptied) > 0)) {
+	for i := range max(len(chunks), boolInt(len(gone) > 0)) {
 		var q string
 		var args []any
 		if i < len(chunks) {
@@ -326,13 +331,22 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 				inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM ins WHERE link = 1
 				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1) `
 		}
-		if i == 0 && len(emptied) > 0 {
-			q += `DELETE FROM link_keys WHERE holders <= 0 AND key IN (` + marks(len(emptied)) + `)`
-			args = append(args, anys(emptied)...)
+		if i == 0 && len(gone) > 0 {
+			q += `DELETE FROM link_keys WHERE holders <= 0 AND key IN (` + marks(len(gone)) + `)`
+			args = append(args, anys(gone)...)
 		} else {
 			q += `SELECT 1`
 		}
-		if _, err := tx.Tx.ExecContext(ctx, s.q(q), args...); err != nil {
+		stmts = append(stmts, sent{query: s.q(q), args: args})
+	}
+	if tx.conn != nil {
+		if err := tx.pipeline(ctx, stmts); err != nil {
+			return fmt.Errorf("device keys: %w", err)
+		}
+		return nil
+	}
+	for _, st := range stmts {
+		if _, err := tx.Tx.ExecContext(ctx, st.query, st.args...); err != nil {
 			return fmt.Errorf("device keys: %w", err)
 		}
 	}
