@@ -339,16 +339,8 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 		}
 		stmts = append(stmts, sent{query: s.q(q), args: args})
 	}
-	if tx.conn != nil {
-		if err := tx.pipeline(ctx, stmts); err != nil {
-			return fmt.Errorf("device keys: %w", err)
-		}
-		return nil
-	}
-	for _, st := range stmts {
-		if _, err := tx.Tx.ExecContext(ctx, st.query, st.args...); err != nil {
-			return fmt.Errorf("device keys: %w", err)
-		}
+	if err := tx.send(ctx, stmts); err != nil {
+		return fmt.Errorf("device keys: %w", err)
 	}
 	return nil
 }
@@ -681,12 +673,11 @@ func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now 
 // views (see applyClusters), for a caller that judges none of their
 // members.
 func (s *Store) refreshViews(ctx context.Context, tx wtx, views clusterViews, ids []string, now time.Time) error {
-	for _, id := range ids {
-		if _, err := s.refreshClusterFrom(ctx, tx, views[id], now); err != nil {
-			return err
-		}
+	reads := make([]*clusterRead, len(ids))
+	for i, id := range ids {
+		reads[i] = views[id]
 	}
-	return nil
+	return s.refreshClusters(ctx, tx, reads, now)
 }
 
 // clusterPlan is where re-clustering puts devices.
@@ -867,10 +858,40 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 // which must be what a fresh read would show, and its stored row as r
 // holds it (read when it does not), which it keeps as it leaves it.
 func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, now time.Time) (*Cluster, error) {
-	c, id := r.view(), r.id
 	if err := s.readClusterRow(ctx, tx, r); err != nil {
 		return nil, err
 	}
+	c, stmts := s.refreshStatements(r, now)
+	if err := tx.send(ctx, stmts); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return c, nil
+}
+
+// refreshClusters is refreshClusterFrom for several clusters, their
+// statements sent together (one round trip on PostgreSQL's ingest
+// writer, where a report that moves its device refreshes the clusters it
+// left and joined inside the cluster lock).
+func (s *Store) refreshClusters(ctx context.Context, tx wtx, reads []*clusterRead, now time.Time) error {
+	var stmts []sent
+	for _, r := range reads {
+		if err := s.readClusterRow(ctx, tx, r); err != nil {
+			return err
+		}
+		_, st := s.refreshStatements(r, now)
+		stmts = append(stmts, st...)
+	}
+	if err := tx.send(ctx, stmts); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
+
+// refreshStatements are the statements that store the view of the
+// cluster read in r (see refreshClusterFrom), whose stored row r holds;
+// r keeps the row as they leave it.
+func (s *Store) refreshStatements(r *clusterRead, now time.Time) (*Cluster, []sent) {
+	c, id := r.view(), r.id
 	status, summary, facts := r.row.status, r.row.summary, r.row.facts
 	c.Status = "active"
 	if len(c.Members) < 2 {
@@ -882,12 +903,9 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 		if c.Status == "dissolved" {
 			return c, nil
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, suspected, summary, facts)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest); err != nil {
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
 		r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
-		return c, nil
+		return c, []sent{{query: s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, suspected, summary, facts)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args: []any{id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest}}}
 	case status == c.Status && summary == sum && facts == digest:
 		return c, nil
 	}
@@ -903,22 +921,18 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 		WHERE id = ?`
 	args := []any{c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id}
 	if bump && s.dialect == Postgres {
-		// One round trip for both: the parts write different tables.
+		// One statement for both: the parts write different tables.
 		q, args, bump = `WITH c AS (`+q+`) UPDATE devices SET version = version + 1 WHERE cluster_id = ?`, append(args, id), false
 	}
-	if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
+	stmts := []sent{{query: s.q(q), args: args}}
 	r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
 	if bump {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), id); err != nil {
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
+		stmts = append(stmts, sent{query: s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), args: []any{id}})
 	}
 	if status != c.Status && c.Status == "dissolved" {
-		return c, s.clusterEvent(ctx, tx, id, now, "dissolved", map[string]any{})
+		stmts = append(stmts, s.eventStatements(now, []clusterEventRow{{id, "dissolved", map[string]any{}}})...)
 	}
-	return c, nil
+	return c, stmts
 }
 
 // readClusterRow reads the cluster's stored row into r unless it holds
@@ -1393,7 +1407,8 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 		}
 	}
 	// The members' alerts may have changed the clusters' co-signals.
-	for _, c := range clusters {
+	reads := make([]*clusterRead, len(clusters))
+	for i, c := range clusters {
 		r, ok := views[c]
 		if !ok {
 			var err error
@@ -1401,11 +1416,9 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved []string, 
 				return err
 			}
 		}
-		if _, err := s.refreshClusterFrom(ctx, tx, r, now); err != nil {
-			return err
-		}
+		reads[i] = r
 	}
-	return nil
+	return s.refreshClusters(ctx, tx, reads, now)
 }
 
 // clusterFacts is what rules see of the device's cluster.
