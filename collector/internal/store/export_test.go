@@ -419,10 +419,11 @@ type FleetDevice struct {
 	FirstSeen, LastSeen time.Time
 	Revoked             bool
 	Keys                []string
+	ClusterID           string
 }
 
 // SeedDevices inserts devices with their linking keys (and the keys'
-// holder counts), without clusters. For TestComponentsOfSeeds.
+// holder counts) and cluster ids. For TestComponentsOfSeeds.
 func (s *Store) SeedDevices(ctx context.Context, devs []FleetDevice) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, d := range devs {
@@ -430,8 +431,8 @@ func (s *Store) SeedDevices(ctx context.Context, devs []FleetDevice) error {
 			if d.Revoked {
 				revoked = micros(d.LastSeen)
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hostname, first_seen, last_seen, revoked_at) VALUES (?, ?, ?, ?, ?, ?)`),
-				d.ID, "hw-"+d.ID, d.ID, micros(d.FirstSeen), micros(d.LastSeen), revoked); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hostname, first_seen, last_seen, revoked_at, cluster_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`), d.ID, "hw-"+d.ID, d.ID, micros(d.FirstSeen), micros(d.LastSeen), revoked, d.ClusterID); err != nil {
 				return err
 			}
 			for _, k := range d.Keys {
@@ -456,4 +457,34 @@ func (s *Store) ComponentsForTest(ctx context.Context, seeds []string, now time.
 		return err
 	})
 	return groups, err
+}
+
+// ApplyClustersForTest applies the plan re-clustering makes of groups
+// from current (each device's cluster as the plan believes it) on a
+// transaction of the kind the engine's ingest writer has (statements sent
+// together on PostgreSQL), and returns the clusters it changed, with the
+// timeline entries then stored ("cluster kind detail", in order).
+func (s *Store) ApplyClustersForTest(ctx context.Context, groups [][]string, current map[string]string, now time.Time) (changed, events []string, err error) {
+	var conn *sql.Conn
+	db := beginner(s.w)
+	if s.dialect == Postgres {
+		if conn, err = s.w.Conn(ctx); err != nil {
+			return nil, nil, err
+		}
+		defer conn.Close()
+		db = conn
+	}
+	err = s.txOn(ctx, db, func(tx *sql.Tx) error {
+		w := wtx{Tx: tx, s: s, conn: conn}
+		if changed, err = s.applyClusters(ctx, w, groups, current, now, clusterViews{}); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT cluster_id || ' ' || kind || ' ' || detail FROM cluster_events ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		events, err = scanColumn[string](rows)
+		return err
+	}, func(bool) {})
+	return changed, events, err
 }

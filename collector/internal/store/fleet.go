@@ -586,8 +586,7 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map
 			return nil, err
 		}
 	}
-	changed, _, err := s.applyClusters(ctx, tx, groups, current, now, views)
-	return changed, err
+	return s.applyClusters(ctx, tx, groups, current, now, views)
 }
 
 // applyClusters gives each group of two or more devices a cluster id
@@ -599,42 +598,41 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map
 // each changed cluster's row, and bumped every member's version, twice a
 // report. current holds every involved device's cluster id before the
 // change.
-func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) (changedIDs []string, moved int, err error) {
+func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) ([]string, error) {
 	p := planClusters(groups, current)
 	changed := map[string]bool{}
 	if tx.conn != nil {
 		return s.applyPipelined(ctx, tx, p, now, changed, views)
 	}
-	moved, err = s.moveDevices(ctx, tx, p, p.movers(), now, changed)
-	if err != nil {
-		return nil, 0, err
+	if _, err := s.moveDevices(ctx, tx, p, p.movers(), now, changed); err != nil {
+		return nil, err
 	}
 	out := slices.Sorted(maps.Keys(changed))
 	for _, id := range out {
+		var err error
 		if views[id], err = s.readCluster(ctx, tx, id, now, true); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 	}
-	return out, moved, nil
+	return out, nil
 }
 
 // applyPipelined is applyClusters on a transaction that can send
-// statements together (PostgreSQL's ingest writer): after the moves, the
-// timeline entries, the reads of the changed clusters and their members'
-// rows, which judging them reads next (reevaluateClusters), and the rows
-// of the devices the plan leaves in no cluster, go in one round trip,
-// where they were one each, inside the cluster lock. The reporting
+// statements together (PostgreSQL's ingest writer): the moves with their
+// timeline entries (movesStatement), the reads of the changed clusters and
+// their members' rows, which judging them reads next (reevaluateClusters),
+// and the rows of the devices the plan leaves in no cluster, go in one
+// round trip, where they were one each, inside the cluster lock. The reporting
 // device's facts are read next (deviceFacts): it is one of the members or
 // one of those left alone, so its row was one round trip more. Nothing
 // between here and that judging writes a row of the members but the
 // reporting device's, which is not judged again.
-func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now time.Time, changed map[string]bool, views clusterViews) ([]string, int, error) {
-	moved, events, err := s.moves(ctx, tx, p, p.movers(), changed)
-	if err != nil {
-		return nil, 0, err
+func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now time.Time, changed map[string]bool, views clusterViews) ([]string, error) {
+	var stmts []sent
+	if movers := p.movers(); len(movers) > 0 {
+		stmts = append(stmts, s.movesStatement(p, movers, now, changed))
 	}
 	out := slices.Sorted(maps.Keys(changed))
-	stmts := s.eventStatements(now, events)
 	read := func(r *clusterRead) func(resultRows) error {
 		return func(rows resultRows) (err error) {
 			r.rows, err = scanMembers(rows)
@@ -661,12 +659,12 @@ func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now 
 		stmts = append(stmts, sent{query: query, args: args, read: read(r)})
 	}
 	if len(stmts) == 0 {
-		return out, moved, nil
+		return out, nil
 	}
 	if err := tx.pipeline(ctx, stmts); err != nil {
-		return nil, 0, fmt.Errorf("recluster: %w", err)
+		return nil, fmt.Errorf("recluster: %w", err)
 	}
-	return out, moved, nil
+	return out, nil
 }
 
 // refreshViews refreshes the rows of the clusters ids from their reads in
@@ -750,45 +748,78 @@ func (p *clusterPlan) movers() []string {
 // together after the moves, in one statement: a statement each was two
 // more round trips a moving device on PostgreSQL.
 func (s *Store) moveDevices(ctx context.Context, tx wtx, p *clusterPlan, ids []string, now time.Time, changed map[string]bool) (int, error) {
-	moved, events, err := s.moves(ctx, tx, p, ids, changed)
-	if err != nil {
-		return 0, err
-	}
-	return moved, s.clusterEvents(ctx, tx, now, events...)
-}
-
-// moves is moveDevices but for the timeline entries, which it returns.
-func (s *Store) moves(ctx context.Context, tx wtx, p *clusterPlan, ids []string, changed map[string]bool) (int, []clusterEventRow, error) {
 	moved := 0
 	var events []clusterEventRow
 	for _, d := range ids {
-		from, to := p.current[d], p.next[d]
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ? AND cluster_id = ?`), to, d, from)
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ? AND cluster_id = ?`), p.next[d], d, p.current[d])
 		if err != nil {
-			return 0, nil, fmt.Errorf("recluster: %w", err)
+			return 0, fmt.Errorf("recluster: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			continue
 		}
 		moved++
-		if from != "" {
-			changed[from] = true
-			events = append(events, clusterEventRow{from, "left", map[string]any{"device_id": d, "to": to}})
+		events = p.moveEvents(d, changed, events)
+	}
+	return moved, s.clusterEvents(ctx, tx, now, events...)
+}
+
+// moveEvents appends to events the timeline entries of device d's move
+// as planned and adds the clusters it changes to changed.
+func (p *clusterPlan) moveEvents(d string, changed map[string]bool, events []clusterEventRow) []clusterEventRow {
+	from, to := p.current[d], p.next[d]
+	if from != "" {
+		changed[from] = true
+		events = append(events, clusterEventRow{from, "left", map[string]any{"device_id": d, "to": to}})
+	}
+	if to == "" {
+		return events
+	}
+	changed[to] = true
+	if founders, ok := p.formed[to]; ok {
+		if !p.announced[to] {
+			p.announced[to] = true
+			events = append(events, clusterEventRow{to, "formed", map[string]any{"devices": founders}})
 		}
-		if to == "" {
-			continue
-		}
-		changed[to] = true
-		if founders, ok := p.formed[to]; ok {
-			if !p.announced[to] {
-				p.announced[to] = true
-				events = append(events, clusterEventRow{to, "formed", map[string]any{"devices": founders}})
+	} else {
+		events = append(events, clusterEventRow{to, "joined", map[string]any{"device_id": d, "from": from}})
+	}
+	return events
+}
+
+// movesStatement is moveDevices in one statement (PostgreSQL), which
+// applyPipelined sends with the reads that follow: it moves the devices
+// ids whose cluster is still the one the plan started from and writes the
+// timeline entries of those that moved (a "formed" entry when any of its
+// founding devices moved). It adds to changed the clusters the moves
+// change when all are made: under the cluster lock, the plan was made
+// from what the transaction read, so they are; else a cluster is
+// re-judged for nothing. The moves were a round trip each, and their
+// entries waited for them.
+func (s *Store) movesStatement(p *clusterPlan, ids []string, now time.Time, changed map[string]bool) sent {
+	froms, tos := make([]string, len(ids)), make([]string, len(ids))
+	var by, clusters, kinds, details []string // the entries, each with the devices whose move makes it (JSON)
+	var events []clusterEventRow
+	for i, d := range ids {
+		froms[i], tos[i] = p.current[d], p.next[d]
+		n := len(events)
+		events = p.moveEvents(d, changed, events)
+		for _, e := range events[n:] {
+			devs := []string{d}
+			if e.kind == "formed" {
+				devs = p.formed[e.cluster]
 			}
-		} else {
-			events = append(events, clusterEventRow{to, "joined", map[string]any{"device_id": d, "from": from}})
+			b, _ := json.Marshal(devs)
+			detail, _ := json.Marshal(e.detail)
+			by, clusters, kinds, details = append(by, string(b)), append(clusters, e.cluster), append(kinds, e.kind), append(details, string(detail))
 		}
 	}
-	return moved, events, nil
+	return sent{query: `WITH mv AS (UPDATE devices d SET cluster_id = m.t, version = d.version + 1
+			FROM unnest($1::text[], $2::text[], $3::text[]) AS m(id, f, t) WHERE d.id = m.id AND d.cluster_id = m.f RETURNING d.id)
+		INSERT INTO cluster_events (cluster_id, at, kind, detail)
+		SELECT e.c, $4, e.k, e.d FROM unnest($5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS e(devs, c, k, d, n)
+		WHERE EXISTS (SELECT 1 FROM mv WHERE jsonb_exists(e.devs::jsonb, mv.id)) ORDER BY e.n`,
+		args: []any{ids, froms, tos, micros(now), by, clusters, kinds, details}}
 }
 
 func boolInt(b bool) int {
