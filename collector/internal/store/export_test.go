@@ -424,3 +424,80 @@ func (s *Store) ClusterRowAndFresh(ctx context.Context, id string, now time.Time
 func (s *Store) OneTripsForTest() int64 {
 	return s.oneTrips.Load()
 }
+
+// FleetDevice is a device SeedDevices inserts: its linking keys, when it
+// was first and last seen and whether it is revoked.
+type FleetDevice struct {
+	ID                  string
+	FirstSeen, LastSeen time.Time
+	Revoked             bool
+	Keys                []string
+	ClusterID           string
+}
+
+// SeedDevices inserts devices with their linking keys (and the keys'
+// holder counts) and cluster ids. For TestComponentsOfSeeds.
+func (s *Store) SeedDevices(ctx context.Context, devs []FleetDevice) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, d := range devs {
+			var revoked int64
+			if d.Revoked {
+				revoked = micros(d.LastSeen)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO devices (id, hardware_key, hostname, first_seen, last_seen, revoked_at, cluster_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`), d.ID, "hw-"+d.ID, d.ID, micros(d.FirstSeen), micros(d.LastSeen), revoked, d.ClusterID); err != nil {
+				return err
+			}
+			for _, k := range d.Keys {
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO device_keys (device_id, key, link) VALUES (?, ?, 1)`), d.ID, k); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO link_keys (key, holders) VALUES (?, 1)
+					ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`), k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// ComponentsForTest runs the re-clustering search (components) from the
+// seeds at now, and returns the components it found.
+func (s *Store) ComponentsForTest(ctx context.Context, seeds []string, now time.Time) (groups [][]string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		groups, err = s.components(ctx, wtx{Tx: tx, s: s}, seeds, now, map[string]string{})
+		return err
+	})
+	return groups, err
+}
+
+// ApplyClustersForTest applies the plan re-clustering makes of groups
+// from current (each device's cluster as the plan believes it) on a
+// transaction of the kind the engine's ingest writer has (statements sent
+// together on PostgreSQL), and returns the clusters it changed, with the
+// timeline entries then stored ("cluster kind detail", in order).
+func (s *Store) ApplyClustersForTest(ctx context.Context, groups [][]string, current map[string]string, now time.Time) (changed, events []string, err error) {
+	var conn *sql.Conn
+	db := beginner(s.w)
+	if s.dialect == Postgres {
+		if conn, err = s.w.Conn(ctx); err != nil {
+			return nil, nil, err
+		}
+		defer conn.Close()
+		db = conn
+	}
+	err = s.txOn(ctx, db, func(tx *sql.Tx) error {
+		w := wtx{Tx: tx, s: s, conn: conn}
+		if changed, err = s.applyClusters(ctx, w, groups, current, now, clusterViews{}); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT cluster_id || ' ' || kind || ' ' || detail FROM cluster_events ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		events, err = scanColumn[string](rows)
+		return err
+	}, func(bool) {})
+	return changed, events, err
+}

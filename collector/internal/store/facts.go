@@ -204,11 +204,15 @@ func (s *Store) readFacts(ctx context.Context, q querier, deviceID string, now t
 }
 
 // readFactsIn is readFacts with the device's cluster taken from views
-// when they hold it (see reevaluateClusters); nil views read it afresh.
+// when they hold it (see reevaluateClusters), and its row too (see
+// applyPipelined); nil views read them afresh.
 func (s *Store) readFactsIn(ctx context.Context, q querier, deviceID string, now time.Time, hours []activity.Hour, o *overlay, views clusterViews) (*factsRead, error) {
-	d, err := s.readDevice(ctx, q, deviceID, nil)
-	if err != nil {
-		return nil, err
+	d, ok := views.row(deviceID)
+	if !ok {
+		var err error
+		if d, err = s.readDevice(ctx, q, deviceID, nil); err != nil {
+			return nil, err
+		}
 	}
 	if o != nil {
 		d = d.after(o, now)
@@ -309,9 +313,13 @@ const (
 	factsQuerySQLite   = factsColumns + liveAgentsSQLite + ` FROM devices d WHERE d.id = ?`
 	factsQueryPostgres = factsColumns + liveAgentsPostgres + ` FROM devices d WHERE d.id = ?`
 	// The rows of a cluster's first members by id, with their ids.
-	membersWhere             = ` FROM devices d WHERE d.cluster_id = ? ORDER BY d.id LIMIT ?`
-	membersQuerySQLite       = factsColumns + ` d.id,` + liveAgentsSQLite + membersWhere
-	membersQueryPostgres     = factsColumns + ` d.id,` + liveAgentsPostgres + membersWhere
+	membersWhere         = ` FROM devices d WHERE d.cluster_id = ? ORDER BY d.id LIMIT ?`
+	membersQuerySQLite   = factsColumns + ` d.id,` + liveAgentsSQLite + membersWhere
+	membersQueryPostgres = factsColumns + ` d.id,` + liveAgentsPostgres + membersWhere
+	// The rows of some devices (rowsStatement), to be followed by a test
+	// of membership.
+	rowsQuerySQLite          = factsColumns + ` d.id,` + liveAgentsSQLite + ` FROM devices d WHERE d.id `
+	rowsQueryPostgres        = factsColumns + ` d.id,` + liveAgentsPostgres + ` FROM devices d WHERE d.id `
 	factsPrejudgeQuerySQLite = factsColumns + liveAgentsSQLite + prejudgeColumns + prejudgeFrom
 	factsPrejudgeQueryPG     = factsColumns + liveAgentsPostgres + prejudgeColumns + `, ` + factStampSQL + prejudgeFrom
 )
@@ -385,6 +393,16 @@ func (s *Store) readMembers(ctx context.Context, q querier, clusterID string, n 
 	}
 	defer rows.Close()
 	return scanMembers(rows)
+}
+
+// rowsStatement reads the rows of the devices ids as readMembers does.
+func (s *Store) rowsStatement(ids []string) (string, []any) {
+	query := rowsQuerySQLite
+	if s.dialect == Postgres {
+		query = rowsQueryPostgres
+	}
+	in, args := s.inList(ids)
+	return s.q(query + in), args
 }
 
 // membersStatement is readMembers' statement.

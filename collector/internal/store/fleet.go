@@ -140,12 +140,12 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 // from (the device and the members of its cluster), adding their current
 // cluster to current; else it returns none.
 func (s *Store) newKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, current map[string]string) ([]string, error) {
-	var snapKeys, digest, clusterID, signins, members string
-	query := keysQuerySQLite
+	var snapKeys, digest, clusterID, signins, members, linking string
+	query, dest := keysQuerySQLite, []any{&snapKeys, &digest, &clusterID, &signins, &members}
 	if s.dialect == Postgres {
-		query = keysQueryPostgres
+		query, dest = keysQueryPostgres, append(dest, &linking)
 	}
-	if err := tx.QueryRowContext(ctx, s.q(query), deviceID).Scan(&snapKeys, &digest, &clusterID, &signins, &members); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(query), deviceID).Scan(dest...); err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
 	var snap []fleet.Key
@@ -155,7 +155,17 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, deviceID string, egress det
 	if d == digest {
 		return nil, nil
 	}
-	if err := s.replaceKeys(ctx, tx, deviceID, keys, d); err != nil {
+	var err error
+	if s.dialect == Postgres {
+		var held []string
+		if err := json.Unmarshal([]byte(linking), &held); err != nil {
+			return nil, fmt.Errorf("device keys: %w", err)
+		}
+		err = s.replaceKeysPostgres(ctx, tx, deviceID, keys, d, held)
+	} else {
+		err = s.replaceKeys(ctx, tx, deviceID, keys, d)
+	}
+	if err != nil {
 		return nil, err
 	}
 	seeds := []string{deviceID}
@@ -175,13 +185,17 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, deviceID string, egress det
 // The device's keys (updateKeys) with, as a JSON array sorted, the ids of
 // the devices of its cluster (none when it is in none), which re-clustering
 // starts from when its keys changed: read in the same statement, they were
-// a round trip more inside the cluster lock.
+// a round trip more inside the cluster lock. On PostgreSQL, with its
+// linking keys stored (a JSON array), so that replacing them is sent in
+// one round trip (replaceKeysPostgres).
 const (
 	keysColumns     = `SELECT d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, `
 	keysQuerySQLite = keysColumns + `(SELECT json_group_array(id) FROM (SELECT m.id FROM devices m
 		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id ORDER BY m.id)) FROM devices d WHERE d.id = ?`
 	keysQueryPostgres = keysColumns + `COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m
-		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]') FROM devices d WHERE d.id = ?`
+		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]'),
+		COALESCE((SELECT json_agg(k.key)::text FROM device_keys k WHERE k.device_id = d.id AND k.link = 1), '[]')
+		FROM devices d WHERE d.id = ?`
 )
 
 // replaceKeys replaces a device's keys, whose digest is digest, and keeps
@@ -194,9 +208,6 @@ const (
 // one per 300 new keys): each is a round trip on PostgreSQL, inside the
 // cluster lock every such report waits for.
 func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
-	if s.dialect == Postgres {
-		return s.replaceKeysPostgres(ctx, tx, deviceID, keys, digest)
-	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
 		return fmt.Errorf("device keys: %w", err)
 	}
@@ -287,46 +298,40 @@ func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
 	return out
 }
 
-// replaceKeysPostgres is replaceKeys in two round trips (plus one per 300
-// keys beyond the first 300), with data-modifying WITH: the first sets the
-// digest, deletes the old keys the new ones do not hold with the same link
-// and takes their linking keys' holders down, returning those left with
-// none; the second inserts the new keys the device does not hold yet (a
-// key it keeps conflicts and is left), adds their holders and deletes the
-// link_keys rows left with none that no new key holds again. The parts of
-// one statement see the same rows, so no part changes a row another part
-// changes.
-func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
+// replaceKeysPostgres is replaceKeys on PostgreSQL, held being the
+// device's linking keys stored (as updateKeys read them), in one round
+// trip on a transaction that can send statements together (else one a
+// statement): two statements (plus one per 300 keys beyond the first
+// 300), with data-modifying WITH. The first sets the digest, deletes the
+// old keys the new ones do not hold with the same link and takes their
+// linking keys' holders down; the second inserts the new keys the device
+// does not hold yet (a key it keeps conflicts and is left), adds their
+// holders and deletes the link_keys rows the first left with none: those
+// of the held linking keys that no new key links (the keys whose holders
+// the first took down). The parts of one statement see the same rows, so
+// no part changes a row another part changes. The second found the
+// emptied keys in the first's result, which cost a round trip more inside
+// the cluster lock.
+func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string, held []string) error {
 	// The new keys as two arrays (one statement text whatever their
 	// number); the old keys are read through the primary key, so the
 	// arrays cost no plan.
 	names, links := make([]string, len(keys)), make([]int64, len(keys))
+	linking := map[string]bool{}
 	for i, k := range keys {
 		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
-	}
-	rows, err := tx.QueryContext(ctx, `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
-		old AS (DELETE FROM device_keys WHERE device_id = $1 AND (key, link) NOT IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
-			RETURNING key, link),
-		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1) RETURNING key, holders)
-		SELECT key FROM dec WHERE holders <= 0`, deviceID, digest, names, links)
-	if err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	emptied, err := scanColumn[string](rows)
-	if err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	// An emptied key that a new key holds again gets its holder back.
-	linking := map[string]bool{}
-	for _, k := range keys {
 		if k.Link {
 			linking[string(k.Key)] = true
 		}
 	}
-	emptied = slices.DeleteFunc(emptied, func(k string) bool { return linking[k] })
+	stmts := []sent{{query: `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
+		old AS (DELETE FROM device_keys WHERE device_id = $1 AND (key, link) NOT IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
+			RETURNING key, link)
+		UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1)`, args: []any{deviceID, digest, names, links}}}
+	gone := slices.DeleteFunc(held, func(k string) bool { return linking[k] })
 	// keys are distinct (fleet.Keys), as the primary key wants.
 	chunks := slices.Collect(slices.Chunk(keys, 300))
-	for i := range max(len(chunks), boolInt(len(emptied) > 0)) {
+	for i := range max(len(chunks), boolInt(len(gone) > 0)) {
 		var q string
 		var args []any
 		if i < len(chunks) {
@@ -338,15 +343,16 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 				inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM ins WHERE link = 1
 				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1) `
 		}
-		if i == 0 && len(emptied) > 0 {
-			q += `DELETE FROM link_keys WHERE holders <= 0 AND key IN (` + marks(len(emptied)) + `)`
-			args = append(args, anys(emptied)...)
+		if i == 0 && len(gone) > 0 {
+			q += `DELETE FROM link_keys WHERE holders <= 0 AND key IN (` + marks(len(gone)) + `)`
+			args = append(args, anys(gone)...)
 		} else {
 			q += `SELECT 1`
 		}
-		if _, err := tx.Tx.ExecContext(ctx, s.q(q), args...); err != nil {
-			return fmt.Errorf("device keys: %w", err)
-		}
+		stmts = append(stmts, sent{query: s.q(q), args: args})
+	}
+	if err := tx.send(ctx, stmts); err != nil {
+		return fmt.Errorf("device keys: %w", err)
 	}
 	return nil
 }
@@ -378,67 +384,122 @@ func anys(ss []string) []any {
 	return out
 }
 
-// component finds the devices linked with seed, breadth first over the
-// linking keys, among devices that reported within the cluster window. A
+// components finds the devices linked with the seeds, breadth first over
+// the linking keys, among devices that reported within the cluster window
+// (the seeds themselves need not have), and returns them split into
+// components, each sorted, a seed linked with nothing alone in its own. A
 // key held by more than fleet.MaxHolders devices links only its
 // fleet.MaxHolders most senior holders (first seen first, then by id, as
-// fleet.Components). It adds the current cluster of the devices it links
-// to clusters.
-func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Time, clusters map[string]string) ([]string, error) {
-	seen := map[string]bool{seed: true}
-	frontier := []string{seed}
-	crowded := map[string]map[string]bool{} // crowded key → its linking holders
-	since := micros(now.Add(-clusterWindow))
-	for len(frontier) > 0 && len(seen) <= fleet.MaxHolders {
-		var next []string
-		add := func(ids []string) {
-			for _, id := range ids {
-				if !seen[id] {
-					seen[id] = true
-					next = append(next, id)
-				}
-			}
+// fleet.Components). A component found to hold more than fleet.MaxHolders
+// devices is searched no further. It adds the current cluster of the
+// devices it links to clusters.
+//
+// The search is one breadth-first search for all the seeds, each level one
+// statement for the whole frontier (plus one per crowded key met), and the
+// links it finds are split into components by union-find: a search per
+// seed cost a statement per level per seed, each a round trip on
+// PostgreSQL inside the cluster lock, and the members of a cluster a
+// moving device leaves are all seeds. Each component is the one a search
+// from any of its seeds alone finds; where such searches overlap (a seed
+// that no longer reports links the devices of another seed's component,
+// which do not link it back), their union.
+func (s *Store) components(ctx context.Context, tx wtx, seeds []string, now time.Time, clusters map[string]string) ([][]string, error) {
+	parent := map[string]string{}
+	size := map[string]int{}
+	find := func(id string) string {
+		for parent[id] != id {
+			parent[id] = parent[parent[id]]
+			id = parent[id]
 		}
-		// The devices the frontier's keys link (the first part, with
-		// no key) and, in the same round trip, its crowded keys: they
-		// link a frontier device only if it is among their most
-		// senior holders. A key only the frontier device holds (a
-		// peripheral's serial, its own access point) links nothing:
-		// the first part leaves it before joining its holders.
+		return id
+	}
+	union := func(a, b string) {
+		if a, b = find(a), find(b); a != b {
+			if size[a] < size[b] {
+				a, b = b, a
+			}
+			parent[b], size[a] = a, size[a]+size[b]
+		}
+	}
+	var frontier, next []string
+	add := func(id string) {
+		if _, ok := parent[id]; !ok {
+			parent[id], size[id] = id, 1
+			next = append(next, id)
+		}
+	}
+	for _, id := range seeds {
+		add(id)
+	}
+	frontier, next = next, nil
+	crowded := map[string]map[string]bool{} // crowded key → its most senior holders, whether each links
+	since := micros(now.Add(-clusterWindow))
+	for {
+		// A component past fleet.MaxHolders devices is searched no
+		// further, as a search from one seed stopped.
+		frontier = slices.DeleteFunc(frontier, func(id string) bool { return size[find(id)] > fleet.MaxHolders })
+		if len(frontier) == 0 {
+			break
+		}
+		inFrontier := make(map[string]bool, len(frontier))
+		for _, id := range frontier {
+			inFrontier[id] = true
+		}
+		// The holders of the frontier's linking keys (the first part),
+		// each with whether it links (it reported within the window and
+		// is not revoked), and, in the same round trip, the frontier's
+		// crowded keys: they link a frontier device only if it is among
+		// their most senior holders. A key only the frontier device
+		// holds (a peripheral's serial, its own access point) links
+		// nothing: the first part leaves it before joining its holders.
 		in, list := s.inList(frontier)
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT o.device_id, '', d.cluster_id FROM device_keys k
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT 0, k.key, o.device_id, d.cluster_id,
+			CASE WHEN d.revoked_at = 0 AND d.last_seen > ? THEN 1 ELSE 0 END FROM device_keys k
 			JOIN link_keys l ON l.key = k.key AND l.holders > 1 AND l.holders <= ?
 			JOIN device_keys o ON o.key = k.key AND o.link = 1
-			JOIN devices d ON d.id = o.device_id AND d.revoked_at = 0 AND d.last_seen > ?
+			JOIN devices d ON d.id = o.device_id
 			WHERE k.link = 1 AND k.device_id `+in+`
-			UNION ALL SELECT k.device_id, k.key, '' FROM device_keys k
+			UNION ALL SELECT 1, k.key, k.device_id, '', 0 FROM device_keys k
 			JOIN link_keys l ON l.key = k.key AND l.holders > ?
-			WHERE k.link = 1 AND k.device_id `+in), slices.Concat([]any{fleet.MaxHolders, since}, list, []any{fleet.MaxHolders}, list)...)
+			WHERE k.link = 1 AND k.device_id `+in), slices.Concat([]any{since, fleet.MaxHolders}, list, []any{fleet.MaxHolders}, list)...)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 		type holding struct{ device, key string }
-		var linked []string
+		// A key links its holders that report and the frontier's (a
+		// seed may no longer report: it links the others, as a search
+		// from it found them, but none of theirs links it).
+		linked := map[string][]string{}
 		var held []holding
 		for rows.Next() {
+			var part, live int
 			var h holding
 			var cluster string
-			if err := rows.Scan(&h.device, &h.key, &cluster); err != nil {
+			if err := rows.Scan(&part, &h.key, &h.device, &cluster, &live); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			if h.key == "" {
-				linked = append(linked, h.device)
-				clusters[h.device] = cluster
-			} else {
+			if part == 1 {
 				held = append(held, h)
+				continue
+			}
+			if live == 1 {
+				clusters[h.device] = cluster
+			}
+			if live == 1 || inFrontier[h.device] {
+				linked[h.key] = append(linked[h.key], h.device)
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		add(linked)
+		for _, k := range slices.Sorted(maps.Keys(linked)) {
+			for _, id := range linked[k] {
+				add(id)
+				union(linked[k][0], id)
+			}
+		}
 		for _, h := range held {
 			linking, ok := crowded[h.key]
 			if !ok {
@@ -448,16 +509,28 @@ func (s *Store) component(ctx context.Context, tx wtx, seed string, now time.Tim
 				crowded[h.key] = linking
 			}
 			if _, ok := linking[h.device]; ok {
-				for id, live := range linking {
-					if live && !seen[id] {
-						add([]string{id})
+				for _, id := range slices.Sorted(maps.Keys(linking)) {
+					if linking[id] {
+						add(id)
+						union(h.device, id)
 					}
 				}
 			}
 		}
-		frontier = next
+		frontier, next = next, nil
 	}
-	return slices.Sorted(maps.Keys(seen)), nil
+	groups := map[string][]string{}
+	for id := range parent {
+		r := find(id)
+		groups[r] = append(groups[r], id)
+	}
+	out := make([][]string, 0, len(groups))
+	for _, g := range groups {
+		slices.Sort(g)
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	return out, nil
 }
 
 // seniorHolders returns the fleet.MaxHolders most senior holders of a
@@ -490,27 +563,16 @@ func (s *Store) seniorHolders(ctx context.Context, tx wtx, key string, since int
 // (dissolved ones included), keeping their reads in views, their rows
 // not yet refreshed (see applyClusters).
 func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map[string]string, now time.Time, views clusterViews) ([]string, error) {
-	done := map[string]bool{}
-	var groups [][]string
-	for _, seed := range seeds {
-		if done[seed] {
-			continue
-		}
-		comp, err := s.component(ctx, tx, seed, now, known)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range comp {
-			done[id] = true
-		}
-		groups = append(groups, comp)
+	groups, err := s.components(ctx, tx, seeds, now, known)
+	if err != nil {
+		return nil, err
 	}
 	// Every device involved, with its current cluster: read here for
-	// those neither the caller nor component read it of (holders of
+	// those neither the caller nor components read it of (holders of
 	// crowded keys).
 	current := map[string]string{}
 	var unknown []string
-	for _, id := range slices.Sorted(maps.Keys(done)) {
+	for _, id := range slices.Sorted(slices.Values(slices.Concat(groups...))) {
 		if c, ok := known[id]; ok {
 			current[id] = c
 		} else {
@@ -536,8 +598,7 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map
 			return nil, err
 		}
 	}
-	changed, _, err := s.applyClusters(ctx, tx, groups, current, now, views)
-	return changed, err
+	return s.applyClusters(ctx, tx, groups, current, now, views)
 }
 
 // applyClusters gives each group of two or more devices a cluster id
@@ -549,64 +610,84 @@ func (s *Store) recluster(ctx context.Context, tx wtx, seeds []string, known map
 // each changed cluster's row, and bumped every member's version, twice a
 // report. current holds every involved device's cluster id before the
 // change.
-func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) (changedIDs []string, moved int, err error) {
+func (s *Store) applyClusters(ctx context.Context, tx wtx, groups [][]string, current map[string]string, now time.Time, views clusterViews) ([]string, error) {
 	p := planClusters(groups, current)
 	changed := map[string]bool{}
 	if tx.conn != nil {
 		return s.applyPipelined(ctx, tx, p, now, changed, views)
 	}
-	moved, err = s.moveDevices(ctx, tx, p, p.movers(), now, changed)
-	if err != nil {
-		return nil, 0, err
+	if _, err := s.moveDevices(ctx, tx, p, p.movers(), now, changed); err != nil {
+		return nil, err
 	}
 	out := slices.Sorted(maps.Keys(changed))
 	for _, id := range out {
+		var err error
 		if views[id], err = s.readCluster(ctx, tx, id, now, true); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 	}
-	return out, moved, nil
+	return out, nil
 }
 
 // applyPipelined is applyClusters on a transaction that can send
-// statements together (PostgreSQL's ingest writer): after the moves, the
-// timeline entries, the reads of the changed clusters and their members'
-// rows, which judging them reads next (reevaluateClusters), go in one
-// round trip, where they were one each, inside the cluster lock. Nothing
+// statements together (PostgreSQL's ingest writer): the moves with their
+// timeline entries (movesStatement), the reads of the changed clusters and
+// their members' rows, which judging them reads next (reevaluateClusters),
+// and the rows of the devices the plan leaves in no cluster, go in one
+// round trip, where they were one each, inside the cluster lock. The reporting
+// device's facts are read next (deviceFacts): it is one of the members or
+// one of those left alone, so its row was one round trip more. Nothing
 // between here and that judging writes a row of the members but the
 // reporting device's, which is not judged again.
-func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now time.Time, changed map[string]bool, views clusterViews) ([]string, int, error) {
-	moved, events, err := s.moves(ctx, tx, p, p.movers(), changed)
-	if err != nil {
-		return nil, 0, err
+func (s *Store) applyPipelined(ctx context.Context, tx wtx, p *clusterPlan, now time.Time, changed map[string]bool, views clusterViews) ([]string, error) {
+	var stmts []sent
+	if movers := p.movers(); len(movers) > 0 {
+		stmts = append(stmts, s.movesStatement(p, movers, now, changed))
 	}
 	out := slices.Sorted(maps.Keys(changed))
-	stmts := s.eventStatements(now, events)
+	read := func(r *clusterRead) func(resultRows) error {
+		return func(rows resultRows) (err error) {
+			r.rows, err = scanMembers(rows)
+			return err
+		}
+	}
 	for _, id := range out {
 		r, query, args := s.clusterStatement(id, now, true)
 		views[id] = r
 		members, margs := s.membersStatement(id, maxReevaluate+1)
-		stmts = append(stmts, sent{query: query, args: args, read: r.scan}, sent{query: members, args: margs, read: func(rows resultRows) (err error) {
-			r.rows, err = scanMembers(rows)
-			return err
-		}})
+		stmts = append(stmts, sent{query: query, args: args, read: r.scan}, sent{query: members, args: margs, read: read(r)})
+	}
+	var alone []string
+	for d, to := range p.next {
+		if to == "" {
+			alone = append(alone, d)
+		}
+	}
+	if len(alone) > 0 {
+		slices.Sort(alone)
+		r := &clusterRead{}
+		views[""] = r
+		query, args := s.rowsStatement(alone[:min(len(alone), maxReevaluate+1)])
+		stmts = append(stmts, sent{query: query, args: args, read: read(r)})
+	}
+	if len(stmts) == 0 {
+		return out, nil
 	}
 	if err := tx.pipeline(ctx, stmts); err != nil {
-		return nil, 0, fmt.Errorf("recluster: %w", err)
+		return nil, fmt.Errorf("recluster: %w", err)
 	}
-	return out, moved, nil
+	return out, nil
 }
 
 // refreshViews refreshes the rows of the clusters ids from their reads in
 // views (see applyClusters), for a caller that judges none of their
 // members.
 func (s *Store) refreshViews(ctx context.Context, tx wtx, views clusterViews, ids []string, now time.Time) error {
-	for _, id := range ids {
-		if _, err := s.refreshClusterFrom(ctx, tx, views[id], now); err != nil {
-			return err
-		}
+	reads := make([]*clusterRead, len(ids))
+	for i, id := range ids {
+		reads[i] = views[id]
 	}
-	return nil
+	return s.refreshClusters(ctx, tx, reads, now)
 }
 
 // clusterPlan is where re-clustering puts devices.
@@ -679,45 +760,78 @@ func (p *clusterPlan) movers() []string {
 // together after the moves, in one statement: a statement each was two
 // more round trips a moving device on PostgreSQL.
 func (s *Store) moveDevices(ctx context.Context, tx wtx, p *clusterPlan, ids []string, now time.Time, changed map[string]bool) (int, error) {
-	moved, events, err := s.moves(ctx, tx, p, ids, changed)
-	if err != nil {
-		return 0, err
-	}
-	return moved, s.clusterEvents(ctx, tx, now, events...)
-}
-
-// moves is moveDevices but for the timeline entries, which it returns.
-func (s *Store) moves(ctx context.Context, tx wtx, p *clusterPlan, ids []string, changed map[string]bool) (int, []clusterEventRow, error) {
 	moved := 0
 	var events []clusterEventRow
 	for _, d := range ids {
-		from, to := p.current[d], p.next[d]
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ? AND cluster_id = ?`), to, d, from)
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET cluster_id = ?, version = version + 1 WHERE id = ? AND cluster_id = ?`), p.next[d], d, p.current[d])
 		if err != nil {
-			return 0, nil, fmt.Errorf("recluster: %w", err)
+			return 0, fmt.Errorf("recluster: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			continue
 		}
 		moved++
-		if from != "" {
-			changed[from] = true
-			events = append(events, clusterEventRow{from, "left", map[string]any{"device_id": d, "to": to}})
+		events = p.moveEvents(d, changed, events)
+	}
+	return moved, s.clusterEvents(ctx, tx, now, events...)
+}
+
+// moveEvents appends to events the timeline entries of device d's move
+// as planned and adds the clusters it changes to changed.
+func (p *clusterPlan) moveEvents(d string, changed map[string]bool, events []clusterEventRow) []clusterEventRow {
+	from, to := p.current[d], p.next[d]
+	if from != "" {
+		changed[from] = true
+		events = append(events, clusterEventRow{from, "left", map[string]any{"device_id": d, "to": to}})
+	}
+	if to == "" {
+		return events
+	}
+	changed[to] = true
+	if founders, ok := p.formed[to]; ok {
+		if !p.announced[to] {
+			p.announced[to] = true
+			events = append(events, clusterEventRow{to, "formed", map[string]any{"devices": founders}})
 		}
-		if to == "" {
-			continue
-		}
-		changed[to] = true
-		if founders, ok := p.formed[to]; ok {
-			if !p.announced[to] {
-				p.announced[to] = true
-				events = append(events, clusterEventRow{to, "formed", map[string]any{"devices": founders}})
+	} else {
+		events = append(events, clusterEventRow{to, "joined", map[string]any{"device_id": d, "from": from}})
+	}
+	return events
+}
+
+// movesStatement is moveDevices in one statement (PostgreSQL), which
+// applyPipelined sends with the reads that follow: it moves the devices
+// ids whose cluster is still the one the plan started from and writes the
+// timeline entries of those that moved (a "formed" entry when any of its
+// founding devices moved). It adds to changed the clusters the moves
+// change when all are made: under the cluster lock, the plan was made
+// from what the transaction read, so they are; else a cluster is
+// re-judged for nothing. The moves were a round trip each, and their
+// entries waited for them.
+func (s *Store) movesStatement(p *clusterPlan, ids []string, now time.Time, changed map[string]bool) sent {
+	froms, tos := make([]string, len(ids)), make([]string, len(ids))
+	var by, clusters, kinds, details []string // the entries, each with the devices whose move makes it (JSON)
+	var events []clusterEventRow
+	for i, d := range ids {
+		froms[i], tos[i] = p.current[d], p.next[d]
+		n := len(events)
+		events = p.moveEvents(d, changed, events)
+		for _, e := range events[n:] {
+			devs := []string{d}
+			if e.kind == "formed" {
+				devs = p.formed[e.cluster]
 			}
-		} else {
-			events = append(events, clusterEventRow{to, "joined", map[string]any{"device_id": d, "from": from}})
+			b, _ := json.Marshal(devs)
+			detail, _ := json.Marshal(e.detail)
+			by, clusters, kinds, details = append(by, string(b)), append(clusters, e.cluster), append(kinds, e.kind), append(details, string(detail))
 		}
 	}
-	return moved, events, nil
+	return sent{query: `WITH mv AS (UPDATE devices d SET cluster_id = m.t, version = d.version + 1
+			FROM unnest($1::text[], $2::text[], $3::text[]) AS m(id, f, t) WHERE d.id = m.id AND d.cluster_id = m.f RETURNING d.id)
+		INSERT INTO cluster_events (cluster_id, at, kind, detail)
+		SELECT e.c, $4, e.k, e.d FROM unnest($5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS e(devs, c, k, d, n)
+		WHERE EXISTS (SELECT 1 FROM mv WHERE jsonb_exists(e.devs::jsonb, mv.id)) ORDER BY e.n`,
+		args: []any{ids, froms, tos, micros(now), by, clusters, kinds, details}}
 }
 
 func boolInt(b bool) int {
@@ -787,10 +901,40 @@ func (s *Store) refreshCluster(ctx context.Context, tx wtx, id string, now time.
 // which must be what a fresh read would show, and its stored row as r
 // holds it (read when it does not), which it keeps as it leaves it.
 func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, now time.Time) (*Cluster, error) {
-	c, id := r.view(), r.id
 	if err := s.readClusterRow(ctx, tx, r); err != nil {
 		return nil, err
 	}
+	c, stmts := s.refreshStatements(r, now)
+	if err := tx.send(ctx, stmts); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return c, nil
+}
+
+// refreshClusters is refreshClusterFrom for several clusters, their
+// statements sent together (one round trip on PostgreSQL's ingest
+// writer, where a report that moves its device refreshes the clusters it
+// left and joined inside the cluster lock).
+func (s *Store) refreshClusters(ctx context.Context, tx wtx, reads []*clusterRead, now time.Time) error {
+	var stmts []sent
+	for _, r := range reads {
+		if err := s.readClusterRow(ctx, tx, r); err != nil {
+			return err
+		}
+		_, st := s.refreshStatements(r, now)
+		stmts = append(stmts, st...)
+	}
+	if err := tx.send(ctx, stmts); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
+
+// refreshStatements are the statements that store the view of the
+// cluster read in r (see refreshClusterFrom), whose stored row r holds;
+// r keeps the row as they leave it.
+func (s *Store) refreshStatements(r *clusterRead, now time.Time) (*Cluster, []sent) {
+	c, id := r.view(), r.id
 	status, summary, facts := r.row.status, r.row.summary, r.row.facts
 	c.Status = "active"
 	if len(c.Members) < 2 {
@@ -802,12 +946,9 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 		if c.Status == "dissolved" {
 			return c, nil
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, suspected, summary, facts)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest); err != nil {
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
 		r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
-		return c, nil
+		return c, []sent{{query: s.q(`INSERT INTO clusters (id, status, created_at, updated_at, devices, people, score, suspected, summary, facts)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args: []any{id, c.Status, micros(now), micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest}}}
 	case status == c.Status && summary == sum && facts == digest:
 		return c, nil
 	}
@@ -823,22 +964,18 @@ func (s *Store) refreshClusterFrom(ctx context.Context, tx wtx, r *clusterRead, 
 		WHERE id = ?`
 	args := []any{c.Status, micros(now), c.Devices, c.People, c.Score, boolInt(c.Suspected), sum, digest, id}
 	if bump && s.dialect == Postgres {
-		// One round trip for both: the parts write different tables.
+		// One statement for both: the parts write different tables.
 		q, args, bump = `WITH c AS (`+q+`) UPDATE devices SET version = version + 1 WHERE cluster_id = ?`, append(args, id), false
 	}
-	if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
+	stmts := []sent{{query: s.q(q), args: args}}
 	r.row = &clusterRow{status: c.Status, summary: sum, facts: digest, stored: true}
 	if bump {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), id); err != nil {
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
+		stmts = append(stmts, sent{query: s.q(`UPDATE devices SET version = version + 1 WHERE cluster_id = ?`), args: []any{id}})
 	}
 	if status != c.Status && c.Status == "dissolved" {
-		return c, s.clusterEvent(ctx, tx, id, now, "dissolved", map[string]any{})
+		stmts = append(stmts, s.eventStatements(now, []clusterEventRow{{id, "dissolved", map[string]any{}}})...)
 	}
-	return c, nil
+	return c, stmts
 }
 
 // readClusterRow reads the cluster's stored row into r unless it holds
@@ -1182,8 +1319,24 @@ func (r *clusterRead) view() *Cluster {
 }
 
 // clusterViews keeps the clusters read while their members are judged
-// one after another (reevaluateClusters), by cluster id.
+// one after another (reevaluateClusters), by cluster id. Under "" (no
+// cluster) it may keep the rows of devices re-clustering left in none
+// (applyPipelined), which have no view.
 type clusterViews map[string]*clusterRead
+
+// row returns a device's row when views hold it, as read with a cluster's
+// members or with the devices left in none after re-clustering
+// (applyPipelined), which nothing wrote since but judging.
+func (v clusterViews) row(deviceID string) (deviceRow, bool) {
+	for _, r := range v {
+		for _, d := range r.rows {
+			if d.id == deviceID {
+				return d, true
+			}
+		}
+	}
+	return deviceRow{}, false
+}
 
 // view returns the cluster's view: from views when they hold it, else
 // read (and kept when views is not nil).
@@ -1284,7 +1437,8 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved, owns, exc
 		}
 	}
 	// The members' alerts may have changed the clusters' co-signals.
-	for _, c := range clusters {
+	reads := make([]*clusterRead, len(clusters))
+	for i, c := range clusters {
 		r, ok := views[c]
 		if !ok {
 			var err error
@@ -1292,11 +1446,9 @@ func (s *Store) reevaluateClusters(ctx context.Context, tx wtx, moved, owns, exc
 				return err
 			}
 		}
-		if _, err := s.refreshClusterFrom(ctx, tx, r, now); err != nil {
-			return err
-		}
+		reads[i] = r
 	}
-	return nil
+	return s.refreshClusters(ctx, tx, reads, now)
 }
 
 // rejudge evaluates the device rules again on a device from its row d,

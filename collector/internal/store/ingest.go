@@ -535,7 +535,7 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 	// changed it.
 	type sight struct{ cluster, digest string }
 	saw := map[string]sight{}
-	rows, err := s.reportersRows(ctx, tx, reporters)
+	rows, err := s.reportersRows(ctx, tx, reporters, views)
 	if err != nil {
 		return err
 	}
@@ -655,17 +655,25 @@ type reporter struct {
 	open int64
 }
 
-// reportersRows reads the rows of the reporters' devices (see readDevice)
-// in one statement, by device id: one after another they were a round
-// trip each inside the cluster lock. Judging a reporter writes nothing
-// another's row is read from (see reevaluateClusters).
-func (s *Store) reportersRows(ctx context.Context, tx wtx, reporters []reporter) (map[string]deviceRow, error) {
-	if len(reporters) == 0 {
-		return nil, nil
+// reportersRows gives the rows of the reporters' devices (see readDevice):
+// from views when re-clustering read them with the clusters (see
+// applyPipelined), the others in one statement, by device id: one after
+// another they were a round trip each inside the cluster lock. Judging a
+// reporter writes nothing another's row is read from (see
+// reevaluateClusters).
+func (s *Store) reportersRows(ctx context.Context, tx wtx, reporters []reporter, views clusterViews) (map[string]deviceRow, error) {
+	out := make(map[string]deviceRow, len(reporters))
+	var ids []string
+	for _, rp := range reporters {
+		id := rp.req.batch.Agent.DeviceID
+		if d, ok := views.row(id); ok {
+			out[id] = d
+		} else {
+			ids = append(ids, id)
+		}
 	}
-	ids := make([]string, len(reporters))
-	for i, rp := range reporters {
-		ids[i] = rp.req.batch.Agent.DeviceID
+	if len(ids) == 0 {
+		return out, nil
 	}
 	query := factsColumns + ` d.id,` + liveAgentsSQLite
 	if s.dialect == Postgres {
@@ -681,7 +689,6 @@ func (s *Store) reportersRows(ctx context.Context, tx wtx, reporters []reporter)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]deviceRow, len(read))
 	for _, d := range read {
 		out[d.id] = d
 	}

@@ -133,6 +133,22 @@ func (t wtx) pipeline(ctx context.Context, stmts []sent) error {
 	return sendAll(ctx, t.conn, stmts)
 }
 
+// send runs statements that return no rows that matter, in their order:
+// in one round trip when the transaction can send them together
+// (pipeline), else one after another, each through the statement cache
+// (see stmt).
+func (t wtx) send(ctx context.Context, stmts []sent) error {
+	if t.conn != nil && len(stmts) > 1 {
+		return t.pipeline(ctx, stmts)
+	}
+	for _, st := range stmts {
+		if _, err := t.ExecContext(ctx, st.query, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sendAll sends statements in one pgx batch on conn (PostgreSQL): one
 // round trip, ending in one Sync. Inside a transaction they run in it;
 // outside one, PostgreSQL runs them as one implicit transaction, committed
