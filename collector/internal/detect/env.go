@@ -110,22 +110,25 @@ const (
 )
 
 // compileExpr parses, type-checks and plans one expression, with the
-// rule's params (nil for none) put in as literals (see inlineParams).
-func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any) (cel.Program, []exprIssue) {
+// rule's params (nil for none) put in as literals (see inlineParams), and
+// finds a condition's empty guard (nil for none).
+func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any) (cel.Program, emptyGuard, []exprIssue) {
 	ast, iss := env.Compile(src)
 	if iss.Err() != nil {
 		var out []exprIssue
 		for _, e := range iss.Errors() {
 			out = append(out, exprIssue{line: e.Location.Line(), col: e.Location.Column(), msg: e.Message})
 		}
-		return nil, out
+		return nil, nil, out
 	}
 	t := ast.OutputType()
+	var guard emptyGuard
 	switch kind {
 	case conditionExpr:
 		if t.Kind() != types.BoolKind {
-			return nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a bool expression, got %s", cel.FormatCELType(t))}}
+			return nil, nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a bool expression, got %s", cel.FormatCELType(t))}}
 		}
+		guard = guardOf(ast)
 	case evidenceExpr:
 		ok := t.Kind() == types.MapKind
 		if ok {
@@ -133,7 +136,7 @@ func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any)
 			ok = k == types.StringKind || k == types.DynKind
 		}
 		if !ok {
-			return nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a map(string, dyn) expression, got %s", cel.FormatCELType(t))}}
+			return nil, nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a map(string, dyn) expression, got %s", cel.FormatCELType(t))}}
 		}
 	}
 	if inlined := inlineParams(env, ast, params); inlined != ast {
@@ -141,14 +144,14 @@ func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any)
 		// expressions): where a param makes that fail, the expression
 		// keeps reading params, and fails at run time as it always did.
 		if prg, err := program(env, inlined); err == nil {
-			return prg, nil
+			return prg, guard, nil
 		}
 	}
 	prg, err := program(env, ast)
 	if err != nil {
-		return nil, []exprIssue{{line: 1, msg: err.Error()}}
+		return nil, nil, []exprIssue{{line: 1, msg: err.Error()}}
 	}
-	return prg, nil
+	return prg, guard, nil
 }
 
 func program(env *cel.Env, ast *cel.Ast) (cel.Program, error) {

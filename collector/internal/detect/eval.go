@@ -42,6 +42,9 @@ var ErrNoTime = errors.New("facts have no time (Now is zero)")
 // every rule, which cost more than a simple rule itself.
 type activation struct {
 	device, person, now, snapshot, params ref.Val
+	// sn is the snapshot the empty guards read (nil: none, or an empty
+	// one).
+	sn *agentv1.HostSnapshot
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -84,7 +87,7 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 		a.device = e.adapter.NativeToValue(dev)
 	}
 	if scope == ScopeSnapshot {
-		a.snapshot = e.emptySnapshot
+		a.snapshot, a.sn = e.emptySnapshot, f.Snapshot
 		if f.Snapshot != nil {
 			a.snapshot = e.adapter.NativeToValue(f.Snapshot)
 		}
@@ -187,6 +190,9 @@ func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compil
 // with the error under the evidence key "evidence_error", together with
 // the error.
 func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activation) (Finding, bool, error) {
+	if r.guard != nil && r.guard.empty(act.sn) {
+		return Finding{}, false, nil // what the condition gives (see emptyGuard)
+	}
 	act.params = r.params
 	out, err := run(ctx, r.cond, frame)
 	if err != nil {

@@ -128,6 +128,7 @@ type Engine struct {
 type compiledRule struct {
 	Rule
 	cond   cel.Program
+	guard  emptyGuard  // nil when the condition has none
 	evid   cel.Program // nil when the rule has no evidence expression
 	params ref.Val
 	tests  []testCase
