@@ -190,7 +190,7 @@ func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compil
 // with the error under the evidence key "evidence_error", together with
 // the error.
 func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activation) (Finding, bool, error) {
-	if r.guard != nil && r.guard.empty(act.sn) {
+	if r.cond.guard != nil && r.cond.guard.empty(act.sn) {
 		return Finding{}, false, nil // what the condition gives (see emptyGuard)
 	}
 	act.params = r.params
@@ -214,7 +214,7 @@ func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activati
 		Category:    r.Category(),
 		Evidence:    map[string]any{},
 	}
-	if r.evid == nil {
+	if r.evid.prg == nil {
 		return fnd, true, nil
 	}
 	ev, err := r.evidence(ctx, frame)
@@ -265,7 +265,7 @@ func newFrame(ctx context.Context, act *activation) (*evalFrame, error) {
 	return &evalFrame{ExecutionFrame: f}, nil
 }
 
-// run evaluates prg in frame as ContextEval would in a frame of its own:
+// run evaluates c in frame as ContextEval would in a frame of its own:
 // with a cost limit of its own (costLimit for this expression alone), and
 // an interrupted evaluation's error naming the context's cause.
 //
@@ -274,13 +274,20 @@ func newFrame(ctx context.Context, act *activation) (*evalFrame, error) {
 // costLimit past the cost spent before it. A tracker per expression (a
 // copy of the program's) would hold the same limit, at the price of an
 // allocation per expression, and its cost tracking is what a rule's
-// evaluation spends most on besides the rule's own work.
-func run(ctx context.Context, prg cel.Program, frame *evalFrame) (ref.Val, error) {
+// evaluation spends most on besides the rule's own work. A bounded
+// expression (compiled.bounded) runs with the tracker taken off the
+// frame: cel-go tracks the cost of whatever runs in a frame holding one.
+func run(ctx context.Context, c compiled, frame *evalFrame) (ref.Val, error) {
 	if t := frame.CostTracker(); t != nil {
-		frame.limit = cost.SafeAdd(t.ActualCost(), costLimit)
-		t.Limit = &frame.limit
+		if c.bounded {
+			frame.SetCostTracker(nil)
+			defer frame.SetCostTracker(t)
+		} else {
+			frame.limit = cost.SafeAdd(t.ActualCost(), costLimit)
+			t.Limit = &frame.limit
+		}
 	}
-	out, _, err := prg.Eval(frame.ExecutionFrame)
+	out, _, err := c.prg.Eval(frame.ExecutionFrame)
 	if err != nil && errors.Is(err, interpreter.InterruptError{}) {
 		return out, fmt.Errorf("%w: %w", err, context.Cause(ctx))
 	}

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"cel.dev/cel-go/cel"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -42,15 +44,15 @@ func TestGuardOf(t *testing.T) {
 		{`snapshot.remote_access.tools.map(t, t.tool_id).exists(x, x == "a")`, ""},
 		{`cel.bind(s, snapshot, s.remote_access.tools.exists(t, t.tool_id == "x"))`, ""},
 	} {
-		prg, guard, iss := compileExpr(envs.snapshot, tc.cond, conditionExpr, nil)
-		if prg == nil {
+		c, iss := compileExpr(envs.snapshot, tc.cond, conditionExpr, nil)
+		if c.prg == nil {
 			if tc.want == "" && len(iss) > 0 {
 				continue // not a valid condition here, so no guard either
 			}
 			t.Fatalf("%s: %v", tc.cond, iss)
 		}
 		var got []string
-		for _, fd := range guard {
+		for _, fd := range c.guard {
 			got = append(got, string(fd.Name()))
 		}
 		if strings.Join(got, ".") != tc.want {
@@ -64,28 +66,32 @@ func TestGuardOf(t *testing.T) {
 	}
 	for _, id := range []string{"remote_tool_installed", "remote_tool_running", "kvm_switch_usb", "os_remote_access_exposed", "virtual_camera_or_voice_tool"} {
 		i := slices.IndexFunc(e.rules, func(r *compiledRule) bool { return r.ID == id })
-		if i < 0 || e.rules[i].guard == nil {
+		if i < 0 || e.rules[i].cond.guard == nil {
 			t.Errorf("rule %s has no empty guard", id)
 		}
 	}
 }
 
-// TestGuardsAgreeWithCEL evaluates every default rule with its empty guard
-// and without (CEL alone) on the rules' own test facts and on generated
+// TestRulesAgreeWithCEL evaluates every default rule as loaded (its
+// empty guard, its program without the cost tracker where its cost is
+// bounded) and as planned before either (CEL alone, every program with
+// the cost tracker) on the rules' own test facts and on generated
 // snapshots with each guarded list full, empty, and with the messages on
 // its path empty or unset: the findings (evidence included) and errors
 // must be the same.
-func TestGuardsAgreeWithCEL(t *testing.T) {
+func TestRulesAgreeWithCEL(t *testing.T) {
 	e, err := Load(policies.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, err := newEnvs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var facts []Facts
 	for _, r := range e.rules {
 		for _, tc := range r.tests {
-			if tc.facts.Snapshot != nil {
-				facts = append(facts, tc.facts)
-			}
+			facts = append(facts, tc.facts)
 		}
 	}
 	now := time.Now()
@@ -100,18 +106,21 @@ func TestGuardsAgreeWithCEL(t *testing.T) {
 		ingesttest.Quiet(quiet)
 		snaps = append(snaps, farm, quiet, &agentv1.HostSnapshot{}, nil)
 	}
-	guarded := 0
+	guarded, bounded := 0, 0
 	for _, r := range e.rules {
-		if r.guard == nil {
+		if r.cond.bounded {
+			bounded++
+		}
+		if r.cond.guard == nil {
 			continue
 		}
 		guarded++
 		for _, sn := range snaps[:3] {
-			snaps = append(snaps, emptied(sn, r.guard)...)
+			snaps = append(snaps, emptied(sn, r.cond.guard)...)
 		}
 	}
-	if guarded == 0 {
-		t.Fatal("no default rule has an empty guard")
+	if guarded == 0 || bounded == 0 {
+		t.Fatalf("%d default rules with an empty guard, %d with a bounded condition", guarded, bounded)
 	}
 	for _, sn := range snaps {
 		facts = append(facts, Facts{Now: now, Device: device, Snapshot: sn})
@@ -119,25 +128,52 @@ func TestGuardsAgreeWithCEL(t *testing.T) {
 	ctx := context.Background()
 	skipped := 0
 	for _, r := range e.rules {
-		if r.guard == nil || r.Scope != ScopeSnapshot {
-			continue
+		before := *r
+		before.cond = trackedProgram(t, envs.forScope(r.Scope), r.Condition, r.Params)
+		if r.Evidence != "" {
+			before.evid = trackedProgram(t, envs.forScope(r.Scope), r.Evidence, r.Params)
 		}
-		plain := *r
-		plain.guard = nil
 		for i, f := range facts {
-			if r.guard.empty(f.Snapshot) {
+			if r.cond.guard != nil && r.cond.guard.empty(f.Snapshot) {
 				skipped++
 			}
-			want, wantErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{&plain}, f, nil)
+			want, wantErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{&before}, f, nil)
 			got, gotErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{r}, f, nil)
 			if !reflect.DeepEqual(got, want) || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-				t.Errorf("rule %s, facts %d: with the guard %v (%v), CEL alone %v (%v)", r.ID, i, got, gotErr, want, wantErr)
+				t.Errorf("rule %s, facts %d: as loaded %v (%v), as before %v (%v)", r.ID, i, got, gotErr, want, wantErr)
+			}
+			// And after a tracked program in one frame, as Evaluate runs
+			// the rules: the frame holds a cost tracker then.
+			both, bothErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{&before, r}, f, nil)
+			if !reflect.DeepEqual(both, append(want, want...)) || fmt.Sprint(bothErr) != fmt.Sprint(errors.Join(wantErr, wantErr)) {
+				t.Errorf("rule %s, facts %d: after itself as before %v (%v), want %v (%v) twice", r.ID, i, both, bothErr, want, wantErr)
 			}
 		}
 	}
 	if skipped == 0 {
 		t.Fatal("no guard answered for CEL")
 	}
+}
+
+// trackedProgram is src planned as before guards and static bounds: with
+// the runtime cost tracker and its limit.
+func trackedProgram(t *testing.T, env *cel.Env, src string, params map[string]any) compiled {
+	t.Helper()
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		t.Fatal(iss.Err())
+	}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.CostLimit(costLimit), cel.InterruptCheckFrequency(interruptCheckFrequency)}
+	if inlined := inlineParams(env, ast, params); inlined != ast {
+		if prg, err := env.Program(inlined, opts...); err == nil {
+			return compiled{prg: prg}
+		}
+	}
+	prg, err := env.Program(ast, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return compiled{prg: prg}
 }
 
 // emptied are copies of sn with the guarded list emptied, and with each

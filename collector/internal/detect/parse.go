@@ -221,10 +221,10 @@ func (p *fileParser) rule(n *yaml.Node) *compiledRule {
 
 	env := p.envs.forScope(r.Scope)
 	if strings.TrimSpace(r.Condition) != "" {
-		r.cond, r.guard = p.compile(env, condNode, "condition", conditionExpr, r.Params)
+		r.cond = p.compile(env, condNode, "condition", conditionExpr, r.Params)
 	}
 	if evidNode != nil && strings.TrimSpace(r.Evidence) != "" {
-		r.evid, _ = p.compile(env, evidNode, "evidence", evidenceExpr, r.Params)
+		r.evid = p.compile(env, evidNode, "evidence", evidenceExpr, r.Params)
 	}
 	if testsNode != nil {
 		r.tests = p.tests(testsNode, r.Scope)
@@ -237,13 +237,13 @@ func (p *fileParser) rule(n *yaml.Node) *compiledRule {
 
 // compile compiles one expression, reporting CEL errors at their position
 // in the YAML file.
-func (p *fileParser) compile(env *cel.Env, n *yaml.Node, field string, kind exprKind, params map[string]any) (cel.Program, emptyGuard) {
-	prg, guard, issues := compileExpr(env, n.Value, kind, params)
+func (p *fileParser) compile(env *cel.Env, n *yaml.Node, field string, kind exprKind, params map[string]any) compiled {
+	c, issues := compileExpr(env, n.Value, kind, params)
 	for _, is := range issues {
 		line, col := p.exprPos(n, is.line, is.col)
 		p.errs = append(p.errs, &LoadError{File: p.file, Line: line, Column: col, Msg: field + ": " + is.msg})
 	}
-	return prg, guard
+	return c
 }
 
 // tests decodes a rule's test cases.

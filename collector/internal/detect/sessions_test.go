@@ -63,7 +63,7 @@ func TestSourceAddresses(t *testing.T) {
 // returns what it gives on a snapshot.
 func snapshotExpr(t *testing.T, envs *envs, src string) func(*agentv1.HostSnapshot) any {
 	t.Helper()
-	prg, _, iss := compileExpr(envs.snapshot, `{"a": `+src+`}`, evidenceExpr, nil)
+	prg, iss := compileExpr(envs.snapshot, `{"a": `+src+`}`, evidenceExpr, nil)
 	if iss != nil {
 		t.Fatalf("%s: %v", src, iss)
 	}
