@@ -115,8 +115,12 @@ const (
 type compiled struct {
 	prg cel.Program // nil when the expression is missing or failed to compile
 	// bounded says the expression's cost is within costLimit on any facts
-	// (see boundedCost): it runs without cel-go's runtime cost tracker.
+	// (see boundedCost): prg runs without cel-go's runtime cost tracker.
 	bounded bool
+	// sized is the expression's program without the cost tracker when its
+	// cost is within costLimit on facts within the fact sizes (and not on
+	// any facts), for evaluations whose facts are; nil otherwise.
+	sized cel.Program
 	// guard is a condition's empty guard (nil for none).
 	guard emptyGuard
 }
@@ -168,15 +172,22 @@ func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any)
 }
 
 // plan makes the program of a checked expression: with cel-go's runtime
-// cost tracker and costLimit, unless its cost is bounded anyway.
+// cost tracker and costLimit, unless its cost is bounded anyway, and
+// without them for sized facts where that bounds its cost.
 func plan(env *cel.Env, ast *cel.Ast) (compiled, error) {
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptCheckFrequency)}
-	bounded := boundedCost(env, ast)
-	if !bounded {
-		opts = append(opts, cel.CostLimit(costLimit))
+	free := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptCheckFrequency)}
+	always, sized := boundedCost(env, ast)
+	if always {
+		prg, err := env.Program(ast, free...)
+		return compiled{prg: prg, bounded: true}, err
 	}
-	prg, err := env.Program(ast, opts...)
-	return compiled{prg: prg, bounded: bounded}, err
+	prg, err := env.Program(ast, append(free, cel.CostLimit(costLimit))...)
+	if err != nil || !sized {
+		return compiled{prg: prg}, err
+	}
+	c := compiled{prg: prg}
+	c.sized, err = env.Program(ast, free...)
+	return c, err
 }
 
 // inlineParams returns ast with each params.NAME replaced by the literal

@@ -45,6 +45,9 @@ type activation struct {
 	// sn is the snapshot the empty guards read (nil: none, or an empty
 	// one).
 	sn *agentv1.HostSnapshot
+	// sized says the device and person facts are within the fact sizes
+	// (see compiled.sized).
+	sized bool
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -68,12 +71,13 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) Parent() cel.Activation { return nil }
 
 func (e *Engine) activation(scope Scope, f Facts) *activation {
-	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice, person: e.emptyPerson}
-	switch {
-	case f.Person != nil:
-		a.person = e.adapter.NativeToValue(f.Person)
-	case f.Device != nil && f.Device.PersonFacts != nil:
-		a.person = e.adapter.NativeToValue(f.Device.PersonFacts)
+	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice, person: e.emptyPerson, sized: true}
+	person := f.Person
+	if person == nil && f.Device != nil {
+		person = f.Device.PersonFacts
+	}
+	if person != nil {
+		a.person, a.sized = e.adapter.NativeToValue(person), sizedFacts(reflect.ValueOf(person))
 	}
 	if f.Device != nil {
 		// The allowlist adds to what the facts already say; the facts
@@ -85,6 +89,7 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 			dev = &d
 		}
 		a.device = e.adapter.NativeToValue(dev)
+		a.sized = a.sized && sizedFacts(reflect.ValueOf(dev))
 	}
 	if scope == ScopeSnapshot {
 		a.snapshot, a.sn = e.emptySnapshot, f.Snapshot
@@ -194,7 +199,7 @@ func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activati
 		return Finding{}, false, nil // what the condition gives (see emptyGuard)
 	}
 	act.params = r.params
-	out, err := run(ctx, r.cond, frame)
+	out, err := run(ctx, r.cond, frame, act.sized)
 	if err != nil {
 		return Finding{}, false, fmt.Errorf("condition: %w", err)
 	}
@@ -217,7 +222,7 @@ func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activati
 	if r.evid.prg == nil {
 		return fnd, true, nil
 	}
-	ev, err := r.evidence(ctx, frame)
+	ev, err := r.evidence(ctx, frame, act.sized)
 	if err != nil {
 		fnd.Evidence["evidence_error"] = err.Error()
 		return fnd, true, fmt.Errorf("evidence: %w", err)
@@ -226,8 +231,8 @@ func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activati
 	return fnd, true, nil
 }
 
-func (r *compiledRule) evidence(ctx context.Context, frame *evalFrame) (map[string]any, error) {
-	out, err := run(ctx, r.evid, frame)
+func (r *compiledRule) evidence(ctx context.Context, frame *evalFrame, sized bool) (map[string]any, error) {
+	out, err := run(ctx, r.evid, frame, sized)
 	if err != nil {
 		return nil, err
 	}
@@ -275,11 +280,16 @@ func newFrame(ctx context.Context, act *activation) (*evalFrame, error) {
 // copy of the program's) would hold the same limit, at the price of an
 // allocation per expression, and its cost tracking is what a rule's
 // evaluation spends most on besides the rule's own work. A bounded
-// expression (compiled.bounded) runs with the tracker taken off the
-// frame: cel-go tracks the cost of whatever runs in a frame holding one.
-func run(ctx context.Context, c compiled, frame *evalFrame) (ref.Val, error) {
+// expression (compiled.bounded, or compiled.sized on sized facts) runs
+// with the tracker taken off the frame: cel-go tracks the cost of
+// whatever runs in a frame holding one.
+func run(ctx context.Context, c compiled, frame *evalFrame, sized bool) (ref.Val, error) {
+	prg, bounded := c.prg, c.bounded
+	if c.sized != nil && sized {
+		prg, bounded = c.sized, true
+	}
 	if t := frame.CostTracker(); t != nil {
-		if c.bounded {
+		if bounded {
 			frame.SetCostTracker(nil)
 			defer frame.SetCostTracker(t)
 		} else {
@@ -287,7 +297,7 @@ func run(ctx context.Context, c compiled, frame *evalFrame) (ref.Val, error) {
 			t.Limit = &frame.limit
 		}
 	}
-	out, _, err := c.prg.Eval(frame.ExecutionFrame)
+	out, _, err := prg.Eval(frame.ExecutionFrame)
 	if err != nil && errors.Is(err, interpreter.InterruptError{}) {
 		return out, fmt.Errorf("%w: %w", err, context.Cause(ctx))
 	}
