@@ -71,13 +71,15 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) Parent() cel.Activation { return nil }
 
 func (e *Engine) activation(scope Scope, f Facts) *activation {
-	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice, person: e.emptyPerson, sized: true}
-	person := f.Person
-	if person == nil && f.Device != nil {
-		person = f.Device.PersonFacts
-	}
-	if person != nil {
-		a.person, a.sized = e.adapter.NativeToValue(person), sizedFacts(reflect.ValueOf(person))
+	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice, person: e.emptyPerson}
+	// The device's facts hold its person's (PersonFacts), which sizedFacts
+	// walks with them.
+	a.sized = f.Person == nil || sizedFacts(reflect.ValueOf(f.Person))
+	switch {
+	case f.Person != nil:
+		a.person = e.adapter.NativeToValue(f.Person)
+	case f.Device != nil && f.Device.PersonFacts != nil:
+		a.person = e.adapter.NativeToValue(f.Device.PersonFacts)
 	}
 	if f.Device != nil {
 		// The allowlist adds to what the facts already say; the facts
