@@ -34,7 +34,12 @@ const (
 // expression's cost is within costLimit whatever the facts are (always:
 // the snapshot's lists, strings and bytes within the sizes above,
 // everything else of any size), and whether it is when the device and
-// person facts are within maxFactList and maxFactString (sized). Such an
+// person facts are within maxFactList and maxFactString (sized). cel-go
+// derives its estimates and its runtime tracker's charges from one cost
+// model, and tests that the estimate's maximum bounds what the tracker
+// charges (common/cost/cost_bounds_test.go); the extensions declare their
+// costs in it (cel.CostModel), and a function without one (ours) is
+// charged 1 both ways. Such an
 // expression can never reach the runtime limit, so it runs without the
 // runtime cost tracker, which costs a rule's evaluation more than most of
 // its own work (an allocation for most operators and one per expression).
