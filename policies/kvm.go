@@ -51,6 +51,8 @@ type KVMCatalog struct {
 	CommonSerials []string `yaml:"common_serials"`
 	// Sources are the references for the heuristic parameters.
 	Sources []string `yaml:"sources"`
+
+	usb *usbIndex // made by ParseKVM (see matchUSB)
 }
 
 // KVMFamily is one product family.
@@ -141,6 +143,7 @@ func ParseKVM(b []byte) (*KVMCatalog, error) {
 		return nil, err
 	}
 	c.Version = catalogVersion(b)
+	c.usb = newUSBIndex(&c)
 	return &c, nil
 }
 

@@ -92,29 +92,82 @@ func finding(source, device, kind string, f *KVMFamily, name string, fields []*a
 	return pf
 }
 
+// usbIndex says which of a catalog's USB identities may match a device
+// with a given vendor id: those naming it and those naming none, in
+// catalog order (family, then identity). Most identities name a vendor,
+// and looking at each of them for every device of every snapshot cost
+// more than the rest of the matching. presets are the families with
+// preset USB serials.
+type usbIndex struct {
+	byVendor  map[uint32][]usbRef
+	anyVendor []usbRef // the identities naming no vendor id
+	presets   []int
+}
+
+type usbRef struct{ family, identity int }
+
+func newUSBIndex(c *KVMCatalog) *usbIndex {
+	x := &usbIndex{byVendor: map[uint32][]usbRef{}}
+	for i := range c.Families {
+		f := &c.Families[i]
+		for j := range f.USB {
+			if v := f.USB[j].VendorID; v != nil {
+				x.byVendor[*v] = append(x.byVendor[*v], usbRef{i, j})
+			} else {
+				x.anyVendor = append(x.anyVendor, usbRef{i, j})
+			}
+		}
+		if len(f.PresetSerials.USB) > 0 {
+			x.presets = append(x.presets, i)
+		}
+	}
+	for v, refs := range x.byVendor {
+		refs = append(refs, x.anyVendor...)
+		slices.SortFunc(refs, func(a, b usbRef) int {
+			if a.family != b.family {
+				return a.family - b.family
+			}
+			return a.identity - b.identity
+		})
+		x.byVendor[v] = refs
+	}
+	return x
+}
+
 func (c *KVMCatalog) matchUSB(d *agentv1.UsbDevice) []*agentv1.PeripheralFinding {
 	var out []*agentv1.PeripheralFinding
 	add := func(kind string, f *KVMFamily, name string, fields ...*agentv1.MatchedField) {
 		out = append(out, finding("usb", d.GetLocation(), kind, f, name, fields))
 	}
 	hub := d.GetDeviceClass() == usbClassHub
-	vendor := d.GetVendorId()
-	for i := range c.Families {
-		f := &c.Families[i]
+	idx := c.usb
+	if idx == nil { // a catalog ParseKVM did not make
+		idx = newUSBIndex(c)
+	}
+	refs, ok := idx.byVendor[d.GetVendorId()]
+	if !ok {
+		refs = idx.anyVendor
+	}
+	// Each family's longest match (the first of the longest), family by
+	// family. The findings' order does not matter: MatchPeripherals sorts
+	// them by kind and family.
+	for k := 0; k < len(refs); {
+		f := &c.Families[refs[k].family]
 		var best []*agentv1.MatchedField
-		for j := range f.USB { // by pointer: every device meets every identity
-			if id := &f.USB[j]; id.VendorID != nil && *id.VendorID != vendor {
-				continue // as match would say, sooner: most identities name another vendor
-			}
-			if m, ok := f.USB[j].match(d); ok && len(m) > len(best) {
+		for ; k < len(refs) && &c.Families[refs[k].family] == f; k++ {
+			if m, ok := f.USB[refs[k].identity].match(d); ok && len(m) > len(best) {
 				best = m
 			}
 		}
 		if best != nil {
 			add(FindingUSBIdentity, f, "", best...)
 		}
-		if !hub && d.GetSerial() != "" && anyText(d.GetSerial(), f.PresetSerials.USB) {
-			add(FindingPresetSerial, f, "", field("serial", d.GetSerial()))
+	}
+	if !hub && d.GetSerial() != "" {
+		for _, i := range idx.presets {
+			if f := &c.Families[i]; anyText(d.GetSerial(), f.PresetSerials.USB) {
+				add(FindingPresetSerial, f, "", field("serial", d.GetSerial()))
+			}
 		}
 	}
 	if hub {

@@ -2,8 +2,11 @@ package policies
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
@@ -137,6 +140,104 @@ func TestHexIDAsFmt(t *testing.T) {
 	for _, v := range []uint32{0, 1, 0xf, 0x10, 0xff, 0x100, 0xfff, 0x1000, 0x1d6b, 0xffff, 0x10000, 0xabcdef, 0xffffffff} {
 		if got, want := hexID(v), fmt.Sprintf("0x%04x", v); got != want {
 			t.Errorf("hexID(%#x) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// matchUSB finds through its vendor index what looking at every identity
+// of every family finds (restated here: each family's first longest
+// match, then its preset serial), on devices made from each identity of
+// the embedded catalog and their near misses.
+func TestMatchUSBIndex(t *testing.T) {
+	cat, err := KVM(FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cat.usb == nil {
+		t.Fatal("ParseKVM made no index")
+	}
+	// And identities naming no vendor id, which the embedded catalog has
+	// none of: one family before the others, one among them.
+	ext := *cat
+	ext.Families = slices.Clone(cat.Families)
+	ext.Families = slices.Insert(ext.Families, 3, KVMFamily{ID: "acme", Name: "Acme", USB: []USBIdentity{{Manufacturer: "Acme*"}}})
+	ext.Families = slices.Insert(ext.Families, 0, KVMFamily{ID: "logi", Name: "Logi",
+		USB: []USBIdentity{{Product: "USB Receiver"}, {Manufacturer: "Logitech", Product: "USB Receiver"}}})
+	ext.usb = newUSBIndex(&ext)
+	cat = &ext
+	every := func(d *agentv1.UsbDevice) []string {
+		var out []string
+		for i := range cat.Families {
+			f := &cat.Families[i]
+			var best []*agentv1.MatchedField
+			for j := range f.USB {
+				if m, ok := f.USB[j].match(d); ok && len(m) > len(best) {
+					best = m
+				}
+			}
+			if best != nil {
+				out = append(out, summary(&agentv1.Peripherals{Findings: []*agentv1.PeripheralFinding{finding("usb", d.GetLocation(), FindingUSBIdentity, f, "", best)}})...)
+			}
+			if d.GetDeviceClass() != usbClassHub && d.GetSerial() != "" && anyText(d.GetSerial(), f.PresetSerials.USB) {
+				out = append(out, "usb "+d.GetLocation()+" "+FindingPresetSerial+" "+f.ID+" serial="+d.GetSerial())
+			}
+		}
+		return out
+	}
+	var devices []*agentv1.UsbDevice
+	for _, f := range cat.Families {
+		for _, id := range f.USB {
+			d := &agentv1.UsbDevice{Location: fmt.Sprint("1-", len(devices)), Manufacturer: id.Manufacturer, Product: id.Product,
+				Configuration: id.Configuration}
+			if id.VendorID != nil {
+				d.VendorId = *id.VendorID
+			}
+			if id.ProductID != nil {
+				d.ProductId = *id.ProductID
+			}
+			if id.StorageVendor != "" || id.StorageProduct != "" {
+				d.MassStorage = &agentv1.MassStorage{Vendor: id.StorageVendor, Product: id.StorageProduct}
+			}
+			other := proto.Clone(d).(*agentv1.UsbDevice)
+			other.ProductId++
+			hub := proto.Clone(d).(*agentv1.UsbDevice)
+			hub.DeviceClass = usbClassHub
+			devices = append(devices, d, other, hub)
+		}
+		for _, s := range f.PresetSerials.USB {
+			devices = append(devices, &agentv1.UsbDevice{Location: "2-1", VendorId: 0x046d, Serial: strings.ToLower(s)},
+				&agentv1.UsbDevice{Location: "2-2", DeviceClass: usbClassHub, Serial: s})
+		}
+	}
+	for _, v := range []uint32{0, 0x046d, *cat.Families[5].USB[0].VendorID} {
+		devices = append(devices, &agentv1.UsbDevice{Location: "3-1", VendorId: v, Manufacturer: "Logitech", Product: "USB Receiver"},
+			&agentv1.UsbDevice{Location: "3-2", VendorId: v, Manufacturer: "ACME Corp", Product: "USB Receiver"})
+	}
+	matched := 0
+	for _, d := range devices {
+		got, want := summary(&agentv1.Peripherals{Findings: cat.matchUSB(d)}), every(d)
+		var kept []string // the findings of the catalog's identities and preset serials
+		for _, s := range got {
+			if strings.Contains(s, " "+FindingUSBIdentity+" ") || strings.Contains(s, " "+FindingPresetSerial+" ") {
+				kept = append(kept, s)
+			}
+		}
+		slices.Sort(kept)
+		slices.Sort(want)
+		if !slices.Equal(kept, want) {
+			t.Errorf("device %v:\n got %q\nwant %q", d, kept, want)
+		}
+		matched += len(want)
+	}
+	if matched < len(devices)/2 {
+		t.Fatalf("only %d findings on %d devices", matched, len(devices))
+	}
+	// A catalog not made by ParseKVM is matched alike.
+	lit := *cat
+	lit.usb = nil
+	for _, d := range devices {
+		if a, b := summary(&agentv1.Peripherals{Findings: lit.matchUSB(d)}), summary(&agentv1.Peripherals{Findings: cat.matchUSB(d)}); !slices.Equal(a, b) {
+			t.Errorf("device %v: without the index %q, with %q", d, a, b)
 		}
 	}
 }

@@ -23,7 +23,9 @@ const (
 	// hold lists with no static size bound (live_agent_ids, every repeated
 	// field of the snapshot, params), so env.EstimateCost gives an upper
 	// bound of "unbounded" for any comprehension, which would reject
-	// perfectly sane rules. The runtime limit is what stops a runaway rule.
+	// perfectly sane rules. The runtime limit is what stops a runaway rule
+	// (an expression whose estimate is within the limit whatever the facts
+	// runs without it, see boundedCost).
 	costLimit = 1_000_000
 
 	// interruptCheckFrequency is how many comprehension iterations pass
@@ -109,23 +111,39 @@ const (
 	evidenceExpr
 )
 
+// compiled is a planned expression.
+type compiled struct {
+	prg cel.Program // nil when the expression is missing or failed to compile
+	// bounded says the expression's cost is within costLimit on any facts
+	// (see boundedCost): prg runs without cel-go's runtime cost tracker.
+	bounded bool
+	// sized is the expression's program without the cost tracker when its
+	// cost is within costLimit on facts within the fact sizes (and not on
+	// any facts), for evaluations whose facts are; nil otherwise.
+	sized cel.Program
+	// guard is a condition's empty guard (nil for none).
+	guard emptyGuard
+}
+
 // compileExpr parses, type-checks and plans one expression, with the
 // rule's params (nil for none) put in as literals (see inlineParams).
-func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any) (cel.Program, []exprIssue) {
+func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any) (compiled, []exprIssue) {
 	ast, iss := env.Compile(src)
 	if iss.Err() != nil {
 		var out []exprIssue
 		for _, e := range iss.Errors() {
 			out = append(out, exprIssue{line: e.Location.Line(), col: e.Location.Column(), msg: e.Message})
 		}
-		return nil, out
+		return compiled{}, out
 	}
 	t := ast.OutputType()
+	var guard emptyGuard
 	switch kind {
 	case conditionExpr:
 		if t.Kind() != types.BoolKind {
-			return nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a bool expression, got %s", cel.FormatCELType(t))}}
+			return compiled{}, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a bool expression, got %s", cel.FormatCELType(t))}}
 		}
+		guard = guardOf(ast)
 	case evidenceExpr:
 		ok := t.Kind() == types.MapKind
 		if ok {
@@ -133,30 +151,43 @@ func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any)
 			ok = k == types.StringKind || k == types.DynKind
 		}
 		if !ok {
-			return nil, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a map(string, dyn) expression, got %s", cel.FormatCELType(t))}}
+			return compiled{}, []exprIssue{{line: 1, msg: fmt.Sprintf("must be a map(string, dyn) expression, got %s", cel.FormatCELType(t))}}
 		}
 	}
 	if inlined := inlineParams(env, ast, params); inlined != ast {
 		// Planning folds constants (type conversions, regular
 		// expressions): where a param makes that fail, the expression
 		// keeps reading params, and fails at run time as it always did.
-		if prg, err := program(env, inlined); err == nil {
-			return prg, nil
+		if c, err := plan(env, inlined); err == nil {
+			c.guard = guard
+			return c, nil
 		}
 	}
-	prg, err := program(env, ast)
+	c, err := plan(env, ast)
 	if err != nil {
-		return nil, []exprIssue{{line: 1, msg: err.Error()}}
+		return compiled{}, []exprIssue{{line: 1, msg: err.Error()}}
 	}
-	return prg, nil
+	c.guard = guard
+	return c, nil
 }
 
-func program(env *cel.Env, ast *cel.Ast) (cel.Program, error) {
-	return env.Program(ast,
-		cel.EvalOptions(cel.OptOptimize),
-		cel.CostLimit(costLimit),
-		cel.InterruptCheckFrequency(interruptCheckFrequency),
-	)
+// plan makes the program of a checked expression: with cel-go's runtime
+// cost tracker and costLimit, unless its cost is bounded anyway, and
+// without them for sized facts where that bounds its cost.
+func plan(env *cel.Env, ast *cel.Ast) (compiled, error) {
+	free := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptCheckFrequency)}
+	always, sized := boundedCost(env, ast)
+	if always {
+		prg, err := env.Program(ast, free...)
+		return compiled{prg: prg, bounded: true}, err
+	}
+	prg, err := env.Program(ast, append(free, cel.CostLimit(costLimit))...)
+	if err != nil || !sized {
+		return compiled{prg: prg}, err
+	}
+	c := compiled{prg: prg}
+	c.sized, err = env.Program(ast, free...)
+	return c, err
 }
 
 // inlineParams returns ast with each params.NAME replaced by the literal

@@ -42,6 +42,12 @@ var ErrNoTime = errors.New("facts have no time (Now is zero)")
 // every rule, which cost more than a simple rule itself.
 type activation struct {
 	device, person, now, snapshot, params ref.Val
+	// sn is the snapshot the empty guards read (nil: none, or an empty
+	// one).
+	sn *agentv1.HostSnapshot
+	// sized says the device and person facts are within the fact sizes
+	// (see compiled.sized).
+	sized bool
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -66,6 +72,9 @@ func (a *activation) Parent() cel.Activation { return nil }
 
 func (e *Engine) activation(scope Scope, f Facts) *activation {
 	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice, person: e.emptyPerson}
+	// The device's facts hold its person's (PersonFacts), which sizedFacts
+	// walks with them.
+	a.sized = f.Person == nil || sizedFacts(reflect.ValueOf(f.Person))
 	switch {
 	case f.Person != nil:
 		a.person = e.adapter.NativeToValue(f.Person)
@@ -82,9 +91,10 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 			dev = &d
 		}
 		a.device = e.adapter.NativeToValue(dev)
+		a.sized = a.sized && sizedFacts(reflect.ValueOf(dev))
 	}
 	if scope == ScopeSnapshot {
-		a.snapshot = e.emptySnapshot
+		a.snapshot, a.sn = e.emptySnapshot, f.Snapshot
 		if f.Snapshot != nil {
 			a.snapshot = e.adapter.NativeToValue(f.Snapshot)
 		}
@@ -187,8 +197,11 @@ func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compil
 // with the error under the evidence key "evidence_error", together with
 // the error.
 func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activation) (Finding, bool, error) {
+	if r.cond.guard != nil && r.cond.guard.empty(act.sn) {
+		return Finding{}, false, nil // what the condition gives (see emptyGuard)
+	}
 	act.params = r.params
-	out, err := run(ctx, r.cond, frame)
+	out, err := run(ctx, r.cond, frame, act.sized)
 	if err != nil {
 		return Finding{}, false, fmt.Errorf("condition: %w", err)
 	}
@@ -208,10 +221,10 @@ func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activati
 		Category:    r.Category(),
 		Evidence:    map[string]any{},
 	}
-	if r.evid == nil {
+	if r.evid.prg == nil {
 		return fnd, true, nil
 	}
-	ev, err := r.evidence(ctx, frame)
+	ev, err := r.evidence(ctx, frame, act.sized)
 	if err != nil {
 		fnd.Evidence["evidence_error"] = err.Error()
 		return fnd, true, fmt.Errorf("evidence: %w", err)
@@ -220,8 +233,8 @@ func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activati
 	return fnd, true, nil
 }
 
-func (r *compiledRule) evidence(ctx context.Context, frame *evalFrame) (map[string]any, error) {
-	out, err := run(ctx, r.evid, frame)
+func (r *compiledRule) evidence(ctx context.Context, frame *evalFrame, sized bool) (map[string]any, error) {
+	out, err := run(ctx, r.evid, frame, sized)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +272,7 @@ func newFrame(ctx context.Context, act *activation) (*evalFrame, error) {
 	return &evalFrame{ExecutionFrame: f}, nil
 }
 
-// run evaluates prg in frame as ContextEval would in a frame of its own:
+// run evaluates c in frame as ContextEval would in a frame of its own:
 // with a cost limit of its own (costLimit for this expression alone), and
 // an interrupted evaluation's error naming the context's cause.
 //
@@ -268,11 +281,23 @@ func newFrame(ctx context.Context, act *activation) (*evalFrame, error) {
 // costLimit past the cost spent before it. A tracker per expression (a
 // copy of the program's) would hold the same limit, at the price of an
 // allocation per expression, and its cost tracking is what a rule's
-// evaluation spends most on besides the rule's own work.
-func run(ctx context.Context, prg cel.Program, frame *evalFrame) (ref.Val, error) {
+// evaluation spends most on besides the rule's own work. A bounded
+// expression (compiled.bounded, or compiled.sized on sized facts) runs
+// with the tracker taken off the frame: cel-go tracks the cost of
+// whatever runs in a frame holding one.
+func run(ctx context.Context, c compiled, frame *evalFrame, sized bool) (ref.Val, error) {
+	prg, bounded := c.prg, c.bounded
+	if c.sized != nil && sized {
+		prg, bounded = c.sized, true
+	}
 	if t := frame.CostTracker(); t != nil {
-		frame.limit = cost.SafeAdd(t.ActualCost(), costLimit)
-		t.Limit = &frame.limit
+		if bounded {
+			frame.SetCostTracker(nil)
+			defer frame.SetCostTracker(t)
+		} else {
+			frame.limit = cost.SafeAdd(t.ActualCost(), costLimit)
+			t.Limit = &frame.limit
+		}
 	}
 	out, _, err := prg.Eval(frame.ExecutionFrame)
 	if err != nil && errors.Is(err, interpreter.InterruptError{}) {

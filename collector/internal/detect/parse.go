@@ -237,13 +237,13 @@ func (p *fileParser) rule(n *yaml.Node) *compiledRule {
 
 // compile compiles one expression, reporting CEL errors at their position
 // in the YAML file.
-func (p *fileParser) compile(env *cel.Env, n *yaml.Node, field string, kind exprKind, params map[string]any) cel.Program {
-	prg, issues := compileExpr(env, n.Value, kind, params)
+func (p *fileParser) compile(env *cel.Env, n *yaml.Node, field string, kind exprKind, params map[string]any) compiled {
+	c, issues := compileExpr(env, n.Value, kind, params)
 	for _, is := range issues {
 		line, col := p.exprPos(n, is.line, is.col)
 		p.errs = append(p.errs, &LoadError{File: p.file, Line: line, Column: col, Msg: field + ": " + is.msg})
 	}
-	return prg
+	return c
 }
 
 // tests decodes a rule's test cases.

@@ -32,7 +32,6 @@ import (
 	"slices"
 	"strings"
 
-	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 )
@@ -127,8 +126,8 @@ type Engine struct {
 // compiledRule is a Rule with its programs and test cases.
 type compiledRule struct {
 	Rule
-	cond   cel.Program
-	evid   cel.Program // nil when the rule has no evidence expression
+	cond   compiled
+	evid   compiled // evid.prg is nil when the rule has no evidence expression
 	params ref.Val
 	tests  []testCase
 	// idColumn is the column of the id value, for duplicate-id errors.

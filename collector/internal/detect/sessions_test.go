@@ -74,7 +74,7 @@ func snapshotExpr(t *testing.T, envs *envs, src string) func(*agentv1.HostSnapsh
 			t.Fatal(err)
 		}
 		defer f.Close()
-		out, err := run(t.Context(), prg, f)
+		out, err := run(t.Context(), prg, f, false)
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}

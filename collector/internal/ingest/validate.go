@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bonafide-sec/bonafide/collector/internal/detect"
+
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,14 +18,16 @@ import (
 
 // Limits on what one message may hold. Everything an agent sends is
 // untrusted; these caps keep one forged report from costing the collector
-// more than a bounded amount of memory, storage and rule-evaluation time.
+// more than a bounded amount of memory, storage and rule-evaluation time
+// (the rules' static cost bounds rely on a snapshot's, see
+// detect.MaxSnapshotList).
 const (
 	MaxMessageBytes   = 4 << 20 // whole gRPC message (gRPC answers ResourceExhausted)
 	MaxReportsPerCall = 100
-	maxString         = 4096     // bytes in any string field
-	maxBytesField     = 32 << 10 // bytes in any bytes field (EDID, CSR)
-	maxList           = 10000    // entries in any repeated field
-	maxElements       = 200000   // entries over all repeated fields of one message
+	maxString         = detect.MaxSnapshotString // bytes in any string field
+	maxBytesField     = detect.MaxSnapshotBytes  // bytes in any bytes field (EDID, CSR)
+	maxList           = detect.MaxSnapshotList   // entries in any repeated field
+	maxElements       = 200000                   // entries over all repeated fields of one message
 	maxFuture         = 24 * time.Hour
 	maxClientID       = 64 // bytes in RemoteTool.client_id (the agent sends at most 64 of [A-Za-z0-9_-])
 )

@@ -1,0 +1,202 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/bonafide-sec/bonafide/collector/internal/ingest/ingesttest"
+	"github.com/bonafide-sec/bonafide/policies"
+	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
+)
+
+func TestGuardOf(t *testing.T) {
+	envs, err := newEnvs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cond string
+		want string // the guarded path, "" for none
+	}{
+		{`snapshot.remote_access.tools.exists(t, t.tool_id == "x")`, "remote_access.tools"},
+		{`snapshot.peripherals.findings.exists(f, f.kind == "k") && device.id != ""`, "peripherals.findings"},
+		{`snapshot.usb.devices.exists(d, d.serial == "") && now > timestamp("2020-01-01T00:00:00Z") && true`, "usb.devices"},
+		{`(snapshot.network.interfaces.exists(i, i.up) && device.id != "") && device.hostname != ""`, "network.interfaces"},
+		// Not first: an earlier term may fail or cost first.
+		{`device.id != "" && snapshot.remote_access.tools.exists(t, t.tool_id == "x")`, ""},
+		{`snapshot.remote_access.tools.exists(t, t.tool_id == "x") || device.id == ""`, ""},
+		{`!snapshot.remote_access.tools.exists(t, t.tool_id == "x")`, ""},
+		{`snapshot.remote_access.tools.all(t, t.tool_id == "x")`, ""},
+		{`snapshot.remote_access.tools.exists_one(t, t.tool_id == "x")`, ""},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) > 0`, ""},
+		{`[1, 2].exists(x, x > 1)`, ""},
+		{`device.live_agent_ids.exists(a, a == "x")`, ""},
+		{`snapshot.remote_access.tools.map(t, t.tool_id).exists(x, x == "a")`, ""},
+		{`cel.bind(s, snapshot, s.remote_access.tools.exists(t, t.tool_id == "x"))`, ""},
+	} {
+		c, iss := compileExpr(envs.snapshot, tc.cond, conditionExpr, nil)
+		if c.prg == nil {
+			if tc.want == "" && len(iss) > 0 {
+				continue // not a valid condition here, so no guard either
+			}
+			t.Fatalf("%s: %v", tc.cond, iss)
+		}
+		var got []string
+		for _, fd := range c.guard {
+			got = append(got, string(fd.Name()))
+		}
+		if strings.Join(got, ".") != tc.want {
+			t.Errorf("%s: guard %q, want %q", tc.cond, strings.Join(got, "."), tc.want)
+		}
+	}
+	// The default rules over the lists most laptops report empty.
+	e, err := Load(policies.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"remote_tool_installed", "remote_tool_running", "kvm_switch_usb", "os_remote_access_exposed", "virtual_camera_or_voice_tool"} {
+		i := slices.IndexFunc(e.rules, func(r *compiledRule) bool { return r.ID == id })
+		if i < 0 || e.rules[i].cond.guard == nil {
+			t.Errorf("rule %s has no empty guard", id)
+		}
+	}
+}
+
+// TestRulesAgreeWithCEL evaluates every default rule as loaded (its
+// empty guard, its program without the cost tracker where its cost is
+// bounded) and as planned before either (CEL alone, every program with
+// the cost tracker) on the rules' own test facts and on generated
+// snapshots with each guarded list full, empty, and with the messages on
+// its path empty or unset: the findings (evidence included) and errors
+// must be the same.
+func TestRulesAgreeWithCEL(t *testing.T) {
+	e, err := Load(policies.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, err := newEnvs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var facts []Facts
+	for _, r := range e.rules {
+		for _, tc := range r.tests {
+			facts = append(facts, tc.facts)
+		}
+	}
+	now := time.Now()
+	device := &DeviceFacts{ID: "d1", AgentID: "a1", Hostname: "laptop-001", OSFamily: "windows", FirstSeen: now.Add(-48 * time.Hour),
+		LastSeen: now, ReportInterval: time.Minute, LiveAgentIDs: []string{"a1"}, EgressDistanceKm: -1, TravelKmh: -1}
+	var snaps []*agentv1.HostSnapshot
+	for i := range 3 {
+		farm := ingesttest.Snapshot(i, "a1")
+		farm.Peripherals = &agentv1.Peripherals{Findings: []*agentv1.PeripheralFinding{
+			{Kind: "usb_identity", Category: "kvm_switch", Family: "aten", Name: "ATEN CS", Device: "1-1"}}}
+		quiet := proto.Clone(farm).(*agentv1.HostSnapshot)
+		ingesttest.Quiet(quiet)
+		snaps = append(snaps, farm, quiet, &agentv1.HostSnapshot{}, nil)
+	}
+	guarded, bounded := 0, 0
+	for _, r := range e.rules {
+		if r.cond.bounded {
+			bounded++
+		}
+		if r.cond.guard == nil {
+			continue
+		}
+		guarded++
+		for _, sn := range snaps[:3] {
+			snaps = append(snaps, emptied(sn, r.cond.guard)...)
+		}
+	}
+	if guarded == 0 || bounded == 0 {
+		t.Fatalf("%d default rules with an empty guard, %d with a bounded condition", guarded, bounded)
+	}
+	for _, sn := range snaps {
+		facts = append(facts, Facts{Now: now, Device: device, Snapshot: sn})
+	}
+	ctx := context.Background()
+	skipped := 0
+	for _, r := range e.rules {
+		before := *r
+		before.cond = trackedProgram(t, envs.forScope(r.Scope), r.Condition, r.Params)
+		if r.Evidence != "" {
+			before.evid = trackedProgram(t, envs.forScope(r.Scope), r.Evidence, r.Params)
+		}
+		for i, f := range facts {
+			if r.cond.guard != nil && r.cond.guard.empty(f.Snapshot) {
+				skipped++
+			}
+			want, wantErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{&before}, f, nil)
+			got, gotErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{r}, f, nil)
+			if !reflect.DeepEqual(got, want) || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Errorf("rule %s, facts %d: as loaded %v (%v), as before %v (%v)", r.ID, i, got, gotErr, want, wantErr)
+			}
+			// And after a tracked program in one frame, as Evaluate runs
+			// the rules: the frame holds a cost tracker then.
+			both, bothErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{&before, r}, f, nil)
+			if !reflect.DeepEqual(both, append(want, want...)) || fmt.Sprint(bothErr) != fmt.Sprint(errors.Join(wantErr, wantErr)) {
+				t.Errorf("rule %s, facts %d: after itself as before %v (%v), want %v (%v) twice", r.ID, i, both, bothErr, want, wantErr)
+			}
+		}
+	}
+	if skipped == 0 {
+		t.Fatal("no guard answered for CEL")
+	}
+}
+
+// trackedProgram is src planned as before guards and static bounds: with
+// the runtime cost tracker and its limit.
+func trackedProgram(t *testing.T, env *cel.Env, src string, params map[string]any) compiled {
+	t.Helper()
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		t.Fatal(iss.Err())
+	}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.CostLimit(costLimit), cel.InterruptCheckFrequency(interruptCheckFrequency)}
+	if inlined := inlineParams(env, ast, params); inlined != ast {
+		if prg, err := env.Program(inlined, opts...); err == nil {
+			return compiled{prg: prg}
+		}
+	}
+	prg, err := env.Program(ast, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return compiled{prg: prg}
+}
+
+// emptied are copies of sn with the guarded list emptied, and with each
+// message on its path set empty and unset.
+func emptied(sn *agentv1.HostSnapshot, g emptyGuard) []*agentv1.HostSnapshot {
+	var out []*agentv1.HostSnapshot
+	for depth := range g {
+		for _, unset := range []bool{false, true} {
+			if depth == len(g)-1 && !unset {
+				continue // the list itself: cleared below
+			}
+			c := proto.Clone(sn).(*agentv1.HostSnapshot)
+			m := protoreflect.Message(c.ProtoReflect())
+			for _, fd := range g[:depth] {
+				m = m.Mutable(fd).Message()
+			}
+			if unset {
+				m.Clear(g[depth])
+			} else {
+				m.Set(g[depth], protoreflect.ValueOfMessage(m.NewField(g[depth]).Message()))
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
