@@ -128,56 +128,85 @@ func (c *Cluster) summary() string {
 // refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
 	current := map[string]string{}
-	seeds, err := s.newKeys(ctx, tx, deviceID, egress, current)
+	seeds, err := s.newKeys(ctx, tx, []keysOf{{deviceID, egress}}, current)
 	if err != nil || len(seeds) == 0 {
 		return nil, err
 	}
 	return s.recluster(ctx, tx, seeds, current, now, views)
 }
 
-// newKeys is updateKeys without the re-clustering: when the device's key
-// set changed, it replaces the keys and returns the devices to re-cluster
-// from (the device and the members of its cluster), adding their current
-// cluster to current; else it returns none.
-func (s *Store) newKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, current map[string]string) ([]string, error) {
-	var snapKeys, digest, clusterID, signins, members, linking string
-	query, dest := keysQuerySQLite, []any{&snapKeys, &digest, &clusterID, &signins, &members}
+// keysOf is a device whose key set a report may have changed, with the
+// egress it reported from.
+type keysOf struct {
+	id     string
+	egress detect.Egress
+}
+
+// newKeys is updateKeys without the re-clustering, for several devices:
+// where a device's key set changed, it replaces the keys and returns the
+// devices to re-cluster from (the device and the members of its cluster),
+// adding their current cluster to current. The keys of all are read in one
+// round trip and replaced in another on PostgreSQL's ingest writer (see
+// wtx.send), where a group's moving reports (storeMoving) took two round
+// trips each inside the cluster lock: no device's read depends on
+// another's replacement (each reads its own keys and its cluster's
+// members, whom only re-clustering moves).
+func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[string]string) ([]string, error) {
+	type read struct{ snapKeys, digest, clusterID, signins, members, linking string }
+	reads := make([]read, len(devs))
+	query := keysQuerySQLite
 	if s.dialect == Postgres {
-		query, dest = keysQueryPostgres, append(dest, &linking)
+		query = keysQueryPostgres
 	}
-	if err := tx.QueryRowContext(ctx, s.q(query), deviceID).Scan(dest...); err != nil {
+	stmts := make([]sent, len(devs))
+	for i, d := range devs {
+		r := &reads[i]
+		dest := []any{&r.snapKeys, &r.digest, &r.clusterID, &r.signins, &r.members}
+		if s.dialect == Postgres {
+			dest = append(dest, &r.linking)
+		}
+		stmts[i] = sent{query: s.q(query), args: []any{d.id}, read: oneRow(dest...)}
+	}
+	if err := tx.send(ctx, stmts); err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
-	var snap []fleet.Key
-	json.Unmarshal([]byte(snapKeys), &snap)
-	keys := fleet.Keys(snap, egress.IP, egress.NetworkClass, signinKeys(signins)...)
-	d := fleet.Digest(keys)
-	if d == digest {
-		return nil, nil
-	}
-	var err error
-	if s.dialect == Postgres {
-		var held []string
-		if err := json.Unmarshal([]byte(linking), &held); err != nil {
-			return nil, fmt.Errorf("device keys: %w", err)
+	var seeds []string
+	var replace []sent
+	for i, dev := range devs {
+		r := reads[i]
+		var snap []fleet.Key
+		json.Unmarshal([]byte(r.snapKeys), &snap)
+		keys := fleet.Keys(snap, dev.egress.IP, dev.egress.NetworkClass, signinKeys(r.signins)...)
+		d := fleet.Digest(keys)
+		if d == r.digest {
+			continue
 		}
-		err = s.replaceKeysPostgres(ctx, tx, deviceID, keys, d, held)
-	} else {
-		err = s.replaceKeys(ctx, tx, deviceID, keys, d)
-	}
-	if err != nil {
-		return nil, err
-	}
-	seeds := []string{deviceID}
-	if clusterID != "" {
-		var ids []string
-		if err := json.Unmarshal([]byte(members), &ids); err != nil {
-			return nil, fmt.Errorf("cluster members: %w", err)
+		if s.dialect == Postgres {
+			var held []string
+			if err := json.Unmarshal([]byte(r.linking), &held); err != nil {
+				return nil, fmt.Errorf("device keys: %w", err)
+			}
+			replace = append(replace, s.replaceKeysPostgres(dev.id, keys, d, held)...)
+		} else if err := s.replaceKeys(ctx, tx, dev.id, keys, d); err != nil {
+			return nil, err
 		}
-		seeds = append(seeds, ids...)
+		from := []string{dev.id}
+		if r.clusterID != "" {
+			var ids []string
+			if err := json.Unmarshal([]byte(r.members), &ids); err != nil {
+				return nil, fmt.Errorf("cluster members: %w", err)
+			}
+			from = append(from, ids...)
+		}
+		for _, id := range from {
+			current[id] = r.clusterID
+			if !slices.Contains(seeds, id) {
+				seeds = append(seeds, id)
+			}
+		}
 	}
-	for _, id := range seeds {
-		current[id] = clusterID
+	if err := tx.send(ctx, replace); err != nil {
+		return nil, fmt.Errorf("device keys: %w", err)
 	}
 	return seeds, nil
 }
@@ -298,11 +327,12 @@ func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
 	return out
 }
 
-// replaceKeysPostgres is replaceKeys on PostgreSQL, held being the
-// device's linking keys stored (as updateKeys read them), in one round
-// trip on a transaction that can send statements together (else one a
-// statement): two statements (plus one per 300 keys beyond the first
-// 300), with data-modifying WITH. The first sets the digest, deletes the
+// replaceKeysPostgres returns the statements of replaceKeys on
+// PostgreSQL, held being the device's linking keys stored (as newKeys read
+// them), which newKeys sends with the other devices' in one round trip on
+// a transaction that can send statements together (else one a statement):
+// two statements (plus one per 300 keys beyond the first 300), with
+// data-modifying WITH. The first sets the digest, deletes the
 // old keys the new ones do not hold with the same link and takes their
 // linking keys' holders down; the second inserts the new keys the device
 // does not hold yet (a key it keeps conflicts and is left), adds their
@@ -312,7 +342,7 @@ func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
 // no part changes a row another part changes. The second found the
 // emptied keys in the first's result, which cost a round trip more inside
 // the cluster lock.
-func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string, held []string) error {
+func (s *Store) replaceKeysPostgres(deviceID string, keys []fleet.DeviceKey, digest string, held []string) []sent {
 	// The new keys as two arrays (one statement text whatever their
 	// number); the old keys are read through the primary key, so the
 	// arrays cost no plan.
@@ -351,10 +381,7 @@ func (s *Store) replaceKeysPostgres(ctx context.Context, tx wtx, deviceID string
 		}
 		stmts = append(stmts, sent{query: s.q(q), args: args})
 	}
-	if err := tx.send(ctx, stmts); err != nil {
-		return fmt.Errorf("device keys: %w", err)
-	}
-	return nil
+	return stmts
 }
 
 // inList is a test of membership in ids for a column (the fragment to

@@ -479,7 +479,7 @@ func movingTogether(group []*ingestReq) []int {
 // runs again one batch after another.
 func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, results []ingestResult) error {
 	var reporters []reporter
-	var seeds []string
+	var keyed []keysOf
 	current := map[string]string{}
 	var now time.Time
 	var live []int
@@ -505,25 +505,20 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		if !w.stored {
 			continue // by an earlier attempt
 		}
-		more, err := s.newKeys(ctx, tx, b.Agent.DeviceID, b.Egress, current)
-		if err != nil {
-			return fmt.Errorf("report %s: %w", r.ReportID, err)
-		}
-		for _, id := range more {
-			if !slices.Contains(seeds, id) {
-				seeds = append(seeds, id)
-			}
-		}
+		keyed = append(keyed, keysOf{b.Agent.DeviceID, b.Egress})
 		// See ingestOne: what record compares with.
 		reporters = append(reporters, reporter{req, w.openAlerts})
 		if b.ReceivedAt.After(now) {
 			now = b.ReceivedAt
 		}
 	}
+	seeds, err := s.newKeys(ctx, tx, keyed, current)
+	if err != nil {
+		return err
+	}
 	views := clusterViews{}
 	var moved []string
 	if len(seeds) > 0 {
-		var err error
 		if moved, err = s.recluster(ctx, tx, seeds, current, now, views); err != nil {
 			return err
 		}

@@ -133,16 +133,27 @@ func (t wtx) pipeline(ctx context.Context, stmts []sent) error {
 	return sendAll(ctx, t.conn, stmts)
 }
 
-// send runs statements that return no rows that matter, in their order:
-// in one round trip when the transaction can send them together
-// (pipeline), else one after another, each through the statement cache
-// (see stmt).
+// send runs statements in their order, each read by its read: in one
+// round trip when the transaction can send them together (pipeline), else
+// one after another, each through the statement cache (see stmt).
 func (t wtx) send(ctx context.Context, stmts []sent) error {
 	if t.conn != nil && len(stmts) > 1 {
 		return t.pipeline(ctx, stmts)
 	}
 	for _, st := range stmts {
-		if _, err := t.ExecContext(ctx, st.query, st.args...); err != nil {
+		if st.read == nil {
+			if _, err := t.ExecContext(ctx, st.query, st.args...); err != nil {
+				return err
+			}
+			continue
+		}
+		rows, err := t.QueryContext(ctx, st.query, st.args...)
+		if err != nil {
+			return err
+		}
+		err = st.read(rows)
+		rows.Close()
+		if err != nil {
 			return err
 		}
 	}
