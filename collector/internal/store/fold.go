@@ -197,6 +197,13 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 		return w, s.updateDevice(ctx, tx, b, r, pre, &w, true)
 	}
 	w.snapshotStored, w.factsKept = row.snapshots > 0, row.kept > 0
+	if !w.snapshotStored && row.readVersion >= 0 && row.readVersion != w.sd.expect && row.version == row.readVersion+1 {
+		// The UPDATE, guarded on the version prejudge read, set none of
+		// the device's snapshot columns, and the statement read the
+		// stored snapshot at the version the UPDATE found: storeSnapshot
+		// stores on it without reading it, and sets the columns.
+		w.sd.version, w.sd.expect, w.sd.stored = row.readVersion, -1, row.read
+	}
 	return w, nil
 }
 
@@ -214,13 +221,18 @@ type folded struct {
 
 // foldRow is the row a fold statement returns: the reports inserted, the
 // agents charged, the device row as the UPDATE left it (version -1: no
-// row), the snapshots stored and whether the facts were kept.
+// row), the snapshots stored, whether the facts were kept, and the
+// device's version and stored snapshot's digests before the statement
+// (readVersion -1: not read).
 type foldRow struct {
 	inserted, quota, version, openAlerts, egressSince, snapshots, kept int64
+	readVersion                                                        int64
+	read                                                               storedDigests
 }
 
 func (r *foldRow) dest() []any {
-	return []any{&r.inserted, &r.quota, &r.version, &r.openAlerts, &r.egressSince, &r.snapshots, &r.kept}
+	return []any{&r.inserted, &r.quota, &r.version, &r.openAlerts, &r.egressSince, &r.snapshots, &r.kept,
+		&r.readVersion, &r.read.digest, &r.read.sections}
 }
 
 // foldStatement builds a prejudged report's fold statement (foldReport).
@@ -289,8 +301,20 @@ func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		facts = "(SELECT count(*) FROM kept)"
 		f.w.factsTried = true
 	}
+	// The snapshot stored and the device's version when the statement
+	// started (every part of one statement reads the rows as they were
+	// before its writes): when the device moved past the version prejudge
+	// read (a report moved it between clusters, say), the snapshot's rows
+	// are left to storeSnapshot, which then needs no read of its own (see
+	// foldReport). A checked statement is rolled back instead.
+	stored := `-1, '', ''`
+	if !checked && r.Snapshot != nil && f.w.sd.expect >= 0 {
+		add(`, pv AS (SELECT v.version, COALESCE(sn.digest, '') AS digest, COALESCE(sn.section_digests, '') AS sections
+			FROM devices v LEFT JOIN snapshots sn ON sn.device_id = v.id WHERE v.id = ?)`, b.Agent.DeviceID)
+		stored = `COALESCE((SELECT version FROM pv), -1), COALESCE((SELECT digest FROM pv), ''), COALESCE((SELECT sections FROM pv), '')`
+	}
 	add(` SELECT (SELECT count(*) FROM r), ` + charged + `, COALESCE(d.version, -1), COALESCE(d.open_alerts, 0),
-		COALESCE(d.egress_since, 0), ` + snapshot + `, ` + facts)
+		COALESCE(d.egress_since, 0), ` + snapshot + `, ` + facts + `, ` + stored)
 	if checked {
 		missed := charged + ` = 0 OR COALESCE(d.version, -1) <> ? OR COALESCE(d.egress_since, 0) = ?`
 		if f.w.factsTried {

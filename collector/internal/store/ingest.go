@@ -1102,9 +1102,18 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	// statement (one round trip), the entry's id flowing into the
 	// snapshot row; SQLite runs them one by one.
 	history, latest := snapshotArgs(b, r, c)
+	device := sent{query: s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
+		internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
+		args: []any{r.Digest, now, snapshotKeysJSON(r), panelActive(r.Snapshot), now, b.Agent.DeviceID}}
 	if s.dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, s.q(`WITH h AS (`+insertHistorySQL+` VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id) `+
-			upsertSnapshotSQL+` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h`+upsertSnapshotEndSQL), append(history, latest...)...); err != nil {
+		// With the device's snapshot columns, in one round trip where the
+		// transaction can send statements together.
+		stmts := []sent{{query: s.q(`WITH h AS (` + insertHistorySQL + ` VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id) ` +
+			upsertSnapshotSQL + ` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h` + upsertSnapshotEndSQL), args: append(history, latest...)}}
+		if !deviceSet {
+			stmts = append(stmts, device)
+		}
+		if err := tx.send(ctx, stmts); err != nil {
 			return fmt.Errorf("store snapshot: %w", err)
 		}
 	} else {
@@ -1122,12 +1131,10 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		if _, err := tx.ExecContext(ctx, upsertSnapshotSQL+` VALUES (?, ?, ?, ?, ?, ?, ?, ?)`+upsertSnapshotEndSQL, append(latest, historyID)...); err != nil {
 			return fmt.Errorf("store snapshot: %w", err)
 		}
-	}
-	if !deviceSet {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
-			internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
-			r.Digest, now, snapshotKeysJSON(r), panelActive(r.Snapshot), now, b.Agent.DeviceID); err != nil {
-			return fmt.Errorf("update device: %w", err)
+		if !deviceSet {
+			if _, err := tx.ExecContext(ctx, device.query, device.args...); err != nil {
+				return fmt.Errorf("update device: %w", err)
+			}
 		}
 	}
 	if c.users {

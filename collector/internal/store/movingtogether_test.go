@@ -304,3 +304,82 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 		}
 	})
 }
+
+// TestMovingStaleSnapshot stores a report that moves its laptop after
+// another report moved a laptop into its cluster since the report was
+// read (prejudge): the laptop's version moved on, so the fold statement
+// leaves the new snapshot to storeSnapshot, which stores it on the
+// snapshot the statement read, without reading it again, with the
+// device's snapshot columns in the same round trip (PostgreSQL). The
+// history and latest snapshot are those of the same reports stored one
+// after another.
+func TestMovingStaleSnapshot(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		pg := store.IsPostgres(dsn)
+		run := func(stale bool) (history []store.HistoryEntry, digest string, trips int64) {
+			var n *roundTrips
+			fresh := freshDSN(t, dsn)
+			if pg {
+				fresh, n = proxyPostgres(t, fresh)
+			}
+			f := newMovingFleet(t, fresh, pg)
+			for _, h := range movingHosts {
+				where := map[bool]string{true: "A", false: "away"}[h == "f-0" || h == "f-1" || h == "h-0"]
+				if _, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, f.batch(h, t0, where)); errs[0] != nil {
+					t.Fatal(errs[0])
+				}
+			}
+			at := t0.Add(time.Minute)
+			join := func() {
+				if _, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, f.batch("f-2", at, "A")); errs[0] != nil {
+					t.Fatal(errs[0])
+				}
+			}
+			var before int64
+			between := func() {
+				join()
+				if n != nil {
+					before = n.n.Load()
+				}
+			}
+			if !stale {
+				join()
+				between = nil
+			}
+			if _, errs, _ := f.e.st.IngestPrejudged(f.e.ctx, f.rules, between, f.batch("f-0", at.Add(time.Second), "B")); errs[0] != nil {
+				t.Fatal(errs[0])
+			}
+			if n != nil {
+				trips = n.n.Load() - before
+			}
+			id := f.ids["f-0"]
+			history, err := f.e.st.SnapshotHistory(f.e.ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sn, err := f.e.st.LatestSnapshot(f.e.ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := f.e.device(id); d.ClusterID != "" {
+				t.Fatalf("f-0 in cluster %s after moving away from A", d.ClusterID)
+			}
+			return history, sn.Digest, trips
+		}
+		history, digest, trips := run(true)
+		want, wantDigest, _ := run(false)
+		if !slices.Equal(history, want) || digest != wantDigest {
+			t.Fatalf("stale: history %v, latest %s; read afresh: %v, %s", history, digest, want, wantDigest)
+		}
+		if len(history) != 2 || history[1].Digest != digest {
+			t.Fatalf("history %v, latest %s: want the second report's snapshot last", history, digest)
+		}
+		// The group's round trips, its alerts' (the laptop's resolved,
+		// its former cluster's members judged again) included: 48 with
+		// the stored snapshot read on its own and the device's snapshot
+		// columns set in a round trip of their own.
+		if pg && trips > 45 {
+			t.Errorf("%d round trips to store the stale report, want 45 at most", trips)
+		}
+	})
+}
