@@ -1498,11 +1498,8 @@ func (s *Store) rejudge(ctx context.Context, tx wtx, d deviceRow, now time.Time,
 			return !slices.ContainsFunc(c.alerts[i], func(a memberAlert) bool { return a.rule == rule })
 		})
 	}
-	changed, err := s.record(ctx, tx, r.facts, v, now)
-	if err != nil {
-		return err
-	}
-	return s.rereadJudged(ctx, tx, views, r.facts, v, changed)
+	_, err = s.recordIn(ctx, tx, r.facts, v, now, views)
+	return err
 }
 
 // clusterFacts is what rules see of the device's cluster.

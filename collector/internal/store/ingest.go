@@ -559,12 +559,9 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		}
 		facts := fr.facts
 		v := s.decide(ctx, rp.req.ev, facts, r.Snapshot, b.ReceivedAt)
-		changed, err := s.record(ctx, tx, facts, v.withOpen(rp.open), b.ReceivedAt)
+		changed, err := s.recordIn(ctx, tx, facts, v.withOpen(rp.open), b.ReceivedAt, views)
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
-		}
-		if err := s.rereadJudged(ctx, tx, views, facts, v, changed); err != nil {
-			return err
 		}
 		c := facts.Cluster.ID
 		// As judge: a reporter whose alerts changed changes what its
@@ -670,12 +667,8 @@ func (s *Store) reportersRows(ctx context.Context, tx wtx, reporters []reporter,
 	if len(ids) == 0 {
 		return out, nil
 	}
-	query := factsColumns + ` d.id,` + liveAgentsSQLite
-	if s.dialect == Postgres {
-		query = factsColumns + ` d.id,` + liveAgentsPostgres
-	}
-	in, args := s.inList(ids)
-	rows, err := tx.QueryContext(ctx, s.q(query+` FROM devices d WHERE d.id `+in), args...)
+	query, args := s.rowsStatement(ids)
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load device facts: %w", err)
 	}

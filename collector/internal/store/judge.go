@@ -86,11 +86,8 @@ func evaluateReport(ctx context.Context, ev Evaluator, f detect.Facts) ([]detect
 // members' alerts. views are the clusters read in the transaction since
 // it last wrote to them (nil: none), each as a fresh read shows it.
 func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, moved []string, now time.Time, ev Evaluator, views clusterViews) error {
-	changed, err := s.record(ctx, tx, facts, v, now)
+	changed, err := s.recordIn(ctx, tx, facts, v, now, views)
 	if err != nil {
-		return err
-	}
-	if err := s.rereadJudged(ctx, tx, views, facts, v, changed); err != nil {
 		return err
 	}
 	var own []string // the device's cluster, when only its alerts changed
@@ -105,6 +102,17 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 		}
 	}
 	return s.reevaluateClusters(ctx, tx, moved, own, []string{facts.ID}, now, ev, views)
+}
+
+// recordIn records a verdict (see record) and rereads the device in the
+// views that show it (see rereadJudged), as every judging of a device
+// inside cluster work does. It returns whether the device's alerts changed.
+func (s *Store) recordIn(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, now time.Time, views clusterViews) (bool, error) {
+	changed, err := s.record(ctx, tx, facts, v, now)
+	if err != nil {
+		return false, err
+	}
+	return changed, s.rereadJudged(ctx, tx, views, facts, v, changed)
 }
 
 // record raises or re-opens the alerts of a verdict's findings, resolves
