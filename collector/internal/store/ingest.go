@@ -1095,17 +1095,17 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 	// statement (one round trip), the entry's id flowing into the
 	// snapshot row; SQLite runs them one by one.
 	history, latest := snapshotArgs(b, r, c)
-	device := sent{query: s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
-		internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
-		args: []any{r.Digest, now, snapshotKeysJSON(r), panelActive(r.Snapshot), now, b.Agent.DeviceID}}
+	var device []sent // the device's snapshot columns, unless the caller set them
+	if !deviceSet {
+		device = []sent{{query: s.q(`UPDATE devices SET snapshot_digest = ?, snapshot_at = ?, snapshot_keys = ?,
+			internal_display_active_at = CASE WHEN ? THEN ? ELSE internal_display_active_at END WHERE id = ?`),
+			args: []any{r.Digest, now, snapshotKeysJSON(r), panelActive(r.Snapshot), now, b.Agent.DeviceID}}}
+	}
 	if s.dialect == Postgres {
 		// With the device's snapshot columns, in one round trip where the
 		// transaction can send statements together.
-		stmts := []sent{{query: s.q(`WITH h AS (` + insertHistorySQL + ` VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id) ` +
-			upsertSnapshotSQL + ` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h` + upsertSnapshotEndSQL), args: append(history, latest...)}}
-		if !deviceSet {
-			stmts = append(stmts, device)
-		}
+		stmts := append([]sent{{query: s.q(`WITH h AS (` + insertHistorySQL + ` VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id) ` +
+			upsertSnapshotSQL + ` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h` + upsertSnapshotEndSQL), args: append(history, latest...)}}, device...)
 		if err := tx.send(ctx, stmts); err != nil {
 			return fmt.Errorf("store snapshot: %w", err)
 		}
@@ -1124,8 +1124,8 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		if _, err := tx.ExecContext(ctx, upsertSnapshotSQL+` VALUES (?, ?, ?, ?, ?, ?, ?, ?)`+upsertSnapshotEndSQL, append(latest, historyID)...); err != nil {
 			return fmt.Errorf("store snapshot: %w", err)
 		}
-		if !deviceSet {
-			if _, err := tx.ExecContext(ctx, device.query, device.args...); err != nil {
+		for _, d := range device {
+			if _, err := tx.ExecContext(ctx, d.query, d.args...); err != nil {
 				return fmt.Errorf("update device: %w", err)
 			}
 		}
