@@ -421,15 +421,19 @@ func anys(ss []string) []any {
 // devices is searched no further. It adds the current cluster of the
 // devices it links to clusters.
 //
-// The search is one breadth-first search for all the seeds, each level one
-// statement for the whole frontier (plus one per crowded key met), and the
-// links it finds are split into components by union-find: a search per
-// seed cost a statement per level per seed, each a round trip on
-// PostgreSQL inside the cluster lock, and the members of a cluster a
-// moving device leaves are all seeds. Each component is the one a search
-// from any of its seeds alone finds; where such searches overlap (a seed
-// that no longer reports links the devices of another seed's component,
-// which do not link it back), their union.
+// The search is one breadth-first search for all the seeds, each level
+// done on the rows of one statement for the whole frontier (plus one per
+// crowded key met), and the links it finds are split into components by
+// union-find: a search per seed cost a statement per level per seed, each
+// a round trip on PostgreSQL inside the cluster lock, and the members of a
+// cluster a moving device leaves are all seeds. Each statement reads two
+// levels (linkRows): the next frontier is most often among the devices
+// the first level links, and its rows are then at hand, so that a search
+// of two levels (a moving device's farm found from its members) is one
+// statement, not two. Each component is the one a search from any of its
+// seeds alone finds; where such searches overlap (a seed that no longer
+// reports links the devices of another seed's component, which do not
+// link it back), their union.
 func (s *Store) components(ctx context.Context, tx wtx, seeds []string, now time.Time, clusters map[string]string) ([][]string, error) {
 	parent := map[string]string{}
 	size := map[string]int{}
@@ -461,6 +465,10 @@ func (s *Store) components(ctx context.Context, tx wtx, seeds []string, now time
 	frontier, next = next, nil
 	crowded := map[string]map[string]bool{} // crowded key → its most senior holders, whether each links
 	since := micros(now.Add(-clusterWindow))
+	// The second level of the last statement: the rows of the devices in
+	// ahead (nil: none read).
+	var aheadRows []linkRow
+	var ahead map[string]bool
 	for {
 		// A component past fleet.MaxHolders devices is searched no
 		// further, as a search from one seed stopped.
@@ -472,25 +480,22 @@ func (s *Store) components(ctx context.Context, tx wtx, seeds []string, now time
 		for _, id := range frontier {
 			inFrontier[id] = true
 		}
-		// The holders of the frontier's linking keys (the first part),
-		// each with whether it links (it reported within the window and
-		// is not revoked), and, in the same round trip, the frontier's
-		// crowded keys: they link a frontier device only if it is among
-		// their most senior holders. A key only the frontier device
-		// holds (a peripheral's serial, its own access point) links
-		// nothing: the first part leaves it before joining its holders.
-		in, list := s.inList(frontier)
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT 0, k.key, o.device_id, d.cluster_id,
-			CASE WHEN d.revoked_at = 0 AND d.last_seen > ? THEN 1 ELSE 0 END FROM device_keys k
-			JOIN link_keys l ON l.key = k.key AND l.holders > 1 AND l.holders <= ?
-			JOIN device_keys o ON o.key = k.key AND o.link = 1
-			JOIN devices d ON d.id = o.device_id
-			WHERE k.link = 1 AND k.device_id `+in+`
-			UNION ALL SELECT 1, k.key, k.device_id, '', 0 FROM device_keys k
-			JOIN link_keys l ON l.key = k.key AND l.holders > ?
-			WHERE k.link = 1 AND k.device_id `+in), slices.Concat([]any{since, fleet.MaxHolders}, list, []any{fleet.MaxHolders}, list)...)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: %w", err)
+		var rows []linkRow
+		if ahead != nil && !slices.ContainsFunc(frontier, func(id string) bool { return !ahead[id] }) {
+			rows, aheadRows, ahead = aheadRows, nil, nil
+		} else {
+			var err error
+			if rows, aheadRows, ahead, err = s.linkRows(ctx, tx, frontier, inFrontier, since); err != nil {
+				return nil, err
+			}
+		}
+		// The rows hold the keys of more devices than the frontier's
+		// when they were read ahead: only the frontier's count.
+		frontierKey := map[string]bool{}
+		for _, r := range rows {
+			if !r.crowded && inFrontier[r.device] {
+				frontierKey[r.key] = true
+			}
 		}
 		type holding struct{ device, key string }
 		// A key links its holders that report and the frontier's (a
@@ -498,28 +503,22 @@ func (s *Store) components(ctx context.Context, tx wtx, seeds []string, now time
 		// from it found them, but none of theirs links it).
 		linked := map[string][]string{}
 		var held []holding
-		for rows.Next() {
-			var part, live int
-			var h holding
-			var cluster string
-			if err := rows.Scan(&part, &h.key, &h.device, &cluster, &live); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if part == 1 {
-				held = append(held, h)
+		for _, r := range rows {
+			switch {
+			case r.crowded:
+				if inFrontier[r.device] {
+					held = append(held, holding{r.device, r.key})
+				}
+				continue
+			case !frontierKey[r.key]:
 				continue
 			}
-			if live == 1 {
-				clusters[h.device] = cluster
+			if r.live {
+				clusters[r.device] = r.cluster
 			}
-			if live == 1 || inFrontier[h.device] {
-				linked[h.key] = append(linked[h.key], h.device)
+			if r.live || inFrontier[r.device] {
+				linked[r.key] = append(linked[r.key], r.device)
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
 		}
 		for _, k := range slices.Sorted(maps.Keys(linked)) {
 			for _, id := range linked[k] {
@@ -530,6 +529,7 @@ func (s *Store) components(ctx context.Context, tx wtx, seeds []string, now time
 		for _, h := range held {
 			linking, ok := crowded[h.key]
 			if !ok {
+				var err error
 				if linking, err = s.seniorHolders(ctx, tx, h.key, since); err != nil {
 					return nil, err
 				}
@@ -558,6 +558,83 @@ func (s *Store) components(ctx context.Context, tx wtx, seeds []string, now time
 	}
 	slices.SortFunc(out, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	return out, nil
+}
+
+// linkRow is a row of the component search (linkRows): a holder of a
+// linking key held by more than one device and at most fleet.MaxHolders,
+// with its cluster and whether it links (it reported within the window
+// and is not revoked); or (crowded) a crowded key, held by more, and one
+// of the searched devices that holds it.
+type linkRow struct {
+	key, device, cluster string
+	live, crowded        bool
+}
+
+// linkRows reads the rows of a level of the component search from the
+// frontier (the devices in inFrontier), and the rows of the next level
+// from the devices they link (ahead: the live holders outside the
+// frontier), which the next level needs when its frontier is among them.
+// A key only one device holds (a peripheral's serial, its own access
+// point) links nothing: each level leaves it before joining its holders.
+//
+// The frontier is one parameter (a JSON array on SQLite, an array on
+// PostgreSQL), so that the statement is one text whatever the frontier's
+// size: with a placeholder a device it was a statement per size, each
+// planned again and prepared once more on every connection.
+func (s *Store) linkRows(ctx context.Context, tx wtx, frontier []string, inFrontier map[string]bool, since int64) (rows, aheadRows []linkRow, ahead map[string]bool, err error) {
+	query := s.linkQuery()
+	var list any = textArray(frontier)
+	if s.dialect != Postgres {
+		b, _ := json.Marshal(frontier)
+		list = string(b)
+	}
+	res, err := tx.QueryContext(ctx, query, list, since, fleet.MaxHolders, list, fleet.MaxHolders, since, fleet.MaxHolders, fleet.MaxHolders)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cluster: %w", err)
+	}
+	defer res.Close()
+	ahead = map[string]bool{}
+	for res.Next() {
+		var level, part, live int
+		var r linkRow
+		if err := res.Scan(&level, &part, &r.key, &r.device, &r.cluster, &live); err != nil {
+			return nil, nil, nil, err
+		}
+		r.live, r.crowded = live == 1, part == 1
+		if level == 1 {
+			aheadRows = append(aheadRows, r)
+			continue
+		}
+		rows = append(rows, r)
+		if r.live && !r.crowded && !inFrontier[r.device] {
+			ahead[r.device] = true
+		}
+	}
+	return rows, aheadRows, ahead, res.Err()
+}
+
+// linkQuery is linkRows' statement: the frontier's shared linking keys
+// (f) with their holders (h), and the shared linking keys of the live
+// holders outside the frontier (a) with theirs; the crowded keys of each
+// are parts of their own. Each set of keys is read once for both of its
+// parts, which read them each.
+func (s *Store) linkQuery() string {
+	in := `IN (SELECT value FROM json_each(?))`
+	if s.dialect == Postgres {
+		in = `= ANY(CAST(CAST(? AS TEXT) AS TEXT[]))`
+	}
+	const keys = `SELECT k.device_id, k.key, l.holders FROM device_keys k JOIN link_keys l ON l.key = k.key AND l.holders > 1
+		WHERE k.link = 1 AND `
+	const holders = `SELECT DISTINCT o.device_id, s.key, d.cluster_id, CASE WHEN d.revoked_at = 0 AND d.last_seen > ? THEN 1 ELSE 0 END AS live
+		FROM (SELECT DISTINCT key FROM %[1]s WHERE holders <= ?) s JOIN device_keys o ON o.key = s.key AND o.link = 1
+		JOIN devices d ON d.id = o.device_id`
+	return s.q(`WITH f AS MATERIALIZED (` + keys + `k.device_id ` + in + `),
+		h AS MATERIALIZED (` + fmt.Sprintf(holders, "f") + `),
+		a AS MATERIALIZED (` + keys + `k.device_id IN (SELECT device_id FROM h WHERE live = 1) AND NOT k.device_id ` + in + `)
+		SELECT 0, 0, key, device_id, cluster_id, live FROM h
+		UNION ALL SELECT 0, 1, key, device_id, '', 0 FROM f WHERE holders > ?
+		UNION ALL SELECT 1, 0, key, device_id, cluster_id, live FROM (` + fmt.Sprintf(holders, "a") + `) ah
+		UNION ALL SELECT 1, 1, key, device_id, '', 0 FROM a WHERE holders > ?`)
 }
 
 // seniorHolders returns the fleet.MaxHolders most senior holders of a
