@@ -385,16 +385,16 @@ func (s *Store) replaceKeysPostgres(deviceID string, keys []fleet.DeviceKey, dig
 }
 
 // inList is a test of membership in ids for a column (the fragment to
-// follow it) and its arguments. On SQLite the ids are one argument, a
-// JSON array, so that the statement has one text whatever their number
-// and is prepared once (see wtx): a list of placeholders made a statement
-// per length, parsed and planned on every call. PostgreSQL, whose driver
-// prepares each text once per connection, keeps the placeholders: its
-// plans for an array argument (= ANY) ran the component query three
-// times slower in BenchmarkIngestCluster.
+// follow it) and its arguments: one argument, a JSON array on SQLite, an
+// array on PostgreSQL, so that the statement has one text whatever their
+// number, parsed and planned as one statement (see wtx; PostgreSQL's
+// driver prepares each text once per connection, and the server plans a
+// prepared statement five times before it settles on a generic plan): a
+// list of placeholders made a statement per length, each parsed and
+// planned again.
 func (s *Store) inList(ids []string) (string, []any) {
 	if s.dialect == Postgres {
-		return `IN (` + marks(len(ids)) + `)`, anys(ids)
+		return `= ANY(CAST(CAST(? AS TEXT) AS TEXT[]))`, []any{textArray(ids)}
 	}
 	list, _ := json.Marshal(ids)
 	return `IN (SELECT value FROM json_each(?))`, []any{string(list)}
@@ -577,18 +577,13 @@ type linkRow struct {
 // A key only one device holds (a peripheral's serial, its own access
 // point) links nothing: each level leaves it before joining its holders.
 //
-// The frontier is one parameter (a JSON array on SQLite, an array on
-// PostgreSQL), so that the statement is one text whatever the frontier's
-// size: with a placeholder a device it was a statement per size, each
-// planned again and prepared once more on every connection.
+// The frontier is one parameter (inList), so that the statement is one
+// text whatever the frontier's size: with a placeholder a device it was a
+// statement per size, each planned again and prepared once more on every
+// connection.
 func (s *Store) linkRows(ctx context.Context, tx wtx, frontier []string, inFrontier map[string]bool, since int64) (rows, aheadRows []linkRow, ahead map[string]bool, err error) {
-	query := s.linkQuery()
-	var list any = textArray(frontier)
-	if s.dialect != Postgres {
-		b, _ := json.Marshal(frontier)
-		list = string(b)
-	}
-	res, err := tx.QueryContext(ctx, query, list, since, fleet.MaxHolders, list, fleet.MaxHolders, since, fleet.MaxHolders, fleet.MaxHolders)
+	in, list := s.inList(frontier)
+	res, err := tx.QueryContext(ctx, s.linkQuery(in), list[0], since, fleet.MaxHolders, list[0], fleet.MaxHolders, since, fleet.MaxHolders, fleet.MaxHolders)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -617,12 +612,8 @@ func (s *Store) linkRows(ctx context.Context, tx wtx, frontier []string, inFront
 // (f) with their holders (h), and the shared linking keys of the live
 // holders outside the frontier (a) with theirs; the crowded keys of each
 // are parts of their own. Each set of keys is read once for both of its
-// parts, which read them each.
-func (s *Store) linkQuery() string {
-	in := `IN (SELECT value FROM json_each(?))`
-	if s.dialect == Postgres {
-		in = `= ANY(CAST(CAST(? AS TEXT) AS TEXT[]))`
-	}
+// parts, which read them each. in is the frontier's test (inList).
+func (s *Store) linkQuery(in string) string {
 	const keys = `SELECT k.device_id, k.key, l.holders FROM device_keys k JOIN link_keys l ON l.key = k.key AND l.holders > 1
 		WHERE k.link = 1 AND `
 	const holders = `SELECT DISTINCT o.device_id, s.key, d.cluster_id, CASE WHEN d.revoked_at = 0 AND d.last_seen > ? THEN 1 ELSE 0 END AS live
