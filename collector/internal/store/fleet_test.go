@@ -974,6 +974,57 @@ func TestComponentsOfSeeds(t *testing.T) {
 	})
 }
 
+// TestComponentsPastMaxHolders: a component found past fleet.MaxHolders
+// devices is searched no further, though the search from another seed
+// goes on, and the statement that read the first level read the keys of
+// the devices it found (the next level's, most often; see components):
+// neither a key of theirs (b-000's with c-0) nor a crowded one that they
+// are among the senior holders of (b-001's with c-1) links anyone.
+func TestComponentsPastMaxHolders(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, freshDSN(t, dsn))
+		now := t0.Add(time.Hour)
+		dev := func(id string, at time.Duration, keys ...string) store.FleetDevice {
+			return store.FleetDevice{ID: id, FirstSeen: t0.Add(at), LastSeen: now.Add(-time.Minute), Keys: keys}
+		}
+		devs := []store.FleetDevice{dev("s", 0, "bssid big-a", "bssid big-b"), dev("t", 0, "bssid small"), dev("u", 0, "bssid small"),
+			dev("c-0", 0, "bssid past"), dev("c-1", 0, "bssid crowded")}
+		big := []string{"s"}
+		for i := range fleet.MaxHolders {
+			id := fmt.Sprintf("b-%03d", i)
+			keys := []string{"bssid big-a"}
+			if i%2 == 1 {
+				keys = []string{"bssid big-b"}
+			}
+			switch i {
+			case 0:
+				keys = append(keys, "bssid past")
+			case 1:
+				keys = append(keys, "bssid crowded")
+			}
+			devs = append(devs, dev(id, time.Second, keys...))
+			big = append(big, id)
+		}
+		// The crowded key's other holders, silent and junior to b-001.
+		for i := range fleet.MaxHolders {
+			d := dev(fmt.Sprintf("x-%03d", i), time.Minute, "bssid crowded")
+			d.LastSeen = t0
+			devs = append(devs, d)
+		}
+		if err := e.st.SeedDevices(e.ctx, devs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.st.ComponentsForTest(e.ctx, []string{"s", "t"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(big)
+		if want := [][]string{big, {"t", "u"}}; !slices.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("components %v, want %v", got, want)
+		}
+	})
+}
+
 // TestMovesFollowThePlan: applying a re-clustering plan moves only the
 // devices still in the cluster the plan started from, and writes the
 // timeline entries of those that moved: a cluster formed by the plan is
