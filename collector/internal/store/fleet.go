@@ -385,19 +385,34 @@ func (s *Store) replaceKeysPostgres(deviceID string, keys []fleet.DeviceKey, dig
 }
 
 // inList is a test of membership in ids for a column (the fragment to
-// follow it) and its arguments: one argument, a JSON array on SQLite, an
-// array on PostgreSQL, so that the statement has one text whatever their
-// number, parsed and planned as one statement (see wtx; PostgreSQL's
-// driver prepares each text once per connection, and the server plans a
-// prepared statement five times before it settles on a generic plan): a
-// list of placeholders made a statement per length, each parsed and
-// planned again.
+// follow it) and its arguments. On SQLite the ids are one argument, a
+// JSON array, so that the statement has one text whatever their number
+// and is prepared once (see wtx): a list of placeholders made a statement
+// per length, parsed and planned on every call. PostgreSQL, whose driver
+// prepares each text once per connection, keeps the placeholders: for an
+// array argument (inArray) it planned the devices' rows read
+// (rowsStatement) again on every call, a millisecond each under load, its
+// plan for the few ids given cheaper than its generic plan for an array
+// of unknown length.
 func (s *Store) inList(ids []string) (string, []any) {
 	if s.dialect == Postgres {
-		return `= ANY(CAST(CAST(? AS TEXT) AS TEXT[]))`, []any{textArray(ids)}
+		return `IN (` + marks(len(ids)) + `)`, anys(ids)
+	}
+	in, list := s.inArray(ids)
+	return in, []any{list}
+}
+
+// inArray is inList with the ids one argument on PostgreSQL as well, a
+// text[], so that the statement has one text there too, prepared and
+// planned as one statement: for the component search, whose generic plan
+// PostgreSQL keeps, where a placeholder an id made a statement per
+// frontier size, each prepared on every connection and planned again.
+func (s *Store) inArray(ids []string) (string, any) {
+	if s.dialect == Postgres {
+		return `= ANY(CAST(CAST(? AS TEXT) AS TEXT[]))`, textArray(ids)
 	}
 	list, _ := json.Marshal(ids)
-	return `IN (SELECT value FROM json_each(?))`, []any{string(list)}
+	return `IN (SELECT value FROM json_each(?))`, string(list)
 }
 
 // marks returns n comma-separated placeholders.
@@ -577,13 +592,11 @@ type linkRow struct {
 // A key only one device holds (a peripheral's serial, its own access
 // point) links nothing: each level leaves it before joining its holders.
 //
-// The frontier is one parameter (inList), so that the statement is one
-// text whatever the frontier's size: with a placeholder a device it was a
-// statement per size, each planned again and prepared once more on every
-// connection.
+// The frontier is one parameter (inArray), so that the statement is one
+// text whatever the frontier's size.
 func (s *Store) linkRows(ctx context.Context, tx wtx, frontier []string, inFrontier map[string]bool, since int64) (rows, aheadRows []linkRow, ahead map[string]bool, err error) {
-	in, list := s.inList(frontier)
-	res, err := tx.QueryContext(ctx, s.linkQuery(in), list[0], since, fleet.MaxHolders, list[0], fleet.MaxHolders, since, fleet.MaxHolders, fleet.MaxHolders)
+	in, list := s.inArray(frontier)
+	res, err := tx.QueryContext(ctx, s.linkQuery(in), list, since, fleet.MaxHolders, list, fleet.MaxHolders, since, fleet.MaxHolders, fleet.MaxHolders)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -612,7 +625,7 @@ func (s *Store) linkRows(ctx context.Context, tx wtx, frontier []string, inFront
 // (f) with their holders (h), and the shared linking keys of the live
 // holders outside the frontier (a) with theirs; the crowded keys of each
 // are parts of their own. Each set of keys is read once for both of its
-// parts, which read them each. in is the frontier's test (inList).
+// parts, which read them each. in is the frontier's test (inArray).
 func (s *Store) linkQuery(in string) string {
 	const keys = `SELECT k.device_id, k.key, l.holders FROM device_keys k JOIN link_keys l ON l.key = k.key AND l.holders > 1
 		WHERE k.link = 1 AND `

@@ -8,11 +8,12 @@ import (
 	"testing"
 )
 
-// TestInListOneText: a test of membership (inList) is one statement text
-// whatever the number of ids, so that PostgreSQL's driver prepares it, and
-// the server plans it, as one statement, not one per number of ids; and it
-// selects the ids given, on both engines.
-func TestInListOneText(t *testing.T) {
+// TestInArrayOneText: a test of membership in an array (inArray, the
+// component search's) is one statement text whatever the number of ids,
+// so that PostgreSQL's driver prepares it, and the server plans it, as one
+// statement, not one per number of ids; and it selects the ids given, on
+// both engines.
+func TestInArrayOneText(t *testing.T) {
 	dbs := map[Dialect]string{SQLite: "file:" + filepath.Join(t.TempDir(), "in.db")}
 	if dsn := os.Getenv("BONAFIDE_TEST_POSTGRES"); dsn != "" {
 		dbs[Postgres] = dsn
@@ -29,7 +30,7 @@ func TestInListOneText(t *testing.T) {
 		defer db.Close()
 		var text string
 		for _, ids := range [][]string{{"b"}, {"a", "c"}, {"a", "b", "c", `d"'\`, "x"}} {
-			in, args := s.inList(ids)
+			in, arg := s.inArray(ids)
 			query := s.q(`SELECT id FROM (SELECT 'a' AS id UNION ALL SELECT 'b' UNION ALL SELECT 'c' UNION ALL SELECT 'd"''\') v
 				WHERE id ` + in + ` ORDER BY id`)
 			if text == "" {
@@ -37,7 +38,7 @@ func TestInListOneText(t *testing.T) {
 			} else if query != text {
 				t.Errorf("%s: %d ids: statement %q, %q for another number", driver, len(ids), query, text)
 			}
-			rows, err := db.QueryContext(t.Context(), query, args...)
+			rows, err := db.QueryContext(t.Context(), query, arg)
 			if err != nil {
 				t.Fatalf("%s: %v", driver, err)
 			}
