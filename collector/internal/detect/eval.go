@@ -72,9 +72,9 @@ func (a *activation) Parent() cel.Activation { return nil }
 
 func (e *Engine) activation(scope Scope, f Facts) *activation {
 	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice, person: e.emptyPerson}
-	// The device's facts hold its person's (PersonFacts), which sizedFacts
-	// walks with them.
-	a.sized = f.Person == nil || sizedFacts(reflect.ValueOf(f.Person))
+	// The device's facts hold its person's (PersonFacts), which
+	// DeviceFacts.sized reads with them.
+	a.sized = f.Person == nil || f.Person.sized()
 	switch {
 	case f.Person != nil:
 		a.person = e.adapter.NativeToValue(f.Person)
@@ -91,7 +91,7 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 			dev = &d
 		}
 		a.device = e.adapter.NativeToValue(dev)
-		a.sized = a.sized && sizedFacts(reflect.ValueOf(dev))
+		a.sized = a.sized && dev.sized()
 	}
 	if scope == ScopeSnapshot {
 		a.snapshot, a.sn = e.emptySnapshot, f.Snapshot
