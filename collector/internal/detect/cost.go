@@ -1,9 +1,6 @@
 package detect
 
 import (
-	"reflect"
-	"sync"
-
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
@@ -113,73 +110,83 @@ func (s factSizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	return &cost.SizeEstimate{Min: 0, Max: most}
 }
 
-// sizedFacts says whether every string of v, a device's or person's facts,
-// is at most maxFactString bytes and every list or map at most
-// maxFactList entries: every exported field is looked at, as CEL may
-// read it.
-func sizedFacts(v reflect.Value) bool {
-	switch v.Kind() {
-	case reflect.String:
-		return v.Len() <= maxFactString
-	case reflect.Slice, reflect.Array:
-		if v.Len() > maxFactList {
+// sized says whether every string of the device's facts that CEL may
+// read, its person's (PersonFacts) included, is at most maxFactString
+// bytes and every list at most maxFactList entries. It runs on every
+// evaluation, so it reads the fields by name: a walk by reflection cost
+// more than most rules once the person has a few sign-ins.
+// TestSizedFactsFields sets each field past the sizes in turn, so a
+// field added to the facts and not read here fails it.
+func (d *DeviceFacts) sized() bool {
+	return short(d.ID, d.Hostname, d.HardwareUUID, d.SerialNumber, d.ClaimsDevice, d.OSFamily, d.AgentID, d.AgentVersion,
+		d.EgressIP, d.Person) &&
+		shortList(d.LiveAgentIDs) && shortList(d.SanctionedTools) &&
+		each(d.SharedPeripherals, (*SharedPeripheral).sized) && each(d.UsernameConflicts, (*UsernameConflict).sized) &&
+		d.Egress.sized() && d.PreviousEgress.sized() && d.Declared.sized() && d.Cluster.sized() &&
+		(d.PersonFacts == nil || d.PersonFacts.sized())
+}
+
+func (p *PersonFacts) sized() bool {
+	return short(p.Email) && each(p.Signins, (*Signin).sized) && each(p.EgressHistory, (*LaptopEgress).sized)
+}
+
+func (s *Signin) sized() bool {
+	return short(s.Provider, s.EventID, s.Result, s.Reason, s.IP, s.UserAgent, s.DeviceID, s.MFAFactor, s.MFADevice,
+		s.ProviderRisk, s.LocationSource, s.TravelFrom) &&
+		s.Egress.sized() && each(s.Laptops, (*LaptopPosition).sized) && shortList(s.SharedWith)
+}
+
+func (l *LaptopPosition) sized() bool {
+	return short(l.DeviceID, l.Hostname, l.IP, l.Country, l.City, l.NetworkClass)
+}
+
+func (l *LaptopEgress) sized() bool {
+	return short(l.DeviceID, l.Hostname, l.IP, l.Country, l.City, l.NetworkClass)
+}
+
+func (c *Cluster) sized() bool {
+	return short(c.ID, c.NetworkClass) && shortList(c.Hostnames) && shortList(c.Links) && shortList(c.Evidence) &&
+		shortList(c.CoSignals) && shortList(c.Flagged)
+}
+
+func (e *Egress) sized() bool {
+	return short(e.IP, e.Status, e.Country, e.Region, e.City, e.Org, e.NetworkClass, e.NetworkName, e.TimeZone)
+}
+
+func (d *Declared) sized() bool {
+	return short(d.Email, d.Country, d.Region, d.City, d.Timezone, d.Binding)
+}
+
+func (s *SharedPeripheral) sized() bool {
+	return short(s.Key, s.Location) && shortList(s.Devices) && shortList(s.Hostnames)
+}
+
+func (u *UsernameConflict) sized() bool {
+	return short(u.Person, u.Username) && shortList(u.Devices) && shortList(u.Hostnames)
+}
+
+// short says whether each of ss is at most maxFactString bytes.
+func short(ss ...string) bool {
+	for _, s := range ss {
+		if len(s) > maxFactString {
 			return false
-		}
-		if scalar(v.Type().Elem()) {
-			return true
-		}
-		for i := range v.Len() {
-			if !sizedFacts(v.Index(i)) {
-				return false
-			}
-		}
-	case reflect.Map:
-		if v.Len() > maxFactList {
-			return false
-		}
-		for it := v.MapRange(); it.Next(); {
-			if !sizedFacts(it.Key()) || !sizedFacts(it.Value()) {
-				return false
-			}
-		}
-	case reflect.Pointer, reflect.Interface:
-		return v.IsNil() || sizedFacts(v.Elem())
-	case reflect.Struct:
-		for _, i := range structFields(v.Type()) {
-			if !sizedFacts(v.Field(i)) {
-				return false
-			}
 		}
 	}
 	return true
 }
 
-// scalar says whether values of t hold no string, list or map.
-func scalar(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.String, reflect.Slice, reflect.Array, reflect.Map, reflect.Pointer, reflect.Interface:
+// shortList says whether l has at most maxFactList entries, each short.
+func shortList(l []string) bool { return len(l) <= maxFactList && short(l...) }
+
+// each says whether l has at most maxFactList entries, each sized.
+func each[T any](l []T, sized func(*T) bool) bool {
+	if len(l) > maxFactList {
 		return false
-	case reflect.Struct:
-		return len(structFields(t)) == 0
 	}
-	return true
-}
-
-// factFields holds structFields' answers by type.
-var factFields sync.Map // reflect.Type -> []int
-
-// structFields are the indices of the exported fields of struct type t
-// that are not scalar.
-func structFields(t reflect.Type) []int {
-	if f, ok := factFields.Load(t); ok {
-		return f.([]int)
-	}
-	var out []int
-	for i := range t.NumField() {
-		if f := t.Field(i); f.IsExported() && !scalar(f.Type) {
-			out = append(out, i)
+	for i := range l {
+		if !sized(&l[i]) {
+			return false
 		}
 	}
-	factFields.Store(t, out)
-	return out
+	return true
 }

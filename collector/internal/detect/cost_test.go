@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -160,6 +161,79 @@ func TestSizedFacts(t *testing.T) {
 		_, err := e.Evaluate(t.Context(), ScopeDevice, tc.facts)
 		if (err != nil) != tc.errors || err != nil && !strings.Contains(err.Error(), "cost limit exceeded") {
 			t.Errorf("%s: error %v", tc.name, err)
+		}
+	}
+}
+
+// Every string and list of the device's facts and its person's counts
+// towards their sizes (DeviceFacts.sized reads them by name): each one,
+// found by reflection at any depth, is set past the sizes in turn on
+// facts otherwise at the sizes, which are sized.
+func TestSizedFactsFields(t *testing.T) {
+	long := strings.Repeat("x", maxFactString+1)
+	d := &DeviceFacts{}
+	fill(reflect.ValueOf(d).Elem(), maxFactString, maxFactList)
+	if !d.sized() {
+		t.Fatal("facts at the sizes are not sized")
+	}
+	checked := 0
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		switch v.Kind() {
+		case reflect.String:
+			old := v.String()
+			v.SetString(long)
+			if d.sized() {
+				t.Errorf("%s: %d bytes, facts still sized", path, len(long))
+			}
+			v.SetString(old)
+			checked++
+		case reflect.Slice:
+			old := reflect.ValueOf(v.Interface())
+			v.Set(reflect.AppendSlice(old, reflect.MakeSlice(old.Type(), 1, 1)))
+			if d.sized() {
+				t.Errorf("%s: %d entries, facts still sized", path, v.Len())
+			}
+			v.Set(old)
+			checked++
+			walk(v.Index(0), path+"[0]")
+		case reflect.Pointer:
+			walk(v.Elem(), path)
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if f := v.Type().Field(i); f.IsExported() {
+					walk(v.Field(i), path+"."+f.Name)
+				}
+			}
+		case reflect.Map, reflect.Array, reflect.Interface:
+			t.Errorf("%s: a %s, which the test does not set past the sizes", path, v.Kind())
+		}
+	}
+	walk(reflect.ValueOf(d).Elem(), "device")
+	if checked < 100 {
+		t.Errorf("%d fields set past the sizes: the walk missed some", checked)
+	}
+}
+
+// fill sets every string of v to n bytes and every list to entries
+// entries (each filled), allocating the pointers on the way.
+func fill(v reflect.Value, n, entries int) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(strings.Repeat("x", n))
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), entries, entries))
+		for i := range entries {
+			fill(v.Index(i), n, entries)
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), n, entries)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i), n, entries)
+			}
 		}
 	}
 }

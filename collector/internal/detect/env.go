@@ -122,7 +122,7 @@ type compiled struct {
 	// any facts), for evaluations whose facts are; nil otherwise.
 	sized cel.Program
 	// guard is a condition's empty guard (nil for none).
-	guard emptyGuard
+	guard *emptyGuard
 }
 
 // compileExpr parses, type-checks and plans one expression, with the
@@ -137,7 +137,7 @@ func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any)
 		return compiled{}, out
 	}
 	t := ast.OutputType()
-	var guard emptyGuard
+	var guard *emptyGuard
 	switch kind {
 	case conditionExpr:
 		if t.Kind() != types.BoolKind {

@@ -42,9 +42,10 @@ var ErrNoTime = errors.New("facts have no time (Now is zero)")
 // every rule, which cost more than a simple rule itself.
 type activation struct {
 	device, person, now, snapshot, params ref.Val
-	// sn is the snapshot the empty guards read (nil: none, or an empty
-	// one).
+	// sn and pf are the snapshot and the person's facts the empty guards
+	// read (nil: none, or an empty one).
 	sn *agentv1.HostSnapshot
+	pf *PersonFacts
 	// sized says the device and person facts are within the fact sizes
 	// (see compiled.sized).
 	sized bool
@@ -72,14 +73,17 @@ func (a *activation) Parent() cel.Activation { return nil }
 
 func (e *Engine) activation(scope Scope, f Facts) *activation {
 	a := &activation{now: types.Timestamp{Time: f.Now}, device: e.emptyDevice, person: e.emptyPerson}
-	// The device's facts hold its person's (PersonFacts), which sizedFacts
-	// walks with them.
-	a.sized = f.Person == nil || sizedFacts(reflect.ValueOf(f.Person))
+	// The device's facts hold its person's (PersonFacts), which
+	// DeviceFacts.sized reads with them.
+	a.sized = f.Person == nil || f.Person.sized()
 	switch {
 	case f.Person != nil:
-		a.person = e.adapter.NativeToValue(f.Person)
+		a.pf = f.Person
 	case f.Device != nil && f.Device.PersonFacts != nil:
-		a.person = e.adapter.NativeToValue(f.Device.PersonFacts)
+		a.pf = f.Device.PersonFacts
+	}
+	if a.pf != nil {
+		a.person = e.adapter.NativeToValue(a.pf)
 	}
 	if f.Device != nil {
 		// The allowlist adds to what the facts already say; the facts
@@ -91,7 +95,7 @@ func (e *Engine) activation(scope Scope, f Facts) *activation {
 			dev = &d
 		}
 		a.device = e.adapter.NativeToValue(dev)
-		a.sized = a.sized && sizedFacts(reflect.ValueOf(dev))
+		a.sized = a.sized && dev.sized()
 	}
 	if scope == ScopeSnapshot {
 		a.snapshot, a.sn = e.emptySnapshot, f.Snapshot
@@ -197,7 +201,7 @@ func (e *Engine) evaluateRules(ctx context.Context, scope Scope, rules []*compil
 // with the error under the evidence key "evidence_error", together with
 // the error.
 func (r *compiledRule) eval(ctx context.Context, frame *evalFrame, act *activation) (Finding, bool, error) {
-	if r.cond.guard != nil && r.cond.guard.empty(act.sn) {
+	if r.cond.guard != nil && r.cond.guard.empty(act.sn, act.pf) {
 		return Finding{}, false, nil // what the condition gives (see emptyGuard)
 	}
 	act.params = r.params

@@ -43,6 +43,13 @@ func TestGuardOf(t *testing.T) {
 		{`device.live_agent_ids.exists(a, a == "x")`, ""},
 		{`snapshot.remote_access.tools.map(t, t.tool_id).exists(x, x == "a")`, ""},
 		{`cel.bind(s, snapshot, s.remote_access.tools.exists(t, t.tool_id == "x"))`, ""},
+		// The person's lists.
+		{`person.signins.exists(s, s.result == "success")`, "person.signins"},
+		{`person.egress_history.exists(e, e.ip == "x") && device.id != ""`, "person.egress_history"},
+		{`person.email != "" && person.signins.exists(s, s.result == "success")`, ""},
+		{`person.signins.all(s, s.result == "success")`, ""},
+		{`person.signins.map(s, s.result).exists(r, r == "success")`, ""},
+		{`[person].exists(p, p.signins.exists(s, s.result == "success"))`, ""},
 	} {
 		c, iss := compileExpr(envs.snapshot, tc.cond, conditionExpr, nil)
 		if c.prg == nil {
@@ -51,12 +58,8 @@ func TestGuardOf(t *testing.T) {
 			}
 			t.Fatalf("%s: %v", tc.cond, iss)
 		}
-		var got []string
-		for _, fd := range c.guard {
-			got = append(got, string(fd.Name()))
-		}
-		if strings.Join(got, ".") != tc.want {
-			t.Errorf("%s: guard %q, want %q", tc.cond, strings.Join(got, "."), tc.want)
+		if got := guardPath(c.guard); got != tc.want {
+			t.Errorf("%s: guard %q, want %q", tc.cond, got, tc.want)
 		}
 	}
 	// The default rules over the lists most laptops report empty.
@@ -64,7 +67,8 @@ func TestGuardOf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"remote_tool_installed", "remote_tool_running", "kvm_switch_usb", "os_remote_access_exposed", "virtual_camera_or_voice_tool"} {
+	for _, id := range []string{"remote_tool_installed", "remote_tool_running", "kvm_switch_usb", "os_remote_access_exposed", "virtual_camera_or_voice_tool",
+		"idp_signin_anonymizer", "idp_impossible_travel", "idp_device_shared", "idp_signin_far_from_laptop"} {
 		i := slices.IndexFunc(e.rules, func(r *compiledRule) bool { return r.ID == id })
 		if i < 0 || e.rules[i].cond.guard == nil {
 			t.Errorf("rule %s has no empty guard", id)
@@ -72,12 +76,29 @@ func TestGuardOf(t *testing.T) {
 	}
 }
 
+// guardPath is the list g guards: its path from the snapshot, or
+// person.NAME; "" for none.
+func guardPath(g *emptyGuard) string {
+	switch {
+	case g == nil:
+		return ""
+	case g.person >= 0:
+		return "person." + reflect.TypeFor[PersonFacts]().Field(g.person).Tag.Get("cel")
+	}
+	var names []string
+	for _, fd := range g.snapshot {
+		names = append(names, string(fd.Name()))
+	}
+	return strings.Join(names, ".")
+}
+
 // TestRulesAgreeWithCEL evaluates every default rule as loaded (its
 // empty guard, its program without the cost tracker where its cost is
 // bounded) and as planned before either (CEL alone, every program with
 // the cost tracker) on the rules' own test facts and on generated
 // snapshots with each guarded list full, empty, and with the messages on
-// its path empty or unset: the findings (evidence included) and errors
+// its path empty or unset, and on people with sign-ins and without (the
+// rules' tests give people with them): the findings (evidence included) and errors
 // must be the same.
 func TestRulesAgreeWithCEL(t *testing.T) {
 	e, err := Load(policies.FS())
@@ -115,6 +136,9 @@ func TestRulesAgreeWithCEL(t *testing.T) {
 			continue
 		}
 		guarded++
+		if r.cond.guard.snapshot == nil {
+			continue
+		}
 		for _, sn := range snaps[:3] {
 			snaps = append(snaps, emptied(sn, r.cond.guard)...)
 		}
@@ -125,8 +149,25 @@ func TestRulesAgreeWithCEL(t *testing.T) {
 	for _, sn := range snaps {
 		facts = append(facts, Facts{Now: now, Device: device, Snapshot: sn})
 	}
+	// People without sign-ins, given and as the device's, and the
+	// person of a rule test given as the device's.
+	var signedIn *PersonFacts
+	for _, f := range facts {
+		if f.Person != nil && len(f.Person.Signins) > 0 {
+			signedIn = f.Person
+		}
+	}
+	if signedIn == nil {
+		t.Fatal("no rule test has a person with sign-ins")
+	}
+	bound := *device
+	bound.Person, bound.PersonFacts = "ana@example.com", signedIn
+	unbound := *device
+	unbound.PersonFacts = &PersonFacts{Email: "ana@example.com", EgressHistory: signedIn.EgressHistory}
+	facts = append(facts, Facts{Now: now, Device: device, Person: &PersonFacts{Email: "ana@example.com"}},
+		Facts{Now: now, Device: &bound}, Facts{Now: now, Device: &unbound}, Facts{Now: now, Device: &unbound, Person: signedIn})
 	ctx := context.Background()
-	skipped := 0
+	skipped, personSkipped := 0, 0
 	for _, r := range e.rules {
 		before := *r
 		before.cond = trackedProgram(t, envs.forScope(r.Scope), r.Condition, r.Params)
@@ -134,8 +175,11 @@ func TestRulesAgreeWithCEL(t *testing.T) {
 			before.evid = trackedProgram(t, envs.forScope(r.Scope), r.Evidence, r.Params)
 		}
 		for i, f := range facts {
-			if r.cond.guard != nil && r.cond.guard.empty(f.Snapshot) {
+			if r.cond.guard != nil && r.cond.guard.empty(f.Snapshot, guardedPerson(f)) {
 				skipped++
+				if r.cond.guard.person >= 0 {
+					personSkipped++
+				}
 			}
 			want, wantErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{&before}, f, nil)
 			got, gotErr := e.evaluateRules(ctx, ScopeSnapshot, []*compiledRule{r}, f, nil)
@@ -150,9 +194,17 @@ func TestRulesAgreeWithCEL(t *testing.T) {
 			}
 		}
 	}
-	if skipped == 0 {
-		t.Fatal("no guard answered for CEL")
+	if skipped == 0 || personSkipped == 0 {
+		t.Fatalf("guards answered for CEL %d times, %d of them the person's", skipped, personSkipped)
 	}
+}
+
+// guardedPerson is the person of f as the rules see it (nil: empty).
+func guardedPerson(f Facts) *PersonFacts {
+	if f.Person == nil && f.Device != nil {
+		return f.Device.PersonFacts
+	}
+	return f.Person
 }
 
 // trackedProgram is src planned as before guards and static bounds: with
@@ -178,7 +230,8 @@ func trackedProgram(t *testing.T, env *cel.Env, src string, params map[string]an
 
 // emptied are copies of sn with the guarded list emptied, and with each
 // message on its path set empty and unset.
-func emptied(sn *agentv1.HostSnapshot, g emptyGuard) []*agentv1.HostSnapshot {
+func emptied(sn *agentv1.HostSnapshot, guard *emptyGuard) []*agentv1.HostSnapshot {
+	g := guard.snapshot
 	var out []*agentv1.HostSnapshot
 	for depth := range g {
 		for _, unset := range []bool{false, true} {

@@ -31,7 +31,14 @@ const SanctionedFile = "allowlist/sanctioned.yaml"
 type Sanctioned struct {
 	Groups     map[string][]string `yaml:"groups"`
 	Sanctioned []SanctionedTool    `yaml:"sanctioned"`
+	// devices are the device patterns of each entry, its own and its
+	// groups', worked out at load: For runs on every evaluation.
+	devices [][]devicePattern
 }
+
+// devicePattern is a device id or a hostname glob, and the glob
+// lower-cased, as hostnames are matched.
+type devicePattern struct{ id, lower string }
 
 // SanctionedTool is one allowlist entry.
 type SanctionedTool struct {
@@ -58,11 +65,14 @@ func parseSanctioned(file string, b []byte) (*Sanctioned, error) {
 				return nil, &LoadError{File: file, Msg: fmt.Sprintf("sanctioned[%d] (%s): unknown group %q", i, e.Tool, g)}
 			}
 		}
+		var devices []devicePattern
 		for _, p := range append(slices.Clone(e.Devices), flatten(s.Groups, e.Groups)...) {
 			if _, err := path.Match(p, ""); err != nil {
 				return nil, &LoadError{File: file, Msg: fmt.Sprintf("sanctioned[%d] (%s): bad pattern %q", i, e.Tool, p)}
 			}
+			devices = append(devices, devicePattern{id: p, lower: strings.ToLower(p)})
 		}
+		s.devices = append(s.devices, devices)
 	}
 	return &s, nil
 }
@@ -81,11 +91,12 @@ func (s *Sanctioned) For(d *DeviceFacts) []string {
 		return nil
 	}
 	var out []string
-	for _, e := range s.Sanctioned {
-		patterns := append(slices.Clone(e.Devices), flatten(s.Groups, e.Groups)...)
-		everywhere := len(patterns) == 0 && len(e.People) == 0
+	host := strings.ToLower(d.Hostname)
+	for i, e := range s.Sanctioned {
+		devices := s.devices[i]
+		everywhere := len(devices) == 0 && len(e.People) == 0
 		person := d.Person != "" && slices.ContainsFunc(e.People, func(p string) bool { return strings.EqualFold(p, d.Person) })
-		if everywhere || person || slices.ContainsFunc(patterns, func(p string) bool { return matchDevice(p, d) }) {
+		if everywhere || person || slices.ContainsFunc(devices, func(p devicePattern) bool { return p.matches(d.ID, host) }) {
 			out = append(out, e.Tool)
 		}
 	}
@@ -93,10 +104,12 @@ func (s *Sanctioned) For(d *DeviceFacts) []string {
 	return slices.Compact(out)
 }
 
-func matchDevice(pattern string, d *DeviceFacts) bool {
-	if pattern == d.ID {
+// matches says whether p names the device id or matches its hostname
+// (host, lower-cased).
+func (p devicePattern) matches(id, host string) bool {
+	if p.id == id {
 		return true
 	}
-	ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(d.Hostname))
+	ok, _ := path.Match(p.lower, host)
 	return ok
 }

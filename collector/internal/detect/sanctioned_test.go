@@ -59,7 +59,15 @@ sanctioned:
 	if got := e.sanctioned.For(&DeviceFacts{ID: "x", Hostname: "x"}); strings.Join(got, ",") != "anydesk" {
 		t.Errorf("unscoped entry: %v", got)
 	}
-
+	// The patterns are worked out at load: on every evaluation, For only
+	// makes the list of tools (an allocation at most per tool, as it
+	// grows).
+	for _, d := range []*DeviceFacts{{ID: "dev_2", Hostname: "sales-1"}, {ID: "dev_1", Hostname: "it-laptop-7"}, {ID: "dev_42", Hostname: "sales-1"}} {
+		tools := len(e.sanctioned.For(d))
+		if n := testing.AllocsPerRun(100, func() { e.sanctioned.For(d) }); n > float64(tools) {
+			t.Errorf("%s (%s): %v allocations per For, want at most %d", d.ID, d.Hostname, n, tools)
+		}
+	}
 	fsys["allowlist/sanctioned.yaml"] = &fstest.MapFile{Data: []byte("sanctioned:\n  - {tool: teamviewer, reason: x, groups: [nope]}\n")}
 	if _, err := Load(fsys); err == nil || !strings.Contains(err.Error(), `unknown group "nope"`) {
 		t.Fatalf("unknown group: %v", err)
