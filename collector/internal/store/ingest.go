@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -548,6 +549,12 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
 		}
+		if fr.hours && bytes.Equal(fr.deviceHist, row.hist) {
+			// The report's UPDATE stored it (prejudged.activity), and
+			// adding its hours again changed nothing; or they were in
+			// the histogram already.
+			fr.deviceStored = true
+		}
 		if fr.hours && !fr.deviceStored && tx.conn != nil {
 			// Nothing reads the device's histogram before the reporters
 			// are judged: sent with the others' after.
@@ -828,7 +835,7 @@ func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 // updateDevice runs a report's UPDATE of its device row (see
 // deviceUpdate), into w.
 func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged, w *reportWrite, hostname bool) error {
-	query := deviceUpdateSQL[boolInt(hostname)][boolInt(w.sd.expect >= 0)][boolInt(setsActivity(pre))]
+	query := deviceUpdateSQL[boolInt(hostname)][boolInt(w.sd.expect >= 0)][setsActivity(pre)]
 	err := tx.QueryRowContext(ctx, s.q(query), deviceUpdateArgs(b, r, w.sd, pre, hostname)...).Scan(&w.version, &w.openAlerts, &w.egressSince)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("update device: %w", err)
@@ -837,25 +844,50 @@ func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *Ing
 }
 
 // deviceUpdateSQL are updateDevice's statements, indexed by whether they
-// set the host name, the snapshot columns and the activity histogram
-// (boolInt), each built once: the single writer would otherwise build
-// about a kilobyte of text for every report, and the statement cache
-// hash a new copy of it.
-var deviceUpdateSQL = func() (t [2][2][2]string) {
+// set the host name and the snapshot columns (boolInt) and how they set
+// the activity histogram (activitySet), each built once: the single
+// writer would otherwise build about a kilobyte of text for every report,
+// and the statement cache hash a new copy of it.
+var deviceUpdateSQL = func() (t [2][2][3]string) {
 	for _, hostname := range []bool{false, true} {
 		for _, snapshot := range []bool{false, true} {
-			for _, activity := range []bool{false, true} {
-				t[boolInt(hostname)][boolInt(snapshot)][boolInt(activity)] = deviceUpdateText(hostname, snapshot, activity) + deviceReturning
+			for _, activity := range []activitySet{activityNone, activityAtVersion, activityOnRead} {
+				t[boolInt(hostname)][boolInt(snapshot)][activity] = deviceUpdateText(hostname, snapshot, activity) + deviceReturning
 			}
 		}
 	}
 	return t
 }()
 
-// setsActivity says whether a report's UPDATE of its device sets the
-// activity histogram prejudge worked out (see deviceUpdate).
-func setsActivity(pre *prejudged) bool {
-	return pre != nil && pre.facts != nil && pre.facts.hours
+// activitySet is whether and on what condition a report's UPDATE of its
+// device sets the activity histogram prejudge worked out (setsActivity).
+type activitySet int
+
+const (
+	activityNone activitySet = iota
+	// activityAtVersion: while the device is still at the version read,
+	// as a verdict's facts (the verdict holds then; else writeFacts
+	// stores the one worked out in the writer).
+	activityAtVersion
+	// activityOnRead: while the stored histogram is still the one read,
+	// as a report that moves its device (prejudged.activity): the
+	// histogram depends on nothing else, and the device's version moves
+	// whenever a report moves another device into or out of its cluster.
+	activityOnRead
+)
+
+// setsActivity says whether and how a report's UPDATE of its device sets
+// the activity histogram prejudge worked out (see deviceUpdate).
+func setsActivity(pre *prejudged) activitySet {
+	switch {
+	case pre == nil:
+		return activityNone
+	case pre.facts != nil && pre.facts.hours:
+		return activityAtVersion
+	case pre.moves && pre.activity != nil:
+		return activityOnRead
+	}
+	return activityNone
 }
 
 // deviceUpdate is a report's UPDATE of its device row, where cond (an SQL
@@ -865,9 +897,7 @@ func setsActivity(pre *prejudged) bool {
 // the previous one, with the last time a report came from it (SET reads
 // the old row), and sets egress_since to now, which tells recordEgress.
 // readFacts' overlay does the same to the row as read. The activity
-// histogram prejudge worked out (pre) is set too, while the device is
-// still at the version it was read at (the verdict holds then; else
-// writeFacts stores the one worked out in the writer).
+// histogram prejudge worked out (pre) is set too (see activitySet).
 func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejudged, hostname bool, cond string) (string, []any) {
 	query := deviceUpdateText(hostname, sd.expect >= 0, setsActivity(pre))
 	if cond != "" {
@@ -878,9 +908,9 @@ func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejud
 
 // deviceUpdateText is the text of deviceUpdate's statement without a
 // condition: snapshot when the report's snapshot sets the device's
-// snapshot columns (sd.expect >= 0), activity when it sets the activity
+// snapshot columns (sd.expect >= 0), activity how it sets the activity
 // histogram (setsActivity).
-func deviceUpdateText(hostname, snapshot, activity bool) string {
+func deviceUpdateText(hostname, snapshot bool, activity activitySet) string {
 	hostSet, hostWhere := "", " AND hostname = ?"
 	if hostname {
 		hostSet, hostWhere = "hostname = ?, ", ""
@@ -892,9 +922,12 @@ func deviceUpdateText(hostname, snapshot, activity bool) string {
 		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
 		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
 	}
-	activitySet := ""
-	if activity {
-		activitySet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
+	histSet := ""
+	switch activity {
+	case activityAtVersion:
+		histSet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
+	case activityOnRead:
+		histSet = `activity = CASE WHEN activity = ? THEN ? ELSE activity END, `
 	}
 	return `UPDATE devices SET ` + hostSet + `os_family = ?, os_name = ?, os_version = ?,
 		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
@@ -902,7 +935,7 @@ func deviceUpdateText(hostname, snapshot, activity bool) string {
 		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
-		egress = ?, ` + snapshotSet + activitySet + ` version = version + 1
+		egress = ?, ` + snapshotSet + histSet + ` version = version + 1
 		WHERE id = ?` + hostWhere
 }
 
@@ -923,8 +956,11 @@ func deviceUpdateArgs(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *pr
 		expect := any(sd.expect)
 		args = append(args, expect, r.Digest, expect, now, expect, sd.keys, expect, sd.panel, now)
 	}
-	if setsActivity(pre) {
+	switch setsActivity(pre) {
+	case activityAtVersion:
 		args = append(args, pre.version, pre.facts.deviceHist)
+	case activityOnRead:
+		args = append(args, pre.hist, pre.activity)
 	}
 	args = append(args, b.Agent.DeviceID)
 	if !hostname {

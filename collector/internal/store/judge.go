@@ -206,6 +206,12 @@ type prejudged struct {
 	// sent with the others of its group (storeMoving). Ingest keeps it
 	// apart (ingestReq.moving), so that nothing takes it for a verdict.
 	moves bool
+	// activity is, when moves and the report has activity hours, the
+	// device's activity histogram with them added to hist, the one read:
+	// the report's UPDATE sets it while the stored one is still hist
+	// (activityOnRead), where it was an UPDATE more of the device's row
+	// after judging, inside the cluster lock.
+	hist, activity []byte
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -277,6 +283,11 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 				return nil
 			}
 			p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel, moves: true}
+			if len(r.Activity) > 0 {
+				h := deviceActivity(row.hist, b.ReceivedAt, r.Activity)
+				p.hist = append([]byte{}, row.hist...) // empty, not NULL, when none
+				p.activity, _ = h.MarshalBinary()
+			}
 			if newSnapshot {
 				keys, _ := json.Marshal(snap)
 				p.snapshotKeys = string(keys)

@@ -298,9 +298,11 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 			t.Errorf("%d round trips together, %d one after another: want at most 0.8 of them", trips[true], trips[false])
 		}
 		// Together, the reporters' keys are read in one round trip and
-		// replaced in another (newKeys): 216 with two for each.
-		if trips[true] > 208 {
-			t.Errorf("%d round trips together, want 208 at most", trips[true])
+		// replaced in another (newKeys): 216 with two for each; their
+		// activity histograms set by their reports' UPDATEs (prejudged.
+		// activity): 208 with a round trip after judging.
+		if trips[true] > 207 {
+			t.Errorf("%d round trips together, want 207 at most", trips[true])
 		}
 	})
 }
