@@ -152,7 +152,7 @@ type keysOf struct {
 // another's replacement (each reads its own keys and its cluster's
 // members, whom only re-clustering moves).
 func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[string]string) ([]string, error) {
-	type read struct{ snapKeys, digest, clusterID, signins, members, linking string }
+	type read struct{ snapKeys, digest, clusterID, signins, members, stored string }
 	reads := make([]read, len(devs))
 	query := keysQuerySQLite
 	if s.dialect == Postgres {
@@ -163,7 +163,7 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[
 		r := &reads[i]
 		dest := []any{&r.snapKeys, &r.digest, &r.clusterID, &r.signins, &r.members}
 		if s.dialect == Postgres {
-			dest = append(dest, &r.linking)
+			dest = append(dest, &r.stored)
 		}
 		stmts[i] = sent{query: s.q(query), args: []any{d.id}, read: oneRow(dest...)}
 	}
@@ -182,11 +182,11 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[
 			continue
 		}
 		if s.dialect == Postgres {
-			var held []string
-			if err := json.Unmarshal([]byte(r.linking), &held); err != nil {
+			old, err := storedKeys(r.stored)
+			if err != nil {
 				return nil, fmt.Errorf("device keys: %w", err)
 			}
-			replace = append(replace, s.replaceKeysPostgres(dev.id, keys, d, held)...)
+			replace = append(replace, replaceKeysPostgres(dev.id, keys, d, old))
 		} else if err := s.replaceKeys(ctx, tx, dev.id, keys, d); err != nil {
 			return nil, err
 		}
@@ -215,15 +215,15 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[
 // the devices of its cluster (none when it is in none), which re-clustering
 // starts from when its keys changed: read in the same statement, they were
 // a round trip more inside the cluster lock. On PostgreSQL, with its
-// linking keys stored (a JSON array), so that replacing them is sent in
-// one round trip (replaceKeysPostgres).
+// keys stored (a JSON array of [key, link] pairs, see storedKeys), so that
+// replacing them is sent in one round trip (replaceKeysPostgres).
 const (
 	keysColumns     = `SELECT d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, `
 	keysQuerySQLite = keysColumns + `(SELECT json_group_array(id) FROM (SELECT m.id FROM devices m
 		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id ORDER BY m.id)) FROM devices d WHERE d.id = ?`
 	keysQueryPostgres = keysColumns + `COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m
 		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]'),
-		COALESCE((SELECT json_agg(k.key)::text FROM device_keys k WHERE k.device_id = d.id AND k.link = 1), '[]')
+		COALESCE((SELECT json_agg(json_build_array(k.key, k.link))::text FROM device_keys k WHERE k.device_id = d.id), '[]')
 		FROM devices d WHERE d.id = ?`
 )
 
@@ -327,61 +327,73 @@ func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
 	return out
 }
 
-// replaceKeysPostgres returns the statements of replaceKeys on
-// PostgreSQL, held being the device's linking keys stored (as newKeys read
-// them), which newKeys sends with the other devices' in one round trip on
-// a transaction that can send statements together (else one a statement):
-// two statements (plus one per 300 keys beyond the first 300), with
-// data-modifying WITH. The first sets the digest, deletes the
-// old keys the new ones do not hold with the same link and takes their
-// linking keys' holders down; the second inserts the new keys the device
-// does not hold yet (a key it keeps conflicts and is left), adds their
-// holders and deletes the link_keys rows the first left with none: those
-// of the held linking keys that no new key links (the keys whose holders
-// the first took down). The parts of one statement see the same rows, so
-// no part changes a row another part changes. The second found the
-// emptied keys in the first's result, which cost a round trip more inside
-// the cluster lock.
-func (s *Store) replaceKeysPostgres(deviceID string, keys []fleet.DeviceKey, digest string, held []string) []sent {
-	// The new keys as two arrays (one statement text whatever their
-	// number); the old keys are read through the primary key, so the
-	// arrays cost no plan.
-	names, links := make([]string, len(keys)), make([]int64, len(keys))
-	linking := map[string]bool{}
-	for i, k := range keys {
-		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
+// storedKeys decodes the keys newKeys read on PostgreSQL (keysQueryPostgres).
+func storedKeys(js string) ([]fleet.DeviceKey, error) {
+	var pairs [][2]any
+	if err := json.Unmarshal([]byte(js), &pairs); err != nil {
+		return nil, err
+	}
+	keys := make([]fleet.DeviceKey, len(pairs))
+	for i, p := range pairs {
+		key, _ := p[0].(string)
+		link, _ := p[1].(float64)
+		keys[i] = fleet.DeviceKey{Key: fleet.Key(key), Link: link == 1}
+	}
+	return keys, nil
+}
+
+// replaceKeysPostgres returns the statement of replaceKeys on PostgreSQL,
+// old being the device's keys stored (as newKeys read them), which newKeys
+// sends with the other devices' in one round trip on a transaction that
+// can send statements together: one data-modifying WITH that sets the
+// digest and writes only what changed, as replaceKeys does, the keys as
+// arrays (one statement text whatever their number). It deletes the keys
+// gone, updates the link of a key that stays with another (a statement
+// cannot delete a row and insert one with the same primary key), inserts
+// the new ones, takes the holders of the linking keys gone down, deleting
+// the link_keys rows they leave with none, and adds the new linking keys'
+// holders. The parts of one statement see the same rows, and none changes
+// a row another changes: the linking keys gone and those added are
+// distinct, as are the keys deleted, updated and inserted. It was two
+// statements, which inserted all the device's keys again (a key kept
+// conflicting and left) and deleted those not among them: a report that
+// moves its device between two access points changes one key or two of
+// twenty.
+func replaceKeysPostgres(deviceID string, keys []fleet.DeviceKey, digest string, old []fleet.DeviceKey) sent {
+	gone, added := keysChange(old, keys), keysChange(keys, old)
+	relinked := map[fleet.Key]bool{}
+	for _, k := range added {
+		relinked[k.Key] = true
+	}
+	var drop, flip, unlink, link, names []string
+	var links []int64
+	for _, k := range gone {
 		if k.Link {
-			linking[string(k.Key)] = true
+			unlink = append(unlink, string(k.Key))
 		}
-	}
-	stmts := []sent{{query: `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
-		old AS (DELETE FROM device_keys WHERE device_id = $1 AND (key, link) NOT IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
-			RETURNING key, link)
-		UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1)`, args: []any{deviceID, digest, names, links}}}
-	gone := slices.DeleteFunc(held, func(k string) bool { return linking[k] })
-	// keys are distinct (fleet.Keys), as the primary key wants.
-	chunks := slices.Collect(slices.Chunk(keys, 300))
-	for i := range max(len(chunks), boolInt(len(gone) > 0)) {
-		var q string
-		var args []any
-		if i < len(chunks) {
-			for _, k := range chunks[i] {
-				args = append(args, deviceID, string(k.Key), boolInt(k.Link))
-			}
-			q = `WITH ins AS (INSERT INTO device_keys (device_id, key, link) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunks[i])), ", ") + ` ON CONFLICT (device_id, key) DO NOTHING RETURNING key, link),
-				inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM ins WHERE link = 1
-				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1) `
-		}
-		if i == 0 && len(gone) > 0 {
-			q += `DELETE FROM link_keys WHERE holders <= 0 AND key IN (` + marks(len(gone)) + `)`
-			args = append(args, anys(gone)...)
+		if relinked[k.Key] {
+			flip = append(flip, string(k.Key))
 		} else {
-			q += `SELECT 1`
+			drop = append(drop, string(k.Key))
 		}
-		stmts = append(stmts, sent{query: s.q(q), args: args})
 	}
-	return stmts
+	for _, k := range added {
+		if k.Link {
+			link = append(link, string(k.Key))
+		}
+		if !slices.Contains(flip, string(k.Key)) {
+			names, links = append(names, string(k.Key)), append(links, int64(boolInt(k.Link)))
+		}
+	}
+	return sent{query: `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
+		gone AS (DELETE FROM device_keys WHERE device_id = $1 AND key = ANY($3::text[])),
+		flip AS (UPDATE device_keys SET link = 1 - link WHERE device_id = $1 AND key = ANY($4::text[])),
+		ins AS (INSERT INTO device_keys (device_id, key, link) SELECT $1, * FROM unnest($5::text[], $6::bigint[])),
+		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key = ANY($7::text[]) AND holders > 1),
+		del AS (DELETE FROM link_keys WHERE key = ANY($7::text[]) AND holders <= 1)
+		INSERT INTO link_keys (key, holders) SELECT unnest($8::text[]), 1
+		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`,
+		args: []any{deviceID, digest, drop, flip, names, links, unlink, link}}
 }
 
 // inList is a test of membership in ids for a column (the fragment to
