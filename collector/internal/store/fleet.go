@@ -128,7 +128,7 @@ func (c *Cluster) summary() string {
 // refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
 	current := map[string]string{}
-	seeds, err := s.newKeys(ctx, tx, []keysOf{{deviceID, egress}}, current)
+	seeds, err := s.newKeys(ctx, tx, []keysOf{{id: deviceID, egress: egress}}, current)
 	if err != nil || len(seeds) == 0 {
 		return nil, err
 	}
@@ -136,10 +136,13 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 }
 
 // keysOf is a device whose key set a report may have changed, with the
-// egress it reported from.
+// egress it reported from. keys, when not nil, are its new keys, which
+// differ from those stored and whose digest the report's UPDATE of the
+// device set (prejudged.keys).
 type keysOf struct {
 	id     string
 	egress detect.Egress
+	keys   []fleet.DeviceKey
 }
 
 // newKeys is updateKeys without the re-clustering, for several devices:
@@ -174,12 +177,14 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[
 	var replace []sent
 	for i, dev := range devs {
 		r := reads[i]
-		var snap []fleet.Key
-		json.Unmarshal([]byte(r.snapKeys), &snap)
-		keys := fleet.Keys(snap, dev.egress.IP, dev.egress.NetworkClass, signinKeys(r.signins)...)
-		d := fleet.Digest(keys)
-		if d == r.digest {
-			continue
+		keys, d := dev.keys, "" // d: the digest to set, "" when set
+		if keys == nil {
+			var snap []fleet.Key
+			json.Unmarshal([]byte(r.snapKeys), &snap)
+			keys = fleet.Keys(snap, dev.egress.IP, dev.egress.NetworkClass, signinKeys(r.signins)...)
+			if d = fleet.Digest(keys); d == r.digest {
+				continue
+			}
 		}
 		if s.dialect == Postgres {
 			old, err := storedKeys(r.stored)
@@ -227,8 +232,8 @@ const (
 		FROM devices d WHERE d.id = ?`
 )
 
-// replaceKeys replaces a device's keys, whose digest is digest, and keeps
-// link_keys' holder counts. Only the keys that changed are written: a key
+// replaceKeys replaces a device's keys, whose digest is digest ("": set
+// already), and keeps link_keys' holder counts. Only the keys that changed are written: a key
 // the device keeps (with the same link) keeps its row and its holder
 // count. A report that moves its device between clusters changes one key
 // or two of twenty, and deleting and inserting all of them, with their
@@ -237,8 +242,10 @@ const (
 // one per 300 new keys): each is a round trip on PostgreSQL, inside the
 // cluster lock every such report waits for.
 func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
-		return fmt.Errorf("device keys: %w", err)
+	if digest != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
+			return fmt.Errorf("device keys: %w", err)
+		}
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT key, link FROM device_keys WHERE device_id = ?`, deviceID)
 	if err != nil {
@@ -346,7 +353,7 @@ func storedKeys(js string) ([]fleet.DeviceKey, error) {
 // old being the device's keys stored (as newKeys read them), which newKeys
 // sends with the other devices' in one round trip on a transaction that
 // can send statements together: one data-modifying WITH that sets the
-// digest and writes only what changed, as replaceKeys does, the keys as
+// digest (unless it is "": set already) and writes only what changed, as replaceKeys does, the keys as
 // arrays (one statement text whatever their number). It deletes the keys
 // gone, updates the link of a key that stays with another (a statement
 // cannot delete a row and insert one with the same primary key), inserts
@@ -385,7 +392,7 @@ func replaceKeysPostgres(deviceID string, keys []fleet.DeviceKey, digest string,
 			names, links = append(names, string(k.Key)), append(links, int64(boolInt(k.Link)))
 		}
 	}
-	return sent{query: `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
+	return sent{query: `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1 AND $2 <> ''),
 		gone AS (DELETE FROM device_keys WHERE device_id = $1 AND key = ANY($3::text[])),
 		flip AS (UPDATE device_keys SET link = 1 - link WHERE device_id = $1 AND key = ANY($4::text[])),
 		ins AS (INSERT INTO device_keys (device_id, key, link) SELECT $1, * FROM unnest($5::text[], $6::bigint[])),

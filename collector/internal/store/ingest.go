@@ -498,7 +498,7 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		req := group[i]
 		b := req.batch
 		r := &b.Reports[0]
-		w, _, err := s.storeReport(ctx, tx, b, r, req.moving)
+		w, kept, err := s.storeReport(ctx, tx, b, r, req.moving)
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
 		}
@@ -506,7 +506,13 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		if !w.stored {
 			continue // by an earlier attempt
 		}
-		keyed = append(keyed, keysOf{b.Agent.DeviceID, b.Egress})
+		k := keysOf{id: b.Agent.DeviceID, egress: b.Egress}
+		if kept != nil {
+			// The device was still at the version read: its UPDATE
+			// set the keys' digest (setsKeys).
+			k.keys = kept.keys
+		}
+		keyed = append(keyed, k)
 		// See ingestOne: what record compares with.
 		reporters = append(reporters, reporter{req, w.openAlerts})
 		if b.ReceivedAt.After(now) {
@@ -835,7 +841,7 @@ func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 // updateDevice runs a report's UPDATE of its device row (see
 // deviceUpdate), into w.
 func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged, w *reportWrite, hostname bool) error {
-	query := deviceUpdateSQL[boolInt(hostname)][boolInt(w.sd.expect >= 0)][setsActivity(pre)]
+	query := deviceUpdateSQL[boolInt(hostname)][boolInt(w.sd.expect >= 0)][setsActivity(pre)][boolInt(setsKeys(pre))]
 	err := tx.QueryRowContext(ctx, s.q(query), deviceUpdateArgs(b, r, w.sd, pre, hostname)...).Scan(&w.version, &w.openAlerts, &w.egressSince)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("update device: %w", err)
@@ -844,20 +850,29 @@ func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *Ing
 }
 
 // deviceUpdateSQL are updateDevice's statements, indexed by whether they
-// set the host name and the snapshot columns (boolInt) and how they set
-// the activity histogram (activitySet), each built once: the single
-// writer would otherwise build about a kilobyte of text for every report,
-// and the statement cache hash a new copy of it.
-var deviceUpdateSQL = func() (t [2][2][3]string) {
+// set the host name and the snapshot columns (boolInt), how they set the
+// activity histogram (activitySet) and whether they set the keys digest
+// (setsKeys), each built once: the single writer would otherwise build
+// about a kilobyte of text for every report, and the statement cache hash
+// a new copy of it.
+var deviceUpdateSQL = func() (t [2][2][3][2]string) {
 	for _, hostname := range []bool{false, true} {
 		for _, snapshot := range []bool{false, true} {
 			for _, activity := range []activitySet{activityNone, activityAtVersion, activityOnRead} {
-				t[boolInt(hostname)][boolInt(snapshot)][activity] = deviceUpdateText(hostname, snapshot, activity) + deviceReturning
+				for _, keys := range []bool{false, true} {
+					t[boolInt(hostname)][boolInt(snapshot)][activity][boolInt(keys)] = deviceUpdateText(hostname, snapshot, activity, keys) + deviceReturning
+				}
 			}
 		}
 	}
 	return t
 }()
+
+// setsKeys says whether a report's UPDATE of its device sets the keys
+// digest prejudge worked out (prejudged.keysDigest).
+func setsKeys(pre *prejudged) bool {
+	return pre != nil && pre.moves
+}
 
 // activitySet is whether and on what condition a report's UPDATE of its
 // device sets the activity histogram prejudge worked out (setsActivity).
@@ -897,9 +912,10 @@ func setsActivity(pre *prejudged) activitySet {
 // the previous one, with the last time a report came from it (SET reads
 // the old row), and sets egress_since to now, which tells recordEgress.
 // readFacts' overlay does the same to the row as read. The activity
-// histogram prejudge worked out (pre) is set too (see activitySet).
+// histogram prejudge worked out (pre) is set too (see activitySet), and
+// the keys digest (see setsKeys) while the device is at the version read.
 func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejudged, hostname bool, cond string) (string, []any) {
-	query := deviceUpdateText(hostname, sd.expect >= 0, setsActivity(pre))
+	query := deviceUpdateText(hostname, sd.expect >= 0, setsActivity(pre), setsKeys(pre))
 	if cond != "" {
 		query += " AND " + cond
 	}
@@ -909,8 +925,8 @@ func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejud
 // deviceUpdateText is the text of deviceUpdate's statement without a
 // condition: snapshot when the report's snapshot sets the device's
 // snapshot columns (sd.expect >= 0), activity how it sets the activity
-// histogram (setsActivity).
-func deviceUpdateText(hostname, snapshot bool, activity activitySet) string {
+// histogram (setsActivity), keys when it sets the keys digest (setsKeys).
+func deviceUpdateText(hostname, snapshot bool, activity activitySet, keys bool) string {
 	hostSet, hostWhere := "", " AND hostname = ?"
 	if hostname {
 		hostSet, hostWhere = "hostname = ?, ", ""
@@ -922,12 +938,16 @@ func deviceUpdateText(hostname, snapshot bool, activity activitySet) string {
 		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
 		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
 	}
-	histSet := ""
+	// What prejudge worked out: the activity histogram, the keys digest.
+	prejudgedSet := ""
 	switch activity {
 	case activityAtVersion:
-		histSet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
+		prejudgedSet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
 	case activityOnRead:
-		histSet = `activity = CASE WHEN activity = ? THEN ? ELSE activity END, `
+		prejudgedSet = `activity = CASE WHEN activity = ? THEN ? ELSE activity END, `
+	}
+	if keys {
+		prejudgedSet += `keys_digest = CASE WHEN version = ? THEN ? ELSE keys_digest END, `
 	}
 	return `UPDATE devices SET ` + hostSet + `os_family = ?, os_name = ?, os_version = ?,
 		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
@@ -935,7 +955,7 @@ func deviceUpdateText(hostname, snapshot bool, activity activitySet) string {
 		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
-		egress = ?, ` + snapshotSet + histSet + ` version = version + 1
+		egress = ?, ` + snapshotSet + prejudgedSet + ` version = version + 1
 		WHERE id = ?` + hostWhere
 }
 
@@ -961,6 +981,9 @@ func deviceUpdateArgs(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *pr
 		args = append(args, pre.version, pre.facts.deviceHist)
 	case activityOnRead:
 		args = append(args, pre.hist, pre.activity)
+	}
+	if setsKeys(pre) {
+		args = append(args, pre.version, pre.keysDigest)
 	}
 	args = append(args, b.Agent.DeviceID)
 	if !hostname {

@@ -212,6 +212,13 @@ type prejudged struct {
 	// (activityOnRead), where it was an UPDATE more of the device's row
 	// after judging, inside the cluster lock.
 	hist, activity []byte
+	// keys are, when moves, the device's keys as the report leaves them
+	// at the version read, and keysDigest their digest, which the
+	// report's UPDATE sets while the device is at that version: the keys
+	// are then these (newKeys), and their digest was an UPDATE more of
+	// the device's row (replaceKeys).
+	keys       []fleet.DeviceKey
+	keysDigest string
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -274,7 +281,8 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		} else {
 			json.Unmarshal([]byte(snapKeys), &snap)
 		}
-		if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
+		newKeys := fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)
+		if digest := fleet.Digest(newKeys); digest != keysDigest {
 			// updateKeys will re-cluster: no verdict, only what the
 			// writer's fold statement needs (see prejudged.moves). A
 			// cached row is left out: it may lack a change the version
@@ -282,7 +290,8 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 			if hit {
 				return nil
 			}
-			p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel, moves: true}
+			p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel, moves: true,
+				keys: newKeys, keysDigest: digest}
 			if len(r.Activity) > 0 {
 				h := deviceActivity(row.hist, b.ReceivedAt, r.Activity)
 				p.hist = append([]byte{}, row.hist...) // empty, not NULL, when none

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -262,10 +263,12 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 		if !store.IsPostgres(dsn) {
 			t.Skip("PostgreSQL only")
 		}
-		trips, statements := map[bool]int64{}, map[bool]int64{}
+		trips, statements, updates := map[bool]int64{}, map[bool]int64{}, map[bool]int64{}
 		for _, together := range []bool{true, false} {
-			proxied, n := proxyPostgres(t, freshDSN(t, dsn))
+			fresh := freshDSN(t, dsn)
+			proxied, n := proxyPostgres(t, fresh)
 			f := newMovingFleet(t, proxied, true)
+			updated := countDeviceUpdates(t, fresh)
 			// Every laptop has reported (from away, but for the farm's
 			// first two) before the group.
 			for _, h := range movingHosts {
@@ -276,7 +279,7 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 			}
 			at := t0.Add(time.Minute)
 			batches := []store.IngestBatch{f.batch("f-2", at, "A"), f.batch("f-3", at, "A"), f.batch("f-4", at, "A"), f.batch("h-1", at, "A"), f.batch("h-0", at, "away")}
-			before, ran := n.n.Load(), n.statements.Load()
+			before, ran, rows := n.n.Load(), n.statements.Load(), updated()
 			if together {
 				_, errs, _ := f.e.st.IngestPrejudged(f.e.ctx, f.rules, nil, batches...)
 				for _, err := range errs {
@@ -291,9 +294,10 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 					}
 				}
 			}
-			trips[together], statements[together] = n.n.Load()-before, n.statements.Load()-ran
+			trips[together], statements[together], updates[together] = n.n.Load()-before, n.statements.Load()-ran, updated()-rows
 		}
-		t.Logf("round trips: %d together, %d one after another; statements: %d together, %d one after another", trips[true], trips[false], statements[true], statements[false])
+		t.Logf("round trips: %d together, %d one after another; statements: %d together, %d one after another; devices rows updated: %d together, %d one after another",
+			trips[true], trips[false], statements[true], statements[false], updates[true], updates[false])
 		if trips[true]*10 > trips[false]*8 {
 			t.Errorf("%d round trips together, %d one after another: want at most 0.8 of them", trips[true], trips[false])
 		}
@@ -312,7 +316,43 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 		if statements[true] > 216 {
 			t.Errorf("%d statements together, want 216 at most", statements[true])
 		}
+		// Each reporter's row is updated by its report's UPDATE, which
+		// sets its keys' digest and activity histogram too (44 with an
+		// UPDATE each more), then by the moves and the clusters' changes.
+		if updates[true] > 34 {
+			t.Errorf("%d devices rows updated together, want 34 at most", updates[true])
+		}
 	})
+}
+
+// countDeviceUpdates makes the PostgreSQL database of dsn count the
+// updates of devices rows (a trigger, on a sequence: no lock), and returns
+// their count so far.
+func countDeviceUpdates(t *testing.T, dsn string) func() int64 {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, q := range []string{
+		`CREATE SEQUENCE device_updates`,
+		`CREATE FUNCTION count_device_update() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN PERFORM nextval('device_updates'); RETURN NULL; END $$`,
+		`CREATE TRIGGER count_device_updates AFTER UPDATE ON devices FOR EACH ROW EXECUTE FUNCTION count_device_update()`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() int64 {
+		t.Helper()
+		var n int64
+		if err := db.QueryRow(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM device_updates`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 }
 
 // TestMovingStaleSnapshot stores a report that moves its laptop after
