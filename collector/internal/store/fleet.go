@@ -136,13 +136,18 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 }
 
 // keysOf is a device whose key set a report may have changed, with the
-// egress it reported from. keys, when not nil, are its new keys, which
-// differ from those stored and whose digest the report's UPDATE of the
-// device set (prejudged.keys).
+// egress it reported from. keys, when not nil, are its new keys as
+// prejudge found them (prejudged.keys), digest their digest, made of the
+// snapshot keys snapKeys and sign-in keys signins as the device's row
+// keeps them once the report is stored; set says that the report's
+// UPDATE of the device set their digest (the device was at the version
+// read: the keys are these, and they changed).
 type keysOf struct {
-	id     string
-	egress detect.Egress
-	keys   []fleet.DeviceKey
+	id                        string
+	egress                    detect.Egress
+	keys                      []fleet.DeviceKey
+	digest, snapKeys, signins string
+	set                       bool
 }
 
 // newKeys is updateKeys without the re-clustering, for several devices:
@@ -153,67 +158,158 @@ type keysOf struct {
 // wtx.send), where a group's moving reports (storeMoving) took two round
 // trips each inside the cluster lock: no device's read depends on
 // another's replacement (each reads its own keys and its cluster's
-// members, whom only re-clustering moves).
+// members, whom only re-clustering moves). On PostgreSQL, the keys
+// prejudge found are replaced without a read, in the first round trip
+// (knownKeysPostgres): a second is left for the others, if any.
 func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[string]string) ([]string, error) {
-	type read struct{ snapKeys, digest, clusterID, signins, members, stored string }
-	reads := make([]read, len(devs))
-	query := keysQuerySQLite
-	if s.dialect == Postgres {
-		query = keysQueryPostgres
-	}
-	stmts := make([]sent, len(devs))
-	for i, d := range devs {
-		r := &reads[i]
-		dest := []any{&r.snapKeys, &r.digest, &r.clusterID, &r.signins, &r.members}
-		if s.dialect == Postgres {
-			dest = append(dest, &r.stored)
-		}
-		stmts[i] = sent{query: s.q(query), args: []any{d.id}, read: oneRow(dest...)}
-	}
-	if err := tx.send(ctx, stmts); err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
-	}
 	var seeds []string
-	var replace []sent
-	for i, dev := range devs {
-		r := reads[i]
-		keys, d := dev.keys, "" // d: the digest to set, "" when set
-		if keys == nil {
-			var snap []fleet.Key
-			json.Unmarshal([]byte(r.snapKeys), &snap)
-			keys = fleet.Keys(snap, dev.egress.IP, dev.egress.NetworkClass, signinKeys(r.signins)...)
-			if d = fleet.Digest(keys); d == r.digest {
-				continue
+	// from adds the device and the members of its cluster (members, a
+	// JSON array) to the seeds.
+	from := func(id, clusterID, members string) error {
+		ids := []string{id}
+		if clusterID != "" {
+			var in []string
+			if err := json.Unmarshal([]byte(members), &in); err != nil {
+				return fmt.Errorf("cluster members: %w", err)
 			}
+			ids = append(ids, in...)
 		}
-		if s.dialect == Postgres {
-			old, err := storedKeys(r.stored)
-			if err != nil {
-				return nil, fmt.Errorf("device keys: %w", err)
-			}
-			replace = append(replace, replaceKeysPostgres(dev.id, keys, d, old))
-		} else if err := s.replaceKeys(ctx, tx, dev.id, keys, d); err != nil {
-			return nil, err
-		}
-		from := []string{dev.id}
-		if r.clusterID != "" {
-			var ids []string
-			if err := json.Unmarshal([]byte(r.members), &ids); err != nil {
-				return nil, fmt.Errorf("cluster members: %w", err)
-			}
-			from = append(from, ids...)
-		}
-		for _, id := range from {
-			current[id] = r.clusterID
+		for _, id := range ids {
+			current[id] = clusterID
 			if !slices.Contains(seeds, id) {
 				seeds = append(seeds, id)
 			}
 		}
+		return nil
 	}
-	if err := tx.send(ctx, replace); err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
+	pg := s.dialect == Postgres
+	query := keysQuerySQLite
+	if pg {
+		query = keysQueryPostgres
+	}
+	reads := make([]keysRead, len(devs))
+	read := func(i int) sent {
+		r := &reads[i]
+		dest := []any{&r.snapKeys, &r.digest, &r.clusterID, &r.signins, &r.members}
+		if pg {
+			dest = append(dest, &r.stored)
+		}
+		return sent{query: s.q(query), args: []any{devs[i].id}, read: oneRow(dest...)}
+	}
+	knowns := make([]knownKeys, len(devs))
+	// Each round trip sends the statements of the devices pending, in
+	// their order: the known keys' replacements (on PostgreSQL) and the
+	// others' reads, then the replacements those reads call for and the
+	// reads of the devices whose known keys turned out stale.
+	var stmts []sent
+	var pending []int
+	isKnown := make([]bool, len(devs))
+	for i, dev := range devs {
+		if pg && dev.keys != nil {
+			isKnown[i] = true
+			stmts = append(stmts, knownKeysPostgres(dev, &knowns[i]))
+		} else {
+			stmts = append(stmts, read(i))
+		}
+		pending = append(pending, i)
+	}
+	for len(stmts) > 0 {
+		if err := tx.send(ctx, stmts); err != nil {
+			return nil, fmt.Errorf("device keys: %w", err)
+		}
+		stmts = nil
+		var next []int
+		for _, i := range pending {
+			dev := devs[i]
+			if isKnown[i] {
+				k := knowns[i]
+				if k.guarded == 0 { // read as the others
+					isKnown[i] = false
+					stmts, next = append(stmts, read(i)), append(next, i)
+				} else if k.changed > 0 {
+					if err := from(dev.id, k.clusterID, k.members); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
+			r := reads[i]
+			keys, d := dev.keys, "" // d: the digest to set, "" when set
+			if !dev.set {
+				var snap []fleet.Key
+				json.Unmarshal([]byte(r.snapKeys), &snap)
+				keys = fleet.Keys(snap, dev.egress.IP, dev.egress.NetworkClass, signinKeys(r.signins)...)
+				if d = fleet.Digest(keys); d == r.digest {
+					continue
+				}
+			}
+			if pg {
+				old, err := storedKeys(r.stored)
+				if err != nil {
+					return nil, fmt.Errorf("device keys: %w", err)
+				}
+				stmts = append(stmts, replaceKeysPostgres(dev.id, keys, d, old))
+			} else if err := s.replaceKeys(ctx, tx, dev.id, keys, d); err != nil {
+				return nil, err
+			}
+			if err := from(dev.id, r.clusterID, r.members); err != nil {
+				return nil, err
+			}
+		}
+		pending = next
 	}
 	return seeds, nil
+}
+
+// keysRead is what newKeys reads of a device (keysQuerySQLite,
+// keysQueryPostgres).
+type keysRead struct{ snapKeys, digest, clusterID, signins, members, stored string }
+
+// knownKeys is what knownKeysPostgres returns: whether the keys were
+// those of the device's row (guarded, 0 or 1; else nothing was written),
+// whether they changed (changed > 0), and the device's cluster and its
+// members (a JSON array, as keysQueryPostgres reads them).
+type knownKeys struct {
+	guarded, changed   int64
+	clusterID, members string
+}
+
+// knownKeysPostgres is the statement that replaces a device's keys by
+// those prejudge found (keysOf.keys) without reading them first (newKeys),
+// while the device's row still holds the snapshot and sign-in keys they
+// were made of: a device's keys change only with its own reports and
+// sign-ins, while its version moves whenever its cluster changes. As
+// replaceKeysPostgres, it writes only what changed, in one data-modifying
+// WITH whose parts all see the rows as they were before it: the keys it
+// holds (held) against the new ones (fresh). It sets the digest where the
+// report's UPDATE did not (setsKeys), and returns what newKeys read (see
+// knownKeys). newKeys read the keys, then replaced them, a round trip
+// more inside the cluster lock.
+func knownKeysPostgres(dev keysOf, into *knownKeys) sent {
+	names, links := make([]string, len(dev.keys)), make([]int64, len(dev.keys))
+	for i, k := range dev.keys {
+		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
+	}
+	return sent{query: `WITH cur AS (SELECT cluster_id FROM devices WHERE id = $1 AND snapshot_keys = $3 AND signin_keys = $4),
+		fresh AS (SELECT n.key, n.link FROM unnest($5::text[], $6::bigint[]) AS n(key, link) WHERE EXISTS (SELECT FROM cur)),
+		held AS (SELECT k.key, k.link FROM device_keys k WHERE k.device_id = $1 AND EXISTS (SELECT FROM cur)),
+		dg AS (UPDATE devices SET keys_digest = $2 WHERE id = $1 AND keys_digest <> $2 AND EXISTS (SELECT FROM cur) RETURNING 1),
+		gone AS (DELETE FROM device_keys k WHERE k.device_id = $1 AND k.key IN (SELECT key FROM held) AND k.key NOT IN (SELECT key FROM fresh)
+			RETURNING 1),
+		flip AS (UPDATE device_keys k SET link = f.link FROM fresh f WHERE k.device_id = $1 AND k.key = f.key AND k.link <> f.link RETURNING 1),
+		ins AS (INSERT INTO device_keys (device_id, key, link) SELECT $1, f.key, f.link FROM fresh f WHERE f.key NOT IN (SELECT key FROM held)
+			RETURNING 1),
+		unlinked AS (SELECT h.key FROM held h WHERE h.link = 1 AND NOT EXISTS (SELECT FROM fresh f WHERE f.key = h.key AND f.link = 1)),
+		linked AS (SELECT f.key FROM fresh f WHERE f.link = 1 AND NOT EXISTS (SELECT FROM held h WHERE h.key = f.key AND h.link = 1)),
+		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM unlinked) AND holders > 1),
+		del AS (DELETE FROM link_keys WHERE key IN (SELECT key FROM unlinked) AND holders <= 1),
+		inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM linked ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1)
+		SELECT (SELECT count(*) FROM cur),
+			(SELECT count(*) FROM dg) + (SELECT count(*) FROM gone) + (SELECT count(*) FROM flip) + (SELECT count(*) FROM ins),
+			COALESCE((SELECT cluster_id FROM cur), ''),
+			COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m JOIN cur ON cur.cluster_id <> '' AND m.cluster_id = cur.cluster_id), '[]')`,
+		args: []any{dev.id, dev.digest, dev.snapKeys, dev.signins, names, links},
+		read: oneRow(&into.guarded, &into.changed, &into.clusterID, &into.members)}
 }
 
 // The device's keys (updateKeys) with, as a JSON array sorted, the ids of

@@ -507,10 +507,11 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 			continue // by an earlier attempt
 		}
 		k := keysOf{id: b.Agent.DeviceID, egress: b.Egress}
-		if kept != nil {
-			// The device was still at the version read: its UPDATE
-			// set the keys' digest (setsKeys).
-			k.keys = kept.keys
+		if m := req.moving; m != nil {
+			k.keys, k.digest, k.snapKeys, k.signins = m.keys, m.keysDigest, m.keysSnap, m.signins
+			// The device was still at the version read: its UPDATE set
+			// the keys' digest (setsKeys).
+			k.set = kept != nil
 		}
 		keyed = append(keyed, k)
 		// See ingestOne: what record compares with.

@@ -219,6 +219,10 @@ type prejudged struct {
 	// the device's row (replaceKeys).
 	keys       []fleet.DeviceKey
 	keysDigest string
+	// keysSnap and signins are the snapshot keys and sign-in keys the
+	// keys are made of, as the device's row keeps them once the report
+	// is stored (see knownKeysPostgres).
+	keysSnap, signins string
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -291,7 +295,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 				return nil
 			}
 			p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel, moves: true,
-				keys: newKeys, keysDigest: digest}
+				keys: newKeys, keysDigest: digest, keysSnap: snapKeys, signins: signins}
 			if len(r.Activity) > 0 {
 				h := deviceActivity(row.hist, b.ReceivedAt, r.Activity)
 				p.hist = append([]byte{}, row.hist...) // empty, not NULL, when none
@@ -299,7 +303,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 			}
 			if newSnapshot {
 				keys, _ := json.Marshal(snap)
-				p.snapshotKeys = string(keys)
+				p.snapshotKeys, p.keysSnap = string(keys), string(keys)
 			}
 			return p
 		}
