@@ -160,7 +160,7 @@ type keysOf struct {
 // another's replacement (each reads its own keys and its cluster's
 // members, whom only re-clustering moves). On PostgreSQL, the keys
 // prejudge found are replaced without a read, in the first round trip
-// (knownKeysPostgres): a second is left for the others, if any.
+// (replaceKeysPostgres): a second is left for the others, if any.
 func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[string]string) ([]string, error) {
 	var seeds []string
 	// from adds the device and the members of its cluster (members, a
@@ -190,11 +190,7 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[
 	reads := make([]keysRead, len(devs))
 	read := func(i int) sent {
 		r := &reads[i]
-		dest := []any{&r.snapKeys, &r.digest, &r.clusterID, &r.signins, &r.members}
-		if pg {
-			dest = append(dest, &r.stored)
-		}
-		return sent{query: s.q(query), args: []any{devs[i].id}, read: oneRow(dest...)}
+		return sent{query: s.q(query), args: []any{devs[i].id}, read: oneRow(&r.snapKeys, &r.digest, &r.clusterID, &r.signins, &r.members)}
 	}
 	knowns := make([]knownKeys, len(devs))
 	// Each round trip sends the statements of the devices pending, in
@@ -207,7 +203,7 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[
 	for i, dev := range devs {
 		if pg && dev.keys != nil {
 			isKnown[i] = true
-			stmts = append(stmts, knownKeysPostgres(dev, &knowns[i]))
+			stmts = append(stmts, replaceKeysPostgres(dev, &knowns[i]))
 		} else {
 			stmts = append(stmts, read(i))
 		}
@@ -244,11 +240,9 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[
 				}
 			}
 			if pg {
-				old, err := storedKeys(r.stored)
-				if err != nil {
-					return nil, fmt.Errorf("device keys: %w", err)
-				}
-				stmts = append(stmts, replaceKeysPostgres(dev.id, keys, d, old))
+				// Made of the row just read: the statement's guard holds.
+				known := keysOf{id: dev.id, keys: keys, digest: cmp.Or(d, dev.digest), snapKeys: r.snapKeys, signins: r.signins}
+				stmts = append(stmts, replaceKeysPostgres(known, &knownKeys{}))
 			} else if err := s.replaceKeys(ctx, tx, dev.id, keys, d); err != nil {
 				return nil, err
 			}
@@ -263,9 +257,9 @@ func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[
 
 // keysRead is what newKeys reads of a device (keysQuerySQLite,
 // keysQueryPostgres).
-type keysRead struct{ snapKeys, digest, clusterID, signins, members, stored string }
+type keysRead struct{ snapKeys, digest, clusterID, signins, members string }
 
-// knownKeys is what knownKeysPostgres returns: whether the keys were
+// knownKeys is what replaceKeysPostgres returns: whether the keys were
 // those of the device's row (guarded, 0 or 1; else nothing was written),
 // whether they changed (changed > 0), and the device's cluster and its
 // members (a JSON array, as keysQueryPostgres reads them).
@@ -274,18 +268,28 @@ type knownKeys struct {
 	clusterID, members string
 }
 
-// knownKeysPostgres is the statement that replaces a device's keys by
-// those prejudge found (keysOf.keys) without reading them first (newKeys),
-// while the device's row still holds the snapshot and sign-in keys they
-// were made of: a device's keys change only with its own reports and
-// sign-ins, while its version moves whenever its cluster changes. As
-// replaceKeysPostgres, it writes only what changed, in one data-modifying
-// WITH whose parts all see the rows as they were before it: the keys it
-// holds (held) against the new ones (fresh). It sets the digest where the
-// report's UPDATE did not (setsKeys), and returns what newKeys read (see
-// knownKeys). newKeys read the keys, then replaced them, a round trip
-// more inside the cluster lock.
-func knownKeysPostgres(dev keysOf, into *knownKeys) sent {
+// replaceKeysPostgres is replaceKeys on PostgreSQL, for a device's keys
+// as newKeys found them (dev.keys, with their digest): one statement,
+// which newKeys sends with the other devices' in one round trip. It
+// replaces the keys while the device's row still holds the snapshot and
+// sign-in keys they were made of (dev.snapKeys, dev.signins), so that it
+// needs no read before it for keys prejudge found (prejudged.keys): a
+// device's keys change only with its own reports and sign-ins, while its
+// version moves whenever its cluster changes. It writes only what
+// changed, as replaceKeys does, in one data-modifying WITH whose parts all
+// see the rows as they were before it, the keys the device holds (held)
+// against the new ones (fresh), none changing a row another changes: it
+// deletes the keys gone, updates the link of a key kept with another (a
+// statement cannot delete a row and insert one with the same primary
+// key), inserts the new ones, takes the holders of the linking keys gone
+// down, deleting the link_keys rows they leave with none, and adds the new
+// linking keys' holders. It sets the digest where the report's UPDATE did
+// not (setsKeys), and returns what newKeys read (see knownKeys). It was
+// two statements, which inserted all the keys again (a key kept
+// conflicting and left) and deleted those not among them, after a read of
+// the keys: a report that moves its device between two access points
+// changes one key or two of twenty.
+func replaceKeysPostgres(dev keysOf, into *knownKeys) sent {
 	names, links := make([]string, len(dev.keys)), make([]int64, len(dev.keys))
 	for i, k := range dev.keys {
 		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
@@ -315,16 +319,13 @@ func knownKeysPostgres(dev keysOf, into *knownKeys) sent {
 // The device's keys (updateKeys) with, as a JSON array sorted, the ids of
 // the devices of its cluster (none when it is in none), which re-clustering
 // starts from when its keys changed: read in the same statement, they were
-// a round trip more inside the cluster lock. On PostgreSQL, with its
-// keys stored (a JSON array of [key, link] pairs, see storedKeys), so that
-// replacing them is sent in one round trip (replaceKeysPostgres).
+// a round trip more inside the cluster lock.
 const (
 	keysColumns     = `SELECT d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, `
 	keysQuerySQLite = keysColumns + `(SELECT json_group_array(id) FROM (SELECT m.id FROM devices m
 		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id ORDER BY m.id)) FROM devices d WHERE d.id = ?`
 	keysQueryPostgres = keysColumns + `COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m
-		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]'),
-		COALESCE((SELECT json_agg(json_build_array(k.key, k.link))::text FROM device_keys k WHERE k.device_id = d.id), '[]')
+		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]')
 		FROM devices d WHERE d.id = ?`
 )
 
@@ -428,75 +429,6 @@ func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
 		}
 	}
 	return out
-}
-
-// storedKeys decodes the keys newKeys read on PostgreSQL (keysQueryPostgres).
-func storedKeys(js string) ([]fleet.DeviceKey, error) {
-	var pairs [][2]any
-	if err := json.Unmarshal([]byte(js), &pairs); err != nil {
-		return nil, err
-	}
-	keys := make([]fleet.DeviceKey, len(pairs))
-	for i, p := range pairs {
-		key, _ := p[0].(string)
-		link, _ := p[1].(float64)
-		keys[i] = fleet.DeviceKey{Key: fleet.Key(key), Link: link == 1}
-	}
-	return keys, nil
-}
-
-// replaceKeysPostgres returns the statement of replaceKeys on PostgreSQL,
-// old being the device's keys stored (as newKeys read them), which newKeys
-// sends with the other devices' in one round trip on a transaction that
-// can send statements together: one data-modifying WITH that sets the
-// digest (unless it is "": set already) and writes only what changed, as replaceKeys does, the keys as
-// arrays (one statement text whatever their number). It deletes the keys
-// gone, updates the link of a key that stays with another (a statement
-// cannot delete a row and insert one with the same primary key), inserts
-// the new ones, takes the holders of the linking keys gone down, deleting
-// the link_keys rows they leave with none, and adds the new linking keys'
-// holders. The parts of one statement see the same rows, and none changes
-// a row another changes: the linking keys gone and those added are
-// distinct, as are the keys deleted, updated and inserted. It was two
-// statements, which inserted all the device's keys again (a key kept
-// conflicting and left) and deleted those not among them: a report that
-// moves its device between two access points changes one key or two of
-// twenty.
-func replaceKeysPostgres(deviceID string, keys []fleet.DeviceKey, digest string, old []fleet.DeviceKey) sent {
-	gone, added := keysChange(old, keys), keysChange(keys, old)
-	relinked := map[fleet.Key]bool{}
-	for _, k := range added {
-		relinked[k.Key] = true
-	}
-	var drop, flip, unlink, link, names []string
-	var links []int64
-	for _, k := range gone {
-		if k.Link {
-			unlink = append(unlink, string(k.Key))
-		}
-		if relinked[k.Key] {
-			flip = append(flip, string(k.Key))
-		} else {
-			drop = append(drop, string(k.Key))
-		}
-	}
-	for _, k := range added {
-		if k.Link {
-			link = append(link, string(k.Key))
-		}
-		if !slices.Contains(flip, string(k.Key)) {
-			names, links = append(names, string(k.Key)), append(links, int64(boolInt(k.Link)))
-		}
-	}
-	return sent{query: `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1 AND $2 <> ''),
-		gone AS (DELETE FROM device_keys WHERE device_id = $1 AND key = ANY($3::text[])),
-		flip AS (UPDATE device_keys SET link = 1 - link WHERE device_id = $1 AND key = ANY($4::text[])),
-		ins AS (INSERT INTO device_keys (device_id, key, link) SELECT $1, * FROM unnest($5::text[], $6::bigint[])),
-		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key = ANY($7::text[]) AND holders > 1),
-		del AS (DELETE FROM link_keys WHERE key = ANY($7::text[]) AND holders <= 1)
-		INSERT INTO link_keys (key, holders) SELECT unnest($8::text[]), 1
-		ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1`,
-		args: []any{deviceID, digest, drop, flip, names, links, unlink, link}}
 }
 
 // inList is a test of membership in ids for a column (the fragment to

@@ -798,7 +798,7 @@ func TestMoveRoundTrips(t *testing.T) {
 			// to leave or join (the first leave prepares a statement more)
 			// and 13 to go from one cluster to the other and back. One
 			// more each with the device's keys read before they were
-			// replaced (see knownKeysPostgres); one more each with the
+			// replaced (see replaceKeysPostgres); one more each with the
 			// lock taken twice; one more
 			// with the moves sent before the timeline entries, the
 			// clusters' and their members' reads; two more with those

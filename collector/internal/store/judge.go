@@ -221,7 +221,7 @@ type prejudged struct {
 	keysDigest string
 	// keysSnap and signins are the snapshot keys and sign-in keys the
 	// keys are made of, as the device's row keeps them once the report
-	// is stored (see knownKeysPostgres).
+	// is stored (see replaceKeysPostgres).
 	keysSnap, signins string
 }
 
