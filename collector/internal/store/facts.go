@@ -21,11 +21,7 @@ import (
 // writes nothing: the histograms to store are kept in r.
 func activityFacts(r *factsRead, now time.Time, hours []activity.Hour, workHours string) {
 	f := r.facts
-	var h activity.Histogram
-	if r.deviceHist != nil && h.UnmarshalBinary(r.deviceHist) != nil {
-		h = activity.Histogram{}
-	}
-	h.Update(now, hours)
+	h := deviceActivity(r.deviceHist, now, hours)
 	r.hours = len(hours) > 0
 	if r.hours {
 		r.deviceHist, _ = h.MarshalBinary()
@@ -47,6 +43,19 @@ func activityFacts(r *factsRead, now time.Time, hours []activity.Hour, workHours
 		r.personHist, _ = p.MarshalBinary()
 	}
 	f.PersonActivity = p.Compute(work)
+}
+
+// deviceActivity is a device's stored activity histogram with reported
+// hours added. A stored histogram that does not decode starts afresh.
+// Adding the same hours again changes nothing (Update sets each hour's
+// counts).
+func deviceActivity(stored []byte, now time.Time, hours []activity.Hour) activity.Histogram {
+	var h activity.Histogram
+	if stored != nil && h.UnmarshalBinary(stored) != nil {
+		h = activity.Histogram{}
+	}
+	h.Update(now, hours)
+	return h
 }
 
 // sharedPeripheralWindow is how recently another device must have reported

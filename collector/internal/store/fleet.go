@@ -128,7 +128,7 @@ func (c *Cluster) summary() string {
 // refreshes their rows (see judge and applyClusters).
 func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress detect.Egress, now time.Time, views clusterViews) ([]string, error) {
 	current := map[string]string{}
-	seeds, err := s.newKeys(ctx, tx, []keysOf{{deviceID, egress}}, current)
+	seeds, err := s.newKeys(ctx, tx, []keysOf{{id: deviceID, egress: egress}}, current)
 	if err != nil || len(seeds) == 0 {
 		return nil, err
 	}
@@ -136,10 +136,18 @@ func (s *Store) updateKeys(ctx context.Context, tx wtx, deviceID string, egress 
 }
 
 // keysOf is a device whose key set a report may have changed, with the
-// egress it reported from.
+// egress it reported from. keys, when not nil, are its new keys as
+// prejudge found them (prejudged.keys), digest their digest, made of the
+// snapshot keys snapKeys and sign-in keys signins as the device's row
+// keeps them once the report is stored; set says that the report's
+// UPDATE of the device set their digest (the device was at the version
+// read: the keys are these, and they changed).
 type keysOf struct {
-	id     string
-	egress detect.Egress
+	id                        string
+	egress                    detect.Egress
+	keys                      []fleet.DeviceKey
+	digest, snapKeys, signins string
+	set                       bool
 }
 
 // newKeys is updateKeys without the re-clustering, for several devices:
@@ -150,85 +158,179 @@ type keysOf struct {
 // wtx.send), where a group's moving reports (storeMoving) took two round
 // trips each inside the cluster lock: no device's read depends on
 // another's replacement (each reads its own keys and its cluster's
-// members, whom only re-clustering moves).
+// members, whom only re-clustering moves). On PostgreSQL, the keys
+// prejudge found are replaced without a read, in the first round trip
+// (replaceKeysPostgres): a second is left for the others, if any.
 func (s *Store) newKeys(ctx context.Context, tx wtx, devs []keysOf, current map[string]string) ([]string, error) {
-	type read struct{ snapKeys, digest, clusterID, signins, members, linking string }
-	reads := make([]read, len(devs))
-	query := keysQuerySQLite
-	if s.dialect == Postgres {
-		query = keysQueryPostgres
-	}
-	stmts := make([]sent, len(devs))
-	for i, d := range devs {
-		r := &reads[i]
-		dest := []any{&r.snapKeys, &r.digest, &r.clusterID, &r.signins, &r.members}
-		if s.dialect == Postgres {
-			dest = append(dest, &r.linking)
-		}
-		stmts[i] = sent{query: s.q(query), args: []any{d.id}, read: oneRow(dest...)}
-	}
-	if err := tx.send(ctx, stmts); err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
-	}
 	var seeds []string
-	var replace []sent
-	for i, dev := range devs {
-		r := reads[i]
-		var snap []fleet.Key
-		json.Unmarshal([]byte(r.snapKeys), &snap)
-		keys := fleet.Keys(snap, dev.egress.IP, dev.egress.NetworkClass, signinKeys(r.signins)...)
-		d := fleet.Digest(keys)
-		if d == r.digest {
-			continue
-		}
-		if s.dialect == Postgres {
-			var held []string
-			if err := json.Unmarshal([]byte(r.linking), &held); err != nil {
-				return nil, fmt.Errorf("device keys: %w", err)
+	// from adds the device and the members of its cluster (members, a
+	// JSON array) to the seeds.
+	from := func(id, clusterID, members string) error {
+		ids := []string{id}
+		if clusterID != "" {
+			var in []string
+			if err := json.Unmarshal([]byte(members), &in); err != nil {
+				return fmt.Errorf("cluster members: %w", err)
 			}
-			replace = append(replace, s.replaceKeysPostgres(dev.id, keys, d, held)...)
-		} else if err := s.replaceKeys(ctx, tx, dev.id, keys, d); err != nil {
-			return nil, err
+			ids = append(ids, in...)
 		}
-		from := []string{dev.id}
-		if r.clusterID != "" {
-			var ids []string
-			if err := json.Unmarshal([]byte(r.members), &ids); err != nil {
-				return nil, fmt.Errorf("cluster members: %w", err)
-			}
-			from = append(from, ids...)
-		}
-		for _, id := range from {
-			current[id] = r.clusterID
+		for _, id := range ids {
+			current[id] = clusterID
 			if !slices.Contains(seeds, id) {
 				seeds = append(seeds, id)
 			}
 		}
+		return nil
 	}
-	if err := tx.send(ctx, replace); err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
+	pg := s.dialect == Postgres
+	query := keysQuerySQLite
+	if pg {
+		query = keysQueryPostgres
+	}
+	reads := make([]keysRead, len(devs))
+	read := func(i int) sent {
+		r := &reads[i]
+		return sent{query: s.q(query), args: []any{devs[i].id}, read: oneRow(&r.snapKeys, &r.digest, &r.clusterID, &r.signins, &r.members)}
+	}
+	knowns := make([]knownKeys, len(devs))
+	// Each round trip sends the statements of the devices pending, in
+	// their order: the known keys' replacements (on PostgreSQL) and the
+	// others' reads, then the replacements those reads call for and the
+	// reads of the devices whose known keys turned out stale.
+	var stmts []sent
+	var pending []int
+	isKnown := make([]bool, len(devs))
+	for i, dev := range devs {
+		if pg && dev.keys != nil {
+			isKnown[i] = true
+			stmts = append(stmts, replaceKeysPostgres(dev, &knowns[i]))
+		} else {
+			stmts = append(stmts, read(i))
+		}
+		pending = append(pending, i)
+	}
+	for len(stmts) > 0 {
+		if err := tx.send(ctx, stmts); err != nil {
+			return nil, fmt.Errorf("device keys: %w", err)
+		}
+		stmts = nil
+		var next []int
+		for _, i := range pending {
+			dev := devs[i]
+			if isKnown[i] {
+				k := knowns[i]
+				if k.guarded == 0 { // read as the others
+					isKnown[i] = false
+					stmts, next = append(stmts, read(i)), append(next, i)
+				} else if k.changed > 0 {
+					if err := from(dev.id, k.clusterID, k.members); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
+			r := reads[i]
+			keys, d := dev.keys, "" // d: the digest to set, "" when set
+			if !dev.set {
+				var snap []fleet.Key
+				json.Unmarshal([]byte(r.snapKeys), &snap)
+				keys = fleet.Keys(snap, dev.egress.IP, dev.egress.NetworkClass, signinKeys(r.signins)...)
+				if d = fleet.Digest(keys); d == r.digest {
+					continue
+				}
+			}
+			if pg {
+				// Made of the row just read: the statement's guard holds.
+				known := keysOf{id: dev.id, keys: keys, digest: cmp.Or(d, dev.digest), snapKeys: r.snapKeys, signins: r.signins}
+				stmts = append(stmts, replaceKeysPostgres(known, &knownKeys{}))
+			} else if err := s.replaceKeys(ctx, tx, dev.id, keys, d); err != nil {
+				return nil, err
+			}
+			if err := from(dev.id, r.clusterID, r.members); err != nil {
+				return nil, err
+			}
+		}
+		pending = next
 	}
 	return seeds, nil
+}
+
+// keysRead is what newKeys reads of a device (keysQuerySQLite,
+// keysQueryPostgres).
+type keysRead struct{ snapKeys, digest, clusterID, signins, members string }
+
+// knownKeys is what replaceKeysPostgres returns: whether the keys were
+// those of the device's row (guarded, 0 or 1; else nothing was written),
+// whether they changed (changed > 0), and the device's cluster and its
+// members (a JSON array, as keysQueryPostgres reads them).
+type knownKeys struct {
+	guarded, changed   int64
+	clusterID, members string
+}
+
+// replaceKeysPostgres is replaceKeys on PostgreSQL, for a device's keys
+// as newKeys found them (dev.keys, with their digest): one statement,
+// which newKeys sends with the other devices' in one round trip. It
+// replaces the keys while the device's row still holds the snapshot and
+// sign-in keys they were made of (dev.snapKeys, dev.signins), so that it
+// needs no read before it for keys prejudge found (prejudged.keys): a
+// device's keys change only with its own reports and sign-ins, while its
+// version moves whenever its cluster changes. It writes only what
+// changed, as replaceKeys does, in one data-modifying WITH whose parts all
+// see the rows as they were before it, the keys the device holds (held)
+// against the new ones (fresh), none changing a row another changes: it
+// deletes the keys gone, updates the link of a key kept with another (a
+// statement cannot delete a row and insert one with the same primary
+// key), inserts the new ones, takes the holders of the linking keys gone
+// down, deleting the link_keys rows they leave with none, and adds the new
+// linking keys' holders. It sets the digest where the report's UPDATE did
+// not (setsKeys), and returns what newKeys read (see knownKeys). It was
+// two statements, which inserted all the keys again (a key kept
+// conflicting and left) and deleted those not among them, after a read of
+// the keys: a report that moves its device between two access points
+// changes one key or two of twenty.
+func replaceKeysPostgres(dev keysOf, into *knownKeys) sent {
+	names, links := make([]string, len(dev.keys)), make([]int64, len(dev.keys))
+	for i, k := range dev.keys {
+		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
+	}
+	return sent{query: `WITH cur AS (SELECT cluster_id FROM devices WHERE id = $1 AND snapshot_keys = $3 AND signin_keys = $4),
+		fresh AS (SELECT n.key, n.link FROM unnest($5::text[], $6::bigint[]) AS n(key, link) WHERE EXISTS (SELECT FROM cur)),
+		held AS (SELECT k.key, k.link FROM device_keys k WHERE k.device_id = $1 AND EXISTS (SELECT FROM cur)),
+		dg AS (UPDATE devices SET keys_digest = $2 WHERE id = $1 AND keys_digest <> $2 AND EXISTS (SELECT FROM cur) RETURNING 1),
+		gone AS (DELETE FROM device_keys k WHERE k.device_id = $1 AND k.key IN (SELECT key FROM held) AND k.key NOT IN (SELECT key FROM fresh)
+			RETURNING 1),
+		flip AS (UPDATE device_keys k SET link = f.link FROM fresh f WHERE k.device_id = $1 AND k.key = f.key AND k.link <> f.link RETURNING 1),
+		ins AS (INSERT INTO device_keys (device_id, key, link) SELECT $1, f.key, f.link FROM fresh f WHERE f.key NOT IN (SELECT key FROM held)
+			RETURNING 1),
+		unlinked AS (SELECT h.key FROM held h WHERE h.link = 1 AND NOT EXISTS (SELECT FROM fresh f WHERE f.key = h.key AND f.link = 1)),
+		linked AS (SELECT f.key FROM fresh f WHERE f.link = 1 AND NOT EXISTS (SELECT FROM held h WHERE h.key = f.key AND h.link = 1)),
+		dec AS (UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM unlinked) AND holders > 1),
+		del AS (DELETE FROM link_keys WHERE key IN (SELECT key FROM unlinked) AND holders <= 1),
+		inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM linked ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1)
+		SELECT (SELECT count(*) FROM cur),
+			(SELECT count(*) FROM dg) + (SELECT count(*) FROM gone) + (SELECT count(*) FROM flip) + (SELECT count(*) FROM ins),
+			COALESCE((SELECT cluster_id FROM cur), ''),
+			COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m JOIN cur ON cur.cluster_id <> '' AND m.cluster_id = cur.cluster_id), '[]')`,
+		args: []any{dev.id, dev.digest, dev.snapKeys, dev.signins, names, links},
+		read: oneRow(&into.guarded, &into.changed, &into.clusterID, &into.members)}
 }
 
 // The device's keys (updateKeys) with, as a JSON array sorted, the ids of
 // the devices of its cluster (none when it is in none), which re-clustering
 // starts from when its keys changed: read in the same statement, they were
-// a round trip more inside the cluster lock. On PostgreSQL, with its
-// linking keys stored (a JSON array), so that replacing them is sent in
-// one round trip (replaceKeysPostgres).
+// a round trip more inside the cluster lock.
 const (
 	keysColumns     = `SELECT d.snapshot_keys, d.keys_digest, d.cluster_id, d.signin_keys, `
 	keysQuerySQLite = keysColumns + `(SELECT json_group_array(id) FROM (SELECT m.id FROM devices m
 		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id ORDER BY m.id)) FROM devices d WHERE d.id = ?`
 	keysQueryPostgres = keysColumns + `COALESCE((SELECT json_agg(m.id ORDER BY m.id)::text FROM devices m
-		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]'),
-		COALESCE((SELECT json_agg(k.key)::text FROM device_keys k WHERE k.device_id = d.id AND k.link = 1), '[]')
+		WHERE d.cluster_id <> '' AND m.cluster_id = d.cluster_id), '[]')
 		FROM devices d WHERE d.id = ?`
 )
 
-// replaceKeys replaces a device's keys, whose digest is digest, and keeps
-// link_keys' holder counts. Only the keys that changed are written: a key
+// replaceKeys replaces a device's keys, whose digest is digest ("": set
+// already), and keeps link_keys' holder counts. Only the keys that changed are written: a key
 // the device keeps (with the same link) keeps its row and its holder
 // count. A report that moves its device between clusters changes one key
 // or two of twenty, and deleting and inserting all of them, with their
@@ -237,8 +339,10 @@ const (
 // one per 300 new keys): each is a round trip on PostgreSQL, inside the
 // cluster lock every such report waits for.
 func (s *Store) replaceKeys(ctx context.Context, tx wtx, deviceID string, keys []fleet.DeviceKey, digest string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
-		return fmt.Errorf("device keys: %w", err)
+	if digest != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET keys_digest = ? WHERE id = ?`, digest, deviceID); err != nil {
+			return fmt.Errorf("device keys: %w", err)
+		}
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT key, link FROM device_keys WHERE device_id = ?`, deviceID)
 	if err != nil {
@@ -325,63 +429,6 @@ func keysChange(a, b []fleet.DeviceKey) []fleet.DeviceKey {
 		}
 	}
 	return out
-}
-
-// replaceKeysPostgres returns the statements of replaceKeys on
-// PostgreSQL, held being the device's linking keys stored (as newKeys read
-// them), which newKeys sends with the other devices' in one round trip on
-// a transaction that can send statements together (else one a statement):
-// two statements (plus one per 300 keys beyond the first 300), with
-// data-modifying WITH. The first sets the digest, deletes the
-// old keys the new ones do not hold with the same link and takes their
-// linking keys' holders down; the second inserts the new keys the device
-// does not hold yet (a key it keeps conflicts and is left), adds their
-// holders and deletes the link_keys rows the first left with none: those
-// of the held linking keys that no new key links (the keys whose holders
-// the first took down). The parts of one statement see the same rows, so
-// no part changes a row another part changes. The second found the
-// emptied keys in the first's result, which cost a round trip more inside
-// the cluster lock.
-func (s *Store) replaceKeysPostgres(deviceID string, keys []fleet.DeviceKey, digest string, held []string) []sent {
-	// The new keys as two arrays (one statement text whatever their
-	// number); the old keys are read through the primary key, so the
-	// arrays cost no plan.
-	names, links := make([]string, len(keys)), make([]int64, len(keys))
-	linking := map[string]bool{}
-	for i, k := range keys {
-		names[i], links[i] = string(k.Key), int64(boolInt(k.Link))
-		if k.Link {
-			linking[string(k.Key)] = true
-		}
-	}
-	stmts := []sent{{query: `WITH d AS (UPDATE devices SET keys_digest = $2 WHERE id = $1),
-		old AS (DELETE FROM device_keys WHERE device_id = $1 AND (key, link) NOT IN (SELECT * FROM unnest($3::text[], $4::bigint[]))
-			RETURNING key, link)
-		UPDATE link_keys SET holders = holders - 1 WHERE key IN (SELECT key FROM old WHERE link = 1)`, args: []any{deviceID, digest, names, links}}}
-	gone := slices.DeleteFunc(held, func(k string) bool { return linking[k] })
-	// keys are distinct (fleet.Keys), as the primary key wants.
-	chunks := slices.Collect(slices.Chunk(keys, 300))
-	for i := range max(len(chunks), boolInt(len(gone) > 0)) {
-		var q string
-		var args []any
-		if i < len(chunks) {
-			for _, k := range chunks[i] {
-				args = append(args, deviceID, string(k.Key), boolInt(k.Link))
-			}
-			q = `WITH ins AS (INSERT INTO device_keys (device_id, key, link) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunks[i])), ", ") + ` ON CONFLICT (device_id, key) DO NOTHING RETURNING key, link),
-				inc AS (INSERT INTO link_keys (key, holders) SELECT key, 1 FROM ins WHERE link = 1
-				ON CONFLICT (key) DO UPDATE SET holders = link_keys.holders + 1) `
-		}
-		if i == 0 && len(gone) > 0 {
-			q += `DELETE FROM link_keys WHERE holders <= 0 AND key IN (` + marks(len(gone)) + `)`
-			args = append(args, anys(gone)...)
-		} else {
-			q += `SELECT 1`
-		}
-		stmts = append(stmts, sent{query: s.q(q), args: args})
-	}
-	return stmts
 }
 
 // inList is a test of membership in ids for a column (the fragment to

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -497,7 +498,7 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		req := group[i]
 		b := req.batch
 		r := &b.Reports[0]
-		w, _, err := s.storeReport(ctx, tx, b, r, req.moving)
+		w, kept, err := s.storeReport(ctx, tx, b, r, req.moving)
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
 		}
@@ -505,7 +506,14 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		if !w.stored {
 			continue // by an earlier attempt
 		}
-		keyed = append(keyed, keysOf{b.Agent.DeviceID, b.Egress})
+		k := keysOf{id: b.Agent.DeviceID, egress: b.Egress}
+		if m := req.moving; m != nil {
+			k.keys, k.digest, k.snapKeys, k.signins = m.keys, m.keysDigest, m.keysSnap, m.signins
+			// The device was still at the version read: its UPDATE set
+			// the keys' digest (setsKeys).
+			k.set = kept != nil
+		}
+		keyed = append(keyed, k)
 		// See ingestOne: what record compares with.
 		reporters = append(reporters, reporter{req, w.openAlerts})
 		if b.ReceivedAt.After(now) {
@@ -547,6 +555,12 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		fr, err := s.factsFrom(ctx, tx, row, b.ReceivedAt, r.Activity, views)
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
+		}
+		if fr.hours && bytes.Equal(fr.deviceHist, row.hist) {
+			// The report's UPDATE stored it (prejudged.activity), and
+			// adding its hours again changed nothing; or they were in
+			// the histogram already.
+			fr.deviceStored = true
 		}
 		if fr.hours && !fr.deviceStored && tx.conn != nil {
 			// Nothing reads the device's histogram before the reporters
@@ -828,7 +842,7 @@ func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 // updateDevice runs a report's UPDATE of its device row (see
 // deviceUpdate), into w.
 func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged, w *reportWrite, hostname bool) error {
-	query := deviceUpdateSQL[boolInt(hostname)][boolInt(w.sd.expect >= 0)][boolInt(setsActivity(pre))]
+	query := deviceUpdateSQL[boolInt(hostname)][boolInt(w.sd.expect >= 0)][setsActivity(pre)][boolInt(setsKeys(pre))]
 	err := tx.QueryRowContext(ctx, s.q(query), deviceUpdateArgs(b, r, w.sd, pre, hostname)...).Scan(&w.version, &w.openAlerts, &w.egressSince)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("update device: %w", err)
@@ -837,25 +851,59 @@ func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *Ing
 }
 
 // deviceUpdateSQL are updateDevice's statements, indexed by whether they
-// set the host name, the snapshot columns and the activity histogram
-// (boolInt), each built once: the single writer would otherwise build
-// about a kilobyte of text for every report, and the statement cache
-// hash a new copy of it.
-var deviceUpdateSQL = func() (t [2][2][2]string) {
+// set the host name and the snapshot columns (boolInt), how they set the
+// activity histogram (activitySet) and whether they set the keys digest
+// (setsKeys), each built once: the single writer would otherwise build
+// about a kilobyte of text for every report, and the statement cache hash
+// a new copy of it.
+var deviceUpdateSQL = func() (t [2][2][3][2]string) {
 	for _, hostname := range []bool{false, true} {
 		for _, snapshot := range []bool{false, true} {
-			for _, activity := range []bool{false, true} {
-				t[boolInt(hostname)][boolInt(snapshot)][boolInt(activity)] = deviceUpdateText(hostname, snapshot, activity) + deviceReturning
+			for _, activity := range []activitySet{activityNone, activityAtVersion, activityOnRead} {
+				for _, keys := range []bool{false, true} {
+					t[boolInt(hostname)][boolInt(snapshot)][activity][boolInt(keys)] = deviceUpdateText(hostname, snapshot, activity, keys) + deviceReturning
+				}
 			}
 		}
 	}
 	return t
 }()
 
-// setsActivity says whether a report's UPDATE of its device sets the
-// activity histogram prejudge worked out (see deviceUpdate).
-func setsActivity(pre *prejudged) bool {
-	return pre != nil && pre.facts != nil && pre.facts.hours
+// setsKeys says whether a report's UPDATE of its device sets the keys
+// digest prejudge worked out (prejudged.keysDigest).
+func setsKeys(pre *prejudged) bool {
+	return pre != nil && pre.moves
+}
+
+// activitySet is whether and on what condition a report's UPDATE of its
+// device sets the activity histogram prejudge worked out (setsActivity).
+type activitySet int
+
+const (
+	activityNone activitySet = iota
+	// activityAtVersion: while the device is still at the version read,
+	// as a verdict's facts (the verdict holds then; else writeFacts
+	// stores the one worked out in the writer).
+	activityAtVersion
+	// activityOnRead: while the stored histogram is still the one read,
+	// as a report that moves its device (prejudged.activity): the
+	// histogram depends on nothing else, and the device's version moves
+	// whenever a report moves another device into or out of its cluster.
+	activityOnRead
+)
+
+// setsActivity says whether and how a report's UPDATE of its device sets
+// the activity histogram prejudge worked out (see deviceUpdate).
+func setsActivity(pre *prejudged) activitySet {
+	switch {
+	case pre == nil:
+		return activityNone
+	case pre.facts != nil && pre.facts.hours:
+		return activityAtVersion
+	case pre.moves && pre.activity != nil:
+		return activityOnRead
+	}
+	return activityNone
 }
 
 // deviceUpdate is a report's UPDATE of its device row, where cond (an SQL
@@ -865,11 +913,10 @@ func setsActivity(pre *prejudged) bool {
 // the previous one, with the last time a report came from it (SET reads
 // the old row), and sets egress_since to now, which tells recordEgress.
 // readFacts' overlay does the same to the row as read. The activity
-// histogram prejudge worked out (pre) is set too, while the device is
-// still at the version it was read at (the verdict holds then; else
-// writeFacts stores the one worked out in the writer).
+// histogram prejudge worked out (pre) is set too (see activitySet), and
+// the keys digest (see setsKeys) while the device is at the version read.
 func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejudged, hostname bool, cond string) (string, []any) {
-	query := deviceUpdateText(hostname, sd.expect >= 0, setsActivity(pre))
+	query := deviceUpdateText(hostname, sd.expect >= 0, setsActivity(pre), setsKeys(pre))
 	if cond != "" {
 		query += " AND " + cond
 	}
@@ -878,9 +925,9 @@ func deviceUpdate(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *prejud
 
 // deviceUpdateText is the text of deviceUpdate's statement without a
 // condition: snapshot when the report's snapshot sets the device's
-// snapshot columns (sd.expect >= 0), activity when it sets the activity
-// histogram (setsActivity).
-func deviceUpdateText(hostname, snapshot, activity bool) string {
+// snapshot columns (sd.expect >= 0), activity how it sets the activity
+// histogram (setsActivity), keys when it sets the keys digest (setsKeys).
+func deviceUpdateText(hostname, snapshot bool, activity activitySet, keys bool) string {
 	hostSet, hostWhere := "", " AND hostname = ?"
 	if hostname {
 		hostSet, hostWhere = "hostname = ?, ", ""
@@ -892,9 +939,16 @@ func deviceUpdateText(hostname, snapshot, activity bool) string {
 		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
 		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
 	}
-	activitySet := ""
-	if activity {
-		activitySet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
+	// What prejudge worked out: the activity histogram, the keys digest.
+	prejudgedSet := ""
+	switch activity {
+	case activityAtVersion:
+		prejudgedSet = `activity = CASE WHEN version = ? THEN ? ELSE activity END, `
+	case activityOnRead:
+		prejudgedSet = `activity = CASE WHEN activity = ? THEN ? ELSE activity END, `
+	}
+	if keys {
+		prejudgedSet += `keys_digest = CASE WHEN version = ? THEN ? ELSE keys_digest END, `
 	}
 	return `UPDATE devices SET ` + hostSet + `os_family = ?, os_name = ?, os_version = ?,
 		hardware_vendor = ?, hardware_model = ?, agent_id = ?, agent_version = ?, last_seen = ?, last_ip = ?,
@@ -902,7 +956,7 @@ func deviceUpdateText(hostname, snapshot, activity bool) string {
 		prev_egress = CASE WHEN last_ip <> ? AND last_ip <> '' THEN egress ELSE prev_egress END,
 		prev_egress_at = CASE WHEN last_ip <> ? AND last_ip <> '' THEN last_seen ELSE prev_egress_at END,
 		egress_since = CASE WHEN last_ip <> ? THEN ? ELSE egress_since END,
-		egress = ?, ` + snapshotSet + activitySet + ` version = version + 1
+		egress = ?, ` + snapshotSet + prejudgedSet + ` version = version + 1
 		WHERE id = ?` + hostWhere
 }
 
@@ -923,8 +977,14 @@ func deviceUpdateArgs(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *pr
 		expect := any(sd.expect)
 		args = append(args, expect, r.Digest, expect, now, expect, sd.keys, expect, sd.panel, now)
 	}
-	if setsActivity(pre) {
+	switch setsActivity(pre) {
+	case activityAtVersion:
 		args = append(args, pre.version, pre.facts.deviceHist)
+	case activityOnRead:
+		args = append(args, pre.hist, pre.activity)
+	}
+	if setsKeys(pre) {
+		args = append(args, pre.version, pre.keysDigest)
 	}
 	args = append(args, b.Agent.DeviceID)
 	if !hostname {

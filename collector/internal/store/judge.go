@@ -206,6 +206,23 @@ type prejudged struct {
 	// sent with the others of its group (storeMoving). Ingest keeps it
 	// apart (ingestReq.moving), so that nothing takes it for a verdict.
 	moves bool
+	// activity is, when moves and the report has activity hours, the
+	// device's activity histogram with them added to hist, the one read:
+	// the report's UPDATE sets it while the stored one is still hist
+	// (activityOnRead), where it was an UPDATE more of the device's row
+	// after judging, inside the cluster lock.
+	hist, activity []byte
+	// keys are, when moves, the device's keys as the report leaves them
+	// at the version read, and keysDigest their digest, which the
+	// report's UPDATE sets while the device is at that version: the keys
+	// are then these (newKeys), and their digest was an UPDATE more of
+	// the device's row (replaceKeys).
+	keys       []fleet.DeviceKey
+	keysDigest string
+	// keysSnap and signins are the snapshot keys and sign-in keys the
+	// keys are made of, as the device's row keeps them once the report
+	// is stored (see replaceKeysPostgres).
+	keysSnap, signins string
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -268,7 +285,8 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		} else {
 			json.Unmarshal([]byte(snapKeys), &snap)
 		}
-		if fleet.Digest(fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)) != keysDigest {
+		newKeys := fleet.Keys(snap, b.Egress.IP, b.Egress.NetworkClass, signinKeys(signins)...)
+		if digest := fleet.Digest(newKeys); digest != keysDigest {
 			// updateKeys will re-cluster: no verdict, only what the
 			// writer's fold statement needs (see prejudged.moves). A
 			// cached row is left out: it may lack a change the version
@@ -276,10 +294,16 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 			if hit {
 				return nil
 			}
-			p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel, moves: true}
+			p := &prejudged{version: version, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel, moves: true,
+				keys: newKeys, keysDigest: digest, keysSnap: snapKeys, signins: signins}
+			if len(r.Activity) > 0 {
+				h := deviceActivity(row.hist, b.ReceivedAt, r.Activity)
+				p.hist = append([]byte{}, row.hist...) // empty, not NULL, when none
+				p.activity, _ = h.MarshalBinary()
+			}
 			if newSnapshot {
 				keys, _ := json.Marshal(snap)
-				p.snapshotKeys = string(keys)
+				p.snapshotKeys, p.keysSnap = string(keys), string(keys)
 			}
 			return p
 		}

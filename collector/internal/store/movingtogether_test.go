@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -262,10 +263,12 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 		if !store.IsPostgres(dsn) {
 			t.Skip("PostgreSQL only")
 		}
-		trips := map[bool]int64{}
+		trips, statements, updates := map[bool]int64{}, map[bool]int64{}, map[bool]int64{}
 		for _, together := range []bool{true, false} {
-			proxied, n := proxyPostgres(t, freshDSN(t, dsn))
+			fresh := freshDSN(t, dsn)
+			proxied, n := proxyPostgres(t, fresh)
 			f := newMovingFleet(t, proxied, true)
+			updated := countDeviceUpdates(t, fresh)
 			// Every laptop has reported (from away, but for the farm's
 			// first two) before the group.
 			for _, h := range movingHosts {
@@ -276,7 +279,7 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 			}
 			at := t0.Add(time.Minute)
 			batches := []store.IngestBatch{f.batch("f-2", at, "A"), f.batch("f-3", at, "A"), f.batch("f-4", at, "A"), f.batch("h-1", at, "A"), f.batch("h-0", at, "away")}
-			before := n.n.Load()
+			before, ran, rows := n.n.Load(), n.statements.Load(), updated()
 			if together {
 				_, errs, _ := f.e.st.IngestPrejudged(f.e.ctx, f.rules, nil, batches...)
 				for _, err := range errs {
@@ -291,18 +294,67 @@ func TestMovingTogetherRoundTrips(t *testing.T) {
 					}
 				}
 			}
-			trips[together] = n.n.Load() - before
+			trips[together], statements[together], updates[together] = n.n.Load()-before, n.statements.Load()-ran, updated()-rows
 		}
-		t.Logf("round trips: %d together, %d one after another", trips[true], trips[false])
+		t.Logf("round trips: %d together, %d one after another; statements: %d together, %d one after another; devices rows updated: %d together, %d one after another",
+			trips[true], trips[false], statements[true], statements[false], updates[true], updates[false])
 		if trips[true]*10 > trips[false]*8 {
 			t.Errorf("%d round trips together, %d one after another: want at most 0.8 of them", trips[true], trips[false])
 		}
-		// Together, the reporters' keys are read in one round trip and
-		// replaced in another (newKeys): 216 with two for each.
-		if trips[true] > 208 {
-			t.Errorf("%d round trips together, want 208 at most", trips[true])
+		// Together, the reporters' keys are replaced in one round trip
+		// (newKeys: 216 with two for each), without reading them first
+		// (replaceKeysPostgres), in one statement text whatever their
+		// number; their activity histograms set by their reports' UPDATEs
+		// (prejudged.activity): 208 with a round trip after judging, a
+		// read before the replacement and texts made for the number of
+		// keys (prepared once each; the read's text is prepared anyway).
+		if trips[true] > 205 {
+			t.Errorf("%d round trips together, want 205 at most", trips[true])
+		}
+		// Each reporter's keys replaced in one statement without reading
+		// them first (replaceKeysPostgres; 226 with a read and two), its
+		// activity histogram set by its report's UPDATE (an UPDATE more
+		// each).
+		if statements[true] > 211 {
+			t.Errorf("%d statements together, want 211 at most", statements[true])
+		}
+		// Each reporter's row is updated by its report's UPDATE, which
+		// sets its keys' digest and activity histogram too (44 with an
+		// UPDATE each more), then by the moves and the clusters' changes.
+		if updates[true] > 34 {
+			t.Errorf("%d devices rows updated together, want 34 at most", updates[true])
 		}
 	})
+}
+
+// countDeviceUpdates makes the PostgreSQL database of dsn count the
+// updates of devices rows (a trigger, on a sequence: no lock), and returns
+// their count so far.
+func countDeviceUpdates(t *testing.T, dsn string) func() int64 {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, q := range []string{
+		`CREATE SEQUENCE device_updates`,
+		`CREATE FUNCTION count_device_update() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN PERFORM nextval('device_updates'); RETURN NULL; END $$`,
+		`CREATE TRIGGER count_device_updates AFTER UPDATE ON devices FOR EACH ROW EXECUTE FUNCTION count_device_update()`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() int64 {
+		t.Helper()
+		var n int64
+		if err := db.QueryRow(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM device_updates`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 }
 
 // TestMovingStaleSnapshot stores a report that moves its laptop after
@@ -380,6 +432,51 @@ func TestMovingStaleSnapshot(t *testing.T) {
 		// columns set in a round trip of their own.
 		if pg && trips > 45 {
 			t.Errorf("%d round trips to store the stale report, want 45 at most", trips)
+		}
+	})
+}
+
+// TestMovingStaleKeys stores a heartbeat that moves its laptop from its
+// farm's access point to an address of its own, after a snapshot of the
+// same laptop from another access point was stored since the heartbeat was
+// read (prejudge): the keys prejudge found for it (replaceKeysPostgres) are
+// made of snapshot keys the laptop's row no longer holds, so they are read
+// and found again. The fleet is then as with the two reports stored one
+// after another: the laptop linked by the other access point's keys.
+func TestMovingStaleKeys(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		run := func(stale bool) string {
+			f := newMovingFleet(t, dsn, false)
+			for _, h := range movingHosts {
+				where := map[bool]string{true: "A", false: "B"}[h == "f-0" || h == "f-1" || h == "f-2"]
+				if _, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, f.batch(h, t0, where)); errs[0] != nil {
+					t.Fatal(errs[0])
+				}
+			}
+			at := t0.Add(time.Minute)
+			snapshot := func() {
+				if _, errs := f.e.st.IngestGroup(f.e.ctx, f.rules, f.batch("f-0", at, "B")); errs[0] != nil {
+					t.Fatal(errs[0])
+				}
+			}
+			between := snapshot
+			if !stale {
+				snapshot()
+				between = nil
+			}
+			if _, errs, _ := f.e.st.IngestPrejudged(f.e.ctx, f.rules, between, f.batch("f-0", at.Add(time.Second), "heartbeat")); errs[0] != nil {
+				t.Fatal(errs[0])
+			}
+			if stored, counted, err := f.e.st.LinkKeysForTest(f.e.ctx); err != nil || !maps.Equal(stored, counted) {
+				t.Fatalf("link_keys %v, device_keys count %v (%v)", stored, counted, err)
+			}
+			if f.e.device(f.ids["f-0"]).ClusterID == "" {
+				t.Fatal("f-0 in no cluster: it keeps B's access point")
+			}
+			return f.state(t, at)
+		}
+		if got, want := run(true), run(false); got != want {
+			t.Errorf("stored after a snapshot since it was read\n%s\nafter it\n%s", got, want)
 		}
 	})
 }
