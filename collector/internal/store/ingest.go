@@ -346,15 +346,22 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 		if err := s.checkCached(ctx, tx, group); err != nil {
 			return err
 		}
-		if clusters {
-			if err := s.lockClusters(ctx, sqltx); err != nil {
-				return err
-			}
-			tx.clusters = true
-		}
 		var together []int
 		if !savepoints {
 			together = movingTogether(group)
+		}
+		// When the whole group is stored together on a connection that
+		// sends statements together, the cluster lock is taken by the
+		// group's first round trip, before its fold statements lock any
+		// row (foldMoving): a round trip less inside the lock.
+		lockFirst := clusters && tx.conn != nil && len(together) == len(group)
+		if clusters {
+			if !lockFirst {
+				if err := s.lockClusters(ctx, sqltx); err != nil {
+					return err
+				}
+			}
+			tx.clusters = true
 		}
 		if len(group) == 1 && len(together) == 0 {
 			r := group[0]
@@ -430,7 +437,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			}
 		}
 		if len(together) > 0 {
-			if err := s.storeMoving(ctx, tx, group, together, results); err != nil {
+			if err := s.storeMoving(ctx, tx, group, together, results, lockFirst); err != nil {
 				if retryable(err) {
 					return err
 				}
@@ -475,9 +482,10 @@ func movingTogether(group []*ingestReq) []int {
 // the reports stored one after another (the moves of a group are written
 // in device order, and devices that form a cluster together found it
 // together, in one "formed" entry). The group's transaction holds the
-// cluster lock (tryGroup). An error fails the group, which tryGroup then
-// runs again one batch after another.
-func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, results []ingestResult) error {
+// cluster lock (tryGroup), or takes it first (lock; see foldMoving). An
+// error fails the group, which tryGroup then runs again one batch after
+// another.
+func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, results []ingestResult, lock bool) error {
 	var reporters []reporter
 	var keyed []keysOf
 	current := map[string]string{}
@@ -490,14 +498,22 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		}
 		live = append(live, i)
 	}
-	if err := s.foldMoving(ctx, tx, group, live); err != nil {
+	if err := s.foldMoving(ctx, tx, group, live, lock); err != nil {
 		return err
 	}
+	// What the folds left of the reports' snapshots (storeSnapshot: the
+	// devices moved since prejudge read them, as a move of their cluster's
+	// members does) is sent together after the loop, in one round trip on
+	// PostgreSQL, not one each: nothing in the loop reads another
+	// reporter's snapshot rows.
+	var later []sent
+	ltx := tx
+	ltx.later = &later
 	for _, i := range live {
 		req := group[i]
 		b := req.batch
 		r := &b.Reports[0]
-		w, _, err := s.storeReport(ctx, tx, b, r, req.moving)
+		w, _, err := s.storeReport(ctx, ltx, b, r, req.moving)
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
 		}
@@ -511,6 +527,9 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		if b.ReceivedAt.After(now) {
 			now = b.ReceivedAt
 		}
+	}
+	if err := tx.send(ctx, later); err != nil {
+		return fmt.Errorf("store snapshots: %w", err)
 	}
 	seeds, err := s.newKeys(ctx, tx, keyed, current)
 	if err != nil {
@@ -608,12 +627,17 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 // PostgreSQL (see foldAhead), where each report's writes were four round
 // trips inside the cluster lock; storeReport finds their rows there. Each
 // is guarded as a prejudged report's is: what changed since the read is
-// written after it.
-func (s *Store) foldMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int) error {
+// written after it. With lock, the cluster lock (lockClusters) goes first
+// in the same round trip, before any fold locks a row, or alone when
+// there is no fold to send.
+func (s *Store) foldMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, lock bool) error {
 	if tx.conn == nil {
 		return nil
 	}
 	var stmts []sent
+	if lock {
+		stmts = append(stmts, sent{query: lockClustersSQL, args: []any{int64(clusterLockKey)}})
+	}
 	var folds []*prejudged
 	for _, i := range idx {
 		r := group[i]
@@ -628,10 +652,7 @@ func (s *Store) foldMoving(ctx context.Context, tx wtx, group []*ingestReq, idx 
 		stmts = append(stmts, sent{query: f.query, args: f.args, read: oneRow(f.row.dest()...)})
 		folds = append(folds, r.moving)
 	}
-	if len(stmts) == 0 {
-		return nil
-	}
-	if err := tx.pipeline(ctx, stmts); err != nil {
+	if err := tx.send(ctx, stmts); err != nil {
 		for _, p := range folds {
 			p.fold = nil
 		}
@@ -1106,7 +1127,9 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		// transaction can send statements together.
 		stmts := append([]sent{{query: s.q(`WITH h AS (` + insertHistorySQL + ` VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id) ` +
 			upsertSnapshotSQL + ` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h` + upsertSnapshotEndSQL), args: append(history, latest...)}}, device...)
-		if err := tx.send(ctx, stmts); err != nil {
+		if tx.later != nil {
+			*tx.later = append(*tx.later, stmts...)
+		} else if err := tx.send(ctx, stmts); err != nil {
 			return fmt.Errorf("store snapshot: %w", err)
 		}
 	} else {
