@@ -829,8 +829,8 @@ func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 		return w, err
 	}
 	// A snapshot whose content differs from the stored one also sets the
-	// device's snapshot columns in the same UPDATE, when the device is
-	// still at the version its stored digests were read at (expect);
+	// device's snapshot columns in the same UPDATE, while the device's
+	// snapshot is still the one whose digests were read (sd.stored);
 	// otherwise storeSnapshot sets them itself.
 	if w.sd, err = s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre); err != nil {
 		return w, err
@@ -908,10 +908,10 @@ func deviceUpdateText(hostname, snapshot, activity bool) string {
 	}
 	snapshotSet := ""
 	if snapshot {
-		snapshotSet = `snapshot_digest = CASE WHEN version = ? THEN ? ELSE snapshot_digest END,
-		snapshot_at = CASE WHEN version = ? THEN ? ELSE snapshot_at END,
-		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
-		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
+		snapshotSet = `snapshot_digest = CASE WHEN snapshot_digest = ? THEN ? ELSE snapshot_digest END,
+		snapshot_at = CASE WHEN snapshot_digest = ? THEN ? ELSE snapshot_at END,
+		snapshot_keys = CASE WHEN snapshot_digest = ? THEN ? ELSE snapshot_keys END,
+		internal_display_active_at = CASE WHEN snapshot_digest = ? AND ? THEN ? ELSE internal_display_active_at END,`
 	}
 	activitySet := ""
 	if activity {
@@ -941,8 +941,8 @@ func deviceUpdateArgs(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *pr
 		now, ip, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
 		ip, ip, ip, now, b.egressJSON)
 	if sd.expect >= 0 {
-		expect := any(sd.expect)
-		args = append(args, expect, r.Digest, expect, now, expect, sd.keys, expect, sd.panel, now)
+		read := any(sd.stored.digest)
+		args = append(args, read, r.Digest, read, now, read, sd.keys, read, sd.panel, now)
 	}
 	if setsActivity(pre) {
 		args = append(args, pre.version, pre.facts.deviceHist)
@@ -1024,8 +1024,10 @@ func (s *Store) insertReport(ctx context.Context, tx wtx, b *IngestBatch, r *Ing
 type snapshotWrite struct {
 	// version is the device version the stored digests were read at (-1:
 	// not read); expect is version when the report's snapshot differs
-	// from the stored one, else -1: the device's snapshot columns are set
-	// only while the device is still at that version.
+	// from the stored one, else -1. The device's snapshot columns are set
+	// only while its snapshot digest is still the one read (stored): a
+	// write that leaves the snapshot alone (a move between clusters, say)
+	// moves the version, not what the snapshot is stored on.
 	version, expect int64
 	stored          storedDigests
 	keys            string

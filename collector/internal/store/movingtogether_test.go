@@ -368,6 +368,7 @@ func TestMovingStaleSnapshot(t *testing.T) {
 		}
 		history, digest, trips := run(true)
 		want, wantDigest, _ := run(false)
+		t.Logf("%d round trips to store the stale report", trips)
 		if !slices.Equal(history, want) || digest != wantDigest {
 			t.Fatalf("stale: history %v, latest %s; read afresh: %v, %s", history, digest, want, wantDigest)
 		}
