@@ -501,19 +501,11 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 	if err := s.foldMoving(ctx, tx, group, live, lock); err != nil {
 		return err
 	}
-	// What the folds left of the reports' snapshots (storeSnapshot: the
-	// devices moved since prejudge read them, as a move of their cluster's
-	// members does) is sent together after the loop, in one round trip on
-	// PostgreSQL, not one each: nothing in the loop reads another
-	// reporter's snapshot rows.
-	var later []sent
-	ltx := tx
-	ltx.later = &later
 	for _, i := range live {
 		req := group[i]
 		b := req.batch
 		r := &b.Reports[0]
-		w, _, err := s.storeReport(ctx, ltx, b, r, req.moving)
+		w, _, err := s.storeReport(ctx, tx, b, r, req.moving)
 		if err != nil {
 			return fmt.Errorf("report %s: %w", r.ReportID, err)
 		}
@@ -527,9 +519,6 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		if b.ReceivedAt.After(now) {
 			now = b.ReceivedAt
 		}
-	}
-	if err := tx.send(ctx, later); err != nil {
-		return fmt.Errorf("store snapshots: %w", err)
 	}
 	seeds, err := s.newKeys(ctx, tx, keyed, current)
 	if err != nil {
@@ -1129,9 +1118,7 @@ func (s *Store) storeSnapshot(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		// transaction can send statements together.
 		stmts := append([]sent{{query: s.q(`WITH h AS (` + insertHistorySQL + ` VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id) ` +
 			upsertSnapshotSQL + ` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h` + upsertSnapshotEndSQL), args: append(history, latest...)}}, device...)
-		if tx.later != nil {
-			*tx.later = append(*tx.later, stmts...)
-		} else if err := tx.send(ctx, stmts); err != nil {
+		if err := tx.send(ctx, stmts); err != nil {
 			return fmt.Errorf("store snapshot: %w", err)
 		}
 	} else {

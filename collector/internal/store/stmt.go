@@ -107,10 +107,6 @@ type wtx struct {
 	// conn is the transaction's connection when statements may be sent
 	// on it together (pipeline; PostgreSQL's ingest writer), else nil.
 	conn *sql.Conn
-	// later, when set, takes the statements of a stored snapshot that
-	// nothing reads before the holder sends them (storeSnapshot on
-	// PostgreSQL; see storeMoving), instead of their round trip.
-	later *[]sent
 }
 
 // resultRows are the rows of a statement's result, of database/sql or of
