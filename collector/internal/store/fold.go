@@ -198,11 +198,14 @@ func (s *Store) foldReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inges
 	}
 	w.snapshotStored, w.factsKept = row.snapshots > 0, row.kept > 0
 	if !w.snapshotStored && row.readVersion >= 0 && row.readVersion != w.sd.expect && row.version == row.readVersion+1 {
-		// The UPDATE, guarded on the version prejudge read, set none of
-		// the device's snapshot columns, and the statement read the
-		// stored snapshot at the version the UPDATE found: storeSnapshot
-		// stores on it without reading it, and sets the columns.
-		w.sd.version, w.sd.expect, w.sd.stored = row.readVersion, -1, row.read
+		// The statement read the stored snapshot at the version the
+		// UPDATE found: storeSnapshot stores on it without reading it,
+		// and sets the device's snapshot columns unless the UPDATE,
+		// guarded on the digest prejudge read, set them.
+		if row.read.digest != w.sd.stored.digest {
+			w.sd.expect = -1
+		}
+		w.sd.version, w.sd.stored = row.readVersion, row.read
 	}
 	return w, nil
 }
@@ -267,14 +270,20 @@ func (s *Store) foldStatement(ctx context.Context, tx wtx, b *IngestBatch, r *In
 		charged = "(SELECT count(*) FROM a)"
 	}
 	query, a := deviceUpdate(b, r, f.w.sd, pre, pre.hostname != r.Identity.Hostname, "EXISTS (SELECT FROM r)")
-	add(`, d AS (`+query+deviceReturning+`)`, a...)
+	add(`, d AS (`+query+deviceReturning+`, snapshot_digest)`, a...)
 	// The snapshot rows storeSnapshot writes when the UPDATE also set the
-	// device's snapshot columns (see snapshotDevice), with the section
-	// changes prejudge worked out against the digests read.
+	// device's snapshot columns (see snapshotDevice): the stored snapshot
+	// is still the one read, whose digest the statement read before its
+	// writes, also when the device moved on since (a report moved it
+	// between clusters), with the section changes prejudge worked out
+	// against the digests read. When it moved on, storeSnapshot had
+	// stored them, with a second UPDATE of the device.
 	snapshot := "0"
 	if c := r.changes; r.Snapshot != nil && f.w.sd.expect >= 0 && c != nil && c.from == f.w.sd.stored.sections && !c.users && !c.serials {
 		history, latest := snapshotArgs(b, r, c)
-		add(`, h AS (`+insertHistorySQL+` SELECT ?, ?, ?, ?, ?, ?, ? FROM d WHERE d.version = ? RETURNING id)`, append(history, f.w.sd.expect+1)...)
+		add(`, h AS (`+insertHistorySQL+` SELECT ?, ?, ?, ?, ?, ?, ? FROM d WHERE d.snapshot_digest = ?
+			AND COALESCE((SELECT digest FROM snapshots WHERE device_id = ?), '') = ? RETURNING id)`,
+			append(history, r.Digest, b.Agent.DeviceID, f.w.sd.stored.digest)...)
 		add(`, sn AS (`+upsertSnapshotSQL+` SELECT ?, ?, ?, ?, ?, ?, ?, id FROM h`+upsertSnapshotEndSQL+`)`, latest...)
 		snapshot = "(SELECT count(*) FROM h)"
 	}

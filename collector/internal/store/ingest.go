@@ -347,15 +347,22 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 		if err := s.checkCached(ctx, tx, group); err != nil {
 			return err
 		}
-		if clusters {
-			if err := s.lockClusters(ctx, sqltx); err != nil {
-				return err
-			}
-			tx.clusters = true
-		}
 		var together []int
 		if !savepoints {
 			together = movingTogether(group)
+		}
+		// When the whole group is stored together on a connection that
+		// sends statements together, the cluster lock is taken by the
+		// group's first round trip, before its fold statements lock any
+		// row (foldMoving): a round trip less inside the lock.
+		lockFirst := clusters && tx.conn != nil && len(together) == len(group)
+		if clusters {
+			if !lockFirst {
+				if err := s.lockClusters(ctx, sqltx); err != nil {
+					return err
+				}
+			}
+			tx.clusters = true
 		}
 		if len(group) == 1 && len(together) == 0 {
 			r := group[0]
@@ -431,7 +438,7 @@ func (s *Store) tryGroup(ctx context.Context, group []*ingestReq, savepoints boo
 			}
 		}
 		if len(together) > 0 {
-			if err := s.storeMoving(ctx, tx, group, together, results); err != nil {
+			if err := s.storeMoving(ctx, tx, group, together, results, lockFirst); err != nil {
 				if retryable(err) {
 					return err
 				}
@@ -476,9 +483,10 @@ func movingTogether(group []*ingestReq) []int {
 // the reports stored one after another (the moves of a group are written
 // in device order, and devices that form a cluster together found it
 // together, in one "formed" entry). The group's transaction holds the
-// cluster lock (tryGroup). An error fails the group, which tryGroup then
-// runs again one batch after another.
-func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, results []ingestResult) error {
+// cluster lock (tryGroup), or takes it first (lock; see foldMoving). An
+// error fails the group, which tryGroup then runs again one batch after
+// another.
+func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, results []ingestResult, lock bool) error {
 	var reporters []reporter
 	var keyed []keysOf
 	current := map[string]string{}
@@ -491,7 +499,7 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 		}
 		live = append(live, i)
 	}
-	if err := s.foldMoving(ctx, tx, group, live); err != nil {
+	if err := s.foldMoving(ctx, tx, group, live, lock); err != nil {
 		return err
 	}
 	for _, i := range live {
@@ -622,12 +630,17 @@ func (s *Store) storeMoving(ctx context.Context, tx wtx, group []*ingestReq, idx
 // PostgreSQL (see foldAhead), where each report's writes were four round
 // trips inside the cluster lock; storeReport finds their rows there. Each
 // is guarded as a prejudged report's is: what changed since the read is
-// written after it.
-func (s *Store) foldMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int) error {
+// written after it. With lock, the cluster lock (lockClusters) goes first
+// in the same round trip, before any fold locks a row, or alone when
+// there is no fold to send.
+func (s *Store) foldMoving(ctx context.Context, tx wtx, group []*ingestReq, idx []int, lock bool) error {
 	if tx.conn == nil {
 		return nil
 	}
 	var stmts []sent
+	if lock {
+		stmts = append(stmts, sent{query: lockClustersSQL, args: []any{int64(clusterLockKey)}})
+	}
 	var folds []*prejudged
 	for _, i := range idx {
 		r := group[i]
@@ -642,10 +655,7 @@ func (s *Store) foldMoving(ctx context.Context, tx wtx, group []*ingestReq, idx 
 		stmts = append(stmts, sent{query: f.query, args: f.args, read: oneRow(f.row.dest()...)})
 		folds = append(folds, r.moving)
 	}
-	if len(stmts) == 0 {
-		return nil
-	}
-	if err := tx.pipeline(ctx, stmts); err != nil {
+	if err := tx.send(ctx, stmts); err != nil {
 		for _, p := range folds {
 			p.fold = nil
 		}
@@ -822,8 +832,8 @@ func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 		return w, err
 	}
 	// A snapshot whose content differs from the stored one also sets the
-	// device's snapshot columns in the same UPDATE, when the device is
-	// still at the version its stored digests were read at (expect);
+	// device's snapshot columns in the same UPDATE, while the device's
+	// snapshot is still the one whose digests were read (sd.stored);
 	// otherwise storeSnapshot sets them itself.
 	if w.sd, err = s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre); err != nil {
 		return w, err
@@ -934,10 +944,10 @@ func deviceUpdateText(hostname, snapshot bool, activity activitySet, keys bool) 
 	}
 	snapshotSet := ""
 	if snapshot {
-		snapshotSet = `snapshot_digest = CASE WHEN version = ? THEN ? ELSE snapshot_digest END,
-		snapshot_at = CASE WHEN version = ? THEN ? ELSE snapshot_at END,
-		snapshot_keys = CASE WHEN version = ? THEN ? ELSE snapshot_keys END,
-		internal_display_active_at = CASE WHEN version = ? AND ? THEN ? ELSE internal_display_active_at END,`
+		snapshotSet = `snapshot_digest = CASE WHEN snapshot_digest = ? THEN ? ELSE snapshot_digest END,
+		snapshot_at = CASE WHEN snapshot_digest = ? THEN ? ELSE snapshot_at END,
+		snapshot_keys = CASE WHEN snapshot_digest = ? THEN ? ELSE snapshot_keys END,
+		internal_display_active_at = CASE WHEN snapshot_digest = ? AND ? THEN ? ELSE internal_display_active_at END,`
 	}
 	// What prejudge worked out: the activity histogram, the keys digest.
 	prejudgedSet := ""
@@ -974,8 +984,8 @@ func deviceUpdateArgs(b *IngestBatch, r *IngestReport, sd snapshotWrite, pre *pr
 		now, ip, b.ReportInterval.Microseconds(), int64(r.DroppedReports), skew.Microseconds(),
 		ip, ip, ip, now, b.egressJSON)
 	if sd.expect >= 0 {
-		expect := any(sd.expect)
-		args = append(args, expect, r.Digest, expect, now, expect, sd.keys, expect, sd.panel, now)
+		read := any(sd.stored.digest)
+		args = append(args, read, r.Digest, read, now, read, sd.keys, read, sd.panel, now)
 	}
 	switch setsActivity(pre) {
 	case activityAtVersion:
@@ -1063,8 +1073,10 @@ func (s *Store) insertReport(ctx context.Context, tx wtx, b *IngestBatch, r *Ing
 type snapshotWrite struct {
 	// version is the device version the stored digests were read at (-1:
 	// not read); expect is version when the report's snapshot differs
-	// from the stored one, else -1: the device's snapshot columns are set
-	// only while the device is still at that version.
+	// from the stored one, else -1. The device's snapshot columns are set
+	// only while its snapshot digest is still the one read (stored): a
+	// write that leaves the snapshot alone (a move between clusters, say)
+	// moves the version, not what the snapshot is stored on.
 	version, expect int64
 	stored          storedDigests
 	keys            string

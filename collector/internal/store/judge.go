@@ -383,6 +383,9 @@ func (s *Store) forUpdate() string {
 // clusterLockKey names the transaction lock of cluster work (PostgreSQL).
 const clusterLockKey = 0x626f6e6166696403
 
+// lockClustersSQL takes the cluster lock (lockClusters).
+const lockClustersSQL = `SELECT pg_advisory_xact_lock($1)`
+
 // lockClusters makes a PostgreSQL transaction that may touch the rows of
 // several devices (re-clustering, re-evaluating a cluster's members) wait
 // for any other doing the same, before it locks any row: such
@@ -393,7 +396,7 @@ func (s *Store) lockClusters(ctx context.Context, tx *sql.Tx) error {
 	if s.dialect != Postgres {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(clusterLockKey)); err != nil {
+	if _, err := tx.ExecContext(ctx, lockClustersSQL, int64(clusterLockKey)); err != nil {
 		return fmt.Errorf("cluster lock: %w", err)
 	}
 	return nil
