@@ -330,11 +330,12 @@ const (
 )
 
 // replaceKeys replaces a device's keys, whose digest is digest ("": set
-// already), and keeps link_keys' holder counts. Only the keys that changed are written: a key
-// the device keeps (with the same link) keeps its row and its holder
-// count. A report that moves its device between clusters changes one key
-// or two of twenty, and deleting and inserting all of them, with their
-// holder counts down and up again, was most of the rows the report wrote.
+// already), and keeps link_keys' holder counts. Only the keys that
+// changed are written: a key the device keeps (with the same link) keeps
+// its row and its holder count. A report that moves its device between
+// clusters changes one key or two of twenty, and deleting and inserting
+// all of them, with their holder counts down and up again, was most of
+// the rows the report wrote.
 // The statements are a fixed number whatever the number of keys (plus
 // one per 300 new keys): each is a round trip on PostgreSQL, inside the
 // cluster lock every such report waits for.
