@@ -70,6 +70,9 @@ type Store struct {
 	oneTrips atomic.Int64
 }
 
+// sqlitePragmas are every SQLite connection's settings.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+
 // IsPostgres reports whether dsn names a PostgreSQL database.
 func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
@@ -104,17 +107,18 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		if err := os.Chmod(dsn, 0o600); err != nil {
 			return nil, fmt.Errorf("sqlite %s: %w", dsn, err)
 		}
-		const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 		// The writer keeps its statement journals and savepoints' page
 		// copies in memory: a group's transaction, with a savepoint per
 		// batch, outgrew the default 64 KiB and wrote them to a
-		// temporary file.
-		w, err := sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_pragma=temp_store(MEMORY)&_txlock=immediate")
+		// temporary file. Its log is copied into the database by the
+		// checkpointer, not by its commits (see walBackstop).
+		w, err := sql.Open("sqlite", "file:"+dsn+"?"+sqlitePragmas+"&_pragma=temp_store(MEMORY)"+
+			"&_pragma=wal_autocheckpoint("+strconv.Itoa(walBackstop)+")&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 		}
 		w.SetMaxOpenConns(1)
-		r, err := sql.Open("sqlite", "file:"+dsn+"?"+pragmas)
+		r, err := sql.Open("sqlite", "file:"+dsn+"?"+sqlitePragmas)
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
@@ -139,6 +143,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		s.startWriters(4, true)
 	} else {
 		s.startWriters(1, false)
+		s.writers.Go(func() { s.checkpointer(dsn) })
 	}
 	s.enrollQ = make(chan *enrollReq)
 	s.writers.Go(s.enrollWriter)
