@@ -7,6 +7,7 @@ import (
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -29,9 +30,12 @@ import (
 // operand of its top-level &&s, which cel-go evaluates first and
 // short-circuits on when false), and that term is a comprehension whose
 // result is its accumulator starting at false (exists, as CEL expands the
-// macro), over a plain field path from the snapshot or the person: over an
-// empty range it is false without running anything that could fail, cost
-// or be interrupted.
+// macro), or the size of one whose accumulator starts as the empty list
+// (filter, map) compared so that an empty list makes the term false
+// (size(….filter(…)) >= 2, as the rules counting what they found do), over
+// a plain field path from the snapshot or the person: over an empty range
+// it is false without running anything that could fail, cost or be
+// interrupted.
 type emptyGuard struct {
 	// snapshot is the path from HostSnapshot to the list or map; nil for
 	// the person's.
@@ -47,11 +51,23 @@ func guardOf(a *cel.Ast) *emptyGuard {
 	for first.Kind() == celast.CallKind && first.AsCall().FunctionName() == operators.LogicalAnd && len(first.AsCall().Args()) == 2 {
 		first = first.AsCall().Args()[0]
 	}
+	// exists: false over an empty range; or a list built over the range
+	// (filter, map) whose size must be at least one: over an empty range
+	// the list is empty and the comparison false.
+	wantInit := func(init celast.Expr) bool {
+		return init.Kind() == celast.LiteralKind && init.AsLiteral() == types.False
+	}
+	if built := sizeAtLeastOne(first); built != nil {
+		first = built
+		wantInit = func(init celast.Expr) bool {
+			return init.Kind() == celast.ListKind && len(init.AsList().Elements()) == 0
+		}
+	}
 	if first.Kind() != celast.ComprehensionKind {
 		return nil
 	}
 	c := first.AsComprehension()
-	if init := c.AccuInit(); init.Kind() != celast.LiteralKind || init.AsLiteral() != types.False {
+	if !wantInit(c.AccuInit()) {
 		return nil
 	}
 	if r := c.Result(); r.Kind() != celast.IdentKind || r.AsIdent() != c.AccuVar() {
@@ -89,6 +105,50 @@ func guardOf(a *cel.Ast) *emptyGuard {
 		}
 	}
 	return nil
+}
+
+// sizeAtLeastOne is, when e compares the size of an expression with an
+// int literal so that a size of zero makes it false (size(x) >= n or
+// size(x) > n-1 with n >= 1, either way round, size(x) or x.size()), that
+// expression x; nil otherwise. size and the comparison of two ints cannot
+// fail.
+func sizeAtLeastOne(e celast.Expr) celast.Expr {
+	if e.Kind() != celast.CallKind || len(e.AsCall().Args()) != 2 {
+		return nil
+	}
+	call := e.AsCall()
+	sized, limit := call.Args()[0], call.Args()[1]
+	// Whether size(x) > n or size(x) >= n.
+	var strict bool
+	switch call.FunctionName() {
+	case operators.GreaterEquals, operators.Greater:
+		strict = call.FunctionName() == operators.Greater
+	case operators.LessEquals, operators.Less: // n <= size(x), n < size(x)
+		strict = call.FunctionName() == operators.Less
+		sized, limit = limit, sized
+	default:
+		return nil
+	}
+	n, ok := intLiteral(limit)
+	if !ok || n < 0 || n == 0 && !strict || sized.Kind() != celast.CallKind || sized.AsCall().FunctionName() != overloads.Size {
+		return nil
+	}
+	switch s := sized.AsCall(); {
+	case !s.IsMemberFunction() && len(s.Args()) == 1:
+		return s.Args()[0]
+	case s.IsMemberFunction() && len(s.Args()) == 0:
+		return s.Target()
+	}
+	return nil
+}
+
+// intLiteral is e's value when it is an int literal.
+func intLiteral(e celast.Expr) (int64, bool) {
+	if e.Kind() != celast.LiteralKind {
+		return 0, false
+	}
+	n, ok := e.AsLiteral().(types.Int)
+	return int64(n), ok
 }
 
 // snapshotGuard is the path of fields from HostSnapshot named by names

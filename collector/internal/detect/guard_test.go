@@ -38,7 +38,26 @@ func TestGuardOf(t *testing.T) {
 		{`!snapshot.remote_access.tools.exists(t, t.tool_id == "x")`, ""},
 		{`snapshot.remote_access.tools.all(t, t.tool_id == "x")`, ""},
 		{`snapshot.remote_access.tools.exists_one(t, t.tool_id == "x")`, ""},
-		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) > 0`, ""},
+		// The size of a list built over one, when an empty list makes
+		// the comparison false.
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) > 0`, "remote_access.tools"},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) >= 2 && device.id != ""`, "remote_access.tools"},
+		{`snapshot.posture.interactive_accounts.filter(a, a != "x").size() >= 1`, "posture.interactive_accounts"},
+		{`2 <= size(snapshot.remote_access.tools.map(t, t.category == "x", t.tool_id))`, "remote_access.tools"},
+		{`0 < size(snapshot.remote_access.tools.map(t, t.tool_id))`, "remote_access.tools"},
+		{`size(person.signins.filter(s, s.result == "success")) >= 3`, "person.signins"},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) >= 0`, ""},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) > -1`, ""},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) < 2`, ""},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) == 2`, ""},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) >= 9223372036854775807`, "remote_access.tools"},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) > 9223372036854775807`, "remote_access.tools"},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) >= 2u`, ""},
+		{`size(snapshot.remote_access.tools) >= 1`, ""},
+		{`size(snapshot.remote_access.tools.all(t, t.tool_id == "x") ? [1] : []) >= 1`, ""},
+		{`size(snapshot.remote_access.tools.exists(t, t.tool_id == "x") ? [1] : []) >= 1`, ""},
+		{`size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) >= device.live_agent_ids.size()`, ""},
+		{`device.id != "" && size(snapshot.remote_access.tools.filter(t, t.tool_id == "x")) >= 2`, ""},
 		{`[1, 2].exists(x, x > 1)`, ""},
 		{`device.live_agent_ids.exists(a, a == "x")`, ""},
 		{`snapshot.remote_access.tools.map(t, t.tool_id).exists(x, x == "a")`, ""},
@@ -68,7 +87,8 @@ func TestGuardOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"remote_tool_installed", "remote_tool_running", "kvm_switch_usb", "os_remote_access_exposed", "virtual_camera_or_voice_tool",
-		"idp_signin_anonymizer", "idp_impossible_travel", "idp_device_shared", "idp_signin_far_from_laptop"} {
+		"idp_signin_anonymizer", "idp_impossible_travel", "idp_device_shared", "idp_signin_far_from_laptop",
+		"multiple_remote_tools", "several_accounts_on_laptop", "jiggler_rhythm"} {
 		i := slices.IndexFunc(e.rules, func(r *compiledRule) bool { return r.ID == id })
 		if i < 0 || e.rules[i].cond.guard == nil {
 			t.Errorf("rule %s has no empty guard", id)
