@@ -5,6 +5,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/bonafide-sec/bonafide/policies"
 )
 
 // disabledRules are a rule that fires (and resolves its alerts when it
@@ -120,5 +122,38 @@ func TestEngineSource(t *testing.T) {
 	}
 	if f := e.Files(); !slices.Equal(f, []string{SanctionedFile, "rules/a.yaml"}) {
 		t.Errorf("Files: %v", f)
+	}
+}
+
+// TestAutoResolveIsACopy checks that the lists AutoResolve returns, made
+// once at Load, are the enabled auto-resolving rules of the scope and the
+// caller's to modify (Live deletes the disabled ones from them in place).
+func TestAutoResolveIsACopy(t *testing.T) {
+	e, err := Load(policies.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, scope := range []Scope{ScopeDevice, ScopeSnapshot} {
+		var want []string
+		for _, r := range e.Rules() {
+			if r.Enabled && r.AutoResolve && r.Scope == scope {
+				want = append(want, r.ID)
+			}
+		}
+		if len(want) == 0 {
+			t.Fatalf("no auto-resolving %s rule", scope)
+		}
+		got := e.AutoResolve(scope)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: AutoResolve %v, want %v", scope, got, want)
+		}
+		got[0] = "changed"
+		_ = append(got[:1], "appended")
+		if again := e.AutoResolve(scope); !slices.Equal(again, want) {
+			t.Errorf("%s: after the caller changed its list, AutoResolve %v, want %v", scope, again, want)
+		}
+	}
+	if got := e.AutoResolve("other"); got != nil {
+		t.Errorf("AutoResolve of an unknown scope: %v", got)
 	}
 }

@@ -111,6 +111,9 @@ type Engine struct {
 	// reportRules are the enabled device rules then the enabled
 	// snapshot rules, as EvaluateReport runs them.
 	reportRules []*compiledRule
+	// autoResolve are the ids of the enabled auto-resolving rules by
+	// scope, sorted (see AutoResolve).
+	autoResolve map[Scope][]string
 	digest      string
 	// sanctioned is the allowlist (allowlist/sanctioned.yaml), nil without one.
 	sanctioned *Sanctioned
@@ -290,6 +293,12 @@ func Load(fsys fs.FS) (*Engine, error) {
 		}
 	}
 	e.reportRules = slices.Concat(e.byScope[ScopeDevice], e.byScope[ScopeSnapshot])
+	e.autoResolve = make(map[Scope][]string, 2)
+	for _, r := range rules {
+		if r.Enabled && r.AutoResolve {
+			e.autoResolve[r.Scope] = append(e.autoResolve[r.Scope], r.ID)
+		}
+	}
 	return e, nil
 }
 
@@ -314,14 +323,10 @@ func (e *Engine) Rules() []Rule {
 
 // AutoResolve lists the enabled rules of scope that resolve their alerts
 // when the condition clears.
+// The result is a copy the caller may modify (the lists are made at Load:
+// the collector asks on every report).
 func (e *Engine) AutoResolve(scope Scope) []string {
-	var ids []string
-	for _, r := range e.rules {
-		if r.Enabled && r.AutoResolve && r.Scope == scope {
-			ids = append(ids, r.ID)
-		}
-	}
-	return ids
+	return slices.Clone(e.autoResolve[scope])
 }
 
 // Digest is the hex SHA-256 of the loaded rule files (paths and contents,
