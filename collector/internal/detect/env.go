@@ -160,7 +160,7 @@ func compileExpr(env *cel.Env, src string, kind exprKind, params map[string]any)
 		// keeps reading params, and fails at run time as it always did.
 		if c, err := plan(env, inlined); err == nil {
 			c.guard = guard
-			if kind == conditionExpr {
+			if kind == conditionExpr && guard == nil {
 				// A param compared with a size is a literal now.
 				c.guard = guardOf(inlined)
 			}
