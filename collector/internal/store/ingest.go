@@ -756,11 +756,15 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		if ok {
 			pre.kept = true
 			changed, err := s.judgeChanged(ctx, tx, pre.facts.facts, pre.verdict.withOpen(open), nil, b.ReceivedAt, ev, nil)
-			if pre.next != nil && !changed {
-				// No alert of the device was raised, re-opened or
-				// resolved: its open_alerts is still the one the
-				// UPDATE found.
-				pre.next.pre.openAlerts = open
+			if pre.next != nil {
+				// When no alert of the device was raised, re-opened or
+				// resolved, its open_alerts is still the one the UPDATE
+				// found; else it is not known here. (The guard that
+				// uses it checks it: a wrong one only misses.)
+				pre.next.pre.openAlerts = -1
+				if !changed {
+					pre.next.pre.openAlerts = open
+				}
 			}
 			return err
 		}
