@@ -55,16 +55,29 @@ func (r *clearingRule) pause() (paused, resume chan struct{}) {
 // writer cached are stored by the device UPDATE that applies only while
 // the row still holds what prejudge read, without RETURNING
 // (guardedUpdate), one each; the row the writer caches still matches the
-// database after each, with its open_alerts known.
+// database after each, with its open_alerts known. A heartbeat from
+// another address (with no egress known, so that the device's keys stay)
+// is stored so too, and its address enters the egress history, as the
+// device's egress_since the UPDATE set says.
 func TestGuardedUpdate(t *testing.T) {
 	e := newEnv(t, filepath.Join(t.TempDir(), "bonafide.db"))
 	dev := e.enroll("agent-1", "hw:1", "host-1")
 	rule := &clearingRule{}
 	at := t0
+	var moved time.Time
 	for i := range 6 {
 		at = at.Add(time.Minute)
 		before := e.st.GuardedUpdatesForTest()
-		e.ingest("agent-1", at, rule, e.heartbeat(fmt.Sprintf("50000000-0000-4000-8000-%012d", i+1), "host-1", at))
+		b := e.batch("agent-1", at, e.heartbeat(fmt.Sprintf("50000000-0000-4000-8000-%012d", i+1), "host-1", at))
+		if i >= 3 {
+			b.IP = "198.51.100.4"
+			if i == 3 {
+				moved = at
+			}
+		}
+		if _, err := e.st.Ingest(e.ctx, b, rule); err != nil {
+			t.Fatal(err)
+		}
 		if i == 0 {
 			continue // the device's first report is judged on its row as read
 		}
@@ -77,6 +90,10 @@ func TestGuardedUpdate(t *testing.T) {
 		if ok, err := e.st.CachedRowMatchesForTest(e.ctx, dev); err != nil || !ok {
 			t.Fatalf("heartbeat %d: cached row matches: %v, %v", i+1, ok, err)
 		}
+	}
+	h, err := e.st.EgressHistory(e.ctx, dev, time.Time{}, 10)
+	if err != nil || len(h) != 2 || h[0].IP != "198.51.100.4" || !h[0].At.Equal(moved) || h[1].IP != "203.0.113.7" {
+		t.Fatalf("egress history %+v (%v), want 198.51.100.4 at %s after 203.0.113.7", h, err, moved)
 	}
 	if d := e.device(dev); !d.LastSeen.Equal(at) {
 		t.Fatalf("last_seen %s, want %s", d.LastSeen, at)
