@@ -350,6 +350,9 @@ func (s *Store) CachedRowMatchesForTest(ctx context.Context, deviceID string) (c
 	if err != nil || !ok || pre.version != c.pre.version {
 		return false, err
 	}
+	if c.pre.openAlerts < 0 {
+		pre.openAlerts = -1 // not known (see guardedUpdate)
+	}
 	if !reflect.DeepEqual(row, c.row) || pre != c.pre {
 		return true, fmt.Errorf("cached %+v %+v, database %+v %+v", c.row, c.pre, row, pre)
 	}
@@ -417,6 +420,19 @@ func (s *Store) ClusterRowAndFresh(ctx context.Context, id string, now time.Time
 		return "", "", err
 	}
 	return summary + "\n" + facts, c.summary() + "\n" + c.factsDigest(), nil
+}
+
+// GuardedUpdatesForTest counts the device UPDATEs of prejudged reports
+// that applied under their guard (see guardedUpdate).
+func (s *Store) GuardedUpdatesForTest() int64 {
+	return s.guarded.Load()
+}
+
+// CachedOpenAlertsForTest returns the open_alerts of the device's row in
+// the rowCache (-1: not known; ok false when it holds none).
+func (s *Store) CachedOpenAlertsForTest(deviceID string) (open int64, ok bool) {
+	r, ok, _ := s.rows.get(deviceID)
+	return r.pre.openAlerts, ok
 }
 
 // OneTripsForTest counts the groups stored in one round trip (see

@@ -287,11 +287,13 @@ func (d deviceRow) after(o *overlay, now time.Time) deviceRow {
 // prejudgeRow is what prejudge checks before it trusts facts read outside
 // the writer: the device's version, its keys and its stored snapshot's
 // digests; on PostgreSQL, the fact stamp the row was read under (see
-// rowCache).
+// rowCache). openAlerts is the device's open_alerts at version, -1 when
+// not known (see guardedUpdate).
 type prejudgeRow struct {
 	version, stamp                int64
 	snapKeys, keysDigest, signins string
 	snapshot                      storedDigests
+	openAlerts                    int64
 }
 
 // The device row of the facts; with the live agents as a JSON array
@@ -315,7 +317,7 @@ const (
 		COALESCE((SELECT json_agg(json_build_object('id', a.id, 'en', a.enrolled_at, 'ls', a.last_seen))::text
 		FROM agents a WHERE a.device_id = d.id AND a.revoked_at = 0), '[]')`
 	prejudgeColumns = `, d.version, d.snapshot_keys, d.keys_digest, d.signin_keys,
-		COALESCE(sn.digest, ''), COALESCE(sn.section_digests, '')`
+		COALESCE(sn.digest, ''), COALESCE(sn.section_digests, ''), d.open_alerts`
 	prejudgeFrom = ` FROM devices d LEFT JOIN snapshots sn ON sn.device_id = d.id WHERE d.id = ?`
 	// factStampSQL is PostgreSQL's fact stamp (migration 00046).
 	factStampSQL       = `(SELECT sum(n)::bigint FROM fact_stamp)`
@@ -349,7 +351,7 @@ func (s *Store) readDevice(ctx context.Context, q querier, deviceID string, pre 
 		query = factsQueryPostgres
 	}
 	if pre != nil {
-		dest = append(dest, &pre.version, &pre.snapKeys, &pre.keysDigest, &pre.signins, &pre.snapshot.digest, &pre.snapshot.sections)
+		dest = append(dest, &pre.version, &pre.snapKeys, &pre.keysDigest, &pre.signins, &pre.snapshot.digest, &pre.snapshot.sections, &pre.openAlerts)
 		if s.dialect == Postgres {
 			dest = append(dest, &pre.stamp)
 		}

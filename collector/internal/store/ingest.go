@@ -755,7 +755,18 @@ func (s *Store) ingestOne(ctx context.Context, tx wtx, b *IngestBatch, r *Ingest
 		}
 		if ok {
 			pre.kept = true
-			return s.judge(ctx, tx, pre.facts.facts, pre.verdict.withOpen(open), nil, b.ReceivedAt, ev, nil)
+			changed, err := s.judgeChanged(ctx, tx, pre.facts.facts, pre.verdict.withOpen(open), nil, b.ReceivedAt, ev, nil)
+			if pre.next != nil {
+				// When no alert of the device was raised, re-opened or
+				// resolved, its open_alerts is still the one the UPDATE
+				// found; else it is not known here. (The guard that
+				// uses it checks it: a wrong one only misses.)
+				pre.next.pre.openAlerts = -1
+				if !changed {
+					pre.next.pre.openAlerts = open
+				}
+			}
+			return err
 		}
 	}
 	facts, err := s.deviceFacts(ctx, tx, b.Agent.DeviceID, b.ReceivedAt, r.Activity, views)
@@ -838,6 +849,9 @@ func (s *Store) writeReport(ctx context.Context, tx wtx, b *IngestBatch, r *Inge
 	if w.sd, err = s.snapshotDevice(ctx, tx, b.Agent.DeviceID, r, pre); err != nil {
 		return w, err
 	}
+	if ok, err := s.guardedUpdate(ctx, tx, b, r, pre, &w); ok || err != nil {
+		return w, err
+	}
 	// The host name is set only when it changed: an UPDATE that sets a
 	// column rewrites the index entries on it, same value or not. The
 	// statement that leaves it alone applies only where it is unchanged;
@@ -859,6 +873,49 @@ func (s *Store) updateDevice(ctx context.Context, tx wtx, b *IngestBatch, r *Ing
 	}
 	return err
 }
+
+// guardedUpdate runs a prejudged report's UPDATE of its device row
+// (SQLite) where the row still holds what prejudge read (pre.guard) and
+// the host name is unchanged, without RETURNING: what it would read back
+// (the version, open_alerts, egress_since) is then known, and SQLite
+// spares the temporary table RETURNING costs it, the writer a result set.
+// It reports false, having changed nothing, when there is no guard or the
+// row no longer matches it; updateDevice then runs.
+func (s *Store) guardedUpdate(ctx context.Context, tx wtx, b *IngestBatch, r *IngestReport, pre *prejudged, w *reportWrite) (bool, error) {
+	if pre == nil || pre.guard == nil || s.dialect == Postgres || pre.hostname != r.Identity.Hostname {
+		return false, nil
+	}
+	g := pre.guard
+	query := deviceGuardedSQL[boolInt(w.sd.expect >= 0)][setsActivity(pre)][boolInt(setsKeys(pre))]
+	args := append(deviceUpdateArgs(b, r, w.sd, pre, false), pre.version, g.open, g.lastIP, g.since)
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, fmt.Errorf("update device: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	s.guarded.Add(1)
+	w.version, w.openAlerts, w.egressSince = pre.version+1, g.open, g.since
+	if g.lastIP != b.IP {
+		w.egressSince = micros(b.ReceivedAt)
+	}
+	return true, nil
+}
+
+// deviceGuardedSQL are guardedUpdate's statements, indexed as
+// deviceUpdateSQL's that leave the host name alone.
+var deviceGuardedSQL = func() (t [2][3][2]string) {
+	for _, snapshot := range []bool{false, true} {
+		for _, activity := range []activitySet{activityNone, activityAtVersion, activityOnRead} {
+			for _, keys := range []bool{false, true} {
+				t[boolInt(snapshot)][activity][boolInt(keys)] = deviceUpdateText(false, snapshot, activity, keys) +
+					` AND version = ? AND open_alerts = ? AND last_ip = ? AND egress_since = ?`
+			}
+		}
+	}
+	return t
+}()
 
 // deviceUpdateSQL are updateDevice's statements, indexed by whether they
 // set the host name and the snapshot columns (boolInt), how they set the

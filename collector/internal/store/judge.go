@@ -86,9 +86,16 @@ func evaluateReport(ctx context.Context, ev Evaluator, f detect.Facts) ([]detect
 // members' alerts. views are the clusters read in the transaction since
 // it last wrote to them (nil: none), each as a fresh read shows it.
 func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, moved []string, now time.Time, ev Evaluator, views clusterViews) error {
+	_, err := s.judgeChanged(ctx, tx, facts, v, moved, now, ev, views)
+	return err
+}
+
+// judgeChanged is judge, reporting whether the device's alerts changed
+// (see record).
+func (s *Store) judgeChanged(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v verdict, moved []string, now time.Time, ev Evaluator, views clusterViews) (bool, error) {
 	changed, err := s.recordIn(ctx, tx, facts, v, now, views)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var own []string // the device's cluster, when only its alerts changed
 	if changed && facts.Cluster.ID != "" && !slices.Contains(moved, facts.Cluster.ID) {
@@ -98,10 +105,10 @@ func (s *Store) judge(ctx context.Context, tx wtx, facts *detect.DeviceFacts, v 
 		// Taken late (a rare deadlock is retried) so that the reports of
 		// a steady cluster's members are stored in parallel.
 		if err := s.lockClusters(ctx, tx.Tx); err != nil {
-			return err
+			return changed, err
 		}
 	}
-	return s.reevaluateClusters(ctx, tx, moved, own, []string{facts.ID}, now, ev, views)
+	return changed, s.reevaluateClusters(ctx, tx, moved, own, []string{facts.ID}, now, ev, views)
 }
 
 // recordIn records a verdict (see record) and rereads the device in the
@@ -223,6 +230,18 @@ type prejudged struct {
 	// keys are made of, as the device's row keeps them once the report
 	// is stored (see replaceKeysPostgres).
 	keysSnap, signins string
+	// guard is what the device's row held at version that the report's
+	// UPDATE would read back (SQLite; see guardedUpdate), nil when not
+	// known.
+	guard *deviceGuard
+}
+
+// deviceGuard is what a device's row held when prejudge read it: its
+// open or acknowledged alerts (open_alerts), its egress address and since
+// when (last_ip, egress_since).
+type deviceGuard struct {
+	open, since int64
+	lastIP      string
 }
 
 // prejudge reads the facts of a batch's first report on the read pool, as
@@ -309,6 +328,9 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		}
 	}
 	p := &prejudged{version: version, stamp: pre.stamp, snapshot: stored, cluster: cluster, hostname: row.hostname, panel: panel}
+	if s.dialect != Postgres && pre.openAlerts >= 0 {
+		p.guard = &deviceGuard{open: pre.openAlerts, since: row.since, lastIP: row.lastIP}
+	}
 	if newSnapshot {
 		// The new snapshot's keys give the stored keys digest (checked
 		// above), so they are the stored ones: the device row keeps them.
@@ -332,6 +354,7 @@ func (s *Store) prejudge(ctx context.Context, b *IngestBatch, ev Evaluator) *pre
 		// other device.
 		n := &cachedRow{row: next, pre: pre, keys: keys}
 		n.pre.version++
+		n.pre.openAlerts = -1 // known once the writer judged the report (ingestOne)
 		if fr.hours {
 			n.row.hist = fr.deviceHist
 		}

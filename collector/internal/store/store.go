@@ -68,6 +68,9 @@ type Store struct {
 	// oneTrips counts the groups stored in one round trip (PostgreSQL,
 	// see storeInOneTrip), which tests read.
 	oneTrips atomic.Int64
+	// guarded counts the device UPDATEs guardedUpdate ran that applied
+	// (SQLite), which tests read.
+	guarded atomic.Int64
 }
 
 // sqlitePragmas are every SQLite connection's settings.
