@@ -138,12 +138,12 @@ func (s *Store) upsertAlerts(ctx context.Context, tx wtx, facts *detect.DeviceFa
 			}
 		}
 		if count == 1 {
-			if err := s.audit(ctx, tx.Tx, "system", ActionOpened, "alert", fmt.Sprint(id), map[string]any{"note": "the rule fired"}); err != nil {
+			if err := s.audit(ctx, tx, "system", ActionOpened, "alert", fmt.Sprint(id), map[string]any{"note": "the rule fired"}); err != nil {
 				return false, 0, err
 			}
 		}
 		if reopened == now {
-			if err := s.audit(ctx, tx.Tx, "system", "reopen", "alert", fmt.Sprint(id), map[string]any{
+			if err := s.audit(ctx, tx, "system", "reopen", "alert", fmt.Sprint(id), map[string]any{
 				"status": map[string]string{"from": StatusResolved, "to": StatusOpen}, "note": "the rule fired again"}); err != nil {
 				return false, 0, err
 			}

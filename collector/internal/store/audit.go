@@ -20,9 +20,18 @@ type AuditEntry struct {
 	Detail     map[string]any `json:"detail,omitempty"`
 }
 
+// auditTx is the transaction audit writes in: a *sql.Tx, or the writer's
+// wtx, which runs the statements prepared once (see stmtCache) where a
+// *sql.Tx has SQLite parse each again: an alert raised, re-opened or
+// resolved by a report is three audit statements in the single writer.
+type auditTx interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // audit records a change in the audit log and in the outbox (see outbox),
 // in tx, the transaction that makes it.
-func (s *Store) audit(ctx context.Context, tx *sql.Tx, actor, action, targetType, targetID string, detail map[string]any) error {
+func (s *Store) audit(ctx context.Context, tx auditTx, actor, action, targetType, targetID string, detail map[string]any) error {
 	d, err := json.Marshal(detail)
 	if err != nil {
 		return err

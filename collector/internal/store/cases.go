@@ -244,7 +244,7 @@ func (s *Store) ensureCase(ctx context.Context, tx wtx, kind, subject, title, ac
 		return 0, false, fmt.Errorf("create case: %w", err)
 	}
 	detail["kind"], detail["subject"] = kind, subject
-	return id, true, s.audit(ctx, tx.Tx, actor, ActionOpened, "case", strconv.FormatInt(id, 10), detail)
+	return id, true, s.audit(ctx, tx, actor, ActionOpened, "case", strconv.FormatInt(id, 10), detail)
 }
 
 // absorb moves into case id the open and acknowledged alerts matching
@@ -260,7 +260,7 @@ func (s *Store) absorb(ctx context.Context, tx wtx, id int64, where string, args
 		return err
 	}
 	slices.Sort(ids)
-	return s.audit(ctx, tx.Tx, "system", "add_alerts", "case", strconv.FormatInt(id, 10), map[string]any{"alert_ids": ids})
+	return s.audit(ctx, tx, "system", "add_alerts", "case", strconv.FormatInt(id, 10), map[string]any{"alert_ids": ids})
 }
 
 // mergePersonCase folds the person's active person case, when it is still
@@ -284,11 +284,11 @@ func (s *Store) mergePersonCase(ctx context.Context, tx wtx, person string, into
 		into, micros(at), micros(at), from); err != nil {
 		return fmt.Errorf("merge case: %w", err)
 	}
-	if err := s.audit(ctx, tx.Tx, "system", "merge", "case", strconv.FormatInt(from, 10), map[string]any{"into": into,
+	if err := s.audit(ctx, tx, "system", "merge", "case", strconv.FormatInt(from, 10), map[string]any{"into": into,
 		"status": map[string]string{"from": CaseOpen, "to": CaseMerged}}); err != nil {
 		return err
 	}
-	return s.audit(ctx, tx.Tx, "system", "merge", "case", strconv.FormatInt(into, 10), map[string]any{"from": from})
+	return s.audit(ctx, tx, "system", "merge", "case", strconv.FormatInt(into, 10), map[string]any{"from": from})
 }
 
 // personRiskCase opens a person case when the person's risk reached the
@@ -657,7 +657,7 @@ func (s *Store) closeCaseAlerts(ctx context.Context, tx wtx, id int64, outcome, 
 	}
 	slices.Sort(alerts)
 	for _, a := range alerts {
-		if err := s.audit(ctx, tx.Tx, actor, "update", "alert", strconv.FormatInt(a, 10), map[string]any{
+		if err := s.audit(ctx, tx, actor, "update", "alert", strconv.FormatInt(a, 10), map[string]any{
 			"status": map[string]string{"to": to}, "note": fmt.Sprintf("case %d closed: %s", id, outcome)}); err != nil {
 			return err
 		}

@@ -169,7 +169,7 @@ func (s *Store) resolveCleared(ctx context.Context, tx wtx, deviceID string, rul
 		return false, err
 	}
 	for _, id := range ids {
-		if err := s.audit(ctx, tx.Tx, "system", "resolve", "alert", fmt.Sprint(id), map[string]any{
+		if err := s.audit(ctx, tx, "system", "resolve", "alert", fmt.Sprint(id), map[string]any{
 			"status": map[string]string{"to": StatusResolved}, "note": "the condition cleared"}); err != nil {
 			return false, err
 		}

@@ -75,7 +75,7 @@ func alertEvent(e AuditEntry) string {
 // outbox writes audit entry e to the outbox in tx, the transaction that
 // made the change: the entry itself and, when it opens, re-opens or
 // changes the status of an alert, the alert as it now is.
-func (s *Store) outbox(ctx context.Context, tx *sql.Tx, e AuditEntry) error {
+func (s *Store) outbox(ctx context.Context, tx auditTx, e AuditEntry) error {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -104,7 +104,7 @@ func (s *Store) outbox(ctx context.Context, tx *sql.Tx, e AuditEntry) error {
 	return s.outboxInsert(ctx, tx, e.At, ev, a.RuleID, a.Severity, body)
 }
 
-func (s *Store) outboxInsert(ctx context.Context, tx *sql.Tx, at time.Time, event, ruleID, severity string, body []byte) error {
+func (s *Store) outboxInsert(ctx context.Context, tx auditTx, at time.Time, event, ruleID, severity string, body []byte) error {
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO outbox (uid, at, event, rule_id, severity, body) VALUES (?, ?, ?, ?, ?, ?)`),
 		newUUID(), micros(at), event, ruleID, severity, string(body))
 	if err != nil {
