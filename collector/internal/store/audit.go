@@ -23,7 +23,9 @@ type AuditEntry struct {
 // auditTx is the transaction audit writes in: a *sql.Tx, or the writer's
 // wtx, which runs the statements prepared once (see stmtCache) where a
 // *sql.Tx has SQLite parse each again: an alert raised, re-opened or
-// resolved by a report is three audit statements in the single writer.
+// resolved by a report is four statements of audit and outbox in the
+// single writer (the entry, its outbox row, the alert read back and its
+// outbox row).
 type auditTx interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
