@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,12 +12,10 @@ import (
 )
 
 // clearingRule finds nothing and names one auto-resolving device rule,
-// "cleared_rule", so every evaluation clears it. pause holds the next
-// evaluation until released, as egressRule's does.
+// "cleared_rule", so every evaluation clears it; it counts its
+// evaluations (pausing).
 type clearingRule struct {
-	mu             sync.Mutex
-	calls          int
-	paused, resume chan struct{}
+	pausing
 }
 
 func (*clearingRule) AutoResolve(scope detect.Scope) []string {
@@ -32,23 +29,8 @@ func (r *clearingRule) Evaluate(_ context.Context, scope detect.Scope, _ detect.
 	if scope != detect.ScopeDevice {
 		return nil, nil
 	}
-	r.mu.Lock()
-	r.calls++
-	paused, resume := r.paused, r.resume
-	r.paused, r.resume = nil, nil
-	r.mu.Unlock()
-	if paused != nil {
-		close(paused)
-		<-resume
-	}
+	r.evaluating()
 	return nil, nil
-}
-
-func (r *clearingRule) pause() (paused, resume chan struct{}) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.paused, r.resume = make(chan struct{}), make(chan struct{})
-	return r.paused, r.resume
 }
 
 // TestGuardedUpdate: on SQLite, the heartbeats of a device whose row the
@@ -104,8 +86,8 @@ func TestGuardedUpdate(t *testing.T) {
 	if n := e.reportCount(dev); n != 6 {
 		t.Fatalf("%d reports stored, want 6", n)
 	}
-	if rule.calls != 6 {
-		t.Fatalf("rules ran %d times for 6 heartbeats, want once each", rule.calls)
+	if n := rule.count(); n != 6 {
+		t.Fatalf("rules ran %d times for 6 heartbeats, want once each", n)
 	}
 }
 

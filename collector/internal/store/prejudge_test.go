@@ -16,17 +16,48 @@ import (
 	agentv1 "github.com/bonafide-sec/bonafide/proto/bonafide/agent/v1"
 )
 
-// egressRule fires on every device evaluation with the previous egress
-// address it was given as evidence (or what evidence returns, when set),
-// and counts its evaluations. pause, when set, holds the next evaluation
+// pausing counts a test evaluator's evaluations; pause holds the next one
 // until released: the report's rules then run while another report of
 // the device is stored.
+type pausing struct {
+	mu     sync.Mutex
+	calls  int
+	paused chan struct{} // closed when an evaluation is held
+	resume chan struct{}
+}
+
+// evaluating counts an evaluation, and holds it when pause asked.
+func (p *pausing) evaluating() {
+	p.mu.Lock()
+	p.calls++
+	paused, resume := p.paused, p.resume
+	p.paused, p.resume = nil, nil
+	p.mu.Unlock()
+	if paused != nil {
+		close(paused)
+		<-resume
+	}
+}
+
+func (p *pausing) pause() (paused, resume chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused, p.resume = make(chan struct{}), make(chan struct{})
+	return p.paused, p.resume
+}
+
+func (p *pausing) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls
+}
+
+// egressRule fires on every device evaluation with the previous egress
+// address it was given as evidence (or what evidence returns, when set),
+// and counts its evaluations (pausing).
 type egressRule struct {
 	evidence func(*detect.DeviceFacts) any
-	mu       sync.Mutex
-	calls    int
-	paused   chan struct{} // closed when an evaluation is held
-	resume   chan struct{}
+	pausing
 }
 
 func (*egressRule) AutoResolve(detect.Scope) []string { return nil }
@@ -35,34 +66,13 @@ func (r *egressRule) Evaluate(_ context.Context, scope detect.Scope, f detect.Fa
 	if scope != detect.ScopeDevice {
 		return nil, nil
 	}
-	r.mu.Lock()
-	r.calls++
-	paused, resume := r.paused, r.resume
-	r.paused, r.resume = nil, nil
-	r.mu.Unlock()
-	if paused != nil {
-		close(paused)
-		<-resume
-	}
+	r.evaluating()
 	fd := finding("egress_moved", "low")
 	fd.Evidence = map[string]any{"previous": f.Device.PreviousEgress.IP}
 	if r.evidence != nil {
 		fd.Evidence = map[string]any{"previous": r.evidence(f.Device)}
 	}
 	return []detect.Finding{fd}, nil
-}
-
-func (r *egressRule) pause() (paused, resume chan struct{}) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.paused, r.resume = make(chan struct{}), make(chan struct{})
-	return r.paused, r.resume
-}
-
-func (r *egressRule) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.calls
 }
 
 // TestStaleVerdict: a report's rules run outside the writer on the device
