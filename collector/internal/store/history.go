@@ -84,11 +84,17 @@ func (s *Store) SearchDevices(ctx context.Context, q DeviceQuery) (DevicePage, e
 		}
 		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
-	col := "d.risk_score"
+	// The page is sorted by col, then id; the ids are found by seeking
+	// the index on (seek, seekID) from the cursor, in from.
+	col, seek, seekID, from := "d.risk_score", "d.risk_score", "d.id", "devices d"
 	switch q.Sort {
 	case "", "risk":
 	case "last_seen":
-		col = "d.last_seen"
+		col, seek = "d.last_seen", "d.last_seen"
+		if s.dialect == Postgres {
+			// last_seen's index is on device_seen (migration 00048).
+			seek, seekID, from = "ls.last_seen", "ls.device_id", "device_seen ls JOIN devices d ON d.id = ls.device_id"
+		}
 	default:
 		return DevicePage{}, fmt.Errorf("sort %q: %w", q.Sort, ErrInvalid)
 	}
@@ -97,18 +103,18 @@ func (s *Store) SearchDevices(ctx context.Context, q DeviceQuery) (DevicePage, e
 		if err != nil {
 			return DevicePage{}, err
 		}
-		// Row values: both engines seek the (col, id) index to the cursor.
-		where = append(where, "("+col+", d.id) < (?, ?)")
+		// Row values: both engines seek the index to the cursor.
+		where = append(where, "("+seek+", "+seekID+") < (?, ?)")
 		args = append(args, key, id)
 	}
 	// The page's ids first, then their rows: sorting ids is cheap, sorting
 	// whole rows would look up the person of every match.
-	ids := `SELECT d.id FROM devices d`
+	ids := `SELECT d.id FROM ` + from
 	if len(where) > 0 {
 		ids += " WHERE " + strings.Join(where, " AND ")
 	}
-	order := " ORDER BY " + col + " DESC, d.id DESC"
-	query := `SELECT ` + deviceColumns + ` FROM devices d WHERE d.id IN (` + ids + order + ` LIMIT ?)` + order
+	ids += " ORDER BY " + seek + " DESC, " + seekID + " DESC"
+	query := `SELECT ` + deviceColumns + ` FROM devices d WHERE d.id IN (` + ids + ` LIMIT ?) ORDER BY ` + col + ` DESC, d.id DESC`
 	limit := PageLimit(q.Limit)
 	args = append(args, limit+1)
 	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
@@ -124,7 +130,7 @@ func (s *Store) SearchDevices(ctx context.Context, q DeviceQuery) (DevicePage, e
 		p.Devices = p.Devices[:limit]
 		last := p.Devices[limit-1]
 		key := int64(last.Risk.Score)
-		if col == "d.last_seen" {
+		if q.Sort == "last_seen" {
 			key = micros(last.LastSeen)
 		}
 		p.Next = strconv.FormatInt(key, 10) + "," + last.ID
