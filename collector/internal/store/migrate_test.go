@@ -148,3 +148,46 @@ func TestMigrateDevicesFillFactor(t *testing.T) {
 		}
 	})
 }
+
+// Migration 00048 (PostgreSQL) moves last_seen's index to device_seen:
+// the devices already there are copied, the triggers keep it equal to
+// devices.last_seen for new devices and every update, and down brings the
+// index back onto devices.
+func TestMigrateDeviceSeen(t *testing.T) {
+	storetest.Engines(t, func(t *testing.T, dsn string) {
+		if !store.IsPostgres(dsn) {
+			t.Skip("PostgreSQL's schema; SQLite keeps the index on devices")
+		}
+		m := openMigrationDB(t, dsn)
+		m.migrate(47)
+		m.exec(`INSERT INTO devices (id, hardware_key, first_seen, last_seen) VALUES ('d1', 'hw:1', 1, 100)`)
+		m.migrate(48)
+		seen := func(id string) int64 {
+			m.Helper()
+			var at int64
+			m.row(`SELECT last_seen FROM device_seen WHERE device_id = ?`, []any{id}, &at)
+			return at
+		}
+		if at := seen("d1"); at != 100 {
+			t.Fatalf("copied last_seen %d, want 100", at)
+		}
+		m.exec(`UPDATE devices SET last_seen = 200 WHERE id = 'd1'`)
+		m.exec(`UPDATE devices SET version = version + 1 WHERE id = 'd1'`)
+		m.exec(`INSERT INTO devices (id, hardware_key, first_seen, last_seen) VALUES ('d2', 'hw:2', 1, 300)`)
+		if a, b := seen("d1"), seen("d2"); a != 200 || b != 300 {
+			t.Fatalf("device_seen %d and %d, want 200 and 300", a, b)
+		}
+		var indexed int
+		m.row(`SELECT count(*) FROM pg_indexes WHERE indexname = 'devices_last_seen_id'`, nil, &indexed)
+		if indexed != 0 {
+			t.Fatal("up: devices_last_seen_id still on devices")
+		}
+		m.migrate(47)
+		m.gone(`SELECT 1 FROM device_seen`)
+		m.row(`SELECT count(*) FROM pg_indexes WHERE indexname = 'devices_last_seen_id'`, nil, &indexed)
+		if indexed != 1 {
+			t.Fatal("down: devices_last_seen_id not back on devices")
+		}
+		m.exec(`UPDATE devices SET last_seen = 400 WHERE id = 'd1'`)
+	})
+}

@@ -10,6 +10,10 @@
 -- half of each page free, 00047), and the narrow row takes the two index
 -- entries instead of ten. SQLite updates in place and only the indexes
 -- whose columns changed, so its schema keeps the index on devices.
+--
+-- Other replicas may write devices meanwhile: the lock holds their writes
+-- back from the copy below until the triggers are in place.
+LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE device_seen (
     device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
     last_seen BIGINT NOT NULL
