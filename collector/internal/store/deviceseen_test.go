@@ -31,9 +31,7 @@ func TestDeviceSeen(t *testing.T) {
 	at := t0
 	for i := range 5 {
 		at = at.Add(time.Minute)
-		if _, err := e.st.Ingest(e.ctx, e.batch("agent-1", at, e.heartbeat(fmt.Sprintf("60000000-0000-4000-8000-%012d", i+1), "host-1", at)), noRules); err != nil {
-			t.Fatal(err)
-		}
+		e.ingest("agent-1", at, noRules, e.heartbeat(fmt.Sprintf("60000000-0000-4000-8000-%012d", i+1), "host-1", at))
 		var seen, indexed int64
 		if err := db.QueryRowContext(e.ctx, `SELECT d.last_seen, s.last_seen FROM devices d JOIN device_seen s ON s.device_id = d.id
 			WHERE d.id = $1`, dev).Scan(&seen, &indexed); err != nil {

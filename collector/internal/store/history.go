@@ -84,19 +84,20 @@ func (s *Store) SearchDevices(ctx context.Context, q DeviceQuery) (DevicePage, e
 		}
 		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
-	// The page is sorted by col, then id; the ids are found by seeking
-	// the index on (seek, seekID) from the cursor, in from.
-	col, seek, seekID, from := "d.risk_score", "d.risk_score", "d.id", "devices d"
+	col := "d.risk_score"
 	switch q.Sort {
 	case "", "risk":
 	case "last_seen":
-		col, seek = "d.last_seen", "d.last_seen"
-		if s.dialect == Postgres {
-			// last_seen's index is on device_seen (migration 00048).
-			seek, seekID, from = "ls.last_seen", "ls.device_id", "device_seen ls JOIN devices d ON d.id = ls.device_id"
-		}
+		col = "d.last_seen"
 	default:
 		return DevicePage{}, fmt.Errorf("sort %q: %w", q.Sort, ErrInvalid)
+	}
+	// The page is sorted by col, then id; its ids are found by seeking the
+	// index on (seek, seekID) from the cursor, in from.
+	seek, seekID, from := col, "d.id", "devices d"
+	if q.Sort == "last_seen" && s.dialect == Postgres {
+		// last_seen's index is on device_seen (migration 00048).
+		seek, seekID, from = "ls.last_seen", "ls.device_id", "device_seen ls JOIN devices d ON d.id = ls.device_id"
 	}
 	if q.Cursor != "" {
 		key, id, err := parseCursor(q.Cursor)
